@@ -1,0 +1,1371 @@
+//! The configuration parser: `haproxy.cfg` in, proxies, servers and listeners out.
+//!
+//! Reproduces `cfgparse.c` (1.5-dev8) with HAProxy 2.6's syntax and messages.
+//! `readcfgfile` splits each line into words (quotes, backslash escapes, `"${ENV}"`
+//! expansion, `#` comments, `.if`/`.endif` blocks) and hands them to `cfg_parse_global` or
+//! `cfg_parse_listen` depending on the current section. A `bind` line goes through
+//! `str2listener`, which creates one listener per address and attaches it to its protocol
+//! (`tcpv4_add_listener`, `LI_INIT -> LI_ASSIGNED`). Then `check_config_validity` resolves
+//! backend names and wires each listener: `accept = session_accept`,
+//! `handler = process_session`, frontend `accept = frontend_accept`, analysers from the
+//! proxy's mode.
+//!
+//! Errors are collected, not fatal at once: like HAProxy, every bad line is reported as
+//! `parsing [file:line] : ...` and nothing is bound when any ALERT was raised. A keyword
+//! HAProxy knows but haflow does not implement yet is a WARNING that names it.
+
+use std::path::Path;
+
+use crate::haproxy::acl::{Acl, Condition, parse_acl_expr, parse_cond};
+use crate::haproxy::buffers::Analysers;
+use crate::haproxy::frontend::frontend_accept;
+use crate::haproxy::haproxy::{Global, StatsSocketConf};
+use crate::haproxy::listener::{ListenAddr, Listener, ListenerState};
+use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
+use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
+use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
+use crate::haproxy::protocols::ProtoList;
+use crate::haproxy::proxy::{
+    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+};
+use crate::haproxy::server::{CheckState, Server, SrvFlags};
+use crate::haproxy::session::{process_session, session_accept};
+use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::ids::{ListenerId, ProxyId};
+use crate::trace::names;
+
+/// Everything the configuration produced, ready for `init`.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// The `global` section(s).
+    pub global: Global,
+    /// Proxies in declaration order.
+    pub proxies: Vec<Proxy>,
+    /// Listeners in declaration order.
+    pub listeners: Vec<Listener>,
+    /// Registered protocols and their listeners.
+    pub protocols: ProtoList,
+    /// Warnings raised while parsing (each already formatted, without the prefix).
+    pub warnings: Vec<String>,
+}
+
+/// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Diag {
+    /// ALERT messages (without the `[ALERT] (pid) : config : ` prefix).
+    pub alerts: Vec<String>,
+    /// WARNING messages.
+    pub warnings: Vec<String>,
+}
+
+/// Where the current line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Section {
+    None,
+    Global,
+    Defaults,
+    Proxy(ProxyId),
+    /// A section HAProxy has and haflow ignores (warned once).
+    Ignored,
+}
+
+/// Keywords of the `global` section haflow implements.
+const GLOBAL_KW: &[&str] = &[
+    "maxconn", "nbthread", "tune.bufsize", "tune.maxrewrite", "tune.maxaccept", "tune.maxpollevents", "tune.http.maxhdr",
+    "daemon", "pidfile", "log", "user", "group", "uid", "gid", "log-tag", "log-send-hostname", "stats", "quiet",
+    "debug", "nbproc", "chroot", "description", "node", "hard-stop-after", "ulimit-n", "master-worker",
+];
+
+/// Valid HAProxy `global` keywords haflow accepts with a warning.
+const GLOBAL_KNOWN: &[&str] = &[
+    "ca-base", "crt-base", "cpu-map", "ssl-default-bind-ciphers", "ssl-default-bind-options",
+    "ssl-default-server-ciphers", "ssl-default-server-options", "ssl-default-bind-ciphersuites",
+    "ssl-default-server-ciphersuites", "ssl-dh-param-file", "tune.ssl.default-dh-param", "spread-checks",
+    "server-state-file", "server-state-base", "lua-load", "setenv", "presetenv", "resetenv", "unsetenv",
+    "localpeer", "maxsslconn", "maxconnrate", "maxsessrate", "maxpipes", "noepoll", "nopoll", "nosplice",
+    "tune.idle-pool.shared", "thread-groups", "set-dumpable", "expose-experimental-directives", "h1-case-adjust",
+    "tune.h2.initial-window-size", "tune.rcvbuf.client", "tune.sndbuf.client", "tune.rcvbuf.server",
+    "tune.sndbuf.server", "busy-polling", "insecure-fork-wanted", "profiling.tasks", "zero-warning", "strict-limits",
+];
+
+/// Keywords of proxy sections haflow implements.
+const PROXY_KW: &[&str] = &[
+    "mode", "bind", "server", "default_backend", "use_backend", "balance", "retries", "option", "no", "timeout",
+    "maxconn", "log", "acl", "http-request", "http-response", "http-check", "description", "disabled", "enabled",
+    "id", "default-server",
+];
+
+/// Valid HAProxy proxy keywords haflow accepts with a warning.
+const PROXY_KNOWN: &[&str] = &[
+    "backlog", "bind-process", "capture", "compression", "cookie", "dispatch", "email-alert", "errorfile",
+    "errorfiles", "errorloc", "errorloc302", "errorloc303", "external-check", "force-persist", "filter", "fullconn",
+    "grace", "hash-type", "hash-balance-factor", "http-after-response", "http-error", "http-reuse",
+    "http-send-name-header", "ignore-persist", "load-server-state-from-file", "log-format", "log-format-sd",
+    "log-tag", "max-keep-alive-queue", "monitor", "monitor-uri", "persist", "rate-limit", "redirect", "server-state-file-name",
+    "server-template", "source", "stats", "stick", "stick-table", "tcp-check", "tcp-request", "tcp-response",
+    "unique-id-format", "unique-id-header", "use-server", "declare", "retry-on", "http-check", "guid",
+];
+
+/// `option` names haflow implements.
+const OPTIONS: &[&str] = &[
+    "redispatch", "httplog", "tcplog", "dontlognull", "forwardfor", "http-keep-alive", "http-server-close",
+    "httpclose", "abortonclose", "clitcpka", "srvtcpka", "tcpka", "nolinger", "logasap", "httpchk",
+    "independent-streams", "http-no-delay", "log-health-checks",
+];
+
+/// Valid HAProxy `option` names haflow accepts with a warning.
+const OPTIONS_KNOWN: &[&str] = &[
+    "allbackups", "checkcache", "contstats", "dontlog-normal", "http-buffer-request", "http-ignore-probes",
+    "http-pretend-keepalive", "http-use-proxy-header", "log-separate-errors", "originalto", "persist",
+    "prefer-last-server", "socket-stats", "splice-auto", "splice-request", "splice-response", "tcp-smart-accept",
+    "tcp-smart-connect", "transparent", "accept-invalid-http-request", "accept-invalid-http-response",
+    "ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check", "spop-check",
+    "tcp-check", "external-check", "disable-h2-upgrade", "h1-case-adjust-bogus-client",
+    "h1-case-adjust-bogus-server", "idle-close-on-response", "http-restrict-req-hdr-names", "httpslog",
+];
+
+/// Sections HAProxy has and haflow skips with a warning.
+const OTHER_SECTIONS: &[&str] = &[
+    "userlist", "peers", "resolvers", "ring", "mailers", "http-errors", "program", "cache", "traces", "log-forward",
+    "crt-store", "fcgi-app",
+];
+
+/// The words of one configuration line, or why it could not be split.
+enum LineWords {
+    Words(Vec<String>),
+    UnmatchedQuote(usize),
+}
+
+/// Splits a line into words like HAProxy's parser: spaces separate words, `#` starts a
+/// comment, `"..."` and `'...'` quote, `\` escapes, and `$VAR`/`${VAR}`/`${VAR-default}`
+/// expand inside double quotes only.
+fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let bytes: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    let mut quote: Option<(char, usize)> = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            None => match c {
+                ' ' | '\t' | '\r' | '\n' => {
+                    if in_word {
+                        words.push(std::mem::take(&mut cur));
+                        in_word = false;
+                    }
+                }
+                '#' => break,
+                '"' | '\'' => {
+                    quote = Some((c, i));
+                    in_word = true;
+                }
+                '\\' if i + 1 < bytes.len() => {
+                    i += 1;
+                    cur.push(bytes[i]);
+                    in_word = true;
+                }
+                _ => {
+                    cur.push(c);
+                    in_word = true;
+                }
+            },
+            Some((q, _)) => {
+                if c == q {
+                    quote = None;
+                } else if c == '\\' && q == '"' && i + 1 < bytes.len() {
+                    i += 1;
+                    cur.push(bytes[i]);
+                } else if c == '$' && q == '"' {
+                    // ${NAME}, ${NAME-default} or $NAME
+                    let (name, default, end) = if bytes.get(i + 1) == Some(&'{') {
+                        let close = bytes[i + 2..].iter().position(|&x| x == '}').map(|p| p + i + 2);
+                        match close {
+                            Some(close) => {
+                                let inner: String = bytes[i + 2..close].iter().collect();
+                                match inner.split_once('-') {
+                                    Some((n, d)) => (n.to_string(), Some(d.to_string()), close),
+                                    None => (inner, None, close),
+                                }
+                            }
+                            None => {
+                                cur.push(c);
+                                i += 1;
+                                continue;
+                            }
+                        }
+                    } else {
+                        let n: String =
+                            bytes[i + 1..].iter().take_while(|x| x.is_ascii_alphanumeric() || **x == '_').collect();
+                        let len = n.len();
+                        (n, None, i + len)
+                    };
+                    if name.is_empty() {
+                        cur.push('$');
+                    } else {
+                        cur.push_str(&env(&name).or(default).unwrap_or_default());
+                    }
+                    i = end;
+                } else {
+                    cur.push(c);
+                }
+            }
+        }
+        i += 1;
+    }
+    if let Some((_, pos)) = quote {
+        return LineWords::UnmatchedQuote(pos);
+    }
+    if in_word {
+        words.push(cur);
+    }
+    LineWords::Words(words)
+}
+
+/// Levenshtein distance, for HAProxy's "did you mean ... maybe ?" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn suggest(word: &str, candidates: &[&[&str]]) -> String {
+    let best = candidates
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2 && *d * 3 <= c.len())
+        .min();
+    match best {
+        Some((_, c)) => format!("; did you mean '{c}' maybe ?"),
+        None => String::new(),
+    }
+}
+
+fn parse_uint<T: std::str::FromStr>(kw: &str, v: Option<&String>) -> Result<T, String> {
+    v.and_then(|s| s.parse::<T>().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
+}
+
+/// HAProxy's `atol()`-like reading used for `maxconn`: digits up to the first non-digit,
+/// so `maxconn abc` is 0 (which HAProxy silently accepts).
+fn atol(s: &str) -> u32 {
+    s.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
+}
+
+/// Parses `log` arguments (after the keyword), as `parse_logsrv()`.
+pub fn parse_log(args: &[String]) -> Result<LogTarget, String> {
+    let usage = "'log' expects either <address[:port]> and <facility> or 'global' as arguments.";
+    let Some(addr) = args.first() else { return Err(usage.into()) };
+    let dest = match addr.as_str() {
+        "stdout" => LogDest::Stdout,
+        "stderr" => LogDest::Stderr,
+        a if a.starts_with('/') => LogDest::Unix(a.into()),
+        a => {
+            let a = a.strip_prefix("udp@").or_else(|| a.strip_prefix("udp4@")).unwrap_or(a);
+            let a = a.strip_prefix("ipv4@").unwrap_or(a);
+            match str2sa_range(a, false) {
+                Ok(ParsedAddr::Inet(ip, p, _)) => {
+                    LogDest::Udp(std::net::SocketAddr::new(ip, if p == 0 { 514 } else { p }))
+                }
+                Ok(_) => return Err(format!("'log' : unsupported address '{addr}'")),
+                Err(e) => return Err(format!("'log' : {e}")),
+            }
+        }
+    };
+    let mut target = LogTarget { dest, format: SyslogFormat::Rfc3164, facility: 16, level: 7, maxlen: 1024 };
+    let mut i = 1;
+    loop {
+        match args.get(i).map(String::as_str) {
+            Some("len") => {
+                target.maxlen = parse_uint("len", args.get(i + 1))?;
+                i += 2;
+            }
+            Some("format") => {
+                target.format = match args.get(i + 1).map(String::as_str) {
+                    Some("rfc3164") => SyslogFormat::Rfc3164,
+                    Some("rfc5424") => SyslogFormat::Rfc5424,
+                    Some("short") => SyslogFormat::Short,
+                    Some("raw") => SyslogFormat::Raw,
+                    Some("priority") => SyslogFormat::Priority,
+                    Some("iso") => SyslogFormat::Iso,
+                    Some("timed") => SyslogFormat::Timed,
+                    Some("local") => SyslogFormat::Local,
+                    Some(other) => return Err(format!("unknown log format '{other}'")),
+                    None => return Err("'format' expects an argument".into()),
+                };
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    let Some(fac) = args.get(i) else { return Err(usage.into()) };
+    target.facility =
+        FACILITIES.iter().position(|f| f == fac).ok_or_else(|| format!("unknown log facility '{fac}'"))? as u8;
+    if let Some(lvl) = args.get(i + 1) {
+        target.level = LEVELS.iter().position(|l| l == lvl).ok_or_else(|| format!("unknown optional log level '{lvl}'"))?
+            as u8;
+    }
+    Ok(target)
+}
+
+/// The parser's state while reading files (`curproxy`, the current `defaults`...).
+struct Parser<'e> {
+    cfg: Config,
+    diag: Diag,
+    file: String,
+    line: usize,
+    section: Section,
+    defaults: Proxy,
+    defaults_logs_global: bool,
+    env: &'e dyn Fn(&str) -> Option<String>,
+    /// `.if` nesting: for each level, (this branch active, a branch was already taken).
+    conds: Vec<(bool, bool)>,
+}
+
+impl Parser<'_> {
+    fn alert(&mut self, msg: impl AsRef<str>) {
+        self.diag.alerts.push(format!("parsing [{}:{}] : {}", self.file, self.line, msg.as_ref()));
+    }
+
+    fn warn(&mut self, msg: impl AsRef<str>) {
+        self.diag.warnings.push(format!("parsing [{}:{}] : {}", self.file, self.line, msg.as_ref()));
+    }
+
+    fn active(&self) -> bool {
+        self.conds.iter().all(|(a, _)| *a)
+    }
+
+    /// `.if`/`.elif`/`.else`/`.endif` with `defined(VAR)`, `feature(X)` (always false),
+    /// `version_atleast(V)` (haflow answers as HAProxy 2.6), `streq`, `strneq`, `0`, `1`.
+    fn cond_directive(&mut self, args: &[String]) -> bool {
+        let eval = |p: &Parser, words: &[String]| -> Result<bool, String> {
+            let expr = words.join(" ");
+            let (neg, e) = match expr.strip_prefix('!') {
+                Some(r) => (true, r.trim()),
+                None => (false, expr.trim()),
+            };
+            let inner = |name: &str| e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+            let v = if e == "1" {
+                true
+            } else if e == "0" || e.is_empty() {
+                false
+            } else if let Some(v) = inner("defined") {
+                (p.env)(v).is_some()
+            } else if inner("feature").is_some() {
+                false
+            } else if let Some(v) = inner("version_atleast") {
+                version_cmp(v, "2.6.12") != std::cmp::Ordering::Greater
+            } else if let Some(v) = inner("version_before") {
+                version_cmp("2.6.12", v) == std::cmp::Ordering::Less
+            } else if let Some(v) = inner("streq") {
+                v.split_once(',').is_some_and(|(a, b)| a.trim() == b.trim())
+            } else if let Some(v) = inner("strneq") {
+                v.split_once(',').is_some_and(|(a, b)| a.trim() != b.trim())
+            } else {
+                return Err(format!("unparsable conditional expression '{e}'"));
+            };
+            Ok(v != neg)
+        };
+        match args[0].as_str() {
+            ".if" => {
+                let parent = self.active();
+                match eval(self, &args[1..]) {
+                    Ok(v) => self.conds.push((parent && v, v)),
+                    Err(e) => {
+                        self.alert(e);
+                        self.conds.push((false, true));
+                    }
+                }
+            }
+            ".elif" => {
+                let Some(&(_, taken)) = self.conds.last() else {
+                    self.alert("'.elif' without matching '.if'");
+                    return true;
+                };
+                self.conds.pop();
+                let parent = self.active();
+                let v = !taken && eval(self, &args[1..]).unwrap_or(false);
+                self.conds.push((parent && v, taken || v));
+            }
+            ".else" => {
+                let Some(&(_, taken)) = self.conds.last() else {
+                    self.alert("'.else' without matching '.if'");
+                    return true;
+                };
+                self.conds.pop();
+                let parent = self.active();
+                self.conds.push((parent && !taken, true));
+            }
+            ".endif" => {
+                if self.conds.pop().is_none() {
+                    self.alert("'.endif' without matching '.if'");
+                }
+            }
+            ".diag" | ".notice" | ".warning" | ".alert" => {
+                if self.active() {
+                    let msg = args[1..].join(" ");
+                    match args[0].as_str() {
+                        ".alert" => self.alert(msg),
+                        ".warning" => self.warn(msg),
+                        _ => {}
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn parse_line(&mut self, args: Vec<String>) {
+        if args[0].starts_with('.') && self.cond_directive(&args) {
+            return;
+        }
+        if !self.active() {
+            return;
+        }
+        match args[0].as_str() {
+            "global" => self.section = Section::Global,
+            "defaults" => {
+                self.section = Section::Defaults;
+                let line = self.line;
+                let file = self.file.clone();
+                self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
+                self.defaults_logs_global = false;
+            }
+            "frontend" | "backend" | "listen" => self.new_proxy(&args),
+            s if OTHER_SECTIONS.contains(&s) => {
+                self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
+                self.section = Section::Ignored;
+            }
+            _ => match self.section {
+                Section::Global => {
+                    if let Err(e) = self.cfg_parse_global(&args) {
+                        self.alert(e);
+                    }
+                }
+                Section::Defaults | Section::Proxy(_) => {
+                    if let Err(e) = self.cfg_parse_listen(&args) {
+                        self.alert(e);
+                    }
+                }
+                Section::Ignored => {}
+                Section::None => {
+                    let msg = format!("parsing [{}:{}]: unknown keyword '{}' out of section.", self.file, self.line, args[0]);
+                    self.diag.alerts.push(msg);
+                }
+            },
+        }
+    }
+
+    fn new_proxy(&mut self, args: &[String]) {
+        let kw = args[0].as_str();
+        let Some(name) = args.get(1) else {
+            self.alert(format!("'{kw}' expects <name> as an argument"));
+            self.section = Section::Ignored;
+            return;
+        };
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+            self.alert(format!("character '{c}' is not permitted in '{kw}' name '{name}'."));
+        }
+        let cap = match kw {
+            "frontend" => ProxyCap::PR_CAP_FE,
+            "backend" => ProxyCap::PR_CAP_BE,
+            _ => ProxyCap::PR_CAP_LISTEN,
+        };
+        if let Some(other) = self.cfg.proxies.iter().find(|p| p.name == *name && p.cap.intersects(cap)) {
+            let msg = format!(
+                "Parsing [{}:{}]: {} '{}' has the same name as {} '{}' declared at {}:{}.",
+                self.file,
+                self.line,
+                kw,
+                name,
+                other.section_name(),
+                other.name,
+                other.conf.0,
+                other.conf.1
+            );
+            self.diag.alerts.push(msg);
+        }
+        let id = ProxyId::from(self.cfg.proxies.len());
+        let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, section = kw, name = %name).entered();
+        let mut p = Proxy::new(id, name, cap, &self.file, self.line);
+        // Copy the current `defaults` section into the new proxy.
+        let d = &self.defaults;
+        p.mode = d.mode;
+        p.timeout = d.timeout;
+        p.options = d.options;
+        p.http_mode = d.http_mode;
+        p.conn_retries = d.conn_retries;
+        p.lbprm.algo = d.lbprm.algo;
+        p.maxconn = d.maxconn;
+        p.logs = d.logs.clone();
+        p.log_format = d.log_format;
+        p.check_req = d.check_req.clone();
+        p.check_expect_status = d.check_expect_status;
+        self.cfg.proxies.push(p);
+        self.section = Section::Proxy(id);
+        if kw == "listen" && args.len() > 2 {
+            let addrs = args[2].clone();
+            if let Err(e) = self.str2listener(&addrs, id) {
+                self.alert(e);
+            }
+        }
+    }
+
+    /// cfgparse.c:cfg_parse_global() in 1.5-dev8.
+    fn cfg_parse_global(&mut self, args: &[String]) -> Result<(), String> {
+        let kw = args[0].as_str();
+        let g = &mut self.cfg.global;
+        let arg1 = args.get(1);
+        match kw {
+            "maxconn" => {
+                let v = arg1.ok_or("'maxconn' expects an integer argument.")?;
+                g.maxconn = atol(v);
+            }
+            "nbthread" => {
+                let n: u32 = parse_uint(kw, arg1)?;
+                if n != 1 {
+                    self.warn(format!("haflow runs one event-loop thread; 'nbthread {n}' is ignored (using 1)."));
+                }
+            }
+            "tune.bufsize" => {
+                let v = arg1.ok_or("'tune.bufsize' expects an integer argument.")?;
+                let n = parse_size_err(v).map_err(|_| "'tune.bufsize' expects a positive integer argument.")?;
+                if !(1024..=1 << 30).contains(&n) {
+                    return Err("'tune.bufsize' expects a positive integer argument.".into());
+                }
+                g.tune.bufsize = n as usize;
+            }
+            "tune.maxrewrite" => g.tune.maxrewrite = Some(parse_uint(kw, arg1)?),
+            "tune.maxaccept" => {
+                let v: i64 = parse_uint(kw, arg1)?;
+                g.tune.maxaccept = if v < 0 { u32::MAX } else { v as u32 };
+            }
+            "tune.maxpollevents" => g.tune.maxpollevents = parse_uint(kw, arg1)?,
+            "tune.http.maxhdr" => {
+                let n: usize = parse_uint(kw, arg1)?;
+                if !(1..=32767).contains(&n) {
+                    return Err("'tune.http.maxhdr' expects a numeric value between 1 and 32767".into());
+                }
+                g.tune.http_maxhdr = n;
+            }
+            "daemon" => {
+                self.warn("'daemon' is not implemented by haflow: it stays in the foreground.");
+            }
+            "master-worker" | "user" | "group" | "uid" | "gid" | "chroot" | "ulimit-n" => {
+                self.warn(format!("'{kw}' is not implemented by haflow; ignored."));
+            }
+            "pidfile" => g.pidfile = Some(arg1.ok_or("'pidfile' expects a file name as an argument.")?.into()),
+            "log" => {
+                if arg1.map(String::as_str) == Some("global") {
+                    return Err("'log global' is only allowed in proxy sections".into());
+                }
+                let t = parse_log(&args[1..])?;
+                self.cfg.global.logs.push(t);
+            }
+            "log-tag" => g.log_tag = Some(arg1.ok_or("'log-tag' expects a tag as an argument.")?.clone()),
+            "log-send-hostname" => {
+                g.log_send_hostname = Some(arg1.cloned().unwrap_or_else(|| {
+                    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+                }))
+            }
+            "quiet" => g.quiet = true,
+            "debug" => g.debug = true,
+            "nbproc" | "description" | "node" | "hard-stop-after" => {}
+            "stats" => self.parse_stats_global(args)?,
+            k if GLOBAL_KNOWN.contains(&k) => {
+                self.warn(format!("keyword '{k}' in 'global' section is not implemented by haflow; ignored."))
+            }
+            k => {
+                let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN]);
+                return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_stats_global(&mut self, args: &[String]) -> Result<(), String> {
+        match args.get(1).map(String::as_str) {
+            Some("socket") => {
+                let addr = args.get(2).ok_or("'stats socket' expects an address as an argument.")?;
+                let mut sock = StatsSocketConf { addr: addr.clone(), level: "admin".into(), mode: None, line: self.line };
+                sock.level = "operator".into();
+                let mut i = 3;
+                while i < args.len() {
+                    match args[i].as_str() {
+                        "level" => {
+                            let l = args.get(i + 1).ok_or("'level' expects an argument")?;
+                            if !matches!(l.as_str(), "user" | "operator" | "admin") {
+                                return Err(format!(
+                                    "'level' only supports 'user', 'operator', and 'admin' (got '{l}')"
+                                ));
+                            }
+                            sock.level = l.clone();
+                            i += 2;
+                        }
+                        "mode" => {
+                            let m = args.get(i + 1).ok_or("'mode' expects an argument")?;
+                            sock.mode = Some(u32::from_str_radix(m, 8).map_err(|_| format!("invalid mode '{m}'"))?);
+                            i += 2;
+                        }
+                        "user" | "group" | "uid" | "gid" | "expose-fd" | "process" | "name" => i += 2,
+                        _ => i += 1,
+                    }
+                }
+                self.cfg.global.stats_sockets.push(sock);
+                Ok(())
+            }
+            Some("timeout") => {
+                let v = args.get(2).ok_or("'stats timeout' expects a timeout")?;
+                self.cfg.global.stats_timeout =
+                    parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in 'stats timeout'"))?;
+                Ok(())
+            }
+            Some("maxconn") | Some("bind-process") => Ok(()),
+            _ => Err("'stats' expects 'socket', 'maxconn', 'bind-process' or 'timeout' as first argument.".into()),
+        }
+    }
+
+    fn cur(&mut self) -> &mut Proxy {
+        match self.section {
+            Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
+            _ => &mut self.defaults,
+        }
+    }
+
+    fn in_defaults(&self) -> bool {
+        self.section == Section::Defaults
+    }
+
+    /// cfgparse.c:cfg_parse_listen() in 1.5-dev8: one keyword of a `frontend`, `backend`,
+    /// `listen` or `defaults` section.
+    fn cfg_parse_listen(&mut self, args: &[String]) -> Result<(), String> {
+        let kw = args[0].as_str();
+        let section = if self.in_defaults() { "defaults" } else { self.cur().section_name() };
+        let cap = if self.in_defaults() { ProxyCap::PR_CAP_LISTEN } else { self.cur().cap };
+        let need = |c: ProxyCap, kw: &str| -> Result<(), String> {
+            if cap.intersects(c) {
+                Ok(())
+            } else {
+                Err(format!("'{kw}' not allowed in '{section}' section (proxy has no {} capability).", if c == ProxyCap::PR_CAP_FE { "frontend" } else { "backend" }))
+            }
+        };
+        match kw {
+            "mode" => {
+                let m = args.get(1).ok_or("'mode' expects one of 'tcp', 'http', 'log' or 'spop'.")?;
+                self.cur().mode = match m.as_str() {
+                    "tcp" => ProxyMode::PR_MODE_TCP,
+                    "http" => ProxyMode::PR_MODE_HTTP,
+                    "health" | "log" | "spop" => {
+                        return Err(format!("proxy mode '{m}' is not implemented by haflow."));
+                    }
+                    other => return Err(format!("unknown proxy mode '{other}'.")),
+                };
+            }
+            "bind" => {
+                if self.in_defaults() || !cap.contains(ProxyCap::PR_CAP_FE) {
+                    return Err(format!("'bind' not allowed in '{section}' section."));
+                }
+                let addrs = args.get(1).ok_or(
+                    "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.",
+                )?;
+                let Section::Proxy(id) = self.section else { unreachable!() };
+                self.str2listener(addrs, id).map_err(|e| format!("'bind' : {e}"))?;
+                self.bind_options(&args[2..])?;
+            }
+            "server" | "default-server" => {
+                if self.in_defaults() || !cap.contains(ProxyCap::PR_CAP_BE) {
+                    if kw == "default-server" {
+                        self.warn("'default-server' is not implemented by haflow; ignored.");
+                        return Ok(());
+                    }
+                    return Err(format!("'server' not allowed in '{section}' section."));
+                }
+                if kw == "default-server" {
+                    self.warn("'default-server' is not implemented by haflow; ignored.");
+                    return Ok(());
+                }
+                self.parse_server(args)?;
+            }
+            "default_backend" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                let name = args.get(1).ok_or("'default_backend' expects a backend name.")?.clone();
+                let line = self.line;
+                self.cur().defbe_name = Some((name, line));
+            }
+            "use_backend" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                if self.in_defaults() {
+                    return Err("'use_backend' not allowed in 'defaults' section.".into());
+                }
+                let name = args.get(1).ok_or("'use_backend' expects a backend name.")?.clone();
+                let cond = if args.len() > 2 {
+                    let acls = self.cur().acls.clone();
+                    parse_cond(&args[2..], &acls).map_err(|e| format!("error detected while parsing switching rule : {e}."))?
+                } else {
+                    Condition::always()
+                };
+                let line = self.line;
+                self.cur().switching_rules.push(SwitchingRule { cond, be_name: name, be: None, line });
+            }
+            "balance" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().lbprm.algo = match args.get(1).map(String::as_str) {
+                    Some("roundrobin") => BalanceAlgo::RoundRobin,
+                    Some("static-rr") => BalanceAlgo::StaticRr,
+                    Some("leastconn") => BalanceAlgo::LeastConn,
+                    Some("first") => BalanceAlgo::First,
+                    Some("source") => BalanceAlgo::Source,
+                    Some(a @ ("uri" | "url_param" | "random" | "hash" | "rdp-cookie")) => {
+                        self.warn(format!("'balance {a}' is not implemented by haflow; using 'roundrobin'."));
+                        BalanceAlgo::RoundRobin
+                    }
+                    Some(a) if a.starts_with("hdr(") || a.starts_with("rdp-cookie(") => {
+                        self.warn(format!("'balance {a}' is not implemented by haflow; using 'roundrobin'."));
+                        BalanceAlgo::RoundRobin
+                    }
+                    _ => return Err("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.".into()),
+                };
+            }
+            "retries" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().conn_retries = parse_uint::<i32>(kw, args.get(1)).map_err(|_| "'retries' expects an integer value.".to_string())?;
+            }
+            "maxconn" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                let v = args.get(1).ok_or("'maxconn' expects an integer argument.")?;
+                self.cur().maxconn = atol(v);
+            }
+            "timeout" => self.parse_timeout(args)?,
+            "option" => self.parse_option(&args[1..], false)?,
+            "no" => {
+                if args.get(1).map(String::as_str) != Some("option") {
+                    return Err("'no' only supports 'option'.".into());
+                }
+                self.parse_option(&args[2..], true)?;
+            }
+            "log" => match args.get(1).map(String::as_str) {
+                Some("global") => {
+                    let g = self.cfg.global.logs.clone();
+                    if self.in_defaults() {
+                        self.defaults_logs_global = true;
+                    }
+                    self.cur().logs.extend(g);
+                }
+                _ => {
+                    let t = parse_log(&args[1..])?;
+                    self.cur().logs.push(t);
+                }
+            },
+            "acl" => {
+                if self.in_defaults() {
+                    return Err("'acl' not allowed in 'defaults' section.".into());
+                }
+                let name = args.get(1).ok_or("'acl' expects an ACL name")?.clone();
+                if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+                    return Err(format!("character '{c}' is not permitted in acl name '{name}'."));
+                }
+                let expr = parse_acl_expr(&args[2..]).map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
+                let p = self.cur();
+                match p.acls.iter_mut().find(|a| a.name == name) {
+                    Some(a) => a.exprs.push(expr),
+                    None => p.acls.push(Acl { name, exprs: vec![expr] }),
+                }
+            }
+            "http-request" => {
+                if self.in_defaults() {
+                    return Err("'http-request' not allowed in 'defaults' section.".into());
+                }
+                let acls = self.cur().acls.clone();
+                let rule = HttpReqRule::parse(&args[1..], &acls).map_err(|e| format!("'http-request' {e}"))?;
+                self.cur().http_req_rules.push(rule);
+            }
+            "http-response" => {
+                if self.in_defaults() {
+                    return Err("'http-response' not allowed in 'defaults' section.".into());
+                }
+                let acls = self.cur().acls.clone();
+                let rule = HttpResRule::parse(&args[1..], &acls).map_err(|e| format!("'http-response' {e}"))?;
+                self.cur().http_res_rules.push(rule);
+            }
+            "http-check" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                match (args.get(1).map(String::as_str), args.get(2).map(String::as_str), args.get(3)) {
+                    (Some("expect"), Some("status"), Some(code)) => {
+                        let c = code.parse::<u16>().map_err(|_| format!("'http-check expect status' expects a status code (got '{code}')"))?;
+                        self.cur().check_expect_status = Some(c);
+                    }
+                    (Some("expect"), _, _) => {
+                        self.warn("only 'http-check expect status <code>' is implemented by haflow; ignored.")
+                    }
+                    (Some("send" | "connect" | "send-state" | "disable-on-404" | "comment" | "set-var" | "unset-var"), _, _) => {
+                        self.warn(format!("'http-check {}' is not implemented by haflow; ignored.", args[1]))
+                    }
+                    _ => return Err("'http-check' expects 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var' or 'unset-var' as argument.".into()),
+                }
+            }
+            "description" | "id" | "enabled" => {}
+            "disabled" => {
+                self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
+            }
+            k if PROXY_KNOWN.contains(&k) => {
+                self.warn(format!("keyword '{k}' in '{section}' section is not implemented by haflow; ignored."));
+            }
+            k => {
+                let hint = suggest(k, &[PROXY_KW, PROXY_KNOWN]);
+                return Err(format!("unknown keyword '{k}' in '{section}' section{hint}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn bind_options(&mut self, opts: &[String]) -> Result<(), String> {
+        let mut i = 0;
+        while i < opts.len() {
+            match opts[i].as_str() {
+                "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo" | "v4v6" | "v6only"
+                | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "crt" | "alpn" | "level" | "mode" | "user"
+                | "group" | "uid" | "gid" | "thread" => {
+                    let takes_value = !matches!(
+                        opts[i].as_str(),
+                        "v4v6" | "v6only" | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "tfo"
+                    );
+                    if opts[i] == "maxconn" || opts[i] == "backlog" {
+                        let v: u32 = parse_uint(&opts[i], opts.get(i + 1))?;
+                        let Section::Proxy(id) = self.section else { break };
+                        let line = self.line;
+                        let ours: Vec<ListenerId> = self.cfg.proxies[id.idx()]
+                            .listeners
+                            .iter()
+                            .copied()
+                            .filter(|l| self.cfg.listeners[l.idx()].conf.1 == line)
+                            .collect();
+                        for lid in ours {
+                            let l = &mut self.cfg.listeners[lid.idx()];
+                            if opts[i] == "maxconn" {
+                                l.maxconn = v;
+                            } else {
+                                l.backlog = v;
+                            }
+                        }
+                    } else {
+                        self.warn(format!("'bind' option '{}' is not implemented by haflow; ignored.", opts[i]));
+                    }
+                    i += if takes_value { 2 } else { 1 };
+                }
+                other => {
+                    return Err(format!("'bind' unknown keyword '{other}'."));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// cfgparse.c:str2listener() in 1.5-dev8: one listener per address of a `bind` line
+    /// (comma-separated, with port ranges), each attached to its protocol.
+    fn str2listener(&mut self, text: &str, fe: ProxyId) -> Result<(), String> {
+        let _sp = tracing::info_span!(names::STR2LISTENER, addr = text).entered();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let parsed = str2sa_range(part, true)?;
+            let addrs = match parsed {
+                ParsedAddr::Inet(ip, a, b) => expand_range(ip, a, b).into_iter().map(ListenAddr::Inet).collect(),
+                ParsedAddr::Fd(n) => vec![ListenAddr::InheritedFd(n)],
+                ParsedAddr::Unix(p) => vec![ListenAddr::Unix(p)],
+            };
+            for addr in addrs {
+                let id = ListenerId::from(self.cfg.listeners.len());
+                let luid = self.cfg.proxies[fe.idx()].listeners.len() as u32 + 1;
+                let mut l = Listener {
+                    id,
+                    luid,
+                    state: ListenerState::LI_NEW,
+                    proto: &PROTO_TCPV4,
+                    addr,
+                    fd: None,
+                    frontend: fe,
+                    accept: None,
+                    handler: None,
+                    analysers: Analysers::empty(),
+                    maxconn: 0,
+                    nbconn: 0,
+                    maxaccept: 0,
+                    backlog: 0,
+                    conf: (self.file.clone(), self.line),
+                    cum_conn: 0,
+                };
+                l.set_state(ListenerState::LI_INIT);
+                match l.addr {
+                    ListenAddr::Unix(_) => crate::haproxy::proto_uxst::uxst_add_listener(&mut self.cfg.protocols, &mut l),
+                    _ => tcpv4_add_listener(&mut self.cfg.protocols, &mut l),
+                }
+                self.cfg.proxies[fe.idx()].listeners.push(id);
+                self.cfg.listeners.push(l);
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_server(&mut self, args: &[String]) -> Result<(), String> {
+        let (Some(name), Some(addr)) = (args.get(1), args.get(2)) else {
+            let msg = format!("[{}:{}] : 'server' expects <name> and <addr>[:<port>] as arguments.", self.file, self.line);
+            self.diag.alerts.push(msg);
+            return Ok(());
+        };
+        let mode = self.cur().mode;
+        let parsed = str2sa_range(addr, false).map_err(|e| format!("'server {name}' : {e}"))?;
+        let sa = match parsed {
+            ParsedAddr::Inet(ip, p, _) => {
+                if p == 0 && mode == ProxyMode::PR_MODE_TCP {
+                    self.warn(format!("'server {name}' has no port: haflow connects to port 0 (use an explicit port)."));
+                }
+                std::net::SocketAddr::new(ip, p)
+            }
+            _ => return Err(format!("'server {name}' : only IPv4/IPv6 server addresses are supported by haflow.")),
+        };
+        let line = self.line;
+        let p = self.cur();
+        if let Some(prev) = p.servers.iter().find(|s| s.name == *name) {
+            let msg = format!(
+                "backend '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+                p.name, name, prev.line
+            );
+            return Err(msg);
+        }
+        let mut srv = Server::new(p.servers.len() as u32 + 1, name, sa, line);
+        let mut check = false;
+        let (mut inter, mut rise, mut fall) = (2000u64, 2u32, 3u32);
+        let mut i = 3;
+        while i < args.len() {
+            let a = args[i].as_str();
+            let val = args.get(i + 1);
+            let int = |kw: &str| -> Result<u32, String> {
+                val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
+            };
+            match a {
+                "weight" => {
+                    let w = int("weight")?;
+                    if w > 256 {
+                        return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
+                    }
+                    srv.uweight = w;
+                    i += 2;
+                }
+                "maxconn" => {
+                    srv.maxconn = int("maxconn")?;
+                    i += 2;
+                }
+                "maxqueue" => {
+                    srv.maxqueue = int("maxqueue")?;
+                    i += 2;
+                }
+                "check" => {
+                    check = true;
+                    i += 1;
+                }
+                "inter" | "fastinter" | "downinter" => {
+                    let v = val.ok_or_else(|| format!("'{a}' expects a time argument"))?;
+                    let t = parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in '{a}' argument of server {name}."))?;
+                    if a == "inter" {
+                        inter = t.max(1);
+                    }
+                    i += 2;
+                }
+                "rise" => {
+                    rise = int("rise")?.max(1);
+                    i += 2;
+                }
+                "fall" => {
+                    fall = int("fall")?.max(1);
+                    i += 2;
+                }
+                "backup" => {
+                    srv.flags.insert(SrvFlags::SRV_BACKUP);
+                    i += 1;
+                }
+                "disabled" => {
+                    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
+                    i += 1;
+                }
+                "enabled" => i += 1,
+                "id" | "port" | "addr" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "agent-check"
+                | "agent-port" | "agent-inter" | "resolvers" | "init-addr" | "pool-max-conn" | "pool-purge-delay"
+                | "source" | "sni" | "alpn" | "proto" | "check-proto" => {
+                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
+                    i += 2;
+                }
+                "ssl" | "send-proxy" | "send-proxy-v2" | "check-ssl" | "verify" | "no-check" | "tfo" | "redir"
+                | "non-stick" | "allow-0rtt" | "track" => {
+                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
+                    i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
+                }
+                other => {
+                    return Err(format!("unknown keyword '{other}' in 'server' line of backend '{}'.", self.cur().name));
+                }
+            }
+        }
+        if check {
+            srv.flags.insert(SrvFlags::SRV_CHECKED);
+            srv.check = Some(CheckState {
+                inter,
+                rise,
+                fall,
+                // Start "UP, about to go down on the first failure" as HAProxy does.
+                health: rise,
+                status: "INI",
+                code: None,
+                info: String::new(),
+                duration: 0,
+                failed: 0,
+            });
+        }
+        self.cur().servers.push(srv);
+        Ok(())
+    }
+
+    fn parse_timeout(&mut self, args: &[String]) -> Result<(), String> {
+        let name = args.get(1).map(String::as_str).unwrap_or("");
+        let t = &mut self.cur().timeout;
+        let slot: &mut Option<u64> = match name {
+            "client" | "clitimeout" => &mut t.client,
+            "server" | "srvtimeout" => &mut t.server,
+            "connect" | "contimeout" => &mut t.connect,
+            "queue" => &mut t.queue,
+            "client-fin" => &mut t.client_fin,
+            "server-fin" => &mut t.server_fin,
+            "http-request" => &mut t.httpreq,
+            "http-keep-alive" => &mut t.httpka,
+            "check" => &mut t.check,
+            "tunnel" => &mut t.tunnel,
+            "tarpit" => {
+                self.warn("'timeout tarpit' is not implemented by haflow; ignored.");
+                return Ok(());
+            }
+            other => {
+                return Err(format!("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{other}')"));
+            }
+        };
+        let v = args.get(2).ok_or_else(|| format!("'timeout {name}' expects an integer value (in milliseconds)"))?;
+        let ms = parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in 'timeout {name}'"))?;
+        *slot = if ms == 0 { None } else { Some(ms) };
+        Ok(())
+    }
+
+    fn parse_option(&mut self, args: &[String], no: bool) -> Result<(), String> {
+        let Some(opt) = args.first() else { return Err("'option' expects an option name.".into()) };
+        let p = self.cur();
+        let flag = |p: &mut Proxy, f: ProxyOptions| {
+            if no {
+                p.options.remove(f)
+            } else {
+                p.options.insert(f)
+            }
+        };
+        match opt.as_str() {
+            "redispatch" => flag(p, ProxyOptions::PR_O_REDISP),
+            "dontlognull" => flag(p, ProxyOptions::PR_O_NULLNOLOG),
+            "abortonclose" => flag(p, ProxyOptions::PR_O_ABRT_CLOSE),
+            "clitcpka" => flag(p, ProxyOptions::PR_O_TCP_CLI_KA),
+            "srvtcpka" => flag(p, ProxyOptions::PR_O_TCP_SRV_KA),
+            "tcpka" => flag(p, ProxyOptions::PR_O_TCP_CLI_KA | ProxyOptions::PR_O_TCP_SRV_KA),
+            "nolinger" => flag(p, ProxyOptions::PR_O_TCP_NOLING),
+            "logasap" => flag(p, ProxyOptions::PR_O_LOGASAP),
+            "independent-streams" => flag(p, ProxyOptions::PR_O_INDEPSTR),
+            "http-no-delay" => flag(p, ProxyOptions::PR_O_NODELAY),
+            "log-health-checks" => {}
+            "httplog" => {
+                p.log_format = if no {
+                    LogFormat::None
+                } else if args.get(1).map(String::as_str) == Some("clf") {
+                    LogFormat::Clf
+                } else {
+                    LogFormat::Http
+                }
+            }
+            "tcplog" => p.log_format = if no { LogFormat::None } else { LogFormat::Tcp },
+            "forwardfor" => {
+                flag(p, ProxyOptions::PR_O_FWDFOR);
+                if args.iter().any(|a| a == "if-none") {
+                    flag(p, ProxyOptions::PR_O_FF_IFNONE);
+                }
+                if args.iter().any(|a| a == "except" || a == "header") {
+                    self.warn("'option forwardfor' arguments 'except' and 'header' are not implemented by haflow; ignored.");
+                }
+            }
+            "http-keep-alive" => p.http_mode = HttpConnMode::KeepAlive,
+            "http-server-close" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::ServerClose },
+            "httpclose" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::Close },
+            "httpchk" => {
+                if no {
+                    p.options.remove(ProxyOptions::PR_O_HTTP_CHK);
+                } else {
+                    p.options.insert(ProxyOptions::PR_O_HTTP_CHK);
+                    let (meth, uri) = match (args.get(1), args.get(2)) {
+                        (Some(m), Some(u)) => (m.clone(), u.clone()),
+                        (Some(u), None) => ("OPTIONS".to_string(), u.clone()),
+                        _ => ("OPTIONS".to_string(), "/".to_string()),
+                    };
+                    p.check_req = Some((meth, uri));
+                }
+            }
+            "forceclose" | "http-tunnel" | "http-use-htx" => {
+                return Err(format!("option '{opt}' is not supported any more since HAProxy 2.1. Please just remove it."));
+            }
+            o if OPTIONS_KNOWN.contains(&o) => {
+                self.warn(format!("option '{o}' is not implemented by haflow; ignored."));
+            }
+            o => {
+                let _ = suggest(o, &[OPTIONS, OPTIONS_KNOWN]);
+                return Err(format!("unknown option '{o}'."));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let nums = |s: &str| -> Vec<u32> {
+        s.split(|c: char| !c.is_ascii_digit()).filter(|x| !x.is_empty()).map(|x| x.parse().unwrap_or(0)).collect()
+    };
+    nums(a).cmp(&nums(b))
+}
+
+/// cfgparse.c:readcfgfile() in 1.5-dev8: read and parse each file in order into one
+/// configuration, then run `check_config_validity`. `env` resolves `${VAR}`.
+pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diag> {
+    let mut p = Parser {
+        cfg: Config::default(),
+        diag: Diag::default(),
+        file: String::new(),
+        line: 0,
+        section: Section::None,
+        defaults: Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, "", 0),
+        defaults_logs_global: false,
+        env,
+        conds: Vec::new(),
+    };
+    for path in paths {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let _sp = tracing::info_span!(names::READCFGFILE, file = %name).entered();
+        let text = match std::fs::read(path) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+            Err(e) => {
+                p.diag.alerts.push(format!(
+                    "Cannot open configuration file/directory {name} : {}",
+                    crate::haproxy::proto_tcp::os_reason(&e)
+                ));
+                return Err(p.diag);
+            }
+        };
+        let errors_before = p.diag.alerts.len();
+        p.file = name.clone();
+        p.section = Section::None;
+        for (n, line) in text.lines().enumerate() {
+            p.line = n + 1;
+            match split_line(line, env) {
+                LineWords::Words(w) if w.is_empty() => {}
+                LineWords::Words(w) => p.parse_line(w),
+                LineWords::UnmatchedQuote(pos) => {
+                    let msg = format!(
+                        "parsing [{}:{}]: unmatched quote at position {}:\n  {}\n  {}^",
+                        p.file,
+                        p.line,
+                        pos + 1,
+                        line.trim_end(),
+                        " ".repeat(pos)
+                    );
+                    p.diag.alerts.push(msg);
+                }
+            }
+        }
+        if !p.conds.is_empty() {
+            p.alert("missing '.endif' at end of file");
+            p.conds.clear();
+        }
+        if p.diag.alerts.len() > errors_before {
+            p.diag.alerts.push(format!("Error(s) found in configuration file : {name}"));
+        }
+    }
+    if !p.diag.alerts.is_empty() {
+        return Err(p.diag);
+    }
+    let mut cfg = p.cfg;
+    cfg.warnings = std::mem::take(&mut p.diag.warnings);
+    check_config_validity(&mut cfg)?;
+    Ok(cfg)
+}
+
+/// cfgparse.c:check_config_validity() in 1.5-dev8: resolve names, check what cannot work,
+/// and wire each frontend and listener to the functions that will run: `p->accept =
+/// frontend_accept`, `l->accept = session_accept`, `l->handler = process_session`, and
+/// the analysers implied by each proxy's mode.
+pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
+    let _sp = tracing::info_span!(names::CHECK_CONFIG_VALIDITY, proxies = cfg.proxies.len(), listeners = cfg.listeners.len()).entered();
+    let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
+    let g = &mut cfg.global;
+    if g.maxconn == 0 {
+        g.maxconn = crate::haproxy::haproxy::default_maxconn();
+    }
+    let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
+    g.tune.maxrewrite = Some(maxrewrite);
+    let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
+    let find_be = |name: &str| names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from);
+    for p in &mut cfg.proxies {
+        if p.state == crate::haproxy::proxy::ProxyState::PR_STSTOPPED {
+            continue;
+        }
+        if let Some((name, _)) = &p.defbe_name {
+            match find_be(name) {
+                Some(id) if id != p.id => p.defbe = Some(id),
+                _ => diag.alerts.push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        for rule in &mut p.switching_rules {
+            match find_be(&rule.be_name) {
+                Some(id) => rule.be = Some(id),
+                None => diag
+                    .alerts
+                    .push(format!("Proxy '{}': unable to find required use_backend: '{}'.", p.name, rule.be_name)),
+            }
+        }
+        if p.is_frontend() && p.listeners.is_empty() {
+            diag.warnings.push(format!(
+                "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                p.section_name(),
+                p.name
+            ));
+        }
+        let needs_server_timeouts = p.is_backend();
+        if (p.is_frontend() && p.timeout.client.is_none())
+            || (needs_server_timeouts && (p.timeout.connect.is_none() || p.timeout.server.is_none()))
+        {
+            diag.warnings.push(format!(
+                "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+                p.section_name(),
+                p.name
+            ));
+        }
+        if p.mode == ProxyMode::PR_MODE_TCP && matches!(p.log_format, LogFormat::Http | LogFormat::Clf) && p.is_frontend() {
+            diag.warnings.push(format!(
+                "parsing [{}:{}] : 'option httplog' not usable with {} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+                p.conf.0,
+                p.conf.1,
+                p.section_name(),
+                p.name
+            ));
+            p.log_format = LogFormat::Tcp;
+        }
+        if p.mode == ProxyMode::PR_MODE_TCP && (!p.http_req_rules.is_empty() || !p.http_res_rules.is_empty()) {
+            diag.warnings.push(format!(
+                "'http-request' rules ignored for {} '{}' as they require HTTP mode.",
+                p.section_name(),
+                p.name
+            ));
+        }
+        if p.log_format != LogFormat::None && p.logs.is_empty() && p.is_frontend() {
+            diag.warnings.push(format!("log format ignored for {} '{}' since it has no log address.", p.section_name(), p.name));
+        }
+        // Analysers: what each session going through this proxy will run.
+        if p.is_frontend() {
+            p.accept = Some(frontend_accept);
+            if p.mode == ProxyMode::PR_MODE_HTTP {
+                p.fe_req_ana |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+                p.fe_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
+            }
+            p.fe_req_ana |= Analysers::AN_REQ_SWITCHING_RULES;
+        }
+        if p.is_backend() && p.mode == ProxyMode::PR_MODE_HTTP {
+            p.be_req_ana |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_INNER | Analysers::AN_REQ_HTTP_PROCESS_BE;
+            p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
+        }
+    }
+    // Frontend and backend modes must agree (HAProxy refuses mixing them).
+    for p in &cfg.proxies {
+        let targets = p.defbe.into_iter().chain(p.switching_rules.iter().filter_map(|r| r.be));
+        for be in targets {
+            let b = &cfg.proxies[be.idx()];
+            if b.mode != p.mode {
+                diag.alerts.push(format!(
+                    "{} {} '{}' can't route to backend '{}' which is in mode {} (frontend in mode {}).",
+                    if p.mode == ProxyMode::PR_MODE_HTTP { "HTTP" } else { "TCP" },
+                    p.section_name(),
+                    p.name,
+                    b.name,
+                    b.mode,
+                    p.mode
+                ));
+            }
+        }
+    }
+    let global_maxconn = cfg.global.maxconn;
+    let maxaccept = cfg.global.tune.maxaccept;
+    for l in &mut cfg.listeners {
+        let p = &mut cfg.proxies[l.frontend.idx()];
+        if p.maxconn == 0 {
+            p.maxconn = global_maxconn;
+        }
+        l.accept = Some(session_accept);
+        l.handler = Some(process_session);
+        l.analysers |= p.fe_req_ana;
+        if l.maxconn == 0 {
+            l.maxconn = p.maxconn;
+        }
+        if l.backlog == 0 {
+            l.backlog = l.maxconn.max(1);
+        }
+        l.maxaccept = maxaccept;
+    }
+    cfg.warnings = std::mem::take(&mut diag.warnings);
+    if !diag.alerts.is_empty() {
+        diag.alerts.push("Fatal errors found in configuration.".into());
+        diag.warnings = cfg.warnings.clone();
+        return Err(diag);
+    }
+    Ok(())
+}
+
+/// A `Timeouts` value used by tests that build proxies by hand.
+pub fn timeouts_ms(client: u64, server: u64, connect: u64) -> Timeouts {
+    Timeouts { client: Some(client), server: Some(server), connect: Some(connect), ..Timeouts::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let f = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        match split_line(line, &f) {
+            LineWords::Words(w) => w,
+            LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
+        }
+    }
+
+    #[test]
+    fn words_quotes_comments_and_env() {
+        assert_eq!(words("  bind 127.0.0.1:80   # comment", &[]), ["bind", "127.0.0.1:80"]);
+        assert_eq!(words(r#"x "a b" 'c d' e\ f"#, &[]), ["x", "a b", "c d", "e f"]);
+        assert_eq!(words(r#"bind "127.0.0.1:${PORT}""#, &[("PORT", "81")]), ["bind", "127.0.0.1:81"]);
+        assert_eq!(words(r#"bind 127.0.0.1:${PORT}"#, &[("PORT", "81")]), ["bind", "127.0.0.1:${PORT}"]);
+        assert_eq!(words(r#"x "${NOPE-dflt}""#, &[]), ["x", "dflt"]);
+        assert_eq!(words(r#"x "$HOME/y""#, &[("HOME", "/h")]), ["x", "/h/y"]);
+        assert_eq!(words(r#"set-header X "abc"#, &[]), ["UNMATCHED@15"]);
+    }
+
+    #[test]
+    fn suggestions_for_typos() {
+        assert_eq!(suggest("maxcon", &[GLOBAL_KW]), "; did you mean 'maxconn' maybe ?");
+        assert_eq!(suggest("tiemout", &[PROXY_KW]), "; did you mean 'timeout' maybe ?");
+        assert_eq!(suggest("frobnicate", &[PROXY_KW]), "");
+    }
+}

@@ -1,0 +1,555 @@
+//! The process: global settings, start-up (`init`) and the event loop (`run_poll_loop`).
+//!
+//! Reproduces `haproxy.c` (1.5-dev8). `Haproxy` holds what HAProxy keeps in globals: the
+//! `global` settings, the proxies and listeners, `fdtab[]`, the poller, the scheduler, the
+//! pools and the session list. `init` runs the start-up sequence the seed describes
+//! (`readcfgfile` -> `check_config_validity` -> `protocol_bind_all` ->
+//! `protocol_enable_all`), and `run_poll_loop` turns the loop: `wake_expired_tasks`,
+//! `process_runnable_tasks`, `_do_poll`. One thread owns all of it; other threads talk to
+//! it through `Control` (a channel plus a poller waker) and only ever receive copies.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use crate::haproxy::buffers::Chunk;
+use crate::haproxy::cfgparse::{Config, Diag, readcfgfile};
+use crate::haproxy::ev_epoll::{Poller, _do_poll};
+use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
+use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
+use crate::haproxy::log::{LOG_NOTICE, Logger, send_log};
+use crate::haproxy::memory::{Pool, PoolStats};
+use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
+use crate::haproxy::proxy::{Proxy, ProxyState};
+use crate::haproxy::server::Server;
+use crate::haproxy::session::{Session, SnErr, session_free};
+use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
+use crate::haproxy::time::{Clock, tick_first};
+use crate::ids::{Fd, ServerId, SessionId, Table};
+use crate::trace::names;
+
+/// `global.tune`.
+#[derive(Clone, Debug)]
+pub struct Tune {
+    /// `tune.bufsize`: size of each buffer (default 16384).
+    pub bufsize: usize,
+    /// `tune.maxrewrite`: space kept free for header rewrites (default 1024).
+    pub maxrewrite: Option<usize>,
+    /// `tune.maxaccept`: accepts per listener wake-up (default 64).
+    pub maxaccept: u32,
+    /// `tune.maxpollevents`: events per `epoll_wait` (default 200).
+    pub maxpollevents: usize,
+    /// `tune.http.maxhdr`: most headers in a message (default 101).
+    pub http_maxhdr: usize,
+}
+
+impl Default for Tune {
+    fn default() -> Self {
+        Tune { bufsize: 16384, maxrewrite: None, maxaccept: 64, maxpollevents: 200, http_maxhdr: 101 }
+    }
+}
+
+/// A `stats socket` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSocketConf {
+    /// The address as written (`/path`, `ipv4@ADDR:PORT`, `fd@N`).
+    pub addr: String,
+    /// `level user|operator|admin`.
+    pub level: String,
+    /// `mode` (octal permissions) for a UNIX socket.
+    pub mode: Option<u32>,
+    /// Line of the keyword.
+    pub line: usize,
+}
+
+/// `struct global`.
+#[derive(Clone, Debug, Default)]
+pub struct Global {
+    /// `maxconn`: process-wide concurrent connections.
+    pub maxconn: u32,
+    /// Tunables.
+    pub tune: Tune,
+    /// `pidfile`.
+    pub pidfile: Option<PathBuf>,
+    /// `log` targets of the global section.
+    pub logs: Vec<crate::haproxy::log::LogTarget>,
+    /// `log-tag`.
+    pub log_tag: Option<String>,
+    /// `log-send-hostname`.
+    pub log_send_hostname: Option<String>,
+    /// `stats socket` lines.
+    pub stats_sockets: Vec<StatsSocketConf>,
+    /// `stats timeout`, ms.
+    pub stats_timeout: u64,
+    /// `quiet` / `-q`.
+    pub quiet: bool,
+    /// `debug` / `-d`: print HAProxy's debug lines on stdout.
+    pub debug: bool,
+}
+
+impl Global {
+    /// True in debug mode (`MODE_DEBUG`).
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+}
+
+/// HAProxy 2.6 sizes `maxconn` from the file-descriptor limit when it is not set.
+pub fn default_maxconn() -> u32 {
+    // SAFETY: getrlimit fills a plain struct we own.
+    let lim = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 2000;
+        }
+        r.rlim_cur
+    };
+    // Two fds per session plus some for listeners, checks and logs.
+    ((lim.saturating_sub(50)) / 2).clamp(100, 100_000) as u32
+}
+
+/// Counters for `show activity` and the TUI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Loop iterations.
+    pub loops: u64,
+    /// Events returned by the poller.
+    pub poll_events: u64,
+    /// Tasks woken by timers.
+    pub wake_tasks: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+}
+
+/// What another thread may ask the proxy thread to do.
+pub enum Command {
+    /// Stop now (SIGTERM/SIGINT): close everything and leave the loop.
+    Stop,
+    /// Soft stop (SIGUSR1): stop listening, let sessions finish, then leave.
+    SoftStop,
+    /// Run a closure on the proxy state (used by the UI and tests for live changes).
+    Apply(Box<dyn FnOnce(&mut Haproxy) + Send>),
+}
+
+/// A handle other threads use to talk to the proxy thread.
+#[derive(Clone)]
+pub struct Control {
+    tx: Sender<Command>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Control {
+    /// Sends a command and wakes the loop up.
+    pub fn send(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Asks the proxy to stop (hard stop).
+    pub fn stop(&self) {
+        self.send(Command::Stop);
+    }
+}
+
+/// Receives what the proxy thread publishes (log lines, session ends, loop turns).
+/// Implementations must be quick: they run on the proxy thread.
+pub trait Observer: Send {
+    /// A log line was emitted.
+    fn log(&mut self, _line: &str) {}
+    /// A session was freed.
+    fn session_freed(&mut self, _s: &Session) {}
+    /// A loop turn ended; `w` may be read to publish a snapshot.
+    fn loop_turn(&mut self, _w: &Haproxy) {}
+}
+
+/// Signals turned into flags by the handlers and into work by the loop.
+struct SignalState {
+    stop: Arc<AtomicBool>,
+    soft: Arc<AtomicBool>,
+}
+
+/// Everything HAProxy keeps in globals, owned by the proxy thread.
+pub struct Haproxy {
+    /// `global` settings.
+    pub global: Global,
+    /// Proxies by `ProxyId`.
+    pub proxies: Vec<Proxy>,
+    /// Listeners by `ListenerId`.
+    pub listeners: Vec<Listener>,
+    /// Registered protocols (`protocols` list).
+    pub protocols: ProtoList,
+    /// `fdtab[]`.
+    pub fdtab: FdTab,
+    /// `cur_poller`.
+    pub poller: Poller,
+    /// Run queue, wait queue and tasks.
+    pub sched: Scheduler,
+    /// Live sessions (HAProxy's `sessions` list).
+    pub sessions: Table<Session>,
+    /// `pool2_session`.
+    pub pool2_session: Pool<Session>,
+    /// `pool2_buffer` (`tune.bufsize` bytes each).
+    pub pool2_buffer: Pool<Chunk>,
+    /// The clock (`now_ms`, `date`).
+    pub clock: Clock,
+    /// Current connections, process-wide (`actconn`).
+    pub actconn: u32,
+    /// Connections accepted since start (`totalconn`).
+    pub totalconn: u64,
+    /// Things keeping the process alive: listeners and sessions (`jobs`).
+    pub jobs: u32,
+    /// Listeners paused on the process-wide `maxconn` (`global_listener_queue`).
+    pub global_listener_queue: VecDeque<crate::ids::ListenerId>,
+    /// Loop counters.
+    pub activity: Activity,
+    /// Log sockets and identity.
+    pub logger: Logger,
+    /// Set when a soft stop is in progress (`stopping`).
+    pub stopping: bool,
+    /// Set when the loop must end at the next turn.
+    pub hard_stop: bool,
+    /// Optional observer (capture layer, UI, tests).
+    pub observer: Option<Box<dyn Observer>>,
+    next_uniq_id: u32,
+    commands: Receiver<Command>,
+    control: Control,
+    signals: Option<SignalState>,
+    /// Debug lines (`-d`) go here instead of stdout when set (tests, the UI).
+    pub debug_sink: Option<Box<dyn FnMut(&str) + Send>>,
+}
+
+impl std::fmt::Debug for Haproxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Haproxy").field("proxies", &self.proxies.len()).field("sessions", &self.sessions.len()).finish()
+    }
+}
+
+/// Why `init` failed.
+#[derive(Debug)]
+pub enum InitError {
+    /// The configuration has errors (ALERTs to print).
+    Config(Diag),
+    /// A listener could not be bound.
+    Bind(String),
+    /// The poller could not be created.
+    Io(std::io::Error),
+}
+
+impl Haproxy {
+    /// The process state for a parsed configuration; nothing is bound yet.
+    pub fn new(cfg: Config) -> std::io::Result<Haproxy> {
+        let poller = Poller::new(cfg.global.tune.maxpollevents)?;
+        let waker = Arc::new(poller.waker()?);
+        let (tx, rx) = channel();
+        let bufsize = cfg.global.tune.bufsize;
+        let mut logger = Logger::default();
+        if let Some(t) = &cfg.global.log_tag {
+            logger.tag = t.clone();
+        }
+        logger.hostname = cfg.global.log_send_hostname.clone();
+        let mut clock = Clock::new();
+        clock.tv_update_date();
+        let jobs = cfg.listeners.len() as u32;
+        Ok(Haproxy {
+            global: cfg.global,
+            proxies: cfg.proxies,
+            listeners: cfg.listeners,
+            protocols: cfg.protocols,
+            fdtab: FdTab::default(),
+            poller,
+            sched: Scheduler::default(),
+            sessions: Table::default(),
+            pool2_session: Pool::create_pool("session", std::mem::size_of::<Session>()),
+            pool2_buffer: Pool::create_pool("buffer", bufsize),
+            clock,
+            actconn: 0,
+            totalconn: 0,
+            jobs,
+            global_listener_queue: VecDeque::new(),
+            activity: Activity::default(),
+            logger,
+            stopping: false,
+            hard_stop: false,
+            observer: None,
+            next_uniq_id: 0,
+            commands: rx,
+            control: Control { tx, waker },
+            signals: None,
+            debug_sink: None,
+        })
+    }
+
+    /// A handle for other threads.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// The next session number (`uniq_id`), starting at 0 as HAProxy 2.6 prints it.
+    pub fn next_uniq_id(&mut self) -> u32 {
+        let id = self.next_uniq_id;
+        self.next_uniq_id = self.next_uniq_id.wrapping_add(1);
+        id
+    }
+
+    /// The server `id`.
+    pub fn server(&self, id: ServerId) -> &Server {
+        &self.proxies[id.px.idx()].servers[id.idx as usize]
+    }
+
+    /// The server `id`, mutably.
+    pub fn server_mut(&mut self, id: ServerId) -> &mut Server {
+        &mut self.proxies[id.px.idx()].servers[id.idx as usize]
+    }
+
+    /// A server's name for spans and logs (`<NOSRV>` for none).
+    pub fn server_name(&self, id: Option<ServerId>) -> String {
+        id.map_or_else(|| "<NOSRV>".to_string(), |id| self.server(id).name.clone())
+    }
+
+    /// A proxy by name.
+    pub fn find_proxy(&self, name: &str) -> Option<&Proxy> {
+        self.proxies.iter().find(|p| p.name == name)
+    }
+
+    /// True while the loop must not sleep because a stop is being processed.
+    pub fn stopping_now(&self) -> bool {
+        self.hard_stop
+    }
+
+    /// Writes one `-d` debug line.
+    pub fn debug_line(&mut self, line: String) {
+        match &mut self.debug_sink {
+            Some(f) => f(&line),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+
+    /// Hands a log line to the observer.
+    pub fn observe_log(&mut self, line: &str) {
+        if let Some(o) = &mut self.observer {
+            o.log(line);
+        }
+    }
+
+    /// Hands a freed session to the observer.
+    pub fn on_session_freed(&mut self, s: &Session) {
+        if let Some(o) = &mut self.observer {
+            o.session_freed(s);
+        }
+    }
+
+    /// The file mode for a UNIX listener (from its `bind ... mode` option; none yet).
+    pub fn unix_mode(&self, _lid: crate::ids::ListenerId) -> Option<u32> {
+        None
+    }
+
+    /// Counters of every pool (`show pools`).
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![self.pool2_buffer.stats(), self.pool2_session.stats(), self.sched.pool_stats()]
+    }
+
+    /// Objects in use across all pools (0 when idle: nothing leaked).
+    pub fn pools_in_use(&self) -> u64 {
+        self.pool_stats().iter().map(|p| p.used).sum()
+    }
+
+    /// Installs SIGINT/SIGTERM (hard stop) and SIGUSR1 (soft stop) handlers that wake the
+    /// loop through a pipe registered in `fdtab[]`.
+    pub fn install_signal_handlers(&mut self) -> std::io::Result<()> {
+        let (rx, tx) = mio::net::UnixStream::pair()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let soft = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&soft))?;
+        let raw = tx.as_raw_fd();
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1] {
+            signal_hook::low_level::pipe::register_raw(sig, raw)?;
+        }
+        // The write end must stay open for the handlers; it lives as long as the process.
+        std::mem::forget(tx);
+        let fd = self.fdtab.fd_insert(
+            self.poller.registry(),
+            Sock::Unix(rx),
+            FdOwner::Signals,
+            [Some(signal_pipe_read), None],
+            FdState::FD_STREADY,
+        )?;
+        self.fdtab.fd_want_recv(fd);
+        self.signals = Some(SignalState { stop, soft });
+        Ok(())
+    }
+
+    fn handle_signals(&mut self) {
+        let Some(sig) = &self.signals else { return };
+        if sig.stop.swap(false, Ordering::SeqCst) {
+            self.hard_stop = true;
+        }
+        if sig.soft.swap(false, Ordering::SeqCst) {
+            self.soft_stop();
+        }
+    }
+
+    fn handle_commands(&mut self) {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Stop => self.hard_stop = true,
+                Command::SoftStop => self.soft_stop(),
+                Command::Apply(f) => f(self),
+            }
+        }
+    }
+
+    /// haproxy.c:soft_stop(): stop listening; sessions finish; the loop ends when none is left.
+    pub fn soft_stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        let targets = self.global.logs.clone();
+        for i in 0..self.proxies.len() {
+            if self.proxies[i].state == ProxyState::PR_STSTOPPED {
+                continue;
+            }
+            let listeners = self.proxies[i].listeners.clone();
+            for lid in listeners {
+                if self.listeners[lid.idx()].state >= ListenerState::LI_LISTEN {
+                    unbind_listener(self, lid);
+                    self.jobs -= 1;
+                }
+            }
+            self.proxies[i].state = ProxyState::PR_STSTOPPED;
+            let p = &self.proxies[i];
+            let msg = format!(
+                "Proxy {} stopped (cumulated conns: FE: {}, BE: {}).",
+                p.name,
+                if p.is_frontend() { p.counters.cum_conn } else { 0 },
+                if p.is_backend() { p.counters.cum_sess } else { 0 }
+            );
+            if !self.global.quiet {
+                eprintln!("[WARNING]  ({}) : {msg}", std::process::id());
+            }
+            send_log(self, &targets, LOG_NOTICE, &msg);
+        }
+    }
+
+    /// Hard stop: close every session (logged as killed) and every listener.
+    fn kill_everything(&mut self) {
+        let ids: Vec<usize> = self.sessions.iter().map(|(i, _)| i).collect();
+        for i in ids {
+            if let Some(mut s) = self.sessions.take(i) {
+                s.set_err(SnErr::SN_ERR_KILLED);
+                let fe = s.fe;
+                self.proxies[fe.idx()].feconn = self.proxies[fe.idx()].feconn.saturating_sub(1);
+                if s.flags.contains(crate::haproxy::session::SessFlags::SN_BE_ASSIGNED) {
+                    let be = &mut self.proxies[s.be.idx()];
+                    be.beconn = be.beconn.saturating_sub(1);
+                }
+                self.actconn = self.actconn.saturating_sub(1);
+                let l = &mut self.listeners[s.listener.idx()];
+                l.nbconn = l.nbconn.saturating_sub(1);
+                self.jobs = self.jobs.saturating_sub(1);
+                session_free(self, s);
+            }
+        }
+        for lid in 0..self.listeners.len() {
+            if self.listeners[lid].state >= ListenerState::LI_LISTEN {
+                unbind_listener(self, crate::ids::ListenerId::from(lid));
+                self.jobs = self.jobs.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// The signal pipe's read callback: drain it; the flags say which signal came.
+fn signal_pipe_read(w: &mut Haproxy, fd: Fd) {
+    let mut buf = [0u8; 64];
+    if let Some(sock) = w.fdtab.sock(fd) {
+        while let Ok(n) = sock.recv(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    w.fdtab.fd_cant_recv(fd);
+    w.handle_signals();
+}
+
+/// haproxy.c:init() in 1.5-dev8, configuration part: `readcfgfile` (which ends with
+/// `check_config_validity`) and the creation of the process state.
+pub fn init(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<Haproxy, InitError> {
+    let cfg = readcfgfile(paths, env).map_err(InitError::Config)?;
+    Haproxy::new(cfg).map_err(InitError::Io)
+}
+
+/// haproxy.c:main() after `init`: `protocol_bind_all`, then `protocol_enable_all`.
+/// Reports a bind failure as HAProxy does (`Binding [file:line] for frontend X: ...`).
+pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
+    if let Err(BindError { msg }) = protocol_bind_all(w) {
+        let failed = w.listeners.iter().find(|l| l.state == ListenerState::LI_ASSIGNED);
+        let text = match failed {
+            Some(l) => format!(
+                "Binding [{}:{}] for frontend {}: {}",
+                l.conf.0,
+                l.conf.1,
+                w.proxies[l.frontend.idx()].name,
+                msg.replacen(") [", ") for [", 1)
+            ),
+            None => msg,
+        };
+        return Err(InitError::Bind(text));
+    }
+    protocol_enable_all(w);
+    Ok(())
+}
+
+/// haproxy.c:run_poll_loop() in 1.5-dev8: until no job is left (or a hard stop), wake
+/// expired tasks, run the runnable ones, then poll for I/O until the next timer.
+pub fn run_poll_loop(w: &mut Haproxy) {
+    let _sp = tracing::info_span!(names::RUN_POLL_LOOP).entered();
+    loop {
+        w.handle_commands();
+        w.handle_signals();
+        if w.hard_stop {
+            w.kill_everything();
+            break;
+        }
+        let next = wake_expired_tasks(w);
+        process_runnable_tasks(w);
+        if w.jobs == 0 && w.stopping {
+            break;
+        }
+        let exp = tick_first(next, w.sched.next_timer());
+        let report = _do_poll(w, exp);
+        w.activity.loops += 1;
+        if report.woken {
+            w.handle_commands();
+        }
+        if let Some(mut o) = w.observer.take() {
+            o.loop_turn(w);
+            w.observer = Some(o);
+        }
+    }
+}
+
+/// Wakes every session task with `reason` (used by live changes that sessions must see).
+pub fn wake_all_sessions(w: &mut Haproxy, reason: TaskState) {
+    let tasks: Vec<_> = w.sched.iter().filter(|(_, t)| matches!(t.context, TaskContext::Session(_))).map(|(id, _)| id).collect();
+    for t in tasks {
+        w.sched.task_wakeup(t, reason);
+    }
+}
+
+/// The session in slot `id`, if alive and not being processed.
+pub fn session(w: &Haproxy, id: SessionId) -> Option<&Session> {
+    w.sessions.get(id.idx())
+}

@@ -1,0 +1,219 @@
+//! Listeners: one listening address of a frontend, and its life-cycle states.
+//!
+//! Reproduces the listener part of `protocols.c` (1.5-dev8; `listener.c` from 1.5-dev13)
+//! and `include/types/protocols.h`. A `bind` line creates a listener in `LI_INIT`;
+//! attaching it to its protocol makes it `LI_ASSIGNED`; binding the socket makes it
+//! `LI_LISTEN`; handing the fd to the poller makes it `LI_READY`. When the frontend or the
+//! listener reaches its `maxconn` it goes `LI_FULL` (the fd stops being polled, the kernel
+//! queues new connections in the backlog) and `resume_listener` makes it `LI_READY` again
+//! when a session ends. `LI_LIMITED` is the same pause for the process-wide `maxconn`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::haproxy::buffers::Analysers;
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::protocols::Protocol;
+use crate::haproxy::session::AcceptFn;
+use crate::haproxy::task::TaskProcess;
+use crate::ids::{Fd, ListenerId, ProxyId};
+use crate::trace::names;
+
+/// `l->state`.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ListenerState {
+    /// Not initialised.
+    LI_NEW = 0,
+    /// Created by `str2listener`, no protocol yet.
+    LI_INIT,
+    /// Attached to its protocol's listener list.
+    LI_ASSIGNED,
+    /// Bound, but accepting is paused (soft stop).
+    LI_PAUSED,
+    /// Bound and listening, not yet polled.
+    LI_LISTEN,
+    /// Polled: connections are accepted.
+    LI_READY,
+    /// `maxconn` reached: not polled until a session ends.
+    LI_FULL,
+    /// Process-wide limit reached: waiting in a listener queue.
+    LI_LIMITED,
+}
+
+impl fmt::Display for ListenerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where a listener listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// An IPv4 or IPv6 address and port.
+    Inet(SocketAddr),
+    /// A UNIX socket path (`bind /path` or `bind unix@/path`).
+    Unix(PathBuf),
+    /// An already-listening socket inherited from the parent (`bind fd@N`).
+    InheritedFd(i32),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Inet(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix@{}", p.display()),
+            ListenAddr::InheritedFd(n) => write!(f, "fd@{n}"),
+        }
+    }
+}
+
+/// `struct listener`.
+#[derive(Debug)]
+pub struct Listener {
+    /// Index in `Haproxy::listeners`.
+    pub id: ListenerId,
+    /// `luid`: numeric id within the frontend, 1-based.
+    pub luid: u32,
+    /// Life-cycle state.
+    pub state: ListenerState,
+    /// The protocol's method table (`proto_tcpv4`...).
+    pub proto: &'static Protocol,
+    /// The address to listen on.
+    pub addr: ListenAddr,
+    /// The listening socket once bound.
+    pub fd: Option<Fd>,
+    /// The frontend this listener belongs to.
+    pub frontend: ProxyId,
+    /// `l->accept`: creates the session (`session_accept`), set by `check_config_validity`.
+    pub accept: Option<AcceptFn>,
+    /// `l->handler`: the new session task's `process` (`process_session`).
+    pub handler: Option<TaskProcess>,
+    /// Request analysers of new sessions (the frontend's `fe_req_ana`).
+    pub analysers: Analysers,
+    /// Concurrent connections allowed on this listener.
+    pub maxconn: u32,
+    /// Connections open on this listener now.
+    pub nbconn: u32,
+    /// Connections accepted per wake-up (`tune.maxaccept`).
+    pub maxaccept: u32,
+    /// `listen()` backlog.
+    pub backlog: u32,
+    /// File and line of the `bind` keyword.
+    pub conf: (String, usize),
+    /// Connections accepted so far.
+    pub cum_conn: u64,
+}
+
+impl Listener {
+    /// Moves to `to`, recording the transition in a span field and checking it in debug builds.
+    pub fn set_state(&mut self, to: ListenerState) {
+        use ListenerState::*;
+        debug_assert!(
+            matches!(
+                (self.state, to),
+                (LI_NEW, LI_INIT)
+                    | (LI_INIT, LI_ASSIGNED)
+                    | (LI_ASSIGNED, LI_LISTEN)
+                    | (LI_LISTEN, LI_READY | LI_FULL | LI_PAUSED)
+                    | (LI_READY, LI_FULL | LI_LIMITED | LI_PAUSED | LI_LISTEN | LI_ASSIGNED)
+                    | (LI_FULL | LI_LIMITED, LI_READY | LI_PAUSED | LI_FULL | LI_LIMITED | LI_ASSIGNED)
+                    | (LI_PAUSED, LI_READY | LI_ASSIGNED)
+            ) || self.state == to,
+            "illegal listener transition {} -> {}",
+            self.state,
+            to
+        );
+        self.state = to;
+    }
+}
+
+/// protocols.c:enable_listener() in 1.5-dev8: a `LI_LISTEN` listener starts being polled
+/// (`LI_READY`), or goes `LI_FULL` right away if it is already at `maxconn`.
+pub fn enable_listener(w: &mut Haproxy, lid: ListenerId) {
+    let l = &mut w.listeners[lid.idx()];
+    let span = tracing::info_span!(names::ENABLE_LISTENER, listener = lid.0, fd = l.fd.map(|f| f.0), from = %l.state, to = tracing::field::Empty);
+    let _g = span.enter();
+    if l.state != ListenerState::LI_LISTEN {
+        return;
+    }
+    if l.nbconn < l.maxconn {
+        if let Some(fd) = l.fd {
+            w.fdtab.fd_want_recv(fd);
+        }
+        l.set_state(ListenerState::LI_READY);
+    } else {
+        l.set_state(ListenerState::LI_FULL);
+    }
+    span.record("to", tracing::field::display(l.state));
+}
+
+/// protocols.c:listener_full() in 1.5-dev8: stop polling the listener (`LI_FULL`).
+pub fn listener_full(w: &mut Haproxy, lid: ListenerId) {
+    let l = &mut w.listeners[lid.idx()];
+    if l.state >= ListenerState::LI_READY {
+        let _s = tracing::debug_span!(names::LISTENER_FULL, listener = lid.0, from = %l.state).entered();
+        if let Some(fd) = l.fd {
+            w.fdtab.fd_stop_recv(fd);
+        }
+        l.set_state(ListenerState::LI_FULL);
+    }
+}
+
+/// protocols.c:limit_listener(): pause the listener because its frontend is at `maxconn`,
+/// and remember it in the frontend's `listener_queue` (`LI_LIMITED`).
+pub fn limit_listener(w: &mut Haproxy, lid: ListenerId) {
+    let l = &mut w.listeners[lid.idx()];
+    if l.state == ListenerState::LI_READY {
+        let _s = tracing::debug_span!(names::LIMIT_LISTENER, listener = lid.0).entered();
+        if let Some(fd) = l.fd {
+            w.fdtab.fd_stop_recv(fd);
+        }
+        l.set_state(ListenerState::LI_LIMITED);
+        let fe = l.frontend;
+        w.proxies[fe.idx()].listener_queue.push_back(lid);
+    }
+}
+
+/// protocols.c:resume_listener() in 1.5-dev8: a `LI_FULL`/`LI_LIMITED` listener is polled
+/// again (`LI_READY`) if it has room.
+pub fn resume_listener(w: &mut Haproxy, lid: ListenerId) -> bool {
+    let l = &mut w.listeners[lid.idx()];
+    if !matches!(l.state, ListenerState::LI_FULL | ListenerState::LI_LIMITED | ListenerState::LI_PAUSED) {
+        return l.state == ListenerState::LI_READY;
+    }
+    if l.nbconn >= l.maxconn {
+        l.set_state(ListenerState::LI_FULL);
+        return false;
+    }
+    let _s = tracing::debug_span!(names::RESUME_LISTENER, listener = lid.0, from = %l.state).entered();
+    if let Some(fd) = l.fd {
+        w.fdtab.fd_want_recv(fd);
+    }
+    l.set_state(ListenerState::LI_READY);
+    true
+}
+
+/// protocols.c:dequeue_all_listeners(): resume every listener waiting in a frontend's
+/// `listener_queue` (called when a session of that frontend ends).
+pub fn dequeue_all_listeners(w: &mut Haproxy, fe: ProxyId) {
+    while let Some(lid) = w.proxies[fe.idx()].listener_queue.pop_front() {
+        resume_listener(w, lid);
+    }
+}
+
+/// protocols.c:unbind_listener(): close the listening socket; the listener goes back to
+/// `LI_ASSIGNED` (soft stop, shutdown).
+pub fn unbind_listener(w: &mut Haproxy, lid: ListenerId) {
+    let l = &mut w.listeners[lid.idx()];
+    if l.state >= ListenerState::LI_PAUSED {
+        if let Some(fd) = l.fd.take() {
+            w.fdtab.fd_delete(fd);
+        }
+        if let ListenAddr::Unix(path) = &l.addr {
+            let _ = std::fs::remove_file(path);
+        }
+        l.set_state(ListenerState::LI_ASSIGNED);
+    }
+}

@@ -1,0 +1,433 @@
+//! Logs: HAProxy's log lines (`option tcplog`, `option httplog`) and where they go.
+//!
+//! Reproduces `log.c` (1.5-dev8 structure, HAProxy 2.6 output). `sess_log` builds the
+//! session's line when it ends (or, in HTTP, when each transaction ends) and `send_log`
+//! frames it for each `log` target: UDP syslog (`rfc3164` by default, `rfc5424`, `short`,
+//! `raw`...), or `stdout`/`stderr`. The termination state is two characters in TCP and
+//! four in HTTP: `sess_term_cond[]` (why) and `sess_fin_state[]` (where), then the two
+//! cookie characters, always `--` here.
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::proxy::ProxyMode;
+use crate::haproxy::session::Session;
+
+/// The `option` that selects the log line's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// No format option: HAProxy logs "Connect from ..." at accept time.
+    #[default]
+    None,
+    /// `option tcplog`.
+    Tcp,
+    /// `option httplog`.
+    Http,
+    /// `option httplog clf`.
+    Clf,
+}
+
+/// Where a `log` line sends messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogDest {
+    /// `log stdout`.
+    Stdout,
+    /// `log stderr`.
+    Stderr,
+    /// `log ADDR[:PORT]`: UDP syslog.
+    Udp(SocketAddr),
+    /// `log /path`: a UNIX datagram socket (e.g. `/dev/log`).
+    Unix(PathBuf),
+}
+
+/// `format` of a `log` line: how each message is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss tag[pid]: msg` (the default).
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 ISO-DATE host tag pid - - msg`.
+    Rfc5424,
+    /// `<LEVEL>msg`.
+    Short,
+    /// `msg` alone.
+    Raw,
+    /// `<PRI>msg`.
+    Priority,
+    /// `ISO-DATE msg`.
+    Iso,
+    /// `<PRI>Mmm dd hh:mm:ss msg`.
+    Timed,
+    /// `Mmm dd hh:mm:ss host msg`.
+    Local,
+}
+
+/// One `log` target (`struct logsrv`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTarget {
+    /// Where messages go.
+    pub dest: LogDest,
+    /// Message framing.
+    pub format: SyslogFormat,
+    /// Syslog facility number (`local0` = 16).
+    pub facility: u8,
+    /// Most verbose level sent (`info` = 6 by default: everything up to debug is 7).
+    pub level: u8,
+    /// `len N`: messages are truncated to N bytes (default 1024).
+    pub maxlen: usize,
+}
+
+/// Syslog facility names, in number order.
+pub const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit",
+    "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
+/// Syslog level names, in number order.
+pub const LEVELS: [&str; 8] = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+
+/// `LOG_INFO`: the level of traffic logs.
+pub const LOG_INFO: u8 = 6;
+/// `LOG_ALERT`: server state changes.
+pub const LOG_ALERT: u8 = 1;
+/// `LOG_EMERG`: a backend lost its last server.
+pub const LOG_EMERG: u8 = 0;
+/// `LOG_NOTICE`: proxy start/stop.
+pub const LOG_NOTICE: u8 = 5;
+
+/// The sockets and identity used to send logs (HAProxy's `logsrv` fds, `pid`, `log-tag`).
+#[derive(Debug)]
+pub struct Logger {
+    udp: Option<UdpSocket>,
+    /// The process id printed in syslog headers.
+    pub pid: u32,
+    /// `log-tag` (default `haproxy`).
+    pub tag: String,
+    /// `log-send-hostname` value, if any.
+    pub hostname: Option<String>,
+    /// Log lines also kept here (the TUI and tests read them).
+    pub recent: std::collections::VecDeque<String>,
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Logger {
+            udp: None,
+            pid: std::process::id(),
+            tag: "haproxy".into(),
+            hostname: None,
+            recent: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+/// Broken-down local time (`localtime_r`).
+pub struct LocalTime {
+    /// Year, e.g. 2026.
+    pub year: i32,
+    /// Month 0..11.
+    pub mon: usize,
+    /// Day of month 1..31.
+    pub mday: u32,
+    /// Hours.
+    pub hour: u32,
+    /// Minutes.
+    pub min: u32,
+    /// Seconds.
+    pub sec: u32,
+    /// Milliseconds.
+    pub ms: u32,
+    /// Microseconds within the second.
+    pub us: u32,
+    /// Offset from UTC in seconds.
+    pub gmtoff: i64,
+}
+
+/// Month abbreviations used by every HAProxy date format.
+pub const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// Converts a date to local broken-down time.
+pub fn local_time(t: SystemTime) -> LocalTime {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as libc::time_t;
+    // SAFETY: `tm` is plain old data that localtime_r fully initialises; both pointers are
+    // valid for the duration of the call.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    LocalTime {
+        year: tm.tm_year + 1900,
+        mon: tm.tm_mon.clamp(0, 11) as usize,
+        mday: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        min: tm.tm_min as u32,
+        sec: tm.tm_sec as u32,
+        ms: d.subsec_millis(),
+        us: d.subsec_micros(),
+        gmtoff: tm.tm_gmtoff,
+    }
+}
+
+/// `%t`: `25/Nov/2026:13:11:16.528`.
+pub fn log_date(t: SystemTime) -> String {
+    let l = local_time(t);
+    format!("{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}", l.mday, MONTHS[l.mon], l.year, l.hour, l.min, l.sec, l.ms)
+}
+
+fn opt_ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "-1".to_string(), |x| x.to_string())
+}
+
+fn client(s: &Session) -> (String, String) {
+    match s.cli_addr {
+        Some(a) => (a.ip().to_string(), a.port().to_string()),
+        None => ("unix".into(), "0".into()),
+    }
+}
+
+/// The counters part of a log line: `actconn/feconn/beconn/srv_conn/retries`, then
+/// `srv_queue/backend_queue`. Called before the session leaves `actconn` and `feconn`
+/// (it already left its backend and server), as HAProxy 2.6 does.
+fn counters(w: &Haproxy, s: &Session) -> String {
+    let fe = &w.proxies[s.fe.idx()];
+    let be = &w.proxies[s.be.idx()];
+    let srv_conn = s.srv.map_or(0, |id| w.server(id).cur_sess);
+    let retries = (be.conn_retries - s.si[1].conn_retries).max(0);
+    let retries = if s.si[1].state == crate::haproxy::stream_interface::SiState::SI_ST_INI && s.srv.is_none() {
+        0
+    } else {
+        retries
+    };
+    let redisp = if s.flags.contains(crate::haproxy::session::SessFlags::SN_REDISP) { "+" } else { "" };
+    format!(
+        "{}/{}/{}/{}/{}{} {}/{}",
+        w.actconn,
+        fe.feconn,
+        be.beconn,
+        srv_conn,
+        redisp,
+        retries,
+        s.logs.srv_queue_size,
+        s.logs.prx_queue_size
+    )
+}
+
+/// Backend and server names for the log (`<NOSRV>` when no server was reached).
+fn be_srv(w: &Haproxy, s: &Session) -> String {
+    let be = &w.proxies[s.be.idx()].name;
+    match s.srv.or(s.prev_srv) {
+        Some(id) if s.srv.is_some() => format!("{be}/{}", w.server(id).name),
+        _ => format!("{be}/<NOSRV>"),
+    }
+}
+
+/// The `option tcplog` line (HAProxy 2.6):
+/// `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq`.
+pub fn build_tcplog(w: &Haproxy, s: &Session) -> String {
+    let (ip, port) = client(s);
+    let tw = s.logs.t_queue;
+    let tc = match (s.logs.t_connect, s.logs.t_queue) {
+        (Some(c), Some(q)) => Some(c.saturating_sub(q)),
+        (Some(c), None) => Some(c),
+        _ => None,
+    };
+    format!(
+        "{ip}:{port} [{}] {} {} {}/{}/{} {} {}{} {}",
+        log_date(s.logs.accept_date),
+        w.proxies[s.fe.idx()].name,
+        be_srv(w, s),
+        opt_ms(tw),
+        opt_ms(tc),
+        opt_ms(s.logs.t_close),
+        s.logs.bytes_out,
+        s.err.log_char(),
+        s.finst.log_char(),
+        counters(w, s)
+    )
+}
+
+/// The `option httplog` line (HAProxy 2.6):
+/// `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`.
+pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
+    let (ip, port) = client(s);
+    let l = &s.logs;
+    let tr = l.t_request;
+    let tw = match (l.t_queue, l.t_request) {
+        (Some(q), Some(r)) => Some(q.saturating_sub(r)),
+        _ => None,
+    };
+    let tc = match (l.t_connect, l.t_queue) {
+        (Some(c), Some(q)) => Some(c.saturating_sub(q)),
+        _ => None,
+    };
+    let trs = match (l.t_data, l.t_connect) {
+        (Some(d), Some(c)) => Some(d.saturating_sub(c)),
+        _ => None,
+    };
+    let ta = l.t_close.map(|c| c.saturating_sub(l.t_idle.unwrap_or(0)));
+    let status = s.txn.status.map_or_else(|| "-1".to_string(), |st| st.to_string());
+    format!(
+        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} \"{}\"",
+        log_date(l.request_date),
+        w.proxies[s.fe.idx()].name,
+        be_srv(w, s),
+        opt_ms(tr),
+        opt_ms(tw),
+        opt_ms(tc),
+        opt_ms(trs),
+        opt_ms(ta),
+        status,
+        l.bytes_out,
+        s.err.log_char(),
+        s.finst.log_char(),
+        counters(w, s),
+        s.txn.log_request_line()
+    )
+}
+
+/// log.c:sess_log() in 1.5-dev8 (`s->do_log`): emit the session's (or transaction's) log
+/// line to the frontend's log targets, once.
+pub fn sess_log(w: &mut Haproxy, s: &mut Session) {
+    if s.logs.logged {
+        return;
+    }
+    s.logs.logged = true;
+    let fe = &w.proxies[s.fe.idx()];
+    if fe.logs.is_empty() {
+        return;
+    }
+    if fe.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_NULLNOLOG) && s.req.total == 0 {
+        return;
+    }
+    let line = match fe.log_format {
+        LogFormat::None => return,
+        LogFormat::Tcp => build_tcplog(w, s),
+        LogFormat::Http | LogFormat::Clf if fe.mode == ProxyMode::PR_MODE_HTTP => build_httplog(w, s),
+        LogFormat::Http | LogFormat::Clf => build_tcplog(w, s),
+    };
+    let targets = w.proxies[s.fe.idx()].logs.clone();
+    send_log(w, &targets, LOG_INFO, &line);
+}
+
+/// Frames `msg` for one target (without the trailing newline).
+pub fn frame(logger: &Logger, t: &LogTarget, level: u8, msg: &str, now: SystemTime) -> String {
+    let pri = u16::from(t.facility) * 8 + u16::from(level);
+    let lt = local_time(now);
+    let stamp = || format!("{} {:2} {:02}:{:02}:{:02}", MONTHS[lt.mon], lt.mday, lt.hour, lt.min, lt.sec);
+    let iso = || {
+        let off = lt.gmtoff / 60;
+        let sign = if off < 0 { '-' } else { '+' };
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02}",
+            lt.year,
+            lt.mon + 1,
+            lt.mday,
+            lt.hour,
+            lt.min,
+            lt.sec,
+            lt.us,
+            sign,
+            off.abs() / 60,
+            off.abs() % 60
+        )
+    };
+    let host = logger.hostname.as_deref();
+    let mut out = match t.format {
+        SyslogFormat::Rfc3164 => match host {
+            Some(h) => format!("<{pri}>{} {h} {}[{}]: {msg}", stamp(), logger.tag, logger.pid),
+            None => format!("<{pri}>{} {}[{}]: {msg}", stamp(), logger.tag, logger.pid),
+        },
+        SyslogFormat::Rfc5424 => {
+            format!("<{pri}>1 {} {} {} {} - - {msg}", iso(), host.unwrap_or("-"), logger.tag, logger.pid)
+        }
+        SyslogFormat::Short => format!("<{level}>{msg}"),
+        SyslogFormat::Raw => msg.to_string(),
+        SyslogFormat::Priority => format!("<{pri}>{msg}"),
+        SyslogFormat::Iso => format!("{} {msg}", iso()),
+        SyslogFormat::Timed => format!("<{pri}>{} {msg}", stamp()),
+        SyslogFormat::Local => format!("{} {}[{}]: {msg}", stamp(), logger.tag, logger.pid),
+    };
+    if out.len() > t.maxlen {
+        let mut cut = t.maxlen;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+/// log.c:send_log() in 1.5-dev8: send `msg` at `level` to each target whose level allows it.
+pub fn send_log(w: &mut Haproxy, targets: &[LogTarget], level: u8, msg: &str) {
+    let now = w.clock.date;
+    w.logger.recent.push_back(msg.to_string());
+    if w.logger.recent.len() > 256 {
+        w.logger.recent.pop_front();
+    }
+    w.observe_log(msg);
+    for t in targets {
+        if level > t.level {
+            continue;
+        }
+        let mut line = frame(&w.logger, t, level, msg, now);
+        line.push('\n');
+        match &t.dest {
+            LogDest::Stdout => {
+                let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            }
+            LogDest::Stderr => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+            LogDest::Udp(addr) => {
+                if w.logger.udp.is_none() {
+                    w.logger.udp = UdpSocket::bind(if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).ok();
+                    if let Some(u) = &w.logger.udp {
+                        let _ = u.set_nonblocking(true);
+                    }
+                }
+                if let Some(u) = &w.logger.udp {
+                    let _ = u.send_to(line.as_bytes(), addr);
+                }
+            }
+            LogDest::Unix(path) => {
+                if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
+                    let _ = sock.set_nonblocking(true);
+                    let _ = sock.send_to(line.as_bytes(), path);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(format: SyslogFormat, maxlen: usize) -> LogTarget {
+        LogTarget { dest: LogDest::Stdout, format, facility: 16, level: 7, maxlen }
+    }
+
+    #[test]
+    fn syslog_framing_matches_haproxy() {
+        let lg = Logger { pid: 6766, ..Logger::default() };
+        let now = SystemTime::now();
+        let f = frame(&lg, &target(SyslogFormat::Rfc3164, 1024), LOG_INFO, "hello", now);
+        assert!(f.starts_with("<134>") && f.ends_with(" haproxy[6766]: hello"), "{f}");
+        let f = frame(&lg, &target(SyslogFormat::Rfc5424, 1024), LOG_INFO, "hello", now);
+        assert!(f.starts_with("<134>1 ") && f.ends_with(" - haproxy 6766 - - hello"), "{f}");
+        assert_eq!(frame(&lg, &target(SyslogFormat::Short, 1024), LOG_INFO, "hello", now), "<6>hello");
+        assert_eq!(frame(&lg, &target(SyslogFormat::Raw, 3), LOG_INFO, "hello", now), "hel");
+    }
+
+    #[test]
+    fn date_has_milliseconds() {
+        let d = log_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_500));
+        assert!(d.ends_with(".500"), "{d}");
+        assert_eq!(d.len(), "01/Jan/1970:00:00:01.500".len());
+    }
+}

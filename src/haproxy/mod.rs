@@ -1,0 +1,38 @@
+//! The reproduction of HAProxy 1.5: one module per HAProxy C file.
+//!
+//! Open `haproxy/src/session.c` and `src/haproxy/session.rs` side by side: the functions
+//! carry the same names. Module order below follows a connection's life: start-up
+//! (`cfgparse`, `protocols`, `proto_tcp`, `listener`), the loop (`haproxy`, `ev_epoll`,
+//! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
+//! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
+//! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`).
+
+pub mod acl;
+pub mod backend;
+pub mod buffers;
+pub mod cfgparse;
+pub mod ev_epoll;
+pub mod fd;
+pub mod frontend;
+#[allow(clippy::module_inception)]
+pub mod haproxy;
+pub mod lb_fas;
+pub mod lb_fwlc;
+pub mod lb_fwrr;
+pub mod lb_map;
+pub mod listener;
+pub mod log;
+pub mod memory;
+pub mod proto_http;
+pub mod proto_tcp;
+pub mod proto_uxst;
+pub mod protocols;
+pub mod proxy;
+pub mod queue;
+pub mod server;
+pub mod session;
+pub mod standard;
+pub mod stream_interface;
+pub mod stream_sock;
+pub mod task;
+pub mod time;

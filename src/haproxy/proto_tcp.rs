@@ -1,0 +1,193 @@
+//! TCP: the `proto_tcpv4`/`proto_tcpv6` method tables, binding listeners and connecting
+//! to servers.
+//!
+//! Reproduces `proto_tcp.c` (1.5-dev8). `str2listener` hands each `bind` address to
+//! `tcpv4_add_listener`, which attaches the listener to `proto_tcpv4` (`LI_ASSIGNED`).
+//! At start-up `tcp_bind_listeners` calls `tcp_bind_listener` for each one: `socket()`,
+//! `SO_REUSEADDR`, `bind()`, `listen()`, and the fd goes into `fdtab[]` with
+//! `cb[DIR_RD] = proto->accept`, i.e. `stream_sock_accept` (`LI_LISTEN`). On the server
+//! side, `tcp_connect_server` opens the connection to the chosen server.
+
+use std::net::SocketAddr;
+use std::os::fd::FromRawFd;
+
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+
+use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::listener::{ListenAddr, Listener, ListenerState};
+use crate::haproxy::protocols::{BindError, ProtoList, Protocol, enable_all_listeners, unbind_all_listeners};
+use crate::haproxy::session::{Session, SnErr};
+use crate::haproxy::stream_interface::{Side, SiState};
+use crate::haproxy::stream_sock::{stream_sock_accept, stream_sock_read, stream_sock_write};
+use crate::haproxy::time::tick_add_ifset;
+use crate::ids::ListenerId;
+use crate::trace::names;
+
+/// `proto_tcpv4`: TCP over IPv4.
+pub static PROTO_TCPV4: Protocol = Protocol {
+    name: "tcpv4",
+    sock_domain: libc::AF_INET,
+    sock_type: libc::SOCK_STREAM,
+    sock_prot: libc::IPPROTO_TCP,
+    accept: stream_sock_accept,
+    read: stream_sock_read,
+    write: stream_sock_write,
+    bind: tcp_bind_listener,
+    bind_all: tcp_bind_listeners,
+    unbind_all: unbind_all_listeners,
+    enable_all: enable_all_listeners,
+};
+
+/// `proto_tcpv6`: TCP over IPv6.
+pub static PROTO_TCPV6: Protocol = Protocol {
+    name: "tcpv6",
+    sock_domain: libc::AF_INET6,
+    sock_type: libc::SOCK_STREAM,
+    sock_prot: libc::IPPROTO_TCP,
+    accept: stream_sock_accept,
+    read: stream_sock_read,
+    write: stream_sock_write,
+    bind: tcp_bind_listener,
+    bind_all: tcp_bind_listeners,
+    unbind_all: unbind_all_listeners,
+    enable_all: enable_all_listeners,
+};
+
+/// proto_tcp.c:tcpv4_add_listener() in 1.5-dev8: attach a new listener to `proto_tcpv4`
+/// (or `proto_tcpv6` for an IPv6 address) and move it to `LI_ASSIGNED`.
+pub fn tcpv4_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
+    let _s = tracing::info_span!(names::TCPV4_ADD_LISTENER, listener = l.id.0, addr = %l.addr).entered();
+    if l.state != ListenerState::LI_INIT {
+        return;
+    }
+    l.proto = match l.addr {
+        ListenAddr::Inet(SocketAddr::V6(_)) => &PROTO_TCPV6,
+        _ => &PROTO_TCPV4,
+    };
+    l.set_state(ListenerState::LI_ASSIGNED);
+    protocols.attach(l.proto, l.id);
+}
+
+/// proto_tcp.c:tcp_bind_listeners() in 1.5-dev8: bind every listener of the protocol.
+pub fn tcp_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<(), BindError> {
+    let _s = tracing::info_span!(names::TCP_BIND_LISTENERS, proto = proto.name).entered();
+    for lid in w.protocols.listeners_of(proto) {
+        (proto.bind)(w, lid)?;
+    }
+    Ok(())
+}
+
+fn bind_inet(addr: SocketAddr, backlog: u32) -> std::io::Result<mio::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog.clamp(1, i32::MAX as u32) as i32)?;
+    Ok(mio::net::TcpListener::from_std(sock.into()))
+}
+
+fn adopt_inherited(fd: i32) -> std::io::Result<mio::net::TcpListener> {
+    // Refuse anything that is not an open socket, before taking ownership of it.
+    // SAFETY: fcntl(F_GETFD) only queries the descriptor table; an invalid fd yields EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the fd was handed to us by our parent (as `fd@N` promises) and is open;
+    // from here on this process owns it and nothing else closes it.
+    let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    std_listener.set_nonblocking(true)?;
+    std_listener.local_addr()?;
+    Ok(mio::net::TcpListener::from_std(std_listener))
+}
+
+/// proto_tcp.c:tcp_bind_listener() in 1.5-dev8: create, bind and listen on the socket,
+/// then register it in `fdtab[]` with `cb[DIR_RD] = proto->accept` (`LI_LISTEN`).
+pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindError> {
+    let l = &w.listeners[lid.idx()];
+    let span = tracing::info_span!(names::TCP_BIND_LISTENER, listener = lid.0, addr = %l.addr, fd = tracing::field::Empty, from = %l.state, to = tracing::field::Empty);
+    let _g = span.enter();
+    if l.state != ListenerState::LI_ASSIGNED {
+        return Ok(());
+    }
+    let res = match &l.addr {
+        ListenAddr::Inet(a) => bind_inet(*a, l.backlog),
+        ListenAddr::InheritedFd(n) => adopt_inherited(*n),
+        ListenAddr::Unix(_) => unreachable!("UNIX listeners belong to proto_uxst"),
+    };
+    let addr_txt = match &l.addr {
+        ListenAddr::Inet(a) => format!("[{a}]"),
+        other => format!("[{other}]"),
+    };
+    let listener = res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) {addr_txt}", os_reason(&e)) })?;
+    let proto = l.proto;
+    let fd = w
+        .fdtab
+        .fd_insert(
+            w.poller.registry(),
+            Sock::TcpListener(listener),
+            FdOwner::Listener(lid),
+            [Some(proto.accept), None],
+            FdState::FD_STLISTEN,
+        )
+        .map_err(|e| BindError { msg: format!("cannot register socket ({e}) {addr_txt}") })?;
+    let l = &mut w.listeners[lid.idx()];
+    l.fd = Some(fd);
+    l.set_state(ListenerState::LI_LISTEN);
+    span.record("fd", fd.0);
+    span.record("to", tracing::field::display(l.state));
+    Ok(())
+}
+
+/// The strerror-like reason HAProxy prints ("Address already in use").
+pub fn os_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// proto_tcp.c:tcp_connect_server() in 1.5-dev8: open a non-blocking connection to the
+/// session's server address and register it in `fdtab[]` with `stream_sock_read` /
+/// `stream_sock_write`; the stream interface goes `SI_ST_CON` and the connect timeout is
+/// armed. The connection's completion shows up later as a write event.
+pub fn tcp_connect_server(w: &mut Haproxy, s: &mut Session, addr: SocketAddr) -> SnErr {
+    let span = tracing::debug_span!(names::TCP_CONNECT_SERVER, sess = s.uniq_id, addr = %addr, fd = tracing::field::Empty, err = tracing::field::Empty);
+    let _g = span.enter();
+    let stream = match mio::net::TcpStream::connect(addr) {
+        Ok(st) => st,
+        Err(e) => {
+            let err = match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EADDRINUSE | libc::EADDRNOTAVAIL | libc::EMFILE | libc::ENFILE) => {
+                    SnErr::SN_ERR_RESOURCE
+                }
+                Some(libc::ETIMEDOUT) => SnErr::SN_ERR_SRVTO,
+                _ => SnErr::SN_ERR_SRVCL,
+            };
+            span.record("err", tracing::field::display(err));
+            return err;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let proto = if addr.is_ipv6() { &PROTO_TCPV6 } else { &PROTO_TCPV4 };
+    let fd = match w.fdtab.fd_insert(
+        w.poller.registry(),
+        Sock::Tcp(stream),
+        FdOwner::Si(s.id, Side::Srv),
+        [Some(proto.read), Some(proto.write)],
+        FdState::FD_STCONN,
+    ) {
+        Ok(fd) => fd,
+        Err(_) => return SnErr::SN_ERR_RESOURCE,
+    };
+    // Poll for writability to learn when the connection completes (speculatively first).
+    w.fdtab.fd_want_send(fd);
+    let be = &w.proxies[s.be.idx()];
+    let si = &mut s.si[Side::Srv as usize];
+    si.fd = Some(fd);
+    si.set_state(SiState::SI_ST_CON);
+    si.exp = tick_add_ifset(w.clock.now_ms, be.timeout.connect);
+    span.record("fd", fd.0);
+    SnErr::SN_ERR_NONE
+}

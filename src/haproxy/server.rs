@@ -1,0 +1,188 @@
+//! Servers: one `server` line of a backend, its state and its counters.
+//!
+//! Reproduces `server.c` and `include/types/server.h` (1.5-dev8). A server is usable when
+//! it is running (health checks, if any, say UP), not in maintenance and has a non-zero
+//! weight. `cur_sess` counts the connections it serves now; when it reaches `maxconn`,
+//! new sessions wait in its queue (`pendconns`) until `process_srv_queue` hands them a
+//! slot.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::ids::SessionId;
+
+bitflags::bitflags! {
+    /// `srv->state` (`SRV_*`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SrvFlags: u32 {
+        /// The server is up (or has no check).
+        const SRV_RUNNING  = 0x0001;
+        /// A backup server, used only when no active server is left.
+        const SRV_BACKUP   = 0x0002;
+        /// Health-checked (`check` keyword).
+        const SRV_CHECKED  = 0x0010;
+        /// In maintenance (`disabled`, `disable server`, `set server ... state maint`).
+        const SRV_MAINTAIN = 0x0080;
+        /// Draining (`set server ... state drain`): no new traffic from load balancing.
+        const SRV_DRAIN    = 0x0100;
+    }
+}
+
+/// Health-check settings and state of one server (`struct check` in later versions).
+#[derive(Clone, Debug)]
+pub struct CheckState {
+    /// `inter`: time between two checks, ms.
+    pub inter: u64,
+    /// `rise`: consecutive successes to go UP.
+    pub rise: u32,
+    /// `fall`: consecutive failures to go DOWN.
+    pub fall: u32,
+    /// `health`: 0..rise+fall-1; the server is UP when `health >= rise`.
+    pub health: u32,
+    /// Result of the last check as HAProxy names it (`L4OK`, `L4CON`, `L7OK`, `L7STS`...).
+    pub status: &'static str,
+    /// Status code of the last HTTP check, if any.
+    pub code: Option<u16>,
+    /// Human-readable detail of the last result ("Connection refused").
+    pub info: String,
+    /// Duration of the last check, ms.
+    pub duration: u64,
+    /// Number of failed checks.
+    pub failed: u64,
+}
+
+/// Per-server counters, as `show stat` prints them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SrvCounters {
+    /// Sessions that used this server.
+    pub cum_sess: u64,
+    /// Bytes received from clients through this server's sessions.
+    pub bytes_in: u64,
+    /// Bytes sent to clients from this server.
+    pub bytes_out: u64,
+    /// Failed connection attempts.
+    pub failed_conns: u64,
+    /// Invalid or aborted responses.
+    pub failed_resp: u64,
+    /// Sessions aborted by the client during data.
+    pub cli_aborts: u64,
+    /// Sessions aborted by the server during data.
+    pub srv_aborts: u64,
+    /// Connection retries.
+    pub retries: u64,
+    /// Redispatches away from this server.
+    pub redispatches: u64,
+    /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub rsp: [u64; 6],
+    /// Times the server went DOWN.
+    pub down_trans: u64,
+    /// Times the load balancer picked this server.
+    pub lbconn: u64,
+}
+
+/// `struct server`.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// `puid`: numeric id within the backend (`sid` in `show stat`), 1-based.
+    pub puid: u32,
+    /// The name on the `server` line.
+    pub name: String,
+    /// Address to connect to.
+    pub addr: SocketAddr,
+    /// `SRV_*` state flags.
+    pub flags: SrvFlags,
+    /// `weight` as configured or set at runtime (`uweight`).
+    pub uweight: u32,
+    /// `maxconn`: concurrent connections allowed (0: unlimited).
+    pub maxconn: u32,
+    /// `maxqueue`: queued sessions allowed (0: unlimited).
+    pub maxqueue: u32,
+    /// Connections open to this server now (`scur`).
+    pub cur_sess: u32,
+    /// Sessions holding a slot on this server, connected or about to connect; compared
+    /// with `maxconn` to decide whether new sessions must queue.
+    pub served: u32,
+    /// Highest `cur_sess` seen.
+    pub cur_sess_max: u32,
+    /// Sessions waiting for a slot on this server.
+    pub pendconns: VecDeque<SessionId>,
+    /// Highest queue length seen.
+    pub nbpend_max: u32,
+    /// Health checks, when `check` is set.
+    pub check: Option<CheckState>,
+    /// Counters.
+    pub counters: SrvCounters,
+    /// Seconds since start at the last state change (`lastchg`).
+    pub last_change: u64,
+    /// Smooth weighted round-robin position (`lb_fwrr`).
+    pub rr_current: i64,
+    /// Line of the `server` keyword.
+    pub line: usize,
+}
+
+impl Server {
+    /// A server with HAProxy's defaults (weight 1, no limits, running).
+    pub fn new(puid: u32, name: &str, addr: SocketAddr, line: usize) -> Server {
+        Server {
+            puid,
+            name: name.to_string(),
+            addr,
+            flags: SrvFlags::SRV_RUNNING,
+            uweight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            cur_sess: 0,
+            served: 0,
+            cur_sess_max: 0,
+            pendconns: VecDeque::new(),
+            nbpend_max: 0,
+            check: None,
+            counters: SrvCounters::default(),
+            last_change: 0,
+            rr_current: 0,
+            line,
+        }
+    }
+
+    /// True for `backup` servers.
+    pub fn is_backup(&self) -> bool {
+        self.flags.contains(SrvFlags::SRV_BACKUP)
+    }
+
+    /// `srv_is_usable()`: may receive new sessions from the load balancer.
+    pub fn is_usable(&self) -> bool {
+        self.flags.contains(SrvFlags::SRV_RUNNING)
+            && !self.flags.intersects(SrvFlags::SRV_MAINTAIN | SrvFlags::SRV_DRAIN)
+            && self.uweight > 0
+    }
+
+    /// True when `maxconn` is reached: new sessions must queue.
+    pub fn is_full(&self) -> bool {
+        self.maxconn > 0 && self.served >= self.maxconn
+    }
+
+    /// The status `show stat` and the TUI print: UP, DOWN, MAINT, DRAIN, or a transition.
+    pub fn status(&self) -> String {
+        if self.flags.contains(SrvFlags::SRV_MAINTAIN) {
+            return "MAINT".into();
+        }
+        let Some(c) = &self.check else {
+            return if self.flags.contains(SrvFlags::SRV_DRAIN) { "DRAIN".into() } else { "no check".into() };
+        };
+        let up = self.flags.contains(SrvFlags::SRV_RUNNING);
+        if self.flags.contains(SrvFlags::SRV_DRAIN) && up {
+            return "DRAIN".into();
+        }
+        if up {
+            if c.health < c.rise + c.fall - 1 {
+                format!("UP {}/{}", c.health - c.rise + 1, c.fall)
+            } else {
+                "UP".into()
+            }
+        } else if c.health > 0 {
+            format!("DOWN {}/{}", c.health, c.rise)
+        } else {
+            "DOWN".into()
+        }
+    }
+}

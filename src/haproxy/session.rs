@@ -1,0 +1,1324 @@
+//! Sessions: one accepted client connection, its server connection, and `process_session`.
+//!
+//! Reproduces `session.c` and `include/types/session.h` (1.5-dev8; keep-alive from 1.5.0).
+//! `session_accept` (the listener's `accept`) allocates a `Session` from `pool2_session`, a
+//! task whose `process` is `process_session`, and the two buffers; it registers the client
+//! fd with `stream_sock_read`/`stream_sock_write` and calls the frontend's `accept`
+//! (`frontend_accept`). From then on everything happens in `process_session`, run each
+//! time the task is woken: it checks timeouts and errors, runs the request and response
+//! analysers, forwards data, propagates shutdowns from one side to the other, and drives
+//! the server side through `SI_ST_INI -> REQ -> ASS -> CON -> EST` (`sess_prepare_conn_req`,
+//! `sess_update_stream_int`, `sess_update_st_con_tcp`, `sess_update_st_cer`,
+//! `sess_establish`). When both sides are closed it logs and calls `session_free`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use crate::haproxy::backend::{SrvStatus, connect_server, srv_redispatch_connect};
+use crate::haproxy::buffers::{Analysers, BUF_INFINITE_FORWARD, BufFlags, Buffer};
+use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::listener::{dequeue_all_listeners, resume_listener};
+use crate::haproxy::log::sess_log;
+use crate::haproxy::proto_http::{self, HttpTxn};
+use crate::haproxy::proxy::ProxyMode;
+use crate::haproxy::queue::{pendconn_free, process_srv_queue};
+use crate::haproxy::stream_interface::{Side, SiErrType, SiFlags, SiState, StreamInterface, si_shutr, si_shutw};
+use crate::haproxy::stream_sock::stream_sock_data_finish;
+use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
+use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
+use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::trace::names;
+
+/// `SN_ERR_*`: why the session ended (first character of the termination state).
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SnErr {
+    /// Normal end.
+    #[default]
+    SN_ERR_NONE,
+    /// HAProxy answered locally (`L`).
+    SN_ERR_LOCAL,
+    /// Client timeout (`c`).
+    SN_ERR_CLITO,
+    /// Client closed or reset (`C`).
+    SN_ERR_CLICL,
+    /// Server timeout (`s`).
+    SN_ERR_SRVTO,
+    /// Server closed, reset or refused (`S`).
+    SN_ERR_SRVCL,
+    /// A proxy condition: rule, limit or protocol error (`P`).
+    SN_ERR_PRXCOND,
+    /// A local resource was exhausted (`R`).
+    SN_ERR_RESOURCE,
+    /// An internal error (`I`).
+    SN_ERR_INTERNAL,
+    /// The server went down (`D`).
+    SN_ERR_DOWN,
+    /// Killed by an administrator (`K`).
+    SN_ERR_KILLED,
+    /// A backup server was killed because an active one came up (`U`).
+    SN_ERR_UP,
+}
+
+impl SnErr {
+    /// The log character (`sess_term_cond[]` = "-LcCsSPRIDKU").
+    pub fn log_char(self) -> char {
+        b"-LcCsSPRIDKU"[self as usize] as char
+    }
+}
+
+impl fmt::Display for SnErr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// `SN_FINST_*`: where the session was when it ended (second character).
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SnFinst {
+    /// Not set (`-`).
+    #[default]
+    SN_FINST_NONE,
+    /// Waiting for the request (`R`).
+    SN_FINST_R,
+    /// Connecting to the server (`C`).
+    SN_FINST_C,
+    /// Waiting for the response headers (`H`).
+    SN_FINST_H,
+    /// Transferring data (`D`).
+    SN_FINST_D,
+    /// Sending the last data to the client (`L`).
+    SN_FINST_L,
+    /// Queued (`Q`).
+    SN_FINST_Q,
+    /// Tarpitted (`T`).
+    SN_FINST_T,
+}
+
+impl SnFinst {
+    /// The log character (`sess_fin_state[]` = "-RCHDLQT").
+    pub fn log_char(self) -> char {
+        b"-RCHDLQT"[self as usize] as char
+    }
+}
+
+bitflags::bitflags! {
+    /// `s->flags` (`SN_*`), without the error and final-state fields kept apart above.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SessFlags: u32 {
+        /// Connection made on the server chosen by persistence.
+        const SN_DIRECT      = 0x0001;
+        /// A server was assigned (`s->srv` valid).
+        const SN_ASSIGNED    = 0x0002;
+        /// The server address was set.
+        const SN_ADDR_SET    = 0x0004;
+        /// A backend was assigned; `beconn` counts us.
+        const SN_BE_ASSIGNED = 0x0008;
+        /// The session counts in its server's `cur_sess`.
+        const SN_CURR_SESS   = 0x0040;
+        /// The session was fully initialised.
+        const SN_INITIALIZED = 0x0080;
+        /// The session was redispatched to another server.
+        const SN_REDISP      = 0x0100;
+    }
+}
+
+/// What `session_accept` did with a connection (HAProxy returns 1, 0 or -1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptResult {
+    /// A session was created.
+    Accepted,
+    /// The connection was closed on purpose (e.g. a rule); keep accepting.
+    Dropped,
+    /// Resources ran out; the listener should pause.
+    Failed,
+}
+
+/// `l->accept`: builds a session from an accepted connection.
+pub type AcceptFn = fn(&mut Haproxy, ListenerId, Sock, Option<SocketAddr>, u32, tracing::Span) -> AcceptResult;
+
+/// `s->srv_error`: turns a server-side failure into termination flags (and in HTTP, an
+/// error page).
+pub type SrvErrorFn = fn(&mut Haproxy, &mut Session, Side);
+
+/// `s->logs`: dates and counters for the log line. Times are ms since accept (`-1` in
+/// HAProxy when never reached; `None` here).
+#[derive(Clone, Debug)]
+pub struct SessLogs {
+    /// Wall-clock date of the accept (`%t`, `%tr` uses `request_date`).
+    pub accept_date: SystemTime,
+    /// Date the current request started (keep-alive: reset per request).
+    pub request_date: SystemTime,
+    /// `now_ms` at accept (or at the start of the current request).
+    pub tv_accept: Tick,
+    /// Idle time before the request started (`%Ti`).
+    pub t_idle: Option<u64>,
+    /// Time to receive the full request head (`%TR`).
+    pub t_request: Option<u64>,
+    /// Time spent in queues (`%Tw`).
+    pub t_queue: Option<u64>,
+    /// Time to connect to the server (`%Tc`).
+    pub t_connect: Option<u64>,
+    /// Time until the response headers arrived (`%Tr` is `t_data - t_connect`).
+    pub t_data: Option<u64>,
+    /// Total time (`%Tt`/`%Ta`).
+    pub t_close: Option<u64>,
+    /// Bytes from the client.
+    pub bytes_in: u64,
+    /// Bytes to the client.
+    pub bytes_out: u64,
+    /// Server queue length when we entered it.
+    pub srv_queue_size: u32,
+    /// Backend queue length when we entered it.
+    pub prx_queue_size: u32,
+    /// True once the log line was emitted (it is emitted once).
+    pub logged: bool,
+}
+
+/// `struct session`.
+#[derive(Debug)]
+pub struct Session {
+    /// Our slot in the session table (`fdtab[].owner` and the task refer to it).
+    pub id: SessionId,
+    /// `uniq_id`: session number since start, printed in logs, spans and `show sess`.
+    pub uniq_id: u32,
+    /// `SN_*` flags.
+    pub flags: SessFlags,
+    /// Why the session ended (first termination character).
+    pub err: SnErr,
+    /// Where it was when it ended (second termination character).
+    pub finst: SnFinst,
+    /// The listener that accepted the client.
+    pub listener: ListenerId,
+    /// The frontend.
+    pub fe: ProxyId,
+    /// The backend (the frontend itself until switching rules pick one).
+    pub be: ProxyId,
+    /// The assigned server (`s->target`).
+    pub srv: Option<ServerId>,
+    /// `s->srv_conn`: the server whose `served` counts this session (holds a slot).
+    pub srv_conn: Option<ServerId>,
+    /// The server of the previous attempt, when redispatched (for the log).
+    pub prev_srv: Option<ServerId>,
+    /// True while the session waits in a queue (`s->pend_pos`).
+    pub pend_pos: bool,
+    /// Our task (`s->task`), whose `process` is `process_session`.
+    pub task: TaskId,
+    /// `si[0]` faces the client (born `SI_ST_EST`), `si[1]` the server (born `SI_ST_INI`).
+    pub si: [StreamInterface; 2],
+    /// `s->req`: client to server. Produced by `si[0]`, consumed by `si[1]`.
+    pub req: Buffer,
+    /// `s->rep`: server to client. Produced by `si[1]`, consumed by `si[0]`.
+    pub rep: Buffer,
+    /// The client's address (`si[0].addr.from`); `None` for UNIX sockets.
+    pub cli_addr: Option<SocketAddr>,
+    /// The HTTP transaction (HTTP mode only).
+    pub txn: HttpTxn,
+    /// Dates and counters for the log.
+    pub logs: SessLogs,
+    /// `s->srv_error`: `default_srv_error` in TCP mode, `http_return_srv_error` in HTTP.
+    pub srv_error: SrvErrorFn,
+    /// The root span of this session's call-flow tree (closed by `session_free`).
+    pub span: tracing::Span,
+}
+
+impl Session {
+    /// The input buffer of `side` (`si->ib`): `req` for the client, `rep` for the server.
+    pub fn ib(&self, side: Side) -> &Buffer {
+        match side {
+            Side::Cli => &self.req,
+            Side::Srv => &self.rep,
+        }
+    }
+
+    /// `si->ib`, mutably.
+    pub fn ib_mut(&mut self, side: Side) -> &mut Buffer {
+        match side {
+            Side::Cli => &mut self.req,
+            Side::Srv => &mut self.rep,
+        }
+    }
+
+    /// The output buffer of `side` (`si->ob`): `rep` for the client, `req` for the server.
+    pub fn ob(&self, side: Side) -> &Buffer {
+        match side {
+            Side::Cli => &self.rep,
+            Side::Srv => &self.req,
+        }
+    }
+
+    /// `si->ob`, mutably.
+    pub fn ob_mut(&mut self, side: Side) -> &mut Buffer {
+        match side {
+            Side::Cli => &mut self.rep,
+            Side::Srv => &mut self.req,
+        }
+    }
+
+    /// Accounts bytes read on `side` in the proxies' and server's counters.
+    pub fn count_bytes_in(&mut self, w: &mut Haproxy, side: Side, n: usize) {
+        let n = n as u64;
+        if side == Side::Cli {
+            self.logs.bytes_in += n;
+            w.proxies[self.fe.idx()].counters.bytes_in += n;
+            if self.be != self.fe {
+                w.proxies[self.be.idx()].counters.bytes_in += n;
+            }
+            if let Some(srv) = self.srv {
+                w.server_mut(srv).counters.bytes_in += n;
+            }
+        }
+    }
+
+    /// Accounts bytes written on `side`.
+    pub fn count_bytes_out(&mut self, w: &mut Haproxy, side: Side, n: usize) {
+        let n = n as u64;
+        if side == Side::Cli {
+            self.logs.bytes_out += n;
+            w.proxies[self.fe.idx()].counters.bytes_out += n;
+            if self.be != self.fe {
+                w.proxies[self.be.idx()].counters.bytes_out += n;
+            }
+            if let Some(srv) = self.srv {
+                w.server_mut(srv).counters.bytes_out += n;
+            }
+        }
+    }
+
+    /// Milliseconds since the session (or the current request) started.
+    pub fn elapsed(&self, now: Tick) -> u64 {
+        now.0.saturating_sub(self.logs.tv_accept.0)
+    }
+
+    /// Sets the error cause unless one is already recorded.
+    pub fn set_err(&mut self, err: SnErr) {
+        if self.err == SnErr::SN_ERR_NONE {
+            self.err = err;
+        }
+    }
+
+    /// Sets the final state unless one is already recorded.
+    pub fn set_finst(&mut self, finst: SnFinst) {
+        if self.finst == SnFinst::SN_FINST_NONE {
+            self.finst = finst;
+        }
+    }
+}
+
+/// session.c:session_accept() in 1.5-dev8 (`l->accept`): create the session for a
+/// connection `stream_sock_accept` just accepted. Allocates the session, its task and
+/// both buffers, sets `si[0]` to `SI_ST_EST` (the client is connected) and `si[1]` to
+/// `SI_ST_INI`, registers the client fd in `fdtab[]` with `stream_sock_read` /
+/// `stream_sock_write`, calls the frontend's `accept` (`frontend_accept`) and wakes the
+/// task with `TASK_WOKEN_INIT`. On failure, everything taken is given back.
+pub fn session_accept(
+    w: &mut Haproxy,
+    lid: ListenerId,
+    sock: Sock,
+    addr: Option<SocketAddr>,
+    uniq_id: u32,
+    root: tracing::Span,
+) -> AcceptResult {
+    let span = tracing::info_span!(names::SESSION_ACCEPT, sess = uniq_id, listener = lid.0, cfd = sock.raw_fd());
+    let _g = span.enter();
+    let l = &w.listeners[lid.idx()];
+    let fe = l.frontend;
+    let analysers = l.analysers;
+    let handler = l.handler.expect("check_config_validity sets l->handler");
+    let (bufsize, maxrewrite) = (w.global.tune.bufsize, w.global.tune.maxrewrite.unwrap_or(1024));
+    let now = w.clock.now_ms;
+    let date = w.clock.date;
+
+    // pool_alloc2(pool2_session)
+    let alloc = {
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
+        w.pool2_session.pool_alloc2(|| Session {
+            id: SessionId(0),
+            uniq_id,
+            flags: SessFlags::empty(),
+            err: SnErr::SN_ERR_NONE,
+            finst: SnFinst::SN_FINST_NONE,
+            listener: lid,
+            fe,
+            be: fe,
+            srv: None,
+            srv_conn: None,
+            prev_srv: None,
+            pend_pos: false,
+            task: TaskId(0),
+            si: [StreamInterface::new(SiState::SI_ST_EST), StreamInterface::new(SiState::SI_ST_INI)],
+            req: Buffer::new(bufsize, maxrewrite),
+            rep: Buffer::new(bufsize, maxrewrite),
+            cli_addr: addr,
+            txn: HttpTxn::default(),
+            logs: SessLogs {
+                accept_date: date,
+                request_date: date,
+                tv_accept: now,
+                t_idle: None,
+                t_request: None,
+                t_queue: None,
+                t_connect: None,
+                t_data: None,
+                t_close: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                srv_queue_size: 0,
+                prx_queue_size: 0,
+                logged: false,
+            },
+            srv_error: default_srv_error,
+            span: root,
+        })
+    };
+    let Some(mut s) = alloc else {
+        return AcceptResult::Failed;
+    };
+    // task_new(): t->process = l->handler (process_session), t->context = s.
+    let Some(t) = w.sched.task_new(handler, TaskContext::Global) else {
+        w.pool2_session.pool_free2(s);
+        return AcceptResult::Failed;
+    };
+    s.task = t;
+    // LIST_ADDQ(&sessions, &s->list)
+    let sid = SessionId::from(w.sessions.insert(s));
+    let mut s = w.sessions.take(sid.idx()).expect("just inserted");
+    s.id = sid;
+    if let Some(task) = w.sched.get_mut(t) {
+        task.context = TaskContext::Session(sid);
+    }
+    w.proxies[fe.idx()].feconn += 1;
+    let p = &mut w.proxies[fe.idx()];
+    p.counters.cum_conn += 1;
+    p.counters.cum_sess += 1;
+    p.counters.conn_max = p.counters.conn_max.max(u64::from(p.feconn));
+
+    // s->req = pool_alloc2(pool2_buffer); s->rep = pool_alloc2(pool2_buffer)
+    let bufs_ok = {
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "buffer", count = 2).entered();
+        s.req.b_alloc(&mut w.pool2_buffer) && s.rep.b_alloc(&mut w.pool2_buffer)
+    };
+    s.req.flags.insert(BufFlags::BF_READ_ATTACHED);
+    s.req.analysers = analysers;
+
+    // fd_insert(cfd): cb[DIR_RD] = proto->read, cb[DIR_WR] = proto->write.
+    let proto = w.listeners[lid.idx()].proto;
+    let fd = if bufs_ok {
+        w.fdtab
+            .fd_insert(
+                w.poller.registry(),
+                sock,
+                FdOwner::Si(sid, Side::Cli),
+                [Some(proto.read), Some(proto.write)],
+                FdState::FD_STREADY,
+            )
+            .ok()
+    } else {
+        None
+    };
+    let Some(fd) = fd else {
+        session_accept_unwind(w, s);
+        return AcceptResult::Failed;
+    };
+    s.si[0].fd = Some(fd);
+    w.fdtab.fd_want_recv(fd);
+
+    // p->accept(s) == frontend_accept()
+    let accept = w.proxies[fe.idx()].accept;
+    if let Some(f) = accept {
+        if !f(w, &mut s) {
+            if let Some(fd) = s.si[0].fd.take() {
+                w.fdtab.fd_delete(fd);
+            }
+            session_accept_unwind(w, s);
+            return AcceptResult::Dropped;
+        }
+    }
+    {
+        let _w = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = "TASK_WOKEN_INIT").entered();
+        w.sched.task_wakeup(t, TaskState::TASK_WOKEN_INIT);
+    }
+    s.flags.insert(SessFlags::SN_INITIALIZED);
+    w.sessions.put_back(sid.idx(), s);
+    AcceptResult::Accepted
+}
+
+/// The error unwinding of `session_accept`: give back buffers, task and session.
+fn session_accept_unwind(w: &mut Haproxy, mut s: Box<Session>) {
+    s.req.b_free(&mut w.pool2_buffer);
+    s.rep.b_free(&mut w.pool2_buffer);
+    w.proxies[s.fe.idx()].feconn -= 1;
+    w.sched.task_free(s.task);
+    w.sessions.release_taken(s.id.idx());
+    w.pool2_session.pool_free2(s);
+}
+
+/// A request or response analyser: returns `false` to stop the chain (waiting or aborted).
+pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> bool;
+
+/// Request analysers in the order `process_session` calls them.
+const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
+    (Analysers::AN_REQ_HTTP_PROCESS_FE, proto_http::http_process_req_common),
+    (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),
+    (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
+    (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
+    (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
+];
+
+/// Response analysers in the order `process_session` calls them.
+const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
+    (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
+    (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
+];
+
+/// Bound on analyser passes in one `process_session` run (`tune.maxpollevents`).
+const MAX_ANALYSER_LOOPS: usize = 200;
+
+/// Runs the analysers of one buffer in order, re-checking bits that analysers add
+/// (HAProxy's `ANALYZE`/`UPDATE_ANALYSERS` loop). Returns after the first analyser that
+/// waits.
+fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, AnalyserFn)], req: bool) {
+    let get = |s: &Session| if req { s.req.analysers } else { s.rep.analysers };
+    let mut ana_list = get(s);
+    let mut ana_back = ana_list;
+    let mut loops = MAX_ANALYSER_LOOPS;
+    while !ana_list.is_empty() && loops > 0 {
+        loops -= 1;
+        for &(bit, f) in table {
+            if ana_list.contains(bit) {
+                if !f(w, s, bit) {
+                    return;
+                }
+                // UPDATE_ANALYSERS: drop the one that ran, add those it enabled.
+                let real = get(s);
+                ana_list = ((ana_list - bit) | (real - ana_back)) & real;
+                ana_back = real;
+            }
+        }
+    }
+}
+
+/// session.c:process_session() in 1.5-dev8 (`t->process`): the session's state machine,
+/// run each time its task is woken.
+pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
+    let TaskContext::Session(sid) = task.context else { return TaskRun::Alive };
+    let woken = task.state;
+    let Some(mut s) = w.sessions.take(sid.idx()) else { return TaskRun::Alive };
+    let span = tracing::debug_span!(
+        parent: &s.span,
+        names::PROCESS_SESSION,
+        sess = s.uniq_id,
+        woken = %woken,
+        si0 = %s.si[0].state,
+        si1_from = %s.si[1].state,
+        si1_to = tracing::field::Empty,
+        req = tracing::field::Empty,
+        rep = tracing::field::Empty,
+    );
+    let g = span.enter();
+    let alive = process_session_run(w, &mut s, woken);
+    span.record("si1_to", tracing::field::display(s.si[1].state));
+    span.record("req", tracing::field::display(s.req.flags));
+    span.record("rep", tracing::field::display(s.rep.flags));
+    drop(g);
+    drop(span);
+    if alive {
+        w.sessions.put_back(sid.idx(), s);
+        TaskRun::Alive
+    } else {
+        session_end(w, s);
+        TaskRun::Freed
+    }
+}
+
+/// The body of `process_session`; returns whether the session lives on.
+fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bool {
+    let now = w.clock.now_ms;
+    let mut rqf_last = s.req.flags;
+    let mut rpf_last = s.rep.flags;
+    s.si[0].flags.insert(SiFlags::SI_FL_DONT_WAKE);
+    s.si[1].flags.insert(SiFlags::SI_FL_DONT_WAKE);
+
+    // 1. Timeouts.
+    if woken.contains(TaskState::TASK_WOKEN_TIMER) {
+        for side in [Side::Cli, Side::Srv] {
+            if tick_is_expired(s.si[side as usize].exp, now) {
+                s.si[side as usize].flags.insert(SiFlags::SI_FL_EXP);
+            }
+        }
+        buffer_check_timeouts(&mut s.req, now);
+        buffer_check_timeouts(&mut s.rep, now);
+        for (buf_is_req, cons, prod) in [(true, Side::Srv, Side::Cli), (false, Side::Cli, Side::Srv)] {
+            let b = if buf_is_req { &s.req } else { &s.rep };
+            let (wto, rto) = (
+                (b.flags & (BufFlags::BF_SHUTW | BufFlags::BF_WRITE_TIMEOUT)) == BufFlags::BF_WRITE_TIMEOUT,
+                (b.flags & (BufFlags::BF_SHUTR | BufFlags::BF_READ_TIMEOUT)) == BufFlags::BF_READ_TIMEOUT,
+            );
+            if wto {
+                s.si[cons as usize].flags.insert(SiFlags::SI_FL_NOLINGER);
+                si_shutw(w, s, cons);
+            }
+            if rto {
+                if s.si[prod as usize].flags.contains(SiFlags::SI_FL_NOHALF) {
+                    s.si[prod as usize].flags.insert(SiFlags::SI_FL_NOLINGER);
+                }
+                si_shutr(w, s, prod);
+            }
+        }
+    }
+
+    // 3. Low-level errors reported by the I/O callbacks.
+    if s.si[0].flags.contains(SiFlags::SI_FL_ERR) && matches!(s.si[0].state, SiState::SI_ST_EST | SiState::SI_ST_DIS) {
+        s.si[0].flags.remove(SiFlags::SI_FL_ERR);
+        si_shutr(w, s, Side::Cli);
+        si_shutw(w, s, Side::Cli);
+        s.si[0].err_type |= SiErrType::SI_ET_DATA_ERR;
+        w.proxies[s.fe.idx()].counters.cli_aborts += 1;
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.cli_aborts += 1;
+        }
+        s.set_err(SnErr::SN_ERR_CLICL);
+        if s.req.analysers.is_empty() && s.rep.analysers.is_empty() {
+            s.set_finst(SnFinst::SN_FINST_D);
+        }
+    }
+    if s.si[1].flags.contains(SiFlags::SI_FL_ERR) && matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_DIS) {
+        s.si[1].flags.remove(SiFlags::SI_FL_ERR);
+        si_shutr(w, s, Side::Srv);
+        si_shutw(w, s, Side::Srv);
+        s.si[1].err_type |= SiErrType::SI_ET_DATA_ERR;
+        w.proxies[s.be.idx()].counters.failed_resp += 1;
+        w.proxies[s.be.idx()].counters.srv_aborts += 1;
+        if let Some(srv) = s.srv {
+            let c = &mut w.server_mut(srv).counters;
+            c.failed_resp += 1;
+            c.srv_aborts += 1;
+        }
+        s.set_err(SnErr::SN_ERR_SRVCL);
+        if s.req.analysers.is_empty() && s.rep.analysers.is_empty() {
+            s.set_finst(SnFinst::SN_FINST_D);
+        }
+    }
+
+    // 4. A connection in progress.
+    if s.si[1].state == SiState::SI_ST_CON {
+        if !sess_update_st_con_tcp(w, s) {
+            sess_update_st_cer(w, s);
+        } else if s.si[1].state == SiState::SI_ST_EST {
+            sess_establish(w, s);
+        }
+    }
+
+    let mut loops = 0;
+    'resync_stream_interface: loop {
+        loops += 1;
+        if loops > MAX_ANALYSER_LOOPS {
+            break;
+        }
+        // 5. SI_ST_DIS -> SI_ST_CLO on both sides.
+        if s.si[0].state == SiState::SI_ST_DIS {
+            s.si[0].set_state(SiState::SI_ST_CLO);
+        }
+        if s.si[1].state == SiState::SI_ST_DIS {
+            s.si[1].set_state(SiState::SI_ST_CLO);
+            srv_release_conn(w, s);
+            sess_change_server(w, s, None);
+        }
+
+        // 6. Request analysers.
+        let mut req_loops = 0;
+        'resync_request: loop {
+            req_loops += 1;
+            if req_loops > MAX_ANALYSER_LOOPS {
+                break;
+            }
+            let changed = (s.req.flags & (BufFlags::BF_MASK_ANALYSER | BufFlags::BF_MASK_STATIC))
+                != (rqf_last & (BufFlags::BF_MASK_ANALYSER | BufFlags::BF_MASK_STATIC))
+                || s.si[0].state != s.si[0].prev_state
+                || s.si[1].state != s.si[1].prev_state
+                || woken.intersects(TaskState::TASK_WOKEN_INIT | TaskState::TASK_WOKEN_TIMER | TaskState::TASK_WOKEN_MSG);
+            if changed && s.si[0].state >= SiState::SI_ST_EST && !s.req.analysers.is_empty() {
+                let flags_before = s.req.flags & BufFlags::BF_MASK_STATIC;
+                run_analysers(w, s, REQ_ANALYSERS, true);
+                if (s.req.flags & BufFlags::BF_MASK_STATIC) != flags_before {
+                    rqf_last = s.req.flags;
+                    continue 'resync_request;
+                }
+            }
+            rqf_last = s.req.flags;
+
+            // 7. Response analysers.
+            let changed = (s.rep.flags & (BufFlags::BF_MASK_ANALYSER | BufFlags::BF_MASK_STATIC))
+                != (rpf_last & (BufFlags::BF_MASK_ANALYSER | BufFlags::BF_MASK_STATIC))
+                || s.si[0].state != s.si[0].prev_state
+                || s.si[1].state != s.si[1].prev_state
+                || woken.intersects(TaskState::TASK_WOKEN_TIMER | TaskState::TASK_WOKEN_MSG);
+            if changed && s.si[1].state >= SiState::SI_ST_EST && !s.rep.analysers.is_empty() {
+                let req_ana = s.req.analysers;
+                let flags_before = s.rep.flags & BufFlags::BF_MASK_STATIC;
+                run_analysers(w, s, RES_ANALYSERS, false);
+                if (s.rep.flags & BufFlags::BF_MASK_STATIC) != flags_before {
+                    rpf_last = s.rep.flags;
+                    continue 'resync_request;
+                }
+                // Keep-alive: the end of a transaction restarts the request analysers.
+                if s.req.analysers != req_ana && !s.req.analysers.is_empty() {
+                    rpf_last = s.rep.flags;
+                    continue 'resync_request;
+                }
+            }
+            rpf_last = s.rep.flags;
+            break;
+        }
+
+        // 8. Report errors seen on the buffers as the session's termination cause.
+        report_buffer_errors(w, s);
+
+        // 9. Nobody analyses the request any more: forward everything.
+        if s.req.analysers.is_empty()
+            && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTR_NOW)
+            && s.si[0].state >= SiState::SI_ST_EST
+            && s.req.to_forward != BUF_INFINITE_FORWARD
+        {
+            s.req.buffer_auto_read();
+            s.req.buffer_auto_connect();
+            s.req.buffer_auto_close();
+            s.req.buffer_forward(BUF_INFINITE_FORWARD);
+        }
+
+        // 10. Shutdown propagation, request side.
+        let fe_timeout = w.proxies[s.fe.idx()].timeout;
+        let be_timeout = w.proxies[s.be.idx()].timeout;
+        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
+            == (BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
+        {
+            s.req.buffer_shutw_now();
+        }
+        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW && s.req.is_empty() {
+            if s.req.flags.contains(BufFlags::BF_READ_ERROR) {
+                s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
+            }
+            si_shutw(w, s, Side::Srv);
+            if be_timeout.server_fin.is_some() && !s.rep.flags.contains(BufFlags::BF_SHUTR) {
+                s.rep.rto = be_timeout.server_fin;
+                s.rep.rex = tick_add_ifset(now, s.rep.rto);
+            }
+        }
+        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTW
+            && s.req.analysers.is_empty()
+        {
+            s.req.buffer_shutr_now();
+        }
+        if (s.req.flags & (BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTR_NOW {
+            if s.si[0].flags.contains(SiFlags::SI_FL_NOHALF) {
+                s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
+            }
+            si_shutr(w, s, Side::Cli);
+        }
+
+        // 11. Connection set-up: INI -> REQ once there is something to send.
+        if s.si[1].state == SiState::SI_ST_INI {
+            if !s.req.flags.contains(BufFlags::BF_SHUTW) {
+                if s.req.flags.contains(BufFlags::BF_AUTO_CONNECT) || s.req.o() > 0 {
+                    s.si[1].set_state(SiState::SI_ST_REQ);
+                    s.si[1].conn_retries = w.proxies[s.be.idx()].conn_retries;
+                }
+            } else {
+                s.si[1].set_state(SiState::SI_ST_CLO);
+                s.req.flags.insert(BufFlags::BF_SHUTR);
+                s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_SHUTW);
+            }
+        }
+        while matches!(s.si[1].state, SiState::SI_ST_REQ | SiState::SI_ST_QUE | SiState::SI_ST_TAR | SiState::SI_ST_ASS)
+        {
+            if s.si[1].state != SiState::SI_ST_REQ {
+                sess_update_stream_int(w, s);
+            }
+            if s.si[1].state == SiState::SI_ST_REQ {
+                sess_prepare_conn_req(w, s);
+            }
+            if s.si[1].state == SiState::SI_ST_CER {
+                sess_update_st_cer(w, s);
+            }
+            if s.si[1].state != SiState::SI_ST_ASS {
+                break;
+            }
+        }
+
+        // 12. Response side: forwarding and shutdown propagation.
+        if s.rep.analysers.is_empty()
+            && !s.rep.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTR_NOW)
+            && s.si[1].state >= SiState::SI_ST_EST
+            && s.rep.to_forward != BUF_INFINITE_FORWARD
+        {
+            s.rep.buffer_auto_read();
+            s.rep.buffer_auto_close();
+            s.rep.buffer_forward(BUF_INFINITE_FORWARD);
+        }
+        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
+            == (BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
+        {
+            s.rep.buffer_shutw_now();
+        }
+        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW && s.rep.is_empty() {
+            si_shutw(w, s, Side::Cli);
+            if fe_timeout.client_fin.is_some() && !s.req.flags.contains(BufFlags::BF_SHUTR) {
+                s.req.rto = fe_timeout.client_fin;
+                s.req.rex = tick_add_ifset(now, s.req.rto);
+            }
+        }
+        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTW
+            && s.rep.analysers.is_empty()
+        {
+            s.rep.buffer_shutr_now();
+        }
+        if (s.rep.flags & (BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTR_NOW {
+            if s.si[1].flags.contains(SiFlags::SI_FL_NOHALF) {
+                s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
+            }
+            si_shutr(w, s, Side::Srv);
+        }
+
+        // 13. A stream interface just closed: resync everything once more.
+        if s.si[0].state == SiState::SI_ST_DIS || s.si[1].state == SiState::SI_ST_DIS {
+            continue 'resync_stream_interface;
+        }
+        if (s.req.flags ^ rqf_last).intersects(BufFlags::BF_MASK_STATIC)
+            || (s.rep.flags ^ rpf_last).intersects(BufFlags::BF_MASK_STATIC)
+        {
+            rqf_last = s.req.flags & !BufFlags::BF_MASK_STATIC;
+            rpf_last = s.rep.flags & !BufFlags::BF_MASK_STATIC;
+            continue 'resync_stream_interface;
+        }
+        break;
+    }
+
+    // 15. Both sides closed: the session is over.
+    let srv_done = matches!(s.si[1].state, SiState::SI_ST_INI | SiState::SI_ST_CLO);
+    if s.si[0].state == SiState::SI_ST_CLO && srv_done {
+        return false;
+    }
+
+    // 14. Leave: poll for what each side needs and arm the task's timer.
+    stream_sock_data_finish(w, s, Side::Srv);
+    stream_sock_data_finish(w, s, Side::Cli);
+    s.req.flags.remove(BufFlags::BF_ONE_SHOT);
+    s.rep.flags.remove(BufFlags::BF_ONE_SHOT);
+    for si in &mut s.si {
+        si.prev_state = si.state;
+        si.flags.remove(SiFlags::SI_FL_DONT_WAKE | SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
+    }
+    let mut exp = tick_first(s.req.rex, s.req.wex);
+    exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
+    exp = tick_first(exp, tick_first(s.req.analyse_exp, s.rep.analyse_exp));
+    exp = tick_first(exp, tick_first(s.si[0].exp, s.si[1].exp));
+    if let Some(task) = w.sched.get_mut(s.task) {
+        task.expire = exp;
+    }
+    true
+}
+
+/// buffers.c:buffer_check_timeouts(): turn expired buffer timers into `BF_*_TIMEOUT`.
+fn buffer_check_timeouts(b: &mut Buffer, now: Tick) {
+    if !b.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_TIMEOUT | BufFlags::BF_READ_NOEXP)
+        && tick_is_expired(b.rex, now)
+    {
+        b.flags.insert(BufFlags::BF_READ_TIMEOUT);
+    }
+    if !b.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_WRITE_TIMEOUT) && tick_is_expired(b.wex, now) {
+        b.flags.insert(BufFlags::BF_WRITE_TIMEOUT);
+    }
+    if !b.flags.contains(BufFlags::BF_ANA_TIMEOUT) && tick_is_expired(b.analyse_exp, now) {
+        b.flags.insert(BufFlags::BF_ANA_TIMEOUT);
+    }
+}
+
+/// Step 8 of `process_session`: read/write errors and timeouts on a buffer become the
+/// session's `SN_ERR_*` cause and `SN_FINST_*` state (only the first cause counts).
+fn report_buffer_errors(w: &mut Haproxy, s: &mut Session) {
+    let (rq, rp) = (s.req.flags, s.rep.flags);
+    let err_mask = BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT | BufFlags::BF_WRITE_ERROR | BufFlags::BF_WRITE_TIMEOUT;
+    if !(rq | rp).intersects(err_mask) || s.err != SnErr::SN_ERR_NONE {
+        return;
+    }
+    let be = s.be;
+    let srv = s.srv;
+    let count = |w: &mut Haproxy, cli: bool| {
+        if cli {
+            w.proxies[be.idx()].counters.cli_aborts += 1;
+            if let Some(srv) = srv {
+                w.server_mut(srv).counters.cli_aborts += 1;
+            }
+        } else {
+            w.proxies[be.idx()].counters.srv_aborts += 1;
+            if let Some(srv) = srv {
+                w.server_mut(srv).counters.srv_aborts += 1;
+            }
+        }
+    };
+    if rq.contains(BufFlags::BF_READ_ERROR) || rp.contains(BufFlags::BF_WRITE_ERROR) {
+        count(w, true);
+        s.set_err(SnErr::SN_ERR_CLICL);
+    } else if rq.contains(BufFlags::BF_READ_TIMEOUT) || rp.contains(BufFlags::BF_WRITE_TIMEOUT) {
+        count(w, true);
+        s.set_err(SnErr::SN_ERR_CLITO);
+    } else if rp.contains(BufFlags::BF_READ_ERROR) || rq.contains(BufFlags::BF_WRITE_ERROR) {
+        count(w, false);
+        s.set_err(SnErr::SN_ERR_SRVCL);
+    } else if rp.contains(BufFlags::BF_READ_TIMEOUT) || rq.contains(BufFlags::BF_WRITE_TIMEOUT) {
+        count(w, false);
+        s.set_err(SnErr::SN_ERR_SRVTO);
+    }
+    sess_set_term_flags(s);
+}
+
+/// session.c:sess_set_term_flags(): the final state from where the server side stands.
+pub fn sess_set_term_flags(s: &mut Session) {
+    if s.finst != SnFinst::SN_FINST_NONE {
+        return;
+    }
+    let si = &s.si[1];
+    s.finst = if si.state < SiState::SI_ST_REQ && si.prev_state < SiState::SI_ST_REQ {
+        SnFinst::SN_FINST_R
+    } else if si.state == SiState::SI_ST_QUE || si.prev_state == SiState::SI_ST_QUE {
+        SnFinst::SN_FINST_Q
+    } else if si.state < SiState::SI_ST_EST && si.prev_state < SiState::SI_ST_EST {
+        SnFinst::SN_FINST_C
+    } else if s.txn.waiting_for_response() {
+        SnFinst::SN_FINST_H
+    } else {
+        SnFinst::SN_FINST_D
+    };
+}
+
+/// session.c:default_srv_error() in 1.5-dev8 (TCP mode `s->srv_error`): the server side
+/// failed before exchanging data; record why in the termination flags.
+pub fn default_srv_error(_w: &mut Haproxy, s: &mut Session, side: Side) {
+    let et = s.si[side as usize].err_type;
+    let (err, finst) = srv_error_flags(et);
+    s.set_err(err);
+    s.set_finst(finst);
+}
+
+/// The `SN_ERR_*`/`SN_FINST_*` pair for a server-side error type (shared by TCP and HTTP).
+pub fn srv_error_flags(et: SiErrType) -> (SnErr, SnFinst) {
+    if et.contains(SiErrType::SI_ET_QUEUE_ABRT) {
+        (SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_Q)
+    } else if et.contains(SiErrType::SI_ET_CONN_ABRT) {
+        (SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_C)
+    } else if et.contains(SiErrType::SI_ET_QUEUE_TO) {
+        (SnErr::SN_ERR_SRVTO, SnFinst::SN_FINST_Q)
+    } else if et.contains(SiErrType::SI_ET_QUEUE_ERR) {
+        (SnErr::SN_ERR_SRVCL, SnFinst::SN_FINST_Q)
+    } else if et.contains(SiErrType::SI_ET_CONN_TO) {
+        (SnErr::SN_ERR_SRVTO, SnFinst::SN_FINST_C)
+    } else if et.contains(SiErrType::SI_ET_CONN_ERR) {
+        (SnErr::SN_ERR_SRVCL, SnFinst::SN_FINST_C)
+    } else if et.contains(SiErrType::SI_ET_CONN_RES) {
+        (SnErr::SN_ERR_RESOURCE, SnFinst::SN_FINST_C)
+    } else {
+        (SnErr::SN_ERR_INTERNAL, SnFinst::SN_FINST_C)
+    }
+}
+
+/// session.c:sess_prepare_conn_req() in 1.5-dev8: `SI_ST_REQ` -> pick a server (or a
+/// queue): `SI_ST_ASS`, `SI_ST_QUE`, or `SI_ST_CLO` with an error when none is available.
+pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
+    let span = tracing::debug_span!(names::SESS_PREPARE_CONN_REQ, sess = s.uniq_id, from = %s.si[1].state, to = tracing::field::Empty, backend = %w.proxies[s.be.idx()].name);
+    let _g = span.enter();
+    if s.si[1].state != SiState::SI_ST_REQ {
+        return;
+    }
+    let now = w.clock.now_ms;
+    match srv_redispatch_connect(w, s) {
+        SrvStatus::Ok => s.si[1].set_state(SiState::SI_ST_ASS),
+        SrvStatus::Queued => {
+            s.si[1].exp = tick_add_ifset(now, w.proxies[s.be.idx()].queue_timeout());
+            s.si[1].set_state(SiState::SI_ST_QUE);
+        }
+        status => {
+            let et = match status {
+                SrvStatus::Full => SiErrType::SI_ET_QUEUE_ERR,
+                SrvStatus::Internal => SiErrType::SI_ET_CONN_OTHER,
+                _ => SiErrType::SI_ET_CONN_ERR,
+            };
+            if s.si[1].err_type.is_empty() {
+                s.si[1].err_type = et;
+            }
+            s.si[1].set_state(SiState::SI_ST_CLO);
+            s.req.flags.insert(BufFlags::BF_SHUTW);
+            s.rep.flags.insert(BufFlags::BF_SHUTR);
+            let f = s.srv_error;
+            f(w, s, Side::Srv);
+        }
+    }
+    span.record("to", tracing::field::display(s.si[1].state));
+}
+
+/// session.c:sess_update_stream_int() in 1.5-dev8: move a server side that is assigned
+/// (`ASS`: connect now), queued (`QUE`: still waiting? timed out?) or turning around
+/// (`TAR`: retry delay over?) to its next state.
+pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
+    let now = w.clock.now_ms;
+    let state = s.si[1].state;
+    match state {
+        SiState::SI_ST_ASS => {
+            let span = tracing::debug_span!(names::SESS_UPDATE_STREAM_INT, sess = s.uniq_id, from = %state, to = tracing::field::Empty);
+            let _g = span.enter();
+            let err = connect_server(w, s);
+            match err {
+                SnErr::SN_ERR_NONE => {
+                    s.logs.t_queue.get_or_insert(s.elapsed(now));
+                }
+                SnErr::SN_ERR_INTERNAL => {
+                    s.si[1].err_type |= SiErrType::SI_ET_CONN_OTHER;
+                    s.si[1].set_state(SiState::SI_ST_CLO);
+                    s.req.flags.insert(BufFlags::BF_SHUTW);
+                    s.rep.flags.insert(BufFlags::BF_SHUTR);
+                    let f = s.srv_error;
+                    f(w, s, Side::Srv);
+                }
+                _ => {
+                    // Resource or server error: the attempt failed at once.
+                    if err == SnErr::SN_ERR_RESOURCE {
+                        s.si[1].err_type |= SiErrType::SI_ET_CONN_RES;
+                    } else {
+                        s.si[1].err_type |= SiErrType::SI_ET_CONN_ERR;
+                    }
+                    s.si[1].set_state(SiState::SI_ST_CER);
+                }
+            }
+            span.record("to", tracing::field::display(s.si[1].state));
+        }
+        SiState::SI_ST_QUE => {
+            if !s.pend_pos {
+                // process_srv_queue() gave us a slot.
+                s.si[1].exp = TICK_ETERNITY;
+                s.logs.t_queue = Some(s.elapsed(now));
+                let to = if s.flags.contains(SessFlags::SN_ASSIGNED) { SiState::SI_ST_ASS } else { SiState::SI_ST_REQ };
+                s.si[1].set_state(to);
+                return;
+            }
+            if s.si[1].flags.contains(SiFlags::SI_FL_EXP) || tick_is_expired(s.si[1].exp, now) {
+                pendconn_free(w, s);
+                s.logs.t_queue = Some(s.elapsed(now));
+                s.si[1].exp = TICK_ETERNITY;
+                s.si[1].err_type |= SiErrType::SI_ET_QUEUE_TO;
+                s.si[1].set_state(SiState::SI_ST_CLO);
+                s.req.flags.insert(BufFlags::BF_SHUTW);
+                s.rep.flags.insert(BufFlags::BF_SHUTR);
+                let f = s.srv_error;
+                f(w, s, Side::Srv);
+                return;
+            }
+            if client_aborted(w, s) {
+                pendconn_free(w, s);
+                s.logs.t_queue = Some(s.elapsed(now));
+                s.si[1].err_type |= SiErrType::SI_ET_QUEUE_ABRT;
+                s.si[1].set_state(SiState::SI_ST_CLO);
+                s.req.flags.insert(BufFlags::BF_SHUTW);
+                s.rep.flags.insert(BufFlags::BF_SHUTR);
+                let f = s.srv_error;
+                f(w, s, Side::Srv);
+            }
+        }
+        SiState::SI_ST_TAR => {
+            if client_aborted(w, s) {
+                s.si[1].exp = TICK_ETERNITY;
+                s.si[1].err_type |= SiErrType::SI_ET_CONN_ABRT;
+                s.si[1].set_state(SiState::SI_ST_CLO);
+                s.req.flags.insert(BufFlags::BF_SHUTW);
+                s.rep.flags.insert(BufFlags::BF_SHUTR);
+                let f = s.srv_error;
+                f(w, s, Side::Srv);
+                return;
+            }
+            if !tick_is_expired(s.si[1].exp, now) {
+                return;
+            }
+            s.si[1].exp = TICK_ETERNITY;
+            let to = if s.flags.contains(SessFlags::SN_ASSIGNED) { SiState::SI_ST_ASS } else { SiState::SI_ST_REQ };
+            s.si[1].set_state(to);
+        }
+        _ => {}
+    }
+}
+
+/// The client gave up while we were waiting for a server (`option abortonclose`, or the
+/// client side is already closed for writing).
+fn client_aborted(w: &Haproxy, s: &Session) -> bool {
+    s.rep.flags.contains(BufFlags::BF_SHUTW)
+        || (s.req.flags.contains(BufFlags::BF_SHUTR)
+            && w.proxies[s.be.idx()].options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_ABRT_CLOSE))
+}
+
+/// session.c:sess_update_st_con_tcp() in 1.5-dev8: watch a connection in progress.
+/// Returns `false` when it failed (the caller runs `sess_update_st_cer`).
+pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
+    let span = tracing::debug_span!(names::SESS_UPDATE_ST_CON_TCP, sess = s.uniq_id, from = %s.si[1].state, to = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    let si = &s.si[1];
+    let expired = si.flags.contains(SiFlags::SI_FL_EXP) || tick_is_expired(si.exp, now);
+    if si.flags.contains(SiFlags::SI_FL_ERR) || (expired && !s.req.flags.contains(BufFlags::BF_WRITE_NULL)) {
+        // Connection failed or timed out: release the socket, report, let CER decide.
+        let timed_out = !si.flags.contains(SiFlags::SI_FL_ERR);
+        let si = &mut s.si[1];
+        if let Some(fd) = si.fd.take() {
+            w.fdtab.fd_delete(fd);
+        }
+        si.err_type |= if timed_out { SiErrType::SI_ET_CONN_TO } else { SiErrType::SI_ET_CONN_ERR };
+        if timed_out {
+            si.flags.remove(SiFlags::SI_FL_ERR);
+        }
+        si.set_state(SiState::SI_ST_CER);
+        span.record("to", "SI_ST_CER");
+        return false;
+    }
+    if client_aborted(w, s) && s.req.is_empty() {
+        si_shutw(w, s, Side::Srv);
+        s.si[1].err_type |= SiErrType::SI_ET_CONN_ABRT;
+        let f = s.srv_error;
+        f(w, s, Side::Srv);
+        span.record("to", tracing::field::display(s.si[1].state));
+        return true;
+    }
+    if s.req.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_PARTIAL) {
+        s.si[1].exp = TICK_ETERNITY;
+        s.si[1].set_state(SiState::SI_ST_EST);
+    }
+    span.record("to", tracing::field::display(s.si[1].state));
+    true
+}
+
+/// session.c:sess_update_st_cer() in 1.5-dev8: a connect attempt failed. Retry (on the
+/// same server after a turn-around delay, or elsewhere with `option redispatch` on the
+/// last retry) or give up with an error.
+pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
+    let span = tracing::debug_span!(names::SESS_UPDATE_ST_CER, sess = s.uniq_id, retries_left = s.si[1].conn_retries, to = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    srv_release_conn(w, s);
+    s.si[1].conn_retries -= 1;
+    if s.si[1].conn_retries < 0 {
+        if s.si[1].err_type.is_empty() {
+            s.si[1].err_type = SiErrType::SI_ET_CONN_ERR;
+        }
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.failed_conns += 1;
+        }
+        w.proxies[s.be.idx()].counters.failed_conns += 1;
+        sess_change_server(w, s, None);
+        s.si[1].set_state(SiState::SI_ST_CLO);
+        s.si[1].exp = TICK_ETERNITY;
+        s.req.flags.insert(BufFlags::BF_SHUTW | BufFlags::BF_WRITE_ERROR);
+        s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR);
+        let f = s.srv_error;
+        f(w, s, Side::Srv);
+        span.record("to", "SI_ST_CLO");
+        return;
+    }
+    let be = &w.proxies[s.be.idx()];
+    let redispatch = be.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_REDISP);
+    let connect_to = be.timeout.connect;
+    let rr = matches!(be.lbprm.algo, crate::haproxy::proxy::BalanceAlgo::RoundRobin);
+    let srv_act = be.srv_act();
+    if s.srv.is_some() && redispatch && s.si[1].conn_retries == 0 {
+        // Last retry: let the load balancer pick another server.
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.redispatches += 1;
+        }
+        w.proxies[s.be.idx()].counters.redispatches += 1;
+        s.prev_srv = s.srv;
+        sess_change_server(w, s, None);
+        s.srv = None;
+        s.flags.remove(SessFlags::SN_DIRECT | SessFlags::SN_ASSIGNED | SessFlags::SN_ADDR_SET);
+        s.flags.insert(SessFlags::SN_REDISP);
+        s.si[1].set_state(SiState::SI_ST_REQ);
+    } else {
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.retries += 1;
+        }
+        w.proxies[s.be.idx()].counters.retries += 1;
+        s.si[1].set_state(SiState::SI_ST_ASS);
+    }
+    if s.si[1].err_type.contains(SiErrType::SI_ET_CONN_ERR) {
+        // An asynchronous error: retrying the same server at once would likely fail the
+        // same way, so wait MIN(1s, timeout connect) first (SI_ST_TAR).
+        let delay = connect_to.map_or(1000, |c| c.min(1000));
+        if s.si[1].state == SiState::SI_ST_ASS || !rr || srv_act <= 1 {
+            s.si[1].set_state(SiState::SI_ST_TAR);
+            s.si[1].exp = Some(crate::haproxy::time::tick_add(now, delay));
+        }
+    }
+    s.si[1].flags.remove(SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
+    span.record("to", tracing::field::display(s.si[1].state));
+}
+
+/// session.c:sess_establish() in 1.5-dev8: the server connection is up. Record the
+/// connect time, attach the response analysers and switch the timeouts to `timeout server`.
+pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
+    let _sp = tracing::debug_span!(names::SESS_ESTABLISH, sess = s.uniq_id, server = tracing::field::display(w.server_name(s.srv))).entered();
+    let now = w.clock.now_ms;
+    s.logs.t_connect = Some(s.elapsed(now));
+    s.si[1].exp = TICK_ETERNITY;
+    let fe = &w.proxies[s.fe.idx()];
+    let be = &w.proxies[s.be.idx()];
+    if be.mode == ProxyMode::PR_MODE_HTTP {
+        s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
+        s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
+        s.txn.rsp_begin();
+    }
+    s.rep.flags.insert(BufFlags::BF_READ_ATTACHED);
+    s.req.wto = be.timeout.server;
+    s.rep.rto = be.timeout.server;
+    s.req.wex = TICK_ETERNITY;
+}
+
+/// session.c:sess_change_server(): move the session's slot (`served`) from its current
+/// server to `new`; a freed slot goes to the next session queued on the old server.
+pub fn sess_change_server(w: &mut Haproxy, s: &mut Session, new: Option<ServerId>) {
+    if s.srv_conn == new {
+        return;
+    }
+    if let Some(old) = s.srv_conn.take() {
+        let srv = w.server_mut(old);
+        srv.served = srv.served.saturating_sub(1);
+        process_srv_queue(w, old);
+    }
+    if let Some(n) = new {
+        w.server_mut(n).served += 1;
+        s.srv_conn = Some(n);
+    }
+}
+
+/// The server connection is gone: leave the server's `cur_sess` (`SN_CURR_SESS`).
+pub fn srv_release_conn(w: &mut Haproxy, s: &mut Session) {
+    if s.flags.contains(SessFlags::SN_CURR_SESS) {
+        s.flags.remove(SessFlags::SN_CURR_SESS);
+        if let Some(srv) = s.srv {
+            let srv = w.server_mut(srv);
+            srv.cur_sess = srv.cur_sess.saturating_sub(1);
+        }
+    }
+}
+
+/// session.c:process_switching_rules() in 1.5-dev8 (`AN_REQ_SWITCHING_RULES`): pick the
+/// backend from the `use_backend` rules, or `default_backend`, and add its analysers.
+pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::PROCESS_SWITCHING_RULES, sess = s.uniq_id, an = %an_bit, backend = tracing::field::Empty);
+    let _g = span.enter();
+    if !s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
+        let fe = &w.proxies[s.fe.idx()];
+        let mut target = None;
+        for rule in &fe.switching_rules {
+            if crate::haproxy::acl::acl_exec_cond(&rule.cond, fe, &proto_http::SessionSample::new(w, s)) {
+                target = rule.be;
+                break;
+            }
+        }
+        let be = target.or(fe.defbe).unwrap_or(s.fe);
+        session_set_backend(w, s, be);
+    }
+    s.req.analysers.remove(an_bit);
+    if s.fe == s.be {
+        s.req.analysers.remove(Analysers::AN_REQ_INSPECT_BE | Analysers::AN_REQ_HTTP_PROCESS_BE);
+    }
+    span.record("backend", tracing::field::display(&w.proxies[s.be.idx()].name));
+    true
+}
+
+/// proxy.c:session_set_backend(): the session now belongs to `be`; count it there and add
+/// the backend's request analysers.
+pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
+    if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
+        return;
+    }
+    s.be = be;
+    let p = &mut w.proxies[be.idx()];
+    p.beconn += 1;
+    p.counters.conn_max = p.counters.conn_max.max(u64::from(p.beconn));
+    if be != s.fe {
+        p.counters.cum_sess += 1;
+    }
+    s.flags.insert(SessFlags::SN_BE_ASSIGNED);
+    s.req.analysers |= p.be_req_ana;
+}
+
+/// The end of `process_session` (step 15): leave the server and the backend, log, leave
+/// the frontend and the process counters, resume paused listeners, then `session_free`.
+fn session_end(w: &mut Haproxy, mut s: Box<Session>) {
+    let now = w.clock.now_ms;
+    let fe = s.fe;
+    let lid = s.listener;
+    // The log line sees us gone from the backend and server but still on the frontend,
+    // as HAProxy 2.6 reports it (`1/1/0/0/0`).
+    srv_release_conn(w, &mut s);
+    sess_change_server(w, &mut s, None);
+    if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
+        s.flags.remove(SessFlags::SN_BE_ASSIGNED);
+        let be = &mut w.proxies[s.be.idx()];
+        be.beconn = be.beconn.saturating_sub(1);
+    }
+    if w.global.debug() {
+        let be_name = w.proxies[s.be.idx()].name.clone();
+        let (c, sv) = (s.si[0].fd.map_or(0xffff, |f| f.0 as u16), s.si[1].fd.map_or(0xffff, |f| f.0 as u16));
+        w.debug_line(format!("{:08x}:{be_name}.closed[{c:04x}:{sv:04x}]", s.uniq_id));
+    }
+    s.logs.t_close = Some(s.elapsed(now));
+    if s.err != SnErr::SN_ERR_NONE {
+        sess_set_term_flags(&mut s);
+    }
+    if !s.logs.logged {
+        sess_log(w, &mut s);
+    }
+    w.proxies[fe.idx()].feconn -= 1;
+    w.jobs -= 1;
+    w.actconn -= 1;
+    w.listeners[lid.idx()].nbconn -= 1;
+    resume_listener(w, lid);
+    while let Some(l) = w.global_listener_queue.pop_front() {
+        resume_listener(w, l);
+    }
+    dequeue_all_listeners(w, fe);
+    session_free(w, s);
+}
+
+/// session.c:session_free() in 1.5-dev8: leave the server and queues, close what is still
+/// open, give both buffers back to `pool2_buffer`, free the task (`task_delete` +
+/// `task_free`) and the session (`pool_free2(pool2_session)`); the session's span closes.
+pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
+    let span = tracing::info_span!(parent: &s.span, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
+    let g = span.enter();
+    if s.pend_pos {
+        pendconn_free(w, &mut s);
+    }
+    srv_release_conn(w, &mut s);
+    sess_change_server(w, &mut s, None);
+    for side in [Side::Cli, Side::Srv] {
+        if let Some(fd) = s.si[side as usize].fd.take() {
+            w.fdtab.fd_delete(fd);
+        }
+    }
+    {
+        let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
+        s.req.b_free(&mut w.pool2_buffer);
+        s.rep.b_free(&mut w.pool2_buffer);
+    }
+    w.sched.task_delete(s.task);
+    w.sched.task_free(s.task);
+    w.sessions.release_taken(s.id.idx());
+    w.on_session_freed(&s);
+    let _p = tracing::trace_span!(names::POOL_FREE2, pool = "session").entered();
+    // Drop our handle on the root span: the tree closes when its last child closes.
+    s.span = tracing::Span::none();
+    w.pool2_session.pool_free2(s);
+    drop(_p);
+    drop(g);
+}

@@ -1,0 +1,168 @@
+//! Small parsers HAProxy keeps in `standard.c`: times, sizes and addresses.
+//!
+//! Reproduces `parse_time_err()`, `parse_size_err()` and `str2sa_range()` (1.5-dev8),
+//! with HAProxy 2.6's error messages, which the configuration parser quotes in its ALERTs.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// standard.c:parse_time_err(): `"10s"` -> 10000 (in `unit_ms` units: 1 for ms).
+/// Units: `us`, `ms` (default), `s`, `m`, `h`, `d`. On error, the offending character.
+pub fn parse_time_err(text: &str) -> Result<u64, char> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(text.chars().next().unwrap_or('\0'));
+    }
+    let value: u64 = text[..digits].parse().map_err(|_| text.chars().next().unwrap_or('\0'))?;
+    let ms = match &text[digits..] {
+        "" | "ms" => value,
+        "us" => value.div_ceil(1000),
+        "s" => value * 1000,
+        "m" => value * 60_000,
+        "h" => value * 3_600_000,
+        "d" => value * 86_400_000,
+        rest => return Err(rest.chars().next().unwrap_or('\0')),
+    };
+    Ok(ms)
+}
+
+/// standard.c:parse_size_err(): `"16k"` -> 16384. Units `k`, `m`, `g`.
+pub fn parse_size_err(text: &str) -> Result<u64, char> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(text.chars().next().unwrap_or('\0'));
+    }
+    let value: u64 = text[..digits].parse().map_err(|_| text.chars().next().unwrap_or('\0'))?;
+    let mult = match text[digits..].to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1024,
+        "m" => 1024 * 1024,
+        "g" => 1024 * 1024 * 1024,
+        rest => return Err(rest.chars().next().unwrap_or('\0')),
+    };
+    Ok(value * mult)
+}
+
+/// A parsed address (`struct sockaddr_storage` plus HAProxy's prefixes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParsedAddr {
+    /// An IP address with a port range (`first..=last`; both equal for one port).
+    Inet(IpAddr, u16, u16),
+    /// `fd@N`: an inherited socket.
+    Fd(i32),
+    /// A UNIX socket path.
+    Unix(PathBuf),
+}
+
+/// standard.c:str2sa_range(): parse `[ipv4@|ipv6@]ADDR:PORT[-END]`, `:PORT`, `*:PORT`,
+/// `[::1]:PORT`, `:::PORT`, `fd@N`, `unix@PATH` or `/PATH`. `need_port` says whether a
+/// missing port is an error (listeners) or means "same as the client's" (servers: 0).
+/// Errors use HAProxy's wording, ready to follow `'bind' : `.
+pub fn str2sa_range(text: &str, need_port: bool) -> Result<ParsedAddr, String> {
+    if let Some(n) = text.strip_prefix("fd@") {
+        return n.parse::<i32>().map(ParsedAddr::Fd).map_err(|_| format!("invalid file descriptor '{n}' in '{text}'"));
+    }
+    if let Some(p) = text.strip_prefix("unix@") {
+        return Ok(ParsedAddr::Unix(PathBuf::from(p)));
+    }
+    if text.starts_with('/') {
+        return Ok(ParsedAddr::Unix(PathBuf::from(text)));
+    }
+    let (family, rest) = if let Some(r) = text.strip_prefix("ipv4@") {
+        (Some(4), r)
+    } else if let Some(r) = text.strip_prefix("ipv6@") {
+        (Some(6), r)
+    } else {
+        (None, text)
+    };
+    // Split host and port on the last ':' (IPv6 may be bracketed or bare).
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let end = r.find(']').ok_or_else(|| format!("invalid address: '{text}'"))?;
+        let after = &r[end + 1..];
+        (&r[..end], after.strip_prefix(':'))
+    } else {
+        match rest.rfind(':') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        }
+    };
+    let ip: IpAddr = match host {
+        "" | "*" => {
+            if family == Some(6) || host.is_empty() && rest.starts_with("::") {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            }
+        }
+        "::" => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        h => match h.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) if h == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Err(_) => return Err(format!("unable to resolve address '{h}' in '{text}'")),
+        },
+    };
+    let Some(port) = port.filter(|p| !p.is_empty()) else {
+        if need_port {
+            return Err(format!("missing port specification in '{text}'"));
+        }
+        return Ok(ParsedAddr::Inet(ip, 0, 0));
+    };
+    let (a, b) = match port.split_once('-') {
+        Some((a, b)) => (a, Some(b)),
+        None => (port, None),
+    };
+    let parse_port = |p: &str| -> Result<u16, String> {
+        if let Some(c) = p.chars().find(|c| !c.is_ascii_digit()) {
+            return Err(format!("invalid character '{c}' in port number '{p}' in '{text}'"));
+        }
+        match p.parse::<u32>() {
+            Ok(n) if n <= 65535 => Ok(n as u16),
+            _ => Err(format!("invalid port '{p}'")),
+        }
+    };
+    let first = parse_port(a)?;
+    let last = match b {
+        Some(b) => parse_port(b)?,
+        None => first,
+    };
+    if last < first {
+        return Err(format!("invalid port range '{port}'"));
+    }
+    Ok(ParsedAddr::Inet(ip, first, last))
+}
+
+/// The socket addresses of an `Inet` range, in order.
+pub fn expand_range(ip: IpAddr, first: u16, last: u16) -> Vec<SocketAddr> {
+    (first..=last).map(|p| SocketAddr::new(ip, p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_have_units_and_errors_name_the_character() {
+        assert_eq!(parse_time_err("10s"), Ok(10_000));
+        assert_eq!(parse_time_err("250"), Ok(250));
+        assert_eq!(parse_time_err("1m"), Ok(60_000));
+        assert_eq!(parse_time_err("10x"), Err('x'));
+        assert_eq!(parse_time_err("abc"), Err('a'));
+    }
+
+    #[test]
+    fn addresses_parse_like_haproxy() {
+        assert_eq!(str2sa_range("127.0.0.1:80", true), Ok(ParsedAddr::Inet("127.0.0.1".parse().unwrap(), 80, 80)));
+        assert_eq!(str2sa_range(":8080", true), Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080)));
+        assert_eq!(str2sa_range(":::8080", true), Ok(ParsedAddr::Inet("::".parse().unwrap(), 8080, 8080)));
+        assert_eq!(str2sa_range("*:8080", true), Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080)));
+        assert_eq!(str2sa_range("[::1]:81-82", true), Ok(ParsedAddr::Inet("::1".parse().unwrap(), 81, 82)));
+        assert_eq!(str2sa_range("fd@3", true), Ok(ParsedAddr::Fd(3)));
+        assert_eq!(str2sa_range("127.0.0.1", true).unwrap_err(), "missing port specification in '127.0.0.1'");
+        assert_eq!(str2sa_range("127.0.0.1:99999", true).unwrap_err(), "invalid port '99999'");
+        assert_eq!(
+            str2sa_range("127.0.0.1:abc", true).unwrap_err(),
+            "invalid character 'a' in port number 'abc' in '127.0.0.1:abc'"
+        );
+        assert_eq!(str2sa_range("10.0.0.1", false), Ok(ParsedAddr::Inet("10.0.0.1".parse().unwrap(), 0, 0)));
+    }
+}

@@ -1,0 +1,563 @@
+//! Socket I/O of stream interfaces: accept, read, write and the two shutdowns.
+//!
+//! Reproduces `stream_sock.c` (1.5-dev8). These are the `fdtab[]` callbacks:
+//! - `stream_sock_accept` (`cb[DIR_RD]` of a listening socket) accepts up to
+//!   `tune.maxaccept` connections and calls the listener's `accept`, `session_accept`;
+//! - `stream_sock_read` (`cb[DIR_RD]` of a connection) `recv()`s into the stream
+//!   interface's input buffer `si->ib`; a 0-byte read means the peer closed
+//!   (`stream_sock_shutr`);
+//! - `stream_sock_write` (`cb[DIR_WR]`) `send()`s the output of `si->ob`; it also sees a
+//!   pending `connect()` complete; once everything is sent and a close is due it calls
+//!   `stream_sock_shutw`.
+//!
+//! Both only *wake* the session's task (`task_wakeup(TASK_WOKEN_IO)`) when something the
+//! analysers care about happened; plain forwarding (TCP mode, message bodies) flows from
+//! one socket to the other without running `process_session` at all: a read that produced
+//! forwardable bytes calls the other side's `stream_sock_chk_snd`, and a write that made
+//! room calls the other side's `stream_sock_chk_rcv`.
+
+use std::io;
+use std::net::Shutdown;
+
+use crate::haproxy::buffers::{BUF_INFINITE_FORWARD, BufFlags};
+use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::listener::{ListenerState, limit_listener, listener_full};
+use crate::haproxy::session::{AcceptResult, Session};
+use crate::haproxy::stream_interface::{Side, SiFlags, SiState};
+use crate::haproxy::task::TaskState;
+use crate::haproxy::time::{tick_add_ifset, TICK_ETERNITY};
+use crate::ids::{Fd, ListenerId};
+use crate::trace::names;
+
+/// Reads attempted per callback before yielding to other fds (`MAX_READ_POLL_LOOPS`).
+const MAX_READ_POLL_LOOPS: usize = 4;
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+/// stream_sock.c:stream_sock_accept() in 1.5-dev8: the read callback of a listening
+/// socket. Accepts connections until `EAGAIN`, `tune.maxaccept` or a limit, and hands
+/// each to `l->accept` (`session_accept`).
+pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
+    let Some(FdOwner::Listener(lid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    let l = &w.listeners[lid.idx()];
+    let fe = l.frontend;
+    if l.nbconn >= l.maxconn {
+        listener_full(w, lid);
+        return;
+    }
+    let mut max_accept = l.maxaccept.max(1);
+    while max_accept > 0 {
+        max_accept -= 1;
+        if w.actconn >= w.global.maxconn {
+            // Process-wide limit: pause until a session ends (HAProxy's global queue).
+            limit_listener(w, lid);
+            w.global_listener_queue.push_back(lid);
+            return;
+        }
+        let p = &w.proxies[fe.idx()];
+        if p.maxconn > 0 && p.feconn >= p.maxconn {
+            limit_listener(w, lid);
+            return;
+        }
+        let accepted = match w.fdtab.sock(fd) {
+            Some(Sock::TcpListener(l)) => l.accept().map(|(s, a)| (Sock::Tcp(s), Some(a))),
+            Some(Sock::UnixListener(l)) => l.accept().map(|(s, _)| (Sock::Unix(s), None)),
+            _ => return,
+        };
+        let (sock, addr) = match accepted {
+            Ok(x) => x,
+            Err(e) if would_block(&e) => {
+                // Drained: with edge-triggered polling the next connection raises a new edge.
+                w.fdtab.fd_cant_recv(fd);
+                return;
+            }
+            Err(e) if interrupted(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) => {
+                tracing::error!("accept() on listener {} failed: {e}", lid.0);
+                // ENFILE/EMFILE/ENOBUFS/ENOMEM: pause this listener rather than spin.
+                limit_listener(w, lid);
+                return;
+            }
+        };
+        w.actconn += 1;
+        w.jobs += 1;
+        w.totalconn += 1;
+        let l = &mut w.listeners[lid.idx()];
+        l.nbconn += 1;
+        l.cum_conn += 1;
+        let cfd = sock.raw_fd();
+        let uniq_id = w.next_uniq_id();
+        let fe_name = &w.proxies[fe.idx()].name;
+        let src = addr.map(|a| a.to_string()).unwrap_or_else(|| "unix".into());
+        // One tree per session: the root span lives until session_free.
+        let root = tracing::info_span!(parent: None, names::SESSION, sess = uniq_id, fe = %fe_name, src = %src);
+        let span = tracing::info_span!(parent: &root, names::STREAM_SOCK_ACCEPT, listener = lid.0, fd = fd.0, cfd);
+        let g = span.enter();
+        let accept = w.listeners[lid.idx()].accept.expect("check_config_validity sets l->accept");
+        let ret = accept(w, lid, sock, addr, uniq_id, root);
+        drop(g);
+        if ret != AcceptResult::Accepted {
+            w.actconn -= 1;
+            w.jobs -= 1;
+            w.listeners[lid.idx()].nbconn -= 1;
+            if ret == AcceptResult::Failed {
+                limit_listener(w, lid);
+                return;
+            }
+            continue;
+        }
+        let l = &w.listeners[lid.idx()];
+        if l.nbconn >= l.maxconn {
+            listener_full(w, lid);
+            return;
+        }
+    }
+}
+
+fn owner_of(w: &Haproxy, fd: Fd) -> Option<(crate::ids::SessionId, Side)> {
+    match w.fdtab.get(fd)?.owner {
+        FdOwner::Si(sid, side) => Some((sid, side)),
+        _ => None,
+    }
+}
+
+/// stream_sock.c:stream_sock_read() in 1.5-dev8: the read callback of a connection.
+pub fn stream_sock_read(w: &mut Haproxy, fd: Fd) {
+    let Some((sid, side)) = owner_of(w, fd) else { return };
+    let Some(mut s) = w.sessions.take(sid.idx()) else { return };
+    stream_sock_read_si(w, &mut s, side);
+    w.sessions.put_back(sid.idx(), s);
+}
+
+/// The body of `stream_sock_read`, for one stream interface of a session at hand.
+pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let Some(fd) = s.si[side as usize].fd else { return };
+    if s.si[side as usize].state != SiState::SI_ST_EST {
+        return;
+    }
+    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    let mut total = 0usize;
+    let mut closed = false;
+    let mut error = false;
+    {
+        let ib = s.ib_mut(side);
+        if ib.flags.contains(BufFlags::BF_SHUTR) {
+            w.fdtab.fd_stop_recv(fd);
+            return;
+        }
+        if !ib.b_alloc(&mut w.pool2_buffer) {
+            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
+            w.fdtab.fd_stop_recv(fd);
+            return;
+        }
+        let Some(entry) = w.fdtab.get_mut(fd) else { return };
+        let peer_closing = entry.ev.contains(crate::haproxy::fd::FdPoll::FD_POLL_HUP);
+        let sock = &mut entry.sock;
+        let mut loops = MAX_READ_POLL_LOOPS;
+        while loops > 0 {
+            loops -= 1;
+            let space = ib.recv_space();
+            if space.is_empty() {
+                break;
+            }
+            let want = space.len();
+            match sock.recv(space) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    ib.commit_recv(n);
+                    ib.flags.insert(BufFlags::BF_READ_PARTIAL);
+                    total += n;
+                    if n < want && !peer_closing {
+                        // A short read emptied the socket: wait for the next edge. (If the
+                        // poller already reported the peer's FIN, no new edge will come:
+                        // keep reading to see the 0.)
+                        w.fdtab.fd_cant_recv(fd);
+                        break;
+                    }
+                    if ib.flags.contains(BufFlags::BF_READ_DONTWAIT) {
+                        ib.flags.remove(BufFlags::BF_READ_DONTWAIT);
+                        break;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    w.fdtab.fd_cant_recv(fd);
+                    break;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(_) => {
+                    error = true;
+                    break;
+                }
+            }
+        }
+        if ib.room() == 0 {
+            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
+            w.fdtab.fd_stop_recv(fd);
+        }
+    }
+    span.record("bytes", total);
+    if total > 0 {
+        let ib = s.ib_mut(side);
+        if !ib.flags.contains(BufFlags::BF_READ_NOEXP) {
+            ib.rex = tick_add_ifset(now, ib.rto);
+        }
+        s.count_bytes_in(w, side, total);
+    }
+    if error {
+        s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
+        s.ib_mut(side).flags.insert(BufFlags::BF_READ_ERROR);
+        if let Some(e) = w.fdtab.get_mut(fd) {
+            e.state = FdState::FD_STERROR;
+        }
+        w.fdtab.fd_stop_both(fd);
+    } else if closed {
+        let ib = s.ib_mut(side);
+        ib.flags.insert(BufFlags::BF_READ_NULL);
+        if ib.flags.contains(BufFlags::BF_AUTO_CLOSE) {
+            ib.buffer_shutw_now();
+        }
+        stream_sock_shutr(w, s, side);
+    }
+    span.record("flags", tracing::field::display(s.ib(side).flags));
+    // Fast-forward: what may leave goes to the other side right away.
+    if s.ib(side).o() > 0 {
+        stream_sock_chk_snd(w, s, side.peer());
+    }
+    si_wake(w, s, side);
+}
+
+/// stream_sock.c:stream_sock_write() in 1.5-dev8: the write callback of a connection.
+pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
+    let Some((sid, side)) = owner_of(w, fd) else { return };
+    let Some(mut s) = w.sessions.take(sid.idx()) else { return };
+    stream_sock_write_si(w, &mut s, side);
+    w.sessions.put_back(sid.idx(), s);
+}
+
+/// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
+pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let Some(fd) = s.si[side as usize].fd else { return };
+    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    let si_state = s.si[side as usize].state;
+    if si_state == SiState::SI_ST_CON {
+        // Is the connect() done? An error is pending, or the peer address is known.
+        let Some(sock) = w.fdtab.sock(fd) else { return };
+        let done = match sock.take_error() {
+            Ok(Some(_)) | Err(_) => Err(()),
+            Ok(None) => match sock {
+                Sock::Tcp(t) => match t.peer_addr() {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected || would_block(&e) => Ok(false),
+                    Err(_) => Err(()),
+                },
+                _ => Ok(true),
+            },
+        };
+        match done {
+            Ok(false) => {
+                w.fdtab.fd_cant_send(fd);
+                return;
+            }
+            Err(()) => {
+                s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
+                if let Some(e) = w.fdtab.get_mut(fd) {
+                    e.state = FdState::FD_STERROR;
+                }
+                w.fdtab.fd_stop_both(fd);
+                span.record("flags", "SI_FL_ERR");
+                wake_task(w, s);
+                return;
+            }
+            Ok(true) => {
+                if let Some(e) = w.fdtab.get_mut(fd) {
+                    e.state = FdState::FD_STREADY;
+                }
+                // The connection is up: process_session moves the SI to SI_ST_EST.
+                s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
+            }
+        }
+    } else if si_state != SiState::SI_ST_EST {
+        return;
+    }
+    let mut total = 0usize;
+    let mut error = false;
+    {
+        let ob = s.ob_mut(side);
+        let Some(sock) = w.fdtab.sock(fd) else { return };
+        loop {
+            let out = ob.output();
+            if out.is_empty() {
+                break;
+            }
+            let want = out.len();
+            match sock.send(out) {
+                Ok(n) => {
+                    ob.bo_skip(n);
+                    ob.flags.insert(BufFlags::BF_WRITE_PARTIAL);
+                    total += n;
+                    if n < want {
+                        w.fdtab.fd_cant_send(fd);
+                        break;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    w.fdtab.fd_cant_send(fd);
+                    break;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(_) => {
+                    error = true;
+                    break;
+                }
+            }
+        }
+    }
+    span.record("bytes", total);
+    if error {
+        s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
+        s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_ERROR);
+        if let Some(e) = w.fdtab.get_mut(fd) {
+            e.state = FdState::FD_STERROR;
+        }
+        w.fdtab.fd_stop_both(fd);
+        span.record("flags", tracing::field::display(s.ob(side).flags));
+        wake_task(w, s);
+        return;
+    }
+    if total > 0 {
+        s.count_bytes_out(w, side, total);
+        let indep = s.si[side as usize].flags.contains(SiFlags::SI_FL_INDEP_STR);
+        let ob = s.ob_mut(side);
+        ob.wex = if ob.o() > 0 { tick_add_ifset(now, ob.wto) } else { TICK_ETERNITY };
+        // Writing proves the peer is alive: refresh our read timeout too, unless the
+        // directions are independent (a long download must not trip `timeout client`).
+        if !indep {
+            let ib = s.ib_mut(side);
+            if ib.rex.is_some() && !ib.flags.contains(BufFlags::BF_SHUTR) {
+                ib.rex = tick_add_ifset(now, ib.rto);
+            }
+        }
+    }
+    if s.ob(side).o() == 0 {
+        w.fdtab.fd_stop_send(fd);
+        s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
+        let ob = s.ob(side);
+        // A connection still in SI_ST_CON is promoted by process_session first.
+        if (ob.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
+            && ob.i() == 0
+            && s.si[side as usize].state == SiState::SI_ST_EST
+        {
+            stream_sock_shutw(w, s, side);
+        }
+    }
+    span.record("flags", tracing::field::display(s.ob(side).flags));
+    // Room was made: the producer of this buffer may read again.
+    if total > 0 && s.si[side.peer() as usize].flags.contains(SiFlags::SI_FL_WAIT_ROOM) {
+        stream_sock_chk_rcv(w, s, side.peer());
+    }
+    si_wake(w, s, side);
+}
+
+/// stream_sock.c:stream_sock_shutr() in 1.5-dev8: the input side is closed (`BF_SHUTR`).
+/// If the output was already shut, the socket is closed and the SI goes `SI_ST_DIS`.
+pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTR, sess = s.uniq_id, side = side.name()).entered();
+    let ib = s.ib_mut(side);
+    if ib.flags.contains(BufFlags::BF_SHUTR) {
+        return;
+    }
+    ib.flags.insert(BufFlags::BF_SHUTR);
+    ib.rex = TICK_ETERNITY;
+    let si = &mut s.si[side as usize];
+    si.flags.remove(SiFlags::SI_FL_WAIT_ROOM);
+    if !matches!(si.state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
+        return;
+    }
+    let nohalf = si.flags.contains(SiFlags::SI_FL_NOHALF);
+    let fd = si.fd;
+    if s.ob(side).flags.contains(BufFlags::BF_SHUTW) {
+        close_si(w, s, side);
+    } else if nohalf {
+        // No half-close wanted: forward this close to the write side at once.
+        stream_sock_shutw(w, s, side);
+    } else if let Some(fd) = fd {
+        w.fdtab.fd_stop_recv(fd);
+    }
+}
+
+/// stream_sock.c:stream_sock_shutw() in 1.5-dev8: the output side is closed
+/// (`BF_SHUTW`): `shutdown(SHUT_WR)` if we still read (half-close), otherwise the socket is
+/// closed (with a RST when `SI_FL_NOLINGER`) and the SI goes `SI_ST_DIS`.
+pub fn stream_sock_shutw(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTW, sess = s.uniq_id, side = side.name()).entered();
+    let ob = s.ob_mut(side);
+    if ob.flags.contains(BufFlags::BF_SHUTW) {
+        return;
+    }
+    ob.flags.insert(BufFlags::BF_SHUTW);
+    ob.wex = TICK_ETERNITY;
+    let si = &mut s.si[side as usize];
+    si.flags.remove(SiFlags::SI_FL_WAIT_DATA);
+    match si.state {
+        SiState::SI_ST_EST => {
+            let fd = si.fd;
+            let nolinger = si.flags.contains(SiFlags::SI_FL_NOLINGER);
+            let nohalf = si.flags.contains(SiFlags::SI_FL_NOHALF);
+            let reading = !s.ib(side).flags.contains(BufFlags::BF_SHUTR);
+            if let Some(fd) = fd {
+                if nolinger {
+                    if let Some(sock) = w.fdtab.sock(fd) {
+                        sock.set_nolinger();
+                    }
+                } else if reading && !nohalf {
+                    // Half-close: the peer gets a FIN, we keep reading its data.
+                    if let Some(sock) = w.fdtab.sock(fd) {
+                        let _ = sock.shutdown(Shutdown::Write);
+                    }
+                    w.fdtab.fd_stop_send(fd);
+                    return;
+                }
+            }
+            close_si(w, s, side);
+        }
+        SiState::SI_ST_CON => close_si(w, s, side),
+        _ => crate::haproxy::stream_interface::stream_int_shutw(s, side),
+    }
+}
+
+/// Closes the socket of a stream interface (`fd_delete`) and moves it to `SI_ST_DIS`.
+fn close_si(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let si = &mut s.si[side as usize];
+    if let Some(fd) = si.fd.take() {
+        w.fdtab.fd_delete(fd);
+    }
+    si.set_state(SiState::SI_ST_DIS);
+    si.exp = TICK_ETERNITY;
+    let ib = s.ib_mut(side);
+    ib.flags.insert(BufFlags::BF_SHUTR);
+    ib.rex = TICK_ETERNITY;
+    let ob = s.ob_mut(side);
+    ob.flags.insert(BufFlags::BF_SHUTW);
+    ob.wex = TICK_ETERNITY;
+}
+
+/// stream_sock.c:stream_sock_chk_rcv(): the input buffer has room again; resume reading
+/// (the fd cache reads right away if the socket was left ready).
+pub fn stream_sock_chk_rcv(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let si = &s.si[side as usize];
+    let Some(fd) = si.fd else { return };
+    if si.state != SiState::SI_ST_EST {
+        return;
+    }
+    let ib = s.ib(side);
+    if ib.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_DONT_READ) || ib.room() == 0 {
+        return;
+    }
+    s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_ROOM);
+    w.fdtab.fd_want_recv(fd);
+}
+
+/// stream_sock.c:stream_sock_chk_snd(): the output buffer has data; try to send it now if
+/// the socket is ready, else ask the poller.
+pub fn stream_sock_chk_snd(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let si = &s.si[side as usize];
+    let Some(fd) = si.fd else { return };
+    if si.state != SiState::SI_ST_EST || s.ob(side).flags.contains(BufFlags::BF_SHUTW) {
+        return;
+    }
+    if s.ob(side).o() == 0 {
+        return;
+    }
+    s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_DATA);
+    w.fdtab.fd_want_send(fd);
+    if w.fdtab.send_ready(fd) {
+        stream_sock_write_si(w, s, side);
+    }
+}
+
+/// stream_sock.c:stream_sock_data_finish() in 1.5-dev8 (`si->update`): after
+/// `process_session`, decide what to poll for on this side and arm its timeouts.
+pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let now = w.clock.now_ms;
+    let si = &s.si[side as usize];
+    let Some(fd) = si.fd else { return };
+    if si.state != SiState::SI_ST_EST {
+        return;
+    }
+    // Read side.
+    let ib = s.ib_mut(side);
+    if !ib.flags.contains(BufFlags::BF_SHUTR) {
+        if ib.flags.contains(BufFlags::BF_DONT_READ) || ib.room() == 0 {
+            ib.rex = TICK_ETERNITY;
+            w.fdtab.fd_stop_recv(fd);
+            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
+        } else {
+            if !ib.flags.contains(BufFlags::BF_READ_NOEXP) && ib.rex.is_none() {
+                ib.rex = tick_add_ifset(now, ib.rto);
+            }
+            s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_ROOM);
+            w.fdtab.fd_want_recv(fd);
+        }
+    }
+    // Write side.
+    let ob = s.ob_mut(side);
+    if !ob.flags.contains(BufFlags::BF_SHUTW) {
+        if ob.o() == 0 {
+            ob.wex = TICK_ETERNITY;
+            w.fdtab.fd_stop_send(fd);
+            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
+        } else {
+            if ob.wex.is_none() {
+                ob.wex = tick_add_ifset(now, ob.wto);
+            }
+            s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_DATA);
+            w.fdtab.fd_want_send(fd);
+        }
+    }
+}
+
+/// Wakes the session's task unless it is the one running (`SI_FL_DONT_WAKE`).
+fn wake_task(w: &mut Haproxy, s: &Session) {
+    if !s.si[0].flags.contains(SiFlags::SI_FL_DONT_WAKE) {
+        let _sp = tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = "TASK_WOKEN_IO").entered();
+        w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+    }
+}
+
+/// The wake-up decision after I/O on `side` (1.5.0's `si_conn_wake_cb`): wake the task
+/// only for events the analysers or the state machine need to see.
+fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
+    let si = &s.si[side as usize];
+    let ib = s.ib(side);
+    let ob = s.ob(side);
+    let peer_est = s.si[side.peer() as usize].state == SiState::SI_ST_EST;
+    let wake = ib.flags.intersects(BufFlags::BF_READ_NULL | BufFlags::BF_READ_ERROR)
+        || si.state != SiState::SI_ST_EST
+        || si.flags.contains(SiFlags::SI_FL_ERR)
+        || (ib.flags.contains(BufFlags::BF_READ_PARTIAL) && (ib.to_forward != BUF_INFINITE_FORWARD || !peer_est))
+        || ob.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_ERROR)
+        || (ob.flags.contains(BufFlags::BF_WRITE_PARTIAL)
+            && (ob.flags.contains(BufFlags::BF_SHUTW) || (ob.o() == 0 && ob.to_forward != BUF_INFINITE_FORWARD)));
+    if wake {
+        wake_task(w, s);
+    }
+}
+
+/// True when the listener can take connections right now.
+pub fn listener_is_ready(w: &Haproxy, lid: ListenerId) -> bool {
+    w.listeners[lid.idx()].state == ListenerState::LI_READY
+}

@@ -1,0 +1,20 @@
+//! haflow: a real HTTP/1.1 and TCP reverse proxy whose insides reproduce HAProxy 1.5's,
+//! instrumented so that each step of a connection can be watched.
+//!
+//! # Layout
+//! - `haproxy`: the reproduction, one module per HAProxy C file (`session.rs` is
+//!   `session.c`). A connection flows `stream_sock_accept` -> `session_accept` ->
+//!   `frontend_accept`, then `process_session` runs the analysers and drives the server
+//!   side until `session_free`.
+//! - `trace`: the span names (HAProxy's function names) and their consumers.
+//! - `ids`: typed ids and the table holding live objects.
+//! - `cli`: the command line.
+//!
+//! # Threads
+//! One thread owns all proxy state and runs `run_poll_loop`; observers only receive
+//! copies (span records, snapshots), and commands reach the loop through `Control`.
+
+pub mod cli;
+pub mod haproxy;
+pub mod ids;
+pub mod trace;

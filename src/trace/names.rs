@@ -1,0 +1,126 @@
+//! The span names: HAProxy's function names, in one place.
+//!
+//! Every span haflow opens is named after the HAProxy function it reproduces, and every
+//! consumer (the Chrome trace, the terminal UI, the walkthrough, the book's listings and
+//! the tests) refers to these constants, so a name cannot drift in one place only. The
+//! table in ARCHITECTURE.md §4 lists them by phase; `CALL_FLOW_ORDER` is the order a GET
+//! goes through them.
+
+/// Root span of a session's tree: `session{sess, fe, src}`.
+pub const SESSION: &str = "session";
+
+// init
+/// cfgparse.c:readcfgfile()
+pub const READCFGFILE: &str = "readcfgfile";
+/// cfgparse.c:cfg_parse_listen()
+pub const CFG_PARSE_LISTEN: &str = "cfg_parse_listen";
+/// cfgparse.c:str2listener()
+pub const STR2LISTENER: &str = "str2listener";
+/// proto_tcp.c:tcpv4_add_listener()
+pub const TCPV4_ADD_LISTENER: &str = "tcpv4_add_listener";
+/// cfgparse.c:check_config_validity()
+pub const CHECK_CONFIG_VALIDITY: &str = "check_config_validity";
+/// protocols.c:protocol_bind_all()
+pub const PROTOCOL_BIND_ALL: &str = "protocol_bind_all";
+/// proto_tcp.c:tcp_bind_listeners()
+pub const TCP_BIND_LISTENERS: &str = "tcp_bind_listeners";
+/// proto_tcp.c:tcp_bind_listener()
+pub const TCP_BIND_LISTENER: &str = "tcp_bind_listener";
+/// protocols.c:protocol_enable_all()
+pub const PROTOCOL_ENABLE_ALL: &str = "protocol_enable_all";
+/// protocols.c:enable_all_listeners()
+pub const ENABLE_ALL_LISTENERS: &str = "enable_all_listeners";
+/// protocols.c:enable_listener()
+pub const ENABLE_LISTENER: &str = "enable_listener";
+
+// loop
+/// haproxy.c:run_poll_loop()
+pub const RUN_POLL_LOOP: &str = "run_poll_loop";
+/// task.c:wake_expired_tasks()
+pub const WAKE_EXPIRED_TASKS: &str = "wake_expired_tasks";
+/// task.c:process_runnable_tasks()
+pub const PROCESS_RUNNABLE_TASKS: &str = "process_runnable_tasks";
+/// ev_sepoll.c:_do_poll()
+pub const DO_POLL: &str = "_do_poll";
+
+// accept
+/// stream_sock.c:stream_sock_accept()
+pub const STREAM_SOCK_ACCEPT: &str = "stream_sock_accept";
+/// session.c:session_accept()
+pub const SESSION_ACCEPT: &str = "session_accept";
+/// frontend.c:frontend_accept()
+pub const FRONTEND_ACCEPT: &str = "frontend_accept";
+/// memory.h:pool_alloc2()
+pub const POOL_ALLOC2: &str = "pool_alloc2";
+/// memory.h:pool_free2()
+pub const POOL_FREE2: &str = "pool_free2";
+/// task.h:task_new()
+pub const TASK_NEW: &str = "task_new";
+/// task.h:task_wakeup()
+pub const TASK_WAKEUP: &str = "task_wakeup";
+/// task.h:task_delete()
+pub const TASK_DELETE: &str = "task_delete";
+/// task.h:task_free()
+pub const TASK_FREE: &str = "task_free";
+/// protocols.c:listener_full()
+pub const LISTENER_FULL: &str = "listener_full";
+/// protocols.c:limit_listener()
+pub const LIMIT_LISTENER: &str = "limit_listener";
+/// protocols.c:resume_listener()
+pub const RESUME_LISTENER: &str = "resume_listener";
+
+// I/O
+/// stream_sock.c:stream_sock_read()
+pub const STREAM_SOCK_READ: &str = "stream_sock_read";
+/// stream_sock.c:stream_sock_write()
+pub const STREAM_SOCK_WRITE: &str = "stream_sock_write";
+/// stream_sock.c:stream_sock_shutr()
+pub const STREAM_SOCK_SHUTR: &str = "stream_sock_shutr";
+/// stream_sock.c:stream_sock_shutw()
+pub const STREAM_SOCK_SHUTW: &str = "stream_sock_shutw";
+
+// process
+/// session.c:process_session()
+pub const PROCESS_SESSION: &str = "process_session";
+/// proto_http.c:http_wait_for_request()
+pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
+/// proto_http.c:http_process_req_common()
+pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
+/// session.c:process_switching_rules()
+pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
+/// proto_http.c:http_process_request()
+pub const HTTP_PROCESS_REQUEST: &str = "http_process_request";
+/// proto_http.c:http_request_forward_body()
+pub const HTTP_REQUEST_FORWARD_BODY: &str = "http_request_forward_body";
+/// proto_http.c:http_wait_for_response()
+pub const HTTP_WAIT_FOR_RESPONSE: &str = "http_wait_for_response";
+/// proto_http.c:http_process_res_common()
+pub const HTTP_PROCESS_RES_COMMON: &str = "http_process_res_common";
+/// proto_http.c:http_response_forward_body()
+pub const HTTP_RESPONSE_FORWARD_BODY: &str = "http_response_forward_body";
+/// proto_http.c:http_end_txn_clean_session()
+pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
+/// session.c:sess_prepare_conn_req()
+pub const SESS_PREPARE_CONN_REQ: &str = "sess_prepare_conn_req";
+/// backend.c:assign_server()
+pub const ASSIGN_SERVER: &str = "assign_server";
+/// backend.c:connect_server()
+pub const CONNECT_SERVER: &str = "connect_server";
+/// proto_tcp.c:tcp_connect_server()
+pub const TCP_CONNECT_SERVER: &str = "tcp_connect_server";
+/// session.c:sess_update_stream_int()
+pub const SESS_UPDATE_STREAM_INT: &str = "sess_update_stream_int";
+/// session.c:sess_update_st_con_tcp()
+pub const SESS_UPDATE_ST_CON_TCP: &str = "sess_update_st_con_tcp";
+/// session.c:sess_update_st_cer()
+pub const SESS_UPDATE_ST_CER: &str = "sess_update_st_cer";
+/// session.c:sess_establish()
+pub const SESS_ESTABLISH: &str = "sess_establish";
+/// queue.c:pendconn_add()
+pub const PENDCONN_ADD: &str = "pendconn_add";
+/// queue.c:process_srv_queue()
+pub const PROCESS_SRV_QUEUE: &str = "process_srv_queue";
+/// session.c:session_free()
+pub const SESSION_FREE: &str = "session_free";
+/// checks.c:process_chk()
+pub const PROCESS_CHK: &str = "process_chk";
