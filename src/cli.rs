@@ -153,10 +153,10 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if let Some(pidfile) = &w.global.pidfile {
-        if let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id())) {
-            print_msg("ALERT", &format!("[haflow.main()] Cannot create pidfile {} : {e}", pidfile.display()));
-        }
+    if let Some(pidfile) = &w.global.pidfile
+        && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
+    {
+        print_msg("ALERT", &format!("[haflow.main()] Cannot create pidfile {} : {e}", pidfile.display()));
     }
     run_poll_loop(w);
     ExitCode::SUCCESS

@@ -17,4 +17,5 @@
 pub mod cli;
 pub mod haproxy;
 pub mod ids;
+pub mod scenario;
 pub mod trace;

@@ -130,7 +130,9 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
     while let Some(f) = values.first() {
         match f.as_str() {
             "-i" => ignore_case = true,
-            "-m" => return Err("'-m' match methods are not supported; use the criterion's suffix form".into()),
+            "-m" => {
+                return Err("'-m' match methods are not supported; use the criterion's suffix form".into());
+            }
             "--" => {
                 values = &values[1..];
                 break;
@@ -143,10 +145,17 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
     for v in values {
         patterns.push(match &criterion {
             Criterion::PathReg | Criterion::HdrReg(_) => Pattern::Reg(
-                RegexBuilder::new(v).case_insensitive(ignore_case).build().map_err(|e| format!("regex '{v}' is invalid: {e}"))?,
+                RegexBuilder::new(v)
+                    .case_insensitive(ignore_case)
+                    .build()
+                    .map_err(|e| format!("regex '{v}' is invalid: {e}"))?,
             ),
             Criterion::Src => parse_net(v)?,
-            _ => Pattern::Str(if ignore_case { v.to_ascii_lowercase().into_bytes() } else { v.clone().into_bytes() }),
+            _ => Pattern::Str(if ignore_case {
+                v.to_ascii_lowercase().into_bytes()
+            } else {
+                v.clone().into_bytes()
+            }),
         });
     }
     if patterns.is_empty() && !matches!(criterion, Criterion::Always(_)) {
@@ -157,7 +166,10 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
 
 fn parse_criterion(c: &str) -> Result<Criterion, String> {
     let arg = |prefix: &str| -> Option<String> {
-        c.strip_prefix(prefix).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')')).map(|s| s.to_ascii_lowercase())
+        c.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('('))
+            .and_then(|r| r.strip_suffix(')'))
+            .map(|s| s.to_ascii_lowercase())
     };
     Ok(match c {
         "path" => Criterion::Path,
@@ -193,7 +205,9 @@ fn parse_net(v: &str) -> Result<Pattern, String> {
     let ip: IpAddr = addr.parse().map_err(|_| format!("'{v}' is not a valid IPv4 or IPv6 address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len = match len {
-        Some(l) => l.parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| format!("'{v}' has an invalid mask"))?,
+        Some(l) => {
+            l.parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| format!("'{v}' has an invalid mask"))?
+        }
         None => max,
     };
     Ok(Pattern::Net(ip, len))
@@ -243,7 +257,8 @@ pub fn parse_cond(args: &[String], acls: &[Acl]) -> Result<Condition, String> {
                 suites.push(Vec::new());
             }
             "{" => {
-                let end = args[i..].iter().position(|x| x == "}").ok_or("missing closing '}' in condition")? + i;
+                let end =
+                    args[i..].iter().position(|x| x == "}").ok_or("missing closing '}' in condition")? + i;
                 let expr = parse_acl_expr(&args[i + 1..end])?;
                 suites.last_mut().expect("never empty").push(Term { neg, acl: AclRef::Inline(expr) });
                 neg = false;
@@ -256,7 +271,9 @@ pub fn parse_cond(args: &[String], acls: &[Acl]) -> Result<Condition, String> {
                 };
                 let acl = match acls.iter().position(|x| x.name == name) {
                     Some(idx) => AclRef::Named(idx),
-                    None => AclRef::Inline(predefined(name).ok_or_else(|| format!("no such ACL : '{name}'"))?),
+                    None => {
+                        AclRef::Inline(predefined(name).ok_or_else(|| format!("no such ACL : '{name}'"))?)
+                    }
                 };
                 suites.last_mut().expect("never empty").push(Term { neg: neg ^ neg_prefix, acl });
                 neg = false;
@@ -296,7 +313,9 @@ fn net_match(addr: IpAddr, net: IpAddr, len: u8) -> bool {
             let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
             u128::from(a) & mask == u128::from(n) & mask
         }
-        (IpAddr::V6(a), IpAddr::V4(_)) => a.to_ipv4_mapped().is_some_and(|a4| net_match(IpAddr::V4(a4), net, len)),
+        (IpAddr::V6(a), IpAddr::V4(_)) => {
+            a.to_ipv4_mapped().is_some_and(|a4| net_match(IpAddr::V4(a4), net, len))
+        }
         _ => false,
     }
 }
@@ -314,14 +333,20 @@ pub fn acl_exec_expr(e: &AclExpr, smp: &dyn Sample) -> bool {
     };
     match &e.criterion {
         Criterion::Always(b) => *b,
-        Criterion::Src => smp
-            .src()
-            .is_some_and(|a| e.patterns.iter().any(|p| matches!(p, Pattern::Net(n, l) if net_match(a, *n, *l)))),
+        Criterion::Src => smp.src().is_some_and(|a| {
+            e.patterns.iter().any(|p| matches!(p, Pattern::Net(n, l) if net_match(a, *n, *l)))
+        }),
         Criterion::Method => any(smp.method().into_iter().collect()),
-        Criterion::Path | Criterion::PathBeg | Criterion::PathEnd | Criterion::PathSub | Criterion::PathReg => {
-            any(smp.path().into_iter().collect())
-        }
-        Criterion::Hdr(n) | Criterion::HdrBeg(n) | Criterion::HdrEnd(n) | Criterion::HdrSub(n) | Criterion::HdrReg(n) => {
+        Criterion::Path
+        | Criterion::PathBeg
+        | Criterion::PathEnd
+        | Criterion::PathSub
+        | Criterion::PathReg => any(smp.path().into_iter().collect()),
+        Criterion::Hdr(n)
+        | Criterion::HdrBeg(n)
+        | Criterion::HdrEnd(n)
+        | Criterion::HdrSub(n)
+        | Criterion::HdrReg(n) => {
             // Like HAProxy's hdr(), each comma-separated value is tested on its own.
             let vals: Vec<&[u8]> = smp
                 .hdr(n)
@@ -338,7 +363,9 @@ pub fn acl_exec_expr(e: &AclExpr, smp: &dyn Sample) -> bool {
 pub fn acl_exec_cond(cond: &Condition, px: &Proxy, smp: &dyn Sample) -> bool {
     let term = |t: &Term| {
         let m = match &t.acl {
-            AclRef::Named(i) => px.acls.get(*i).is_some_and(|a| a.exprs.iter().any(|e| acl_exec_expr(e, smp))),
+            AclRef::Named(i) => {
+                px.acls.get(*i).is_some_and(|a| a.exprs.iter().any(|e| acl_exec_expr(e, smp)))
+            }
             AclRef::Inline(e) => acl_exec_expr(e, smp),
         };
         m != t.neg
@@ -376,7 +403,8 @@ mod tests {
     }
 
     fn proxy_with(acls: &[(&str, &str)]) -> Proxy {
-        let mut p = Proxy::new(crate::ids::ProxyId(0), "fe", crate::haproxy::proxy::ProxyCap::PR_CAP_FE, "t", 1);
+        let mut p =
+            Proxy::new(crate::ids::ProxyId(0), "fe", crate::haproxy::proxy::ProxyCap::PR_CAP_FE, "t", 1);
         for (name, expr) in acls {
             let e = parse_acl_expr(&words(expr)).unwrap();
             match p.acls.iter_mut().find(|a| a.name == *name) {
@@ -414,7 +442,11 @@ mod tests {
     #[test]
     fn path_reg_and_bad_values() {
         let p = proxy_with(&[("num", "path_reg ^/[0-9]+$")]);
-        assert!(acl_exec_cond(&parse_cond(&words("if num"), &p.acls).unwrap(), &p, &Req { path: "/42", host: "" }));
+        assert!(acl_exec_cond(
+            &parse_cond(&words("if num"), &p.acls).unwrap(),
+            &p,
+            &Req { path: "/42", host: "" }
+        ));
         assert!(parse_acl_expr(&words("src 300.1.1.1")).is_err());
         assert!(parse_acl_expr(&words("frobnicate x")).is_err());
         assert!(parse_acl_expr(&words("path_beg")).is_err());

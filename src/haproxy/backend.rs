@@ -45,7 +45,8 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     }
     let be = &mut w.proxies[be_id.idx()];
     // Active servers first; backups only when no active one is usable.
-    let active: Vec<usize> = (0..be.servers.len()).filter(|&i| be.servers[i].is_usable() && !be.servers[i].is_backup()).collect();
+    let active: Vec<usize> =
+        (0..be.servers.len()).filter(|&i| be.servers[i].is_usable() && !be.servers[i].is_backup()).collect();
     let class = if active.is_empty() {
         be.servers.iter().position(|sv| sv.is_usable() && sv.is_backup()).into_iter().collect()
     } else {
@@ -55,7 +56,14 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
         return SrvStatus::NoSrv;
     }
     let hashing = matches!(be.lbprm.algo, BalanceAlgo::Source);
-    let candidates: Vec<usize> = if hashing { class } else { class.into_iter().filter(|&i| !be.servers[i].is_full()).collect() };
+    let mut candidates: Vec<usize> =
+        if hashing { class } else { class.into_iter().filter(|&i| !be.servers[i].is_full()).collect() };
+    // A redispatched session avoids the server that just failed, when there is another.
+    if let Some(prev) = s.prev_srv.filter(|p| p.px == be_id && !hashing)
+        && candidates.len() > 1
+    {
+        candidates.retain(|&i| i != prev.idx as usize);
+    }
     if candidates.is_empty() {
         return SrvStatus::Full;
     }

@@ -71,63 +71,235 @@ enum Section {
 
 /// Keywords of the `global` section haflow implements.
 const GLOBAL_KW: &[&str] = &[
-    "maxconn", "nbthread", "tune.bufsize", "tune.maxrewrite", "tune.maxaccept", "tune.maxpollevents", "tune.http.maxhdr",
-    "daemon", "pidfile", "log", "user", "group", "uid", "gid", "log-tag", "log-send-hostname", "stats", "quiet",
-    "debug", "nbproc", "chroot", "description", "node", "hard-stop-after", "ulimit-n", "master-worker",
+    "maxconn",
+    "nbthread",
+    "tune.bufsize",
+    "tune.maxrewrite",
+    "tune.maxaccept",
+    "tune.maxpollevents",
+    "tune.http.maxhdr",
+    "daemon",
+    "pidfile",
+    "log",
+    "user",
+    "group",
+    "uid",
+    "gid",
+    "log-tag",
+    "log-send-hostname",
+    "stats",
+    "quiet",
+    "debug",
+    "nbproc",
+    "chroot",
+    "description",
+    "node",
+    "hard-stop-after",
+    "ulimit-n",
+    "master-worker",
 ];
 
 /// Valid HAProxy `global` keywords haflow accepts with a warning.
 const GLOBAL_KNOWN: &[&str] = &[
-    "ca-base", "crt-base", "cpu-map", "ssl-default-bind-ciphers", "ssl-default-bind-options",
-    "ssl-default-server-ciphers", "ssl-default-server-options", "ssl-default-bind-ciphersuites",
-    "ssl-default-server-ciphersuites", "ssl-dh-param-file", "tune.ssl.default-dh-param", "spread-checks",
-    "server-state-file", "server-state-base", "lua-load", "setenv", "presetenv", "resetenv", "unsetenv",
-    "localpeer", "maxsslconn", "maxconnrate", "maxsessrate", "maxpipes", "noepoll", "nopoll", "nosplice",
-    "tune.idle-pool.shared", "thread-groups", "set-dumpable", "expose-experimental-directives", "h1-case-adjust",
-    "tune.h2.initial-window-size", "tune.rcvbuf.client", "tune.sndbuf.client", "tune.rcvbuf.server",
-    "tune.sndbuf.server", "busy-polling", "insecure-fork-wanted", "profiling.tasks", "zero-warning", "strict-limits",
+    "ca-base",
+    "crt-base",
+    "cpu-map",
+    "ssl-default-bind-ciphers",
+    "ssl-default-bind-options",
+    "ssl-default-server-ciphers",
+    "ssl-default-server-options",
+    "ssl-default-bind-ciphersuites",
+    "ssl-default-server-ciphersuites",
+    "ssl-dh-param-file",
+    "tune.ssl.default-dh-param",
+    "spread-checks",
+    "server-state-file",
+    "server-state-base",
+    "lua-load",
+    "setenv",
+    "presetenv",
+    "resetenv",
+    "unsetenv",
+    "localpeer",
+    "maxsslconn",
+    "maxconnrate",
+    "maxsessrate",
+    "maxpipes",
+    "noepoll",
+    "nopoll",
+    "nosplice",
+    "tune.idle-pool.shared",
+    "thread-groups",
+    "set-dumpable",
+    "expose-experimental-directives",
+    "h1-case-adjust",
+    "tune.h2.initial-window-size",
+    "tune.rcvbuf.client",
+    "tune.sndbuf.client",
+    "tune.rcvbuf.server",
+    "tune.sndbuf.server",
+    "busy-polling",
+    "insecure-fork-wanted",
+    "profiling.tasks",
+    "zero-warning",
+    "strict-limits",
 ];
 
 /// Keywords of proxy sections haflow implements.
 const PROXY_KW: &[&str] = &[
-    "mode", "bind", "server", "default_backend", "use_backend", "balance", "retries", "option", "no", "timeout",
-    "maxconn", "log", "acl", "http-request", "http-response", "http-check", "description", "disabled", "enabled",
-    "id", "default-server",
+    "mode",
+    "bind",
+    "server",
+    "default_backend",
+    "use_backend",
+    "balance",
+    "retries",
+    "option",
+    "no",
+    "timeout",
+    "maxconn",
+    "log",
+    "acl",
+    "http-request",
+    "http-response",
+    "http-check",
+    "description",
+    "disabled",
+    "enabled",
+    "id",
+    "default-server",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
 const PROXY_KNOWN: &[&str] = &[
-    "backlog", "bind-process", "capture", "compression", "cookie", "dispatch", "email-alert", "errorfile",
-    "errorfiles", "errorloc", "errorloc302", "errorloc303", "external-check", "force-persist", "filter", "fullconn",
-    "grace", "hash-type", "hash-balance-factor", "http-after-response", "http-error", "http-reuse",
-    "http-send-name-header", "ignore-persist", "load-server-state-from-file", "log-format", "log-format-sd",
-    "log-tag", "max-keep-alive-queue", "monitor", "monitor-uri", "persist", "rate-limit", "redirect", "server-state-file-name",
-    "server-template", "source", "stats", "stick", "stick-table", "tcp-check", "tcp-request", "tcp-response",
-    "unique-id-format", "unique-id-header", "use-server", "declare", "retry-on", "http-check", "guid",
+    "backlog",
+    "bind-process",
+    "capture",
+    "compression",
+    "cookie",
+    "dispatch",
+    "email-alert",
+    "errorfile",
+    "errorfiles",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "external-check",
+    "force-persist",
+    "filter",
+    "fullconn",
+    "grace",
+    "hash-type",
+    "hash-balance-factor",
+    "http-after-response",
+    "http-error",
+    "http-reuse",
+    "http-send-name-header",
+    "ignore-persist",
+    "load-server-state-from-file",
+    "log-format",
+    "log-format-sd",
+    "log-tag",
+    "max-keep-alive-queue",
+    "monitor",
+    "monitor-uri",
+    "persist",
+    "rate-limit",
+    "redirect",
+    "server-state-file-name",
+    "server-template",
+    "source",
+    "stats",
+    "stick",
+    "stick-table",
+    "tcp-check",
+    "tcp-request",
+    "tcp-response",
+    "unique-id-format",
+    "unique-id-header",
+    "use-server",
+    "declare",
+    "retry-on",
+    "http-check",
+    "guid",
 ];
 
 /// `option` names haflow implements.
 const OPTIONS: &[&str] = &[
-    "redispatch", "httplog", "tcplog", "dontlognull", "forwardfor", "http-keep-alive", "http-server-close",
-    "httpclose", "abortonclose", "clitcpka", "srvtcpka", "tcpka", "nolinger", "logasap", "httpchk",
-    "independent-streams", "http-no-delay", "log-health-checks",
+    "redispatch",
+    "httplog",
+    "tcplog",
+    "dontlognull",
+    "forwardfor",
+    "http-keep-alive",
+    "http-server-close",
+    "httpclose",
+    "abortonclose",
+    "clitcpka",
+    "srvtcpka",
+    "tcpka",
+    "nolinger",
+    "logasap",
+    "httpchk",
+    "independent-streams",
+    "http-no-delay",
+    "log-health-checks",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
 const OPTIONS_KNOWN: &[&str] = &[
-    "allbackups", "checkcache", "contstats", "dontlog-normal", "http-buffer-request", "http-ignore-probes",
-    "http-pretend-keepalive", "http-use-proxy-header", "log-separate-errors", "originalto", "persist",
-    "prefer-last-server", "socket-stats", "splice-auto", "splice-request", "splice-response", "tcp-smart-accept",
-    "tcp-smart-connect", "transparent", "accept-invalid-http-request", "accept-invalid-http-response",
-    "ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check", "spop-check",
-    "tcp-check", "external-check", "disable-h2-upgrade", "h1-case-adjust-bogus-client",
-    "h1-case-adjust-bogus-server", "idle-close-on-response", "http-restrict-req-hdr-names", "httpslog",
+    "allbackups",
+    "checkcache",
+    "contstats",
+    "dontlog-normal",
+    "http-buffer-request",
+    "http-ignore-probes",
+    "http-pretend-keepalive",
+    "http-use-proxy-header",
+    "log-separate-errors",
+    "originalto",
+    "persist",
+    "prefer-last-server",
+    "socket-stats",
+    "splice-auto",
+    "splice-request",
+    "splice-response",
+    "tcp-smart-accept",
+    "tcp-smart-connect",
+    "transparent",
+    "accept-invalid-http-request",
+    "accept-invalid-http-response",
+    "ssl-hello-chk",
+    "smtpchk",
+    "mysql-check",
+    "pgsql-check",
+    "redis-check",
+    "ldap-check",
+    "spop-check",
+    "tcp-check",
+    "external-check",
+    "disable-h2-upgrade",
+    "h1-case-adjust-bogus-client",
+    "h1-case-adjust-bogus-server",
+    "idle-close-on-response",
+    "http-restrict-req-hdr-names",
+    "httpslog",
 ];
 
 /// Sections HAProxy has and haflow skips with a warning.
 const OTHER_SECTIONS: &[&str] = &[
-    "userlist", "peers", "resolvers", "ring", "mailers", "http-errors", "program", "cache", "traces", "log-forward",
-    "crt-store", "fcgi-app",
+    "userlist",
+    "peers",
+    "resolvers",
+    "ring",
+    "mailers",
+    "http-errors",
+    "program",
+    "cache",
+    "traces",
+    "log-forward",
+    "crt-store",
+    "fcgi-app",
 ];
 
 /// The words of one configuration line, or why it could not be split.
@@ -196,8 +368,10 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                             }
                         }
                     } else {
-                        let n: String =
-                            bytes[i + 1..].iter().take_while(|x| x.is_ascii_alphanumeric() || **x == '_').collect();
+                        let n: String = bytes[i + 1..]
+                            .iter()
+                            .take_while(|x| x.is_ascii_alphanumeric() || **x == '_')
+                            .collect();
                         let len = n.len();
                         (n, None, i + len)
                     };
@@ -258,7 +432,9 @@ fn parse_uint<T: std::str::FromStr>(kw: &str, v: Option<&String>) -> Result<T, S
 /// HAProxy's `atol()`-like reading used for `maxconn`: digits up to the first non-digit,
 /// so `maxconn abc` is 0 (which HAProxy silently accepts).
 fn atol(s: &str) -> u32 {
-    s.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
+    s.bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0u32, |n, d| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
 }
 
 /// Parses `log` arguments (after the keyword), as `parse_logsrv()`.
@@ -309,10 +485,13 @@ pub fn parse_log(args: &[String]) -> Result<LogTarget, String> {
     }
     let Some(fac) = args.get(i) else { return Err(usage.into()) };
     target.facility =
-        FACILITIES.iter().position(|f| f == fac).ok_or_else(|| format!("unknown log facility '{fac}'"))? as u8;
-    if let Some(lvl) = args.get(i + 1) {
-        target.level = LEVELS.iter().position(|l| l == lvl).ok_or_else(|| format!("unknown optional log level '{lvl}'"))?
+        FACILITIES.iter().position(|f| f == fac).ok_or_else(|| format!("unknown log facility '{fac}'"))?
             as u8;
+    if let Some(lvl) = args.get(i + 1) {
+        target.level = LEVELS
+            .iter()
+            .position(|l| l == lvl)
+            .ok_or_else(|| format!("unknown optional log level '{lvl}'"))? as u8;
     }
     Ok(target)
 }
@@ -353,7 +532,9 @@ impl Parser<'_> {
                 Some(r) => (true, r.trim()),
                 None => (false, expr.trim()),
             };
-            let inner = |name: &str| e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+            let inner = |name: &str| {
+                e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'))
+            };
             let v = if e == "1" {
                 true
             } else if e == "0" || e.is_empty() {
@@ -459,7 +640,10 @@ impl Parser<'_> {
                 }
                 Section::Ignored => {}
                 Section::None => {
-                    let msg = format!("parsing [{}:{}]: unknown keyword '{}' out of section.", self.file, self.line, args[0]);
+                    let msg = format!(
+                        "parsing [{}:{}]: unknown keyword '{}' out of section.",
+                        self.file, self.line, args[0]
+                    );
                     self.diag.alerts.push(msg);
                 }
             },
@@ -534,12 +718,15 @@ impl Parser<'_> {
             "nbthread" => {
                 let n: u32 = parse_uint(kw, arg1)?;
                 if n != 1 {
-                    self.warn(format!("haflow runs one event-loop thread; 'nbthread {n}' is ignored (using 1)."));
+                    self.warn(format!(
+                        "haflow runs one event-loop thread; 'nbthread {n}' is ignored (using 1)."
+                    ));
                 }
             }
             "tune.bufsize" => {
                 let v = arg1.ok_or("'tune.bufsize' expects an integer argument.")?;
-                let n = parse_size_err(v).map_err(|_| "'tune.bufsize' expects a positive integer argument.")?;
+                let n =
+                    parse_size_err(v).map_err(|_| "'tune.bufsize' expects a positive integer argument.")?;
                 if !(1024..=1 << 30).contains(&n) {
                     return Err("'tune.bufsize' expects a positive integer argument.".into());
                 }
@@ -564,7 +751,9 @@ impl Parser<'_> {
             "master-worker" | "user" | "group" | "uid" | "gid" | "chroot" | "ulimit-n" => {
                 self.warn(format!("'{kw}' is not implemented by haflow; ignored."));
             }
-            "pidfile" => g.pidfile = Some(arg1.ok_or("'pidfile' expects a file name as an argument.")?.into()),
+            "pidfile" => {
+                g.pidfile = Some(arg1.ok_or("'pidfile' expects a file name as an argument.")?.into())
+            }
             "log" => {
                 if arg1.map(String::as_str) == Some("global") {
                     return Err("'log global' is only allowed in proxy sections".into());
@@ -597,7 +786,12 @@ impl Parser<'_> {
         match args.get(1).map(String::as_str) {
             Some("socket") => {
                 let addr = args.get(2).ok_or("'stats socket' expects an address as an argument.")?;
-                let mut sock = StatsSocketConf { addr: addr.clone(), level: "admin".into(), mode: None, line: self.line };
+                let mut sock = StatsSocketConf {
+                    addr: addr.clone(),
+                    level: "admin".into(),
+                    mode: None,
+                    line: self.line,
+                };
                 sock.level = "operator".into();
                 let mut i = 3;
                 while i < args.len() {
@@ -614,7 +808,8 @@ impl Parser<'_> {
                         }
                         "mode" => {
                             let m = args.get(i + 1).ok_or("'mode' expects an argument")?;
-                            sock.mode = Some(u32::from_str_radix(m, 8).map_err(|_| format!("invalid mode '{m}'"))?);
+                            sock.mode =
+                                Some(u32::from_str_radix(m, 8).map_err(|_| format!("invalid mode '{m}'"))?);
                             i += 2;
                         }
                         "user" | "group" | "uid" | "gid" | "expose-fd" | "process" | "name" => i += 2,
@@ -626,12 +821,15 @@ impl Parser<'_> {
             }
             Some("timeout") => {
                 let v = args.get(2).ok_or("'stats timeout' expects a timeout")?;
-                self.cfg.global.stats_timeout =
-                    parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in 'stats timeout'"))?;
+                self.cfg.global.stats_timeout = parse_time_err(v)
+                    .map_err(|c| format!("unexpected character '{c}' in 'stats timeout'"))?;
                 Ok(())
             }
             Some("maxconn") | Some("bind-process") => Ok(()),
-            _ => Err("'stats' expects 'socket', 'maxconn', 'bind-process' or 'timeout' as first argument.".into()),
+            _ => {
+                Err("'stats' expects 'socket', 'maxconn', 'bind-process' or 'timeout' as first argument."
+                    .into())
+            }
         }
     }
 
@@ -656,7 +854,10 @@ impl Parser<'_> {
             if cap.intersects(c) {
                 Ok(())
             } else {
-                Err(format!("'{kw}' not allowed in '{section}' section (proxy has no {} capability).", if c == ProxyCap::PR_CAP_FE { "frontend" } else { "backend" }))
+                Err(format!(
+                    "'{kw}' not allowed in '{section}' section (proxy has no {} capability).",
+                    if c == ProxyCap::PR_CAP_FE { "frontend" } else { "backend" }
+                ))
             }
         };
         match kw {
@@ -710,7 +911,8 @@ impl Parser<'_> {
                 let name = args.get(1).ok_or("'use_backend' expects a backend name.")?.clone();
                 let cond = if args.len() > 2 {
                     let acls = self.cur().acls.clone();
-                    parse_cond(&args[2..], &acls).map_err(|e| format!("error detected while parsing switching rule : {e}."))?
+                    parse_cond(&args[2..], &acls)
+                        .map_err(|e| format!("error detected while parsing switching rule : {e}."))?
                 } else {
                     Condition::always()
                 };
@@ -738,7 +940,8 @@ impl Parser<'_> {
             }
             "retries" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
-                self.cur().conn_retries = parse_uint::<i32>(kw, args.get(1)).map_err(|_| "'retries' expects an integer value.".to_string())?;
+                self.cur().conn_retries = parse_uint::<i32>(kw, args.get(1))
+                    .map_err(|_| "'retries' expects an integer value.".to_string())?;
             }
             "maxconn" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
@@ -774,7 +977,8 @@ impl Parser<'_> {
                 if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
                     return Err(format!("character '{c}' is not permitted in acl name '{name}'."));
                 }
-                let expr = parse_acl_expr(&args[2..]).map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
+                let expr = parse_acl_expr(&args[2..])
+                    .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
                 let p = self.cur();
                 match p.acls.iter_mut().find(|a| a.name == name) {
                     Some(a) => a.exprs.push(expr),
@@ -786,7 +990,8 @@ impl Parser<'_> {
                     return Err("'http-request' not allowed in 'defaults' section.".into());
                 }
                 let acls = self.cur().acls.clone();
-                let rule = HttpReqRule::parse(&args[1..], &acls).map_err(|e| format!("'http-request' {e}"))?;
+                let rule =
+                    HttpReqRule::parse(&args[1..], &acls).map_err(|e| format!("'http-request' {e}"))?;
                 self.cur().http_req_rules.push(rule);
             }
             "http-response" => {
@@ -794,7 +999,8 @@ impl Parser<'_> {
                     return Err("'http-response' not allowed in 'defaults' section.".into());
                 }
                 let acls = self.cur().acls.clone();
-                let rule = HttpResRule::parse(&args[1..], &acls).map_err(|e| format!("'http-response' {e}"))?;
+                let rule =
+                    HttpResRule::parse(&args[1..], &acls).map_err(|e| format!("'http-response' {e}"))?;
                 self.cur().http_res_rules.push(rule);
             }
             "http-check" => {
@@ -818,7 +1024,9 @@ impl Parser<'_> {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
             }
             k if PROXY_KNOWN.contains(&k) => {
-                self.warn(format!("keyword '{k}' in '{section}' section is not implemented by haflow; ignored."));
+                self.warn(format!(
+                    "keyword '{k}' in '{section}' section is not implemented by haflow; ignored."
+                ));
             }
             k => {
                 let hint = suggest(k, &[PROXY_KW, PROXY_KNOWN]);
@@ -832,9 +1040,9 @@ impl Parser<'_> {
         let mut i = 0;
         while i < opts.len() {
             match opts[i].as_str() {
-                "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo" | "v4v6" | "v6only"
-                | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "crt" | "alpn" | "level" | "mode" | "user"
-                | "group" | "uid" | "gid" | "thread" => {
+                "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo"
+                | "v4v6" | "v6only" | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "crt"
+                | "alpn" | "level" | "mode" | "user" | "group" | "uid" | "gid" | "thread" => {
                     let takes_value = !matches!(
                         opts[i].as_str(),
                         "v4v6" | "v6only" | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "tfo"
@@ -858,7 +1066,10 @@ impl Parser<'_> {
                             }
                         }
                     } else {
-                        self.warn(format!("'bind' option '{}' is not implemented by haflow; ignored.", opts[i]));
+                        self.warn(format!(
+                            "'bind' option '{}' is not implemented by haflow; ignored.",
+                            opts[i]
+                        ));
                     }
                     i += if takes_value { 2 } else { 1 };
                 }
@@ -877,7 +1088,9 @@ impl Parser<'_> {
         for part in text.split(',').filter(|p| !p.is_empty()) {
             let parsed = str2sa_range(part, true)?;
             let addrs = match parsed {
-                ParsedAddr::Inet(ip, a, b) => expand_range(ip, a, b).into_iter().map(ListenAddr::Inet).collect(),
+                ParsedAddr::Inet(ip, a, b) => {
+                    expand_range(ip, a, b).into_iter().map(ListenAddr::Inet).collect()
+                }
                 ParsedAddr::Fd(n) => vec![ListenAddr::InheritedFd(n)],
                 ParsedAddr::Unix(p) => vec![ListenAddr::Unix(p)],
             };
@@ -904,7 +1117,9 @@ impl Parser<'_> {
                 };
                 l.set_state(ListenerState::LI_INIT);
                 match l.addr {
-                    ListenAddr::Unix(_) => crate::haproxy::proto_uxst::uxst_add_listener(&mut self.cfg.protocols, &mut l),
+                    ListenAddr::Unix(_) => {
+                        crate::haproxy::proto_uxst::uxst_add_listener(&mut self.cfg.protocols, &mut l)
+                    }
                     _ => tcpv4_add_listener(&mut self.cfg.protocols, &mut l),
                 }
                 self.cfg.proxies[fe.idx()].listeners.push(id);
@@ -916,7 +1131,10 @@ impl Parser<'_> {
 
     fn parse_server(&mut self, args: &[String]) -> Result<(), String> {
         let (Some(name), Some(addr)) = (args.get(1), args.get(2)) else {
-            let msg = format!("[{}:{}] : 'server' expects <name> and <addr>[:<port>] as arguments.", self.file, self.line);
+            let msg = format!(
+                "[{}:{}] : 'server' expects <name> and <addr>[:<port>] as arguments.",
+                self.file, self.line
+            );
             self.diag.alerts.push(msg);
             return Ok(());
         };
@@ -925,11 +1143,17 @@ impl Parser<'_> {
         let sa = match parsed {
             ParsedAddr::Inet(ip, p, _) => {
                 if p == 0 && mode == ProxyMode::PR_MODE_TCP {
-                    self.warn(format!("'server {name}' has no port: haflow connects to port 0 (use an explicit port)."));
+                    self.warn(format!(
+                        "'server {name}' has no port: haflow connects to port 0 (use an explicit port)."
+                    ));
                 }
                 std::net::SocketAddr::new(ip, p)
             }
-            _ => return Err(format!("'server {name}' : only IPv4/IPv6 server addresses are supported by haflow.")),
+            _ => {
+                return Err(format!(
+                    "'server {name}' : only IPv4/IPv6 server addresses are supported by haflow."
+                ));
+            }
         };
         let line = self.line;
         let p = self.cur();
@@ -973,7 +1197,9 @@ impl Parser<'_> {
                 }
                 "inter" | "fastinter" | "downinter" => {
                     let v = val.ok_or_else(|| format!("'{a}' expects a time argument"))?;
-                    let t = parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in '{a}' argument of server {name}."))?;
+                    let t = parse_time_err(v).map_err(|c| {
+                        format!("unexpected character '{c}' in '{a}' argument of server {name}.")
+                    })?;
                     if a == "inter" {
                         inter = t.max(1);
                     }
@@ -996,19 +1222,23 @@ impl Parser<'_> {
                     i += 1;
                 }
                 "enabled" => i += 1,
-                "id" | "port" | "addr" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "agent-check"
-                | "agent-port" | "agent-inter" | "resolvers" | "init-addr" | "pool-max-conn" | "pool-purge-delay"
-                | "source" | "sni" | "alpn" | "proto" | "check-proto" => {
+                "id" | "port" | "addr" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error"
+                | "agent-check" | "agent-port" | "agent-inter" | "resolvers" | "init-addr"
+                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto"
+                | "check-proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
-                "ssl" | "send-proxy" | "send-proxy-v2" | "check-ssl" | "verify" | "no-check" | "tfo" | "redir"
-                | "non-stick" | "allow-0rtt" | "track" => {
+                "ssl" | "send-proxy" | "send-proxy-v2" | "check-ssl" | "verify" | "no-check" | "tfo"
+                | "redir" | "non-stick" | "allow-0rtt" | "track" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
                 other => {
-                    return Err(format!("unknown keyword '{other}' in 'server' line of backend '{}'.", self.cur().name));
+                    return Err(format!(
+                        "unknown keyword '{other}' in 'server' line of backend '{}'.",
+                        self.cur().name
+                    ));
                 }
             }
         }
@@ -1050,10 +1280,14 @@ impl Parser<'_> {
                 return Ok(());
             }
             other => {
-                return Err(format!("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{other}')"));
+                return Err(format!(
+                    "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{other}')"
+                ));
             }
         };
-        let v = args.get(2).ok_or_else(|| format!("'timeout {name}' expects an integer value (in milliseconds)"))?;
+        let v = args
+            .get(2)
+            .ok_or_else(|| format!("'timeout {name}' expects an integer value (in milliseconds)"))?;
         let ms = parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in 'timeout {name}'"))?;
         *slot = if ms == 0 { None } else { Some(ms) };
         Ok(())
@@ -1063,11 +1297,7 @@ impl Parser<'_> {
         let Some(opt) = args.first() else { return Err("'option' expects an option name.".into()) };
         let p = self.cur();
         let flag = |p: &mut Proxy, f: ProxyOptions| {
-            if no {
-                p.options.remove(f)
-            } else {
-                p.options.insert(f)
-            }
+            if no { p.options.remove(f) } else { p.options.insert(f) }
         };
         match opt.as_str() {
             "redispatch" => flag(p, ProxyOptions::PR_O_REDISP),
@@ -1101,7 +1331,9 @@ impl Parser<'_> {
                 }
             }
             "http-keep-alive" => p.http_mode = HttpConnMode::KeepAlive,
-            "http-server-close" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::ServerClose },
+            "http-server-close" => {
+                p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::ServerClose }
+            }
             "httpclose" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::Close },
             "httpchk" => {
                 if no {
@@ -1117,7 +1349,9 @@ impl Parser<'_> {
                 }
             }
             "forceclose" | "http-tunnel" | "http-use-htx" => {
-                return Err(format!("option '{opt}' is not supported any more since HAProxy 2.1. Please just remove it."));
+                return Err(format!(
+                    "option '{opt}' is not supported any more since HAProxy 2.1. Please just remove it."
+                ));
             }
             o if OPTIONS_KNOWN.contains(&o) => {
                 self.warn(format!("option '{o}' is not implemented by haflow; ignored."));
@@ -1133,7 +1367,10 @@ impl Parser<'_> {
 
 fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let nums = |s: &str| -> Vec<u32> {
-        s.split(|c: char| !c.is_ascii_digit()).filter(|x| !x.is_empty()).map(|x| x.parse().unwrap_or(0)).collect()
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse().unwrap_or(0))
+            .collect()
     };
     nums(a).cmp(&nums(b))
 }
@@ -1175,13 +1412,15 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
                 LineWords::Words(w) if w.is_empty() => {}
                 LineWords::Words(w) => p.parse_line(w),
                 LineWords::UnmatchedQuote(pos) => {
+                    // HAProxy shows the line without its indentation, the caret under the quote.
+                    let lead = line.len() - line.trim_start().len();
                     let msg = format!(
                         "parsing [{}:{}]: unmatched quote at position {}:\n  {}\n  {}^",
                         p.file,
                         p.line,
                         pos + 1,
-                        line.trim_end(),
-                        " ".repeat(pos)
+                        line.trim(),
+                        " ".repeat(pos.saturating_sub(lead))
                     );
                     p.diag.alerts.push(msg);
                 }
@@ -1196,6 +1435,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     if !p.diag.alerts.is_empty() {
+        p.diag.alerts.push("Fatal errors found in configuration.".into());
         return Err(p.diag);
     }
     let mut cfg = p.cfg;
@@ -1209,7 +1449,12 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
 /// frontend_accept`, `l->accept = session_accept`, `l->handler = process_session`, and
 /// the analysers implied by each proxy's mode.
 pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
-    let _sp = tracing::info_span!(names::CHECK_CONFIG_VALIDITY, proxies = cfg.proxies.len(), listeners = cfg.listeners.len()).entered();
+    let _sp = tracing::info_span!(
+        names::CHECK_CONFIG_VALIDITY,
+        proxies = cfg.proxies.len(),
+        listeners = cfg.listeners.len()
+    )
+    .entered();
     let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
     let g = &mut cfg.global;
     if g.maxconn == 0 {
@@ -1218,7 +1463,9 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
-    let find_be = |name: &str| names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from);
+    let find_be = |name: &str| {
+        names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
+    };
     for p in &mut cfg.proxies {
         if p.state == crate::haproxy::proxy::ProxyState::PR_STSTOPPED {
             continue;
@@ -1226,15 +1473,18 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         if let Some((name, _)) = &p.defbe_name {
             match find_be(name) {
                 Some(id) if id != p.id => p.defbe = Some(id),
-                _ => diag.alerts.push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+                _ => diag
+                    .alerts
+                    .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
             }
         }
         for rule in &mut p.switching_rules {
             match find_be(&rule.be_name) {
                 Some(id) => rule.be = Some(id),
-                None => diag
-                    .alerts
-                    .push(format!("Proxy '{}': unable to find required use_backend: '{}'.", p.name, rule.be_name)),
+                None => diag.alerts.push(format!(
+                    "Proxy '{}': unable to find required use_backend: '{}'.",
+                    p.name, rule.be_name
+                )),
             }
         }
         if p.is_frontend() && p.listeners.is_empty() {
@@ -1254,7 +1504,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
-        if p.mode == ProxyMode::PR_MODE_TCP && matches!(p.log_format, LogFormat::Http | LogFormat::Clf) && p.is_frontend() {
+        if p.mode == ProxyMode::PR_MODE_TCP
+            && matches!(p.log_format, LogFormat::Http | LogFormat::Clf)
+            && p.is_frontend()
+        {
             diag.warnings.push(format!(
                 "parsing [{}:{}] : 'option httplog' not usable with {} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
                 p.conf.0,
@@ -1264,7 +1517,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
             p.log_format = LogFormat::Tcp;
         }
-        if p.mode == ProxyMode::PR_MODE_TCP && (!p.http_req_rules.is_empty() || !p.http_res_rules.is_empty()) {
+        if p.mode == ProxyMode::PR_MODE_TCP && (!p.http_req_rules.is_empty() || !p.http_res_rules.is_empty())
+        {
             diag.warnings.push(format!(
                 "'http-request' rules ignored for {} '{}' as they require HTTP mode.",
                 p.section_name(),
@@ -1272,7 +1526,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
         }
         if p.log_format != LogFormat::None && p.logs.is_empty() && p.is_frontend() {
-            diag.warnings.push(format!("log format ignored for {} '{}' since it has no log address.", p.section_name(), p.name));
+            diag.warnings.push(format!(
+                "log format ignored for {} '{}' since it has no log address.",
+                p.section_name(),
+                p.name
+            ));
         }
         // Analysers: what each session going through this proxy will run.
         if p.is_frontend() {
@@ -1284,7 +1542,9 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.fe_req_ana |= Analysers::AN_REQ_SWITCHING_RULES;
         }
         if p.is_backend() && p.mode == ProxyMode::PR_MODE_HTTP {
-            p.be_req_ana |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_INNER | Analysers::AN_REQ_HTTP_PROCESS_BE;
+            p.be_req_ana |= Analysers::AN_REQ_WAIT_HTTP
+                | Analysers::AN_REQ_HTTP_INNER
+                | Analysers::AN_REQ_HTTP_PROCESS_BE;
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
     }
@@ -1359,7 +1619,7 @@ mod tests {
         assert_eq!(words(r#"bind 127.0.0.1:${PORT}"#, &[("PORT", "81")]), ["bind", "127.0.0.1:${PORT}"]);
         assert_eq!(words(r#"x "${NOPE-dflt}""#, &[]), ["x", "dflt"]);
         assert_eq!(words(r#"x "$HOME/y""#, &[("HOME", "/h")]), ["x", "/h/y"]);
-        assert_eq!(words(r#"set-header X "abc"#, &[]), ["UNMATCHED@15"]);
+        assert_eq!(words(r#"set-header X "abc"#, &[]), ["UNMATCHED@13"]);
     }
 
     #[test]

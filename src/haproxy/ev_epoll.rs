@@ -69,15 +69,16 @@ pub struct PollReport {
 pub fn _do_poll(w: &mut Haproxy, exp: Expire) -> PollReport {
     // Never sleep while something can run right away.
     let busy = w.fdtab.cache_len() > 0 || w.sched.run_queue() > 0 || w.stopping_now();
-    let wait_ms = if busy { 0 } else { ms_until(exp, w.clock.now_ms).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS) };
+    let wait_ms =
+        if busy { 0 } else { ms_until(exp, w.clock.now_ms).unwrap_or(MAX_DELAY_MS).min(MAX_DELAY_MS) };
 
     let mut report = PollReport::default();
     let res = w.poller.poll.poll(&mut w.poller.events, Some(Duration::from_millis(wait_ms)));
     w.clock.tv_update_date();
-    if let Err(e) = res {
-        if e.kind() != io::ErrorKind::Interrupted {
-            tracing::warn!("epoll_wait failed: {e}");
-        }
+    if let Err(e) = res
+        && e.kind() != io::ErrorKind::Interrupted
+    {
+        tracing::warn!("epoll_wait failed: {e}");
     }
     let span = tracing::trace_span!(names::DO_POLL, wait_ms, events = tracing::field::Empty);
     let _g = span.enter();

@@ -204,7 +204,11 @@ impl FdTab {
         state: FdState,
     ) -> io::Result<Fd> {
         let raw = sock.raw_fd();
-        registry.register(&mut SourceFd(&raw), mio::Token(raw as usize), Interest::READABLE | Interest::WRITABLE)?;
+        registry.register(
+            &mut SourceFd(&raw),
+            mio::Token(raw as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         let i = raw as usize;
         if self.entries.len() <= i {
             self.entries.resize_with(i + 1, || None);

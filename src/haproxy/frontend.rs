@@ -21,7 +21,8 @@ pub type FrontendAcceptFn = fn(&mut Haproxy, &mut Session) -> bool;
 /// frontend.c:frontend_accept() in 1.5-dev8: initialise the client side of a new session.
 pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
     let fe = &w.proxies[s.fe.idx()];
-    let _sp = tracing::info_span!(names::FRONTEND_ACCEPT, sess = s.uniq_id, fe = %fe.name, mode = %fe.mode).entered();
+    let _sp = tracing::info_span!(names::FRONTEND_ACCEPT, sess = s.uniq_id, fe = %fe.name, mode = %fe.mode)
+        .entered();
     let (mode, opts, timeout_client, log_format) = (fe.mode, fe.options, fe.timeout.client, fe.log_format);
     let cfd = s.si[0].fd;
     if let Some(Sock::Tcp(t)) = cfd.and_then(|fd| w.fdtab.sock(fd)) {

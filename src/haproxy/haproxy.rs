@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::haproxy::buffers::Chunk;
 use crate::haproxy::cfgparse::{Config, Diag, readcfgfile};
-use crate::haproxy::ev_epoll::{Poller, _do_poll};
+use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
 use crate::haproxy::log::{LOG_NOTICE, Logger, send_log};
@@ -220,12 +220,18 @@ pub struct Haproxy {
     control: Control,
     signals: Option<SignalState>,
     /// Debug lines (`-d`) go here instead of stdout when set (tests, the UI).
-    pub debug_sink: Option<Box<dyn FnMut(&str) + Send>>,
+    pub debug_sink: Option<DebugSink>,
 }
+
+/// Where `-d` debug lines go when not to stdout.
+pub type DebugSink = Box<dyn FnMut(&str) + Send>;
 
 impl std::fmt::Debug for Haproxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Haproxy").field("proxies", &self.proxies.len()).field("sessions", &self.sessions.len()).finish()
+        f.debug_struct("Haproxy")
+            .field("proxies", &self.proxies.len())
+            .field("sessions", &self.sessions.len())
+            .finish()
     }
 }
 
@@ -543,7 +549,12 @@ pub fn run_poll_loop(w: &mut Haproxy) {
 
 /// Wakes every session task with `reason` (used by live changes that sessions must see).
 pub fn wake_all_sessions(w: &mut Haproxy, reason: TaskState) {
-    let tasks: Vec<_> = w.sched.iter().filter(|(_, t)| matches!(t.context, TaskContext::Session(_))).map(|(id, _)| id).collect();
+    let tasks: Vec<_> = w
+        .sched
+        .iter()
+        .filter(|(_, t)| matches!(t.context, TaskContext::Session(_)))
+        .map(|(id, _)| id)
+        .collect();
     for t in tasks {
         w.sched.task_wakeup(t, reason);
     }

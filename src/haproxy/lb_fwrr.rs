@@ -21,7 +21,8 @@ pub fn fwrr_get_next_server(be: &mut Proxy, candidates: &[usize]) -> Option<usiz
         srv.rr_current += i64::from(srv.uweight);
     }
     // The richest wins; on a tie, the first in configuration order.
-    let best = candidates.iter().copied().max_by_key(|&i| (be.servers[i].rr_current, std::cmp::Reverse(i)))?;
+    let best =
+        candidates.iter().copied().max_by_key(|&i| (be.servers[i].rr_current, std::cmp::Reverse(i)))?;
     be.servers[best].rr_current -= total;
     Some(best)
 }

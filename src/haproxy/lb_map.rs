@@ -47,7 +47,9 @@ pub fn map_get_server_hash(be: &mut Proxy, candidates: &[usize], src: Option<IpA
     }
     let key = match src {
         Some(IpAddr::V4(a)) => u32::from(a),
-        Some(IpAddr::V6(a)) => a.octets().chunks(4).fold(0u32, |h, c| h ^ u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+        Some(IpAddr::V6(a)) => {
+            a.octets().chunks(4).fold(0u32, |h, c| h ^ u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        }
         None => 0,
     };
     let mut pos = full_hash(key) % total;

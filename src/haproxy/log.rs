@@ -82,8 +82,9 @@ pub struct LogTarget {
 
 /// Syslog facility names, in number order.
 pub const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit",
-    "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp",
+    "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
 ];
 
 /// Syslog level names, in number order.
@@ -110,6 +111,8 @@ pub struct Logger {
     pub hostname: Option<String>,
     /// Log lines also kept here (the TUI and tests read them).
     pub recent: std::collections::VecDeque<String>,
+    /// Keep `stdout`/`stderr` targets quiet (a UI owns the terminal, or tests capture).
+    pub mute_std: bool,
 }
 
 impl Default for Logger {
@@ -120,6 +123,7 @@ impl Default for Logger {
             tag: "haproxy".into(),
             hostname: None,
             recent: std::collections::VecDeque::new(),
+            mute_std: false,
         }
     }
 }
@@ -147,7 +151,8 @@ pub struct LocalTime {
 }
 
 /// Month abbreviations used by every HAProxy date format.
-pub const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+pub const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Converts a date to local broken-down time.
 pub fn local_time(t: SystemTime) -> LocalTime {
@@ -176,7 +181,10 @@ pub fn local_time(t: SystemTime) -> LocalTime {
 /// `%t`: `25/Nov/2026:13:11:16.528`.
 pub fn log_date(t: SystemTime) -> String {
     let l = local_time(t);
-    format!("{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}", l.mday, MONTHS[l.mon], l.year, l.hour, l.min, l.sec, l.ms)
+    format!(
+        "{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}",
+        l.mday, MONTHS[l.mon], l.year, l.hour, l.min, l.sec, l.ms
+    )
 }
 
 fn opt_ms(v: Option<u64>) -> String {
@@ -197,8 +205,11 @@ fn counters(w: &Haproxy, s: &Session) -> String {
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
     let srv_conn = s.srv.map_or(0, |id| w.server(id).cur_sess);
-    let retries = (be.conn_retries - s.si[1].conn_retries).max(0);
-    let retries = if s.si[1].state == crate::haproxy::stream_interface::SiState::SI_ST_INI && s.srv.is_none() {
+    // Retries done: the last failed attempt is not a retry (HAProxy 2.6 prints `1` for
+    // `retries 1` even though the counter went below zero).
+    let retries = (be.conn_retries - s.si[1].conn_retries).clamp(0, be.conn_retries.max(0));
+    let retries = if s.si[1].state == crate::haproxy::stream_interface::SiState::SI_ST_INI && s.srv.is_none()
+    {
         0
     } else {
         retries
@@ -377,12 +388,13 @@ pub fn send_log(w: &mut Haproxy, targets: &[LogTarget], level: u8, msg: &str) {
         let mut line = frame(&w.logger, t, level, msg, now);
         line.push('\n');
         match &t.dest {
-            LogDest::Stdout => {
+            LogDest::Stdout if !w.logger.mute_std => {
                 let _ = std::io::stdout().lock().write_all(line.as_bytes());
             }
-            LogDest::Stderr => {
+            LogDest::Stderr if !w.logger.mute_std => {
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
+            LogDest::Stdout | LogDest::Stderr => {}
             LogDest::Udp(addr) => {
                 if w.logger.udp.is_none() {
                     w.logger.udp = UdpSocket::bind(if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).ok();

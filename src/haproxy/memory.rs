@@ -67,7 +67,11 @@ impl<T> Pool<T> {
 
     /// Like `pool_alloc2`, but lets the caller reuse a recycled object in place instead of
     /// rebuilding it (buffers keep their storage: only their indexes are reset).
-    pub fn pool_alloc2_with(&mut self, new: impl FnOnce() -> T, reset: impl FnOnce(&mut T)) -> Option<Box<T>> {
+    pub fn pool_alloc2_with(
+        &mut self,
+        new: impl FnOnce() -> T,
+        reset: impl FnOnce(&mut T),
+    ) -> Option<Box<T>> {
         if let Some(mut obj) = self.free_list.pop() {
             reset(&mut obj);
             self.used += 1;

@@ -18,7 +18,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerState};
 use crate::haproxy::protocols::{BindError, ProtoList, Protocol, enable_all_listeners, unbind_all_listeners};
 use crate::haproxy::session::{Session, SnErr};
-use crate::haproxy::stream_interface::{Side, SiState};
+use crate::haproxy::stream_interface::{SiState, Side};
 use crate::haproxy::stream_sock::{stream_sock_accept, stream_sock_read, stream_sock_write};
 use crate::haproxy::time::tick_add_ifset;
 use crate::ids::ListenerId;
@@ -119,7 +119,8 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
         ListenAddr::Inet(a) => format!("[{a}]"),
         other => format!("[{other}]"),
     };
-    let listener = res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) {addr_txt}", os_reason(&e)) })?;
+    let listener =
+        res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) {addr_txt}", os_reason(&e)) })?;
     let proto = l.proto;
     let fd = w
         .fdtab

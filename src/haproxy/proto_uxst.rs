@@ -56,11 +56,17 @@ pub fn uxst_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindEr
     }
     let ListenAddr::Unix(path) = &l.addr else { return Ok(()) };
     // A socket file left by a previous run would make bind() fail.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())) {
+    if std::fs::symlink_metadata(path)
+        .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+    {
         let _ = std::fs::remove_file(path);
     }
     let listener = mio::net::UnixListener::bind(path).map_err(|e| BindError {
-        msg: format!("cannot bind UNIX socket ({}) [{}]", crate::haproxy::proto_tcp::os_reason(&e), path.display()),
+        msg: format!(
+            "cannot bind UNIX socket ({}) [{}]",
+            crate::haproxy::proto_tcp::os_reason(&e),
+            path.display()
+        ),
     })?;
     if let Some(mode) = w.unix_mode(lid) {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));

@@ -15,7 +15,8 @@ use crate::trace::names;
 /// queue.c:pendconn_add() in 1.5-dev8: queue the session on its assigned server, or on
 /// its backend when no server was assigned.
 pub fn pendconn_add(w: &mut Haproxy, s: &mut Session) {
-    let _sp = tracing::debug_span!(names::PENDCONN_ADD, sess = s.uniq_id, server = %w.server_name(s.srv)).entered();
+    let _sp =
+        tracing::debug_span!(names::PENDCONN_ADD, sess = s.uniq_id, server = %w.server_name(s.srv)).entered();
     if let (true, Some(srv)) = (s.flags.contains(SessFlags::SN_ASSIGNED), s.srv) {
         let sv = w.server_mut(srv);
         sv.pendconns.push_back(s.id);

@@ -24,7 +24,9 @@ use crate::haproxy::log::sess_log;
 use crate::haproxy::proto_http::{self, HttpTxn};
 use crate::haproxy::proxy::ProxyMode;
 use crate::haproxy::queue::{pendconn_free, process_srv_queue};
-use crate::haproxy::stream_interface::{Side, SiErrType, SiFlags, SiState, StreamInterface, si_shutr, si_shutw};
+use crate::haproxy::stream_interface::{
+    SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
+};
 use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
@@ -138,7 +140,8 @@ pub enum AcceptResult {
 }
 
 /// `l->accept`: builds a session from an accepted connection.
-pub type AcceptFn = fn(&mut Haproxy, ListenerId, Sock, Option<SocketAddr>, u32, tracing::Span) -> AcceptResult;
+pub type AcceptFn =
+    fn(&mut Haproxy, ListenerId, Sock, Option<SocketAddr>, u32, tracing::Span) -> AcceptResult;
 
 /// `s->srv_error`: turns a server-side failure into termination flags (and in HTTP, an
 /// error page).
@@ -322,7 +325,8 @@ pub fn session_accept(
     uniq_id: u32,
     root: tracing::Span,
 ) -> AcceptResult {
-    let span = tracing::info_span!(names::SESSION_ACCEPT, sess = uniq_id, listener = lid.0, cfd = sock.raw_fd());
+    let span =
+        tracing::info_span!(names::SESSION_ACCEPT, sess = uniq_id, listener = lid.0, cfd = sock.raw_fd());
     let _g = span.enter();
     let l = &w.listeners[lid.idx()];
     let fe = l.frontend;
@@ -428,14 +432,14 @@ pub fn session_accept(
 
     // p->accept(s) == frontend_accept()
     let accept = w.proxies[fe.idx()].accept;
-    if let Some(f) = accept {
-        if !f(w, &mut s) {
-            if let Some(fd) = s.si[0].fd.take() {
-                w.fdtab.fd_delete(fd);
-            }
-            session_accept_unwind(w, s);
-            return AcceptResult::Dropped;
+    if let Some(f) = accept
+        && !f(w, &mut s)
+    {
+        if let Some(fd) = s.si[0].fd.take() {
+            w.fdtab.fd_delete(fd);
         }
+        session_accept_unwind(w, s);
+        return AcceptResult::Dropped;
     }
     {
         let _w = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = "TASK_WOKEN_INIT").entered();
@@ -574,7 +578,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     }
 
     // 3. Low-level errors reported by the I/O callbacks.
-    if s.si[0].flags.contains(SiFlags::SI_FL_ERR) && matches!(s.si[0].state, SiState::SI_ST_EST | SiState::SI_ST_DIS) {
+    if s.si[0].flags.contains(SiFlags::SI_FL_ERR)
+        && matches!(s.si[0].state, SiState::SI_ST_EST | SiState::SI_ST_DIS)
+    {
         s.si[0].flags.remove(SiFlags::SI_FL_ERR);
         si_shutr(w, s, Side::Cli);
         si_shutw(w, s, Side::Cli);
@@ -588,7 +594,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             s.set_finst(SnFinst::SN_FINST_D);
         }
     }
-    if s.si[1].flags.contains(SiFlags::SI_FL_ERR) && matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_DIS) {
+    if s.si[1].flags.contains(SiFlags::SI_FL_ERR)
+        && matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_DIS)
+    {
         s.si[1].flags.remove(SiFlags::SI_FL_ERR);
         si_shutr(w, s, Side::Srv);
         si_shutw(w, s, Side::Srv);
@@ -642,7 +650,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 != (rqf_last & (BufFlags::BF_MASK_ANALYSER | BufFlags::BF_MASK_STATIC))
                 || s.si[0].state != s.si[0].prev_state
                 || s.si[1].state != s.si[1].prev_state
-                || woken.intersects(TaskState::TASK_WOKEN_INIT | TaskState::TASK_WOKEN_TIMER | TaskState::TASK_WOKEN_MSG);
+                || woken.intersects(
+                    TaskState::TASK_WOKEN_INIT | TaskState::TASK_WOKEN_TIMER | TaskState::TASK_WOKEN_MSG,
+                );
             if changed && s.si[0].state >= SiState::SI_ST_EST && !s.req.analysers.is_empty() {
                 let flags_before = s.req.flags & BufFlags::BF_MASK_STATIC;
                 run_analysers(w, s, REQ_ANALYSERS, true);
@@ -695,12 +705,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         // 10. Shutdown propagation, request side.
         let fe_timeout = w.proxies[s.fe.idx()].timeout;
         let be_timeout = w.proxies[s.be.idx()].timeout;
-        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
+        if (s.req.flags
+            & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
             == (BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
         {
             s.req.buffer_shutw_now();
         }
-        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW && s.req.is_empty() {
+        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
+            && s.req.is_empty()
+        {
             if s.req.flags.contains(BufFlags::BF_READ_ERROR) {
                 s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
             }
@@ -710,7 +723,8 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 s.rep.rex = tick_add_ifset(now, s.rep.rto);
             }
         }
-        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTW
+        if (s.req.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW))
+            == BufFlags::BF_SHUTW
             && s.req.analysers.is_empty()
         {
             s.req.buffer_shutr_now();
@@ -735,8 +749,10 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_SHUTW);
             }
         }
-        while matches!(s.si[1].state, SiState::SI_ST_REQ | SiState::SI_ST_QUE | SiState::SI_ST_TAR | SiState::SI_ST_ASS)
-        {
+        while matches!(
+            s.si[1].state,
+            SiState::SI_ST_REQ | SiState::SI_ST_QUE | SiState::SI_ST_TAR | SiState::SI_ST_ASS
+        ) {
             if s.si[1].state != SiState::SI_ST_REQ {
                 sess_update_stream_int(w, s);
             }
@@ -761,19 +777,23 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             s.rep.buffer_auto_close();
             s.rep.buffer_forward(BUF_INFINITE_FORWARD);
         }
-        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
+        if (s.rep.flags
+            & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
             == (BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
         {
             s.rep.buffer_shutw_now();
         }
-        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW && s.rep.is_empty() {
+        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
+            && s.rep.is_empty()
+        {
             si_shutw(w, s, Side::Cli);
             if fe_timeout.client_fin.is_some() && !s.req.flags.contains(BufFlags::BF_SHUTR) {
                 s.req.rto = fe_timeout.client_fin;
                 s.req.rex = tick_add_ifset(now, s.req.rto);
             }
         }
-        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW)) == BufFlags::BF_SHUTW
+        if (s.rep.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTR_NOW))
+            == BufFlags::BF_SHUTW
             && s.rep.analysers.is_empty()
         {
             s.rep.buffer_shutr_now();
@@ -843,7 +863,10 @@ fn buffer_check_timeouts(b: &mut Buffer, now: Tick) {
 /// session's `SN_ERR_*` cause and `SN_FINST_*` state (only the first cause counts).
 fn report_buffer_errors(w: &mut Haproxy, s: &mut Session) {
     let (rq, rp) = (s.req.flags, s.rep.flags);
-    let err_mask = BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT | BufFlags::BF_WRITE_ERROR | BufFlags::BF_WRITE_TIMEOUT;
+    let err_mask = BufFlags::BF_READ_ERROR
+        | BufFlags::BF_READ_TIMEOUT
+        | BufFlags::BF_WRITE_ERROR
+        | BufFlags::BF_WRITE_TIMEOUT;
     if !(rq | rp).intersects(err_mask) || s.err != SnErr::SN_ERR_NONE {
         return;
     }
@@ -1001,7 +1024,11 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                 // process_srv_queue() gave us a slot.
                 s.si[1].exp = TICK_ETERNITY;
                 s.logs.t_queue = Some(s.elapsed(now));
-                let to = if s.flags.contains(SessFlags::SN_ASSIGNED) { SiState::SI_ST_ASS } else { SiState::SI_ST_REQ };
+                let to = if s.flags.contains(SessFlags::SN_ASSIGNED) {
+                    SiState::SI_ST_ASS
+                } else {
+                    SiState::SI_ST_REQ
+                };
                 s.si[1].set_state(to);
                 return;
             }
@@ -1043,7 +1070,11 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                 return;
             }
             s.si[1].exp = TICK_ETERNITY;
-            let to = if s.flags.contains(SessFlags::SN_ASSIGNED) { SiState::SI_ST_ASS } else { SiState::SI_ST_REQ };
+            let to = if s.flags.contains(SessFlags::SN_ASSIGNED) {
+                SiState::SI_ST_ASS
+            } else {
+                SiState::SI_ST_REQ
+            };
             s.si[1].set_state(to);
         }
         _ => {}
@@ -1101,7 +1132,12 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
 /// same server after a turn-around delay, or elsewhere with `option redispatch` on the
 /// last retry) or give up with an error.
 pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
-    let span = tracing::debug_span!(names::SESS_UPDATE_ST_CER, sess = s.uniq_id, retries_left = s.si[1].conn_retries, to = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::SESS_UPDATE_ST_CER,
+        sess = s.uniq_id,
+        retries_left = s.si[1].conn_retries,
+        to = tracing::field::Empty
+    );
     let _g = span.enter();
     let now = w.clock.now_ms;
     srv_release_conn(w, s);
@@ -1129,7 +1165,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
     let connect_to = be.timeout.connect;
     let rr = matches!(be.lbprm.algo, crate::haproxy::proxy::BalanceAlgo::RoundRobin);
     let srv_act = be.srv_act();
-    if s.srv.is_some() && redispatch && s.si[1].conn_retries == 0 {
+    let next = if s.srv.is_some() && redispatch && s.si[1].conn_retries == 0 {
         // Last retry: let the load balancer pick another server.
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.redispatches += 1;
@@ -1140,22 +1176,29 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         s.srv = None;
         s.flags.remove(SessFlags::SN_DIRECT | SessFlags::SN_ASSIGNED | SessFlags::SN_ADDR_SET);
         s.flags.insert(SessFlags::SN_REDISP);
-        s.si[1].set_state(SiState::SI_ST_REQ);
+        SiState::SI_ST_REQ
     } else {
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.retries += 1;
         }
         w.proxies[s.be.idx()].counters.retries += 1;
-        s.si[1].set_state(SiState::SI_ST_ASS);
-    }
-    if s.si[1].err_type.contains(SiErrType::SI_ET_CONN_ERR) {
+        SiState::SI_ST_ASS
+    };
+    if s.si[1].flags.contains(SiFlags::SI_FL_ERR) {
         // An asynchronous error: retrying the same server at once would likely fail the
         // same way, so wait MIN(1s, timeout connect) first (SI_ST_TAR).
+        if s.si[1].err_type.is_empty() {
+            s.si[1].err_type = SiErrType::SI_ET_CONN_ERR;
+        }
         let delay = connect_to.map_or(1000, |c| c.min(1000));
-        if s.si[1].state == SiState::SI_ST_ASS || !rr || srv_act <= 1 {
+        if next == SiState::SI_ST_ASS || !rr || srv_act <= 1 {
             s.si[1].set_state(SiState::SI_ST_TAR);
             s.si[1].exp = Some(crate::haproxy::time::tick_add(now, delay));
+        } else {
+            s.si[1].set_state(next);
         }
+    } else {
+        s.si[1].set_state(next);
     }
     s.si[1].flags.remove(SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
     span.record("to", tracing::field::display(s.si[1].state));
@@ -1164,7 +1207,12 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
 /// session.c:sess_establish() in 1.5-dev8: the server connection is up. Record the
 /// connect time, attach the response analysers and switch the timeouts to `timeout server`.
 pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
-    let _sp = tracing::debug_span!(names::SESS_ESTABLISH, sess = s.uniq_id, server = tracing::field::display(w.server_name(s.srv))).entered();
+    let _sp = tracing::debug_span!(
+        names::SESS_ESTABLISH,
+        sess = s.uniq_id,
+        server = tracing::field::display(w.server_name(s.srv))
+    )
+    .entered();
     let now = w.clock.now_ms;
     s.logs.t_connect = Some(s.elapsed(now));
     s.si[1].exp = TICK_ETERNITY;

@@ -60,7 +60,10 @@ pub enum ParsedAddr {
 /// Errors use HAProxy's wording, ready to follow `'bind' : `.
 pub fn str2sa_range(text: &str, need_port: bool) -> Result<ParsedAddr, String> {
     if let Some(n) = text.strip_prefix("fd@") {
-        return n.parse::<i32>().map(ParsedAddr::Fd).map_err(|_| format!("invalid file descriptor '{n}' in '{text}'"));
+        return n
+            .parse::<i32>()
+            .map(ParsedAddr::Fd)
+            .map_err(|_| format!("invalid file descriptor '{n}' in '{text}'"));
     }
     if let Some(p) = text.strip_prefix("unix@") {
         return Ok(ParsedAddr::Unix(PathBuf::from(p)));
@@ -151,10 +154,16 @@ mod tests {
 
     #[test]
     fn addresses_parse_like_haproxy() {
-        assert_eq!(str2sa_range("127.0.0.1:80", true), Ok(ParsedAddr::Inet("127.0.0.1".parse().unwrap(), 80, 80)));
+        assert_eq!(
+            str2sa_range("127.0.0.1:80", true),
+            Ok(ParsedAddr::Inet("127.0.0.1".parse().unwrap(), 80, 80))
+        );
         assert_eq!(str2sa_range(":8080", true), Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080)));
         assert_eq!(str2sa_range(":::8080", true), Ok(ParsedAddr::Inet("::".parse().unwrap(), 8080, 8080)));
-        assert_eq!(str2sa_range("*:8080", true), Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080)));
+        assert_eq!(
+            str2sa_range("*:8080", true),
+            Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080))
+        );
         assert_eq!(str2sa_range("[::1]:81-82", true), Ok(ParsedAddr::Inet("::1".parse().unwrap(), 81, 82)));
         assert_eq!(str2sa_range("fd@3", true), Ok(ParsedAddr::Fd(3)));
         assert_eq!(str2sa_range("127.0.0.1", true).unwrap_err(), "missing port specification in '127.0.0.1'");

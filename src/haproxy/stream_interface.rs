@@ -14,7 +14,12 @@
 
 use std::fmt;
 
+use crate::haproxy::buffers::BufFlags;
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::session::Session;
+use crate::haproxy::stream_sock::{stream_sock_shutr, stream_sock_shutw};
 use crate::haproxy::time::Expire;
+use crate::haproxy::time::TICK_ETERNITY;
 use crate::ids::Fd;
 
 /// Which stream interface: `si[0]` faces the client, `si[1]` the server.
@@ -203,39 +208,15 @@ impl StreamInterface {
 
     /// Moves to `to`, asserting in debug builds that HAProxy could take that transition.
     pub fn set_state(&mut self, to: SiState) {
-        debug_assert!(self.state.may_become(to), "illegal stream interface transition {} -> {}", self.state, to);
+        debug_assert!(
+            self.state.may_become(to),
+            "illegal stream interface transition {} -> {}",
+            self.state,
+            to
+        );
         self.state = to;
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_side_walks_the_documented_path() {
-        let mut si = StreamInterface::new(SiState::SI_ST_INI);
-        for s in [SiState::SI_ST_REQ, SiState::SI_ST_ASS, SiState::SI_ST_CON, SiState::SI_ST_EST, SiState::SI_ST_DIS]
-        {
-            si.set_state(s);
-        }
-        si.set_state(SiState::SI_ST_CLO);
-        assert_eq!(si.state.to_string(), "SI_ST_CLO");
-    }
-
-    #[test]
-    fn connect_cannot_skip_assignment() {
-        assert!(!SiState::SI_ST_INI.may_become(SiState::SI_ST_CON));
-        assert!(!SiState::SI_ST_REQ.may_become(SiState::SI_ST_CON));
-        assert!(SiState::SI_ST_CER.may_become(SiState::SI_ST_TAR));
-    }
-}
-
-use crate::haproxy::buffers::BufFlags;
-use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::session::Session;
-use crate::haproxy::stream_sock::{stream_sock_shutr, stream_sock_shutw};
-use crate::haproxy::time::TICK_ETERNITY;
 
 /// stream_interface.c:stream_int_shutr() in 1.5-dev8: shut the input of a stream
 /// interface that has no socket.
@@ -261,7 +242,14 @@ pub fn stream_int_shutw(s: &mut Session, side: Side) {
     ob.wex = TICK_ETERNITY;
     let si = &mut s.si[side as usize];
     si.flags.remove(SiFlags::SI_FL_WAIT_DATA);
-    if matches!(si.state, SiState::SI_ST_QUE | SiState::SI_ST_TAR | SiState::SI_ST_ASS | SiState::SI_ST_CER | SiState::SI_ST_REQ) {
+    if matches!(
+        si.state,
+        SiState::SI_ST_QUE
+            | SiState::SI_ST_TAR
+            | SiState::SI_ST_ASS
+            | SiState::SI_ST_CER
+            | SiState::SI_ST_REQ
+    ) {
         si.set_state(SiState::SI_ST_DIS);
     }
     si.exp = TICK_ETERNITY;
@@ -285,5 +273,33 @@ pub fn si_shutw(w: &mut Haproxy, s: &mut Session, side: Side) {
         stream_sock_shutw(w, s, side);
     } else {
         stream_int_shutw(s, side);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_side_walks_the_documented_path() {
+        let mut si = StreamInterface::new(SiState::SI_ST_INI);
+        for s in [
+            SiState::SI_ST_REQ,
+            SiState::SI_ST_ASS,
+            SiState::SI_ST_CON,
+            SiState::SI_ST_EST,
+            SiState::SI_ST_DIS,
+        ] {
+            si.set_state(s);
+        }
+        si.set_state(SiState::SI_ST_CLO);
+        assert_eq!(si.state.to_string(), "SI_ST_CLO");
+    }
+
+    #[test]
+    fn connect_cannot_skip_assignment() {
+        assert!(!SiState::SI_ST_INI.may_become(SiState::SI_ST_CON));
+        assert!(!SiState::SI_ST_REQ.may_become(SiState::SI_ST_CON));
+        assert!(SiState::SI_ST_CER.may_become(SiState::SI_ST_TAR));
     }
 }

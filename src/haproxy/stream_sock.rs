@@ -24,9 +24,9 @@ use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{ListenerState, limit_listener, listener_full};
 use crate::haproxy::session::{AcceptResult, Session};
-use crate::haproxy::stream_interface::{Side, SiFlags, SiState};
+use crate::haproxy::stream_interface::{SiFlags, SiState, Side};
 use crate::haproxy::task::TaskState;
-use crate::haproxy::time::{tick_add_ifset, TICK_ETERNITY};
+use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
 use crate::ids::{Fd, ListenerId};
 use crate::trace::names;
 
@@ -97,8 +97,10 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
         let fe_name = &w.proxies[fe.idx()].name;
         let src = addr.map(|a| a.to_string()).unwrap_or_else(|| "unix".into());
         // One tree per session: the root span lives until session_free.
-        let root = tracing::info_span!(parent: None, names::SESSION, sess = uniq_id, fe = %fe_name, src = %src);
-        let span = tracing::info_span!(parent: &root, names::STREAM_SOCK_ACCEPT, listener = lid.0, fd = fd.0, cfd);
+        let root =
+            tracing::info_span!(parent: None, names::SESSION, sess = uniq_id, fe = %fe_name, src = %src);
+        let span =
+            tracing::info_span!(parent: &root, names::STREAM_SOCK_ACCEPT, listener = lid.0, fd = fd.0, cfd);
         let g = span.enter();
         let accept = w.listeners[lid.idx()].accept.expect("check_config_validity sets l->accept");
         let ret = accept(w, lid, sock, addr, uniq_id, root);
@@ -533,7 +535,8 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// Wakes the session's task unless it is the one running (`SI_FL_DONT_WAKE`).
 fn wake_task(w: &mut Haproxy, s: &Session) {
     if !s.si[0].flags.contains(SiFlags::SI_FL_DONT_WAKE) {
-        let _sp = tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = "TASK_WOKEN_IO").entered();
+        let _sp =
+            tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = "TASK_WOKEN_IO").entered();
         w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
     }
 }
@@ -548,10 +551,12 @@ fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
     let wake = ib.flags.intersects(BufFlags::BF_READ_NULL | BufFlags::BF_READ_ERROR)
         || si.state != SiState::SI_ST_EST
         || si.flags.contains(SiFlags::SI_FL_ERR)
-        || (ib.flags.contains(BufFlags::BF_READ_PARTIAL) && (ib.to_forward != BUF_INFINITE_FORWARD || !peer_est))
+        || (ib.flags.contains(BufFlags::BF_READ_PARTIAL)
+            && (ib.to_forward != BUF_INFINITE_FORWARD || !peer_est))
         || ob.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_ERROR)
         || (ob.flags.contains(BufFlags::BF_WRITE_PARTIAL)
-            && (ob.flags.contains(BufFlags::BF_SHUTW) || (ob.o() == 0 && ob.to_forward != BUF_INFINITE_FORWARD)));
+            && (ob.flags.contains(BufFlags::BF_SHUTW)
+                || (ob.o() == 0 && ob.to_forward != BUF_INFINITE_FORWARD)));
     if wake {
         wake_task(w, s);
     }

@@ -1,0 +1,261 @@
+//! haflow in a thread: start the real proxy from configuration text, talk to it, stop it.
+//!
+//! Tests, the scenario runner and the demo use `RunningProxy` to run the very code the
+//! binary runs (`readcfgfile`, `start_proxies`, `run_poll_loop`) on a thread of their own,
+//! with `bind 127.0.0.1:0` ports resolved after binding, log lines captured instead of
+//! printed, and optionally a `tracing` subscriber (the capture layer) on the proxy thread.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::haproxy::cfgparse::{Diag, readcfgfile};
+use crate::haproxy::fd::Sock;
+use crate::haproxy::haproxy::{Command, Control, Haproxy, InitError, Observer, run_poll_loop, start_proxies};
+use crate::haproxy::session::Session;
+
+/// Log lines and finished sessions seen by the proxy, shared with the test thread.
+#[derive(Default)]
+struct Seen {
+    logs: Vec<String>,
+    debug: Vec<String>,
+    sessions_freed: u64,
+}
+
+type Shared = Arc<(Mutex<Seen>, Condvar)>;
+
+struct SeenObserver(Shared);
+
+impl Observer for SeenObserver {
+    fn log(&mut self, line: &str) {
+        let (m, c) = &*self.0;
+        m.lock().unwrap_or_else(|e| e.into_inner()).logs.push(line.to_string());
+        c.notify_all();
+    }
+    fn session_freed(&mut self, _s: &Session) {
+        let (m, c) = &*self.0;
+        m.lock().unwrap_or_else(|e| e.into_inner()).sessions_freed += 1;
+        c.notify_all();
+    }
+}
+
+/// Why a proxy did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration has ALERTs.
+    Config(Diag),
+    /// A listener could not be bound, or the poller not created.
+    Start(String),
+}
+
+/// Options for `RunningProxy::start_with`.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Where the proxy thread's span records go (see `trace::capture::route_this_thread`).
+    pub capture: Option<crate::trace::capture::CaptureLayer>,
+    /// Print `-d` debug lines (captured, see `RunningProxy::debug_lines`).
+    pub debug: bool,
+}
+
+/// A haflow instance running on its own thread.
+pub struct RunningProxy {
+    control: Control,
+    thread: Option<JoinHandle<()>>,
+    /// Bound listeners: frontend name and local address, in configuration order.
+    pub addrs: Vec<(String, SocketAddr)>,
+    seen: Shared,
+    /// Where the configuration was written.
+    pub cfg_path: PathBuf,
+    /// The configuration's warnings.
+    pub warnings: Vec<String>,
+}
+
+fn write_cfg(text: &str) -> std::io::Result<PathBuf> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("haflow-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("haflow.cfg");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+impl RunningProxy {
+    /// Starts haflow with `cfg` (`"${NAME}"` expands from `env`, then the process env).
+    pub fn start(cfg: &str, env: &[(&str, String)]) -> Result<RunningProxy, StartError> {
+        Self::start_with(cfg, env, StartOptions::default())
+    }
+
+    /// Like `start`, with options.
+    pub fn start_with(
+        cfg: &str,
+        env: &[(&str, String)],
+        opts: StartOptions,
+    ) -> Result<RunningProxy, StartError> {
+        // Before any span exists in this process: one routed subscriber for every proxy.
+        crate::trace::capture::install_routed_global();
+        let path = write_cfg(cfg).map_err(|e| StartError::Start(e.to_string()))?;
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let seen: Shared = Arc::default();
+        let (ready_tx, ready_rx) =
+            channel::<Result<(Control, Vec<(String, SocketAddr)>, Vec<String>), StartError>>();
+        let seen2 = Arc::clone(&seen);
+        let path2 = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("haflow-proxy".into())
+            .spawn(move || {
+                let run = move || {
+                    let lookup = |k: &str| {
+                        env.iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .or_else(|| std::env::var(k).ok())
+                    };
+                    let cfg = match readcfgfile(&[path2], &lookup) {
+                        Ok(c) => c,
+                        Err(d) => {
+                            let _ = ready_tx.send(Err(StartError::Config(d)));
+                            return;
+                        }
+                    };
+                    let warnings = cfg.warnings.clone();
+                    let mut w = match Haproxy::new(cfg) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(StartError::Start(e.to_string())));
+                            return;
+                        }
+                    };
+                    w.logger.mute_std = true;
+                    w.global.debug |= opts.debug;
+                    let seen3 = Arc::clone(&seen2);
+                    w.debug_sink = Some(Box::new(move |l: &str| {
+                        seen3.0.lock().unwrap_or_else(|e| e.into_inner()).debug.push(l.to_string());
+                    }));
+                    w.observer = Some(Box::new(SeenObserver(Arc::clone(&seen2))));
+                    if let Err(e) = start_proxies(&mut w) {
+                        let msg = match e {
+                            InitError::Bind(m) => m,
+                            other => format!("{other:?}"),
+                        };
+                        let _ = ready_tx.send(Err(StartError::Start(msg)));
+                        return;
+                    }
+                    let addrs = bound_addrs(&mut w);
+                    let _ = ready_tx.send(Ok((w.control(), addrs, warnings)));
+                    run_poll_loop(&mut w);
+                };
+                if let Some(layer) = opts.capture {
+                    crate::trace::capture::route_this_thread(layer);
+                }
+                run();
+            })
+            .map_err(|e| StartError::Start(e.to_string()))?;
+        let (control, addrs, warnings) = recv_ready(ready_rx)?;
+        Ok(RunningProxy { control, thread: Some(thread), addrs, seen, cfg_path: path, warnings })
+    }
+
+    /// The address of the first listener of frontend `fe`.
+    pub fn addr(&self, fe: &str) -> SocketAddr {
+        self.addrs
+            .iter()
+            .find(|(n, _)| n == fe)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener for '{fe}'"))
+    }
+
+    /// Runs `f` on the proxy thread and returns its result (e.g. to read counters).
+    pub fn query<T: Send + 'static>(&self, f: impl FnOnce(&mut Haproxy) -> T + Send + 'static) -> T {
+        let (tx, rx) = channel();
+        self.control.send(Command::Apply(Box::new(move |w| {
+            let _ = tx.send(f(w));
+        })));
+        rx.recv_timeout(Duration::from_secs(10)).expect("the proxy thread answers queries")
+    }
+
+    /// Objects in use in all pools (sessions, tasks, buffers). Zero when idle.
+    pub fn pools_in_use(&self) -> u64 {
+        self.query(|w| w.pools_in_use())
+    }
+
+    /// Waits until no session is alive and every pool is back to zero use.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.query(|w| w.sessions.is_empty() && w.pools_in_use() == 0) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The control handle.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Log lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).logs.clone()
+    }
+
+    /// `-d` debug lines so far.
+    pub fn debug_lines(&self) -> Vec<String> {
+        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).debug.clone()
+    }
+
+    /// Waits until at least `n` log lines were emitted; returns them.
+    pub fn wait_logs(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let (m, c) = &*self.seen;
+        let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) =
+            c.wait_timeout_while(guard, timeout, |s| s.logs.len() < n).unwrap_or_else(|e| e.into_inner());
+        guard.logs.clone()
+    }
+
+    /// Stops the proxy (hard stop) and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.control.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(dir) = self.cfg_path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn recv_ready<T>(rx: Receiver<Result<T, StartError>>) -> Result<T, StartError> {
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| StartError::Start("the proxy thread did not start".into()))?
+}
+
+/// The local address of every bound TCP listener, with its frontend's name.
+fn bound_addrs(w: &mut Haproxy) -> Vec<(String, SocketAddr)> {
+    let mut out = Vec::new();
+    for l in &w.listeners {
+        let Some(fd) = l.fd else { continue };
+        if let Some(Sock::TcpListener(t)) = w.fdtab.get(fd).map(|e| &e.sock)
+            && let Ok(a) = t.local_addr()
+        {
+            out.push((w.proxies[l.frontend.idx()].name.clone(), a));
+        }
+    }
+    out
+}

@@ -1,0 +1,128 @@
+//! Span trees rebuilt from capture records: one tree per session, printable as the
+//! call-flow listing the book, the walkthrough and the golden-file tests show.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::trace::capture::{Field2, Record};
+
+/// One span in a rebuilt tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The HAProxy function name.
+    pub name: &'static str,
+    /// Fields at creation, then updates appended in order.
+    pub fields: Vec<Field2>,
+    /// Creation time.
+    pub start: Duration,
+    /// Close time, once closed.
+    pub end: Option<Duration>,
+    /// Children in creation order.
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    /// The last value recorded for `field`.
+    pub fn field(&self, field: &str) -> Option<&str> {
+        self.fields.iter().rev().find(|(k, _)| *k == field).map(|(_, v)| v.as_str())
+    }
+
+    /// Every span name in the tree, depth-first (pre-order).
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut out = vec![self.name];
+        for c in &self.children {
+            out.extend(c.names());
+        }
+        out
+    }
+
+    /// The first span named `name` in this tree (pre-order).
+    pub fn find(&self, name: &str) -> Option<&Node> {
+        if self.name == name {
+            return Some(self);
+        }
+        self.children.iter().find_map(|c| c.find(name))
+    }
+}
+
+/// Builds trees from records. Spans whose parent is unknown become roots.
+#[derive(Debug, Default)]
+pub struct TreeBuilder {
+    open: HashMap<u64, (Option<u64>, Node)>,
+    /// Children closed before their parent, kept until the parent closes.
+    pending: HashMap<u64, Vec<Node>>,
+    /// Completed roots, in close order.
+    pub roots: Vec<Node>,
+}
+
+impl TreeBuilder {
+    /// Feeds one record.
+    pub fn push(&mut self, r: &Record) {
+        match r {
+            Record::New { id, parent, name, fields, at, .. } => {
+                let node = Node { name, fields: fields.clone(), start: *at, end: None, children: Vec::new() };
+                self.open.insert(*id, (*parent, node));
+            }
+            Record::Update { id, fields } => {
+                if let Some((_, n)) = self.open.get_mut(id) {
+                    n.fields.extend(fields.iter().cloned());
+                }
+            }
+            Record::Close { id, at } => {
+                let Some((parent, mut node)) = self.open.remove(id) else { return };
+                node.end = Some(*at);
+                if let Some(mut kids) = self.pending.remove(id) {
+                    kids.sort_by_key(|k| k.start);
+                    node.children = kids;
+                }
+                match parent.filter(|p| self.open.contains_key(p)) {
+                    Some(p) => self.pending.entry(p).or_default().push(node),
+                    None => self.roots.push(node),
+                }
+            }
+            Record::Event { .. } => {}
+        }
+    }
+
+    /// Feeds many records.
+    pub fn extend<'a>(&mut self, rs: impl IntoIterator<Item = &'a Record>) {
+        for r in rs {
+            self.push(r);
+        }
+    }
+
+    /// Completed roots named `name` (e.g. every finished `session`).
+    pub fn roots_named(&self, name: &str) -> Vec<&Node> {
+        self.roots.iter().filter(|n| n.name == name).collect()
+    }
+}
+
+/// The call-flow listing of a tree: one line per span, indented by depth, with the fields
+/// named in `keep` (others are left out so listings stay stable from run to run).
+pub fn listing(root: &Node, keep: &[&str]) -> String {
+    fn walk(n: &Node, depth: usize, keep: &[&str], out: &mut String) {
+        out.push_str(&"  ".repeat(depth));
+        out.push_str(n.name);
+        let mut shown: Vec<(&str, &str)> = Vec::new();
+        for (k, v) in &n.fields {
+            if keep.contains(k) {
+                match shown.iter_mut().find(|(sk, _)| sk == k) {
+                    Some(e) => e.1 = v,
+                    None => shown.push((k, v)),
+                }
+            }
+        }
+        if !shown.is_empty() {
+            out.push_str(" {");
+            out.push_str(&shown.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
+            out.push('}');
+        }
+        out.push('\n');
+        for c in &n.children {
+            walk(c, depth + 1, keep, out);
+        }
+    }
+    let mut out = String::new();
+    walk(root, 0, keep, &mut out);
+    out
+}

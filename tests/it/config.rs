@@ -1,0 +1,128 @@
+//! Configuration: ALERTs and WARNINGs with file and line, as HAProxy prints them, and
+//! the `check` command's answers.
+
+use std::process::Command;
+
+use haflow::haproxy::cfgparse::readcfgfile;
+
+fn parse(text: &str) -> Result<haflow::haproxy::cfgparse::Config, haflow::haproxy::cfgparse::Diag> {
+    let dir = std::env::temp_dir().join(format!("haflow-cfgtest-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.cfg");
+    std::fs::write(&path, text).unwrap();
+    let r = readcfgfile(&[&path], &|k| if k == "PORT" { Some("8123".into()) } else { None });
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn alerts(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => vec![],
+        Err(d) => d.alerts.iter().map(|a| a.replace(&*std::env::temp_dir().to_string_lossy(), "")).collect(),
+    }
+}
+
+#[test]
+fn unknown_keywords_are_alerts_naming_keyword_line_and_section() {
+    let a = alerts("global\n    frobnicate 1\ndefaults\n    mode tcp\nbackend be\n    foobar x\n");
+    assert!(a[0].ends_with("t.cfg:2] : unknown keyword 'frobnicate' in 'global' section"), "{a:?}");
+    assert!(a[1].ends_with("t.cfg:6] : unknown keyword 'foobar' in 'backend' section"), "{a:?}");
+    assert!(
+        a.last().unwrap() == "Fatal errors found in configuration."
+            || a.iter().any(|l| l.starts_with("Error(s) found"))
+    );
+}
+
+#[test]
+fn typos_get_haproxy_suggestions() {
+    let a = alerts("global\n    maxcon 10\n");
+    assert!(
+        a[0].ends_with("unknown keyword 'maxcon' in 'global' section; did you mean 'maxconn' maybe ?"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn bad_values_are_reported_with_haproxy_wording() {
+    let cases = [
+        ("frontend fe\n    bind 127.0.0.1:99999\n", ":2] : 'bind' : invalid port '99999'"),
+        ("frontend fe\n    bind 127.0.0.1\n", ":2] : 'bind' : missing port specification in '127.0.0.1'"),
+        ("defaults\n    timeout client 10x\n", ":2] : unexpected character 'x' in 'timeout client'"),
+        ("backend be\n    balance foobar\n", ":2] : balance only supports 'roundrobin'"),
+        ("defaults\n    mode foo\n", ":2] : unknown proxy mode 'foo'."),
+        ("defaults\n    option foo\n", ":2] : unknown option 'foo'."),
+        (
+            "frontend fe\n    bind \"127.0.0.1:${PORT}\"\n    bind \"127.0.0.1:${NOPE}\"\n",
+            ":3] : 'bind' : missing port specification in '127.0.0.1:'",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let a = alerts(cfg);
+        assert!(a.iter().any(|l| l.contains(want)), "{cfg:?} should say {want:?}, got {a:?}");
+    }
+}
+
+#[test]
+fn missing_backend_names_are_fatal() {
+    let a = alerts("frontend fe\n    bind :0\n    default_backend nosuch\n");
+    assert!(
+        a.contains(&"Proxy 'fe': unable to find required default_backend: 'nosuch'.".to_string()),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn valid_but_unimplemented_keywords_are_warnings_naming_them() {
+    let cfg = parse(
+        "global\n    nbthread 4\n    daemon\ndefaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    stick-table type ip size 1k\n    server s 127.0.0.1:1\n",
+    )
+    .expect("valid configuration");
+    let w = cfg.warnings.join("\n");
+    assert!(w.contains(":2] : haflow runs one event-loop thread; 'nbthread 4' is ignored"), "{w}");
+    assert!(w.contains(":3] : 'daemon' is not implemented"), "{w}");
+    assert!(w.contains(":11] : keyword 'stick-table' in 'listen' section is not implemented"), "{w}");
+}
+
+#[test]
+fn unterminated_quote_shows_the_position() {
+    let a = alerts("frontend fe\n    http-request set-header X-Foo \"abc\n");
+    assert!(
+        a[0].contains(":2]: unmatched quote at position 35:\n  http-request set-header X-Foo \"abc\n"),
+        "{a:?}"
+    );
+    assert!(a[0].ends_with("\n                                ^"), "the caret is under the quote: {a:?}");
+}
+
+fn haflow() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_haflow"))
+}
+
+#[test]
+fn check_command_prints_alerts_to_stderr_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("haflow-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.cfg");
+    std::fs::write(&bad, "global\n    frobnicate\n").unwrap();
+    let out = haflow().args(["check", "-f"]).arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!(
+        ") : config : parsing [{}:2] : unknown keyword 'frobnicate' in 'global' section",
+        bad.display()
+    );
+    assert!(err.lines().any(|l| l.starts_with("[ALERT]    (") && l.ends_with(&want)), "{err}");
+    assert!(err.contains("Fatal errors found in configuration."), "{err}");
+
+    let good = dir.join("good.cfg");
+    std::fs::write(&good, "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    server s 127.0.0.1:1\n").unwrap();
+    let out = haflow().args(["check", "-f"]).arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Configuration file is valid\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

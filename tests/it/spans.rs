@@ -1,0 +1,81 @@
+//! Spans: the init and accept phases show up with HAProxy's function names, nested and
+//! in the order the seed describes.
+
+use haflow::trace::capture::capture;
+use haflow::trace::names;
+use haflow::trace::tree::TreeBuilder;
+
+use crate::util::*;
+
+#[test]
+fn init_and_accept_spans_have_haproxy_names_in_order() {
+    let echo = backend(BackendSpec::Echo);
+    let (layer, cap) = capture(1 << 16);
+    let cfg = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+               listen fe\n    bind 127.0.0.1:0\n    server s1 \"${S1}\"\n";
+    let p = RunningProxy::start_with(
+        cfg,
+        &[("S1", a(echo.addr()))],
+        StartOptions { capture: Some(layer), ..Default::default() },
+    )
+    .expect("starts");
+    let mut c = connect(p.addr("fe"));
+    c.send_raw(b"hi").unwrap();
+    assert_eq!(c.read_exact(2).unwrap(), b"hi");
+    drop(c);
+    assert_idle(&p);
+    p.stop();
+
+    let records = cap.drain();
+    let mut tb = TreeBuilder::default();
+    tb.extend(&records);
+    let root_names: Vec<&str> = tb.roots.iter().map(|r| r.name).collect();
+    // Start-up: readcfgfile > cfg_parse_listen > str2listener > tcpv4_add_listener, then
+    // check_config_validity, protocol_bind_all > ... > tcp_bind_listener, protocol_enable_all > ... > enable_listener.
+    let cfg_root = tb.roots.iter().find(|r| r.name == names::READCFGFILE).expect("readcfgfile span");
+    assert_eq!(
+        cfg_root.names(),
+        [names::READCFGFILE, names::CFG_PARSE_LISTEN, names::STR2LISTENER, names::TCPV4_ADD_LISTENER]
+    );
+    let pos = |n: &str| {
+        root_names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("no root {n}: {root_names:?}"))
+    };
+    assert!(pos(names::READCFGFILE) < pos(names::CHECK_CONFIG_VALIDITY));
+    assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::PROTOCOL_BIND_ALL));
+    assert!(pos(names::PROTOCOL_BIND_ALL) < pos(names::PROTOCOL_ENABLE_ALL));
+    let bind = &tb.roots[pos(names::PROTOCOL_BIND_ALL)];
+    assert_eq!(bind.names(), [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS, names::TCP_BIND_LISTENER]);
+    let l = bind.find(names::TCP_BIND_LISTENER).unwrap();
+    assert_eq!((l.field("from"), l.field("to")), (Some("LI_ASSIGNED"), Some("LI_LISTEN")));
+    let enable = &tb.roots[pos(names::PROTOCOL_ENABLE_ALL)];
+    assert_eq!(
+        enable.names(),
+        [names::PROTOCOL_ENABLE_ALL, names::ENABLE_ALL_LISTENERS, names::ENABLE_LISTENER]
+    );
+    let e = enable.find(names::ENABLE_LISTENER).unwrap();
+    assert_eq!((e.field("from"), e.field("to")), (Some("LI_LISTEN"), Some("LI_READY")));
+
+    // One tree per session: session > stream_sock_accept > session_accept > frontend_accept ...
+    let sessions = tb.roots_named(names::SESSION);
+    assert_eq!(sessions.len(), 1, "one session, one tree");
+    let s = sessions[0];
+    let accept = &s.children[0];
+    assert_eq!(accept.name, names::STREAM_SOCK_ACCEPT);
+    let sa = &accept.children[0];
+    assert_eq!(sa.name, names::SESSION_ACCEPT);
+    let inner: Vec<&str> = sa.children.iter().map(|c| c.name).collect();
+    let fa = inner
+        .iter()
+        .position(|n| *n == names::FRONTEND_ACCEPT)
+        .expect("frontend_accept inside session_accept");
+    assert!(inner[..fa].contains(&names::TASK_NEW) && inner[..fa].contains(&names::POOL_ALLOC2), "{inner:?}");
+    assert_eq!(inner.last(), Some(&names::TASK_WAKEUP), "the task is woken last: {inner:?}");
+    let all = s.names();
+    let first = |n: &str| all.iter().position(|x| *x == n).unwrap_or_else(|| panic!("no {n} in {all:?}"));
+    assert!(first(names::SESSION_ACCEPT) < first(names::PROCESS_SESSION));
+    assert!(first(names::PROCESS_SESSION) < first(names::CONNECT_SERVER));
+    assert!(first(names::CONNECT_SERVER) < first(names::TCP_CONNECT_SERVER));
+    assert!(first(names::TCP_CONNECT_SERVER) < first(names::STREAM_SOCK_WRITE));
+    assert_eq!(*all.last().unwrap(), names::POOL_FREE2, "session_free ends the tree: {all:?}");
+    assert_eq!(cap.dropped(), 0);
+}
