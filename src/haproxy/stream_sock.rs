@@ -357,6 +357,8 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     if s.ob(side).o() == 0 {
         w.fdtab.fd_stop_send(fd);
         s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
+        // An idle connection keeps no buffer memory (HAProxy 1.6+'s dynamic buffers).
+        s.ob_mut(side).b_release_if_empty(&mut w.pool2_buffer);
         let ob = s.ob(side);
         // A connection still in SI_ST_CON is promoted by process_session first.
         if (ob.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
@@ -502,6 +504,7 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
     }
     // Read side.
     let ib = s.ib_mut(side);
+    ib.b_release_if_empty(&mut w.pool2_buffer);
     if !ib.flags.contains(BufFlags::BF_SHUTR) {
         if ib.flags.contains(BufFlags::BF_DONT_READ) || ib.room() == 0 {
             ib.rex = TICK_ETERNITY;
@@ -517,6 +520,7 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
     }
     // Write side.
     let ob = s.ob_mut(side);
+    ob.b_release_if_empty(&mut w.pool2_buffer);
     if !ob.flags.contains(BufFlags::BF_SHUTW) {
         if ob.o() == 0 {
             ob.wex = TICK_ETERNITY;
