@@ -129,10 +129,25 @@ pub fn srv_redispatch_connect(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
 pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
     let Some(srv_id) = s.srv else { return SnErr::SN_ERR_INTERNAL };
     let addr = w.server(srv_id).addr;
-    let span = tracing::debug_span!(names::CONNECT_SERVER, sess = s.uniq_id, server = %w.server(srv_id).name, addr = %addr);
+    let span = tracing::debug_span!(names::CONNECT_SERVER, sess = s.uniq_id, server = %w.server(srv_id).name, addr = %addr, reused = tracing::field::Empty);
     let _g = span.enter();
     s.flags.insert(SessFlags::SN_ADDR_SET);
-    let err = tcp_connect_server(w, s, addr);
+    let err = match (s.idle_srv.take(), s.si[1].fd) {
+        (Some(idle), Some(_)) if idle == srv_id => {
+            // Keep-alive: reuse the idle connection to this server; it is connected.
+            s.si[1].set_state(crate::haproxy::stream_interface::SiState::SI_ST_CON);
+            s.req.flags.insert(crate::haproxy::buffers::BufFlags::BF_WRITE_NULL);
+            span.record("reused", true);
+            SnErr::SN_ERR_NONE
+        }
+        (_, Some(fd)) => {
+            // An idle connection to another server: close it and connect anew.
+            w.fdtab.fd_delete(fd);
+            s.si[1].fd = None;
+            tcp_connect_server(w, s, addr)
+        }
+        _ => tcp_connect_server(w, s, addr),
+    };
     if err == SnErr::SN_ERR_NONE {
         s.flags.insert(SessFlags::SN_CURR_SESS);
         let srv = w.server_mut(srv_id);

@@ -403,6 +403,19 @@ impl Buffer {
         self.update_full();
     }
 
+    /// Drops the output without sending it (a reply replaces what was going to the server).
+    pub fn bo_erase(&mut self) {
+        if let Some(c) = self.data.as_deref_mut() {
+            c.head += c.o;
+            c.o = 0;
+            if c.i == 0 {
+                c.head = 0;
+            }
+        }
+        self.flags.insert(BufFlags::BF_OUT_EMPTY);
+        self.update_full();
+    }
+
     /// buffers.h:buffer_erase(): drops everything, input and output.
     pub fn buffer_erase(&mut self) {
         if let Some(c) = self.data.as_deref_mut() {

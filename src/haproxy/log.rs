@@ -237,6 +237,15 @@ fn be_srv(w: &Haproxy, s: &Session) -> String {
     }
 }
 
+/// `%B`: bytes sent (or queued) to the client in this transaction. Parser errors and
+/// silent closes count 0, as HAProxy 2.6 logs them.
+fn bytes_out(s: &Session) -> u64 {
+    if s.txn.uncounted_reply {
+        return 0;
+    }
+    (s.rep.sent + s.rep.o() as u64).saturating_sub(s.logs.bytes_out_base)
+}
+
 /// The `option tcplog` line (HAProxy 2.6):
 /// `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq`.
 pub fn build_tcplog(w: &Haproxy, s: &Session) -> String {
@@ -255,7 +264,7 @@ pub fn build_tcplog(w: &Haproxy, s: &Session) -> String {
         opt_ms(tw),
         opt_ms(tc),
         opt_ms(s.logs.t_close),
-        s.logs.bytes_out,
+        bytes_out(s),
         s.err.log_char(),
         s.finst.log_char(),
         counters(w, s)
@@ -293,7 +302,7 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         opt_ms(trs),
         opt_ms(ta),
         status,
-        l.bytes_out,
+        bytes_out(s),
         s.err.log_char(),
         s.finst.log_char(),
         counters(w, s),

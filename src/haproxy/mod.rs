@@ -14,8 +14,10 @@ pub mod cfgparse;
 pub mod ev_epoll;
 pub mod fd;
 pub mod frontend;
+pub mod h1;
 #[allow(clippy::module_inception)]
 pub mod haproxy;
+pub mod http;
 pub mod lb_fas;
 pub mod lb_fwlc;
 pub mod lb_fwrr;

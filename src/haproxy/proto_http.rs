@@ -1,42 +1,133 @@
-//! HTTP: the transaction state and the HTTP analysers.
+//! HTTP mode: the transaction, the HTTP analysers, `http-request`/`http-response` rules,
+//! keep-alive and HAProxy's HTTP answers.
 //!
-//! Reproduces `proto_http.c` (1.5-dev8; keep-alive from 1.5.0; answers from HAProxy 2.6).
-//! This first part holds the transaction (`struct http_txn`) that the core needs; the
-//! analysers follow in the HTTP-mode work.
+//! Reproduces `proto_http.c` (1.5-dev8 structure; keep-alive from 1.5.0; observable
+//! behaviour from HAProxy 2.6). Each analyser is called by `process_session` when its bit
+//! is set in `req->analysers` or `rep->analysers`, in this order:
+//! `http_wait_for_request` (`AN_REQ_WAIT_HTTP`) waits for a complete request head and
+//! parses it; `http_process_req_common` (`AN_REQ_HTTP_PROCESS_FE`/`_BE`) runs the
+//! `http-request` rules; `process_switching_rules` (session.rs) picks the backend;
+//! `http_process_request` (`AN_REQ_HTTP_INNER`) adds `X-Forwarded-For`, fixes the
+//! `Connection` header and lets the head go; `http_request_forward_body`
+//! (`AN_REQ_HTTP_XFER_BODY`) forwards the body (Content-Length or chunked, streamed
+//! through the buffer). On the response side, `http_wait_for_response`,
+//! `http_process_res_common` and `http_response_forward_body` do the same. When both
+//! messages are done, `http_end_txn_clean_session` logs the transaction and resets the
+//! session for the next request on the same connection.
+//!
+//! Heads are parsed into a `Head` (h1.rs), changed there by rules, and serialised back
+//! into the buffer before they leave, with lower-case header names as HAProxy 2.6 sends
+//! them. A request whose framing is not understood is never forwarded.
 
 use std::net::IpAddr;
 
-use crate::haproxy::acl::Sample;
-use crate::haproxy::buffers::Analysers;
+use crate::haproxy::acl::{Acl, Condition, Sample, acl_exec_cond, parse_cond};
+use crate::haproxy::buffers::{Analysers, BufFlags};
+use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::session::{Session, default_srv_error};
-use crate::haproxy::stream_interface::Side;
+use crate::haproxy::http;
+use crate::haproxy::log::sess_log;
+use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
+use crate::haproxy::session::{
+    SessFlags, Session, SnErr, SnFinst, sess_change_server, srv_error_flags, srv_release_conn,
+};
+use crate::haproxy::stream_interface::{
+    SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
+};
+use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
+use crate::trace::names;
+
+/// Where a message is (`msg->msg_state`, the subset haflow's parser needs).
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MsgState {
+    /// Waiting for the head.
+    #[default]
+    HTTP_MSG_RQBEFORE,
+    /// Head parsed and kept, not forwarded yet.
+    HTTP_MSG_BODY,
+    /// Forwarding a Content-Length body (or until close).
+    HTTP_MSG_DATA,
+    /// Expecting a chunk-size line.
+    HTTP_MSG_CHUNK_SIZE,
+    /// Forwarding chunk data.
+    HTTP_MSG_CHUNK_DATA,
+    /// Expecting the CRLF after chunk data.
+    HTTP_MSG_CHUNK_CRLF,
+    /// Expecting trailers after the last chunk.
+    HTTP_MSG_TRAILERS,
+    /// The whole message was forwarded.
+    HTTP_MSG_DONE,
+    /// A parse or framing error happened.
+    HTTP_MSG_ERROR,
+}
+
+impl std::fmt::Display for MsgState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One HTTP message (`struct http_msg`): its state, head and framing.
+#[derive(Clone, Debug, Default)]
+pub struct HttpMsg {
+    /// Parsing/forwarding state.
+    pub state: MsgState,
+    /// The parsed head, until it is forwarded.
+    pub head: Option<Head>,
+    /// Bytes the raw head occupies at the start of the buffer's input.
+    pub head_len: usize,
+    /// How the body is delimited.
+    pub framing: Option<Framing>,
+    /// Body bytes forwarded so far (statistics and spans).
+    pub body_bytes: u64,
+}
 
 /// `struct http_txn`: one request/response exchange.
 #[derive(Clone, Debug, Default)]
 pub struct HttpTxn {
-    /// Status code of the response sent to the client, if any.
+    /// The request.
+    pub req: HttpMsg,
+    /// The response.
+    pub rsp: HttpMsg,
+    /// Status of the response sent to the client, if any.
     pub status: Option<u16>,
-    /// The request line, for the log (`<BADREQ>` when it could not be parsed).
+    /// The request line for the log (`<BADREQ>` when none could be parsed).
     pub req_line: Option<String>,
-    /// True once the response analysers started waiting for the server's head.
-    pub rsp_waiting: bool,
+    /// The request was `HEAD` (its response has no body).
+    pub head_request: bool,
+    /// The client connection closes after this transaction.
+    pub cli_close: bool,
+    /// The server connection closes after this transaction.
+    pub srv_close: bool,
+    /// The client spoke HTTP/1.0.
+    pub cli_http10: bool,
+    /// This is not the connection's first request (`TX_NOT_FIRST`).
+    pub not_first: bool,
+    /// Waiting for the next request on a kept-alive connection (`TX_WAIT_NEXT_RQ`).
+    pub wait_next_rq: bool,
+    /// Bytes of the client-bound reply not to count in the log (parser errors log 0).
+    pub uncounted_reply: bool,
+    /// Request path, kept for ACLs once the head has left the buffer.
+    pub path: Vec<u8>,
 }
 
 impl HttpTxn {
-    /// http_init_txn(): a fresh transaction.
+    /// http_init_txn(): a fresh transaction; `not_first` when the connection was kept alive.
     pub fn reset(&mut self) {
+        let not_first = self.not_first;
         *self = HttpTxn::default();
+        self.not_first = not_first;
     }
 
-    /// Marks the start of the wait for the response head (`sess_establish`).
+    /// `sess_establish` starts waiting for the response head.
     pub fn rsp_begin(&mut self) {
-        self.rsp_waiting = true;
+        self.rsp.state = MsgState::HTTP_MSG_RQBEFORE;
     }
 
     /// True while the response head has not arrived (`SN_FINST_H` territory).
     pub fn waiting_for_response(&self) -> bool {
-        self.rsp_waiting
+        self.req_line.is_some() && self.status.is_none() && self.rsp.head.is_none()
     }
 
     /// The request line as the log prints it.
@@ -45,38 +136,329 @@ impl HttpTxn {
     }
 }
 
-/// `http-request` rule.
+// ---------------------------------------------------------------------------------------
+// Rules
+
+/// A header value with the few `%[...]` samples haflow understands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFmt(Vec<FmtPart>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FmtPart {
+    Lit(String),
+    Src,
+    SrcPort,
+    Path,
+    Method,
+    Hdr(String),
+    Env(String),
+}
+
+impl LogFmt {
+    /// Parses `text`, which may contain `%[src]`, `%[req.hdr(NAME)]`, `%[path]`,
+    /// `%[method]`, `%[env(NAME)]`, `%ci`, `%cp` and `%%`.
+    pub fn parse(text: &str) -> Result<LogFmt, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('%') {
+            lit.push_str(&rest[..i]);
+            rest = &rest[i + 1..];
+            let (part, len) = if rest.starts_with('%') {
+                lit.push('%');
+                rest = &rest[1..];
+                continue;
+            } else if rest.starts_with("ci") {
+                (FmtPart::Src, 2)
+            } else if rest.starts_with("cp") {
+                (FmtPart::SrcPort, 2)
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let end = r.find(']').ok_or_else(|| format!("missing ']' in '{text}'"))?;
+                let expr = &r[..end];
+                let arg = |p: &str| {
+                    expr.strip_prefix(p).and_then(|x| x.strip_prefix('(')).and_then(|x| x.strip_suffix(')'))
+                };
+                let part = match expr {
+                    "src" => FmtPart::Src,
+                    "src_port" => FmtPart::SrcPort,
+                    "path" => FmtPart::Path,
+                    "method" => FmtPart::Method,
+                    _ => {
+                        if let Some(n) = arg("req.hdr").or_else(|| arg("hdr")) {
+                            FmtPart::Hdr(n.to_ascii_lowercase())
+                        } else if let Some(n) = arg("env") {
+                            FmtPart::Env(n.to_string())
+                        } else {
+                            return Err(format!("sample fetch '{expr}' is not supported by haflow"));
+                        }
+                    }
+                };
+                (part, end + 2)
+            } else {
+                return Err(format!("unsupported log-format variable in '{text}'"));
+            };
+            if !lit.is_empty() {
+                parts.push(FmtPart::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(part);
+            rest = &rest[len..];
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            parts.push(FmtPart::Lit(lit));
+        }
+        Ok(LogFmt(parts))
+    }
+
+    fn eval(&self, smp: &dyn Sample, port: Option<u16>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &self.0 {
+            match p {
+                FmtPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
+                FmtPart::Src => {
+                    out.extend_from_slice(smp.src().map(|a| a.to_string()).unwrap_or_default().as_bytes())
+                }
+                FmtPart::SrcPort => {
+                    out.extend_from_slice(port.map(|p| p.to_string()).unwrap_or_default().as_bytes())
+                }
+                FmtPart::Path => out.extend_from_slice(smp.path().unwrap_or_default()),
+                FmtPart::Method => out.extend_from_slice(smp.method().unwrap_or_default()),
+                FmtPart::Hdr(n) => out.extend_from_slice(smp.hdr(n).first().copied().unwrap_or_default()),
+                FmtPart::Env(n) => out.extend_from_slice(std::env::var(n).unwrap_or_default().as_bytes()),
+            }
+        }
+        out
+    }
+}
+
+/// What `http-request redirect` builds the location from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// `location <url>`: used as is.
+    Location,
+    /// `prefix <p>`: `<p><original uri>`.
+    Prefix,
+    /// `scheme <s>`: `<s>://<host><original uri>`.
+    Scheme,
+}
+
+/// An `http-request` action.
 #[derive(Clone, Debug)]
-pub struct HttpReqRule;
+pub enum ReqAction {
+    /// `allow`: stop evaluating rules.
+    Allow,
+    /// `deny [deny_status N]`.
+    Deny(u16),
+    /// `return status N [content-type T] [string S]`.
+    Return {
+        /// Status code.
+        status: u16,
+        /// `content-type`.
+        content_type: Option<String>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// `redirect location|prefix|scheme X [code N]`.
+    Redirect {
+        /// How the location is built.
+        kind: RedirectKind,
+        /// The configured value.
+        value: String,
+        /// 301, 302 (default), 303, 307 or 308.
+        code: u16,
+    },
+    /// `set-header NAME VALUE`.
+    SetHeader(String, LogFmt),
+    /// `add-header NAME VALUE`.
+    AddHeader(String, LogFmt),
+    /// `del-header NAME`.
+    DelHeader(String),
+}
+
+/// An `http-request` rule: action and optional condition.
+#[derive(Clone, Debug)]
+pub struct HttpReqRule {
+    /// What to do.
+    pub action: ReqAction,
+    /// When (none: always).
+    pub cond: Option<Condition>,
+}
+
+/// An `http-response` action.
+#[derive(Clone, Debug)]
+pub enum ResAction {
+    /// `allow`: stop evaluating rules.
+    Allow,
+    /// `deny [deny_status N]`: replace the response by an error (502 by default).
+    Deny(u16),
+    /// `set-header NAME VALUE`.
+    SetHeader(String, LogFmt),
+    /// `add-header NAME VALUE`.
+    AddHeader(String, LogFmt),
+    /// `del-header NAME`.
+    DelHeader(String),
+}
+
+/// An `http-response` rule.
+#[derive(Clone, Debug)]
+pub struct HttpResRule {
+    /// What to do.
+    pub action: ResAction,
+    /// When (none: always).
+    pub cond: Option<Condition>,
+}
+
+/// Splits `ARGS [if|unless COND]` and parses the condition.
+fn split_cond<'a>(args: &'a [String], acls: &[Acl]) -> Result<(&'a [String], Option<Condition>), String> {
+    match args.iter().position(|a| a == "if" || a == "unless") {
+        Some(i) => Ok((&args[..i], Some(parse_cond(&args[i..], acls)?))),
+        None => Ok((args, None)),
+    }
+}
+
+fn status_arg(v: Option<&String>, what: &str) -> Result<u16, String> {
+    v.and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (200..=599).contains(s))
+        .ok_or_else(|| format!("{what} expects a status code between 200 and 599"))
+}
+
+fn header_action(kw: &str, a: &[String]) -> Result<(String, Option<LogFmt>), String> {
+    match (a.get(1), a.get(2), kw) {
+        (Some(n), None, "del-header") => Ok((n.to_ascii_lowercase(), None)),
+        (Some(n), Some(v), "set-header" | "add-header") if a.len() == 3 => {
+            Ok((n.clone(), Some(LogFmt::parse(v)?)))
+        }
+        _ if kw == "del-header" => Err(format!("'{kw}' expects exactly 1 argument.")),
+        _ => Err(format!("'{kw}' expects exactly 2 arguments.")),
+    }
+}
 
 impl HttpReqRule {
     /// Parses the words after `http-request`.
-    pub fn parse(_args: &[String], _acls: &[crate::haproxy::acl::Acl]) -> Result<HttpReqRule, String> {
-        Err("rules are not implemented yet".into())
+    pub fn parse(args: &[String], acls: &[Acl]) -> Result<HttpReqRule, String> {
+        let (a, cond) = split_cond(args, acls)?;
+        let Some(kw) = a.first() else { return Err("expects an action.".into()) };
+        let action = match kw.as_str() {
+            "allow" => ReqAction::Allow,
+            "deny" => {
+                let status = match a.get(1).map(String::as_str) {
+                    Some("deny_status") => status_arg(a.get(2), "'deny_status'")?,
+                    None => 403,
+                    Some(x) => return Err(format!("'deny' unexpected argument '{x}'.")),
+                };
+                ReqAction::Deny(status)
+            }
+            "return" => {
+                let (mut status, mut content_type, mut body) = (200, None, Vec::new());
+                let mut i = 1;
+                while i < a.len() {
+                    match a[i].as_str() {
+                        "status" => status = status_arg(a.get(i + 1), "'status'")?,
+                        "content-type" => {
+                            content_type = Some(a.get(i + 1).ok_or("'content-type' expects a value")?.clone())
+                        }
+                        "string" => {
+                            body = a.get(i + 1).ok_or("'string' expects a value")?.clone().into_bytes()
+                        }
+                        other => {
+                            return Err(format!("'return' : unknown or unsupported argument '{other}'."));
+                        }
+                    }
+                    i += 2;
+                }
+                if !body.is_empty() && content_type.is_none() {
+                    return Err("'return' : a 'content-type' is required with a body.".into());
+                }
+                ReqAction::Return { status, content_type, body }
+            }
+            "redirect" => {
+                let kind = match a.get(1).map(String::as_str) {
+                    Some("location") => RedirectKind::Location,
+                    Some("prefix") => RedirectKind::Prefix,
+                    Some("scheme") => RedirectKind::Scheme,
+                    _ => return Err("'redirect' expects 'location', 'prefix' or 'scheme'.".into()),
+                };
+                let value = a.get(2).ok_or("'redirect' expects a value")?.clone();
+                let mut code = 302;
+                let mut i = 3;
+                while i < a.len() {
+                    match a[i].as_str() {
+                        "code" => {
+                            code = a
+                                .get(i + 1)
+                                .and_then(|c| c.parse().ok())
+                                .filter(|c| [301, 302, 303, 307, 308].contains(c))
+                                .ok_or("'code' expects 301, 302, 303, 307 or 308.")?;
+                            i += 2;
+                        }
+                        other => {
+                            return Err(format!("'redirect' : option '{other}' is not supported by haflow."));
+                        }
+                    }
+                }
+                ReqAction::Redirect { kind, value, code }
+            }
+            "set-header" | "add-header" | "del-header" => {
+                let (name, fmt) = header_action(kw, a)?;
+                match (kw.as_str(), fmt) {
+                    ("set-header", Some(f)) => ReqAction::SetHeader(name, f),
+                    ("add-header", Some(f)) => ReqAction::AddHeader(name, f),
+                    _ => ReqAction::DelHeader(name),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "expects 'allow', 'deny', 'return', 'redirect', 'set-header', 'add-header' or 'del-header' (haflow's subset), but got '{other}'."
+                ));
+            }
+        };
+        Ok(HttpReqRule { action, cond })
     }
 }
-
-/// `http-response` rule.
-#[derive(Clone, Debug)]
-pub struct HttpResRule;
 
 impl HttpResRule {
     /// Parses the words after `http-response`.
-    pub fn parse(_args: &[String], _acls: &[crate::haproxy::acl::Acl]) -> Result<HttpResRule, String> {
-        Err("rules are not implemented yet".into())
+    pub fn parse(args: &[String], acls: &[Acl]) -> Result<HttpResRule, String> {
+        let (a, cond) = split_cond(args, acls)?;
+        let Some(kw) = a.first() else { return Err("expects an action.".into()) };
+        let action = match kw.as_str() {
+            "allow" => ResAction::Allow,
+            "deny" => ResAction::Deny(match a.get(1).map(String::as_str) {
+                Some("deny_status") => status_arg(a.get(2), "'deny_status'")?,
+                _ => 502,
+            }),
+            "set-header" | "add-header" | "del-header" => {
+                let (name, fmt) = header_action(kw, a)?;
+                match (kw.as_str(), fmt) {
+                    ("set-header", Some(f)) => ResAction::SetHeader(name, f),
+                    ("add-header", Some(f)) => ResAction::AddHeader(name, f),
+                    _ => ResAction::DelHeader(name),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "expects 'allow', 'deny', 'set-header', 'add-header' or 'del-header' (haflow's subset), but got '{other}'."
+                ));
+            }
+        };
+        Ok(HttpResRule { action, cond })
     }
 }
 
-/// The session seen through the ACL sample fetches.
+// ---------------------------------------------------------------------------------------
+// Samples for ACLs
+
+/// The session (and its request head) seen through the ACL sample fetches.
 pub struct SessionSample<'a> {
     src: Option<IpAddr>,
-    _s: &'a Session,
+    head: Option<&'a Head>,
+    path: &'a [u8],
 }
 
 impl<'a> SessionSample<'a> {
     /// Wraps a session for ACL evaluation.
     pub fn new(_w: &Haproxy, s: &'a Session) -> SessionSample<'a> {
-        SessionSample { src: s.cli_addr.map(|a| a.ip()), _s: s }
+        SessionSample { src: s.cli_addr.map(|a| a.ip()), head: s.txn.req.head.as_ref(), path: &s.txn.path }
     }
 }
 
@@ -85,46 +467,1004 @@ impl Sample for SessionSample<'_> {
         self.src
     }
     fn method(&self) -> Option<&[u8]> {
-        None
+        match self.head.map(|h| &h.start) {
+            Some(StartLine::Request { method, .. }) => Some(method.as_bytes()),
+            _ => None,
+        }
     }
     fn path(&self) -> Option<&[u8]> {
-        None
+        if self.head.is_some() || !self.path.is_empty() { Some(self.path) } else { None }
     }
-    fn hdr(&self, _name: &str) -> Vec<&[u8]> {
-        Vec::new()
+    fn hdr(&self, name: &str) -> Vec<&[u8]> {
+        match self.head {
+            Some(h) => h.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_slice()).collect(),
+            None => Vec::new(),
+        }
     }
 }
 
-/// proto_http.c:http_return_srv_error(): HTTP mode's `srv_error`.
+/// The path of a request target: `/a/b` of `/a/b?x` or of `http://host/a/b?x`.
+fn uri_path(uri: &str) -> &str {
+    let u = match uri.find("://") {
+        Some(i) => {
+            let rest = &uri[i + 3..];
+            rest.find('/').map_or("", |p| &rest[p..])
+        }
+        None => uri,
+    };
+    u.split('?').next().unwrap_or(u)
+}
+
+// ---------------------------------------------------------------------------------------
+// Replies
+
+/// How the reply ends the client connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReplyEnd {
+    /// Parser-style error: the connection is closed (400, 408, 422).
+    Close,
+    /// Analyser-style answer: the connection stays usable when the request allows it.
+    KeepAlive,
+}
+
+/// True when the whole request was read, so that the connection can carry another one.
+fn request_consumed(s: &Session) -> bool {
+    matches!(s.txn.req.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_BODY)
+        && matches!(s.txn.req.framing, None | Some(Framing::None))
+        || s.txn.req.state == MsgState::HTTP_MSG_DONE
+}
+
+/// Sends an answer haflow produced itself (error page, `return`, redirect, deny) and ends
+/// the transaction: with `KeepAlive`, the session is reset for the next request when the
+/// protocol allows it; otherwise the client connection is closed after the answer.
+fn http_reply(
+    w: &mut Haproxy,
+    s: &mut Session,
+    status: u16,
+    msg: &[u8],
+    end: ReplyEnd,
+    err: SnErr,
+    finst: SnFinst,
+) {
+    s.txn.status = Some(status);
+    s.set_err(err);
+    s.set_finst(finst);
+    // What was going to the server stays here; the server side, if any, is closed.
+    s.req.bo_erase();
+    if s.si[1].fd.is_some() && matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
+        s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
+        si_shutr(w, s, Side::Srv);
+        si_shutw(w, s, Side::Srv);
+    }
+    s.rep.buffer_erase();
+    let keep = end == ReplyEnd::KeepAlive && !s.txn.cli_close && request_consumed(s);
+    let msg = if end == ReplyEnd::KeepAlive
+        && !keep
+        && !msg.windows(17).any(|x| x.eq_ignore_ascii_case(b"connection: close"))
+    {
+        // An analyser answer that must close announces it, as HAProxy 2.6 does.
+        let mut m = msg.to_vec();
+        if let Some(pos) = m.windows(4).position(|x| x == b"\r\n\r\n") {
+            m.splice(pos + 2..pos + 2, b"connection: close\r\n".iter().copied());
+        }
+        m
+    } else {
+        msg.to_vec()
+    };
+    s.rep.bo_inject(&mut w.pool2_buffer, &msg);
+    if end == ReplyEnd::Close {
+        s.txn.uncounted_reply = true;
+    }
+    let p = &mut w.proxies[s.fe.idx()].counters;
+    p.rsp[(status / 100).clamp(1, 6) as usize - 1] += 1;
+    if keep {
+        // The request (head, and body if any) is consumed; the next one may follow.
+        if s.txn.req.state != MsgState::HTTP_MSG_DONE {
+            let n = s.txn.req.head_len;
+            s.req.bi_skip(n);
+        }
+        s.txn.req.state = MsgState::HTTP_MSG_DONE;
+        s.txn.rsp.state = MsgState::HTTP_MSG_DONE;
+        http_end_txn_clean_session(w, s);
+    } else {
+        s.req.analysers = Analysers::empty();
+        s.rep.analysers = Analysers::empty();
+        s.req.buffer_abort();
+        s.req.buffer_erase();
+        s.rep.buffer_auto_close();
+        s.rep.buffer_shutw_now();
+    }
+}
+
+/// proto_http.c:http_return_srv_error() in 1.5-dev8 (HTTP mode's `s->srv_error`): the
+/// server side failed before any response; answer 503 (500 for an internal error) and
+/// record why.
 pub fn http_return_srv_error(w: &mut Haproxy, s: &mut Session, side: Side) {
-    default_srv_error(w, s, side);
+    let et = s.si[side as usize].err_type;
+    let (err, finst) = srv_error_flags(et);
+    let status = if err == SnErr::SN_ERR_INTERNAL { 500 } else { 503 };
+    if et.intersects(SiErrType::SI_ET_QUEUE_ABRT | SiErrType::SI_ET_CONN_ABRT) {
+        // The client left: nobody to answer.
+        s.set_err(err);
+        s.set_finst(finst);
+        return;
+    }
+    http_reply(w, s, status, &http::analyser_error(status, false), ReplyEnd::KeepAlive, err, finst);
 }
 
-/// `AN_REQ_WAIT_HTTP`.
-pub fn http_wait_for_request(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
+/// A request the parser refused: parser-style error page, connection closed, the log
+/// shows `<BADREQ>` and `PR--` (or `cR--` for 408).
+fn http_bad_req(w: &mut Haproxy, s: &mut Session, e: &H1Error) {
+    w.proxies[s.fe.idx()].counters.failed_req += 1;
+    tracing::debug!(reason = e.reason, status = e.status, "bad request");
+    s.txn.req.state = MsgState::HTTP_MSG_ERROR;
+    s.txn.req_line = None;
+    http_reply(
+        w,
+        s,
+        e.status,
+        &http::parser_error(e.status),
+        ReplyEnd::Close,
+        SnErr::SN_ERR_PRXCOND,
+        SnFinst::SN_FINST_R,
+    );
+}
+
+/// Gives up on the client silently (keep-alive timeout, client closed between requests).
+fn close_silently(s: &mut Session) {
+    s.logs.logged = true;
+    s.req.analysers = Analysers::empty();
+    s.rep.analysers = Analysers::empty();
+    s.req.buffer_abort();
+    s.rep.buffer_auto_close();
+    s.rep.buffer_shutw_now();
+}
+
+// ---------------------------------------------------------------------------------------
+// Request analysers
+
+/// proto_http.c:http_wait_for_request() in 1.5-dev8 (`AN_REQ_WAIT_HTTP`): wait until a
+/// whole request head is in the buffer, parse it, and decide its framing. Answers 400 to
+/// what cannot be parsed, 408 when `timeout http-request` expires first.
+pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST, sess = s.uniq_id, an = %an_bit, bytes = s.req.i(), request = tracing::field::Empty, status = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    let fe = &w.proxies[s.fe.idx()];
+    let maxhdr = w.global.tune.http_maxhdr;
+    let limit = s.req.size - s.req.maxrewrite;
+    let input = s.req.input();
+    match h1::head_len(input) {
+        Some(len) if len > limit => {
+            span.record("status", 400);
+            http_bad_req(w, s, &H1Error { status: 400, reason: "request head too large" });
+            false
+        }
+        Some(len) => {
+            let parsed = h1::parse_request(&input[..len], maxhdr);
+            let mut head = match parsed {
+                Ok(h) => h,
+                Err(e) => {
+                    span.record("status", e.status);
+                    http_bad_req(w, s, &e);
+                    return false;
+                }
+            };
+            let (framing, te_close) = match h1::request_framing(&mut head) {
+                Ok(f) => f,
+                Err(e) => {
+                    span.record("status", e.status);
+                    http_bad_req(w, s, &e);
+                    return false;
+                }
+            };
+            let StartLine::Request { method, uri, version } = &head.start else { unreachable!() };
+            let line = format!("{method} {uri} {version}");
+            span.record("request", line.as_str());
+            if w.global.debug() {
+                let (c, fe_name) = (s.si[0].fd.map_or(0, |f| f.0 as u16), fe.name.clone());
+                w.debug_line(format!("{:08x}:{fe_name}.clireq[{c:04x}:ffffffff]: {line}", s.uniq_id));
+                for (n, v) in &head.headers {
+                    w.debug_line(format!(
+                        "{:08x}:{fe_name}.clihdr[{c:04x}:ffffffff]: {n}: {}",
+                        s.uniq_id,
+                        String::from_utf8_lossy(v)
+                    ));
+                }
+            }
+            let http10 = head.minor() == 0;
+            s.txn.head_request = method.eq_ignore_ascii_case("HEAD");
+            s.txn.path = uri_path(uri).as_bytes().to_vec();
+            s.txn.req_line = Some(line);
+            s.txn.cli_http10 = http10;
+            s.txn.cli_close = te_close
+                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
+            s.txn.req.head = Some(head);
+            s.txn.req.head_len = len;
+            s.txn.req.framing = Some(framing);
+            s.txn.req.state = MsgState::HTTP_MSG_BODY;
+            s.txn.wait_next_rq = false;
+            if s.txn.not_first {
+                // Keep-alive: the transaction's clock starts with its request.
+                s.logs.tv_accept = now;
+                s.logs.request_date = w.clock.date;
+            }
+            s.logs.t_request = Some(s.elapsed(now));
+            let fe = &mut w.proxies[s.fe.idx()];
+            fe.counters.cum_req += 1;
+            s.req.analysers.remove(an_bit);
+            s.req.analyse_exp = TICK_ETERNITY;
+            true
+        }
+        None => {
+            // Incomplete head.
+            let has_data = !input.is_empty() && !input.iter().all(|&c| c == b'\r' || c == b'\n');
+            if input.len() >= limit {
+                http_bad_req(w, s, &H1Error { status: 400, reason: "request head too large" });
+                return false;
+            }
+            let flags = s.req.flags;
+            if flags.contains(BufFlags::BF_READ_ERROR) || flags.contains(BufFlags::BF_SHUTR) {
+                if s.txn.not_first && !has_data {
+                    close_silently(s);
+                } else {
+                    // The client left before a full request: log `CR--`, answer nothing.
+                    s.txn.status = Some(400);
+                    s.txn.uncounted_reply = true;
+                    s.set_err(SnErr::SN_ERR_CLICL);
+                    s.set_finst(SnFinst::SN_FINST_R);
+                    w.proxies[s.fe.idx()].counters.failed_req += 1;
+                    close_silently(s);
+                    s.logs.logged = false;
+                }
+                return false;
+            }
+            if flags.intersects(BufFlags::BF_READ_TIMEOUT | BufFlags::BF_ANA_TIMEOUT) {
+                if s.txn.not_first && !has_data {
+                    close_silently(s);
+                } else {
+                    span.record("status", 408);
+                    w.proxies[s.fe.idx()].counters.failed_req += 1;
+                    s.txn.req_line = None;
+                    http_reply(
+                        w,
+                        s,
+                        408,
+                        &http::parser_error(408),
+                        ReplyEnd::Close,
+                        SnErr::SN_ERR_CLITO,
+                        SnFinst::SN_FINST_R,
+                    );
+                }
+                return false;
+            }
+            // Wait for more; no server connection until the request is known.
+            s.req.buffer_dont_connect();
+            if s.req.analyse_exp.is_none() {
+                let t = fe.timeout;
+                let tmo = if s.txn.wait_next_rq {
+                    t.httpka.or(t.httpreq).or(t.client)
+                } else {
+                    t.httpreq.or(t.client)
+                };
+                s.req.analyse_exp = tick_add_ifset(now, tmo);
+            }
+            false
+        }
+    }
+}
+
+/// proto_http.c:http_process_req_common() in 1.5-dev8 (`AN_REQ_HTTP_PROCESS_FE`/`_BE`):
+/// run the frontend's (or backend's) `http-request` rules.
+pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let px_id = if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE { s.fe } else { s.be };
+    let span = tracing::debug_span!(names::HTTP_PROCESS_REQ_COMMON, sess = s.uniq_id, an = %an_bit, proxy = %w.proxies[px_id.idx()].name, action = tracing::field::Empty);
+    let _g = span.enter();
+    s.req.analysers.remove(an_bit);
+    let px: &Proxy = &w.proxies[px_id.idx()];
+    let port = s.cli_addr.map(|a| a.port());
+    let mut outcome = None;
+    for rule in &px.http_req_rules {
+        let smp = SessionSample::new(w, s);
+        if let Some(c) = &rule.cond
+            && !acl_exec_cond(c, px, &smp)
+        {
+            continue;
+        }
+        match &rule.action {
+            ReqAction::Allow => break,
+            ReqAction::SetHeader(n, f) | ReqAction::AddHeader(n, f) => {
+                let v = f.eval(&smp, port);
+                let set = matches!(rule.action, ReqAction::SetHeader(..));
+                let head = s.txn.req.head.as_mut().expect("the head was parsed");
+                if set { head.set(n, v) } else { head.add(n, v) }
+            }
+            ReqAction::DelHeader(n) => {
+                s.txn.req.head.as_mut().expect("the head was parsed").remove(n);
+            }
+            other => {
+                outcome = Some(other.clone());
+                break;
+            }
+        }
+    }
+    let Some(action) = outcome else { return true };
+    let close = s.txn.cli_close;
+    match action {
+        ReqAction::Deny(status) => {
+            span.record("action", "deny");
+            w.proxies[px_id.idx()].counters.denied_req += 1;
+            if px_id != s.fe {
+                w.proxies[s.fe.idx()].counters.denied_req += 1;
+            }
+            http_reply(
+                w,
+                s,
+                status,
+                &http::analyser_error(status, close),
+                ReplyEnd::KeepAlive,
+                SnErr::SN_ERR_PRXCOND,
+                SnFinst::SN_FINST_R,
+            );
+        }
+        ReqAction::Return { status, content_type, body } => {
+            span.record("action", "return");
+            w.proxies[px_id.idx()].counters.intercepted += 1;
+            let msg = http::return_reply(status, content_type.as_deref(), &body, close);
+            http_reply(w, s, status, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+        }
+        ReqAction::Redirect { kind, value, code } => {
+            span.record("action", "redirect");
+            w.proxies[px_id.idx()].counters.intercepted += 1;
+            let head = s.txn.req.head.as_ref().expect("the head was parsed");
+            let uri = match &head.start {
+                StartLine::Request { uri, .. } => uri.clone(),
+                StartLine::Response { .. } => String::new(),
+            };
+            let location = match kind {
+                RedirectKind::Location => value,
+                RedirectKind::Prefix => format!("{}{uri}", value.trim_end_matches('/')),
+                RedirectKind::Scheme => {
+                    let host = head
+                        .value("host")
+                        .map(|h| String::from_utf8_lossy(h).into_owned())
+                        .unwrap_or_default();
+                    format!("{value}://{host}{uri}")
+                }
+            };
+            let msg = http::redirect_reply(code, &location, close);
+            http_reply(w, s, code, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+        }
+        _ => {}
+    }
     false
 }
-/// `AN_REQ_HTTP_PROCESS_FE`/`_BE`.
-pub fn http_process_req_common(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
+
+/// The stronger of the frontend's and backend's `option http-*` modes.
+fn conn_mode(w: &Haproxy, s: &Session) -> HttpConnMode {
+    w.proxies[s.fe.idx()].http_mode.max(w.proxies[s.be.idx()].http_mode)
+}
+
+/// proto_http.c:http_process_request() in 1.5-dev8 (`AN_REQ_HTTP_INNER`): the last
+/// changes before the request leaves (`X-Forwarded-For`, the `Connection` header toward
+/// the server), then the head is written back to the buffer and forwarded.
+pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let mode = conn_mode(w, s);
+    let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = %an_bit, mode = ?mode, backend = %w.proxies[s.be.idx()].name);
+    let _g = span.enter();
+    let be = &w.proxies[s.be.idx()];
+    let fe = &w.proxies[s.fe.idx()];
+    let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
+    let ifnone = (fe.options | be.options).contains(ProxyOptions::PR_O_FF_IFNONE);
+    if mode == HttpConnMode::Close {
+        s.txn.cli_close = true;
+    }
+    s.txn.srv_close = mode != HttpConnMode::KeepAlive || s.txn.cli_close;
+    let http10 = s.txn.cli_http10;
+    let head = s.txn.req.head.as_mut().expect("the head was parsed");
+    if fwdfor
+        && let Some(ip) = s.cli_addr.map(|a| a.ip())
+        && !(ifnone && head.value("x-forwarded-for").is_some())
+    {
+        head.add("x-forwarded-for", ip.to_string());
+    }
+    for h in ["connection", "proxy-connection", "keep-alive"] {
+        head.remove(h);
+    }
+    if mode != HttpConnMode::KeepAlive || s.txn.cli_close {
+        if !http10 {
+            head.add("connection", "close");
+        }
+    } else if http10 {
+        // Keep the server connection usable: HTTP/1.0 closes by default.
+        head.add("connection", "keep-alive");
+    }
+    let out = head.to_bytes();
+    let len = s.txn.req.head_len;
+    if !s.req.replace_input(0, len, &out) {
+        http_reply(
+            w,
+            s,
+            500,
+            &http::analyser_error(500, true),
+            ReplyEnd::Close,
+            SnErr::SN_ERR_PRXCOND,
+            SnFinst::SN_FINST_R,
+        );
+        return false;
+    }
+    s.req.b_adv(out.len());
+    s.txn.req.head_len = 0;
+    s.txn.req.head = None;
+    s.txn.req.state = match s.txn.req.framing {
+        Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
+        Some(Framing::Length(n)) => {
+            s.req.buffer_forward(n);
+            MsgState::HTTP_MSG_DATA
+        }
+        _ => MsgState::HTTP_MSG_DONE,
+    };
+    s.req.analysers.remove(an_bit);
+    s.req.analysers.insert(Analysers::AN_REQ_HTTP_XFER_BODY);
+    s.req.buffer_auto_connect();
+    // The server's answer will be awaited with `timeout server`; until then the request
+    // must reach it even if the client goes quiet.
+    s.req.buffer_dont_close();
+    true
+}
+
+/// Moves a message's body through the buffer: Content-Length bodies by `to_forward`,
+/// chunked bodies one chunk at a time (size lines rewritten without extensions, trailers
+/// re-serialised), as HAProxy 2.6 forwards them. Returns `Err` on a framing error.
+fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> {
+    let maxhdr = w.global.tune.http_maxhdr;
+    loop {
+        let (buf, msg) = if req { (&mut s.req, &mut s.txn.req) } else { (&mut s.rep, &mut s.txn.rsp) };
+        match msg.state {
+            MsgState::HTTP_MSG_DATA => {
+                if matches!(msg.framing, Some(Framing::UntilClose)) {
+                    if buf.flags.contains(BufFlags::BF_SHUTR) && buf.i() == 0 {
+                        msg.state = MsgState::HTTP_MSG_DONE;
+                    }
+                    return Ok(());
+                }
+                if buf.to_forward == 0 {
+                    msg.state = MsgState::HTTP_MSG_DONE;
+                }
+                return Ok(());
+            }
+            MsgState::HTTP_MSG_CHUNK_SIZE => match h1::parse_chunk_size(buf.input())? {
+                ChunkLine::Incomplete => return Ok(()),
+                ChunkLine::Size { size, len } => {
+                    let line = format!("{size:x}\r\n");
+                    if !buf.replace_input(0, len, line.as_bytes()) {
+                        return Err(H1Error { status: 400, reason: "no room to rewrite a chunk size" });
+                    }
+                    buf.b_adv(line.len());
+                    if size == 0 {
+                        msg.state = MsgState::HTTP_MSG_TRAILERS;
+                    } else {
+                        buf.buffer_forward(size);
+                        msg.body_bytes += size;
+                        msg.state = MsgState::HTTP_MSG_CHUNK_DATA;
+                    }
+                }
+            },
+            MsgState::HTTP_MSG_CHUNK_DATA => {
+                if buf.to_forward > 0 {
+                    return Ok(());
+                }
+                msg.state = MsgState::HTTP_MSG_CHUNK_CRLF;
+            }
+            MsgState::HTTP_MSG_CHUNK_CRLF => {
+                let inp = buf.input();
+                if inp.starts_with(b"\r\n") {
+                    buf.b_adv(2);
+                } else if inp.starts_with(b"\n") {
+                    if !buf.replace_input(0, 1, b"\r\n") {
+                        return Err(H1Error { status: 400, reason: "no room to rewrite a chunk end" });
+                    }
+                    buf.b_adv(2);
+                } else if inp.is_empty() || inp == b"\r" {
+                    return Ok(());
+                } else {
+                    return Err(H1Error { status: 400, reason: "missing CRLF after chunk data" });
+                }
+                msg.state = MsgState::HTTP_MSG_CHUNK_SIZE;
+            }
+            MsgState::HTTP_MSG_TRAILERS => {
+                let inp = buf.input();
+                let end = if inp.starts_with(b"\r\n") {
+                    Some(2)
+                } else if inp.starts_with(b"\n") {
+                    Some(1)
+                } else {
+                    inp.windows(4)
+                        .position(|x| x == b"\r\n\r\n")
+                        .map(|p| p + 4)
+                        .or_else(|| inp.windows(2).position(|x| x == b"\n\n").map(|p| p + 2))
+                };
+                let Some(end) = end else {
+                    if inp.len() >= buf.size - buf.maxrewrite {
+                        return Err(H1Error { status: 400, reason: "trailers too large" });
+                    }
+                    return Ok(());
+                };
+                let mut out = Vec::new();
+                if end > 2 {
+                    let mut storage = vec![httparse::EMPTY_HEADER; maxhdr + 1];
+                    match httparse::parse_headers(&inp[..end], &mut storage) {
+                        Ok(httparse::Status::Complete((_, hs))) => {
+                            for h in hs.iter() {
+                                out.extend_from_slice(h.name.to_ascii_lowercase().as_bytes());
+                                out.extend_from_slice(b": ");
+                                out.extend_from_slice(h.value);
+                                out.extend_from_slice(b"\r\n");
+                            }
+                        }
+                        _ => return Err(H1Error { status: 400, reason: "invalid trailers" }),
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+                if !buf.replace_input(0, end, &out) {
+                    return Err(H1Error { status: 400, reason: "no room to rewrite trailers" });
+                }
+                buf.b_adv(out.len());
+                msg.state = MsgState::HTTP_MSG_DONE;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
+/// the request body; once both messages are done, end the transaction.
+pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::HTTP_REQUEST_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.req.o());
+    let _g = span.enter();
+    if let Err(e) = forward_body(w, s, true) {
+        span.record("state", "HTTP_MSG_ERROR");
+        s.txn.req.state = MsgState::HTTP_MSG_ERROR;
+        w.proxies[s.fe.idx()].counters.failed_req += 1;
+        if s.txn.status.is_none() && s.si[1].state < SiState::SI_ST_EST {
+            // Nothing reached the server yet: refuse the request as a whole.
+            s.txn.req_line = None;
+            http_reply(
+                w,
+                s,
+                e.status,
+                &http::parser_error(e.status),
+                ReplyEnd::Close,
+                SnErr::SN_ERR_PRXCOND,
+                SnFinst::SN_FINST_R,
+            );
+        } else {
+            abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
+        }
+        return false;
+    }
+    span.record("state", tracing::field::display(s.txn.req.state));
+    if s.txn.req.state == MsgState::HTTP_MSG_DONE {
+        return http_resync_states(w, s);
+    }
+    if s.req.flags.contains(BufFlags::BF_SHUTR) && s.req.i() == 0 && s.req.to_forward > 0 {
+        // The client closed in the middle of its body.
+        abort_txn(w, s, SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_D);
+    }
     false
 }
-/// `AN_REQ_HTTP_INNER`.
-pub fn http_process_request(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
+
+/// Closes both sides of a broken transaction (a body cannot be completed).
+fn abort_txn(w: &mut Haproxy, s: &mut Session, err: SnErr, finst: SnFinst) {
+    s.set_err(err);
+    s.set_finst(finst);
+    s.req.analysers = Analysers::empty();
+    s.rep.analysers = Analysers::empty();
+    s.req.buffer_abort();
+    s.rep.buffer_abort();
+    s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
+    si_shutr(w, s, Side::Srv);
+    si_shutw(w, s, Side::Srv);
+}
+
+// ---------------------------------------------------------------------------------------
+// Response analysers
+
+/// proto_http.c:http_wait_for_response() in 1.5-dev8 (`AN_RES_WAIT_HTTP`): wait for the
+/// server's response head and parse it. 502 when it is invalid or the server closes
+/// first, 504 when `timeout server` expires first; 1xx interim responses are passed on.
+pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::HTTP_WAIT_FOR_RESPONSE, sess = s.uniq_id, an = %an_bit, bytes = s.rep.i(), status = tracing::field::Empty);
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    let maxhdr = w.global.tune.http_maxhdr;
+    let limit = s.rep.size - s.rep.maxrewrite;
+    let input = s.rep.input();
+    let server_failed = |w: &mut Haproxy, s: &mut Session, status: u16, err: SnErr| {
+        let be = s.be;
+        w.proxies[be.idx()].counters.failed_resp += 1;
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.failed_resp += 1;
+        }
+        let close = s.txn.cli_close;
+        http_reply(
+            w,
+            s,
+            status,
+            &http::analyser_error(status, close),
+            ReplyEnd::KeepAlive,
+            err,
+            SnFinst::SN_FINST_H,
+        );
+    };
+    let Some(len) = h1::head_len(input) else {
+        if input.len() >= limit {
+            span.record("status", 502);
+            server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+            return false;
+        }
+        let flags = s.rep.flags;
+        if flags.contains(BufFlags::BF_READ_TIMEOUT) {
+            span.record("status", 504);
+            server_failed(w, s, 504, SnErr::SN_ERR_SRVTO);
+            return false;
+        }
+        if flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_SHUTR) {
+            span.record("status", 502);
+            // Garbage before the close is an invalid response; silence is a server abort.
+            let err = if input.is_empty() { SnErr::SN_ERR_SRVCL } else { SnErr::SN_ERR_PRXCOND };
+            server_failed(w, s, 502, err);
+            return false;
+        }
+        if s.rep.flags.contains(BufFlags::BF_SHUTW)
+            || s.req.flags.contains(BufFlags::BF_SHUTR) && s.req.flags.contains(BufFlags::BF_READ_ERROR)
+        {
+            // The client is gone while we wait: abort (`CH--`).
+            abort_txn(w, s, SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_H);
+            return false;
+        }
+        s.rep.buffer_dont_close();
+        return false;
+    };
+    if len > limit {
+        span.record("status", 502);
+        server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+        return false;
+    }
+    let mut head = match h1::parse_response(&input[..len], maxhdr) {
+        Ok(h) => h,
+        Err(e) => {
+            span.record("status", e.status);
+            server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+            return false;
+        }
+    };
+    let StartLine::Response { status, .. } = head.start else { unreachable!() };
+    span.record("status", status);
+    if w.global.debug() {
+        let be_name = w.proxies[s.be.idx()].name.clone();
+        let (c, sv) = (s.si[0].fd.map_or(0, |f| f.0 as u16), s.si[1].fd.map_or(0, |f| f.0 as u16));
+        let line = match &head.start {
+            StartLine::Response { version, status, reason } => format!("{version} {status} {reason}"),
+            StartLine::Request { .. } => String::new(),
+        };
+        w.debug_line(format!("{:08x}:{be_name}.srvrep[{c:04x}:{sv:04x}]: {line}", s.uniq_id));
+        for (n, v) in &head.headers {
+            w.debug_line(format!(
+                "{:08x}:{be_name}.srvhdr[{c:04x}:{sv:04x}]: {n}: {}",
+                s.uniq_id,
+                String::from_utf8_lossy(v)
+            ));
+        }
+    }
+    if (100..200).contains(&status) && status != 101 {
+        // An interim response: pass it on and keep waiting for the final one.
+        let out = head.to_bytes();
+        if s.rep.replace_input(0, len, &out) {
+            s.rep.b_adv(out.len());
+        }
+        return false;
+    }
+    let (framing, te_close) = match h1::response_framing(&mut head, s.txn.head_request) {
+        Ok(f) => f,
+        Err(_) => {
+            server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+            return false;
+        }
+    };
+    s.logs.t_data = Some(s.elapsed(now));
+    let server_close =
+        if head.minor() == 0 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
+    if server_close || framing == Framing::UntilClose || te_close {
+        s.txn.srv_close = true;
+    }
+    if framing == Framing::UntilClose || te_close {
+        s.txn.cli_close = true;
+    }
+    s.txn.status = Some(status);
+    s.txn.rsp.head = Some(head);
+    s.txn.rsp.head_len = len;
+    s.txn.rsp.framing = Some(framing);
+    s.txn.rsp.state = MsgState::HTTP_MSG_BODY;
+    s.rep.analysers.remove(an_bit);
+    s.rep.analyse_exp = TICK_ETERNITY;
+    true
+}
+
+/// proto_http.c:http_process_res_common() in 1.5-dev8 (`AN_RES_HTTP_PROCESS_BE`): run the
+/// backend's then the frontend's `http-response` rules, fix the `Connection` header toward
+/// the client, and let the head go.
+pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::HTTP_PROCESS_RES_COMMON, sess = s.uniq_id, an = %an_bit, status = s.txn.status.unwrap_or(0), action = tracing::field::Empty);
+    let _g = span.enter();
+    s.rep.analysers.remove(an_bit);
+    let port = s.cli_addr.map(|a| a.port());
+    let mut pxs = vec![s.be];
+    if s.fe != s.be {
+        pxs.push(s.fe);
+    }
+    let mut deny = None;
+    'rules: for px_id in pxs {
+        let px = &w.proxies[px_id.idx()];
+        for rule in &px.http_res_rules {
+            let smp = SessionSample::new(w, s);
+            if let Some(c) = &rule.cond
+                && !acl_exec_cond(c, px, &smp)
+            {
+                continue;
+            }
+            let value = |f: &LogFmt| f.eval(&smp, port);
+            match &rule.action {
+                ResAction::Allow => break 'rules,
+                ResAction::Deny(st) => {
+                    deny = Some(*st);
+                    break 'rules;
+                }
+                ResAction::SetHeader(n, f) => {
+                    let v = value(f);
+                    s.txn.rsp.head.as_mut().expect("parsed").set(n, v);
+                }
+                ResAction::AddHeader(n, f) => {
+                    let v = value(f);
+                    s.txn.rsp.head.as_mut().expect("parsed").add(n, v);
+                }
+                ResAction::DelHeader(n) => {
+                    s.txn.rsp.head.as_mut().expect("parsed").remove(n);
+                }
+            }
+        }
+    }
+    if let Some(st) = deny {
+        span.record("action", "deny");
+        w.proxies[s.be.idx()].counters.denied_resp += 1;
+        let close = s.txn.cli_close;
+        http_reply(
+            w,
+            s,
+            st,
+            &http::analyser_error(st, close),
+            ReplyEnd::KeepAlive,
+            SnErr::SN_ERR_PRXCOND,
+            SnFinst::SN_FINST_H,
+        );
+        return false;
+    }
+    if conn_mode(w, s) == HttpConnMode::Close {
+        s.txn.cli_close = true;
+    }
+    let (cli_close, http10) = (s.txn.cli_close, s.txn.cli_http10);
+    let head = s.txn.rsp.head.as_mut().expect("parsed");
+    for h in ["connection", "proxy-connection", "keep-alive"] {
+        head.remove(h);
+    }
+    if cli_close {
+        head.add("connection", "close");
+    } else if http10 {
+        head.add("connection", "keep-alive");
+    }
+    let out = head.to_bytes();
+    let len = s.txn.rsp.head_len;
+    if !s.rep.replace_input(0, len, &out) {
+        http_reply(
+            w,
+            s,
+            500,
+            &http::analyser_error(500, true),
+            ReplyEnd::Close,
+            SnErr::SN_ERR_PRXCOND,
+            SnFinst::SN_FINST_H,
+        );
+        return false;
+    }
+    s.rep.b_adv(out.len());
+    let status = s.txn.status.unwrap_or(0);
+    let class = (status / 100).clamp(1, 6) as usize - 1;
+    w.proxies[s.fe.idx()].counters.rsp[class] += 1;
+    if s.be != s.fe {
+        w.proxies[s.be.idx()].counters.rsp[class] += 1;
+    }
+    if let Some(srv) = s.srv {
+        w.server_mut(srv).counters.rsp[class] += 1;
+    }
+    s.txn.rsp.head = None;
+    s.txn.rsp.head_len = 0;
+    s.txn.rsp.state = match s.txn.rsp.framing {
+        Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
+        Some(Framing::Length(n)) => {
+            s.rep.buffer_forward(n);
+            MsgState::HTTP_MSG_DATA
+        }
+        Some(Framing::UntilClose) => {
+            s.rep.buffer_forward(crate::haproxy::buffers::BUF_INFINITE_FORWARD);
+            MsgState::HTTP_MSG_DATA
+        }
+        _ => MsgState::HTTP_MSG_DONE,
+    };
+    s.rep.analysers.insert(Analysers::AN_RES_HTTP_XFER_BODY);
+    true
+}
+
+/// proto_http.c:http_response_forward_body() in 1.5-dev8 (`AN_RES_HTTP_XFER_BODY`):
+/// forward the response body; once both messages are done, end the transaction.
+pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+    let span = tracing::debug_span!(names::HTTP_RESPONSE_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.rep.o());
+    let _g = span.enter();
+    if forward_body(w, s, false).is_err() {
+        span.record("state", "HTTP_MSG_ERROR");
+        w.proxies[s.be.idx()].counters.failed_resp += 1;
+        abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
+        return false;
+    }
+    span.record("state", tracing::field::display(s.txn.rsp.state));
+    if s.txn.rsp.state == MsgState::HTTP_MSG_DONE {
+        return http_resync_states(w, s);
+    }
+    if s.rep.flags.contains(BufFlags::BF_SHUTR) && s.rep.i() == 0 {
+        // The server closed in the middle of the body: `SD--`.
+        w.proxies[s.be.idx()].counters.srv_aborts += 1;
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.srv_aborts += 1;
+        }
+        s.set_err(SnErr::SN_ERR_SRVCL);
+        s.set_finst(SnFinst::SN_FINST_D);
+        s.req.analysers = Analysers::empty();
+        s.rep.analysers = Analysers::empty();
+        s.rep.buffer_auto_close();
+        s.rep.buffer_shutw_now();
+        s.req.buffer_abort();
+    }
     false
 }
-/// `AN_REQ_HTTP_XFER_BODY`.
-pub fn http_request_forward_body(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
+
+/// proto_http.c:http_resync_states() in 1.5.0: once both messages are done, the
+/// transaction ends: reset for the next request (keep-alive) or close.
+fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
+    if s.txn.req.state != MsgState::HTTP_MSG_DONE || s.txn.rsp.state != MsgState::HTTP_MSG_DONE {
+        return false;
+    }
+    if s.txn.cli_close {
+        // The client connection ends with this transaction: let the bytes drain, then close.
+        s.req.analysers = Analysers::empty();
+        s.rep.analysers = Analysers::empty();
+        s.req.buffer_abort();
+        s.rep.buffer_auto_close();
+        s.rep.buffer_shutw_now();
+        if s.si[1].fd.is_some() {
+            s.si[1].flags.insert(SiFlags::SI_FL_NOHALF);
+            si_shutr(w, s, Side::Srv);
+            si_shutw(w, s, Side::Srv);
+        }
+        return false;
+    }
+    http_end_txn_clean_session(w, s);
     false
 }
-/// `AN_RES_WAIT_HTTP`.
-pub fn http_wait_for_response(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
-    false
-}
-/// `AN_RES_HTTP_PROCESS_BE`.
-pub fn http_process_res_common(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
-    false
-}
-/// `AN_RES_HTTP_XFER_BODY`.
-pub fn http_response_forward_body(_w: &mut Haproxy, _s: &mut Session, _an: Analysers) -> bool {
-    false
+
+/// proto_http.c:http_end_txn_clean_session() in 1.5.0: the transaction is over and the
+/// client connection stays: log it, close or keep the server connection, reset the
+/// session (buffers' flags, analysers, timers, transaction) for the next request.
+pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
+    let span = tracing::debug_span!(
+        names::HTTP_END_TXN_CLEAN_SESSION,
+        sess = s.uniq_id,
+        status = s.txn.status.unwrap_or(0),
+        term = tracing::field::Empty,
+        keep_srv = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let now = w.clock.now_ms;
+    // The server connection may be kept for the next request if it is clean.
+    let reusable = !s.txn.srv_close
+        && s.si[1].state == SiState::SI_ST_EST
+        && s.si[1].fd.is_some()
+        && s.rep.i() == 0
+        && !s.rep.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR)
+        && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW);
+    span.record("keep_srv", reusable);
+    let idle = if reusable { s.srv.zip(s.si[1].fd) } else { None };
+    if !reusable && s.si[1].fd.is_some() {
+        s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
+        si_shutr(w, s, Side::Srv);
+        si_shutw(w, s, Side::Srv);
+    }
+    // Log this transaction, with the server still counted as HAProxy 2.6 shows it left.
+    srv_release_conn(w, s);
+    sess_change_server(w, s, None);
+    if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
+        let be = &mut w.proxies[s.be.idx()];
+        be.beconn = be.beconn.saturating_sub(1);
+    }
+    s.logs.t_close = Some(s.elapsed(now));
+    span.record("term", tracing::field::display(format_args!("{}{}", s.err.log_char(), s.finst.log_char())));
+    sess_log(w, s);
+
+    // Reset for the next request.
+    let fe = &w.proxies[s.fe.idx()];
+    let l = &w.listeners[s.listener.idx()];
+    s.logs.logged = false;
+    s.logs.bytes_out_base = s.rep.sent + s.rep.o() as u64;
+    s.logs.bytes_in = 0;
+    s.logs.t_request = None;
+    s.logs.t_queue = None;
+    s.logs.t_connect = None;
+    s.logs.t_data = None;
+    s.logs.t_close = None;
+    s.logs.tv_accept = now;
+    s.logs.request_date = w.clock.date;
+    s.logs.srv_queue_size = 0;
+    s.logs.prx_queue_size = 0;
+    s.err = SnErr::SN_ERR_NONE;
+    s.finst = SnFinst::SN_FINST_NONE;
+    s.flags.remove(
+        SessFlags::SN_DIRECT
+            | SessFlags::SN_ASSIGNED
+            | SessFlags::SN_ADDR_SET
+            | SessFlags::SN_BE_ASSIGNED
+            | SessFlags::SN_REDISP
+            | SessFlags::SN_CURR_SESS,
+    );
+    s.be = s.fe;
+    s.idle_srv = idle.map(|(srv, _)| srv);
+    s.srv = None;
+    s.prev_srv = None;
+    let keep_fd = idle.map(|(_, fd)| fd);
+    let mut si = StreamInterface::new(SiState::SI_ST_INI);
+    si.fd = keep_fd;
+    s.si[1] = si;
+    s.req.flags.remove(
+        BufFlags::BF_SHUTW
+            | BufFlags::BF_SHUTW_NOW
+            | BufFlags::BF_AUTO_CONNECT
+            | BufFlags::BF_WRITE_ERROR
+            | BufFlags::BF_WRITE_TIMEOUT
+            | BufFlags::BF_AUTO_CLOSE,
+    );
+    s.rep.flags.remove(
+        BufFlags::BF_SHUTR
+            | BufFlags::BF_SHUTR_NOW
+            | BufFlags::BF_READ_ATTACHED
+            | BufFlags::BF_READ_ERROR
+            | BufFlags::BF_READ_TIMEOUT
+            | BufFlags::BF_READ_NOEXP
+            | BufFlags::BF_READ_DONTWAIT,
+    );
+    s.req.to_forward = 0;
+    s.rep.to_forward = 0;
+    s.req.wto = None;
+    s.req.wex = TICK_ETERNITY;
+    s.rep.rto = None;
+    s.rep.rex = TICK_ETERNITY;
+    s.req.analyse_exp = TICK_ETERNITY;
+    s.rep.analyse_exp = TICK_ETERNITY;
+    s.req.analysers = l.analysers;
+    s.rep.analysers = Analysers::empty();
+    s.req.flags.insert(BufFlags::BF_READ_DONTWAIT);
+    s.req.rto = fe.timeout.client;
+    s.rep.wto = fe.timeout.client;
+    s.txn.not_first = true;
+    s.txn.reset();
+    s.txn.wait_next_rq = true;
+    let t = fe.timeout;
+    s.req.analyse_exp = tick_add_ifset(now, t.httpka.or(t.httpreq).or(t.client));
+    s.req.buffer_dont_connect();
 }

@@ -173,6 +173,8 @@ pub struct SessLogs {
     pub bytes_in: u64,
     /// Bytes to the client.
     pub bytes_out: u64,
+    /// `rep` bytes already accounted to earlier transactions of this connection.
+    pub bytes_out_base: u64,
     /// Server queue length when we entered it.
     pub srv_queue_size: u32,
     /// Backend queue length when we entered it.
@@ -204,6 +206,8 @@ pub struct Session {
     pub srv: Option<ServerId>,
     /// `s->srv_conn`: the server whose `served` counts this session (holds a slot).
     pub srv_conn: Option<ServerId>,
+    /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
+    pub idle_srv: Option<ServerId>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -350,6 +354,7 @@ pub fn session_accept(
             be: fe,
             srv: None,
             srv_conn: None,
+            idle_srv: None,
             prev_srv: None,
             pend_pos: false,
             task: TaskId(0),
@@ -370,6 +375,7 @@ pub fn session_accept(
                 t_close: None,
                 bytes_in: 0,
                 bytes_out: 0,
+                bytes_out_base: 0,
                 srv_queue_size: 0,
                 prx_queue_size: 0,
                 logged: false,
@@ -544,8 +550,9 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
 /// The body of `process_session`; returns whether the session lives on.
 fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bool {
     let now = w.clock.now_ms;
-    let mut rqf_last = s.req.flags;
-    let mut rpf_last = s.rep.flags;
+    // Analyser-visible events that happened since the last run count as changes.
+    let mut rqf_last = s.req.flags & !BufFlags::BF_MASK_ANALYSER;
+    let mut rpf_last = s.rep.flags & !BufFlags::BF_MASK_ANALYSER;
     s.si[0].flags.insert(SiFlags::SI_FL_DONT_WAKE);
     s.si[1].flags.insert(SiFlags::SI_FL_DONT_WAKE);
 
@@ -765,6 +772,14 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             if s.si[1].state != SiState::SI_ST_ASS {
                 break;
             }
+        }
+        if s.si[1].state == SiState::SI_ST_CON
+            && s.req.flags.contains(BufFlags::BF_WRITE_NULL)
+            && sess_update_st_con_tcp(w, s)
+            && s.si[1].state == SiState::SI_ST_EST
+        {
+            // A kept-alive server connection was reused: it is established already.
+            sess_establish(w, s);
         }
 
         // 12. Response side: forwarding and shutdown propagation.

@@ -141,6 +141,10 @@ pub fn stream_sock_read(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_read`, for one stream interface of a session at hand.
 pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
+    if s.si[side as usize].state == SiState::SI_ST_INI && s.idle_srv.is_some() {
+        idle_conn_read(w, s, fd);
+        return;
+    }
     if s.si[side as usize].state != SiState::SI_ST_EST {
         return;
     }
@@ -238,6 +242,20 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         stream_sock_chk_snd(w, s, side.peer());
     }
     si_wake(w, s, side);
+}
+
+/// An idle kept-alive server connection became readable: the server closed it (or sent
+/// something it should not have). Either way it cannot be reused: close it.
+fn idle_conn_read(w: &mut Haproxy, s: &mut Session, fd: Fd) {
+    let mut probe = [0u8; 1];
+    let gone = !matches!(w.fdtab.sock(fd).map(|sock| sock.recv(&mut probe)), Some(Err(e)) if would_block(&e));
+    if gone {
+        w.fdtab.fd_delete(fd);
+        s.si[Side::Srv as usize].fd = None;
+        s.idle_srv = None;
+    } else {
+        w.fdtab.fd_cant_recv(fd);
+    }
 }
 
 /// stream_sock.c:stream_sock_write() in 1.5-dev8: the write callback of a connection.
@@ -499,6 +517,12 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
     let now = w.clock.now_ms;
     let si = &s.si[side as usize];
     let Some(fd) = si.fd else { return };
+    if si.state == SiState::SI_ST_INI && s.idle_srv.is_some() {
+        // Watch the idle server connection for a close.
+        w.fdtab.fd_want_recv(fd);
+        w.fdtab.fd_stop_send(fd);
+        return;
+    }
     if si.state != SiState::SI_ST_EST {
         return;
     }
