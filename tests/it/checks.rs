@@ -270,6 +270,57 @@ fn a_server_coming_up_takes_the_sessions_queued_on_its_backend() {
     assert_idle(&p);
 }
 
+#[test]
+fn a_server_going_down_hands_its_queue_back_to_load_balancing_with_redispatch() {
+    // `balance source` sends every client from 127.0.0.1 to the same server, even when it
+    // is full: the second client waits in that server's own queue.
+    let (s1, s2) = (backend(BackendSpec::Echo), backend(BackendSpec::Echo));
+    let p = proxy(
+        &cfg(
+            "    option redispatch",
+            "backend be\n    balance source\n\
+             \x20   server s1 \"${S1}\" maxconn 1 check inter 50ms rise 2 fall 2\n\
+             \x20   server s2 \"${S2}\" maxconn 1 check inter 50ms rise 2 fall 2",
+        ),
+        &[("S1", a(s1.addr())), ("S2", a(s2.addr()))],
+    );
+    let mut ca = connect(p.addr("fe"));
+    ca.send_raw(b"a").unwrap();
+    assert_eq!(ca.read_exact(1).unwrap(), b"a");
+    let busy = p.query(|w| w.find_proxy("be").unwrap().servers.iter().position(|s| s.cur_sess == 1));
+    let (name, busy_backend) = match busy {
+        Some(0) => ("s1", &s1),
+        Some(1) => ("s2", &s2),
+        other => panic!("A is on one server: {other:?}"),
+    };
+    let mut cb = connect(p.addr("fe"));
+    cb.send_raw(b"b").unwrap();
+    assert!(
+        eventually(SOON, || p
+            .query(move |w| w.find_proxy("be").unwrap().servers[busy.unwrap()].pendconns.len())
+            == 1),
+        "B waits in {name}'s queue"
+    );
+    // The busy server stops accepting (A's connection stays open) and is marked DOWN: B
+    // is requeued, goes back to load balancing and lands on the other server.
+    busy_backend.set_up(false).unwrap();
+    let down = wait_line(&p, &format!("Server be/{name} is DOWN"));
+    assert!(
+        down.ends_with(
+            ". 1 active and 0 backup servers left. 1 sessions active, 1 requeued, 0 remaining in queue."
+        ),
+        "{down}"
+    );
+    assert_eq!(cb.read_exact(1).unwrap(), b"b", "B was served by the other server");
+    ca.send_raw(b"c").unwrap();
+    assert_eq!(ca.read_exact(1).unwrap(), b"c", "A's session on the DOWN server keeps going");
+    drop((ca, cb));
+    let lines = wait_logs_containing(&p, " fe be/", 2);
+    let other = if name == "s1" { "s2" } else { "s1" };
+    assert!(lines.iter().any(|l| l.contains(&format!(" fe be/{other} "))), "{lines:#?}");
+    assert_idle(&p);
+}
+
 /// Waits for `n` log lines containing `pat`.
 fn wait_logs_containing(p: &RunningProxy, pat: &str, n: usize) -> Vec<String> {
     let found = |p: &RunningProxy| p.logs().into_iter().filter(|l| l.contains(pat)).collect::<Vec<_>>();
