@@ -1167,6 +1167,7 @@ impl Parser<'_> {
         let mut srv = Server::new(p.servers.len() as u32 + 1, name, sa, line);
         let mut check = false;
         let (mut inter, mut rise, mut fall) = (2000u64, 2u32, 3u32);
+        let (mut fastinter, mut downinter) = (None, None);
         let mut i = 3;
         while i < args.len() {
             let a = args[i].as_str();
@@ -1200,8 +1201,10 @@ impl Parser<'_> {
                     let t = parse_time_err(v).map_err(|c| {
                         format!("unexpected character '{c}' in '{a}' argument of server {name}.")
                     })?;
-                    if a == "inter" {
-                        inter = t.max(1);
+                    match a {
+                        "inter" => inter = t.max(1),
+                        "fastinter" => fastinter = Some(t.max(1)),
+                        _ => downinter = Some(t.max(1)),
                     }
                     i += 2;
                 }
@@ -1244,18 +1247,10 @@ impl Parser<'_> {
         }
         if check {
             srv.flags.insert(SrvFlags::SRV_CHECKED);
-            srv.check = Some(CheckState {
-                inter,
-                rise,
-                fall,
-                // Start "UP, about to go down on the first failure" as HAProxy does.
-                health: rise,
-                status: "INI",
-                code: None,
-                info: String::new(),
-                duration: 0,
-                failed: 0,
-            });
+            let mut c = CheckState::new(inter, rise, fall);
+            c.fastinter = fastinter;
+            c.downinter = downinter;
+            srv.check = Some(c);
         }
         self.cur().servers.push(srv);
         Ok(())
@@ -1310,7 +1305,7 @@ impl Parser<'_> {
             "logasap" => flag(p, ProxyOptions::PR_O_LOGASAP),
             "independent-streams" => flag(p, ProxyOptions::PR_O_INDEPSTR),
             "http-no-delay" => flag(p, ProxyOptions::PR_O_NODELAY),
-            "log-health-checks" => {}
+            "log-health-checks" => flag(p, ProxyOptions::PR_O2_LOGHCHKS),
             "httplog" => {
                 p.log_format = if no {
                     LogFormat::None

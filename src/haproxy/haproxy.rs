@@ -18,6 +18,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::haproxy::buffers::Chunk;
 use crate::haproxy::cfgparse::{Config, Diag, readcfgfile};
+use crate::haproxy::checks::{start_checks, stop_checks};
 use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
@@ -362,9 +363,17 @@ impl Haproxy {
         vec![self.pool2_buffer.stats(), self.pool2_session.stats(), self.sched.pool_stats()]
     }
 
-    /// Objects in use across all pools (0 when idle: nothing leaked).
+    /// Objects in use across all pools (0 when idle: nothing leaked). Health-check tasks
+    /// live as long as the process, so the ones servers hold are not counted; a check
+    /// task no server knows about still is.
     pub fn pools_in_use(&self) -> u64 {
-        self.pool_stats().iter().map(|p| p.used).sum()
+        let check_tasks = self
+            .proxies
+            .iter()
+            .flat_map(|p| &p.servers)
+            .filter(|s| s.check.as_ref().is_some_and(|c| c.task.is_some()))
+            .count() as u64;
+        self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks)
     }
 
     /// Installs SIGINT/SIGTERM (hard stop) and SIGUSR1 (soft stop) handlers that wake the
@@ -448,8 +457,10 @@ impl Haproxy {
         }
     }
 
-    /// Hard stop: close every session (logged as killed) and every listener.
+    /// Hard stop: close every session (logged as killed), every listener and every
+    /// health check (its connection and its task).
     fn kill_everything(&mut self) {
+        stop_checks(self);
         let ids: Vec<usize> = self.sessions.iter().map(|(i, _)| i).collect();
         for i in ids {
             if let Some(mut s) = self.sessions.take(i) {
@@ -514,6 +525,8 @@ pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
         };
         return Err(InitError::Bind(text));
     }
+    // checks.c:start_checks(): health-check tasks exist before the first accept.
+    start_checks(w).map_err(|msg| InitError::Io(std::io::Error::other(msg)))?;
     protocol_enable_all(w);
     Ok(())
 }
@@ -532,6 +545,8 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         let next = wake_expired_tasks(w);
         process_runnable_tasks(w);
         if w.jobs == 0 && w.stopping {
+            // Health checks do not keep the process alive; free them on the way out.
+            stop_checks(w);
             break;
         }
         let exp = tick_first(next, w.sched.next_timer());

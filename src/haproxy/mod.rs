@@ -5,12 +5,14 @@
 //! (`cfgparse`, `protocols`, `proto_tcp`, `listener`), the loop (`haproxy`, `ev_epoll`,
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
 //! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
-//! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`).
+//! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
+//! `checks`).
 
 pub mod acl;
 pub mod backend;
 pub mod buffers;
 pub mod cfgparse;
+pub mod checks;
 pub mod ev_epoll;
 pub mod fd;
 pub mod frontend;

@@ -91,6 +91,9 @@ bitflags::bitflags! {
         const PR_O_INDEPSTR     = 0x0000_0400;
         /// `option http-no-delay`.
         const PR_O_NODELAY      = 0x0000_0800;
+        /// `option log-health-checks`: log every check whose result changes the health
+        /// (HAProxy keeps it in `px->options2`).
+        const PR_O2_LOGHCHKS    = 0x0000_1000;
     }
 }
 

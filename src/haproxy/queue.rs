@@ -46,16 +46,18 @@ pub fn pendconn_free(w: &mut Haproxy, s: &mut Session) {
 }
 
 /// queue.c:process_srv_queue() in 1.5-dev8: while the server has free slots, hand them to
-/// the oldest sessions waiting on it or on its backend, and wake them.
-pub fn process_srv_queue(w: &mut Haproxy, srv_id: ServerId) {
+/// the oldest sessions waiting on it or on its backend, and wake them. Returns how many
+/// sessions were handed a slot (a server coming UP reports it as "requeued").
+pub fn process_srv_queue(w: &mut Haproxy, srv_id: ServerId) -> usize {
+    let mut xferred = 0;
     loop {
         let srv = w.server(srv_id);
         if !srv.is_usable() || (srv.maxconn > 0 && srv.served >= srv.maxconn) {
-            return;
+            return xferred;
         }
         let from_server = w.server_mut(srv_id).pendconns.pop_front();
         let next = from_server.or_else(|| w.proxies[srv_id.px.idx()].pendconns.pop_front());
-        let Some(sid) = next else { return };
+        let Some(sid) = next else { return xferred };
         let Some(mut p) = w.sessions.take(sid.idx()) else { continue };
         let _sp = tracing::debug_span!(parent: &p.span, names::PROCESS_SRV_QUEUE, sess = p.uniq_id, server = %w.server(srv_id).name).entered();
         p.pend_pos = false;
@@ -64,5 +66,6 @@ pub fn process_srv_queue(w: &mut Haproxy, srv_id: ServerId) {
         sess_change_server(w, &mut p, Some(srv_id));
         w.sched.task_wakeup(p.task, TaskState::TASK_WOKEN_RES);
         w.sessions.put_back(sid.idx(), p);
+        xferred += 1;
     }
 }

@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::ids::SessionId;
+use crate::haproxy::checks::{CheckResult, HchkStatus};
+use crate::haproxy::time::Tick;
+use crate::ids::{Fd, SessionId, TaskId};
 
 bitflags::bitflags! {
     /// `srv->state` (`SRV_*`).
@@ -28,27 +30,85 @@ bitflags::bitflags! {
     }
 }
 
-/// Health-check settings and state of one server (`struct check` in later versions).
+/// Health-check settings and state of one server (the `check_*` fields of 1.5-dev8's
+/// `struct server`, `struct check` in later versions). Owned by `checks.rs`.
 #[derive(Clone, Debug)]
 pub struct CheckState {
     /// `inter`: time between two checks, ms.
     pub inter: u64,
+    /// `fastinter`: time between checks while the health is moving (neither fully UP nor
+    /// fully DOWN), ms; `inter` when unset.
+    pub fastinter: Option<u64>,
+    /// `downinter`: time between checks while fully DOWN, ms; `inter` when unset.
+    pub downinter: Option<u64>,
     /// `rise`: consecutive successes to go UP.
     pub rise: u32,
     /// `fall`: consecutive failures to go DOWN.
     pub fall: u32,
     /// `health`: 0..rise+fall-1; the server is UP when `health >= rise`.
     pub health: u32,
-    /// Result of the last check as HAProxy names it (`L4OK`, `L4CON`, `L7OK`, `L7STS`...).
-    pub status: &'static str,
-    /// Status code of the last HTTP check, if any.
+    /// `check_status`: result of the last check as HAProxy names it (`L4OK`, `L4CON`,
+    /// `L7OK`, `L7STS`...). `START` is never stored: it only begins a check.
+    pub status: HchkStatus,
+    /// `check_code`: status code of the last HTTP check, if any.
     pub code: Option<u16>,
-    /// Human-readable detail of the last result ("Connection refused").
+    /// `check_desc`: detail of the last result ("Connection refused", a reason phrase).
     pub info: String,
-    /// Duration of the last check, ms.
+    /// `check_duration`: duration of the last check, ms.
     pub duration: u64,
-    /// Number of failed checks.
+    /// `counters.failed_checks`: checks that failed while the health was above 0.
     pub failed: u64,
+    /// `result`: what the check in progress found so far (`SRV_CHK_*`).
+    pub result: CheckResult,
+    /// `s->check`: the task running `process_chk`, created by `start_checks`.
+    pub task: Option<TaskId>,
+    /// `curfd`: the connection of the check in progress; `None` between checks.
+    pub fd: Option<Fd>,
+    /// `check_start`: when the check in progress started (for `duration`).
+    pub start: Option<Tick>,
+    /// `check_data`: what the server answered so far (at most `CHK_DATA_SIZE` bytes).
+    pub data: Vec<u8>,
+    /// Bytes of the HTTP check request already sent (a short write resumes there).
+    pub sent: usize,
+}
+
+impl CheckState {
+    /// A server's check state from its `server` line: UP, about to go down on the first
+    /// failure (`health = rise`), as HAProxy starts every checked server.
+    pub fn new(inter: u64, rise: u32, fall: u32) -> CheckState {
+        CheckState {
+            inter,
+            fastinter: None,
+            downinter: None,
+            rise,
+            fall,
+            health: rise,
+            status: HchkStatus::HCHK_STATUS_INI,
+            code: None,
+            info: String::new(),
+            duration: 0,
+            failed: 0,
+            result: CheckResult::SRV_CHK_UNKNOWN,
+            task: None,
+            fd: None,
+            start: None,
+            data: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// server.h:srv_getinter() in 1.5-dev8: the interval before the next check. A fully
+    /// UP server is checked every `inter`; a fully DOWN one every `downinter`; one whose
+    /// state is changing every `fastinter`, to settle sooner.
+    pub fn srv_getinter(&self, running: bool) -> u64 {
+        if self.health == self.rise + self.fall - 1 {
+            self.inter
+        } else if !running && self.health == 0 {
+            self.downinter.unwrap_or(self.inter)
+        } else {
+            self.fastinter.unwrap_or(self.inter)
+        }
+    }
 }
 
 /// Per-server counters, as `show stat` prints them.

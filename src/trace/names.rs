@@ -122,5 +122,17 @@ pub const PENDCONN_ADD: &str = "pendconn_add";
 pub const PROCESS_SRV_QUEUE: &str = "process_srv_queue";
 /// session.c:session_free()
 pub const SESSION_FREE: &str = "session_free";
+
+// health checks
+/// checks.c:start_checks()
+pub const START_CHECKS: &str = "start_checks";
 /// checks.c:process_chk()
 pub const PROCESS_CHK: &str = "process_chk";
+/// checks.c:event_srv_chk_w()
+pub const EVENT_SRV_CHK_W: &str = "event_srv_chk_w";
+/// checks.c:event_srv_chk_r()
+pub const EVENT_SRV_CHK_R: &str = "event_srv_chk_r";
+/// checks.c:set_server_down()
+pub const SET_SERVER_DOWN: &str = "set_server_down";
+/// checks.c:set_server_up()
+pub const SET_SERVER_UP: &str = "set_server_up";
