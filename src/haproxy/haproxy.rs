@@ -450,8 +450,8 @@ impl Haproxy {
                 if p.is_frontend() { p.counters.cum_conn } else { 0 },
                 if p.is_backend() { p.counters.cum_sess } else { 0 }
             );
-            if !self.global.quiet {
-                eprintln!("[WARNING]  ({}) : {msg}", std::process::id());
+            if !self.global.quiet && !self.logger.mute_std {
+                eprintln!("[WARNING]  ({}) : {msg}", self.logger.pid);
             }
             send_log(self, &targets, LOG_NOTICE, &msg);
         }

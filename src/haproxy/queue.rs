@@ -58,7 +58,15 @@ pub fn process_srv_queue(w: &mut Haproxy, srv_id: ServerId) -> usize {
         let from_server = w.server_mut(srv_id).pendconns.pop_front();
         let next = from_server.or_else(|| w.proxies[srv_id.px.idx()].pendconns.pop_front());
         let Some(sid) = next else { return xferred };
-        let Some(mut p) = w.sessions.take(sid.idx()) else { continue };
+        let Some(mut p) = w.sessions.take(sid.idx()) else {
+            // That session is the one running right now: leave it at the head of its
+            // queue; it will be served at the next slot.
+            match from_server {
+                Some(_) => w.server_mut(srv_id).pendconns.push_front(sid),
+                None => w.proxies[srv_id.px.idx()].pendconns.push_front(sid),
+            }
+            return xferred;
+        };
         let _sp = tracing::debug_span!(parent: &p.span, names::PROCESS_SRV_QUEUE, sess = p.uniq_id, server = %w.server(srv_id).name).entered();
         p.pend_pos = false;
         p.srv = Some(srv_id);
