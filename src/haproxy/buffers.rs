@@ -103,7 +103,8 @@ impl BufFlags {
         .union(BufFlags::BF_READ_PARTIAL)
         .union(BufFlags::BF_WRITE_NULL)
         .union(BufFlags::BF_WRITE_PARTIAL)
-        .union(BufFlags::BF_READ_ATTACHED);
+        .union(BufFlags::BF_READ_ATTACHED)
+        .union(BufFlags::BF_WAKE_ONCE);
 }
 
 bitflags::bitflags! {

@@ -859,7 +859,8 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
-    s.txn.srv_close = mode != HttpConnMode::KeepAlive || s.txn.cli_close;
+    // The server side is kept alive whatever the client does, unless an option says no.
+    s.txn.srv_close = mode != HttpConnMode::KeepAlive;
     let http10 = s.txn.cli_http10;
     let head = s.txn.req.head.as_mut().expect("the head was parsed");
     if fwdfor
@@ -871,7 +872,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     for h in ["connection", "proxy-connection", "keep-alive"] {
         head.remove(h);
     }
-    if mode != HttpConnMode::KeepAlive || s.txn.cli_close {
+    if mode != HttpConnMode::KeepAlive {
         if !http10 {
             head.add("connection", "close");
         }
@@ -1458,7 +1459,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.rep.analyse_exp = TICK_ETERNITY;
     s.req.analysers = l.analysers;
     s.rep.analysers = Analysers::empty();
-    s.req.flags.insert(BufFlags::BF_READ_DONTWAIT);
+    // A pipelined request may already be waiting: make the analysers look at it now.
+    s.req.flags.insert(BufFlags::BF_READ_DONTWAIT | BufFlags::BF_WAKE_ONCE);
     s.req.rto = fe.timeout.client;
     s.rep.wto = fe.timeout.client;
     s.txn.not_first = true;

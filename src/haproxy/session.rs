@@ -751,9 +751,10 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                     s.si[1].conn_retries = w.proxies[s.be.idx()].conn_retries;
                 }
             } else {
+                // shutw + INI = abort: nothing will ever be connected.
                 s.si[1].set_state(SiState::SI_ST_CLO);
-                s.req.flags.insert(BufFlags::BF_SHUTR);
-                s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_SHUTW);
+                s.req.buffer_shutw_now();
+                s.rep.buffer_shutr_now();
             }
         }
         while matches!(
@@ -1311,7 +1312,9 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
         p.counters.cum_sess += 1;
     }
     s.flags.insert(SessFlags::SN_BE_ASSIGNED);
-    s.req.analysers |= p.be_req_ana;
+    // The backend's analysers, except those the listener already ran (1.5.0).
+    let already = w.listeners[s.listener.idx()].analysers;
+    s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
 }
 
 /// The end of `process_session` (step 15): leave the server and the backend, log, leave

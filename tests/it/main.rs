@@ -3,6 +3,7 @@
 
 mod checks;
 mod config;
+mod http_mode;
 mod spans;
 mod tcp_mode;
 mod util;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use haflow::scenario::backends::{BackendSpec, RunningBackend};
+pub use haflow::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend};
 pub use haflow::scenario::client::Conn;
 pub use haflow::scenario::proxy::{RunningProxy, StartOptions};
 
