@@ -4,6 +4,7 @@
 mod checks;
 mod config;
 mod http_mode;
+mod side_by_side;
 mod spans;
 mod tcp_mode;
 mod util;
