@@ -148,8 +148,6 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     if s.si[side as usize].state != SiState::SI_ST_EST {
         return;
     }
-    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
-    let _g = span.enter();
     let now = w.clock.now_ms;
     let mut total = 0usize;
     let mut closed = false;
@@ -213,7 +211,12 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             w.fdtab.fd_stop_recv(fd);
         }
     }
-    span.record("bytes", total);
+    if total == 0 && !closed && !error {
+        // A speculative read that found nothing (EAGAIN): not an event worth a span.
+        return;
+    }
+    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = total, flags = tracing::field::Empty);
+    let _g = span.enter();
     if total > 0 {
         let ib = s.ib_mut(side);
         if !ib.flags.contains(BufFlags::BF_READ_NOEXP) {
@@ -269,10 +272,12 @@ pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
 pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
-    let _g = span.enter();
+    let new_span = |s: &Session| {
+        tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty)
+    };
     let now = w.clock.now_ms;
     let si_state = s.si[side as usize].state;
+    let mut connected = false;
     if si_state == SiState::SI_ST_CON {
         // Is the connect() done? An error is pending, or the peer address is known.
         let Some(sock) = w.fdtab.sock(fd) else { return };
@@ -293,6 +298,8 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                 return;
             }
             Err(()) => {
+                let span = new_span(s);
+                let _g = span.enter();
                 s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
                 if let Some(e) = w.fdtab.get_mut(fd) {
                     e.state = FdState::FD_STERROR;
@@ -308,6 +315,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                 }
                 // The connection is up: process_session moves the SI to SI_ST_EST.
                 s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
+                connected = true;
             }
         }
     } else if si_state != SiState::SI_ST_EST {
@@ -346,6 +354,14 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             }
         }
     }
+    let ob = s.ob(side);
+    let will_shutw = ob.o() == 0
+        && (ob.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
+        && ob.i() == 0
+        && s.si[side as usize].state == SiState::SI_ST_EST;
+    // Only real events get a span: bytes sent, a connect completed, an error, a shutdown.
+    let span = if total > 0 || connected || error || will_shutw { new_span(s) } else { tracing::Span::none() };
+    let _g = span.enter();
     span.record("bytes", total);
     if error {
         s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
