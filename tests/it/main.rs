@@ -4,4 +4,5 @@
 mod config;
 mod spans;
 mod tcp_mode;
+mod tui;
 mod util;
