@@ -375,7 +375,7 @@ impl Snapshot {
             nb_tasks: w.sched.nb_tasks(),
             tasks_run: w.sched.tasks_run,
             activity: w.activity.clone(),
-            fds: w.fdtab.iter().count(),
+            fds: w.fdtab.nbfd,
             pools: w.pool_stats(),
             proxies: w.proxies.iter().map(ProxySnap::of).collect(),
             sessions: live.into_iter().map(|s| SessSnap::of(s, Some(w))).collect(),

@@ -431,10 +431,12 @@ impl State {
             }
         }
         if snap.sessions_total <= snap.sessions.len() {
-            // The list is complete: a session seen live before and absent now is gone.
+            // The list is complete: a session accepted before this copy (`uniq_id`s count
+            // accepts, like `totalconn`) and absent from it is gone, even if its end was
+            // not seen (a record or a freed copy dropped on the way).
             let live: std::collections::HashSet<u32> = snap.sessions.iter().map(|s| s.uniq_id).collect();
             for e in self.sessions.values_mut() {
-                if !e.closed && e.snap.is_some() && !live.contains(&e.uniq_id) {
+                if !e.closed && u64::from(e.uniq_id) < snap.totalconn && !live.contains(&e.uniq_id) {
                     e.closed = true;
                     e.closed_at = Some(self.now);
                 }
@@ -617,18 +619,15 @@ impl State {
     /// Forgets the oldest closed sessions beyond `MAX_CLOSED`, and the oldest traces
     /// beyond `MAX_TRACES`.
     pub fn prune(&mut self) {
+        let mut gone = Vec::new();
         let closed = self.sessions.values().filter(|e| e.closed).count();
         if closed > MAX_CLOSED {
-            let old: Vec<u32> = self
-                .sessions
-                .values()
-                .filter(|e| e.closed)
-                .map(|e| e.uniq_id)
-                .take(closed - MAX_CLOSED)
-                .collect();
-            for id in old {
-                self.sessions.remove(&id);
-                self.traces.remove(&id);
+            gone.extend(
+                self.sessions.values().filter(|e| e.closed).map(|e| e.uniq_id).take(closed - MAX_CLOSED),
+            );
+            for id in &gone {
+                self.sessions.remove(id);
+                self.traces.remove(id);
             }
         }
         if self.traces.len() > MAX_TRACES {
@@ -636,7 +635,14 @@ impl State {
             ids.sort_unstable();
             for id in &ids[..ids.len() - MAX_TRACES] {
                 self.traces.remove(id);
+                gone.push(*id);
             }
+        }
+        if !gone.is_empty() {
+            // Spans still open in forgotten traces (their close may never come if it was
+            // dropped) would otherwise stay in the map for ever.
+            let gone: std::collections::HashSet<u32> = gone.into_iter().collect();
+            self.spans.retain(|_, loc| !matches!(loc, SpanLoc::Session { sess, .. } if gone.contains(sess)));
         }
     }
 
@@ -836,6 +842,53 @@ mod tests {
         assert!(t.elided > 0);
         assert_eq!(t.nodes[1].seq, 1, "the first call (the accept) is kept");
         assert_eq!(t.nodes.last().unwrap().seq, MAX_SPANS_PER_SESSION as u64 + 500, "the latest is kept");
+    }
+
+    #[test]
+    fn a_session_whose_end_was_dropped_is_closed_by_the_next_complete_snapshot() {
+        let mut st = State::default();
+        st.apply_records([
+            new(1, None, names::SESSION, &[("sess", "0")], 0),
+            new(2, Some(1), names::PROCESS_SESSION, &[], 1),
+        ]);
+        assert!(!st.sessions[&0].closed);
+        let snap = Snapshot {
+            seq: 1,
+            now_ms: 10,
+            uptime_ms: 10,
+            actconn: 0,
+            maxconn: 100,
+            totalconn: 1,
+            cum_req: 0,
+            run_queue: 0,
+            wait_queue: 0,
+            nb_tasks: 0,
+            tasks_run: 1,
+            activity: Default::default(),
+            fds: 1,
+            pools: vec![],
+            proxies: vec![],
+            sessions: vec![],
+            sessions_total: 0,
+            freed: vec![],
+            freed_elided: 1,
+            stopping: false,
+        };
+        st.apply_snapshot(Box::new(snap));
+        assert!(st.sessions[&0].closed, "accepted before the copy, absent from it: gone");
+        for i in 0..=MAX_CLOSED as u32 {
+            st.apply_record(new(
+                100 + u64::from(i),
+                None,
+                names::SESSION,
+                &[("sess", &(i + 1).to_string())],
+                0,
+            ));
+            st.apply_record(close(100 + u64::from(i), 1));
+        }
+        st.prune();
+        assert!(st.trace(0).is_none());
+        assert!(st.spans.is_empty(), "the open spans of a forgotten trace are forgotten too");
     }
 
     #[test]
