@@ -498,14 +498,14 @@ fn mouse_clicks_pick_tabs_and_rows() {
 
 // ---- the real binary in tmux ----------------------------------------------------------
 
-/// A tmux server of our own (its own socket), killed when dropped.
+/// A tmux server of our own (its own socket, in the test's directory), killed when dropped.
 struct Tmux {
-    sock: String,
+    sock: std::path::PathBuf,
 }
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.sock).args(args).output().expect("tmux runs")
+        Command::new("tmux").arg("-S").arg(&self.sock).args(args).output().expect("tmux runs")
     }
 
     fn capture(&self) -> String {
@@ -573,7 +573,7 @@ fn tui_in_tmux(w: u16, h: u16, sigterm: bool) {
     );
     let cfg_path = dir.join("haflow.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
-    let tmux = Tmux { sock: format!("haflow-test-{}-{w}", std::process::id()) };
+    let tmux = Tmux { sock: dir.join("tmux.sock") };
     // After haflow: its exit code, then the terminal's mode as the shell sees it, then
     // keep the pane open for capture-pane.
     let script = format!(
