@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use crate::haproxy::buffers::{Analysers, BufFlags, Buffer};
+use crate::haproxy::fd::Sock;
 use crate::haproxy::haproxy::{Activity, DebugSink, Haproxy, Observer};
+use crate::haproxy::listener::{Listener, ListenerState};
 use crate::haproxy::memory::PoolStats;
 use crate::haproxy::proxy::{BalanceAlgo, Proxy, ProxyCap, ProxyCounters, ProxyMode, ProxyState};
 use crate::haproxy::server::{CheckState, Server, SrvCounters, SrvFlags};
@@ -240,6 +242,34 @@ impl ServerSnap {
     }
 }
 
+/// A copy of one listener (a `bind` line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSnap {
+    /// The address as bound (the kernel's port for `:0`).
+    pub addr: String,
+    /// `LI_READY` while accepting, `LI_FULL` at its `maxconn`...
+    pub state: ListenerState,
+    /// Connections it holds now.
+    pub nbconn: u32,
+    /// Its `maxconn`.
+    pub maxconn: u32,
+}
+
+impl ListenerSnap {
+    fn of(w: &Haproxy, l: &Listener) -> ListenerSnap {
+        let bound = match l.fd.and_then(|fd| w.fdtab.get(fd)).map(|e| &e.sock) {
+            Some(Sock::TcpListener(t)) => t.local_addr().ok().map(|a| a.to_string()),
+            _ => None,
+        };
+        ListenerSnap {
+            addr: bound.unwrap_or_else(|| l.addr.to_string()),
+            state: l.state,
+            nbconn: l.nbconn,
+            maxconn: l.maxconn,
+        }
+    }
+}
+
 /// A copy of one proxy (`frontend`, `backend` or `listen`).
 #[derive(Clone, Debug)]
 pub struct ProxySnap {
@@ -273,10 +303,12 @@ pub struct ProxySnap {
     pub algo: BalanceAlgo,
     /// The servers.
     pub servers: Vec<ServerSnap>,
+    /// The frontend's listeners.
+    pub listeners: Vec<ListenerSnap>,
 }
 
 impl ProxySnap {
-    fn of(p: &Proxy) -> ProxySnap {
+    fn of(w: &Haproxy, p: &Proxy) -> ProxySnap {
         ProxySnap {
             id: p.id,
             name: p.name.clone(),
@@ -293,6 +325,7 @@ impl ProxySnap {
             srv_bck: p.srv_bck(),
             algo: p.lbprm.algo,
             servers: p.servers.iter().enumerate().map(|(i, s)| ServerSnap::of(p.id, i, s)).collect(),
+            listeners: p.listeners.iter().map(|l| ListenerSnap::of(w, &w.listeners[l.idx()])).collect(),
         }
     }
 
@@ -377,7 +410,7 @@ impl Snapshot {
             activity: w.activity.clone(),
             fds: w.fdtab.nbfd,
             pools: w.pool_stats(),
-            proxies: w.proxies.iter().map(ProxySnap::of).collect(),
+            proxies: w.proxies.iter().map(|p| ProxySnap::of(w, p)).collect(),
             sessions: live.into_iter().map(|s| SessSnap::of(s, Some(w))).collect(),
             sessions_total,
             freed: Vec::new(),

@@ -218,8 +218,11 @@ fn proxies_view_shows_every_frontend_backend_and_server_with_counters() {
     assert!(s1.contains(&"2".into()) && s1.contains(&"10".into()), "2 sessions, 10 bytes: {s1:?}");
     let be = s.words("be/BACKEND");
     assert_eq!(be[1], "UP");
-    // The panel under the table has what the narrow table leaves out: response classes.
+    // The panel under the table has what the narrow table leaves out: response classes,
+    // and for a frontend its listener as bound, with its state.
     s.assert_has(&["2xx 0", "3xx 0", "4xx 0", "5xx 0"]);
+    let bind = format!("bind {} LI_READY 1/", f.proxy.addr("fe"));
+    assert!(s.has(&bind), "{bind:?} in\n{}", s.text());
 
     let s = f.render(160, 48);
     s.assert_has(&["W", "MAX", "LIM", "QCUR", "QMAX", "REQ", "2XX", "3XX", "4XX", "5XX"]);

@@ -232,6 +232,11 @@ fn draw_panel(f: &mut Frame, area: Rect, snap: &Snapshot, row: PxRow) {
         PxRow::Frontend(id) | PxRow::Backend(id) => {
             if let Some(p) = snap.proxy(id) {
                 l1.extend(kv("mode", &p.mode.to_string()));
+                if matches!(row, PxRow::Frontend(_)) {
+                    for l in &p.listeners {
+                        l1.extend(kv("bind", &format!("{} {} {}/{}", l.addr, l.state, l.nbconn, l.maxconn)));
+                    }
+                }
                 if matches!(row, PxRow::Backend(_)) {
                     l1.extend(kv("balance", &p.algo.to_string()));
                     l1.extend(kv("servers", &format!("{} active, {} backup usable", p.srv_act, p.srv_bck)));

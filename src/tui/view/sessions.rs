@@ -251,10 +251,17 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> Option<Lis
         table_area,
     );
     if rows.is_empty() {
-        let msg = if st.sessions.is_empty() {
-            "no session yet: send a request"
+        let binds: Vec<&str> = st
+            .snap
+            .iter()
+            .flat_map(|s| s.proxies.iter().flat_map(|p| p.listeners.iter().map(|l| l.addr.as_str())))
+            .collect();
+        let msg = if !st.sessions.is_empty() {
+            "no session matches the filter".to_string()
+        } else if binds.is_empty() {
+            "no session yet".to_string()
         } else {
-            "no session matches the filter"
+            format!("no session yet: connect to {}", binds.join(" or "))
         };
         let y = table_area.y + 1;
         if y < table_area.bottom() {
