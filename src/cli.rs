@@ -1,7 +1,8 @@
 //! The command line: what clap parsed, then a validated run.
 //!
 //! `haflow run -f FILE` runs the proxy in the foreground (SIGINT/SIGTERM stop it,
-//! SIGUSR1 stops it softly); `haflow check -f FILE` checks a configuration like
+//! SIGUSR1 stops it softly); with `--tui` it also shows its insides live in the terminal
+//! (see `tui`); `haflow check -f FILE` checks a configuration like
 //! `haproxy -c`. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
 //! that the same eyes and scripts read both.
 
@@ -43,6 +44,9 @@ pub struct RunArgs {
     /// Quiet: do not print warnings.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Show what HAProxy's insides are doing, live, in a terminal UI (logs go to its log pane).
+    #[arg(long)]
+    pub tui: bool,
 }
 
 /// Options of `haflow check`.
@@ -112,33 +116,68 @@ pub fn check(args: &CheckArgs) -> ExitCode {
     }
 }
 
-/// `haflow run`: parse, bind, enable, loop until stopped.
-pub fn run(args: &RunArgs) -> ExitCode {
+/// Reads the configuration and builds the process state; prints ALERTs and WARNINGs the way
+/// HAProxy does. Returns the state and the warnings, or the exit code.
+fn load(args: &RunArgs) -> Result<(Haproxy, Vec<String>), ExitCode> {
     let cfg = match readcfgfile(&args.files, &env_lookup) {
         Ok(c) => c,
         Err(diag) => {
             print_diag(&diag, false);
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
-    print_diag(&Diag { alerts: vec![], warnings: cfg.warnings.clone() }, args.quiet);
+    let warnings = cfg.warnings.clone();
+    print_diag(&Diag { alerts: vec![], warnings: warnings.clone() }, args.quiet);
     let mut w = match Haproxy::new(cfg) {
         Ok(w) => w,
         Err(e) => {
             print_msg("ALERT", &format!("cannot create the poller: {e}"));
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
     w.global.debug |= args.debug;
     w.global.quiet |= args.quiet;
-    serve(&mut w)
+    Ok((w, warnings))
+}
+
+/// `haflow run`: parse, bind, enable, loop until stopped.
+pub fn run(args: &RunArgs) -> ExitCode {
+    match load(args) {
+        Ok((mut w, _)) => serve(&mut w),
+        Err(code) => code,
+    }
+}
+
+/// `haflow run --tui`: like `run`, with the proxy on its own thread and the terminal UI on
+/// this one. The capture layer becomes the process's subscriber before the configuration
+/// is read, so the UI sees start-up too; bind errors print before the UI takes the screen.
+pub fn run_tui(args: &RunArgs) -> ExitCode {
+    let capture = crate::tui::install_capture();
+    let (mut w, warnings) = match load(args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Err(code) = start(&mut w) {
+        return code;
+    }
+    crate::tui::run(w, capture, warnings)
 }
 
 /// Binds, enables and runs the loop on this thread; returns the process exit code.
 pub fn serve(w: &mut Haproxy) -> ExitCode {
+    if let Err(code) = start(w) {
+        return code;
+    }
+    run_poll_loop(w);
+    ExitCode::SUCCESS
+}
+
+/// Installs the signal handlers, binds and enables the listeners, writes the pidfile;
+/// on failure prints HAProxy's messages and returns the exit code.
+pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
     if let Err(e) = w.install_signal_handlers() {
         print_msg("ALERT", &format!("cannot install signal handlers: {e}"));
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     match start_proxies(w) {
         Ok(()) => {}
@@ -146,11 +185,11 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
             print_notices();
             print_msg("ALERT", &msg);
             print_msg("ALERT", "[haproxy.main()] Some protocols failed to start their listeners! Exiting.");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
         Err(e) => {
             print_msg("ALERT", &format!("{e:?}"));
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     }
     if let Some(pidfile) = &w.global.pidfile
@@ -158,8 +197,7 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
     {
         print_msg("ALERT", &format!("[haflow.main()] Cannot create pidfile {} : {e}", pidfile.display()));
     }
-    run_poll_loop(w);
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// Installs the default stderr subscriber (warnings only, `HAFLOW_LOG` overrides).
@@ -172,9 +210,16 @@ fn init_tracing() {
 /// The entry point of the binary; returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     match &cli.cmd {
-        Cmd::Run(a) => run(a),
-        Cmd::Check(a) => check(a),
+        // The UI owns the terminal: its capture layer is the only subscriber.
+        Cmd::Run(a) if a.tui => run_tui(a),
+        Cmd::Run(a) => {
+            init_tracing();
+            run(a)
+        }
+        Cmd::Check(a) => {
+            init_tracing();
+            check(a)
+        }
     }
 }

@@ -8,6 +8,8 @@
 //!   side until `session_free`.
 //! - `trace`: the span names (HAProxy's function names) and their consumers.
 //! - `ids`: typed ids and the table holding live objects.
+//! - `tui`: the live terminal UI (`haflow run --tui`), fed by span records and snapshots.
+//! - `scenario`: the proxy in a thread, embedded backends and clients (tests, demos).
 //! - `cli`: the command line.
 //!
 //! # Threads
@@ -19,3 +21,4 @@ pub mod haproxy;
 pub mod ids;
 pub mod scenario;
 pub mod trace;
+pub mod tui;

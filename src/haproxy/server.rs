@@ -246,3 +246,59 @@ impl Server {
         }
     }
 }
+
+/// Prints and logs an administrative server message, as HAProxy's `ha_warning` +
+/// `send_log(s->proxy, ...)` do (stderr only when not `quiet`, and not while a UI or a
+/// test harness owns the standard streams).
+fn srv_admin_log(w: &mut crate::haproxy::haproxy::Haproxy, px: usize, level: u8, msg: &str) {
+    if !w.global.quiet && !w.logger.mute_std {
+        eprintln!("[WARNING]  ({}) : {msg}", std::process::id());
+    }
+    let targets = w.proxies[px].logs.clone();
+    crate::haproxy::log::send_log(w, &targets, level, msg);
+}
+
+/// server.c:srv_adm_set_maint() (HAProxy 2.6; `disable server` in 1.5's dumpstats.c):
+/// put the server in maintenance. The load balancer stops choosing it at once (it is no
+/// longer `is_usable`); sessions already on it finish normally.
+pub fn srv_adm_set_maint(w: &mut crate::haproxy::haproxy::Haproxy, id: crate::ids::ServerId) {
+    use crate::haproxy::log::{LOG_EMERG, LOG_NOTICE};
+    let px = id.px.idx();
+    let Some(srv) = w.proxies[px].servers.get_mut(id.idx as usize) else { return };
+    if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+        return;
+    }
+    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
+    srv.last_change = w.clock.elapsed().as_secs();
+    let (name, cur, queued) = (srv.name.clone(), srv.cur_sess, srv.pendconns.len());
+    let p = &w.proxies[px];
+    let msg = format!(
+        "Server {}/{name} is going DOWN for maintenance. {} active and {} backup servers left. {cur} sessions active, 0 requeued, {queued} remaining in queue.",
+        p.name,
+        p.srv_act(),
+        p.srv_bck()
+    );
+    let none_left = p.srv_act() + p.srv_bck() == 0;
+    let be_name = p.name.clone();
+    srv_admin_log(w, px, LOG_NOTICE, &msg);
+    if none_left {
+        w.proxies[px].counters.down_trans += 1;
+        srv_admin_log(w, px, LOG_EMERG, &format!("backend {be_name} has no server available!"));
+    }
+}
+
+/// server.c:srv_adm_set_ready() (HAProxy 2.6; `enable server` in 1.5's dumpstats.c):
+/// take the server out of maintenance, and give its free slots to queued sessions.
+pub fn srv_adm_set_ready(w: &mut crate::haproxy::haproxy::Haproxy, id: crate::ids::ServerId) {
+    let px = id.px.idx();
+    let Some(srv) = w.proxies[px].servers.get_mut(id.idx as usize) else { return };
+    if !srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+        return;
+    }
+    srv.flags.remove(SrvFlags::SRV_MAINTAIN);
+    srv.last_change = w.clock.elapsed().as_secs();
+    let name = srv.name.clone();
+    let msg = format!("Server {}/{name} is UP/READY (leaving forced maintenance).", w.proxies[px].name);
+    srv_admin_log(w, px, crate::haproxy::log::LOG_NOTICE, &msg);
+    crate::haproxy::queue::process_srv_queue(w, id);
+}

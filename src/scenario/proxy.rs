@@ -27,18 +27,30 @@ struct Seen {
 
 type Shared = Arc<(Mutex<Seen>, Condvar)>;
 
-struct SeenObserver(Shared);
+/// Records what the tests wait for, then hands everything to the caller's observer, if any.
+struct SeenObserver(Shared, Option<Box<dyn Observer>>);
 
 impl Observer for SeenObserver {
     fn log(&mut self, line: &str) {
         let (m, c) = &*self.0;
         m.lock().unwrap_or_else(|e| e.into_inner()).logs.push(line.to_string());
         c.notify_all();
+        if let Some(o) = &mut self.1 {
+            o.log(line);
+        }
     }
-    fn session_freed(&mut self, _s: &Session) {
+    fn session_freed(&mut self, s: &Session) {
         let (m, c) = &*self.0;
         m.lock().unwrap_or_else(|e| e.into_inner()).sessions_freed += 1;
         c.notify_all();
+        if let Some(o) = &mut self.1 {
+            o.session_freed(s);
+        }
+    }
+    fn loop_turn(&mut self, w: &Haproxy) {
+        if let Some(o) = &mut self.1 {
+            o.loop_turn(w);
+        }
     }
 }
 
@@ -58,6 +70,8 @@ pub struct StartOptions {
     pub capture: Option<crate::trace::capture::CaptureLayer>,
     /// Print `-d` debug lines (captured, see `RunningProxy::debug_lines`).
     pub debug: bool,
+    /// Another observer on the proxy thread (e.g. the UI's snapshot producer).
+    pub observer: Option<Box<dyn Observer>>,
 }
 
 /// A haflow instance running on its own thread.
@@ -135,7 +149,7 @@ impl RunningProxy {
                     w.debug_sink = Some(Box::new(move |l: &str| {
                         seen3.0.lock().unwrap_or_else(|e| e.into_inner()).debug.push(l.to_string());
                     }));
-                    w.observer = Some(Box::new(SeenObserver(Arc::clone(&seen2))));
+                    w.observer = Some(Box::new(SeenObserver(Arc::clone(&seen2), opts.observer)));
                     if let Err(e) = start_proxies(&mut w) {
                         let msg = match e {
                             InitError::Bind(m) => m,

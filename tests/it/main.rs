@@ -7,4 +7,5 @@ mod http_mode;
 mod side_by_side;
 mod spans;
 mod tcp_mode;
+mod tui;
 mod util;

@@ -1,0 +1,86 @@
+//! The header: two lines of process-wide numbers, like the top of `top` or hatop.
+//!
+//! Line 1: uptime, current/total sessions (`actconn`/`totalconn`), connection and request
+//! rates with their sparklines, PAUSED when the display is frozen. Line 2: the
+//! scheduler's run queue, poll-loop iterations, tasks, pool use, file descriptors and the
+//! number of span records the capture layer dropped (red when non-zero: the views are
+//! then missing part of the picture).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::state::State;
+use crate::tui::view::{ViewState, human, ms, spark};
+
+/// Draws the header in `area` (two rows).
+pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(Color::DarkGray);
+    let Some(snap) = &st.snap else {
+        let mut l1 =
+            vec![Span::styled("haflow ", bold), Span::raw("waiting for the proxy's first snapshot...")];
+        if vs.paused {
+            l1.push(Span::styled(" PAUSED ", Style::default().fg(Color::Black).bg(Color::Yellow)));
+        }
+        f.render_widget(Paragraph::new(vec![Line::from(l1), dropped_line(st)]), area);
+        return;
+    };
+    let sec = st.now_sec();
+    let uptime = snap.uptime_ms + st.now.saturating_sub(st.snap_at).as_millis() as u64;
+    // Room for the two sparklines: what the fixed text leaves, split in two.
+    let fixed = 62u16 + if vs.paused { 8 } else { 0 };
+    let sw = (area.width.saturating_sub(fixed) / 2).clamp(4, 40) as usize;
+    let mut l1 = vec![
+        Span::styled("haflow", bold),
+        Span::styled(" up ", dim),
+        Span::raw(ms(uptime)),
+        Span::styled("  sess ", dim),
+        Span::styled(snap.actconn.to_string(), bold),
+        Span::raw(format!("/{}", human(snap.totalconn))),
+        Span::styled("  conn/s ", dim),
+        Span::styled(format!("{:<4}", human(st.conn_rate.rate(sec))), bold),
+        Span::styled(spark(&st.conn_rate.last(sec, sw)), Style::default().fg(Color::Cyan)),
+        Span::styled("  req/s ", dim),
+        Span::styled(format!("{:<4}", human(st.req_rate.rate(sec))), bold),
+        Span::styled(spark(&st.req_rate.last(sec, sw)), Style::default().fg(Color::Magenta)),
+    ];
+    if vs.paused {
+        l1.push(Span::raw(" "));
+        l1.push(Span::styled(
+            " PAUSED ",
+            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if snap.stopping {
+        l1.push(Span::styled(" STOPPING", Style::default().fg(Color::Red)));
+    }
+    let (used, allocated) = snap.pools.iter().fold((0, 0), |(u, a), p| (u + p.used, a + p.allocated));
+    let mut l2 = vec![
+        Span::styled("runq ", dim),
+        Span::styled(snap.run_queue.to_string(), bold),
+        Span::styled("  loops ", dim),
+        Span::raw(human(snap.activity.loops)),
+        Span::styled("  tasks ", dim),
+        Span::raw(snap.nb_tasks.to_string()),
+        Span::styled("  pools ", dim),
+        Span::raw(format!("{used}/{allocated}")),
+        Span::styled("  fds ", dim),
+        Span::raw(snap.fds.to_string()),
+        Span::raw("  "),
+    ];
+    l2.extend(dropped_line(st).spans);
+    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
+}
+
+fn dropped_line(st: &State) -> Line<'static> {
+    let n = st.dropped_records;
+    let style = if n > 0 {
+        Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().fg(Color::DarkGray)
+    };
+    Line::from(Span::styled(format!("dropped {}", human(n)), style))
+}

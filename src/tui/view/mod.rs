@@ -1,0 +1,426 @@
+//! Views: pure rendering of a `State` (what is known) through a `ViewState` (what the user
+//! is looking at), one module per view.
+//!
+//! The screen is a two-line header (`header`), a tab line, the current view, and a footer
+//! line with the keys of that view (or the filter being typed, or a short message).
+//! `draw` returns the hit areas (tabs, list rows) so that mouse clicks can be mapped back
+//! to what was drawn without the views keeping state. Nothing here reads the clock or the
+//! proxy: rendering the same state twice draws the same screen, which is what makes the
+//! views testable on ratatui's `TestBackend`.
+
+pub mod detail;
+pub mod event_loop;
+pub mod header;
+pub mod help;
+pub mod logs;
+pub mod proxies;
+pub mod sessions;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::state::State;
+
+/// The views, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewKind {
+    /// Frontends, backends and servers (`show stat`).
+    Proxies,
+    /// Live and recently closed sessions (`show sess`).
+    Sessions,
+    /// One session: its state, buffers and span waterfall.
+    Detail,
+    /// What each turn of `run_poll_loop` did.
+    EventLoop,
+    /// Log lines, debug lines and the proxy's warnings.
+    Logs,
+}
+
+impl ViewKind {
+    /// Tab order (keys `1`..`5`).
+    pub const ALL: [ViewKind; 5] =
+        [ViewKind::Proxies, ViewKind::Sessions, ViewKind::Detail, ViewKind::EventLoop, ViewKind::Logs];
+
+    /// The tab's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            ViewKind::Proxies => "Proxies",
+            ViewKind::Sessions => "Sessions",
+            ViewKind::Detail => "Detail",
+            ViewKind::EventLoop => "Event loop",
+            ViewKind::Logs => "Logs",
+        }
+    }
+
+    fn index(self) -> usize {
+        ViewKind::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+
+    /// The next tab (wrapping).
+    pub fn next(self) -> ViewKind {
+        ViewKind::ALL[(self.index() + 1) % ViewKind::ALL.len()]
+    }
+
+    /// The previous tab (wrapping).
+    pub fn prev(self) -> ViewKind {
+        ViewKind::ALL[(self.index() + ViewKind::ALL.len() - 1) % ViewKind::ALL.len()]
+    }
+}
+
+/// What the user is looking at: the current view, selections, sort, filter, pause.
+#[derive(Clone, Debug)]
+pub struct ViewState {
+    /// The current view.
+    pub view: ViewKind,
+    /// The help overlay is open.
+    pub help: bool,
+    /// The display is frozen (collection goes on).
+    pub paused: bool,
+    /// Selected row of the proxies view.
+    pub proxies_sel: usize,
+    /// Selected session (`uniq_id`) of the sessions view.
+    pub sess_sel: Option<u32>,
+    /// Sort column of the sessions view.
+    pub sort: sessions::SessCol,
+    /// Sort descending.
+    pub sort_desc: bool,
+    /// Filter of the sessions view (case-insensitive substring of the row).
+    pub filter: String,
+    /// The filter is being typed.
+    pub filter_editing: bool,
+    /// The selection follows the newest session.
+    pub follow: bool,
+    /// The session shown by the detail view.
+    pub detail: Option<u32>,
+    /// Selected span line of the detail view.
+    pub detail_sel: usize,
+    /// Lane entries scrolled back from the newest (0: follow the newest).
+    pub lane_back: usize,
+    /// Log lines scrolled back from the newest (0: follow the newest).
+    pub log_back: usize,
+    /// A short message for the footer (commands sent, hints).
+    pub flash: Option<String>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            // A learner starts where requests show up as they arrive.
+            view: ViewKind::Sessions,
+            help: false,
+            paused: false,
+            proxies_sel: 0,
+            sess_sel: None,
+            sort: sessions::SessCol::Id,
+            sort_desc: true,
+            filter: String::new(),
+            filter_editing: false,
+            follow: true,
+            detail: None,
+            detail_sel: 0,
+            lane_back: 0,
+            log_back: 0,
+            flash: None,
+        }
+    }
+}
+
+/// A list drawn on screen: its rows' area and the index of the item on its first row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListHit {
+    /// Where the items are (header excluded).
+    pub area: Rect,
+    /// The item drawn on `area.y`.
+    pub first: usize,
+}
+
+/// Where things were drawn, for mouse clicks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hits {
+    /// The tab line's row.
+    pub tabs_y: u16,
+    /// Each tab's column range `[x0, x1)`.
+    pub tabs: Vec<(u16, u16, ViewKind)>,
+    /// The current view's selectable list.
+    pub list: Option<ListHit>,
+    /// Rows of the current view's scrolling area (to scroll by screenfuls and stop at the top).
+    pub page: u16,
+}
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
+    let area = f.area();
+    let mut hits = Hits::default();
+    if area.width < 30 || area.height < 8 {
+        f.render_widget(Paragraph::new("haflow: terminal too small"), area);
+        return hits;
+    }
+    let [head, tabs, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::draw(f, head, st, vs);
+    hits.tabs_y = tabs.y;
+    hits.tabs = draw_tabs(f, tabs, vs);
+    hits.list = match vs.view {
+        ViewKind::Proxies => proxies::draw(f, body, st, vs),
+        ViewKind::Sessions => sessions::draw(f, body, st, vs),
+        ViewKind::Detail => {
+            detail::draw(f, body, st, vs, vs.detail.or(vs.sess_sel));
+            None
+        }
+        ViewKind::EventLoop => {
+            hits.page = event_loop::draw(f, body, st, vs);
+            None
+        }
+        ViewKind::Logs => {
+            hits.page = body.height;
+            logs::draw(f, body, st, vs);
+            None
+        }
+    };
+    if let Some(l) = hits.list {
+        hits.page = l.area.height;
+    }
+    draw_footer(f, foot, vs);
+    if vs.help {
+        help::draw(f, area);
+    }
+    hits
+}
+
+fn draw_tabs(f: &mut Frame, area: Rect, vs: &ViewState) -> Vec<(u16, u16, ViewKind)> {
+    let mut spans = Vec::new();
+    let mut out = Vec::new();
+    let mut x = area.x;
+    for (i, v) in ViewKind::ALL.iter().enumerate() {
+        let text = format!(" {} {} ", i + 1, v.title());
+        let w = text.chars().count() as u16;
+        let style = if *v == vs.view {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::Gray)
+        };
+        out.push((x, x + w, *v));
+        x += w + 1;
+        spans.push(Span::styled(text, style));
+        spans.push(Span::raw(" "));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    out
+}
+
+fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
+    let line = if vs.filter_editing {
+        Line::from(vec![
+            Span::styled(format!("/{}", vs.filter), Style::default().add_modifier(Modifier::BOLD)),
+            Span::styled("_", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+            Span::styled("  Enter keep  Esc clear", Style::default().fg(Color::DarkGray)),
+        ])
+    } else if let Some(msg) = &vs.flash {
+        Line::from(Span::styled(msg.clone(), Style::default().fg(Color::Yellow)))
+    } else {
+        let keys = match vs.view {
+            ViewKind::Proxies => "jk move  d disable  e enable  Enter sessions",
+            ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  i invert  f follow",
+            ViewKind::Detail => "jk move  Esc back",
+            ViewKind::EventLoop | ViewKind::Logs => "jk scroll  f follow newest",
+        };
+        Line::from(vec![
+            Span::raw(keys),
+            Span::styled("  Tab view  space pause  ? help  q quit", Style::default().fg(Color::DarkGray)),
+        ])
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+/// A count, short: `999`, `12.3K`, `4.5M`.
+pub fn human(n: u64) -> String {
+    match n {
+        0..10_000 => n.to_string(),
+        10_000..1_000_000 => format!("{:.1}K", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.1}G", n as f64 / 1e9),
+    }
+}
+
+/// A byte count, short: `512`, `1.5K`, `10.0M` (powers of 1024).
+pub fn bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if n < 10_000 {
+        n.to_string()
+    } else if f < K * K {
+        format!("{:.1}K", f / K)
+    } else if f < K * K * K {
+        format!("{:.1}M", f / (K * K))
+    } else {
+        format!("{:.1}G", f / (K * K * K))
+    }
+}
+
+/// Milliseconds, short: `12ms`, `1.5s`, `3m04s`, `2h05m`.
+pub fn ms(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms}ms"),
+        1000..60_000 => format!("{:.1}s", ms as f64 / 1e3),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// A span's duration: `850ns`, `12us`, `1.25ms`, `2.50s`.
+pub fn dur(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..1000 => format!("{ns}ns"),
+        1000..1_000_000 => format!("{}us", ns / 1000),
+        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
+}
+
+/// A sparkline of `values` scaled to their maximum, one character per value.
+pub fn spark(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    values.iter().map(|&v| if max == 0 { BARS[0] } else { BARS[((v * 7).div_ceil(max)) as usize] }).collect()
+}
+
+/// `s` cut to `w` characters, with `…` when cut.
+pub fn clip(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(w - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A table column: title, width, and priority (0 first) for narrow terminals.
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    /// Header text.
+    pub title: &'static str,
+    /// Width in cells (at least: the growing column takes what is left).
+    pub width: u16,
+    /// Lower is kept first when the terminal is narrow.
+    pub prio: u8,
+    /// Right-aligned (numbers).
+    pub right: bool,
+}
+
+/// The columns (indices into `cols`, in their order) that fit in `width`, kept by priority.
+pub fn fit(cols: &[Col], width: u16) -> Vec<usize> {
+    let mut by_prio: Vec<usize> = (0..cols.len()).collect();
+    by_prio.sort_by_key(|&i| cols[i].prio);
+    let mut used = 0u16;
+    let mut keep = Vec::new();
+    for i in by_prio {
+        let w = cols[i].width + u16::from(!keep.is_empty());
+        if used + w <= width {
+            used += w;
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// Constraints for the kept columns: column `grow` takes what is left, the others are fixed.
+pub fn widths(cols: &[Col], keep: &[usize], grow: usize) -> Vec<Constraint> {
+    keep.iter()
+        .map(|&i| if i == grow { Constraint::Min(cols[i].width) } else { Constraint::Length(cols[i].width) })
+        .collect()
+}
+
+/// Text aligned in a cell of `w` characters.
+pub fn cell(s: &str, w: u16, right: bool) -> String {
+    let s = clip(s, w as usize);
+    if right { format!("{s:>w$}", w = w as usize) } else { s }
+}
+
+/// Most lines a newest-at-the-bottom pane of `height` rows can be scrolled back over `len`
+/// lines: to the oldest screenful, one row being taken by the "newer lines below" marker.
+pub fn max_back(len: usize, height: usize) -> usize {
+    if len <= height { 0 } else { len - height.saturating_sub(1) }
+}
+
+/// The range of lines a newest-at-the-bottom pane shows when scrolled `back` lines, and
+/// `back` as clamped.
+pub fn tail_range(len: usize, height: usize, back: usize) -> (std::ops::Range<usize>, usize) {
+    let back = back.min(max_back(len, height));
+    let rows = if back > 0 { height.saturating_sub(1) } else { height };
+    let end = len - back;
+    (end.saturating_sub(rows)..end, back)
+}
+
+/// The first item to draw so that `sel` is visible in `height` rows.
+pub fn window(sel: usize, height: usize) -> usize {
+    if height == 0 || sel < height { 0 } else { sel + 1 - height }
+}
+
+/// The style of a status word (`UP`, `DOWN`, `MAINT`...).
+pub fn status_style(status: &str) -> Style {
+    let s = Style::default();
+    if status.starts_with("UP") || status == "OPEN" {
+        s.fg(Color::Green)
+    } else if status.starts_with("DOWN") || status == "STOP" {
+        s.fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else if status == "MAINT" {
+        s.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    } else if status == "DRAIN" {
+        s.fg(Color::Blue)
+    } else {
+        s
+    }
+}
+
+/// HAProxy's names of the flags set in `f`, joined by `|` (`-` when none).
+pub fn flag_names<F: bitflags::Flags>(f: &F) -> String {
+    let names: Vec<&str> = f.iter_names().map(|(n, _)| n).collect();
+    if names.is_empty() { "-".into() } else { names.join("|") }
+}
+
+/// A fill bar of `w` cells: `[####......]`.
+pub fn fill_bar(used: usize, size: usize, w: usize) -> String {
+    let inner = w.saturating_sub(2);
+    let n = if size == 0 { 0 } else { (used * inner).div_ceil(size).min(inner) };
+    format!("[{}{}]", "#".repeat(n), ".".repeat(inner - n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_short_and_readable() {
+        assert_eq!(human(999), "999");
+        assert_eq!(human(12_345), "12.3K");
+        assert_eq!(bytes(10 * 1024 * 1024), "10.0M");
+        assert_eq!(ms(61_000), "1m01s");
+        assert_eq!(dur(Duration::from_micros(1250)), "1.25ms");
+        assert_eq!(spark(&[0, 1, 2, 4]).chars().count(), 4);
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(fill_bar(8, 16, 6), "[##..]");
+    }
+
+    #[test]
+    fn narrow_terminals_keep_the_important_columns_in_order() {
+        let c = |title, width, prio| Col { title, width, prio, right: false };
+        let cols = [c("A", 10, 0), c("B", 10, 2), c("C", 10, 1), c("D", 10, 0)];
+        assert_eq!(fit(&cols, 32), [0, 2, 3]);
+        assert_eq!(fit(&cols, 100), [0, 1, 2, 3]);
+    }
+}
