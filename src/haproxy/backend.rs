@@ -68,6 +68,7 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
         return SrvStatus::Full;
     }
     let src = s.cli_addr.map(|a| a.ip());
+    // ANCHOR: lb_dispatch
     let pick = match be.lbprm.algo {
         BalanceAlgo::RoundRobin => fwrr_get_next_server(be, &candidates),
         BalanceAlgo::StaticRr => map_get_server_rr(be, &candidates),
@@ -75,6 +76,7 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
         BalanceAlgo::First => fas_get_next_server(be, &candidates),
         BalanceAlgo::Source => map_get_server_hash(be, &candidates, src),
     };
+    // ANCHOR_END: lb_dispatch
     let Some(idx) = pick else { return SrvStatus::Full };
     be.servers[idx].counters.lbconn += 1;
     span.record("server", be.servers[idx].name.as_str());

@@ -1527,6 +1527,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
+        // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
         if p.is_frontend() {
             p.accept = Some(frontend_accept);
@@ -1542,6 +1543,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 | Analysers::AN_REQ_HTTP_PROCESS_BE;
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
+        // ANCHOR_END: analysers_wiring
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -1561,6 +1563,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             }
         }
     }
+    // ANCHOR: listener_wiring
     let global_maxconn = cfg.global.maxconn;
     let maxaccept = cfg.global.tune.maxaccept;
     for l in &mut cfg.listeners {
@@ -1579,6 +1582,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         }
         l.maxaccept = maxaccept;
     }
+    // ANCHOR_END: listener_wiring
     cfg.warnings = std::mem::take(&mut diag.warnings);
     if !diag.alerts.is_empty() {
         diag.alerts.push("Fatal errors found in configuration.".into());

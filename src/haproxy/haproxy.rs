@@ -531,6 +531,7 @@ pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
     Ok(())
 }
 
+// ANCHOR: run_poll_loop
 /// haproxy.c:run_poll_loop() in 1.5-dev8: until no job is left (or a hard stop), wake
 /// expired tasks, run the runnable ones, then poll for I/O until the next timer.
 pub fn run_poll_loop(w: &mut Haproxy) {
@@ -561,6 +562,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         }
     }
 }
+// ANCHOR_END: run_poll_loop
 
 /// Wakes every session task with `reason` (used by live changes that sessions must see).
 pub fn wake_all_sessions(w: &mut Haproxy, reason: TaskState) {

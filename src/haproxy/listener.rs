@@ -129,6 +129,7 @@ impl Listener {
     }
 }
 
+// ANCHOR: enable_listener
 /// protocols.c:enable_listener() in 1.5-dev8: a `LI_LISTEN` listener starts being polled
 /// (`LI_READY`), or goes `LI_FULL` right away if it is already at `maxconn`.
 pub fn enable_listener(w: &mut Haproxy, lid: ListenerId) {
@@ -148,6 +149,7 @@ pub fn enable_listener(w: &mut Haproxy, lid: ListenerId) {
     }
     span.record("to", tracing::field::display(l.state));
 }
+// ANCHOR_END: enable_listener
 
 /// protocols.c:listener_full() in 1.5-dev8: stop polling the listener (`LI_FULL`).
 pub fn listener_full(w: &mut Haproxy, lid: ListenerId) {

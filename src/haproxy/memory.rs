@@ -47,6 +47,7 @@ impl<T> Pool<T> {
         self.limit = limit;
     }
 
+    // ANCHOR: pool_alloc2
     /// memory.h:pool_alloc2() in 1.5-dev8: pop an object from the free list, or allocate one
     /// (`pool_refill_alloc`). `init` gives the object its initial value either way.
     /// Returns `None` (and counts a failure) when the pool limit is reached.
@@ -64,6 +65,7 @@ impl<T> Pool<T> {
         self.used += 1;
         Some(Box::new(init()))
     }
+    // ANCHOR_END: pool_alloc2
 
     /// Like `pool_alloc2`, but lets the caller reuse a recycled object in place instead of
     /// rebuilding it (buffers keep their storage: only their indexes are reset).
@@ -80,12 +82,14 @@ impl<T> Pool<T> {
         self.pool_alloc2(new)
     }
 
+    // ANCHOR: pool_free2
     /// memory.h:pool_free2() in 1.5-dev8: put the object back on the free list.
     pub fn pool_free2(&mut self, obj: Box<T>) {
         debug_assert!(self.used > 0, "pool_free2 on pool '{}' with nothing in use", self.name);
         self.used = self.used.saturating_sub(1);
         self.free_list.push(obj);
     }
+    // ANCHOR_END: pool_free2
 
     /// memory.c:pool_gc2() in 1.5-dev8: give the free objects back to the system.
     pub fn pool_gc2(&mut self) {

@@ -24,6 +24,7 @@ use crate::haproxy::time::tick_add_ifset;
 use crate::ids::ListenerId;
 use crate::trace::names;
 
+// ANCHOR: proto_tcpv4
 /// `proto_tcpv4`: TCP over IPv4.
 pub static PROTO_TCPV4: Protocol = Protocol {
     name: "tcpv4",
@@ -38,6 +39,7 @@ pub static PROTO_TCPV4: Protocol = Protocol {
     unbind_all: unbind_all_listeners,
     enable_all: enable_all_listeners,
 };
+// ANCHOR_END: proto_tcpv4
 
 /// `proto_tcpv6`: TCP over IPv6.
 pub static PROTO_TCPV6: Protocol = Protocol {
@@ -101,6 +103,7 @@ fn adopt_inherited(fd: i32) -> std::io::Result<mio::net::TcpListener> {
     Ok(mio::net::TcpListener::from_std(std_listener))
 }
 
+// ANCHOR: tcp_bind_listener
 /// proto_tcp.c:tcp_bind_listener() in 1.5-dev8: create, bind and listen on the socket,
 /// then register it in `fdtab[]` with `cb[DIR_RD] = proto->accept` (`LI_LISTEN`).
 pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindError> {
@@ -139,6 +142,7 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
     span.record("to", tracing::field::display(l.state));
     Ok(())
 }
+// ANCHOR_END: tcp_bind_listener
 
 /// The strerror-like reason HAProxy prints ("Address already in use").
 pub fn os_reason(e: &std::io::Error) -> String {

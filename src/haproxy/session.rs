@@ -185,6 +185,7 @@ pub struct SessLogs {
 
 /// `struct session`.
 #[derive(Debug)]
+// ANCHOR: struct_session
 pub struct Session {
     /// Our slot in the session table (`fdtab[].owner` and the task refer to it).
     pub id: SessionId,
@@ -231,6 +232,7 @@ pub struct Session {
     /// The root span of this session's call-flow tree (closed by `session_free`).
     pub span: tracing::Span,
 }
+// ANCHOR_END: struct_session
 
 impl Session {
     /// The input buffer of `side` (`si->ib`): `req` for the client, `rep` for the server.
@@ -469,6 +471,7 @@ fn session_accept_unwind(w: &mut Haproxy, mut s: Box<Session>) {
 /// A request or response analyser: returns `false` to stop the chain (waiting or aborted).
 pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> bool;
 
+// ANCHOR: analyser_tables
 /// Request analysers in the order `process_session` calls them.
 const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
@@ -485,6 +488,7 @@ const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
 ];
+// ANCHOR_END: analyser_tables
 
 /// Bound on analyser passes in one `process_session` run (`tune.maxpollevents`).
 const MAX_ANALYSER_LOOPS: usize = 200;
@@ -743,6 +747,7 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             si_shutr(w, s, Side::Cli);
         }
 
+        // ANCHOR: connect_loop
         // 11. Connection set-up: INI -> REQ once there is something to send.
         if s.si[1].state == SiState::SI_ST_INI {
             if !s.req.flags.contains(BufFlags::BF_SHUTW) {
@@ -774,6 +779,7 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 break;
             }
         }
+        // ANCHOR_END: connect_loop
         if s.si[1].state == SiState::SI_ST_CON
             && s.req.flags.contains(BufFlags::BF_WRITE_NULL)
             && sess_update_st_con_tcp(w, s)
@@ -945,6 +951,7 @@ pub fn default_srv_error(_w: &mut Haproxy, s: &mut Session, side: Side) {
     s.set_finst(finst);
 }
 
+// ANCHOR: srv_error_flags
 /// The `SN_ERR_*`/`SN_FINST_*` pair for a server-side error type (shared by TCP and HTTP).
 pub fn srv_error_flags(et: SiErrType) -> (SnErr, SnFinst) {
     if et.contains(SiErrType::SI_ET_QUEUE_ABRT) {
@@ -965,6 +972,7 @@ pub fn srv_error_flags(et: SiErrType) -> (SnErr, SnFinst) {
         (SnErr::SN_ERR_INTERNAL, SnFinst::SN_FINST_C)
     }
 }
+// ANCHOR_END: srv_error_flags
 
 /// session.c:sess_prepare_conn_req() in 1.5-dev8: `SI_ST_REQ` -> pick a server (or a
 /// queue): `SI_ST_ASS`, `SI_ST_QUE`, or `SI_ST_CLO` with an error when none is available.
@@ -1356,6 +1364,7 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>) {
     session_free(w, s);
 }
 
+// ANCHOR: session_free
 /// session.c:session_free() in 1.5-dev8: leave the server and queues, close what is still
 /// open, give both buffers back to `pool2_buffer`, free the task (`task_delete` +
 /// `task_free`) and the session (`pool_free2(pool2_session)`); the session's span closes.
@@ -1388,3 +1397,4 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     drop(_p);
     drop(g);
 }
+// ANCHOR_END: session_free

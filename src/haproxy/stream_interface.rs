@@ -99,6 +99,7 @@ impl SiState {
         }
     }
 
+    // ANCHOR: si_transitions
     /// The transitions HAProxy's server-side state machine can take.
     pub fn may_become(self, to: SiState) -> bool {
         use SiState::*;
@@ -119,6 +120,7 @@ impl SiState {
             SI_ST_CLO => to == SI_ST_INI,
         }
     }
+    // ANCHOR_END: si_transitions
 }
 
 bitflags::bitflags! {

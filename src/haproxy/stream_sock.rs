@@ -86,6 +86,7 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
                 return;
             }
         };
+        // ANCHOR: accept_call
         w.actconn += 1;
         w.jobs += 1;
         w.totalconn += 1;
@@ -104,6 +105,7 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
         let g = span.enter();
         let accept = w.listeners[lid.idx()].accept.expect("check_config_validity sets l->accept");
         let ret = accept(w, lid, sock, addr, uniq_id, root);
+        // ANCHOR_END: accept_call
         drop(g);
         if ret != AcceptResult::Accepted {
             w.actconn -= 1;
@@ -272,9 +274,7 @@ pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
 pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    let new_span = |s: &Session| {
-        tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty)
-    };
+    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
     let now = w.clock.now_ms;
     let si_state = s.si[side as usize].state;
     let mut connected = false;
@@ -360,7 +360,8 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         && ob.i() == 0
         && s.si[side as usize].state == SiState::SI_ST_EST;
     // Only real events get a span: bytes sent, a connect completed, an error, a shutdown.
-    let span = if total > 0 || connected || error || will_shutw { new_span(s) } else { tracing::Span::none() };
+    let span =
+        if total > 0 || connected || error || will_shutw { new_span(s) } else { tracing::Span::none() };
     let _g = span.enter();
     span.record("bytes", total);
     if error {
@@ -410,6 +411,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     si_wake(w, s, side);
 }
 
+// ANCHOR: stream_sock_shutr
 /// stream_sock.c:stream_sock_shutr() in 1.5-dev8: the input side is closed (`BF_SHUTR`).
 /// If the output was already shut, the socket is closed and the SI goes `SI_ST_DIS`.
 pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
@@ -436,6 +438,7 @@ pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
         w.fdtab.fd_stop_recv(fd);
     }
 }
+// ANCHOR_END: stream_sock_shutr
 
 /// stream_sock.c:stream_sock_shutw() in 1.5-dev8: the output side is closed
 /// (`BF_SHUTW`): `shutdown(SHUT_WR)` if we still read (half-close), otherwise the socket is
@@ -585,6 +588,7 @@ fn wake_task(w: &mut Haproxy, s: &Session) {
     }
 }
 
+// ANCHOR: si_wake
 /// The wake-up decision after I/O on `side` (1.5.0's `si_conn_wake_cb`): wake the task
 /// only for events the analysers or the state machine need to see.
 fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
@@ -605,6 +609,7 @@ fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
         wake_task(w, s);
     }
 }
+// ANCHOR_END: si_wake
 
 /// True when the listener can take connections right now.
 pub fn listener_is_ready(w: &Haproxy, lid: ListenerId) -> bool {

@@ -169,6 +169,7 @@ impl Scheduler {
         self.tasks.get_mut(t.idx())
     }
 
+    // ANCHOR: task_wakeup
     /// task.h:task_wakeup() in 1.5-dev8: put the task in the run queue (if not already
     /// there) and add `reason` to its state. The first wake-up since the last run clears
     /// the previous reasons, so `process` sees why it was woken *this* time.
@@ -184,6 +185,7 @@ impl Scheduler {
         }
         task.state.insert(reason);
     }
+    // ANCHOR_END: task_wakeup
 
     /// task.h:task_queue() in 1.5-dev8: (re)insert the task in the wait queue at `expire`,
     /// unless it is already queued at an earlier date (lazy update, see module doc).
@@ -293,6 +295,7 @@ pub fn wake_expired_tasks(w: &mut Haproxy) -> Expire {
 /// Most tasks run in one batch (HAProxy's limit of 200 per `process_runnable_tasks`).
 const MAX_TASKS_PER_BATCH: usize = 200;
 
+// ANCHOR: process_runnable_tasks
 /// task.c:process_runnable_tasks() in 1.5-dev8: run up to 200 queued tasks in run-queue
 /// order, each once; surviving tasks are re-queued on their timer.
 pub fn process_runnable_tasks(w: &mut Haproxy) {
@@ -318,6 +321,7 @@ pub fn process_runnable_tasks(w: &mut Haproxy) {
         }
     }
 }
+// ANCHOR_END: process_runnable_tasks
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per capability. Real sockets on 127.0.0.1,
 //! the real proxy on a thread (or the real binary where the command line is the point).
 
+mod book;
 mod checks;
 mod config;
 mod http_mode;

@@ -1,0 +1,269 @@
+//! The book (`book/`) and the walkthrough (`walkthrough/`): what the book shows must be
+//! in the repository. Every `{{#include}}` of a chapter names a file that exists and is
+//! not empty (and, for `file:anchor`, an anchor that exists in it); every walkthrough
+//! step is included by a chapter and stops at a span of `trace::names`; every chapter is
+//! listed in `SUMMARY.md`; relative links resolve; the lab configurations parse. Whether
+//! a golden listing is up to date is checked with the scenarios that produce it.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use haflow::haproxy::cfgparse::readcfgfile;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Markdown files under `dir`, recursively, sorted.
+fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+/// One `{{#include path[:selector]}}` of a chapter.
+#[derive(Debug)]
+struct Include {
+    chapter: PathBuf,
+    path: String,
+    selector: Option<String>,
+}
+
+/// The `{{#include ...}}` expressions of `text` (escaped ones, `\{{#include`, are not).
+fn includes_of(chapter: &Path, text: &str) -> Vec<Include> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(i) = rest.find("{{#include") {
+        let at = offset + i;
+        let escaped = at > 0 && text.as_bytes()[at - 1] == b'\\';
+        let after = &rest[i + "{{#include".len()..];
+        let end = after.find("}}").unwrap_or_else(|| panic!("unclosed include in {}", chapter.display()));
+        let arg = after[..end].split_whitespace().next().unwrap_or("");
+        if !escaped {
+            let (path, selector) = match arg.split_once(':') {
+                Some((p, s)) => (p.to_string(), Some(s.to_string())),
+                None => (arg.to_string(), None),
+            };
+            out.push(Include { chapter: chapter.to_path_buf(), path, selector });
+        }
+        let consumed = i + "{{#include".len() + end + 2;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    out
+}
+
+/// The span names declared in `src/trace/names.rs` (`pub const X: &str = "name";`).
+fn span_names() -> BTreeSet<String> {
+    read(&root().join("src/trace/names.rs"))
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("pub const ")?;
+            let (_, value) = rest.split_once(": &str = \"")?;
+            Some(value.strip_suffix("\";")?.to_string())
+        })
+        .collect()
+}
+
+/// The target of each inline Markdown link `[text](target)` outside code.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            continue;
+        }
+        // Drop inline code spans so that `a](b)` inside backticks is not a link.
+        let mut plain = String::new();
+        for (k, part) in line.split('`').enumerate() {
+            if k % 2 == 0 {
+                plain.push_str(part);
+            }
+        }
+        let mut rest = plain.as_str();
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn every_include_of_the_book_exists_and_is_not_empty() {
+    let src = root().join("book/src");
+    let chapters = markdown_files(&src);
+    assert!(chapters.len() > 10, "the book has its chapters: {chapters:?}");
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for ch in &chapters {
+        for inc in includes_of(ch, &read(ch)) {
+            count += 1;
+            let file = ch.parent().unwrap().join(&inc.path);
+            let Ok(text) = fs::read_to_string(&file) else {
+                problems.push(format!("{}: {} does not exist", inc.chapter.display(), inc.path));
+                continue;
+            };
+            if text.trim().is_empty() {
+                problems.push(format!("{}: {} is empty", inc.chapter.display(), inc.path));
+                continue;
+            }
+            let Some(sel) = inc.selector.as_deref() else { continue };
+            let is_range = sel.chars().all(|c| c.is_ascii_digit() || c == ':');
+            if is_range {
+                let first: usize = sel.split(':').next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                if first > text.lines().count() {
+                    problems.push(format!("{}: {} has no line {first}", inc.chapter.display(), inc.path));
+                }
+                continue;
+            }
+            // An anchor: `// ANCHOR: name` ... `// ANCHOR_END: name`, with code in between.
+            let lines: Vec<&str> = text.lines().collect();
+            let is = |l: &str, tag: &str| {
+                l.trim_end().strip_suffix(sel).is_some_and(|h| h.trim_end().ends_with(tag))
+            };
+            let start = lines.iter().position(|l| is(l, "ANCHOR:"));
+            let end = lines.iter().position(|l| is(l, "ANCHOR_END:"));
+            match (start, end) {
+                (Some(s), Some(e)) if s < e => {
+                    let body = lines[s + 1..e].iter().filter(|l| !l.contains("ANCHOR")).count();
+                    if body == 0 {
+                        problems.push(format!(
+                            "{}: anchor {sel} in {} is empty",
+                            inc.chapter.display(),
+                            inc.path
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "{}: {} has no anchor {sel} (ANCHOR: {sel} ... ANCHOR_END: {sel})",
+                    inc.chapter.display(),
+                    inc.path
+                )),
+            }
+        }
+    }
+    assert!(count > 20, "the chapters include the walkthrough, listings and code ({count} includes)");
+    assert!(problems.is_empty(), "broken includes:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_walkthrough_step_is_in_the_book_and_stops_at_a_known_span() {
+    let wt = root().join("walkthrough");
+    let src = root().join("book/src");
+    let included: BTreeSet<PathBuf> = markdown_files(&src)
+        .iter()
+        .flat_map(|ch| {
+            includes_of(ch, &read(ch))
+                .into_iter()
+                .filter_map(|inc| ch.parent().unwrap().join(&inc.path).canonicalize().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let names = span_names();
+    assert!(names.contains("session_accept"), "names.rs parsed: {names:?}");
+    let index = read(&wt.join("README.md"));
+    let steps: Vec<PathBuf> = markdown_files(&wt).into_iter().filter(|p| !p.ends_with("README.md")).collect();
+    assert!(steps.len() >= 14, "the walkthrough has its steps: {steps:?}");
+    let mut problems = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let file = step.file_name().unwrap().to_string_lossy().to_string();
+        let text = read(step);
+        if !file.starts_with(&format!("{:02}-", n + 1)) {
+            problems.push(format!("{file}: steps are numbered 01-, 02-... in order"));
+        }
+        if !included.contains(&step.canonicalize().unwrap()) {
+            problems.push(format!("{file}: no chapter of book/src includes it"));
+        }
+        if !index.contains(&format!("`{file}`")) {
+            problems.push(format!("{file}: not listed in walkthrough/README.md"));
+        }
+        if !text.starts_with("## Step ") {
+            problems.push(format!("{file}: the first line is the step's title (`## Step N: ...`)"));
+        }
+        let stop = text.lines().find_map(|l| l.strip_prefix("- Stops at: `")?.strip_suffix('`'));
+        match stop {
+            Some(span) if names.contains(span) => {}
+            Some(span) => {
+                problems.push(format!("{file}: `Stops at: {span}` is not a span of src/trace/names.rs"))
+            }
+            None => problems.push(format!("{file}: no `- Stops at: `span`` line")),
+        }
+        for key in ["- Seed: ", "- HAProxy", "- haflow: "] {
+            if !text.lines().any(|l| l.starts_with(key)) {
+                problems.push(format!("{file}: no `{key}` line"));
+            }
+        }
+        // The steps are included into chapters and printed by `haflow walkthrough`:
+        // a relative link would break in one place or the other.
+        if !link_targets(&text).is_empty() {
+            problems.push(format!("{file}: no Markdown links in a step (name files in `code`)"));
+        }
+    }
+    assert!(problems.is_empty(), "walkthrough problems:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_chapter_is_in_the_summary_and_every_relative_link_resolves() {
+    let src = root().join("book/src");
+    let summary = read(&src.join("SUMMARY.md"));
+    let mut problems = Vec::new();
+    for ch in markdown_files(&src) {
+        let rel = ch.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+        if rel != "SUMMARY.md" && !summary.contains(&format!("]({rel})")) {
+            problems.push(format!("{rel}: not listed in SUMMARY.md"));
+        }
+        for target in link_targets(&read(&ch)) {
+            if target.contains("://") || target.starts_with("mailto:") || target.starts_with('#') {
+                continue;
+            }
+            let path = target.split('#').next().unwrap();
+            if !ch.parent().unwrap().join(path).exists() {
+                problems.push(format!("{rel}: link to {target} does not resolve"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "book problems:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_lab_configurations_of_the_book_are_valid() {
+    let labs = root().join("book/labs");
+    let mut cfgs: Vec<PathBuf> = fs::read_dir(&labs)
+        .expect("book/labs exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+        .collect();
+    cfgs.sort();
+    assert!(!cfgs.is_empty());
+    for cfg in cfgs {
+        match readcfgfile(&[&cfg], &|_| None) {
+            Ok(c) => assert!(c.warnings.is_empty(), "{}: warnings {:?}", cfg.display(), c.warnings),
+            Err(d) => panic!("{}: {:?}", cfg.display(), d.alerts),
+        }
+    }
+}
