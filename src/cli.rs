@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::haproxy::{Haproxy, InitError, run_poll_loop, start_proxies};
+use crate::trace::export::{TraceArgs, install};
 
 /// haflow: HAProxy's insides, reproduced in Rust and made visible.
 #[derive(Debug, Parser)]
@@ -47,6 +48,9 @@ pub struct RunArgs {
     /// Show what HAProxy's insides are doing, live, in a terminal UI (logs go to its log pane).
     #[arg(long)]
     pub tui: bool,
+    /// Trace outputs (Chrome/Perfetto file, level, filter).
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// Options of `haflow check`.
@@ -152,7 +156,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// this one. The capture layer becomes the process's subscriber before the configuration
 /// is read, so the UI sees start-up too; bind errors print before the UI takes the screen.
 pub fn run_tui(args: &RunArgs) -> ExitCode {
-    let capture = crate::tui::install_capture();
+    let (layer, capture) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
+    let _trace = match install(&args.trace, Some(layer), false) {
+        Ok(g) => g,
+        Err(e) => {
+            print_msg("ALERT", &e);
+            return ExitCode::from(1);
+        }
+    };
     let (mut w, warnings) = match load(args) {
         Ok(x) => x,
         Err(code) => return code,
@@ -200,11 +211,16 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
     Ok(())
 }
 
-/// Installs the default stderr subscriber (warnings only, `HAFLOW_LOG` overrides).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HAFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Installs the trace outputs for a command that runs the proxy; the guard completes the
+/// trace file when the command returns (normal exit, SIGINT or SIGTERM alike).
+fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
+    match install(args, None, true) {
+        Ok(_guard) => f(),
+        Err(e) => {
+            print_msg("ALERT", &e);
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The entry point of the binary; returns the exit code.
@@ -213,13 +229,7 @@ pub fn main() -> ExitCode {
     match &cli.cmd {
         // The UI owns the terminal: its capture layer is the only subscriber.
         Cmd::Run(a) if a.tui => run_tui(a),
-        Cmd::Run(a) => {
-            init_tracing();
-            run(a)
-        }
-        Cmd::Check(a) => {
-            init_tracing();
-            check(a)
-        }
+        Cmd::Run(a) => with_trace(&a.trace, || run(a)),
+        Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
     }
 }

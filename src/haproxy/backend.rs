@@ -79,7 +79,7 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     // ANCHOR_END: lb_dispatch
     let Some(idx) = pick else { return SrvStatus::Full };
     be.servers[idx].counters.lbconn += 1;
-    span.record("server", be.servers[idx].name.as_str());
+    span.record("server", tracing::field::display(&be.servers[idx].name));
     s.srv = Some(ServerId { px: be_id, idx: idx as u32 });
     s.flags.insert(SessFlags::SN_ASSIGNED);
     SrvStatus::Ok

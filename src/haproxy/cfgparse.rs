@@ -680,7 +680,7 @@ impl Parser<'_> {
             self.diag.alerts.push(msg);
         }
         let id = ProxyId::from(self.cfg.proxies.len());
-        let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, section = kw, name = %name).entered();
+        let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, section = %kw, name = %name).entered();
         let mut p = Proxy::new(id, name, cap, &self.file, self.line);
         // Copy the current `defaults` section into the new proxy.
         let d = &self.defaults;
@@ -1084,7 +1084,7 @@ impl Parser<'_> {
     /// cfgparse.c:str2listener() in 1.5-dev8: one listener per address of a `bind` line
     /// (comma-separated, with port ranges), each attached to its protocol.
     fn str2listener(&mut self, text: &str, fe: ProxyId) -> Result<(), String> {
-        let _sp = tracing::info_span!(names::STR2LISTENER, addr = text).entered();
+        let _sp = tracing::info_span!(names::STR2LISTENER, addr = %text).entered();
         for part in text.split(',').filter(|p| !p.is_empty()) {
             let parsed = str2sa_range(part, true)?;
             let addrs = match parsed {

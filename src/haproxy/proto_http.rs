@@ -660,7 +660,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             };
             let StartLine::Request { method, uri, version } = &head.start else { unreachable!() };
             let line = format!("{method} {uri} {version}");
-            span.record("request", line.as_str());
+            span.record("request", tracing::field::display(&line));
             if w.global.debug() {
                 let (c, fe_name) = (s.si[0].fd.map_or(0, |f| f.0 as u16), fe.name.clone());
                 w.debug_line(format!("{:08x}:{fe_name}.clireq[{c:04x}:ffffffff]: {line}", s.uniq_id));
@@ -792,7 +792,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     let close = s.txn.cli_close;
     match action {
         ReqAction::Deny(status) => {
-            span.record("action", "deny");
+            span.record("action", tracing::field::display("deny"));
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
@@ -808,13 +808,13 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             );
         }
         ReqAction::Return { status, content_type, body } => {
-            span.record("action", "return");
+            span.record("action", tracing::field::display("return"));
             w.proxies[px_id.idx()].counters.intercepted += 1;
             let msg = http::return_reply(status, content_type.as_deref(), &body, close);
             http_reply(w, s, status, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
         }
         ReqAction::Redirect { kind, value, code } => {
-            span.record("action", "redirect");
+            span.record("action", tracing::field::display("redirect"));
             w.proxies[px_id.idx()].counters.intercepted += 1;
             let head = s.txn.req.head.as_ref().expect("the head was parsed");
             let uri = match &head.start {
@@ -1024,7 +1024,7 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
     let span = tracing::debug_span!(names::HTTP_REQUEST_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.req.o());
     let _g = span.enter();
     if let Err(e) = forward_body(w, s, true) {
-        span.record("state", "HTTP_MSG_ERROR");
+        span.record("state", tracing::field::display("HTTP_MSG_ERROR"));
         s.txn.req.state = MsgState::HTTP_MSG_ERROR;
         w.proxies[s.fe.idx()].counters.failed_req += 1;
         if s.txn.status.is_none() && s.si[1].state < SiState::SI_ST_EST {
@@ -1236,7 +1236,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         }
     }
     if let Some(st) = deny {
-        span.record("action", "deny");
+        span.record("action", tracing::field::display("deny"));
         w.proxies[s.be.idx()].counters.denied_resp += 1;
         let close = s.txn.cli_close;
         http_reply(
@@ -1311,7 +1311,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
     let span = tracing::debug_span!(names::HTTP_RESPONSE_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.rep.o());
     let _g = span.enter();
     if forward_body(w, s, false).is_err() {
-        span.record("state", "HTTP_MSG_ERROR");
+        span.record("state", tracing::field::display("HTTP_MSG_ERROR"));
         w.proxies[s.be.idx()].counters.failed_resp += 1;
         abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
         return false;

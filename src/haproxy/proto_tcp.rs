@@ -73,7 +73,7 @@ pub fn tcpv4_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
 
 /// proto_tcp.c:tcp_bind_listeners() in 1.5-dev8: bind every listener of the protocol.
 pub fn tcp_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<(), BindError> {
-    let _s = tracing::info_span!(names::TCP_BIND_LISTENERS, proto = proto.name).entered();
+    let _s = tracing::info_span!(names::TCP_BIND_LISTENERS, proto = %proto.name).entered();
     for lid in w.protocols.listeners_of(proto) {
         (proto.bind)(w, lid)?;
     }

@@ -128,7 +128,7 @@ pub fn protocol_enable_all(w: &mut Haproxy) {
 
 /// protocols.c:enable_all_listeners() in 1.5-dev8: `enable_listener` on each listener.
 pub fn enable_all_listeners(w: &mut Haproxy, proto: &'static Protocol) {
-    let _s = tracing::info_span!(names::ENABLE_ALL_LISTENERS, proto = proto.name).entered();
+    let _s = tracing::info_span!(names::ENABLE_ALL_LISTENERS, proto = %proto.name).entered();
     for l in w.protocols.listeners_of(proto) {
         enable_listener(w, l);
     }

@@ -344,7 +344,7 @@ pub fn session_accept(
 
     // pool_alloc2(pool2_session)
     let alloc = {
-        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = %"session").entered();
         w.pool2_session.pool_alloc2(|| Session {
             id: SessionId(0),
             uniq_id,
@@ -410,7 +410,7 @@ pub fn session_accept(
 
     // s->req = pool_alloc2(pool2_buffer); s->rep = pool_alloc2(pool2_buffer)
     let bufs_ok = {
-        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "buffer", count = 2).entered();
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = %"buffer", count = 2).entered();
         s.req.b_alloc(&mut w.pool2_buffer) && s.rep.b_alloc(&mut w.pool2_buffer)
     };
     s.req.flags.insert(BufFlags::BF_READ_ATTACHED);
@@ -450,7 +450,7 @@ pub fn session_accept(
         return AcceptResult::Dropped;
     }
     {
-        let _w = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = "TASK_WOKEN_INIT").entered();
+        let _w = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = %"TASK_WOKEN_INIT").entered();
         w.sched.task_wakeup(t, TaskState::TASK_WOKEN_INIT);
     }
     s.flags.insert(SessFlags::SN_INITIALIZED);
@@ -1133,7 +1133,7 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
             si.flags.remove(SiFlags::SI_FL_ERR);
         }
         si.set_state(SiState::SI_ST_CER);
-        span.record("to", "SI_ST_CER");
+        span.record("to", tracing::field::display("SI_ST_CER"));
         return false;
     }
     if client_aborted(w, s) && s.req.is_empty() {
@@ -1181,7 +1181,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR);
         let f = s.srv_error;
         f(w, s, Side::Srv);
-        span.record("to", "SI_ST_CLO");
+        span.record("to", tracing::field::display("SI_ST_CLO"));
         return;
     }
     let be = &w.proxies[s.be.idx()];
@@ -1382,7 +1382,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
         }
     }
     {
-        let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
+        let _p = tracing::trace_span!(names::POOL_FREE2, pool = %"buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);
         s.rep.b_free(&mut w.pool2_buffer);
     }
@@ -1390,7 +1390,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     w.sched.task_free(s.task);
     w.sessions.release_taken(s.id.idx());
     w.on_session_freed(&s);
-    let _p = tracing::trace_span!(names::POOL_FREE2, pool = "session").entered();
+    let _p = tracing::trace_span!(names::POOL_FREE2, pool = %"session").entered();
     // Drop our handle on the root span: the tree closes when its last child closes.
     s.span = tracing::Span::none();
     w.pool2_session.pool_free2(s);

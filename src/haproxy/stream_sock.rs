@@ -217,7 +217,7 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         // A speculative read that found nothing (EAGAIN): not an event worth a span.
         return;
     }
-    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = total, flags = tracing::field::Empty);
+    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = %side.name(), bytes = total, flags = tracing::field::Empty);
     let _g = span.enter();
     if total > 0 {
         let ib = s.ib_mut(side);
@@ -274,7 +274,7 @@ pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
 pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
+    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = %side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
     let now = w.clock.now_ms;
     let si_state = s.si[side as usize].state;
     let mut connected = false;
@@ -305,7 +305,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                     e.state = FdState::FD_STERROR;
                 }
                 w.fdtab.fd_stop_both(fd);
-                span.record("flags", "SI_FL_ERR");
+                span.record("flags", tracing::field::display("SI_FL_ERR"));
                 wake_task(w, s);
                 return;
             }
@@ -415,7 +415,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// stream_sock.c:stream_sock_shutr() in 1.5-dev8: the input side is closed (`BF_SHUTR`).
 /// If the output was already shut, the socket is closed and the SI goes `SI_ST_DIS`.
 pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
-    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTR, sess = s.uniq_id, side = side.name()).entered();
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTR, sess = s.uniq_id, side = %side.name()).entered();
     let ib = s.ib_mut(side);
     if ib.flags.contains(BufFlags::BF_SHUTR) {
         return;
@@ -444,7 +444,7 @@ pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// (`BF_SHUTW`): `shutdown(SHUT_WR)` if we still read (half-close), otherwise the socket is
 /// closed (with a RST when `SI_FL_NOLINGER`) and the SI goes `SI_ST_DIS`.
 pub fn stream_sock_shutw(w: &mut Haproxy, s: &mut Session, side: Side) {
-    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTW, sess = s.uniq_id, side = side.name()).entered();
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTW, sess = s.uniq_id, side = %side.name()).entered();
     let ob = s.ob_mut(side);
     if ob.flags.contains(BufFlags::BF_SHUTW) {
         return;
@@ -583,7 +583,7 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
 fn wake_task(w: &mut Haproxy, s: &Session) {
     if !s.si[0].flags.contains(SiFlags::SI_FL_DONT_WAKE) {
         let _sp =
-            tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = "TASK_WOKEN_IO").entered();
+            tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = %"TASK_WOKEN_IO").entered();
         w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
     }
 }

@@ -213,6 +213,11 @@ impl Scheduler {
     /// task.h:task_delete() in 1.5-dev8: unlink the task from both queues.
     pub fn task_delete(&mut self, t: TaskId) {
         let _s = tracing::trace_span!(names::TASK_DELETE, task = t.0).entered();
+        self.unlink(t);
+    }
+
+    /// Takes the task out of both queues (what `task_delete` does, without a span).
+    fn unlink(&mut self, t: TaskId) {
         let Some(task) = self.tasks.get_mut(t.idx()) else { return };
         if let Some(k) = task.rq_key.take() {
             self.rqueue.remove(&k);
@@ -225,7 +230,9 @@ impl Scheduler {
     /// task.h:task_free() in 1.5-dev8: give the task back to `pool2_task`.
     pub fn task_free(&mut self, t: TaskId) {
         let _s = tracing::trace_span!(names::TASK_FREE, task = t.0).entered();
-        self.task_delete(t);
+        // HAProxy expects task_delete() first; unlinking again here keeps a forgotten call
+        // from leaving a dangling queue entry.
+        self.unlink(t);
         if let Some(task) = self.tasks.remove(t.idx()) {
             self.pool2_task.pool_free2(task);
         }

@@ -5,5 +5,6 @@
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.
 
 pub mod capture;
+pub mod export;
 pub mod names;
 pub mod tree;

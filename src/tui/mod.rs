@@ -51,15 +51,6 @@ pub const FPS: u32 = 20;
 /// Most records folded in per UI tick, so input stays responsive under load.
 const MAX_RECORDS_PER_TICK: usize = 200_000;
 
-/// Installs the capture layer as the process's only subscriber (nothing may print while the
-/// UI owns the terminal) and returns its receiving end.
-pub fn install_capture() -> Capture {
-    use tracing_subscriber::layer::SubscriberExt;
-    let (layer, cap) = crate::trace::capture::capture(CAPTURE_CAPACITY);
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
-    cap
-}
-
 /// Sends the command that puts server `id` in maintenance (`maint`) or takes it out.
 pub fn send_maint(control: &Control, id: ServerId, maint: bool) {
     control.send(Command::Apply(Box::new(move |w| {

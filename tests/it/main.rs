@@ -8,5 +8,6 @@ mod http_mode;
 mod side_by_side;
 mod spans;
 mod tcp_mode;
+mod trace_export;
 mod tui;
 mod util;

@@ -79,3 +79,53 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     assert_eq!(*all.last().unwrap(), names::POOL_FREE2, "session_free ends the tree: {all:?}");
     assert_eq!(cap.dropped(), 0);
 }
+
+/// Fields shown in call-flow listings: the state changes, not what varies from run to run
+/// (fds, byte counts, ids).
+pub const LISTING_FIELDS: &[&str] = &[
+    "an", "woken", "si1_from", "si1_to", "from", "to", "status", "action", "backend", "server", "term",
+    "keep_srv", "reason", "pool", "side", "request",
+];
+
+/// The listing of the one session of a GET `/` with `Connection: close` through an HTTP
+/// frontend: the call flow the book shows for "basic GET".
+fn basic_get_listing() -> String {
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let (layer, cap) = capture(1 << 16);
+    let cfg = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+               frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S1}\"\n";
+    let p = RunningProxy::start_with(
+        cfg,
+        &[("S1", a(b.addr()))],
+        StartOptions { capture: Some(layer), ..Default::default() },
+    )
+    .expect("starts");
+    let r = haflow::scenario::client::get(p.addr("fe"), "/").unwrap();
+    assert_eq!(r.status, 200);
+    assert_idle(&p);
+    p.stop();
+    let mut tb = TreeBuilder::default();
+    tb.extend(&cap.drain());
+    let sessions = tb.roots_named(names::SESSION);
+    assert_eq!(sessions.len(), 1);
+    haflow::trace::tree::listing(sessions[0], LISTING_FIELDS)
+}
+
+#[test]
+fn a_get_follows_the_golden_call_flow() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden/basic-get.txt");
+    let got = basic_get_listing();
+    if std::env::var_os("HAFLOW_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got,
+        want,
+        "the call flow changed; if intended, rerun with HAFLOW_BLESS=1 and review the diff of {}",
+        path.display()
+    );
+    // Twice more: the listing must not depend on timing.
+    assert_eq!(basic_get_listing(), got);
+    assert_eq!(basic_get_listing(), got);
+}

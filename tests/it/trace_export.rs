@@ -1,0 +1,298 @@
+//! Chrome/Perfetto export: the real binary runs with `--trace`, real requests go through
+//! it, and the JSON it leaves is checked: a valid array, every begin has its end, spans
+//! nest, each session's spans follow HAProxy's call flow with the fields a learner needs;
+//! and the file is complete after SIGTERM, SIGINT and a normal (soft-stop) exit.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use haflow::scenario::client::Request;
+use serde_json::Value;
+
+use crate::util::*;
+
+struct Run {
+    child: Child,
+    port: u16,
+    trace: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(cfg: &str, env: &[(&str, String)], extra: &[&str]) -> Run {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "haflow-trace-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg_path = dir.join("haflow.cfg");
+    // The pidfile is written once the listeners are bound: it says "ready" without a probe
+    // connection (which would be traced as a session of its own).
+    std::fs::write(&cfg_path, format!("global\n    pidfile \"${{PIDFILE}}\"\n{cfg}")).unwrap();
+    let pidfile = dir.join("haflow.pid");
+    let trace = dir.join("trace.json");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_haflow"));
+    cmd.args(["run", "-f"]).arg(&cfg_path).arg("--trace").arg(&trace).args(extra);
+    cmd.env("PORT", port.to_string()).env("PIDFILE", &pidfile).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    assert!(eventually(SOON, || pidfile.exists()), "haflow started");
+    Run { child, port, trace, dir }
+}
+
+fn signal(run: &mut Run, sig: &str) {
+    let st = Command::new("kill").args([sig, &run.child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let status = run.child.wait().unwrap();
+    assert!(status.success() || status.code().is_some(), "exited: {status:?}");
+}
+
+fn load(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(v)) => v,
+        other => panic!(
+            "the trace is not a JSON array ({other:?}): ...{}",
+            &text[text.len().saturating_sub(200)..]
+        ),
+    }
+}
+
+/// Async begin/end events grouped by track (the root span's id), checked as a stack.
+fn tracks(events: &[Value]) -> HashMap<u64, Vec<Value>> {
+    let mut by_id: HashMap<u64, Vec<Value>> = HashMap::new();
+    for e in events {
+        if let (Some(ph), Some(id)) = (e["ph"].as_str(), e["id"].as_u64())
+            && (ph == "b" || ph == "e")
+        {
+            by_id.entry(id).or_default().push(e.clone());
+        }
+    }
+    for (id, evs) in &by_id {
+        let mut stack: Vec<&str> = Vec::new();
+        for e in evs {
+            let name = e["name"].as_str().unwrap();
+            if e["ph"] == "b" {
+                stack.push(name);
+            } else {
+                assert_eq!(stack.pop(), Some(name), "track {id}: '{name}' ends out of order");
+            }
+        }
+        assert!(stack.is_empty(), "track {id}: spans never ended: {stack:?}");
+    }
+    by_id
+}
+
+/// The session tracks, each as its list of begin events.
+fn sessions(by_id: &HashMap<u64, Vec<Value>>) -> Vec<Vec<Value>> {
+    let mut out: Vec<Vec<Value>> = by_id
+        .values()
+        .filter(|evs| evs.first().is_some_and(|e| e["name"] == "session"))
+        .map(|evs| evs.iter().filter(|e| e["ph"] == "b").cloned().collect())
+        .collect();
+    out.sort_by(|a, b| a[0]["ts"].as_f64().partial_cmp(&b[0]["ts"].as_f64()).unwrap());
+    out
+}
+
+/// Asserts `want` appears in `begins` as a subsequence (each after the previous).
+fn assert_flow(begins: &[Value], want: &[&str]) {
+    let names: Vec<&str> = begins.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let mut pos = 0;
+    for w in want {
+        match names[pos..].iter().position(|n| n == w) {
+            Some(p) => pos += p + 1,
+            None => panic!("'{w}' missing (or out of order) after position {pos} in {names:?}"),
+        }
+    }
+}
+
+fn arg<'a>(begins: &'a [Value], name: &str, field: &str) -> Option<&'a Value> {
+    begins.iter().find(|e| e["name"] == name).and_then(|e| e["args"].get(field))
+}
+
+const HTTP_CFG: &str = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+    frontend fe\n    bind \"127.0.0.1:${PORT}\"\n    use_backend none if { path /none }\n    default_backend be\n\
+    backend be\n    server s1 \"${S1}\"\nbackend none\n";
+
+#[test]
+fn http_sessions_follow_haproxys_call_flow_and_the_file_survives_sigterm() {
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let mut run = start(HTTP_CFG, &[("S1", a(b.addr()))], &[]);
+    let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
+    // Keep-alive GET twice, a chunked POST, a 503, a malformed request.
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    assert_eq!(c.request(&Request::get("/one")).unwrap().status, 200);
+    assert_eq!(c.request(&Request::get("/two")).unwrap().status, 200);
+    assert_eq!(
+        c.request(&Request::post_chunked("/post", vec![b"ab".to_vec(), b"cd".to_vec()])).unwrap().status,
+        200
+    );
+    assert_eq!(c.request(&Request::get("/none")).unwrap().status, 503);
+    drop(c);
+    let mut bad = Conn::connect(addr, SOON).unwrap();
+    bad.send_raw(b"GET\r\n\r\n").unwrap();
+    assert!(bad.read_to_close().unwrap().starts_with(b"HTTP/1.1 400"));
+    // One session still open when SIGTERM arrives: its spans must still be closed.
+    let mut open = Conn::connect(addr, SOON).unwrap();
+    open.send_raw(b"GET /pending").unwrap();
+    assert!(eventually(SOON, || std::fs::metadata(&run.trace).map(|m| m.len() > 0).unwrap_or(false)));
+    signal(&mut run, "-TERM");
+
+    let events = load(&run.trace);
+    let by_id = tracks(&events);
+    let sess = sessions(&by_id);
+    assert!(sess.len() >= 3, "one track per session: {}", sess.len());
+    let ka = &sess[0];
+    assert_flow(
+        ka,
+        &[
+            "session",
+            "stream_sock_accept",
+            "session_accept",
+            "frontend_accept",
+            "process_session",
+            "http_wait_for_request",
+            "http_process_req_common",
+            "process_switching_rules",
+            "http_process_request",
+            "sess_prepare_conn_req",
+            "assign_server",
+            "connect_server",
+            "tcp_connect_server",
+            "stream_sock_write",
+            "stream_sock_read",
+            "http_wait_for_response",
+            "http_process_res_common",
+            "http_end_txn_clean_session",
+            // The second request reuses the server connection...
+            "http_wait_for_request",
+            "http_end_txn_clean_session",
+            // ...the chunked POST streams its body...
+            "http_request_forward_body",
+            "http_end_txn_clean_session",
+            // ...and the 503 comes from the connect path.
+            "sess_prepare_conn_req",
+            "http_end_txn_clean_session",
+            "session_free",
+        ],
+    );
+    assert!(arg(ka, "session", "src").is_some() && arg(ka, "session", "fe") == Some(&Value::from("fe")));
+    assert!(arg(ka, "process_session", "woken").is_some(), "wake-up reason");
+    assert!(arg(ka, "stream_sock_read", "fd").is_some() && arg(ka, "stream_sock_read", "bytes").is_some());
+    assert_eq!(arg(ka, "tcp_connect_server", "addr"), Some(&Value::from(a(b.addr()))));
+    assert_eq!(arg(ka, "process_session", "si1_from"), Some(&Value::from("SI_ST_INI")));
+    let ends: Vec<&Value> =
+        by_id.values().flatten().filter(|e| e["ph"] == "e" && e["name"] == "assign_server").collect();
+    assert!(ends.iter().any(|e| e["args"]["server"] == "s1"), "the chosen server is recorded");
+    // tracing-chrome writes every argument as a string.
+    let statuses: Vec<&Value> = by_id
+        .values()
+        .flatten()
+        .filter(|e| e["name"] == "http_wait_for_response" && e["ph"] == "e")
+        .map(|e| &e["args"]["status"])
+        .collect();
+    assert!(statuses.contains(&&Value::from("200")), "{statuses:?}");
+    let frees: Vec<String> = by_id
+        .values()
+        .flatten()
+        .filter(|e| e["name"] == "session_free")
+        .filter_map(|e| e["args"]["term"].as_str().map(String::from))
+        .collect();
+    assert!(frees.iter().any(|t| t == "PR"), "the malformed request's termination state: {frees:?}");
+    let bad_track = sess
+        .iter()
+        .find(|t| t.iter().any(|e| e["name"] == "http_wait_for_request" && e["args"]["bytes"] == "7"));
+    assert!(bad_track.is_some(), "the malformed request has its own track");
+}
+
+#[test]
+fn tcp_sessions_and_loop_style_traces_are_valid_after_sigint_and_soft_stop() {
+    let echo = backend(BackendSpec::Echo);
+    let cfg = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+               listen fe\n    bind \"127.0.0.1:${PORT}\"\n    server s1 \"${S1}\"\n";
+    for (style, sig) in [("session", "-INT"), ("loop", "-USR1")] {
+        let mut run =
+            start(cfg, &[("S1", a(echo.addr()))], &["--trace-style", style, "--trace-level", "developer"]);
+        let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(b"ping").unwrap();
+        assert_eq!(c.read_exact(4).unwrap(), b"ping");
+        drop(c);
+        assert!(eventually(SOON, || std::fs::metadata(&run.trace).map(|m| m.len() > 0).unwrap_or(false)));
+        signal(&mut run, sig);
+        let events = load(&run.trace);
+        if style == "session" {
+            let sess = sessions(&tracks(&events));
+            assert_eq!(sess.len(), 1);
+            assert_flow(
+                &sess[0],
+                &[
+                    "session",
+                    "stream_sock_accept",
+                    "session_accept",
+                    "process_session",
+                    "process_switching_rules",
+                    "connect_server",
+                    "tcp_connect_server",
+                    "stream_sock_read",
+                    "stream_sock_write",
+                    "session_free",
+                ],
+            );
+            assert!(
+                !sess[0].iter().any(|e| e["name"].as_str().unwrap().starts_with("http_")),
+                "no HTTP analysers in TCP mode"
+            );
+        } else {
+            // Threaded style: B/E pairs on the loop thread, loop spans included.
+            let mut stack = Vec::new();
+            for e in &events {
+                match e["ph"].as_str() {
+                    Some("B") => stack.push(e["name"].as_str().unwrap().to_string()),
+                    Some("E") => assert_eq!(stack.pop().as_deref(), e["name"].as_str(), "nesting"),
+                    _ => {}
+                }
+            }
+            assert!(stack.is_empty(), "unterminated: {stack:?}");
+            let names: Vec<&str> = events.iter().filter_map(|e| e["name"].as_str()).collect();
+            for n in ["_do_poll", "process_runnable_tasks", "stream_sock_accept", "process_session"] {
+                assert!(names.contains(&n), "{n} in the loop timeline");
+            }
+        }
+    }
+}
+
+#[test]
+fn level_and_filter_keep_a_busy_trace_readable() {
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let mut run =
+        start(HTTP_CFG, &[("S1", a(b.addr()))], &["--trace-level", "user", "--trace-filter", "sess=1"]);
+    let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200);
+    }
+    signal(&mut run, "-TERM");
+    let events = load(&run.trace);
+    let sess = sessions(&tracks(&events));
+    assert_eq!(sess.len(), 1, "only session 1 is kept");
+    assert_eq!(sess[0][0]["args"]["sess"], "1");
+    let names: Vec<&str> = sess[0].iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"session_accept") && names.contains(&"frontend_accept"), "{names:?}");
+    assert!(!names.contains(&"process_session"), "user level leaves out the analysers: {names:?}");
+    assert!(!events.iter().any(|e| e["name"] == "readcfgfile"), "no start-up spans under a session filter");
+}
