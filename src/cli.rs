@@ -214,7 +214,13 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
 /// Installs the trace outputs for a command that runs the proxy; the guard completes the
 /// trace file when the command returns (normal exit, SIGINT or SIGTERM alike).
 fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
-    match install(args, None, true) {
+    let capture = args.trace_capture.then(|| {
+        let (layer, cap) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
+        // Stands for the UI: takes every record as fast as it can and throws it away.
+        std::thread::spawn(move || while cap.recv().is_some() {});
+        layer
+    });
+    match install(args, capture, true) {
         Ok(_guard) => f(),
         Err(e) => {
             print_msg("ALERT", &e);

@@ -541,6 +541,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         w.handle_signals();
         if w.hard_stop {
             w.kill_everything();
+            crate::trace::subscriber::flush_thread();
             break;
         }
         let next = wake_expired_tasks(w);
@@ -551,8 +552,11 @@ pub fn run_poll_loop(w: &mut Haproxy) {
             break;
         }
         let exp = tick_first(next, w.sched.next_timer());
+        // Observers get this turn's span records before the loop may sleep.
+        crate::trace::subscriber::flush_thread();
         let report = _do_poll(w, exp);
         w.activity.loops += 1;
+        crate::trace::subscriber::flush_thread();
         if report.woken {
             w.handle_commands();
         }

@@ -67,7 +67,7 @@ pub enum StartError {
 #[derive(Default)]
 pub struct StartOptions {
     /// Where the proxy thread's span records go (see `trace::capture::route_this_thread`).
-    pub capture: Option<crate::trace::capture::CaptureLayer>,
+    pub capture: Option<crate::trace::capture::Sink>,
     /// Print `-d` debug lines (captured, see `RunningProxy::debug_lines`).
     pub debug: bool,
     /// Another observer on the proxy thread (e.g. the UI's snapshot producer).
@@ -110,7 +110,7 @@ impl RunningProxy {
         opts: StartOptions,
     ) -> Result<RunningProxy, StartError> {
         // Before any span exists in this process: one routed subscriber for every proxy.
-        crate::trace::capture::install_routed_global();
+        crate::trace::subscriber::install_routed_global();
         let path = write_cfg(cfg).map_err(|e| StartError::Start(e.to_string()))?;
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let seen: Shared = Arc::default();
@@ -163,7 +163,7 @@ impl RunningProxy {
                     run_poll_loop(&mut w);
                 };
                 if let Some(layer) = opts.capture {
-                    crate::trace::capture::route_this_thread(layer);
+                    crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route { sink: layer, max: tracing::Level::TRACE });
                 }
                 run();
             })

@@ -12,18 +12,14 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, ValueEnum};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::FilterFn;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
+use tracing::Level;
 
-use crate::trace::capture::CaptureLayer;
+use crate::trace::capture::{Sink, lossless};
+use crate::trace::chrome::{TraceGuard, start_writer};
 use crate::trace::names;
+use crate::trace::subscriber::{FlowSubscriber, Route, install_global};
 
 /// How spans are laid out in the Chrome trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -75,12 +71,6 @@ impl TraceLevel {
             TraceLevel::Developer => Level::TRACE,
         }
     }
-
-    /// Whether a span or event with this metadata is kept at this level.
-    pub fn keeps(self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max_level()
-            && !(self == TraceLevel::Proto && STATE_SPANS.contains(&meta.name()))
-    }
 }
 
 /// `--trace-filter`: keep one session, frontend or backend.
@@ -127,177 +117,41 @@ pub struct TraceArgs {
     /// Include source file and line of each span in the trace.
     #[arg(long)]
     pub trace_locations: bool,
+    /// Benchmarking aid: feed the capture layer (the UI's feed) to a consumer that
+    /// discards the records, to measure what watching costs the proxy.
+    #[arg(long, hide = true)]
+    pub trace_capture: bool,
 }
 
-/// Keeps the trace file open; dropping it completes the JSON (`]`) and closes the file.
-pub struct TraceGuard {
-    _chrome: Option<tracing_chrome::FlushGuard>,
-}
-
-/// Per-span decision stored in the span's extensions.
-struct Forwarded;
-
-/// What a session tree's root knows about the filter.
-struct RootMatch(AtomicBool);
-
-/// Forwards span callbacks to `inner` only for the session trees `filter` selects.
-pub struct TreeFilter<L> {
-    inner: L,
-    filter: Option<TraceFilter>,
-}
-
-struct FieldFinder<'a> {
-    name: &'a str,
-    found: Option<String>,
-}
-
-impl tracing::field::Visit for FieldFinder<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == self.name {
-            self.found = Some(format!("{value:?}"));
-        }
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == self.name {
-            self.found = Some(value.to_string());
-        }
-    }
-    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        if field.name() == self.name {
-            self.found = Some(value.to_string());
-        }
-    }
-}
-
-fn find(values: &dyn Fn(&mut FieldFinder<'_>), name: &str) -> Option<String> {
-    let mut f = FieldFinder { name, found: None };
-    values(&mut f);
-    f.found
-}
-
-impl<S, L> Layer<S> for TreeFilter<L>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    L: Layer<S>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(filter) = &self.filter else {
-            return self.inner.on_new_span(attrs, id, ctx);
-        };
-        let Some(span) = ctx.span(id) else { return };
-        let matched = match span.scope().from_root().next() {
-            Some(root) if root.id() == *id => {
-                // A new tree: only session trees can match.
-                let m = attrs.metadata().name() == names::SESSION
-                    && match filter {
-                        TraceFilter::Session(n) => find(&|f| attrs.record(f), "sess") == Some(n.to_string()),
-                        TraceFilter::Frontend(fe) => find(&|f| attrs.record(f), "fe").as_deref() == Some(fe),
-                        TraceFilter::Backend(_) => false,
-                    };
-                span.extensions_mut().insert(RootMatch(AtomicBool::new(m)));
-                m
-            }
-            Some(root) => {
-                let ext = root.extensions();
-                let Some(rm) = ext.get::<RootMatch>() else { return };
-                if let TraceFilter::Backend(be) = filter
-                    && find(&|f| attrs.record(f), "backend").as_deref() == Some(be)
-                {
-                    rm.0.store(true, Ordering::Relaxed);
-                }
-                rm.0.load(Ordering::Relaxed)
-            }
-            None => false,
-        };
-        if matched {
-            span.extensions_mut().insert(Forwarded);
-            drop(span);
-            self.inner.on_new_span(attrs, id, ctx);
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if self.filter.is_none() {
-            return self.inner.on_record(id, values, ctx);
-        }
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(TraceFilter::Backend(be)) = &self.filter
-            && find(&|f| values.record(f), "backend").as_deref() == Some(be)
-            && let Some(root) = span.scope().from_root().next()
-            && let Some(rm) = root.extensions().get::<RootMatch>()
-        {
-            rm.0.store(true, Ordering::Relaxed);
-        }
-        let forwarded = span.extensions().get::<Forwarded>().is_some();
-        drop(span);
-        if forwarded {
-            self.inner.on_record(id, values, ctx);
-        }
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if self.filter.is_none() || ctx.span(id).is_some_and(|s| s.extensions().get::<Forwarded>().is_some())
-        {
-            self.inner.on_enter(id, ctx);
-        }
-    }
-
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if self.filter.is_none() || ctx.span(id).is_some_and(|s| s.extensions().get::<Forwarded>().is_some())
-        {
-            self.inner.on_exit(id, ctx);
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.filter.is_none() || ctx.span(&id).is_some_and(|s| s.extensions().get::<Forwarded>().is_some())
-        {
-            self.inner.on_close(id, ctx);
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if self.filter.is_none()
-            || ctx.event_span(event).is_some_and(|s| s.extensions().get::<Forwarded>().is_some())
-        {
-            self.inner.on_event(event, ctx);
-        }
-    }
-}
-
-/// Installs the process-wide subscriber: the capture layer (if any), the Chrome file (if
-/// `--trace`), and warnings on stderr (unless a UI owns the terminal). Returns the guard
+/// Installs the process-wide subscriber: the capture feed (if any, at every level), the
+/// trace file (if `--trace`, at `--trace-level`), and warnings on stderr (unless a UI owns
+/// the terminal; `HAFLOW_LOG=info|debug|...` makes them more verbose). Returns the guard
 /// that completes the trace file when dropped.
-pub fn install(args: &TraceArgs, capture: Option<CaptureLayer>, stderr: bool) -> Result<TraceGuard, String> {
-    let level = args.trace_level;
-    let (chrome, guard) = match &args.trace {
+pub fn install(args: &TraceArgs, capture: Option<Sink>, stderr: bool) -> Result<Option<TraceGuard>, String> {
+    let mut routes = Vec::new();
+    if let Some(sink) = capture {
+        routes.push(Route { sink, max: Level::TRACE });
+    }
+    let guard = match &args.trace {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
-            let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
-                .writer(file)
-                .include_args(true)
-                .include_locations(args.trace_locations)
-                .trace_style(match args.trace_style {
-                    TraceStyle::Session => tracing_chrome::TraceStyle::Async,
-                    TraceStyle::Loop => tracing_chrome::TraceStyle::Threaded,
-                })
-                .build();
-            let layer = TreeFilter { inner: layer, filter: args.trace_filter.clone() }
-                .with_filter(FilterFn::new(move |meta| level.keeps(meta)));
-            (Some(layer), Some(guard))
+            let file = std::fs::File::create(path).map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
+            let (sink, feed) = lossless();
+            routes.push(Route { sink: sink.clone(), max: args.trace_level.max_level() });
+            Some(start_writer(file, feed, sink, args.trace_style, args.trace_level, args.trace_filter.clone()))
         }
-        None => (None, None),
+        None => None,
     };
-    let warnings = stderr.then(|| {
-        let env = tracing_subscriber::EnvFilter::try_from_env("HAFLOW_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env)
+    let stderr_level = stderr.then(|| match std::env::var("HAFLOW_LOG").as_deref() {
+        Ok("error") => Level::ERROR,
+        Ok("info") => Level::INFO,
+        Ok("debug") => Level::DEBUG,
+        Ok("trace") => Level::TRACE,
+        _ => Level::WARN,
     });
-    let subscriber = tracing_subscriber::registry().with(capture).with(chrome).with(warnings);
-    tracing::subscriber::set_global_default(subscriber)
-        .map_err(|e| format!("cannot install the trace subscriber: {e}"))?;
-    Ok(TraceGuard { _chrome: guard })
+    if !install_global(FlowSubscriber::new(routes, false, stderr_level)) {
+        return Err("a trace subscriber is already installed".into());
+    }
+    Ok(guard)
 }
 
 #[cfg(test)]

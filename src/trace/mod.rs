@@ -1,10 +1,16 @@
-//! Observability of the call flow: span names and their consumers.
+//! Observability of the call flow: span names, the subscriber that records spans, and
+//! the outputs fed from it.
 //!
 //! - `names`: the HAProxy function names every span uses.
-//! - `capture`: the capture layer, a bounded, never-blocking feed of span records.
+//! - `subscriber`: the `tracing` subscriber: cheap records, batched per thread.
+//! - `capture`: records and the bounded, never-blocking feed live consumers read.
+//! - `chrome`: the Chrome/Perfetto trace file writer.
+//! - `export`: the command-line options that choose the outputs.
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.
 
 pub mod capture;
+pub mod chrome;
 pub mod export;
 pub mod names;
+pub mod subscriber;
 pub mod tree;

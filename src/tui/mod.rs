@@ -304,7 +304,7 @@ impl App {
 /// Folds whatever arrived into `st`; true when something did.
 pub fn pump(st: &mut State, feed: &Feed, capture: &Capture) -> bool {
     let mut any = false;
-    for r in capture.rx.try_iter().take(MAX_RECORDS_PER_TICK) {
+    for r in capture.try_iter().take(MAX_RECORDS_PER_TICK) {
         st.apply_record(r);
         any = true;
     }

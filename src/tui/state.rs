@@ -740,7 +740,7 @@ mod tests {
             parent,
             name,
             level: tracing::Level::INFO,
-            fields: fields.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            fields: fields.iter().map(|(k, v)| (*k, (*v).into())).collect(),
             at: Duration::from_millis(ms),
         }
     }
