@@ -396,7 +396,7 @@ pub fn set_backend_down(w: &mut Haproxy, px: ProxyId) {
 /// redispatch`, the sessions waiting in its queue forget it and go back to load balancing
 /// (woken with `TASK_WOKEN_RES`, they leave `SI_ST_QUE` for `SI_ST_REQ`). Without it they
 /// stay queued, for the server to come back or their queue timeout. Returns how many moved.
-fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
+pub fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
     if !w.proxies[sid.px.idx()].options.contains(ProxyOptions::PR_O_REDISP) {
         return 0;
     }

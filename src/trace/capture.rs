@@ -219,12 +219,17 @@ where
     }
 }
 
-/// Installs the process-wide routed subscriber once (a no-op if a global default exists).
+/// Installs the process-wide routed subscriber once (a no-op if a global default exists),
+/// with the runtime trace layer (`trace ...` on the stats socket) beside it.
 pub fn install_routed_global() {
     use tracing_subscriber::layer::SubscriberExt;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(RoutedCapture));
+        use tracing_subscriber::Layer as _;
+        let runtime = crate::trace::runtime::TraceLayer.with_filter(crate::trace::runtime::trace_filter());
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(RoutedCapture).with(runtime),
+        );
     });
 }
 

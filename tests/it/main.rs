@@ -4,5 +4,6 @@
 mod checks;
 mod config;
 mod spans;
+mod stats;
 mod tcp_mode;
 mod util;
