@@ -605,7 +605,7 @@ fn cli_process_input(w: &mut Haproxy, a: &mut Appctx) {
             line.pop();
         }
         let line = String::from_utf8_lossy(&line).into_owned();
-        cli_parse_request(w, a, &line);
+        stats_sock_parse_request(w, a, &line);
         if a.st0 == CliState::Getreq && !a.prompt && a.ibuf.is_empty() {
             // Not interactive and nothing more pending: close once answered.
             a.st0 = CliState::End;
@@ -639,7 +639,7 @@ pub fn split_commands(line: &str) -> Vec<String> {
 }
 
 /// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: run one command line.
-fn cli_parse_request(w: &mut Haproxy, a: &mut Appctx, line: &str) {
+fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, line: &str) {
     for cmd in split_commands(line) {
         if a.st0 != CliState::Getreq {
             break;
@@ -800,7 +800,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                 None => "Session pointer expected (use 'show sess').\n".into(),
                 Some(id) => match find_session_by_ptr(w, id) {
                     Some(slot) => {
-                        session_shutdown_slot(w, slot, SnErr::SN_ERR_KILLED);
+                        session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
                         String::new()
                     }
                     None => "No such session (use 'show sess').\n".into(),
@@ -817,7 +817,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                     let slots: Vec<usize> =
                         w.sessions.iter().filter(|(_, s)| s.srv == Some(sid)).map(|(i, _)| i).collect();
                     for slot in slots {
-                        session_shutdown_slot(w, slot, SnErr::SN_ERR_KILLED);
+                        session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
                     }
                     String::new()
                 }
@@ -1122,7 +1122,7 @@ fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
 
 /// session.c:session_shutdown() in 1.5-dev8: ask both directions to close and wake the
 /// task; `process_session` then ends the session with `why` (`K` for a kill).
-pub fn session_shutdown_slot(w: &mut Haproxy, slot: usize, why: SnErr) {
+pub fn session_shutdown(w: &mut Haproxy, slot: usize, why: SnErr) {
     let Some(s) = w.sessions.get_mut(slot) else { return };
     if s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW) {
         return;

@@ -859,3 +859,38 @@ fn hatop_in_tmux_shows_haflow_frontends_and_servers() {
     let _ = std::fs::remove_dir_all(dir);
     assert_idle(&p);
 }
+
+#[test]
+fn bind_takes_unix_paths_and_comma_separated_addresses() {
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("bind");
+    let (p1, p2) = (free_port(), free_port());
+    let path = dir.join("fe.sock");
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen multi\n    bind unix@{},127.0.0.1:{p1},127.0.0.1:{p2}\n    server s1 \"${{S1}}\"\n",
+        path.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let mut u = UnixStream::connect(&path).expect("the UNIX listener accepts");
+    u.set_read_timeout(Some(SOON)).unwrap();
+    u.write_all(b"over unix\n").unwrap();
+    let mut back = [0u8; 10];
+    u.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"over unix\n");
+    drop(u);
+    for port in [p1, p2] {
+        let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        t.set_read_timeout(Some(SOON)).unwrap();
+        t.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        t.read_exact(&mut b).unwrap();
+    }
+    let unix_log = wait_log(&p, |l| l.starts_with("unix:"));
+    assert!(unix_log.contains(" multi multi/s1 "), "{unix_log}");
+    assert_idle(&p);
+    p.stop();
+    assert!(!path.exists(), "the socket file goes with the listener");
+    let _ = std::fs::remove_dir_all(dir);
+}
