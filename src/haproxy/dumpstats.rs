@@ -611,9 +611,17 @@ fn cli_process_input(w: &mut Haproxy, a: &mut Appctx) {
             a.st0 = CliState::End;
         }
     }
-    if a.read_closed && a.st0 == CliState::Getreq {
-        // A partial last line is dropped, as HAProxy does.
-        a.st0 = CliState::End;
+    if a.read_closed {
+        match a.st0 {
+            // A partial last line is dropped, as HAProxy does.
+            CliState::Getreq => a.st0 = CliState::End,
+            // A watcher whose client left stops watching.
+            CliState::Watch => {
+                end_answer(a);
+                a.st0 = CliState::End;
+            }
+            CliState::End => {}
+        }
     }
 }
 
@@ -1641,25 +1649,53 @@ fn find_usage(args: &[&str]) -> Option<&'static str> {
 }
 
 /// tools.c:update_word_fingerprint(): counts the transitions between characters of
-/// `word` (letters, digits, others, begin and end) in a 32x32 matrix.
-fn update_word_fingerprint(fp: &mut [u8; 1024], word: &str) {
+/// `word` (letters, digits, others, begin and end) in a 32x32 matrix. HAProxy keeps the
+/// 1024 cells; a word touches a few, so haflow keeps only those (index, count), sorted.
+fn update_word_fingerprint(fp: &mut Vec<(u16, u16)>, word: &str) {
     let class = |c: u8| match c.to_ascii_lowercase() {
-        c @ b'a'..=b'z' => usize::from(c - b'a'),
+        c @ b'a'..=b'z' => u16::from(c - b'a'),
         b'0'..=b'9' => 26,
         _ => 27,
+    };
+    let mut bump = |cell: u16| match fp.binary_search_by_key(&cell, |&(i, _)| i) {
+        Ok(k) => fp[k].1 += 1,
+        Err(k) => fp.insert(k, (cell, 1)),
     };
     let mut from = 28;
     for c in word.bytes() {
         let to = class(c);
-        fp[32 * from + to] = fp[32 * from + to].wrapping_add(1);
+        bump(32 * from + to);
         from = to;
     }
-    fp[32 * from + 29] = fp[32 * from + 29].wrapping_add(1);
+    bump(32 * from + 29);
 }
 
-/// tools.c:word_fingerprint_distance().
-fn word_fingerprint_distance(a: &[u8; 1024], b: &[u8; 1024]) -> i32 {
-    a.iter().zip(b.iter()).map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs()).sum()
+/// tools.c:word_fingerprint_distance(): the sum of the differences, cell by cell.
+fn word_fingerprint_distance(a: &[(u16, u16)], b: &[(u16, u16)]) -> i32 {
+    let (mut i, mut j, mut dist) = (0, 0, 0i32);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                dist += (i32::from(x.1) - i32::from(y.1)).abs();
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                dist += i32::from(x.1);
+                i += 1;
+            }
+            (Some(x), None) => {
+                dist += i32::from(x.1);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                dist += i32::from(y.1);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    dist
 }
 
 /// cli.c:cli_gen_usage_msg() (HAProxy 2.6): the help text, or the answer to an unknown
@@ -1687,17 +1723,19 @@ pub fn cli_gen_usage_msg(args: &[&str], ishelp: bool) -> String {
     });
     let mut matches: Vec<(i32, &str)> = Vec::new();
     if arg(length).is_some() {
+        // The remaining words of the command line, compared with each keyword's.
+        let mut word_sig = Vec::new();
+        let mut word_len = 0;
+        for a in args[length..].iter().take(5 - length.min(5)) {
+            update_word_fingerprint(&mut word_sig, a);
+            word_len += a.len();
+        }
         for (kw, usage) in &kws {
             if kw.len() < length || kw[..length] != args[..length] {
                 continue;
             }
-            let mut word_sig = [0u8; 1024];
-            let mut list_sig = [0u8; 1024];
-            let mut totlen = 0;
-            for a in args[length..].iter().take(5 - length.min(5)) {
-                update_word_fingerprint(&mut word_sig, a);
-                totlen += a.len();
-            }
+            let mut list_sig = Vec::new();
+            let mut totlen = word_len;
             for k in kw[length..].iter().take(5 - length.min(5)) {
                 update_word_fingerprint(&mut list_sig, k);
                 totlen += k.len();

@@ -894,3 +894,58 @@ fn bind_takes_unix_paths_and_comma_separated_addresses() {
     assert!(!path.exists(), "the socket file goes with the listener");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn garbage_on_the_stats_socket_changes_nothing_and_breaks_nothing() {
+    let t = setup("");
+    let before = cli(&t.admin, "show servers state\n");
+    let many_args = format!("help {}\n", "x ".repeat(200));
+    let many_cmds = format!("{}\n", "a;".repeat(500));
+    let nasty: Vec<Vec<u8>> = vec![
+        b"\0\0\0\n".to_vec(),
+        b"\xff\xfe\xfd show info\n".to_vec(),
+        b"show stat -1 -1 -1 -1 -1\n".to_vec(),
+        b"show stat 99999999999999999999 1 1\n".to_vec(),
+        b"set weight be/s1 99999999999999999999%\n".to_vec(),
+        b"set weight be/s1 -5\n".to_vec(),
+        b"set weight /\n".to_vec(),
+        b"show sess 0xffffffffffffffffffffffff\n".to_vec(),
+        b"shutdown session -1\n".to_vec(),
+        b"trace stream event +nope +any -none\n".to_vec(),
+        b"trace stream lock session 1 2 3\n".to_vec(),
+        b"trace 0 0 0\n".to_vec(),
+        b"show fd abc\n".to_vec(),
+        b"set server be/s1 weight\n".to_vec(),
+        b"set server /s1 state ready\n".to_vec(),
+        b"set timeout cli 99999999999999999999d\n".to_vec(),
+        b"show events buf0 -w -n -w\n".to_vec(),
+        many_args.into_bytes(),
+        many_cmds.into_bytes(),
+        b"\\;\\;;;\\\n".to_vec(),
+    ];
+    for input in &nasty {
+        let mut s = UnixStream::connect(&t.admin).unwrap();
+        s.set_read_timeout(Some(SOON)).unwrap();
+        s.write_all(input).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+    }
+    // The user socket cannot change anything either, whatever it sends.
+    for input in
+        ["set server be/s1 state maint\n", "set weight be/s2 0\n", "shutdown sessions server be/s1\n"]
+    {
+        assert_eq!(cli(&t.user, input), "Permission denied\n\n");
+    }
+    assert_eq!(cli(&t.admin, "set weight be/s1 1;trace 0\n"), "\nAll traces now stopped\n\n");
+    // Everything but the time since the last change is as before.
+    let state = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip(2)
+            .map(|l| l.split(' ').enumerate().filter(|(i, _)| *i != 9).map(|(_, f)| f).collect())
+            .collect()
+    };
+    assert_eq!(state(&cli(&t.admin, "show servers state\n")), state(&before));
+    assert_eq!(served_by(t.p.addr("fe")).len(), 2, "the proxy still proxies");
+    assert_idle(&t.p);
+}
