@@ -900,6 +900,14 @@ pub fn cli_flush_watchers(w: &mut Haproxy) {
         let Some(mut a) = w.cli.conns.take(idx) else { continue };
         let (lines, end) = w.trace.ring_since(a.watch_pos);
         a.watch_pos = end;
+        if !lines.is_empty() {
+            // A client watching events is not idle while events flow.
+            let exp = tick_add(w.clock.now_ms, a.timeout);
+            if let Some(t) = w.sched.get_mut(a.task) {
+                t.expire = Some(exp);
+            }
+            w.sched.task_queue(a.task);
+        }
         if a.obuf.len() < CLI_OUTPUT_HIGH {
             for l in lines {
                 out(&mut a, &l);
@@ -1700,7 +1708,11 @@ fn word_fingerprint_distance(a: &[(u16, u16)], b: &[(u16, u16)]) -> i32 {
 
 /// cli.c:cli_gen_usage_msg() (HAProxy 2.6): the help text, or the answer to an unknown
 /// command: the commands whose first words match exactly, or the closest ones by word
-/// fingerprint, always followed by `help`, `prompt` and `quit`.
+/// fingerprint, always followed by `help`, `prompt` and `quit`. The selection and the
+/// layout are HAProxy's; the ranking is not always: HAProxy breaks ties in keyword
+/// registration order (haflow uses the help order) and 2.6's fingerprints rank some
+/// candidates differently from tools.c as haflow reproduces it (`foo`, `xyz`, `sho stat`
+/// give HAProxy 2.6's lists; `foo bar` differs by two of its five suggestions).
 pub fn cli_gen_usage_msg(args: &[&str], ishelp: bool) -> String {
     let kws: Vec<(Vec<&str>, &str)> = CLI_USAGES.iter().map(|u| (usage_words(u), *u)).collect();
     let arg = |i: usize| args.get(i).copied().filter(|a| !a.is_empty());
