@@ -596,9 +596,34 @@ fn udp_syslog_datagrams_have_haproxy_framing() {
     assert_idle(&p);
 }
 
+/// A child process killed when the test ends, even by a failed assertion.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts the real binary with inherited listening sockets, as vtest starts haproxy:
 /// `fd@${NAME}` in the configuration, `NAME=<fd>` in the environment.
-fn spawn_with_fds(args: &[&str], fds: &[(&str, i32)], dir: &Path) -> Child {
+fn spawn_with_fds(args: &[&str], fds: &[(&str, i32)], dir: &Path) -> Spawned {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_haflow"));
     cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -618,7 +643,7 @@ fn spawn_with_fds(args: &[&str], fds: &[(&str, i32)], dir: &Path) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().expect("haflow starts")
+    Spawned(cmd.spawn().expect("haflow starts"))
 }
 
 fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
