@@ -151,7 +151,7 @@ impl Default for StatsState {
 /// Sizes the statistics to the configuration and remembers the initial weights.
 pub fn stats_init(w: &mut Haproxy) {
     let st = &mut w.cli.stats;
-    st.start_date = w.clock.date - w.clock.elapsed();
+    st.start_date = w.clock.date.checked_sub(w.clock.elapsed()).unwrap_or(w.clock.date);
     st.px = vec![PxStats::default(); w.proxies.len()];
     st.srv = w
         .proxies
