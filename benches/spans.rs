@@ -19,7 +19,8 @@ use tracing::Level;
 const N: u32 = 1_000_000;
 
 fn one_span(i: u32) {
-    let span = tracing::debug_span!(names::STREAM_SOCK_READ, sess = i, fd = 7, bytes = 1024u64, side = %"cli");
+    let span =
+        tracing::debug_span!(names::STREAM_SOCK_READ, sess = i, fd = 7, bytes = 1024u64, side = %"cli");
     let _g = span.enter();
     black_box(&span);
 }

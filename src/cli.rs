@@ -5,6 +5,10 @@
 //! (see `tui`); `haflow check -f FILE` checks a configuration like
 //! `haproxy -c`. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
 //! that the same eyes and scripts read both.
+//!
+//! The same binary also takes HAProxy's own command line (`haflow -d -f FILE`, `-c`, `-q`,
+//! `-v`, `-vv`, `-p PIDFILE`...), so that test harnesses, init scripts and people used to
+//! `haproxy` can start haflow unchanged (see `haproxy_main`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -229,8 +233,277 @@ fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
     }
 }
 
+/// HAProxy's command line, once read (haproxy.c:init()'s `arg_mode` and friends).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HaproxyArgs {
+    /// `-f FILE` (repeatable), and the files after `--`.
+    pub files: Vec<PathBuf>,
+    /// `-d`: foreground with debug lines (`MODE_DEBUG`).
+    pub debug: bool,
+    /// `-db`: foreground without background mode (haflow always runs in the foreground).
+    pub foreground: bool,
+    /// `-c`: check the configuration and exit.
+    pub check: bool,
+    /// `-q`: quiet.
+    pub quiet: bool,
+    /// `-V`: verbose (cancels quiet).
+    pub verbose: bool,
+    /// `-v` (1) or `-vv` (2): print the version and exit.
+    pub version: u8,
+    /// `-p PIDFILE`.
+    pub pidfile: Option<PathBuf>,
+    /// `-cc EXPR`: evaluate a condition and exit.
+    pub cond: Option<String>,
+    /// `-n MAXCONN`.
+    pub maxconn: Option<u32>,
+    /// `-C DIR`: change to this directory before reading the files.
+    pub chdir: Option<PathBuf>,
+    /// Options accepted and ignored, to be reported (`-D`, `-W`...).
+    pub ignored: Vec<String>,
+}
+
+/// The usage text of `haproxy -h` (on stderr), haflow's way.
+pub const HAPROXY_USAGE: &str =
+    "Usage : haflow [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]
+        [ -p <pidfile> ] [ -m <max megs> ] [ -C <dir> ] [-- <cfgfile>*]
+        -v displays version ; -vv shows known build options.
+        -d enters debug mode ; -db only disables background mode.
+        -dM[<byte>,help,...] debug memory (accepted, ignored)
+        -V enters verbose mode (disables quiet mode)
+        -D goes daemon (accepted, haflow stays in the foreground)
+        -W master-worker mode (accepted, ignored).
+        -q quiet mode : don't display messages
+        -c check mode : only check config files and exit
+        -cc check condition : evaluate a condition and exit
+        -n sets the maximum total # of connections (uses ulimit -n)
+        -m limits the usable amount of memory (in MB) (accepted, ignored)
+        -N sets the default, per-proxy maximum # of connections (accepted, ignored)
+        -L set local peer name (accepted, ignored)
+        -p writes pids of all children to this file
+        -de, -dp, -dS, -dG, -dR, -dr, -dV, -dW, -dD, -dI accepted and ignored
+        -x <unix_socket>, -S <bind>, -sf/-st [pid ]* accepted and ignored
+    or: haflow <run|check> ... (see haflow --help)
+";
+
+/// Reads HAProxy's command line (everything after the program name).
+pub fn parse_haproxy_args(args: &[String]) -> Result<HaproxyArgs, String> {
+    let mut a = HaproxyArgs::default();
+    let mut i = 0;
+    let value = |i: &mut usize, flag: &str| -> Result<String, String> {
+        *i += 1;
+        args.get(*i).cloned().ok_or_else(|| format!("option '{flag}' expects an argument"))
+    };
+    while i < args.len() {
+        let arg = args[i].as_str();
+        match arg {
+            "--" => {
+                a.files.extend(args[i + 1..].iter().map(PathBuf::from));
+                break;
+            }
+            "-f" => a.files.push(value(&mut i, arg)?.into()),
+            "-d" => a.debug = true,
+            "-db" => a.foreground = true,
+            "-c" => a.check = true,
+            "-cc" => a.cond = Some(value(&mut i, arg)?),
+            "-q" => a.quiet = true,
+            "-V" => a.verbose = true,
+            "-v" => a.version = a.version.max(1),
+            "-vv" => a.version = 2,
+            "-p" => a.pidfile = Some(value(&mut i, arg)?.into()),
+            "-n" => {
+                a.maxconn =
+                    Some(value(&mut i, arg)?.parse().map_err(|_| "'-n' expects a number".to_string())?)
+            }
+            "-C" => a.chdir = Some(value(&mut i, arg)?.into()),
+            "-m" | "-N" | "-L" | "-S" | "-x" => {
+                value(&mut i, arg)?;
+                a.ignored.push(arg.into());
+            }
+            "-sf" | "-st" => {
+                while args.get(i + 1).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+                    i += 1;
+                }
+                a.ignored.push(arg.into());
+            }
+            "-D" | "-W" | "-Ws" => a.ignored.push(arg.into()),
+            a2 if a2.starts_with("-d") && a2.len() > 2 => a.ignored.push(a2.into()),
+            other => return Err(format!("unknown option '{other}'")),
+        }
+        i += 1;
+    }
+    Ok(a)
+}
+
+/// The `uname -srvm` line of `-v`.
+fn running_on() -> String {
+    // SAFETY: uname fills a plain struct we own.
+    let u = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        u
+    };
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!("{} {} {} {}", field(&u.sysname), field(&u.release), field(&u.version), field(&u.machine))
+}
+
+/// haproxy.c:display_version() and display_build_opts(): `-v` and `-vv`, HAProxy's
+/// layout, saying haflow.
+pub fn version_text(level: u8) -> String {
+    let v = env!("CARGO_PKG_VERSION");
+    let mut out = format!(
+        "haflow version {v} - HAProxy 1.5's insides, HAProxy 2.6's behaviour
+Status: development version.
+Known bugs: none listed.
+Running on: {}
+",
+        running_on()
+    );
+    if level >= 2 {
+        let t = crate::haproxy::haproxy::Tune::default();
+        out.push_str(&format!(
+            "Build options :
+  TARGET  = {}-{}
+  CPU     = generic
+  CC      = rustc
+  OPTIONS =
+
+Feature list : +EPOLL -THREAD -OPENSSL -LUA -PCRE -PCRE2 -ZLIB -SLZ -QUIC
+
+Default settings :
+  bufsize = {}, maxrewrite = {}, maxpollevents = {}
+
+Built without multi-threading support (one event-loop thread).
+
+Available polling systems :
+      epoll : pref=300,  test result OK
+Total: 1 (1 usable), will use epoll.
+
+Available multiplexer protocols :
+(protocols marked as <default> cannot be specified using 'proto' keyword)
+  <default> : mode=HTTP  side=FE|BE  mux=H1    flags=
+  <default> : mode=TCP   side=FE|BE  mux=PASS  flags=
+
+Available services : none
+
+Available filters : none
+",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            t.bufsize,
+            t.maxrewrite.unwrap_or(1024),
+            t.maxpollevents
+        ));
+    }
+    out
+}
+
+/// Expands a `-f` directory into its `*.cfg` files, in name order (as HAProxy does).
+fn expand_cfg_paths(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in files {
+        match std::fs::read_dir(f) {
+            Ok(rd) if f.is_dir() => {
+                let mut v: Vec<PathBuf> = rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "cfg"))
+                    .collect();
+                v.sort();
+                out.extend(v);
+            }
+            _ => out.push(f.clone()),
+        }
+    }
+    out
+}
+
+/// haproxy.c:main() for HAProxy's command line: `-v`, `-cc`, `-c`, or run in the
+/// foreground (`-d` adds the debug lines).
+pub fn haproxy_main(args: &[String]) -> ExitCode {
+    let a = match parse_haproxy_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            print_msg("ALERT", &e);
+            eprint!("{HAPROXY_USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    if a.version > 0 {
+        print!("{}", version_text(a.version));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(expr) = &a.cond {
+        return match crate::haproxy::cfgparse::eval_condition(expr, &env_lookup) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                print_msg("ALERT", &format!("Failed to evaluate condition: {e}"));
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Some(dir) = &a.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        print_msg("ALERT", &format!("Cannot chdir to {} : {e}", dir.display()));
+        return ExitCode::from(1);
+    }
+    if a.files.is_empty() {
+        print!("{}", version_text(1));
+        eprint!("{HAPROXY_USAGE}");
+        return ExitCode::from(1);
+    }
+    let files = expand_cfg_paths(&a.files);
+    let quiet = a.quiet && !a.verbose;
+    if a.check {
+        return check(&CheckArgs { files, quiet });
+    }
+    let cfg = match readcfgfile(&files, &env_lookup) {
+        Ok(c) => c,
+        Err(diag) => {
+            print_diag(&diag, quiet);
+            return ExitCode::from(1);
+        }
+    };
+    print_diag(&Diag { alerts: vec![], warnings: cfg.warnings.clone() }, quiet);
+    let mut w = match Haproxy::new(cfg) {
+        Ok(w) => w,
+        Err(e) => {
+            print_msg("ALERT", &format!("cannot create the poller: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    w.global.debug |= a.debug;
+    w.global.quiet |= quiet;
+    if let Some(n) = a.maxconn {
+        w.global.maxconn = n;
+    }
+    if let Some(p) = &a.pidfile {
+        w.global.pidfile = Some(p.clone());
+    }
+    if a.debug || a.verbose {
+        println!("Using epoll() as the polling mechanism.");
+    }
+    serve(&mut w)
+}
+
 /// The entry point of the binary; returns the exit code.
 pub fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    // HAProxy's flags are single-dash and multi-letter (`-db`, `-vv`, `-dM`, `-cc`), with
+    // values in the next word (`-f FILE`, `-p FILE`): clap models neither, so a command
+    // line that starts with a dash (other than clap's `--help`/`--version`) is read the
+    // way haproxy.c:init() reads it, and the subcommands stay with clap.
+    if let Some(first) = argv.get(1)
+        && first.starts_with('-')
+        && !matches!(first.as_str(), "--help" | "--version")
+    {
+        return with_trace(&TraceArgs::default(), || haproxy_main(&argv[1..]));
+    }
     let cli = Cli::parse();
     match &cli.cmd {
         // The UI owns the terminal: its capture layer is the only subscriber.

@@ -526,36 +526,7 @@ impl Parser<'_> {
     /// `.if`/`.elif`/`.else`/`.endif` with `defined(VAR)`, `feature(X)` (always false),
     /// `version_atleast(V)` (haflow answers as HAProxy 2.6), `streq`, `strneq`, `0`, `1`.
     fn cond_directive(&mut self, args: &[String]) -> bool {
-        let eval = |p: &Parser, words: &[String]| -> Result<bool, String> {
-            let expr = words.join(" ");
-            let (neg, e) = match expr.strip_prefix('!') {
-                Some(r) => (true, r.trim()),
-                None => (false, expr.trim()),
-            };
-            let inner = |name: &str| {
-                e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'))
-            };
-            let v = if e == "1" {
-                true
-            } else if e == "0" || e.is_empty() {
-                false
-            } else if let Some(v) = inner("defined") {
-                (p.env)(v).is_some()
-            } else if inner("feature").is_some() {
-                false
-            } else if let Some(v) = inner("version_atleast") {
-                version_cmp(v, "2.6.12") != std::cmp::Ordering::Greater
-            } else if let Some(v) = inner("version_before") {
-                version_cmp("2.6.12", v) == std::cmp::Ordering::Less
-            } else if let Some(v) = inner("streq") {
-                v.split_once(',').is_some_and(|(a, b)| a.trim() == b.trim())
-            } else if let Some(v) = inner("strneq") {
-                v.split_once(',').is_some_and(|(a, b)| a.trim() != b.trim())
-            } else {
-                return Err(format!("unparsable conditional expression '{e}'"));
-            };
-            Ok(v != neg)
-        };
+        let eval = |p: &Parser, words: &[String]| eval_condition(&words.join(" "), p.env);
         match args[0].as_str() {
             ".if" => {
                 let parent = self.active();
@@ -785,7 +756,11 @@ impl Parser<'_> {
     fn parse_stats_global(&mut self, args: &[String]) -> Result<(), String> {
         match args.get(1).map(String::as_str) {
             Some("socket") => {
-                let addr = args.get(2).ok_or("'stats socket' expects an address as an argument.")?;
+                let addr = args.get(2).ok_or(
+                    "'stats socket' in global section expects an address or a path to a UNIX socket",
+                )?;
+                crate::haproxy::dumpstats::parse_cli_addr(addr)
+                    .map_err(|e| format!("'stats socket' : {e}"))?;
                 let mut sock = StatsSocketConf {
                     addr: addr.clone(),
                     level: "admin".into(),
@@ -825,7 +800,15 @@ impl Parser<'_> {
                     .map_err(|c| format!("unexpected character '{c}' in 'stats timeout'"))?;
                 Ok(())
             }
-            Some("maxconn") | Some("bind-process") => Ok(()),
+            Some("maxconn") => {
+                let n = args.get(2).map_or(0, |v| atol(v));
+                if n == 0 {
+                    return Err("'stats maxconn' expects a positive value".into());
+                }
+                self.cfg.global.stats_maxconn = n;
+                Ok(())
+            }
+            Some("bind-process") => Ok(()),
             _ => {
                 Err("'stats' expects 'socket', 'maxconn', 'bind-process' or 'timeout' as first argument."
                     .into())
@@ -1358,6 +1341,38 @@ impl Parser<'_> {
         }
         Ok(())
     }
+}
+
+/// cfgcond.c:cfg_eval_condition(): the conditions of `.if` and of `haproxy -cc`:
+/// `defined(VAR)`, `feature(X)` (always false), `version_atleast(V)` / `version_before(V)`
+/// (haflow answers as HAProxy 2.6), `streq(a,b)`, `strneq(a,b)`, `0`, `1`, and `!`.
+pub fn eval_condition(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
+    let (neg, e) = match expr.trim().strip_prefix('!') {
+        Some(r) => (true, r.trim()),
+        None => (false, expr.trim()),
+    };
+    let inner =
+        |name: &str| e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+    let v = if e == "1" {
+        true
+    } else if e == "0" || e.is_empty() {
+        false
+    } else if let Some(v) = inner("defined") {
+        env(v).is_some()
+    } else if inner("feature").is_some() {
+        false
+    } else if let Some(v) = inner("version_atleast") {
+        version_cmp(v, "2.6.12") != std::cmp::Ordering::Greater
+    } else if let Some(v) = inner("version_before") {
+        version_cmp("2.6.12", v) == std::cmp::Ordering::Less
+    } else if let Some(v) = inner("streq") {
+        v.split_once(',').is_some_and(|(a, b)| a.trim() == b.trim())
+    } else if let Some(v) = inner("strneq") {
+        v.split_once(',').is_some_and(|(a, b)| a.trim() != b.trim())
+    } else {
+        return Err(format!("unparsable conditional expression '{e}'"));
+    };
+    Ok(v != neg)
 }
 
 fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {

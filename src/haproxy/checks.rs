@@ -396,7 +396,7 @@ pub fn set_backend_down(w: &mut Haproxy, px: ProxyId) {
 /// redispatch`, the sessions waiting in its queue forget it and go back to load balancing
 /// (woken with `TASK_WOKEN_RES`, they leave `SI_ST_QUE` for `SI_ST_REQ`). Without it they
 /// stay queued, for the server to come back or their queue timeout. Returns how many moved.
-fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
+pub fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
     if !w.proxies[sid.px.idx()].options.contains(ProxyOptions::PR_O_REDISP) {
         return 0;
     }
@@ -911,7 +911,8 @@ fn event_srv_chk_r_run(w: &mut Haproxy, sid: ServerId, fd: Fd) {
 /// the server's own) by the server's position, so that checks do not all leave together.
 /// Returns an error (already printed as an ALERT) when a task cannot be allocated.
 pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
-    let _sp = tracing::info_span!(names::START_CHECKS, checks = tracing::field::Empty).entered();
+    let span = tracing::info_span!(names::START_CHECKS, checks = tracing::field::Empty);
+    let _g = span.enter();
     let checked: Vec<(ServerId, u64)> = w
         .proxies
         .iter()
@@ -948,7 +949,7 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
             c.task = Some(t);
         }
     }
-    tracing::Span::current().record("checks", nbchk);
+    span.record("checks", nbchk);
     Ok(())
 }
 

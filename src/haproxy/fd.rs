@@ -42,8 +42,10 @@ pub enum FdOwner {
     Si(SessionId, Side),
     /// A health-check connection of a server.
     Check(ServerId),
-    /// A stats socket listener or one of its client connections (index in the CLI table).
+    /// A stats socket client connection (index in the CLI's connection table).
     Cli(u32),
+    /// A stats socket's listening socket (index in the CLI's listener list).
+    CliListener(u32),
     /// The pipe the signal handlers write to.
     Signals,
 }

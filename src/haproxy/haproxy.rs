@@ -84,8 +84,10 @@ pub struct Global {
     pub log_send_hostname: Option<String>,
     /// `stats socket` lines.
     pub stats_sockets: Vec<StatsSocketConf>,
-    /// `stats timeout`, ms.
+    /// `stats timeout`, ms (0: HAProxy's default of 10 s).
     pub stats_timeout: u64,
+    /// `stats maxconn`: clients per stats socket (0: HAProxy's default of 10).
+    pub stats_maxconn: u32,
     /// `quiet` / `-q`.
     pub quiet: bool,
     /// `debug` / `-d`: print HAProxy's debug lines on stdout.
@@ -222,6 +224,10 @@ pub struct Haproxy {
     signals: Option<SignalState>,
     /// Debug lines (`-d`) go here instead of stdout when set (tests, the UI).
     pub debug_sink: Option<DebugSink>,
+    /// The stats sockets and their clients (`dumpstats.rs`).
+    pub cli: crate::haproxy::dumpstats::Cli,
+    /// Runtime trace settings and the `buf0` ring (`trace`, `show events`).
+    pub trace: Arc<crate::trace::runtime::TraceCtl>,
 }
 
 /// Where `-d` debug lines go when not to stdout.
@@ -288,6 +294,8 @@ impl Haproxy {
             control: Control { tx, waker },
             signals: None,
             debug_sink: None,
+            cli: crate::haproxy::dumpstats::Cli::default(),
+            trace: Arc::default(),
         })
     }
 
@@ -346,8 +354,9 @@ impl Haproxy {
         }
     }
 
-    /// Hands a freed session to the observer.
+    /// Hands a freed session to the observer (and its times to `show stat`'s averages).
     pub fn on_session_freed(&mut self, s: &Session) {
+        crate::haproxy::stats::stats_session_freed(self, s);
         if let Some(o) = &mut self.observer {
             o.session_freed(s);
         }
@@ -455,12 +464,15 @@ impl Haproxy {
             }
             send_log(self, &targets, LOG_NOTICE, &msg);
         }
+        // The stats sockets stop listening too; connected clients may finish.
+        crate::haproxy::dumpstats::stats_unbind_sockets(self);
     }
 
     /// Hard stop: close every session (logged as killed), every listener and every
     /// health check (its connection and its task).
     fn kill_everything(&mut self) {
         stop_checks(self);
+        crate::haproxy::dumpstats::cli_close_all(self);
         let ids: Vec<usize> = self.sessions.iter().map(|(i, _)| i).collect();
         for i in ids {
             if let Some(mut s) = self.sessions.take(i) {
@@ -525,6 +537,10 @@ pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
         };
         return Err(InitError::Bind(text));
     }
+    // The stats sockets are listeners of the `GLOBAL` frontend: bound with the others.
+    if let Err(msg) = crate::haproxy::dumpstats::stats_bind_sockets(w) {
+        return Err(InitError::Bind(msg));
+    }
     // checks.c:start_checks(): health-check tasks exist before the first accept.
     start_checks(w).map_err(|msg| InitError::Io(std::io::Error::other(msg)))?;
     protocol_enable_all(w);
@@ -535,6 +551,8 @@ pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
 /// haproxy.c:run_poll_loop() in 1.5-dev8: until no job is left (or a hard stop), wake
 /// expired tasks, run the runnable ones, then poll for I/O until the next timer.
 pub fn run_poll_loop(w: &mut Haproxy) {
+    // Runtime traces (`trace ...` on the stats socket) follow the spans of this thread.
+    crate::trace::runtime::install_for_this_thread(Arc::clone(&w.trace));
     let _sp = tracing::info_span!(names::RUN_POLL_LOOP).entered();
     loop {
         w.handle_commands();
@@ -560,6 +578,9 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         if report.woken {
             w.handle_commands();
         }
+        // Statistics roll once per second; `show events -w` clients get new events.
+        crate::haproxy::stats::stats_tick(w);
+        crate::haproxy::dumpstats::cli_flush_watchers(w);
         if let Some(mut o) = w.observer.take() {
             o.loop_turn(w);
             w.observer = Some(o);

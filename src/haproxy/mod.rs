@@ -6,13 +6,14 @@
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
 //! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
 //! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
-//! `checks`).
+//! `checks`, and the stats socket: `dumpstats`, `stats`).
 
 pub mod acl;
 pub mod backend;
 pub mod buffers;
 pub mod cfgparse;
 pub mod checks;
+pub mod dumpstats;
 pub mod ev_epoll;
 pub mod fd;
 pub mod frontend;
@@ -36,6 +37,7 @@ pub mod queue;
 pub mod server;
 pub mod session;
 pub mod standard;
+pub mod stats;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;

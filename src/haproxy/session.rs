@@ -1369,7 +1369,9 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>) {
 /// open, give both buffers back to `pool2_buffer`, free the task (`task_delete` +
 /// `task_free`) and the session (`pool_free2(pool2_session)`); the session's span closes.
 pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
-    let span = tracing::info_span!(parent: &s.span, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
+    // The session's root span outlives this function's spans: it closes the tree last.
+    let root = std::mem::replace(&mut s.span, tracing::Span::none());
+    let span = tracing::info_span!(parent: &root, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
     let g = span.enter();
     if s.pend_pos {
         pendconn_free(w, &mut s);
@@ -1390,11 +1392,11 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     w.sched.task_free(s.task);
     w.sessions.release_taken(s.id.idx());
     w.on_session_freed(&s);
-    let _p = tracing::trace_span!(names::POOL_FREE2, pool = %"session").entered();
-    // Drop our handle on the root span: the tree closes when its last child closes.
-    s.span = tracing::Span::none();
+    let p = tracing::trace_span!(names::POOL_FREE2, pool = %"session").entered();
     w.pool2_session.pool_free2(s);
-    drop(_p);
+    drop(p);
     drop(g);
+    drop(span);
+    drop(root);
 }
 // ANCHOR_END: session_free

@@ -163,7 +163,10 @@ impl RunningProxy {
                     run_poll_loop(&mut w);
                 };
                 if let Some(layer) = opts.capture {
-                    crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route { sink: layer, max: tracing::Level::TRACE });
+                    crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route {
+                        sink: layer,
+                        max: tracing::Level::TRACE,
+                    });
                 }
                 run();
             })

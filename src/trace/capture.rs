@@ -256,7 +256,9 @@ impl RawBatch {
             let fields = self.fields[r.first as usize..r.first as usize + r.count as usize].to_vec();
             let at = self.start.map_or(Duration::ZERO, |s| r.at.saturating_duration_since(s));
             match r.kind {
-                RawKind::New { parent, name, level } => Record::New { id: r.id, parent, name, level, fields, at },
+                RawKind::New { parent, name, level } => {
+                    Record::New { id: r.id, parent, name, level, fields, at }
+                }
                 RawKind::Update => Record::Update { id: r.id, fields },
                 RawKind::Close => Record::Close { id: r.id, at },
                 RawKind::Event { parent, level } => Record::Event { parent, level, fields, at },

@@ -78,7 +78,11 @@ impl<W: Write> Writer<W> {
             (TraceStyle::Loop, 'e') => 'E',
             (_, p) => p,
         };
-        let _ = write!(s, "{{\"ph\":\"{ph}\",\"pid\":1,\"tid\":1,\"ts\":{:.3},\"name\":", at.as_nanos() as f64 / 1000.0);
+        let _ = write!(
+            s,
+            "{{\"ph\":\"{ph}\",\"pid\":1,\"tid\":1,\"ts\":{:.3},\"name\":",
+            at.as_nanos() as f64 / 1000.0
+        );
         json_str(&mut s, name);
         s.push_str(",\"cat\":\"haflow\"");
         if self.style == TraceStyle::Session {
@@ -117,34 +121,53 @@ impl<W: Write> Writer<W> {
     }
 
     fn decide(&mut self, root: u64, yes: bool) {
-        if let Some(Decision::Undecided(buf)) = self.trees.remove(&root) {
-            if yes {
-                for l in buf {
-                    self.line(&l);
-                }
+        if let Some(Decision::Undecided(buf)) = self.trees.remove(&root)
+            && yes
+        {
+            for l in buf {
+                self.line(&l);
             }
         }
         self.trees.insert(root, if yes { Decision::Yes } else { Decision::No });
     }
 
-    fn on_new(&mut self, id: u64, parent: Option<u64>, name: &'static str, fields: Vec<Field2>, at: std::time::Duration) {
+    fn on_new(
+        &mut self,
+        id: u64,
+        parent: Option<u64>,
+        name: &'static str,
+        fields: Vec<Field2>,
+        at: std::time::Duration,
+    ) {
         let root = parent.and_then(|p| self.open.get(&p)).map_or(id, |p| p.root);
         if root == id && self.filter.is_some() {
             let field = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
             let d = match (&self.filter, name == names::SESSION) {
                 (_, false) => Decision::No,
                 (Some(TraceFilter::Session(n)), true) => {
-                    if field("sess") == Some(&n.to_string()) { Decision::Yes } else { Decision::No }
+                    if field("sess") == Some(&n.to_string()) {
+                        Decision::Yes
+                    } else {
+                        Decision::No
+                    }
                 }
                 (Some(TraceFilter::Frontend(fe)), true) => {
-                    if field("fe") == Some(fe.as_str()) { Decision::Yes } else { Decision::No }
+                    if field("fe") == Some(fe.as_str()) {
+                        Decision::Yes
+                    } else {
+                        Decision::No
+                    }
                 }
                 _ => Decision::Undecided(Vec::new()),
             };
             self.trees.insert(root, d);
         }
         self.check_backend(root, &fields);
-        let kept = !(self.level == TraceLevel::Proto && crate::trace::export::STATE_SPANS.contains(&name));
+        // In the loop style, a session's root span is not something the thread did (it
+        // lasts across turns); its children are.
+        let state_span = self.level == TraceLevel::Proto && crate::trace::export::STATE_SPANS.contains(&name);
+        let loop_root = self.style == TraceStyle::Loop && name == names::SESSION;
+        let kept = !state_span && !loop_root;
         if kept {
             let line = self.event('b', name, at, root, &fields);
             self.emit(root, line);
@@ -163,7 +186,9 @@ impl<W: Write> Writer<W> {
 
     fn handle(&mut self, r: &Record) {
         match r {
-            Record::New { id, parent, name, fields, at, .. } => self.on_new(*id, *parent, name, fields.clone(), *at),
+            Record::New { id, parent, name, fields, at, .. } => {
+                self.on_new(*id, *parent, name, fields.clone(), *at)
+            }
             Record::Update { id, fields } => {
                 let root = match self.open.get_mut(id) {
                     Some(o) => {

@@ -134,10 +134,18 @@ pub fn install(args: &TraceArgs, capture: Option<Sink>, stderr: bool) -> Result<
     }
     let guard = match &args.trace {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
             let (sink, feed) = lossless();
             routes.push(Route { sink: sink.clone(), max: args.trace_level.max_level() });
-            Some(start_writer(file, feed, sink, args.trace_style, args.trace_level, args.trace_filter.clone()))
+            Some(start_writer(
+                file,
+                feed,
+                sink,
+                args.trace_style,
+                args.trace_level,
+                args.trace_filter.clone(),
+            ))
         }
         None => None,
     };

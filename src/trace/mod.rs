@@ -7,10 +7,13 @@
 //! - `chrome`: the Chrome/Perfetto trace file writer.
 //! - `export`: the command-line options that choose the outputs.
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.
+//! - `runtime`: HAProxy's runtime `trace` facility (sources, levels, lock-on, `buf0`),
+//!   driven from the stats socket.
 
 pub mod capture;
 pub mod chrome;
 pub mod export;
 pub mod names;
+pub mod runtime;
 pub mod subscriber;
 pub mod tree;

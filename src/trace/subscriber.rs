@@ -27,6 +27,7 @@ use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 
 use crate::trace::capture::{Field2, FieldText, Raw, RawBatch, RawKind, Sink, field_text};
+use crate::trace::runtime;
 
 /// Records per batch before a flush is forced (the loop also flushes every turn).
 const BATCH: usize = 256;
@@ -64,7 +65,6 @@ pub struct Route {
     /// The most verbose level it wants.
     pub max: Level,
 }
-
 
 /// This thread's records not sent yet, the entered spans, and its own route (tests run
 /// several proxies in one process, each thread feeding its own capture).
@@ -138,7 +138,8 @@ impl FlowSubscriber {
         if local.batch.raws.is_empty() {
             return;
         }
-        let next = RawBatch { raws: Vec::with_capacity(BATCH), fields: Vec::with_capacity(BATCH * 4), start: None };
+        let next =
+            RawBatch { raws: Vec::with_capacity(BATCH), fields: Vec::with_capacity(BATCH * 4), start: None };
         let mut batch = std::mem::replace(&mut local.batch, next);
         batch.start = Some(self.start);
         let batch = Arc::new(batch);
@@ -171,14 +172,24 @@ impl Visit for FieldsVisitor<'_> {
 
 impl Subscriber for FlowSubscriber {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if *meta.level() <= self.max { Interest::always() } else { Interest::never() }
+        if *meta.level() <= self.max {
+            Interest::always()
+        } else if runtime::tracing_anywhere() {
+            // A `trace` started on the stats socket may want it: ask per span.
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max
+        *meta.level() <= self.max || runtime::active_here()
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        if runtime::tracing_anywhere() {
+            return Some(tracing::level_filters::LevelFilter::TRACE);
+        }
         Some(tracing::level_filters::LevelFilter::from_level(self.max))
     }
 
@@ -188,7 +199,8 @@ impl Subscriber for FlowSubscriber {
         let id = (n << LEVEL_BITS) | level_code(meta.level());
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if !self.recording(&l) {
+            let runtime = runtime::active_here();
+            if !(runtime || self.recording(&l) && *meta.level() <= self.max) {
                 return;
             }
             let parent = if attrs.is_root() {
@@ -198,22 +210,37 @@ impl Subscriber for FlowSubscriber {
             };
             let first = l.batch.fields.len();
             attrs.record(&mut FieldsVisitor(&mut l.batch.fields));
-            let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
-            self.push(&mut l, kind, id, first);
+            if runtime {
+                runtime::span_new(meta, id, parent, &l.batch.fields[first..]);
+            }
+            if self.recording(&l) && *meta.level() <= self.max {
+                let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
+                self.push(&mut l, kind, id, first);
+            } else {
+                l.batch.fields.truncate(first);
+            }
         });
         Id::from_non_zero_u64(NonZeroU64::new(id).expect("ids start at 1"))
     }
 
     fn record(&self, span: &Id, values: &Values<'_>) {
+        let id = span.into_u64();
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if !self.recording(&l) {
+            let runtime = runtime::active_here();
+            let recording = self.recording(&l) && level_of(id) <= self.max;
+            if !(runtime || recording) {
                 return;
             }
             let first = l.batch.fields.len();
             values.record(&mut FieldsVisitor(&mut l.batch.fields));
-            if l.batch.fields.len() > first {
-                self.push(&mut l, RawKind::Update, span.into_u64(), first);
+            if runtime {
+                runtime::span_record(id, &l.batch.fields[first..]);
+            }
+            if recording && l.batch.fields.len() > first {
+                self.push(&mut l, RawKind::Update, id, first);
+            } else {
+                l.batch.fields.truncate(first);
             }
         });
     }
@@ -233,13 +260,22 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if !self.recording(&l) {
+            let runtime = runtime::active_here();
+            let recording = self.recording(&l) && level <= self.max;
+            if !(runtime || recording) {
                 return;
             }
             let first = l.batch.fields.len();
             event.record(&mut FieldsVisitor(&mut l.batch.fields));
             let parent = event.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied());
-            self.push(&mut l, RawKind::Event { parent, level }, 0, first);
+            if runtime {
+                runtime::event(&level, parent, &l.batch.fields[first..]);
+            }
+            if recording {
+                self.push(&mut l, RawKind::Event { parent, level }, 0, first);
+            } else {
+                l.batch.fields.truncate(first);
+            }
         });
     }
 
@@ -275,9 +311,12 @@ impl Subscriber for FlowSubscriber {
                 return false;
             }
         }
+        if runtime::tracing_anywhere() {
+            runtime::span_close(raw);
+        }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if self.recording(&l) {
+            if self.recording(&l) && level_of(raw) <= self.max {
                 let first = l.batch.fields.len();
                 self.push(&mut l, RawKind::Close, raw, first);
             }

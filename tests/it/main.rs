@@ -7,6 +7,7 @@ mod config;
 mod http_mode;
 mod side_by_side;
 mod spans;
+mod stats;
 mod tcp_mode;
 mod trace_export;
 mod tui;

@@ -1,0 +1,1941 @@
+//! The stats socket: HAProxy's command line interface (CLI) on UNIX and TCP sockets.
+//!
+//! Reproduces `dumpstats.c` (1.5-dev8: `stats_sock_parse_request`, the stats socket's
+//! accept and I/O handler) with HAProxy 2.6's commands and answers (2.6 moved this code to
+//! `cli.c`, `stats.c`, `server.c`...). Each `stats socket` line of the `global` section
+//! becomes a listening socket in `fdtab[]` (`FdOwner::CliListener`, read callback
+//! `cli_accept`): a UNIX socket with the `mode` permissions, a TCP socket (`ipv4@`,
+//! `ipv6@`) or an inherited one (`fd@N`). Each client connection is an `Appctx` (HAProxy's
+//! applet context) with its own fd (`FdOwner::Cli`, callbacks `cli_io_read` /
+//! `cli_io_write`) and a task that enforces `stats timeout`. Everything runs on the proxy
+//! thread, like HAProxy's applet: a command is a function of `&mut Haproxy`.
+//!
+//! The line protocol: one command per line, `;` separates several commands on one line
+//! (`\;` is a literal semicolon), every answer ends with an empty line. Without `prompt`
+//! the connection closes once the pending commands are answered; after `prompt` it stays
+//! open and each answer is followed by `> `. Input is bounded: a line longer than
+//! `tune.bufsize` cuts the client off, and a client that does not read its answers is not
+//! read from either (its `stats timeout` then closes it). Levels follow HAProxy: `user`
+//! may look, `operator` may also clear counters and see sessions, `admin` may change
+//! state; a refused command answers `Permission denied`.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::haproxy::buffers::BufFlags;
+use crate::haproxy::checks::{server_counts, set_backend_down};
+use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
+use crate::haproxy::queue::process_srv_queue;
+use crate::haproxy::server::SrvFlags;
+use crate::haproxy::session::{SessFlags, Session, SnErr};
+use crate::haproxy::stats;
+use crate::haproxy::stream_interface::SiState;
+use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
+use crate::haproxy::time::{Tick, tick_add, tick_is_expired};
+use crate::ids::{Fd, ServerId, Table, TaskId};
+
+/// `stats timeout` when not set (HAProxy's 10 s).
+pub const DEFAULT_CLI_TIMEOUT: u64 = 10_000;
+/// `stats maxconn` when not set: concurrent clients per stats socket.
+pub const DEFAULT_CLI_MAXCONN: u32 = 10;
+/// Output kept pending before the client is no longer read from (back-pressure).
+const CLI_OUTPUT_HIGH: usize = 256 * 1024;
+/// Connections accepted per wake-up of a stats socket.
+const CLI_MAXACCEPT: usize = 16;
+/// Most arguments of one command (`MAX_CLI_ARGS`).
+const MAX_CLI_ARGS: usize = 64;
+/// Most fuzzy suggestions after an unknown command (`CLI_MAX_MATCHES`).
+const CLI_MAX_MATCHES: usize = 5;
+
+/// `appctx->cli_level`: what a CLI client may do (`ACCESS_LVL_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AccessLevel {
+    /// `level user`: read-only, no sessions, no fds.
+    User = 1,
+    /// `level operator`: also clear counters, see sessions, change traces (the default).
+    Operator = 2,
+    /// `level admin`: everything, including server state and killing sessions.
+    Admin = 3,
+}
+
+impl AccessLevel {
+    /// `level user|operator|admin`.
+    pub fn parse(s: &str) -> Option<AccessLevel> {
+        match s {
+            "user" => Some(AccessLevel::User),
+            "operator" => Some(AccessLevel::Operator),
+            "admin" => Some(AccessLevel::Admin),
+            _ => None,
+        }
+    }
+
+    /// The level's name, as `show cli level` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessLevel::User => "user",
+            AccessLevel::Operator => "operator",
+            AccessLevel::Admin => "admin",
+        }
+    }
+}
+
+/// Where a stats socket listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliAddr {
+    /// A UNIX socket path (`/path`, `unix@path`).
+    Unix(PathBuf),
+    /// A TCP address (`ipv4@ADDR:PORT`, `ipv6@[ADDR]:PORT`).
+    Inet(SocketAddr),
+    /// An already-listening socket inherited from the parent (`fd@N`).
+    Fd(i32),
+}
+
+impl std::fmt::Display for CliAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliAddr::Unix(p) => write!(f, "{}", p.display()),
+            CliAddr::Inet(a) => write!(f, "{a}"),
+            CliAddr::Fd(n) => write!(f, "fd@{n}"),
+        }
+    }
+}
+
+/// Parses a `stats socket` address (str2sa_range() for the CLI).
+pub fn parse_cli_addr(s: &str) -> Result<CliAddr, String> {
+    if let Some(n) = s.strip_prefix("fd@") {
+        return n.parse::<i32>().map(CliAddr::Fd).map_err(|_| format!("invalid fd number '{n}'"));
+    }
+    if let Some(p) = s.strip_prefix("unix@") {
+        return Ok(CliAddr::Unix(p.into()));
+    }
+    if s.starts_with("abns@") || s.starts_with("sockpair@") || s.starts_with("udp") {
+        return Err(format!("address family of '{s}' is not supported by haflow for a stats socket"));
+    }
+    let inet = s.strip_prefix("ipv4@").or_else(|| s.strip_prefix("ipv6@")).or_else(|| s.strip_prefix("tcp@"));
+    match inet {
+        None if s.starts_with('/') || !s.contains(':') => Ok(CliAddr::Unix(s.into())),
+        _ => {
+            let a = inet.unwrap_or(s);
+            let a = if a.starts_with(':') { format!("0.0.0.0{a}") } else { a.to_string() };
+            a.parse::<SocketAddr>().map(CliAddr::Inet).map_err(|_| format!("invalid address '{s}'"))
+        }
+    }
+}
+
+/// A bound `stats socket` (a listener of HAProxy's `GLOBAL` frontend).
+#[derive(Debug)]
+pub struct CliListener {
+    /// `luid`: 1-based, in configuration order.
+    pub luid: u32,
+    /// The address.
+    pub addr: CliAddr,
+    /// The level given to clients.
+    pub level: AccessLevel,
+    /// The listening socket once bound.
+    pub fd: Option<Fd>,
+    /// Clients connected now.
+    pub nbconn: u32,
+    /// Most clients at once (`stats maxconn`).
+    pub maxconn: u32,
+    /// Not polled because `maxconn` is reached (`LI_FULL`).
+    pub full: bool,
+}
+
+/// `appctx->st0`: where the client's state machine stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CliState {
+    /// Waiting for (or parsing) a command line.
+    Getreq,
+    /// Streaming new `buf0` events (`show events -w`) until the client sends anything.
+    Watch,
+    /// Closing once the pending output is sent.
+    End,
+}
+
+/// One stats socket client (HAProxy's `struct appctx` of the CLI applet).
+#[derive(Debug)]
+pub struct Appctx {
+    /// Session number, taken from the same counter as sessions (`uniq_id`).
+    pub uniq_id: u32,
+    /// The client connection.
+    pub fd: Fd,
+    /// Index of the stats socket it came from.
+    pub listener: usize,
+    /// What it may do (lowered by `user` / `operator`).
+    pub level: AccessLevel,
+    /// Interactive mode (`prompt`): stay open, print `> ` after each answer.
+    pub prompt: bool,
+    /// State machine.
+    pub st0: CliState,
+    /// Bytes received and not yet parsed.
+    pub ibuf: Vec<u8>,
+    /// Answers not yet sent.
+    pub obuf: VecDeque<u8>,
+    /// The client closed its side.
+    pub read_closed: bool,
+    /// Inactivity timeout, ms (`stats timeout`, `set timeout cli`).
+    pub timeout: u64,
+    /// The task that closes the connection on timeout.
+    pub task: TaskId,
+    /// `unix:N` or `ip:port`.
+    pub src: String,
+    /// When it connected.
+    pub accept_date: SystemTime,
+    /// `now_ms` when it connected.
+    pub tv_accept: Tick,
+    /// Commands run so far.
+    pub calls: u64,
+    /// `show events -w`: next `buf0` position to send.
+    pub watch_pos: u64,
+}
+
+/// The CLI's state: the stats sockets, their clients, and the statistics `show stat` and
+/// `show info` compute over time.
+#[derive(Debug, Default)]
+pub struct Cli {
+    /// Bound stats sockets.
+    pub listeners: Vec<CliListener>,
+    /// Connected clients.
+    pub conns: Table<Appctx>,
+    /// Rates, averages and maxima for `show stat` / `show info`.
+    pub stats: stats::StatsState,
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Takes over an inherited listening socket (TCP or UNIX) for a stats socket.
+fn adopt_cli_fd(fd: i32) -> std::io::Result<Sock> {
+    // SAFETY: fcntl(F_GETFD) only queries the descriptor table; an invalid fd yields EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd@N` promises an open listening socket handed to us by the parent; from
+    // here on this process owns it and nothing else closes it.
+    let tcp = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    if tcp.local_addr().is_ok() {
+        tcp.set_nonblocking(true)?;
+        return Ok(Sock::TcpListener(mio::net::TcpListener::from_std(tcp)));
+    }
+    // Not an inet socket: hand the same fd to a UNIX listener (ownership moves along).
+    // SAFETY: the fd was just released by `into_raw_fd`, so exactly one owner remains.
+    let unix = unsafe { std::os::unix::net::UnixListener::from_raw_fd(tcp.into_raw_fd()) };
+    unix.local_addr()?;
+    unix.set_nonblocking(true)?;
+    Ok(Sock::UnixListener(mio::net::UnixListener::from_std(unix)))
+}
+
+fn bind_cli(addr: &CliAddr, mode: Option<u32>) -> std::io::Result<Sock> {
+    match addr {
+        CliAddr::Fd(n) => adopt_cli_fd(*n),
+        CliAddr::Inet(a) => {
+            let sock = socket2::Socket::new(
+                socket2::Domain::for_address(*a),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            sock.set_nonblocking(true)?;
+            sock.set_reuse_address(true)?;
+            sock.bind(&(*a).into())?;
+            sock.listen(128)?;
+            Ok(Sock::TcpListener(mio::net::TcpListener::from_std(sock.into())))
+        }
+        CliAddr::Unix(path) => {
+            // A socket file left by a previous run would make bind() fail.
+            if std::fs::symlink_metadata(path)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            {
+                let _ = std::fs::remove_file(path);
+            }
+            let l = mio::net::UnixListener::bind(path)?;
+            if let Some(m) = mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))?;
+            }
+            Ok(Sock::UnixListener(l))
+        }
+    }
+}
+
+/// Binds every `stats socket` of the configuration (HAProxy binds them with the other
+/// listeners in `protocol_bind_all`) and starts polling them. Errors read like HAProxy's
+/// `Binding [...]` alerts.
+pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
+    stats::stats_init(w);
+    let confs = w.global.stats_sockets.clone();
+    let maxconn = if w.global.stats_maxconn == 0 { DEFAULT_CLI_MAXCONN } else { w.global.stats_maxconn };
+    for (i, c) in confs.iter().enumerate() {
+        let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
+        let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
+        let sock = bind_cli(&addr, c.mode).map_err(|e| {
+            format!(
+                "Binding [stats socket {}] for frontend GLOBAL: cannot bind socket ({}) for [{addr}]",
+                c.line,
+                crate::haproxy::proto_tcp::os_reason(&e)
+            )
+        })?;
+        let fd = w
+            .fdtab
+            .fd_insert(
+                w.poller.registry(),
+                sock,
+                FdOwner::CliListener(i as u32),
+                [Some(cli_accept), None],
+                FdState::FD_STLISTEN,
+            )
+            .map_err(|e| format!("cannot register stats socket ({e}) for [{addr}]"))?;
+        w.fdtab.fd_want_recv(fd);
+        w.cli.listeners.push(CliListener {
+            luid: i as u32 + 1,
+            addr,
+            level,
+            fd: Some(fd),
+            nbconn: 0,
+            maxconn,
+            full: false,
+        });
+    }
+    Ok(())
+}
+
+/// Closes the stats sockets (soft stop): connected clients may finish.
+pub fn stats_unbind_sockets(w: &mut Haproxy) {
+    for i in 0..w.cli.listeners.len() {
+        if let Some(fd) = w.cli.listeners[i].fd.take() {
+            w.fdtab.fd_delete(fd);
+            if let CliAddr::Unix(p) = &w.cli.listeners[i].addr {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// Hard stop: closes every client and every stats socket.
+pub fn cli_close_all(w: &mut Haproxy) {
+    let ids: Vec<usize> = w.cli.conns.iter().map(|(i, _)| i).collect();
+    for i in ids {
+        if let Some(a) = w.cli.conns.take(i) {
+            cli_release(w, i, &a);
+        }
+    }
+    stats_unbind_sockets(w);
+}
+
+/// The stats socket's accept callback (`cb[DIR_RD]` of its listening fd): accepts
+/// clients until `EAGAIN` or `stats maxconn`.
+pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
+    let Some(FdOwner::CliListener(li)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    let li = li as usize;
+    for _ in 0..CLI_MAXACCEPT {
+        let l = &mut w.cli.listeners[li];
+        if l.nbconn >= l.maxconn {
+            // LI_FULL: leave further clients in the kernel's backlog.
+            l.full = true;
+            w.fdtab.fd_stop_recv(fd);
+            return;
+        }
+        let luid = l.luid;
+        let accepted = match w.fdtab.sock(fd) {
+            Some(Sock::TcpListener(t)) => t.accept().map(|(s, a)| (Sock::Tcp(s), a.to_string())),
+            Some(Sock::UnixListener(u)) => u.accept().map(|(s, _)| (Sock::Unix(s), format!("unix:{luid}"))),
+            _ => return,
+        };
+        let (sock, src) = match accepted {
+            Ok(x) => x,
+            Err(e) if would_block(&e) => {
+                // Drained: with edge-triggered polling the next client raises a new edge.
+                w.fdtab.fd_cant_recv(fd);
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                w.fdtab.fd_cant_recv(fd);
+                return;
+            }
+        };
+        if let Sock::Tcp(t) = &sock {
+            let _ = t.set_nodelay(true);
+        }
+        let cfd = sock.raw_fd();
+        let uniq_id = w.next_uniq_id();
+        let now = w.clock.now_ms;
+        let timeout = if w.global.stats_timeout == 0 { DEFAULT_CLI_TIMEOUT } else { w.global.stats_timeout };
+        let Some(task) = w.sched.task_new(cli_task_process, TaskContext::Global) else { return };
+        let a = Appctx {
+            uniq_id,
+            fd: Fd(cfd),
+            listener: li,
+            level: w.cli.listeners[li].level,
+            prompt: false,
+            st0: CliState::Getreq,
+            ibuf: Vec::new(),
+            obuf: VecDeque::new(),
+            read_closed: false,
+            timeout,
+            task,
+            src: src.clone(),
+            accept_date: w.clock.date,
+            tv_accept: now,
+            calls: 0,
+            watch_pos: 0,
+        };
+        let idx = w.cli.conns.insert(Box::new(a));
+        let registered = w.fdtab.fd_insert(
+            w.poller.registry(),
+            sock,
+            FdOwner::Cli(idx as u32),
+            [Some(cli_io_read), Some(cli_io_write)],
+            FdState::FD_STREADY,
+        );
+        if registered.is_err() {
+            w.cli.conns.remove(idx);
+            w.sched.task_free(task);
+            continue;
+        }
+        w.fdtab.fd_want_recv(Fd(cfd));
+        if let Some(t) = w.sched.get_mut(task) {
+            t.context = TaskContext::Cli(idx as u32);
+            t.nice = -64;
+            t.expire = Some(tick_add(now, timeout));
+        }
+        w.sched.task_queue(task);
+        w.cli.listeners[li].nbconn += 1;
+        if w.global.debug() {
+            w.debug_line(format!(
+                "{uniq_id:08x}:GLOBAL.accept({:04x})={:04x} from [{src}] ALPN=<none>",
+                fd.0 as u16, cfd as u16
+            ));
+        }
+    }
+}
+
+/// The read callback of a client connection.
+pub fn cli_io_read(w: &mut Haproxy, fd: Fd) {
+    cli_io(w, fd, true);
+}
+
+/// The write callback of a client connection.
+pub fn cli_io_write(w: &mut Haproxy, fd: Fd) {
+    cli_io(w, fd, false);
+}
+
+fn cli_io(w: &mut Haproxy, fd: Fd, readable: bool) {
+    let Some(FdOwner::Cli(idx)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    let idx = idx as usize;
+    let Some(mut a) = w.cli.conns.take(idx) else { return };
+    if cli_io_handler(w, &mut a, readable) {
+        w.cli.conns.put_back(idx, a);
+    } else {
+        cli_release(w, idx, &a);
+    }
+}
+
+/// The stats socket task: closes a client whose `stats timeout` expired.
+pub fn cli_task_process(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
+    let TaskContext::Cli(idx) = task.context else { return TaskRun::Alive };
+    if !tick_is_expired(task.expire, w.clock.now_ms) {
+        return TaskRun::Alive;
+    }
+    match w.cli.conns.take(idx as usize) {
+        Some(a) => {
+            cli_release(w, idx as usize, &a);
+            TaskRun::Freed
+        }
+        None => TaskRun::Alive,
+    }
+}
+
+/// Closes a client: its fd, its task and its slot (the `closed` debug line included).
+fn cli_release(w: &mut Haproxy, idx: usize, a: &Appctx) {
+    if w.global.debug() {
+        let c = a.fd.0 as u16;
+        w.debug_line(format!("{:08x}:GLOBAL.srvcls[{c:04x}:ffff]", a.uniq_id));
+        w.debug_line(format!("{:08x}:GLOBAL.clicls[ffff:ffff]", a.uniq_id));
+        w.debug_line(format!("{:08x}:GLOBAL.closed[ffff:ffff]", a.uniq_id));
+    }
+    w.fdtab.fd_delete(a.fd);
+    w.sched.task_delete(a.task);
+    w.sched.task_free(a.task);
+    w.cli.conns.release_taken(idx);
+    if let Some(l) = w.cli.listeners.get_mut(a.listener) {
+        l.nbconn = l.nbconn.saturating_sub(1);
+        if l.full && l.nbconn < l.maxconn {
+            l.full = false;
+            if let Some(lfd) = l.fd {
+                w.fdtab.fd_want_recv(lfd);
+            }
+        }
+    }
+}
+
+/// dumpstats.c:cli_io_handler() (the stats socket's I/O handler in 1.5-dev8): read what
+/// the client sent, run each complete command line, send the answers. Returns false when
+/// the connection must be closed.
+fn cli_io_handler(w: &mut Haproxy, a: &mut Appctx, readable: bool) -> bool {
+    let fd = a.fd;
+    let max_line = w.global.tune.bufsize.max(1024);
+    let mut progress = false;
+    if readable && !a.read_closed {
+        let mut buf = [0u8; 8192];
+        loop {
+            if a.obuf.len() >= CLI_OUTPUT_HIGH {
+                // The client does not read its answers: stop reading it (back-pressure).
+                break;
+            }
+            let Some(sock) = w.fdtab.sock(fd) else { return false };
+            match sock.recv(&mut buf) {
+                Ok(0) => {
+                    a.read_closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    a.ibuf.extend_from_slice(&buf[..n]);
+                    progress = true;
+                    // A line longer than a buffer can never be a command: cut the client off.
+                    let partial = a
+                        .ibuf
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(a.ibuf.len(), |p| a.ibuf.len() - p - 1);
+                    if partial > max_line {
+                        return false;
+                    }
+                    if a.ibuf.len() > 4 * max_line {
+                        break;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    w.fdtab.fd_cant_recv(fd);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+    cli_process_input(w, a);
+    if !cli_send(w, a) {
+        return false;
+    }
+    if a.obuf.is_empty() && a.st0 == CliState::End {
+        return false;
+    }
+    // What we want from the poller now.
+    if a.obuf.is_empty() {
+        w.fdtab.fd_stop_send(fd);
+    } else {
+        w.fdtab.fd_want_send(fd);
+    }
+    if a.read_closed || a.st0 == CliState::End || a.obuf.len() >= CLI_OUTPUT_HIGH {
+        w.fdtab.fd_stop_recv(fd);
+    } else {
+        w.fdtab.fd_want_recv(fd);
+    }
+    if progress || readable {
+        let exp = tick_add(w.clock.now_ms, a.timeout);
+        if let Some(t) = w.sched.get_mut(a.task) {
+            t.expire = Some(exp);
+        }
+        w.sched.task_queue(a.task);
+    }
+    true
+}
+
+/// Sends pending output. False on a write error.
+fn cli_send(w: &mut Haproxy, a: &mut Appctx) -> bool {
+    while !a.obuf.is_empty() {
+        let (head, _) = a.obuf.as_slices();
+        let Some(sock) = w.fdtab.sock(a.fd) else { return false };
+        match sock.send(head) {
+            Ok(0) => return false,
+            Ok(n) => {
+                a.obuf.drain(..n);
+            }
+            Err(e) if would_block(&e) => {
+                w.fdtab.fd_cant_send(a.fd);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn out(a: &mut Appctx, s: &str) {
+    a.obuf.extend(s.as_bytes());
+}
+
+/// Ends an answer: the empty line, then the prompt in interactive mode.
+fn end_answer(a: &mut Appctx) {
+    out(a, "\n");
+    if a.prompt {
+        out(a, "> ");
+    }
+}
+
+/// Runs the complete command lines received so far (while the client reads its answers).
+fn cli_process_input(w: &mut Haproxy, a: &mut Appctx) {
+    if a.st0 == CliState::Watch {
+        if a.ibuf.is_empty() && !a.read_closed {
+            return;
+        }
+        // "Any key to stop".
+        a.ibuf.clear();
+        a.st0 = CliState::Getreq;
+        end_answer(a);
+        if !a.prompt || a.read_closed {
+            a.st0 = CliState::End;
+        }
+        return;
+    }
+    while a.st0 == CliState::Getreq && a.obuf.len() < CLI_OUTPUT_HIGH {
+        let Some(eol) = a.ibuf.iter().position(|&b| b == b'\n') else { break };
+        let mut line: Vec<u8> = a.ibuf.drain(..=eol).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let line = String::from_utf8_lossy(&line).into_owned();
+        stats_sock_parse_request(w, a, &line);
+        if a.st0 == CliState::Getreq && !a.prompt && a.ibuf.is_empty() {
+            // Not interactive and nothing more pending: close once answered.
+            a.st0 = CliState::End;
+        }
+    }
+    if a.read_closed {
+        match a.st0 {
+            // A partial last line is dropped, as HAProxy does.
+            CliState::Getreq => a.st0 = CliState::End,
+            // A watcher whose client left stops watching.
+            CliState::Watch => {
+                end_answer(a);
+                a.st0 = CliState::End;
+            }
+            CliState::End => {}
+        }
+    }
+}
+
+/// Splits a command line on unescaped `;`, keeping `\;` as a literal semicolon. A
+/// trailing `;` does not make an extra (empty) command.
+pub fn split_commands(line: &str) -> Vec<String> {
+    let mut cmds = vec![String::new()];
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&';') => {
+                cmds.last_mut().expect("one command").push(';');
+                chars.next();
+            }
+            ';' => cmds.push(String::new()),
+            c => cmds.last_mut().expect("one command").push(c),
+        }
+    }
+    if cmds.len() > 1 && cmds.last().is_some_and(|c| c.trim().is_empty()) {
+        cmds.pop();
+    }
+    cmds
+}
+
+/// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: run one command line.
+fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, line: &str) {
+    for cmd in split_commands(line) {
+        if a.st0 != CliState::Getreq {
+            break;
+        }
+        let args: Vec<&str> = cmd.split_whitespace().take(MAX_CLI_ARGS).collect();
+        a.calls += 1;
+        match cli_run(w, a, &args) {
+            Answer::Text(t) => {
+                out(a, &t);
+                end_answer(a);
+            }
+            Answer::Quit => {
+                a.st0 = CliState::End;
+            }
+            Answer::Watch(text) => {
+                out(a, &text);
+                a.st0 = CliState::Watch;
+            }
+        }
+    }
+}
+
+/// What a command did.
+enum Answer {
+    /// Print this (then the end-of-answer line).
+    Text(String),
+    /// Close the connection without answering (`quit`).
+    Quit,
+    /// Print this, then keep streaming events (`show events -w`).
+    Watch(String),
+}
+
+const PERMISSION_DENIED: &str = "Permission denied\n";
+
+fn has_level(a: &Appctx, l: AccessLevel) -> bool {
+    a.level >= l
+}
+
+/// Runs one command (HAProxy's keyword table lookup and the keyword's parser).
+fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
+    use AccessLevel::*;
+    let t = |s: &str| Answer::Text(s.to_string());
+    let deny = || Answer::Text(PERMISSION_DENIED.into());
+    match args {
+        [] => Answer::Text(cli_gen_usage_msg(args, false)),
+        ["help", rest @ ..] => Answer::Text(cli_gen_usage_msg(rest, true)),
+        ["prompt", ..] => {
+            a.prompt = !a.prompt;
+            t("")
+        }
+        ["quit", ..] => Answer::Quit,
+        ["user", ..] => {
+            a.level = User;
+            t("")
+        }
+        ["operator", ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            a.level = Operator;
+            t("")
+        }
+        ["show", "cli", "level", ..] => Answer::Text(format!("{}\n", a.level.name())),
+        ["show", "version", ..] => Answer::Text(format!("{}\n", env!("CARGO_PKG_VERSION"))),
+        ["show", "info", ..] => Answer::Text(stats::stats_dump_info_to_buffer(w)),
+        ["show", "stat", rest @ ..] => match stats::stats_dump_stat_to_buffer(w, rest) {
+            Ok(s) | Err(s) => Answer::Text(s),
+        },
+        ["show", "sess", rest @ ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(stats_dump_sess_to_buffer(w, a, rest.first().copied()))
+        }
+        ["show", "pools", ..] => Answer::Text(dump_pools(w)),
+        ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
+        ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),
+        ["show", "fd", rest @ ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(cli_io_handler_show_fd(w, rest.first().copied()))
+        }
+        ["show", "servers", "state", rest @ ..] => Answer::Text(dump_servers_state(w, rest.first().copied())),
+        ["show", "backend", ..] => {
+            let mut o = String::from("# name\n");
+            for p in w.proxies.iter().filter(|p| p.is_backend()) {
+                let _ = writeln!(o, "{}", p.name);
+            }
+            Answer::Text(o)
+        }
+        ["show", "errors", ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            // haflow does not capture invalid messages (yet): an empty capture list.
+            Answer::Text(format!(
+                "Total events captured on [{}] : 0\n",
+                crate::trace::runtime::accept_date(w.clock.date)
+            ))
+        }
+        ["show", "trace", rest @ ..] => match w.trace.show_trace(rest.first().copied()) {
+            Ok(s) | Err(s) => Answer::Text(s),
+        },
+        ["show", "events", rest @ ..] => cli_show_events(w, a, rest),
+        ["trace", rest @ ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(w.trace.cli_trace(rest))
+        }
+        ["get", "weight", rest @ ..] => Answer::Text(match find_server_arg(w, rest.first().copied()) {
+            Ok(sid) => {
+                let iw = w.cli.stats.iweight(sid);
+                format!("{} (initial {iw})\n", w.server(sid).uweight)
+            }
+            Err(e) => e,
+        }),
+        ["set", "weight", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(match find_server_arg(w, rest.first().copied()) {
+                Err(e) => e,
+                Ok(sid) => match rest.get(1) {
+                    None => "Require <weight> or <weight%>.\n".into(),
+                    Some(v) => server_parse_weight_change_request(w, sid, v),
+                },
+            })
+        }
+        ["set", "server", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(cli_parse_set_server(w, rest))
+        }
+        ["disable", "server", rest @ ..] | ["enable", "server", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(match find_server_arg(w, rest.first().copied()) {
+                Err(e) => e,
+                Ok(sid) => {
+                    if args[0] == "disable" {
+                        srv_adm_set_maint(w, sid);
+                    } else {
+                        srv_adm_set_ready(w, sid);
+                    }
+                    String::new()
+                }
+            })
+        }
+        ["shutdown", "session", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(match rest.first() {
+                None => "Session pointer expected (use 'show sess').\n".into(),
+                Some(id) => match find_session_by_ptr(w, id) {
+                    Some(slot) => {
+                        session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
+                        String::new()
+                    }
+                    None => "No such session (use 'show sess').\n".into(),
+                },
+            })
+        }
+        ["shutdown", "sessions", "server", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(match find_server_arg(w, rest.first().copied()) {
+                Err(e) => e,
+                Ok(sid) => {
+                    let slots: Vec<usize> =
+                        w.sessions.iter().filter(|(_, s)| s.srv == Some(sid)).map(|(i, _)| i).collect();
+                    for slot in slots {
+                        session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
+                    }
+                    String::new()
+                }
+            })
+        }
+        ["clear", "counters", rest @ ..] => {
+            let all = rest.first() == Some(&"all");
+            if !has_level(a, if all { Admin } else { Operator }) {
+                return deny();
+            }
+            stats::clear_counters(w, all);
+            t("")
+        }
+        ["set", "timeout", rest @ ..] => Answer::Text(match rest {
+            ["cli", v, ..] => match crate::haproxy::standard::parse_time_err(v) {
+                Ok(ms) if !v.chars().any(|c| c.is_ascii_alphabetic()) => {
+                    a.timeout = ms.saturating_mul(1000).max(1);
+                    String::new()
+                }
+                Ok(ms) => {
+                    a.timeout = ms.max(1);
+                    String::new()
+                }
+                Err(_) => "Invalid timeout value.\n".into(),
+            },
+            ["cli"] => "Expects an integer value.\n".into(),
+            _ => "'set timeout' only supports 'cli'.\n".into(),
+        }),
+        _ => match find_usage(args) {
+            Some(u) => {
+                Answer::Text(format!("'{}' is not implemented by haflow.\n", usage_words(u).join(" ")))
+            }
+            None => Answer::Text(cli_gen_usage_msg(args, false)),
+        },
+    }
+}
+
+/// `show events [<sink>] [-w] [-n]`: the list of sinks, or the content of `buf0`.
+fn cli_show_events(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
+    let Some(sink) = args.first() else { return Answer::Text(w.trace.show_sinks()) };
+    if !crate::trace::runtime::TraceCtl::is_sink(sink) {
+        return Answer::Text("No such event sink".into());
+    }
+    if !has_level(a, AccessLevel::Operator) {
+        return Answer::Text(PERMISSION_DENIED.into());
+    }
+    if *sink != "buf0" {
+        return Answer::Text(String::new());
+    }
+    let wait = args[1..].contains(&"-w");
+    let from = if args[1..].contains(&"-n") { w.trace.ring_end() } else { 0 };
+    let (lines, end) = w.trace.ring_since(from);
+    let mut o = String::new();
+    for l in lines {
+        o.push_str(&l);
+        o.push('\n');
+    }
+    if wait {
+        a.watch_pos = end;
+        Answer::Watch(o)
+    } else {
+        Answer::Text(o)
+    }
+}
+
+/// Streams new `buf0` events to the clients running `show events -w` (called once per
+/// loop turn, after the tasks ran).
+pub fn cli_flush_watchers(w: &mut Haproxy) {
+    let watching: Vec<usize> =
+        w.cli.conns.iter().filter(|(_, a)| a.st0 == CliState::Watch).map(|(i, _)| i).collect();
+    for idx in watching {
+        let Some(mut a) = w.cli.conns.take(idx) else { continue };
+        let (lines, end) = w.trace.ring_since(a.watch_pos);
+        a.watch_pos = end;
+        if !lines.is_empty() {
+            // A client watching events is not idle while events flow.
+            let exp = tick_add(w.clock.now_ms, a.timeout);
+            if let Some(t) = w.sched.get_mut(a.task) {
+                t.expire = Some(exp);
+            }
+            w.sched.task_queue(a.task);
+        }
+        if a.obuf.len() < CLI_OUTPUT_HIGH {
+            for l in lines {
+                out(&mut a, &l);
+                out(&mut a, "\n");
+            }
+        }
+        let ok = cli_send(w, &mut a);
+        if ok && !a.obuf.is_empty() {
+            w.fdtab.fd_want_send(a.fd);
+        }
+        if ok {
+            w.cli.conns.put_back(idx, a);
+        } else {
+            cli_release(w, idx, &a);
+        }
+    }
+}
+
+/// The `<bk>/<srv>` argument of the server commands.
+fn find_server_arg(w: &Haproxy, arg: Option<&str>) -> Result<ServerId, String> {
+    let Some((be, srv)) = arg.and_then(|a| a.split_once('/')) else {
+        return Err("Require 'backend/server'.\n".into());
+    };
+    let Some(p) = w.proxies.iter().find(|p| p.name == be && p.is_backend()) else {
+        return Err("No such backend.\n".into());
+    };
+    match p.find_server(srv) {
+        Some(i) => Ok(ServerId { px: p.id, idx: i as u32 }),
+        None => Err("No such server.\n".into()),
+    }
+}
+
+/// server.c:server_parse_weight_change_request(): `N` (0..256) or `N%` of the initial
+/// weight. Returns the error, or an empty answer.
+fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -> String {
+    let (digits, pct) = match v.strip_suffix('%') {
+        Some(d) => (d, true),
+        None => (v, false),
+    };
+    let num = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if num == 0 || num != digits.len() {
+        return "Empty weight string empty or preceded by garbage".into();
+    }
+    let n: u64 = digits.parse().unwrap_or(u64::MAX);
+    let weight = if pct {
+        if n > 100_000 {
+            return "Relative weight must be positive.\n".into();
+        }
+        (u64::from(w.cli.stats.iweight(sid)) * n / 100).min(256)
+    } else {
+        if n > 256 {
+            return "Absolute weight can only be between 0 and 256 inclusive.\n".into();
+        }
+        n
+    };
+    let was_usable = w.server(sid).is_usable();
+    w.server_mut(sid).uweight = weight as u32;
+    if !was_usable && w.server(sid).is_usable() {
+        // A server that can take traffic again takes what waits for its backend.
+        process_srv_queue(w, sid);
+    }
+    String::new()
+}
+
+/// `set server <bk>/<srv> state|weight ...`.
+fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
+    let sid = match find_server_arg(w, args.first().copied()) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match args.get(1..) {
+        Some(["state", st, ..]) => match *st {
+            "ready" => {
+                srv_adm_set_ready(w, sid);
+                String::new()
+            }
+            "drain" => {
+                srv_adm_set_drain(w, sid);
+                String::new()
+            }
+            "maint" => {
+                srv_adm_set_maint(w, sid);
+                String::new()
+            }
+            _ => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+        },
+        Some(["state"]) => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+        Some(["weight", v, ..]) => server_parse_weight_change_request(w, sid, v),
+        Some(["weight"]) => "Require <weight> or <weight%>.\n".into(),
+        _ => "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n".into(),
+    }
+}
+
+fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
+    format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
+}
+
+fn print_warning(w: &Haproxy, msg: &str) {
+    if !w.global.quiet && !w.logger.mute_std {
+        eprintln!("[WARNING]  ({}) : {msg}", w.logger.pid);
+    }
+}
+
+/// Logs an administrative state change as HAProxy 2.6 does (`[WARNING]` + the proxy's logs).
+fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
+    print_warning(w, msg);
+    let targets = w.proxies[sid.px.idx()].logs.clone();
+    send_log(w, &targets, level, msg);
+}
+
+/// server.c:srv_adm_set_maint() (HAProxy 2.6; `disable server` in 1.5-dev8): the server
+/// leaves load balancing for maintenance. Its queue goes back to the backend (with `option
+/// redispatch`), its checks pause, sessions already on it keep going.
+pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
+    if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
+        return;
+    }
+    let px = sid.px;
+    let prev = w.proxies[px.idx()].srv_act() + w.proxies[px.idx()].srv_bck();
+    let was_running = w.server(sid).flags.contains(SrvFlags::SRV_RUNNING);
+    let now = w.clock.now_ms.0 / 1000;
+    let srv = w.server_mut(sid);
+    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
+    srv.flags.remove(SrvFlags::SRV_RUNNING);
+    srv.last_change = now;
+    if let Some(c) = srv.check.as_mut() {
+        c.health = 0;
+    }
+    if was_running {
+        srv.counters.down_trans += 1;
+    }
+    let xferred = crate::haproxy::checks::redistribute_pending(w, sid);
+    let p = &w.proxies[px.idx()];
+    let srv = w.server(sid);
+    let msg = format!(
+        "{}Server {} is going DOWN for maintenance{}.",
+        if srv.is_backup() { "Backup " } else { "" },
+        srv_fullname(w, sid),
+        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
+    );
+    report_state_change(w, sid, if was_running { LOG_ALERT } else { LOG_NOTICE }, &msg);
+    let p = &w.proxies[px.idx()];
+    if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
+        set_backend_down(w, px);
+    }
+}
+
+/// Puts a server back in load balancing (leaving maintenance): UP, its checks resume
+/// from `rise` (one failure takes it down again), it takes what waits for its backend.
+fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
+    let now = w.clock.now_ms.0 / 1000;
+    let srv = w.server_mut(sid);
+    srv.flags.remove(SrvFlags::SRV_MAINTAIN);
+    srv.flags.insert(SrvFlags::SRV_RUNNING);
+    srv.last_change = now;
+    if let Some(c) = srv.check.as_mut() {
+        c.health = c.rise;
+    }
+    let px = &w.proxies[sid.px.idx()];
+    if w.server(sid).is_backup() && px.srv_act() > 0 || !w.server(sid).is_usable() {
+        0
+    } else {
+        process_srv_queue(w, sid)
+    }
+}
+
+/// server.c:srv_adm_set_ready(): leave maintenance and drain (`enable server`,
+/// `set server ... state ready`).
+pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
+    let flags = w.server(sid).flags;
+    if flags.contains(SrvFlags::SRV_MAINTAIN) {
+        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
+        srv_leave_maint(w, sid);
+        let msg = format!("Server {} is UP/READY (leaving forced maintenance).", srv_fullname(w, sid));
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    } else if flags.contains(SrvFlags::SRV_DRAIN) {
+        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
+        if w.server(sid).is_usable() {
+            process_srv_queue(w, sid);
+        }
+        let msg = format!("Server {} is UP (leaving forced drain).", srv_fullname(w, sid));
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    }
+}
+
+/// server.c:srv_adm_set_drain(): no new traffic from load balancing; a server in
+/// maintenance leaves it in drain mode.
+pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
+    let flags = w.server(sid).flags;
+    if flags.contains(SrvFlags::SRV_MAINTAIN) {
+        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
+        srv_leave_maint(w, sid);
+        let name = srv_fullname(w, sid);
+        report_state_change(
+            w,
+            sid,
+            LOG_NOTICE,
+            &format!("Server {name} is UP/DRAIN (leaving forced maintenance)."),
+        );
+        report_state_change(w, sid, LOG_NOTICE, &format!("Server {name} remains in forced drain mode."));
+    } else if !flags.contains(SrvFlags::SRV_DRAIN) {
+        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
+        w.server_mut(sid).last_change = w.clock.now_ms.0 / 1000;
+        let p = &w.proxies[sid.px.idx()];
+        let srv = w.server(sid);
+        let msg = format!(
+            "Server {} enters drain state{}.",
+            srv_fullname(w, sid),
+            server_counts(false, p.srv_act(), p.srv_bck(), srv.cur_sess, 0, srv.pendconns.len())
+        );
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    }
+}
+
+/// The address HAProxy prints for an object (`%p`).
+fn ptr<T>(r: &T) -> String {
+    format!("{:p}", r as *const T)
+}
+
+/// Finds a session by the pointer `show sess` printed (`strtoul(id, NULL, 0)`).
+fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
+    let v = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
+        Some(h) => usize::from_str_radix(h, 16).ok()?,
+        None => id.parse::<usize>().ok()?,
+    };
+    w.sessions.iter().find(|(_, s)| (*s as *const Session) as usize == v).map(|(i, _)| i)
+}
+
+/// session.c:session_shutdown() in 1.5-dev8: ask both directions to close and wake the
+/// task; `process_session` then ends the session with `why` (`K` for a kill).
+pub fn session_shutdown(w: &mut Haproxy, slot: usize, why: SnErr) {
+    let Some(s) = w.sessions.get_mut(slot) else { return };
+    if s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW) {
+        return;
+    }
+    s.req.buffer_shutw_now();
+    s.rep.buffer_shutr_now();
+    s.set_err(why);
+    let t = s.task;
+    if let Some(task) = w.sched.get_mut(t) {
+        task.nice = 1024;
+    }
+    w.sched.task_wakeup(t, TaskState::TASK_WOKEN_OTHER);
+}
+
+/// standard.c:human_time(): `1m30s`, `4s`, `2h3m`, `?` for a negative time.
+pub fn human_time(t: i64) -> String {
+    if t < 0 {
+        return "?".into();
+    }
+    let (day, hour, minute) = (86400, 3600, 60);
+    let mut out = String::new();
+    let mut cnt = 2;
+    if t >= day {
+        let _ = write!(out, "{}d", t / day);
+        cnt -= 1;
+    }
+    if cnt > 0 && t % day / hour != 0 {
+        let _ = write!(out, "{}h", t % day / hour);
+        cnt -= 1;
+    }
+    if cnt > 0 && t % hour / minute != 0 {
+        let _ = write!(out, "{}m", t % hour / minute);
+        cnt -= 1;
+    }
+    if (cnt > 0 && t % minute != 0) || t == 0 {
+        let _ = write!(out, "{}s", t % minute);
+    }
+    out
+}
+
+/// A timer as `show sess` prints it: time left, empty when not set.
+fn timer(exp: Option<Tick>, now: Tick) -> String {
+    match exp {
+        None => String::new(),
+        Some(e) => human_time((e.0 as i64 - now.0 as i64) / 1000),
+    }
+}
+
+fn timer_never(exp: Option<Tick>, now: Tick) -> String {
+    match exp {
+        None => "<NEVER>".into(),
+        Some(_) => timer(exp, now),
+    }
+}
+
+/// dumpstats.c:stats_dump_sess_to_buffer() in 1.5-dev8: `show sess` (one line per
+/// session), `show sess all` and `show sess <id>` (the full dump).
+fn stats_dump_sess_to_buffer(w: &Haproxy, me: &Appctx, arg: Option<&str>) -> String {
+    let now = w.clock.now_ms;
+    let mut sessions: Vec<&Session> = w.sessions.iter().map(|(_, s)| s).collect();
+    sessions.sort_by_key(|s| s.uniq_id);
+    let mut o = String::new();
+    match arg {
+        None => {
+            for s in &sessions {
+                o.push_str(&sess_line(w, s, now));
+            }
+            let mut clis: Vec<(u32, String)> = Vec::new();
+            for (_, a) in w.cli.conns.iter() {
+                clis.push((a.uniq_id, cli_sess_line(w, a, now)));
+            }
+            clis.push((me.uniq_id, cli_sess_line(w, me, now)));
+            clis.sort();
+            for (_, l) in clis {
+                o.push_str(&l);
+            }
+        }
+        Some("all") => {
+            for s in &sessions {
+                o.push_str(&sess_full(w, s, now));
+            }
+        }
+        Some(id) => match find_session_by_ptr(w, id).and_then(|i| w.sessions.get(i)) {
+            Some(s) => o.push_str(&sess_full(w, s, now)),
+            None => o.push_str("Session not found.\n"),
+        },
+    }
+    o
+}
+
+fn src_of(s: &Session) -> String {
+    s.cli_addr.map_or_else(|| format!("unix:{}", s.listener.0 + 1), |a| a.to_string())
+}
+
+fn srv_name(w: &Haproxy, s: &Session) -> String {
+    s.srv.map_or_else(|| "<none>".to_string(), |id| w.server(id).name.clone())
+}
+
+fn sess_line(w: &Haproxy, s: &Session, now: Tick) -> String {
+    let task = w.sched.get(s.task);
+    let be = if s.flags.contains(SessFlags::SN_BE_ASSIGNED) || s.be != s.fe {
+        w.proxies[s.be.idx()].name.clone()
+    } else {
+        "<NONE>".into()
+    };
+    let si = |i: usize| {
+        let si = &s.si[i];
+        format!(
+            "s{i}=[{},{:x}h,fd={},ex={}]",
+            si.state as u8,
+            si.flags.bits(),
+            si.fd.map_or(-1, |f| f.0),
+            timer(si.exp, now)
+        )
+    };
+    format!(
+        "{}: proto={} src={} fe={} be={} srv={} ts={:02x} age={} calls={} rq[f={:06x}h,i={},an={:02x}h,rx={},wx={},ax={}] rp[f={:06x}h,i={},an={:02x}h,rx={},wx={},ax={}] {} {} exp={}\n",
+        ptr(s),
+        w.listeners[s.listener.idx()].proto.name,
+        src_of(s),
+        w.proxies[s.fe.idx()].name,
+        be,
+        srv_name(w, s),
+        task.map_or(0, |t| t.state.bits()),
+        human_time(now.0.saturating_sub(s.logs.tv_accept.0) as i64 / 1000),
+        task.map_or(0, |t| t.calls),
+        s.req.flags.bits(),
+        s.req.i(),
+        s.req.analysers.bits(),
+        timer(s.req.rex, now),
+        timer(s.req.wex, now),
+        timer(s.req.analyse_exp, now),
+        s.rep.flags.bits(),
+        s.rep.i(),
+        s.rep.analysers.bits(),
+        timer(s.rep.rex, now),
+        timer(s.rep.wex, now),
+        timer(s.rep.analyse_exp, now),
+        si(0),
+        si(1),
+        timer(task.and_then(|t| t.expire), now),
+    )
+}
+
+/// A stats socket client as HAProxy lists it in `show sess` (a session of `GLOBAL`).
+fn cli_sess_line(w: &Haproxy, a: &Appctx, now: Tick) -> String {
+    let task = w.sched.get(a.task);
+    let proto = match w.cli.listeners.get(a.listener).map(|l| &l.addr) {
+        Some(CliAddr::Inet(SocketAddr::V6(_))) => "tcpv6",
+        Some(CliAddr::Inet(_)) => "tcpv4",
+        _ => "unix_stream",
+    };
+    let exp = task.and_then(|t| t.expire);
+    format!(
+        "{}: proto={proto} src={} fe=GLOBAL be=<NONE> srv=<none> ts={:02x} age={} calls={} rq[f=000000h,i={},an=00h,rx={},wx=,ax=] rp[f=000000h,i={},an=00h,rx=,wx=,ax=] s0=[{},0h,fd={},ex=] s1=[{},0h,fd=-1,ex=] exp={}\n",
+        ptr(a),
+        a.src,
+        task.map_or(0, |t| t.state.bits()),
+        human_time(now.0.saturating_sub(a.tv_accept.0) as i64 / 1000),
+        a.calls,
+        a.ibuf.len(),
+        timer(exp, now),
+        a.obuf.len(),
+        SiState::SI_ST_EST as u8,
+        a.fd.0,
+        SiState::SI_ST_EST as u8,
+        timer(exp, now),
+    )
+}
+
+fn sess_full(w: &Haproxy, s: &Session, now: Tick) -> String {
+    let mut o = String::new();
+    let fe = &w.proxies[s.fe.idx()];
+    let be = &w.proxies[s.be.idx()];
+    let l = &w.listeners[s.listener.idx()];
+    let task = w.sched.get(s.task);
+    let _ = writeln!(
+        o,
+        "{}: [{}] id={} proto={} source={}",
+        ptr(s),
+        crate::trace::runtime::accept_date(s.logs.accept_date),
+        s.uniq_id,
+        l.proto.name,
+        src_of(s)
+    );
+    let _ = writeln!(
+        o,
+        "  flags=0x{:x}, conn_retries={}, srv_conn={}, pend_pos={}",
+        s.flags.bits(),
+        s.si[1].conn_retries,
+        s.srv_conn.map_or_else(|| "(nil)".to_string(), |id| ptr(w.server(id))),
+        if s.pend_pos { "queued" } else { "(nil)" }
+    );
+    let _ = writeln!(
+        o,
+        "  frontend={} (id={} mode={}), listener=? (id={}) addr={}",
+        fe.name, fe.uuid, fe.mode, l.luid, l.addr
+    );
+    if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
+        let _ = writeln!(o, "  backend={} (id={} mode={})", be.name, be.uuid, be.mode);
+    } else {
+        let _ = writeln!(o, "  backend=<NONE> (id=-1 mode=-)");
+    }
+    match s.srv {
+        Some(id) => {
+            let sv = w.server(id);
+            let _ = writeln!(o, "  server={} (id={}) addr={}", sv.name, sv.puid, sv.addr);
+        }
+        None => {
+            let _ = writeln!(o, "  server=<NONE> (id=-1)");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  task={} (state=0x{:02x} nice={} calls={} exp={}{})",
+        task.map_or_else(|| "(nil)".to_string(), ptr),
+        task.map_or(0, |t| t.state.bits()),
+        task.map_or(0, |t| t.nice),
+        task.map_or(0, |t| t.calls),
+        timer_never(task.and_then(|t| t.expire), now),
+        if task.is_some_and(|t| t.state.contains(TaskState::TASK_RUNNING)) { " (running)" } else { "" }
+    );
+    for (i, si) in s.si.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  si[{i}]={} (state={} flags=0x{:02x} fd={} exp={}, et=0x{:03x})",
+            ptr(si),
+            si.state.short(),
+            si.flags.bits(),
+            si.fd.map_or(-1, |f| f.0),
+            timer_never(si.exp, now),
+            si.err_type.bits()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  txn={} (status={} req.st={:?} rsp.st={:?})",
+        ptr(&s.txn),
+        s.txn.status.map_or(-1, i32::from),
+        s.txn.req.state,
+        s.txn.rsp.state
+    );
+    for (name, b) in [("req", &s.req), ("res", &s.rep)] {
+        let _ = writeln!(
+            o,
+            "  {name}={} (f=0x{:06x} an=0x{:x} i={} o={} fwd={} total={})",
+            ptr(b),
+            b.flags.bits(),
+            b.analysers.bits(),
+            b.i(),
+            b.o(),
+            if b.to_forward == u64::MAX { -1 } else { b.to_forward as i64 },
+            b.total
+        );
+        let _ = writeln!(
+            o,
+            "      an_exp={} rex={} wex={}",
+            timer_never(b.analyse_exp, now),
+            timer_never(b.rex, now),
+            timer_never(b.wex, now)
+        );
+    }
+    o
+}
+
+/// memory.c:dump_pools(): `show pools`, HAProxy 2.6's layout.
+fn dump_pools(w: &Haproxy) -> String {
+    let mut pools = w.pool_stats();
+    pools.sort_by_key(|p| p.size);
+    let addrs = [ptr(&w.pool2_buffer), ptr(&w.pool2_session), ptr(&w.sched)];
+    let mut o = String::from("Dumping pools usage. Use SIGQUIT to flush them.\n");
+    let (mut alloc, mut used) = (0u64, 0u64);
+    for p in &pools {
+        let at = match p.name {
+            "buffer" => &addrs[0],
+            "session" => &addrs[1],
+            _ => &addrs[2],
+        };
+        let _ = writeln!(
+            o,
+            "  - Pool {} ({} bytes) : {} allocated ({} bytes), {} used (~0 by thread caches), needed_avg {}, {} failures, 1 users, @{} [SHARED]",
+            p.name,
+            p.size,
+            p.allocated,
+            p.allocated * p.size as u64,
+            p.used,
+            p.used,
+            p.failed,
+            at
+        );
+        alloc += p.allocated * p.size as u64;
+        used += p.used * p.size as u64;
+    }
+    let _ = writeln!(
+        o,
+        "Total: {} pools, {alloc} bytes allocated, {used} used (~0 by thread caches).",
+        pools.len()
+    );
+    o
+}
+
+/// activity.c:cli_io_handler_show_activity(): one thread's loop counters.
+fn cli_io_handler_show_activity(w: &Haproxy) -> String {
+    let d = w.clock.date.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let act = &w.activity;
+    let loops = act.loops.max(1);
+    let rows: [(&str, u64); 24] = [
+        ("ctxsw", w.sched.tasks_run),
+        ("tasksw", w.sched.tasks_run),
+        ("empty_rq", 0),
+        ("long_rq", 0),
+        ("loops", act.loops),
+        ("wake_tasks", act.wake_tasks),
+        ("wake_signal", 0),
+        ("poll_io", act.poll_events),
+        ("poll_exp", 0),
+        ("poll_drop_fd", 0),
+        ("poll_skip_fd", 0),
+        ("conn_dead", 0),
+        ("stream_calls", w.sched.tasks_run),
+        ("pool_fail", w.pool_stats().iter().map(|p| p.failed).sum()),
+        ("buf_wait", 0),
+        ("cpust_ms_tot", 0),
+        ("cpust_ms_1s", 0),
+        ("cpust_ms_15s", 0),
+        ("avg_loop_us", (w.clock.elapsed().as_micros() as u64) / loops),
+        ("accepted", w.totalconn),
+        ("accq_pushed", 0),
+        ("accq_full", 0),
+        ("accq_ring", 0),
+        ("fd_takeover", 0),
+    ];
+    let mut o = format!("thread_id: 1 (1..1)\ndate_now: {}.{:06}\n", d.as_secs(), d.subsec_micros());
+    for (k, v) in rows {
+        let _ = writeln!(o, "{k}: {v}");
+    }
+    o
+}
+
+/// task.c:cli_io_handler_show_tasks(): the tasks in the run queue, by function.
+fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
+    let mut o = format!(
+        "Running tasks: {} (1 threads)\n  function                     places     %    lat_tot   lat_avg\n",
+        w.sched.run_queue()
+    );
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, t) in w.sched.iter() {
+        if !t.state.intersects(TaskState::TASK_WOKEN_ANY) {
+            continue;
+        }
+        let name = match t.context {
+            TaskContext::Session(_) => "process_session",
+            TaskContext::Check(_) => "process_chk",
+            TaskContext::Cli(_) => "cli_task_process",
+            TaskContext::Global => "task",
+        };
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some(c) => c.1 += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let total: usize = counts.iter().map(|c| c.1).sum::<usize>().max(1);
+    for (name, n) in counts {
+        let _ =
+            writeln!(o, "  {name:<25}  {n:6}  {:5.1}%         -         -", n as f64 * 100.0 / total as f64);
+    }
+    o
+}
+
+/// fd.c:cli_io_handler_show_fd(): every fd with its polling state, owner and callback.
+fn cli_io_handler_show_fd(w: &Haproxy, num: Option<&str>) -> String {
+    use crate::haproxy::fd::FdEv;
+    let only = num.and_then(|n| n.parse::<i32>().ok());
+    let mut o = String::new();
+    for (fd, e) in w.fdtab.iter() {
+        if only.is_some_and(|n| n != fd.0) {
+            continue;
+        }
+        let bit = |f: FdEv, c: char| if e.spec.contains(f) { c.to_ascii_uppercase() } else { c };
+        let (owner, iocb, detail) = match e.owner {
+            FdOwner::Listener(lid) => {
+                let l = &w.listeners[lid.idx()];
+                (
+                    format!("LISTENER:{}", lid.0),
+                    "stream_sock_accept",
+                    format!(" l.st={} fe={} addr={}", l.state, w.proxies[l.frontend.idx()].name, l.addr),
+                )
+            }
+            FdOwner::Si(sid, side) => {
+                let d = match w.sessions.get(sid.idx()) {
+                    Some(s) if side as usize == 0 => {
+                        format!(" back=0 fe={} sess={}", w.proxies[s.fe.idx()].name, s.uniq_id)
+                    }
+                    Some(s) => format!(
+                        " back=1 sv={}/{} sess={}",
+                        w.proxies[s.be.idx()].name,
+                        s.srv.or(s.idle_srv).map_or_else(|| "<none>".into(), |i| w.server(i).name.clone()),
+                        s.uniq_id
+                    ),
+                    None => String::new(),
+                };
+                (format!("SESSION:si[{}]", side as usize), "stream_sock_read/stream_sock_write", d)
+            }
+            FdOwner::Check(sid) => {
+                ("CHECK".into(), "event_srv_chk_r/event_srv_chk_w", format!(" sv={}", srv_fullname(w, sid)))
+            }
+            FdOwner::CliListener(i) => (
+                "LISTENER:GLOBAL".into(),
+                "cli_accept",
+                format!(
+                    " fe=GLOBAL addr={}",
+                    w.cli.listeners.get(i as usize).map_or(String::new(), |l| l.addr.to_string())
+                ),
+            ),
+            FdOwner::Cli(_) => ("APPCTX:CLI".into(), "cli_io_read/cli_io_write", " fe=GLOBAL".into()),
+            FdOwner::Signals => ("SIGNALS".into(), "signal_pipe_read", String::new()),
+        };
+        let _ = writeln!(
+            o,
+            "{:7} : st=0x{:02x}(R:{}{} W:{}{}) ev=0x{:02x} state={:?} owner={owner} iocb={iocb}{detail}",
+            fd.0,
+            e.spec.bits(),
+            bit(FdEv::FD_EV_READY_R, 'r'),
+            bit(FdEv::FD_EV_ACTIVE_R, 'a'),
+            bit(FdEv::FD_EV_READY_W, 'r'),
+            bit(FdEv::FD_EV_ACTIVE_W, 'a'),
+            e.ev.bits(),
+            e.state
+        );
+    }
+    o
+}
+
+/// `HCHK_STATUS_*` numbers as HAProxy 2.6 writes them in `show servers state`.
+fn check_status_num(s: crate::haproxy::checks::HchkStatus) -> u32 {
+    use crate::haproxy::checks::HchkStatus::*;
+    match s {
+        HCHK_STATUS_UNKNOWN => 0,
+        HCHK_STATUS_INI => 1,
+        HCHK_STATUS_START => 2,
+        HCHK_STATUS_SOCKERR => 5,
+        HCHK_STATUS_L4OK => 6,
+        HCHK_STATUS_L4TOUT => 7,
+        HCHK_STATUS_L4CON => 8,
+        HCHK_STATUS_L7TOUT => 12,
+        HCHK_STATUS_L7RSP => 13,
+        HCHK_STATUS_L7OKD => 15,
+        HCHK_STATUS_L7STS => 17,
+    }
+}
+
+/// server.c:dump_servers_state(): `show servers state [<backend>]`, format version 1.
+fn dump_servers_state(w: &Haproxy, be: Option<&str>) -> String {
+    let mut o = String::from(
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n",
+    );
+    if let Some(name) = be
+        && !w.proxies.iter().any(|p| p.is_backend() && p.name == name)
+    {
+        return "Can't find backend.\n".into();
+    }
+    let now = w.clock.now_ms.0 / 1000;
+    for p in w.proxies.iter().filter(|p| p.is_backend() && be.is_none_or(|n| n == p.name)) {
+        for (i, sv) in p.servers.iter().enumerate() {
+            let sid = ServerId { px: p.id, idx: i as u32 };
+            let op = if sv.flags.contains(SrvFlags::SRV_RUNNING) { 2 } else { 0 };
+            let admin = if sv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }
+                | if sv.flags.contains(SrvFlags::SRV_DRAIN) { 0x08 } else { 0 };
+            let (cst, cres, chealth, cstate) = match &sv.check {
+                Some(c) => {
+                    let res = match c.result {
+                        crate::haproxy::checks::CheckResult::SRV_CHK_UNKNOWN => 0,
+                        crate::haproxy::checks::CheckResult::SRV_CHK_ERROR => 2,
+                        crate::haproxy::checks::CheckResult::SRV_CHK_RUNNING => 3,
+                    };
+                    let paused = if sv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x08 } else { 0 };
+                    (check_status_num(c.status), res, c.health, 0x06 | paused)
+                }
+                None => (1, 0, 0, 0),
+            };
+            let _ = writeln!(
+                o,
+                "{} {} {} {} {} {op} {admin} {} {} {} {cst} {cres} {chealth} {cstate} 0 0 0 - {} - 0 0 - - 0",
+                p.uuid,
+                p.name,
+                sv.puid,
+                sv.name,
+                sv.addr.ip(),
+                sv.uweight,
+                w.cli.stats.iweight(sid),
+                now.saturating_sub(sv.last_change),
+                sv.addr.port()
+            );
+        }
+    }
+    o
+}
+
+/// The words of a usage line that are keywords (`show servers state [<backend>]` gives
+/// `show servers state`).
+fn usage_words(u: &str) -> Vec<&str> {
+    u.split(':')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .take_while(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        .collect()
+}
+
+/// The usage line of a command HAProxy 2.6 knows and haflow does not implement.
+fn find_usage(args: &[&str]) -> Option<&'static str> {
+    CLI_USAGES.iter().copied().find(|u| {
+        let kw = usage_words(u);
+        !kw.is_empty() && kw.len() <= args.len() && kw.iter().zip(args).all(|(a, b)| a == b)
+    })
+}
+
+/// tools.c:update_word_fingerprint(): counts the transitions between characters of
+/// `word` (letters, digits, others, begin and end) in a 32x32 matrix. HAProxy keeps the
+/// 1024 cells; a word touches a few, so haflow keeps only those (index, count), sorted.
+fn update_word_fingerprint(fp: &mut Vec<(u16, u16)>, word: &str) {
+    let class = |c: u8| match c.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => u16::from(c - b'a'),
+        b'0'..=b'9' => 26,
+        _ => 27,
+    };
+    let mut bump = |cell: u16| match fp.binary_search_by_key(&cell, |&(i, _)| i) {
+        Ok(k) => fp[k].1 += 1,
+        Err(k) => fp.insert(k, (cell, 1)),
+    };
+    let mut from = 28;
+    for c in word.bytes() {
+        let to = class(c);
+        bump(32 * from + to);
+        from = to;
+    }
+    bump(32 * from + 29);
+}
+
+/// tools.c:word_fingerprint_distance(): the sum of the differences, cell by cell.
+fn word_fingerprint_distance(a: &[(u16, u16)], b: &[(u16, u16)]) -> i32 {
+    let (mut i, mut j, mut dist) = (0, 0, 0i32);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                dist += (i32::from(x.1) - i32::from(y.1)).abs();
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                dist += i32::from(x.1);
+                i += 1;
+            }
+            (Some(x), None) => {
+                dist += i32::from(x.1);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                dist += i32::from(y.1);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    dist
+}
+
+/// cli.c:cli_gen_usage_msg() (HAProxy 2.6): the help text, or the answer to an unknown
+/// command: the commands whose first words match exactly, or the closest ones by word
+/// fingerprint, always followed by `help`, `prompt` and `quit`. The selection and the
+/// layout are HAProxy's; the ranking is not always: HAProxy breaks ties in keyword
+/// registration order (haflow uses the help order) and 2.6's fingerprints rank some
+/// candidates differently from tools.c as haflow reproduces it (`foo`, `xyz`, `sho stat`
+/// give HAProxy 2.6's lists; `foo bar` differs by two of its five suggestions).
+pub fn cli_gen_usage_msg(args: &[&str], ishelp: bool) -> String {
+    let kws: Vec<(Vec<&str>, &str)> = CLI_USAGES.iter().map(|u| (usage_words(u), *u)).collect();
+    let arg = |i: usize| args.get(i).copied().filter(|a| !a.is_empty());
+    // First, the longest exact match.
+    let mut length = 0;
+    for (kw, _) in &kws {
+        for (i, k) in kw.iter().enumerate() {
+            if arg(i) != Some(k) {
+                break;
+            }
+            length = length.max(i + 1);
+        }
+    }
+    let mut o = String::from(if ishelp {
+        "The following commands are valid at this level:\n"
+    } else if length == 0 && arg(0).is_none() {
+        "Unknown command. Please enter one of the following commands only:\n"
+    } else {
+        "Unknown command, but maybe one of the following ones is a better match:\n"
+    });
+    let mut matches: Vec<(i32, &str)> = Vec::new();
+    if arg(length).is_some() {
+        // The remaining words of the command line, compared with each keyword's.
+        let mut word_sig = Vec::new();
+        let mut word_len = 0;
+        for a in args[length..].iter().take(5 - length.min(5)) {
+            update_word_fingerprint(&mut word_sig, a);
+            word_len += a.len();
+        }
+        for (kw, usage) in &kws {
+            if kw.len() < length || kw[..length] != args[..length] {
+                continue;
+            }
+            let mut list_sig = Vec::new();
+            let mut totlen = word_len;
+            for k in kw[length..].iter().take(5 - length.min(5)) {
+                update_word_fingerprint(&mut list_sig, k);
+                totlen += k.len();
+            }
+            let dist = word_fingerprint_distance(&word_sig, &list_sig);
+            let worst =
+                if matches.len() < CLI_MAX_MATCHES { i32::MAX } else { matches[CLI_MAX_MATCHES - 1].0 };
+            if dist < (5 * totlen / 2) as i32 && dist < worst {
+                // Keep the best ones, earlier entries first on a tie (HAProxy's insertion).
+                let pos = matches.iter().position(|(d, _)| *d > dist).unwrap_or(matches.len());
+                matches.insert(pos, (dist, usage));
+                matches.truncate(CLI_MAX_MATCHES);
+            }
+        }
+    }
+    let mut entries: Vec<&str> = Vec::new();
+    if let Some(&(best, _)) = matches.first() {
+        entries.extend(matches.iter().take_while(|(d, _)| *d <= 5 * best / 2).map(|(_, u)| *u));
+    } else {
+        entries.extend(
+            kws.iter()
+                .filter(|(kw, _)| kw.len() >= length && kw[..length] == args[..length])
+                .map(|(_, u)| *u),
+        );
+    }
+    entries.sort_unstable();
+    for e in entries {
+        let _ = writeln!(o, "  {e}");
+    }
+    o.push_str("  help [<command>]                        : list matching or all commands\n");
+    o.push_str("  prompt                                  : toggle interactive mode with prompt\n");
+    o.push_str("  quit                                    : disconnect\n");
+    o
+}
+
+/// The commands HAProxy 2.6 lists in `help` (`struct cli_kw` usages), in its order.
+/// haflow implements the server, session, statistics, trace and process commands; the
+/// others (SSL, maps, ACLs, tables...) answer that haflow does not implement them.
+pub const CLI_USAGES: &[&str] = &[
+    "abort ssl ca-file <cafile>              : abort a transaction for a CA file",
+    "abort ssl cert <certfile>               : abort a transaction for a certificate file",
+    "abort ssl crl-file <crlfile>            : abort a transaction for a CRL file",
+    "add acl [@<ver>] <acl> <pattern>        : add an acl entry",
+    "add map [@<ver>] <map> <key> <val>      : add a map entry (payload supported instead of key/val)",
+    "add server <bk>/<srv>                   : create a new server",
+    "add ssl crt-list <list> <cert> [opts]*  : add to crt-list file <list> a line <cert> or a payload",
+    "clear acl [@<ver>] <acl>                : clear the contents of this acl",
+    "clear counters [all]                    : clear max statistics counters (or all counters)",
+    "clear map [@<ver>] <map>                : clear the contents of this map",
+    "clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)",
+    "commit acl @<ver> <acl>                 : commit the ACL at this version",
+    "commit map @<ver> <map>                 : commit the map at this version",
+    "commit ssl ca-file <cafile>             : commit a CA file",
+    "commit ssl cert <certfile>              : commit a certificate file",
+    "commit ssl crl-file <crlfile>           : commit a CRL file",
+    "del acl <acl> [<key>|#<ref>]            : delete acl entries matching <key>",
+    "del map <map> [<key>|#<ref>]            : delete map entries matching <key>",
+    "del server <bk>/<srv>                   : remove a dynamically added server",
+    "del ssl ca-file <cafile>                : delete an unused CA file",
+    "del ssl cert <certfile>                 : delete an unused certificate file",
+    "del ssl crl-file <crlfile>              : delete an unused CRL file",
+    "del ssl crt-list <list> <cert[:line]>   : delete a line <cert> from crt-list file <list>",
+    "disable agent                           : disable agent checks",
+    "disable dynamic-cookie backend <bk>     : disable dynamic cookies on a specific backend",
+    "disable frontend <frontend>             : temporarily disable specific frontend",
+    "disable health                          : disable health checks",
+    "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
+    "enable agent                            : enable agent checks",
+    "enable dynamic-cookie backend <bk>      : enable dynamic cookies on a specific backend",
+    "enable frontend <frontend>              : re-enable specific frontend",
+    "enable health                           : enable health checks",
+    "enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
+    "get acl <acl> <value>                   : report the patterns matching a sample for an ACL",
+    "get map <acl> <value>                   : report the keys and values matching a sample for a map",
+    "get var <name>                          : retrieve contents of a process-wide variable",
+    "get weight <bk>/<srv>                   : report a server's current weight",
+    "new ssl ca-file <cafile>                : create a new CA file to be used in a crt-list",
+    "new ssl cert <certfile>                 : create a new certificate file to be used in a crt-list or a directory",
+    "new ssl crlfile <crlfile>               : create a new CRL file to be used in a crt-list",
+    "operator                                : lower the level of the current CLI session to operator",
+    "prepare acl <acl>                       : prepare a new version for atomic ACL replacement",
+    "prepare map <acl>                       : prepare a new version for atomic map replacement",
+    "set dynamic-cookie-key backend <bk> <k> : change a backend secret key for dynamic cookies",
+    "set map <map> [<key>|#<ref>] <value>    : modify a map entry",
+    "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting",
+    "set maxconn global <value>              : change the per-process maxconn setting",
+    "set maxconn server <bk>/<srv>           : change a server's maxconn setting",
+    "set profiling <what> {auto|on|off}      : enable/disable resource profiling (tasks,memory)",
+    "set rate-limit <setting> <value>        : change a rate limiting value",
+    "set server <bk>/<srv> [opts]            : change a server's state, weight, address or ssl",
+    "set severity-output [none|number|string]: set presence of severity level in feedback information",
+    "set ssl ca-file <cafile> <payload>      : replace a CA file",
+    "set ssl cert <certfile> <payload>       : replace a certificate file",
+    "set ssl crl-file <crlfile> <payload>    : replace a CRL file",
+    "set ssl ocsp-response <resp|payload>    : update a certificate's OCSP Response from a base64-encode DER",
+    "set ssl tls-key [id|file] <key>         : set the next TLS key for the <id> or <file> listener to <key>",
+    "set table <table> key <k> [data.* <v>]* : update or create a table entry's data",
+    "set timeout [cli] <delay>               : change a timeout setting",
+    "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
+    "show acl [@<ver>] <acl>]                : report available acls or dump an acl's contents",
+    "show activity                           : show per-thread activity stats (for support/developers)",
+    "show backend                            : list backends in the current running config",
+    "show cache                              : show cache status",
+    "show cli level                          : display the level of the current CLI session",
+    "show cli sockets                        : dump list of cli sockets",
+    "show env [var]                          : dump environment variables known to the process",
+    "show errors [<px>] [request|response]   : report last request and/or response errors for each proxy",
+    "show events [<sink>] [-w] [-n]          : show event sink state",
+    "show fd [num]                           : dump list of file descriptors in use or a specific one",
+    "show info [desc|json|typed|float]*      : report information about the running process",
+    "show libs                               : show loaded object files and libraries",
+    "show map [@ver] [map]                   : report available maps or dump a map's contents",
+    "show peers [dict|-] [section]           : dump some information about all the peers or this peers section",
+    "show pools                              : report information about the memory pools usage",
+    "show profiling [<what>|<#lines>|byaddr]*: show profiling state (all,status,tasks,memory)",
+    "show resolvers [id]                     : dumps counters from all resolvers section and associated name servers",
+    "show schema json                        : report schema used for stats",
+    "show servers conn [<backend>]           : dump server connections status (all or for a single backend)",
+    "show servers state [<backend>]          : dump volatile server information (all or for a single backend)",
+    "show sess [id]                          : report the list of current sessions or dump this exact session",
+    "show ssl ca-file [<cafile>[:<index>]]   : display the SSL CA files used in memory, or the details of a <cafile>, or a single certificate of index <index> of a CA file <cafile>",
+    "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file",
+    "show ssl crl-file [<crlfile[:<index>>]] : display the SSL CRL files used in memory, or the details of a <crlfile>, or a single CRL of index <index> of CRL file <crlfile>",
+    "show ssl crt-list [-n] [<list>]         : show the list of crt-lists or the content of a crt-list file <list>",
+    "show ssl ocsp-response [id]             : display the IDs of the OCSP responses used in memory, or the details of a single OCSP response",
+    "show ssl providers                      : show loaded SSL providers",
+    "show startup-logs                       : report logs emitted during HAProxy startup",
+    "show stat [desc|json|no-maint|typed|up]*: report counters for each proxy and server",
+    "show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)",
+    "show tasks                              : show running tasks",
+    "show threads                            : show some threads debugging information",
+    "show tls-keys [id|*]                    : show tls keys references or dump tls ticket keys when id specified",
+    "show trace [<module>]                   : show live tracing state",
+    "show version                            : show version of the current process",
+    "shutdown frontend <frontend>            : stop a specific frontend",
+    "shutdown session [id]                   : kill a specific session",
+    "shutdown sessions server <bk>/<srv>     : kill sessions on a server",
+    "trace [<module>|0] [cmd [args...]]      : manage live tracing (empty to list, 0 to stop all)",
+    "user                                    : lower the level of the current CLI session to user",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semicolons_split_commands_unless_escaped() {
+        assert_eq!(split_commands("a;b ; c"), ["a", "b ", " c"]);
+        assert_eq!(split_commands("get weight be/s1\\;x"), ["get weight be/s1;x"]);
+        assert_eq!(split_commands("a;"), ["a"]);
+        assert_eq!(split_commands("a;;b"), ["a", "", "b"]);
+        assert_eq!(split_commands(""), [""]);
+    }
+
+    #[test]
+    fn human_time_like_haproxy() {
+        assert_eq!(human_time(0), "0s");
+        assert_eq!(human_time(4), "4s");
+        assert_eq!(human_time(90), "1m30s");
+        assert_eq!(human_time(3600 * 25 + 61), "1d1h");
+        assert_eq!(human_time(-1), "?");
+    }
+
+    #[test]
+    fn addresses_of_stats_sockets() {
+        assert_eq!(parse_cli_addr("/tmp/x.sock"), Ok(CliAddr::Unix("/tmp/x.sock".into())));
+        assert_eq!(parse_cli_addr("unix@rel.sock"), Ok(CliAddr::Unix("rel.sock".into())));
+        assert_eq!(
+            parse_cli_addr("ipv4@127.0.0.1:9999"),
+            Ok(CliAddr::Inet("127.0.0.1:9999".parse().unwrap()))
+        );
+        assert_eq!(parse_cli_addr("fd@7"), Ok(CliAddr::Fd(7)));
+        assert!(parse_cli_addr("abns@x").is_err());
+        assert!(parse_cli_addr("ipv4@nope:1").is_err());
+    }
+
+    #[test]
+    fn unknown_command_suggestions_follow_cli_gen_usage_msg() {
+        let fixture = include_str!("../../tests/fixtures/haproxy-2.6/cli-prompt-mode-multi.out");
+        let start = fixture.find("Unknown command").unwrap();
+        let end = fixture[start..].find("\n\n").unwrap() + start + 1;
+        assert_eq!(cli_gen_usage_msg(&["foo"], false), &fixture[start..end]);
+        let help = include_str!("../../tests/fixtures/haproxy-2.6/cli-help.out");
+        assert_eq!(cli_gen_usage_msg(&[], true) + "\n", help);
+        let empty = include_str!("../../tests/fixtures/haproxy-2.6/cli-empty-line.out");
+        assert_eq!(cli_gen_usage_msg(&[], false) + "\n", empty);
+        let show = cli_gen_usage_msg(&["sho", "stat"], false);
+        assert!(show.lines().nth(1).unwrap().starts_with("  show stat "), "{show}");
+        assert_eq!(show.lines().count(), 5);
+    }
+}

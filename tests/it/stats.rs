@@ -1,0 +1,976 @@
+//! The stats socket and the HAProxy command line: real UNIX and TCP clients on the CLI
+//! (answers byte for byte against HAProxy 2.6's captures, `show stat`'s CSV, levels, live
+//! server changes, prompt mode, flooding), runtime traces, UDP syslog framing, and the
+//! binary started the way test harnesses start `haproxy` (`-d -f FILE`, `fd@${NAME}`),
+//! with hatop driving it in tmux.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use haflow::haproxy::stats::STAT_HEADER;
+use haflow::scenario::backends::HttpBehaviour;
+use haflow::scenario::client;
+
+use crate::util::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/haproxy-2.6");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A directory of its own for sockets and configuration files.
+fn tmpdir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "haflow-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Sends `input` on a stats socket as `socat` does (write, shut the write side), and
+/// returns everything until the proxy closes.
+fn cli(path: &Path, input: &str) -> String {
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(SOON)).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("the CLI answers and closes");
+    out
+}
+
+/// The same over TCP.
+fn cli_tcp(addr: SocketAddr, input: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("the CLI answers and closes");
+    out
+}
+
+/// A port nothing listens on right now (bound then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The server answering a `GET` (its `X-Served-By`).
+fn served_by(addr: SocketAddr) -> String {
+    let r = client::get(addr, "/").expect("a response");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("X-Served-By").unwrap_or("").to_string()
+}
+
+fn http_cfg(sock_dir: &Path, tcp_cli: u16, extra_global: &str) -> String {
+    format!(
+        "global\n    stats socket {d}/admin.sock mode 600 level admin\n    stats socket {d}/user.sock mode 600 level user\n    stats socket ipv4@127.0.0.1:{tcp_cli} level operator\n    stats timeout 2s\n{extra_global}\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    balance roundrobin\n    server s1 \"${{S1}}\"\n    server s2 \"${{S2}}\"\n",
+        d = sock_dir.display()
+    )
+}
+
+struct Setup {
+    p: RunningProxy,
+    dir: PathBuf,
+    admin: PathBuf,
+    user: PathBuf,
+    oper: SocketAddr,
+    _s1: RunningBackend,
+    _s2: RunningBackend,
+}
+
+fn setup(extra_global: &str) -> Setup {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let dir = tmpdir("cli");
+    let port = free_port();
+    let p = proxy(&http_cfg(&dir, port, extra_global), &[("S1", a(s1.addr())), ("S2", a(s2.addr()))]);
+    Setup {
+        p,
+        admin: dir.join("admin.sock"),
+        user: dir.join("user.sock"),
+        oper: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir,
+        _s1: s1,
+        _s2: s2,
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn csv_rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+fn col(name: &str) -> usize {
+    STAT_HEADER[2..].split(',').position(|c| c == name).unwrap()
+}
+
+#[test]
+fn show_stat_has_haproxy_26_header_and_rows_over_unix_and_tcp() {
+    let t = setup("");
+    for _ in 0..4 {
+        served_by(t.p.addr("fe"));
+    }
+    let fixture_header = fixture("show-stat-header.csv");
+    for out in [cli(&t.admin, "show stat\n"), cli_tcp(t.oper, "show stat\n")] {
+        assert_eq!(out.lines().next(), fixture_header.lines().next(), "the header is HAProxy 2.6's");
+        assert!(out.ends_with(",\n\n"), "rows end with ',' and the answer with an empty line: {out:?}");
+        let rows = csv_rows(&out);
+        let names: Vec<_> = rows.iter().map(|r| format!("{},{}", r[0], r[1])).collect();
+        assert_eq!(names, ["fe,FRONTEND", "be,s1", "be,s2", "be,BACKEND"]);
+        for r in &rows {
+            assert_eq!(r.len(), 129, "128 columns and the trailing comma: {r:?}");
+        }
+        let (fe, s1, s2, be) = (&rows[0], &rows[1], &rows[2], &rows[3]);
+        assert_eq!(fe[col("stot")], "4");
+        assert_eq!(fe[col("status")], "OPEN");
+        assert_eq!(fe[col("type")], "0");
+        assert_eq!(fe[col("mode")], "http");
+        assert_eq!(fe[col("hrsp_2xx")], "4");
+        assert_eq!(fe[col("qcur")], "", "a frontend has no queue");
+        assert_eq!((s1[col("status")].as_str(), s2[col("status")].as_str()), ("no check", "no check"));
+        assert_eq!((s1[col("stot")].as_str(), s2[col("stot")].as_str()), ("2", "2"), "round robin");
+        assert_eq!(
+            (s1[col("sid")].as_str(), s1[col("iid")].as_str(), s1[col("type")].as_str()),
+            ("1", "3", "2")
+        );
+        assert_eq!(s1[col("slim")], "", "no maxconn, no limit");
+        assert_eq!(s1[col("addr")], a(t._s1.addr()));
+        assert_eq!(be[col("status")], "UP");
+        assert_eq!((be[col("act")].as_str(), be[col("weight")].as_str()), ("2", "2"));
+        assert_eq!(be[col("algo")], "roundrobin");
+        assert_eq!(be[col("stot")], "4");
+    }
+    assert_idle(&t.p);
+}
+
+#[test]
+fn answers_match_haproxy_byte_for_byte() {
+    let t = setup("");
+    let cases = [
+        ("help\n", "cli-help.out"),
+        ("\n", "cli-empty-line.out"),
+        ("quit\n", "cli-quit.out"),
+        ("disable server\n", "cli-disable-server-noargs.out"),
+        ("get weight be/nosuch\n", "cli-get-weight-nosuch.out"),
+        ("set weight be/nosuch 1\n", "cli-set-weight-nosuch.out"),
+        ("set weight be/s1 abc\n", "cli-set-weight-abc.out"),
+        ("set weight\n", "cli-set-weight-noargs.out"),
+        ("set weight be/s1 300\n", "cli-set-weight-300.out"),
+        ("set server be/s1 state bogus\n", "cli-set-server-state-bogus.out"),
+        ("shutdown session 0xBAD\n", "cli-shutdown-session-bad.out"),
+        ("show sess 0x1234\n", "cli-show-sess-badid.out"),
+        ("get weight be/s1\\;x\n", "cli-escaped-semicolon.out"),
+        ("show events buf0\n", "cli-show-events-buf0.out"),
+        ("show events\n", "cli-show-events.out"),
+        ("clear counters\n", "cli-clear-counters.out"),
+        ("set weight be/s1 50\n", "cli-set-weight-50.out"),
+        ("get weight be/s1\n", "cli-get-weight.out"),
+        ("set weight be/s1 1\n", "cli-set-weight-restore.out"),
+    ];
+    for (input, file) in cases {
+        assert_eq!(cli(&t.admin, input), fixture(file), "answer to {input:?}");
+    }
+    // The same help text on every level (HAProxy 2.6 lists every command).
+    assert_eq!(cli(&t.user, "help\n"), fixture("cli-help-user-socket.out"));
+    assert_eq!(cli_tcp(t.oper, "help\n"), fixture("cli-help-operator-socket.out"));
+    // An unknown command: HAProxy's header, the closest commands, help/prompt/quit.
+    let unknown = cli(&t.admin, "foo\n");
+    let multi = fixture("cli-prompt-mode-multi.out");
+    let start = multi.find("Unknown command").unwrap();
+    let end = start + multi[start..].find("\n\n").unwrap() + 2;
+    assert_eq!(unknown, &multi[start..end]);
+    let two_words = cli(&t.admin, "foo bar\n");
+    let want = fixture("cli-unknown-command.out");
+    assert_eq!(two_words.lines().next(), want.lines().next());
+    assert!(two_words.ends_with(&want[want.find("  help [<command>]").unwrap()..]), "{two_words}");
+    assert_eq!(two_words.lines().count(), want.lines().count(), "5 suggestions: {two_words}");
+}
+
+#[test]
+fn levels_are_enforced_with_haproxy_messages() {
+    let t = setup("");
+    let denied = "Permission denied\n\n";
+    for (input, file) in [
+        ("disable server be/s1\n", "cli-user-disable-server.out"),
+        ("enable server be/s1\n", "cli-user-enable-server.out"),
+        ("set server be/s1 state maint\n", "cli-user-set-server-state-maint.out"),
+        ("set weight be/s1 50\n", "cli-user-set-weight.out"),
+        ("clear counters\n", "cli-user-clear-counters.out"),
+        ("clear counters all\n", "cli-user-clear-counters-all.out"),
+        ("shutdown session 0xBAD\n", "cli-user-shutdown-session.out"),
+        ("show sess\n", "cli-user-show-sess.out"),
+    ] {
+        assert_eq!(cli(&t.user, input), fixture(file), "user socket, {input:?}");
+    }
+    for input in ["show fd\n", "trace stream level user\n", "show events buf0\n", "operator\n"] {
+        assert_eq!(cli(&t.user, input), denied, "user socket, {input:?}");
+    }
+    assert_eq!(cli(&t.user, "get weight be/s1\n"), "1 (initial 1)\n\n");
+    assert!(cli(&t.user, "show info\n").starts_with("Name: haflow\nVersion: "));
+    assert!(cli(&t.user, "show stat\n").starts_with(STAT_HEADER));
+    for (input, file) in [
+        ("disable server be/s1\n", "cli-operator-disable-server.out"),
+        ("enable server be/s1\n", "cli-operator-enable-server.out"),
+        ("set server be/s1 state maint\n", "cli-operator-set-server-state-maint.out"),
+        ("set weight be/s1 50\n", "cli-operator-set-weight.out"),
+        ("clear counters all\n", "cli-operator-clear-counters-all.out"),
+        ("clear counters\n", "cli-operator-clear-counters.out"),
+        ("shutdown session 0xBAD\n", "cli-operator-shutdown-session.out"),
+    ] {
+        assert_eq!(cli_tcp(t.oper, input), fixture(file), "operator socket, {input:?}");
+    }
+    assert!(cli_tcp(t.oper, "show sess\n").contains(" fe=GLOBAL "), "operators see sessions");
+    // Lowering the level is one-way.
+    assert_eq!(cli(&t.admin, "user;disable server be/s1;show cli level\n"), format!("\n{denied}user\n\n"));
+    // Nothing a user did changed anything.
+    let s1 = &csv_rows(&cli(&t.admin, "show stat\n"))[1];
+    assert_eq!((s1[col("status")].as_str(), s1[col("weight")].as_str()), ("no check", "1"));
+    // The UNIX sockets carry their `mode`.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&t.admin).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_idle(&t.p);
+}
+
+#[test]
+fn disable_server_takes_effect_on_live_traffic() {
+    let t = setup("");
+    let fe = t.p.addr("fe");
+    let seen: Vec<String> = (0..4).map(|_| served_by(fe)).collect();
+    assert!(seen.contains(&"s1".to_string()) && seen.contains(&"s2".to_string()), "{seen:?}");
+    assert_eq!(cli(&t.admin, "disable server be/s1\n"), fixture("cli-disable-server.out"));
+    let seen: Vec<String> = (0..6).map(|_| served_by(fe)).collect();
+    assert!(seen.iter().all(|s| s == "s2"), "s1 is in maintenance: {seen:?}");
+    let out = cli(&t.admin, "show stat\n");
+    let rows = csv_rows(&out);
+    assert_eq!(rows[1][col("status")], "MAINT");
+    assert_eq!((rows[3][col("act")].as_str(), rows[3][col("weight")].as_str()), ("1", "1"));
+    let state = cli(&t.admin, "show servers state be\n");
+    let s1_line = state.lines().nth(2).unwrap();
+    let f: Vec<&str> = s1_line.split(' ').collect();
+    assert_eq!((f[3], f[5], f[6]), ("s1", "0", "1"), "stopped, in forced maintenance: {s1_line}");
+    let logs = wait_log(&t.p, |l| l.contains("going DOWN for maintenance"));
+    assert_eq!(
+        logs,
+        "Server be/s1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+    );
+    assert_eq!(cli(&t.admin, "enable server be/s1\n"), "\n");
+    let seen: Vec<String> = (0..4).map(|_| served_by(fe)).collect();
+    assert!(seen.contains(&"s1".to_string()), "s1 is back: {seen:?}");
+    // Drain: no new traffic, yet not down; weight 0 does the same.
+    assert_eq!(cli(&t.admin, "set server be/s2 state drain\n"), "\n");
+    assert!((0..4).all(|_| served_by(fe) == "s1"));
+    assert_eq!(csv_rows(&cli(&t.admin, "show stat\n"))[2][col("status")], "DRAIN");
+    assert_eq!(cli(&t.admin, "set server be/s2 state ready;set weight be/s1 0\n"), "\n\n");
+    assert!((0..4).all(|_| served_by(fe) == "s2"));
+    assert_eq!(cli(&t.admin, "get weight be/s1\n"), "0 (initial 1)\n\n");
+    assert_eq!(cli(&t.admin, "set weight be/s1 100%\n"), "\n");
+    assert_eq!(cli(&t.admin, "get weight be/s1\n"), "1 (initial 1)\n\n");
+    for l in [
+        "Server be/s1 is UP/READY (leaving forced maintenance).",
+        "Server be/s2 enters drain state. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+        "Server be/s2 is UP (leaving forced drain).",
+    ] {
+        wait_log(&t.p, |x| x == l);
+    }
+    assert_idle(&t.p);
+}
+
+#[test]
+fn prompt_mode_semicolons_and_pipelined_lines() {
+    let t = setup("");
+    assert_eq!(cli(&t.admin, "prompt\nshow cli level\nquit\n"), "\n> admin\n\n> ");
+    assert_eq!(cli(&t.admin, "get weight be/s1;get weight be/s2\n"), "1 (initial 1)\n\n1 (initial 1)\n\n");
+    assert_eq!(cli(&t.admin, "get weight be/s1 ; get weight be/s2\n"), "1 (initial 1)\n\n1 (initial 1)\n\n");
+    assert_eq!(cli(&t.admin, "show cli level\r\nshow cli level\n"), "admin\n\nadmin\n\n");
+    assert_eq!(cli(&t.admin, "show cli level"), "", "a line without its newline is not run");
+    // Interactive: the connection stays open between commands.
+    let mut s = UnixStream::connect(&t.admin).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    s.write_all(b"prompt\n").unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut buf = [0u8; 3];
+    r.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"\n> ");
+    s.write_all(b"set timeout cli 30\nshow version\n").unwrap();
+    let mut first = [0u8; 3];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"\n> ", "set timeout answers nothing");
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, format!("{}\n", env!("CARGO_PKG_VERSION")));
+    s.write_all(b"quit\n").unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"\n> ");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn flooding_clients_are_cut_off_and_the_proxy_keeps_serving() {
+    let t = setup("");
+    let clients = |p: &RunningProxy| p.query(|w| w.cli.conns.len());
+    // An endless line: cut off once it exceeds a buffer.
+    let mut s = UnixStream::connect(&t.admin).unwrap();
+    s.set_write_timeout(Some(SOON)).unwrap();
+    let junk = vec![b'a'; 64 * 1024];
+    let err = (0..256).find_map(|_| s.write_all(&junk).err()).expect("the proxy stops taking the line");
+    assert!(
+        matches!(err.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset),
+        "closed by the proxy, not merely blocked: {err}"
+    );
+    let mut out = Vec::new();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "no answer to a line that never ends");
+    // Commands sent without ever reading the answers: the proxy stops reading, the
+    // client's writes block, and `stats timeout` (2s here) closes the connection.
+    let mut s = UnixStream::connect(&t.admin).unwrap();
+    s.write_all(b"prompt\n").unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+    let cmd = b"show stat\n".repeat(1000);
+    let started = Instant::now();
+    let blocked = loop {
+        if let Err(e) = s.write_all(&cmd) {
+            break matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+        }
+        assert!(started.elapsed() < SOON, "the proxy kept reading a client that does not read");
+    };
+    assert!(blocked, "the client's writes block: the proxy stopped reading it");
+    assert_eq!(clients(&t.p), 1);
+    assert!(eventually(Duration::from_secs(10), || clients(&t.p) == 0), "cut off by the stats timeout");
+    drop(s);
+    // Meanwhile and after, everyone else is served.
+    assert_eq!(served_by(t.p.addr("fe")).len(), 2);
+    assert_eq!(cli(&t.admin, "show cli level\n"), "admin\n\n");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn show_sess_lists_live_sessions_and_shutdown_session_kills_one() {
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("sess");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n    stats socket {} level admin\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen tcp_echo\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
+        sock.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let mut c = TcpStream::connect(p.addr("tcp_echo")).unwrap();
+    c.set_read_timeout(Some(SOON)).unwrap();
+    c.write_all(b"hello\n").unwrap();
+    let mut back = [0u8; 6];
+    c.read_exact(&mut back).unwrap();
+    let out = cli(&sock, "show sess\n");
+    let line = out.lines().find(|l| l.contains("fe=tcp_echo")).unwrap_or_else(|| panic!("{out}"));
+    for part in ["proto=tcpv4", "be=tcp_echo", "srv=s1", "s0=[7,", "s1=[7,", "rq[f=", "rp[f=", "an=00h"] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    let timer = regex::Regex::new(r",rx=[0-9]s,").unwrap();
+    assert!(timer.is_match(line), "the client timeout is armed: {line}");
+    assert!(
+        out.lines().any(|l| l.contains("proto=unix_stream src=unix:1 fe=GLOBAL be=<NONE> srv=<none>")),
+        "{out}"
+    );
+    let id = line.split(':').next().unwrap();
+    let full = cli(&sock, &format!("show sess {id}\n"));
+    assert!(full.starts_with(&format!("{id}: [")), "{full}");
+    for part in
+        ["frontend=tcp_echo (id=2 mode=tcp)", "server=s1 (id=1)", "si[0]=", "(state=EST", "req=", "res="]
+    {
+        assert!(full.contains(part), "{part} in {full}");
+    }
+    assert_eq!(cli(&sock, &format!("shutdown session {id}\n")), fixture("cli-shutdown-session-valid.out"));
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let log = wait_log(&p, |l| l.contains("tcp_echo/s1"));
+    assert_eq!(tcplog_term(&log), "KD", "killed by an administrator during data: {log}");
+    assert_idle(&p);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn runtime_traces_fill_buf0_and_lock_on_one_session() {
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("trace");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen tcp_echo\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
+        sock.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let echo_once = || {
+        let mut c = TcpStream::connect(p.addr("tcp_echo")).unwrap();
+        c.set_read_timeout(Some(SOON)).unwrap();
+        c.write_all(b"ping\n").unwrap();
+        let mut b = [0u8; 5];
+        c.read_exact(&mut b).unwrap();
+    };
+    assert_eq!(
+        cli(&sock, "show trace\n").lines().next().unwrap(),
+        fixture("cli-show-trace.out").lines().next().unwrap()
+    );
+    assert!(cli(&sock, "show trace\n").contains(" [.] stream     -> none [drp 0]"));
+    echo_once();
+    assert_eq!(cli(&sock, "show events buf0\n"), "\n", "nothing traced while traces are off");
+    let setup = "trace session sink buf0;trace session level developer;trace session start now;trace stream sink buf0;trace stream level proto;trace stream lock session;trace stream start now\n";
+    assert_eq!(cli(&sock, setup), "\n".repeat(7));
+    assert!(cli(&sock, "show trace\n").contains(" [R] stream     -> buf0 [drp 0]  ["));
+    echo_once();
+    echo_once();
+    let events = cli(&sock, "show events buf0\n");
+    let lines: Vec<&str> = events.lines().filter(|l| !l.is_empty()).collect();
+    assert!(lines.iter().all(|l| l.starts_with("<0>20") && l.contains(" [00|")), "{events}");
+    let accepts: Vec<&&str> =
+        lines.iter().filter(|l| l.contains("|session|1|") && l.contains("session_accept: ")).collect();
+    assert_eq!(accepts.len(), 2, "both sessions' accepts (session is not locked): {events}");
+    let stream_sess: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| l.contains("|stream|"))
+        .filter_map(|l| l.split("sess=").nth(1))
+        .map(|r| r.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(stream_sess.len(), 1, "stream is locked on the first session: {events}");
+    assert!(lines.iter().any(|l| l.contains("|stream|2|") && l.contains("stream_sock_read")), "{events}");
+    assert!(
+        cli(&sock, "trace stream lock\n")
+            .contains("  * session    : lock on the session that started the trace\n")
+    );
+    assert_eq!(cli(&sock, "trace 0\n"), "All traces now stopped\n\n");
+    assert!(!cli(&sock, "show trace\n").contains("[R]"));
+    let before = cli(&sock, "show events buf0\n");
+    echo_once();
+    assert_eq!(cli(&sock, "show events buf0\n"), before, "stopped traces record nothing");
+    assert_idle(&p);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn show_events_w_streams_new_events_until_a_key_is_pressed() {
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("watch");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen tcp_echo\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
+        sock.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    assert_eq!(cli(&sock, "trace session sink buf0;trace session start now\n"), "\n\n");
+    let mut w = UnixStream::connect(&sock).unwrap();
+    w.set_read_timeout(Some(SOON)).unwrap();
+    w.write_all(b"show events buf0 -w -n\n").unwrap();
+    let (tx, rx) = channel();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let _ = tx.send(std::mem::take(&mut line));
+        }
+    });
+    let watching =
+        || p.query(|w| w.cli.conns.iter().any(|(_, a)| a.st0 == haflow::haproxy::dumpstats::CliState::Watch));
+    assert!(eventually(SOON, watching), "the client is watching");
+    let mut c = TcpStream::connect(p.addr("tcp_echo")).unwrap();
+    c.write_all(b"x").unwrap();
+    let got = rx.recv_timeout(SOON).expect("a live event arrives");
+    assert!(got.contains("|session|1|") && got.contains("session"), "{got}");
+    drop(c);
+    w.write_all(b"\n").unwrap();
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(
+        eventually(SOON, || matches!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected))),
+        "the watcher stops on a key"
+    );
+    assert_eq!(cli(&sock, "trace 0\n"), "All traces now stopped\n\n");
+    assert_idle(&p);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pools_activity_tasks_fd_and_info_answer() {
+    let t = setup("");
+    served_by(t.p.addr("fe"));
+    let pools = cli(&t.admin, "show pools\n");
+    assert!(pools.starts_with("Dumping pools usage. Use SIGQUIT to flush them.\n  - Pool "), "{pools}");
+    assert!(
+        pools.contains("  - Pool session (") && pools.contains("  - Pool buffer (16384 bytes) : "),
+        "{pools}"
+    );
+    assert!(pools.lines().any(|l| l.starts_with("Total: 3 pools, ")), "{pools}");
+    let act = cli(&t.admin, "show activity\n");
+    assert!(act.starts_with("thread_id: 1 (1..1)\ndate_now: "), "{act}");
+    assert!(act.contains("\nloops: ") && act.contains("\naccepted: 1\n"), "{act}");
+    assert!(cli(&t.admin, "show tasks\n").starts_with("Running tasks: "));
+    let fd = cli(&t.admin, "show fd\n");
+    assert!(fd.contains("iocb=stream_sock_accept l.st=LI_READY fe=fe"), "{fd}");
+    assert!(fd.contains("iocb=cli_accept fe=GLOBAL"), "{fd}");
+    let info = cli(&t.admin, "show info\n");
+    let keys: Vec<&str> = info.lines().filter_map(|l| l.split_once(": ").map(|(k, _)| k)).collect();
+    let want: Vec<String> = fixture("cli-show-info.out")
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(k, _)| k.to_string()))
+        .collect();
+    assert_eq!(keys, want, "HAProxy 2.6's keys in HAProxy 2.6's order");
+    assert!(info.contains("\nCumConns: 1\n") && info.contains("\nNbthread: 1\n"), "{info}");
+    assert_eq!(cli(&t.admin, "show backend\n"), "# name\nbe\n\n");
+    assert_eq!(cli(&t.admin, "show ssl cert\n"), "'show ssl cert' is not implemented by haflow.\n\n");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn udp_syslog_datagrams_have_haproxy_framing() {
+    let recv = || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(SOON)).unwrap();
+        s
+    };
+    let (d3164, d5424, draw) = (recv(), recv(), recv());
+    let echo = backend(BackendSpec::Echo);
+    let cfg = format!(
+        "global\n    log {} local0\n    log {} format rfc5424 local0\n    log {} len 100 format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen a-rather-long-proxy-name-to-make-the-line-longer-than-one-hundred-bytes\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
+        d3164.local_addr().unwrap(),
+        d5424.local_addr().unwrap(),
+        draw.local_addr().unwrap()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let mut c = TcpStream::connect(p.addrs[0].1).unwrap();
+    c.write_all(b"hi").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut sink = Vec::new();
+    let _ = c.read_to_end(&mut sink);
+    let dgram = |s: &UdpSocket| {
+        let mut b = vec![0u8; 2048];
+        let n = s.recv(&mut b).expect("a datagram");
+        String::from_utf8(b[..n].to_vec()).unwrap()
+    };
+    let (g3164, g5424, graw) = (dgram(&d3164), dgram(&d5424), dgram(&draw));
+    let pid = std::process::id();
+    let rfc3164 = regex::Regex::new(
+        r"^<134>[A-Z][a-z]{2} [ 123][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9] haproxy\[([0-9]+)\]: (.*)\n$",
+    )
+    .unwrap();
+    let rfc5424 =
+        regex::Regex::new(r"^<134>1 [0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]{6}[+-][0-9][0-9]:[0-9][0-9] - haproxy ([0-9]+) - - (.*)\n$").unwrap();
+    // HAProxy's captures have the same shape.
+    assert!(rfc3164.is_match(&fixture("syslog-rfc3164-default-1.dgram")));
+    assert!(rfc5424.is_match(&fixture("syslog-rfc5424-1.dgram")));
+    let m = rfc3164.captures(&g3164).unwrap_or_else(|| panic!("{g3164:?}"));
+    assert_eq!(m[1].parse::<u32>().unwrap(), pid);
+    let msg = m[2].to_string();
+    assert!(msg.contains(" a-rather-long-proxy-name") && msg.ends_with(" 0/0"), "a tcplog line: {msg}");
+    let m = rfc5424.captures(&g5424).unwrap_or_else(|| panic!("{g5424:?}"));
+    assert_eq!((m[1].parse::<u32>().unwrap(), &m[2]), (pid, msg.as_str()));
+    let fixture_raw = fixture("syslog-raw-len100-1.dgram");
+    assert_eq!((graw.len(), fixture_raw.len()), (101, 101), "len 100: 100 bytes and a newline");
+    assert_eq!(graw, format!("{}\n", &msg[..100]));
+    assert_idle(&p);
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// Starts the real binary with inherited listening sockets, as vtest starts haproxy:
+/// `fd@${NAME}` in the configuration, `NAME=<fd>` in the environment.
+fn spawn_with_fds(args: &[&str], fds: &[(&str, i32)], dir: &Path) -> Spawned {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_haflow"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, fd) in fds {
+        cmd.env(name, fd.to_string());
+    }
+    let keep: Vec<i32> = fds.iter().map(|(_, fd)| *fd).collect();
+    // SAFETY: the closure runs in the child between fork and exec and only calls fcntl(),
+    // which is async-signal-safe; it clears FD_CLOEXEC so the listening sockets survive exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &keep {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Spawned(cmd.spawn().expect("haflow starts"))
+}
+
+fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(rx: &Receiver<String>, seen: &mut Vec<String>, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + SOON;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                seen.push(l.clone());
+                if pred(&l) {
+                    return l;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no matching line; saw {seen:#?}");
+}
+
+#[test]
+fn harness_starts_haflow_like_haproxy_with_inherited_listeners() {
+    use std::os::fd::AsRawFd;
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("harness");
+    // What vtest does: listen on 127.0.0.1:0 itself, hand the fds over.
+    let fe_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cli_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (fe_addr, cli_addr) = (fe_listener.local_addr().unwrap(), cli_listener.local_addr().unwrap());
+    std::fs::write(
+        dir.join("cfg"),
+        format!(
+            "global\n    stats socket \"{}/stats.sock\" level admin mode 600\n    stats socket \"fd@${{cli}}\" level admin\n\
+             global\n    log stdout format raw local0\n\
+             defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect \"${{HAPROXY_TEST_TIMEOUT-5s}}\"\n    timeout client 5s\n    timeout server 5s\n\
+             listen fe1\n    bind \"fd@${{fe1}}\"\n    server s1 {}\n",
+            dir.display(),
+            echo.addr()
+        ),
+    )
+    .unwrap();
+    let mut child = spawn_with_fds(
+        &["-d", "-dM", "-dI", "-dW", "-f", "cfg"],
+        &[("fe1", fe_listener.as_raw_fd()), ("cli", cli_listener.as_raw_fd())],
+        &dir,
+    );
+    // The child owns its copies; ours must not accept anything.
+    drop(fe_listener);
+    drop(cli_listener);
+    let out = lines_of(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    wait_line(&out, &mut seen, |l| l == "Using epoll() as the polling mechanism.");
+    let mut c = TcpStream::connect(fe_addr).unwrap();
+    c.set_read_timeout(Some(SOON)).unwrap();
+    c.write_all(b"hello\n").unwrap();
+    let mut back = [0u8; 6];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello\n");
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let accept = wait_line(&out, &mut seen, |l| l.contains(":fe1.accept("));
+    let re = regex::Regex::new(r"^([0-9a-f]{8}):fe1\.accept\(([0-9a-f]{4})\)=([0-9a-f]{4}) from \[127\.0\.0\.1:[0-9]+\] ALPN=<none>$").unwrap();
+    let m = re.captures(&accept).unwrap_or_else(|| panic!("{accept}"));
+    let id = m[1].to_string();
+    wait_line(&out, &mut seen, |l| l.starts_with(&format!("{id}:fe1.closed[")));
+    let log = wait_line(&out, &mut seen, |l| l.contains(" fe1 fe1/s1 "));
+    assert_eq!(tcplog_term(&log), "--");
+    // The inherited stats socket answers like vtest's `haproxy h1 -cli`.
+    let stat = cli_tcp(cli_addr, "show stat\n");
+    assert!(stat.starts_with(STAT_HEADER) && stat.contains("\nfe1,FRONTEND,"), "{stat}");
+    assert_eq!(cli(&dir.join("stats.sock"), "show cli level\n"), "admin\n\n");
+    // CLI connections are sessions of GLOBAL in the debug output too.
+    wait_line(&out, &mut seen, |l| l.contains(":GLOBAL.accept(") && l.ends_with("ALPN=<none>"));
+    // vtest ends with SIGINT; exit status 0.
+    // SAFETY: kill() with a pid we spawned and a valid signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = wait_child(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn wait_child(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SOON;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("haflow did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigusr1_soft_stop_lets_sessions_finish_then_exits() {
+    use std::os::fd::AsRawFd;
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("softstop");
+    let fe_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fe_addr = fe_listener.local_addr().unwrap();
+    std::fs::write(
+        dir.join("cfg"),
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen fe1\n    bind \"fd@${{fe1}}\"\n    server s1 {}\n",
+            echo.addr()
+        ),
+    )
+    .unwrap();
+    let mut child =
+        spawn_with_fds(&["-db", "-q", "-f", "cfg", "-p", "pid"], &[("fe1", fe_listener.as_raw_fd())], &dir);
+    drop(fe_listener);
+    let mut c = TcpStream::connect(fe_addr).unwrap();
+    c.set_read_timeout(Some(SOON)).unwrap();
+    c.write_all(b"a").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    assert!(eventually(SOON, || std::fs::read_to_string(dir.join("pid"))
+        .is_ok_and(|p| p.trim() == child.id().to_string())));
+    // SAFETY: kill() with a pid we spawned and a valid signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    assert!(eventually(SOON, || TcpStream::connect(fe_addr).is_err()), "no longer listening");
+    c.write_all(b"b").unwrap();
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"b", "the running session still works");
+    assert!(child.try_wait().unwrap().is_none(), "still running while a session is open");
+    drop(c);
+    assert_eq!(wait_child(&mut child).code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_mode_exit_codes_and_version_match_haproxy() {
+    let tsv = fixture("cfg-exitcodes.tsv");
+    for line in tsv.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (name, flags, code) = (f[0], f[1], f[2].parse::<i32>().unwrap());
+        let mut args: Vec<&str> = flags.split(' ').collect();
+        let file = format!("cfg-{name}.cfg");
+        args.extend(["-f", &file]);
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_haflow")).args(&args).current_dir(FIXTURES).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "haflow {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if flags.contains("-q") {
+            assert!(out.stdout.is_empty() && out.stderr.is_empty(), "-q is silent for {name}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_haflow"))
+        .args(["-c", "-f", "cfg-valid.cfg"])
+        .current_dir(FIXTURES)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), fixture("cfg-valid.stdout"));
+    for flag in ["-v", "-vv"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_haflow")).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("haflow version "), "{text}");
+        assert!(lines[1].starts_with("Status: ") && lines[2].starts_with("Known bugs: "), "{text}");
+        assert!(lines[3].starts_with("Running on: Linux "), "{text}");
+        assert_eq!(lines.len() > 4, flag == "-vv", "{text}");
+    }
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_haflow")).args(["-cc", "version_atleast(2.5)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = Command::new(env!("CARGO_BIN_EXE_haflow")).args(["-cc", "feature(THREAD)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = Command::new(env!("CARGO_BIN_EXE_haflow")).arg("-Z").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage : haflow"));
+}
+
+/// Whether `prog` can be run; a reason to skip otherwise (a failure under CI).
+fn have(prog: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{prog} is required under CI (.ci/run installs it)");
+        eprintln!("skipping: {prog} is not installed");
+    }
+    ok
+}
+
+#[test]
+fn hatop_in_tmux_shows_haflow_frontends_and_servers() {
+    if !have("tmux") || !have("hatop") {
+        return;
+    }
+    let a1 = backend(BackendSpec::Http(HttpBehaviour::named("app1")));
+    let a2 = backend(BackendSpec::Http(HttpBehaviour::named("app2")));
+    let dir = tmpdir("hatop");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend web_front\n    bind 127.0.0.1:0\n    default_backend app_back\n\
+         backend app_back\n    server app1 \"${{A1}}\"\n    server app2 \"${{A2}}\"\n",
+        sock.display()
+    );
+    let p = proxy(&cfg, &[("A1", a(a1.addr())), ("A2", a(a2.addr()))]);
+    served_by(p.addr("web_front"));
+    let server = format!("haflow-test-{}", std::process::id());
+    let tmux =
+        |args: &[&str]| Command::new("tmux").arg("-L").arg(&server).args(args).output().expect("tmux runs");
+    let cmd = format!("hatop -s {}", sock.display());
+    let started = tmux(&["new-session", "-d", "-s", "hatop", "-x", "200", "-y", "50", &cmd]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let mut screen = String::new();
+    let shown = eventually(Duration::from_secs(15), || {
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "hatop"]).stdout).into_owned();
+        ["web_front", "app_back", "app1", "app2"].iter().all(|n| screen.contains(n))
+    });
+    let _ = tmux(&["send-keys", "-t", "hatop", "q"]);
+    let _ = tmux(&["kill-server"]);
+    assert!(shown, "hatop shows haflow's proxies and servers; screen:\n{screen}");
+    assert!(screen.contains("haflow"), "hatop names the software it talks to:\n{screen}");
+    let _ = std::fs::remove_dir_all(dir);
+    assert_idle(&p);
+}
+
+#[test]
+fn bind_takes_unix_paths_and_comma_separated_addresses() {
+    let echo = backend(BackendSpec::Echo);
+    let dir = tmpdir("bind");
+    let (p1, p2) = (free_port(), free_port());
+    let path = dir.join("fe.sock");
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen multi\n    bind unix@{},127.0.0.1:{p1},127.0.0.1:{p2}\n    server s1 \"${{S1}}\"\n",
+        path.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let mut u = UnixStream::connect(&path).expect("the UNIX listener accepts");
+    u.set_read_timeout(Some(SOON)).unwrap();
+    u.write_all(b"over unix\n").unwrap();
+    let mut back = [0u8; 10];
+    u.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"over unix\n");
+    drop(u);
+    for port in [p1, p2] {
+        let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        t.set_read_timeout(Some(SOON)).unwrap();
+        t.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        t.read_exact(&mut b).unwrap();
+    }
+    let unix_log = wait_log(&p, |l| l.starts_with("unix:"));
+    assert!(unix_log.contains(" multi multi/s1 "), "{unix_log}");
+    assert_idle(&p);
+    p.stop();
+    assert!(!path.exists(), "the socket file goes with the listener");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn garbage_on_the_stats_socket_changes_nothing_and_breaks_nothing() {
+    let t = setup("");
+    let before = cli(&t.admin, "show servers state\n");
+    let many_args = format!("help {}\n", "x ".repeat(200));
+    let many_cmds = format!("{}\n", "a;".repeat(500));
+    let nasty: Vec<Vec<u8>> = vec![
+        b"\0\0\0\n".to_vec(),
+        b"\xff\xfe\xfd show info\n".to_vec(),
+        b"show stat -1 -1 -1 -1 -1\n".to_vec(),
+        b"show stat 99999999999999999999 1 1\n".to_vec(),
+        b"set weight be/s1 99999999999999999999%\n".to_vec(),
+        b"set weight be/s1 -5\n".to_vec(),
+        b"set weight /\n".to_vec(),
+        b"show sess 0xffffffffffffffffffffffff\n".to_vec(),
+        b"shutdown session -1\n".to_vec(),
+        b"trace stream event +nope +any -none\n".to_vec(),
+        b"trace stream lock session 1 2 3\n".to_vec(),
+        b"trace 0 0 0\n".to_vec(),
+        b"show fd abc\n".to_vec(),
+        b"set server be/s1 weight\n".to_vec(),
+        b"set server /s1 state ready\n".to_vec(),
+        b"set timeout cli 99999999999999999999d\n".to_vec(),
+        b"show events buf0 -w -n -w\n".to_vec(),
+        many_args.into_bytes(),
+        many_cmds.into_bytes(),
+        b"\\;\\;;;\\\n".to_vec(),
+    ];
+    for input in &nasty {
+        let mut s = UnixStream::connect(&t.admin).unwrap();
+        s.set_read_timeout(Some(SOON)).unwrap();
+        s.write_all(input).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+    }
+    // The user socket cannot change anything either, whatever it sends.
+    for input in
+        ["set server be/s1 state maint\n", "set weight be/s2 0\n", "shutdown sessions server be/s1\n"]
+    {
+        assert_eq!(cli(&t.user, input), "Permission denied\n\n");
+    }
+    assert_eq!(cli(&t.admin, "set weight be/s1 1;trace 0\n"), "\nAll traces now stopped\n\n");
+    // Everything but the time since the last change is as before.
+    let state = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip(2)
+            .map(|l| l.split(' ').enumerate().filter(|(i, _)| *i != 9).map(|(_, f)| f).collect())
+            .collect()
+    };
+    assert_eq!(state(&cli(&t.admin, "show servers state\n")), state(&before));
+    assert_eq!(served_by(t.p.addr("fe")).len(), 2, "the proxy still proxies");
+    assert_idle(&t.p);
+}
