@@ -858,7 +858,13 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     }
     let mut exp = tick_first(s.req.rex, s.req.wex);
     exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
-    exp = tick_first(exp, tick_first(s.req.analyse_exp, s.rep.analyse_exp));
+    // An analyser's deadline only matters while analysers remain (as in HAProxy).
+    if !s.req.analysers.is_empty() {
+        exp = tick_first(exp, s.req.analyse_exp);
+    }
+    if !s.rep.analysers.is_empty() {
+        exp = tick_first(exp, s.rep.analyse_exp);
+    }
     exp = tick_first(exp, tick_first(s.si[0].exp, s.si[1].exp));
     if let Some(task) = w.sched.get_mut(s.task) {
         task.expire = exp;

@@ -540,3 +540,28 @@ fn halog_reads_haflow_logs() {
     drop(c);
     assert_idle(&p);
 }
+
+#[test]
+fn a_server_that_closes_after_each_response_leaves_the_client_connection_usable() {
+    let b = http_backend(HttpBehaviour { keep_alive: false, body_size: 6, ..HttpBehaviour::named("s1") });
+    let cfg = http_cfg("", "    timeout http-keep-alive 200ms", "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S}\"\n");
+    let p = proxy(&cfg, &[("S", a(b.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    for _ in 0..2 {
+        let r = c.request(&Request::get("/")).unwrap();
+        assert_eq!((r.status, r.body.len()), (200, 6));
+        assert_eq!(r.header("connection"), None, "the client side stays keep-alive");
+    }
+    assert!(eventually(SOON, || b.connections() == 2), "one server connection per request");
+    drop(c);
+    assert_idle(&p);
+    // A client that goes quiet is closed at timeout http-keep-alive, without spinning.
+    let mut c = connect(p.addr("fe"));
+    assert_eq!(c.request(&Request::get("/")).unwrap().status, 200);
+    assert!(c.is_closed_by_peer(SOON).unwrap());
+    assert_idle(&p);
+    let loops = p.query(|w| w.activity.loops);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let later = p.query(|w| w.activity.loops);
+    assert!(later - loops < 50, "an idle proxy does not spin: {} loop turns in 100 ms", later - loops);
+}
