@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use haflow::trace::capture::{capture, lossless};
+use haflow::trace::capture::{capture, lossless, recycle};
 use haflow::trace::chrome::start_writer;
 use haflow::trace::export::{TraceLevel, TraceStyle};
 use haflow::trace::names;
@@ -55,8 +55,9 @@ fn main() {
     let (sink, cap) = capture(1 << 16);
     let consumer = std::thread::spawn(move || {
         let mut n = 0u64;
-        while cap.recv().is_some() {
-            n += 1;
+        while let Some(batch) = cap.recv_batch() {
+            n += batch.len() as u64;
+            recycle(batch);
         }
         (n, cap.dropped())
     });

@@ -220,8 +220,12 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
 fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
     let capture = args.trace_capture.then(|| {
         let (layer, cap) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
-        // Stands for the UI: takes every record as fast as it can and throws it away.
-        std::thread::spawn(move || while cap.recv().is_some() {});
+        // Stands for the UI: takes every batch as it comes and hands it back unread.
+        std::thread::spawn(move || {
+            while let Some(batch) = cap.recv_batch() {
+                crate::trace::capture::recycle(batch);
+            }
+        });
         layer
     });
     match install(args, capture, true) {

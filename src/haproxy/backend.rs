@@ -38,7 +38,7 @@ pub enum SrvStatus {
 /// Returns `NoSrv` when no server is usable and `Full` when all usable ones are full.
 pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     let be_id = s.be;
-    let span = tracing::debug_span!(names::ASSIGN_SERVER, sess = s.uniq_id, backend = %w.proxies[be_id.idx()].name, algo = %w.proxies[be_id.idx()].lbprm.algo, server = tracing::field::Empty);
+    let span = tracing::debug_span!(names::ASSIGN_SERVER, sess = s.uniq_id, backend = w.proxies[be_id.idx()].name.as_str(), algo = %w.proxies[be_id.idx()].lbprm.algo, server = tracing::field::Empty);
     let _g = span.enter();
     if s.flags.contains(SessFlags::SN_ASSIGNED) && s.srv.is_some() {
         return SrvStatus::Ok;
@@ -79,7 +79,7 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     // ANCHOR_END: lb_dispatch
     let Some(idx) = pick else { return SrvStatus::Full };
     be.servers[idx].counters.lbconn += 1;
-    span.record("server", tracing::field::display(&be.servers[idx].name));
+    span.record("server", be.servers[idx].name.as_str());
     s.srv = Some(ServerId { px: be_id, idx: idx as u32 });
     s.flags.insert(SessFlags::SN_ASSIGNED);
     SrvStatus::Ok
@@ -131,7 +131,7 @@ pub fn srv_redispatch_connect(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
 pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
     let Some(srv_id) = s.srv else { return SnErr::SN_ERR_INTERNAL };
     let addr = w.server(srv_id).addr;
-    let span = tracing::debug_span!(names::CONNECT_SERVER, sess = s.uniq_id, server = %w.server(srv_id).name, addr = %addr, reused = tracing::field::Empty);
+    let span = tracing::debug_span!(names::CONNECT_SERVER, sess = s.uniq_id, server = w.server(srv_id).name.as_str(), addr = %addr, reused = tracing::field::Empty);
     let _g = span.enter();
     s.flags.insert(SessFlags::SN_ADDR_SET);
     let err = match (s.idle_srv.take(), s.si[1].fd) {

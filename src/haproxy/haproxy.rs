@@ -574,7 +574,6 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         crate::trace::subscriber::flush_thread();
         let report = _do_poll(w, exp);
         w.activity.loops += 1;
-        crate::trace::subscriber::flush_thread();
         if report.woken {
             w.handle_commands();
         }

@@ -35,6 +35,7 @@ use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
 };
 use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
+use crate::trace::fields::Coded;
 use crate::trace::names;
 
 /// Where a message is (`msg->msg_state`, the subset haflow's parser needs).
@@ -60,6 +61,21 @@ pub enum MsgState {
     HTTP_MSG_DONE,
     /// A parse or framing error happened.
     HTTP_MSG_ERROR,
+}
+
+impl MsgState {
+    /// Every state, in order (`ALL[s as usize] == s`).
+    pub const ALL: [MsgState; 9] = [
+        MsgState::HTTP_MSG_RQBEFORE,
+        MsgState::HTTP_MSG_BODY,
+        MsgState::HTTP_MSG_DATA,
+        MsgState::HTTP_MSG_CHUNK_SIZE,
+        MsgState::HTTP_MSG_CHUNK_DATA,
+        MsgState::HTTP_MSG_CHUNK_CRLF,
+        MsgState::HTTP_MSG_TRAILERS,
+        MsgState::HTTP_MSG_DONE,
+        MsgState::HTTP_MSG_ERROR,
+    ];
 }
 
 impl std::fmt::Display for MsgState {
@@ -627,7 +643,14 @@ fn close_silently(s: &mut Session) {
 /// whole request head is in the buffer, parse it, and decide its framing. Answers 400 to
 /// what cannot be parsed, 408 when `timeout http-request` expires first.
 pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST, sess = s.uniq_id, an = %an_bit, bytes = s.req.i(), request = tracing::field::Empty, status = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::HTTP_WAIT_FOR_REQUEST,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        bytes = s.req.i(),
+        request = tracing::field::Empty,
+        status = tracing::field::Empty
+    );
     let _g = span.enter();
     let now = w.clock.now_ms;
     let fe = &w.proxies[s.fe.idx()];
@@ -758,7 +781,13 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
 /// run the frontend's (or backend's) `http-request` rules.
 pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
     let px_id = if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE { s.fe } else { s.be };
-    let span = tracing::debug_span!(names::HTTP_PROCESS_REQ_COMMON, sess = s.uniq_id, an = %an_bit, proxy = %w.proxies[px_id.idx()].name, action = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::HTTP_PROCESS_REQ_COMMON,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        proxy = w.proxies[px_id.idx()].name.as_str(),
+        action = tracing::field::Empty
+    );
     let _g = span.enter();
     s.req.analysers.remove(an_bit);
     let px: &Proxy = &w.proxies[px_id.idx()];
@@ -792,7 +821,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     let close = s.txn.cli_close;
     match action {
         ReqAction::Deny(status) => {
-            span.record("action", tracing::field::display("deny"));
+            span.record("action", "deny");
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
@@ -808,13 +837,13 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             );
         }
         ReqAction::Return { status, content_type, body } => {
-            span.record("action", tracing::field::display("return"));
+            span.record("action", "return");
             w.proxies[px_id.idx()].counters.intercepted += 1;
             let msg = http::return_reply(status, content_type.as_deref(), &body, close);
             http_reply(w, s, status, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
         }
         ReqAction::Redirect { kind, value, code } => {
-            span.record("action", tracing::field::display("redirect"));
+            span.record("action", "redirect");
             w.proxies[px_id.idx()].counters.intercepted += 1;
             let head = s.txn.req.head.as_ref().expect("the head was parsed");
             let uri = match &head.start {
@@ -850,7 +879,7 @@ fn conn_mode(w: &Haproxy, s: &Session) -> HttpConnMode {
 /// the server), then the head is written back to the buffer and forwarded.
 pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
     let mode = conn_mode(w, s);
-    let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = %an_bit, mode = ?mode, backend = %w.proxies[s.be.idx()].name);
+    let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];
@@ -1021,10 +1050,16 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
 /// the request body; once both messages are done, end the transaction.
 pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::HTTP_REQUEST_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.req.o());
+    let span = tracing::debug_span!(
+        names::HTTP_REQUEST_FORWARD_BODY,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        state = tracing::field::Empty,
+        bytes = s.req.o()
+    );
     let _g = span.enter();
     if let Err(e) = forward_body(w, s, true) {
-        span.record("state", tracing::field::display("HTTP_MSG_ERROR"));
+        span.record("state", MsgState::HTTP_MSG_ERROR.coded());
         s.txn.req.state = MsgState::HTTP_MSG_ERROR;
         w.proxies[s.fe.idx()].counters.failed_req += 1;
         if s.txn.status.is_none() && s.si[1].state < SiState::SI_ST_EST {
@@ -1044,7 +1079,7 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
         }
         return false;
     }
-    span.record("state", tracing::field::display(s.txn.req.state));
+    span.record("state", s.txn.req.state.coded());
     if s.txn.req.state == MsgState::HTTP_MSG_DONE {
         return http_resync_states(w, s);
     }
@@ -1075,7 +1110,13 @@ fn abort_txn(w: &mut Haproxy, s: &mut Session, err: SnErr, finst: SnFinst) {
 /// server's response head and parse it. 502 when it is invalid or the server closes
 /// first, 504 when `timeout server` expires first; 1xx interim responses are passed on.
 pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::HTTP_WAIT_FOR_RESPONSE, sess = s.uniq_id, an = %an_bit, bytes = s.rep.i(), status = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::HTTP_WAIT_FOR_RESPONSE,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        bytes = s.rep.i(),
+        status = tracing::field::Empty
+    );
     let _g = span.enter();
     let now = w.clock.now_ms;
     let maxhdr = w.global.tune.http_maxhdr;
@@ -1196,7 +1237,13 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
 /// backend's then the frontend's `http-response` rules, fix the `Connection` header toward
 /// the client, and let the head go.
 pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::HTTP_PROCESS_RES_COMMON, sess = s.uniq_id, an = %an_bit, status = s.txn.status.unwrap_or(0), action = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::HTTP_PROCESS_RES_COMMON,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        status = s.txn.status.unwrap_or(0),
+        action = tracing::field::Empty
+    );
     let _g = span.enter();
     s.rep.analysers.remove(an_bit);
     let port = s.cli_addr.map(|a| a.port());
@@ -1236,7 +1283,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         }
     }
     if let Some(st) = deny {
-        span.record("action", tracing::field::display("deny"));
+        span.record("action", "deny");
         w.proxies[s.be.idx()].counters.denied_resp += 1;
         let close = s.txn.cli_close;
         http_reply(
@@ -1308,15 +1355,21 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
 /// proto_http.c:http_response_forward_body() in 1.5-dev8 (`AN_RES_HTTP_XFER_BODY`):
 /// forward the response body; once both messages are done, end the transaction.
 pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::HTTP_RESPONSE_FORWARD_BODY, sess = s.uniq_id, an = %an_bit, state = tracing::field::Empty, bytes = s.rep.o());
+    let span = tracing::debug_span!(
+        names::HTTP_RESPONSE_FORWARD_BODY,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        state = tracing::field::Empty,
+        bytes = s.rep.o()
+    );
     let _g = span.enter();
     if forward_body(w, s, false).is_err() {
-        span.record("state", tracing::field::display("HTTP_MSG_ERROR"));
+        span.record("state", MsgState::HTTP_MSG_ERROR.coded());
         w.proxies[s.be.idx()].counters.failed_resp += 1;
         abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
         return false;
     }
-    span.record("state", tracing::field::display(s.txn.rsp.state));
+    span.record("state", s.txn.rsp.state.coded());
     if s.txn.rsp.state == MsgState::HTTP_MSG_DONE {
         return http_resync_states(w, s);
     }

@@ -67,7 +67,7 @@ pub fn process_srv_queue(w: &mut Haproxy, srv_id: ServerId) -> usize {
             }
             return xferred;
         };
-        let _sp = tracing::debug_span!(parent: &p.span, names::PROCESS_SRV_QUEUE, sess = p.uniq_id, server = %w.server(srv_id).name).entered();
+        let _sp = tracing::debug_span!(parent: &p.span, names::PROCESS_SRV_QUEUE, sess = p.uniq_id, server = w.server(srv_id).name.as_str()).entered();
         p.pend_pos = false;
         p.srv = Some(srv_id);
         p.flags.insert(SessFlags::SN_ASSIGNED);

@@ -31,6 +31,7 @@ use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
 use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::trace::fields::Coded;
 use crate::trace::names;
 
 /// `SN_ERR_*`: why the session ended (first character of the termination state).
@@ -344,7 +345,7 @@ pub fn session_accept(
 
     // pool_alloc2(pool2_session)
     let alloc = {
-        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = %"session").entered();
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
         w.pool2_session.pool_alloc2(|| Session {
             id: SessionId(0),
             uniq_id,
@@ -410,7 +411,7 @@ pub fn session_accept(
 
     // s->req = pool_alloc2(pool2_buffer); s->rep = pool_alloc2(pool2_buffer)
     let bufs_ok = {
-        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = %"buffer", count = 2).entered();
+        let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "buffer", count = 2).entered();
         s.req.b_alloc(&mut w.pool2_buffer) && s.rep.b_alloc(&mut w.pool2_buffer)
     };
     s.req.flags.insert(BufFlags::BF_READ_ATTACHED);
@@ -450,7 +451,9 @@ pub fn session_accept(
         return AcceptResult::Dropped;
     }
     {
-        let _w = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = %"TASK_WOKEN_INIT").entered();
+        let _w =
+            tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = TaskState::TASK_WOKEN_INIT.coded())
+                .entered();
         w.sched.task_wakeup(t, TaskState::TASK_WOKEN_INIT);
     }
     s.flags.insert(SessFlags::SN_INITIALIZED);
@@ -528,18 +531,18 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
         parent: &s.span,
         names::PROCESS_SESSION,
         sess = s.uniq_id,
-        woken = %woken,
-        si0 = %s.si[0].state,
-        si1_from = %s.si[1].state,
+        woken = woken.coded(),
+        si0 = s.si[0].state.coded(),
+        si1_from = s.si[1].state.coded(),
         si1_to = tracing::field::Empty,
         req = tracing::field::Empty,
         rep = tracing::field::Empty,
     );
     let g = span.enter();
     let alive = process_session_run(w, &mut s, woken);
-    span.record("si1_to", tracing::field::display(s.si[1].state));
-    span.record("req", tracing::field::display(s.req.flags));
-    span.record("rep", tracing::field::display(s.rep.flags));
+    span.record("si1_to", s.si[1].state.coded());
+    span.record("req", s.req.flags.coded());
+    span.record("rep", s.rep.flags.coded());
     drop(g);
     drop(span);
     if alive {
@@ -983,7 +986,13 @@ pub fn srv_error_flags(et: SiErrType) -> (SnErr, SnFinst) {
 /// session.c:sess_prepare_conn_req() in 1.5-dev8: `SI_ST_REQ` -> pick a server (or a
 /// queue): `SI_ST_ASS`, `SI_ST_QUE`, or `SI_ST_CLO` with an error when none is available.
 pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
-    let span = tracing::debug_span!(names::SESS_PREPARE_CONN_REQ, sess = s.uniq_id, from = %s.si[1].state, to = tracing::field::Empty, backend = %w.proxies[s.be.idx()].name);
+    let span = tracing::debug_span!(
+        names::SESS_PREPARE_CONN_REQ,
+        sess = s.uniq_id,
+        from = s.si[1].state.coded(),
+        to = tracing::field::Empty,
+        backend = w.proxies[s.be.idx()].name.as_str()
+    );
     let _g = span.enter();
     if s.si[1].state != SiState::SI_ST_REQ {
         return;
@@ -1011,7 +1020,7 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
             f(w, s, Side::Srv);
         }
     }
-    span.record("to", tracing::field::display(s.si[1].state));
+    span.record("to", s.si[1].state.coded());
 }
 
 /// session.c:sess_update_stream_int() in 1.5-dev8: move a server side that is assigned
@@ -1022,7 +1031,12 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
     let state = s.si[1].state;
     match state {
         SiState::SI_ST_ASS => {
-            let span = tracing::debug_span!(names::SESS_UPDATE_STREAM_INT, sess = s.uniq_id, from = %state, to = tracing::field::Empty);
+            let span = tracing::debug_span!(
+                names::SESS_UPDATE_STREAM_INT,
+                sess = s.uniq_id,
+                from = state.coded(),
+                to = tracing::field::Empty
+            );
             let _g = span.enter();
             let err = connect_server(w, s);
             match err {
@@ -1047,7 +1061,7 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                     s.si[1].set_state(SiState::SI_ST_CER);
                 }
             }
-            span.record("to", tracing::field::display(s.si[1].state));
+            span.record("to", s.si[1].state.coded());
         }
         SiState::SI_ST_QUE => {
             if !s.pend_pos {
@@ -1122,7 +1136,12 @@ fn client_aborted(w: &Haproxy, s: &Session) -> bool {
 /// session.c:sess_update_st_con_tcp() in 1.5-dev8: watch a connection in progress.
 /// Returns `false` when it failed (the caller runs `sess_update_st_cer`).
 pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
-    let span = tracing::debug_span!(names::SESS_UPDATE_ST_CON_TCP, sess = s.uniq_id, from = %s.si[1].state, to = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::SESS_UPDATE_ST_CON_TCP,
+        sess = s.uniq_id,
+        from = s.si[1].state.coded(),
+        to = tracing::field::Empty
+    );
     let _g = span.enter();
     let now = w.clock.now_ms;
     let si = &s.si[1];
@@ -1139,7 +1158,7 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
             si.flags.remove(SiFlags::SI_FL_ERR);
         }
         si.set_state(SiState::SI_ST_CER);
-        span.record("to", tracing::field::display("SI_ST_CER"));
+        span.record("to", SiState::SI_ST_CER.coded());
         return false;
     }
     if client_aborted(w, s) && s.req.is_empty() {
@@ -1147,14 +1166,14 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
         s.si[1].err_type |= SiErrType::SI_ET_CONN_ABRT;
         let f = s.srv_error;
         f(w, s, Side::Srv);
-        span.record("to", tracing::field::display(s.si[1].state));
+        span.record("to", s.si[1].state.coded());
         return true;
     }
     if s.req.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_PARTIAL) {
         s.si[1].exp = TICK_ETERNITY;
         s.si[1].set_state(SiState::SI_ST_EST);
     }
-    span.record("to", tracing::field::display(s.si[1].state));
+    span.record("to", s.si[1].state.coded());
     true
 }
 
@@ -1187,7 +1206,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR);
         let f = s.srv_error;
         f(w, s, Side::Srv);
-        span.record("to", tracing::field::display("SI_ST_CLO"));
+        span.record("to", SiState::SI_ST_CLO.coded());
         return;
     }
     let be = &w.proxies[s.be.idx()];
@@ -1231,7 +1250,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         s.si[1].set_state(next);
     }
     s.si[1].flags.remove(SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
-    span.record("to", tracing::field::display(s.si[1].state));
+    span.record("to", s.si[1].state.coded());
 }
 
 /// session.c:sess_establish() in 1.5-dev8: the server connection is up. Record the
@@ -1290,7 +1309,12 @@ pub fn srv_release_conn(w: &mut Haproxy, s: &mut Session) {
 /// session.c:process_switching_rules() in 1.5-dev8 (`AN_REQ_SWITCHING_RULES`): pick the
 /// backend from the `use_backend` rules, or `default_backend`, and add its analysers.
 pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
-    let span = tracing::debug_span!(names::PROCESS_SWITCHING_RULES, sess = s.uniq_id, an = %an_bit, backend = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::PROCESS_SWITCHING_RULES,
+        sess = s.uniq_id,
+        an = an_bit.coded(),
+        backend = tracing::field::Empty
+    );
     let _g = span.enter();
     if !s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
         let fe = &w.proxies[s.fe.idx()];
@@ -1308,7 +1332,7 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if s.fe == s.be {
         s.req.analysers.remove(Analysers::AN_REQ_INSPECT_BE | Analysers::AN_REQ_HTTP_PROCESS_BE);
     }
-    span.record("backend", tracing::field::display(&w.proxies[s.be.idx()].name));
+    span.record("backend", w.proxies[s.be.idx()].name.as_str());
     true
 }
 
@@ -1390,7 +1414,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
         }
     }
     {
-        let _p = tracing::trace_span!(names::POOL_FREE2, pool = %"buffer", count = 2).entered();
+        let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);
         s.rep.b_free(&mut w.pool2_buffer);
     }
@@ -1398,7 +1422,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     w.sched.task_free(s.task);
     w.sessions.release_taken(s.id.idx());
     w.on_session_freed(&s);
-    let p = tracing::trace_span!(names::POOL_FREE2, pool = %"session").entered();
+    let p = tracing::trace_span!(names::POOL_FREE2, pool = "session").entered();
     w.pool2_session.pool_free2(s);
     drop(p);
     drop(g);

@@ -83,6 +83,20 @@ impl fmt::Display for SiState {
 }
 
 impl SiState {
+    /// Every state, in order (`ALL[s as usize] == s`).
+    pub const ALL: [SiState; 10] = [
+        SiState::SI_ST_INI,
+        SiState::SI_ST_REQ,
+        SiState::SI_ST_QUE,
+        SiState::SI_ST_TAR,
+        SiState::SI_ST_ASS,
+        SiState::SI_ST_CON,
+        SiState::SI_ST_CER,
+        SiState::SI_ST_EST,
+        SiState::SI_ST_DIS,
+        SiState::SI_ST_CLO,
+    ];
+
     /// Short name as `show sess` prints it (`EST`, `CLO`...).
     pub fn short(self) -> &'static str {
         match self {

@@ -28,6 +28,7 @@ use crate::haproxy::stream_interface::{SiFlags, SiState, Side};
 use crate::haproxy::task::TaskState;
 use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
 use crate::ids::{Fd, ListenerId};
+use crate::trace::fields::Coded;
 use crate::trace::names;
 
 /// Reads attempted per callback before yielding to other fds (`MAX_READ_POLL_LOOPS`).
@@ -217,7 +218,7 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         // A speculative read that found nothing (EAGAIN): not an event worth a span.
         return;
     }
-    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = %side.name(), bytes = total, flags = tracing::field::Empty);
+    let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = total, flags = tracing::field::Empty);
     let _g = span.enter();
     if total > 0 {
         let ib = s.ib_mut(side);
@@ -241,7 +242,7 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         }
         stream_sock_shutr(w, s, side);
     }
-    span.record("flags", tracing::field::display(s.ib(side).flags));
+    span.record("flags", s.ib(side).flags.coded());
     // Fast-forward: what may leave goes to the other side right away.
     if s.ib(side).o() > 0 {
         stream_sock_chk_snd(w, s, side.peer());
@@ -274,7 +275,7 @@ pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
 pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = %side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
+    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
     let now = w.clock.now_ms;
     let si_state = s.si[side as usize].state;
     let mut connected = false;
@@ -305,7 +306,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                     e.state = FdState::FD_STERROR;
                 }
                 w.fdtab.fd_stop_both(fd);
-                span.record("flags", tracing::field::display("SI_FL_ERR"));
+                span.record("flags", "SI_FL_ERR");
                 wake_task(w, s);
                 return;
             }
@@ -371,7 +372,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             e.state = FdState::FD_STERROR;
         }
         w.fdtab.fd_stop_both(fd);
-        span.record("flags", tracing::field::display(s.ob(side).flags));
+        span.record("flags", s.ob(side).flags.coded());
         wake_task(w, s);
         return;
     }
@@ -403,7 +404,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             stream_sock_shutw(w, s, side);
         }
     }
-    span.record("flags", tracing::field::display(s.ob(side).flags));
+    span.record("flags", s.ob(side).flags.coded());
     // Room was made: the producer of this buffer may read again.
     if total > 0 && s.si[side.peer() as usize].flags.contains(SiFlags::SI_FL_WAIT_ROOM) {
         stream_sock_chk_rcv(w, s, side.peer());
@@ -415,7 +416,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// stream_sock.c:stream_sock_shutr() in 1.5-dev8: the input side is closed (`BF_SHUTR`).
 /// If the output was already shut, the socket is closed and the SI goes `SI_ST_DIS`.
 pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
-    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTR, sess = s.uniq_id, side = %side.name()).entered();
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTR, sess = s.uniq_id, side = side.name()).entered();
     let ib = s.ib_mut(side);
     if ib.flags.contains(BufFlags::BF_SHUTR) {
         return;
@@ -444,7 +445,7 @@ pub fn stream_sock_shutr(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// (`BF_SHUTW`): `shutdown(SHUT_WR)` if we still read (half-close), otherwise the socket is
 /// closed (with a RST when `SI_FL_NOLINGER`) and the SI goes `SI_ST_DIS`.
 pub fn stream_sock_shutw(w: &mut Haproxy, s: &mut Session, side: Side) {
-    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTW, sess = s.uniq_id, side = %side.name()).entered();
+    let _sp = tracing::debug_span!(names::STREAM_SOCK_SHUTW, sess = s.uniq_id, side = side.name()).entered();
     let ob = s.ob_mut(side);
     if ob.flags.contains(BufFlags::BF_SHUTW) {
         return;
@@ -582,8 +583,12 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// Wakes the session's task unless it is the one running (`SI_FL_DONT_WAKE`).
 fn wake_task(w: &mut Haproxy, s: &Session) {
     if !s.si[0].flags.contains(SiFlags::SI_FL_DONT_WAKE) {
-        let _sp =
-            tracing::trace_span!(names::TASK_WAKEUP, task = s.task.0, reason = %"TASK_WOKEN_IO").entered();
+        let _sp = tracing::trace_span!(
+            names::TASK_WAKEUP,
+            task = s.task.0,
+            reason = TaskState::TASK_WOKEN_IO.coded()
+        )
+        .entered();
         w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
     }
 }

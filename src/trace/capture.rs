@@ -1,22 +1,25 @@
-//! Span records and the capture feed: what live consumers (the TUI, tests, the scenario
-//! runner) receive, over a bounded channel that never blocks the proxy.
+//! Span records and the capture feed: what consumers (the TUI, the trace writer, tests,
+//! the scenario runner) receive from the proxy thread, without ever slowing it down.
 //!
 //! The subscriber (`trace::subscriber`) turns each span's creation, field updates and
-//! closing into a small `Record`, batches records per thread, and hands each batch to the
-//! sinks at once (the proxy thread flushes at the end of every loop turn), so a channel
-//! operation and a consumer wake-up cost once per batch, not once per span. When a
-//! consumer falls behind, whole batches are dropped and counted: the proxy's speed never
-//! depends on who is watching, and the count is shown (a red number in the TUI header) so
-//! nobody mistakes a partial picture for the whole.
+//! closing into a small `Raw` record, keeps field values raw (numbers stay numbers, text
+//! goes to a per-batch arena), batches records per thread, and queues each batch for the
+//! sinks at once (the proxy thread flushes at the end of every loop turn). Consumers look
+//! for batches every few milliseconds rather than being woken per batch, and hand read
+//! batches back for reuse. When a live consumer falls behind, whole batches are dropped
+//! and counted: the proxy's speed never depends on who is watching, and the count is
+//! shown (a red number in the TUI header) so nobody mistakes a partial picture for the
+//! whole.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use crate::trace::fields::Code;
 
 /// A field value as text, stored inline when short (most are: numbers, states, names),
 /// so recording a span's fields rarely allocates.
@@ -132,13 +135,6 @@ impl PartialEq<&str> for FieldText {
     }
 }
 
-/// Formats `value` into a new `FieldText` (`format_args!`-style, without a `String`).
-pub fn field_text(value: fmt::Arguments<'_>) -> FieldText {
-    let mut t = FieldText::new();
-    let _ = fmt::Write::write_fmt(&mut t, value);
-    t
-}
-
 /// One field of a span or event: its name and its value as text.
 pub type Field2 = (&'static str, FieldText);
 
@@ -187,20 +183,50 @@ pub enum Record {
     },
 }
 
+/// A field value as the subscriber stores it: numbers stay numbers until a consumer
+/// shows them, and text lives in its batch's `text` (so recording a field never allocates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Val {
+    /// An unsigned number.
+    U64(u64),
+    /// A signed number.
+    I64(i64),
+    /// A boolean.
+    Bool(bool),
+    /// An HAProxy state or flag set (see `trace::fields`).
+    Coded(Code, u32),
+    /// Text, at `start..start + len` in `RawBatch::text`.
+    Text {
+        /// Byte offset.
+        start: u32,
+        /// Byte length.
+        len: u32,
+    },
+}
+
+/// One field as the subscriber stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawField {
+    /// The field's name.
+    pub name: &'static str,
+    /// Its value.
+    pub val: Val,
+}
+
 /// What the subscriber stores per record: the record without its fields, which live in
-/// the batch's shared field list (`RawBatch::fields`), so recording allocates nothing.
-#[derive(Clone, Debug, PartialEq)]
+/// the batch's shared field list (`RawBatch::fields`).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Raw {
     /// Which record, with its own data.
     pub kind: RawKind,
     /// The span (for events: 0).
     pub id: u64,
-    /// When it happened (made relative to the subscriber's start by the consumer).
-    pub at: std::time::Instant,
+    /// When it happened, in nanoseconds since the subscriber started (0 for updates).
+    pub at_ns: u64,
     /// First field in `RawBatch::fields`.
     pub first: u32,
     /// Number of fields.
-    pub count: u16,
+    pub count: u32,
 }
 
 /// The kind of a `Raw` record.
@@ -228,15 +254,15 @@ pub enum RawKind {
     },
 }
 
-/// A batch as the subscriber sends it: records and their fields.
+/// A batch as the subscriber sends it: records, their fields, and the fields' text.
 #[derive(Debug, Default)]
 pub struct RawBatch {
     /// The records, in order.
     pub raws: Vec<Raw>,
     /// Every record's fields, back to back.
-    pub fields: Vec<Field2>,
-    /// When the subscriber started (times in `Record`s are relative to it).
-    pub start: Option<std::time::Instant>,
+    pub fields: Vec<RawField>,
+    /// Every text value, back to back.
+    pub text: String,
 }
 
 impl RawBatch {
@@ -250,11 +276,44 @@ impl RawBatch {
         self.raws.is_empty()
     }
 
-    /// Rebuilds the `Record`s (on the consumer's thread), keeping those `keep` accepts.
+    /// The fields of `r`.
+    pub fn fields_of(&self, r: &Raw) -> &[RawField] {
+        &self.fields[r.first as usize..r.first as usize + r.count as usize]
+    }
+
+    /// The text of a `Val::Text` (empty for other values).
+    pub fn text_of(&self, v: Val) -> &str {
+        match v {
+            Val::Text { start, len } => self.text.get(start as usize..(start + len) as usize).unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    /// A value as text.
+    pub fn format(&self, v: Val) -> FieldText {
+        match v {
+            Val::U64(n) => FieldText::from_int(n, false),
+            Val::I64(n) => FieldText::from_int(n.unsigned_abs(), n < 0),
+            Val::Bool(b) => FieldText::from(if b { "true" } else { "false" }),
+            Val::Coded(c, bits) => {
+                let mut t = FieldText::new();
+                let _ = c.write(bits, &mut t);
+                t
+            }
+            Val::Text { .. } => FieldText::from(self.text_of(v)),
+        }
+    }
+
+    /// The fields of `r` as `(name, text)` pairs.
+    pub fn field_texts(&self, r: &Raw) -> Vec<Field2> {
+        self.fields_of(r).iter().map(|f| (f.name, self.format(f.val))).collect()
+    }
+
+    /// Rebuilds the `Record`s of level `max` or more severe (on the consumer's thread).
     pub fn records(&self, max: tracing::Level) -> impl Iterator<Item = Record> + '_ {
         self.raws.iter().filter(move |r| r.level() <= max).map(|r| {
-            let fields = self.fields[r.first as usize..r.first as usize + r.count as usize].to_vec();
-            let at = self.start.map_or(Duration::ZERO, |s| r.at.saturating_duration_since(s));
+            let fields = self.field_texts(r);
+            let at = Duration::from_nanos(r.at_ns);
             match r.kind {
                 RawKind::New { parent, name, level } => {
                     Record::New { id: r.id, parent, name, level, fields, at }
@@ -264,6 +323,12 @@ impl RawBatch {
                 RawKind::Event { parent, level } => Record::Event { parent, level, fields, at },
             }
         })
+    }
+
+    fn clear(&mut self) {
+        self.raws.clear();
+        self.fields.clear();
+        self.text.clear();
     }
 }
 
@@ -277,132 +342,157 @@ impl Raw {
     }
 }
 
+/// Records per batch before the subscriber sends it (it also sends at every loop turn).
+pub const BATCH: usize = 256;
+
 /// A batch, shared between the sinks that receive it.
 pub type Batch = Arc<RawBatch>;
 
-/// How a sink's channel behaves when its consumer is slow.
-#[derive(Clone, Debug)]
-enum Tx {
-    /// Bounded: batches beyond the capacity are dropped and counted (live consumers).
-    Bounded(SyncSender<Batch>),
-    /// Unbounded: nothing is dropped (the trace file must be complete).
-    Unbounded(Sender<Batch>),
+/// Batches whose last reader is done, kept for the producer's next ones (a batch's
+/// buffers are worth keeping: the proxy thread fills one every loop turn).
+static SPARE: Mutex<Vec<RawBatch>> = Mutex::new(Vec::new());
+
+/// Batches kept at most in `SPARE`.
+const SPARE_MAX: usize = 32;
+
+/// An empty batch, with the buffers of a used one when there is one.
+pub fn spare_batch() -> RawBatch {
+    SPARE.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| RawBatch {
+        raws: Vec::with_capacity(BATCH),
+        fields: Vec::with_capacity(BATCH * 4),
+        text: String::with_capacity(BATCH * 16),
+    })
+}
+
+/// Hands a batch back once read: its buffers go to `spare_batch` if nobody else holds it.
+pub fn recycle(batch: Batch) {
+    if let Ok(mut b) = Arc::try_unwrap(batch) {
+        b.clear();
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_MAX {
+            spare.push(b);
+        }
+    }
+}
+
+/// How often a waiting consumer looks for batches. Producers never wake consumers: a
+/// futex wake per batch (one per loop turn) cost the proxy more than the records did.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The queue between the producing threads and one consumer.
+#[derive(Debug)]
+struct Queue {
+    batches: Mutex<VecDeque<Batch>>,
+    finished: Condvar,
+    /// Records queued and not yet taken.
+    inflight: AtomicUsize,
+    /// Records dropped because the consumer was behind.
+    dropped: AtomicU64,
+    /// `None`: never drop (the trace file must be complete).
+    capacity: Option<usize>,
+    /// Live `Sink`s; at zero the consumer sees the end of the feed.
+    senders: AtomicUsize,
 }
 
 /// The producing end of a feed: where the subscriber sends batches.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Sink {
-    tx: Tx,
-    dropped: Arc<AtomicU64>,
-    inflight: Arc<AtomicUsize>,
-    capacity: usize,
+    q: Arc<Queue>,
+}
+
+impl Clone for Sink {
+    fn clone(&self) -> Sink {
+        self.q.senders.fetch_add(1, Ordering::Relaxed);
+        Sink { q: Arc::clone(&self.q) }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if self.q.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.q.finished.notify_all();
+        }
+    }
 }
 
 impl Sink {
-    /// Whether another batch of `n` records fits; counts them as dropped when not.
-    pub fn has_room(&self, n: usize) -> bool {
-        if self.inflight.load(Ordering::Relaxed) + n > self.capacity {
-            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// Sends a batch without ever blocking.
+    /// Sends a batch without ever blocking; on a bounded feed whose consumer is behind,
+    /// the batch is dropped and its records counted.
     pub fn send(&self, batch: Batch) {
         let n = batch.len();
-        if n == 0 || !self.has_room(n) {
+        if n == 0 {
             return;
         }
-        self.inflight.fetch_add(n, Ordering::Relaxed);
-        let ok = match &self.tx {
-            Tx::Bounded(tx) => tx.try_send(batch).is_ok(),
-            Tx::Unbounded(tx) => tx.send(batch).is_ok(),
-        };
-        if !ok {
-            self.inflight.fetch_sub(n, Ordering::Relaxed);
-            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(cap) = self.q.capacity
+            && self.q.inflight.load(Ordering::Relaxed) + n > cap
+        {
+            self.q.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return;
         }
+        self.q.inflight.fetch_add(n, Ordering::Relaxed);
+        self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).push_back(batch);
     }
 
-    /// Tells the consumer that nothing more will come (an empty batch).
+    /// Tells the consumer that nothing more will come (an empty batch), and wakes it.
     pub fn finish(&self) {
-        match &self.tx {
-            Tx::Bounded(tx) => {
-                let _ = tx.send(Arc::default());
-            }
-            Tx::Unbounded(tx) => {
-                let _ = tx.send(Arc::default());
-            }
-        }
+        self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).push_back(Arc::default());
+        self.q.finished.notify_all();
     }
 
     /// True when both ends belong to the same feed.
     pub fn same_as(&self, other: &Sink) -> bool {
-        Arc::ptr_eq(&self.dropped, &other.dropped)
+        Arc::ptr_eq(&self.q, &other.q)
     }
 }
 
 /// The consumer's end: receives records, knows how many were dropped.
 pub struct Capture {
-    rx: Receiver<Batch>,
-    dropped: Arc<AtomicU64>,
-    inflight: Arc<AtomicUsize>,
+    q: Arc<Queue>,
     pending: RefCell<VecDeque<Record>>,
     /// The most verbose level this consumer wants.
     max: tracing::Level,
 }
 
 impl Capture {
+    fn take(&self) -> Option<Batch> {
+        let b = self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).pop_front()?;
+        self.q.inflight.fetch_sub(b.len(), Ordering::Relaxed);
+        Some(b)
+    }
+
     fn take_batch(&self, batch: Batch) {
-        self.inflight.fetch_sub(batch.len(), Ordering::Relaxed);
         self.pending.borrow_mut().extend(batch.records(self.max));
+        recycle(batch);
     }
 
     /// Records received so far, without waiting, in the order they happened.
     pub fn try_iter(&self) -> impl Iterator<Item = Record> + '_ {
-        while let Ok(b) = self.rx.try_recv() {
+        while let Some(b) = self.take() {
             self.take_batch(b);
         }
         std::iter::from_fn(move || self.pending.borrow_mut().pop_front())
     }
 
-    /// Waits for the next record; `None` once every producer is gone.
-    pub fn recv(&self) -> Option<Record> {
-        loop {
-            if let Some(r) = self.pending.borrow_mut().pop_front() {
-                return Some(r);
-            }
-            let b = self.rx.recv().ok()?;
-            self.take_batch(b);
-        }
-    }
-
-    /// Waits for the next batch as it was sent (the trace writer uses it).
+    /// Waits for the next batch as it was sent (looking every few milliseconds); `None`
+    /// once every producer is gone and the queue is empty. An empty batch means
+    /// `Sink::finish`.
     pub fn recv_batch(&self) -> Option<Batch> {
-        let b = self.rx.recv().ok()?;
-        self.inflight.fetch_sub(b.len(), Ordering::Relaxed);
-        Some(b)
-    }
-
-    /// Waits up to `timeout` for the next record.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Record> {
-        if let Some(r) = self.pending.borrow_mut().pop_front() {
-            return Some(r);
+        loop {
+            let mut q = self.q.batches.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(b) = q.pop_front() {
+                self.q.inflight.fetch_sub(b.len(), Ordering::Relaxed);
+                return Some(b);
+            }
+            if self.q.senders.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            drop(self.q.finished.wait_timeout(q, POLL).unwrap_or_else(|e| e.into_inner()));
         }
-        let b = self.rx.recv_timeout(timeout).ok()?;
-        self.take_batch(b);
-        self.pending.borrow_mut().pop_front()
     }
 
     /// Records lost because the consumer was too slow.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// A shared counter of dropped records (for displays living elsewhere).
-    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.dropped)
+        self.q.dropped.load(Ordering::Relaxed)
     }
 
     /// Everything received so far, without waiting.
@@ -414,22 +504,26 @@ impl Capture {
 /// A live feed with room for about `capacity` records in flight; what does not fit is
 /// dropped and counted.
 pub fn capture(capacity: usize) -> (Sink, Capture) {
-    let (tx, rx) = sync_channel(capacity.div_ceil(64).max(4));
-    feed(Tx::Bounded(tx), rx, capacity)
+    feed(Some(capacity))
 }
 
 /// A feed that never drops (the trace file's).
 pub fn lossless() -> (Sink, Capture) {
-    let (tx, rx) = channel();
-    feed(Tx::Unbounded(tx), rx, usize::MAX / 2)
+    feed(None)
 }
 
-fn feed(tx: Tx, rx: Receiver<Batch>, capacity: usize) -> (Sink, Capture) {
-    let dropped = Arc::new(AtomicU64::new(0));
-    let inflight = Arc::new(AtomicUsize::new(0));
+fn feed(capacity: Option<usize>) -> (Sink, Capture) {
+    let q = Arc::new(Queue {
+        batches: Mutex::new(VecDeque::new()),
+        finished: Condvar::new(),
+        inflight: AtomicUsize::new(0),
+        dropped: AtomicU64::new(0),
+        capacity,
+        senders: AtomicUsize::new(1),
+    });
     (
-        Sink { tx, dropped: Arc::clone(&dropped), inflight: Arc::clone(&inflight), capacity },
-        Capture { rx, dropped, inflight, pending: RefCell::new(VecDeque::new()), max: tracing::Level::TRACE },
+        Sink { q: Arc::clone(&q) },
+        Capture { q, pending: RefCell::new(VecDeque::new()), max: tracing::Level::TRACE },
     )
 }
 
@@ -439,10 +533,10 @@ mod tests {
 
     #[test]
     fn field_text_is_inline_when_short_and_grows_when_long() {
-        let t = field_text(format_args!("{}", 12345));
+        let t = FieldText::from_int(12345, false);
         assert_eq!(t.as_str(), "12345");
         assert!(matches!(t.0, Repr::Inline(..)));
-        let long = field_text(format_args!("{}", "x".repeat(100)));
+        let long = FieldText::from("x".repeat(100));
         assert_eq!(long.len(), 100);
     }
 
@@ -450,8 +544,8 @@ mod tests {
     fn a_full_feed_drops_and_counts_instead_of_blocking() {
         let (sink, cap) = capture(100);
         let batch = || {
-            let raw = Raw { kind: RawKind::Close, id: 1, at: std::time::Instant::now(), first: 0, count: 0 };
-            Arc::new(RawBatch { raws: vec![raw; 80], fields: Vec::new(), start: None })
+            let raw = Raw { kind: RawKind::Close, id: 1, at_ns: 0, first: 0, count: 0 };
+            Arc::new(RawBatch { raws: vec![raw; 80], ..RawBatch::default() })
         };
         sink.send(batch());
         sink.send(batch());

@@ -3,6 +3,7 @@
 //!
 //! - `names`: the HAProxy function names every span uses.
 //! - `subscriber`: the `tracing` subscriber: cheap records, batched per thread.
+//! - `fields`: HAProxy states and flags recorded as numbers, named when read.
 //! - `capture`: records and the bounded, never-blocking feed live consumers read.
 //! - `chrome`: the Chrome/Perfetto trace file writer.
 //! - `export`: the command-line options that choose the outputs.
@@ -13,6 +14,7 @@
 pub mod capture;
 pub mod chrome;
 pub mod export;
+pub mod fields;
 pub mod names;
 pub mod runtime;
 pub mod subscriber;

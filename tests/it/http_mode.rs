@@ -544,7 +544,11 @@ fn halog_reads_haflow_logs() {
 #[test]
 fn a_server_that_closes_after_each_response_leaves_the_client_connection_usable() {
     let b = http_backend(HttpBehaviour { keep_alive: false, body_size: 6, ..HttpBehaviour::named("s1") });
-    let cfg = http_cfg("", "    timeout http-keep-alive 200ms", "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S}\"\n");
+    let cfg = http_cfg(
+        "",
+        "    timeout http-keep-alive 200ms",
+        "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S}\"\n",
+    );
     let p = proxy(&cfg, &[("S", a(b.addr()))]);
     let mut c = connect(p.addr("fe"));
     for _ in 0..2 {
