@@ -35,6 +35,19 @@ pub enum Cmd {
     Run(RunArgs),
     /// Check a configuration and exit (like `haproxy -c`).
     Check(CheckArgs),
+    /// Scripted runs: embedded backends, real traffic, checked expectations.
+    #[command(subcommand)]
+    Scenario(crate::scenario::command::ScenarioCmd),
+    /// One HTTP session, paused at each step of the walkthrough with the proxy's state.
+    Walkthrough(WalkthroughArgs),
+}
+
+/// Options of `haflow walkthrough`.
+#[derive(Debug, Args)]
+pub struct WalkthroughArgs {
+    /// Print every step and its captured state instead of the terminal UI.
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// Options of `haflow run`.
@@ -161,7 +174,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// is read, so the UI sees start-up too; bind errors print before the UI takes the screen.
 pub fn run_tui(args: &RunArgs) -> ExitCode {
     let (layer, capture) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
-    let _trace = match install(&args.trace, Some(layer), false) {
+    let _trace = match install(&args.trace, Some(layer), false, false) {
         Ok(g) => g,
         Err(e) => {
             print_msg("ALERT", &e);
@@ -228,7 +241,7 @@ fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
         });
         layer
     });
-    match install(args, capture, true) {
+    match install(args, capture, true, false) {
         Ok(_guard) => f(),
         Err(e) => {
             print_msg("ALERT", &e);
@@ -495,6 +508,25 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     serve(&mut w)
 }
 
+/// `haflow walkthrough`.
+fn walkthrough(a: &WalkthroughArgs) -> ExitCode {
+    crate::trace::subscriber::install_routed_global();
+    if !a.print {
+        print_msg(
+            "ALERT",
+            "the walkthrough's terminal UI is not built yet: use `haflow walkthrough --print`",
+        );
+        return ExitCode::from(2);
+    }
+    match crate::walkthrough::print(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_msg("ALERT", &e);
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// The entry point of the binary; returns the exit code.
 pub fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -514,5 +546,7 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) if a.tui => run_tui(a),
         Cmd::Run(a) => with_trace(&a.trace, || run(a)),
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
+        Cmd::Scenario(c) => crate::scenario::command::main(c),
+        Cmd::Walkthrough(a) => walkthrough(a),
     }
 }

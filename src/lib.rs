@@ -9,7 +9,10 @@
 //! - `trace`: the span names (HAProxy's function names) and their consumers.
 //! - `ids`: typed ids and the table holding live objects.
 //! - `tui`: the live terminal UI (`haflow run --tui`), fed by span records and snapshots.
-//! - `scenario`: the proxy in a thread, embedded backends and clients (tests, demos).
+//! - `scenario`: the proxy in a thread, embedded backends and clients, scenario files and
+//!   their runner (tests, `haflow scenario`, the demo).
+//! - `walkthrough`: the step-by-step walkthrough (`haflow walkthrough`).
+//! - `demo`: `haflow demo`, embedded backends and steady mixed traffic.
 //! - `cli`: the command line.
 //!
 //! # Threads
@@ -17,8 +20,10 @@
 //! copies (span records, snapshots), and commands reach the loop through `Control`.
 
 pub mod cli;
+pub mod demo;
 pub mod haproxy;
 pub mod ids;
 pub mod scenario;
 pub mod trace;
 pub mod tui;
+pub mod walkthrough;

@@ -1465,6 +1465,9 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         listeners = cfg.listeners.len()
     )
     .entered();
+    crate::walkthrough::step_point(names::CHECK_CONFIG_VALIDITY, || {
+        crate::walkthrough::View::Listeners(&cfg.proxies, &cfg.listeners)
+    });
     let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
     let g = &mut cfg.global;
     if g.maxconn == 0 {

@@ -539,6 +539,7 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
         rep = tracing::field::Empty,
     );
     let g = span.enter();
+    crate::walkthrough::step_point(names::PROCESS_SESSION, || crate::walkthrough::View::Session(w, &s));
     let alive = process_session_run(w, &mut s, woken);
     span.record("si1_to", s.si[1].state.coded());
     span.record("req", s.req.flags.coded());
@@ -1262,6 +1263,7 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
         server = tracing::field::display(w.server_name(s.srv))
     )
     .entered();
+    crate::walkthrough::step_point(names::SESS_ESTABLISH, || crate::walkthrough::View::Session(w, &*s));
     let now = w.clock.now_ms;
     s.logs.t_connect = Some(s.elapsed(now));
     s.si[1].exp = TICK_ETERNITY;
@@ -1403,6 +1405,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     let root = std::mem::replace(&mut s.span, tracing::Span::none());
     let span = tracing::info_span!(parent: &root, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
     let g = span.enter();
+    crate::walkthrough::step_point(names::SESSION_FREE, || crate::walkthrough::View::Session(w, &s));
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }

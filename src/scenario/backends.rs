@@ -58,6 +58,10 @@ pub enum BackendSpec {
     Refuse,
     /// Accepts connections and never reads nor writes; keeps them open until the backend is dropped.
     BlackHole,
+    /// A port whose accept queue is full (backlog 0, one connection never accepted): the
+    /// kernel drops new SYNs, so `connect()` neither succeeds nor fails and a proxy's
+    /// `timeout connect` fires.
+    Saturated,
 }
 
 /// How an HTTP backend answers. Start from [`HttpBehaviour::named`] (or `Default`) and change
@@ -160,6 +164,9 @@ pub struct RunningBackend {
     shared: Arc<Shared>,
     /// The current accept thread; `None` while the backend is down (or for `Refuse`).
     accept: Mutex<Option<AcceptLoop>>,
+    /// `Saturated`: the listening socket nobody accepts on and the connection filling its
+    /// queue.
+    _saturated: Option<(socket2::Socket, TcpStream)>,
 }
 
 /// What the backend's threads share.
@@ -237,6 +244,9 @@ impl Shared {
 impl RunningBackend {
     /// Starts a backend on `127.0.0.1:0` (any free port; see [`RunningBackend::addr`]).
     pub fn start(spec: BackendSpec) -> io::Result<RunningBackend> {
+        if matches!(spec, BackendSpec::Saturated) {
+            return Self::start_saturated();
+        }
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let listens = !matches!(spec, BackendSpec::Refuse);
@@ -262,7 +272,30 @@ impl RunningBackend {
             drop(listener);
             None
         };
-        Ok(RunningBackend { addr, shared, accept: Mutex::new(accept) })
+        Ok(RunningBackend { addr, shared, accept: Mutex::new(accept), _saturated: None })
+    }
+
+    /// `Saturated`: listen with a backlog of 0 and fill the queue with one connection.
+    fn start_saturated() -> io::Result<RunningBackend> {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        sock.listen(0)?;
+        let addr = sock.local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an inet address"))?;
+        let filler = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        let shared = Arc::new(Shared {
+            spec: BackendSpec::Saturated,
+            up: AtomicBool::new(true),
+            state: Mutex::new(State {
+                requests: Vec::new(),
+                connections: 0,
+                open: HashMap::new(),
+                next_id: 0,
+                workers: 0,
+                shutdown: false,
+            }),
+            changed: Condvar::new(),
+        });
+        Ok(RunningBackend { addr, shared, accept: Mutex::new(None), _saturated: Some((sock, filler)) })
     }
 
     /// The address to point the proxy's `server` line at.
@@ -304,12 +337,12 @@ impl RunningBackend {
     /// Takes the server down or brings it back up. Down closes the listening socket: connecting
     /// is refused, connections still waiting in the accept backlog are reset, connections
     /// already accepted stay open (their health checks answer 503). Up listens again on the
-    /// same port. Does nothing for `Refuse`, which never listens.
+    /// same port. Does nothing for `Refuse` and `Saturated`, which never accept.
     ///
     /// Returns an error if the port cannot be bound again, or if the accept thread could not be
     /// woken (then the socket may still be listening).
     pub fn set_up(&self, up: bool) -> io::Result<()> {
-        if matches!(self.shared.spec, BackendSpec::Refuse) {
+        if matches!(self.shared.spec, BackendSpec::Refuse | BackendSpec::Saturated) {
             return Ok(());
         }
         let mut accept = self.accept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -442,7 +475,7 @@ fn run_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     match &shared.spec {
         BackendSpec::Http(behaviour) => serve_http(stream, behaviour, shared),
         BackendSpec::Echo => serve_echo(stream),
-        BackendSpec::Refuse | BackendSpec::BlackHole => Ok(()),
+        BackendSpec::Refuse | BackendSpec::BlackHole | BackendSpec::Saturated => Ok(()),
     }
 }
 
@@ -549,10 +582,10 @@ fn answer(
     } else {
         Framing::Length(body.len())
     };
-    let head = response_head(behaviour.status, &behaviour.name, &behaviour.headers, framing, close);
-    stream.write_all(&head)?;
+    let mut out = response_head(behaviour.status, &behaviour.name, &behaviour.headers, framing, close);
     let done = if close { Next::Close } else { Next::KeepAlive };
     if is_head || (body.is_empty() && !matches!(framing, Framing::Chunked)) {
+        stream.write_all(&out)?;
         return Ok(done);
     }
 
@@ -561,7 +594,12 @@ fn answer(
         n => n,
     };
     let (first, second) = body.split_at(body.len() / 2);
-    write_body_part(stream, first, behaviour.chunked, chunk_size)?;
+    encode_body_part(&mut out, first, behaviour.chunked, chunk_size);
+    if behaviour.close_mid_body || behaviour.delay_mid_body.is_some() {
+        // The response stops half-way: what was built so far goes out now.
+        stream.write_all(&out)?;
+        out.clear();
+    }
     if behaviour.close_mid_body {
         return Ok(Next::Close);
     }
@@ -570,25 +608,27 @@ fn answer(
     {
         return Ok(Next::Abort);
     }
-    write_body_part(stream, second, behaviour.chunked, chunk_size)?;
+    encode_body_part(&mut out, second, behaviour.chunked, chunk_size);
     if behaviour.chunked {
-        stream.write_all(b"0\r\n\r\n")?;
+        out.extend_from_slice(b"0\r\n\r\n");
     }
+    // One write for what is sent at once, so that what the proxy reads (and the call flow
+    // it records) does not depend on how the kernel splits the segments.
+    stream.write_all(&out)?;
     Ok(done)
 }
 
-/// Writes part of a body, as chunks of `chunk_size` when `chunked`.
-fn write_body_part(stream: &mut TcpStream, part: &[u8], chunked: bool, chunk_size: usize) -> io::Result<()> {
+/// Appends part of a body, as chunks of `chunk_size` when `chunked`.
+fn encode_body_part(out: &mut Vec<u8>, part: &[u8], chunked: bool, chunk_size: usize) {
     if !chunked {
-        return stream.write_all(part);
+        out.extend_from_slice(part);
+        return;
     }
     for chunk in part.chunks(chunk_size) {
-        let mut out = format!("{:x}\r\n", chunk.len()).into_bytes();
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         out.extend_from_slice(chunk);
         out.extend_from_slice(b"\r\n");
-        stream.write_all(&out)?;
     }
-    Ok(())
 }
 
 /// How a response body is delimited.
@@ -1118,6 +1158,14 @@ mod tests {
         assert!(backend.wait_for_connections(1, T));
         let err = stream.read(&mut [0u8; 16]).unwrap_err();
         assert!(matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut));
+    }
+
+    #[test]
+    fn a_saturated_backend_lets_connect_time_out() {
+        let backend = RunningBackend::start(BackendSpec::Saturated).unwrap();
+        let err = TcpStream::connect_timeout(&backend.addr(), Duration::from_millis(200))
+            .expect_err("the SYN is dropped: connect() cannot complete");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     }
 
     #[test]

@@ -1,10 +1,17 @@
-//! Scenarios: the embedded backends, the traffic client, and runs of haflow against them.
+//! Scenarios: the embedded backends, the traffic client, runs of haflow against them, and
+//! the scenario files that script those runs.
 //!
 //! `backends` holds the servers that sit behind the proxy (an HTTP responder whose
-//! misbehaviour is scripted, a TCP echo, a refusing address, a black hole); `client`
-//! sends real traffic and parses what comes back. Tests, the demo and the scenario
-//! runner all use them.
+//! misbehaviour is scripted, a TCP echo, a refusing address, a black hole, a port whose
+//! accept queue is full); `client` sends real traffic and parses what comes back; `proxy`
+//! runs haflow on a thread; `spec` is the scenario file format, `runner` runs one and
+//! checks what it must observe, `catalog` holds the shipped ones. Tests, the demo and
+//! `haflow scenario` all use them.
 
 pub mod backends;
+pub mod catalog;
 pub mod client;
+pub mod command;
 pub mod proxy;
+pub mod runner;
+pub mod spec;

@@ -66,12 +66,20 @@ pub enum StartError {
 /// Options for `RunningProxy::start_with`.
 #[derive(Default)]
 pub struct StartOptions {
-    /// Where the proxy thread's span records go (see `trace::capture::route_this_thread`).
+    /// Where the proxy thread's span records go (see `trace::subscriber::route_this_thread`).
     pub capture: Option<crate::trace::capture::Sink>,
+    /// A second destination for them (e.g. a UI watching a scenario the runner checks).
+    pub also: Option<crate::trace::capture::Sink>,
     /// Print `-d` debug lines (captured, see `RunningProxy::debug_lines`).
     pub debug: bool,
     /// Another observer on the proxy thread (e.g. the UI's snapshot producer).
     pub observer: Option<Box<dyn Observer>>,
+    /// Runs first on the proxy thread, before the configuration is read (the
+    /// walkthrough's stepper installs itself there).
+    pub on_thread: Option<Box<dyn FnOnce() + Send>>,
+    /// How long to wait for the proxy to be ready (default 10 s; the walkthrough pauses
+    /// start-up for as long as the learner reads).
+    pub ready_within: Option<Duration>,
 }
 
 /// A haflow instance running on its own thread.
@@ -114,6 +122,7 @@ impl RunningProxy {
         let path = write_cfg(cfg).map_err(|e| StartError::Start(e.to_string()))?;
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let seen: Shared = Arc::default();
+        let ready_within = opts.ready_within.unwrap_or(Duration::from_secs(10));
         let (ready_tx, ready_rx) =
             channel::<Result<(Control, Vec<(String, SocketAddr)>, Vec<String>), StartError>>();
         let seen2 = Arc::clone(&seen);
@@ -162,16 +171,19 @@ impl RunningProxy {
                     let _ = ready_tx.send(Ok((w.control(), addrs, warnings)));
                     run_poll_loop(&mut w);
                 };
-                if let Some(layer) = opts.capture {
+                for sink in opts.capture.into_iter().chain(opts.also) {
                     crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route {
-                        sink: layer,
+                        sink,
                         max: tracing::Level::TRACE,
                     });
+                }
+                if let Some(f) = opts.on_thread {
+                    f();
                 }
                 run();
             })
             .map_err(|e| StartError::Start(e.to_string()))?;
-        let (control, addrs, warnings) = recv_ready(ready_rx)?;
+        let (control, addrs, warnings) = recv_ready(ready_rx, ready_within)?;
         Ok(RunningProxy { control, thread: Some(thread), addrs, seen, cfg_path: path, warnings })
     }
 
@@ -182,6 +194,22 @@ impl RunningProxy {
             .find(|(n, _)| n == fe)
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("no listener for '{fe}'"))
+    }
+
+    /// The frontends with a bound listener, in configuration order.
+    pub fn frontends(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (n, _) in &self.addrs {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        out
+    }
+
+    /// Every bound listener's address, with its frontend.
+    pub fn frontend_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.addrs.clone()
     }
 
     /// Runs `f` on the proxy thread and returns its result (e.g. to read counters).
@@ -258,9 +286,8 @@ impl Drop for RunningProxy {
     }
 }
 
-fn recv_ready<T>(rx: Receiver<Result<T, StartError>>) -> Result<T, StartError> {
-    rx.recv_timeout(Duration::from_secs(10))
-        .map_err(|_| StartError::Start("the proxy thread did not start".into()))?
+fn recv_ready<T>(rx: Receiver<Result<T, StartError>>, within: Duration) -> Result<T, StartError> {
+    rx.recv_timeout(within).map_err(|_| StartError::Start("the proxy thread did not start".into()))?
 }
 
 /// The local address of every bound TCP listener, with its frontend's name.

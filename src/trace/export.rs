@@ -125,9 +125,15 @@ pub struct TraceArgs {
 
 /// Installs the process-wide subscriber: the capture feed (if any, at every level), the
 /// trace file (if `--trace`, at `--trace-level`), and warnings on stderr (unless a UI owns
-/// the terminal; `HAFLOW_LOG=info|debug|...` makes them more verbose). Returns the guard
-/// that completes the trace file when dropped.
-pub fn install(args: &TraceArgs, capture: Option<Sink>, stderr: bool) -> Result<Option<TraceGuard>, String> {
+/// the terminal; `HAFLOW_LOG=info|debug|...` makes them more verbose); `routed` lets proxy
+/// threads add feeds of their own (the scenario runner's). Returns the guard that
+/// completes the trace file when dropped.
+pub fn install(
+    args: &TraceArgs,
+    capture: Option<Sink>,
+    stderr: bool,
+    routed: bool,
+) -> Result<Option<TraceGuard>, String> {
     let mut routes = Vec::new();
     if let Some(sink) = capture {
         routes.push(Route { sink, max: Level::TRACE });
@@ -156,7 +162,7 @@ pub fn install(args: &TraceArgs, capture: Option<Sink>, stderr: bool) -> Result<
         Ok("trace") => Level::TRACE,
         _ => Level::WARN,
     });
-    if !install_global(FlowSubscriber::new(routes, false, stderr_level)) {
+    if !install_global(FlowSubscriber::new(routes, routed, stderr_level)) {
         return Err("a trace subscriber is already installed".into());
     }
     Ok(guard)

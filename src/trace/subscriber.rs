@@ -70,7 +70,7 @@ pub struct Route {
 struct Local {
     batch: RawBatch,
     stack: Vec<u64>,
-    route: Option<Route>,
+    routes: Vec<Route>,
 }
 
 thread_local! {
@@ -78,7 +78,7 @@ thread_local! {
         RefCell::new(Local {
             batch: RawBatch { raws: Vec::new(), fields: Vec::new(), text: String::new() },
             stack: Vec::new(),
-            route: None,
+            routes: Vec::new(),
         })
     };
 }
@@ -129,7 +129,7 @@ impl FlowSubscriber {
 
     /// True when this thread has somewhere to send records.
     fn recording(&self, local: &Local) -> bool {
-        !self.routes.is_empty() || local.route.is_some()
+        !self.routes.is_empty() || !local.routes.is_empty()
     }
 
     /// Appends a record whose fields were just pushed to `local.batch.fields` from `first`
@@ -149,7 +149,7 @@ impl FlowSubscriber {
             return;
         }
         let batch = Arc::new(std::mem::replace(&mut local.batch, spare_batch()));
-        for r in self.routes.iter().chain(local.route.iter()) {
+        for r in self.routes.iter().chain(local.routes.iter()) {
             r.sink.send(Arc::clone(&batch));
         }
         recycle(batch);
@@ -427,9 +427,15 @@ pub fn flush_thread() {
     }
 }
 
-/// Gives this thread a route of its own (requires a subscriber installed with `routed`).
+/// The spans entered on this thread, outermost first (what a debugger calls the stack).
+pub fn entered_spans() -> Vec<u64> {
+    LOCAL.try_with(|l| l.borrow().stack.clone()).unwrap_or_default()
+}
+
+/// Gives this thread a route of its own, in addition to any it has (requires a
+/// subscriber installed with `routed`).
 pub fn route_this_thread(route: Route) {
-    let _ = LOCAL.try_with(|l| l.borrow_mut().route = Some(route));
+    let _ = LOCAL.try_with(|l| l.borrow_mut().routes.push(route));
 }
 
 /// Installs, once, a routed subscriber with no global route: each proxy thread of a test

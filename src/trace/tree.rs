@@ -97,6 +97,13 @@ impl TreeBuilder {
     }
 }
 
+/// Fields shown in call-flow listings: the state changes, not what varies from run to run
+/// (fds, byte counts, ids, addresses).
+pub const LISTING_FIELDS: &[&str] = &[
+    "an", "woken", "si1_from", "si1_to", "from", "to", "status", "action", "backend", "server", "term",
+    "keep_srv", "reason", "pool", "side", "request",
+];
+
 /// The call-flow listing of a tree: one line per span, indented by depth, with the fields
 /// named in `keep` (others are left out so listings stay stable from run to run).
 pub fn listing(root: &Node, keep: &[&str]) -> String {

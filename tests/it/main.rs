@@ -5,6 +5,7 @@ mod book;
 mod checks;
 mod config;
 mod http_mode;
+mod scenarios;
 mod side_by_side;
 mod spans;
 mod stats;

@@ -1,0 +1,292 @@
+//! `haflow demo`: haflow in front of embedded backends, with steady mixed traffic, so
+//! that the whole call flow can be watched within a minute of cloning.
+//!
+//! Three HTTP servers (health-checked, one of them slow) sit behind an HTTP frontend with
+//! an ACL-switched API backend, a `deny` rule and a `return` rule. Client threads send
+//! keep-alive and one-shot requests, some to paths the rules catch, now and then a
+//! malformed request (400) or a client too slow to finish its request (408); every
+//! 20 seconds one server goes down for 8 seconds, so its health checks take it out and
+//! bring it back. The configuration is printed first; then the terminal UI shows it all
+//! when stdout is a terminal, and otherwise a summary every few seconds with the call
+//! flow of a recent session.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::haproxy::haproxy::Observer;
+use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend};
+use crate::scenario::client::{Conn, Request};
+use crate::scenario::proxy::{RunningProxy, StartError, StartOptions};
+use crate::trace::capture::{Capture, Sink, lossless};
+use crate::trace::names;
+use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, listing};
+
+/// The demo's configuration (`${S1}`... are the embedded servers' addresses).
+pub const CONFIG: &str = r#"global
+    log stdout format raw local0
+    maxconn 200
+
+defaults
+    mode http
+    log global
+    option httplog
+    option http-keep-alive
+    option redispatch
+    retries 2
+    timeout connect 1s
+    timeout client 10s
+    timeout server 5s
+    timeout http-request 2s
+
+frontend web
+    bind 127.0.0.1:0
+    acl is_api path_beg /api
+    http-request deny if { path_beg /admin }
+    http-request return status 200 content-type text/plain string "pong" if { path /ping }
+    use_backend api if is_api
+    default_backend app
+
+backend app
+    balance roundrobin
+    option httpchk GET /health
+    server s1 "${S1}" check inter 500ms fall 2 rise 2
+    server s2 "${S2}" check inter 500ms fall 2 rise 2
+    server s3 "${S3}" check inter 500ms fall 2 rise 2
+
+backend api
+    balance leastconn
+    server api1 "${API1}"
+"#;
+
+/// A running demo: the backends, the proxy and the traffic threads.
+pub struct Demo {
+    /// The proxy.
+    pub proxy: RunningProxy,
+    /// The configuration as run.
+    pub config: String,
+    backends: Vec<RunningBackend>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Demo {
+    /// Starts the backends, the proxy (feeding `capture` and telling `observer`), and the
+    /// traffic.
+    pub fn start(capture: Option<Sink>, observer: Option<Box<dyn Observer>>) -> Result<Demo, String> {
+        let http = |name: &str, delay_ms: u64| {
+            BackendSpec::Http(HttpBehaviour {
+                body_size: 512,
+                delay_before_headers: (delay_ms > 0).then(|| Duration::from_millis(delay_ms)),
+                health_path: Some("/health".into()),
+                ..HttpBehaviour::named(name)
+            })
+        };
+        let specs =
+            [("S1", http("s1", 0)), ("S2", http("s2", 0)), ("S3", http("s3", 40)), ("API1", http("api1", 5))];
+        let mut backends = Vec::new();
+        let mut env = Vec::new();
+        for (var, spec) in specs {
+            let b = RunningBackend::start(spec).map_err(|e| format!("backend {var}: {e}"))?;
+            env.push((var, b.addr().to_string()));
+            backends.push(b);
+        }
+        let proxy =
+            RunningProxy::start_with(CONFIG, &env, StartOptions { capture, observer, ..Default::default() })
+                .map_err(|e| match e {
+                    StartError::Config(d) => d.alerts.join("; "),
+                    StartError::Start(m) => m,
+                })?;
+        let mut config = CONFIG.to_string();
+        for (var, addr) in &env {
+            config = config.replace(&format!("${{{var}}}"), addr);
+        }
+        config = config.replace("127.0.0.1:0", &proxy.addr("web").to_string());
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = proxy.addr("web");
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| e.to_string())
+        };
+        for (i, paths) in [["/", "/api/users", "/", "/ping"], ["/index.html", "/api/orders", "/admin", "/"]]
+            .into_iter()
+            .enumerate()
+        {
+            let stop = Arc::clone(&stop);
+            threads.push(spawn(
+                &format!("demo-keepalive-{i}"),
+                Box::new(move || keep_alive_client(addr, &paths, &stop)),
+            )?);
+        }
+        let s2 = Arc::clone(&stop);
+        threads.push(spawn("demo-oneshot", Box::new(move || one_shot_client(addr, &s2)))?);
+        let s3 = Arc::clone(&stop);
+        threads.push(spawn("demo-misbehaving", Box::new(move || misbehaving_client(addr, &s3)))?);
+        Ok(Demo { proxy, config, backends, stop, threads })
+    }
+
+    /// One step of the server flapping: every 20 s, s3 goes down for 8 s.
+    fn flap(&self, elapsed: Duration) {
+        let phase = elapsed.as_secs() % 20;
+        let _ = self.backends[2].set_up(!(12..20).contains(&phase));
+    }
+
+    /// Stops the traffic, the proxy and the backends.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        self.proxy.stop();
+    }
+}
+
+/// Pauses between requests: the demo shows traffic, it does not load-test.
+fn pace(stop: &AtomicBool, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(end.saturating_duration_since(Instant::now())));
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
+/// Five requests per connection, then a new connection.
+fn keep_alive_client(addr: std::net::SocketAddr, paths: &[&str], stop: &AtomicBool) {
+    let mut n = 0usize;
+    while pace(stop, Duration::from_millis(150)) {
+        let Ok(mut c) = Conn::connect(addr, Duration::from_secs(5)) else { continue };
+        for _ in 0..5 {
+            let path = paths[n % paths.len()];
+            n += 1;
+            match c.request(&Request::get(path)) {
+                Ok(r) if !r.closes_connection() => {}
+                _ => break,
+            }
+            if !pace(stop, Duration::from_millis(100)) {
+                return;
+            }
+        }
+    }
+}
+
+/// One request per connection, with `Connection: close`.
+fn one_shot_client(addr: std::net::SocketAddr, stop: &AtomicBool) {
+    while pace(stop, Duration::from_millis(400)) {
+        if let Ok(mut c) = Conn::connect(addr, Duration::from_secs(5)) {
+            let _ = c.request(&Request::get("/").header("Connection", "close"));
+        }
+    }
+}
+
+/// Every few seconds: a malformed request (400) or a request never finished (408).
+fn misbehaving_client(addr: std::net::SocketAddr, stop: &AtomicBool) {
+    let mut slow = false;
+    while pace(stop, Duration::from_secs(3)) {
+        let Ok(mut c) = Conn::connect(addr, Duration::from_secs(5)) else { continue };
+        if slow {
+            // Half a request, then silence until `timeout http-request` answers 408.
+            let _ = c.send_raw(b"GET /slow HTTP/1.1\r\nHost: demo\r\n");
+            let _ = c.read_response(false);
+        } else {
+            let _ = c.send_raw(b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n");
+            let _ = c.read_response(false);
+        }
+        slow = !slow;
+    }
+}
+
+/// What the text summary counts between two prints.
+#[derive(Default)]
+struct Tally {
+    statuses: BTreeMap<String, u64>,
+}
+
+/// The status and termination state of an httplog line.
+fn status_of(line: &str) -> Option<(String, String)> {
+    // `... fe be/srv Tq/Tw/Tc/Tr/Ta STATUS BYTES - - TERM ...`
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let i = parts.iter().position(|p| p.matches('/').count() == 4 && p.split('/').all(|x| !x.is_empty()))?;
+    Some((parts.get(i + 1)?.to_string(), parts.get(i + 5)?.to_string()))
+}
+
+/// `haflow demo` without a terminal: a summary every `every`, with the call flow of the
+/// latest finished session every fourth time, until `duration` (or forever).
+pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Write) -> Result<(), String> {
+    let (sink, feed) = lossless();
+    let demo = Demo::start(Some(sink), None)?;
+    let io = |e: std::io::Error| e.to_string();
+    writeln!(out, "haflow demo: the configuration, with the embedded servers' addresses:\n").map_err(io)?;
+    writeln!(out, "{}", demo.config).map_err(io)?;
+    let started = Instant::now();
+    let mut seen_logs = 0;
+    let mut tally = Tally::default();
+    let mut tb = TreeBuilder::default();
+    let mut round = 0u64;
+    loop {
+        let next = started + every * (round as u32 + 1);
+        while Instant::now() < next {
+            demo.flap(started.elapsed());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        round += 1;
+        let logs = demo.proxy.logs();
+        for l in &logs[seen_logs..] {
+            if let Some((status, term)) = status_of(l) {
+                *tally.statuses.entry(format!("{status} {term}")).or_default() += 1;
+            }
+        }
+        let state_lines: Vec<&String> =
+            logs[seen_logs..].iter().filter(|l| l.starts_with("Server ") || l.contains(" is DOWN")).collect();
+        seen_logs = logs.len();
+        let (sessions, servers) = demo.proxy.query(|w| {
+            let servers: Vec<String> = w
+                .proxies
+                .iter()
+                .flat_map(|p| p.servers.iter().map(|s| format!("{}/{} {}", p.name, s.name, s.status())))
+                .collect();
+            (w.sessions.len(), servers)
+        });
+        writeln!(
+            out,
+            "--- {:>4}s: {sessions} sessions open; servers: {}",
+            started.elapsed().as_secs(),
+            servers.join(", ")
+        )
+        .map_err(io)?;
+        let counts: Vec<String> = tally.statuses.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+        writeln!(out, "    responses (status termination-state) so far: {}", counts.join(", "))
+            .map_err(io)?;
+        for l in state_lines {
+            writeln!(out, "    {l}").map_err(io)?;
+        }
+        absorb(&feed, &mut tb);
+        if round % 4 == 1
+            && let Some(s) = tb.roots.iter().rev().find(|n| n.name == names::SESSION)
+        {
+            writeln!(out, "    call flow of session {}:", s.field("sess").unwrap_or("?")).map_err(io)?;
+            for l in listing(s, LISTING_FIELDS).lines() {
+                writeln!(out, "      {l}").map_err(io)?;
+            }
+        }
+        // Finished trees are only needed until shown.
+        tb.roots.clear();
+        out.flush().map_err(io)?;
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+    }
+    demo.stop();
+    Ok(())
+}
+
+fn absorb(feed: &Capture, tb: &mut TreeBuilder) {
+    for r in feed.try_iter() {
+        tb.push(&r);
+    }
+}
