@@ -345,8 +345,9 @@ fn fmt_forward(n: u64) -> String {
 
 fn listener_line(l: &Listener, fe: &str) -> String {
     let fd = l.fd.map_or("-".to_string(), |f| f.0.to_string());
+    let fe = if fe.is_empty() { String::new() } else { format!("{fe} ") };
     format!(
-        "{fe} {} {:?} proto={} fd={fd} accept={} handler={} nbconn={}/{}",
+        "{fe}{} {:?} proto={} fd={fd} accept={} handler={} nbconn={}/{}",
         l.addr,
         l.state,
         l.proto.name,
@@ -377,7 +378,10 @@ fn state_of(view: &View<'_>) -> Vec<(String, Vec<String>)> {
                     x.state.to_string(),
                     flag_names(&x.flags),
                     x.fd.map_or("-".to_string(), |f| f.0.to_string()),
-                    x.exp.map_or("-".to_string(), |e| format!("{}ms", e.0))
+                    x.exp.map_or("-".to_string(), |e| format!(
+                        "in {}ms",
+                        e.0.saturating_sub(w.clock.now_ms.0)
+                    ))
                 )
             };
             vec![

@@ -2,8 +2,9 @@
 //! in the repository. Every `{{#include}}` of a chapter names a file that exists and is
 //! not empty (and, for `file:anchor`, an anchor that exists in it); every walkthrough
 //! step is included by a chapter and stops at a span of `trace::names`; every chapter is
-//! listed in `SUMMARY.md`; relative links resolve; the lab configurations parse. Whether
-//! a golden listing is up to date is checked with the scenarios that produce it.
+//! listed in `SUMMARY.md`; relative links resolve; the lab configurations parse. An
+//! included call-flow listing must be a scenario's, whose test (tests/it/scenarios.rs)
+//! fails when the listing is stale.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -132,6 +133,20 @@ fn every_include_of_the_book_exists_and_is_not_empty() {
                 problems.push(format!("{}: {} is empty", inc.chapter.display(), inc.path));
                 continue;
             }
+            // A call-flow listing is only fresh if a scenario regenerates and checks it
+            // (tests/it/scenarios.rs compares each scenario's run with its listing).
+            if let Some(name) =
+                inc.path.rsplit_once("scenarios/golden/").and_then(|(_, f)| f.strip_suffix(".txt"))
+            {
+                if !root().join("scenarios").join(format!("{name}.toml")).exists() {
+                    problems.push(format!(
+                        "{}: {} is no scenario's listing (no scenarios/{name}.toml checks it)",
+                        inc.chapter.display(),
+                        inc.path
+                    ));
+                }
+                continue;
+            }
             let Some(sel) = inc.selector.as_deref() else { continue };
             let is_range = sel.chars().all(|c| c.is_ascii_digit() || c == ':');
             if is_range {
@@ -189,6 +204,10 @@ fn every_walkthrough_step_is_in_the_book_and_stops_at_a_known_span() {
     let index = read(&wt.join("README.md"));
     let steps: Vec<PathBuf> = markdown_files(&wt).into_iter().filter(|p| !p.ends_with("README.md")).collect();
     assert!(steps.len() >= 14, "the walkthrough has its steps: {steps:?}");
+    let embedded: Vec<&str> = haflow::walkthrough::FILES.iter().map(|(f, _)| *f).collect();
+    let on_disk: Vec<String> =
+        steps.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(embedded, on_disk, "src/walkthrough.rs embeds every step file, in order");
     let mut problems = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let file = step.file_name().unwrap().to_string_lossy().to_string();
@@ -206,11 +225,11 @@ fn every_walkthrough_step_is_in_the_book_and_stops_at_a_known_span() {
             problems.push(format!("{file}: the first line is the step's title (`## Step N: ...`)"));
         }
         let stop = text.lines().find_map(|l| l.strip_prefix("- Stops at: `")?.strip_suffix('`'));
-        match stop {
-            Some(span) if names.contains(span) => {}
-            Some(span) => {
-                problems.push(format!("{file}: `Stops at: {span}` is not a span of src/trace/names.rs"))
-            }
+        match stop.map(|s| (s, haflow::walkthrough::parse_stop(s))) {
+            Some((_, Some((span, _)))) if names.contains(&span) => {}
+            Some((stop, _)) => problems.push(format!(
+                "{file}: `Stops at: {stop}` is not a span of src/trace/names.rs (with an optional {{field=value}})"
+            )),
             None => problems.push(format!("{file}: no `- Stops at: `span`` line")),
         }
         for key in ["- Seed: ", "- HAProxy", "- haflow: "] {

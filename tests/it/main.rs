@@ -13,3 +13,4 @@ mod tcp_mode;
 mod trace_export;
 mod tui;
 mod util;
+mod walkthrough;
