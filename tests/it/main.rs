@@ -4,6 +4,7 @@
 mod book;
 mod checks;
 mod config;
+mod demo;
 mod http_mode;
 mod scenarios;
 mod side_by_side;
