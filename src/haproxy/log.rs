@@ -205,15 +205,6 @@ fn counters(w: &Haproxy, s: &Session) -> String {
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
     let srv_conn = s.srv.map_or(0, |id| w.server(id).cur_sess);
-    // Retries done: the last failed attempt is not a retry (HAProxy 2.6 prints `1` for
-    // `retries 1` even though the counter went below zero).
-    let retries = (be.conn_retries - s.si[1].conn_retries).clamp(0, be.conn_retries.max(0));
-    let retries = if s.si[1].state == crate::haproxy::stream_interface::SiState::SI_ST_INI && s.srv.is_none()
-    {
-        0
-    } else {
-        retries
-    };
     let redisp = if s.flags.contains(crate::haproxy::session::SessFlags::SN_REDISP) { "+" } else { "" };
     format!(
         "{}/{}/{}/{}/{}{} {}/{}",
@@ -222,7 +213,7 @@ fn counters(w: &Haproxy, s: &Session) -> String {
         be.beconn,
         srv_conn,
         redisp,
-        retries,
+        s.logs.retries,
         s.logs.srv_queue_size,
         s.logs.prx_queue_size
     )

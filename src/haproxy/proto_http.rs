@@ -1476,6 +1476,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.logs.request_date = w.clock.date;
     s.logs.srv_queue_size = 0;
     s.logs.prx_queue_size = 0;
+    s.logs.retries = 0;
     s.err = SnErr::SN_ERR_NONE;
     s.finst = SnFinst::SN_FINST_NONE;
     s.flags.remove(

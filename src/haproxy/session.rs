@@ -180,6 +180,11 @@ pub struct SessLogs {
     pub srv_queue_size: u32,
     /// Backend queue length when we entered it.
     pub prx_queue_size: u32,
+    /// Connection retries done for the current request (`%rc`), counted up as HAProxy 2.6
+    /// does: 0 for a request that never needed a server (denied, malformed, timed out while
+    /// being read). 1.5 derived the field from the countdown `si[1].conn_retries` and so
+    /// printed the backend's `retries` for such requests.
+    pub retries: u32,
     /// True once the log line was emitted (it is emitted once).
     pub logged: bool,
 }
@@ -381,6 +386,7 @@ pub fn session_accept(
                 bytes_out_base: 0,
                 srv_queue_size: 0,
                 prx_queue_size: 0,
+                retries: 0,
                 logged: false,
             },
             srv_error: default_srv_error,
@@ -1000,7 +1006,13 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
     }
     let now = w.clock.now_ms;
     match srv_redispatch_connect(w, s) {
-        SrvStatus::Ok => s.si[1].set_state(SiState::SI_ST_ASS),
+        SrvStatus::Ok => {
+            // The server is assigned: the queue time (`%Tw`) ends here, and the connect
+            // time (`%Tc`) counts from here, retries on this server included. A session
+            // redispatched after failed attempts comes back here and starts both again.
+            s.logs.t_queue = Some(s.elapsed(now));
+            s.si[1].set_state(SiState::SI_ST_ASS)
+        }
         SrvStatus::Queued => {
             s.si[1].exp = tick_add_ifset(now, w.proxies[s.be.idx()].queue_timeout());
             s.si[1].set_state(SiState::SI_ST_QUE);
@@ -1178,9 +1190,10 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
     true
 }
 
-/// session.c:sess_update_st_cer() in 1.5-dev8: a connect attempt failed. Retry (on the
-/// same server after a turn-around delay, or elsewhere with `option redispatch` on the
-/// last retry) or give up with an error.
+/// session.c:sess_update_st_cer() in 1.5-dev8, with 1.5.0's round-robin rule: a connect
+/// attempt failed. Retry (on the same server, after a turn-around delay when the error was
+/// asynchronous), or elsewhere with `option redispatch`: on the last retry, or at once
+/// under round robin with more than one active server. Or give up with an error.
 pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
     let span = tracing::debug_span!(
         names::SESS_UPDATE_ST_CER,
@@ -1210,13 +1223,21 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         span.record("to", SiState::SI_ST_CLO.coded());
         return;
     }
+    s.logs.retries += 1;
     let be = &w.proxies[s.be.idx()];
     let redispatch = be.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_REDISP);
     let connect_to = be.timeout.connect;
-    let rr = matches!(be.lbprm.algo, crate::haproxy::proxy::BalanceAlgo::RoundRobin);
+    // `BE_LB_KIND_RR`: roundrobin and static-rr.
+    let rr = matches!(
+        be.lbprm.algo,
+        crate::haproxy::proxy::BalanceAlgo::RoundRobin | crate::haproxy::proxy::BalanceAlgo::StaticRr
+    );
     let srv_act = be.srv_act();
-    let next = if s.srv.is_some() && redispatch && s.si[1].conn_retries == 0 {
-        // Last retry: let the load balancer pick another server.
+    // 1.5.0: a non-persistent session under round robin with other active servers does not
+    // care which server answers, so it is redispatched at once instead of on the last retry.
+    let any_server = !s.flags.contains(SessFlags::SN_DIRECT) && rr && srv_act > 1;
+    let next = if s.srv.is_some() && redispatch && (s.si[1].conn_retries == 0 || any_server) {
+        // Last retry (or any server will do): let the load balancer pick another server.
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.redispatches += 1;
         }

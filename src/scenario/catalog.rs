@@ -34,8 +34,25 @@ macro_rules! entries {
 }
 
 /// Every shipped scenario, in the order the book presents them.
-pub const SCENARIOS: &[Entry] =
-    entries!["basic-get", "keep-alive", "connection-close", "post-chunked", "tcp-mode", "walkthrough",];
+pub const SCENARIOS: &[Entry] = entries![
+    "basic-get",
+    "keep-alive",
+    "connection-close",
+    "post-chunked",
+    "round-robin",
+    "acl-switching",
+    "deny-and-return",
+    "server-down-checks",
+    "connect-retry-redispatch",
+    "server-timeout-504",
+    "malformed-400",
+    "slow-client-408",
+    "server-maxconn-queue",
+    "frontend-maxconn",
+    "tcp-mode",
+    "large-body-small-buffer",
+    "walkthrough",
+];
 
 /// The shipped scenario called `name`.
 pub fn find(name: &str) -> Option<&'static Entry> {

@@ -473,15 +473,23 @@ pub fn flow_listing(sc: &Scenario, tb: &TreeBuilder) -> Result<String, String> {
         }
         out.push_str(&listing(tree, LISTING_FIELDS));
     }
+    // Loop spans nest under `run_poll_loop` > `_do_poll` or `process_runnable_tasks`:
+    // look through every tree but the sessions' (the `flow` part shows those), and list
+    // what was found in the order it happened, whatever its name.
+    let mut found: Vec<&Node> = Vec::new();
     for name in &sc.flow_roots {
-        let found: Vec<&Node> = tb.roots.iter().filter(|n| n.name == name.as_str()).collect();
-        if found.is_empty() {
+        let before = found.len();
+        for root in tb.roots.iter().filter(|n| n.name != names::SESSION) {
+            root.find_all(name, &mut found);
+        }
+        if found.len() == before {
             return Err(format!("no `{name}` span was recorded"));
         }
-        for n in found {
-            let _ = writeln!(out, "# {name}");
-            out.push_str(&listing(n, LISTING_FIELDS));
-        }
+    }
+    found.sort_by_key(|n| n.start);
+    for n in found {
+        let _ = writeln!(out, "# {}", n.name);
+        out.push_str(&listing(n, LISTING_FIELDS));
     }
     Ok(out)
 }

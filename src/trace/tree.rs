@@ -43,6 +43,18 @@ impl Node {
         }
         self.children.iter().find_map(|c| c.find(name))
     }
+
+    /// Every span named `name` in this tree, in pre-order; a match's own subtree is not
+    /// searched (its listing already shows it).
+    pub fn find_all<'a>(&'a self, name: &str, out: &mut Vec<&'a Node>) {
+        if self.name == name {
+            out.push(self);
+            return;
+        }
+        for c in &self.children {
+            c.find_all(name, out);
+        }
+    }
 }
 
 /// Builds trees from records. Spans whose parent is unknown become roots.
@@ -132,4 +144,33 @@ pub fn listing(root: &Node, keep: &[&str]) -> String {
     let mut out = String::new();
     walk(root, 0, keep, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &'static str, start: u64, children: Vec<Node>) -> Node {
+        Node { name, fields: Vec::new(), start: Duration::from_millis(start), end: None, children }
+    }
+
+    #[test]
+    fn find_all_collects_nested_matches_in_pre_order_without_entering_them() {
+        let tree = node(
+            "run_poll_loop",
+            0,
+            vec![
+                node("_do_poll", 1, vec![node("listener_full", 2, vec![node("listener_full", 3, vec![])])]),
+                node("process_runnable_tasks", 4, vec![node("resume_listener", 5, vec![])]),
+                node("_do_poll", 6, vec![node("listener_full", 7, vec![])]),
+            ],
+        );
+        let mut found = Vec::new();
+        tree.find_all("listener_full", &mut found);
+        let starts: Vec<u128> = found.iter().map(|n| n.start.as_millis()).collect();
+        assert_eq!(starts, [2, 7], "two matches, the nested one is part of the first's listing");
+        let mut none = Vec::new();
+        tree.find_all("session", &mut none);
+        assert!(none.is_empty());
+    }
 }

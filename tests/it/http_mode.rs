@@ -26,6 +26,11 @@ pub fn term(line: &str) -> &str {
     line.split_whitespace().nth(9).unwrap_or("")
 }
 
+/// The retries field (`%rc`, the last of `%ac/%fc/%bc/%sc/%rc`) of an httplog line.
+pub fn retries(line: &str) -> &str {
+    line.split_whitespace().nth(10).and_then(|c| c.rsplit('/').next()).unwrap_or("")
+}
+
 /// The status field of an httplog line.
 pub fn status(line: &str) -> &str {
     line.split_whitespace().nth(5).unwrap_or("")
@@ -286,6 +291,9 @@ fn http_request_rules_deny_return_redirect_and_rewrite() {
     let terms: Vec<&str> = logs.iter().map(|l| term(l)).collect();
     assert_eq!(terms, ["PR--", "PR--", "LR--", "LR--", "LR--", "LR--", "----"], "{logs:#?}");
     assert!(logs[0].contains(" fe fe/<NOSRV> 0/-1/-1/-1/"), "{}", logs[0]);
+    for l in &logs[..6] {
+        assert_eq!(retries(l), "0", "no server was needed, so no retry (HAProxy 2.6): {l}");
+    }
     drop(c);
     assert_idle(&p);
 }
@@ -412,6 +420,7 @@ fn malformed_requests_get_400_and_are_never_forwarded() {
     for l in &logs {
         assert_eq!(term(l), "PR--", "{l}");
         assert!(l.ends_with("\"<BADREQ>\""), "{l}");
+        assert_eq!(retries(l), "0", "{l}");
     }
     assert_idle(&p);
 }
@@ -453,6 +462,7 @@ fn a_stalled_client_gets_408_after_timeout_http_request() {
     assert!(out.starts_with(b"HTTP/1.1 408 Request Time-out\r\n"), "{}", String::from_utf8_lossy(&out));
     let line = wait_log(&p, |l| l.contains("408"));
     assert_eq!(term(&line), "cR--", "{line}");
+    assert_eq!(retries(&line), "0", "no server was needed, so no retry (HAProxy 2.6): {line}");
     assert_idle(&p);
 }
 

@@ -164,11 +164,39 @@ fn refused_server_is_retried_then_redispatched_to_another_server() {
     let line = wait_log(&p, |l| l.contains("fe/good"));
     assert_eq!(tcplog_term(&line), "--", "{line}");
     assert!(line.contains("/+2 "), "two retries, redispatched: {line}");
+    let tw: u64 = line.split_whitespace().nth(4).and_then(|t| t.split('/').next()?.parse().ok()).unwrap();
+    assert!(tw >= 200, "Tw runs until the redispatched assignment (two 100 ms turn-arounds): {line}");
     let (retries, redisp, failed) = p.query(|w| {
         let be = w.find_proxy("fe").unwrap();
         (be.counters.retries, be.counters.redispatches, be.servers[0].counters.failed_conns)
     });
     assert_eq!((retries, redisp, failed), (1, 1, 0), "one retry on 'bad', then one redispatch");
+    assert_idle(&p);
+}
+
+#[test]
+fn round_robin_redispatches_at_the_first_failure() {
+    // 1.5.0 and HAProxy 2.6: under round robin with another active server, a
+    // non-persistent session does not insist on the server that failed.
+    let refused = backend(BackendSpec::Refuse);
+    let echo = backend(BackendSpec::Echo);
+    let cfg = tcp_cfg(
+        "    timeout connect 100ms\n    retries 2\n    option redispatch",
+        "    balance roundrobin\n    server bad \"${BAD}\"\n    server good \"${GOOD}\"",
+    );
+    let p = proxy(&cfg, &[("BAD", a(refused.addr())), ("GOOD", a(echo.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    c.send_raw(b"ping").unwrap();
+    assert_eq!(c.read_exact(4).unwrap(), b"ping", "the first retry went to the good server");
+    drop(c);
+    let line = wait_log(&p, |l| l.contains("fe/good"));
+    assert_eq!(tcplog_term(&line), "--", "{line}");
+    assert!(line.contains("/+1 "), "one retry, redispatched: {line}");
+    let (retries, redisp) = p.query(|w| {
+        let be = w.find_proxy("fe").unwrap();
+        (be.counters.retries, be.counters.redispatches)
+    });
+    assert_eq!((retries, redisp), (0, 1), "no retry on 'bad', one redispatch");
     assert_idle(&p);
 }
 
