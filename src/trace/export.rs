@@ -1,7 +1,8 @@
 //! Trace outputs chosen on the command line: the Chrome/Perfetto file, its level and its
 //! filter, the capture layer for the UI, and warnings on stderr.
 //!
-//! `--trace FILE` writes the spans with tracing-chrome. `--trace-style session` (the
+//! `--trace FILE` writes the spans as Chrome trace-event JSON (`trace::chrome`, fed by
+//! haflow's own subscriber, `trace::subscriber`). `--trace-style session` (the
 //! default) records each span as an async slice grouped by its root span, so every
 //! session gets its own track and reads left to right from `stream_sock_accept` to
 //! `session_free`; `--trace-style loop` records the single event-loop thread's timeline
@@ -80,8 +81,8 @@ pub enum TraceFilter {
     Session(u32),
     /// `fe=NAME`: sessions accepted by this frontend.
     Frontend(String),
-    /// `be=NAME`: sessions once they are assigned to this backend (HAProxy's
-    /// `lock backend`: what happened before the backend was known is not shown).
+    /// `be=NAME`: sessions that reach this backend, whole: the writer holds a session's
+    /// events back until its backend is known, then writes them or drops them.
     Backend(String),
 }
 
@@ -114,9 +115,6 @@ pub struct TraceArgs {
     /// Keep only `sess=N`, `fe=NAME` or `be=NAME`.
     #[arg(long, value_name = "FILTER")]
     pub trace_filter: Option<TraceFilter>,
-    /// Include source file and line of each span in the trace.
-    #[arg(long)]
-    pub trace_locations: bool,
     /// Benchmarking aid: feed the capture layer (the UI's feed) to a consumer that
     /// discards the records, to measure what watching costs the proxy.
     #[arg(long, hide = true)]

@@ -65,9 +65,14 @@ fn signal(run: &mut Run, sig: &str) {
 fn load(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Array(v)) => v,
+        Ok(Value::Object(mut o)) if o.get("traceEvents").is_some_and(Value::is_array) => {
+            match o.remove("traceEvents") {
+                Some(Value::Array(v)) => v,
+                _ => unreachable!("checked above"),
+            }
+        }
         other => panic!(
-            "the trace is not a JSON array ({other:?}): ...{}",
+            "the trace is not {{\"traceEvents\": [...]}} ({other:?}): ...{}",
             &text[text.len().saturating_sub(200)..]
         ),
     }
