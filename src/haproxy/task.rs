@@ -274,7 +274,9 @@ impl Scheduler {
 /// moved later since they were queued are re-queued at their new date instead.
 pub fn wake_expired_tasks(w: &mut Haproxy) -> Expire {
     let now = w.clock.now_ms;
-    let mut woken = 0u32;
+    // Due tasks are collected first so that their wake-ups nest under this function's
+    // span, which only exists when something is due (not at every loop turn).
+    let mut due = Vec::new();
     let sched = &mut w.sched;
     while let Some(&(k, t)) = sched.timers.first() {
         if k > now {
@@ -286,16 +288,16 @@ pub fn wake_expired_tasks(w: &mut Haproxy) -> Expire {
         match task.expire {
             None => {}
             Some(exp) if exp > now => sched.task_queue(t),
-            Some(_) => {
-                sched.task_wakeup(t, TaskState::TASK_WOKEN_TIMER);
-                woken += 1;
-            }
+            Some(_) => due.push(t),
         }
     }
-    if woken > 0 {
-        let _s = tracing::trace_span!(names::WAKE_EXPIRED_TASKS, woken).entered();
+    if !due.is_empty() {
+        let _s = tracing::trace_span!(names::WAKE_EXPIRED_TASKS, woken = due.len()).entered();
+        for t in &due {
+            sched.task_wakeup(*t, TaskState::TASK_WOKEN_TIMER);
+        }
     }
-    w.activity.wake_tasks += u64::from(woken);
+    w.activity.wake_tasks += due.len() as u64;
     sched.next_timer()
 }
 

@@ -131,13 +131,14 @@ fn arg<'a>(begins: &'a [Value], name: &str, field: &str) -> Option<&'a Value> {
 }
 
 const HTTP_CFG: &str = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-    frontend fe\n    bind \"127.0.0.1:${PORT}\"\n    use_backend none if { path /none }\n    default_backend be\n\
-    backend be\n    server s1 \"${S1}\"\nbackend none\n";
+    frontend fe\n    bind \"127.0.0.1:${PORT}\"\n    use_backend none if { path /none }\n    use_backend hole if { path /pending }\n\
+    default_backend be\nbackend be\n    server s1 \"${S1}\"\nbackend none\nbackend hole\n    server h \"${HOLE}\"\n";
 
 #[test]
 fn http_sessions_follow_haproxys_call_flow_and_the_file_survives_sigterm() {
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
-    let mut run = start(HTTP_CFG, &[("S1", a(b.addr()))], &[]);
+    let hole = backend(BackendSpec::BlackHole);
+    let mut run = start(HTTP_CFG, &[("S1", a(b.addr())), ("HOLE", a(hole.addr()))], &[]);
     let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
     // Keep-alive GET twice, a chunked POST, a 503, a malformed request.
     let mut c = Conn::connect(addr, SOON).unwrap();
@@ -152,9 +153,11 @@ fn http_sessions_follow_haproxys_call_flow_and_the_file_survives_sigterm() {
     let mut bad = Conn::connect(addr, SOON).unwrap();
     bad.send_raw(b"GET\r\n\r\n").unwrap();
     assert!(bad.read_to_close().unwrap().starts_with(b"HTTP/1.1 400"));
-    // One session still open when SIGTERM arrives: its spans must still be closed.
+    // One session still open when SIGTERM arrives (its server never answers): its spans
+    // must still be closed.
     let mut open = Conn::connect(addr, SOON).unwrap();
-    open.send_raw(b"GET /pending").unwrap();
+    open.send_raw(b"GET /pending HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(hole.wait_for_connections(1, SOON), "the pending session reached its server");
     signal(&mut run, "-TERM");
 
     let events = load(&run.trace);
@@ -283,8 +286,9 @@ fn tcp_sessions_and_loop_style_traces_are_valid_after_sigint_and_soft_stop() {
 #[test]
 fn level_and_filter_keep_a_busy_trace_readable() {
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
-    let mut run =
-        start(HTTP_CFG, &[("S1", a(b.addr()))], &["--trace-level", "user", "--trace-filter", "sess=1"]);
+    let hole = backend(BackendSpec::BlackHole);
+    let env = [("S1", a(b.addr())), ("HOLE", a(hole.addr()))];
+    let mut run = start(HTTP_CFG, &env, &["--trace-level", "user", "--trace-filter", "sess=1"]);
     let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
     for _ in 0..3 {
         assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200);
