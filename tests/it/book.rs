@@ -206,10 +206,11 @@ fn every_walkthrough_step_is_in_the_book_and_stops_at_a_known_span() {
             problems.push(format!("{file}: the first line is the step's title (`## Step N: ...`)"));
         }
         let stop = text.lines().find_map(|l| l.strip_prefix("- Stops at: `")?.strip_suffix('`'));
-        match stop {
-            Some(span) if names.contains(span) => {}
-            Some(span) => {
-                problems.push(format!("{file}: `Stops at: {span}` is not a span of src/trace/names.rs"))
+        // `span` or `span {field=value}`: the span name is what must exist.
+        match stop.map(|s| (s, haflow::walkthrough::parse_stop(s))) {
+            Some((_, Some((span, _)))) if names.contains(span.as_str()) => {}
+            Some((stop, _)) => {
+                problems.push(format!("{file}: `Stops at: {stop}` is not a span of src/trace/names.rs"))
             }
             None => problems.push(format!("{file}: no `- Stops at: `span`` line")),
         }
