@@ -3,7 +3,9 @@
 //! `haflow run -f FILE` runs the proxy in the foreground (SIGINT/SIGTERM stop it,
 //! SIGUSR1 stops it softly); with `--tui` it also shows its insides live in the terminal
 //! (see `tui`); `haflow check -f FILE` checks a configuration like
-//! `haproxy -c`. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
+//! `haproxy -c`; `haflow scenario`, `haflow walkthrough` and `haflow demo` run haflow in
+//! this process against embedded servers, to check it, to step through it and to watch
+//! it. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
 //! that the same eyes and scripts read both.
 //!
 //! The same binary also takes HAProxy's own command line (`haflow -d -f FILE`, `-c`, `-q`,
@@ -12,6 +14,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -40,6 +43,19 @@ pub enum Cmd {
     Scenario(crate::scenario::command::ScenarioCmd),
     /// One HTTP session, paused at each step of the walkthrough with the proxy's state.
     Walkthrough(WalkthroughArgs),
+    /// haflow in front of embedded servers with steady mixed traffic, shown live.
+    Demo(DemoArgs),
+}
+
+/// Options of `haflow demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Stop after this many seconds (default: run until `q` or Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Without a terminal: print a summary every SECS seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub every: u64,
 }
 
 /// Options of `haflow walkthrough`.
@@ -508,15 +524,11 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     serve(&mut w)
 }
 
-/// `haflow walkthrough`.
+/// `haflow walkthrough`: the walkthrough screen, or (`--print`) every step as text.
 fn walkthrough(a: &WalkthroughArgs) -> ExitCode {
     crate::trace::subscriber::install_routed_global();
     if !a.print {
-        print_msg(
-            "ALERT",
-            "the walkthrough's terminal UI is not built yet: use `haflow walkthrough --print`",
-        );
-        return ExitCode::from(2);
+        return crate::tui::walkthrough::run();
     }
     match crate::walkthrough::print(&mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -548,5 +560,8 @@ pub fn main() -> ExitCode {
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
         Cmd::Scenario(c) => crate::scenario::command::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
+        Cmd::Demo(a) => {
+            crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))
+        }
     }
 }

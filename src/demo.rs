@@ -6,17 +6,19 @@
 //! keep-alive and one-shot requests, some to paths the rules catch, now and then a
 //! malformed request (400) or a client too slow to finish its request (408); every
 //! 20 seconds one server goes down for 8 seconds, so its health checks take it out and
-//! bring it back. The configuration is printed first; then the terminal UI shows it all
-//! when stdout is a terminal, and otherwise a summary every few seconds with the call
-//! flow of a recent session.
+//! bring it back. When stdout is a terminal, the terminal UI shows it all (the
+//! configuration as run is in its log pane); otherwise the configuration is printed, then
+//! a summary every few seconds with the call flow of a recent session.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::cli::print_msg;
 use crate::haproxy::haproxy::Observer;
 use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend};
 use crate::scenario::client::{Conn, Request};
@@ -24,6 +26,9 @@ use crate::scenario::proxy::{RunningProxy, StartError, StartOptions};
 use crate::trace::capture::{Capture, Sink, lossless};
 use crate::trace::names;
 use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, listing};
+use crate::tui::snapshot::{LogKind, producer};
+use crate::tui::state::Tone;
+use crate::tui::{App, CAPTURE_CAPACITY, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
 
 /// The demo's configuration (`${S1}`... are the embedded servers' addresses).
 pub const CONFIG: &str = r#"global
@@ -128,8 +133,9 @@ impl Demo {
         Ok(Demo { proxy, config, backends, stop, threads })
     }
 
-    /// One step of the server flapping: every 20 s, s3 goes down for 8 s.
-    fn flap(&self, elapsed: Duration) {
+    /// One step of the server flapping: every 20 s, s3 goes down for 8 s. Called often
+    /// (every few tens of milliseconds) with the time since the start.
+    pub fn flap(&self, elapsed: Duration) {
         let phase = elapsed.as_secs() % 20;
         let _ = self.backends[2].set_up(!(12..20).contains(&phase));
     }
@@ -137,10 +143,12 @@ impl Demo {
     /// Stops the traffic, the proxy and the backends.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The proxy first: a client waiting for an answer (the 408 only comes after
+        // `timeout http-request`) sees its connection closed at once, and `q` is quick.
+        self.proxy.stop();
         for t in self.threads {
             let _ = t.join();
         }
-        self.proxy.stop();
     }
 }
 
@@ -289,4 +297,52 @@ fn absorb(feed: &Capture, tb: &mut TreeBuilder) {
     for r in feed.try_iter() {
         tb.push(&r);
     }
+}
+
+/// `haflow demo`: the terminal UI on the demo when stdout is a terminal, until `q`,
+/// Ctrl-C or `duration`; otherwise `run_text` with a summary every `every`.
+pub fn main(duration: Option<Duration>, every: Duration) -> ExitCode {
+    let res =
+        if has_terminal() { run_tui(duration) } else { run_text(duration, every, &mut std::io::stdout()) };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_msg("ALERT", &format!("demo: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The demo watched by the terminal UI until `q`, Ctrl-C, a signal or `duration`.
+fn run_tui(duration: Option<Duration>) -> Result<(), String> {
+    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    let (prod, feed) = producer(SNAPSHOT_INTERVAL_MS);
+    let demo = Demo::start(Some(sink), Some(Box::new(prod)))?;
+    let mut app = App::default();
+    for w in &demo.proxy.warnings {
+        app.state.push_log(LogKind::Ui, format!("[WARNING] config : {w}"));
+    }
+    app.state.push_log(
+        LogKind::Ui,
+        "haflow demo: the configuration, with the embedded servers' addresses:".into(),
+    );
+    for l in demo.config.lines().filter(|l| !l.trim().is_empty()) {
+        app.state.push_log(LogKind::Ui, format!("  {l}"));
+    }
+    let until = duration.map_or(String::new(), |d| format!(" (stops after {} s)", d.as_secs()));
+    app.set_status(
+        format!(
+            "demo{until}: clients -> web on {} -> app (s1, s2, s3: slow, down 8 s in every 20) or api; a 400 or a 408 every 3 s",
+            demo.proxy.addr("web")
+        ),
+        Tone::Info,
+    );
+    let started = Instant::now();
+    let control = demo.proxy.control();
+    let res = watch(&mut app, &feed, &capture, Some(&control), |_| {
+        demo.flap(started.elapsed());
+        duration.is_some_and(|d| started.elapsed() >= d)
+    });
+    demo.stop();
+    res.map_err(|e| format!("terminal error: {e}"))
 }

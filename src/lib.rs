@@ -8,7 +8,8 @@
 //!   side until `session_free`.
 //! - `trace`: the span names (HAProxy's function names) and their consumers.
 //! - `ids`: typed ids and the table holding live objects.
-//! - `tui`: the live terminal UI (`haflow run --tui`), fed by span records and snapshots.
+//! - `tui`: the live terminal UI (`haflow run --tui`, `scenario run --tui`, `demo`), fed by
+//!   span records and snapshots, and the walkthrough's screen.
 //! - `scenario`: the proxy in a thread, embedded backends and clients, scenario files and
 //!   their runner (tests, `haflow scenario`, the demo).
 //! - `walkthrough`: the step-by-step walkthrough (`haflow walkthrough`).

@@ -397,6 +397,9 @@ fn state_of(view: &View<'_>) -> Vec<(String, Vec<String>)> {
                 ),
                 ("req (client -> server)".into(), buffer_lines(&s.req)),
                 ("rep (server -> client)".into(), buffer_lines(&s.rep)),
+                // The listener keeps working beside the session (`LI_READY`, one more
+                // connection in `nbconn`): step 4's result, seen from here on.
+                ("listeners".into(), w.listeners.iter().map(|l| listener_line(l, px(l.frontend))).collect()),
             ]
         }
     }

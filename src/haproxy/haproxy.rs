@@ -168,6 +168,9 @@ pub trait Observer: Send {
     fn session_freed(&mut self, _s: &Session) {}
     /// A loop turn ended; `w` may be read to publish a snapshot.
     fn loop_turn(&mut self, _w: &Haproxy) {}
+    /// The loop ended (hard stop, or a soft stop with no job left); `w` is as it leaves
+    /// it, so that a watcher can show the proxy's last state.
+    fn stopped(&mut self, _w: &Haproxy) {}
 }
 
 /// Signals turned into flags by the handlers and into work by the loop.
@@ -560,6 +563,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         if w.hard_stop {
             w.kill_everything();
             crate::trace::subscriber::flush_thread();
+            tell_stopped(w);
             break;
         }
         let next = wake_expired_tasks(w);
@@ -567,6 +571,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         if w.jobs == 0 && w.stopping {
             // Health checks do not keep the process alive; free them on the way out.
             stop_checks(w);
+            tell_stopped(w);
             break;
         }
         let exp = tick_first(next, w.sched.next_timer());
@@ -587,6 +592,14 @@ pub fn run_poll_loop(w: &mut Haproxy) {
     }
 }
 // ANCHOR_END: run_poll_loop
+
+/// Tells the observer that the loop ended.
+fn tell_stopped(w: &mut Haproxy) {
+    if let Some(mut o) = w.observer.take() {
+        o.stopped(w);
+        w.observer = Some(o);
+    }
+}
 
 /// Wakes every session task with `reason` (used by live changes that sessions must see).
 pub fn wake_all_sessions(w: &mut Haproxy, reason: TaskState) {

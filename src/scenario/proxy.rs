@@ -52,6 +52,11 @@ impl Observer for SeenObserver {
             o.loop_turn(w);
         }
     }
+    fn stopped(&mut self, w: &Haproxy) {
+        if let Some(o) = &mut self.1 {
+            o.stopped(w);
+        }
+    }
 }
 
 /// Why a proxy did not start.

@@ -2,8 +2,9 @@
 //!
 //! Keys mean different things while the help overlay is open or a filter is being typed,
 //! so the mapping takes the input `Mode` and returns an `Intent`; the UI loop applies
-//! intents to the view state (and sends commands to the proxy for `d`/`e`). Keeping the
-//! mapping a pure function makes the key bindings testable without a terminal.
+//! intents to the view state (and sends commands to the proxy for `d`/`e`). The
+//! walkthrough screen has keys of its own (`WalkIntent`). Keeping the mappings pure
+//! functions makes the key bindings testable without a terminal.
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
 
@@ -143,6 +144,61 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
     }
 }
 
+/// What the user asked for on the walkthrough screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkIntent {
+    /// `n`, space: run to the next step.
+    Next,
+    /// `c`: run to the end without stopping.
+    Continue,
+    /// `b`: start again from step 1.
+    Restart,
+    /// `q`, Ctrl-C: leave (the run finishes first).
+    Quit,
+    /// Up arrow, `k`: scroll the focused pane up.
+    Up,
+    /// Down arrow, `j`.
+    Down,
+    /// Page Up.
+    PageUp,
+    /// Page Down.
+    PageDown,
+    /// Home, `g`.
+    Top,
+    /// End, `G`.
+    Bottom,
+    /// Tab, left/right arrows: focus the other pane (text or state).
+    SwitchPane,
+    /// The terminal changed size: redraw.
+    Resize,
+}
+
+/// The intent of a terminal event on the walkthrough screen, if any.
+pub fn walk_intent(ev: &Event) -> Option<WalkIntent> {
+    let k = match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => k,
+        Event::Resize(..) => return Some(WalkIntent::Resize),
+        _ => return None,
+    };
+    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+        return Some(WalkIntent::Quit);
+    }
+    Some(match k.code {
+        KeyCode::Char('n') | KeyCode::Char(' ') => WalkIntent::Next,
+        KeyCode::Char('c') => WalkIntent::Continue,
+        KeyCode::Char('b') => WalkIntent::Restart,
+        KeyCode::Char('q') => WalkIntent::Quit,
+        KeyCode::Up | KeyCode::Char('k') => WalkIntent::Up,
+        KeyCode::Down | KeyCode::Char('j') => WalkIntent::Down,
+        KeyCode::PageUp => WalkIntent::PageUp,
+        KeyCode::PageDown => WalkIntent::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => WalkIntent::Top,
+        KeyCode::End | KeyCode::Char('G') => WalkIntent::Bottom,
+        KeyCode::Tab | KeyCode::BackTab | KeyCode::Left | KeyCode::Right => WalkIntent::SwitchPane,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +237,18 @@ mod tests {
         );
         assert_eq!(intent(&m(MouseEventKind::ScrollDown), Mode::Normal), Some(Intent::Down));
         assert_eq!(intent(&Event::Resize(80, 24), Mode::Normal), Some(Intent::Resize));
+    }
+
+    #[test]
+    fn walkthrough_keys() {
+        assert_eq!(walk_intent(&key(KeyCode::Char('n'))), Some(WalkIntent::Next));
+        assert_eq!(walk_intent(&key(KeyCode::Char(' '))), Some(WalkIntent::Next));
+        assert_eq!(walk_intent(&key(KeyCode::Char('c'))), Some(WalkIntent::Continue));
+        assert_eq!(walk_intent(&key(KeyCode::Char('b'))), Some(WalkIntent::Restart));
+        assert_eq!(walk_intent(&key(KeyCode::PageDown)), Some(WalkIntent::PageDown));
+        assert_eq!(walk_intent(&key(KeyCode::Tab)), Some(WalkIntent::SwitchPane));
+        let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(walk_intent(&ctrl_c), Some(WalkIntent::Quit), "Ctrl-C quits; c alone continues");
+        assert_eq!(walk_intent(&key(KeyCode::Char('x'))), None);
     }
 }

@@ -1,30 +1,38 @@
-//! The terminal UI (`haflow run -f FILE --tui`): HAProxy's insides, live.
+//! The terminal UI: HAProxy's insides, live (`haflow run -f FILE --tui`, `haflow scenario
+//! run NAME --tui`, `haflow demo`), and the walkthrough's screen (`walkthrough`).
 //!
 //! Data flows one way. The proxy thread owns every structure and runs `run_poll_loop`;
 //! it publishes through three bounded channels that never block it:
-//! - span records from the capture layer (`trace::capture`), installed as the process's
-//!   subscriber before the configuration is read, so even `readcfgfile` is seen;
-//! - snapshots of its structures, copied by `snapshot::SnapshotProducer` (an `Observer`)
-//!   at most every `SNAPSHOT_INTERVAL_MS`;
+//! - span records from the capture layer (`trace::capture`): the process's subscriber for
+//!   `run --tui`, installed before the configuration is read so that even `readcfgfile`
+//!   is seen; a route of the proxy thread for a scenario or the demo, which run the proxy
+//!   in this process (`scenario::proxy::RunningProxy`);
+//! - snapshots of its structures, copied by `snapshot::SnapshotProducer` (the proxy
+//!   thread's `Observer`) at most every `SNAPSHOT_INTERVAL_MS`, and once more when the
+//!   loop ends;
 //! - log and `-d` debug lines (the terminal belongs to the UI, so they come here).
 //!
-//! The UI thread (the main thread) folds all of it into `state::State`, turns terminal
-//! events into `input::Intent`s applied to a `view::ViewState`, and redraws with
-//! `view::draw` at most `FPS` times a second, only when something changed. The one way
-//! back is `Control`: `q` sends `Stop`, `d`/`e` send a closure that sets or clears
-//! `SRV_MAINTAIN` on a server. Pausing freezes a copy of the state for display; collection
-//! goes on. The terminal is restored on quit, on panic (a hook restores it before the
-//! message prints) and when the proxy stops on its own (SIGTERM).
+//! The UI thread (the main thread) runs `watch`: it folds all of it into `state::State`,
+//! turns terminal events into `input::Intent`s applied to a `view::ViewState`, and
+//! redraws with `view::draw` at most `FPS` times a second, only when something changed.
+//! What runs the proxy is told each turn (`watch`'s `tick`): it ends the UI when the proxy
+//! stopped or a duration passed, or shows a scenario's outcome on the status line. The
+//! one way back is `Control`: `d`/`e` send a closure that sets or clears `SRV_MAINTAIN` on
+//! a server; `q` leaves, and the caller stops what it runs. Pausing freezes a copy of the
+//! state for display; collection goes on. The terminal is restored on quit, on panic (a
+//! hook restores it before the message prints), on SIGINT/SIGTERM/SIGHUP, and when the
+//! proxy stops on its own.
 
 pub mod input;
 pub mod snapshot;
 pub mod state;
 pub mod view;
+pub mod walkthrough;
 
 use std::io::{self, IsTerminal, Stdout};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
@@ -32,6 +40,7 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_ra
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::haproxy::haproxy::{Command, Control, Haproxy, run_poll_loop};
 use crate::haproxy::server::{srv_adm_set_maint, srv_adm_set_ready};
@@ -39,7 +48,7 @@ use crate::ids::ServerId;
 use crate::trace::capture::Capture;
 use crate::tui::input::{Intent, Mode};
 use crate::tui::snapshot::{Feed, LogKind};
-use crate::tui::state::State;
+use crate::tui::state::{State, Status, Tone};
 use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
@@ -78,6 +87,8 @@ pub struct App {
     pub view: ViewState,
     /// Where the last frame drew tabs and rows (for clicks).
     pub hits: Hits,
+    /// Why `d`/`e` cannot act in this run, if they cannot (a scenario runs as written).
+    pub control_off: Option<String>,
 }
 
 impl App {
@@ -186,7 +197,20 @@ impl App {
         }
     }
 
+    /// Sets the status line, on the frozen copy too: pausing must not hide a verdict.
+    pub fn set_status(&mut self, text: impl Into<String>, tone: Tone) {
+        let status = Some(Status { text: text.into(), tone });
+        if let Some(f) = &mut self.frozen {
+            f.status = status.clone();
+        }
+        self.state.status = status;
+    }
+
     fn maint(&mut self, on: bool) -> Option<Effect> {
+        if let Some(why) = &self.control_off {
+            self.view.flash = Some(why.clone());
+            return None;
+        }
         if self.view.view != ViewKind::Proxies {
             self.view.flash = Some("d/e act on a server row of the Proxies view (1)".into());
             return None;
@@ -323,7 +347,7 @@ pub fn pump(st: &mut State, feed: &Feed, capture: &Capture) -> bool {
 }
 
 /// True while the terminal is in the UI's hands (raw mode, alternate screen).
-static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+pub(crate) static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Gives the terminal back: leaves the alternate screen, stops mouse capture, shows the
 /// cursor, leaves raw mode. Safe to call many times and from the panic hook.
@@ -347,7 +371,7 @@ fn install_panic_hook() {
 }
 
 /// Restores the terminal when dropped (early returns, errors).
-struct TerminalGuard;
+pub(crate) struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
@@ -355,27 +379,67 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn enter_terminal() -> io::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)> {
+/// Takes the terminal: raw mode, alternate screen, hidden cursor, and mouse capture when
+/// `mouse` (which costs the terminal's own text selection). The guard gives it back.
+pub(crate) fn enter_terminal(mouse: bool) -> io::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)> {
     install_panic_hook();
     enable_raw_mode()?;
     TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
     let guard = TerminalGuard;
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    execute!(io::stdout(), EnterAlternateScreen)?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
     let mut t = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     t.hide_cursor()?;
     t.clear()?;
     Ok((t, guard))
 }
 
-/// The UI loop: input, data, redraw, until `q` or the proxy stops.
-fn ui_loop(
+/// True once SIGINT, SIGTERM or SIGHUP arrived while a UI runs: it leaves as on `q`, so
+/// that the terminal is given back (in raw mode Ctrl-C is a key, but `kill` and a closed
+/// terminal are signals). A second signal ends the process at once.
+pub fn quit_signalled() -> bool {
+    static QUIT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    QUIT.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            // Registered first, so it sees the flag before this signal sets it.
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&flag));
+            let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        }
+        flag
+    })
+    .load(Ordering::Relaxed)
+}
+
+/// True when stdout is a terminal the UI can take.
+pub fn has_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// Watches a proxy that something else runs (its thread, a scenario, the demo), until
+/// `q`, Ctrl-C or a signal, or until `tick` says the run is over.
+///
+/// `feed` is the UI's end of the `snapshot::producer` whose producer is the proxy
+/// thread's observer; `capture` receives the proxy thread's span records. `tick` runs
+/// once per turn of the UI loop, on this thread, after the new data is folded in: the
+/// caller checks there on what it runs (a proxy thread that ended, a scenario's outcome,
+/// a duration) and may add to `app` (status line, log pane); it returns true to close the
+/// UI. `control` takes `d`/`e` to the proxy; without it they only say why they cannot
+/// (`App::control_off`). The terminal is given back on return, whatever happened.
+pub fn watch(
     app: &mut App,
     feed: &Feed,
     capture: &Capture,
-    control: &Control,
-    proxy: &JoinHandle<()>,
+    control: Option<&Control>,
+    mut tick: impl FnMut(&mut App) -> bool,
 ) -> io::Result<()> {
-    let (mut terminal, _guard) = enter_terminal()?;
+    if control.is_none() && app.control_off.is_none() {
+        app.control_off = Some("d/e: this run takes no commands".into());
+    }
+    quit_signalled();
+    let (mut terminal, _guard) = enter_terminal(true)?;
     let start = Instant::now();
     let frame = Duration::from_secs(1) / FPS;
     let mut last_draw: Option<Instant> = None;
@@ -396,9 +460,11 @@ fn ui_loop(
                     match app.apply(i) {
                         Some(Effect::Quit) => return Ok(()),
                         Some(Effect::Maint(id, on)) => {
-                            send_maint(control, id, on);
-                            // Show the result at once, not at the next interval.
-                            feed.request();
+                            if let Some(c) = control {
+                                send_maint(c, id, on);
+                                // Show the result at once, not at the next interval.
+                                feed.request();
+                            }
                         }
                         None => {}
                     }
@@ -412,10 +478,13 @@ fn ui_loop(
         if pump(&mut app.state, feed, capture) && !app.view.paused {
             dirty = true;
         }
-        // The proxy stopped (SIGTERM) or a panic hook gave the terminal back: leave.
-        if proxy.is_finished() || !TERMINAL_ACTIVE.load(Ordering::SeqCst) {
+        let status = app.state.status.clone();
+        let logs = app.state.logs.len();
+        // The run is over, or a panic hook or a signal took the terminal back: leave.
+        if tick(app) || !TERMINAL_ACTIVE.load(Ordering::SeqCst) || quit_signalled() {
             return Ok(());
         }
+        dirty |= app.state.status != status || app.state.logs.len() != logs;
         let since = last_draw.map(|t| t.elapsed());
         // Ages and uptime move every second even when nothing arrives.
         let tick = since.is_none_or(|s| s >= Duration::from_secs(1));
@@ -428,11 +497,11 @@ fn ui_loop(
     }
 }
 
-/// Runs the proxy `w` (bound and enabled already) on its own thread and the UI on this
-/// one until `q`, Ctrl-C or a signal stops the proxy; returns the exit code.
+/// Runs the proxy `w` (bound and enabled already) on its own thread and `watch`es it from
+/// this one until `q`, Ctrl-C or a signal; returns the exit code.
 /// `notes` (configuration warnings) open the log pane.
 pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
-    if !io::stdout().is_terminal() {
+    if !has_terminal() {
         crate::cli::print_msg("ALERT", "--tui needs a terminal on stdout");
         return ExitCode::from(1);
     }
@@ -456,8 +525,8 @@ pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
     for n in notes {
         app.state.push_log(LogKind::Ui, format!("[WARNING] config : {n}"));
     }
-    let res = ui_loop(&mut app, &feed, &capture, &control, &proxy);
-    restore_terminal();
+    // The proxy stops on its own on SIGTERM: then the UI leaves too.
+    let res = watch(&mut app, &feed, &capture, Some(&control), |_| proxy.is_finished());
     control.stop();
     let joined = proxy.join();
     match (res, joined) {

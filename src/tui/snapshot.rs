@@ -5,8 +5,10 @@
 //! what the views need (proxies, servers and their counters, live sessions with their
 //! stream interfaces and buffers, pools, the scheduler's queues, the loop counters) at
 //! most every `interval`, or at once when the UI asked for it after sending a command,
-//! and `try_send`s it over a bounded channel. When the UI is behind, the copy is dropped
-//! (the next one supersedes it): the proxy never waits for a reader. Sessions freed
+//! and `try_send`s it over a bounded channel; when the loop ends it sends a last copy
+//! (`Snapshot::stopped`), so that a UI watching a finished scenario shows how the proxy
+//! ended. When the UI is behind, the copy is dropped (the next one supersedes it): the
+//! proxy never waits for a reader. Sessions freed
 //! between two copies are kept (bounded) and travel in the next one, so that a session
 //! that lived less than one interval still shows up, with its final state. Log lines and
 //! `-d` debug lines go over their own bounded channel as they are emitted.
@@ -383,6 +385,8 @@ pub struct Snapshot {
     pub freed_elided: u64,
     /// A soft stop is in progress.
     pub stopping: bool,
+    /// The loop has ended: this is the proxy's last copy (a finished scenario's, say).
+    pub stopped: bool,
 }
 
 impl Snapshot {
@@ -416,6 +420,7 @@ impl Snapshot {
             freed: Vec::new(),
             freed_elided: 0,
             stopping: w.stopping,
+            stopped: false,
         }
     }
 
@@ -514,6 +519,38 @@ impl SnapshotProducer {
             }
         })
     }
+
+    /// Copies the state when one is due (or `last`: the loop ended) and sends it.
+    fn publish(&mut self, w: &Haproxy, last: bool) {
+        let now = w.clock.now_ms.0;
+        let start = *self.start_ms.get_or_insert(now);
+        // The loop's own clock: no system call on the hot path.
+        let due = self.wanted.swap(false, Ordering::Relaxed)
+            || last
+            || self.last_ms.is_none_or(|l| now.saturating_sub(l) >= self.interval_ms);
+        // Sessions freed in this turn end now.
+        for f in self.freed.iter_mut().filter(|f| f.end_ms.is_none()) {
+            f.end_ms = Some(now);
+        }
+        if !due {
+            return;
+        }
+        self.seq += 1;
+        let mut snap = Snapshot::take(w, self.seq, now - start);
+        snap.freed = std::mem::take(&mut self.freed);
+        snap.freed_elided = std::mem::take(&mut self.freed_elided);
+        snap.stopped = last;
+        match self.tx.try_send(Box::new(snap)) {
+            Ok(()) => self.last_ms = Some(now),
+            Err(TrySendError::Full(snap)) | Err(TrySendError::Disconnected(snap)) => {
+                // The UI is behind: keep the freed sessions for the next copy.
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.freed = snap.freed;
+                self.freed_elided = snap.freed_elided;
+                self.last_ms = Some(now);
+            }
+        }
+    }
 }
 
 impl Observer for SnapshotProducer {
@@ -532,31 +569,12 @@ impl Observer for SnapshotProducer {
     }
 
     fn loop_turn(&mut self, w: &Haproxy) {
-        let now = w.clock.now_ms.0;
-        let start = *self.start_ms.get_or_insert(now);
-        // The loop's own clock: no system call on the hot path.
-        let due = self.wanted.swap(false, Ordering::Relaxed)
-            || self.last_ms.is_none_or(|l| now.saturating_sub(l) >= self.interval_ms);
-        // Sessions freed in this turn end now.
-        for f in self.freed.iter_mut().filter(|f| f.end_ms.is_none()) {
-            f.end_ms = Some(now);
-        }
-        if !due {
-            return;
-        }
-        self.seq += 1;
-        let mut snap = Snapshot::take(w, self.seq, now - start);
-        snap.freed = std::mem::take(&mut self.freed);
-        snap.freed_elided = std::mem::take(&mut self.freed_elided);
-        match self.tx.try_send(Box::new(snap)) {
-            Ok(()) => self.last_ms = Some(now),
-            Err(TrySendError::Full(snap)) | Err(TrySendError::Disconnected(snap)) => {
-                // The UI is behind: keep the freed sessions for the next copy.
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.freed = snap.freed;
-                self.freed_elided = snap.freed_elided;
-                self.last_ms = Some(now);
-            }
-        }
+        self.publish(w, false);
+    }
+
+    fn stopped(&mut self, w: &Haproxy) {
+        // Whatever the interval: the sessions freed since the previous copy travel in
+        // this one, and the views keep showing how the proxy ended.
+        self.publish(w, true);
     }
 }

@@ -368,6 +368,29 @@ pub struct State {
     pub freed_elided: u64,
     /// The capture clock of the latest record (the "now" of open spans).
     pub record_clock: Duration,
+    /// What is being watched and how it went (a scenario and its outcome), when the UI
+    /// watches more than a proxy.
+    pub status: Option<Status>,
+}
+
+/// How a status line reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Under way, or for information.
+    Info,
+    /// Went as expected (a scenario's expectations met).
+    Good,
+    /// Went wrong (expectations not met, a run that could not start).
+    Bad,
+}
+
+/// A line about the run being watched, drawn above the footer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The text.
+    pub text: String,
+    /// Its colour.
+    pub tone: Tone,
 }
 
 fn field<'a>(fields: &'a [Field2], key: &str) -> Option<&'a str> {
@@ -873,6 +896,7 @@ mod tests {
             freed: vec![],
             freed_elided: 1,
             stopping: false,
+            stopped: false,
         };
         st.apply_snapshot(Box::new(snap));
         assert!(st.sessions[&0].closed, "accepted before the copy, absent from it: gone");

@@ -1,18 +1,27 @@
 //! The terminal UI: every view rendered on ratatui's `TestBackend` (80x24 and 160x48) from
 //! state built by real traffic through the proxy (span records from the capture layer,
-//! snapshots from the UI's own producer, log lines), the keys that act on the proxy, and
-//! one end-to-end run of the real binary with `--tui` inside tmux.
+//! snapshots from the UI's own producer, log lines), the keys that act on the proxy, a
+//! scenario's outcome and the demo as the UI shows them, the walkthrough's screen built
+//! from the real stops; then the real binary inside tmux: `run --tui`, `walkthrough`,
+//! `demo` and `scenario run --tui`, driven by keys and read back with `capture-pane`.
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use haflow::demo::Demo;
+use haflow::haproxy::checks::HchkStatus;
+use haflow::scenario::catalog::find;
+use haflow::scenario::command::show_outcome;
+use haflow::scenario::runner::{Outcome, RunOptions, run};
 use haflow::trace::capture::{Capture, capture};
-use haflow::tui::input::Intent;
+use haflow::tui::input::{Intent, WalkIntent};
 use haflow::tui::snapshot::{Feed, producer};
-use haflow::tui::state::{LaneEntry, State};
+use haflow::tui::state::{LaneEntry, State, Tone};
 use haflow::tui::view::{self, ViewKind, proxies::PxRow};
+use haflow::tui::walkthrough::{Phase, Walk, WalkEffect};
 use haflow::tui::{App, Effect, send_maint};
+use haflow::walkthrough::Resume;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -158,8 +167,13 @@ impl Screen {
 
     /// The cell at the first character of `s`.
     fn cell_at(&self, s: &str) -> &ratatui::buffer::Cell {
+        self.cell_of(s, 0)
+    }
+
+    /// The cell `at` characters into the first occurrence of `s`.
+    fn cell_of(&self, s: &str, at: usize) -> &ratatui::buffer::Cell {
         let (y, line) = self.row(s);
-        let x = line[..line.find(s).unwrap()].chars().count();
+        let x = line[..line.find(s).unwrap()].chars().count() + at;
         &self.0[(x as u16, y as u16)]
     }
 
@@ -499,14 +513,324 @@ fn mouse_clicks_pick_tabs_and_rows() {
     assert_eq!((f.app.view.view, f.app.view.detail), (ViewKind::Detail, picked));
 }
 
+// ---- a scenario, the demo and the walkthrough, as the UI shows them --------------------
+
+/// Folds what `feed` and `cap` carry into `app` until `cond` holds (each round waits for
+/// a snapshot, or briefly for records once the proxy has stopped sending them).
+fn pump_app_until(app: &mut App, feed: &Feed, cap: &Capture, what: &str, mut cond: impl FnMut(&App) -> bool) {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(20);
+    loop {
+        if let Ok(s) = feed.snapshots.recv_timeout(Duration::from_millis(20)) {
+            app.state.apply_snapshot(s);
+        }
+        app.state.set_now(start.elapsed());
+        haflow::tui::pump(&mut app.state, feed, cap);
+        if cond(app) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+    }
+}
+
+fn render_app(app: &mut App, w: u16, h: u16) -> Screen {
+    app.sync();
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.hits = view::draw(f, app.shown(), &app.view)).unwrap();
+    Screen(t.backend().buffer().clone())
+}
+
+#[test]
+fn a_scenario_watched_by_the_ui_shows_its_session_then_its_outcome() {
+    let sc = find("basic-get").unwrap().scenario().unwrap();
+    let (sink, cap) = capture(1 << 16);
+    let (prod, feed) = producer(100);
+    // The UI folds data in while the scenario runs, as `scenario run --tui` does.
+    let driver = std::thread::spawn(move || {
+        run(&sc, RunOptions { observer: Some(Box::new(prod)), also: Some(sink), ..RunOptions::default() })
+    });
+    let mut app = App::default();
+    app.set_status("scenario basic-get: A basic GET - running its traffic...", Tone::Info);
+    pump_app_until(&mut app, &feed, &cap, "the proxy's last snapshot", |app| {
+        app.state.snap.as_ref().is_some_and(|s| s.stopped)
+    });
+    let res = driver.join().unwrap();
+    assert!(res.as_ref().is_ok_and(|o| o.passed()), "{res:?}");
+    pump_app_until(&mut app, &feed, &cap, "session #0's whole tree", |app| {
+        app.state.trace(0).is_some_and(|t| t.end().is_some())
+    });
+
+    let s = render_app(&mut app, 80, 24);
+    s.assert_has(&["running its traffic", "STOPPED", "#0"]);
+    assert_eq!(s.cell_at("running its traffic").bg, Color::Cyan);
+    show_outcome(&mut app, "basic-get", &res);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["scenario basic-get: all expectations met", "STOPPED"]);
+        assert_eq!(s.cell_at("scenario basic-get").bg, Color::Green);
+        // The last copy of the proxy: the session freed, both sides closed.
+        let row = s.words("#0");
+        assert_eq!(&row[..5], ["#0", "fe", "be/s1", "CLO", "CLO"], "{row:?}");
+    }
+    app.apply(Intent::Open);
+    app.apply(Intent::Bottom);
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&["session #0 closed", "http_wait_for_response", "session_free", "pool_free2"]);
+    app.apply(Intent::Show(ViewKind::Logs));
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&[" fe be/s1 ", "\"GET / HTTP/1.1\"", "ui  all expectations met"]);
+    // A scenario runs as written: `d` says why it does nothing.
+    app.control_off = Some("d/e are off: a scenario runs as written".into());
+    app.apply(Intent::Show(ViewKind::Proxies));
+    assert_eq!(app.apply(Intent::Disable), None);
+    assert!(render_app(&mut app, 80, 24).has("d/e are off"));
+
+    // Expectations not met: red, the first one on the status line, all of them in the log.
+    let failed = Outcome {
+        failures: vec![
+            "step 1 (Request): expected status 404, got 200".into(),
+            "log line 1 does not match".into(),
+        ],
+        ..Outcome::default()
+    };
+    show_outcome(&mut app, "basic-get", &Ok(failed));
+    app.apply(Intent::Show(ViewKind::Logs));
+    let s = render_app(&mut app, 160, 48);
+    let status = "scenario basic-get: 2 expectation(s) not met (5 Logs lists them): step 1 (Request): expected status 404, got 200";
+    s.assert_has(&[status, "- step 1 (Request): expected status 404", "- log line 1 does not match"]);
+    assert_eq!(s.cell_at("scenario basic-get: 2").bg, Color::Red);
+    // Paused, the verdict still shows.
+    app.apply(Intent::Pause);
+    show_outcome(&mut app, "basic-get", &Err("backend S1: address in use".into()));
+    let s = render_app(&mut app, 80, 24);
+    s.assert_has(&["PAUSED", "scenario basic-get could not run: backend S1"]);
+    assert_eq!(s.cell_at("scenario basic-get could").bg, Color::Red);
+}
+
+#[test]
+fn the_demo_watched_by_the_ui_shows_its_servers_counters_and_call_flows() {
+    let (sink, cap) = capture(1 << 16);
+    let (prod, feed) = producer(100);
+    let demo = Demo::start(Some(sink), Some(Box::new(prod))).expect("the demo starts");
+    let mut app = App::default();
+    pump_app_until(&mut app, &feed, &cap, "health checks, and requests through both backends", |app| {
+        let Some(snap) = &app.state.snap else { return false };
+        let checked = snap
+            .proxies
+            .iter()
+            .flat_map(|p| &p.servers)
+            .filter(|s| s.check.as_ref().is_some_and(|c| c.status == HchkStatus::HCHK_STATUS_L7OKD))
+            .count()
+            == 3;
+        let served = snap
+            .proxies
+            .iter()
+            .filter(|p| p.name == "app" || p.name == "api")
+            .all(|p| p.counters.cum_sess > 0);
+        let flows = app
+            .state
+            .traces
+            .values()
+            .any(|t| t.end().is_some() && t.nodes.iter().any(|n| n.name == "http_wait_for_response"));
+        checked && served && flows
+    });
+    demo.stop();
+    app.apply(Intent::Show(ViewKind::Proxies));
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&["web/FRONTEND", "app/s1", "app/s2", "app/s3", "app/BACKEND", "api/api1", "L7OK"]);
+    let fe = s.words("web/FRONTEND");
+    assert_eq!(fe[1], "OPEN");
+    // NAME STATUS W CUR MAX LIM QCUR QMAX TOTAL
+    let total: u64 = fe[8].parse().unwrap_or_else(|_| panic!("a TOTAL column: {fe:?}"));
+    assert!(total > 0, "{fe:?}");
+    // A session served by the app backend, opened: its call flow by HAProxy's names.
+    let id = app
+        .state
+        .traces
+        .values()
+        .filter(|t| t.end().is_some() && t.nodes.iter().any(|n| n.name == "http_wait_for_response"))
+        .map(|t| t.uniq_id)
+        .max()
+        .unwrap();
+    app.apply(Intent::Show(ViewKind::Sessions));
+    app.view.follow = false;
+    app.view.sess_sel = Some(id);
+    app.apply(Intent::Open);
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&[
+        &format!("session #{id} closed"),
+        "web",
+        "process_session",
+        "http_wait_for_request",
+        "connect_server",
+    ]);
+}
+
+/// A rendered walkthrough screen.
+fn render_walk(walk: &mut Walk, w: u16, h: u16) -> Screen {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| walk.hits = haflow::tui::view::walkthrough::draw(f, walk)).unwrap();
+    Screen(t.backend().buffer().clone())
+}
+
+#[test]
+fn the_walkthrough_screen_shows_each_step_and_the_state_the_proxy_stopped_in() {
+    let wt = haflow::walkthrough::start().expect("the walkthrough starts");
+    let mut walk = Walk::new(wt.steps.clone());
+    let s = render_walk(&mut walk, 160, 48);
+    s.assert_has(&[
+        "haflow walkthrough",
+        "starting",
+        "Starting the walkthrough's scenario",
+        "n/space next step",
+    ]);
+    // What each of the first six stops must show, besides the step's title and span.
+    let states: [&[&str]; 6] = [
+        &["readcfgfile", "str2listener", "LI_INIT"],
+        &["check_config_validity {proxies=2, listeners=1}", "LI_ASSIGNED"],
+        &["protocol_bind_all", "tcp_bind_listeners", "LI_ASSIGNED"],
+        &["protocol_enable_all", "enable_all_listeners", "LI_LISTEN"],
+        &["stream_sock_accept", "session_accept", "SI_ST_EST", "SI_ST_INI", "LI_READY", "nbconn=1/"],
+        &[
+            "_do_poll",
+            "SI_ST_EST",
+            "BF_READ_PARTIAL|",
+            "AN_REQ_WAIT_HTTP|",
+            r#""GET / HTTP/1.1\r\nHost: localhost\r\n\r\n""#,
+        ],
+    ];
+    for (i, want) in states.iter().enumerate() {
+        let stop = wt.stops.recv_timeout(SOON).expect("the next stop");
+        assert_eq!(stop.index, i);
+        walk.on_stop(stop);
+        let step = &wt.steps[i];
+        let s = render_walk(&mut walk, 160, 48);
+        s.assert_has(&[
+            &format!("step {}/14: {}", i + 1, step.title),
+            &format!("proxy paused in {}", step.span),
+            &format!("stopped in: {}", step.span),
+            &format!("walkthrough/{}", step.file),
+        ]);
+        s.assert_has(want);
+        // The Markdown is rendered: a bullet with its label, code without backticks.
+        s.assert_has(&[&format!("• Stops at: {}", step.span)]);
+        assert!(!s.has("`"), "backticks are markup:\n{}", s.text());
+        assert_eq!(s.cell_at("• Stops at").fg, Color::Yellow);
+        if i == 5 {
+            assert_eq!(s.cell_of("si[0] SI_ST_EST", 6).fg, Color::Green, "states stand out");
+            assert_eq!(s.cell_of("analysers AN_REQ_WAIT_HTTP|", 10).fg, Color::Magenta, "so do analysers");
+            // A small terminal: both panes scroll, and say where they are.
+            let s = render_walk(&mut walk, 80, 24);
+            s.assert_has(&["step 6/14: a read event", "lines 1-20 of", "↓"]);
+            assert!(!s.has("LI_READY"), "the listeners are below the fold:\n{}", s.text());
+            walk.apply(WalkIntent::SwitchPane);
+            walk.apply(WalkIntent::Bottom);
+            let s = render_walk(&mut walk, 80, 24);
+            s.assert_has(&["LI_READY", "rep (server -> client)"]);
+            walk.apply(WalkIntent::Top);
+            walk.apply(WalkIntent::SwitchPane);
+            walk.apply(WalkIntent::PageDown);
+            assert_eq!(walk.text_scroll, 19, "a page is the pane's height less one line");
+            assert!(!render_walk(&mut walk, 80, 24).has("Step 6: a read event"));
+        }
+        assert_eq!(walk.apply(WalkIntent::Next), Some(WalkEffect::Resume(Resume::Next)));
+        assert_eq!(walk.phase, Phase::Running);
+        assert!(render_walk(&mut walk, 160, 48).has(&format!("running to step {}", i + 2)));
+        // Another `n` while the proxy runs is not an answer.
+        assert_eq!(walk.apply(WalkIntent::Next), None);
+        wt.resume.send(Resume::Next).unwrap();
+    }
+    // Step 7 arrives; `c` lets the session run to its end without stopping.
+    walk.on_stop(wt.stops.recv_timeout(SOON).expect("step 7"));
+    assert_eq!(walk.apply(WalkIntent::Continue), Some(WalkEffect::Resume(Resume::Continue)));
+    wt.resume.send(Resume::Continue).unwrap();
+    assert!(render_walk(&mut walk, 160, 48).has("running to the end"));
+    walk.on_end(wt.driver.join().unwrap());
+    let s = render_walk(&mut walk, 160, 48);
+    s.assert_has(&[
+        "The walkthrough is done",
+        "You stopped at 7 of the 14 steps, then let the session run to its end (c).",
+        "• 14. the end of a session (session_free)",
+        "done: all expectations met",
+        "the walkthrough's scenario: all expectations met",
+        "1. GET / (connection c1) -> 200 OK",
+        " fe be/s1 ",
+    ]);
+    assert_eq!(s.cell_at("done: all expectations met").bg, Color::Green);
+    assert_eq!(walk.apply(WalkIntent::Next), None);
+    assert!(render_walk(&mut walk, 80, 24).has("the walkthrough is done: b starts it again"));
+    assert_eq!(walk.apply(WalkIntent::Restart), Some(WalkEffect::Restart));
+    assert_eq!(walk.apply(WalkIntent::Quit), Some(WalkEffect::Quit));
+}
+
+// ---- commands without a terminal ------------------------------------------------------
+
+#[test]
+fn without_a_terminal_the_walkthrough_points_to_print_and_the_demo_prints_summaries() {
+    let haflow = env!("CARGO_BIN_EXE_haflow");
+    let out = Command::new(haflow).arg("walkthrough").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal") && err.contains("haflow walkthrough --print"), "{err}");
+
+    let out = Command::new(haflow).args(["scenario", "run", "basic-get", "--tui"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tui needs a terminal"));
+
+    let out = Command::new(haflow).args(["demo", "--duration", "2", "--every", "1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("haflow demo: the configuration"), "{text}");
+    assert!(text.contains("frontend web") && text.contains("server s1 \"127.0.0.1:"), "{text}");
+    let summaries: Vec<&str> = text.lines().filter(|l| l.starts_with("--- ")).collect();
+    assert_eq!(summaries.len(), 2, "one summary a second for two seconds:\n{text}");
+    assert!(summaries[1].contains("app/s1 UP"), "{text}");
+    assert!(text.contains("responses (status termination-state) so far: 200 ----"), "{text}");
+    assert!(text.contains("call flow of session"), "{text}");
+}
+
 // ---- the real binary in tmux ----------------------------------------------------------
 
-/// A tmux server of our own (its own socket, in the test's directory), killed when dropped.
+/// How long the real binary in tmux gets to show something (generous: a loaded 2-core
+/// machine runs the other tests at the same time; only a failure waits that long).
+const TMUX_PATIENCE: Duration = Duration::from_secs(20);
+
+/// A tmux server of our own (its own socket, in the test's directory) running one
+/// command in a pane; killed, and its directory removed, when dropped.
 struct Tmux {
+    dir: std::path::PathBuf,
     sock: std::path::PathBuf,
 }
 
 impl Tmux {
+    /// Runs the shell command line `command` in a `w`x`h` pane. After it, the pane shows
+    /// `haflow-exit=CODE`, then the terminal's modes as the shell sees them, and stays open
+    /// for `capture-pane`.
+    fn start(tag: &str, w: u16, h: u16, command: &str) -> Tmux {
+        let dir = std::env::temp_dir().join(format!("haflow-tui-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmux = Tmux { sock: dir.join("tmux.sock"), dir };
+        let script = format!(
+            "{command}; echo haflow-exit=$?; stty -a | tr ';' '\\n' | grep -ow -e '-\\?icanon' -e '-\\?echo'; exec cat"
+        );
+        let out = tmux.cmd(&[
+            "-u",
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "ui",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+            &script,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        tmux
+    }
+
     fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux").arg("-S").arg(&self.sock).args(args).output().expect("tmux runs")
     }
@@ -527,26 +851,52 @@ impl Tmux {
             .to_string()
     }
 
-    /// Polls the pane until `cond` holds; panics with the last screen after 10 s.
+    /// Polls the pane until `cond` holds; panics with the last screen after `TMUX_PATIENCE`.
     fn wait(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
-        let ok = eventually(Duration::from_secs(10), || {
+        let ok = eventually(TMUX_PATIENCE, || {
             last = self.capture();
             cond(&last)
         });
         assert!(ok, "timed out waiting for {what}; screen:\n{last}");
         last
     }
+
+    /// Polls the pane until it shows every one of `items`.
+    fn wait_for(&self, what: &str, items: &[&str]) -> String {
+        self.wait(what, |s| items.iter().all(|i| s.contains(i)))
+    }
+
+    /// Waits for the command to end and checks its exit code, and that the terminal was
+    /// given back: canonical mode and echo on, main screen, no mouse capture, cursor shown.
+    fn assert_exit_and_restored(&self, code: i32) {
+        let screen = self.wait("the command to exit", |s| s.contains("haflow-exit="));
+        assert!(screen.contains(&format!("haflow-exit={code}\n")), "exit code {code}:\n{screen}");
+        let after = self.wait("the terminal modes", |s| s.contains("echo"));
+        assert!(after.lines().any(|l| l.trim() == "icanon"), "canonical mode is back:\n{after}");
+        assert!(!after.contains("-icanon") && !after.contains("-echo"), "raw mode is off:\n{after}");
+        assert_eq!(self.display("#{alternate_on}"), "0", "the alternate screen was left");
+        assert_eq!(self.display("#{mouse_any_flag}"), "0", "mouse capture is off");
+        assert_eq!(self.display("#{cursor_flag}"), "1", "the cursor is visible");
+    }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn tmux_available() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+/// True when tmux can run; otherwise says why the test is skipped (and fails under CI,
+/// where `.ci/run` installs it).
+fn tmux_available(test: &str) -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "tmux is required under CI (.ci/run installs it)");
+    eprintln!("skipped {test}: tmux is not installed (the end-to-end TUI tests need it)");
+    false
 }
 
 fn free_port() -> u16 {
@@ -559,7 +909,7 @@ fn free_port() -> u16 {
 fn tui_in_tmux(w: u16, h: u16, sigterm: bool) {
     let s1 = backend(BackendSpec::Http(haflow::scenario::backends::HttpBehaviour::named("s1")));
     let s2 = backend(BackendSpec::Http(haflow::scenario::backends::HttpBehaviour::named("s2")));
-    let dir = std::env::temp_dir().join(format!("haflow-tui-{}-{w}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("haflow-tui-{}-run-{w}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let pidfile = dir.join("haflow.pid");
@@ -576,29 +926,12 @@ fn tui_in_tmux(w: u16, h: u16, sigterm: bool) {
     );
     let cfg_path = dir.join("haflow.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
-    let tmux = Tmux { sock: dir.join("tmux.sock") };
-    // After haflow: its exit code, then the terminal's mode as the shell sees it, then
-    // keep the pane open for capture-pane.
-    let script = format!(
-        "{} run -f {} --tui; echo haflow-exit=$?; stty -a | tr ';' '\\n' | grep -ow -e '-\\?icanon' -e '-\\?echo'; exec cat",
-        env!("CARGO_BIN_EXE_haflow"),
-        cfg_path.display()
+    let tmux = Tmux::start(
+        &format!("run-{w}-tmux"),
+        w,
+        h,
+        &format!("{} run -f {} --tui", env!("CARGO_BIN_EXE_haflow"), cfg_path.display()),
     );
-    let out = tmux.cmd(&[
-        "-u",
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "ui",
-        "-x",
-        &w.to_string(),
-        "-y",
-        &h.to_string(),
-        &script,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
     tmux.wait("the UI", |s| s.contains("haflow up") && s.contains("Sessions"));
     assert_eq!(tmux.display("#{alternate_on}"), "1", "the UI runs on the alternate screen");
 
@@ -647,25 +980,134 @@ fn tui_in_tmux(w: u16, h: u16, sigterm: bool) {
     } else {
         tmux.keys(&["q"]);
     }
-    let screen = tmux.wait("haflow to exit", |s| s.contains("haflow-exit="));
-    assert!(screen.contains("haflow-exit=0"), "exit code 0:\n{screen}");
-    let after = tmux.wait("the terminal modes", |s| s.contains("echo"));
-    assert!(after.lines().any(|l| l.trim() == "icanon"), "canonical mode is back:\n{after}");
-    assert!(!after.contains("-icanon") && !after.contains("-echo"), "raw mode is off:\n{after}");
-    assert_eq!(tmux.display("#{alternate_on}"), "0", "the alternate screen was left");
-    assert_eq!(tmux.display("#{mouse_any_flag}"), "0", "mouse capture is off");
-    assert_eq!(tmux.display("#{cursor_flag}"), "1", "the cursor is visible");
+    tmux.assert_exit_and_restored(0);
     drop(tmux);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_real_binary_runs_the_tui_in_tmux_and_gives_the_terminal_back() {
-    if !tmux_available() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required under CI (.ci/run installs it)");
-        eprintln!("skipped: tmux is not installed (the end-to-end TUI test needs it)");
+    if !tmux_available("the run --tui test") {
         return;
     }
     tui_in_tmux(80, 24, false);
     tui_in_tmux(160, 48, true);
+}
+
+#[test]
+fn the_walkthrough_in_tmux_goes_through_every_step_restarts_and_quits() {
+    if !tmux_available("the walkthrough test") {
+        return;
+    }
+    let steps = haflow::walkthrough::steps().unwrap();
+    let tmux = Tmux::start("walkthrough", 160, 48, &format!("{} walkthrough", env!("CARGO_BIN_EXE_haflow")));
+    let at_step = |n: usize, extra: &[&str]| {
+        let step = &steps[n - 1];
+        let header = format!("step {n}/{}: {}", steps.len(), step.title);
+        let stopped = format!("stopped in: {}", step.span);
+        let mut items = vec![header.as_str(), stopped.as_str()];
+        items.extend_from_slice(extra);
+        tmux.wait_for(&format!("step {n}"), &items)
+    };
+    at_step(1, &["LI_INIT", "n/space next step"]);
+    assert_eq!(tmux.display("#{alternate_on}"), "1", "the screen is the walkthrough's");
+    tmux.keys(&["n"]);
+    at_step(2, &[]);
+    // `b`: the run is let go, and a new one stops at step 1 again.
+    tmux.keys(&["b"]);
+    at_step(1, &["LI_INIT"]);
+    for n in 2..=steps.len() {
+        // Space does what `n` does.
+        tmux.keys(&[if n % 2 == 0 { "n" } else { "Space" }]);
+        let state: &[&str] = match n {
+            4 => &["LI_LISTEN"],
+            5 => &["LI_READY", "SI_ST_EST", "SI_ST_INI"],
+            6 => &["si[0] SI_ST_EST", "AN_REQ_WAIT_HTTP"],
+            9 => &["si[1] SI_ST_ASS", "output \"GET / HTTP/1.1"],
+            14 => &["SI_ST_CLO"],
+            _ => &[],
+        };
+        at_step(n, state);
+    }
+    tmux.keys(&["n"]);
+    tmux.wait_for(
+        "the end of the walkthrough",
+        &["The walkthrough is done", "You stopped at 14 of the 14 steps", "all expectations met"],
+    );
+    tmux.keys(&["q"]);
+    tmux.assert_exit_and_restored(0);
+}
+
+#[test]
+fn the_demo_in_tmux_shows_sessions_call_flows_servers_and_counters() {
+    if !tmux_available("the demo test") {
+        return;
+    }
+    let haflow = env!("CARGO_BIN_EXE_haflow");
+    let tmux = Tmux::start("demo", 160, 48, &format!("{haflow} demo"));
+    // Nothing printed before the UI: its first screen is the sessions view.
+    tmux.wait_for("the UI", &["haflow up", "2 Sessions", "demo: clients -> web on 127.0.0.1:"]);
+    tmux.wait_for(
+        "sessions and their call flow",
+        &["web", "app/s", "process_session", "http_wait_for_request"],
+    );
+    tmux.keys(&["1"]);
+    tmux.wait("the servers and their counters", |s| {
+        ["web/FRONTEND", "app/s1", "app/s2", "app/s3", "app/BACKEND", "api/api1", "L7OK"]
+            .iter()
+            .all(|r| s.contains(r))
+            && s.lines().any(|l| {
+                l.starts_with("web/FRONTEND") && l.split_whitespace().nth(8).is_some_and(|t| t != "0")
+            })
+    });
+    tmux.keys(&["q"]);
+    tmux.assert_exit_and_restored(0);
+    drop(tmux);
+
+    // `--duration`: it leaves on its own.
+    let started = Instant::now();
+    let tmux = Tmux::start("demo-duration", 80, 24, &format!("{haflow} demo --duration 5"));
+    tmux.wait_for("the UI", &["haflow up", "demo (stops after 5 s)"]);
+    tmux.assert_exit_and_restored(0);
+    assert!(started.elapsed() >= Duration::from_secs(5), "not before its time");
+}
+
+#[test]
+fn a_scenario_in_tmux_shows_its_outcome_and_its_exit_status() {
+    if !tmux_available("the scenario --tui test") {
+        return;
+    }
+    let haflow = env!("CARGO_BIN_EXE_haflow");
+    let tmux = Tmux::start("scenario", 160, 48, &format!("{haflow} scenario run basic-get --tui"));
+    tmux.wait_for(
+        "the outcome",
+        &["scenario basic-get: all expectations met", "STOPPED", "#0", "be/s1", "http_wait_for_request"],
+    );
+    tmux.keys(&["5"]);
+    tmux.wait_for("the report in the log pane", &["1. GET / (new connection) -> 200 OK", " fe be/s1 "]);
+    tmux.keys(&["q"]);
+    tmux.assert_exit_and_restored(0);
+    assert!(tmux.capture().contains("all expectations met"), "the verdict is printed after the UI too");
+    drop(tmux);
+
+    // Expectations not met: shown, then exit status 1.
+    let dir = std::env::temp_dir().join(format!("haflow-tui-{}-bad-scenario", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad-get.toml");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/basic-get.toml"),
+    )
+    .unwrap()
+    .replace("name = \"basic-get\"", "name = \"bad-get\"")
+    .replace("expect_status = 200", "expect_status = 404");
+    std::fs::write(&file, text).unwrap();
+    let tmux =
+        Tmux::start("scenario-bad", 120, 30, &format!("{haflow} scenario run {} --tui", file.display()));
+    tmux.wait_for(
+        "the failure",
+        &["scenario bad-get: 1 expectation(s) not met", "expected status 404, got 200"],
+    );
+    tmux.keys(&["q"]);
+    tmux.assert_exit_and_restored(1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

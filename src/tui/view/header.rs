@@ -1,10 +1,11 @@
 //! The header: two lines of process-wide numbers, like the top of `top` or hatop.
 //!
 //! Line 1: uptime, current/total sessions (`actconn`/`totalconn`), connection and request
-//! rates with their sparklines, PAUSED when the display is frozen. Line 2: the
-//! scheduler's run queue, poll-loop iterations, tasks, pool use, file descriptors and the
-//! number of span records the capture layer dropped (red when non-zero: the views are
-//! then missing part of the picture).
+//! rates with their sparklines, PAUSED when the display is frozen, STOPPED once the
+//! proxy's loop has ended (a finished scenario). Line 2: the scheduler's run queue,
+//! poll-loop iterations, tasks, pool use, file descriptors and the number of span records
+//! the capture layer dropped (red when non-zero: the views are then missing part of the
+//! picture).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -29,7 +30,9 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
         return;
     };
     let sec = st.now_sec();
-    let uptime = snap.uptime_ms + st.now.saturating_sub(st.snap_at).as_millis() as u64;
+    // A stopped proxy's clock stopped with it.
+    let ticking = if snap.stopped { 0 } else { st.now.saturating_sub(st.snap_at).as_millis() as u64 };
+    let uptime = snap.uptime_ms + ticking;
     // Room for the two sparklines: what the fixed text leaves, split in two.
     let fixed = 62u16 + if vs.paused { 8 } else { 0 };
     let sw = (area.width.saturating_sub(fixed) / 2).clamp(4, 40) as usize;
@@ -54,7 +57,9 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
             Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
     }
-    if snap.stopping {
+    if snap.stopped {
+        l1.push(Span::styled(" STOPPED", Style::default().fg(Color::Red)));
+    } else if snap.stopping {
         l1.push(Span::styled(" STOPPING", Style::default().fg(Color::Red)));
     }
     let (used, allocated) = snap.pools.iter().fold((0, 0), |(u, a), p| (u + p.used, a + p.allocated));

@@ -1,8 +1,10 @@
 //! Views: pure rendering of a `State` (what is known) through a `ViewState` (what the user
 //! is looking at), one module per view.
 //!
-//! The screen is a two-line header (`header`), a tab line, the current view, and a footer
-//! line with the keys of that view (or the filter being typed, or a short message).
+//! The screen is a two-line header (`header`), a tab line, the current view, a status line
+//! when the UI watches a run with a verdict (a scenario: under way, then its outcome), and
+//! a footer line with the keys of that view (or the filter being typed, or a short
+//! message).
 //! `draw` returns the hit areas (tabs, list rows) so that mouse clicks can be mapped back
 //! to what was drawn without the views keeping state. Nothing here reads the clock or the
 //! proxy: rendering the same state twice draws the same screen, which is what makes the
@@ -13,8 +15,10 @@ pub mod event_loop;
 pub mod header;
 pub mod help;
 pub mod logs;
+pub mod markdown;
 pub mod proxies;
 pub mod sessions;
+pub mod walkthrough;
 
 use std::time::Duration;
 
@@ -24,7 +28,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::state::State;
+use crate::tui::state::{State, Status, Tone};
 
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,10 +164,11 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
         f.render_widget(Paragraph::new("haflow: terminal too small"), area);
         return hits;
     }
-    let [head, tabs, body, foot] = Layout::vertical([
+    let [head, tabs, body, status, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(u16::from(st.status.is_some())),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -189,6 +194,9 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
     };
     if let Some(l) = hits.list {
         hits.page = l.area.height;
+    }
+    if let Some(s) = &st.status {
+        draw_status(f, status, s);
     }
     draw_footer(f, foot, vs);
     if vs.help {
@@ -216,6 +224,16 @@ fn draw_tabs(f: &mut Frame, area: Rect, vs: &ViewState) -> Vec<(u16, u16, ViewKi
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
     out
+}
+
+fn draw_status(f: &mut Frame, area: Rect, s: &Status) {
+    let style = match s.tone {
+        Tone::Info => Style::default().fg(Color::Black).bg(Color::Cyan),
+        Tone::Good => Style::default().fg(Color::Black).bg(Color::Green).add_modifier(Modifier::BOLD),
+        Tone::Bad => Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD),
+    };
+    // The whole row in the tone's colour: the verdict of a run must not be missed.
+    f.render_widget(Paragraph::new(Line::from(format!(" {}", s.text))).style(style), area);
 }
 
 fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
