@@ -20,7 +20,7 @@
 //! one way back is `Control`: `d`/`e` send a closure that sets or clears `SRV_MAINTAIN` on
 //! a server; `q` leaves, and the caller stops what it runs. Pausing freezes a copy of the
 //! state for display; collection goes on. The terminal is restored on quit, on panic (a
-//! hook restores it before the message prints), on SIGINT/SIGTERM/SIGHUP, and when the
+//! hook restores it before the message prints), on SIGINT/SIGTERM (a SIGHUP, the terminal gone, ends the process), and when the
 //! proxy stops on its own.
 
 pub mod input;
@@ -396,14 +396,18 @@ pub(crate) fn enter_terminal(mouse: bool) -> io::Result<(Terminal<CrosstermBacke
     Ok((t, guard))
 }
 
-/// True once SIGINT, SIGTERM or SIGHUP arrived while a UI runs: it leaves as on `q`, so
-/// that the terminal is given back (in raw mode Ctrl-C is a key, but `kill` and a closed
-/// terminal are signals). A second signal ends the process at once.
+/// True once SIGINT or SIGTERM arrived while a UI runs: it leaves as on `q`, so that the
+/// terminal is given back (in raw mode Ctrl-C is a key, but `kill` is a signal). A second
+/// signal ends the process at once, and so does SIGHUP (the terminal is gone).
 pub fn quit_signalled() -> bool {
     static QUIT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     QUIT.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // A hang-up means the terminal is gone: nothing to give back, and crossterm may be
+        // blocked retrying reads of a closed tty; end at once, as terminal programs do.
+        let _ =
+            signal_hook::flag::register_conditional_shutdown(SIGHUP, 129, Arc::new(AtomicBool::new(true)));
+        for sig in [SIGINT, SIGTERM] {
             // Registered first, so it sees the flag before this signal sets it.
             let _ = signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&flag));
             let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
@@ -411,6 +415,16 @@ pub fn quit_signalled() -> bool {
         flag
     })
     .load(Ordering::Relaxed)
+}
+
+/// True when the terminal hung up (its window closed, its tmux server killed): stdin
+/// then reads end-of-file forever, which crossterm's `event::read` retries without end,
+/// so the UI checks before reading and leaves instead of spinning.
+pub fn terminal_hung_up() -> bool {
+    let mut fd = libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, a zero timeout; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 /// True when stdout is a terminal the UI can take.
@@ -446,6 +460,9 @@ pub fn watch(
     let mut dirty = true;
     loop {
         let wait = last_draw.map_or(Duration::ZERO, |t| frame.saturating_sub(t.elapsed()));
+        if terminal_hung_up() {
+            return Ok(());
+        }
         if event::poll(wait.max(Duration::from_millis(5)))? {
             loop {
                 let ev = event::read()?;

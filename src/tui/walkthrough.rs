@@ -21,7 +21,7 @@ use crate::cli::print_msg;
 use crate::scenario::runner::Outcome;
 use crate::tui::input::{WalkIntent, walk_intent};
 use crate::tui::view::walkthrough::{WalkHits, draw};
-use crate::tui::{TERMINAL_ACTIVE, enter_terminal, has_terminal, quit_signalled};
+use crate::tui::{TERMINAL_ACTIVE, enter_terminal, has_terminal, quit_signalled, terminal_hung_up};
 use crate::walkthrough::{Resume, Step, Stop, Walkthrough, start};
 
 /// Where the walkthrough is.
@@ -213,6 +213,9 @@ fn walk_loop(walk: &mut Walk, run: &mut Option<Walkthrough>) -> io::Result<()> {
         if dirty {
             terminal.draw(|f| walk.hits = draw(f, walk))?;
             dirty = false;
+        }
+        if terminal_hung_up() {
+            return Ok(());
         }
         if event::poll(Duration::from_millis(20))? {
             loop {

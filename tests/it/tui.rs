@@ -1111,3 +1111,36 @@ fn a_scenario_in_tmux_shows_its_outcome_and_its_exit_status() {
     tmux.assert_exit_and_restored(1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A terminal that goes away (its window closed, here its tmux server killed) ends the
+/// UI's process: it must not stay behind reading a closed terminal.
+#[test]
+fn the_ui_ends_when_its_terminal_goes_away() {
+    if !tmux_available("the hang-up test") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("haflow-tui-{}-hangup", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("haflow.pid");
+    let cfg = format!(
+        "global\n    pidfile {}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n",
+        pidfile.display(),
+        free_port()
+    );
+    let cfg_path = dir.join("haflow.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let tmux = Tmux::start(
+        "hangup-tmux",
+        80,
+        24,
+        &format!("{} run -f {} --tui", env!("CARGO_BIN_EXE_haflow"), cfg_path.display()),
+    );
+    tmux.wait("the UI", |s| s.contains("haflow up"));
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let alive = || Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success());
+    assert!(alive());
+    drop(tmux);
+    assert!(eventually(TMUX_PATIENCE, || !alive()), "haflow {pid} outlived its terminal");
+    let _ = std::fs::remove_dir_all(&dir);
+}
