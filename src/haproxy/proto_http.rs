@@ -29,7 +29,8 @@ use crate::haproxy::http;
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
 use crate::haproxy::session::{
-    SessFlags, Session, SnErr, SnFinst, sess_change_server, srv_error_flags, srv_release_conn,
+    SessFlags, Session, SnErr, SnFinst, sess_change_server, session_process_counters, srv_error_flags,
+    srv_release_conn,
 };
 use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
@@ -1450,6 +1451,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         si_shutr(w, s, Side::Srv);
         si_shutw(w, s, Side::Srv);
     }
+    // The transaction's bytes go to its backend and server before they are forgotten.
+    session_process_counters(w, s);
     // Log this transaction, with the server still counted as HAProxy 2.6 shows it left.
     srv_release_conn(w, s);
     sess_change_server(w, s, None);

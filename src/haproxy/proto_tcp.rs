@@ -129,6 +129,7 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
     let listener =
         res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) {addr_txt}", os_reason(&e)) })?;
     let proto = l.proto;
+    let bound = listener.local_addr().ok();
     let fd = w
         .fdtab
         .fd_insert(
@@ -140,6 +141,12 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
         )
         .map_err(|e| BindError { msg: format!("cannot register socket ({e}) {addr_txt}") })?;
     let l = &mut w.listeners[lid.idx()];
+    // For port 0 the kernel picked the port: keep it, so the listener shows where it listens.
+    if let (ListenAddr::Inet(a), Some(b)) = (&l.addr, bound)
+        && a.port() == 0
+    {
+        l.addr = ListenAddr::Inet(b);
+    }
     l.fd = Some(fd);
     l.set_state(ListenerState::LI_LISTEN);
     span.record("fd", fd.0);

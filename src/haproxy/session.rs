@@ -233,12 +233,24 @@ pub struct Session {
     pub txn: HttpTxn,
     /// Dates and counters for the log.
     pub logs: SessLogs,
+    /// Bytes from and to the client already credited to the proxies' and server's byte
+    /// counters by `session_process_counters`.
+    pub counted: ByteMarks,
     /// `s->srv_error`: `default_srv_error` in TCP mode, `http_return_srv_error` in HTTP.
     pub srv_error: SrvErrorFn,
     /// The root span of this session's call-flow tree (closed by `session_free`).
     pub span: tracing::Span,
 }
 // ANCHOR_END: struct_session
+
+/// Byte totals of a session's buffers up to some point.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteMarks {
+    /// `req.total`: bytes read from the client.
+    pub bytes_in: u64,
+    /// `rep.sent + rep.o()`: bytes forwarded to the client.
+    pub bytes_out: u64,
+}
 
 impl Session {
     /// The input buffer of `side` (`si->ib`): `req` for the client, `rep` for the server.
@@ -273,33 +285,18 @@ impl Session {
         }
     }
 
-    /// Accounts bytes read on `side` in the proxies' and server's counters.
-    pub fn count_bytes_in(&mut self, w: &mut Haproxy, side: Side, n: usize) {
-        let n = n as u64;
+    /// Accounts bytes read on `side` to the transaction (`%U`); the proxies and the server
+    /// are credited by `session_process_counters`, once the request knows its server.
+    pub fn count_bytes_in(&mut self, side: Side, n: usize) {
         if side == Side::Cli {
-            self.logs.bytes_in += n;
-            w.proxies[self.fe.idx()].counters.bytes_in += n;
-            if self.be != self.fe {
-                w.proxies[self.be.idx()].counters.bytes_in += n;
-            }
-            if let Some(srv) = self.srv {
-                w.server_mut(srv).counters.bytes_in += n;
-            }
+            self.logs.bytes_in += n as u64;
         }
     }
 
-    /// Accounts bytes written on `side`.
-    pub fn count_bytes_out(&mut self, w: &mut Haproxy, side: Side, n: usize) {
-        let n = n as u64;
+    /// Accounts bytes written on `side` to the transaction.
+    pub fn count_bytes_out(&mut self, side: Side, n: usize) {
         if side == Side::Cli {
-            self.logs.bytes_out += n;
-            w.proxies[self.fe.idx()].counters.bytes_out += n;
-            if self.be != self.fe {
-                w.proxies[self.be.idx()].counters.bytes_out += n;
-            }
-            if let Some(srv) = self.srv {
-                w.server_mut(srv).counters.bytes_out += n;
-            }
+            self.logs.bytes_out += n as u64;
         }
     }
 
@@ -389,6 +386,7 @@ pub fn session_accept(
                 retries: 0,
                 logged: false,
             },
+            counted: ByteMarks::default(),
             srv_error: default_srv_error,
             span: root,
         })
@@ -547,6 +545,7 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
     let g = span.enter();
     crate::walkthrough::step_point(names::PROCESS_SESSION, || crate::walkthrough::View::Session(w, &s));
     let alive = process_session_run(w, &mut s, woken);
+    session_process_counters(w, &mut s);
     span.record("si1_to", s.si[1].state.coded());
     span.record("req", s.req.flags.coded());
     span.record("rep", s.rep.flags.coded());
@@ -558,6 +557,36 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
     } else {
         session_end(w, s);
         TaskRun::Freed
+    }
+}
+
+/// session.c:session_process_counters() in 1.5-dev8: credit the bytes moved since the
+/// last call to the frontend, the backend and the server. Running at the end of
+/// `process_session` rather than at each read is what lets a request's bytes count for the
+/// backend and server that the analysers chose after reading it.
+pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
+    // Output counts once forwarded (as `%B` does), not once written; an aborted output
+    // that is erased unsent can make the sum shrink, hence the saturation.
+    let out_now = s.rep.sent + s.rep.o() as u64;
+    let bytes_in = s.req.total.saturating_sub(s.counted.bytes_in);
+    let bytes_out = out_now.saturating_sub(s.counted.bytes_out);
+    if bytes_in == 0 && bytes_out == 0 {
+        return;
+    }
+    s.counted = ByteMarks {
+        bytes_in: s.req.total.max(s.counted.bytes_in),
+        bytes_out: out_now.max(s.counted.bytes_out),
+    };
+    let proxies = if s.be != s.fe { [Some(s.fe), Some(s.be)] } else { [Some(s.fe), None] };
+    for px in proxies.into_iter().flatten() {
+        let c = &mut w.proxies[px.idx()].counters;
+        c.bytes_in += bytes_in;
+        c.bytes_out += bytes_out;
+    }
+    if let Some(srv) = s.srv {
+        let c = &mut w.server_mut(srv).counters;
+        c.bytes_in += bytes_in;
+        c.bytes_out += bytes_out;
     }
 }
 

@@ -226,7 +226,7 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         if !ib.flags.contains(BufFlags::BF_READ_NOEXP) {
             ib.rex = tick_add_ifset(now, ib.rto);
         }
-        s.count_bytes_in(w, side, total);
+        s.count_bytes_in(side, total);
     }
     if error {
         s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
@@ -379,7 +379,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         return;
     }
     if total > 0 {
-        s.count_bytes_out(w, side, total);
+        s.count_bytes_out(side, total);
         let indep = s.si[side as usize].flags.contains(SiFlags::SI_FL_INDEP_STR);
         let ob = s.ob_mut(side);
         ob.wex = if ob.o() > 0 { tick_add_ifset(now, ob.wto) } else { TICK_ETERNITY };

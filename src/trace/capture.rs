@@ -433,6 +433,17 @@ impl Sink {
         self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).push_back(batch);
     }
 
+    /// False when the feed is bounded and too full for another batch: the producer then
+    /// skips building records (`count_skipped` keeps the loss visible).
+    pub fn has_room(&self) -> bool {
+        self.q.capacity.is_none_or(|cap| self.q.inflight.load(Ordering::Relaxed) + BATCH <= cap)
+    }
+
+    /// Counts records the producer did not build because the feed was full.
+    pub fn count_skipped(&self, n: u64) {
+        self.q.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Tells the consumer that nothing more will come (an empty batch), and wakes it.
     pub fn finish(&self) {
         self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).push_back(Arc::default());
@@ -465,12 +476,20 @@ impl Capture {
         recycle(batch);
     }
 
-    /// Records received so far, without waiting, in the order they happened.
+    /// Records received so far, without waiting, in the order they happened. Batches are
+    /// unpacked one at a time as the iterator reaches them: a consumer that stops early
+    /// leaves the rest queued, so a slow one makes the queue fill and records drop
+    /// (counted) rather than pile up in its memory.
     pub fn try_iter(&self) -> impl Iterator<Item = Record> + '_ {
-        while let Some(b) = self.take() {
-            self.take_batch(b);
-        }
-        std::iter::from_fn(move || self.pending.borrow_mut().pop_front())
+        std::iter::from_fn(move || {
+            loop {
+                if let Some(r) = self.pending.borrow_mut().pop_front() {
+                    return Some(r);
+                }
+                let b = self.take()?;
+                self.take_batch(b);
+            }
+        })
     }
 
     /// Waits for the next batch as it was sent (looking every few milliseconds); `None`

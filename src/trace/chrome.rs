@@ -12,11 +12,11 @@
 //! closed when the `TraceGuard` is dropped, which `haflow` does on a normal exit and after
 //! SIGINT or SIGTERM stopped the loop.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::thread::JoinHandle;
 
+use crate::trace::IdMap;
 use crate::trace::capture::{Capture, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle};
 use crate::trace::export::{TraceFilter, TraceLevel, TraceStyle};
 use crate::trace::names;
@@ -76,27 +76,6 @@ fn push_u64(out: &mut String, mut n: u64) {
     // Only ASCII digits were written.
     out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
-
-/// Span ids are unique numbers: hashing them through SipHash was a tenth of the
-/// writer's time, a multiply spreads them as well.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// A field value as JSON: numbers and booleans as themselves, text as a string.
 fn json_val(out: &mut String, batch: &RawBatch, v: Val) {

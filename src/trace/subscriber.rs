@@ -71,6 +71,9 @@ struct Local {
     batch: RawBatch,
     stack: Vec<u64>,
     routes: Vec<Route>,
+    /// Records not built because every feed was full, counted into the feeds at the
+    /// next flush (one atomic add per flush, not one per record).
+    skipped: u64,
 }
 
 thread_local! {
@@ -79,6 +82,7 @@ thread_local! {
             batch: RawBatch { raws: Vec::new(), fields: Vec::new(), text: String::new() },
             stack: Vec::new(),
             routes: Vec::new(),
+            skipped: 0,
         })
     };
 }
@@ -127,9 +131,22 @@ impl FlowSubscriber {
         }
     }
 
-    /// True when this thread has somewhere to send records.
-    fn recording(&self, local: &Local) -> bool {
-        !self.routes.is_empty() || !local.routes.is_empty()
+    /// True when a record of `level` has somewhere to go from this thread. A bounded feed
+    /// whose consumer is behind (the UI's) does not count: the record would be dropped
+    /// when sent, so it is not built at all (that is most of its cost), only counted.
+    fn recording(&self, local: &mut Local, level: Level) -> bool {
+        if level > self.max {
+            return false;
+        }
+        let mut routes = self.routes.iter().chain(local.routes.iter()).peekable();
+        if routes.peek().is_none() {
+            return false;
+        }
+        if routes.any(|r| r.sink.has_room()) {
+            return true;
+        }
+        local.skipped += 1;
+        false
     }
 
     /// Appends a record whose fields were just pushed to `local.batch.fields` from `first`
@@ -145,6 +162,12 @@ impl FlowSubscriber {
     }
 
     fn flush(&self, local: &mut Local) {
+        if local.skipped > 0 {
+            for r in self.routes.iter().chain(local.routes.iter()) {
+                r.sink.count_skipped(local.skipped);
+            }
+            local.skipped = 0;
+        }
         if local.batch.raws.is_empty() {
             return;
         }
@@ -239,7 +262,8 @@ impl Subscriber for FlowSubscriber {
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
             let runtime = runtime::active_here();
-            if !(runtime || self.recording(&l) && *meta.level() <= self.max) {
+            let recording = self.recording(&mut l, *meta.level());
+            if !(runtime || recording) {
                 return;
             }
             let parent = if attrs.is_root() {
@@ -252,7 +276,7 @@ impl Subscriber for FlowSubscriber {
             if runtime {
                 runtime::span_new(meta, id, parent, &texts(&l.batch, first));
             }
-            if self.recording(&l) && *meta.level() <= self.max {
+            if recording {
                 let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
                 self.push(&mut l, kind, id, first);
             } else {
@@ -267,7 +291,7 @@ impl Subscriber for FlowSubscriber {
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
             let runtime = runtime::active_here();
-            let recording = self.recording(&l) && level_of(id) <= self.max;
+            let recording = self.recording(&mut l, level_of(id));
             if !(runtime || recording) {
                 return;
             }
@@ -300,7 +324,7 @@ impl Subscriber for FlowSubscriber {
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
             let runtime = runtime::active_here();
-            let recording = self.recording(&l) && level <= self.max;
+            let recording = self.recording(&mut l, level);
             if !(runtime || recording) {
                 return;
             }
@@ -355,7 +379,7 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if self.recording(&l) && level_of(raw) <= self.max {
+            if self.recording(&mut l, level_of(raw)) {
                 let first = l.batch.fields.len();
                 self.push(&mut l, RawKind::Close, raw, first);
             }
@@ -453,5 +477,33 @@ impl Drop for Local {
         if let Some(f) = FLOW.get() {
             f.flush(self);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::capture::capture;
+
+    #[test]
+    fn a_full_feed_is_not_fed_and_every_record_is_received_or_counted() {
+        let (sink, cap) = capture(2 * BATCH);
+        let sub = Arc::new(FlowSubscriber::new(vec![Route { sink, max: Level::TRACE }], false, None));
+        let dispatch = tracing::Dispatch::new(SharedFlow(Arc::clone(&sub)));
+        let spans = 5000;
+        tracing::dispatcher::with_default(&dispatch, || {
+            for n in 0..spans {
+                let _s = tracing::trace_span!("pool_alloc2", n).entered();
+            }
+            LOCAL.with(|l| sub.flush(&mut l.borrow_mut()));
+        });
+        // Nobody reads: two batches fill the feed, then records are no longer built.
+        let received = cap.drain().len() as u64;
+        assert_eq!(received, 2 * BATCH as u64);
+        assert_eq!(
+            received + cap.dropped(),
+            2 * spans,
+            "a begin and an end per span, each received or counted"
+        );
     }
 }

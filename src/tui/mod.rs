@@ -58,7 +58,7 @@ pub const CAPTURE_CAPACITY: usize = 1 << 16;
 /// Most redraws per second.
 pub const FPS: u32 = 20;
 /// Most records folded in per UI tick, so input stays responsive under load.
-const MAX_RECORDS_PER_TICK: usize = 200_000;
+const MAX_RECORDS_PER_TICK: usize = 20_000;
 
 /// Sends the command that puts server `id` in maintenance (`maint`) or takes it out.
 pub fn send_maint(control: &Control, id: ServerId, maint: bool) {
@@ -427,6 +427,20 @@ pub fn terminal_hung_up() -> bool {
     n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
+/// The UI thread's nice value: it yields the CPU to the proxy and its peers.
+const UI_NICE: libc::c_int = 19;
+
+/// Lowers the calling (UI) thread's scheduling priority. On a machine the traffic keeps
+/// busy, the proxy then keeps its speed and the UI falls behind instead: the capture
+/// queue fills and records drop, counted in red in the header. Linux applies nice
+/// values per thread, so the proxy thread (already started) keeps its priority.
+fn lower_ui_priority() {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: changes only this thread's nice value; a failure leaves it as it was.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, UI_NICE) };
+}
+
 /// True when stdout is a terminal the UI can take.
 pub fn has_terminal() -> bool {
     io::stdout().is_terminal()
@@ -454,6 +468,7 @@ pub fn watch(
     }
     quit_signalled();
     let (mut terminal, _guard) = enter_terminal(true)?;
+    lower_ui_priority();
     let start = Instant::now();
     let frame = Duration::from_secs(1) / FPS;
     let mut last_draw: Option<Instant> = None;

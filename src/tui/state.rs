@@ -190,22 +190,30 @@ impl Trace {
     }
 
     /// Removes the oldest finished top-level calls after the first one (the accept), until
-    /// a tenth of the room is free; false when nothing can go.
+    /// a tenth of the room is free; false when nothing can go. One `drain` for the lot:
+    /// a long keep-alive session evicts at every new span once it is full.
     fn evict(&mut self) -> bool {
-        let target = MAX_SPANS_PER_SESSION * 9 / 10;
-        let mut removed = false;
-        while self.nodes.len() > target {
-            let tops: Vec<usize> =
-                self.nodes.iter().enumerate().filter(|(_, n)| n.depth == 1).map(|(i, _)| i).take(3).collect();
-            let (Some(&from), Some(&to)) = (tops.get(1), tops.get(2)) else { break };
-            if self.nodes[from..to].iter().any(|n| n.end.is_none()) {
+        let excess = self.nodes.len().saturating_sub(MAX_SPANS_PER_SESSION * 9 / 10);
+        let mut tops = self.nodes.iter().enumerate().filter(|(_, n)| n.depth == 1).map(|(i, _)| i);
+        let (Some(_accept), Some(from)) = (tops.next(), tops.next()) else { return false };
+        // Whole calls only: stop at the first top-level call start past the excess, and
+        // before any call that is still running.
+        let mut to = from;
+        for i in tops {
+            if self.nodes[to..i].iter().any(|n| n.end.is_none()) {
                 break;
             }
-            self.elided += (to - from) as u64;
-            self.nodes.drain(from..to);
-            removed = true;
+            to = i;
+            if to - from >= excess {
+                break;
+            }
         }
-        removed
+        if to == from {
+            return false;
+        }
+        self.elided += (to - from) as u64;
+        self.nodes.drain(from..to);
+        true
     }
 }
 
@@ -351,7 +359,7 @@ pub struct State {
     pub sessions: BTreeMap<u32, SessionEntry>,
     /// Span trees by `uniq_id`.
     pub traces: HashMap<u32, Trace>,
-    spans: HashMap<u64, SpanLoc>,
+    spans: crate::trace::IdMap<SpanLoc>,
     /// The event-loop lane, oldest first.
     pub lane: VecDeque<LaneEntry>,
     /// Loop turns seen in records.

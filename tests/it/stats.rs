@@ -162,6 +162,15 @@ fn show_stat_has_haproxy_26_header_and_rows_over_unix_and_tcp() {
         assert_eq!((be[col("act")].as_str(), be[col("weight")].as_str()), ("2", "2"));
         assert_eq!(be[col("algo")], "roundrobin");
         assert_eq!(be[col("stot")], "4");
+        // Bytes count for the backend and the server chosen after the request was read
+        // (session_process_counters), so every level adds up.
+        let n = |r: &Vec<String>, c: &str| r[col(c)].parse::<u64>().unwrap();
+        for dir in ["bin", "bout"] {
+            assert!(n(fe, dir) > 0, "{dir}");
+            assert_eq!(n(be, dir), n(fe, dir), "{dir}: one backend gets all the frontend's traffic");
+            assert_eq!(n(s1, dir) + n(s2, dir), n(be, dir), "{dir}: the servers share the backend's");
+            assert!(n(s1, dir) > 0 && n(s2, dir) > 0, "{dir}");
+        }
     }
     assert_idle(&t.p);
 }

@@ -57,6 +57,7 @@ fn print_stops_at_every_step_in_order_with_the_state_of_that_moment() {
         at(3)
     );
     assert!(at(4).contains("LI_LISTEN") && !at(4).contains("fd=-"), "bound before enabled: {}", at(4));
+    assert!(!at(4).contains("127.0.0.1:0 "), "once bound, the listener shows the port it got: {}", at(4));
     // The session: the client side is established at accept, the server side not yet.
     assert!(at(5).contains("si[0] SI_ST_EST") && at(5).contains("si[1] SI_ST_INI"), "{}", at(5));
     assert!(
