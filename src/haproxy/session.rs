@@ -820,11 +820,12 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         }
         // ANCHOR_END: connect_loop
         if s.si[1].state == SiState::SI_ST_CON
-            && s.req.flags.contains(BufFlags::BF_WRITE_NULL)
+            && s.req.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_PARTIAL)
             && sess_update_st_con_tcp(w, s)
             && s.si[1].state == SiState::SI_ST_EST
         {
-            // A kept-alive server connection was reused: it is established already.
+            // The connection is up already: a reused keep-alive one, or a connect() that
+            // the first write found done.
             sess_establish(w, s);
         }
 
@@ -1188,7 +1189,9 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
     let now = w.clock.now_ms;
     let si = &s.si[1];
     let expired = si.flags.contains(SiFlags::SI_FL_EXP) || tick_is_expired(si.exp, now);
-    if si.flags.contains(SiFlags::SI_FL_ERR) || (expired && !s.req.flags.contains(BufFlags::BF_WRITE_NULL)) {
+    if si.flags.contains(SiFlags::SI_FL_ERR)
+        || (expired && !s.req.flags.intersects(BufFlags::BF_WRITE_ACTIVITY))
+    {
         // Connection failed or timed out: release the socket, report, let CER decide.
         let timed_out = !si.flags.contains(SiFlags::SI_FL_ERR);
         let si = &mut s.si[1];

@@ -278,53 +278,17 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
     let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
     let now = w.clock.now_ms;
-    let si_state = s.si[side as usize].state;
-    let mut connected = false;
-    if si_state == SiState::SI_ST_CON {
-        // Is the connect() done? An error is pending, or the peer address is known.
-        let Some(sock) = w.fdtab.sock(fd) else { return };
-        let done = match sock.take_error() {
-            Ok(Some(_)) | Err(_) => Err(()),
-            Ok(None) => match sock {
-                Sock::Tcp(t) => match t.peer_addr() {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected || would_block(&e) => Ok(false),
-                    Err(_) => Err(()),
-                },
-                _ => Ok(true),
-            },
-        };
-        match done {
-            Ok(false) => {
-                w.fdtab.fd_cant_send(fd);
-                return;
-            }
-            Err(()) => {
-                let span = new_span(s);
-                let _g = span.enter();
-                s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
-                if let Some(e) = w.fdtab.get_mut(fd) {
-                    e.state = FdState::FD_STERROR;
-                }
-                w.fdtab.fd_stop_both(fd);
-                span.record("flags", "SI_FL_ERR");
-                wake_task(w, s);
-                return;
-            }
-            Ok(true) => {
-                if let Some(e) = w.fdtab.get_mut(fd) {
-                    e.state = FdState::FD_STREADY;
-                }
-                // The connection is up: process_session moves the SI to SI_ST_EST.
-                s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
-                connected = true;
-            }
-        }
-    } else if si_state != SiState::SI_ST_EST {
-        return;
-    }
+    let connecting = match s.si[side as usize].state {
+        SiState::SI_ST_CON => true,
+        SiState::SI_ST_EST => false,
+        _ => return,
+    };
+    // As 1.5-dev8 does, write first: bytes the kernel takes prove a pending connect() is
+    // done (and a refused one fails the send). The connection's status is only asked
+    // for when there was nothing to write, which then sets `BF_WRITE_NULL`.
     let mut total = 0usize;
     let mut error = false;
+    let mut in_progress = false;
     {
         let ob = s.ob_mut(side);
         let Some(sock) = w.fdtab.sock(fd) else { return };
@@ -344,8 +308,9 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                         break;
                     }
                 }
-                Err(e) if would_block(&e) => {
+                Err(e) if would_block(&e) || (connecting && e.kind() == io::ErrorKind::NotConnected) => {
                     w.fdtab.fd_cant_send(fd);
+                    in_progress = connecting && total == 0;
                     break;
                 }
                 Err(e) if interrupted(&e) => {}
@@ -355,6 +320,55 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                 }
             }
         }
+    }
+    let mut connected = connecting && total > 0;
+    if connecting && total == 0 {
+        if in_progress {
+            return;
+        }
+        // Nothing written: is the connect() done? An error is pending, or the peer
+        // address is known.
+        let Some(sock) = w.fdtab.sock(fd) else { return };
+        let done = match sock.take_error() {
+            Ok(Some(_)) | Err(_) => Err(()),
+            // The failed send took the socket's error.
+            Ok(None) if error => Err(()),
+            Ok(None) => match sock {
+                Sock::Tcp(t) => match t.peer_addr() {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected || would_block(&e) => Ok(false),
+                    Err(_) => Err(()),
+                },
+                _ => Ok(true),
+            },
+        };
+        match done {
+            Ok(false) => {
+                w.fdtab.fd_cant_send(fd);
+                return;
+            }
+            Err(()) => {
+                // The connection failed: the request stays in the buffer for a retry.
+                let span = new_span(s);
+                let _g = span.enter();
+                s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
+                if let Some(e) = w.fdtab.get_mut(fd) {
+                    e.state = FdState::FD_STERROR;
+                }
+                w.fdtab.fd_stop_both(fd);
+                span.record("flags", "SI_FL_ERR");
+                wake_task(w, s);
+                return;
+            }
+            Ok(true) => {
+                s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
+                connected = true;
+            }
+        }
+    }
+    if connected && let Some(e) = w.fdtab.get_mut(fd) {
+        // The connection is up: process_session moves the SI to SI_ST_EST.
+        e.state = FdState::FD_STREADY;
     }
     let ob = s.ob(side);
     let will_shutw = ob.o() == 0
