@@ -1,5 +1,5 @@
-//! What one span costs, in nanoseconds, with each output: nobody listening, the capture
-//! feed (the UI's), and the trace file. Run with `cargo bench --bench spans`; add
+//! What one span costs, in nanoseconds, with each output: nobody listening, a full capture
+//! feed, the capture feed (the UI's), and the trace file. Run with `cargo bench --bench spans`; add
 //! `--features nospans` for the compiled-out baseline.
 //!
 //! Each measurement creates, enters and closes a DEBUG span with the fields a typical
@@ -44,10 +44,10 @@ fn main() {
     tracing::subscriber::with_default(FlowSubscriber::new(Vec::new(), false, Some(Level::ERROR)), || {
         measure("subscriber, recording off")
     });
-    // Recording with nobody reading: every batch is dropped at the channel.
+    // A feed whose consumer is behind (full): records are not built, only counted.
     let (sink, _idle) = capture(1);
     let sub = FlowSubscriber::new(vec![Route { sink, max: Level::TRACE }], false, None);
-    tracing::subscriber::with_default(sub, || measure("records built, dropped"));
+    tracing::subscriber::with_default(sub, || measure("feed full, records skipped"));
     if std::env::var_os("SPANS_PRODUCER_ONLY").is_some() {
         return;
     }
