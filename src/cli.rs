@@ -47,14 +47,17 @@ pub enum Cmd {
     Demo(DemoArgs),
 }
 
+/// The longest `--duration` or `--every` of the demo: a week.
+const MAX_DEMO_SECS: u64 = 7 * 24 * 3600;
+
 /// Options of `haflow demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Stop after this many seconds (default: run until `q` or Ctrl-C).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_DEMO_SECS))]
     pub duration: Option<u64>,
     /// Without a terminal: print a summary every SECS seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=MAX_DEMO_SECS))]
     pub every: u64,
 }
 
@@ -470,7 +473,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(expr) = &a.cond {
-        return match crate::haproxy::cfgparse::eval_condition(expr, &env_lookup) {
+        return match crate::haproxy::cfgparse::cfg_eval_condition(expr, &env_lookup) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {

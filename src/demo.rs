@@ -237,7 +237,7 @@ pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Writ
     let mut tb = TreeBuilder::default();
     let mut round = 0u64;
     loop {
-        let next = started + every * (round as u32 + 1);
+        let next = started + every.saturating_mul(u32::try_from(round + 1).unwrap_or(u32::MAX));
         while Instant::now() < next {
             demo.flap(started.elapsed());
             std::thread::sleep(Duration::from_millis(50));

@@ -22,6 +22,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::Listener;
 use crate::haproxy::proxy::Proxy;
 use crate::trace::capture::{Capture, Field2, Record};
+use crate::trace::names;
 use crate::trace::subscriber::{entered_spans, flush_thread};
 
 /// The step files, in order.
@@ -351,8 +352,8 @@ fn listener_line(l: &Listener, fe: &str) -> String {
         l.addr,
         l.state,
         l.proto.name,
-        if l.accept.is_some() { "session_accept" } else { "-" },
-        if l.handler.is_some() { "process_session" } else { "-" },
+        if l.accept.is_some() { names::SESSION_ACCEPT } else { "-" },
+        if l.handler.is_some() { names::PROCESS_SESSION } else { "-" },
         l.nbconn,
         l.maxconn
     )

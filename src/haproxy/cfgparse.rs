@@ -34,6 +34,9 @@ use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_t
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
 
+/// The largest `rise` or `fall` a server may have.
+const MAX_RISE_FALL: u32 = 1_000_000;
+
 /// Everything the configuration produced, ready for `init`.
 #[derive(Debug, Default)]
 pub struct Config {
@@ -526,7 +529,7 @@ impl Parser<'_> {
     /// `.if`/`.elif`/`.else`/`.endif` with `defined(VAR)`, `feature(X)` (always false),
     /// `version_atleast(V)` (haflow answers as HAProxy 2.6), `streq`, `strneq`, `0`, `1`.
     fn cond_directive(&mut self, args: &[String]) -> bool {
-        let eval = |p: &Parser, words: &[String]| eval_condition(&words.join(" "), p.env);
+        let eval = |p: &Parser, words: &[String]| cfg_eval_condition(&words.join(" "), p.env);
         match args[0].as_str() {
             ".if" => {
                 let parent = self.active();
@@ -621,6 +624,8 @@ impl Parser<'_> {
         }
     }
 
+    /// The section-opening part of cfgparse.c:cfg_parse_listen() in 1.5-dev8: a
+    /// `frontend`, `backend`, `listen` or `defaults` line starts a proxy (its span).
     fn new_proxy(&mut self, args: &[String]) {
         let kw = args[0].as_str();
         let Some(name) = args.get(1) else {
@@ -796,8 +801,9 @@ impl Parser<'_> {
             }
             Some("timeout") => {
                 let v = args.get(2).ok_or("'stats timeout' expects a timeout")?;
-                self.cfg.global.stats_timeout = parse_time_err(v)
-                    .map_err(|c| format!("unexpected character '{c}' in 'stats timeout'"))?;
+                self.cfg.global.stats_timeout = parse_time_err(v).map_err(|e| {
+                    e.alert(v, "stats timeout", |c| format!("unexpected character '{c}' in 'stats timeout'"))
+                })?;
                 Ok(())
             }
             Some("maxconn") => {
@@ -1181,8 +1187,10 @@ impl Parser<'_> {
                 }
                 "inter" | "fastinter" | "downinter" => {
                     let v = val.ok_or_else(|| format!("'{a}' expects a time argument"))?;
-                    let t = parse_time_err(v).map_err(|c| {
-                        format!("unexpected character '{c}' in '{a}' argument of server {name}.")
+                    let t = parse_time_err(v).map_err(|e| {
+                        e.alert(v, a, |c| {
+                            format!("unexpected character '{c}' in '{a}' argument of server {name}.")
+                        })
                     })?;
                     match a {
                         "inter" => inter = t.max(1),
@@ -1191,12 +1199,17 @@ impl Parser<'_> {
                     }
                     i += 2;
                 }
-                "rise" => {
-                    rise = int("rise")?.max(1);
-                    i += 2;
-                }
-                "fall" => {
-                    fall = int("fall")?.max(1);
+                "rise" | "fall" => {
+                    // Bounded so that `rise + fall` (a check's health range) cannot overflow.
+                    let n = int(a)?;
+                    if n > MAX_RISE_FALL {
+                        return Err(format!("'{a}' of server {name} must not exceed {MAX_RISE_FALL} ({n})."));
+                    }
+                    if a == "rise" {
+                        rise = n.max(1)
+                    } else {
+                        fall = n.max(1)
+                    }
                     i += 2;
                 }
                 "backup" => {
@@ -1266,7 +1279,9 @@ impl Parser<'_> {
         let v = args
             .get(2)
             .ok_or_else(|| format!("'timeout {name}' expects an integer value (in milliseconds)"))?;
-        let ms = parse_time_err(v).map_err(|c| format!("unexpected character '{c}' in 'timeout {name}'"))?;
+        let kw = format!("timeout {name}");
+        let ms = parse_time_err(v)
+            .map_err(|e| e.alert(v, &kw, |c| format!("unexpected character '{c}' in '{kw}'")))?;
         *slot = if ms == 0 { None } else { Some(ms) };
         Ok(())
     }
@@ -1343,10 +1358,10 @@ impl Parser<'_> {
     }
 }
 
-/// cfgcond.c:cfg_eval_condition(): the conditions of `.if` and of `haproxy -cc`:
+/// cfgcond.c:cfg_eval_condition() (HAProxy 2.6): the conditions of `.if` and of `haproxy -cc`:
 /// `defined(VAR)`, `feature(X)` (always false), `version_atleast(V)` / `version_before(V)`
 /// (haflow answers as HAProxy 2.6), `streq(a,b)`, `strneq(a,b)`, `0`, `1`, and `!`.
-pub fn eval_condition(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
+pub fn cfg_eval_condition(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
     let (neg, e) = match expr.trim().strip_prefix('!') {
         Some(r) => (true, r.trim()),
         None => (false, expr.trim()),

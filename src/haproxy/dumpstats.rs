@@ -18,18 +18,22 @@
 //! read from either (its `stats timeout` then closes it). Levels follow HAProxy: `user`
 //! may look, `operator` may also clear counters and see sessions, `admin` may change
 //! state; a refused command answers `Permission denied`.
+//!
+//! The handlers of the commands stay here even where 2.6 keeps them beside what they show
+//! (`show pools` in memory.c, `show tasks` in task.c, `show fd` in fd.c, the server
+//! commands in server.c): this file is the CLI, and the files they would join reproduce
+//! 1.5-dev8, which had none of these commands.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::haproxy::buffers::BufFlags;
 use crate::haproxy::checks::{server_counts, set_backend_down};
-use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
 use crate::haproxy::queue::process_srv_queue;
@@ -40,6 +44,7 @@ use crate::haproxy::stream_interface::SiState;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{Tick, tick_add, tick_is_expired};
 use crate::ids::{Fd, ServerId, Table, TaskId};
+use crate::trace::names;
 
 /// `stats timeout` when not set (HAProxy's 10 s).
 pub const DEFAULT_CLI_TIMEOUT: u64 = 10_000;
@@ -212,30 +217,9 @@ fn would_block(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock
 }
 
-/// Takes over an inherited listening socket (TCP or UNIX) for a stats socket.
-fn adopt_cli_fd(fd: i32) -> std::io::Result<Sock> {
-    // SAFETY: fcntl(F_GETFD) only queries the descriptor table; an invalid fd yields EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd@N` promises an open listening socket handed to us by the parent; from
-    // here on this process owns it and nothing else closes it.
-    let tcp = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-    if tcp.local_addr().is_ok() {
-        tcp.set_nonblocking(true)?;
-        return Ok(Sock::TcpListener(mio::net::TcpListener::from_std(tcp)));
-    }
-    // Not an inet socket: hand the same fd to a UNIX listener (ownership moves along).
-    // SAFETY: the fd was just released by `into_raw_fd`, so exactly one owner remains.
-    let unix = unsafe { std::os::unix::net::UnixListener::from_raw_fd(tcp.into_raw_fd()) };
-    unix.local_addr()?;
-    unix.set_nonblocking(true)?;
-    Ok(Sock::UnixListener(mio::net::UnixListener::from_std(unix)))
-}
-
-fn bind_cli(addr: &CliAddr, mode: Option<u32>) -> std::io::Result<Sock> {
+fn bind_cli(fdtab: &FdTab, addr: &CliAddr, mode: Option<u32>) -> std::io::Result<Sock> {
     match addr {
-        CliAddr::Fd(n) => adopt_cli_fd(*n),
+        CliAddr::Fd(n) => fdtab.adopt_inherited(*n),
         CliAddr::Inet(a) => {
             let sock = socket2::Socket::new(
                 socket2::Domain::for_address(*a),
@@ -274,7 +258,7 @@ pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
     for (i, c) in confs.iter().enumerate() {
         let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
         let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
-        let sock = bind_cli(&addr, c.mode).map_err(|e| {
+        let sock = bind_cli(&w.fdtab, &addr, c.mode).map_err(|e| {
             format!(
                 "Binding [stats socket {}] for frontend GLOBAL: cannot bind socket ({}) for [{addr}]",
                 c.line,
@@ -746,7 +730,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             // haflow does not capture invalid messages (yet): an empty capture list.
             Answer::Text(format!(
                 "Total events captured on [{}] : 0\n",
-                crate::trace::runtime::accept_date(w.clock.date)
+                crate::haproxy::log::log_date(w.clock.date)
             ))
         }
         ["show", "trace", rest @ ..] => match w.trace.show_trace(rest.first().copied()) {
@@ -841,9 +825,15 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
         }
         ["set", "timeout", rest @ ..] => Answer::Text(match rest {
             ["cli", v, ..] => match crate::haproxy::standard::parse_time_err(v) {
+                // A bare number is in seconds here (and must stay within HAProxy's timers).
                 Ok(ms) if !v.chars().any(|c| c.is_ascii_alphabetic()) => {
-                    a.timeout = ms.saturating_mul(1000).max(1);
-                    String::new()
+                    match ms.checked_mul(1000).filter(|&t| t <= crate::haproxy::standard::TIME_MAX_MS) {
+                        Some(t) => {
+                            a.timeout = t.max(1);
+                            String::new()
+                        }
+                        None => "Invalid timeout value.\n".into(),
+                    }
                 }
                 Ok(ms) => {
                     a.timeout = ms.max(1);
@@ -900,15 +890,14 @@ pub fn cli_flush_watchers(w: &mut Haproxy) {
         let Some(mut a) = w.cli.conns.take(idx) else { continue };
         let (lines, end) = w.trace.ring_since(a.watch_pos);
         a.watch_pos = end;
-        if !lines.is_empty() {
-            // A client watching events is not idle while events flow.
+        // A client watching events is not idle while events flow to it; one that stopped
+        // reading (its output backed up) is, and its timeout ends it.
+        if a.obuf.len() < CLI_OUTPUT_HIGH && !lines.is_empty() {
             let exp = tick_add(w.clock.now_ms, a.timeout);
             if let Some(t) = w.sched.get_mut(a.task) {
                 t.expire = Some(exp);
             }
             w.sched.task_queue(a.task);
-        }
-        if a.obuf.len() < CLI_OUTPUT_HIGH {
             for l in lines {
                 out(&mut a, &l);
                 out(&mut a, "\n");
@@ -972,7 +961,7 @@ fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -
     String::new()
 }
 
-/// `set server <bk>/<srv> state|weight ...`.
+/// server.c:cli_parse_set_server() (HAProxy 2.6): `set server <bk>/<srv> state|weight ...`.
 fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
     let sid = match find_server_arg(w, args.first().copied()) {
         Ok(s) => s,
@@ -1319,7 +1308,7 @@ fn sess_full(w: &Haproxy, s: &Session, now: Tick) -> String {
         o,
         "{}: [{}] id={} proto={} source={}",
         ptr(s),
-        crate::trace::runtime::accept_date(s.logs.accept_date),
+        crate::haproxy::log::log_date(s.logs.accept_date),
         s.uniq_id,
         l.proto.name,
         src_of(s)
@@ -1490,8 +1479,8 @@ fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
             continue;
         }
         let name = match t.context {
-            TaskContext::Session(_) => "process_session",
-            TaskContext::Check(_) => "process_chk",
+            TaskContext::Session(_) => names::PROCESS_SESSION,
+            TaskContext::Check(_) => names::PROCESS_CHK,
             TaskContext::Cli(_) => "cli_task_process",
             TaskContext::Global => "task",
         };
@@ -1523,7 +1512,7 @@ fn cli_io_handler_show_fd(w: &Haproxy, num: Option<&str>) -> String {
                 let l = &w.listeners[lid.idx()];
                 (
                     format!("LISTENER:{}", lid.0),
-                    "stream_sock_accept",
+                    names::STREAM_SOCK_ACCEPT,
                     format!(" l.st={} fe={} addr={}", l.state, w.proxies[l.frontend.idx()].name, l.addr),
                 )
             }
@@ -1666,7 +1655,7 @@ fn update_word_fingerprint(fp: &mut Vec<(u16, u16)>, word: &str) {
         _ => 27,
     };
     let mut bump = |cell: u16| match fp.binary_search_by_key(&cell, |&(i, _)| i) {
-        Ok(k) => fp[k].1 += 1,
+        Ok(k) => fp[k].1 = fp[k].1.saturating_add(1),
         Err(k) => fp.insert(k, (cell, 1)),
     };
     let mut from = 28;

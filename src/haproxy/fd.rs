@@ -19,7 +19,7 @@ use std::net::Shutdown;
 
 use mio::Interest;
 use mio::unix::SourceFd;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::stream_interface::Side;
@@ -118,6 +118,16 @@ impl Sock {
         }
     }
 
+    /// Gives the fd up without closing it (an inherited fd that is not ours to close).
+    pub fn into_raw_fd(self) -> RawFd {
+        match self {
+            Sock::TcpListener(s) => s.into_raw_fd(),
+            Sock::UnixListener(s) => s.into_raw_fd(),
+            Sock::Tcp(s) => s.into_raw_fd(),
+            Sock::Unix(s) => s.into_raw_fd(),
+        }
+    }
+
     /// `recv()` into `buf`.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -194,6 +204,57 @@ fn wants_cb(spec: FdEv) -> bool {
 }
 
 impl FdTab {
+    /// Takes over a listening socket inherited from the parent (`fd@N`): TCP or UNIX. An
+    /// fd that is not open, is already in this table, or is not a listening socket is
+    /// refused and left as it was (not closed: it may not be ours to close).
+    pub fn adopt_inherited(&self, fd: RawFd) -> io::Result<Sock> {
+        if self.get(Fd(fd)).is_some() {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, "fd already in use"));
+        }
+        // Refuse anything but a listening socket before taking ownership: a closed fd
+        // (EBADF), a file (ENOTSOCK), a connection (SO_ACCEPTCONN is 0).
+        let mut listening: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `listening`, a c_int we own.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                (&raw mut listening).cast::<libc::c_void>(),
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if listening == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a listening socket"));
+        }
+        // SAFETY: `fd@N` promises an open listening socket handed to us by the parent; from
+        // here on this process owns it (and on failure gives it back with `into_raw_fd`).
+        let tcp = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        if tcp.local_addr().is_ok() {
+            return match tcp.set_nonblocking(true) {
+                Ok(()) => Ok(Sock::TcpListener(mio::net::TcpListener::from_std(tcp))),
+                Err(e) => {
+                    let _ = tcp.into_raw_fd();
+                    Err(e)
+                }
+            };
+        }
+        // Not an inet socket: hand the same fd to a UNIX listener (ownership moves along).
+        // SAFETY: the fd was just released by `into_raw_fd`, so exactly one owner remains.
+        let unix = unsafe { std::os::unix::net::UnixListener::from_raw_fd(tcp.into_raw_fd()) };
+        match unix.local_addr().and_then(|_| unix.set_nonblocking(true)) {
+            Ok(()) => Ok(Sock::UnixListener(mio::net::UnixListener::from_std(unix))),
+            Err(e) => {
+                let _ = unix.into_raw_fd();
+                Err(e)
+            }
+        }
+    }
+
     /// fd.c:fd_insert() in 1.5-dev8: record the fd in `fdtab[]` and register it with the
     /// poller, once, for both directions (edge-triggered). Starts with nothing wanted and,
     /// speculatively, both directions READY.
@@ -350,5 +411,37 @@ pub fn fd_process_cached_events(w: &mut Haproxy) {
                 e.in_cache = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_open(fd: RawFd) -> bool {
+        // SAFETY: fcntl(F_GETFD) only queries the descriptor table.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    #[test]
+    fn an_inherited_fd_that_is_not_a_listener_is_refused_and_left_open() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = file.as_raw_fd();
+        assert!(FdTab::default().adopt_inherited(fd).is_err());
+        assert!(is_open(fd), "a refused fd is not closed: it may not be ours");
+        let conn = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(conn.local_addr().unwrap()).unwrap();
+        assert!(
+            FdTab::default().adopt_inherited(client.as_raw_fd()).is_err(),
+            "a connection is not a listener"
+        );
+        assert!(is_open(client.as_raw_fd()));
+    }
+
+    #[test]
+    fn an_inherited_listener_is_adopted() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = l.into_raw_fd();
+        assert!(matches!(FdTab::default().adopt_inherited(fd), Ok(Sock::TcpListener(_))));
     }
 }

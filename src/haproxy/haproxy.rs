@@ -359,7 +359,7 @@ impl Haproxy {
 
     /// Hands a freed session to the observer (and its times to `show stat`'s averages).
     pub fn on_session_freed(&mut self, s: &Session) {
-        crate::haproxy::stats::stats_session_freed(self, s);
+        crate::haproxy::stats::stream_update_time_stats(self, s);
         if let Some(o) = &mut self.observer {
             o.session_freed(s);
         }

@@ -150,6 +150,26 @@ pub struct LocalTime {
     pub gmtoff: i64,
 }
 
+impl LocalTime {
+    /// RFC 5424's timestamp, `2026-11-25T13:11:16.528000+01:00` (syslog, `buf0`).
+    pub fn iso8601(&self) -> String {
+        let off = self.gmtoff / 60;
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02}",
+            self.year,
+            self.mon + 1,
+            self.mday,
+            self.hour,
+            self.min,
+            self.sec,
+            self.us,
+            if off < 0 { '-' } else { '+' },
+            off.abs() / 60,
+            off.abs() % 60
+        )
+    }
+}
+
 /// Month abbreviations used by every HAProxy date format.
 pub const MONTHS: [&str; 12] =
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -330,23 +350,6 @@ pub fn frame(logger: &Logger, t: &LogTarget, level: u8, msg: &str, now: SystemTi
     let pri = u16::from(t.facility) * 8 + u16::from(level);
     let lt = local_time(now);
     let stamp = || format!("{} {:2} {:02}:{:02}:{:02}", MONTHS[lt.mon], lt.mday, lt.hour, lt.min, lt.sec);
-    let iso = || {
-        let off = lt.gmtoff / 60;
-        let sign = if off < 0 { '-' } else { '+' };
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02}",
-            lt.year,
-            lt.mon + 1,
-            lt.mday,
-            lt.hour,
-            lt.min,
-            lt.sec,
-            lt.us,
-            sign,
-            off.abs() / 60,
-            off.abs() % 60
-        )
-    };
     let host = logger.hostname.as_deref();
     let mut out = match t.format {
         SyslogFormat::Rfc3164 => match host {
@@ -354,12 +357,18 @@ pub fn frame(logger: &Logger, t: &LogTarget, level: u8, msg: &str, now: SystemTi
             None => format!("<{pri}>{} {}[{}]: {msg}", stamp(), logger.tag, logger.pid),
         },
         SyslogFormat::Rfc5424 => {
-            format!("<{pri}>1 {} {} {} {} - - {msg}", iso(), host.unwrap_or("-"), logger.tag, logger.pid)
+            format!(
+                "<{pri}>1 {} {} {} {} - - {msg}",
+                lt.iso8601(),
+                host.unwrap_or("-"),
+                logger.tag,
+                logger.pid
+            )
         }
         SyslogFormat::Short => format!("<{level}>{msg}"),
         SyslogFormat::Raw => msg.to_string(),
         SyslogFormat::Priority => format!("<{pri}>{msg}"),
-        SyslogFormat::Iso => format!("{} {msg}", iso()),
+        SyslogFormat::Iso => format!("{} {msg}", lt.iso8601()),
         SyslogFormat::Timed => format!("<{pri}>{} {msg}", stamp()),
         SyslogFormat::Local => format!("{} {}[{}]: {msg}", stamp(), logger.tag, logger.pid),
     };

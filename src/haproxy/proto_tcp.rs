@@ -9,7 +9,6 @@
 //! side, `tcp_connect_server` opens the connection to the chosen server.
 
 use std::net::SocketAddr;
-use std::os::fd::FromRawFd;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
@@ -90,20 +89,6 @@ fn bind_inet(addr: SocketAddr, backlog: u32) -> std::io::Result<mio::net::TcpLis
     Ok(mio::net::TcpListener::from_std(sock.into()))
 }
 
-fn adopt_inherited(fd: i32) -> std::io::Result<mio::net::TcpListener> {
-    // Refuse anything that is not an open socket, before taking ownership of it.
-    // SAFETY: fcntl(F_GETFD) only queries the descriptor table; an invalid fd yields EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the fd was handed to us by our parent (as `fd@N` promises) and is open;
-    // from here on this process owns it and nothing else closes it.
-    let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-    std_listener.set_nonblocking(true)?;
-    std_listener.local_addr()?;
-    Ok(mio::net::TcpListener::from_std(std_listener))
-}
-
 // ANCHOR: tcp_bind_listener
 /// proto_tcp.c:tcp_bind_listener() in 1.5-dev8: create, bind and listen on the socket,
 /// then register it in `fdtab[]` with `cb[DIR_RD] = proto->accept` (`LI_LISTEN`).
@@ -119,7 +104,15 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
     }
     let res = match &l.addr {
         ListenAddr::Inet(a) => bind_inet(*a, l.backlog),
-        ListenAddr::InheritedFd(n) => adopt_inherited(*n),
+        ListenAddr::InheritedFd(n) => match w.fdtab.adopt_inherited(*n) {
+            Ok(Sock::TcpListener(t)) => Ok(t),
+            Ok(other) => {
+                // A UNIX socket handed to a TCP listener: give it back untouched.
+                let _ = other.into_raw_fd();
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a TCP socket"))
+            }
+            Err(e) => Err(e),
+        },
         ListenAddr::Unix(_) => unreachable!("UNIX listeners belong to proto_uxst"),
     };
     let addr_txt = match &l.addr {

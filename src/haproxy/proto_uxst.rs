@@ -50,7 +50,7 @@ pub fn uxst_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<
 /// proto_uxst.c:uxst_bind_listener(): create the socket file and listen on it.
 pub fn uxst_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindError> {
     let l = &w.listeners[lid.idx()];
-    let _sp = tracing::info_span!(names::TCP_BIND_LISTENER, listener = lid.0, addr = %l.addr).entered();
+    let _sp = tracing::info_span!(names::UXST_BIND_LISTENER, listener = lid.0, addr = %l.addr).entered();
     if l.state != ListenerState::LI_ASSIGNED {
         return Ok(());
     }

@@ -6,24 +6,50 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-/// standard.c:parse_time_err(): `"10s"` -> 10000 (in `unit_ms` units: 1 for ms).
-/// Units: `us`, `ms` (default), `s`, `m`, `h`, `d`. On error, the offending character.
-pub fn parse_time_err(text: &str) -> Result<u64, char> {
+/// The longest time HAProxy accepts: its timers are signed 32-bit milliseconds (~24.8 days).
+pub const TIME_MAX_MS: u64 = i32::MAX as u64;
+
+/// Why `parse_time_err` refused a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeErr {
+    /// The first character that is neither a digit nor a unit.
+    Char(char),
+    /// Longer than `TIME_MAX_MS` (`PARSE_TIME_OVER`).
+    Overflow,
+}
+
+impl TimeErr {
+    /// HAProxy 2.6's ALERT text for `arg` given to `kw`; `char_msg` words the bad-character case.
+    pub fn alert(self, arg: &str, kw: &str, char_msg: impl FnOnce(char) -> String) -> String {
+        match self {
+            TimeErr::Char(c) => char_msg(c),
+            TimeErr::Overflow => format!(
+                "timer overflow in argument '{arg}' to '{kw}' (maximum value is {TIME_MAX_MS} ms or ~24.8 days)"
+            ),
+        }
+    }
+}
+
+/// standard.c:parse_time_err(): `"10s"` -> 10000 milliseconds.
+/// Units: `us`, `ms` (default), `s`, `m`, `h`, `d`.
+pub fn parse_time_err(text: &str) -> Result<u64, TimeErr> {
+    let first = || TimeErr::Char(text.chars().next().unwrap_or('\0'));
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
-        return Err(text.chars().next().unwrap_or('\0'));
+        return Err(first());
     }
-    let value: u64 = text[..digits].parse().map_err(|_| text.chars().next().unwrap_or('\0'))?;
+    // Too many digits for a u64 is an overflow as well.
+    let value: u64 = text[..digits].parse().map_err(|_| TimeErr::Overflow)?;
     let ms = match &text[digits..] {
-        "" | "ms" => value,
-        "us" => value.div_ceil(1000),
-        "s" => value * 1000,
-        "m" => value * 60_000,
-        "h" => value * 3_600_000,
-        "d" => value * 86_400_000,
-        rest => return Err(rest.chars().next().unwrap_or('\0')),
+        "" | "ms" => Some(value),
+        "us" => Some(value.div_ceil(1000)),
+        "s" => value.checked_mul(1000),
+        "m" => value.checked_mul(60_000),
+        "h" => value.checked_mul(3_600_000),
+        "d" => value.checked_mul(86_400_000),
+        rest => return Err(TimeErr::Char(rest.chars().next().unwrap_or('\0'))),
     };
-    Ok(ms)
+    ms.filter(|&ms| ms <= TIME_MAX_MS).ok_or(TimeErr::Overflow)
 }
 
 /// standard.c:parse_size_err(): `"16k"` -> 16384. Units `k`, `m`, `g`.
@@ -40,7 +66,7 @@ pub fn parse_size_err(text: &str) -> Result<u64, char> {
         "g" => 1024 * 1024 * 1024,
         rest => return Err(rest.chars().next().unwrap_or('\0')),
     };
-    Ok(value * mult)
+    Ok(value.saturating_mul(mult))
 }
 
 /// A parsed address (`struct sockaddr_storage` plus HAProxy's prefixes).
@@ -148,8 +174,12 @@ mod tests {
         assert_eq!(parse_time_err("10s"), Ok(10_000));
         assert_eq!(parse_time_err("250"), Ok(250));
         assert_eq!(parse_time_err("1m"), Ok(60_000));
-        assert_eq!(parse_time_err("10x"), Err('x'));
-        assert_eq!(parse_time_err("abc"), Err('a'));
+        assert_eq!(parse_time_err("10x"), Err(TimeErr::Char('x')));
+        assert_eq!(parse_time_err("abc"), Err(TimeErr::Char('a')));
+        assert_eq!(parse_time_err("2147483647"), Ok(2_147_483_647));
+        assert_eq!(parse_time_err("2147483648"), Err(TimeErr::Overflow), "beyond HAProxy's 32-bit timers");
+        assert_eq!(parse_time_err("999999999999999999d"), Err(TimeErr::Overflow), "no wrap-around");
+        assert_eq!(parse_time_err("99999999999999999999999"), Err(TimeErr::Overflow));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! type. Counters come from the proxies and servers; what HAProxy measures with its
 //! `freq_ctr` (rates over the last second) and `swrate` (averages of the last sessions'
 //! queue, connect, response and total times) is kept here, sampled once per second from
-//! the counters and fed by each session's end (`stats_session_freed`).
+//! the counters and fed by each session's end (`stream_update_time_stats`).
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -197,9 +197,9 @@ pub fn stats_tick(w: &mut Haproxy) {
     }
 }
 
-/// stream.c:stream_update_time_stats(): a session ended; its queue, connect, response and
+/// stream.c:stream_update_time_stats() (HAProxy 2.6): a session ended; its queue, connect, response and
 /// total times enter its server's and backend's averages.
-pub fn stats_session_freed(w: &mut Haproxy, s: &Session) {
+pub fn stream_update_time_stats(w: &mut Haproxy, s: &Session) {
     if !s.flags.contains(SessFlags::SN_BE_ASSIGNED) && s.srv.is_none() {
         return;
     }
@@ -373,8 +373,8 @@ fn fe_maxconn(w: &Haproxy, p: &Proxy) -> u32 {
     if p.maxconn > 0 { p.maxconn } else { w.global.maxconn }
 }
 
-/// stats.c:stats_fill_fe_stats().
-fn fill_fe(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
+/// stats.c:stats_fill_fe_stats() (HAProxy 2.6).
+fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     let ms = now_ms % 1000;
     let ps = w.cli.stats.px.get(p.id.idx()).cloned().unwrap_or_default();
     let c = &p.counters;
@@ -457,8 +457,8 @@ pub fn server_status(sv: &Server) -> String {
     }
 }
 
-/// stats.c:stats_fill_sv_stats().
-fn fill_sv(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u64) -> Row {
+/// stats.c:stats_fill_sv_stats() (HAProxy 2.6).
+fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u64) -> Row {
     let ms = now_ms % 1000;
     let now = now_ms / 1000;
     let ss = w.cli.stats.srv.get(p.id.idx()).and_then(|v| v.get(i)).cloned().unwrap_or_default();
@@ -562,8 +562,8 @@ fn be_fullconn(w: &Haproxy, be: &Proxy) -> u64 {
     total.div_ceil(10)
 }
 
-/// stats.c:stats_fill_be_stats().
-fn fill_be(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
+/// stats.c:stats_fill_be_stats() (HAProxy 2.6).
+fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     let ms = now_ms % 1000;
     let now = now_ms / 1000;
     let ps = w.cli.stats.px.get(p.id.idx()).cloned().unwrap_or_default();
@@ -648,7 +648,8 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, S
     let mut rest = args;
     if args.len() >= 3 && !matches!(args[0], "typed" | "json" | "desc" | "up" | "no-maint") {
         match args[0].parse::<i64>() {
-            Ok(n) if n >= 0 => iid = Some(n as u32),
+            // Out of range: a proxy id that matches nothing.
+            Ok(n) if n >= 0 => iid = Some(u32::try_from(n).unwrap_or(u32::MAX)),
             Ok(_) => {}
             Err(_) => match w.proxies.iter().find(|p| p.name == args[0]) {
                 Some(p) => iid = Some(p.uuid),
@@ -656,7 +657,7 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, S
             },
         }
         types = args[1].parse().unwrap_or(-1);
-        sid = args[2].parse::<i64>().ok().filter(|n| *n >= 0).map(|n| n as u32);
+        sid = args[2].parse::<i64>().ok().filter(|n| *n >= 0).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         rest = &args[3..];
     }
     if rest.iter().any(|a| matches!(*a, "typed" | "json" | "desc")) {
@@ -676,7 +677,7 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, S
             continue;
         }
         if p.is_frontend() && want(1) && sid.is_none_or(|s| s == 0) {
-            fill_fe(w, p, now_ms).csv(&mut out);
+            stats_fill_fe_stats(w, p, now_ms).csv(&mut out);
         }
         if p.is_backend() {
             if want(4) {
@@ -690,11 +691,11 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, S
                     if up_only && !sv.flags.contains(SrvFlags::SRV_RUNNING) {
                         continue;
                     }
-                    fill_sv(w, p, i, sv, now_ms).csv(&mut out);
+                    stats_fill_sv_stats(w, p, i, sv, now_ms).csv(&mut out);
                 }
             }
             if want(2) && sid.is_none_or(|s| s == 0) {
-                fill_be(w, p, now_ms).csv(&mut out);
+                stats_fill_be_stats(w, p, now_ms).csv(&mut out);
             }
         }
     }

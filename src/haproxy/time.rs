@@ -55,7 +55,7 @@ impl Clock {
 
 /// ticks.h:tick_add(): `now + timeout`.
 pub fn tick_add(now: Tick, ms: u64) -> Tick {
-    Tick(now.0 + ms)
+    Tick(now.0.saturating_add(ms))
 }
 
 /// ticks.h:tick_add_ifset(): `now + timeout` when the timeout is configured, else eternity.

@@ -182,6 +182,25 @@ struct Shared {
     changed: Condvar,
 }
 
+impl Shared {
+    /// A backend that is up and has seen nothing yet.
+    fn new(spec: BackendSpec) -> Arc<Shared> {
+        Arc::new(Shared {
+            spec,
+            up: AtomicBool::new(true),
+            state: Mutex::new(State {
+                requests: Vec::new(),
+                connections: 0,
+                open: HashMap::new(),
+                next_id: 0,
+                workers: 0,
+                shutdown: false,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+}
+
 /// The mutable part of [`Shared`].
 struct State {
     /// Every request received, in order.
@@ -250,19 +269,7 @@ impl RunningBackend {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let listens = !matches!(spec, BackendSpec::Refuse);
-        let shared = Arc::new(Shared {
-            spec,
-            up: AtomicBool::new(true),
-            state: Mutex::new(State {
-                requests: Vec::new(),
-                connections: 0,
-                open: HashMap::new(),
-                next_id: 0,
-                workers: 0,
-                shutdown: false,
-            }),
-            changed: Condvar::new(),
-        });
+        let shared = Shared::new(spec);
         let accept = if listens {
             Some(spawn_accept_loop(listener, &shared)?)
         } else {
@@ -282,19 +289,7 @@ impl RunningBackend {
         sock.listen(0)?;
         let addr = sock.local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an inet address"))?;
         let filler = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        let shared = Arc::new(Shared {
-            spec: BackendSpec::Saturated,
-            up: AtomicBool::new(true),
-            state: Mutex::new(State {
-                requests: Vec::new(),
-                connections: 0,
-                open: HashMap::new(),
-                next_id: 0,
-                workers: 0,
-                shutdown: false,
-            }),
-            changed: Condvar::new(),
-        });
+        let shared = Shared::new(BackendSpec::Saturated);
         Ok(RunningBackend { addr, shared, accept: Mutex::new(None), _saturated: Some((sock, filler)) })
     }
 

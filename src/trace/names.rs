@@ -3,8 +3,7 @@
 //! Every span haflow opens is named after the HAProxy function it reproduces, and every
 //! consumer (the Chrome trace, the terminal UI, the walkthrough, the book's listings and
 //! the tests) refers to these constants, so a name cannot drift in one place only. The
-//! table in ARCHITECTURE.md §4 lists them by phase; `CALL_FLOW_ORDER` is the order a GET
-//! goes through them.
+//! table in ARCHITECTURE.md §4 lists them by phase.
 
 /// Root span of a session's tree: `session{sess, fe, src}`.
 pub const SESSION: &str = "session";
@@ -26,6 +25,8 @@ pub const PROTOCOL_BIND_ALL: &str = "protocol_bind_all";
 pub const TCP_BIND_LISTENERS: &str = "tcp_bind_listeners";
 /// proto_tcp.c:tcp_bind_listener()
 pub const TCP_BIND_LISTENER: &str = "tcp_bind_listener";
+/// proto_uxst.c:uxst_bind_listener()
+pub const UXST_BIND_LISTENER: &str = "uxst_bind_listener";
 /// protocols.c:protocol_enable_all()
 pub const PROTOCOL_ENABLE_ALL: &str = "protocol_enable_all";
 /// protocols.c:enable_all_listeners()

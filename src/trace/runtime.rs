@@ -30,7 +30,7 @@ use std::time::SystemTime;
 
 use tracing::{Level, Metadata};
 
-use crate::haproxy::log::{MONTHS, local_time};
+use crate::haproxy::log::local_time;
 use crate::trace::capture::Field2;
 use crate::trace::names;
 
@@ -411,33 +411,6 @@ pub fn span_close(id: u64) {
     let _ = OPEN.try_with(|o| o.borrow_mut().remove(&id));
 }
 
-fn iso_date(now: SystemTime) -> String {
-    let lt = local_time(now);
-    let off = lt.gmtoff / 60;
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02}",
-        lt.year,
-        lt.mon + 1,
-        lt.mday,
-        lt.hour,
-        lt.min,
-        lt.sec,
-        lt.us,
-        if off < 0 { '-' } else { '+' },
-        off.abs() / 60,
-        off.abs() % 60
-    )
-}
-
-/// `[25/Nov/2026:13:13:50.846]`-style date, as `show errors` prints it.
-pub fn accept_date(now: SystemTime) -> String {
-    let l = local_time(now);
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}",
-        l.mday, MONTHS[l.mon], l.year, l.hour, l.min, l.sec, l.ms
-    )
-}
-
 impl TraceCtl {
     fn lock(&self) -> MutexGuard<'_, TraceInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -568,7 +541,7 @@ impl TraceCtl {
             "stderr" => {
                 let _ = writeln!(std::io::stderr().lock(), "{body}");
             }
-            "buf0" => inner.ring.push(format!("<0>{} {body}", iso_date(SystemTime::now()))),
+            "buf0" => inner.ring.push(format!("<0>{} {body}", local_time(SystemTime::now()).iso8601())),
             _ => {}
         }
         let rebuild = self.refresh_active(inner);

@@ -493,7 +493,7 @@ mod tests {
         let spans = 5000;
         tracing::dispatcher::with_default(&dispatch, || {
             for n in 0..spans {
-                let _s = tracing::trace_span!("pool_alloc2", n).entered();
+                let _s = tracing::trace_span!(crate::trace::names::POOL_ALLOC2, n).entered();
             }
             LOCAL.with(|l| sub.flush(&mut l.borrow_mut()));
         });

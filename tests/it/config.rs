@@ -54,6 +54,18 @@ fn bad_values_are_reported_with_haproxy_wording() {
         ("frontend fe\n    bind 127.0.0.1:99999\n", ":2] : 'bind' : invalid port '99999'"),
         ("frontend fe\n    bind 127.0.0.1\n", ":2] : 'bind' : missing port specification in '127.0.0.1'"),
         ("defaults\n    timeout client 10x\n", ":2] : unexpected character 'x' in 'timeout client'"),
+        (
+            "defaults\n    timeout client 25d\n",
+            ":2] : timer overflow in argument '25d' to 'timeout client' (maximum value is 2147483647 ms or ~24.8 days)",
+        ),
+        (
+            "global\n    stats timeout 99999999999999999999\n",
+            ":2] : timer overflow in argument '99999999999999999999' to 'stats timeout'",
+        ),
+        (
+            "backend be\n    server s 127.0.0.1:1 check rise 4294967295\n",
+            ":2] : 'rise' of server s must not exceed 1000000 (4294967295).",
+        ),
         ("backend be\n    balance foobar\n", ":2] : balance only supports 'roundrobin'"),
         ("defaults\n    mode foo\n", ":2] : unknown proxy mode 'foo'."),
         ("defaults\n    option foo\n", ":2] : unknown option 'foo'."),

@@ -24,19 +24,6 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
-/// A directory of its own for sockets and configuration files.
-fn tmpdir(tag: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "haflow-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Sends `input` on a stats socket as `socat` does (write, shut the write side), and
 /// returns everything until the proxy closes.
 fn cli(path: &Path, input: &str) -> String {
@@ -377,10 +364,24 @@ fn flooding_clients_are_cut_off_and_the_proxy_keeps_serving() {
     assert_idle(&t.p);
 }
 
-#[test]
-fn show_sess_lists_live_sessions_and_shutdown_session_kills_one() {
+/// A TCP `listen` proxy in front of an echo server, with tcplog lines and an admin-level
+/// stats socket; its directory goes when it is dropped.
+struct EchoCli {
+    p: RunningProxy,
+    sock: PathBuf,
+    dir: PathBuf,
+    _echo: RunningBackend,
+}
+
+impl Drop for EchoCli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn echo_behind_admin_socket(tag: &str) -> EchoCli {
     let echo = backend(BackendSpec::Echo);
-    let dir = tmpdir("sess");
+    let dir = tmpdir(tag);
     let sock = dir.join("admin.sock");
     let cfg = format!(
         "global\n    log stdout format raw local0\n    stats socket {} level admin\n\
@@ -389,12 +390,19 @@ fn show_sess_lists_live_sessions_and_shutdown_session_kills_one() {
         sock.display()
     );
     let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    EchoCli { p, sock, dir, _echo: echo }
+}
+
+#[test]
+fn show_sess_lists_live_sessions_and_shutdown_session_kills_one() {
+    let t = echo_behind_admin_socket("sess");
+    let (p, sock) = (&t.p, &t.sock);
     let mut c = TcpStream::connect(p.addr("tcp_echo")).unwrap();
     c.set_read_timeout(Some(SOON)).unwrap();
     c.write_all(b"hello\n").unwrap();
     let mut back = [0u8; 6];
     c.read_exact(&mut back).unwrap();
-    let out = cli(&sock, "show sess\n");
+    let out = cli(sock, "show sess\n");
     let line = out.lines().find(|l| l.contains("fe=tcp_echo")).unwrap_or_else(|| panic!("{out}"));
     for part in ["proto=tcpv4", "be=tcp_echo", "srv=s1", "s0=[7,", "s1=[7,", "rq[f=", "rp[f=", "an=00h"] {
         assert!(line.contains(part), "{part} in {line}");
@@ -406,34 +414,25 @@ fn show_sess_lists_live_sessions_and_shutdown_session_kills_one() {
         "{out}"
     );
     let id = line.split(':').next().unwrap();
-    let full = cli(&sock, &format!("show sess {id}\n"));
+    let full = cli(sock, &format!("show sess {id}\n"));
     assert!(full.starts_with(&format!("{id}: [")), "{full}");
     for part in
         ["frontend=tcp_echo (id=2 mode=tcp)", "server=s1 (id=1)", "si[0]=", "(state=EST", "req=", "res="]
     {
         assert!(full.contains(part), "{part} in {full}");
     }
-    assert_eq!(cli(&sock, &format!("shutdown session {id}\n")), fixture("cli-shutdown-session-valid.out"));
+    assert_eq!(cli(sock, &format!("shutdown session {id}\n")), fixture("cli-shutdown-session-valid.out"));
     let mut rest = Vec::new();
     let _ = c.read_to_end(&mut rest);
-    let log = wait_log(&p, |l| l.contains("tcp_echo/s1"));
+    let log = wait_log(p, |l| l.contains("tcp_echo/s1"));
     assert_eq!(tcplog_term(&log), "KD", "killed by an administrator during data: {log}");
-    assert_idle(&p);
-    let _ = std::fs::remove_dir_all(dir);
+    assert_idle(p);
 }
 
 #[test]
 fn runtime_traces_fill_buf0_and_lock_on_one_session() {
-    let echo = backend(BackendSpec::Echo);
-    let dir = tmpdir("trace");
-    let sock = dir.join("admin.sock");
-    let cfg = format!(
-        "global\n    stats socket {} level admin\n\
-         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-         listen tcp_echo\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
-        sock.display()
-    );
-    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
+    let t = echo_behind_admin_socket("trace");
+    let (p, sock) = (&t.p, &t.sock);
     let echo_once = || {
         let mut c = TcpStream::connect(p.addr("tcp_echo")).unwrap();
         c.set_read_timeout(Some(SOON)).unwrap();
@@ -442,18 +441,18 @@ fn runtime_traces_fill_buf0_and_lock_on_one_session() {
         c.read_exact(&mut b).unwrap();
     };
     assert_eq!(
-        cli(&sock, "show trace\n").lines().next().unwrap(),
+        cli(sock, "show trace\n").lines().next().unwrap(),
         fixture("cli-show-trace.out").lines().next().unwrap()
     );
-    assert!(cli(&sock, "show trace\n").contains(" [.] stream     -> none [drp 0]"));
+    assert!(cli(sock, "show trace\n").contains(" [.] stream     -> none [drp 0]"));
     echo_once();
-    assert_eq!(cli(&sock, "show events buf0\n"), "\n", "nothing traced while traces are off");
+    assert_eq!(cli(sock, "show events buf0\n"), "\n", "nothing traced while traces are off");
     let setup = "trace session sink buf0;trace session level developer;trace session start now;trace stream sink buf0;trace stream level proto;trace stream lock session;trace stream start now\n";
-    assert_eq!(cli(&sock, setup), "\n".repeat(7));
-    assert!(cli(&sock, "show trace\n").contains(" [R] stream     -> buf0 [drp 0]  ["));
+    assert_eq!(cli(sock, setup), "\n".repeat(7));
+    assert!(cli(sock, "show trace\n").contains(" [R] stream     -> buf0 [drp 0]  ["));
     echo_once();
     echo_once();
-    let events = cli(&sock, "show events buf0\n");
+    let events = cli(sock, "show events buf0\n");
     let lines: Vec<&str> = events.lines().filter(|l| !l.is_empty()).collect();
     assert!(lines.iter().all(|l| l.starts_with("<0>20") && l.contains(" [00|")), "{events}");
     let accepts: Vec<&&str> =
@@ -468,32 +467,23 @@ fn runtime_traces_fill_buf0_and_lock_on_one_session() {
     assert_eq!(stream_sess.len(), 1, "stream is locked on the first session: {events}");
     assert!(lines.iter().any(|l| l.contains("|stream|2|") && l.contains("stream_sock_read")), "{events}");
     assert!(
-        cli(&sock, "trace stream lock\n")
+        cli(sock, "trace stream lock\n")
             .contains("  * session    : lock on the session that started the trace\n")
     );
-    assert_eq!(cli(&sock, "trace 0\n"), "All traces now stopped\n\n");
-    assert!(!cli(&sock, "show trace\n").contains("[R]"));
-    let before = cli(&sock, "show events buf0\n");
+    assert_eq!(cli(sock, "trace 0\n"), "All traces now stopped\n\n");
+    assert!(!cli(sock, "show trace\n").contains("[R]"));
+    let before = cli(sock, "show events buf0\n");
     echo_once();
-    assert_eq!(cli(&sock, "show events buf0\n"), before, "stopped traces record nothing");
-    assert_idle(&p);
-    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(cli(sock, "show events buf0\n"), before, "stopped traces record nothing");
+    assert_idle(p);
 }
 
 #[test]
 fn show_events_w_streams_new_events_until_a_key_is_pressed() {
-    let echo = backend(BackendSpec::Echo);
-    let dir = tmpdir("watch");
-    let sock = dir.join("admin.sock");
-    let cfg = format!(
-        "global\n    stats socket {} level admin\n\
-         defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-         listen tcp_echo\n    bind 127.0.0.1:0\n    server s1 \"${{S1}}\"\n",
-        sock.display()
-    );
-    let p = proxy(&cfg, &[("S1", a(echo.addr()))]);
-    assert_eq!(cli(&sock, "trace session sink buf0;trace session start now\n"), "\n\n");
-    let mut w = UnixStream::connect(&sock).unwrap();
+    let t = echo_behind_admin_socket("watch");
+    let (p, sock) = (&t.p, &t.sock);
+    assert_eq!(cli(sock, "trace session sink buf0;trace session start now\n"), "\n\n");
+    let mut w = UnixStream::connect(sock).unwrap();
     w.set_read_timeout(Some(SOON)).unwrap();
     w.write_all(b"show events buf0 -w -n\n").unwrap();
     let (tx, rx) = channel();
@@ -518,9 +508,8 @@ fn show_events_w_streams_new_events_until_a_key_is_pressed() {
         eventually(SOON, || matches!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected))),
         "the watcher stops on a key"
     );
-    assert_eq!(cli(&sock, "trace 0\n"), "All traces now stopped\n\n");
-    assert_idle(&p);
-    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(cli(sock, "trace 0\n"), "All traces now stopped\n\n");
+    assert_idle(p);
 }
 
 #[test]
@@ -964,6 +953,10 @@ fn garbage_on_the_stats_socket_changes_nothing_and_breaks_nothing() {
         s.shutdown(Shutdown::Write).unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
+    }
+    // Timeouts beyond HAProxy's 32-bit millisecond timers are refused, not wrapped.
+    for v in ["99999999999999999999d", "25d", "2147484"] {
+        assert_eq!(cli(&t.admin, &format!("set timeout cli {v}\n")), "Invalid timeout value.\n\n", "{v}");
     }
     // The user socket cannot change anything either, whatever it sends.
     for input in

@@ -1,5 +1,5 @@
 //! Chrome/Perfetto export: the real binary runs with `--trace`, real requests go through
-//! it, and the JSON it leaves is checked: a valid array, every begin has its end, spans
+//! it, and the JSON it leaves is checked: a valid trace (`{"traceEvents": [...]}`), every begin has its end, spans
 //! nest, each session's spans follow HAProxy's call flow with the fields a learner needs;
 //! and the file is complete after SIGTERM, SIGINT and a normal (soft-stop) exit.
 
@@ -29,14 +29,7 @@ impl Drop for Run {
 }
 
 fn start(cfg: &str, env: &[(&str, String)], extra: &[&str]) -> Run {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "haflow-trace-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("trace");
     let cfg_path = dir.join("haflow.cfg");
     // The pidfile is written once the listeners are bound: it says "ready" without a probe
     // connection (which would be traced as a session of its own).

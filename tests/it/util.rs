@@ -71,3 +71,16 @@ pub fn wait_log(p: &RunningProxy, pred: impl Fn(&str) -> bool) -> String {
 pub fn tcplog_term(line: &str) -> &str {
     line.split_whitespace().nth(6).unwrap_or("")
 }
+
+/// A directory of its own for sockets and configuration files.
+pub fn tmpdir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "haflow-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
