@@ -454,12 +454,7 @@ pub fn session_accept(
         session_accept_unwind(w, s);
         return AcceptResult::Dropped;
     }
-    {
-        let _w =
-            tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = TaskState::TASK_WOKEN_INIT.coded())
-                .entered();
-        w.sched.task_wakeup(t, TaskState::TASK_WOKEN_INIT);
-    }
+    w.sched.task_wakeup(t, TaskState::TASK_WOKEN_INIT);
     s.flags.insert(SessFlags::SN_INITIALIZED);
     w.sessions.put_back(sid.idx(), s);
     AcceptResult::Accepted

@@ -599,12 +599,6 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// Wakes the session's task unless it is the one running (`SI_FL_DONT_WAKE`).
 fn wake_task(w: &mut Haproxy, s: &Session) {
     if !s.si[0].flags.contains(SiFlags::SI_FL_DONT_WAKE) {
-        let _sp = tracing::trace_span!(
-            names::TASK_WAKEUP,
-            task = s.task.0,
-            reason = TaskState::TASK_WOKEN_IO.coded()
-        )
-        .entered();
         w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
     }
 }

@@ -20,6 +20,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::time::{Expire, Tick, tick_first};
 use crate::ids::{ServerId, SessionId, Table, TaskId};
+use crate::trace::fields::Coded;
 use crate::trace::names;
 
 bitflags::bitflags! {
@@ -174,6 +175,7 @@ impl Scheduler {
     /// there) and add `reason` to its state. The first wake-up since the last run clears
     /// the previous reasons, so `process` sees why it was woken *this* time.
     pub fn task_wakeup(&mut self, t: TaskId, reason: TaskState) {
+        let _s = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = reason.coded()).entered();
         let Some(task) = self.tasks.get_mut(t.idx()) else { return };
         if task.rq_key.is_none() {
             // __task_wakeup(): the key orders the run queue; `nice` shifts it.
