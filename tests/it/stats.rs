@@ -27,21 +27,25 @@ fn fixture(name: &str) -> String {
 /// Sends `input` on a stats socket as `socat` does (write, shut the write side), and
 /// returns everything until the proxy closes.
 fn cli(path: &Path, input: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
     s.set_read_timeout(Some(SOON)).unwrap();
-    s.write_all(input.as_bytes()).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("the CLI answers and closes");
-    out
+    exchange(s, input, |s| s.shutdown(Shutdown::Write))
 }
 
 /// The same over TCP.
 fn cli_tcp(addr: SocketAddr, input: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();
+    exchange(s, input, |s| s.shutdown(Shutdown::Write))
+}
+
+fn exchange<S: Read + Write>(
+    mut s: S,
+    input: &str,
+    shut_write: impl FnOnce(&S) -> std::io::Result<()>,
+) -> String {
     s.write_all(input.as_bytes()).unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
+    shut_write(&s).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).expect("the CLI answers and closes");
     out
