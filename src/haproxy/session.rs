@@ -541,9 +541,13 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
     crate::walkthrough::step_point(names::PROCESS_SESSION, || crate::walkthrough::View::Session(w, &s));
     let alive = process_session_run(w, &mut s, woken);
     session_process_counters(w, &mut s);
-    span.record("si1_to", s.si[1].state.coded());
-    span.record("req", s.req.flags.coded());
-    span.record("rep", s.rep.flags.coded());
+    // One update for the three (each `record` call is a record of its own).
+    tracing::record_all!(
+        span,
+        si1_to = s.si[1].state.coded(),
+        req = s.req.flags.coded(),
+        rep = s.rep.flags.coded()
+    );
     drop(g);
     drop(span);
     if alive {

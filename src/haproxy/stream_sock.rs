@@ -31,6 +31,18 @@ use crate::ids::{Fd, ListenerId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
+/// A client's address as the session span shows it (formatted only when recorded).
+struct ClientAddr(Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("unix"),
+        }
+    }
+}
+
 /// Reads attempted per callback before yielding to other fds (`MAX_READ_POLL_LOOPS`).
 const MAX_READ_POLL_LOOPS: usize = 4;
 
@@ -97,10 +109,10 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
         let cfd = sock.raw_fd();
         let uniq_id = w.next_uniq_id();
         let fe_name = &w.proxies[fe.idx()].name;
-        let src = addr.map(|a| a.to_string()).unwrap_or_else(|| "unix".into());
-        // One tree per session: the root span lives until session_free.
-        let root =
-            tracing::info_span!(parent: None, names::SESSION, sess = uniq_id, fe = %fe_name, src = %src);
+        // One tree per session: the root span lives until session_free. The source is
+        // formatted only if someone records it.
+        let src = tracing::field::display(ClientAddr(addr));
+        let root = tracing::info_span!(parent: None, names::SESSION, sess = uniq_id, fe = %fe_name, src);
         let span =
             tracing::info_span!(parent: &root, names::STREAM_SOCK_ACCEPT, listener = lid.0, fd = fd.0, cfd);
         let g = span.enter();
@@ -276,7 +288,7 @@ pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_write` (and of `stream_sock_chk_snd`'s direct attempt).
 pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    let new_span = |s: &Session| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = tracing::field::Empty, flags = tracing::field::Empty);
+    let new_span = |s: &Session, bytes: Option<usize>| tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_WRITE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes, flags = tracing::field::Empty);
     let now = w.clock.now_ms;
     let connecting = match s.si[side as usize].state {
         SiState::SI_ST_CON => true,
@@ -349,7 +361,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             }
             Err(()) => {
                 // The connection failed: the request stays in the buffer for a retry.
-                let span = new_span(s);
+                let span = new_span(s, None);
                 let _g = span.enter();
                 s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
                 if let Some(e) = w.fdtab.get_mut(fd) {
@@ -376,10 +388,12 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         && ob.i() == 0
         && s.si[side as usize].state == SiState::SI_ST_EST;
     // Only real events get a span: bytes sent, a connect completed, an error, a shutdown.
-    let span =
-        if total > 0 || connected || error || will_shutw { new_span(s) } else { tracing::Span::none() };
+    let span = if total > 0 || connected || error || will_shutw {
+        new_span(s, Some(total))
+    } else {
+        tracing::Span::none()
+    };
     let _g = span.enter();
-    span.record("bytes", total);
     crate::walkthrough::step_point(names::STREAM_SOCK_WRITE, || crate::walkthrough::View::Session(w, &*s));
     if error {
         s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);

@@ -352,8 +352,10 @@ pub type Batch = Arc<RawBatch>;
 /// buffers are worth keeping: the proxy thread fills one every loop turn).
 static SPARE: Mutex<Vec<RawBatch>> = Mutex::new(Vec::new());
 
-/// Batches kept at most in `SPARE`.
-const SPARE_MAX: usize = 32;
+/// Batches kept at most in `SPARE`: a consumer polls every `POLL` and meanwhile a busy
+/// proxy fills a batch or two per loop turn, about a hundred; fewer would be freed and
+/// allocated again each time.
+const SPARE_MAX: usize = 128;
 
 /// An empty batch, with the buffers of a used one when there is one.
 pub fn spare_batch() -> RawBatch {
@@ -377,7 +379,7 @@ pub fn recycle(batch: Batch) {
 
 /// How often a waiting consumer looks for batches. Producers never wake consumers: a
 /// futex wake per batch (one per loop turn) cost the proxy more than the records did.
-const POLL: Duration = Duration::from_millis(5);
+const POLL: Duration = Duration::from_millis(1);
 
 /// The queue between the producing threads and one consumer.
 #[derive(Debug)]
@@ -465,7 +467,8 @@ pub struct Capture {
 }
 
 impl Capture {
-    fn take(&self) -> Option<Batch> {
+    /// The next batch as it was sent, without waiting.
+    pub fn try_recv_batch(&self) -> Option<Batch> {
         let b = self.q.batches.lock().unwrap_or_else(|e| e.into_inner()).pop_front()?;
         self.q.inflight.fetch_sub(b.len(), Ordering::Relaxed);
         Some(b)
@@ -486,7 +489,7 @@ impl Capture {
                 if let Some(r) = self.pending.borrow_mut().pop_front() {
                     return Some(r);
                 }
-                let b = self.take()?;
+                let b = self.try_recv_batch()?;
                 self.take_batch(b);
             }
         })

@@ -12,8 +12,7 @@
 //! closed when the `TraceGuard` is dropped, which `haflow` does on a normal exit and after
 //! SIGINT or SIGTERM stopped the loop.
 
-use std::fmt::Write as _;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::thread::JoinHandle;
 
 use crate::trace::IdMap;
@@ -21,48 +20,74 @@ use crate::trace::capture::{Capture, Raw, RawBatch, RawField, RawKind, Sink, Val
 use crate::trace::export::{TraceFilter, TraceLevel, TraceStyle};
 use crate::trace::names;
 
+/// Bytes gathered before a `write` to the file.
+const OUT_CHUNK: usize = 1 << 20;
+
+/// A field value recorded after its span's creation, kept until the span's end.
+#[derive(Clone, Debug)]
+enum Update {
+    /// A number, flag set or state: as recorded.
+    Val(Val),
+    /// Text (its batch is recycled before the span ends).
+    Text(Box<str>),
+}
+
 /// What the writer needs to know about an open span.
 struct Open {
     name: &'static str,
     root: u64,
     kept: bool,
-    /// Fields recorded after creation, as JSON values (written with the span's end).
-    updates: Vec<(&'static str, String)>,
+    /// Fields recorded after creation (written with the span's end; the last value of a
+    /// field wins).
+    updates: Vec<(&'static str, Update)>,
 }
 
 /// Whether a session tree is written, per `--trace-filter`.
 enum Decision {
     Yes,
     No,
-    /// `be=` filter: the backend is not known yet; the tree's lines wait here.
-    Undecided(Vec<String>),
+    /// `be=` filter: the backend is not known yet; the tree's events wait here.
+    Undecided(Vec<Vec<u8>>),
 }
 
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
+/// `fmt::Write` into a byte buffer (for HAProxy's flag names).
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
     if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(s);
-        out.push('"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
         return;
     }
     for c in s.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
+            c => {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 /// Appends the decimal digits of `n` (the writer's hottest formatting: ids, times).
-fn push_u64(out: &mut String, mut n: u64) {
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -73,99 +98,106 @@ fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// A field value as JSON: numbers and booleans as themselves, text as a string.
-fn json_val(out: &mut String, batch: &RawBatch, v: Val) {
-    let _ = match v {
-        Val::U64(n) => {
-            push_u64(out, n);
-            Ok(())
+fn json_val(out: &mut Vec<u8>, v: Val, text: &str) {
+    match v {
+        Val::U64(n) => push_u64(out, n),
+        Val::I64(n) => {
+            if n < 0 {
+                out.push(b'-');
+            }
+            push_u64(out, n.unsigned_abs());
         }
-        Val::I64(n) => write!(out, "{n}"),
-        Val::Bool(b) => write!(out, "{b}"),
+        Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         Val::Coded(c, bits) => {
             // HAProxy's names never need escaping.
-            out.push('"');
-            let r = c.write(bits, out);
-            out.push('"');
-            r
+            out.push(b'"');
+            let _ = c.write(bits, &mut Bytes(out));
+            out.push(b'"');
         }
-        Val::Text { .. } => {
-            json_str(out, batch.text_of(v));
-            Ok(())
-        }
-    };
+        Val::Text { .. } => json_str(out, text),
+    }
 }
 
 struct Writer<W: Write> {
-    out: BufWriter<W>,
+    file: W,
+    /// Events not written to the file yet.
+    out: Vec<u8>,
     style: TraceStyle,
     level: TraceLevel,
     filter: Option<TraceFilter>,
     open: IdMap<Open>,
     trees: IdMap<Decision>,
-    first: bool,
-    /// The event being written (reused: one allocation for the whole file).
-    line: String,
+    /// `updates` lists of closed spans, for reuse.
+    spare: Vec<Vec<(&'static str, Update)>>,
+    /// Where the event being built starts in `out`.
+    event_start: usize,
 }
 
 impl<W: Write> Writer<W> {
-    fn write_line(out: &mut BufWriter<W>, first: &mut bool, s: &str) {
-        if !*first {
-            let _ = out.write_all(b",\n");
+    /// Sends what `out` holds to the file once it is large enough (or `all`).
+    fn drain(&mut self, all: bool) {
+        if all || self.out.len() >= OUT_CHUNK {
+            let _ = self.file.write_all(&self.out);
+            self.out.clear();
         }
-        *first = false;
-        let _ = out.write_all(s.as_bytes());
     }
 
-    /// Starts `self.line` as event `ph` of span `name`, up to its arguments.
-    fn begin_event(&mut self, ph: char, name: &str, at_ns: u64, root: u64) {
+    /// Starts an event in `out` as event `ph` of span `name`, up to its arguments (every
+    /// event but the first follows a separator, so the array stays valid JSON).
+    fn begin_event(&mut self, ph: u8, name: &str, at_ns: u64, root: u64) {
         let ph = match (self.style, ph) {
-            (TraceStyle::Loop, 'b') => 'B',
-            (TraceStyle::Loop, 'e') => 'E',
+            (TraceStyle::Loop, b'b') => b'B',
+            (TraceStyle::Loop, b'e') => b'E',
             (_, p) => p,
         };
-        let s = &mut self.line;
-        s.clear();
-        s.push_str("{\"ph\":\"");
+        self.event_start = self.out.len();
+        let s = &mut self.out;
+        s.extend_from_slice(b",\n{\"ph\":\"");
         s.push(ph);
-        s.push_str("\",\"pid\":1,\"tid\":1,\"ts\":");
+        s.extend_from_slice(b"\",\"pid\":1,\"tid\":1,\"ts\":");
         push_u64(s, at_ns / 1000);
         // Microseconds, with the nanoseconds as three decimals.
         let frac = at_ns % 1000;
-        s.push('.');
-        for d in [frac / 100, frac / 10 % 10, frac % 10] {
-            s.push((b'0' + d as u8) as char);
-        }
-        s.push_str(",\"name\":");
+        s.extend_from_slice(&[
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ]);
+        s.extend_from_slice(b",\"name\":");
         json_str(s, name);
-        s.push_str(",\"cat\":\"haflow\"");
+        s.extend_from_slice(b",\"cat\":\"haflow\"");
         if self.style == TraceStyle::Session {
-            s.push_str(",\"id\":");
+            s.extend_from_slice(b",\"id\":");
             push_u64(s, root);
         }
     }
 
-    /// Emits `self.line` for the tree `root` according to the filter.
+    /// Keeps or takes back the event just built, for the tree `root`, per the filter.
     fn emit(&mut self, root: u64) {
         match self.trees.get_mut(&root) {
-            None if self.filter.is_some() => {}
-            None | Some(Decision::Yes) => Self::write_line(&mut self.out, &mut self.first, &self.line),
-            Some(Decision::No) => {}
-            Some(Decision::Undecided(buf)) => buf.push(self.line.clone()),
+            None if self.filter.is_some() => self.out.truncate(self.event_start),
+            None | Some(Decision::Yes) => self.drain(false),
+            Some(Decision::No) => self.out.truncate(self.event_start),
+            Some(Decision::Undecided(held)) => {
+                held.push(self.out[self.event_start..].to_vec());
+                self.out.truncate(self.event_start);
+            }
         }
     }
 
     fn decide(&mut self, root: u64, yes: bool) {
-        if let Some(Decision::Undecided(buf)) = self.trees.remove(&root)
+        if let Some(Decision::Undecided(held)) = self.trees.remove(&root)
             && yes
         {
-            for l in buf {
-                Self::write_line(&mut self.out, &mut self.first, &l);
+            for event in held {
+                self.out.extend_from_slice(&event);
             }
+            self.drain(false);
         }
         self.trees.insert(root, if yes { Decision::Yes } else { Decision::No });
     }
@@ -203,23 +235,24 @@ impl<W: Write> Writer<W> {
         let loop_root = self.style == TraceStyle::Loop && name == names::SESSION;
         let kept = !state_span && !loop_root;
         if kept {
-            self.begin_event('b', name, r.at_ns, root);
+            self.begin_event(b'b', name, r.at_ns, root);
             if !fields.is_empty() {
-                self.line.push_str(",\"args\":{");
+                self.out.extend_from_slice(b",\"args\":{");
                 for (i, f) in fields.iter().enumerate() {
                     if i > 0 {
-                        self.line.push(',');
+                        self.out.push(b',');
                     }
-                    json_str(&mut self.line, f.name);
-                    self.line.push(':');
-                    json_val(&mut self.line, batch, f.val);
+                    json_str(&mut self.out, f.name);
+                    self.out.push(b':');
+                    json_val(&mut self.out, f.val, batch.text_of(f.val));
                 }
-                self.line.push('}');
+                self.out.push(b'}');
             }
-            self.line.push('}');
+            self.out.push(b'}');
             self.emit(root);
         }
-        self.open.insert(id, Open { name, root, kept, updates: Vec::new() });
+        let updates = self.spare.pop().unwrap_or_default();
+        self.open.insert(id, Open { name, root, kept, updates });
     }
 
     fn check_backend(&mut self, batch: &RawBatch, root: u64, fields: &[RawField]) {
@@ -235,9 +268,10 @@ impl<W: Write> Writer<W> {
         let fields = batch.fields_of(r);
         let Some(o) = self.open.get_mut(&r.id) else { return };
         for f in fields {
-            let mut v = String::new();
-            json_val(&mut v, batch, f.val);
-            // The last value of a field wins.
+            let v = match f.val {
+                Val::Text { .. } => Update::Text(batch.text_of(f.val).into()),
+                v => Update::Val(v),
+            };
             match o.updates.iter_mut().find(|(k, _)| *k == f.name) {
                 Some(slot) => slot.1 = v,
                 None => o.updates.push((f.name, v)),
@@ -248,22 +282,25 @@ impl<W: Write> Writer<W> {
     }
 
     fn on_close(&mut self, id: u64, at_ns: u64) {
-        let Some(o) = self.open.remove(&id) else { return };
+        let Some(mut o) = self.open.remove(&id) else { return };
         if o.kept {
-            self.begin_event('e', o.name, at_ns, o.root);
+            self.begin_event(b'e', o.name, at_ns, o.root);
             if !o.updates.is_empty() {
-                self.line.push_str(",\"args\":{");
+                self.out.extend_from_slice(b",\"args\":{");
                 for (i, (k, v)) in o.updates.iter().enumerate() {
                     if i > 0 {
-                        self.line.push(',');
+                        self.out.push(b',');
                     }
-                    json_str(&mut self.line, k);
-                    self.line.push(':');
-                    self.line.push_str(v);
+                    json_str(&mut self.out, k);
+                    self.out.push(b':');
+                    match v {
+                        Update::Val(v) => json_val(&mut self.out, *v, ""),
+                        Update::Text(t) => json_str(&mut self.out, t),
+                    }
                 }
-                self.line.push('}');
+                self.out.push(b'}');
             }
-            self.line.push('}');
+            self.out.push(b'}');
             self.emit(o.root);
         }
         if o.root == id {
@@ -272,6 +309,8 @@ impl<W: Write> Writer<W> {
             }
             self.trees.remove(&id);
         }
+        o.updates.clear();
+        self.spare.push(o.updates);
     }
 
     fn handle(&mut self, batch: &RawBatch, r: &Raw) {
@@ -313,18 +352,20 @@ pub fn start_writer(
         .name("haflow-trace".into())
         .spawn(move || {
             let mut w = Writer {
-                out: BufWriter::with_capacity(1 << 20, file),
+                file,
+                out: Vec::with_capacity(OUT_CHUNK + 4096),
                 style,
                 level,
                 filter,
                 open: IdMap::default(),
                 trees: IdMap::default(),
-                first: true,
-                line: String::with_capacity(512),
+                spare: Vec::new(),
+                event_start: 0,
             };
-            let _ = w.out.write_all(b"{\"traceEvents\":[\n");
-            let meta = "{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"thread_name\",\"args\":{\"name\":\"haflow event loop\"}}";
-            Writer::write_line(&mut w.out, &mut w.first, meta);
+            // The first event carries no separator: the thread's name.
+            w.out.extend_from_slice(
+                b"{\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"thread_name\",\"args\":{\"name\":\"haflow event loop\"}}",
+            );
             let mut last = 0;
             let max = level.max_level();
             while let Some(batch) = feed.recv_batch() {
@@ -346,8 +387,9 @@ pub fn start_writer(
             for id in left {
                 w.on_close(id, last);
             }
-            let _ = w.out.write_all(b"\n]}\n");
-            let _ = w.out.flush();
+            w.out.extend_from_slice(b"\n]}\n");
+            w.drain(true);
+            let _ = w.file.flush();
         })
         .expect("spawn the trace writer");
     TraceGuard { sink, writer: Some(writer) }

@@ -351,7 +351,8 @@ pub fn tracing_anywhere() -> bool {
 
 /// True when this thread's proxy has a trace source running or waiting.
 pub fn active_here() -> bool {
-    with_current(|t| t.active.load(Ordering::Relaxed)).unwrap_or(false)
+    // One relaxed load when no proxy traces anything (every span asks).
+    tracing_anywhere() && with_current(|t| t.active.load(Ordering::Relaxed)).unwrap_or(false)
 }
 
 /// What the hooks remember of an open span while a trace runs: its callsite and the

@@ -68,6 +68,9 @@ pub struct Route {
 /// This thread's records not sent yet, the entered spans, and its own route (tests run
 /// several proxies in one process, each thread feeding its own capture).
 struct Local {
+    /// The next span number this thread hands out, and the end of its block.
+    next_id: u64,
+    id_end: u64,
     batch: RawBatch,
     stack: Vec<u64>,
     routes: Vec<Route>,
@@ -79,12 +82,32 @@ struct Local {
 thread_local! {
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
+            next_id: 0,
+            id_end: 0,
             batch: RawBatch { raws: Vec::new(), fields: Vec::new(), text: String::new() },
             stack: Vec::new(),
             routes: Vec::new(),
             skipped: 0,
         })
     };
+}
+
+/// Span numbers handed out to threads in blocks: one atomic add per block, not per span,
+/// and process-wide so that two subscribers (tests run several) never share an id.
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+const ID_BLOCK: u64 = 4096;
+
+impl Local {
+    /// A span number unique in the process (increasing on each thread, so a child's is
+    /// above its parent's).
+    fn new_id(&mut self) -> u64 {
+        if self.next_id == self.id_end {
+            self.next_id = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            self.id_end = self.next_id + ID_BLOCK;
+        }
+        self.next_id += 1;
+        self.next_id - 1
+    }
 }
 
 /// The subscriber (install it once, process-wide, with `tracing::subscriber::set_global_default`).
@@ -99,7 +122,6 @@ pub struct FlowSubscriber {
     /// `clock_gettime`; two per span).
     clock: quanta::Clock,
     start: u64,
-    next_id: AtomicU64,
     /// Extra handles of cloned spans (rare: haflow never clones its spans on the hot path).
     clones: Mutex<HashMap<u64, usize>>,
     any_clone: AtomicBool,
@@ -125,7 +147,6 @@ impl FlowSubscriber {
             routes,
             max,
             stderr,
-            next_id: AtomicU64::new(1),
             clones: Mutex::new(HashMap::new()),
             any_clone: AtomicBool::new(false),
         }
@@ -257,33 +278,38 @@ impl Subscriber for FlowSubscriber {
 
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let meta = attrs.metadata();
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = (n << LEVEL_BITS) | level_code(meta.level());
-        let _ = LOCAL.try_with(|l| {
-            let mut l = l.borrow_mut();
-            let runtime = runtime::active_here();
-            let recording = self.recording(&mut l, *meta.level());
-            if !(runtime || recording) {
-                return;
-            }
-            let parent = if attrs.is_root() {
-                None
-            } else {
-                attrs.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied())
-            };
-            let first = l.batch.fields.len();
-            attrs.record(&mut FieldsVisitor(&mut l.batch));
-            if runtime {
-                runtime::span_new(meta, id, parent, &texts(&l.batch, first));
-            }
-            if recording {
-                let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
-                self.push(&mut l, kind, id, first);
-            } else {
-                truncate(&mut l.batch, first);
-            }
-        });
-        Id::from_non_zero_u64(NonZeroU64::new(id).expect("ids start at 1"))
+        let level = level_code(meta.level());
+        let n = LOCAL
+            .try_with(|l| {
+                let mut l = l.borrow_mut();
+                let n = l.new_id();
+                let id = (n << LEVEL_BITS) | level;
+                let runtime = runtime::active_here();
+                let recording = self.recording(&mut l, *meta.level());
+                if !(runtime || recording) {
+                    return n;
+                }
+                let parent = if attrs.is_root() {
+                    None
+                } else {
+                    attrs.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied())
+                };
+                let first = l.batch.fields.len();
+                attrs.record(&mut FieldsVisitor(&mut l.batch));
+                if runtime {
+                    runtime::span_new(meta, id, parent, &texts(&l.batch, first));
+                }
+                if recording {
+                    let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
+                    self.push(&mut l, kind, id, first);
+                } else {
+                    truncate(&mut l.batch, first);
+                }
+                n
+            })
+            // The thread is ending: a number of its own from the shared counter.
+            .unwrap_or_else(|_| NEXT_ID_BLOCK.fetch_add(1, Ordering::Relaxed));
+        Id::from_non_zero_u64(NonZeroU64::new((n << LEVEL_BITS) | level).expect("ids start at 1"))
     }
 
     fn record(&self, span: &Id, values: &Values<'_>) {

@@ -222,10 +222,15 @@ fn proxies_view_shows_every_frontend_backend_and_server_with_counters() {
     f.app.apply(Intent::Show(ViewKind::Proxies));
     let s = f.render(80, 24);
     s.assert_has(&["NAME", "STATUS", "CUR", "TOTAL", "BIN", "BOUT", "CHECK"]);
-    // fe: 1 current, 4 in total, 3x5 + 4 bytes each way.
+    // fe: 1 current, 4 in total, 3x5 bytes each way from the closed sessions, plus the
+    // live one's 4 once its task has run: as in HAProxy, bytes the read callback
+    // fast-forwards are credited by session_process_counters at the end of the next
+    // process_session, which an echo does not always need.
     let fe = s.words("fe/FRONTEND");
     assert_eq!(fe[1], "OPEN", "{fe:?}");
-    assert!(fe.contains(&"4".into()) && fe.contains(&"19".into()), "{fe:?}");
+    let (bin, bout) = (fe[fe.len() - 3].as_str(), fe[fe.len() - 2].as_str());
+    assert!(fe.contains(&"4".into()), "{fe:?}");
+    assert!(matches!(bin, "15" | "19") && matches!(bout, "15" | "19"), "BIN {bin} BOUT {bout}: {fe:?}");
     // Round robin: s1 got sessions #0 and #2, s2 got #1 and the live #3.
     let s1 = s.words("be/s1");
     assert_eq!((s1[1].as_str(), s1.last().unwrap().as_str()), ("UP", "check"), "{s1:?}");
