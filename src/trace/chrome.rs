@@ -135,6 +135,56 @@ struct Writer<W: Write> {
     spare: Vec<Vec<(&'static str, Update)>>,
     /// Where the event being built starts in `out`.
     event_start: usize,
+    /// JSON already rendered: span and field names, HAProxy flag sets.
+    rendered: Rendered,
+}
+
+/// Pieces of JSON rendered once and copied afterwards (names and flag sets repeat in
+/// every session; rendering them each time was most of the writer's time).
+#[derive(Default)]
+struct Rendered {
+    /// `,"name":"NAME","cat":"haflow"` by span name.
+    names: IdMap<(usize, Vec<u8>)>,
+    /// `"FIELD":` by field name.
+    keys: IdMap<(usize, Vec<u8>)>,
+    /// `"BF_...|..."` by type and bits.
+    coded: IdMap<Vec<u8>>,
+}
+
+/// The rendering of the static text `s` in `cache` (keyed by address, checked by length:
+/// the compiler may lay one name out as the start of another).
+fn render_static<'a>(
+    cache: &'a mut IdMap<(usize, Vec<u8>)>,
+    s: &'static str,
+    render: impl Fn(&mut Vec<u8>, &str),
+) -> &'a [u8] {
+    let key = s.as_ptr() as u64;
+    if cache.get(&key).is_none_or(|(len, _)| *len != s.len()) {
+        let mut bytes = Vec::new();
+        render(&mut bytes, s);
+        cache.insert(key, (s.len(), bytes));
+    }
+    cache.get(&key).map_or(&[], |(_, b)| b.as_slice())
+}
+
+/// A field: its cached key, then its value.
+fn push_field(out: &mut Vec<u8>, rendered: &mut Rendered, name: &'static str, v: Val, text: &str) {
+    out.extend_from_slice(render_static(&mut rendered.keys, name, |b, n| {
+        json_str(b, n);
+        b.push(b':');
+    }));
+    match v {
+        Val::Coded(c, bits) => {
+            let key = (c as u64) << 32 | u64::from(bits);
+            let bytes = rendered.coded.entry(key).or_insert_with(|| {
+                let mut b = Vec::new();
+                json_val(&mut b, v, "");
+                b
+            });
+            out.extend_from_slice(bytes);
+        }
+        v => json_val(out, v, text),
+    }
 }
 
 impl<W: Write> Writer<W> {
@@ -148,7 +198,7 @@ impl<W: Write> Writer<W> {
 
     /// Starts an event in `out` as event `ph` of span `name`, up to its arguments (every
     /// event but the first follows a separator, so the array stays valid JSON).
-    fn begin_event(&mut self, ph: u8, name: &str, at_ns: u64, root: u64) {
+    fn begin_event(&mut self, ph: u8, name: &'static str, at_ns: u64, root: u64) {
         let ph = match (self.style, ph) {
             (TraceStyle::Loop, b'b') => b'B',
             (TraceStyle::Loop, b'e') => b'E',
@@ -168,9 +218,11 @@ impl<W: Write> Writer<W> {
             b'0' + (frac / 10 % 10) as u8,
             b'0' + (frac % 10) as u8,
         ]);
-        s.extend_from_slice(b",\"name\":");
-        json_str(s, name);
-        s.extend_from_slice(b",\"cat\":\"haflow\"");
+        s.extend_from_slice(render_static(&mut self.rendered.names, name, |b, n| {
+            b.extend_from_slice(b",\"name\":");
+            json_str(b, n);
+            b.extend_from_slice(b",\"cat\":\"haflow\"");
+        }));
         if self.style == TraceStyle::Session {
             s.extend_from_slice(b",\"id\":");
             push_u64(s, root);
@@ -242,9 +294,7 @@ impl<W: Write> Writer<W> {
                     if i > 0 {
                         self.out.push(b',');
                     }
-                    json_str(&mut self.out, f.name);
-                    self.out.push(b':');
-                    json_val(&mut self.out, f.val, batch.text_of(f.val));
+                    push_field(&mut self.out, &mut self.rendered, f.name, f.val, batch.text_of(f.val));
                 }
                 self.out.push(b'}');
             }
@@ -291,11 +341,15 @@ impl<W: Write> Writer<W> {
                     if i > 0 {
                         self.out.push(b',');
                     }
-                    json_str(&mut self.out, k);
-                    self.out.push(b':');
                     match v {
-                        Update::Val(v) => json_val(&mut self.out, *v, ""),
-                        Update::Text(t) => json_str(&mut self.out, t),
+                        Update::Val(v) => push_field(&mut self.out, &mut self.rendered, k, *v, ""),
+                        Update::Text(t) => push_field(
+                            &mut self.out,
+                            &mut self.rendered,
+                            k,
+                            Val::Text { start: 0, len: 0 },
+                            t,
+                        ),
                     }
                 }
                 self.out.push(b'}');
@@ -361,6 +415,7 @@ pub fn start_writer(
                 trees: IdMap::default(),
                 spare: Vec::new(),
                 event_start: 0,
+                rendered: Rendered::default(),
             };
             // The first event carries no separator: the thread's name.
             w.out.extend_from_slice(
