@@ -3,7 +3,7 @@
 //! `--features nospans` for the compiled-out baseline.
 //!
 //! Each measurement creates, enters and closes a DEBUG span with the fields a typical
-//! haflow span carries (a session id, an fd, a byte count, a display value), as
+//! haflow span carries (a session id, an fd, a byte count, a side name), as
 //! `stream_sock_read` does, a million times on one thread (the best of five rounds of
 //! 200,000). Each case runs in a process of
 //! its own with its subscriber installed process-wide, as `haflow` installs it: a scoped
@@ -32,8 +32,7 @@ const CASES: &[(&str, &str)] = &[
 ];
 
 fn one_span(i: u32) {
-    let span =
-        tracing::debug_span!(names::STREAM_SOCK_READ, sess = i, fd = 7, bytes = 1024u64, side = %"cli");
+    let span = tracing::debug_span!(names::STREAM_SOCK_READ, sess = i, fd = 7, bytes = 1024u64, side = "cli");
     let _g = span.enter();
     black_box(&span);
 }

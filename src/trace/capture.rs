@@ -14,10 +14,13 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use tracing::Metadata;
 
 use crate::trace::fields::Code;
 
@@ -235,11 +238,9 @@ pub enum RawKind {
     /// A span was created.
     New {
         /// The parent span, explicit or contextual.
-        parent: Option<u64>,
-        /// The span name.
-        name: &'static str,
-        /// The span level.
-        level: tracing::Level,
+        parent: Option<NonZeroU64>,
+        /// The span's callsite: its name and level.
+        meta: &'static Metadata<'static>,
     },
     /// Fields recorded after creation.
     Update,
@@ -248,7 +249,7 @@ pub enum RawKind {
     /// An event.
     Event {
         /// The enclosing span.
-        parent: Option<u64>,
+        parent: Option<NonZeroU64>,
         /// The event level.
         level: tracing::Level,
     },
@@ -315,12 +316,19 @@ impl RawBatch {
             let fields = self.field_texts(r);
             let at = Duration::from_nanos(r.at_ns);
             match r.kind {
-                RawKind::New { parent, name, level } => {
-                    Record::New { id: r.id, parent, name, level, fields, at }
-                }
+                RawKind::New { parent, meta } => Record::New {
+                    id: r.id,
+                    parent: parent.map(NonZeroU64::get),
+                    name: meta.name(),
+                    level: *meta.level(),
+                    fields,
+                    at,
+                },
                 RawKind::Update => Record::Update { id: r.id, fields },
                 RawKind::Close => Record::Close { id: r.id, at },
-                RawKind::Event { parent, level } => Record::Event { parent, level, fields, at },
+                RawKind::Event { parent, level } => {
+                    Record::Event { parent: parent.map(NonZeroU64::get), level, fields, at }
+                }
             }
         })
     }
@@ -336,7 +344,8 @@ impl Raw {
     /// The level of the span (or event) this record is about.
     pub fn level(&self) -> tracing::Level {
         match self.kind {
-            RawKind::New { level, .. } | RawKind::Event { level, .. } => level,
+            RawKind::New { meta, .. } => *meta.level(),
+            RawKind::Event { level, .. } => level,
             RawKind::Update | RawKind::Close => crate::trace::subscriber::level_of(self.id),
         }
     }

@@ -13,6 +13,7 @@
 //! SIGINT or SIGTERM stopped the loop.
 
 use std::io::Write;
+use std::num::NonZeroU64;
 use std::thread::JoinHandle;
 
 use crate::trace::IdMap;
@@ -369,7 +370,7 @@ impl<W: Write> Writer<W> {
 
     fn handle(&mut self, batch: &RawBatch, r: &Raw) {
         match r.kind {
-            RawKind::New { parent, name, .. } => self.on_new(batch, r, parent, name),
+            RawKind::New { parent, meta } => self.on_new(batch, r, parent.map(NonZeroU64::get), meta.name()),
             RawKind::Update => self.on_update(batch, r),
             RawKind::Close => self.on_close(r.id, r.at_ns),
             RawKind::Event { .. } => {}

@@ -300,7 +300,7 @@ impl Subscriber for FlowSubscriber {
                     runtime::span_new(meta, id, parent, &texts(&l.batch, first));
                 }
                 if recording {
-                    let kind = RawKind::New { parent, name: meta.name(), level: *meta.level() };
+                    let kind = RawKind::New { parent: parent.and_then(NonZeroU64::new), meta };
                     self.push(&mut l, kind, id, first);
                 } else {
                     truncate(&mut l.batch, first);
@@ -361,7 +361,12 @@ impl Subscriber for FlowSubscriber {
                 runtime::event(&level, parent, &texts(&l.batch, first));
             }
             if recording {
-                self.push(&mut l, RawKind::Event { parent, level }, 0, first);
+                self.push(
+                    &mut l,
+                    RawKind::Event { parent: parent.and_then(NonZeroU64::new), level },
+                    0,
+                    first,
+                );
             } else {
                 truncate(&mut l.batch, first);
             }
