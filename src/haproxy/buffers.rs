@@ -371,6 +371,13 @@ impl Buffer {
         }
     }
 
+    /// Whether a send should carry `MSG_MORE` (`CO_SFL_MSG_MORE` in 1.5's
+    /// `si_conn_send()`): bytes announced by `to_forward` (the rest of a body of known
+    /// length) have not arrived yet, so the kernel may wait for them to fill a segment.
+    pub fn expects_more(&self) -> bool {
+        self.to_forward != 0 && self.to_forward != BUF_INFINITE_FORWARD
+    }
+
     /// Removes `n` bytes from the start of the output once they were sent.
     pub fn bo_skip(&mut self, n: usize) {
         if let Some(c) = self.data.as_deref_mut() {
@@ -567,6 +574,18 @@ mod tests {
         assert_eq!(b.to_forward, 0);
         b.buffer_forward(BUF_INFINITE_FORWARD);
         assert_eq!(b.output(), b"abcdef");
+    }
+
+    #[test]
+    fn only_a_body_still_arriving_asks_for_msg_more() {
+        let (mut b, _p) = buf(64, 0);
+        b.buffer_forward(10);
+        read(&mut b, b"abcd");
+        assert!(b.expects_more(), "6 announced bytes have not arrived");
+        read(&mut b, b"efghij");
+        assert!(!b.expects_more(), "the last bytes of the body must be pushed");
+        b.buffer_forward(BUF_INFINITE_FORWARD);
+        assert!(!b.expects_more(), "a stream of unknown length never waits for more");
     }
 
     #[test]

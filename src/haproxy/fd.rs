@@ -146,6 +146,17 @@ impl Sock {
         }
     }
 
+    /// `send(MSG_MORE)` from `buf`: more bytes follow at once, so the kernel may hold a
+    /// partial segment back instead of pushing it (and waking the peer) now.
+    pub fn send_more(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => {
+                socket2::SockRef::from(&*s).send_with_flags(buf, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+            }
+            _ => self.send(buf),
+        }
+    }
+
     /// `shutdown(fd, how)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {

@@ -310,7 +310,8 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
                 break;
             }
             let want = out.len();
-            match sock.send(out) {
+            let sent = if ob.expects_more() { sock.send_more(out) } else { sock.send(out) };
+            match sent {
                 Ok(n) => {
                     ob.bo_skip(n);
                     ob.flags.insert(BufFlags::BF_WRITE_PARTIAL);
