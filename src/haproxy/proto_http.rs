@@ -1411,7 +1411,10 @@ fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
         s.rep.buffer_auto_close();
         s.rep.buffer_shutw_now();
         if s.si[1].fd.is_some() {
-            s.si[1].flags.insert(SiFlags::SI_FL_NOHALF);
+            // Both messages are complete, so a RST loses nothing and, as HAProxy's close
+            // of a finished server connection, leaves no TIME_WAIT on our side for later
+            // connect()s to step over.
+            s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
             si_shutr(w, s, Side::Srv);
             si_shutw(w, s, Side::Srv);
         }

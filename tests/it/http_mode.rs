@@ -579,3 +579,55 @@ fn a_server_that_closes_after_each_response_leaves_the_client_connection_usable(
     let later = p.query(|w| w.activity.loops);
     assert!(later - loops < 50, "an idle proxy does not spin: {} loop turns in 100 ms", later - loops);
 }
+
+/// Accepts one connection, answers one request with a 2-byte body, then reports how the
+/// proxy closed the connection: `Ok(0)` for a FIN, `ConnectionReset` for a RST.
+fn answer_once_then_watch_close() -> (std::net::SocketAddr, std::thread::JoinHandle<std::io::Result<usize>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept()?;
+        s.set_read_timeout(Some(SOON))?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte)?;
+            head.push(byte[0]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?;
+        s.read(&mut [0u8; 64])
+    });
+    (addr, t)
+}
+
+#[test]
+fn a_finished_server_connection_is_reset_not_closed() {
+    // HAProxy closes a server connection whose response is complete with SO_LINGER {1,0}:
+    // a RST loses nothing then, and leaves no TIME_WAIT on the proxy's side, whose local
+    // ports the next connect()s would have to step over. Two ways to get there: the
+    // client asks to close, or `option http-server-close` ends each transaction.
+    for (option, close_header) in [("", true), ("    option http-server-close\n", false)] {
+        let (addr, seen) = answer_once_then_watch_close();
+        let p = proxy(
+            &http_cfg(
+                "",
+                option,
+                "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S1}\"\n",
+            ),
+            &[("S1", a(addr))],
+        );
+        let mut c = connect(p.addr("fe"));
+        let req =
+            if close_header { Request::get("/").header("Connection", "close") } else { Request::get("/") };
+        let r = c.request(&req).unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+        let end = seen.join().unwrap();
+        assert!(
+            matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{option:?} Connection: close={close_header}: the server side must see a RST, saw {end:?}"
+        );
+        drop(c);
+        assert_idle(&p);
+    }
+}
