@@ -490,7 +490,8 @@ impl Haproxy {
                 let l = &mut self.listeners[s.listener.idx()];
                 l.nbconn = l.nbconn.saturating_sub(1);
                 self.jobs = self.jobs.saturating_sub(1);
-                session_free(self, s);
+                // A hard stop: no `process_session` runs, the tree ends under its root.
+                drop(session_free(self, s, &tracing::Span::none()));
             }
         }
         for lid in 0..self.listeners.len() {

@@ -548,13 +548,18 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
         req = s.req.flags.coded(),
         rep = s.rep.flags.coded()
     );
-    drop(g);
-    drop(span);
     if alive {
+        drop(g);
+        drop(span);
         w.sessions.put_back(sid.idx(), s);
         TaskRun::Alive
     } else {
-        session_end(w, s);
+        // As in HAProxy, the end of the session is the end of this call: its log and
+        // `session_free` nest under this `process_session`. The tree's root closes last.
+        let root = session_end(w, s, &span);
+        drop(g);
+        drop(span);
+        drop(root);
         TaskRun::Freed
     }
 }
@@ -1410,8 +1415,9 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
 }
 
 /// The end of `process_session` (step 15): leave the server and the backend, log, leave
-/// the frontend and the process counters, resume paused listeners, then `session_free`.
-fn session_end(w: &mut Haproxy, mut s: Box<Session>) {
+/// the frontend and the process counters, resume paused listeners, then `session_free`
+/// (under `caller`, the `process_session` span). Returns the session's root span.
+fn session_end(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span) -> tracing::Span {
     let now = w.clock.now_ms;
     let fe = s.fe;
     let lid = s.listener;
@@ -1445,17 +1451,21 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>) {
         resume_listener(w, l);
     }
     dequeue_all_listeners(w, fe);
-    session_free(w, s);
+    session_free(w, s, caller)
 }
 
 // ANCHOR: session_free
 /// session.c:session_free() in 1.5-dev8: leave the server and queues, close what is still
 /// open, give both buffers back to `pool2_buffer`, free the task (`task_delete` +
-/// `task_free`) and the session (`pool_free2(pool2_session)`); the session's span closes.
-pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
-    // The session's root span outlives this function's spans: it closes the tree last.
+/// `task_free`) and the session (`pool_free2(pool2_session)`).
+///
+/// Its span is a child of `caller` (the `process_session` that ends the session), or of
+/// the session's root when `caller` is not recorded (a hard stop, or a trace level that
+/// leaves `process_session` out). Returns the root span, for the caller to close last.
+pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span) -> tracing::Span {
     let root = std::mem::replace(&mut s.span, tracing::Span::none());
-    let span = tracing::info_span!(parent: &root, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
+    let parent = if caller.is_disabled() { &root } else { caller };
+    let span = tracing::info_span!(parent: parent, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
     let g = span.enter();
     crate::walkthrough::step_point(names::SESSION_FREE, || crate::walkthrough::View::Session(w, &s));
     if s.pend_pos {
@@ -1482,6 +1492,6 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>) {
     drop(p);
     drop(g);
     drop(span);
-    drop(root);
+    root
 }
 // ANCHOR_END: session_free

@@ -473,13 +473,13 @@ pub fn flow_listing(sc: &Scenario, tb: &TreeBuilder) -> Result<String, String> {
         }
         out.push_str(&listing(tree, LISTING_FIELDS));
     }
-    // Loop spans nest under `run_poll_loop` > `_do_poll` or `process_runnable_tasks`:
-    // look through every tree but the sessions' (the `flow` part shows those), and list
-    // what was found in the order it happened, whatever its name.
+    // These spans nest under `run_poll_loop` > `_do_poll` or `process_runnable_tasks`, or
+    // in a session's tree (a session's end resumes a full listener): look through every
+    // tree, and list what was found in the order it happened, whatever its name.
     let mut found: Vec<&Node> = Vec::new();
     for name in &sc.flow_roots {
         let before = found.len();
-        for root in tb.roots.iter().filter(|n| n.name != names::SESSION) {
+        for root in &tb.roots {
             root.find_all(name, &mut found);
         }
         if found.len() == before {

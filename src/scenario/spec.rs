@@ -60,9 +60,9 @@ pub struct Scenario {
     /// makes the listing; the first session by default.
     #[serde(default = "first_session")]
     pub flow: Vec<u32>,
-    /// Spans the loop runs for no session (e.g. `listener_full`), shown after the sessions:
-    /// every span of these names outside the sessions' trees (wherever the loop's spans
-    /// nest it), all in the order they started.
+    /// Spans to follow across the run (e.g. `listener_full`, `resume_listener`), shown after
+    /// the sessions: every span of these names, in the loop's trees or in any session's
+    /// (a session's end resumes a full listener), all in the order they started.
     #[serde(default)]
     pub flow_roots: Vec<String>,
     /// What must be observed once the traffic is done.

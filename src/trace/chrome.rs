@@ -368,6 +368,22 @@ impl<W: Write> Writer<W> {
         self.spare.push(o.updates);
     }
 
+    /// A span above the file's level (recorded for another output, such as the TUI) is
+    /// not written, but its place in the tree is kept: a written child of it (a
+    /// `session_free` under an unwritten `process_session`) stays on its session's track.
+    fn on_hidden(&mut self, r: &Raw) {
+        match r.kind {
+            RawKind::New { parent, meta } => {
+                let root = parent.and_then(|p| self.open.get(&p.get())).map_or(r.id, |p| p.root);
+                self.open.insert(r.id, Open { name: meta.name(), root, kept: false, updates: Vec::new() });
+            }
+            RawKind::Close => {
+                self.open.remove(&r.id);
+            }
+            RawKind::Update | RawKind::Event { .. } => {}
+        }
+    }
+
     fn handle(&mut self, batch: &RawBatch, r: &Raw) {
         match r.kind {
             RawKind::New { parent, meta } => self.on_new(batch, r, parent.map(NonZeroU64::get), meta.name()),
@@ -428,7 +444,11 @@ pub fn start_writer(
                 if batch.is_empty() {
                     break;
                 }
-                for r in batch.raws.iter().filter(|r| r.level() <= max) {
+                for r in &batch.raws {
+                    if r.level() > max {
+                        w.on_hidden(r);
+                        continue;
+                    }
                     if r.kind != RawKind::Update {
                         last = r.at_ns;
                     }

@@ -553,8 +553,9 @@ impl State {
         }
         match parent.and_then(|p| self.spans.get(&p)).copied() {
             Some(SpanLoc::Session { sess, depth, .. }) => {
-                if depth == 0 {
-                    // A call made for the session straight from the loop (accept, I/O, process_session).
+                // A call made for the session straight from the loop (accept, I/O,
+                // process_session), and the session's end inside its last process_session.
+                if depth == 0 || name == names::SESSION_FREE {
                     self.note_call(name, Some(sess), side_of(&fields));
                 }
                 let Some(tr) = self.traces.get_mut(&sess) else { return };

@@ -281,18 +281,35 @@ fn level_and_filter_keep_a_busy_trace_readable() {
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
     let hole = backend(BackendSpec::BlackHole);
     let env = [("S1", a(b.addr())), ("HOLE", a(hole.addr()))];
-    let mut run = start(HTTP_CFG, &env, &["--trace-level", "user", "--trace-filter", "sess=1"]);
-    let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
-    for _ in 0..3 {
-        assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200);
+    // With the capture feed on too, the subscriber records every level and the file's
+    // writer leaves out what is above its own: `session_free`, under an unwritten
+    // `process_session`, must still land on its session's track.
+    for capture in [false, true] {
+        let mut args = vec!["--trace-level", "user", "--trace-filter", "sess=1"];
+        if capture {
+            args.push("--trace-capture");
+        }
+        let mut run = start(HTTP_CFG, &env, &args);
+        let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200);
+        }
+        signal(&mut run, "-TERM");
+        let events = load(&run.trace);
+        let sess = sessions(&tracks(&events));
+        assert_eq!(sess.len(), 1, "capture={capture}: only session 1 is kept");
+        assert_eq!(sess[0][0]["args"]["sess"], 1);
+        let names: Vec<&str> = sess[0].iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"session_accept") && names.contains(&"frontend_accept"), "{names:?}");
+        assert_eq!(
+            names.last(),
+            Some(&"session_free"),
+            "capture={capture}: the session's end is on its track"
+        );
+        assert!(!names.contains(&"process_session"), "user level leaves out the analysers: {names:?}");
+        assert!(
+            !events.iter().any(|e| e["name"] == "readcfgfile"),
+            "no start-up spans under a session filter"
+        );
     }
-    signal(&mut run, "-TERM");
-    let events = load(&run.trace);
-    let sess = sessions(&tracks(&events));
-    assert_eq!(sess.len(), 1, "only session 1 is kept");
-    assert_eq!(sess[0][0]["args"]["sess"], 1);
-    let names: Vec<&str> = sess[0].iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"session_accept") && names.contains(&"frontend_accept"), "{names:?}");
-    assert!(!names.contains(&"process_session"), "user level leaves out the analysers: {names:?}");
-    assert!(!events.iter().any(|e| e["name"] == "readcfgfile"), "no start-up spans under a session filter");
 }
