@@ -837,6 +837,8 @@ impl Parser<'_> {
     /// `listen` or `defaults` section.
     fn cfg_parse_listen(&mut self, args: &[String]) -> Result<(), String> {
         let kw = args[0].as_str();
+        // One call per line, as in HAProxy: a `bind` line's `str2listener` nests under it.
+        let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, kw).entered();
         let section = if self.in_defaults() { "defaults" } else { self.cur().section_name() };
         let cap = if self.in_defaults() { ProxyCap::PR_CAP_LISTEN } else { self.cur().cap };
         let need = |c: ProxyCap, kw: &str| -> Result<(), String> {

@@ -33,10 +33,16 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     // Start-up: readcfgfile > cfg_parse_listen > str2listener > tcpv4_add_listener, then
     // check_config_validity, protocol_bind_all > ... > tcp_bind_listener, protocol_enable_all > ... > enable_listener.
     let cfg_root = tb.roots.iter().find(|r| r.name == names::READCFGFILE).expect("readcfgfile span");
+    let mut lines = Vec::new();
+    cfg_root.find_all(names::CFG_PARSE_LISTEN, &mut lines);
+    let kws: Vec<&str> = lines.iter().map(|n| n.field("kw").or(n.field("section")).unwrap_or("?")).collect();
     assert_eq!(
-        cfg_root.names(),
-        [names::READCFGFILE, names::CFG_PARSE_LISTEN, names::STR2LISTENER, names::TCPV4_ADD_LISTENER]
+        kws,
+        ["mode", "timeout", "timeout", "timeout", "listen", "bind", "server"],
+        "one call per line"
     );
+    let bind = lines.iter().find(|n| n.field("kw") == Some("bind")).unwrap();
+    assert_eq!(bind.names(), [names::CFG_PARSE_LISTEN, names::STR2LISTENER, names::TCPV4_ADD_LISTENER]);
     let pos = |n: &str| {
         root_names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("no root {n}: {root_names:?}"))
     };
