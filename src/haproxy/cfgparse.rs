@@ -684,6 +684,8 @@ impl Parser<'_> {
     /// cfgparse.c:cfg_parse_global() in 1.5-dev8.
     fn cfg_parse_global(&mut self, args: &[String]) -> Result<(), String> {
         let kw = args[0].as_str();
+        // One call per line of the `global` section, as in HAProxy.
+        let _sp = tracing::info_span!(names::CFG_PARSE_GLOBAL, kw).entered();
         let g = &mut self.cfg.global;
         let arg1 = args.get(1);
         match kw {

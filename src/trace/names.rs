@@ -11,6 +11,8 @@ pub const SESSION: &str = "session";
 // init
 /// cfgparse.c:readcfgfile()
 pub const READCFGFILE: &str = "readcfgfile";
+/// cfgparse.c:cfg_parse_global()
+pub const CFG_PARSE_GLOBAL: &str = "cfg_parse_global";
 /// cfgparse.c:cfg_parse_listen()
 pub const CFG_PARSE_LISTEN: &str = "cfg_parse_listen";
 /// cfgparse.c:str2listener()

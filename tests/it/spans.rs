@@ -11,7 +11,8 @@ use crate::util::*;
 fn init_and_accept_spans_have_haproxy_names_in_order() {
     let echo = backend(BackendSpec::Echo);
     let (layer, cap) = capture(1 << 16);
-    let cfg = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+    let cfg = "global\n    maxconn 100\n\
+               defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
                listen fe\n    bind 127.0.0.1:0\n    server s1 \"${S1}\"\n";
     let p = RunningProxy::start_with(
         cfg,
@@ -33,6 +34,9 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     // Start-up: readcfgfile > cfg_parse_listen > str2listener > tcpv4_add_listener, then
     // check_config_validity, protocol_bind_all > ... > tcp_bind_listener, protocol_enable_all > ... > enable_listener.
     let cfg_root = tb.roots.iter().find(|r| r.name == names::READCFGFILE).expect("readcfgfile span");
+    let mut global = Vec::new();
+    cfg_root.find_all(names::CFG_PARSE_GLOBAL, &mut global);
+    assert_eq!(global.iter().map(|n| n.field("kw")).collect::<Vec<_>>(), [Some("maxconn")]);
     let mut lines = Vec::new();
     cfg_root.find_all(names::CFG_PARSE_LISTEN, &mut lines);
     let kws: Vec<&str> = lines.iter().map(|n| n.field("kw").or(n.field("section")).unwrap_or("?")).collect();
