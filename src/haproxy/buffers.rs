@@ -72,6 +72,8 @@ bitflags::bitflags! {
         const BF_DONT_READ      = 0x1000000;
         /// More data will follow (send with MSG_MORE).
         const BF_EXPECT_MORE    = 0x2000000;
+        /// Never wait to send (`option http-no-delay`): no `MSG_MORE`, whatever follows.
+        const BF_NEVER_WAIT     = 0x8000000;
         /// Wake the analysers once more even if nothing changed.
         const BF_WAKE_ONCE      = 0x10000000;
     }
@@ -374,8 +376,12 @@ impl Buffer {
     /// Whether a send should carry `MSG_MORE` (`CO_SFL_MSG_MORE` in 1.5's
     /// `si_conn_send()`): bytes announced by `to_forward` (the rest of a body of known
     /// length) have not arrived yet, so the kernel may wait for them to fill a segment.
+    /// If they are slow to come, Linux sends what it holds after about 200 ms, which is
+    /// why `option http-no-delay` (`BF_NEVER_WAIT`) turns this off.
     pub fn expects_more(&self) -> bool {
-        self.to_forward != 0 && self.to_forward != BUF_INFINITE_FORWARD
+        self.to_forward != 0
+            && self.to_forward != BUF_INFINITE_FORWARD
+            && !self.flags.contains(BufFlags::BF_NEVER_WAIT)
     }
 
     /// Removes `n` bytes from the start of the output once they were sent.
@@ -586,6 +592,11 @@ mod tests {
         assert!(!b.expects_more(), "the last bytes of the body must be pushed");
         b.buffer_forward(BUF_INFINITE_FORWARD);
         assert!(!b.expects_more(), "a stream of unknown length never waits for more");
+        let (mut b, _p) = buf(64, 0);
+        b.flags.insert(BufFlags::BF_NEVER_WAIT);
+        b.buffer_forward(10);
+        read(&mut b, b"abcd");
+        assert!(!b.expects_more(), "http-no-delay never waits");
     }
 
     #[test]

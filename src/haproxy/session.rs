@@ -22,7 +22,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{dequeue_all_listeners, resume_listener};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proto_http::{self, HttpTxn};
-use crate::haproxy::proxy::ProxyMode;
+use crate::haproxy::proxy::{ProxyMode, ProxyOptions};
 use crate::haproxy::queue::{pendconn_free, process_srv_queue};
 use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
@@ -253,6 +253,13 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// `option http-no-delay` on the frontend or the backend: both buffers send at once,
+    /// for the whole session (`BF_NEVER_WAIT` is permanent).
+    fn set_never_wait(&mut self) {
+        self.req.flags.insert(BufFlags::BF_NEVER_WAIT);
+        self.rep.flags.insert(BufFlags::BF_NEVER_WAIT);
+    }
+
     /// The input buffer of `side` (`si->ib`): `req` for the client, `rep` for the server.
     pub fn ib(&self, side: Side) -> &Buffer {
         match side {
@@ -420,6 +427,9 @@ pub fn session_accept(
     };
     s.req.flags.insert(BufFlags::BF_READ_ATTACHED);
     s.req.analysers = analysers;
+    if w.proxies[fe.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
+        s.set_never_wait();
+    }
 
     // fd_insert(cfd): cb[DIR_RD] = proto->read, cb[DIR_WR] = proto->write.
     let proto = w.listeners[lid.idx()].proto;
@@ -1177,7 +1187,7 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
 fn client_aborted(w: &Haproxy, s: &Session) -> bool {
     s.rep.flags.contains(BufFlags::BF_SHUTW)
         || (s.req.flags.contains(BufFlags::BF_SHUTR)
-            && w.proxies[s.be.idx()].options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_ABRT_CLOSE))
+            && w.proxies[s.be.idx()].options.contains(ProxyOptions::PR_O_ABRT_CLOSE))
 }
 
 /// session.c:sess_update_st_con_tcp() in 1.5-dev8: watch a connection in progress.
@@ -1261,7 +1271,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
     }
     s.logs.retries += 1;
     let be = &w.proxies[s.be.idx()];
-    let redispatch = be.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_REDISP);
+    let redispatch = be.options.contains(ProxyOptions::PR_O_REDISP);
     let connect_to = be.timeout.connect;
     // `BE_LB_KIND_RR`: roundrobin and static-rr.
     let rr = matches!(
@@ -1412,6 +1422,9 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
     // The backend's analysers, except those the listener already ran (1.5.0).
     let already = w.listeners[s.listener.idx()].analysers;
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
+    if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
+        s.set_never_wait();
+    }
 }
 
 /// The end of `process_session` (step 15): leave the server and the backend, log, leave

@@ -134,13 +134,15 @@ struct StreamingFile {
     written: u64,
     /// Where the window being filled starts.
     window_start: u64,
+    /// Where the bytes still in the page cache start (the window before this one).
+    cached_from: u64,
 }
 
 const WINDOW: u64 = 32 << 20;
 
 impl StreamingFile {
     fn new(file: std::fs::File) -> StreamingFile {
-        StreamingFile { file, written: 0, window_start: 0 }
+        StreamingFile { file, written: 0, window_start: 0, cached_from: 0 }
     }
 
     /// A window is complete: start writing it out; wait for the previous one, then drop it
@@ -148,22 +150,24 @@ impl StreamingFile {
     fn window_done(&mut self) {
         use std::os::fd::AsRawFd;
         let fd = self.file.as_raw_fd();
-        let start = self.window_start as libc::off64_t;
-        let len = (self.written - self.window_start) as libc::off64_t;
+        let range = |from: u64, to: u64| (from as libc::off64_t, (to - from) as libc::off64_t);
+        let (start, len) = range(self.window_start, self.written);
         // SAFETY: plain syscalls on our own open fd, with ranges inside the file.
         unsafe {
             libc::sync_file_range(fd, start, len, libc::SYNC_FILE_RANGE_WRITE);
         }
-        if let Some(prev) = start.checked_sub(WINDOW as libc::off64_t) {
+        if self.cached_from < self.window_start {
+            let (prev, len) = range(self.cached_from, self.window_start);
             let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
                 | libc::SYNC_FILE_RANGE_WRITE
                 | libc::SYNC_FILE_RANGE_WAIT_AFTER;
             // SAFETY: as above; the previous window lies wholly before `start`.
             unsafe {
-                libc::sync_file_range(fd, prev, start - prev, flags);
-                libc::posix_fadvise(fd, prev, start - prev, libc::POSIX_FADV_DONTNEED);
+                libc::sync_file_range(fd, prev, len, flags);
+                libc::posix_fadvise(fd, prev, len, libc::POSIX_FADV_DONTNEED);
             }
         }
+        self.cached_from = self.window_start;
         self.window_start = self.written;
     }
 }
@@ -547,6 +551,10 @@ mod tests {
         }
         f.flush().unwrap();
         assert!(f.window_start >= 2 * WINDOW, "two windows went to the disk, one left the cache");
+        assert!(
+            f.cached_from >= WINDOW && f.cached_from < f.window_start,
+            "everything before the previous window was dropped from the cache, nothing skipped"
+        );
         let back = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(back.len(), n * chunk.len());

@@ -631,3 +631,39 @@ fn a_finished_server_connection_is_reset_not_closed() {
         assert_idle(&p);
     }
 }
+
+#[test]
+fn http_no_delay_makes_both_buffers_never_wait() {
+    // Without it, a body still arriving is sent with MSG_MORE, and a pause of the server
+    // can hold the last partial segment in the kernel for about 200 ms (HAProxy's
+    // documented default); `option http-no-delay` on the frontend or the backend sets
+    // BF_NEVER_WAIT on both buffers for the whole session.
+    let b = http_backend(HttpBehaviour::named("s1"));
+    for (fe_opt, be_opt, want) in
+        [("", "", false), ("    option http-no-delay\n", "", true), ("", "    option http-no-delay\n", true)]
+    {
+        let p = proxy(
+            &http_cfg(
+                "",
+                "",
+                &format!(
+                    "frontend fe\n    bind 127.0.0.1:0\n{fe_opt}    default_backend be\nbackend be\n{be_opt}    server s1 \"${{S1}}\"\n"
+                ),
+            ),
+            &[("S1", a(b.addr()))],
+        );
+        let mut c = connect(p.addr("fe"));
+        assert_eq!(c.request(&Request::get("/")).unwrap().status, 200);
+        let flags =
+            p.query(|w| w.sessions.iter().map(|(_, s)| (s.req.flags, s.rep.flags)).collect::<Vec<_>>());
+        assert_eq!(flags.len(), 1, "the keep-alive session is live");
+        let never = haflow::haproxy::buffers::BufFlags::BF_NEVER_WAIT;
+        assert_eq!(
+            (flags[0].0.contains(never), flags[0].1.contains(never)),
+            (want, want),
+            "fe {fe_opt:?} be {be_opt:?}: BF_NEVER_WAIT on req and rep, kept across the transaction"
+        );
+        drop(c);
+        assert_idle(&p);
+    }
+}
