@@ -189,6 +189,8 @@ impl Write for StreamingFile {
 
 struct Writer<W: Write> {
     file: W,
+    /// The first write that failed (a full disk): reported when the writer ends.
+    error: Option<std::io::Error>,
     /// Events not written to the file yet.
     out: Vec<u8>,
     style: TraceStyle,
@@ -256,7 +258,12 @@ impl<W: Write> Writer<W> {
     /// Sends what `out` holds to the file once it is large enough (or `all`).
     fn drain(&mut self, all: bool) {
         if all || self.out.len() >= OUT_CHUNK {
-            let _ = self.file.write_all(&self.out);
+            // After a failed write the file is broken: keep the first error, write no more.
+            if self.error.is_none()
+                && let Err(e) = self.file.write_all(&self.out)
+            {
+                self.error = Some(e);
+            }
             self.out.clear();
         }
     }
@@ -461,15 +468,16 @@ impl<W: Write> Writer<W> {
 /// Keeps the writer running; dropping it writes the closing `]}` and waits for the file.
 pub struct TraceGuard {
     sink: Sink,
-    writer: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<Option<std::io::Error>>>,
 }
 
 impl Drop for TraceGuard {
     fn drop(&mut self) {
         crate::trace::subscriber::flush_thread();
         self.sink.finish();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        // Said on stderr once the proxy (and any terminal UI) is done, so it is seen.
+        if let Some(Ok(Some(e))) = self.writer.take().map(JoinHandle::join) {
+            eprintln!("haflow: the trace file is incomplete: writing it failed: {e}");
         }
     }
 }
@@ -488,6 +496,7 @@ pub fn start_writer(
         .spawn(move || {
             let mut w = Writer {
                 file: StreamingFile::new(file),
+                error: None,
                 out: Vec::with_capacity(OUT_CHUNK + 4096),
                 style,
                 level,
@@ -529,7 +538,10 @@ pub fn start_writer(
             }
             w.out.extend_from_slice(b"\n]}\n");
             w.drain(true);
-            let _ = w.file.flush();
+            if let (None, Err(e)) = (&w.error, w.file.flush()) {
+                w.error = Some(e);
+            }
+            w.error
         })
         .expect("spawn the trace writer");
     TraceGuard { sink, writer: Some(writer) }

@@ -313,3 +313,38 @@ fn level_and_filter_keep_a_busy_trace_readable() {
         );
     }
 }
+
+#[test]
+fn a_trace_file_that_cannot_be_written_is_reported_on_exit() {
+    // /dev/full takes the open and refuses every write (ENOSPC), as a full disk does.
+    let dir = tmpdir("trace-full");
+    let cfg_path = dir.join("haflow.cfg");
+    let pidfile = dir.join("haflow.pid");
+    std::fs::write(&cfg_path, format!("global\n    pidfile \"${{PIDFILE}}\"\n{HTTP_CFG}")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let hole = backend(BackendSpec::BlackHole);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haflow"))
+        .args(["run", "-f"])
+        .arg(&cfg_path)
+        .args(["--trace", "/dev/full"])
+        .env("PORT", port.to_string())
+        .env("PIDFILE", &pidfile)
+        .env("S1", a(b.addr()))
+        .env("HOLE", a(hole.addr()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(SOON, || pidfile.exists()), "haflow started");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200, "the proxy still serves");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("haflow: the trace file is incomplete: writing it failed: No space left on device"),
+        "stderr: {stderr}"
+    );
+}
