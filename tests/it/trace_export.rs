@@ -324,7 +324,7 @@ fn a_trace_file_that_cannot_be_written_is_reported_on_exit() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
     let hole = backend(BackendSpec::BlackHole);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haflow"))
+    let child = Command::new(env!("CARGO_BIN_EXE_haflow"))
         .args(["run", "-f"])
         .arg(&cfg_path)
         .args(["--trace", "/dev/full"])
