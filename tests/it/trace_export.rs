@@ -29,17 +29,22 @@ impl Drop for Run {
 }
 
 fn start(cfg: &str, env: &[(&str, String)], extra: &[&str]) -> Run {
+    spawn(cfg, env, None, extra, Stdio::null())
+}
+
+/// Starts haflow on `cfg` with `--trace` to `trace` (the run's own `trace.json` by default).
+fn spawn(cfg: &str, env: &[(&str, String)], trace: Option<&Path>, extra: &[&str], stderr: Stdio) -> Run {
     let dir = tmpdir("trace");
     let cfg_path = dir.join("haflow.cfg");
     // The pidfile is written once the listeners are bound: it says "ready" without a probe
     // connection (which would be traced as a session of its own).
     std::fs::write(&cfg_path, format!("global\n    pidfile \"${{PIDFILE}}\"\n{cfg}")).unwrap();
     let pidfile = dir.join("haflow.pid");
-    let trace = dir.join("trace.json");
+    let trace = trace.map_or_else(|| dir.join("trace.json"), Path::to_path_buf);
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_haflow"));
     cmd.args(["run", "-f"]).arg(&cfg_path).arg("--trace").arg(&trace).args(extra);
-    cmd.env("PORT", port.to_string()).env("PIDFILE", &pidfile).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.env("PORT", port.to_string()).env("PIDFILE", &pidfile).stdout(Stdio::null()).stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -317,34 +322,18 @@ fn level_and_filter_keep_a_busy_trace_readable() {
 #[test]
 fn a_trace_file_that_cannot_be_written_is_reported_on_exit() {
     // /dev/full takes the open and refuses every write (ENOSPC), as a full disk does.
-    let dir = tmpdir("trace-full");
-    let cfg_path = dir.join("haflow.cfg");
-    let pidfile = dir.join("haflow.pid");
-    std::fs::write(&cfg_path, format!("global\n    pidfile \"${{PIDFILE}}\"\n{HTTP_CFG}")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
     let hole = backend(BackendSpec::BlackHole);
-    let child = Command::new(env!("CARGO_BIN_EXE_haflow"))
-        .args(["run", "-f"])
-        .arg(&cfg_path)
-        .args(["--trace", "/dev/full"])
-        .env("PORT", port.to_string())
-        .env("PIDFILE", &pidfile)
-        .env("S1", a(b.addr()))
-        .env("HOLE", a(hole.addr()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(eventually(SOON, || pidfile.exists()), "haflow started");
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let env = [("S1", a(b.addr())), ("HOLE", a(hole.addr()))];
+    let mut run = spawn(HTTP_CFG, &env, Some(Path::new("/dev/full")), &[], Stdio::piped());
+    let addr = format!("127.0.0.1:{}", run.port).parse().unwrap();
     assert_eq!(haflow::scenario::client::get(addr, "/").unwrap().status, 200, "the proxy still serves");
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut stderr = run.child.stderr.take().unwrap();
+    signal(&mut run, "-TERM");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
     assert!(
-        stderr.contains("haflow: the trace file is incomplete: writing it failed: No space left on device"),
-        "stderr: {stderr}"
+        text.contains("haflow: the trace file is incomplete: writing it failed: No space left on device"),
+        "stderr: {text}"
     );
 }
