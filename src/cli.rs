@@ -234,6 +234,11 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
             print_msg("ALERT", "[haproxy.main()] Some protocols failed to start their listeners! Exiting.");
             return Err(ExitCode::from(1));
         }
+        Err(InitError::FdLimit(msg)) => {
+            print_notices();
+            print_msg("ALERT", &msg);
+            return Err(ExitCode::from(1));
+        }
         Err(e) => {
             print_msg("ALERT", &format!("{e:?}"));
             return Err(ExitCode::from(1));

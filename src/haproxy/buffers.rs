@@ -430,6 +430,30 @@ impl Buffer {
         self.update_full();
     }
 
+    /// buffers.h:buffer_cut_tail() in 1.5-dev8: drops the input (bytes not yet allowed to
+    /// leave) and stops forwarding; the output still goes. An aborted message must not
+    /// leave unparsed bytes behind, or the buffer never becomes empty and the shutdown
+    /// waiting for it never comes.
+    pub fn buffer_cut_tail(&mut self) {
+        let i = self.i();
+        self.bi_skip(i);
+        self.to_forward = 0;
+    }
+
+    /// Keeps only the first `keep` output bytes, dropping the rest of the output and all
+    /// input (a response whose head has not left yet is replaced by an error).
+    pub fn bo_truncate(&mut self, keep: usize) {
+        self.buffer_cut_tail();
+        if let Some(c) = self.data.as_deref_mut() {
+            c.o = c.o.min(keep);
+            if c.o == 0 {
+                c.head = 0;
+                self.flags.insert(BufFlags::BF_OUT_EMPTY);
+            }
+        }
+        self.update_full();
+    }
+
     /// buffers.h:buffer_erase(): drops everything, input and output.
     pub fn buffer_erase(&mut self) {
         if let Some(c) = self.data.as_deref_mut() {
@@ -556,6 +580,29 @@ mod tests {
         space[..n].copy_from_slice(&bytes[..n]);
         b.commit_recv(n);
         n
+    }
+
+    #[test]
+    fn cut_tail_drops_input_and_forwarding_but_keeps_output() {
+        let (mut b, _p) = buf(64, 0);
+        read(&mut b, b"okXYZ");
+        b.b_adv(2);
+        b.to_forward = 7;
+        b.buffer_cut_tail();
+        assert_eq!((b.input(), b.output(), b.to_forward), (&b""[..], &b"ok"[..], 0));
+        b.bo_skip(2);
+        assert!(b.is_empty(), "nothing is left to hold a shutdown back");
+    }
+
+    #[test]
+    fn truncated_output_keeps_only_its_first_bytes() {
+        let (mut b, _p) = buf(64, 0);
+        read(&mut b, b"prevHEADzz");
+        b.b_adv(8);
+        b.bo_truncate(4);
+        assert_eq!((b.input(), b.output()), (&b""[..], &b"prev"[..]));
+        b.bo_truncate(0);
+        assert!(b.is_empty() && b.flags.contains(BufFlags::BF_OUT_EMPTY));
     }
 
     #[test]

@@ -726,7 +726,11 @@ impl Parser<'_> {
             "daemon" => {
                 self.warn("'daemon' is not implemented by haflow: it stays in the foreground.");
             }
-            "master-worker" | "user" | "group" | "uid" | "gid" | "chroot" | "ulimit-n" => {
+            "ulimit-n" => {
+                let v = arg1.ok_or("'ulimit-n' expects an integer argument.")?;
+                g.rlimit_nofile = Some(atol(v).into());
+            }
+            "master-worker" | "user" | "group" | "uid" | "gid" | "chroot" => {
                 self.warn(format!("'{kw}' is not implemented by haflow; ignored."));
             }
             "pidfile" => {
@@ -1488,10 +1492,19 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         crate::walkthrough::View::Listeners(&cfg.proxies, &cfg.listeners)
     });
     let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
+    // The fds set aside before connections (2.6's initial `maxsock`): its base of 10, a
+    // listener each, a stats socket with its clients, a health check per checked server.
+    let checks = cfg.proxies.iter().flat_map(|p| &p.servers).filter(|s| s.check.is_some()).count();
+    let stats_conns = u64::from(if cfg.global.stats_maxconn == 0 { 10 } else { cfg.global.stats_maxconn });
+    let reserved = 10
+        + cfg.listeners.len() as u64
+        + cfg.global.stats_sockets.len() as u64 * (1 + stats_conns)
+        + checks as u64;
     let g = &mut cfg.global;
     if g.maxconn == 0 {
-        g.maxconn = crate::haproxy::haproxy::default_maxconn();
+        g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved);
     }
+    g.maxsock = crate::haproxy::haproxy::compute_ideal_maxsock(g.maxconn, reserved);
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();

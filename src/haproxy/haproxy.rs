@@ -30,7 +30,7 @@ use crate::haproxy::server::Server;
 use crate::haproxy::session::{Session, SnErr, session_free};
 use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
 use crate::haproxy::time::{Clock, tick_first};
-use crate::ids::{Fd, ServerId, SessionId, Table};
+use crate::ids::{Fd, ServerId, SessionId, Table, TaskId};
 use crate::trace::names;
 
 /// `global.tune`.
@@ -88,6 +88,10 @@ pub struct Global {
     pub stats_timeout: u64,
     /// `stats maxconn`: clients per stats socket (0: HAProxy's default of 10).
     pub stats_maxconn: u32,
+    /// `ulimit-n`: the fd limit to set; `None` sizes it from `maxsock`.
+    pub rlimit_nofile: Option<u64>,
+    /// `maxsock`: the fds the process may need (two per connection plus its own).
+    pub maxsock: u64,
     /// `quiet` / `-q`.
     pub quiet: bool,
     /// `debug` / `-d`: print HAProxy's debug lines on stdout.
@@ -101,18 +105,55 @@ impl Global {
     }
 }
 
-/// HAProxy 2.6 sizes `maxconn` from the file-descriptor limit when it is not set.
-pub fn default_maxconn() -> u32 {
+/// HAProxy 2.6's `DEFAULT_MAXCONN`: the least `maxconn` it derives from the fd limit.
+const DEFAULT_MAXCONN: u64 = 100;
+
+/// The poller's fd and the wake-up pipe's two (HAProxy counts them per thread).
+const POLLER_FDS: u64 = 3;
+
+/// The process's `RLIMIT_NOFILE` as (soft, hard).
+pub fn fd_limits() -> Option<(u64, u64)> {
     // SAFETY: getrlimit fills a plain struct we own.
-    let lim = unsafe {
+    unsafe {
         let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 2000;
-        }
-        r.rlim_cur
-    };
-    // Two fds per session plus some for listeners, checks and logs.
-    ((lim.saturating_sub(50)) / 2).clamp(100, 100_000) as u32
+        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0).then_some((r.rlim_cur, r.rlim_max))
+    }
+}
+
+/// haproxy.c:compute_ideal_maxconn() in 2.6: with no `maxconn` set, as many connections
+/// as the fd limit allows at two fds each, once `reserved` fds (listeners, checks, stats
+/// sockets, `maxsock`'s base of 10) and the poller's are set aside.
+/// Divergence: no pipes (haflow does not splice) nor SSL engines to count.
+pub fn compute_ideal_maxconn(reserved: u64) -> u32 {
+    let remain = fd_limits().map_or(4096, |(cur, max)| cur.max(max));
+    let maxconn = remain.saturating_sub(reserved + POLLER_FDS) / 2;
+    maxconn.clamp(DEFAULT_MAXCONN, u64::from(u32::MAX)) as u32
+}
+
+/// haproxy.c:compute_ideal_maxsock() in 2.6: the fds `maxconn` connections need, plus the
+/// reserved ones and the poller's.
+pub fn compute_ideal_maxsock(maxconn: u32, reserved: u64) -> u64 {
+    u64::from(maxconn) * 2 + reserved + POLLER_FDS
+}
+
+/// The "ulimits" step of haproxy.c:main() in 2.6: set `RLIMIT_NOFILE` to `ulimit-n`, or
+/// raise it to `maxsock` (raising the hard limit too when allowed, as root is). A limit
+/// that cannot be had refuses to start (2.6's default `strict-limits`), where running on
+/// would later answer 503s once fds run out.
+/// Divergence: without `ulimit-n`, a soft limit already above `maxsock` is kept (HAProxy
+/// lowers it), so that proxies run inside a test process leave its limit alone.
+pub fn apply_fd_limit(g: &Global) -> Result<(), String> {
+    let Some((cur, max)) = fd_limits() else { return Ok(()) };
+    let want = g.rlimit_nofile.unwrap_or(g.maxsock);
+    if g.rlimit_nofile.is_none() && cur >= want {
+        return Ok(());
+    }
+    let limit = libc::rlimit { rlim_cur: want, rlim_max: max.max(want) };
+    // SAFETY: setrlimit reads a plain struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+        return Ok(());
+    }
+    Err(format!("[haproxy.main()] Cannot raise FD limit to {want}, limit is {cur}."))
 }
 
 /// Counters for `show activity` and the TUI.
@@ -211,6 +252,8 @@ pub struct Haproxy {
     pub jobs: u32,
     /// Listeners paused on the process-wide `maxconn` (`global_listener_queue`).
     pub global_listener_queue: VecDeque<crate::ids::ListenerId>,
+    /// `global_listener_queue_task`: retries the listeners a resource shortage limited.
+    pub global_listener_queue_task: Option<TaskId>,
     /// Loop counters.
     pub activity: Activity,
     /// Log sockets and identity.
@@ -254,6 +297,8 @@ pub enum InitError {
     Bind(String),
     /// The poller could not be created.
     Io(std::io::Error),
+    /// The fd limit cannot be raised to what `maxconn` needs.
+    FdLimit(String),
 }
 
 impl Haproxy {
@@ -271,6 +316,9 @@ impl Haproxy {
         let mut clock = Clock::new();
         clock.tv_update_date();
         let jobs = cfg.listeners.len() as u32;
+        let mut sched = Scheduler::default();
+        let global_listener_queue_task =
+            sched.task_new(crate::haproxy::listener::manage_global_listener_queue, TaskContext::Global);
         Ok(Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
@@ -278,7 +326,7 @@ impl Haproxy {
             protocols: cfg.protocols,
             fdtab: FdTab::default(),
             poller,
-            sched: Scheduler::default(),
+            sched,
             sessions: Table::default(),
             pool2_session: Pool::create_pool("session", std::mem::size_of::<Session>()),
             pool2_buffer: Pool::create_pool("buffer", bufsize),
@@ -287,6 +335,7 @@ impl Haproxy {
             totalconn: 0,
             jobs,
             global_listener_queue: VecDeque::new(),
+            global_listener_queue_task,
             activity: Activity::default(),
             logger,
             stopping: false,
@@ -385,7 +434,8 @@ impl Haproxy {
             .flat_map(|p| &p.servers)
             .filter(|s| s.check.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
-        self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks)
+        let process_tasks = u64::from(self.global_listener_queue_task.is_some());
+        self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)
     }
 
     /// Installs SIGINT/SIGTERM (hard stop) and SIGUSR1 (soft stop) handlers that wake the
@@ -527,6 +577,7 @@ pub fn init(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<H
 /// haproxy.c:main() after `init`: `protocol_bind_all`, then `protocol_enable_all`.
 /// Reports a bind failure as HAProxy does (`Binding [file:line] for frontend X: ...`).
 pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
+    apply_fd_limit(&w.global).map_err(InitError::FdLimit)?;
     if let Err(BindError { msg }) = protocol_bind_all(w) {
         let failed = w.listeners.iter().find(|l| l.state == ListenerState::LI_ASSIGNED);
         let text = match failed {
@@ -574,6 +625,12 @@ pub fn run_poll_loop(w: &mut Haproxy) {
             stop_checks(w);
             tell_stopped(w);
             break;
+        }
+        // Every fd has an owner that will close it, every session something to wake it.
+        #[cfg(debug_assertions)]
+        {
+            let broken = crate::haproxy::debug::invariant_violations(w);
+            assert!(broken.is_empty(), "loop invariants broken: {broken:#?}");
         }
         let exp = tick_first(next, w.sched.next_timer());
         // Observers get this turn's span records before the loop may sleep.

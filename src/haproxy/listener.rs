@@ -16,8 +16,9 @@ use crate::haproxy::buffers::Analysers;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::protocols::Protocol;
 use crate::haproxy::session::AcceptFn;
-use crate::haproxy::task::TaskProcess;
-use crate::ids::{Fd, ListenerId, ProxyId};
+use crate::haproxy::task::{TaskProcess, TaskRun};
+use crate::haproxy::time::TICK_ETERNITY;
+use crate::ids::{Fd, ListenerId, ProxyId, TaskId};
 use crate::trace::names;
 
 /// `l->state`.
@@ -164,9 +165,19 @@ pub fn listener_full(w: &mut Haproxy, lid: ListenerId) {
     }
 }
 
-/// protocols.c:limit_listener(): pause the listener because its frontend is at `maxconn`,
-/// and remember it in the frontend's `listener_queue` (`LI_LIMITED`).
-pub fn limit_listener(w: &mut Haproxy, lid: ListenerId) {
+/// The queue a limited listener waits in (1.5.0's `limit_listener(l, list)` argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerQueue {
+    /// Its frontend is at `maxconn`: resumed when one of that frontend's sessions ends.
+    Frontend,
+    /// A process-wide resource ran out (global `maxconn`, fds, memory): resumed when any
+    /// session ends, or by `manage_global_listener_queue`'s retry.
+    Global,
+}
+
+/// protocols.c:limit_listener() in 1.5.0: stop polling the listener (`LI_LIMITED`) and
+/// remember it in `queue`, whose owner resumes it.
+pub fn limit_listener(w: &mut Haproxy, lid: ListenerId, queue: ListenerQueue) {
     let l = &mut w.listeners[lid.idx()];
     if l.state == ListenerState::LI_READY {
         let _s = tracing::debug_span!(names::LIMIT_LISTENER, listener = lid.0).entered();
@@ -174,8 +185,49 @@ pub fn limit_listener(w: &mut Haproxy, lid: ListenerId) {
             w.fdtab.fd_stop_recv(fd);
         }
         l.set_state(ListenerState::LI_LIMITED);
-        let fe = l.frontend;
-        w.proxies[fe.idx()].listener_queue.push_back(lid);
+        match queue {
+            ListenerQueue::Frontend => {
+                let fe = l.frontend;
+                w.proxies[fe.idx()].listener_queue.push_back(lid);
+            }
+            ListenerQueue::Global => w.global_listener_queue.push_back(lid),
+        }
+    }
+}
+
+/// How long a listener limited by a resource shortage waits before it tries again.
+const GLOBAL_LISTENER_RETRY_MS: u64 = 100;
+
+/// listener.c:listener_accept() in 1.5.0, on `accept()` failing for lack of a resource
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) or `session_accept` failing: limit the
+/// listener globally and try again in 100 ms. Without the retry, a listener whose
+/// frontend has no session to end would stay `LI_LIMITED` for ever.
+pub fn limit_listener_for_a_while(w: &mut Haproxy, lid: ListenerId) {
+    limit_listener(w, lid, ListenerQueue::Global);
+    let when = crate::haproxy::time::tick_add(w.clock.now_ms, GLOBAL_LISTENER_RETRY_MS);
+    if let Some(t) = w.global_listener_queue_task {
+        w.sched.task_schedule(t, when);
+    }
+}
+
+/// listener.c:manage_global_listener_queue() in 1.5.0 (`global_listener_queue_task`): once
+/// the process is below its `maxconn`, resume the listeners a shortage limited; the
+/// shortage itself (fds, memory) may be over by now, and nothing else would look.
+pub fn manage_global_listener_queue(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    if !w.global_listener_queue.is_empty() && w.actconn < w.global.maxconn {
+        dequeue_global_listeners(w);
+    }
+    if let Some(task) = w.sched.get_mut(t) {
+        task.expire = TICK_ETERNITY;
+    }
+    TaskRun::Alive
+}
+
+/// protocols.c:dequeue_all_listeners(&global_listener_queue): resume every listener a
+/// process-wide limit paused.
+pub fn dequeue_global_listeners(w: &mut Haproxy) {
+    while let Some(lid) = w.global_listener_queue.pop_front() {
+        resume_listener(w, lid);
     }
 }
 

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod buffers;
 pub mod cfgparse;
 pub mod checks;
+pub mod debug;
 pub mod dumpstats;
 pub mod ev_epoll;
 pub mod fd;

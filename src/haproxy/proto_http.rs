@@ -127,6 +127,10 @@ pub struct HttpTxn {
     pub uncounted_reply: bool,
     /// Request path, kept for ACLs once the head has left the buffer.
     pub path: Vec<u8>,
+    /// `rep.sent + rep.o()` when this transaction's response began: the bytes before it
+    /// belong to earlier responses (pipelining), and while `rep.sent` has not passed it,
+    /// none of this response has reached the client yet.
+    pub rsp_out_start: u64,
 }
 
 impl HttpTxn {
@@ -553,7 +557,10 @@ fn http_reply(
         si_shutr(w, s, Side::Srv);
         si_shutw(w, s, Side::Srv);
     }
-    s.rep.buffer_erase();
+    // Earlier responses still on their way to the client go first (pipelining); what this
+    // transaction put in the buffer is replaced by the answer.
+    let earlier = s.txn.rsp_out_start.saturating_sub(s.rep.sent) as usize;
+    s.rep.bo_truncate(earlier);
     let keep = end == ReplyEnd::KeepAlive && !s.txn.cli_close && request_consumed(s);
     let msg = if end == ReplyEnd::KeepAlive
         && !keep
@@ -1087,8 +1094,9 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
     if s.txn.req.state == MsgState::HTTP_MSG_DONE {
         return http_resync_states(w, s);
     }
-    if s.req.flags.contains(BufFlags::BF_SHUTR) && s.req.i() == 0 && s.req.to_forward > 0 {
-        // The client closed in the middle of its body.
+    if s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR) {
+        // The client closed in the middle of its body: whatever is left in the buffer
+        // (a partial chunk-size line) can never be completed.
         abort_txn(w, s, SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_D);
     }
     false
@@ -1102,9 +1110,55 @@ fn abort_txn(w: &mut Haproxy, s: &mut Session, err: SnErr, finst: SnFinst) {
     s.rep.analysers = Analysers::empty();
     s.req.buffer_abort();
     s.rep.buffer_abort();
+    // What was not parsed will never be: drop it, so that both buffers can empty and the
+    // client side's shutdown (waiting for an empty `rep`) happens.
+    s.req.buffer_cut_tail();
+    s.rep.buffer_cut_tail();
     s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
     si_shutr(w, s, Side::Srv);
     si_shutw(w, s, Side::Srv);
+}
+
+/// Why a response being forwarded can no longer be completed: the first test of 1.5.0's
+/// `http_response_forward_body` (errors, timeouts, the output closed under us), made
+/// before anything is forwarded, so that a client gone while the last bytes arrive is
+/// still a client abort.
+fn response_xfer_abort(s: &Session) -> Option<(SnErr, Side)> {
+    let f = s.rep.flags;
+    if f.intersects(BufFlags::BF_WRITE_ERROR | BufFlags::BF_SHUTW) {
+        Some((SnErr::SN_ERR_CLICL, Side::Cli))
+    } else if f.contains(BufFlags::BF_WRITE_TIMEOUT) {
+        Some((SnErr::SN_ERR_CLITO, Side::Cli))
+    } else if f.contains(BufFlags::BF_READ_TIMEOUT) {
+        Some((SnErr::SN_ERR_SRVTO, Side::Srv))
+    } else if f.contains(BufFlags::BF_READ_ERROR) {
+        Some((SnErr::SN_ERR_SRVCL, Side::Srv))
+    } else {
+        None
+    }
+}
+
+/// Ends a response transfer that cannot complete (`CD--`, `cD--`, `SD--`, `sD--`). The
+/// abort is counted once, by whoever sees its cause first.
+fn response_xfer_aborted(w: &mut Haproxy, s: &mut Session, err: SnErr, side: Side) {
+    if s.err == SnErr::SN_ERR_NONE {
+        let (be, srv) = (s.be, s.srv);
+        let c = &mut w.proxies[be.idx()].counters;
+        if side == Side::Cli {
+            c.cli_aborts += 1;
+        } else {
+            c.srv_aborts += 1;
+        }
+        if let Some(srv) = srv {
+            let c = &mut w.server_mut(srv).counters;
+            if side == Side::Cli {
+                c.cli_aborts += 1;
+            } else {
+                c.srv_aborts += 1;
+            }
+        }
+    }
+    abort_txn(w, s, err, SnFinst::SN_FINST_D);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1319,6 +1373,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     }
     let out = head.to_bytes();
     let len = s.txn.rsp.head_len;
+    s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
     if !s.rep.replace_input(0, len, &out) {
         http_reply(
             w,
@@ -1370,29 +1425,43 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         bytes = s.rep.o()
     );
     let _g = span.enter();
+    if let Some((err, side)) = response_xfer_abort(s) {
+        span.record("state", MsgState::HTTP_MSG_ERROR.coded());
+        response_xfer_aborted(w, s, err, side);
+        return false;
+    }
     if forward_body(w, s, false).is_err() {
         span.record("state", MsgState::HTTP_MSG_ERROR.coded());
         w.proxies[s.be.idx()].counters.failed_resp += 1;
-        abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
+        if let Some(srv) = s.srv {
+            w.server_mut(srv).counters.failed_resp += 1;
+        }
+        if s.rep.sent <= s.txn.rsp_out_start {
+            // Not a byte of this response has left: the client gets a 502 instead of a
+            // head promising a body that will never come, as from HAProxy 2.6.
+            let close = s.txn.cli_close;
+            http_reply(
+                w,
+                s,
+                502,
+                &http::analyser_error(502, close),
+                ReplyEnd::KeepAlive,
+                SnErr::SN_ERR_PRXCOND,
+                SnFinst::SN_FINST_H,
+            );
+        } else {
+            abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
+        }
         return false;
     }
     span.record("state", s.txn.rsp.state.coded());
     if s.txn.rsp.state == MsgState::HTTP_MSG_DONE {
         return http_resync_states(w, s);
     }
-    if s.rep.flags.contains(BufFlags::BF_SHUTR) && s.rep.i() == 0 {
-        // The server closed in the middle of the body: `SD--`.
-        w.proxies[s.be.idx()].counters.srv_aborts += 1;
-        if let Some(srv) = s.srv {
-            w.server_mut(srv).counters.srv_aborts += 1;
-        }
-        s.set_err(SnErr::SN_ERR_SRVCL);
-        s.set_finst(SnFinst::SN_FINST_D);
-        s.req.analysers = Analysers::empty();
-        s.rep.analysers = Analysers::empty();
-        s.rep.buffer_auto_close();
-        s.rep.buffer_shutw_now();
-        s.req.buffer_abort();
+    if s.rep.flags.contains(BufFlags::BF_SHUTR) {
+        // The server closed before the end of its message: what is left of it (a partial
+        // chunk-size line, say) will never be completed.
+        response_xfer_aborted(w, s, SnErr::SN_ERR_SRVCL, Side::Srv);
     }
     false
 }
@@ -1447,13 +1516,32 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         && s.rep.i() == 0
         && !s.rep.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR)
         && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW);
-    span.record("keep_srv", reusable);
-    let idle = if reusable { s.srv.zip(s.si[1].fd) } else { None };
-    if !reusable && s.si[1].fd.is_some() {
-        s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
-        si_shutr(w, s, Side::Srv);
-        si_shutw(w, s, Side::Srv);
+    // A transaction answered locally never touched the idle connection kept by the one
+    // before: it stays idle, for the next request.
+    let untouched_idle = s.si[1].state == SiState::SI_ST_INI && s.idle_srv.is_some();
+    span.record("keep_srv", reusable || untouched_idle);
+    let idle = if reusable {
+        s.srv.zip(s.si[1].fd)
+    } else if untouched_idle {
+        s.idle_srv.zip(s.si[1].fd)
+    } else {
+        None
+    };
+    if idle.is_none() && s.si[1].fd.is_some() {
+        if matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
+            s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
+            si_shutr(w, s, Side::Srv);
+            si_shutw(w, s, Side::Srv);
+        }
+        // A socket in another state (an idle one that died) has no shutdown to go through:
+        // close it here, or its fd outlives the stream interface that owned it.
+        if let Some(fd) = s.si[1].fd.take() {
+            w.fdtab.fd_delete(fd);
+        }
     }
+    // Bytes the server sent beyond its response belong to no request: dropped, with the
+    // connection that carried them (it is not reused: `reusable` wants `rep` empty).
+    s.rep.buffer_cut_tail();
     // The transaction's bytes go to its backend and server before they are forgotten.
     session_process_counters(w, s);
     // Log this transaction, with the server still counted as HAProxy 2.6 shows it left.
@@ -1534,6 +1622,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.rep.wto = fe.timeout.client;
     s.txn.not_first = true;
     s.txn.reset();
+    s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
     s.txn.wait_next_rq = true;
     let t = fe.timeout;
     s.req.analyse_exp = tick_add_ifset(now, t.httpka.or(t.httpreq).or(t.client));

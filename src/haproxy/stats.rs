@@ -715,17 +715,6 @@ fn hostname() -> String {
     if name.is_empty() { "localhost".into() } else { name }
 }
 
-fn ulimit_n() -> u64 {
-    // SAFETY: getrlimit fills a plain struct we own.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 0;
-        }
-        r.rlim_cur
-    }
-}
-
 /// stats.c:stats_dump_info_to_buffer() (1.5-dev8: dumpstats.c): `show info`, with HAProxy
 /// 2.6's keys in HAProxy 2.6's order.
 pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
@@ -743,7 +732,7 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
     let start = st.start_date.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
     let listeners = w.listeners.iter().filter(|l| l.fd.is_some()).count()
         + w.cli.listeners.iter().filter(|l| l.fd.is_some()).count();
-    let ulimit = ulimit_n();
+    let ulimit = crate::haproxy::haproxy::fd_limits().map_or(0, |(cur, _)| cur);
     let v = env!("CARGO_PKG_VERSION");
     let rows: Vec<(&str, String)> = vec![
         ("Name", "haflow".into()),
@@ -760,7 +749,7 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
         ("PoolUsed_MB", (used >> 20).to_string()),
         ("PoolFailed", failed.to_string()),
         ("Ulimit-n", ulimit.to_string()),
-        ("Maxsock", ulimit.to_string()),
+        ("Maxsock", w.global.maxsock.to_string()),
         ("Maxconn", w.global.maxconn.to_string()),
         ("Hard_maxconn", w.global.maxconn.to_string()),
         ("CurrConns", w.actconn.to_string()),

@@ -22,7 +22,9 @@ use std::net::Shutdown;
 use crate::haproxy::buffers::{BUF_INFINITE_FORWARD, BufFlags};
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::listener::{ListenerState, limit_listener, listener_full};
+use crate::haproxy::listener::{
+    ListenerQueue, ListenerState, limit_listener, limit_listener_for_a_while, listener_full,
+};
 use crate::haproxy::session::{AcceptResult, Session};
 use crate::haproxy::stream_interface::{SiFlags, SiState, Side};
 use crate::haproxy::task::TaskState;
@@ -70,13 +72,12 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
         max_accept -= 1;
         if w.actconn >= w.global.maxconn {
             // Process-wide limit: pause until a session ends (HAProxy's global queue).
-            limit_listener(w, lid);
-            w.global_listener_queue.push_back(lid);
+            limit_listener(w, lid, ListenerQueue::Global);
             return;
         }
         let p = &w.proxies[fe.idx()];
         if p.maxconn > 0 && p.feconn >= p.maxconn {
-            limit_listener(w, lid);
+            limit_listener(w, lid, ListenerQueue::Frontend);
             return;
         }
         let accepted = match w.fdtab.sock(fd) {
@@ -94,8 +95,9 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
             Err(e) if interrupted(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
             Err(e) => {
                 tracing::error!("accept() on listener {} failed: {e}", lid.0);
-                // ENFILE/EMFILE/ENOBUFS/ENOMEM: pause this listener rather than spin.
-                limit_listener(w, lid);
+                // ENFILE/EMFILE/ENOBUFS/ENOMEM: pause this listener rather than spin, and
+                // look again in a while.
+                limit_listener_for_a_while(w, lid);
                 return;
             }
         };
@@ -125,7 +127,7 @@ pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
             w.jobs -= 1;
             w.listeners[lid.idx()].nbconn -= 1;
             if ret == AcceptResult::Failed {
-                limit_listener(w, lid);
+                limit_listener_for_a_while(w, lid);
                 return;
             }
             continue;

@@ -140,6 +140,13 @@ impl Default for Scheduler {
     }
 }
 
+impl Task {
+    /// True while the task waits in the run queue (`task_in_rq()`).
+    pub fn in_run_queue(&self) -> bool {
+        self.rq_key.is_some()
+    }
+}
+
 impl Scheduler {
     /// task.h:task_new() in 1.5-dev8: allocate a task from `pool2_task`, not queued anywhere.
     pub fn task_new(&mut self, process: TaskProcess, context: TaskContext) -> Option<TaskId> {

@@ -6,6 +6,7 @@ mod checks;
 mod config;
 mod demo;
 mod http_mode;
+mod lifecycle;
 mod scenarios;
 mod side_by_side;
 mod spans;

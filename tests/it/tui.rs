@@ -193,7 +193,8 @@ fn header_shows_sessions_rates_queues_pools_and_dropped_records() {
         for word in ["haflow", "up ", "sess 1/4", "conn/s", "req/s"] {
             assert!(l[0].contains(word), "{word:?} in the first header line: {}", l[0]);
         }
-        for word in ["runq 0", "loops", "tasks 1", "pools", "fds", "dropped 0"] {
+        // The session's task and `global_listener_queue_task`.
+        for word in ["runq 0", "loops", "tasks 2", "pools", "fds", "dropped 0"] {
             assert!(l[1].contains(word), "{word:?} in the second header line: {}", l[1]);
         }
         assert_ne!(s.cell_at("dropped 0").bg, Color::Red, "no drop, no alarm");

@@ -43,13 +43,16 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Asserts that every session is gone and every pool is back to zero use.
+/// Asserts that the proxy is idle again: every session gone, every pool back to zero
+/// use, no fd left but the process's own (none in CLOSE-WAIT), every fd owned by
+/// something that will close it (`haproxy::debug::idle_violations`).
 pub fn assert_idle(p: &RunningProxy) {
-    assert!(
-        p.wait_idle(SOON),
-        "sessions or pool objects left in use: {:?}",
-        p.query(|w| (w.sessions.len(), w.pool_stats()))
-    );
+    let mut last = Vec::new();
+    let idle = eventually(SOON, || {
+        last = p.query(|w| haflow::haproxy::debug::idle_violations(w));
+        last.is_empty()
+    });
+    assert!(idle, "the proxy is not idle: {last:#?}");
 }
 
 /// Connects a raw client.
@@ -83,4 +86,107 @@ pub fn tmpdir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// What a [`ScriptedServer`] does once it has written its answer to a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Then {
+    /// Keeps the connection and answers the next request the same way.
+    Stay,
+    /// Closes with a FIN.
+    Close,
+    /// Closes with an RST (SO_LINGER 0).
+    Reset,
+    /// Keeps the connection, but closes it after this long without a request (a server's
+    /// keep-alive timeout).
+    CloseIdleAfter(Duration),
+}
+
+/// A server that answers every request head with the same bytes, whatever they are: the
+/// broken servers a proxy must survive. It counts the connections it closed on its own.
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    closed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ScriptedServer {
+    /// Listens on 127.0.0.1 and answers `answer` to each request head, then does `then`.
+    pub fn start(answer: &[u8], then: Then) -> ScriptedServer {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let closed = std::sync::Arc::new(AtomicUsize::new(0));
+        let (stop2, closed2, answer) = (stop.clone(), closed.clone(), answer.to_vec());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((c, _)) => {
+                        let (answer, closed) = (answer.clone(), closed2.clone());
+                        std::thread::spawn(move || {
+                            if serve_scripted(c, &answer, then) {
+                                closed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        ScriptedServer { addr, stop, closed }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections this server closed itself (not because the proxy did).
+    pub fn closed(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One connection of a [`ScriptedServer`]; true when the server closed it itself.
+fn serve_scripted(mut c: std::net::TcpStream, answer: &[u8], then: Then) -> bool {
+    use std::io::{Read, Write};
+    c.set_nonblocking(false).unwrap();
+    let mut pending = Vec::new();
+    loop {
+        let idle = match then {
+            Then::CloseIdleAfter(d) => d,
+            _ => Duration::from_secs(30),
+        };
+        c.set_read_timeout(Some(idle)).unwrap();
+        while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 4096];
+            match c.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                // Idle for too long: the server's keep-alive timeout.
+                Err(_) => return matches!(then, Then::CloseIdleAfter(_)),
+            }
+        }
+        let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        pending.drain(..end);
+        if c.write_all(answer).is_err() {
+            return false;
+        }
+        match then {
+            Then::Stay | Then::CloseIdleAfter(_) => {}
+            Then::Close => return true,
+            Then::Reset => {
+                let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+                return true;
+            }
+        }
+    }
 }
