@@ -226,17 +226,21 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
         print_msg("ALERT", &format!("cannot install signal handlers: {e}"));
         return Err(ExitCode::from(1));
     }
+    match crate::haproxy::haproxy::apply_fd_limit(&w.global) {
+        Ok(None) => {}
+        Ok(Some(warning)) => print_msg("WARNING", &warning),
+        Err(msg) => {
+            print_notices();
+            print_msg("ALERT", &msg);
+            return Err(ExitCode::from(1));
+        }
+    }
     match start_proxies(w) {
         Ok(()) => {}
         Err(InitError::Bind(msg)) => {
             print_notices();
             print_msg("ALERT", &msg);
             print_msg("ALERT", "[haproxy.main()] Some protocols failed to start their listeners! Exiting.");
-            return Err(ExitCode::from(1));
-        }
-        Err(InitError::FdLimit(msg)) => {
-            print_notices();
-            print_msg("ALERT", &msg);
             return Err(ExitCode::from(1));
         }
         Err(e) => {

@@ -1492,11 +1492,12 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         crate::walkthrough::View::Listeners(&cfg.proxies, &cfg.listeners)
     });
     let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
-    // The fds set aside before connections (2.6's initial `maxsock`): its base of 10, a
-    // listener each, a stats socket with its clients, a health check per checked server.
+    // The fds set aside before connections (2.6's initial `maxsock`): its base (10, plus
+    // 3 its start-up always adds: measured, 8017 fds for `maxconn 4000` and one `bind`),
+    // a listener each, a stats socket with its clients, a health check per checked server.
     let checks = cfg.proxies.iter().flat_map(|p| &p.servers).filter(|s| s.check.is_some()).count();
     let stats_conns = u64::from(if cfg.global.stats_maxconn == 0 { 10 } else { cfg.global.stats_maxconn });
-    let reserved = 10
+    let reserved = 13
         + cfg.listeners.len() as u64
         + cfg.global.stats_sockets.len() as u64 * (1 + stats_conns)
         + checks as u64;

@@ -137,23 +137,27 @@ pub fn compute_ideal_maxsock(maxconn: u32, reserved: u64) -> u64 {
 }
 
 /// The "ulimits" step of haproxy.c:main() in 2.6: set `RLIMIT_NOFILE` to `ulimit-n`, or
-/// raise it to `maxsock` (raising the hard limit too when allowed, as root is). A limit
-/// that cannot be had refuses to start (2.6's default `strict-limits`), where running on
-/// would later answer 503s once fds run out.
-/// Divergence: without `ulimit-n`, a soft limit already above `maxsock` is kept (HAProxy
-/// lowers it), so that proxies run inside a test process leave its limit alone.
-pub fn apply_fd_limit(g: &Global) -> Result<(), String> {
-    let Some((cur, max)) = fd_limits() else { return Ok(()) };
+/// to `maxsock` (raising the hard limit too when allowed, as root is). A limit that cannot
+/// be had refuses to start (2.6's default `strict-limits`), where running on would later
+/// answer 503s once fds run out. Returns the warning to print when `ulimit-n` is below
+/// what `maxconn` needs.
+/// Divergence: HAProxy 2.6 as Debian ships it reports `ulimit-n` in `show info` but leaves
+/// its process at the boot limit (measured: `ulimit-n 30` shows `Ulimit-n: 30` with 20000
+/// in /proc/PID/limits); haflow applies it, and warns instead of staying silent.
+pub fn apply_fd_limit(g: &Global) -> Result<Option<String>, String> {
+    let Some((cur, max)) = fd_limits() else { return Ok(None) };
     let want = g.rlimit_nofile.unwrap_or(g.maxsock);
-    if g.rlimit_nofile.is_none() && cur >= want {
-        return Ok(());
-    }
     let limit = libc::rlimit { rlim_cur: want, rlim_max: max.max(want) };
     // SAFETY: setrlimit reads a plain struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
-        return Ok(());
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(format!("[haproxy.main()] Cannot raise FD limit to {want}, limit is {cur}."));
     }
-    Err(format!("[haproxy.main()] Cannot raise FD limit to {want}, limit is {cur}."))
+    Ok((want < g.maxsock).then(|| {
+        format!(
+            "[haproxy.main()] FD limit ({want}) too low for maxconn={}/maxsock={}. Please raise 'ulimit-n' to {} or more to avoid any trouble.",
+            g.maxconn, g.maxsock, g.maxsock
+        )
+    }))
 }
 
 /// Counters for `show activity` and the TUI.
@@ -297,8 +301,6 @@ pub enum InitError {
     Bind(String),
     /// The poller could not be created.
     Io(std::io::Error),
-    /// The fd limit cannot be raised to what `maxconn` needs.
-    FdLimit(String),
 }
 
 impl Haproxy {
@@ -577,7 +579,6 @@ pub fn init(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<H
 /// haproxy.c:main() after `init`: `protocol_bind_all`, then `protocol_enable_all`.
 /// Reports a bind failure as HAProxy does (`Binding [file:line] for frontend X: ...`).
 pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
-    apply_fd_limit(&w.global).map_err(InitError::FdLimit)?;
     if let Err(BindError { msg }) = protocol_bind_all(w) {
         let failed = w.listeners.iter().find(|l| l.state == ListenerState::LI_ASSIGNED);
         let text = match failed {

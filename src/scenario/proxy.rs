@@ -166,7 +166,7 @@ impl RunningProxy {
                     w.observer = Some(Box::new(SeenObserver(Arc::clone(&seen2), opts.observer)));
                     if let Err(e) = start_proxies(&mut w) {
                         let msg = match e {
-                            InitError::Bind(m) | InitError::FdLimit(m) => m,
+                            InitError::Bind(m) => m,
                             other => format!("{other:?}"),
                         };
                         let _ = ready_tx.send(Err(StartError::Start(msg)));

@@ -208,3 +208,68 @@ fn idle_server_connections_closed_by_the_server_are_released_and_the_loop_sleeps
     drop(clients);
     assert_idle(&p);
 }
+
+/// haflow as its own process (the fd limit is per process), killed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_listener_limited_by_a_lack_of_fds_is_resumed_when_fds_come_back() {
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let (p1, p2) = (free_port(), free_port());
+    // 40 fds: a few for the process itself, the rest fill up with fe1's clients.
+    let cfg = format!(
+        "global\n    ulimit-n 40\n    maxconn 100\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout http-request 10s\n\
+         frontend fe1\n    bind 127.0.0.1:{p1}\n    default_backend be\nfrontend fe2\n    bind 127.0.0.1:{p2}\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        b.addr()
+    );
+    let path = tmpdir("emfile").join("haflow.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_haflow"))
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _haflow = Process(child);
+    let fe1: std::net::SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
+    let fe2: std::net::SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();
+    assert!(eventually(SOON, || get(fe2, "/").is_ok_and(|r| r.status == 200)), "haflow serves fe2");
+    // fe1's idle clients take every fd: accept() fails with EMFILE, on fe1 and then on fe2,
+    // which has no session of its own to end and resume it.
+    let hogs: Vec<std::net::TcpStream> =
+        (0..45).map(|_| std::net::TcpStream::connect(fe1).unwrap()).collect();
+    let mut waiting = std::net::TcpStream::connect(fe2).unwrap();
+    {
+        use std::io::Write;
+        waiting.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    }
+    waiting.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    {
+        use std::io::Read;
+        let mut byte = [0u8; 1];
+        assert!(waiting.read(&mut byte).is_err(), "no fd left: fe2's client waits in the backlog");
+    }
+    // The fds come back: fe2's listener is polled again and its clients are served.
+    drop(hogs);
+    waiting.set_read_timeout(Some(SOON)).unwrap();
+    let mut answer = [0u8; 12];
+    {
+        use std::io::Read;
+        waiting.read_exact(&mut answer).expect("the waiting client is served");
+    }
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    assert!(get(fe2, "/").is_ok_and(|r| r.status == 200));
+}

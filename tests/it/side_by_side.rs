@@ -67,16 +67,26 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_haproxy(env: &[(&str, String)]) -> Option<Haproxy> {
+/// True when `haproxy` can be run; otherwise says so (and fails under `CI`).
+fn have_haproxy() -> bool {
     if Command::new("haproxy").arg("-v").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "haproxy is required under CI (.ci/run installs it)");
         eprintln!("skipped: haproxy is not installed (apt-get install haproxy)");
+        return false;
+    }
+    true
+}
+
+fn start_haproxy(env: &[(&str, String)]) -> Option<Haproxy> {
+    start_haproxy_with(CFG, env)
+}
+
+fn start_haproxy_with(cfg: &str, env: &[(&str, String)]) -> Option<Haproxy> {
+    if !have_haproxy() {
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("haflow-sbs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("haproxy.cfg");
-    std::fs::write(&path, CFG).unwrap();
+    let path = tmpdir("sbs").join("haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
     let port = free_port();
     let mut cmd = Command::new("haproxy");
     cmd.args(["-db", "-f"])
@@ -194,4 +204,179 @@ fn haflow_and_haproxy_give_the_same_statuses_and_termination_states() {
     }
     assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
     assert_idle(&hf);
+}
+
+const CFG_FAULTS: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// The status line a client gets (if any) and whether the proxy then closed the connection
+/// within a second.
+fn status_then_close(addr: SocketAddr) -> (Option<u16>, bool) {
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    c.set_timeout(Duration::from_secs(1)).unwrap();
+    let out = c.read_to_close();
+    let closed = out.is_ok();
+    let bytes = out.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    (text.split_whitespace().nth(1).and_then(|s| s.parse().ok()), closed)
+}
+
+#[test]
+fn broken_servers_and_leaving_clients_end_like_with_haproxy() {
+    if !have_haproxy() {
+        return;
+    }
+    let servers: [(&str, &[u8], Then); 5] = [
+        ("invalid chunk size", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Then::Stay),
+        (
+            "no CRLF after chunk data",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n",
+            Then::Stay,
+        ),
+        (
+            "invalid trailer",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nbad trailer\r\n\r\n",
+            Then::Stay,
+        ),
+        (
+            "close after a partial size line",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5",
+            Then::Close,
+        ),
+        ("reset mid-body", b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial", Then::Reset),
+    ];
+    let mut diffs = Vec::new();
+    for (name, answer, then) in servers {
+        let srv = ScriptedServer::start(answer, then);
+        let env = [("S1", a(srv.addr()))];
+        let Some(hap) = start_haproxy_with(CFG_FAULTS, &env) else { return };
+        let hf = proxy(CFG_FAULTS, &[("S1", a(srv.addr())), ("PORT", "0".into())]);
+        let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+        let r1 = status_then_close(hap.addr);
+        let r2 = status_then_close(hf.addr("fe"));
+        let l1 = last_log_after(&|| hap.logs.lock().unwrap().clone(), b1);
+        let l2 = last_log_after(&|| hf.logs(), b2);
+        // A 502 leaves the client connection open for its next request (both keep it), a
+        // cut response closes it: the status and the close must match, and the log's.
+        if r1.0 != r2.0 || (r1.0 != Some(502) && r1.1 != r2.1) || term(&l1) != term(&l2) {
+            diffs.push(format!("{name}: haproxy {r1:?} {l1}\n  haflow {r2:?} {l2}"));
+        }
+        assert_idle(&hf);
+    }
+    // A client that reads one byte of a long download and resets: `CD--` on both.
+    let big = backend(BackendSpec::Http(HttpBehaviour { body_size: 8 << 20, ..HttpBehaviour::named("s1") }));
+    let env = [("S1", a(big.addr()))];
+    let Some(hap) = start_haproxy_with(CFG_FAULTS, &env) else { return };
+    let hf = proxy(CFG_FAULTS, &[("S1", a(big.addr())), ("PORT", "0".into())]);
+    for (who, addr, logs) in [
+        ("haproxy", hap.addr, Box::new(|| hap.logs.lock().unwrap().clone()) as Box<dyn Fn() -> Vec<String>>),
+        ("haflow", hf.addr("fe"), Box::new(|| hf.logs())),
+    ] {
+        let before = logs().len();
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(c.read_exact(1).unwrap(), b"H");
+        c.abort().unwrap();
+        let line = last_log_after(&*logs, before);
+        if term(&line) != "CD--" {
+            diffs.push(format!("client reset mid-download: {who}: {line}"));
+        }
+    }
+    assert_idle(&hf);
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+}
+
+/// Runs `prog args` with its fd limit (soft and hard) set to `limit`.
+fn run_with_fd_limit(limit: u32, prog: &str, args: &[&str]) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -Sn {limit} && ulimit -Hn {limit} && exec \"$@\""))
+        .arg("sh")
+        .arg(prog)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What follows the `(pid) : ` of a message line, for comparing two programs' output.
+fn without_pid(line: &str) -> String {
+    line.split_once(") : ").map_or(line.to_string(), |(head, rest)| {
+        format!("{} {rest}", head.split_whitespace().next().unwrap_or(""))
+    })
+}
+
+#[test]
+fn the_fd_limit_is_raised_for_maxconn_or_refused_like_haproxy() {
+    if !have_haproxy() {
+        return;
+    }
+    let dir = tmpdir("fdlimit");
+    let cfg = |global: &str, port: u16| {
+        format!(
+            "global\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:{port}\n"
+        )
+    };
+    // More connections than the hard limit allows fds for: both refuse to start.
+    let path = dir.join("too-many.cfg");
+    std::fs::write(&path, cfg("    maxconn 4000", free_port())).unwrap();
+    let path = path.to_str().unwrap();
+    let hap = run_with_fd_limit(1024, "haproxy", &["-db", "-f", path]).wait_with_output().unwrap();
+    let hf = run_with_fd_limit(1024, env!("CARGO_BIN_EXE_haflow"), &["-db", "-f", path])
+        .wait_with_output()
+        .unwrap();
+    let alert = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with("[ALERT]"))
+            .map(without_pid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(alert(&hf), alert(&hap), "{}", String::from_utf8_lossy(&hf.stderr));
+    assert_eq!(alert(&hf), ["[ALERT] [haproxy.main()] Cannot raise FD limit to 8017, limit is 1024."]);
+    assert_eq!((hf.status.code(), hap.status.code()), (Some(1), Some(1)));
+
+    // No maxconn: both derive it from the limit, as `show info` tells.
+    let mut maxconn = Vec::new();
+    for prog in ["haproxy", env!("CARGO_BIN_EXE_haflow")] {
+        let sock = dir.join(format!("{}.sock", maxconn.len()));
+        let path = dir.join(format!("derived-{}.cfg", maxconn.len()));
+        std::fs::write(&path, cfg(&format!("    stats socket {}", sock.display()), free_port())).unwrap();
+        let mut child = run_with_fd_limit(1024, prog, &["-db", "-f", path.to_str().unwrap()]);
+        let mut info = String::new();
+        eventually(SOON, || {
+            info = std::os::unix::net::UnixStream::connect(&sock)
+                .and_then(|mut s| {
+                    use std::io::{Read, Write};
+                    s.write_all(b"show info\n")?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                })
+                .unwrap_or_default();
+            info.contains("Maxconn:")
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let line = info.lines().find(|l| l.starts_with("Maxconn:")).unwrap_or("").to_string();
+        maxconn.push(line);
+    }
+    assert_eq!(maxconn[1], maxconn[0]);
+    assert_eq!(maxconn[0], "Maxconn: 498");
 }
