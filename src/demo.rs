@@ -234,7 +234,8 @@ pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Writ
     let started = Instant::now();
     let mut seen_logs = 0;
     let mut tally = Tally::default();
-    let mut tb = TreeBuilder::default();
+    // The loop's spans are children of `run_poll_loop`, which never closes: keep few.
+    let mut tb = TreeBuilder::with_child_limit(64);
     let mut round = 0u64;
     loop {
         let next = started + every.saturating_mul(u32::try_from(round + 1).unwrap_or(u32::MAX));
@@ -243,15 +244,15 @@ pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Writ
             std::thread::sleep(Duration::from_millis(50));
         }
         round += 1;
-        let logs = demo.proxy.logs();
-        for l in &logs[seen_logs..] {
+        let (logs, total) = demo.proxy.logs_since(seen_logs);
+        for l in &logs {
             if let Some((status, term)) = status_of(l) {
                 *tally.statuses.entry(format!("{status} {term}")).or_default() += 1;
             }
         }
         let state_lines: Vec<&String> =
-            logs[seen_logs..].iter().filter(|l| l.starts_with("Server ") || l.contains(" is DOWN")).collect();
-        seen_logs = logs.len();
+            logs.iter().filter(|l| l.starts_with("Server ") || l.contains(" is DOWN")).collect();
+        seen_logs = total;
         let (sessions, servers) = demo.proxy.query(|w| {
             let servers: Vec<String> = w
                 .proxies
@@ -274,6 +275,14 @@ pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Writ
             writeln!(out, "    {l}").map_err(io)?;
         }
         absorb(&feed, &mut tb);
+        writeln!(
+            out,
+            "    memory: {} spans held for call flows ({} dropped), {} log lines dropped",
+            tb.held(),
+            tb.dropped,
+            demo.proxy.logs_dropped()
+        )
+        .map_err(io)?;
         if round % 4 == 1
             && let Some(s) = tb.roots.iter().rev().find(|n| n.name == names::SESSION)
         {

@@ -21,6 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::scenario::recent::Recent;
+
 /// How long a backend connection may stay silent (waiting for a request, or for the rest of
 /// one) before the backend closes it, like a server's `timeout client`.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +44,9 @@ const MAX_HEADERS: usize = 100;
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// What a `garbage` backend answers: bytes that cannot be read as an HTTP response.
 const GARBAGE: &[u8] = b"this is not HTTP at all\r\n\r\n";
+/// Requests remembered for `requests()`: the latest ones, so that a backend behind a
+/// long run (the demo) does not grow with every request.
+const KEPT_REQUESTS: usize = 256;
 
 /// Header (or trailer) fields in order, names as sent.
 type Fields = Vec<(String, String)>;
@@ -189,7 +194,7 @@ impl Shared {
             spec,
             up: AtomicBool::new(true),
             state: Mutex::new(State {
-                requests: Vec::new(),
+                requests: Recent::new(KEPT_REQUESTS),
                 connections: 0,
                 open: HashMap::new(),
                 next_id: 0,
@@ -203,8 +208,8 @@ impl Shared {
 
 /// The mutable part of [`Shared`].
 struct State {
-    /// Every request received, in order.
-    requests: Vec<SeenRequest>,
+    /// The requests received, in order (the latest `KEPT_REQUESTS`).
+    requests: Recent<SeenRequest>,
     /// Connections accepted since start.
     connections: usize,
     /// A handle on every open connection, so `drop` can shut them down and wake their threads
@@ -298,9 +303,10 @@ impl RunningBackend {
         self.addr
     }
 
-    /// Every HTTP request received so far, in order (health checks included).
+    /// The HTTP requests received so far, in order (health checks included; the latest
+    /// `KEPT_REQUESTS`).
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.shared.lock().requests.clone()
+        self.shared.lock().requests.since(0)
     }
 
     /// How many connections were accepted so far.
@@ -310,7 +316,7 @@ impl RunningBackend {
 
     /// Blocks until at least `n` requests were received or `timeout` passed; true if they were.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |s| s.requests.len() >= n)
+        self.wait_until(timeout, |s| s.requests.total >= n)
     }
 
     /// Blocks until at least `n` connections were accepted or `timeout` passed; true if they were.

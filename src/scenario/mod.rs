@@ -5,7 +5,8 @@
 //! misbehaviour is scripted, a TCP echo, a refusing address, a black hole, a port whose
 //! accept queue is full); `client` sends real traffic and parses what comes back; `proxy`
 //! runs haflow on a thread; `spec` is the scenario file format, `runner` runs one and
-//! checks what it must observe, `catalog` holds the shipped ones. Tests, the demo and
+//! checks what it must observe, `catalog` holds the shipped ones; `recent` bounds what
+//! they remember. Tests, the demo and
 //! `haflow scenario` all use them.
 
 pub mod backends;
@@ -13,5 +14,6 @@ pub mod catalog;
 pub mod client;
 pub mod command;
 pub mod proxy;
+pub mod recent;
 pub mod runner;
 pub mod spec;

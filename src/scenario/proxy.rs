@@ -16,13 +16,23 @@ use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::fd::Sock;
 use crate::haproxy::haproxy::{Command, Control, Haproxy, InitError, Observer, run_poll_loop, start_proxies};
 use crate::haproxy::session::Session;
+use crate::scenario::recent::Recent;
+
+/// Log and debug lines kept: the latest ones. A proxy that runs for hours (the demo)
+/// must not keep every line it ever logged; older ones are dropped and counted.
+const KEPT_LINES: usize = 1_000;
 
 /// Log lines and finished sessions seen by the proxy, shared with the test thread.
-#[derive(Default)]
 struct Seen {
-    logs: Vec<String>,
-    debug: Vec<String>,
+    logs: Recent<String>,
+    debug: Recent<String>,
     sessions_freed: u64,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { logs: Recent::new(KEPT_LINES), debug: Recent::new(KEPT_LINES), sessions_freed: 0 }
+    }
 }
 
 type Shared = Arc<(Mutex<Seen>, Condvar)>;
@@ -250,23 +260,35 @@ impl RunningProxy {
         self.control.clone()
     }
 
-    /// Log lines so far.
+    /// Log lines so far (the latest `KEPT_LINES`).
     pub fn logs(&self) -> Vec<String> {
-        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).logs.clone()
+        self.logs_since(0).0
     }
 
-    /// `-d` debug lines so far.
+    /// The log lines numbered `from` (counting from 0 at start) and after, as far as they
+    /// are kept, and the number of lines logged so far.
+    pub fn logs_since(&self, from: usize) -> (Vec<String>, usize) {
+        let s = self.seen.0.lock().unwrap_or_else(|e| e.into_inner());
+        (s.logs.since(from), s.logs.total)
+    }
+
+    /// Log lines dropped to keep within `KEPT_LINES`.
+    pub fn logs_dropped(&self) -> usize {
+        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).logs.dropped()
+    }
+
+    /// `-d` debug lines so far (the latest `KEPT_LINES`).
     pub fn debug_lines(&self) -> Vec<String> {
-        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).debug.clone()
+        self.seen.0.lock().unwrap_or_else(|e| e.into_inner()).debug.since(0)
     }
 
-    /// Waits until at least `n` log lines were emitted; returns them.
+    /// Waits until at least `n` log lines were emitted; returns those kept.
     pub fn wait_logs(&self, n: usize, timeout: Duration) -> Vec<String> {
         let (m, c) = &*self.seen;
         let guard = m.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) =
-            c.wait_timeout_while(guard, timeout, |s| s.logs.len() < n).unwrap_or_else(|e| e.into_inner());
-        guard.logs.clone()
+            c.wait_timeout_while(guard, timeout, |s| s.logs.total < n).unwrap_or_else(|e| e.into_inner());
+        guard.logs.since(0)
     }
 
     /// Stops the proxy (hard stop) and waits for its thread.

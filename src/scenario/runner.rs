@@ -356,7 +356,7 @@ impl Run<'_> {
                 };
                 let deadline = Instant::now() + self.patience;
                 loop {
-                    let logs = self.proxy.logs();
+                    let (logs, seen) = self.proxy.logs_since(0);
                     if let Some(l) = logs.iter().find(|l| re.is_match(l)) {
                         let l = l.clone();
                         self.report(format!("{n}. waited for a log line /{pattern}/: {l}"));
@@ -367,7 +367,7 @@ impl Run<'_> {
                         self.fail(n, step, format!("no log line matched /{pattern}/"));
                         break;
                     }
-                    self.proxy.wait_logs(logs.len() + 1, left);
+                    self.proxy.wait_logs(seen + 1, left);
                 }
             }
             Action::WaitRequests => {

@@ -63,11 +63,23 @@ pub struct TreeBuilder {
     open: HashMap<u64, (Option<u64>, Node)>,
     /// Children closed before their parent, kept until the parent closes.
     pending: HashMap<u64, Vec<Node>>,
+    /// At most this many closed children kept per open span (`None`: all). A span that
+    /// lives as long as the process (`run_poll_loop`) would otherwise collect every loop
+    /// turn for ever.
+    child_limit: Option<usize>,
+    /// Closed children dropped to keep within `child_limit`, oldest first.
+    pub dropped: u64,
     /// Completed roots, in close order.
     pub roots: Vec<Node>,
 }
 
 impl TreeBuilder {
+    /// A builder that keeps at most `limit` closed children per open span, for a feed that
+    /// never ends (the demo); the oldest go first, counted in `dropped`.
+    pub fn with_child_limit(limit: usize) -> TreeBuilder {
+        TreeBuilder { child_limit: Some(limit), ..TreeBuilder::default() }
+    }
+
     /// Feeds one record.
     pub fn push(&mut self, r: &Record) {
         match r {
@@ -88,12 +100,31 @@ impl TreeBuilder {
                     node.children = kids;
                 }
                 match parent.filter(|p| self.open.contains_key(p)) {
-                    Some(p) => self.pending.entry(p).or_default().push(node),
+                    Some(p) => {
+                        let kids = self.pending.entry(p).or_default();
+                        kids.push(node);
+                        if let Some(limit) = self.child_limit
+                            && kids.len() > limit
+                        {
+                            let excess = kids.len() - limit;
+                            kids.drain(..excess);
+                            self.dropped += excess as u64;
+                        }
+                    }
                     None => self.roots.push(node),
                 }
             }
             Record::Event { .. } => {}
         }
+    }
+
+    /// Spans held while they wait for their parent or their own close: what this builder
+    /// costs in memory, besides the finished roots.
+    pub fn held(&self) -> usize {
+        fn count(n: &Node) -> usize {
+            1 + n.children.iter().map(count).sum::<usize>()
+        }
+        self.open.len() + self.pending.values().flatten().map(count).sum::<usize>()
     }
 
     /// Feeds many records.
@@ -152,6 +183,39 @@ mod tests {
 
     fn node(name: &'static str, start: u64, children: Vec<Node>) -> Node {
         Node { name, fields: Vec::new(), start: Duration::from_millis(start), end: None, children }
+    }
+
+    fn new(id: u64, parent: Option<u64>, name: &'static str) -> Record {
+        Record::New { id, parent, name, level: tracing::Level::DEBUG, fields: Vec::new(), at: Duration::ZERO }
+    }
+
+    fn close(id: u64) -> Record {
+        Record::Close { id, at: Duration::ZERO }
+    }
+
+    #[test]
+    fn a_span_that_never_closes_keeps_only_its_latest_children() {
+        let mut tb = TreeBuilder::with_child_limit(3);
+        tb.push(&new(1, None, "run_poll_loop"));
+        for id in 2..12 {
+            tb.push(&new(id, Some(1), "_do_poll"));
+            tb.push(&close(id));
+        }
+        assert_eq!(tb.dropped, 7);
+        tb.push(&close(1));
+        let kept: Vec<Duration> = tb.roots[0].children.iter().map(|c| c.start).collect();
+        assert_eq!(kept.len(), 3, "the latest three turns");
+        let unbounded = {
+            let mut tb = TreeBuilder::default();
+            tb.push(&new(1, None, "run_poll_loop"));
+            for id in 2..12 {
+                tb.push(&new(id, Some(1), "_do_poll"));
+                tb.push(&close(id));
+            }
+            tb.push(&close(1));
+            tb.roots[0].children.len()
+        };
+        assert_eq!(unbounded, 10, "listings of finite runs keep everything");
     }
 
     #[test]

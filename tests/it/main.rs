@@ -9,6 +9,7 @@ mod http_mode;
 mod lifecycle;
 mod scenarios;
 mod side_by_side;
+mod soak;
 mod spans;
 mod stats;
 mod tcp_mode;
