@@ -174,6 +174,21 @@ pub fn head_len(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// Length of the trailer block at the start of `buf` (what follows the last chunk's size
+/// line), up to and including its empty line; `None` while incomplete. Read line by line,
+/// as h1.c's parser does: the first empty line ends it, whatever follows (a pipelined
+/// request) is not looked at.
+pub fn trailers_len(buf: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let nl = at + buf[at..].iter().position(|&c| c == b'\n')?;
+        if buf[at..nl].strip_suffix(b"\r").unwrap_or(&buf[at..nl]).is_empty() {
+            return Some(nl + 1);
+        }
+        at = nl + 1;
+    }
+}
+
 fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
@@ -454,6 +469,15 @@ mod tests {
 
     fn req(s: &str) -> Result<Head, H1Error> {
         parse_request(s.as_bytes(), 101)
+    }
+
+    #[test]
+    fn trailers_end_at_their_first_empty_line() {
+        assert_eq!(trailers_len(b"\r\nGET / HTTP/1.1\r\n\r\n"), Some(2), "no trailer");
+        assert_eq!(trailers_len(b"X-T: 1\n\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n"), Some(8));
+        assert_eq!(trailers_len(b"X-T: 1\n\r\nGET /second HTTP/1.1\r\n\r\n"), Some(9));
+        assert_eq!(trailers_len(b"X-T: 1\r\nX-U: 2\r\n\r\n"), Some(18));
+        assert_eq!(trailers_len(b"X-T: 1\r\n"), None);
     }
 
     #[test]

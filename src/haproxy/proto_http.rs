@@ -1015,17 +1015,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             }
             MsgState::HTTP_MSG_TRAILERS => {
                 let inp = buf.input();
-                let end = if inp.starts_with(b"\r\n") {
-                    Some(2)
-                } else if inp.starts_with(b"\n") {
-                    Some(1)
-                } else {
-                    inp.windows(4)
-                        .position(|x| x == b"\r\n\r\n")
-                        .map(|p| p + 4)
-                        .or_else(|| inp.windows(2).position(|x| x == b"\n\n").map(|p| p + 2))
-                };
-                let Some(end) = end else {
+                let Some(end) = h1::trailers_len(inp) else {
                     if inp.len() >= buf.size - buf.maxrewrite {
                         return Err(H1Error { status: 400, reason: "trailers too large" });
                     }

@@ -719,9 +719,14 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 );
             if changed && s.si[0].state >= SiState::SI_ST_EST && !s.req.analysers.is_empty() {
                 let flags_before = s.req.flags & BufFlags::BF_MASK_STATIC;
+                s.req.flags.remove(BufFlags::BF_WAKE_ONCE);
                 run_analysers(w, s, REQ_ANALYSERS, true);
-                if (s.req.flags & BufFlags::BF_MASK_STATIC) != flags_before {
-                    rqf_last = s.req.flags;
+                // A transaction that ended in there (a local answer) re-armed the analysers
+                // with `BF_WAKE_ONCE`: a pipelined request may be waiting in the buffer.
+                if (s.req.flags & BufFlags::BF_MASK_STATIC) != flags_before
+                    || s.req.flags.contains(BufFlags::BF_WAKE_ONCE)
+                {
+                    rqf_last = s.req.flags - BufFlags::BF_WAKE_ONCE;
                     continue 'resync_request;
                 }
             }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod http_mode;
 mod lifecycle;
+mod pipelining;
 mod scenarios;
 mod side_by_side;
 mod soak;
