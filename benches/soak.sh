@@ -11,14 +11,14 @@
 #   -t  run time (default 600)            -i  sampling interval (default 5)
 #   -b  haflow binary (default target/release/haflow)   --haproxy  (default haproxy)
 #   -r  client connections/s per proxy (default 80, ~150 requests/s)
-#   -w  client threads per proxy (24)     -s  traffic seed (1)
+#   -w  client threads per proxy (40)     -s  traffic seed (1)
 #   --keep  keep the work directory (configs, logs) instead of deleting it
 # Exit status: 0 when haflow's verdict passes, 1 when it fails, 2 on a setup error.
 # Everything listens on 127.0.0.1 only; everything started here is killed on exit.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-dur=600 int=5 bin=target/release/haflow hap=haproxy only="" rate=80 workers=24 seed=1 keep=0
+dur=600 int=5 bin=target/release/haflow hap=haproxy only="" rate=80 workers=40 seed=1 keep=0
 usage() { sed -n '9,17s/^# \{0,1\}//p' "$0"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -45,15 +45,9 @@ command -v python3 >/dev/null || { echo "needs python3" >&2; exit 2; }
 
 w=$(mktemp -d -t soak.XXXXXX)
 pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 20); do  # up to 2 s for a clean exit, then SIGKILL
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+cleanup() {  # only the pids started here: SIGTERM, then SIGKILL for what is left
+  set +e
+  [ ${#pids[@]} = 0 ] || { kill "${pids[@]}" 2>/dev/null; sleep 0.5; kill -9 "${pids[@]}" 2>/dev/null; }
   if [ $keep = 1 ]; then echo "work directory kept: $w"; else rm -rf "$w"; fi
 }
 trap cleanup EXIT
@@ -95,6 +89,7 @@ EOF
 
 python3 "$here/soak.py" backend "$s1" "$s2" >"$w/backend.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 50); do grep -q ready "$w/backend.log" && break; sleep 0.1; done  # else checks fail at first
 specs=()
 start() { # name port cmd...: the log lines go to stdout (log stdout), messages to stderr
   local name=$1 port=$2; shift 2
@@ -107,9 +102,12 @@ start() { # name port cmd...: the log lines go to stdout (log stdout), messages 
 [ $run_haproxy = 1 ] && start haproxy "$p_haproxy" "$hap"
 
 echo "soak: work directory $w; backend s1 :$s1 s2 :$s2; haflow :$p_haflow; haproxy :$p_haproxy"
-rc=0
+# In the background + wait, so that a SIGINT/SIGTERM to this script stops everything at once.
 python3 "$here/soak.py" drive "${specs[@]}" --seconds "$dur" --interval "$int" \
-  --rate "$rate" --workers "$workers" --seed "$seed" || rc=$?
+  --rate "$rate" --workers "$workers" --seed "$seed" &
+pids+=($!)
+rc=0
+wait $! || rc=$?
 if [ $rc = 2 ]; then  # setup failure: show what the proxies said
   for f in "$w"/*.err; do echo "== $f"; tail -5 "$f"; done
 fi

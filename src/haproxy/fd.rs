@@ -166,6 +166,20 @@ impl Sock {
         }
     }
 
+    /// connection.h:conn_sock_drain() in 2.6: reads and discards what the peer already sent,
+    /// so that closing the socket sends a FIN, not the RST the kernel sends when unread
+    /// data is left (which can destroy an error answer still on its way to the peer).
+    /// Bounded: at most 64 KiB, and never waits.
+    pub fn drain(&mut self) {
+        let mut scratch = [0u8; 16 * 1024];
+        for _ in 0..4 {
+            match self.recv(&mut scratch) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
+
     /// `SO_LINGER {1, 0}`: the next close sends a RST instead of a FIN (HAProxy's `NOLINGER`).
     pub fn set_nolinger(&self) {
         if let Sock::Tcp(s) = self {

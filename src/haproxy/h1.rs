@@ -189,6 +189,75 @@ pub fn trailers_len(buf: &[u8]) -> Option<usize> {
     }
 }
 
+/// Where a partial request line stands while it is checked byte by byte.
+#[derive(Clone, Copy)]
+enum ReqLine {
+    /// In the method, after this many bytes.
+    Method(usize),
+    /// Between the method and the URI.
+    Gap1,
+    /// In the URI.
+    Uri,
+    /// Between the URI and the version.
+    Gap2,
+    /// This many bytes into `HTTP/x.y`.
+    Version(usize),
+}
+
+/// True when the first bytes of a request head can no longer become a request line
+/// (`METHOD SP URI SP HTTP/x.y`): an HTTP/0.9 request, a TLS hello, binary garbage. They
+/// get their 400 at once instead of waiting for a head that will never end.
+pub fn request_start_hopeless(buf: &[u8]) -> bool {
+    let mut at = 0;
+    while buf[at..].starts_with(b"\r\n") || buf[at..].starts_with(b"\n") {
+        at += if buf[at] == b'\r' { 2 } else { 1 };
+    }
+    let is_ws = |c: u8| c == b' ' || c == b'\t';
+    let is_uri = |c: u8| c > 0x20 && c < 0x7f;
+    let mut part = ReqLine::Method(0);
+    for &c in &buf[at..] {
+        part = match part {
+            ReqLine::Method(n) if is_tchar(c) => ReqLine::Method(n + 1),
+            ReqLine::Method(n) if n > 0 && is_ws(c) => ReqLine::Gap1,
+            ReqLine::Gap1 if is_ws(c) => ReqLine::Gap1,
+            ReqLine::Gap1 | ReqLine::Uri if is_uri(c) => ReqLine::Uri,
+            ReqLine::Uri | ReqLine::Gap2 if is_ws(c) => ReqLine::Gap2,
+            ReqLine::Gap2 | ReqLine::Version(_) => {
+                let n = if let ReqLine::Version(n) = part { n } else { 0 };
+                if n == VERSION_SHAPE.len() {
+                    // A whole version: the line may only end now.
+                    return !(c == b'\r' || c == b'\n' || is_ws(c));
+                }
+                if !fits_version(c, n) {
+                    return true;
+                }
+                ReqLine::Version(n + 1)
+            }
+            _ => return true,
+        };
+    }
+    false
+}
+
+/// True when the first bytes of a response can no longer become a status line
+/// (`HTTP/x.y SP ...`): the server gets its 502 at once, not at `timeout server`.
+pub fn response_start_hopeless(buf: &[u8]) -> bool {
+    let line = buf.split(|&c| c == b'\n').next().unwrap_or(b"");
+    let ended = line.len() < buf.len();
+    line.iter()
+        .enumerate()
+        .take(VERSION_SHAPE.len() + 1)
+        .any(|(n, &c)| if n == VERSION_SHAPE.len() { c != b' ' } else { !fits_version(c, n) })
+        || (ended && line.len() <= VERSION_SHAPE.len())
+}
+
+/// `HTTP/x.y`, `d` standing for any digit.
+const VERSION_SHAPE: &[u8] = b"HTTP/d.d";
+
+fn fits_version(c: u8, n: usize) -> bool {
+    if VERSION_SHAPE[n] == b'd' { c.is_ascii_digit() } else { c == VERSION_SHAPE[n] }
+}
+
 fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
@@ -259,7 +328,9 @@ fn check_maxhdr(h: &[(String, Vec<u8>)], maxhdr: usize) -> Result<(), H1Error> {
 /// Parses a complete request head (`buf` = exactly the head, see `head_len`).
 pub fn parse_request(buf: &[u8], maxhdr: usize) -> Result<Head, H1Error> {
     let (line, rest) = split_first_line(buf)?;
-    let mut parts = line.split(|&c| c == b' ');
+    // Runs of spaces and tabs separate the three parts, as h1.c's parser allows; the line
+    // is forwarded re-serialised with single spaces.
+    let mut parts = line.split(|&c| c == b' ' || c == b'\t').filter(|p| !p.is_empty());
     let (Some(m), Some(u), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad("malformed request line"));
     };
@@ -270,6 +341,11 @@ pub fn parse_request(buf: &[u8], maxhdr: usize) -> Result<Head, H1Error> {
         return Err(bad("invalid character in URI"));
     }
     let version = parse_version(v).ok_or(bad("invalid HTTP version"))?;
+    // The HTTP/2 connection preface. Divergence: HAProxy 2.6 switches such a connection to
+    // its HTTP/2 mux; haflow speaks HTTP/1 only, and the preface must not reach a server.
+    if m == b"PRI" && u == b"*" && version == "HTTP/2.0" {
+        return Err(bad("HTTP/2 preface"));
+    }
     let headers = parse_fields(rest, maxhdr + 1)?;
     check_maxhdr(&headers, maxhdr)?;
     let head = Head {
@@ -450,16 +526,22 @@ pub fn parse_chunk_size(buf: &[u8]) -> Result<ChunkLine, H1Error> {
         return Ok(ChunkLine::Incomplete);
     };
     let line = buf[..nl].strip_suffix(b"\r").unwrap_or(&buf[..nl]);
+    // A CR anywhere but before the LF (in an extension, say) is refused, as by HAProxy 2.6.
+    if line.contains(&b'\r') {
+        return Err(bad("bare CR in chunk size line"));
+    }
     let hex_end = line.iter().position(|c| !c.is_ascii_hexdigit()).unwrap_or(line.len());
-    if hex_end == 0 || hex_end > 15 {
+    // Leading zeros do not count toward the size's 15 digits; spaces and tabs may follow.
+    let digits = &line[..hex_end];
+    let significant = digits.iter().skip_while(|&&c| c == b'0').count();
+    if hex_end == 0 || significant > 15 {
         return Err(bad("invalid chunk size"));
     }
-    let tail = &line[hex_end..];
-    if !(tail.is_empty() || tail.trim_ascii_start().starts_with(b";")) {
+    let tail = line[hex_end..].trim_ascii_start();
+    if !(tail.is_empty() || tail.starts_with(b";")) {
         return Err(bad("invalid chunk size"));
     }
-    let size = u64::from_str_radix(std::str::from_utf8(&line[..hex_end]).unwrap_or("x"), 16)
-        .map_err(|_| bad("invalid chunk size"))?;
+    let size = digits.iter().fold(0u64, |n, &c| (n << 4) | u64::from((c as char).to_digit(16).unwrap_or(0)));
     Ok(ChunkLine::Size { size, len: nl + 1 })
 }
 
@@ -469,6 +551,49 @@ mod tests {
 
     fn req(s: &str) -> Result<Head, H1Error> {
         parse_request(s.as_bytes(), 101)
+    }
+
+    #[test]
+    fn a_start_that_cannot_become_a_request_line_is_seen_at_once() {
+        for hopeless in [
+            &b"GET /\r\n"[..],
+            b"\x16\x03\x01\x00\xa5\x01",
+            b"\x00\x01hello",
+            b"GET /a b HTTP/1.1",
+            b"GET / HTTP/1.1x",
+            b"GET / FTP",
+        ] {
+            assert!(request_start_hopeless(hopeless), "{hopeless:?}");
+        }
+        for fine in
+            [&b"G"[..], b"GET", b"GET /", b"GET  /x\tHTTP/1", b"\r\nGET / HTTP/1.1\r\n", b"get / HTTP/9.9 \r"]
+        {
+            assert!(!request_start_hopeless(fine), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn a_start_that_cannot_become_a_status_line_is_seen_at_once() {
+        for hopeless in [&b"garbage"[..], b"HTTP/1.1x", b"HTTX", b"HTTP/1\r\n", b"\r\n"] {
+            assert!(response_start_hopeless(hopeless), "{hopeless:?}");
+        }
+        for fine in [&b"H"[..], b"HTTP/1.", b"HTTP/1.1 200", b"HTTP/1.0 404 Not Found\r\n"] {
+            assert!(!response_start_hopeless(fine), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_are_read_as_haproxy_2_6_reads_them() {
+        let size = |l: &[u8]| match parse_chunk_size(l) {
+            Ok(ChunkLine::Size { size, .. }) => Some(size),
+            _ => None,
+        };
+        assert_eq!(size(b"5 \r\n"), Some(5), "trailing space");
+        assert_eq!(size(b"5\t;ext=1\r\n"), Some(5));
+        assert_eq!(size(b"000000000000000000005\r\n"), Some(5), "twenty leading zeros");
+        assert_eq!(size(b"5;a=b\rc\r\n"), None, "bare CR in an extension");
+        assert_eq!(size(b"1000000000000000\r\n"), None, "16 significant digits");
+        assert_eq!(size(b"fffffffffffffff\r\n"), Some(0xfff_ffff_ffff_ffff));
     }
 
     #[test]

@@ -733,6 +733,11 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
         None => {
             // Incomplete head.
             let has_data = !input.is_empty() && !input.iter().all(|&c| c == b'\r' || c == b'\n');
+            if h1::request_start_hopeless(input) {
+                span.record("status", 400);
+                http_bad_req(w, s, &H1Error { status: 400, reason: "not a request line" });
+                return false;
+            }
             if input.len() >= limit {
                 http_bad_req(w, s, &H1Error { status: 400, reason: "request head too large" });
                 return false;
@@ -1191,7 +1196,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         );
     };
     let Some(len) = h1::head_len(input) else {
-        if input.len() >= limit {
+        if input.len() >= limit || h1::response_start_hopeless(input) {
             span.record("status", 502);
             server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
             return false;

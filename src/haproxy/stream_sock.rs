@@ -517,8 +517,12 @@ pub fn stream_sock_shutw(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// Closes the socket of a stream interface (`fd_delete`) and moves it to `SI_ST_DIS`.
 fn close_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &mut s.si[side as usize];
-    if let Some(fd) = si.fd.take() {
-        w.fdtab.fd_delete(fd);
+    if let Some(fd) = si.fd.take()
+        && let Some(mut sock) = w.fdtab.fd_delete(fd)
+        && !si.flags.contains(SiFlags::SI_FL_NOLINGER)
+    {
+        // A FIN, not an RST: what the peer sent and we will never read goes first.
+        sock.drain();
     }
     si.set_state(SiState::SI_ST_DIS);
     si.exp = TICK_ETERNITY;
