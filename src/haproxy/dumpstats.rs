@@ -304,11 +304,13 @@ pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
         let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
         let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
         let sock = bind_cli(&w.fdtab, &addr, c.mode).map_err(|e| {
-            format!(
-                "Binding [stats socket {}] for frontend GLOBAL: cannot bind socket ({}) for [{addr}]",
-                c.line,
-                crate::haproxy::proto_tcp::os_reason(&e)
-            )
+            let reason = crate::haproxy::proto_tcp::os_reason(&e);
+            // HAProxy 2.6's wording differs between the UNIX and the TCP binders.
+            let what = match &addr {
+                CliAddr::Unix(p) => format!("cannot bind UNIX socket ({reason}) [{}]", p.display()),
+                _ => format!("cannot bind socket ({reason}) for [{addr}]"),
+            };
+            format!("Binding [{}:{}] for frontend GLOBAL: {what}", c.conf.0, c.conf.1)
         })?;
         let fd = w
             .fdtab
