@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use crate::haproxy::acl::{Acl, Condition, parse_acl_expr, parse_cond};
+use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -30,7 +30,9 @@ use crate::haproxy::proxy::{
 };
 use crate::haproxy::server::{CheckState, Server, SrvFlags};
 use crate::haproxy::session::{process_session, session_accept};
-use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::standard::{
+    ParsedAddr, TIME_MAX_MS, TimeErr, expand_range, parse_size_err, parse_time_err, str2sa_range,
+};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
 
@@ -305,10 +307,17 @@ const OTHER_SECTIONS: &[&str] = &[
     "fcgi-app",
 ];
 
+/// Most words on one configuration line (`MAX_LINE_ARGS`).
+const MAX_LINE_ARGS: usize = 64;
+
 /// The words of one configuration line, or why it could not be split.
 enum LineWords {
     Words(Vec<String>),
+    /// A quote never closed, at this character position.
     UnmatchedQuote(usize),
+    /// More than `MAX_LINE_ARGS` words: the last one kept and its position in the words
+    /// laid end to end with one separator (HAProxy's output buffer), from 1.
+    TooMany(usize, String),
 }
 
 /// Splits a line into words like HAProxy's parser: spaces separate words, `#` starts a
@@ -321,6 +330,9 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
     let bytes: Vec<char> = line.chars().collect();
     let mut i = 0;
     let mut quote: Option<(char, usize)> = None;
+    // Once a `${` has no closing `}`, no later one has: do not look again (a long line of
+    // `"${${${...` would otherwise be scanned to its end once per `$`).
+    let mut unclosed = false;
     while i < bytes.len() {
         let c = bytes[i];
         match quote {
@@ -329,6 +341,13 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                     if in_word {
                         words.push(std::mem::take(&mut cur));
                         in_word = false;
+                    }
+                    // HAProxy opens the next word at each separator: one after the last
+                    // word allowed is one too many, even if only blanks or a comment follow.
+                    if words.len() == MAX_LINE_ARGS {
+                        let last = words.pop().unwrap_or_default();
+                        let pos = words.iter().map(|w| w.len() + 1).sum::<usize>() + 1;
+                        return LineWords::TooMany(pos, last);
                     }
                 }
                 '#' => break,
@@ -355,7 +374,12 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                 } else if c == '$' && q == '"' {
                     // ${NAME}, ${NAME-default} or $NAME
                     let (name, default, end) = if bytes.get(i + 1) == Some(&'{') {
-                        let close = bytes[i + 2..].iter().position(|&x| x == '}').map(|p| p + i + 2);
+                        let close = if unclosed {
+                            None
+                        } else {
+                            bytes[i + 2..].iter().position(|&x| x == '}').map(|p| p + i + 2)
+                        };
+                        unclosed = close.is_none();
                         match close {
                             Some(close) => {
                                 let inner: String = bytes[i + 2..close].iter().collect();
@@ -416,9 +440,12 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 fn suggest(word: &str, candidates: &[&[&str]]) -> String {
+    // The distance is at least the difference of the lengths: skipping the candidates too
+    // far off keeps a 1 MB unknown word from costing a million steps per keyword.
     let best = candidates
         .iter()
         .flat_map(|l| l.iter())
+        .filter(|c| word.len().abs_diff(c.len()) <= 2)
         .map(|c| (distance(word, c), *c))
         .filter(|(d, c)| *d <= 2 && *d * 3 <= c.len())
         .min();
@@ -432,6 +459,21 @@ fn parse_uint<T: std::str::FromStr>(kw: &str, v: Option<&String>) -> Result<T, S
     v.and_then(|s| s.parse::<T>().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
 }
 
+/// `atol()` stored in an `int`, as HAProxy reads `rise` and `fall`: an optional sign, the
+/// digits up to the first non-digit (none: 0), the low 32 bits of the result.
+fn atol_i32(s: &str) -> i32 {
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+    (if neg { n.wrapping_neg() } else { n }) as i32
+}
+
 /// HAProxy's `atol()`-like reading used for `maxconn`: digits up to the first non-digit,
 /// so `maxconn abc` is 0 (which HAProxy silently accepts).
 fn atol(s: &str) -> u32 {
@@ -441,7 +483,7 @@ fn atol(s: &str) -> u32 {
 }
 
 /// Parses `log` arguments (after the keyword), as `parse_logsrv()`.
-pub fn parse_log(args: &[String]) -> Result<LogTarget, String> {
+pub fn parse_log(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<LogTarget, String> {
     let usage = "'log' expects either <address[:port]> and <facility> or 'global' as arguments.";
     let Some(addr) = args.first() else { return Err(usage.into()) };
     let dest = match addr.as_str() {
@@ -451,7 +493,7 @@ pub fn parse_log(args: &[String]) -> Result<LogTarget, String> {
         a => {
             let a = a.strip_prefix("udp@").or_else(|| a.strip_prefix("udp4@")).unwrap_or(a);
             let a = a.strip_prefix("ipv4@").unwrap_or(a);
-            match str2sa_range(a, false) {
+            match str2sa_range(a, false, env) {
                 Ok(ParsedAddr::Inet(ip, p, _)) => {
                     LogDest::Udp(std::net::SocketAddr::new(ip, if p == 0 { 514 } else { p }))
                 }
@@ -740,7 +782,7 @@ impl Parser<'_> {
                 if arg1.map(String::as_str) == Some("global") {
                     return Err("'log global' is only allowed in proxy sections".into());
                 }
-                let t = parse_log(&args[1..])?;
+                let t = parse_log(&args[1..], self.env)?;
                 self.cfg.global.logs.push(t);
             }
             "log-tag" => g.log_tag = Some(arg1.ok_or("'log-tag' expects a tag as an argument.")?.clone()),
@@ -774,11 +816,10 @@ impl Parser<'_> {
                     .map_err(|e| format!("'stats socket' : {e}"))?;
                 let mut sock = StatsSocketConf {
                     addr: addr.clone(),
-                    level: "admin".into(),
+                    level: "operator".into(),
                     mode: None,
-                    line: self.line,
+                    conf: (self.file.clone(), self.line),
                 };
-                sock.level = "operator".into();
                 let mut i = 3;
                 while i < args.len() {
                     match args[i].as_str() {
@@ -873,7 +914,8 @@ impl Parser<'_> {
                 if self.in_defaults() || !cap.contains(ProxyCap::PR_CAP_FE) {
                     return Err(format!("'bind' not allowed in '{section}' section."));
                 }
-                let addrs = args.get(1).ok_or(
+                // An empty word (`"${UNSET}"`) is no address either.
+                let addrs = args.get(1).filter(|a| !a.is_empty()).ok_or(
                     "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.",
                 )?;
                 let Section::Proxy(id) = self.section else { unreachable!() };
@@ -907,8 +949,7 @@ impl Parser<'_> {
                 }
                 let name = args.get(1).ok_or("'use_backend' expects a backend name.")?.clone();
                 let cond = if args.len() > 2 {
-                    let acls = self.cur().acls.clone();
-                    parse_cond(&args[2..], &acls)
+                    parse_cond(&args[2..], &self.cur().acls)
                         .map_err(|e| format!("error detected while parsing switching rule : {e}."))?
                 } else {
                     Condition::always()
@@ -962,7 +1003,7 @@ impl Parser<'_> {
                     self.cur().logs.extend(g);
                 }
                 _ => {
-                    let t = parse_log(&args[1..])?;
+                    let t = parse_log(&args[1..], self.env)?;
                     self.cur().logs.push(t);
                 }
             },
@@ -976,29 +1017,25 @@ impl Parser<'_> {
                 }
                 let expr = parse_acl_expr(&args[2..])
                     .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
-                let p = self.cur();
-                match p.acls.iter_mut().find(|a| a.name == name) {
-                    Some(a) => a.exprs.push(expr),
-                    None => p.acls.push(Acl { name, exprs: vec![expr] }),
-                }
+                self.cur().acls.add(&name, expr);
             }
             "http-request" => {
                 if self.in_defaults() {
                     return Err("'http-request' not allowed in 'defaults' section.".into());
                 }
-                let acls = self.cur().acls.clone();
+                let p = self.cur();
                 let rule =
-                    HttpReqRule::parse(&args[1..], &acls).map_err(|e| format!("'http-request' {e}"))?;
-                self.cur().http_req_rules.push(rule);
+                    HttpReqRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-request' {e}"))?;
+                p.http_req_rules.push(rule);
             }
             "http-response" => {
                 if self.in_defaults() {
                     return Err("'http-response' not allowed in 'defaults' section.".into());
                 }
-                let acls = self.cur().acls.clone();
+                let p = self.cur();
                 let rule =
-                    HttpResRule::parse(&args[1..], &acls).map_err(|e| format!("'http-response' {e}"))?;
-                self.cur().http_res_rules.push(rule);
+                    HttpResRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-response' {e}"))?;
+                p.http_res_rules.push(rule);
             }
             "http-check" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
@@ -1083,7 +1120,7 @@ impl Parser<'_> {
     fn str2listener(&mut self, text: &str, fe: ProxyId) -> Result<(), String> {
         let _sp = tracing::info_span!(names::STR2LISTENER, addr = %text).entered();
         for part in text.split(',').filter(|p| !p.is_empty()) {
-            let parsed = str2sa_range(part, true)?;
+            let parsed = str2sa_range(part, true, self.env)?;
             let addrs = match parsed {
                 ParsedAddr::Inet(ip, a, b) => {
                     expand_range(ip, a, b).into_iter().map(ListenAddr::Inet).collect()
@@ -1136,7 +1173,7 @@ impl Parser<'_> {
             return Ok(());
         };
         let mode = self.cur().mode;
-        let parsed = str2sa_range(addr, false).map_err(|e| format!("'server {name}' : {e}"))?;
+        let parsed = str2sa_range(addr, false, self.env).map_err(|e| format!("'server {name}' : {e}"))?;
         let sa = match parsed {
             ParsedAddr::Inet(ip, p, _) => {
                 if p == 0 && mode == ProxyMode::PR_MODE_TCP {
@@ -1162,10 +1199,25 @@ impl Parser<'_> {
             return Err(msg);
         }
         let mut srv = Server::new(p.servers.len() as u32 + 1, name, sa, line);
+        if let Err(msg) = self.srv_parse_kws(&mut srv, &args[3..]) {
+            // server.c:parse_server() (HAProxy 2.6) reports a keyword's error this way.
+            let be = self.cur().name.clone();
+            let msg = format!("[{}:{}] : 'server {be}/{name}' : {msg}.", self.file, self.line);
+            self.diag.alerts.push(msg);
+            return Ok(());
+        }
+        self.cur().servers.push(srv);
+        Ok(())
+    }
+
+    /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
+    /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
+    fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
+        let name = srv.name.clone();
         let mut check = false;
         let (mut inter, mut rise, mut fall) = (2000u64, 2u32, 3u32);
         let (mut fastinter, mut downinter) = (None, None);
-        let mut i = 3;
+        let mut i = 0;
         while i < args.len() {
             let a = args[i].as_str();
             let val = args.get(i + 1);
@@ -1194,29 +1246,44 @@ impl Parser<'_> {
                     i += 1;
                 }
                 "inter" | "fastinter" | "downinter" => {
-                    let v = val.ok_or_else(|| format!("'{a}' expects a time argument"))?;
-                    let t = parse_time_err(v).map_err(|e| {
-                        e.alert(v, a, |c| {
-                            format!("unexpected character '{c}' in '{a}' argument of server {name}.")
-                        })
+                    let v = val.ok_or_else(|| format!("'{a}' expects a delay as argument."))?;
+                    // Divergence: HAProxy 2.6 names 'agent-inter' in the bad-character
+                    // message whichever of the three was given; haflow names the one given.
+                    let t = parse_time_err(v).map_err(|e| match e {
+                        TimeErr::Char(c) => format!("unexpected character '{c}' in '{a}' argument of server {name}."),
+                        TimeErr::Overflow => format!(
+                            "timer overflow in argument <{v}> to <{a}> of server {name}, maximum value is {TIME_MAX_MS} ms (~24.8 days)."
+                        ),
                     })?;
+                    // A zero interval would run checks back to back.
+                    if t == 0 {
+                        return Err(format!("invalid value 0 for argument '{a}' of server {name}."));
+                    }
                     match a {
-                        "inter" => inter = t.max(1),
-                        "fastinter" => fastinter = Some(t.max(1)),
-                        _ => downinter = Some(t.max(1)),
+                        "inter" => inter = t,
+                        "fastinter" => fastinter = Some(t),
+                        _ => downinter = Some(t),
                     }
                     i += 2;
                 }
                 "rise" | "fall" => {
-                    // Bounded so that `rise + fall` (a check's health range) cannot overflow.
-                    let n = int(a)?;
+                    let v = val.ok_or_else(|| format!("'{a}' expects an integer argument."))?;
+                    // HAProxy reads the value with atol() into an int: anything that is not
+                    // a positive number (once truncated to 32 bits) is refused.
+                    let n = atol_i32(v);
+                    if n <= 0 {
+                        return Err(format!("'{a}' has to be > 0."));
+                    }
+                    // Divergence: bounded so that `rise + fall` (a check's health range)
+                    // cannot overflow; HAProxy takes any int.
+                    let n = n as u32;
                     if n > MAX_RISE_FALL {
                         return Err(format!("'{a}' of server {name} must not exceed {MAX_RISE_FALL} ({n})."));
                     }
                     if a == "rise" {
-                        rise = n.max(1)
+                        rise = n
                     } else {
-                        fall = n.max(1)
+                        fall = n
                     }
                     i += 2;
                 }
@@ -1241,12 +1308,7 @@ impl Parser<'_> {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
-                other => {
-                    return Err(format!(
-                        "unknown keyword '{other}' in 'server' line of backend '{}'.",
-                        self.cur().name
-                    ));
-                }
+                other => return Err(format!("unknown keyword '{other}'")),
             }
         }
         if check {
@@ -1256,7 +1318,6 @@ impl Parser<'_> {
             c.downinter = downinter;
             srv.check = Some(c);
         }
-        self.cur().servers.push(srv);
         Ok(())
     }
 
@@ -1444,6 +1505,13 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
             match split_line(line, env) {
                 LineWords::Words(w) if w.is_empty() => {}
                 LineWords::Words(w) => p.parse_line(w),
+                LineWords::TooMany(pos, word) => {
+                    let msg = format!(
+                        "parsing [{}:{}]: too many words, truncating after word {MAX_LINE_ARGS}, position {pos}: <{word}>.",
+                        p.file, p.line
+                    );
+                    p.diag.alerts.push(msg);
+                }
                 LineWords::UnmatchedQuote(pos) => {
                     // HAProxy shows the line without its indentation, the caret under the quote.
                     let lead = line.len() - line.trim_start().len();
@@ -1658,6 +1726,7 @@ mod tests {
         match split_line(line, &f) {
             LineWords::Words(w) => w,
             LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
+            LineWords::TooMany(p, w) => vec![format!("TOOMANY@{p}:{w}")],
         }
     }
 
@@ -1670,6 +1739,25 @@ mod tests {
         assert_eq!(words(r#"x "${NOPE-dflt}""#, &[]), ["x", "dflt"]);
         assert_eq!(words(r#"x "$HOME/y""#, &[("HOME", "/h")]), ["x", "/h/y"]);
         assert_eq!(words(r#"set-header X "abc"#, &[]), ["UNMATCHED@13"]);
+    }
+
+    #[test]
+    fn at_most_64_words_then_haproxys_position() {
+        let line = |n: usize, tail: &str| format!("  {}{tail}", vec!["ab"; n].join(" "));
+        assert_eq!(words(&line(64, ""), &[]).len(), 64);
+        assert_eq!(words(&line(64, "#x"), &[]).len(), 64, "a comment glued to the last word");
+        // Each word counts its length plus one separator, from 1: word 64 is at 3*63+1.
+        assert_eq!(words(&line(65, ""), &[]), ["TOOMANY@190:ab"]);
+        assert_eq!(words(&line(64, " "), &[]), ["TOOMANY@190:ab"], "a blank opens word 65");
+        assert_eq!(words(&line(64, " # comment"), &[]), ["TOOMANY@190:ab"]);
+        // A million words cost one pass and keep 64.
+        assert_eq!(words(&"w ".repeat(1 << 20), &[]), ["TOOMANY@127:w"]);
+    }
+
+    #[test]
+    fn unclosed_braces_are_not_scanned_again() {
+        let line = format!("x \"{}\"", "${".repeat(1 << 16));
+        assert_eq!(words(&line, &[]), ["x", &"${".repeat(1 << 16)]);
     }
 
     #[test]

@@ -13,11 +13,15 @@
 //! The line protocol: one command per line, `;` separates several commands on one line
 //! (`\;` is a literal semicolon), every answer ends with an empty line. Without `prompt`
 //! the connection closes once the pending commands are answered; after `prompt` it stays
-//! open and each answer is followed by `> `. Input is bounded: a line longer than
-//! `tune.bufsize` cuts the client off, and a client that does not read its answers is not
-//! read from either (its `stats timeout` then closes it). Levels follow HAProxy: `user`
-//! may look, `operator` may also clear counters and see sessions, `admin` may change
-//! state; a refused command answers `Permission denied`.
+//! open and each answer is followed by `> `. As in HAProxy's applet, a client costs two
+//! buffers whatever it asks: its input waits in a `tune.bufsize` buffer (a longer line cuts
+//! it off), commands are taken one at a time, and an answer is produced while the output
+//! buffer has room, resuming from a cursor (`CliCtx`) once the client has read: `show stat`
+//! over 10,000 servers is sent as the client reads it, and the loop serves everyone else
+//! between two buffers. A client that does not read is not read from either, and its
+//! `stats timeout` closes it. Levels follow HAProxy: `user` may look, `operator` may also
+//! clear counters and see sessions, `admin` may change state; a refused command answers
+//! `Permission denied`.
 //!
 //! The handlers of the commands stay here even where 2.6 keeps them beside what they show
 //! (`show pools` in memory.c, `show tasks` in task.c, `show fd` in fd.c, the server
@@ -36,6 +40,7 @@ use crate::haproxy::checks::{server_counts, set_backend_down};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
+use crate::haproxy::proxy::Proxy;
 use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::server::SrvFlags;
 use crate::haproxy::session::{SessFlags, Session, SnErr};
@@ -50,8 +55,6 @@ use crate::trace::names;
 pub const DEFAULT_CLI_TIMEOUT: u64 = 10_000;
 /// `stats maxconn` when not set: concurrent clients per stats socket.
 pub const DEFAULT_CLI_MAXCONN: u32 = 10;
-/// Output kept pending before the client is no longer read from (back-pressure).
-const CLI_OUTPUT_HIGH: usize = 256 * 1024;
 /// Connections accepted per wake-up of a stats socket.
 const CLI_MAXACCEPT: usize = 16;
 /// Most arguments of one command (`MAX_CLI_ARGS`).
@@ -153,15 +156,43 @@ pub struct CliListener {
     pub full: bool,
 }
 
-/// `appctx->st0`: where the client's state machine stands.
+/// `appctx->st0`: where the client's state machine stands (1.5-dev8's `STAT_CLI_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CliState {
-    /// Waiting for (or parsing) a command line.
+    /// `STAT_CLI_GETREQ`: waiting for the next command (a complete line in `ibuf`).
     Getreq,
+    /// `STAT_CLI_OUTPUT` (`STAT_CLI_PRINT`, `STAT_CLI_O_*`): an answer is being produced;
+    /// `Appctx::ctx` says which one and where it stands. Input waits meanwhile.
+    Output,
     /// Streaming new `buf0` events (`show events -w`) until the client sends anything.
     Watch,
-    /// Closing once the pending output is sent.
+    /// `STAT_CLI_END`: closing once the pending output is sent.
     End,
+}
+
+/// `appctx->ctx`: the answer being produced and where its dump stands (HAProxy's
+/// per-command context), so that the dump resumes there once the client's output buffer
+/// has room again instead of being produced whole.
+#[derive(Debug, Default)]
+enum CliCtx {
+    /// No answer in progress.
+    #[default]
+    None,
+    /// `STAT_CLI_PRINT`: a short answer, formatted at once (`appctx->ctx.cli.msg`).
+    Print(String),
+    /// `show stat`: which rows, and the proxy and row the dump stands at.
+    Stat(stats::StatCtx),
+    /// `show sess` / `show sess all`: the last session listed.
+    Sess(SessCtx),
+    /// `show fd [num]`: the next fd to list (`appctx->ctx.cli.i0`).
+    Fd { next: usize, only: Option<i32> },
+    /// `show servers state [<backend>]`: the next proxy and server.
+    ServersState(ServersStateCtx),
+    /// `show backend`: the next proxy.
+    Backend { head: bool, px: usize },
+    /// `show events buf0`: the next `buf0` position, and where to stop (`None`: keep
+    /// following the ring, `-w`).
+    Events { pos: u64, until: Option<u64> },
 }
 
 /// One stats socket client (HAProxy's `struct appctx` of the CLI applet).
@@ -179,9 +210,13 @@ pub struct Appctx {
     pub prompt: bool,
     /// State machine.
     pub st0: CliState,
-    /// Bytes received and not yet parsed.
+    /// The answer in progress and where its dump stands.
+    ctx: CliCtx,
+    /// Bytes received and not yet parsed (the request buffer): at most `tune.bufsize`,
+    /// the rest waits in the kernel.
     pub ibuf: Vec<u8>,
-    /// Answers not yet sent.
+    /// Answers not yet sent (the response buffer): a dump only adds to it while it holds
+    /// less than `tune.bufsize` bytes.
     pub obuf: VecDeque<u8>,
     /// The client closed its side.
     pub read_closed: bool,
@@ -197,8 +232,18 @@ pub struct Appctx {
     pub tv_accept: Tick,
     /// Commands run so far.
     pub calls: u64,
-    /// `show events -w`: next `buf0` position to send.
-    pub watch_pos: u64,
+}
+
+impl Appctx {
+    /// Memory this client holds for its input, its output and its answer in progress
+    /// (allocated capacity, not only the bytes in use).
+    pub fn buffered_bytes(&self) -> usize {
+        let msg = match &self.ctx {
+            CliCtx::Print(m) => m.capacity(),
+            _ => 0,
+        };
+        self.ibuf.capacity() + self.obuf.capacity() + msg
+    }
 }
 
 /// The CLI's state: the stats sockets, their clients, and the statistics `show stat` and
@@ -259,11 +304,13 @@ pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
         let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
         let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
         let sock = bind_cli(&w.fdtab, &addr, c.mode).map_err(|e| {
-            format!(
-                "Binding [stats socket {}] for frontend GLOBAL: cannot bind socket ({}) for [{addr}]",
-                c.line,
-                crate::haproxy::proto_tcp::os_reason(&e)
-            )
+            let reason = crate::haproxy::proto_tcp::os_reason(&e);
+            // HAProxy 2.6's wording differs between the UNIX and the TCP binders.
+            let what = match &addr {
+                CliAddr::Unix(p) => format!("cannot bind UNIX socket ({reason}) [{}]", p.display()),
+                _ => format!("cannot bind socket ({reason}) for [{addr}]"),
+            };
+            format!("Binding [{}:{}] for frontend GLOBAL: {what}", c.conf.0, c.conf.1)
         })?;
         let fd = w
             .fdtab
@@ -359,6 +406,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
             level: w.cli.listeners[li].level,
             prompt: false,
             st0: CliState::Getreq,
+            ctx: CliCtx::None,
             ibuf: Vec::new(),
             obuf: VecDeque::new(),
             read_closed: false,
@@ -368,7 +416,6 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
             accept_date: w.clock.date,
             tv_accept: now,
             calls: 0,
-            watch_pos: 0,
         };
         let idx = w.cli.conns.insert(Box::new(a));
         let registered = w.fdtab.fd_insert(
@@ -402,19 +449,19 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
 
 /// The read callback of a client connection.
 pub fn cli_io_read(w: &mut Haproxy, fd: Fd) {
-    cli_io(w, fd, true);
+    cli_io(w, fd);
 }
 
 /// The write callback of a client connection.
 pub fn cli_io_write(w: &mut Haproxy, fd: Fd) {
-    cli_io(w, fd, false);
+    cli_io(w, fd);
 }
 
-fn cli_io(w: &mut Haproxy, fd: Fd, readable: bool) {
+fn cli_io(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Cli(idx)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
     let idx = idx as usize;
     let Some(mut a) = w.cli.conns.take(idx) else { return };
-    if cli_io_handler(w, &mut a, readable) {
+    if cli_io_handler(w, &mut a) {
         w.cli.conns.put_back(idx, a);
     } else {
         cli_release(w, idx, &a);
@@ -460,70 +507,38 @@ fn cli_release(w: &mut Haproxy, idx: usize, a: &Appctx) {
     }
 }
 
-/// dumpstats.c:cli_io_handler() (the stats socket's I/O handler in 1.5-dev8): read what
-/// the client sent, run each complete command line, send the answers. Returns false when
-/// the connection must be closed.
-fn cli_io_handler(w: &mut Haproxy, a: &mut Appctx, readable: bool) -> bool {
-    let fd = a.fd;
-    let max_line = w.global.tune.bufsize.max(1024);
-    let mut progress = false;
-    if readable && !a.read_closed {
-        let mut buf = [0u8; 8192];
-        loop {
-            if a.obuf.len() >= CLI_OUTPUT_HIGH {
-                // The client does not read its answers: stop reading it (back-pressure).
-                break;
-            }
-            let Some(sock) = w.fdtab.sock(fd) else { return false };
-            match sock.recv(&mut buf) {
-                Ok(0) => {
-                    a.read_closed = true;
-                    break;
-                }
-                Ok(n) => {
-                    a.ibuf.extend_from_slice(&buf[..n]);
-                    progress = true;
-                    // A line longer than a buffer can never be a command: cut the client off.
-                    let partial = a
-                        .ibuf
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(a.ibuf.len(), |p| a.ibuf.len() - p - 1);
-                    if partial > max_line {
-                        return false;
-                    }
-                    if a.ibuf.len() > 4 * max_line {
-                        break;
-                    }
-                }
-                Err(e) if would_block(&e) => {
-                    w.fdtab.fd_cant_recv(fd);
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-    }
-    cli_process_input(w, a);
-    if !cli_send(w, a) {
+/// dumpstats.c:cli_io_handler() in 1.5-dev8: the stats socket's I/O handler, called when
+/// the client's fd is readable or writable, and again on the next loop turns while it has
+/// work and the socket takes more. One call receives what fits in the input buffer, runs
+/// the state machine until the output buffer holds `tune.bufsize` bytes or nothing is left
+/// to do, and sends what the socket takes. So a client costs about two buffers whatever it
+/// asks for, a long answer is produced as the client reads it, and the loop serves
+/// everyone else between two buffers. Returns false when the connection must be closed.
+fn cli_io_handler(w: &mut Haproxy, a: &mut Appctx) -> bool {
+    let size = w.global.tune.bufsize;
+    let Ok(received) = cli_recv(w, a, size) else { return false };
+    if !cli_process(w, a, size) {
         return false;
     }
-    if a.obuf.is_empty() && a.st0 == CliState::End {
+    let Ok(sent) = cli_send(w, a) else { return false };
+    if a.st0 == CliState::End && a.obuf.is_empty() {
         return false;
     }
-    // What we want from the poller now.
-    if a.obuf.is_empty() {
-        w.fdtab.fd_stop_send(fd);
+    // Work left while the socket still takes data keeps the fd in the cache (wanted and
+    // READY): the next loop turn calls back, after the other fds and the tasks.
+    if !a.obuf.is_empty() || cli_has_work(a) {
+        w.fdtab.fd_want_send(a.fd);
     } else {
-        w.fdtab.fd_want_send(fd);
+        w.fdtab.fd_stop_send(a.fd);
     }
-    if a.read_closed || a.st0 == CliState::End || a.obuf.len() >= CLI_OUTPUT_HIGH {
-        w.fdtab.fd_stop_recv(fd);
+    if a.read_closed || a.st0 == CliState::End || a.ibuf.len() >= size {
+        // A full input buffer: what the client sends next waits in the kernel, and the
+        // client's writes block once the kernel's buffer is full too.
+        w.fdtab.fd_stop_recv(a.fd);
     } else {
-        w.fdtab.fd_want_recv(fd);
+        w.fdtab.fd_want_recv(a.fd);
     }
-    if progress || readable {
+    if received + sent > 0 {
         let exp = tick_add(w.clock.now_ms, a.timeout);
         if let Some(t) = w.sched.get_mut(a.task) {
             t.expire = Some(exp);
@@ -533,124 +548,206 @@ fn cli_io_handler(w: &mut Haproxy, a: &mut Appctx, readable: bool) -> bool {
     true
 }
 
-/// Sends pending output. False on a write error.
-fn cli_send(w: &mut Haproxy, a: &mut Appctx) -> bool {
-    while !a.obuf.is_empty() {
+/// True when the state machine can go on without new input: an answer is in progress,
+/// or a complete command line waits.
+fn cli_has_work(a: &Appctx) -> bool {
+    match a.st0 {
+        CliState::Output => true,
+        CliState::Getreq => a.ibuf.contains(&b'\n'),
+        CliState::Watch | CliState::End => false,
+    }
+}
+
+/// Receives what the client sent while the input buffer holds less than `size` bytes
+/// (`EOF` sets `read_closed`). Returns the number of bytes received.
+fn cli_recv(w: &mut Haproxy, a: &mut Appctx, size: usize) -> std::io::Result<usize> {
+    let mut received = 0;
+    while !a.read_closed && a.ibuf.len() < size && w.fdtab.recv_ready(a.fd) {
+        let Some(sock) = w.fdtab.sock(a.fd) else { return Err(std::io::ErrorKind::NotConnected.into()) };
+        // Straight into the buffer's free space, as HAProxy reads into `si->ob`.
+        let old = a.ibuf.len();
+        a.ibuf.resize(size, 0);
+        let res = sock.recv(&mut a.ibuf[old..]);
+        a.ibuf.truncate(old + res.as_ref().map_or(0, |n| *n));
+        match res {
+            Ok(0) => a.read_closed = true,
+            Ok(n) => received += n,
+            Err(e) if would_block(&e) => {
+                // Drained: with edge-triggered polling the next data raises a new edge.
+                w.fdtab.fd_cant_recv(a.fd);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(received)
+}
+
+/// Sends pending output while the socket takes it. Returns the number of bytes sent.
+fn cli_send(w: &mut Haproxy, a: &mut Appctx) -> std::io::Result<usize> {
+    let mut sent = 0;
+    while !a.obuf.is_empty() && w.fdtab.send_ready(a.fd) {
         let (head, _) = a.obuf.as_slices();
-        let Some(sock) = w.fdtab.sock(a.fd) else { return false };
+        let Some(sock) = w.fdtab.sock(a.fd) else { return Err(std::io::ErrorKind::NotConnected.into()) };
         match sock.send(head) {
-            Ok(0) => return false,
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 a.obuf.drain(..n);
+                sent += n;
             }
-            Err(e) if would_block(&e) => {
-                w.fdtab.fd_cant_send(a.fd);
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return false,
+            Err(e) if would_block(&e) => w.fdtab.fd_cant_send(a.fd),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    true
+    Ok(sent)
 }
 
-fn out(a: &mut Appctx, s: &str) {
-    a.obuf.extend(s.as_bytes());
-}
-
-/// Ends an answer: the empty line, then the prompt in interactive mode.
+/// Ends an answer: the empty line, then the prompt in interactive mode (`STAT_CLI_PROMPT`).
 fn end_answer(a: &mut Appctx) {
-    out(a, "\n");
-    if a.prompt {
-        out(a, "> ");
-    }
+    a.obuf.extend(if a.prompt { &b"\n> "[..] } else { &b"\n"[..] });
 }
 
-/// Runs the complete command lines received so far (while the client reads its answers).
-fn cli_process_input(w: &mut Haproxy, a: &mut Appctx) {
-    if a.st0 == CliState::Watch {
-        if a.ibuf.is_empty() && !a.read_closed {
-            return;
-        }
-        // "Any key to stop".
-        a.ibuf.clear();
-        a.st0 = CliState::Getreq;
-        end_answer(a);
-        if !a.prompt || a.read_closed {
-            a.st0 = CliState::End;
-        }
-        return;
-    }
-    while a.st0 == CliState::Getreq && a.obuf.len() < CLI_OUTPUT_HIGH {
-        let Some(eol) = a.ibuf.iter().position(|&b| b == b'\n') else { break };
-        let mut line: Vec<u8> = a.ibuf.drain(..=eol).collect();
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        let line = String::from_utf8_lossy(&line).into_owned();
-        stats_sock_parse_request(w, a, &line);
-        if a.st0 == CliState::Getreq && !a.prompt && a.ibuf.is_empty() {
-            // Not interactive and nothing more pending: close once answered.
-            a.st0 = CliState::End;
-        }
-    }
-    if a.read_closed {
+/// The state machine of 1.5-dev8's cli_io_handler(): take one command from the input,
+/// produce its answer while the output buffer holds less than `size` bytes, end it with
+/// the empty line (and the prompt), then take the next command. A command is parsed only
+/// once the previous answer is complete: the rest of the input waits in its buffer.
+/// Returns false when the client must be cut off.
+fn cli_process(w: &mut Haproxy, a: &mut Appctx, size: usize) -> bool {
+    loop {
         match a.st0 {
-            // A partial last line is dropped, as HAProxy does.
-            CliState::Getreq => a.st0 = CliState::End,
-            // A watcher whose client left stops watching.
+            CliState::End => return true,
+            CliState::Getreq => {
+                // Room for the answer first (`buffer_almost_full(si->ib)`).
+                if a.obuf.len() >= size {
+                    return true;
+                }
+                let Some(eol) = a.ibuf.iter().position(|&b| b == b'\n') else {
+                    if a.ibuf.len() >= size {
+                        // A line longer than a buffer can never be a command.
+                        return false;
+                    }
+                    if a.read_closed {
+                        // A partial last line is dropped, as HAProxy does.
+                        a.st0 = CliState::End;
+                    }
+                    return true;
+                };
+                let (cmd, used) = cli_get_command(&a.ibuf[..eol]);
+                a.ibuf.drain(..used);
+                stats_sock_parse_request(w, a, &cmd);
+            }
+            CliState::Output => {
+                if !cli_output(w, a, size) {
+                    return true;
+                }
+                if matches!(a.ctx, CliCtx::Events { until: None, .. }) {
+                    a.st0 = CliState::Watch;
+                    continue;
+                }
+                a.ctx = CliCtx::None;
+                end_answer(a);
+                a.st0 = CliState::Getreq;
+                if !a.prompt && a.ibuf.is_empty() {
+                    // Not interactive: close once answered, unless more commands came.
+                    if cli_recv(w, a, size).is_err() {
+                        return false;
+                    }
+                    if a.ibuf.is_empty() {
+                        a.st0 = CliState::End;
+                    }
+                }
+            }
             CliState::Watch => {
+                if a.ibuf.is_empty() && !a.read_closed {
+                    // New events while the output buffer has room; never complete.
+                    cli_output(w, a, size);
+                    return true;
+                }
+                // "Any key to stop"; a watcher whose client left stops watching.
+                a.ibuf.clear();
+                a.ctx = CliCtx::None;
                 end_answer(a);
-                a.st0 = CliState::End;
+                a.st0 = if a.prompt && !a.read_closed { CliState::Getreq } else { CliState::End };
             }
-            CliState::End => {}
         }
     }
 }
 
-/// Splits a command line on unescaped `;`, keeping `\;` as a literal semicolon. A
-/// trailing `;` does not make an extra (empty) command.
-pub fn split_commands(line: &str) -> Vec<String> {
-    let mut cmds = vec![String::new()];
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&';') => {
-                cmds.last_mut().expect("one command").push(';');
-                chars.next();
-            }
-            ';' => cmds.push(String::new()),
-            c => cmds.last_mut().expect("one command").push(c),
+/// Produces the answer in progress into the output buffer while it holds less than `size`
+/// bytes (`STAT_CLI_PRINT`, `STAT_CLI_O_*`); each dump adds whole lines, so the buffer
+/// holds at most `size` bytes plus one line (or one short answer). True once complete.
+fn cli_output(w: &mut Haproxy, a: &mut Appctx, size: usize) -> bool {
+    let room = size.saturating_sub(a.obuf.len());
+    if room == 0 {
+        return false;
+    }
+    let mut chunk = String::new();
+    let mut ctx = std::mem::take(&mut a.ctx);
+    let done = match &mut ctx {
+        CliCtx::None => true,
+        CliCtx::Print(msg) => {
+            chunk = std::mem::take(msg);
+            true
         }
-    }
-    if cmds.len() > 1 && cmds.last().is_some_and(|c| c.trim().is_empty()) {
-        cmds.pop();
-    }
-    cmds
+        CliCtx::Stat(c) => stats::stats_dump_stat_to_buffer(w, c, &mut chunk, room),
+        CliCtx::Sess(c) => stats_dump_sess_to_buffer(w, a, c, &mut chunk, room),
+        CliCtx::Fd { next, only } => cli_io_handler_show_fd(w, next, *only, &mut chunk, room),
+        CliCtx::ServersState(c) => cli_io_handler_servers_state(w, c, &mut chunk, room),
+        CliCtx::Backend { head, px } => cli_io_handler_show_backend(w, head, px, &mut chunk, room),
+        CliCtx::Events { pos, until } => cli_io_handler_show_ring(w, pos, *until, &mut chunk, room),
+    };
+    a.ctx = ctx;
+    a.obuf.extend(chunk.as_bytes());
+    done
 }
 
-/// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: run one command line.
-fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, line: &str) {
-    for cmd in split_commands(line) {
-        if a.st0 != CliState::Getreq {
-            break;
+/// Takes the first command of `line` (the input up to its `\n`, excluded): up to the first
+/// unescaped `;` (`\;` is a literal semicolon), without the `\r` that may end the line.
+/// Returns the command and the number of input bytes it used: the whole line and its `\n`
+/// for the last command of the line (a `;` followed by blanks only ends the line too, it
+/// does not make an empty command).
+fn cli_get_command(line: &[u8]) -> (String, usize) {
+    let mut cmd = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'\\' if line.get(i + 1) == Some(&b';') => {
+                cmd.push(b';');
+                i += 2;
+            }
+            b';' => {
+                let blank_rest = line[i + 1..].iter().all(u8::is_ascii_whitespace);
+                let used = if blank_rest { line.len() + 1 } else { i + 1 };
+                return (String::from_utf8_lossy(&cmd).into_owned(), used);
+            }
+            b => {
+                cmd.push(b);
+                i += 1;
+            }
         }
-        let args: Vec<&str> = cmd.split_whitespace().take(MAX_CLI_ARGS).collect();
-        a.calls += 1;
-        match cli_run(w, a, &args) {
-            Answer::Text(t) => {
-                out(a, &t);
-                end_answer(a);
-            }
-            Answer::Quit => {
-                a.st0 = CliState::End;
-            }
-            Answer::Watch(text) => {
-                out(a, &text);
-                a.st0 = CliState::Watch;
-            }
+    }
+    if cmd.last() == Some(&b'\r') {
+        cmd.pop();
+    }
+    (String::from_utf8_lossy(&cmd).into_owned(), line.len() + 1)
+}
+
+/// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: runs one command; its answer is
+/// produced next (`STAT_CLI_OUTPUT`), `quit` ends the connection.
+fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, cmd: &str) {
+    let args: Vec<&str> = cmd.split_whitespace().take(MAX_CLI_ARGS).collect();
+    a.calls += 1;
+    match cli_run(w, a, &args) {
+        Answer::Text(t) => {
+            a.ctx = CliCtx::Print(t);
+            a.st0 = CliState::Output;
         }
+        Answer::Dump(ctx) => {
+            a.ctx = ctx;
+            a.st0 = CliState::Output;
+        }
+        Answer::Quit => a.st0 = CliState::End,
     }
 }
 
@@ -658,10 +755,11 @@ fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, line: &str) {
 enum Answer {
     /// Print this (then the end-of-answer line).
     Text(String),
+    /// Produce this dump, a buffer at a time (then the end-of-answer line, unless it
+    /// keeps watching events).
+    Dump(CliCtx),
     /// Close the connection without answering (`quit`).
     Quit,
-    /// Print this, then keep streaming events (`show events -w`).
-    Watch(String),
 }
 
 const PERMISSION_DENIED: &str = "Permission denied\n";
@@ -697,14 +795,24 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
         ["show", "cli", "level", ..] => Answer::Text(format!("{}\n", a.level.name())),
         ["show", "version", ..] => Answer::Text(format!("{}\n", env!("CARGO_PKG_VERSION"))),
         ["show", "info", ..] => Answer::Text(stats::stats_dump_info_to_buffer(w)),
-        ["show", "stat", rest @ ..] => match stats::stats_dump_stat_to_buffer(w, rest) {
-            Ok(s) | Err(s) => Answer::Text(s),
+        ["show", "stat", rest @ ..] => match stats::cli_parse_show_stat(w, rest) {
+            Ok(ctx) => Answer::Dump(CliCtx::Stat(ctx)),
+            Err(e) => Answer::Text(e),
         },
         ["show", "sess", rest @ ..] => {
             if !has_level(a, Operator) {
                 return deny();
             }
-            Answer::Text(stats_dump_sess_to_buffer(w, a, rest.first().copied()))
+            match rest.first().copied() {
+                None | Some("all") => {
+                    let all = !rest.is_empty();
+                    Answer::Dump(CliCtx::Sess(SessCtx { all, clis: false, last: None }))
+                }
+                Some(id) => Answer::Text(match find_session_by_ptr(w, id).and_then(|i| w.sessions.get(i)) {
+                    Some(s) => sess_full(w, s, w.clock.now_ms),
+                    None => "Session not found.\n".into(),
+                }),
+            }
         }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
@@ -713,16 +821,24 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             if !has_level(a, Operator) {
                 return deny();
             }
-            Answer::Text(cli_io_handler_show_fd(w, rest.first().copied()))
+            let only = rest.first().and_then(|n| n.parse::<i32>().ok());
+            Answer::Dump(CliCtx::Fd { next: 0, only })
         }
-        ["show", "servers", "state", rest @ ..] => Answer::Text(dump_servers_state(w, rest.first().copied())),
-        ["show", "backend", ..] => {
-            let mut o = String::from("# name\n");
-            for p in w.proxies.iter().filter(|p| p.is_backend()) {
-                let _ = writeln!(o, "{}", p.name);
+        ["show", "servers", "state", rest @ ..] => match rest.first() {
+            None => {
+                Answer::Dump(CliCtx::ServersState(ServersStateCtx { head: false, be: None, px: 0, sv: 0 }))
             }
-            Answer::Text(o)
-        }
+            Some(name) => match w.proxies.iter().position(|p| p.is_backend() && p.name == *name) {
+                Some(i) => Answer::Dump(CliCtx::ServersState(ServersStateCtx {
+                    head: false,
+                    be: Some(i),
+                    px: i,
+                    sv: 0,
+                })),
+                None => Answer::Text("Can't find backend.\n".into()),
+            },
+        },
+        ["show", "backend", ..] => Answer::Dump(CliCtx::Backend { head: false, px: 0 }),
         ["show", "errors", ..] => {
             if !has_level(a, Operator) {
                 return deny();
@@ -865,49 +981,43 @@ fn cli_show_events(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
     if *sink != "buf0" {
         return Answer::Text(String::new());
     }
-    let wait = args[1..].contains(&"-w");
-    let from = if args[1..].contains(&"-n") { w.trace.ring_end() } else { 0 };
-    let (lines, end) = w.trace.ring_since(from);
-    let mut o = String::new();
+    let end = w.trace.ring_end();
+    let pos = if args[1..].contains(&"-n") { end } else { 0 };
+    let until = if args[1..].contains(&"-w") { None } else { Some(end) };
+    Answer::Dump(CliCtx::Events { pos, until })
+}
+
+/// ring.c:cli_io_handler_show_ring() (HAProxy 2.6) for `buf0`: the ring's lines from `pos`
+/// on (up to `until`, or for ever), while `out` holds less than `room` bytes. True once it
+/// caught up. Lines the ring dropped before they could be sent are skipped.
+fn cli_io_handler_show_ring(
+    w: &Haproxy,
+    pos: &mut u64,
+    until: Option<u64>,
+    out: &mut String,
+    room: usize,
+) -> bool {
+    let until = until.unwrap_or(u64::MAX);
+    let (lines, next) = w.trace.ring_since(*pos, until, room.saturating_sub(out.len()));
     for l in lines {
-        o.push_str(&l);
-        o.push('\n');
+        out.push_str(&l);
+        out.push('\n');
     }
-    if wait {
-        a.watch_pos = end;
-        Answer::Watch(o)
-    } else {
-        Answer::Text(o)
-    }
+    *pos = next;
+    next >= until.min(w.trace.ring_end())
 }
 
 /// Streams new `buf0` events to the clients running `show events -w` (called once per
-/// loop turn, after the tasks ran).
+/// loop turn, after the tasks ran): each gets what its output buffer has room for. A
+/// client that stops reading stops receiving, and its `stats timeout` ends it.
 pub fn cli_flush_watchers(w: &mut Haproxy) {
-    let watching: Vec<usize> =
-        w.cli.conns.iter().filter(|(_, a)| a.st0 == CliState::Watch).map(|(i, _)| i).collect();
+    let end = w.trace.ring_end();
+    let behind =
+        |a: &Appctx| a.st0 == CliState::Watch && matches!(a.ctx, CliCtx::Events { pos, .. } if pos < end);
+    let watching: Vec<usize> = w.cli.conns.iter().filter(|(_, a)| behind(a)).map(|(i, _)| i).collect();
     for idx in watching {
         let Some(mut a) = w.cli.conns.take(idx) else { continue };
-        let (lines, end) = w.trace.ring_since(a.watch_pos);
-        a.watch_pos = end;
-        // A client watching events is not idle while events flow to it; one that stopped
-        // reading (its output backed up) is, and its timeout ends it.
-        if a.obuf.len() < CLI_OUTPUT_HIGH && !lines.is_empty() {
-            let exp = tick_add(w.clock.now_ms, a.timeout);
-            if let Some(t) = w.sched.get_mut(a.task) {
-                t.expire = Some(exp);
-            }
-            w.sched.task_queue(a.task);
-            for l in lines {
-                out(&mut a, &l);
-                out(&mut a, "\n");
-            }
-        }
-        let ok = cli_send(w, &mut a);
-        if ok && !a.obuf.is_empty() {
-            w.fdtab.fd_want_send(a.fd);
-        }
-        if ok {
+        if cli_io_handler(w, &mut a) {
             w.cli.conns.put_back(idx, a);
         } else {
             cli_release(w, idx, &a);
@@ -1183,39 +1293,67 @@ fn timer_never(exp: Option<Tick>, now: Tick) -> String {
     }
 }
 
-/// dumpstats.c:stats_dump_sess_to_buffer() in 1.5-dev8: `show sess` (one line per
-/// session), `show sess all` and `show sess <id>` (the full dump).
-fn stats_dump_sess_to_buffer(w: &Haproxy, me: &Appctx, arg: Option<&str>) -> String {
+/// `appctx->ctx.sess` of `show sess` and `show sess all`: what is listed and the last one
+/// listed. HAProxy keeps a back-reference in the session list; haflow resumes after the
+/// last `uniq_id` listed, so a session that ends meanwhile is simply not reached.
+#[derive(Debug)]
+struct SessCtx {
+    /// `show sess all`: the full dump of each session (otherwise one line each, then the
+    /// stats socket clients).
+    all: bool,
+    /// Listing the stats socket clients (after the sessions).
+    clis: bool,
+    /// The `uniq_id` listed last.
+    last: Option<u32>,
+}
+
+/// dumpstats.c:stats_dump_sess_to_buffer() in 1.5-dev8: `show sess` (one line per session,
+/// then one per stats socket client, `me` included) and `show sess all` (the full dump),
+/// by `uniq_id`, while `out` holds less than `room` bytes. True once complete.
+fn stats_dump_sess_to_buffer(
+    w: &Haproxy,
+    me: &Appctx,
+    ctx: &mut SessCtx,
+    out: &mut String,
+    room: usize,
+) -> bool {
     let now = w.clock.now_ms;
-    let mut sessions: Vec<&Session> = w.sessions.iter().map(|(_, s)| s).collect();
-    sessions.sort_by_key(|s| s.uniq_id);
-    let mut o = String::new();
-    match arg {
-        None => {
-            for s in &sessions {
-                o.push_str(&sess_line(w, s, now));
+    if !ctx.clis {
+        let last = ctx.last;
+        let mut next: Vec<&Session> =
+            w.sessions.iter().map(|(_, s)| s).filter(|s| last.is_none_or(|l| s.uniq_id > l)).collect();
+        next.sort_unstable_by_key(|s| s.uniq_id);
+        for s in next {
+            if out.len() >= room {
+                return false;
             }
-            let mut clis: Vec<(u32, String)> = Vec::new();
-            for (_, a) in w.cli.conns.iter() {
-                clis.push((a.uniq_id, cli_sess_line(w, a, now)));
-            }
-            clis.push((me.uniq_id, cli_sess_line(w, me, now)));
-            clis.sort();
-            for (_, l) in clis {
-                o.push_str(&l);
-            }
+            out.push_str(&if ctx.all { sess_full(w, s, now) } else { sess_line(w, s, now) });
+            ctx.last = Some(s.uniq_id);
         }
-        Some("all") => {
-            for s in &sessions {
-                o.push_str(&sess_full(w, s, now));
-            }
+        if ctx.all {
+            return true;
         }
-        Some(id) => match find_session_by_ptr(w, id).and_then(|i| w.sessions.get(i)) {
-            Some(s) => o.push_str(&sess_full(w, s, now)),
-            None => o.push_str("Session not found.\n"),
-        },
+        ctx.clis = true;
+        ctx.last = None;
     }
-    o
+    let last = ctx.last;
+    let mut next: Vec<&Appctx> = w
+        .cli
+        .conns
+        .iter()
+        .map(|(_, a)| a)
+        .chain(std::iter::once(me))
+        .filter(|a| last.is_none_or(|l| a.uniq_id > l))
+        .collect();
+    next.sort_unstable_by_key(|a| a.uniq_id);
+    for a in next {
+        if out.len() >= room {
+            return false;
+        }
+        out.push_str(&cli_sess_line(w, a, now));
+        ctx.last = Some(a.uniq_id);
+    }
+    true
 }
 
 fn src_of(s: &Session) -> String {
@@ -1497,12 +1635,22 @@ fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
     o
 }
 
-/// fd.c:cli_io_handler_show_fd(): every fd with its polling state, owner and callback.
-fn cli_io_handler_show_fd(w: &Haproxy, num: Option<&str>) -> String {
+/// fd.c:cli_io_handler_show_fd() (HAProxy 2.6): every fd from `next` on (or only fd
+/// `only`) with its polling state, owner and callback, while `out` holds less than `room`
+/// bytes. True once complete.
+fn cli_io_handler_show_fd(
+    w: &Haproxy,
+    next: &mut usize,
+    only: Option<i32>,
+    out: &mut String,
+    room: usize,
+) -> bool {
     use crate::haproxy::fd::FdEv;
-    let only = num.and_then(|n| n.parse::<i32>().ok());
-    let mut o = String::new();
-    for (fd, e) in w.fdtab.iter() {
+    for (fd, e) in w.fdtab.iter_from(*next) {
+        if out.len() >= room {
+            return false;
+        }
+        *next = fd.0 as usize + 1;
         if only.is_some_and(|n| n != fd.0) {
             continue;
         }
@@ -1546,7 +1694,7 @@ fn cli_io_handler_show_fd(w: &Haproxy, num: Option<&str>) -> String {
             FdOwner::Signals => ("SIGNALS".into(), "signal_pipe_read", String::new()),
         };
         let _ = writeln!(
-            o,
+            out,
             "{:7} : st=0x{:02x}(R:{}{} W:{}{}) ev=0x{:02x} state={:?} owner={owner} iocb={iocb}{detail}",
             fd.0,
             e.spec.bits(),
@@ -1558,7 +1706,7 @@ fn cli_io_handler_show_fd(w: &Haproxy, num: Option<&str>) -> String {
             e.state
         );
     }
-    o
+    true
 }
 
 /// `HCHK_STATUS_*` numbers as HAProxy 2.6 writes them in `show servers state`.
@@ -1579,51 +1727,111 @@ fn check_status_num(s: crate::haproxy::checks::HchkStatus) -> u32 {
     }
 }
 
-/// server.c:dump_servers_state(): `show servers state [<backend>]`, format version 1.
-fn dump_servers_state(w: &Haproxy, be: Option<&str>) -> String {
-    let mut o = String::from(
-        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n",
-    );
-    if let Some(name) = be
-        && !w.proxies.iter().any(|p| p.is_backend() && p.name == name)
-    {
-        return "Can't find backend.\n".into();
+/// `appctx->ctx` of `show servers state`: the backend asked for, and where the dump
+/// stands (`cli.p0` the proxy, `cli.p1` the server).
+#[derive(Debug)]
+struct ServersStateCtx {
+    /// The header is out.
+    head: bool,
+    /// Only this proxy (index), if a backend was named.
+    be: Option<usize>,
+    /// Index of the proxy being dumped.
+    px: usize,
+    /// Index of the next server in it.
+    sv: usize,
+}
+
+/// proxy.c:cli_io_handler_servers_state() (HAProxy 2.6): `show servers state [<backend>]`,
+/// format version 1: the header, then each backend's servers, while `out` holds less than
+/// `room` bytes. True once complete.
+fn cli_io_handler_servers_state(
+    w: &Haproxy,
+    ctx: &mut ServersStateCtx,
+    out: &mut String,
+    room: usize,
+) -> bool {
+    if !ctx.head {
+        out.push_str("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+        ctx.head = true;
     }
-    let now = w.clock.now_ms.0 / 1000;
-    for p in w.proxies.iter().filter(|p| p.is_backend() && be.is_none_or(|n| n == p.name)) {
-        for (i, sv) in p.servers.iter().enumerate() {
-            let sid = ServerId { px: p.id, idx: i as u32 };
-            let op = if sv.flags.contains(SrvFlags::SRV_RUNNING) { 2 } else { 0 };
-            let admin = if sv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }
-                | if sv.flags.contains(SrvFlags::SRV_DRAIN) { 0x08 } else { 0 };
-            let (cst, cres, chealth, cstate) = match &sv.check {
-                Some(c) => {
-                    let res = match c.result {
-                        crate::haproxy::checks::CheckResult::SRV_CHK_UNKNOWN => 0,
-                        crate::haproxy::checks::CheckResult::SRV_CHK_ERROR => 2,
-                        crate::haproxy::checks::CheckResult::SRV_CHK_RUNNING => 3,
-                    };
-                    let paused = if sv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x08 } else { 0 };
-                    (check_status_num(c.status), res, c.health, 0x06 | paused)
-                }
-                None => (1, 0, 0, 0),
-            };
-            let _ = writeln!(
-                o,
-                "{} {} {} {} {} {op} {admin} {} {} {} {cst} {cres} {chealth} {cstate} 0 0 0 - {} - 0 0 - - 0",
-                p.uuid,
-                p.name,
-                sv.puid,
-                sv.name,
-                sv.addr.ip(),
-                sv.uweight,
-                w.cli.stats.iweight(sid),
-                now.saturating_sub(sv.last_change),
-                sv.addr.port()
-            );
+    while let Some(p) = w.proxies.get(ctx.px) {
+        if ctx.be.is_some_and(|b| b != ctx.px) {
+            break;
         }
+        if p.is_backend() && !dump_servers_state(w, p, &mut ctx.sv, out, room) {
+            return false;
+        }
+        ctx.px += 1;
+        ctx.sv = 0;
     }
-    o
+    true
+}
+
+/// proxy.c:dump_servers_state() (HAProxy 2.6): the servers of backend `p` from index `sv`
+/// on, one line each, while `out` holds less than `room` bytes. True once the backend is done.
+fn dump_servers_state(w: &Haproxy, p: &Proxy, sv: &mut usize, out: &mut String, room: usize) -> bool {
+    let now = w.clock.now_ms.0 / 1000;
+    while let Some(srv) = p.servers.get(*sv) {
+        if out.len() >= room {
+            return false;
+        }
+        let sid = ServerId { px: p.id, idx: *sv as u32 };
+        let op = if srv.flags.contains(SrvFlags::SRV_RUNNING) { 2 } else { 0 };
+        let admin = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }
+            | if srv.flags.contains(SrvFlags::SRV_DRAIN) { 0x08 } else { 0 };
+        let (cst, cres, chealth, cstate) = match &srv.check {
+            Some(c) => {
+                let res = match c.result {
+                    crate::haproxy::checks::CheckResult::SRV_CHK_UNKNOWN => 0,
+                    crate::haproxy::checks::CheckResult::SRV_CHK_ERROR => 2,
+                    crate::haproxy::checks::CheckResult::SRV_CHK_RUNNING => 3,
+                };
+                let paused = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x08 } else { 0 };
+                (check_status_num(c.status), res, c.health, 0x06 | paused)
+            }
+            None => (1, 0, 0, 0),
+        };
+        let _ = writeln!(
+            out,
+            "{} {} {} {} {} {op} {admin} {} {} {} {cst} {cres} {chealth} {cstate} 0 0 0 - {} - 0 0 - - 0",
+            p.uuid,
+            p.name,
+            srv.puid,
+            srv.name,
+            srv.addr.ip(),
+            srv.uweight,
+            w.cli.stats.iweight(sid),
+            now.saturating_sub(srv.last_change),
+            srv.addr.port()
+        );
+        *sv += 1;
+    }
+    true
+}
+
+/// proxy.c:cli_io_handler_show_backend() (HAProxy 2.6): `show backend`, one backend name
+/// a line from proxy `px` on, while `out` holds less than `room` bytes. True once complete.
+fn cli_io_handler_show_backend(
+    w: &Haproxy,
+    head: &mut bool,
+    px: &mut usize,
+    out: &mut String,
+    room: usize,
+) -> bool {
+    if !*head {
+        out.push_str("# name\n");
+        *head = true;
+    }
+    while let Some(p) = w.proxies.get(*px) {
+        if out.len() >= room {
+            return false;
+        }
+        if p.is_backend() {
+            let _ = writeln!(out, "{}", p.name);
+        }
+        *px += 1;
+    }
+    true
 }
 
 /// The words of a usage line that are keywords (`show servers state [<backend>]` gives
@@ -1884,11 +2092,24 @@ mod tests {
 
     #[test]
     fn semicolons_split_commands_unless_escaped() {
-        assert_eq!(split_commands("a;b ; c"), ["a", "b ", " c"]);
-        assert_eq!(split_commands("get weight be/s1\\;x"), ["get weight be/s1;x"]);
-        assert_eq!(split_commands("a;"), ["a"]);
-        assert_eq!(split_commands("a;;b"), ["a", "", "b"]);
-        assert_eq!(split_commands(""), [""]);
+        /// Every command of `line`, taken one at a time as the state machine does.
+        fn commands(line: &str) -> Vec<String> {
+            let mut input = format!("{line}\n").into_bytes();
+            let mut cmds = Vec::new();
+            while let Some(eol) = input.iter().position(|&b| b == b'\n') {
+                let (cmd, used) = cli_get_command(&input[..eol]);
+                cmds.push(cmd);
+                input.drain(..used);
+            }
+            cmds
+        }
+        assert_eq!(commands("a;b ; c"), ["a", "b ", " c"]);
+        assert_eq!(commands("get weight be/s1\\;x"), ["get weight be/s1;x"]);
+        assert_eq!(commands("a;"), ["a"]);
+        assert_eq!(commands("a; \r"), ["a"]);
+        assert_eq!(commands("a;;b"), ["a", "", "b"]);
+        assert_eq!(commands("a;b\r"), ["a", "b"]);
+        assert_eq!(commands(""), [""]);
     }
 
     #[test]

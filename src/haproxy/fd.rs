@@ -338,9 +338,15 @@ impl FdTab {
         self.get_mut(fd).map(|e| &mut e.sock)
     }
 
-    /// Every open fd with its entry, for `show fd`.
+    /// Every open fd with its entry.
     pub fn iter(&self) -> impl Iterator<Item = (Fd, &FdEntry)> {
-        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (Fd(i as i32), e)))
+        self.iter_from(0)
+    }
+
+    /// Every open fd numbered `from` or more, with its entry (`show fd` resuming its dump).
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (Fd, &FdEntry)> {
+        let tail = self.entries.get(from..).unwrap_or_default();
+        tail.iter().enumerate().filter_map(move |(i, e)| e.as_ref().map(|e| (Fd((from + i) as i32), e)))
     }
 
     fn update(&mut self, fd: Fd, set: FdEv, clear: FdEv) {

@@ -63,8 +63,8 @@ pub struct StatsSocketConf {
     pub level: String,
     /// `mode` (octal permissions) for a UNIX socket.
     pub mode: Option<u32>,
-    /// Line of the keyword.
-    pub line: usize,
+    /// File and line of the keyword, for messages.
+    pub conf: (String, usize),
 }
 
 /// `struct global`.
@@ -587,7 +587,7 @@ pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
                 l.conf.0,
                 l.conf.1,
                 w.proxies[l.frontend.idx()].name,
-                msg.replacen(") [", ") for [", 1)
+                msg
             ),
             None => msg,
         };

@@ -21,7 +21,7 @@
 
 use std::net::IpAddr;
 
-use crate::haproxy::acl::{Acl, Condition, Sample, acl_exec_cond, parse_cond};
+use crate::haproxy::acl::{AclList, Condition, Sample, acl_exec_cond, parse_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
@@ -330,7 +330,7 @@ pub struct HttpResRule {
 }
 
 /// Splits `ARGS [if|unless COND]` and parses the condition.
-fn split_cond<'a>(args: &'a [String], acls: &[Acl]) -> Result<(&'a [String], Option<Condition>), String> {
+fn split_cond<'a>(args: &'a [String], acls: &AclList) -> Result<(&'a [String], Option<Condition>), String> {
     match args.iter().position(|a| a == "if" || a == "unless") {
         Some(i) => Ok((&args[..i], Some(parse_cond(&args[i..], acls)?))),
         None => Ok((args, None)),
@@ -356,7 +356,7 @@ fn header_action(kw: &str, a: &[String]) -> Result<(String, Option<LogFmt>), Str
 
 impl HttpReqRule {
     /// Parses the words after `http-request`.
-    pub fn parse(args: &[String], acls: &[Acl]) -> Result<HttpReqRule, String> {
+    pub fn parse(args: &[String], acls: &AclList) -> Result<HttpReqRule, String> {
         let (a, cond) = split_cond(args, acls)?;
         let Some(kw) = a.first() else { return Err("expects an action.".into()) };
         let action = match kw.as_str() {
@@ -439,7 +439,7 @@ impl HttpReqRule {
 
 impl HttpResRule {
     /// Parses the words after `http-response`.
-    pub fn parse(args: &[String], acls: &[Acl]) -> Result<HttpResRule, String> {
+    pub fn parse(args: &[String], acls: &AclList) -> Result<HttpResRule, String> {
         let (a, cond) = split_cond(args, acls)?;
         let Some(kw) = a.first() else { return Err("expects an action.".into()) };
         let action = match kw.as_str() {

@@ -120,7 +120,7 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
         other => format!("[{other}]"),
     };
     let listener =
-        res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) {addr_txt}", os_reason(&e)) })?;
+        res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) for {addr_txt}", os_reason(&e)) })?;
     let proto = l.proto;
     let bound = listener.local_addr().ok();
     let fd = w

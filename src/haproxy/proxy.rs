@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::haproxy::acl::{Acl, Condition};
+use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::log::{LogFormat, LogTarget};
 use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
@@ -261,7 +261,7 @@ pub struct Proxy {
     /// `use_backend` rules in order.
     pub switching_rules: Vec<SwitchingRule>,
     /// Named ACLs declared in this section.
-    pub acls: Vec<Acl>,
+    pub acls: AclList,
     /// `http-request` rules in order.
     pub http_req_rules: Vec<HttpReqRule>,
     /// `http-response` rules in order.
@@ -327,7 +327,7 @@ impl Proxy {
             defbe_name: None,
             defbe: None,
             switching_rules: Vec::new(),
-            acls: Vec::new(),
+            acls: AclList::default(),
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
             servers: Vec::new(),

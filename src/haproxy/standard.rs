@@ -83,26 +83,41 @@ pub enum ParsedAddr {
 /// standard.c:str2sa_range(): parse `[ipv4@|ipv6@]ADDR:PORT[-END]`, `:PORT`, `*:PORT`,
 /// `[::1]:PORT`, `:::PORT`, `fd@N`, `unix@PATH` or `/PATH`. `need_port` says whether a
 /// missing port is an error (listeners) or means "same as the client's" (servers: 0).
-/// Errors use HAProxy's wording, ready to follow `'bind' : `.
-pub fn str2sa_range(text: &str, need_port: bool) -> Result<ParsedAddr, String> {
-    if let Some(n) = text.strip_prefix("fd@") {
+/// Errors use HAProxy's wording, ready to follow `'bind' : `. As in HAProxy 2.6, the
+/// environment variables left in `text` (outside double quotes) are expanded first, and
+/// the messages quote `text` as written.
+pub fn str2sa_range(
+    text: &str,
+    need_port: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ParsedAddr, String> {
+    let expanded = env_expand(text, env);
+    if expanded.is_empty() {
+        return Err(format!("'{text}' resolves to an empty address (environment variable missing?)"));
+    }
+    str2sa_parse(text, &expanded, need_port)
+}
+
+/// The parsing part of `str2sa_range`: `str2` is `text` once expanded.
+fn str2sa_parse(text: &str, str2: &str, need_port: bool) -> Result<ParsedAddr, String> {
+    if let Some(n) = str2.strip_prefix("fd@") {
         return n
             .parse::<i32>()
             .map(ParsedAddr::Fd)
             .map_err(|_| format!("invalid file descriptor '{n}' in '{text}'"));
     }
-    if let Some(p) = text.strip_prefix("unix@") {
+    if let Some(p) = str2.strip_prefix("unix@") {
         return Ok(ParsedAddr::Unix(PathBuf::from(p)));
     }
-    if text.starts_with('/') {
-        return Ok(ParsedAddr::Unix(PathBuf::from(text)));
+    if str2.starts_with('/') {
+        return Ok(ParsedAddr::Unix(PathBuf::from(str2)));
     }
-    let (family, rest) = if let Some(r) = text.strip_prefix("ipv4@") {
+    let (family, rest) = if let Some(r) = str2.strip_prefix("ipv4@") {
         (Some(4), r)
-    } else if let Some(r) = text.strip_prefix("ipv6@") {
+    } else if let Some(r) = str2.strip_prefix("ipv6@") {
         (Some(6), r)
     } else {
-        (None, text)
+        (None, str2)
     };
     // Split host and port on the last ':' (IPv6 may be bracketed or bare).
     let (host, port) = if let Some(r) = rest.strip_prefix('[') {
@@ -160,6 +175,28 @@ pub fn str2sa_range(text: &str, need_port: bool) -> Result<ParsedAddr, String> {
     Ok(ParsedAddr::Inet(ip, first, last))
 }
 
+/// tools.c:env_expand() (HAProxy 2.6): each `$NAME` or `${NAME}` (letters, digits, `_`)
+/// replaced by the variable's value, or by nothing when it is not set. Unlike in double
+/// quotes, `${NAME-default}` has no default here: `-default}` stays as text.
+pub fn env_expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        let braced = after.starts_with('{');
+        let var = if braced { &after[1..] } else { after };
+        let len = var.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        if len > 0 {
+            out.push_str(&env(&var[..len]).unwrap_or_default());
+        }
+        let closed = braced && var[len..].starts_with('}');
+        rest = &var[len + usize::from(closed)..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The socket addresses of an `Inet` range, in order.
 pub fn expand_range(ip: IpAddr, first: u16, last: u16) -> Vec<SocketAddr> {
     (first..=last).map(|p| SocketAddr::new(ip, p)).collect()
@@ -182,26 +219,72 @@ mod tests {
         assert_eq!(parse_time_err("99999999999999999999999"), Err(TimeErr::Overflow));
     }
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
     fn addresses_parse_like_haproxy() {
         assert_eq!(
-            str2sa_range("127.0.0.1:80", true),
+            str2sa_range("127.0.0.1:80", true, &no_env),
             Ok(ParsedAddr::Inet("127.0.0.1".parse().unwrap(), 80, 80))
         );
-        assert_eq!(str2sa_range(":8080", true), Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080)));
-        assert_eq!(str2sa_range(":::8080", true), Ok(ParsedAddr::Inet("::".parse().unwrap(), 8080, 8080)));
         assert_eq!(
-            str2sa_range("*:8080", true),
+            str2sa_range(":8080", true, &no_env),
             Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080))
         );
-        assert_eq!(str2sa_range("[::1]:81-82", true), Ok(ParsedAddr::Inet("::1".parse().unwrap(), 81, 82)));
-        assert_eq!(str2sa_range("fd@3", true), Ok(ParsedAddr::Fd(3)));
-        assert_eq!(str2sa_range("127.0.0.1", true).unwrap_err(), "missing port specification in '127.0.0.1'");
-        assert_eq!(str2sa_range("127.0.0.1:99999", true).unwrap_err(), "invalid port '99999'");
         assert_eq!(
-            str2sa_range("127.0.0.1:abc", true).unwrap_err(),
+            str2sa_range(":::8080", true, &no_env),
+            Ok(ParsedAddr::Inet("::".parse().unwrap(), 8080, 8080))
+        );
+        assert_eq!(
+            str2sa_range("*:8080", true, &no_env),
+            Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 8080, 8080))
+        );
+        assert_eq!(
+            str2sa_range("[::1]:81-82", true, &no_env),
+            Ok(ParsedAddr::Inet("::1".parse().unwrap(), 81, 82))
+        );
+        assert_eq!(str2sa_range("fd@3", true, &no_env), Ok(ParsedAddr::Fd(3)));
+        assert_eq!(
+            str2sa_range("127.0.0.1", true, &no_env).unwrap_err(),
+            "missing port specification in '127.0.0.1'"
+        );
+        assert_eq!(str2sa_range("127.0.0.1:99999", true, &no_env).unwrap_err(), "invalid port '99999'");
+        assert_eq!(
+            str2sa_range("127.0.0.1:abc", true, &no_env).unwrap_err(),
             "invalid character 'a' in port number 'abc' in '127.0.0.1:abc'"
         );
-        assert_eq!(str2sa_range("10.0.0.1", false), Ok(ParsedAddr::Inet("10.0.0.1".parse().unwrap(), 0, 0)));
+        assert_eq!(
+            str2sa_range("10.0.0.1", false, &no_env),
+            Ok(ParsedAddr::Inet("10.0.0.1".parse().unwrap(), 0, 0))
+        );
+    }
+
+    #[test]
+    fn addresses_expand_environment_variables_like_haproxy_26() {
+        let env = |k: &str| (k == "IP").then(|| "127.0.0.2".to_string());
+        assert_eq!(env_expand("${IP}:80", &env), "127.0.0.2:80");
+        assert_eq!(env_expand("$IP:80", &env), "127.0.0.2:80");
+        assert_eq!(env_expand("${NOPE}:80", &env), ":80");
+        assert_eq!(env_expand("1:${NOPE-80}", &env), "1:-80}", "no default outside double quotes");
+        assert_eq!(env_expand("a$", &env), "a");
+        assert_eq!(
+            str2sa_range("${IP}:80", true, &env),
+            Ok(ParsedAddr::Inet("127.0.0.2".parse().unwrap(), 80, 80))
+        );
+        assert_eq!(
+            str2sa_range("${NOPE}:80", true, &env),
+            Ok(ParsedAddr::Inet("0.0.0.0".parse().unwrap(), 80, 80)),
+            "an empty host: every address, as HAProxy binds it"
+        );
+        assert_eq!(
+            str2sa_range("${NOPE}", true, &env).unwrap_err(),
+            "'${NOPE}' resolves to an empty address (environment variable missing?)"
+        );
+        assert_eq!(
+            str2sa_range("127.0.0.1:${NOPE}", true, &env).unwrap_err(),
+            "missing port specification in '127.0.0.1:${NOPE}'"
+        );
     }
 }

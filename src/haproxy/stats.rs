@@ -10,6 +10,7 @@
 //! queue, connect, response and total times) is kept here, sampled once per second from
 //! the counters and fed by each session's end (`stream_update_time_stats`).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -296,16 +297,25 @@ fn field_names() -> &'static [&'static str] {
     })
 }
 
+/// The column of each field name: `show stat` over thousands of servers fills every row by
+/// name, so the lookup must not be a scan of the 128 names.
+fn field_index(name: &str) -> Option<usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| field_names().iter().enumerate().map(|(i, n)| (*n, i)).collect()).get(name).copied()
+}
+
 /// One CSV row being filled (`struct field` array of stats.c).
 struct Row(Vec<String>);
 
 impl Row {
     fn new() -> Row {
-        Row(vec![String::new(); field_names().len()])
+        let mut fields = Vec::with_capacity(field_names().len());
+        fields.resize_with(field_names().len(), String::new);
+        Row(fields)
     }
 
     fn set(&mut self, name: &str, v: impl ToString) {
-        match field_names().iter().position(|n| *n == name) {
+        match field_index(name) {
             Some(i) => self.0[i] = v.to_string(),
             None => debug_assert!(false, "unknown stat field {name}"),
         }
@@ -640,9 +650,59 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r
 }
 
-/// stats.c:stats_dump_stat_to_buffer(): `show stat [{<iid>|<proxy>} <type> <sid>]
-/// [up|no-maint]`. `type` is a mask: 1 frontends, 2 backends, 4 servers.
-pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, String> {
+/// `appctx->ctx.stats.st`: where a `show stat` dump stands (1.5-dev8's `STAT_ST_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum StatSt {
+    /// The CSV header is due.
+    STAT_ST_HEAD,
+    /// Listing the proxies (`ctx.px`, `ctx.px_st`).
+    STAT_ST_LIST,
+    /// Complete.
+    STAT_ST_FIN,
+}
+
+/// `appctx->ctx.stats.px_st`: where the dump of one proxy stands (1.5-dev8's
+/// `STAT_PX_ST_*`; haflow has no listener rows, so no `STAT_PX_ST_LI`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum PxSt {
+    /// The FRONTEND row is due.
+    STAT_PX_ST_FE,
+    /// The row of the server at this index is due (`ctx.stats.sv`).
+    STAT_PX_ST_SV(usize),
+    /// The BACKEND row is due.
+    STAT_PX_ST_BE,
+    /// The proxy is done; the next one follows.
+    STAT_PX_ST_END,
+}
+
+/// `appctx->ctx.stats` of `show stat`: the filter from the command line and where the
+/// dump stands, so that it resumes there once the client's output buffer has room.
+#[derive(Clone, Debug)]
+pub struct StatCtx {
+    /// Only this proxy (`iid`), if given.
+    iid: Option<u32>,
+    /// Row types: a mask of 1 (frontends), 2 (backends), 4 (servers); -1 for all.
+    types: i64,
+    /// Only this server id (0: the proxy's own rows), if given.
+    sid: Option<u32>,
+    /// `up`: only running servers.
+    up_only: bool,
+    /// `no-maint`: no server in maintenance.
+    no_maint: bool,
+    /// Dump state.
+    st: StatSt,
+    /// Index of the proxy being dumped.
+    px: usize,
+    /// Where that proxy's dump stands.
+    px_st: PxSt,
+}
+
+/// stats.c:cli_parse_show_stat() (HAProxy 2.6): `show stat [{<iid>|<proxy>} <type> <sid>]
+/// [up|no-maint]`. `type` is a mask: 1 frontends, 2 backends, 4 servers. Errors are the
+/// complete answer.
+pub fn cli_parse_show_stat(w: &Haproxy, args: &[&str]) -> Result<StatCtx, String> {
     let mut iid: Option<u32> = None;
     let (mut types, mut sid): (i64, Option<u32>) = (-1, None);
     let mut rest = args;
@@ -666,40 +726,90 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, args: &[&str]) -> Result<String, S
                 .into(),
         );
     }
-    let up_only = rest.contains(&"up");
-    let no_maint = rest.contains(&"no-maint");
+    Ok(StatCtx {
+        iid,
+        types,
+        sid,
+        up_only: rest.contains(&"up"),
+        no_maint: rest.contains(&"no-maint"),
+        st: StatSt::STAT_ST_HEAD,
+        px: 0,
+        px_st: PxSt::STAT_PX_ST_FE,
+    })
+}
+
+/// stats.c:stats_dump_stat_to_buffer() (1.5-dev8: dumpstats.c:stats_dump_raw_to_buffer()):
+/// the header, then each proxy's rows, appended to `out` while it holds less than `room`
+/// bytes. Returns true once the dump is complete; otherwise `ctx` says where to resume.
+pub fn stats_dump_stat_to_buffer(w: &Haproxy, ctx: &mut StatCtx, out: &mut String, room: usize) -> bool {
+    if ctx.st == StatSt::STAT_ST_HEAD {
+        out.push_str(STAT_HEADER);
+        out.push('\n');
+        ctx.st = StatSt::STAT_ST_LIST;
+    }
+    while ctx.st == StatSt::STAT_ST_LIST {
+        let Some(p) = w.proxies.get(ctx.px) else {
+            ctx.st = StatSt::STAT_ST_FIN;
+            break;
+        };
+        if ctx.iid.is_none_or(|i| i == p.uuid) && !stats_dump_proxy_to_buffer(w, ctx, p, out, room) {
+            return false;
+        }
+        ctx.px += 1;
+        ctx.px_st = PxSt::STAT_PX_ST_FE;
+    }
+    true
+}
+
+/// stats.c:stats_dump_proxy_to_buffer() (1.5-dev8: dumpstats.c:stats_dump_proxy()): the
+/// FRONTEND row, the servers' rows, the BACKEND row of one proxy, each one only while `out`
+/// holds less than `room` bytes. Returns true once the proxy is done.
+fn stats_dump_proxy_to_buffer(
+    w: &Haproxy,
+    ctx: &mut StatCtx,
+    p: &Proxy,
+    out: &mut String,
+    room: usize,
+) -> bool {
     let now_ms = w.clock.now_ms.0;
-    let want = |bit: i64| types < 0 || types & bit != 0;
-    let mut out = String::from(STAT_HEADER);
-    out.push('\n');
-    for p in &w.proxies {
-        if iid.is_some_and(|i| i != p.uuid) {
-            continue;
+    let want = |bit: i64| ctx.types < 0 || ctx.types & bit != 0;
+    let own_rows = ctx.sid.is_none_or(|s| s == 0);
+    loop {
+        if ctx.px_st == PxSt::STAT_PX_ST_END {
+            return true;
         }
-        if p.is_frontend() && want(1) && sid.is_none_or(|s| s == 0) {
-            stats_fill_fe_stats(w, p, now_ms).csv(&mut out);
+        if out.len() >= room {
+            return false;
         }
-        if p.is_backend() {
-            if want(4) {
-                for (i, sv) in p.servers.iter().enumerate() {
-                    if sid.is_some_and(|s| s != sv.puid) {
-                        continue;
-                    }
-                    if no_maint && sv.flags.contains(SrvFlags::SRV_MAINTAIN) {
-                        continue;
-                    }
-                    if up_only && !sv.flags.contains(SrvFlags::SRV_RUNNING) {
-                        continue;
-                    }
-                    stats_fill_sv_stats(w, p, i, sv, now_ms).csv(&mut out);
+        match ctx.px_st {
+            PxSt::STAT_PX_ST_FE => {
+                if p.is_frontend() && want(1) && own_rows {
+                    stats_fill_fe_stats(w, p, now_ms).csv(out);
                 }
+                ctx.px_st = PxSt::STAT_PX_ST_SV(0);
             }
-            if want(2) && sid.is_none_or(|s| s == 0) {
-                stats_fill_be_stats(w, p, now_ms).csv(&mut out);
+            PxSt::STAT_PX_ST_SV(i) => {
+                let Some(sv) = p.servers.get(i).filter(|_| p.is_backend() && want(4)) else {
+                    ctx.px_st = PxSt::STAT_PX_ST_BE;
+                    continue;
+                };
+                let shown = ctx.sid.is_none_or(|s| s == sv.puid)
+                    && (!ctx.no_maint || !sv.flags.contains(SrvFlags::SRV_MAINTAIN))
+                    && (!ctx.up_only || sv.flags.contains(SrvFlags::SRV_RUNNING));
+                if shown {
+                    stats_fill_sv_stats(w, p, i, sv, now_ms).csv(out);
+                }
+                ctx.px_st = PxSt::STAT_PX_ST_SV(i + 1);
             }
+            PxSt::STAT_PX_ST_BE => {
+                if p.is_backend() && want(2) && own_rows {
+                    stats_fill_be_stats(w, p, now_ms).csv(out);
+                }
+                ctx.px_st = PxSt::STAT_PX_ST_END;
+            }
+            PxSt::STAT_PX_ST_END => {}
         }
     }
-    Ok(out)
 }
 
 fn hostname() -> String {

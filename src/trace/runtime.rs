@@ -288,10 +288,22 @@ impl Ring {
         self.next_seq
     }
 
-    /// Lines from sequence number `from` on, and the position after them.
-    pub fn since(&self, from: u64) -> (Vec<String>, u64) {
-        let out = self.lines.iter().filter(|(s, _)| *s >= from).map(|(_, l)| l.clone()).collect();
-        (out, self.next_seq)
+    /// Lines from sequence number `from` (or the oldest kept, when `from` was dropped) up
+    /// to `until` excluded, as many as fit in `max_bytes` counting their `\n` (at least
+    /// one), and the position after them.
+    pub fn since(&self, from: u64, until: u64, max_bytes: usize) -> (Vec<String>, u64) {
+        let first = self.lines.front().map_or(self.next_seq, |(s, _)| *s);
+        let mut pos = from.max(first);
+        let (mut out, mut bytes) = (Vec::new(), 0);
+        for (seq, l) in self.lines.range(((pos - first) as usize).min(self.lines.len())..) {
+            if *seq >= until || (bytes > 0 && bytes + l.len() + 1 > max_bytes) {
+                break;
+            }
+            bytes += l.len() + 1;
+            out.push(l.clone());
+            pos = seq + 1;
+        }
+        (out, pos)
     }
 }
 
@@ -557,9 +569,10 @@ impl TraceCtl {
         self.lock().ring.end()
     }
 
-    /// `buf0` lines from position `from`, and the position after them.
-    pub fn ring_since(&self, from: u64) -> (Vec<String>, u64) {
-        self.lock().ring.since(from)
+    /// `buf0` lines from position `from` up to `until` (excluded), at most about
+    /// `max_bytes` of them (see `Ring::since`), and the position after them.
+    pub fn ring_since(&self, from: u64, until: u64, max_bytes: usize) -> (Vec<String>, u64) {
+        self.lock().ring.since(from, until, max_bytes)
     }
 
     /// True when `name` is a sink `show events` knows.
@@ -900,7 +913,7 @@ mod tests {
             r.push(line.clone());
         }
         assert!(r.bytes <= BUF0_SIZE);
-        let (lines, end) = r.since(0);
+        let (lines, end) = r.since(0, u64::MAX, usize::MAX);
         assert_eq!(end, 2000);
         assert_eq!(lines.len(), BUF0_SIZE / 1001);
     }

@@ -4,6 +4,7 @@
 //! binary started the way test harnesses start `haproxy` (`-d -f FILE`, `fd@${NAME}`),
 //! with hatop driving it in tmux.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -365,6 +366,152 @@ fn flooding_clients_are_cut_off_and_the_proxy_keeps_serving() {
     // Meanwhile and after, everyone else is served.
     assert_eq!(served_by(t.p.addr("fe")).len(), 2);
     assert_eq!(cli(&t.admin, "show cli level\n"), "admin\n\n");
+    assert_idle(&t.p);
+}
+
+/// A stats socket at `level user`, an HTTP frontend in front of one server, and a backend
+/// of `n` servers (nothing listens on them; no checks) whose `show stat` is long.
+struct ManyServers {
+    p: RunningProxy,
+    user: PathBuf,
+    dir: PathBuf,
+    _s1: RunningBackend,
+}
+
+impl Drop for ManyServers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn many_servers(n: usize) -> ManyServers {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let dir = tmpdir("many");
+    let user = dir.join("user.sock");
+    let mut cfg = format!(
+        "global\n    stats socket {} level user\n    stats timeout 30s\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    server s1 \"${{S1}}\"\n\
+         backend many\n",
+        user.display()
+    );
+    for i in 0..n {
+        let _ = writeln!(cfg, "    server m{i} 127.0.0.1:{}", 1 + i % 1000);
+    }
+    let p = proxy(&cfg, &[("S1", a(s1.addr()))]);
+    ManyServers { p, user, dir, _s1: s1 }
+}
+
+/// The CSV rows of `show stat` answers with the `lastchg` column (seconds since the last
+/// state change, which ticks while a long answer is read) blanked.
+fn without_lastchg(answer: &str) -> String {
+    answer
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if !l.starts_with('#') && f.len() > col("lastchg") {
+                f[col("lastchg")] = "";
+            }
+            f.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The stats socket client in slot order (there is one in these tests), with what it holds.
+fn cli_client(p: &RunningProxy) -> Option<(haflow::haproxy::dumpstats::CliState, u64, usize, bool)> {
+    p.query(|w| {
+        let (_, a) = w.cli.conns.iter().next()?;
+        Some((a.st0, a.calls, a.buffered_bytes(), w.fdtab.send_ready(a.fd)))
+    })
+}
+
+#[test]
+fn a_client_that_does_not_read_costs_two_buffers_and_freezes_nothing() {
+    const SERVERS: usize = 2000;
+    const ANSWERS: usize = 40;
+    let t = many_servers(SERVERS);
+    let bufsize = t.p.query(|w| w.global.tune.bufsize);
+    // HAProxy's own filter keeps the HTTP traffic below out of the answers.
+    let cmd = "show stat many -1 -1;";
+    let mut s = UnixStream::connect(&t.user).unwrap();
+    s.write_all(cmd.repeat(ANSWERS).as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    // The first answer (~400 KB) fills the kernel's socket buffers: the proxy must stop
+    // producing it until the client reads, and parse nothing more meanwhile.
+    let blocked = eventually(SOON, || {
+        cli_client(&t.p)
+            .is_some_and(|(st, _, _, ready)| st == haflow::haproxy::dumpstats::CliState::Output && !ready)
+    });
+    assert!(blocked, "the answer waits for the client: {:?}", cli_client(&t.p));
+    let (_, calls, held, _) = cli_client(&t.p).unwrap();
+    assert_eq!(calls, 1, "the other commands wait, unparsed");
+    // The input buffer (one buffer) and the output buffer (one buffer and a row, so its
+    // storage may double).
+    assert!(held <= 4 * bufsize, "{held} bytes held for one client (bufsize {bufsize})");
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(served_by(t.p.addr("fe")), "s1");
+        assert!(started.elapsed() < Duration::from_secs(1), "HTTP waited {:?}", started.elapsed());
+    }
+    assert!(cli_client(&t.p).unwrap().2 <= 4 * bufsize);
+    // Now the client reads everything, while HTTP keeps being served.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        s.read_to_string(&mut out).map(|_| out)
+    });
+    let mut slowest = Duration::ZERO;
+    while !reader.is_finished() {
+        let started = Instant::now();
+        assert_eq!(served_by(t.p.addr("fe")), "s1");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_secs(1), "an HTTP request waited {slowest:?} behind the CLI");
+    let out = reader.join().unwrap().expect("the whole answer arrives, then the proxy closes");
+    let one = without_lastchg(&cli(&t.user, "show stat many -1 -1\n"));
+    assert_eq!(one.lines().count(), 1 + SERVERS + 1, "header, servers, BACKEND");
+    let answers: Vec<&str> = out.split_inclusive("\n\n").collect();
+    assert_eq!(answers.len(), ANSWERS);
+    for (i, ans) in answers.iter().enumerate() {
+        let ans = without_lastchg(ans);
+        let diff = ans.lines().zip(one.lines()).find(|(a, b)| a != b);
+        assert!(ans == one, "answer {i} differs from a lone `show stat`: {diff:?}");
+    }
+    assert!(eventually(SOON, || cli_client(&t.p).is_none()), "the client is released");
+    // The other long dumps resume the same way.
+    let state = cli(&t.user, "show servers state many\n");
+    assert_eq!(state.lines().count(), 2 + SERVERS + 1, "version, header, servers, empty line");
+    let last = state.lines().nth(2 + SERVERS - 1).unwrap();
+    let uuid = t.p.query(|w| w.find_proxy("many").map(|p| p.uuid));
+    assert!(last.starts_with(&format!("{} many {SERVERS} m{} ", uuid.unwrap(), SERVERS - 1)), "{last}");
+    assert_eq!(cli(&t.user, "show backend\n"), "# name\nbe\nmany\n\n");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn a_client_that_leaves_mid_answer_is_released() {
+    let t = many_servers(2000);
+    let baseline = t.p.query(|w| (w.fdtab.nbfd, w.sched.iter().count()));
+    for read_first in [0usize, 100_000] {
+        let mut s = UnixStream::connect(&t.user).unwrap();
+        s.write_all(format!("{}\n", "show stat;".repeat(100)).as_bytes()).unwrap();
+        let mut got = vec![0u8; read_first];
+        s.read_exact(&mut got).unwrap();
+        assert!(
+            eventually(SOON, || cli_client(&t.p).is_some_and(|c| !c.3)),
+            "the proxy waits for the client to read"
+        );
+        drop(s);
+        assert!(eventually(SOON, || cli_client(&t.p).is_none()), "released after reading {read_first} bytes");
+        assert_eq!(
+            t.p.query(|w| (w.fdtab.nbfd, w.sched.iter().count())),
+            baseline,
+            "its fd and task are gone"
+        );
+    }
+    assert_eq!(cli(&t.user, "show cli level\n"), "user\n\n");
     assert_idle(&t.p);
 }
 
