@@ -185,6 +185,15 @@ fn haflow_and_haproxy_give_the_same_statuses_and_termination_states() {
         ("TE gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), false),
         ("invalid chunk size", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(), false),
         ("half a request then stall", b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec(), true),
+        // First bytes that cannot start a request line: 400 at once, not at the timeout.
+        ("HTTP/0.9 request", b"GET /\r\n".to_vec(), false),
+        ("TLS client hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03".to_vec(), false),
+        ("binary garbage", b"\x00\x01\x02hello\r\n".to_vec(), false),
+        ("two spaces in the request line", b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec(), false),
+        ("tabs in the request line", b"GET\t/\tHTTP/1.1\r\nHost: h\r\n\r\n".to_vec(), false),
+        ("chunk size with a trailing space", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n".to_vec(), false),
+        ("chunk size with 20 leading zeros", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000005\r\nhello\r\n0\r\n\r\n".to_vec(), false),
+        ("bare CR in a chunk extension", b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\rc\r\nhello\r\n0\r\n\r\n".to_vec(), false),
         ("head larger than bufsize - maxrewrite", big_head.clone(), false),
         ("more than tune.http.maxhdr headers", many_headers.clone(), false),
     ];
