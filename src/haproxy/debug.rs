@@ -40,8 +40,8 @@ pub fn orphan_fds(w: &Haproxy) -> Vec<String> {
 /// a timer, one of its fds is polled for an event, or it waits in a server queue (the
 /// queue wakes it when a slot frees).
 pub fn session_can_wake(w: &Haproxy, s: &Session) -> bool {
-    let task = w.sched.get(s.task);
-    if task.is_none_or(|t| t.in_run_queue() || t.expire.is_some()) || s.pend_pos {
+    let Some(task) = w.sched.get(s.task) else { return false };
+    if task.in_run_queue() || task.expire.is_some() || s.pend_pos {
         return true;
     }
     s.si.iter().filter_map(|si| si.fd).any(|fd| {

@@ -214,6 +214,12 @@ pub fn limit_listener_for_a_while(w: &mut Haproxy, lid: ListenerId) {
 /// the process is below its `maxconn`, resume the listeners a shortage limited; the
 /// shortage itself (fds, memory) may be over by now, and nothing else would look.
 pub fn manage_global_listener_queue(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    let _s = tracing::debug_span!(
+        names::MANAGE_GLOBAL_LISTENER_QUEUE,
+        queued = w.global_listener_queue.len(),
+        actconn = w.actconn
+    )
+    .entered();
     if !w.global_listener_queue.is_empty() && w.actconn < w.global.maxconn {
         dequeue_global_listeners(w);
     }

@@ -61,6 +61,7 @@ pub const STATE_SPANS: &[&str] = &[
     names::LISTENER_FULL,
     names::LIMIT_LISTENER,
     names::RESUME_LISTENER,
+    names::MANAGE_GLOBAL_LISTENER_QUEUE,
 ];
 
 impl TraceLevel {

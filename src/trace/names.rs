@@ -71,6 +71,8 @@ pub const LISTENER_FULL: &str = "listener_full";
 pub const LIMIT_LISTENER: &str = "limit_listener";
 /// protocols.c:resume_listener()
 pub const RESUME_LISTENER: &str = "resume_listener";
+/// listener.c:manage_global_listener_queue() (1.5.0)
+pub const MANAGE_GLOBAL_LISTENER_QUEUE: &str = "manage_global_listener_queue";
 
 // I/O
 /// stream_sock.c:stream_sock_read()

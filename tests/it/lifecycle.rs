@@ -209,20 +209,6 @@ fn idle_server_connections_closed_by_the_server_are_released_and_the_loop_sleeps
     assert_idle(&p);
 }
 
-/// haflow as its own process (the fd limit is per process), killed when dropped.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn a_listener_limited_by_a_lack_of_fds_is_resumed_when_fds_come_back() {
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
@@ -234,16 +220,7 @@ fn a_listener_limited_by_a_lack_of_fds_is_resumed_when_fds_come_back() {
          backend be\n    server s1 {}\n",
         b.addr()
     );
-    let path = tmpdir("emfile").join("haflow.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_haflow"))
-        .args(["-db", "-f"])
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _haflow = Process(child);
+    let _haflow = HaflowProcess::start("emfile", &cfg);
     let fe1: std::net::SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
     let fe2: std::net::SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();
     assert!(eventually(SOON, || get(fe2, "/").is_ok_and(|r| r.status == 200)), "haflow serves fe2");

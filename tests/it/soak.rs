@@ -86,15 +86,6 @@ fn median(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Repeats `f` with pauses until `stop`; counts the rounds.
 fn spawn_loop(
     stop: &Arc<AtomicBool>,
@@ -145,7 +136,7 @@ fn a_short_soak_of_mixed_hostile_traffic_leaves_nothing_behind() {
     );
     let dir = tmpdir("soak");
     let sock = dir.join("stats.sock");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let cfg = format!(
         "global\n    maxconn 500\n    stats socket {sock} level admin\n\
          defaults\n    mode http\n    option http-keep-alive\n    timeout connect 1s\n    timeout client 3s\n    timeout server 3s\n    timeout http-request 1s\n    timeout http-keep-alive 1s\n\
@@ -171,17 +162,8 @@ fn a_short_soak_of_mixed_hostile_traffic_leaves_nothing_behind() {
         badchunk = badchunk.addr(),
         idle = idleclose.addr(),
     );
-    let path = dir.join("haflow.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_haflow"))
-        .args(["-db", "-f"])
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let haflow = Process(child);
+    let haflow = HaflowProcess::start("soak", &cfg);
+    let pid = haflow.pid();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(eventually(SOON, || get(addr, "/ping").is_ok_and(|r| r.status == 200)), "haflow serves");
     assert!(eventually(SOON, || cli(&sock, "show stat").contains("app,s2,")), "the stats socket answers");

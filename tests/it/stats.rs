@@ -52,11 +52,6 @@ fn exchange<S: Read + Write>(
     out
 }
 
-/// A port nothing listens on right now (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The server answering a `GET` (its `X-Served-By`).
 fn served_by(addr: SocketAddr) -> String {
     let r = client::get(addr, "/").expect("a response");

@@ -905,10 +905,6 @@ fn tmux_available(test: &str) -> bool {
     false
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Runs `haflow run -f CFG --tui` in a `w`x`h` tmux pane, sends HTTP requests through it,
 /// checks the sessions, the call flow and the counters on screen, then stops it with `q`
 /// (or SIGTERM when `sigterm`) and checks the terminal is given back and the exit code is 0.

@@ -75,6 +75,45 @@ pub fn tcplog_term(line: &str) -> &str {
     line.split_whitespace().nth(6).unwrap_or("")
 }
 
+/// A port nobody listens on right now (bound, then released), for configurations whose
+/// address must be known before the process starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The haflow binary running as its own process (`-db -f cfg`), killed when dropped: what
+/// the fd limit or `/proc` samples need, since both are per process.
+pub struct HaflowProcess(std::process::Child);
+
+impl HaflowProcess {
+    /// Writes `cfg` to a fresh directory tagged `tag` and starts `haflow -db -f` on it,
+    /// output discarded.
+    pub fn start(tag: &str, cfg: &str) -> HaflowProcess {
+        let path = tmpdir(tag).join("haflow.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_haflow"))
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        HaflowProcess(child)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for HaflowProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A directory of its own for sockets and configuration files.
 pub fn tmpdir(tag: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
