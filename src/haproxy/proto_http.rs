@@ -1137,20 +1137,12 @@ fn response_xfer_abort(s: &Session) -> Option<(SnErr, Side)> {
 /// abort is counted once, by whoever sees its cause first.
 fn response_xfer_aborted(w: &mut Haproxy, s: &mut Session, err: SnErr, side: Side) {
     if s.err == SnErr::SN_ERR_NONE {
-        let (be, srv) = (s.be, s.srv);
-        let c = &mut w.proxies[be.idx()].counters;
-        if side == Side::Cli {
-            c.cli_aborts += 1;
-        } else {
-            c.srv_aborts += 1;
-        }
-        if let Some(srv) = srv {
+        let bump = |cli: &mut u64, srv: &mut u64| if side == Side::Cli { *cli += 1 } else { *srv += 1 };
+        let c = &mut w.proxies[s.be.idx()].counters;
+        bump(&mut c.cli_aborts, &mut c.srv_aborts);
+        if let Some(srv) = s.srv {
             let c = &mut w.server_mut(srv).counters;
-            if side == Side::Cli {
-                c.cli_aborts += 1;
-            } else {
-                c.srv_aborts += 1;
-            }
+            bump(&mut c.cli_aborts, &mut c.srv_aborts);
         }
     }
     abort_txn(w, s, err, SnFinst::SN_FINST_D);
