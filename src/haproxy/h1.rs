@@ -105,10 +105,16 @@ impl Head {
         self.headers.push((n, value.into()));
     }
 
+    /// True when a `name` header lists `token` among its comma-separated values
+    /// (case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .any(|v| v.split(|&c| c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes())))
+    }
+
     /// True when a `Connection` header lists `token` (case-insensitive).
     pub fn connection_has(&self, token: &str) -> bool {
-        self.values("connection")
-            .any(|v| v.split(|&c| c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes())))
+        self.has_token("connection", token)
     }
 
     /// The minor version: 0 for `HTTP/1.0` (and 0.9), 1 for everything else.

@@ -62,11 +62,14 @@ pub enum MsgState {
     HTTP_MSG_DONE,
     /// A parse or framing error happened.
     HTTP_MSG_ERROR,
+    /// The protocol was switched (`101`, or a `CONNECT` answered `2xx`): bytes pass both
+    /// ways as they are, no longer parsed (1.5.0).
+    HTTP_MSG_TUNNEL,
 }
 
 impl MsgState {
     /// Every state, in order (`ALL[s as usize] == s`).
-    pub const ALL: [MsgState; 9] = [
+    pub const ALL: [MsgState; 10] = [
         MsgState::HTTP_MSG_RQBEFORE,
         MsgState::HTTP_MSG_BODY,
         MsgState::HTTP_MSG_DATA,
@@ -76,6 +79,7 @@ impl MsgState {
         MsgState::HTTP_MSG_TRAILERS,
         MsgState::HTTP_MSG_DONE,
         MsgState::HTTP_MSG_ERROR,
+        MsgState::HTTP_MSG_TUNNEL,
     ];
 }
 
@@ -85,11 +89,54 @@ impl std::fmt::Display for MsgState {
     }
 }
 
+bitflags::bitflags! {
+    /// `msg->flags`: what a message's head announced (the subset haflow needs).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct HttpMsgFlags: u8 {
+        /// `Connection: upgrade` on a message without a body (2.6's `HTTP_MSGF_CONN_UPG`):
+        /// this side agrees to switch protocols.
+        const HTTP_MSGF_CONN_UPG = 0x01;
+        /// `Upgrade: websocket` besides (2.6's `H1_MF_UPG_WEBSOCKET`): a WebSocket
+        /// handshake, whose keys HAProxy 2.6 checks.
+        const HTTP_MSGF_UPG_WEBSOCKET = 0x02;
+    }
+}
+
+/// The request method (`enum http_meth_t`), as far as the analysers care.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpMeth {
+    /// No request parsed yet.
+    #[default]
+    HTTP_METH_NONE,
+    /// `HEAD`: its response has no body.
+    HTTP_METH_HEAD,
+    /// `CONNECT`: a `2xx` answer turns the connection into a tunnel.
+    HTTP_METH_CONNECT,
+    /// Any other method.
+    HTTP_METH_OTHER,
+}
+
+impl HttpMeth {
+    /// proto_http.c:find_http_meth() in 1.5-dev8, for the methods above.
+    pub fn find_http_meth(method: &str) -> HttpMeth {
+        if method.eq_ignore_ascii_case("HEAD") {
+            HttpMeth::HTTP_METH_HEAD
+        } else if method.eq_ignore_ascii_case("CONNECT") {
+            HttpMeth::HTTP_METH_CONNECT
+        } else {
+            HttpMeth::HTTP_METH_OTHER
+        }
+    }
+}
+
 /// One HTTP message (`struct http_msg`): its state, head and framing.
 #[derive(Clone, Debug, Default)]
 pub struct HttpMsg {
     /// Parsing/forwarding state.
     pub state: MsgState,
+    /// What the head announced.
+    pub flags: HttpMsgFlags,
     /// The parsed head, until it is forwarded.
     pub head: Option<Head>,
     /// Bytes the raw head occupies at the start of the buffer's input.
@@ -111,8 +158,8 @@ pub struct HttpTxn {
     pub status: Option<u16>,
     /// The request line for the log (`<BADREQ>` when none could be parsed).
     pub req_line: Option<String>,
-    /// The request was `HEAD` (its response has no body).
-    pub head_request: bool,
+    /// The request's method.
+    pub meth: HttpMeth,
     /// The client connection closes after this transaction.
     pub cli_close: bool,
     /// The server connection closes after this transaction.
@@ -149,6 +196,16 @@ impl HttpTxn {
     /// True while the response head has not arrived (`SN_FINST_H` territory).
     pub fn waiting_for_response(&self) -> bool {
         self.req_line.is_some() && self.status.is_none() && self.rsp.head.is_none()
+    }
+
+    /// The response switches protocols: a `101`, or a `2xx` to `CONNECT` (1.5.0's
+    /// `TX_CON_WANT_TUN` cases).
+    pub fn switches_protocol(&self) -> bool {
+        match self.status {
+            Some(101) => true,
+            Some(st) => self.meth == HttpMeth::HTTP_METH_CONNECT && (200..300).contains(&st),
+            None => false,
+        }
     }
 
     /// The request line as the log prints it.
@@ -692,6 +749,14 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                     return false;
                 }
             };
+            let flags = match request_upgrade_flags(&mut head, framing) {
+                Ok(f) => f,
+                Err(e) => {
+                    span.record("status", e.status);
+                    http_bad_req(w, s, &e);
+                    return false;
+                }
+            };
             let StartLine::Request { method, uri, version } = &head.start else { unreachable!() };
             let line = format!("{method} {uri} {version}");
             span.record("request", tracing::field::display(&line));
@@ -707,7 +772,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                 }
             }
             let http10 = head.minor() == 0;
-            s.txn.head_request = method.eq_ignore_ascii_case("HEAD");
+            s.txn.meth = HttpMeth::find_http_meth(method);
             s.txn.path = uri_path(uri).as_bytes().to_vec();
             s.txn.req_line = Some(line);
             s.txn.cli_http10 = http10;
@@ -716,6 +781,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.txn.req.head = Some(head);
             s.txn.req.head_len = len;
             s.txn.req.framing = Some(framing);
+            s.txn.req.flags = flags;
             s.txn.req.state = MsgState::HTTP_MSG_BODY;
             s.txn.wait_next_rq = false;
             if s.txn.not_first {
@@ -791,6 +857,28 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             false
         }
     }
+}
+
+/// What a request's head says about switching protocols, as HAProxy 2.6's h1 parser
+/// reads it: `Connection: upgrade` counts only on a request without a body (otherwise
+/// its `Upgrade` header is dropped), and a WebSocket handshake needs a 24-byte
+/// `Sec-WebSocket-Key` (400 without one).
+fn request_upgrade_flags(head: &mut Head, framing: Framing) -> Result<HttpMsgFlags, H1Error> {
+    if !head.connection_has("upgrade") {
+        return Ok(HttpMsgFlags::empty());
+    }
+    if framing != Framing::None {
+        head.remove("upgrade");
+        return Ok(HttpMsgFlags::empty());
+    }
+    let mut flags = HttpMsgFlags::HTTP_MSGF_CONN_UPG;
+    if head.has_token("upgrade", "websocket") {
+        flags |= HttpMsgFlags::HTTP_MSGF_UPG_WEBSOCKET;
+        if !head.value("sec-websocket-key").is_some_and(|k| k.len() == 24) {
+            return Err(H1Error { status: 400, reason: "WebSocket handshake without a valid key" });
+        }
+    }
+    Ok(flags)
 }
 
 /// proto_http.c:http_process_req_common() in 1.5-dev8 (`AN_REQ_HTTP_PROCESS_FE`/`_BE`):
@@ -907,6 +995,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     // The server side is kept alive whatever the client does, unless an option says no.
     s.txn.srv_close = mode != HttpConnMode::KeepAlive;
     let http10 = s.txn.cli_http10;
+    let upgrade = s.txn.req.flags.contains(HttpMsgFlags::HTTP_MSGF_CONN_UPG);
     let head = s.txn.req.head.as_mut().expect("the head was parsed");
     if fwdfor
         && let Some(ip) = s.cli_addr.map(|a| a.ip())
@@ -914,16 +1003,25 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     {
         head.add("x-forwarded-for", ip.to_string());
     }
-    for h in ["connection", "proxy-connection", "keep-alive"] {
+    // An upgrade request keeps its `Connection` header as sent: the server must see the
+    // `upgrade` token (HAProxy 2.6 leaves it alone too).
+    let hop_by_hop: &[&str] = if upgrade {
+        &["proxy-connection", "keep-alive"]
+    } else {
+        &["connection", "proxy-connection", "keep-alive"]
+    };
+    for h in hop_by_hop {
         head.remove(h);
     }
-    if mode != HttpConnMode::KeepAlive {
-        if !http10 {
-            head.add("connection", "close");
+    if !upgrade {
+        if mode != HttpConnMode::KeepAlive {
+            if !http10 {
+                head.add("connection", "close");
+            }
+        } else if http10 {
+            // Keep the server connection usable: HTTP/1.0 closes by default.
+            head.add("connection", "keep-alive");
         }
-    } else if http10 {
-        // Keep the server connection usable: HTTP/1.0 closes by default.
-        head.add("connection", "keep-alive");
     }
     let out = head.to_bytes();
     let len = s.txn.req.head_len;
@@ -1247,6 +1345,13 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             ));
         }
     }
+    if status == 101
+        && let Err(reason) = response_upgrade_check(&head, s.txn.req.flags)
+    {
+        tracing::debug!(reason, "bad protocol switch");
+        server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+        return false;
+    }
     if (100..200).contains(&status) && status != 101 {
         // An interim response: pass it on and keep waiting for the final one.
         let out = head.to_bytes();
@@ -1255,11 +1360,18 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         }
         return false;
     }
-    let (framing, te_close) = match h1::response_framing(&mut head, s.txn.head_request) {
-        Ok(f) => f,
-        Err(_) => {
-            server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-            return false;
+    s.txn.status = Some(status);
+    let (framing, te_close) = if s.txn.switches_protocol() {
+        // What follows the head belongs to the new protocol.
+        (Framing::None, false)
+    } else {
+        match h1::response_framing(&mut head, s.txn.meth == HttpMeth::HTTP_METH_HEAD) {
+            Ok(f) => f,
+            Err(_) => {
+                s.txn.status = None;
+                server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
+                return false;
+            }
         }
     };
     s.logs.t_data = Some(s.elapsed(now));
@@ -1271,7 +1383,6 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     if framing == Framing::UntilClose || te_close {
         s.txn.cli_close = true;
     }
-    s.txn.status = Some(status);
     s.txn.rsp.head = Some(head);
     s.txn.rsp.head_len = len;
     s.txn.rsp.framing = Some(framing);
@@ -1279,6 +1390,22 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     s.rep.analysers.remove(an_bit);
     s.rep.analyse_exp = TICK_ETERNITY;
     true
+}
+
+/// HAProxy 2.6's checks of a `101 Switching Protocols`: both messages carry
+/// `Connection: upgrade` (http_ana.c), and a WebSocket answer carries its
+/// `Sec-WebSocket-Accept` (mux_h1.c). Otherwise the switch is refused with a 502.
+fn response_upgrade_check(head: &Head, req: HttpMsgFlags) -> Result<(), &'static str> {
+    if !req.contains(HttpMsgFlags::HTTP_MSGF_CONN_UPG) {
+        return Err("101 to a request that asked for no upgrade");
+    }
+    if !head.connection_has("upgrade") {
+        return Err("101 without Connection: upgrade");
+    }
+    if head.has_token("upgrade", "websocket") && head.value("sec-websocket-accept").is_none() {
+        return Err("WebSocket 101 without Sec-WebSocket-Accept");
+    }
+    Ok(())
 }
 
 /// proto_http.c:http_process_res_common() in 1.5-dev8 (`AN_RES_HTTP_PROCESS_BE`): run the
@@ -1348,15 +1475,22 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
-    let (cli_close, http10) = (s.txn.cli_close, s.txn.cli_http10);
+    let (cli_close, http10, tunnel) = (s.txn.cli_close, s.txn.cli_http10, s.txn.switches_protocol());
     let head = s.txn.rsp.head.as_mut().expect("parsed");
-    for h in ["connection", "proxy-connection", "keep-alive"] {
-        head.remove(h);
-    }
-    if cli_close {
-        head.add("connection", "close");
-    } else if http10 {
-        head.add("connection", "keep-alive");
+    if tunnel {
+        // The switch is announced as the server made it.
+        for h in ["proxy-connection", "keep-alive"] {
+            head.remove(h);
+        }
+    } else {
+        for h in ["connection", "proxy-connection", "keep-alive"] {
+            head.remove(h);
+        }
+        if cli_close {
+            head.add("connection", "close");
+        } else if http10 {
+            head.add("connection", "keep-alive");
+        }
     }
     let out = head.to_bytes();
     let len = s.txn.rsp.head_len;
@@ -1386,6 +1520,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     s.txn.rsp.head = None;
     s.txn.rsp.head_len = 0;
     s.txn.rsp.state = match s.txn.rsp.framing {
+        _ if tunnel => MsgState::HTTP_MSG_TUNNEL,
         Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
         Some(Framing::Length(n)) => {
             s.rep.buffer_forward(n);
@@ -1442,7 +1577,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         return false;
     }
     span.record("state", s.txn.rsp.state.coded());
-    if s.txn.rsp.state == MsgState::HTTP_MSG_DONE {
+    if matches!(s.txn.rsp.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_TUNNEL) {
         return http_resync_states(w, s);
     }
     if s.rep.flags.contains(BufFlags::BF_SHUTR) {
@@ -1454,8 +1589,30 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
 }
 
 /// proto_http.c:http_resync_states() in 1.5.0: once both messages are done, the
-/// transaction ends: reset for the next request (keep-alive) or close.
+/// transaction ends: reset for the next request (keep-alive) or close. A response that
+/// switched protocols takes the request with it into `HTTP_MSG_TUNNEL`: the analysers
+/// leave, and from then on `process_session` forwards both ways as in TCP mode, under
+/// `timeout tunnel`. Only that switch is a span: the other outcomes show as the spans
+/// that follow (`http_end_txn_clean_session`, the shutdowns).
 fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
+    if s.txn.rsp.state == MsgState::HTTP_MSG_TUNNEL && s.txn.req.state == MsgState::HTTP_MSG_DONE {
+        let _g = tracing::debug_span!(
+            names::HTTP_RESYNC_STATES,
+            sess = s.uniq_id,
+            from = s.txn.req.state.coded(),
+            to = MsgState::HTTP_MSG_TUNNEL.coded(),
+            status = s.txn.status.unwrap_or(0)
+        )
+        .entered();
+        s.txn.req.state = MsgState::HTTP_MSG_TUNNEL;
+        s.req.analysers = Analysers::empty();
+        s.rep.analysers = Analysers::empty();
+        for b in [&mut s.req, &mut s.rep] {
+            b.buffer_auto_close();
+            b.buffer_auto_read();
+        }
+        return false;
+    }
     if s.txn.req.state != MsgState::HTTP_MSG_DONE || s.txn.rsp.state != MsgState::HTTP_MSG_DONE {
         return false;
     }

@@ -857,6 +857,33 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             s.rep.buffer_auto_read();
             s.rep.buffer_auto_close();
             s.rep.buffer_forward(BUF_INFINITE_FORWARD);
+            // Nobody analyses either direction any more: a tunnel (TCP mode, or HTTP
+            // after a protocol switch), idle under `timeout tunnel` when it is set, with
+            // the half-closed timeouts still winning on a closed side (1.5.0).
+            if s.req.analysers.is_empty()
+                && let Some(tunnel) = be_timeout.tunnel
+            {
+                s.req.rto = Some(tunnel);
+                s.req.wto = Some(tunnel);
+                s.rep.rto = Some(tunnel);
+                s.rep.wto = Some(tunnel);
+                if s.req.flags.contains(BufFlags::BF_SHUTR) && fe_timeout.client_fin.is_some() {
+                    s.rep.wto = fe_timeout.client_fin;
+                }
+                if s.req.flags.contains(BufFlags::BF_SHUTW) && be_timeout.server_fin.is_some() {
+                    s.rep.rto = be_timeout.server_fin;
+                }
+                if s.rep.flags.contains(BufFlags::BF_SHUTR) && be_timeout.server_fin.is_some() {
+                    s.req.wto = be_timeout.server_fin;
+                }
+                if s.rep.flags.contains(BufFlags::BF_SHUTW) && fe_timeout.client_fin.is_some() {
+                    s.req.rto = fe_timeout.client_fin;
+                }
+                s.req.rex = tick_add_ifset(now, s.req.rto);
+                s.req.wex = tick_add_ifset(now, s.req.wto);
+                s.rep.rex = tick_add_ifset(now, s.rep.rto);
+                s.rep.wex = tick_add_ifset(now, s.rep.wto);
+            }
         }
         if (s.rep.flags
             & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))

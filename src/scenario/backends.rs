@@ -67,6 +67,8 @@ pub enum BackendSpec {
     /// kernel drops new SYNs, so `connect()` neither succeeds nor fails and a proxy's
     /// `timeout connect` fires.
     Saturated,
+    /// A WebSocket echo server: the upgrade handshake, then every message sent back.
+    WebSocket,
 }
 
 /// How an HTTP backend answers. Start from [`HttpBehaviour::named`] (or `Default`) and change
@@ -476,6 +478,7 @@ fn run_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     match &shared.spec {
         BackendSpec::Http(behaviour) => serve_http(stream, behaviour, shared),
         BackendSpec::Echo => serve_echo(stream),
+        BackendSpec::WebSocket => crate::scenario::websocket::serve(stream),
         BackendSpec::Refuse | BackendSpec::BlackHole | BackendSpec::Saturated => Ok(()),
     }
 }

@@ -37,6 +37,7 @@ macro_rules! entries {
 pub const SCENARIOS: &[Entry] = entries![
     "basic-get",
     "keep-alive",
+    "websocket",
     "connection-close",
     "post-chunked",
     "round-robin",

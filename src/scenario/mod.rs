@@ -6,7 +6,7 @@
 //! accept queue is full); `client` sends real traffic and parses what comes back; `proxy`
 //! runs haflow on a thread; `spec` is the scenario file format, `runner` runs one and
 //! checks what it must observe, `catalog` holds the shipped ones; `recent` bounds what
-//! they remember. Tests, the demo and
+//! they remember; `websocket` is a WebSocket echo server and client. Tests, the demo and
 //! `haflow scenario` all use them.
 
 pub mod backends;
@@ -17,3 +17,4 @@ pub mod proxy;
 pub mod recent;
 pub mod runner;
 pub mod spec;
+pub mod websocket;

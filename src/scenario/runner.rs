@@ -13,6 +13,7 @@ use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend, body
 use crate::scenario::client::{Body, Conn, Request, Response, run_concurrent};
 use crate::scenario::proxy::{RunningProxy, StartError, StartOptions};
 use crate::scenario::spec::{Action, BackendDef, BackendKind, Scenario, Step};
+use crate::scenario::websocket::WsClient;
 use crate::trace::capture::{Sink, lossless};
 use crate::trace::names;
 use crate::trace::tree::{LISTING_FIELDS, Node, TreeBuilder, listing};
@@ -93,6 +94,7 @@ fn backend_spec(def: &BackendDef) -> BackendSpec {
         BackendKind::Refuse => BackendSpec::Refuse,
         BackendKind::Blackhole => BackendSpec::BlackHole,
         BackendKind::Saturated => BackendSpec::Saturated,
+        BackendKind::Websocket => BackendSpec::WebSocket,
     }
 }
 
@@ -125,6 +127,7 @@ struct Run<'a> {
     proxy: RunningProxy,
     backends: HashMap<String, RunningBackend>,
     conns: HashMap<String, Conn>,
+    websockets: HashMap<String, WsClient>,
     out: Outcome,
     progress: Option<Progress>,
     patience: Duration,
@@ -296,6 +299,15 @@ impl Run<'_> {
                 }
                 self.keep(step.conn.as_deref(), c);
             }
+            Action::Websocket => self.websocket(n, step, &on),
+            Action::Close if step.conn.as_deref().is_some_and(|c| self.websockets.contains_key(c)) => {
+                let ws = step.conn.as_deref().and_then(|c| self.websockets.remove(c));
+                match ws.map(WsClient::close) {
+                    Some(Ok(())) => self.report(format!("{n}. {on}: WebSocket closed")),
+                    Some(Err(e)) => self.fail(n, step, format!("close: {e}")),
+                    None => {}
+                }
+            }
             Action::Close | Action::Abort => {
                 let Some(c) = step.conn.as_deref().and_then(|name| self.conns.remove(name)) else {
                     return self.fail(n, step, "no such connection".into());
@@ -429,6 +441,41 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
+    /// The `websocket` step: handshake on first use, then one echoed message, or a wait
+    /// for the proxy to end the tunnel.
+    fn websocket(&mut self, n: usize, step: &Step, on: &str) {
+        let name = step.conn.clone().unwrap_or_default();
+        let mut ws = match self.websockets.remove(&name) {
+            Some(ws) => ws,
+            None => match WsClient::connect(self.proxy.addr(&self.frontend()), &step.path, self.patience) {
+                Ok(ws) => {
+                    self.report(format!("{n}. WebSocket handshake for {} ({on}) -> 101", step.path));
+                    ws
+                }
+                Err(e) => return self.fail(n, step, format!("WebSocket handshake: {e}")),
+            },
+        };
+        if let Some(text) = &step.bytes {
+            match ws.echo(text) {
+                Ok(got) if &got == text => {
+                    self.report(format!("{n}. message {:?} ({on}) -> echoed", shorten(text)))
+                }
+                Ok(got) => self.fail(n, step, format!("echo: got {got:?}")),
+                Err(e) => self.fail(n, step, format!("echo: {e}")),
+            }
+        }
+        if step.expect_close {
+            match ws.closed_by_peer(self.patience) {
+                Ok(true) => self.report(format!("{n}. {on}: the proxy ended the tunnel")),
+                _ => self.fail(n, step, "expected the proxy to end the tunnel".into()),
+            }
+            return;
+        }
+        if step.conn.is_some() {
+            self.websockets.insert(name, ws);
+        }
+    }
+
     /// Waits until `probe`, run on the proxy thread, returns `want`.
     fn wait_for(
         &self,
@@ -532,6 +579,7 @@ pub fn run(sc: &Scenario, opts: RunOptions) -> Result<Outcome, String> {
         proxy,
         backends,
         conns: HashMap::new(),
+        websockets: HashMap::new(),
         out: Outcome { config, ..Outcome::default() },
         progress: opts.progress,
         patience: opts.patience.unwrap_or(WAIT),
@@ -540,6 +588,7 @@ pub fn run(sc: &Scenario, opts: RunOptions) -> Result<Outcome, String> {
         run.step(i + 1, step);
     }
     run.conns.clear();
+    run.websockets.clear();
     if !run.proxy.wait_idle(run.patience) {
         run.out.failures.push("the proxy did not become idle (sessions or pool objects left)".into());
     }

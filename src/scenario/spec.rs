@@ -83,7 +83,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct BackendDef {
     /// `http`, `echo`, `refuse` (connect() refused), `blackhole` (accepts, never answers),
-    /// `saturated` (its accept queue is full: SYNs go unanswered, connect() times out).
+    /// `saturated` (its accept queue is full: SYNs go unanswered, connect() times out),
+    /// `websocket` (a WebSocket echo server).
     pub kind: BackendKind,
     /// HTTP: sent as `X-Served-By`.
     #[serde(default)]
@@ -144,14 +145,16 @@ pub enum BackendKind {
     Blackhole,
     /// The accept queue is full: connect() never completes.
     Saturated,
+    /// A WebSocket echo server.
+    Websocket,
 }
 
 /// One thing the clients do.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// What: `request`, `send`, `read`, `raw`, `slow`, `echo`, `close`, `abort`,
-    /// `concurrent`, `backend`, `wait_log`, `wait_requests`, `wait_listener`,
+    /// What: `request`, `send`, `read`, `raw`, `slow`, `echo`, `websocket`, `close`,
+    /// `abort`, `concurrent`, `backend`, `wait_log`, `wait_requests`, `wait_listener`,
     /// `wait_server_side`.
     #[serde(rename = "do")]
     pub action: Action,
@@ -183,7 +186,7 @@ pub struct Step {
     /// Chunked request body: the sizes of the chunks (pattern bytes).
     #[serde(default)]
     pub chunks: Vec<usize>,
-    /// `raw`, `slow`, `echo`: bytes to send, as text (TOML escapes: `\r\n`).
+    /// `raw`, `slow`, `echo`, `websocket`: bytes to send, as text (TOML escapes: `\r\n`).
     #[serde(default)]
     pub bytes: Option<String>,
     /// `raw`: read a response afterwards.
@@ -259,6 +262,10 @@ pub enum Action {
     Slow,
     /// TCP: send bytes and read the same bytes back.
     Echo,
+    /// WebSocket: on first use of `conn`, the upgrade handshake to `path`; then `bytes`
+    /// as one message, which must come back (an echo server behind the proxy). Without
+    /// `bytes` and with `expect_close`, wait for the proxy to end the tunnel.
+    Websocket,
     /// Close the connection (FIN).
     Close,
     /// Close the connection with a reset (RST).

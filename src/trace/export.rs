@@ -53,6 +53,7 @@ pub const STATE_SPANS: &[&str] = &[
     names::SESS_UPDATE_ST_CON_TCP,
     names::SESS_UPDATE_ST_CER,
     names::SESS_ESTABLISH,
+    names::HTTP_RESYNC_STATES,
     names::ASSIGN_SERVER,
     names::PENDCONN_ADD,
     names::PROCESS_SRV_QUEUE,

@@ -105,6 +105,8 @@ pub const HTTP_PROCESS_RES_COMMON: &str = "http_process_res_common";
 pub const HTTP_RESPONSE_FORWARD_BODY: &str = "http_response_forward_body";
 /// proto_http.c:http_end_txn_clean_session()
 pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
+/// proto_http.c:http_resync_states() (1.5.0), traced when it switches to a tunnel
+pub const HTTP_RESYNC_STATES: &str = "http_resync_states";
 /// session.c:sess_prepare_conn_req()
 pub const SESS_PREPARE_CONN_REQ: &str = "sess_prepare_conn_req";
 /// backend.c:assign_server()

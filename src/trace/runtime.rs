@@ -144,6 +144,7 @@ const SOURCES: [SourceDef; 6] = [
             (names::HTTP_PROCESS_RES_COMMON, "proto_http.c:http_process_res_common()"),
             (names::HTTP_RESPONSE_FORWARD_BODY, "proto_http.c:http_response_forward_body()"),
             (names::HTTP_END_TXN_CLEAN_SESSION, "proto_http.c:http_end_txn_clean_session()"),
+            (names::HTTP_RESYNC_STATES, "proto_http.c:http_resync_states()"),
             (names::SESS_PREPARE_CONN_REQ, "session.c:sess_prepare_conn_req()"),
             (names::ASSIGN_SERVER, "backend.c:assign_server()"),
             (names::CONNECT_SERVER, "backend.c:connect_server()"),

@@ -16,5 +16,6 @@ mod stats;
 mod tcp_mode;
 mod trace_export;
 mod tui;
+mod upgrade;
 mod util;
 mod walkthrough;

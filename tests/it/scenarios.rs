@@ -76,6 +76,7 @@ macro_rules! scenario_tests {
 scenario_tests! {
     basic_get => "basic-get",
     keep_alive => "keep-alive",
+    websocket => "websocket",
     connection_close => "connection-close",
     post_chunked => "post-chunked",
     round_robin => "round-robin",

@@ -385,3 +385,101 @@ fn the_fd_limit_is_raised_for_maxconn_or_refused_like_haproxy() {
     assert_eq!(maxconn[1], maxconn[0]);
     assert_eq!(maxconn[0], "Maxconn: 498");
 }
+
+/// What a client sees of one upgrade attempt: the status of the answer, and whether the
+/// tunnel then carried bytes both ways and ended (after its own FIN, or on its own).
+fn upgrade_attempt(addr: SocketAddr, req: &[u8], then: TunnelEnd) -> (Option<u16>, bool) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(SOON)).unwrap();
+    c.write_all(req).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = String::from_utf8_lossy(&got).split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    if status != Some(101) {
+        return (status, false);
+    }
+    let echoed = match then {
+        TunnelEnd::ClientCloses => {
+            c.write_all(b"ping").unwrap();
+            let mut e = [0u8; 9];
+            let ok = c.read_exact(&mut e).is_ok() && &e == b"echo:ping";
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            ok
+        }
+        TunnelEnd::Idle | TunnelEnd::ServerCloses => true,
+    };
+    let mut rest = Vec::new();
+    let ended = c.read_to_end(&mut rest).is_ok() || rest.is_empty();
+    (status, echoed && ended)
+}
+
+/// How a test tunnel ends.
+#[derive(Clone, Copy, Debug)]
+enum TunnelEnd {
+    /// The client sends a message, reads its echo, then closes (FIN).
+    ClientCloses,
+    /// Nobody sends anything: `timeout tunnel` ends it.
+    Idle,
+    /// The server closes right after its 101.
+    ServerCloses,
+}
+
+const CFG_TUNNEL: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+    timeout tunnel 300ms
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+#[test]
+fn protocol_switches_end_like_with_haproxy() {
+    use crate::upgrade::{UpgradeServer, WS_101, WS_REQ};
+    if !have_haproxy() {
+        return;
+    }
+    let no_key = b"GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let plain = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let cases: [(&str, &[u8], TunnelEnd, bool); 5] = [
+        ("WebSocket, the client closes", WS_REQ, TunnelEnd::ClientCloses, false),
+        ("WebSocket, idle until timeout tunnel", WS_REQ, TunnelEnd::Idle, false),
+        ("WebSocket, the server closes after its 101", WS_REQ, TunnelEnd::ServerCloses, true),
+        ("101 to a request without upgrade", plain, TunnelEnd::Idle, false),
+        ("WebSocket handshake without a key", no_key, TunnelEnd::Idle, false),
+    ];
+    let mut diffs = Vec::new();
+    for (name, req, end, server_closes) in cases {
+        let echo = UpgradeServer::start(WS_101);
+        let closing = ScriptedServer::start(WS_101, Then::Close);
+        let srv = if server_closes { closing.addr() } else { echo.addr() };
+        let Some(hap) = start_haproxy_with(CFG_TUNNEL, &[("S1", a(srv))]) else { return };
+        let hf = proxy(CFG_TUNNEL, &[("S1", a(srv)), ("PORT", "0".into())]);
+        let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+        let r1 = upgrade_attempt(hap.addr, req, end);
+        let r2 = upgrade_attempt(hf.addr("fe"), req, end);
+        let l1 = last_log_after(&|| hap.logs.lock().unwrap().clone(), b1);
+        let l2 = last_log_after(&|| hf.logs(), b2);
+        if r1 != r2 || term(&l1) != term(&l2) {
+            diffs.push(format!("{name}: haproxy {r1:?} {l1}\n  haflow {r2:?} {l2}"));
+        }
+        assert_idle(&hf);
+    }
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+}
