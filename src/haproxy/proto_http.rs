@@ -874,7 +874,7 @@ fn request_upgrade_flags(head: &mut Head, framing: Framing) -> Result<HttpMsgFla
     let mut flags = HttpMsgFlags::HTTP_MSGF_CONN_UPG;
     if head.has_token("upgrade", "websocket") {
         flags |= HttpMsgFlags::HTTP_MSGF_UPG_WEBSOCKET;
-        if !head.value("sec-websocket-key").is_some_and(|k| k.len() == 24) {
+        if head.value("sec-websocket-key").is_none_or(|k| k.len() != 24) {
             return Err(H1Error { status: 400, reason: "WebSocket handshake without a valid key" });
         }
     }
