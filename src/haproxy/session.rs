@@ -607,6 +607,8 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
 /// The body of `process_session`; returns whether the session lives on.
 fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bool {
     let now = w.clock.now_ms;
+    // Set again at the end of every run that still waits for the server (the trick below).
+    s.req.flags.remove(BufFlags::BF_READ_NOEXP);
     // Analyser-visible events that happened since the last run count as changes.
     let mut rqf_last = s.req.flags & !BufFlags::BF_MASK_ANALYSER;
     let mut rpf_last = s.rep.flags & !BufFlags::BF_MASK_ANALYSER;
@@ -936,6 +938,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     // 14. Leave: poll for what each side needs and arm the task's timer.
     stream_sock_data_finish(w, s, Side::Srv);
     stream_sock_data_finish(w, s, Side::Cli);
+    // The "trick" of 1.5-dev8: while the server has a timeout running and its response
+    // is still awaited, the client's read timeout is suspended, so that `timeout client`
+    // cannot fire while the server thinks; request bytes still flow (a POST body).
+    if !s.rep.flags.intersects(BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
+        && (s.req.wex.is_some() || s.rep.rex.is_some())
+    {
+        s.req.flags.insert(BufFlags::BF_READ_NOEXP);
+        s.req.rex = TICK_ETERNITY;
+    }
     s.req.flags.remove(BufFlags::BF_ONE_SHOT);
     s.rep.flags.remove(BufFlags::BF_ONE_SHOT);
     for si in &mut s.si {

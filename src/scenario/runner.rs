@@ -456,6 +456,11 @@ impl Run<'_> {
             },
         };
         if let Some(text) = &step.bytes {
+            if let Some(ms) = step.pause_ms {
+                // Traffic shaping: the message leaves in a later millisecond than the
+                // switch, so the listing does not depend on how fast the client is.
+                std::thread::sleep(Duration::from_millis(ms));
+            }
             match ws.echo(text) {
                 Ok(got) if &got == text => {
                     self.report(format!("{n}. message {:?} ({on}) -> echoed", shorten(text)))

@@ -195,7 +195,8 @@ pub struct Step {
     /// `slow`: bytes per write.
     #[serde(default)]
     pub chunk: Option<usize>,
-    /// `slow`: milliseconds between writes (traffic shaping, not synchronisation).
+    /// `slow`: milliseconds between writes; `websocket`: milliseconds before the message
+    /// (traffic shaping, not synchronisation).
     #[serde(default)]
     pub pause_ms: Option<u64>,
     /// `concurrent`: clients at once.

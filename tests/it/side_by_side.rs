@@ -483,3 +483,60 @@ fn protocol_switches_end_like_with_haproxy() {
     }
     assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
 }
+
+const CFG_SLOW_SERVER: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 200ms
+    timeout server 3s
+    timeout http-request 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// Two keep-alive GETs to a server that thinks for three times `timeout client`, then a
+/// POST whose body pauses for twice `timeout client` halfway: the statuses, and whether
+/// the connection was still usable for the next request.
+fn slow_server_exchanges(addr: SocketAddr) -> Vec<Option<u16>> {
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    let mut got = Vec::new();
+    for path in ["/a", "/b"] {
+        c.send_raw(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()).unwrap();
+        got.push(c.read_response(false).ok().map(|r| r.status));
+    }
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    c.send_raw(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234").unwrap();
+    // A slow client (traffic shaping): the rest of the body comes after the pause.
+    std::thread::sleep(Duration::from_millis(400));
+    got.push(c.send_raw(b"56789").ok().and_then(|()| c.read_response(false).ok()).map(|r| r.status));
+    got
+}
+
+#[test]
+fn timeout_client_does_not_fire_while_the_server_thinks() {
+    let slow = backend(BackendSpec::Http(HttpBehaviour {
+        delay_before_headers: Some(Duration::from_millis(600)),
+        ..HttpBehaviour::named("s1")
+    }));
+    let env = [("S1", a(slow.addr()))];
+    let hf = proxy(CFG_SLOW_SERVER, &[("S1", a(slow.addr())), ("PORT", "0".into())]);
+    let got = slow_server_exchanges(hf.addr("fe"));
+    assert_eq!(got, [Some(200), Some(200), Some(200)], "haflow");
+    let terms: Vec<String> = hf.logs().iter().map(|l| term(l).to_string()).collect();
+    assert_eq!(terms, ["----", "----", "----"], "haflow: {:#?}", hf.logs());
+    assert_idle(&hf);
+    let Some(hap) = start_haproxy_with(CFG_SLOW_SERVER, &env) else { return };
+    let before = hap.logs.lock().unwrap().len();
+    assert_eq!(slow_server_exchanges(hap.addr), got, "haproxy");
+    eventually(SOON, || hap.logs.lock().unwrap().len() >= before + 3);
+    let hap_terms: Vec<String> = hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
+    assert_eq!(hap_terms, terms, "haproxy's termination states");
+}
