@@ -19,7 +19,7 @@
 use std::io;
 use std::net::Shutdown;
 
-use crate::haproxy::buffers::{BUF_INFINITE_FORWARD, BufFlags};
+use crate::haproxy::buffers::BufFlags;
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{
@@ -626,7 +626,13 @@ fn wake_task(w: &mut Haproxy, s: &Session) {
 
 // ANCHOR: si_wake
 /// The wake-up decision after I/O on `side` (1.5.0's `si_conn_wake_cb`): wake the task
-/// only for events the analysers or the state machine need to see.
+/// only for events the analysers or the state machine need to see. Bytes read while
+/// `to_forward` still covers them are already on their way out, so a body of known
+/// length wakes the session once, when `to_forward` reaches zero, not at every read.
+/// Divergence: 1.5.0 wakes on a write only when an analyser asked for it
+/// (`CF_WAKE_WRITE`); haflow wakes when the output has drained with nothing left to
+/// forward, the one moment its analysers wait for (a local reply queued behind an
+/// earlier pipelined response).
 fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
     let ib = s.ib(side);
@@ -635,12 +641,10 @@ fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
     let wake = ib.flags.intersects(BufFlags::BF_READ_NULL | BufFlags::BF_READ_ERROR)
         || si.state != SiState::SI_ST_EST
         || si.flags.contains(SiFlags::SI_FL_ERR)
-        || (ib.flags.contains(BufFlags::BF_READ_PARTIAL)
-            && (ib.to_forward != BUF_INFINITE_FORWARD || !peer_est))
+        || (ib.flags.contains(BufFlags::BF_READ_PARTIAL) && (ib.to_forward == 0 || !peer_est))
         || ob.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_ERROR)
         || (ob.flags.contains(BufFlags::BF_WRITE_PARTIAL)
-            && (ob.flags.contains(BufFlags::BF_SHUTW)
-                || (ob.o() == 0 && ob.to_forward != BUF_INFINITE_FORWARD)));
+            && (ob.flags.contains(BufFlags::BF_SHUTW) || (ob.o() == 0 && ob.to_forward == 0)));
     if wake {
         wake_task(w, s);
     }

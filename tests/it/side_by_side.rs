@@ -537,6 +537,7 @@ fn timeout_client_does_not_fire_while_the_server_thinks() {
     let before = hap.logs.lock().unwrap().len();
     assert_eq!(slow_server_exchanges(hap.addr), got, "haproxy");
     eventually(SOON, || hap.logs.lock().unwrap().len() >= before + 3);
-    let hap_terms: Vec<String> = hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
+    let hap_terms: Vec<String> =
+        hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
     assert_eq!(hap_terms, terms, "haproxy's termination states");
 }

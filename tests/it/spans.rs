@@ -89,3 +89,51 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     assert_eq!(*all.last().unwrap(), names::POOL_FREE2, "session_free ends the tree: {all:?}");
     assert_eq!(cap.dropped(), 0);
 }
+
+/// The session tree of one `GET` through a fresh proxy to a backend answering a
+/// `len`-byte body, framed as `chunked` says.
+fn one_download(len: usize, chunked: bool) -> haflow::trace::tree::Node {
+    let srv =
+        backend(BackendSpec::Http(HttpBehaviour { body_size: len, chunked, ..HttpBehaviour::named("s1") }));
+    let (layer, cap) = capture(1 << 16);
+    let cfg = crate::http_mode::http_cfg(
+        "",
+        "",
+        "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 \"${S1}\"",
+    );
+    let p = RunningProxy::start_with(
+        &cfg,
+        &[("S1", a(srv.addr()))],
+        StartOptions { capture: Some(layer), ..Default::default() },
+    )
+    .expect("starts");
+    let mut c = connect(p.addr("fe"));
+    c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(c.read_response(false).unwrap().body.len(), len);
+    drop(c);
+    assert_idle(&p);
+    p.stop();
+    let mut tb = TreeBuilder::default();
+    tb.extend(&cap.drain());
+    tb.roots.into_iter().find(|r| r.name == names::SESSION).expect("a session tree")
+}
+
+/// How many direct children of `root` are named `name` (and, when given, have `side`).
+fn count(root: &haflow::trace::tree::Node, name: &str, side: Option<&str>) -> usize {
+    root.children.iter().filter(|n| n.name == name && (side.is_none() || n.field("side") == side)).count()
+}
+
+#[test]
+fn a_body_of_known_length_wakes_the_session_only_when_to_forward_reaches_zero() {
+    let s = one_download(64 << 10, false);
+    let (runs, reads) =
+        (count(&s, names::PROCESS_SESSION, None), count(&s, names::STREAM_SOCK_READ, Some("srv")));
+    assert!(reads >= 4, "a 64 KiB body takes several 16 KiB reads: {reads}");
+    // Accept, the request, the connect, the response head, the end of the body: the
+    // reads in between forward on their own.
+    assert!(
+        runs <= 6,
+        "{runs} process_session runs for {reads} server reads:\n{}",
+        haflow::trace::tree::listing(&s, haflow::trace::tree::LISTING_FIELDS)
+    );
+}
