@@ -6,7 +6,7 @@
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
 //! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
 //! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
-//! `checks`, and the stats socket: `dumpstats`, `stats`).
+//! `checks`, the stats socket: `dumpstats`, `stats`; `errors` for messages on stderr).
 
 pub mod acl;
 pub mod backend;
@@ -15,6 +15,7 @@ pub mod cfgparse;
 pub mod checks;
 pub mod debug;
 pub mod dumpstats;
+pub mod errors;
 pub mod ev_epoll;
 pub mod fd;
 pub mod frontend;
