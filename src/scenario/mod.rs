@@ -12,7 +12,6 @@
 pub mod backends;
 pub mod catalog;
 pub mod client;
-pub mod command;
 pub mod proxy;
 pub mod recent;
 pub mod runner;

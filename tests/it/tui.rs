@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use haflow::cli::scenario::show_outcome;
 use haflow::demo::Demo;
 use haflow::haproxy::checks::HchkStatus;
 use haflow::scenario::catalog::find;
-use haflow::scenario::command::show_outcome;
 use haflow::scenario::runner::{Outcome, RunOptions, run};
 use haflow::trace::capture::{Capture, capture};
 use haflow::tui::input::{Intent, WalkIntent};

@@ -5,7 +5,7 @@
 //! (see `tui`); `haflow check -f FILE` checks a configuration like
 //! `haproxy -c`; `haflow scenario`, `haflow walkthrough` and `haflow demo` run haflow in
 //! this process against embedded servers, to check it, to step through it and to watch
-//! it. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
+//! it (`scenario` holds the scenario commands). Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
 //! that the same eyes and scripts read both.
 //!
 //! The same binary also takes HAProxy's own command line (`haflow -d -f FILE`, `-c`, `-q`,
@@ -22,6 +22,8 @@ use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::errors::print_message;
 use crate::haproxy::haproxy::{Haproxy, InitError, run_poll_loop, start_proxies};
 use crate::trace::export::{TraceArgs, install};
+
+pub mod scenario;
 
 /// haflow: HAProxy's insides, reproduced in Rust and made visible.
 #[derive(Debug, Parser)]
@@ -41,7 +43,7 @@ pub enum Cmd {
     Check(CheckArgs),
     /// Scripted runs: embedded backends, real traffic, checked expectations.
     #[command(subcommand)]
-    Scenario(crate::scenario::command::ScenarioCmd),
+    Scenario(scenario::ScenarioCmd),
     /// One HTTP session, paused at each step of the walkthrough with the proxy's state.
     Walkthrough(WalkthroughArgs),
     /// haflow in front of embedded servers with steady mixed traffic, shown live.
@@ -569,7 +571,7 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) if a.tui => run_tui(a),
         Cmd::Run(a) => with_trace(&a.trace, || run(a)),
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
-        Cmd::Scenario(c) => crate::scenario::command::main(c),
+        Cmd::Scenario(c) => scenario::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
         Cmd::Demo(a) => {
             crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))
