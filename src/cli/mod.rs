@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::errors::print_message;
-use crate::haproxy::haproxy::{Haproxy, InitError, run_poll_loop, start_proxies};
+use crate::haproxy::haproxy::{Haproxy, InitError, OnLoopTurn, observe, run_poll_loop, start_proxies};
 use crate::trace::export::{TraceArgs, install};
 
 pub mod scenario;
@@ -213,6 +213,8 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
     if let Err(code) = start(w) {
         return code;
     }
+    // Each turn's span records go out to the trace outputs before the loop may sleep.
+    observe(Box::new(OnLoopTurn(crate::trace::subscriber::flush_thread)));
     run_poll_loop(w);
     ExitCode::SUCCESS
 }

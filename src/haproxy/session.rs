@@ -548,7 +548,7 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
         rep = tracing::field::Empty,
     );
     let g = span.enter();
-    crate::walkthrough::step_point(names::PROCESS_SESSION, || crate::walkthrough::View::Session(w, &s));
+    crate::haproxy::step_point(names::PROCESS_SESSION, || crate::haproxy::View::Session(w, &s));
     let alive = process_session_run(w, &mut s, woken);
     session_process_counters(w, &mut s);
     // One update for the three (each `record` call is a record of its own).
@@ -1335,7 +1335,7 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
         server = tracing::field::display(w.server_name(s.srv))
     )
     .entered();
-    crate::walkthrough::step_point(names::SESS_ESTABLISH, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::SESS_ESTABLISH, || crate::haproxy::View::Session(w, &*s));
     let now = w.clock.now_ms;
     s.logs.t_connect = Some(s.elapsed(now));
     s.si[1].exp = TICK_ETERNITY;
@@ -1483,7 +1483,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     let parent = if caller.is_disabled() { &root } else { caller };
     let span = tracing::info_span!(parent: parent, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
     let g = span.enter();
-    crate::walkthrough::step_point(names::SESSION_FREE, || crate::walkthrough::View::Session(w, &s));
+    crate::haproxy::step_point(names::SESSION_FREE, || crate::haproxy::View::Session(w, &s));
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }

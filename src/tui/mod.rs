@@ -43,7 +43,7 @@ use ratatui::backend::CrosstermBackend;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::haproxy::errors::print_message;
-use crate::haproxy::haproxy::{Command, Control, Haproxy, run_poll_loop};
+use crate::haproxy::haproxy::{Command, Control, Haproxy, OnLoopTurn, observe, run_poll_loop};
 use crate::haproxy::server::{srv_adm_set_maint, srv_adm_set_ready};
 use crate::ids::ServerId;
 use crate::trace::capture::Capture;
@@ -549,16 +549,19 @@ pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
     w.logger.mute_std = true;
     w.global.quiet = true;
     w.debug_sink = Some(producer.debug_sink());
-    w.observer = Some(Box::new(producer));
     let control = w.control();
-    let proxy =
-        match std::thread::Builder::new().name("haflow-proxy".into()).spawn(move || run_poll_loop(&mut w)) {
-            Ok(t) => t,
-            Err(e) => {
-                print_message("ALERT", &format!("cannot start the proxy thread: {e}"));
-                return ExitCode::from(1);
-            }
-        };
+    let proxy = match std::thread::Builder::new().name("haflow-proxy".into()).spawn(move || {
+        // Each turn's span records go out before the loop may sleep.
+        observe(Box::new(OnLoopTurn(crate::trace::subscriber::flush_thread)));
+        observe(Box::new(producer));
+        run_poll_loop(&mut w)
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            print_message("ALERT", &format!("cannot start the proxy thread: {e}"));
+            return ExitCode::from(1);
+        }
+    };
     let mut app = App::default();
     for n in notes {
         app.state.push_log(LogKind::Ui, format!("[WARNING] config : {n}"));
