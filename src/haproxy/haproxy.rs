@@ -23,7 +23,7 @@ use crate::haproxy::checks::{start_checks, stop_checks};
 use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
-use crate::haproxy::log::{LOG_NOTICE, Logger, send_log};
+use crate::haproxy::log::{LOG_NOTICE, Logger, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
 use crate::haproxy::proxy::{Proxy, ProxyState};
@@ -33,6 +33,7 @@ use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_t
 use crate::haproxy::time::{Clock, tick_first};
 use crate::ids::{Fd, ServerId, SessionId, Table, TaskId};
 use crate::trace::names;
+use crate::trace::runtime::TraceCtl;
 
 /// `global.tune`.
 #[derive(Clone, Debug)]
@@ -370,7 +371,7 @@ pub struct Haproxy {
     /// The stats sockets and their clients (`dumpstats.rs`).
     pub cli: crate::haproxy::dumpstats::Cli,
     /// Runtime trace settings and the `buf0` ring (`trace`, `show events`).
-    pub trace: Arc<crate::trace::runtime::TraceCtl>,
+    pub trace: Arc<TraceCtl>,
 }
 
 /// Where `-d` debug lines go when not to stdout.
@@ -399,6 +400,7 @@ pub enum InitError {
 impl Haproxy {
     /// The process state for a parsed configuration; nothing is bound yet.
     pub fn new(cfg: Config) -> std::io::Result<Haproxy> {
+        crate::haproxy::flags::register_names();
         let poller = Poller::new(cfg.global.tune.maxpollevents)?;
         let waker = Arc::new(poller.waker()?);
         let (tx, rx) = channel();
@@ -441,7 +443,7 @@ impl Haproxy {
             signals: None,
             debug_sink: None,
             cli: crate::haproxy::dumpstats::Cli::default(),
-            trace: Arc::default(),
+            trace: Arc::new(TraceCtl::new(|t| local_time(t).iso8601())),
         })
     }
 

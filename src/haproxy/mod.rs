@@ -6,7 +6,8 @@
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
 //! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
 //! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
-//! `checks`, the stats socket: `dumpstats`, `stats`; `errors` for messages on stderr).
+//! `checks`, the stats socket: `dumpstats`, `stats`; `errors` for messages on stderr, `flags`
+//! for the names traces print).
 
 pub mod acl;
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod dumpstats;
 pub mod errors;
 pub mod ev_epoll;
 pub mod fd;
+pub mod flags;
 pub mod frontend;
 pub mod h1;
 #[allow(clippy::module_inception)]
