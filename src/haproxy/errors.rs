@@ -6,7 +6,7 @@
 
 /// errors.c:print_message() (2.6): `label` in brackets padded to ten columns, the pid,
 /// then `msg`, on stderr.
-/// Divergence: no startup-log ring nor "parsing [file:line]" context; callers put the
+/// Divergence: no startup-log ring nor "parsing `[file:line]`" context; callers put the
 /// context in `msg`, as `readcfgfile`'s ALERTs already carry it.
 pub fn print_message(label: &str, msg: &str) {
     eprintln!("{:<11}({}) : {}", format!("[{label}]"), std::process::id(), msg);
