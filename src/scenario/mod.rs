@@ -6,8 +6,8 @@
 //! accept queue is full); `client` sends real traffic and parses what comes back; `proxy`
 //! runs haflow on a thread; `spec` is the scenario file format, `runner` runs one and
 //! checks what it must observe, `catalog` holds the shipped ones; `recent` bounds what
-//! they remember. Tests, the demo and
-//! `haflow scenario` all use them.
+//! they remember; `wire` reads the HTTP/1.1 framing for backends and client alike. Tests,
+//! the demo and `haflow scenario` all use them.
 
 pub mod backends;
 pub mod catalog;
@@ -16,3 +16,4 @@ pub mod proxy;
 pub mod recent;
 pub mod runner;
 pub mod spec;
+mod wire;
