@@ -36,13 +36,13 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::haproxy::buffers::BufFlags;
-use crate::haproxy::checks::{server_counts, set_backend_down};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
 use crate::haproxy::proxy::Proxy;
 use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::server::SrvFlags;
+use crate::haproxy::server::{
+    SrvFlags, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready, srv_fullname,
+};
 use crate::haproxy::session::{SessFlags, Session, SnErr};
 use crate::haproxy::stats;
 use crate::haproxy::stream_interface::SiState;
@@ -1097,127 +1097,6 @@ fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
         Some(["weight", v, ..]) => server_parse_weight_change_request(w, sid, v),
         Some(["weight"]) => "Require <weight> or <weight%>.\n".into(),
         _ => "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n".into(),
-    }
-}
-
-fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
-    format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
-}
-
-fn print_warning(w: &Haproxy, msg: &str) {
-    if !w.global.quiet && !w.logger.mute_std {
-        eprintln!("[WARNING]  ({}) : {msg}", w.logger.pid);
-    }
-}
-
-/// Logs an administrative state change as HAProxy 2.6 does (`[WARNING]` + the proxy's logs).
-fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
-    print_warning(w, msg);
-    let targets = w.proxies[sid.px.idx()].logs.clone();
-    send_log(w, &targets, level, msg);
-}
-
-/// server.c:srv_adm_set_maint() (HAProxy 2.6; `disable server` in 1.5-dev8): the server
-/// leaves load balancing for maintenance. Its queue goes back to the backend (with `option
-/// redispatch`), its checks pause, sessions already on it keep going.
-pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
-    if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
-        return;
-    }
-    let px = sid.px;
-    let prev = w.proxies[px.idx()].srv_act() + w.proxies[px.idx()].srv_bck();
-    let was_running = w.server(sid).flags.contains(SrvFlags::SRV_RUNNING);
-    let now = w.clock.now_ms.0 / 1000;
-    let srv = w.server_mut(sid);
-    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-    srv.flags.remove(SrvFlags::SRV_RUNNING);
-    srv.last_change = now;
-    if let Some(c) = srv.check.as_mut() {
-        c.health = 0;
-    }
-    if was_running {
-        srv.counters.down_trans += 1;
-    }
-    let xferred = crate::haproxy::checks::redistribute_pending(w, sid);
-    let p = &w.proxies[px.idx()];
-    let srv = w.server(sid);
-    let msg = format!(
-        "{}Server {} is going DOWN for maintenance{}.",
-        if srv.is_backup() { "Backup " } else { "" },
-        srv_fullname(w, sid),
-        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
-    );
-    report_state_change(w, sid, if was_running { LOG_ALERT } else { LOG_NOTICE }, &msg);
-    let p = &w.proxies[px.idx()];
-    if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
-        set_backend_down(w, px);
-    }
-}
-
-/// Puts a server back in load balancing (leaving maintenance): UP, its checks resume
-/// from `rise` (one failure takes it down again), it takes what waits for its backend.
-fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
-    let now = w.clock.now_ms.0 / 1000;
-    let srv = w.server_mut(sid);
-    srv.flags.remove(SrvFlags::SRV_MAINTAIN);
-    srv.flags.insert(SrvFlags::SRV_RUNNING);
-    srv.last_change = now;
-    if let Some(c) = srv.check.as_mut() {
-        c.health = c.rise;
-    }
-    let px = &w.proxies[sid.px.idx()];
-    if w.server(sid).is_backup() && px.srv_act() > 0 || !w.server(sid).is_usable() {
-        0
-    } else {
-        process_srv_queue(w, sid)
-    }
-}
-
-/// server.c:srv_adm_set_ready(): leave maintenance and drain (`enable server`,
-/// `set server ... state ready`).
-pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
-    let flags = w.server(sid).flags;
-    if flags.contains(SrvFlags::SRV_MAINTAIN) {
-        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
-        srv_leave_maint(w, sid);
-        let msg = format!("Server {} is UP/READY (leaving forced maintenance).", srv_fullname(w, sid));
-        report_state_change(w, sid, LOG_NOTICE, &msg);
-    } else if flags.contains(SrvFlags::SRV_DRAIN) {
-        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
-        if w.server(sid).is_usable() {
-            process_srv_queue(w, sid);
-        }
-        let msg = format!("Server {} is UP (leaving forced drain).", srv_fullname(w, sid));
-        report_state_change(w, sid, LOG_NOTICE, &msg);
-    }
-}
-
-/// server.c:srv_adm_set_drain(): no new traffic from load balancing; a server in
-/// maintenance leaves it in drain mode.
-pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
-    let flags = w.server(sid).flags;
-    if flags.contains(SrvFlags::SRV_MAINTAIN) {
-        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
-        srv_leave_maint(w, sid);
-        let name = srv_fullname(w, sid);
-        report_state_change(
-            w,
-            sid,
-            LOG_NOTICE,
-            &format!("Server {name} is UP/DRAIN (leaving forced maintenance)."),
-        );
-        report_state_change(w, sid, LOG_NOTICE, &format!("Server {name} remains in forced drain mode."));
-    } else if !flags.contains(SrvFlags::SRV_DRAIN) {
-        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
-        w.server_mut(sid).last_change = w.clock.now_ms.0 / 1000;
-        let p = &w.proxies[sid.px.idx()];
-        let srv = w.server(sid);
-        let msg = format!(
-            "Server {} enters drain state{}.",
-            srv_fullname(w, sid),
-            server_counts(false, p.srv_act(), p.srv_bck(), srv.cur_sess, 0, srv.pendconns.len())
-        );
-        report_state_change(w, sid, LOG_NOTICE, &msg);
     }
 }
 

@@ -605,7 +605,7 @@ impl Haproxy {
                 if p.is_backend() { p.counters.cum_sess } else { 0 }
             );
             if !self.global.quiet && !self.logger.mute_std {
-                eprintln!("[WARNING]  ({}) : {msg}", self.logger.pid);
+                crate::haproxy::errors::print_message("WARNING", &msg);
             }
             send_log(self, &targets, LOG_NOTICE, &msg);
         }
