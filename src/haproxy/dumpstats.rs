@@ -48,7 +48,7 @@ use crate::haproxy::stats;
 use crate::haproxy::stream_interface::SiState;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{Tick, tick_add, tick_is_expired};
-use crate::ids::{Fd, ServerId, Table, TaskId};
+use crate::ids::{Fd, Index, ServerId, Table, TaskId};
 use crate::trace::names;
 
 /// `stats timeout` when not set (HAProxy's 10 s).
@@ -350,7 +350,7 @@ pub fn stats_unbind_sockets(w: &mut Haproxy) {
 
 /// Hard stop: closes every client and every stats socket.
 pub fn cli_close_all(w: &mut Haproxy) {
-    let ids: Vec<usize> = w.cli.conns.iter().map(|(i, _)| i).collect();
+    let ids: Vec<Index> = w.cli.conns.iter().map(|(i, _)| i).collect();
     for i in ids {
         if let Some(a) = w.cli.conns.take(i) {
             cli_release(w, i, &a);
@@ -421,7 +421,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
         let registered = w.fdtab.fd_insert(
             w.poller.registry(),
             sock,
-            FdOwner::Cli(idx as u32),
+            FdOwner::Cli(idx),
             [Some(cli_io_read), Some(cli_io_write)],
             FdState::FD_STREADY,
         );
@@ -432,7 +432,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
         }
         w.fdtab.fd_want_recv(Fd(cfd));
         if let Some(t) = w.sched.get_mut(task) {
-            t.context = TaskContext::Cli(idx as u32);
+            t.context = TaskContext::Cli(idx);
             t.nice = -64;
             t.expire = Some(tick_add(now, timeout));
         }
@@ -459,7 +459,6 @@ pub fn cli_io_write(w: &mut Haproxy, fd: Fd) {
 
 fn cli_io(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Cli(idx)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
-    let idx = idx as usize;
     let Some(mut a) = w.cli.conns.take(idx) else { return };
     if cli_io_handler(w, &mut a) {
         w.cli.conns.put_back(idx, a);
@@ -475,9 +474,9 @@ pub fn cli_task_process(w: &mut Haproxy, t: TaskId) -> TaskRun {
     if !tick_is_expired(task.expire, w.clock.now_ms) {
         return TaskRun::Alive;
     }
-    match w.cli.conns.take(idx as usize) {
+    match w.cli.conns.take(idx) {
         Some(a) => {
-            cli_release(w, idx as usize, &a);
+            cli_release(w, idx, &a);
             TaskRun::Freed
         }
         None => TaskRun::Alive,
@@ -485,7 +484,7 @@ pub fn cli_task_process(w: &mut Haproxy, t: TaskId) -> TaskRun {
 }
 
 /// Closes a client: its fd, its task and its slot (the `closed` debug line included).
-fn cli_release(w: &mut Haproxy, idx: usize, a: &Appctx) {
+fn cli_release(w: &mut Haproxy, idx: Index, a: &Appctx) {
     if w.global.debug() {
         let c = a.fd.0 as u16;
         w.debug_line(format!("{:08x}:GLOBAL.srvcls[{c:04x}:ffff]", a.uniq_id));
@@ -922,7 +921,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             Answer::Text(match find_server_arg(w, rest.first().copied()) {
                 Err(e) => e,
                 Ok(sid) => {
-                    let slots: Vec<usize> =
+                    let slots: Vec<Index> =
                         w.sessions.iter().filter(|(_, s)| s.srv == Some(sid)).map(|(i, _)| i).collect();
                     for slot in slots {
                         session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
@@ -1014,7 +1013,7 @@ pub fn cli_flush_watchers(w: &mut Haproxy) {
     let end = w.trace.ring_end();
     let behind =
         |a: &Appctx| a.st0 == CliState::Watch && matches!(a.ctx, CliCtx::Events { pos, .. } if pos < end);
-    let watching: Vec<usize> = w.cli.conns.iter().filter(|(_, a)| behind(a)).map(|(i, _)| i).collect();
+    let watching: Vec<Index> = w.cli.conns.iter().filter(|(_, a)| behind(a)).map(|(i, _)| i).collect();
     for idx in watching {
         let Some(mut a) = w.cli.conns.take(idx) else { continue };
         if cli_io_handler(w, &mut a) {
@@ -1106,7 +1105,7 @@ fn ptr<T>(r: &T) -> String {
 }
 
 /// Finds a session by the pointer `show sess` printed (`strtoul(id, NULL, 0)`).
-fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
+fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<Index> {
     let v = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
         Some(h) => usize::from_str_radix(h, 16).ok()?,
         None => id.parse::<usize>().ok()?,
@@ -1116,7 +1115,7 @@ fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
 
 /// session.c:session_shutdown() in 1.5-dev8: ask both directions to close and wake the
 /// task; `process_session` then ends the session with `why` (`K` for a kill).
-pub fn session_shutdown(w: &mut Haproxy, slot: usize, why: SnErr) {
+pub fn session_shutdown(w: &mut Haproxy, slot: Index, why: SnErr) {
     let Some(s) = w.sessions.get_mut(slot) else { return };
     if s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW) {
         return;

@@ -31,7 +31,7 @@ use crate::haproxy::server::Server;
 use crate::haproxy::session::{Session, SnErr, session_free};
 use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
 use crate::haproxy::time::{Clock, tick_first};
-use crate::ids::{Fd, ServerId, SessionId, Table, TaskId};
+use crate::ids::{Fd, Index, ServerId, SessionId, Table, TaskId};
 use crate::trace::names;
 use crate::trace::runtime::TraceCtl;
 
@@ -618,7 +618,7 @@ impl Haproxy {
     fn kill_everything(&mut self) {
         stop_checks(self);
         crate::haproxy::dumpstats::cli_close_all(self);
-        let ids: Vec<usize> = self.sessions.iter().map(|(i, _)| i).collect();
+        let ids: Vec<Index> = self.sessions.iter().map(|(i, _)| i).collect();
         for i in ids {
             if let Some(mut s) = self.sessions.take(i) {
                 s.set_err(SnErr::SN_ERR_KILLED);

@@ -356,7 +356,7 @@ pub fn session_accept(
     let alloc = {
         let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
         w.pool2_session.pool_alloc2(|| Session {
-            id: SessionId(0),
+            id: SessionId::default(),
             uniq_id,
             flags: SessFlags::empty(),
             err: SnErr::SN_ERR_NONE,
@@ -369,7 +369,7 @@ pub fn session_accept(
             idle_srv: None,
             prev_srv: None,
             pend_pos: false,
-            task: TaskId(0),
+            task: TaskId::default(),
             si: [StreamInterface::new(SiState::SI_ST_EST), StreamInterface::new(SiState::SI_ST_INI)],
             req: Buffer::new(bufsize, maxrewrite),
             rep: Buffer::new(bufsize, maxrewrite),
