@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use crate::haproxy::checks::{start_checks, stop_checks};
 use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
-use crate::haproxy::log::{LOG_NOTICE, Logger, local_time, send_log};
+use crate::haproxy::log::{LOG_NOTICE, Logger, StdStream, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
 use crate::haproxy::proxy::{Proxy, ProxyState};
@@ -484,13 +483,13 @@ impl Haproxy {
         self.hard_stop
     }
 
-    /// Writes one `-d` debug line.
-    pub fn debug_line(&mut self, line: String) {
+    /// Writes one `-d` debug line (on stdout, in order with the log lines sent there).
+    pub fn debug_line(&mut self, mut line: String) {
         match &mut self.debug_sink {
             Some(f) => f(&line),
             None => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
+                line.push('\n');
+                self.logger.write_std(StdStream::Out, line);
             }
         }
     }
