@@ -1067,22 +1067,9 @@ fn check_mode_exit_codes_and_version_match_haproxy() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage : haflow"));
 }
 
-/// Whether `prog` can be run; a reason to skip otherwise (a failure under CI).
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{prog} is required under CI (.ci/run installs it)");
-        eprintln!("skipping: {prog} is not installed");
-    }
-    ok
-}
-
 #[test]
 fn hatop_in_tmux_shows_haflow_frontends_and_servers() {
-    if !have("tmux") || !have("hatop") {
+    if !have_tool("tmux") || !have_tool("hatop") {
         return;
     }
     let a1 = backend(BackendSpec::Http(HttpBehaviour::named("app1")));
