@@ -7,6 +7,8 @@
 //! `protocol_enable_all`), and `run_poll_loop` turns the loop: `wake_expired_tasks`,
 //! `process_runnable_tasks`, `_do_poll`. One thread owns all of it; other threads talk to
 //! it through `Control` (a channel plus a poller waker) and only ever receive copies.
+//! What the proxy does is told to the `Observer`s registered on its thread (`observe`):
+//! the core's one interface to the features that watch it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
