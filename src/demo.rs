@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cli::print_msg;
+use crate::haproxy::errors::print_message;
 use crate::haproxy::haproxy::Observer;
 use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend};
 use crate::scenario::client::{Conn, Request};
@@ -316,7 +316,7 @@ pub fn main(duration: Option<Duration>, every: Duration) -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            print_msg("ALERT", &format!("demo: {e}"));
+            print_message("ALERT", &format!("demo: {e}"));
             ExitCode::from(1)
         }
     }

@@ -16,6 +16,22 @@
 //! - `demo`: `haflow demo`, embedded backends and steady mixed traffic.
 //! - `cli`: the command line.
 //!
+//! # Layers
+//! Dependencies run one way, down:
+//! ```text
+//! cli                                  the command line
+//!  -> demo -> tui -> walkthrough -> scenario    the features
+//!      -> haproxy                      the proxy core
+//!          -> trace, ids               span names and records; ids and tables
+//! ```
+//! A module names only the ones below it (`tests/it/layers.rs` reads the source and fails
+//! otherwise). The core never calls up into a feature: it reports through one interface
+//! it owns, `haproxy::haproxy::Observer` (step points, log lines, freed sessions, loop
+//! turns, the stop), and the features register theirs on the proxy thread: the TUI's
+//! snapshot producer, the walkthrough's stepper, the trace outputs' flush of each turn's
+//! span records. `trace` records spans without knowing the proxy: `haproxy::flags` gives
+//! it the names of the states and flags it prints.
+//!
 //! # Threads
 //! One thread owns all proxy state and runs `run_poll_loop`; observers only receive
 //! copies (span records, snapshots), and commands reach the loop through `Control`.

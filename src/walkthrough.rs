@@ -3,24 +3,22 @@
 //!
 //! The steps' texts are embedded from `walkthrough/`, the single source the book also
 //! includes. Each names the span where it stops (`- Stops at: `span {field=value}``).
-//! The proxy code marks the places where a step can stop with `step_point`, right after
-//! entering the step's span; the call costs one atomic load unless a walkthrough runs.
-//! While one runs, the proxy thread's `Stepper` checks whether the point is the next
-//! step's (span name, and the field condition against the span's recorded fields),
-//! copies the state the point shows (the session, its stream interfaces and buffers, or
-//! the listeners at start-up) with the stack of entered spans, hands it to the UI and
-//! waits for the UI's word: the whole proxy is paused, as in a debugger.
+//! The proxy code marks the places where a step can stop with `haproxy::step_point`,
+//! right after entering the step's span; the call costs one atomic load unless a
+//! walkthrough runs. While one runs, its `Stepper`, an `Observer` registered on the proxy
+//! thread, checks whether the point is the next step's (span name, and the field
+//! condition against the span's recorded fields), copies the state the point shows (the
+//! session, its stream interfaces and buffers, or the listeners at start-up) with the
+//! stack of entered spans, hands it to the UI and waits for the UI's word: the whole proxy
+//! is paused, as in a debugger.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::haproxy::buffers::Buffer;
-use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::haproxy::{Observer, View};
 use crate::haproxy::listener::Listener;
-use crate::haproxy::proxy::Proxy;
 use crate::trace::capture::{Capture, Field2, Record};
 use crate::trace::names;
 use crate::trace::subscriber::{entered_spans, flush_thread};
@@ -120,41 +118,6 @@ pub fn steps() -> Result<Vec<Step>, String> {
     FILES.iter().enumerate().map(|(i, (f, t))| parse_step(i + 1, f, t)).collect()
 }
 
-/// What the proxy shows at a step point.
-pub enum View<'a> {
-    /// One listener being set up (before the proxy's tables exist).
-    Listener(&'a Listener),
-    /// The proxies and their listeners (start-up).
-    Listeners(&'a [Proxy], &'a [Listener]),
-    /// A session being processed.
-    Session(&'a Haproxy, &'a crate::haproxy::session::Session),
-}
-
-type Hook = Box<dyn FnMut(&'static str, View<'_>)>;
-
-thread_local! {
-    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
-}
-
-/// Threads with a hook installed (a quick test before the thread-local one).
-static HOOKED: AtomicUsize = AtomicUsize::new(0);
-
-/// A place where a walkthrough may stop: the proxy code calls it right after entering the
-/// span `span`, with what the learner should see there.
-#[inline]
-pub fn step_point<'a>(span: &'static str, view: impl FnOnce() -> View<'a>) {
-    if HOOKED.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let _ = HOOK.try_with(|h| {
-        if let Ok(mut h) = h.try_borrow_mut()
-            && let Some(f) = h.as_mut()
-        {
-            f(span, view());
-        }
-    });
-}
-
 /// What the UI answers at a stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resume {
@@ -192,21 +155,11 @@ impl Stop {
     }
 }
 
-/// Installs, on this (the proxy's) thread, the stepper that stops at each of `steps`:
-/// it reads the span records from `feed` (this thread's route), sends each stop on `to_ui`
-/// and waits for `from_ui`.
-pub fn install_stepper(steps: Vec<Step>, feed: Capture, to_ui: Sender<Stop>, from_ui: Receiver<Resume>) {
-    let mut st = Stepper { steps, next: 0, stepping: true, feed, open: HashMap::new(), to_ui, from_ui };
-    let hook: Hook = Box::new(move |span, view| st.point(span, view));
-    HOOK.with(|h| *h.borrow_mut() = Some(hook));
-    HOOKED.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Removes this thread's stepper.
-pub fn remove_stepper() {
-    if HOOK.with(|h| h.borrow_mut().take()).is_some() {
-        HOOKED.fetch_sub(1, Ordering::Relaxed);
-    }
+/// The stepper that stops at each of `steps`, to register on the proxy thread: it reads
+/// the span records from `feed` (that thread's route), sends each stop on `to_ui` and waits
+/// for `from_ui`.
+pub fn stepper(steps: Vec<Step>, feed: Capture, to_ui: Sender<Stop>, from_ui: Receiver<Resume>) -> Stepper {
+    Stepper { steps, next: 0, stepping: true, feed, open: HashMap::new(), to_ui, from_ui }
 }
 
 struct OpenSpan {
@@ -214,7 +167,8 @@ struct OpenSpan {
     fields: Vec<Field2>,
 }
 
-struct Stepper {
+/// The walkthrough's observer: stops the proxy at each step's step point.
+pub struct Stepper {
     steps: Vec<Step>,
     next: usize,
     stepping: bool,
@@ -263,7 +217,7 @@ impl Stepper {
         Some(s)
     }
 
-    fn point(&mut self, span: &'static str, view: View<'_>) {
+    fn point(&mut self, span: &'static str, view: &View<'_>) {
         if !self.stepping || self.next >= self.steps.len() || self.steps[self.next].span != span {
             return;
         }
@@ -284,7 +238,7 @@ impl Stepper {
             index: self.next,
             span: self.line(id).unwrap_or_else(|| span.to_string()),
             stack: stack.iter().filter_map(|id| self.line(*id)).collect(),
-            state: state_of(&view),
+            state: state_of(view),
         };
         self.next += 1;
         if self.to_ui.send(stop).is_err() {
@@ -295,6 +249,15 @@ impl Stepper {
             Ok(Resume::Next) => {}
             Ok(Resume::Continue) | Err(_) => self.stepping = false,
         }
+    }
+}
+
+impl Observer for Stepper {
+    fn wants_step_points(&self) -> bool {
+        true
+    }
+    fn step_point(&mut self, span: &'static str, view: &View<'_>) {
+        self.point(span, view);
     }
 }
 
@@ -433,9 +396,7 @@ pub fn start() -> Result<Walkthrough, String> {
         .spawn(move || {
             let opts = crate::scenario::runner::RunOptions {
                 also: Some(sink),
-                on_proxy_thread: Some(Box::new(move || {
-                    install_stepper(for_stepper, feed, stop_tx, resume_rx)
-                })),
+                observer: Some(Box::new(stepper(for_stepper, feed, stop_tx, resume_rx))),
                 // The proxy may stay paused while the learner reads.
                 patience: Some(std::time::Duration::from_secs(24 * 3600)),
                 ..Default::default()

@@ -1556,8 +1556,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         listeners = cfg.listeners.len()
     )
     .entered();
-    crate::walkthrough::step_point(names::CHECK_CONFIG_VALIDITY, || {
-        crate::walkthrough::View::Listeners(&cfg.proxies, &cfg.listeners)
+    crate::haproxy::step_point(names::CHECK_CONFIG_VALIDITY, || {
+        crate::haproxy::View::Listeners(&cfg.proxies, &cfg.listeners)
     });
     let mut diag = Diag { alerts: Vec::new(), warnings: std::mem::take(&mut cfg.warnings) };
     // The fds set aside before connections (2.6's initial `maxsock`): its base (10, plus

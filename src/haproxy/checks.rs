@@ -15,15 +15,16 @@
 //! sessions: a server going DOWN hands its queue back to load balancing (with `option
 //! redispatch`), a server coming UP takes sessions waiting in its backend's queue.
 
-use std::io::{self, Write};
+use std::io;
 
+use crate::haproxy::errors::print_message;
 use crate::haproxy::fd::{FdEv, FdOwner, FdPoll, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_EMERG, LOG_NOTICE, send_log};
 use crate::haproxy::proto_tcp::os_reason;
 use crate::haproxy::proxy::{ProxyOptions, ProxyState};
 use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::server::{CheckState, SrvFlags};
+use crate::haproxy::server::{CheckState, SrvFlags, srv_fullname};
 use crate::haproxy::session::SessFlags;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
@@ -286,11 +287,6 @@ fn chk(w: &mut Haproxy, sid: ServerId) -> Option<&mut CheckState> {
     w.proxies.get_mut(sid.px.idx())?.servers.get_mut(sid.idx as usize)?.check.as_mut()
 }
 
-/// `be/srv`, as logs and spans name a server.
-fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
-    format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
-}
-
 /// Seconds since start, for `last_change`.
 fn now_sec(w: &Haproxy) -> u64 {
     w.clock.now_ms.0 / 1000
@@ -302,7 +298,7 @@ fn print_diag(w: &Haproxy, tag: &str, msg: &str) {
     if w.global.quiet || w.logger.mute_std {
         return;
     }
-    let _ = writeln!(io::stderr().lock(), "{:<11}({}) : {msg}", format!("[{tag}]"), w.logger.pid);
+    print_message(tag, msg);
 }
 
 /// checks.c:server_status_printf() in 1.5-dev8 (`srv_append_status` in 2.6): the reason of

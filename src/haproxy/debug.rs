@@ -26,7 +26,7 @@ pub fn orphan_fds(w: &Haproxy) -> Vec<String> {
                 .and_then(|p| p.servers.get(sid.idx as usize))
                 .and_then(|srv| srv.check.as_ref())
                 .is_some_and(|c| c.fd == Some(fd)),
-            FdOwner::Cli(idx) => w.cli.conns.get(idx as usize).is_some_and(|a| a.fd == fd),
+            FdOwner::Cli(idx) => w.cli.conns.get(idx).is_some_and(|a| a.fd == fd),
             FdOwner::CliListener(_) | FdOwner::Signals => true,
         };
         if !owned {

@@ -36,19 +36,19 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::haproxy::buffers::BufFlags;
-use crate::haproxy::checks::{server_counts, set_backend_down};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
 use crate::haproxy::proxy::Proxy;
 use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::server::SrvFlags;
+use crate::haproxy::server::{
+    SrvFlags, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready, srv_fullname,
+};
 use crate::haproxy::session::{SessFlags, Session, SnErr};
 use crate::haproxy::stats;
 use crate::haproxy::stream_interface::SiState;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{Tick, tick_add, tick_is_expired};
-use crate::ids::{Fd, ServerId, Table, TaskId};
+use crate::ids::{Fd, Index, ServerId, Table, TaskId};
 use crate::trace::names;
 
 /// `stats timeout` when not set (HAProxy's 10 s).
@@ -350,7 +350,7 @@ pub fn stats_unbind_sockets(w: &mut Haproxy) {
 
 /// Hard stop: closes every client and every stats socket.
 pub fn cli_close_all(w: &mut Haproxy) {
-    let ids: Vec<usize> = w.cli.conns.iter().map(|(i, _)| i).collect();
+    let ids: Vec<Index> = w.cli.conns.iter().map(|(i, _)| i).collect();
     for i in ids {
         if let Some(a) = w.cli.conns.take(i) {
             cli_release(w, i, &a);
@@ -421,7 +421,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
         let registered = w.fdtab.fd_insert(
             w.poller.registry(),
             sock,
-            FdOwner::Cli(idx as u32),
+            FdOwner::Cli(idx),
             [Some(cli_io_read), Some(cli_io_write)],
             FdState::FD_STREADY,
         );
@@ -432,7 +432,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
         }
         w.fdtab.fd_want_recv(Fd(cfd));
         if let Some(t) = w.sched.get_mut(task) {
-            t.context = TaskContext::Cli(idx as u32);
+            t.context = TaskContext::Cli(idx);
             t.nice = -64;
             t.expire = Some(tick_add(now, timeout));
         }
@@ -459,7 +459,6 @@ pub fn cli_io_write(w: &mut Haproxy, fd: Fd) {
 
 fn cli_io(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Cli(idx)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
-    let idx = idx as usize;
     let Some(mut a) = w.cli.conns.take(idx) else { return };
     if cli_io_handler(w, &mut a) {
         w.cli.conns.put_back(idx, a);
@@ -475,9 +474,9 @@ pub fn cli_task_process(w: &mut Haproxy, t: TaskId) -> TaskRun {
     if !tick_is_expired(task.expire, w.clock.now_ms) {
         return TaskRun::Alive;
     }
-    match w.cli.conns.take(idx as usize) {
+    match w.cli.conns.take(idx) {
         Some(a) => {
-            cli_release(w, idx as usize, &a);
+            cli_release(w, idx, &a);
             TaskRun::Freed
         }
         None => TaskRun::Alive,
@@ -485,7 +484,7 @@ pub fn cli_task_process(w: &mut Haproxy, t: TaskId) -> TaskRun {
 }
 
 /// Closes a client: its fd, its task and its slot (the `closed` debug line included).
-fn cli_release(w: &mut Haproxy, idx: usize, a: &Appctx) {
+fn cli_release(w: &mut Haproxy, idx: Index, a: &Appctx) {
     if w.global.debug() {
         let c = a.fd.0 as u16;
         w.debug_line(format!("{:08x}:GLOBAL.srvcls[{c:04x}:ffff]", a.uniq_id));
@@ -922,7 +921,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             Answer::Text(match find_server_arg(w, rest.first().copied()) {
                 Err(e) => e,
                 Ok(sid) => {
-                    let slots: Vec<usize> =
+                    let slots: Vec<Index> =
                         w.sessions.iter().filter(|(_, s)| s.srv == Some(sid)).map(|(i, _)| i).collect();
                     for slot in slots {
                         session_shutdown(w, slot, SnErr::SN_ERR_KILLED);
@@ -1014,7 +1013,7 @@ pub fn cli_flush_watchers(w: &mut Haproxy) {
     let end = w.trace.ring_end();
     let behind =
         |a: &Appctx| a.st0 == CliState::Watch && matches!(a.ctx, CliCtx::Events { pos, .. } if pos < end);
-    let watching: Vec<usize> = w.cli.conns.iter().filter(|(_, a)| behind(a)).map(|(i, _)| i).collect();
+    let watching: Vec<Index> = w.cli.conns.iter().filter(|(_, a)| behind(a)).map(|(i, _)| i).collect();
     for idx in watching {
         let Some(mut a) = w.cli.conns.take(idx) else { continue };
         if cli_io_handler(w, &mut a) {
@@ -1100,134 +1099,13 @@ fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
     }
 }
 
-fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
-    format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
-}
-
-fn print_warning(w: &Haproxy, msg: &str) {
-    if !w.global.quiet && !w.logger.mute_std {
-        eprintln!("[WARNING]  ({}) : {msg}", w.logger.pid);
-    }
-}
-
-/// Logs an administrative state change as HAProxy 2.6 does (`[WARNING]` + the proxy's logs).
-fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
-    print_warning(w, msg);
-    let targets = w.proxies[sid.px.idx()].logs.clone();
-    send_log(w, &targets, level, msg);
-}
-
-/// server.c:srv_adm_set_maint() (HAProxy 2.6; `disable server` in 1.5-dev8): the server
-/// leaves load balancing for maintenance. Its queue goes back to the backend (with `option
-/// redispatch`), its checks pause, sessions already on it keep going.
-pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
-    if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
-        return;
-    }
-    let px = sid.px;
-    let prev = w.proxies[px.idx()].srv_act() + w.proxies[px.idx()].srv_bck();
-    let was_running = w.server(sid).flags.contains(SrvFlags::SRV_RUNNING);
-    let now = w.clock.now_ms.0 / 1000;
-    let srv = w.server_mut(sid);
-    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-    srv.flags.remove(SrvFlags::SRV_RUNNING);
-    srv.last_change = now;
-    if let Some(c) = srv.check.as_mut() {
-        c.health = 0;
-    }
-    if was_running {
-        srv.counters.down_trans += 1;
-    }
-    let xferred = crate::haproxy::checks::redistribute_pending(w, sid);
-    let p = &w.proxies[px.idx()];
-    let srv = w.server(sid);
-    let msg = format!(
-        "{}Server {} is going DOWN for maintenance{}.",
-        if srv.is_backup() { "Backup " } else { "" },
-        srv_fullname(w, sid),
-        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
-    );
-    report_state_change(w, sid, if was_running { LOG_ALERT } else { LOG_NOTICE }, &msg);
-    let p = &w.proxies[px.idx()];
-    if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
-        set_backend_down(w, px);
-    }
-}
-
-/// Puts a server back in load balancing (leaving maintenance): UP, its checks resume
-/// from `rise` (one failure takes it down again), it takes what waits for its backend.
-fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
-    let now = w.clock.now_ms.0 / 1000;
-    let srv = w.server_mut(sid);
-    srv.flags.remove(SrvFlags::SRV_MAINTAIN);
-    srv.flags.insert(SrvFlags::SRV_RUNNING);
-    srv.last_change = now;
-    if let Some(c) = srv.check.as_mut() {
-        c.health = c.rise;
-    }
-    let px = &w.proxies[sid.px.idx()];
-    if w.server(sid).is_backup() && px.srv_act() > 0 || !w.server(sid).is_usable() {
-        0
-    } else {
-        process_srv_queue(w, sid)
-    }
-}
-
-/// server.c:srv_adm_set_ready(): leave maintenance and drain (`enable server`,
-/// `set server ... state ready`).
-pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
-    let flags = w.server(sid).flags;
-    if flags.contains(SrvFlags::SRV_MAINTAIN) {
-        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
-        srv_leave_maint(w, sid);
-        let msg = format!("Server {} is UP/READY (leaving forced maintenance).", srv_fullname(w, sid));
-        report_state_change(w, sid, LOG_NOTICE, &msg);
-    } else if flags.contains(SrvFlags::SRV_DRAIN) {
-        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
-        if w.server(sid).is_usable() {
-            process_srv_queue(w, sid);
-        }
-        let msg = format!("Server {} is UP (leaving forced drain).", srv_fullname(w, sid));
-        report_state_change(w, sid, LOG_NOTICE, &msg);
-    }
-}
-
-/// server.c:srv_adm_set_drain(): no new traffic from load balancing; a server in
-/// maintenance leaves it in drain mode.
-pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
-    let flags = w.server(sid).flags;
-    if flags.contains(SrvFlags::SRV_MAINTAIN) {
-        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
-        srv_leave_maint(w, sid);
-        let name = srv_fullname(w, sid);
-        report_state_change(
-            w,
-            sid,
-            LOG_NOTICE,
-            &format!("Server {name} is UP/DRAIN (leaving forced maintenance)."),
-        );
-        report_state_change(w, sid, LOG_NOTICE, &format!("Server {name} remains in forced drain mode."));
-    } else if !flags.contains(SrvFlags::SRV_DRAIN) {
-        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
-        w.server_mut(sid).last_change = w.clock.now_ms.0 / 1000;
-        let p = &w.proxies[sid.px.idx()];
-        let srv = w.server(sid);
-        let msg = format!(
-            "Server {} enters drain state{}.",
-            srv_fullname(w, sid),
-            server_counts(false, p.srv_act(), p.srv_bck(), srv.cur_sess, 0, srv.pendconns.len())
-        );
-        report_state_change(w, sid, LOG_NOTICE, &msg);
-    }
-}
-
 /// The address HAProxy prints for an object (`%p`).
 fn ptr<T>(r: &T) -> String {
     format!("{:p}", r as *const T)
 }
 
 /// Finds a session by the pointer `show sess` printed (`strtoul(id, NULL, 0)`).
-fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
+fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<Index> {
     let v = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
         Some(h) => usize::from_str_radix(h, 16).ok()?,
         None => id.parse::<usize>().ok()?,
@@ -1237,7 +1115,7 @@ fn find_session_by_ptr(w: &Haproxy, id: &str) -> Option<usize> {
 
 /// session.c:session_shutdown() in 1.5-dev8: ask both directions to close and wake the
 /// task; `process_session` then ends the session with `why` (`K` for a kill).
-pub fn session_shutdown(w: &mut Haproxy, slot: usize, why: SnErr) {
+pub fn session_shutdown(w: &mut Haproxy, slot: Index, why: SnErr) {
     let Some(s) = w.sessions.get_mut(slot) else { return };
     if s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW) {
         return;

@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::stream_interface::Side;
-use crate::ids::{Fd, ListenerId, ServerId, SessionId};
+use crate::ids::{Fd, Index, ListenerId, ServerId, SessionId};
 
 /// Index of the read callback in `cb[]`.
 pub const DIR_RD: usize = 0;
@@ -43,7 +43,7 @@ pub enum FdOwner {
     /// A health-check connection of a server.
     Check(ServerId),
     /// A stats socket client connection (index in the CLI's connection table).
-    Cli(u32),
+    Cli(Index),
     /// A stats socket's listening socket (index in the CLI's listener list).
     CliListener(u32),
     /// The pipe the signal handlers write to.

@@ -23,7 +23,7 @@ pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
     let fe = &w.proxies[s.fe.idx()];
     let _sp = tracing::info_span!(names::FRONTEND_ACCEPT, sess = s.uniq_id, fe = %fe.name, mode = %fe.mode)
         .entered();
-    crate::walkthrough::step_point(names::FRONTEND_ACCEPT, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::FRONTEND_ACCEPT, || crate::haproxy::View::Session(w, &*s));
     let (mode, opts, timeout_client, log_format) = (fe.mode, fe.options, fe.timeout.client, fe.log_format);
     let cfd = s.si[0].fd;
     if let Some(Sock::Tcp(t)) = cfd.and_then(|fd| w.fdtab.sock(fd)) {

@@ -7,13 +7,15 @@
 //! `protocol_enable_all`), and `run_poll_loop` turns the loop: `wake_expired_tasks`,
 //! `process_runnable_tasks`, `_do_poll`. One thread owns all of it; other threads talk to
 //! it through `Control` (a channel plus a poller waker) and only ever receive copies.
+//! What the proxy does is told to the `Observer`s registered on its thread (`observe`):
+//! the core's one interface to the features that watch it.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::haproxy::buffers::Chunk;
@@ -22,7 +24,7 @@ use crate::haproxy::checks::{start_checks, stop_checks};
 use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
-use crate::haproxy::log::{LOG_NOTICE, Logger, send_log};
+use crate::haproxy::log::{LOG_NOTICE, Logger, StdStream, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
 use crate::haproxy::proxy::{Proxy, ProxyState};
@@ -30,8 +32,9 @@ use crate::haproxy::server::Server;
 use crate::haproxy::session::{Session, SnErr, session_free};
 use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
 use crate::haproxy::time::{Clock, tick_first};
-use crate::ids::{Fd, ServerId, SessionId, Table, TaskId};
+use crate::ids::{Fd, Index, ServerId, SessionId, Table, TaskId};
 use crate::trace::names;
+use crate::trace::runtime::TraceCtl;
 
 /// `global.tune`.
 #[derive(Clone, Debug)]
@@ -204,18 +207,112 @@ impl Control {
     }
 }
 
-/// Receives what the proxy thread publishes (log lines, session ends, loop turns).
-/// Implementations must be quick: they run on the proxy thread.
+/// What the proxy shows at a step point.
+pub enum View<'a> {
+    /// One listener being set up (before the proxy's tables exist).
+    Listener(&'a Listener),
+    /// The proxies and their listeners (start-up).
+    Listeners(&'a [Proxy], &'a [Listener]),
+    /// A session being processed.
+    Session(&'a Haproxy, &'a Session),
+}
+
+/// The core's one interface upward: what the proxy thread tells the features that watch
+/// it (the terminal UI's snapshots, the trace outputs, the walkthrough's stepper, tests).
+/// Observers are registered on the proxy thread (`observe`) and run there, so they must be
+/// quick; the one exception is the walkthrough, which pauses the loop at a step on purpose.
 pub trait Observer: Send {
+    /// Whether `step_point` does anything. Asked once, by `observe`: step points are on
+    /// the hot path, and the proxy skips them with one load while no observer of the
+    /// process wants them.
+    fn wants_step_points(&self) -> bool {
+        false
+    }
+    /// The proxy entered span `span`, a place where a walkthrough step may stop; `view`
+    /// shows what it works on there.
+    fn step_point(&mut self, _span: &'static str, _view: &View<'_>) {}
     /// A log line was emitted.
     fn log(&mut self, _line: &str) {}
     /// A session was freed.
     fn session_freed(&mut self, _s: &Session) {}
-    /// A loop turn ended; `w` may be read to publish a snapshot.
+    /// A loop turn's work is done and the loop may sleep in the poller next: hand on what
+    /// the turn produced (span records, a snapshot read from `w`).
     fn loop_turn(&mut self, _w: &Haproxy) {}
     /// The loop ended (hard stop, or a soft stop with no job left); `w` is as it leaves
     /// it, so that a watcher can show the proxy's last state.
     fn stopped(&mut self, _w: &Haproxy) {}
+}
+
+/// An observer that runs `f` at the end of each loop turn and when the loop stops: the
+/// trace outputs register `trace::subscriber::flush_thread` this way, so that the span
+/// records of a turn go out before the loop may sleep.
+pub struct OnLoopTurn<F>(pub F);
+
+impl<F: FnMut() + Send> Observer for OnLoopTurn<F> {
+    fn loop_turn(&mut self, _w: &Haproxy) {
+        (self.0)()
+    }
+    fn stopped(&mut self, _w: &Haproxy) {
+        (self.0)()
+    }
+}
+
+/// A thread's observers, and how many of them want step points.
+struct Observers {
+    list: Vec<Box<dyn Observer>>,
+    stepping: usize,
+}
+
+impl Drop for Observers {
+    fn drop(&mut self) {
+        // The thread ends: its observers no longer want step points.
+        STEP_OBSERVERS.fetch_sub(self.stepping, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static OBSERVERS: RefCell<Observers> = const { RefCell::new(Observers { list: Vec::new(), stepping: 0 }) };
+}
+
+/// Observers of the whole process that want step points (see `step_point`).
+static STEP_OBSERVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers `o` on this thread, the proxy thread: it is told what the proxy run here
+/// does, from the reading of its configuration (step points) to the loop's end. Observers
+/// live as long as the thread.
+pub fn observe(o: Box<dyn Observer>) {
+    OBSERVERS.with(|obs| {
+        let mut obs = obs.borrow_mut();
+        if o.wants_step_points() {
+            obs.stepping += 1;
+            STEP_OBSERVERS.fetch_add(1, Ordering::Relaxed);
+        }
+        obs.list.push(o);
+    });
+}
+
+/// Calls `f` on each observer of this thread. An observer that makes the proxy report
+/// something while it is being called is not called again for it.
+fn notify(mut f: impl FnMut(&mut dyn Observer)) {
+    let _ = OBSERVERS.try_with(|obs| {
+        if let Ok(mut obs) = obs.try_borrow_mut() {
+            for o in &mut obs.list {
+                f(o.as_mut());
+            }
+        }
+    });
+}
+
+/// A place where a walkthrough may stop: the proxy code calls it right after entering the
+/// span `span`, with what the learner should see there. One load and a branch unless an
+/// observer of the process wants step points; `view` is built only when one does.
+#[inline]
+pub fn step_point<'a>(span: &'static str, view: impl FnOnce() -> View<'a>) {
+    if STEP_OBSERVERS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let view = view();
+    notify(|o| o.step_point(span, &view));
 }
 
 /// Signals turned into flags by the handlers and into work by the loop.
@@ -266,8 +363,6 @@ pub struct Haproxy {
     pub stopping: bool,
     /// Set when the loop must end at the next turn.
     pub hard_stop: bool,
-    /// Optional observer (capture layer, UI, tests).
-    pub observer: Option<Box<dyn Observer>>,
     next_uniq_id: u32,
     commands: Receiver<Command>,
     control: Control,
@@ -277,7 +372,7 @@ pub struct Haproxy {
     /// The stats sockets and their clients (`dumpstats.rs`).
     pub cli: crate::haproxy::dumpstats::Cli,
     /// Runtime trace settings and the `buf0` ring (`trace`, `show events`).
-    pub trace: Arc<crate::trace::runtime::TraceCtl>,
+    pub trace: Arc<TraceCtl>,
 }
 
 /// Where `-d` debug lines go when not to stdout.
@@ -306,6 +401,7 @@ pub enum InitError {
 impl Haproxy {
     /// The process state for a parsed configuration; nothing is bound yet.
     pub fn new(cfg: Config) -> std::io::Result<Haproxy> {
+        crate::haproxy::flags::register_names();
         let poller = Poller::new(cfg.global.tune.maxpollevents)?;
         let waker = Arc::new(poller.waker()?);
         let (tx, rx) = channel();
@@ -342,14 +438,13 @@ impl Haproxy {
             logger,
             stopping: false,
             hard_stop: false,
-            observer: None,
             next_uniq_id: 0,
             commands: rx,
             control: Control { tx, waker },
             signals: None,
             debug_sink: None,
             cli: crate::haproxy::dumpstats::Cli::default(),
-            trace: Arc::default(),
+            trace: Arc::new(TraceCtl::new(|t| local_time(t).iso8601())),
         })
     }
 
@@ -390,30 +485,26 @@ impl Haproxy {
         self.hard_stop
     }
 
-    /// Writes one `-d` debug line.
-    pub fn debug_line(&mut self, line: String) {
+    /// Writes one `-d` debug line (on stdout, in order with the log lines sent there).
+    pub fn debug_line(&mut self, mut line: String) {
         match &mut self.debug_sink {
             Some(f) => f(&line),
             None => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
+                line.push('\n');
+                self.logger.write_std(StdStream::Out, line);
             }
         }
     }
 
-    /// Hands a log line to the observer.
+    /// Hands a log line to the observers.
     pub fn observe_log(&mut self, line: &str) {
-        if let Some(o) = &mut self.observer {
-            o.log(line);
-        }
+        notify(|o| o.log(line));
     }
 
-    /// Hands a freed session to the observer (and its times to `show stat`'s averages).
+    /// Hands a freed session to the observers (and its times to `show stat`'s averages).
     pub fn on_session_freed(&mut self, s: &Session) {
         crate::haproxy::stats::stream_update_time_stats(self, s);
-        if let Some(o) = &mut self.observer {
-            o.session_freed(s);
-        }
+        notify(|o| o.session_freed(s));
     }
 
     /// The file mode for a UNIX listener (from its `bind ... mode` option; none yet).
@@ -515,7 +606,7 @@ impl Haproxy {
                 if p.is_backend() { p.counters.cum_sess } else { 0 }
             );
             if !self.global.quiet && !self.logger.mute_std {
-                eprintln!("[WARNING]  ({}) : {msg}", self.logger.pid);
+                crate::haproxy::errors::print_message("WARNING", &msg);
             }
             send_log(self, &targets, LOG_NOTICE, &msg);
         }
@@ -528,7 +619,7 @@ impl Haproxy {
     fn kill_everything(&mut self) {
         stop_checks(self);
         crate::haproxy::dumpstats::cli_close_all(self);
-        let ids: Vec<usize> = self.sessions.iter().map(|(i, _)| i).collect();
+        let ids: Vec<Index> = self.sessions.iter().map(|(i, _)| i).collect();
         for i in ids {
             if let Some(mut s) = self.sessions.take(i) {
                 s.set_err(SnErr::SN_ERR_KILLED);
@@ -615,8 +706,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         w.handle_signals();
         if w.hard_stop {
             w.kill_everything();
-            crate::trace::subscriber::flush_thread();
-            tell_stopped(w);
+            notify(|o| o.stopped(w));
             break;
         }
         let next = wake_expired_tasks(w);
@@ -624,7 +714,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         if w.jobs == 0 && w.stopping {
             // Health checks do not keep the process alive; free them on the way out.
             stop_checks(w);
-            tell_stopped(w);
+            notify(|o| o.stopped(w));
             break;
         }
         // Every fd has an owner that will close it, every session something to wake it.
@@ -634,8 +724,8 @@ pub fn run_poll_loop(w: &mut Haproxy) {
             assert!(broken.is_empty(), "loop invariants broken: {broken:#?}");
         }
         let exp = tick_first(next, w.sched.next_timer());
-        // Observers get this turn's span records before the loop may sleep.
-        crate::trace::subscriber::flush_thread();
+        // Observers get this turn's span records and state before the loop may sleep.
+        notify(|o| o.loop_turn(w));
         let report = _do_poll(w, exp);
         w.activity.loops += 1;
         if report.woken {
@@ -644,21 +734,9 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         // Statistics roll once per second; `show events -w` clients get new events.
         crate::haproxy::stats::stats_tick(w);
         crate::haproxy::dumpstats::cli_flush_watchers(w);
-        if let Some(mut o) = w.observer.take() {
-            o.loop_turn(w);
-            w.observer = Some(o);
-        }
     }
 }
 // ANCHOR_END: run_poll_loop
-
-/// Tells the observer that the loop ended.
-fn tell_stopped(w: &mut Haproxy) {
-    if let Some(mut o) = w.observer.take() {
-        o.stopped(w);
-        w.observer = Some(o);
-    }
-}
 
 /// Wakes every session task with `reason` (used by live changes that sessions must see).
 pub fn wake_all_sessions(w: &mut Haproxy, reason: TaskState) {

@@ -137,7 +137,7 @@ pub fn enable_listener(w: &mut Haproxy, lid: ListenerId) {
     let l = &mut w.listeners[lid.idx()];
     let span = tracing::info_span!(names::ENABLE_LISTENER, listener = lid.0, fd = l.fd.map(|f| f.0), from = %l.state, to = tracing::field::Empty);
     let _g = span.enter();
-    crate::walkthrough::step_point(names::ENABLE_LISTENER, || crate::walkthrough::View::Listener(&*l));
+    crate::haproxy::step_point(names::ENABLE_LISTENER, || crate::haproxy::View::Listener(&*l));
     if l.state != ListenerState::LI_LISTEN {
         return;
     }

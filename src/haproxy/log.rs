@@ -6,10 +6,18 @@
 //! `raw`...), or `stdout`/`stderr`. The termination state is two characters in TCP and
 //! four in HTTP: `sess_term_cond[]` (why) and `sess_fin_state[]` (where), then the two
 //! cookie characters, always `--` here.
+//!
+//! Sending never waits on the proxy thread: the UDP and UNIX sockets are non-blocking and
+//! kept open (one each, a UNIX one per path, reconnected when the daemon was restarted),
+//! and lines for `stdout`/`stderr` go through a bounded queue to a writer thread. A line
+//! that cannot go out at once is dropped and counted (`show info`'s `DroppedLogs`).
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use crate::haproxy::haproxy::Haproxy;
@@ -103,6 +111,12 @@ pub const LOG_NOTICE: u8 = 5;
 #[derive(Debug)]
 pub struct Logger {
     udp: Option<UdpSocket>,
+    /// One connected socket per UNIX target path (`logfdunix`).
+    unix: Vec<(PathBuf, UnixDatagram)>,
+    /// The writer of `stdout`/`stderr` lines, started with the first one.
+    std: Option<StdWriter>,
+    /// Lines not sent because they would have made the proxy wait (`dropped_logs`).
+    pub dropped: u64,
     /// The process id printed in syslog headers.
     pub pid: u32,
     /// `log-tag` (default `haproxy`).
@@ -119,12 +133,131 @@ impl Default for Logger {
     fn default() -> Self {
         Logger {
             udp: None,
+            unix: Vec::new(),
+            std: None,
+            dropped: 0,
             pid: std::process::id(),
             tag: "haproxy".into(),
             hostname: None,
             recent: std::collections::VecDeque::new(),
             mute_std: false,
         }
+    }
+}
+
+/// The standard stream a line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdStream {
+    /// `stdout`.
+    Out,
+    /// `stderr`.
+    Err,
+}
+
+/// Where the writer thread puts a line.
+pub type StdSink = Box<dyn FnMut(StdStream, &str) + Send>;
+
+/// Lines waiting for the writer thread at most; more are dropped.
+const STD_QUEUE: usize = 4096;
+
+/// A thread writing lines to the standard streams, fed through a bounded queue: a slow
+/// terminal or a full pipe stalls it, never the proxy.
+/// Divergence: HAProxy 2.6 makes a stdout that is not a terminal non-blocking and drops a
+/// line that would block; haflow leaves the stream's flags alone (other code of the
+/// process writes to it too) and drops a line only when the queue is full.
+#[derive(Debug)]
+pub struct StdWriter {
+    tx: Option<SyncSender<(StdStream, String)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StdWriter {
+    /// Starts the thread, handing each line to `sink`; at most `capacity` lines wait.
+    pub fn start(capacity: usize, mut sink: StdSink) -> io::Result<StdWriter> {
+        let (tx, rx): (_, Receiver<(StdStream, String)>) = sync_channel(capacity);
+        let thread = std::thread::Builder::new().name("haflow-log".into()).spawn(move || {
+            for (to, line) in rx {
+                sink(to, &line);
+            }
+        })?;
+        Ok(StdWriter { tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// Queues `line`; `false` when the queue is full (the line is dropped).
+    pub fn send(&self, to: StdStream, line: String) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.try_send((to, line)).is_ok())
+    }
+}
+
+impl Drop for StdWriter {
+    fn drop(&mut self) {
+        // The queued lines are written before the process goes on (and exits).
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes a line to the real standard stream.
+fn write_std_stream(to: StdStream, line: &str) {
+    let _ = match to {
+        StdStream::Out => io::stdout().lock().write_all(line.as_bytes()),
+        StdStream::Err => io::stderr().lock().write_all(line.as_bytes()),
+    };
+}
+
+impl Logger {
+    /// Queues `line` (newline included) for `stdout` or `stderr`, without waiting.
+    pub fn write_std(&mut self, to: StdStream, line: String) {
+        if self.std.is_none() {
+            self.std = StdWriter::start(STD_QUEUE, Box::new(write_std_stream)).ok();
+        }
+        if !self.std.as_ref().is_some_and(|w| w.send(to, line)) {
+            self.dropped += 1;
+        }
+    }
+
+    /// Sends one datagram to the UDP syslog server at `addr`.
+    fn send_udp(&mut self, addr: &SocketAddr, bytes: &[u8]) {
+        if self.udp.is_none() {
+            self.udp = UdpSocket::bind(if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).ok();
+            if let Some(u) = &self.udp {
+                let _ = u.set_nonblocking(true);
+            }
+        }
+        if self.udp.as_ref().is_none_or(|u| u.send_to(bytes, addr).is_err()) {
+            self.dropped += 1;
+        }
+    }
+
+    /// Sends one datagram to the UNIX syslog socket at `path` (`/dev/log`), on the socket
+    /// kept connected to it. A daemon that restarted has a new socket there: the send
+    /// fails, and the line goes out on a new connection.
+    pub fn send_unix(&mut self, path: &Path, bytes: &[u8]) {
+        let sent = match self.unix.iter().position(|(p, _)| p == path) {
+            Some(i) => match self.unix[i].1.send(bytes) {
+                Ok(_) => true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                Err(_) => {
+                    self.unix.swap_remove(i);
+                    self.connect_unix(path).is_some_and(|s| s.send(bytes).is_ok())
+                }
+            },
+            None => self.connect_unix(path).is_some_and(|s| s.send(bytes).is_ok()),
+        };
+        if !sent {
+            self.dropped += 1;
+        }
+    }
+
+    /// A new non-blocking socket connected to `path`, kept for the next lines.
+    fn connect_unix(&mut self, path: &Path) -> Option<&UnixDatagram> {
+        let sock = UnixDatagram::unbound().ok()?;
+        sock.set_nonblocking(true).ok()?;
+        sock.connect(path).ok()?;
+        self.unix.push((path.to_path_buf(), sock));
+        self.unix.last().map(|(_, s)| s)
     }
 }
 
@@ -397,30 +530,11 @@ pub fn send_log(w: &mut Haproxy, targets: &[LogTarget], level: u8, msg: &str) {
         let mut line = frame(&w.logger, t, level, msg, now);
         line.push('\n');
         match &t.dest {
-            LogDest::Stdout if !w.logger.mute_std => {
-                let _ = std::io::stdout().lock().write_all(line.as_bytes());
-            }
-            LogDest::Stderr if !w.logger.mute_std => {
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
+            LogDest::Stdout if !w.logger.mute_std => w.logger.write_std(StdStream::Out, line),
+            LogDest::Stderr if !w.logger.mute_std => w.logger.write_std(StdStream::Err, line),
             LogDest::Stdout | LogDest::Stderr => {}
-            LogDest::Udp(addr) => {
-                if w.logger.udp.is_none() {
-                    w.logger.udp = UdpSocket::bind(if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).ok();
-                    if let Some(u) = &w.logger.udp {
-                        let _ = u.set_nonblocking(true);
-                    }
-                }
-                if let Some(u) = &w.logger.udp {
-                    let _ = u.send_to(line.as_bytes(), addr);
-                }
-            }
-            LogDest::Unix(path) => {
-                if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
-                    let _ = sock.set_nonblocking(true);
-                    let _ = sock.send_to(line.as_bytes(), path);
-                }
-            }
+            LogDest::Udp(addr) => w.logger.send_udp(addr, line.as_bytes()),
+            LogDest::Unix(path) => w.logger.send_unix(path, line.as_bytes()),
         }
     }
 }
@@ -443,6 +557,64 @@ mod tests {
         assert!(f.starts_with("<134>1 ") && f.ends_with(" - haproxy 6766 - - hello"), "{f}");
         assert_eq!(frame(&lg, &target(SyslogFormat::Short, 1024), LOG_INFO, "hello", now), "<6>hello");
         assert_eq!(frame(&lg, &target(SyslogFormat::Raw, 3), LOG_INFO, "hello", now), "hel");
+    }
+
+    #[test]
+    fn unix_syslog_keeps_one_socket_and_reconnects_when_the_daemon_restarts() {
+        let dir = std::env::temp_dir().join(format!("haflow-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let mut daemon = UnixDatagram::bind(&path).unwrap();
+        let mut lg = Logger::default();
+        let mut buf = [0u8; 64];
+        for line in ["one", "two", "three"] {
+            lg.send_unix(&path, line.as_bytes());
+            let n = daemon.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], line.as_bytes());
+        }
+        assert_eq!(lg.unix.len(), 1, "one socket for every line");
+        // The daemon restarts: a new socket at the same path.
+        drop(daemon);
+        std::fs::remove_file(&path).unwrap();
+        daemon = UnixDatagram::bind(&path).unwrap();
+        lg.send_unix(&path, b"after");
+        let n = daemon.recv(&mut buf).unwrap();
+        assert_eq!((&buf[..n], lg.dropped, lg.unix.len()), (&b"after"[..], 0, 1));
+        drop(daemon);
+        std::fs::remove_file(&path).unwrap();
+        lg.send_unix(&path, b"nobody listens");
+        assert_eq!(lg.dropped, 1, "a line that cannot go out is counted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stalled_standard_stream_drops_and_counts_lines_instead_of_blocking() {
+        use std::sync::mpsc::channel;
+        let (entered_tx, entered) = channel();
+        let (release, release_rx) = channel::<()>();
+        let (written_tx, written) = channel();
+        let mut first = true;
+        let sink: StdSink = Box::new(move |_, line: &str| {
+            if first {
+                // The stream stalls on its first line, until released.
+                first = false;
+                entered_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            }
+            written_tx.send(line.to_string()).unwrap();
+        });
+        let cap = 8;
+        let mut lg = Logger { std: Some(StdWriter::start(cap, sink).unwrap()), ..Logger::default() };
+        lg.write_std(StdStream::Out, "stalls\n".into());
+        entered.recv().unwrap();
+        for i in 0..cap + 5 {
+            lg.write_std(StdStream::Out, format!("{i}\n"));
+        }
+        assert_eq!(lg.dropped, 5, "the queue holds {cap} lines; the rest are counted");
+        release.send(()).unwrap();
+        drop(lg);
+        assert_eq!(written.try_iter().count(), cap + 1, "queued lines are written, even at the end");
     }
 
     #[test]

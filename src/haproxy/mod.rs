@@ -6,7 +6,8 @@
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
 //! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
 //! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
-//! `checks`, and the stats socket: `dumpstats`, `stats`).
+//! `checks`, the stats socket: `dumpstats`, `stats`; `errors` for messages on stderr, `flags`
+//! for the names traces print).
 
 pub mod acl;
 pub mod backend;
@@ -15,8 +16,10 @@ pub mod cfgparse;
 pub mod checks;
 pub mod debug;
 pub mod dumpstats;
+pub mod errors;
 pub mod ev_epoll;
 pub mod fd;
+pub mod flags;
 pub mod frontend;
 pub mod h1;
 #[allow(clippy::module_inception)]
@@ -43,3 +46,6 @@ pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
 pub mod time;
+
+// Every file marks its step points; they share one short path.
+pub use haproxy::{View, step_point};

@@ -717,9 +717,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
         status = tracing::field::Empty
     );
     let _g = span.enter();
-    crate::walkthrough::step_point(names::HTTP_WAIT_FOR_REQUEST, || {
-        crate::walkthrough::View::Session(w, &*s)
-    });
+    crate::haproxy::step_point(names::HTTP_WAIT_FOR_REQUEST, || crate::haproxy::View::Session(w, &*s));
     let now = w.clock.now_ms;
     let fe = &w.proxies[s.fe.idx()];
     let maxhdr = w.global.tune.http_maxhdr;
@@ -1261,9 +1259,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         status = tracing::field::Empty
     );
     let _g = span.enter();
-    crate::walkthrough::step_point(names::HTTP_WAIT_FOR_RESPONSE, || {
-        crate::walkthrough::View::Session(w, &*s)
-    });
+    crate::haproxy::step_point(names::HTTP_WAIT_FOR_RESPONSE, || crate::haproxy::View::Session(w, &*s));
     let now = w.clock.now_ms;
     let maxhdr = w.global.tune.http_maxhdr;
     let limit = s.rep.size - s.rep.maxrewrite;
@@ -1649,9 +1645,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         keep_srv = tracing::field::Empty
     );
     let _g = span.enter();
-    crate::walkthrough::step_point(names::HTTP_END_TXN_CLEAN_SESSION, || {
-        crate::walkthrough::View::Session(w, &*s)
-    });
+    crate::haproxy::step_point(names::HTTP_END_TXN_CLEAN_SESSION, || crate::haproxy::View::Session(w, &*s));
     let now = w.clock.now_ms;
     // The server connection may be kept for the next request if it is clean.
     let reusable = !s.txn.srv_close

@@ -59,7 +59,7 @@ pub static PROTO_TCPV6: Protocol = Protocol {
 /// (or `proto_tcpv6` for an IPv6 address) and move it to `LI_ASSIGNED`.
 pub fn tcpv4_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
     let _s = tracing::info_span!(names::TCPV4_ADD_LISTENER, listener = l.id.0, addr = %l.addr).entered();
-    crate::walkthrough::step_point(names::TCPV4_ADD_LISTENER, || crate::walkthrough::View::Listener(l));
+    crate::haproxy::step_point(names::TCPV4_ADD_LISTENER, || crate::haproxy::View::Listener(l));
     if l.state != ListenerState::LI_INIT {
         return;
     }
@@ -96,8 +96,8 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
     let l = &w.listeners[lid.idx()];
     let span = tracing::info_span!(names::TCP_BIND_LISTENER, listener = lid.0, addr = %l.addr, fd = tracing::field::Empty, from = %l.state, to = tracing::field::Empty);
     let _g = span.enter();
-    crate::walkthrough::step_point(names::TCP_BIND_LISTENER, || {
-        crate::walkthrough::View::Listeners(&w.proxies, &w.listeners)
+    crate::haproxy::step_point(names::TCP_BIND_LISTENER, || {
+        crate::haproxy::View::Listeners(&w.proxies, &w.listeners)
     });
     if l.state != ListenerState::LI_ASSIGNED {
         return Ok(());
@@ -164,7 +164,7 @@ pub fn os_reason(e: &std::io::Error) -> String {
 pub fn tcp_connect_server(w: &mut Haproxy, s: &mut Session, addr: SocketAddr) -> SnErr {
     let span = tracing::debug_span!(names::TCP_CONNECT_SERVER, sess = s.uniq_id, addr = %addr, fd = tracing::field::Empty, err = tracing::field::Empty);
     let _g = span.enter();
-    crate::walkthrough::step_point(names::TCP_CONNECT_SERVER, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::TCP_CONNECT_SERVER, || crate::haproxy::View::Session(w, &*s));
     let stream = match mio::net::TcpStream::connect(addr) {
         Ok(st) => st,
         Err(e) => {

@@ -4,14 +4,21 @@
 //! it is running (health checks, if any, say UP), not in maintenance and has a non-zero
 //! weight. `cur_sess` counts the connections it serves now; when it reaches `maxconn`,
 //! new sessions wait in its queue (`pendconns`) until `process_srv_queue` hands them a
-//! slot.
+//! slot. `srv_adm_set_maint`, `srv_adm_set_ready` and `srv_adm_set_drain` are the
+//! administrative changes, one each for the stats socket and the terminal UI alike.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::haproxy::checks::{CheckResult, HchkStatus};
+use crate::haproxy::checks::{
+    CheckResult, HchkStatus, redistribute_pending, server_counts, set_backend_down,
+};
+use crate::haproxy::errors::print_message;
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
+use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::time::Tick;
-use crate::ids::{Fd, SessionId, TaskId};
+use crate::ids::{Fd, ServerId, SessionId, TaskId};
 
 bitflags::bitflags! {
     /// `srv->state` (`SRV_*`).
@@ -247,58 +254,132 @@ impl Server {
     }
 }
 
-/// Prints and logs an administrative server message, as HAProxy's `ha_warning` +
-/// `send_log(s->proxy, ...)` do (stderr only when not `quiet`, and not while a UI or a
-/// test harness owns the standard streams).
-fn srv_admin_log(w: &mut crate::haproxy::haproxy::Haproxy, px: usize, level: u8, msg: &str) {
+/// `backend/server`, as HAProxy's messages name a server.
+pub fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
+    format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
+}
+
+/// Reports an administrative state change as HAProxy 2.6 does: `ha_warning` on stderr
+/// (unless `quiet`, or a UI or a test owns the standard streams), then `send_log` to the
+/// backend's log targets.
+fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
     if !w.global.quiet && !w.logger.mute_std {
-        eprintln!("[WARNING]  ({}) : {msg}", std::process::id());
+        print_message("WARNING", msg);
     }
-    let targets = w.proxies[px].logs.clone();
-    crate::haproxy::log::send_log(w, &targets, level, msg);
+    let targets = w.proxies[sid.px.idx()].logs.clone();
+    send_log(w, &targets, level, msg);
 }
 
-/// server.c:srv_adm_set_maint() (HAProxy 2.6; `disable server` in 1.5's dumpstats.c):
-/// put the server in maintenance. The load balancer stops choosing it at once (it is no
-/// longer `is_usable`); sessions already on it finish normally.
-pub fn srv_adm_set_maint(w: &mut crate::haproxy::haproxy::Haproxy, id: crate::ids::ServerId) {
-    use crate::haproxy::log::{LOG_EMERG, LOG_NOTICE};
-    let px = id.px.idx();
-    let Some(srv) = w.proxies[px].servers.get_mut(id.idx as usize) else { return };
-    if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+/// server.h:srv_adm_set_maint() (1.5.0), that is server.c:srv_set_admin_flag(FMAINT) then
+/// srv_clr_admin_flag(FDRAIN): `disable server`, `set server ... state maint` and the
+/// UI's `d`. The server leaves load balancing: no longer running, its health checks pause
+/// (health 0; `process_chk` skips a server in maintenance), the sessions in its queue go
+/// back to the backend (with `option redispatch`), and the backend is marked down when it
+/// was its last usable server. Sessions already on it keep going.
+/// Divergence: one `SRV_MAINTAIN` flag stands for HAProxy's forced and inherited ones (no
+/// `track`), and a server that was already down is logged as going down for maintenance
+/// at `LOG_NOTICE` rather than "was DOWN and now enters maintenance".
+pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
+    if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
         return;
     }
+    let px = sid.px;
+    let prev = w.proxies[px.idx()].srv_act() + w.proxies[px.idx()].srv_bck();
+    let flags = w.server(sid).flags;
+    let was_running = flags.contains(SrvFlags::SRV_RUNNING);
+    // HAProxy logs a server that was draining (`srv_was_stopping`) as a notice.
+    let level = if was_running && !flags.contains(SrvFlags::SRV_DRAIN) { LOG_ALERT } else { LOG_NOTICE };
+    let now = w.clock.now_ms.0 / 1000;
+    let srv = w.server_mut(sid);
     srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-    srv.last_change = w.clock.elapsed().as_secs();
-    let (name, cur, queued) = (srv.name.clone(), srv.cur_sess, srv.pendconns.len());
-    let p = &w.proxies[px];
+    srv.flags.remove(SrvFlags::SRV_RUNNING | SrvFlags::SRV_DRAIN);
+    srv.last_change = now;
+    if let Some(c) = srv.check.as_mut() {
+        c.health = 0;
+    }
+    if was_running {
+        srv.counters.down_trans += 1;
+    }
+    let xferred = redistribute_pending(w, sid);
+    let p = &w.proxies[px.idx()];
+    let srv = w.server(sid);
     let msg = format!(
-        "Server {}/{name} is going DOWN for maintenance. {} active and {} backup servers left. {cur} sessions active, 0 requeued, {queued} remaining in queue.",
-        p.name,
-        p.srv_act(),
-        p.srv_bck()
+        "{}Server {} is going DOWN for maintenance{}.",
+        if srv.is_backup() { "Backup " } else { "" },
+        srv_fullname(w, sid),
+        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
     );
-    let none_left = p.srv_act() + p.srv_bck() == 0;
-    let be_name = p.name.clone();
-    srv_admin_log(w, px, LOG_NOTICE, &msg);
-    if none_left {
-        w.proxies[px].counters.down_trans += 1;
-        srv_admin_log(w, px, LOG_EMERG, &format!("backend {be_name} has no server available!"));
+    report_state_change(w, sid, level, &msg);
+    let p = &w.proxies[px.idx()];
+    if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
+        set_backend_down(w, px);
     }
 }
 
-/// server.c:srv_adm_set_ready() (HAProxy 2.6; `enable server` in 1.5's dumpstats.c):
-/// take the server out of maintenance, and give its free slots to queued sessions.
-pub fn srv_adm_set_ready(w: &mut crate::haproxy::haproxy::Haproxy, id: crate::ids::ServerId) {
-    let px = id.px.idx();
-    let Some(srv) = w.proxies[px].servers.get_mut(id.idx as usize) else { return };
-    if !srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
-        return;
-    }
+/// The "leaving maintenance" part of server.c:srv_clr_admin_flag(FMAINT) (1.5.0): running
+/// again, checks resume from `rise` (one failure takes it down again), and it takes what
+/// waits for its backend. Returns how many sessions it took.
+fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
+    let now = w.clock.now_ms.0 / 1000;
+    let srv = w.server_mut(sid);
     srv.flags.remove(SrvFlags::SRV_MAINTAIN);
-    srv.last_change = w.clock.elapsed().as_secs();
-    let name = srv.name.clone();
-    let msg = format!("Server {}/{name} is UP/READY (leaving forced maintenance).", w.proxies[px].name);
-    srv_admin_log(w, px, crate::haproxy::log::LOG_NOTICE, &msg);
-    crate::haproxy::queue::process_srv_queue(w, id);
+    srv.flags.insert(SrvFlags::SRV_RUNNING);
+    srv.last_change = now;
+    if let Some(c) = srv.check.as_mut() {
+        c.health = c.rise;
+    }
+    let px = &w.proxies[sid.px.idx()];
+    if w.server(sid).is_backup() && px.srv_act() > 0 || !w.server(sid).is_usable() {
+        0
+    } else {
+        process_srv_queue(w, sid)
+    }
+}
+
+/// server.h:srv_adm_set_ready() (1.5.0), that is server.c:srv_clr_admin_flag() of FDRAIN
+/// then FMAINT: `enable server`, `set server ... state ready` and the UI's `e`.
+pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
+    let flags = w.server(sid).flags;
+    if flags.contains(SrvFlags::SRV_MAINTAIN) {
+        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
+        srv_leave_maint(w, sid);
+        let msg = format!("Server {} is UP/READY (leaving forced maintenance).", srv_fullname(w, sid));
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    } else if flags.contains(SrvFlags::SRV_DRAIN) {
+        w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
+        if w.server(sid).is_usable() {
+            process_srv_queue(w, sid);
+        }
+        let msg = format!("Server {} is UP (leaving forced drain).", srv_fullname(w, sid));
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    }
+}
+
+/// server.h:srv_adm_set_drain() (1.5.0), that is server.c:srv_set_admin_flag(FDRAIN): no
+/// new traffic from load balancing; a server in maintenance leaves it in drain mode.
+pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
+    let flags = w.server(sid).flags;
+    if flags.contains(SrvFlags::SRV_MAINTAIN) {
+        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
+        srv_leave_maint(w, sid);
+        let name = srv_fullname(w, sid);
+        report_state_change(
+            w,
+            sid,
+            LOG_NOTICE,
+            &format!("Server {name} is UP/DRAIN (leaving forced maintenance)."),
+        );
+        report_state_change(w, sid, LOG_NOTICE, &format!("Server {name} remains in forced drain mode."));
+    } else if !flags.contains(SrvFlags::SRV_DRAIN) {
+        w.server_mut(sid).flags.insert(SrvFlags::SRV_DRAIN);
+        w.server_mut(sid).last_change = w.clock.now_ms.0 / 1000;
+        let p = &w.proxies[sid.px.idx()];
+        let srv = w.server(sid);
+        let msg = format!(
+            "Server {} enters drain state{}.",
+            srv_fullname(w, sid),
+            server_counts(false, p.srv_act(), p.srv_bck(), srv.cur_sess, 0, srv.pendconns.len())
+        );
+        report_state_change(w, sid, LOG_NOTICE, &msg);
+    }
 }

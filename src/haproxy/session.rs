@@ -356,7 +356,7 @@ pub fn session_accept(
     let alloc = {
         let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
         w.pool2_session.pool_alloc2(|| Session {
-            id: SessionId(0),
+            id: SessionId::default(),
             uniq_id,
             flags: SessFlags::empty(),
             err: SnErr::SN_ERR_NONE,
@@ -369,7 +369,7 @@ pub fn session_accept(
             idle_srv: None,
             prev_srv: None,
             pend_pos: false,
-            task: TaskId(0),
+            task: TaskId::default(),
             si: [StreamInterface::new(SiState::SI_ST_EST), StreamInterface::new(SiState::SI_ST_INI)],
             req: Buffer::new(bufsize, maxrewrite),
             rep: Buffer::new(bufsize, maxrewrite),
@@ -548,7 +548,7 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
         rep = tracing::field::Empty,
     );
     let g = span.enter();
-    crate::walkthrough::step_point(names::PROCESS_SESSION, || crate::walkthrough::View::Session(w, &s));
+    crate::haproxy::step_point(names::PROCESS_SESSION, || crate::haproxy::View::Session(w, &s));
     let alive = process_session_run(w, &mut s, woken);
     session_process_counters(w, &mut s);
     // One update for the three (each `record` call is a record of its own).
@@ -1373,7 +1373,7 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
         server = tracing::field::display(w.server_name(s.srv))
     )
     .entered();
-    crate::walkthrough::step_point(names::SESS_ESTABLISH, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::SESS_ESTABLISH, || crate::haproxy::View::Session(w, &*s));
     let now = w.clock.now_ms;
     s.logs.t_connect = Some(s.elapsed(now));
     s.si[1].exp = TICK_ETERNITY;
@@ -1521,7 +1521,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     let parent = if caller.is_disabled() { &root } else { caller };
     let span = tracing::info_span!(parent: parent, names::SESSION_FREE, sess = s.uniq_id, term = %format_args!("{}{}", s.err.log_char(), s.finst.log_char()));
     let g = span.enter();
-    crate::walkthrough::step_point(names::SESSION_FREE, || crate::walkthrough::View::Session(w, &s));
+    crate::haproxy::step_point(names::SESSION_FREE, || crate::haproxy::View::Session(w, &s));
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }

@@ -900,7 +900,7 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
         ("Listeners", listeners.to_string()),
         ("ActivePeers", "0".into()),
         ("ConnectedPeers", "0".into()),
-        ("DroppedLogs", "0".into()),
+        ("DroppedLogs", w.logger.dropped.to_string()),
         ("BusyPolling", "0".into()),
         ("FailedResolutions", "0".into()),
         ("TotalBytesOut", bytes.to_string()),

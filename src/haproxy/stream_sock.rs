@@ -234,7 +234,7 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     }
     let span = tracing::debug_span!(parent: &s.span, names::STREAM_SOCK_READ, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = total, flags = tracing::field::Empty);
     let _g = span.enter();
-    crate::walkthrough::step_point(names::STREAM_SOCK_READ, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::STREAM_SOCK_READ, || crate::haproxy::View::Session(w, &*s));
     if total > 0 {
         let ib = s.ib_mut(side);
         if !ib.flags.contains(BufFlags::BF_READ_NOEXP) {
@@ -397,7 +397,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         tracing::Span::none()
     };
     let _g = span.enter();
-    crate::walkthrough::step_point(names::STREAM_SOCK_WRITE, || crate::walkthrough::View::Session(w, &*s));
+    crate::haproxy::step_point(names::STREAM_SOCK_WRITE, || crate::haproxy::View::Session(w, &*s));
     if error {
         s.si[side as usize].flags.insert(SiFlags::SI_FL_ERR);
         s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_ERROR);

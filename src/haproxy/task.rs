@@ -19,7 +19,7 @@ use std::fmt;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::time::{Expire, Tick, tick_first};
-use crate::ids::{ServerId, SessionId, Table, TaskId};
+use crate::ids::{Index, ServerId, SessionId, Table, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -77,7 +77,7 @@ pub enum TaskContext {
     /// A server's health check: `process` is `process_chk`.
     Check(ServerId),
     /// A stats socket client (index in the CLI table).
-    Cli(u32),
+    Cli(Index),
     /// Global work not tied to one object (listener queues, soft stop).
     Global,
 }
@@ -163,7 +163,7 @@ impl Scheduler {
             wq_key: None,
         })?;
         let id = TaskId::from(self.tasks.insert(t));
-        span.record("task", id.0);
+        span.record("task", id.slot());
         Some(id)
     }
 
@@ -182,7 +182,7 @@ impl Scheduler {
     /// there) and add `reason` to its state. The first wake-up since the last run clears
     /// the previous reasons, so `process` sees why it was woken *this* time.
     pub fn task_wakeup(&mut self, t: TaskId, reason: TaskState) {
-        let _s = tracing::trace_span!(names::TASK_WAKEUP, task = t.0, reason = reason.coded()).entered();
+        let _s = tracing::trace_span!(names::TASK_WAKEUP, task = t.slot(), reason = reason.coded()).entered();
         let Some(task) = self.tasks.get_mut(t.idx()) else { return };
         if task.rq_key.is_none() {
             // __task_wakeup(): the key orders the run queue; `nice` shifts it.
@@ -221,7 +221,7 @@ impl Scheduler {
 
     /// task.h:task_delete() in 1.5-dev8: unlink the task from both queues.
     pub fn task_delete(&mut self, t: TaskId) {
-        let _s = tracing::trace_span!(names::TASK_DELETE, task = t.0).entered();
+        let _s = tracing::trace_span!(names::TASK_DELETE, task = t.slot()).entered();
         self.unlink(t);
     }
 
@@ -238,7 +238,7 @@ impl Scheduler {
 
     /// task.h:task_free() in 1.5-dev8: give the task back to `pool2_task`.
     pub fn task_free(&mut self, t: TaskId) {
-        let _s = tracing::trace_span!(names::TASK_FREE, task = t.0).entered();
+        let _s = tracing::trace_span!(names::TASK_FREE, task = t.slot()).entered();
         // HAProxy expects task_delete() first; unlinking again here keeps a forgotten call
         // from leaving a dangling queue entry.
         self.unlink(t);

@@ -22,6 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::scenario::recent::Recent;
+use crate::scenario::wire::{MAX_BODY, MAX_HEAD, MAX_HEADERS, Wire, eof, find_header, header_has_token};
 
 /// How long a backend connection may stay silent (waiting for a request, or for the rest of
 /// one) before the backend closes it, like a server's `timeout client`.
@@ -36,20 +37,11 @@ const LINGER_MAX_BYTES: usize = 1024 * 1024;
 const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the wake-up connection that unblocks `accept()` may take.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Largest request head (request line + headers) accepted; larger gets `431`.
-const MAX_HEAD: usize = 64 * 1024;
-/// Most header fields parsed in one request head (and most trailer fields).
-const MAX_HEADERS: usize = 100;
-/// Largest request body accepted; larger gets `413`.
-const MAX_BODY: usize = 64 * 1024 * 1024;
 /// What a `garbage` backend answers: bytes that cannot be read as an HTTP response.
 const GARBAGE: &[u8] = b"this is not HTTP at all\r\n\r\n";
 /// Requests remembered for `requests()`: the latest ones, so that a backend behind a
 /// long run (the demo) does not grow with every request.
 const KEPT_REQUESTS: usize = 256;
-
-/// Header (or trailer) fields in order, names as sent.
-type Fields = Vec<(String, String)>;
 
 /// What a backend does with the connections it accepts.
 #[derive(Clone, Debug)]
@@ -739,52 +731,13 @@ struct HttpConn {
     buf: Vec<u8>,
 }
 
+impl Wire for HttpConn {
+    fn parts(&mut self) -> (&mut TcpStream, &mut Vec<u8>) {
+        (&mut self.stream, &mut self.buf)
+    }
+}
+
 impl HttpConn {
-    /// Reads once from the socket into `buf`. `Ok(0)` means the peer closed its side.
-    fn fill(&mut self) -> io::Result<usize> {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Removes and returns the first `n` buffered bytes, reading more as needed.
-    fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        while self.buf.len() < n {
-            if self.fill()? == 0 {
-                return Err(eof("connection closed in the middle of a request body"));
-            }
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-
-    /// Removes and returns one line, without its CRLF (or bare LF).
-    fn read_line(&mut self) -> io::Result<Vec<u8>> {
-        loop {
-            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(invalid("line too long"));
-            }
-            if self.fill()? == 0 {
-                return Err(eof("connection closed in the middle of a line"));
-            }
-        }
-    }
-
     /// Reads one whole request: the head (which may arrive in pieces), then the body.
     fn read_request(&mut self) -> io::Result<Incoming> {
         let head = loop {
@@ -804,7 +757,7 @@ impl HttpConn {
                 };
             }
         };
-        let raw_head: Vec<u8> = self.buf.drain(..head.len).collect();
+        let raw_head = self.consume(head.len);
 
         let framing = match request_body_framing(&head.headers) {
             Ok(framing) => framing,
@@ -835,54 +788,6 @@ impl HttpConn {
             trailers,
             raw_head,
         }))
-    }
-
-    /// Reads a chunked body (RFC 9112 section 7.1) and its trailers; returns both.
-    fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Fields)> {
-        let mut body = Vec::new();
-        loop {
-            let (used, size) = loop {
-                match httparse::parse_chunk_size(&self.buf) {
-                    Ok(httparse::Status::Complete(found)) => break found,
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => return Err(invalid("invalid chunk size line")),
-                }
-                if self.buf.len() > MAX_HEAD {
-                    return Err(invalid("chunk size line too long"));
-                }
-                if self.fill()? == 0 {
-                    return Err(eof("connection closed in a chunk size line"));
-                }
-            };
-            self.buf.drain(..used);
-            if size == 0 {
-                let trailers = self.read_trailers()?;
-                return Ok((body, trailers));
-            }
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|size| body.len().saturating_add(*size) <= MAX_BODY)
-                .ok_or_else(|| invalid("chunked body too large"))?;
-            body.extend_from_slice(&self.take(size)?);
-            if !self.read_line()?.is_empty() {
-                return Err(invalid("chunk data not followed by CRLF"));
-            }
-        }
-    }
-
-    /// Reads trailer fields up to the empty line that ends a chunked body.
-    fn read_trailers(&mut self) -> io::Result<Fields> {
-        let mut trailers = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            if line.is_empty() {
-                return Ok(trailers);
-            }
-            if trailers.len() == MAX_HEADERS {
-                return Err(invalid("too many trailer fields"));
-            }
-            trailers.push(split_field(&line).ok_or_else(|| invalid("trailer without ':'"))?);
-        }
     }
 }
 
@@ -963,38 +868,6 @@ fn request_body_framing(headers: &[(String, String)]) -> Result<BodyFraming, u16
         Some(len) => Ok(BodyFraming::Length(len)),
         None => Ok(BodyFraming::Length(0)),
     }
-}
-
-/// The first header field called `name` (case-insensitive).
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(field, _)| field.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
-}
-
-/// Whether any `name` field lists `token` among its comma-separated values (case-insensitive).
-fn header_has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
-    headers
-        .iter()
-        .filter(|(field, _)| field.eq_ignore_ascii_case(name))
-        .flat_map(|(_, value)| value.split(','))
-        .any(|item| item.trim().eq_ignore_ascii_case(token))
-}
-
-/// Splits a `name: value` line into trimmed strings.
-fn split_field(line: &[u8]) -> Option<(String, String)> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
-    let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
-    Some((name, value))
-}
-
-/// An `InvalidData` error: the peer sent something that is not valid HTTP.
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-/// An `UnexpectedEof` error: the peer closed before a message was complete.
-fn eof(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, what.to_string())
 }
 
 #[cfg(test)]

@@ -12,24 +12,19 @@
 //! a response that is not valid HTTP is an `InvalidData` error, never a panic: the proxy under
 //! test may send anything.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::scenario::wire::{
+    MAX_BODY, MAX_HEAD, MAX_HEADERS, Wire, eof, find_header, header_has_token, invalid,
+};
+
 /// The timeout [`get`] and [`run_concurrent`] use for connecting and for each read or write.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// Most header fields parsed in one response head (and most trailer fields).
-const MAX_HEADERS: usize = 100;
-/// Largest body (or `read_to_close` result) accepted.
-const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Most interim (1xx) responses skipped before the final one.
 const MAX_INTERIM: usize = 16;
-
-/// Header (or trailer) fields in order, names as sent.
-type Fields = Vec<(String, String)>;
 
 /// A request body and how it is framed on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,10 +168,7 @@ pub struct Response {
 impl Response {
     /// The first header field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        find_header(&self.headers, name)
     }
 
     /// The body as text (invalid UTF-8 replaced), handy in assertions.
@@ -187,13 +179,7 @@ impl Response {
     /// Whether the server announced it will close the connection after this response
     /// (`Connection: close`, or HTTP/1.0 without `Connection: keep-alive`).
     pub fn closes_connection(&self) -> bool {
-        let has = |token: &str| {
-            self.headers
-                .iter()
-                .filter(|(field, _)| field.eq_ignore_ascii_case("connection"))
-                .flat_map(|(_, value)| value.split(','))
-                .any(|item| item.trim().eq_ignore_ascii_case(token))
-        };
+        let has = |token: &str| header_has_token(&self.headers, "connection", token);
         has("close") || (self.version == 0 && !has("keep-alive"))
     }
 }
@@ -210,6 +196,23 @@ pub struct Conn {
     timeout: Duration,
     /// Set once a read returned EOF: the server closed its side.
     peer_closed: bool,
+}
+
+impl Wire for Conn {
+    fn parts(&mut self) -> (&mut TcpStream, &mut Vec<u8>) {
+        (&mut self.stream, &mut self.buf)
+    }
+
+    /// Moves the first `n` buffered bytes to `raw` and returns them.
+    fn consume(&mut self, n: usize) -> Vec<u8> {
+        let bytes: Vec<u8> = self.buf.drain(..n).collect();
+        self.raw.extend_from_slice(&bytes);
+        bytes
+    }
+
+    fn peer_closed(&mut self) {
+        self.peer_closed = true;
+    }
 }
 
 impl Conn {
@@ -360,24 +363,6 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads once into `buf`. `Ok(0)` means the server closed its side.
-    fn fill(&mut self) -> io::Result<usize> {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    if n == 0 {
-                        self.peer_closed = true;
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// Like `fill`, but gives up with `TimedOut` at `deadline` (leaves the read timeout changed).
     fn fill_before(&mut self, deadline: Instant) -> io::Result<usize> {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -386,46 +371,6 @@ impl Conn {
         }
         self.stream.set_read_timeout(Some(left))?;
         self.fill()
-    }
-
-    /// Moves the first `n` buffered bytes to `raw` and returns them.
-    fn consume(&mut self, n: usize) -> Vec<u8> {
-        let bytes: Vec<u8> = self.buf.drain(..n).collect();
-        self.raw.extend_from_slice(&bytes);
-        bytes
-    }
-
-    /// Consumes exactly `n` bytes, reading more as needed.
-    fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        if n > MAX_BODY {
-            return Err(invalid("body larger than 64 MiB"));
-        }
-        while self.buf.len() < n {
-            if self.fill()? == 0 {
-                return Err(eof(&format!("connection closed after {} of {n} body bytes", self.buf.len())));
-            }
-        }
-        Ok(self.consume(n))
-    }
-
-    /// Consumes one line and returns it without its CRLF (or bare LF).
-    fn read_line(&mut self) -> io::Result<Vec<u8>> {
-        loop {
-            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line = self.consume(end + 1);
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(invalid("line too long"));
-            }
-            if self.fill()? == 0 {
-                return Err(eof("connection closed in the middle of a line"));
-            }
-        }
     }
 
     /// Consumes one response head, which may arrive in pieces.
@@ -445,59 +390,6 @@ impl Conn {
                     "connection closed in the middle of a response head"
                 }));
             }
-        }
-    }
-
-    /// Consumes a chunked body (RFC 9112 section 7.1) and its trailers.
-    fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Fields)> {
-        let mut body = Vec::new();
-        loop {
-            let (used, size) = loop {
-                match httparse::parse_chunk_size(&self.buf) {
-                    Ok(httparse::Status::Complete(found)) => break found,
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => return Err(invalid("invalid chunk size line")),
-                }
-                if self.buf.len() > MAX_HEAD {
-                    return Err(invalid("chunk size line too long"));
-                }
-                if self.fill()? == 0 {
-                    return Err(eof("connection closed in a chunk size line"));
-                }
-            };
-            self.consume(used);
-            if size == 0 {
-                let trailers = self.read_trailers()?;
-                return Ok((body, trailers));
-            }
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|size| body.len().saturating_add(*size) <= MAX_BODY)
-                .ok_or_else(|| invalid("chunked body larger than 64 MiB"))?;
-            body.extend_from_slice(&self.take(size)?);
-            if !self.read_line()?.is_empty() {
-                return Err(invalid("chunk data not followed by CRLF"));
-            }
-        }
-    }
-
-    /// Consumes trailer fields up to the empty line that ends a chunked body.
-    fn read_trailers(&mut self) -> io::Result<Fields> {
-        let mut trailers = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            if line.is_empty() {
-                return Ok(trailers);
-            }
-            if trailers.len() == MAX_HEADERS {
-                return Err(invalid("too many trailer fields"));
-            }
-            let colon =
-                line.iter().position(|&b| b == b':').ok_or_else(|| invalid("trailer field without ':'"))?;
-            trailers.push((
-                String::from_utf8_lossy(&line[..colon]).trim().to_string(),
-                String::from_utf8_lossy(&line[colon + 1..]).trim().to_string(),
-            ));
         }
     }
 
@@ -628,16 +520,6 @@ fn is_reset(err: &io::Error) -> bool {
     )
 }
 
-/// An `InvalidData` error: what arrived is not valid HTTP.
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-/// An `UnexpectedEof` error: the server closed before the response was complete.
-fn eof(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, what.to_string())
-}
-
 /// One `GET path` on a new connection, with `Connection: close`.
 pub fn get(addr: SocketAddr, path: &str) -> io::Result<Response> {
     let mut conn = Conn::connect(addr, DEFAULT_TIMEOUT)?;
@@ -709,6 +591,7 @@ mod tests {
 
     use super::*;
     use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend, body_pattern};
+    use std::io::Read;
     use std::net::TcpListener;
 
     /// Short timeouts keep every test well under a second.

@@ -6,15 +6,16 @@
 //! accept queue is full); `client` sends real traffic and parses what comes back; `proxy`
 //! runs haflow on a thread; `spec` is the scenario file format, `runner` runs one and
 //! checks what it must observe, `catalog` holds the shipped ones; `recent` bounds what
-//! they remember; `websocket` is a WebSocket echo server and client. Tests, the demo and
-//! `haflow scenario` all use them.
+//! they remember; `wire` reads the HTTP/1.1 framing for backends and client alike;
+//! `websocket` is a WebSocket echo server and client. Tests, the demo and `haflow scenario`
+//! all use them.
 
 pub mod backends;
 pub mod catalog;
 pub mod client;
-pub mod command;
 pub mod proxy;
 pub mod recent;
 pub mod runner;
 pub mod spec;
 pub mod websocket;
+mod wire;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::fd::Sock;
-use crate::haproxy::haproxy::{Command, Control, Haproxy, InitError, Observer, run_poll_loop, start_proxies};
+use crate::haproxy::haproxy::{
+    Command, Control, Haproxy, InitError, Observer, OnLoopTurn, observe, run_poll_loop, start_proxies,
+};
 use crate::haproxy::session::Session;
 use crate::scenario::recent::Recent;
 
@@ -37,35 +39,19 @@ impl Default for Seen {
 
 type Shared = Arc<(Mutex<Seen>, Condvar)>;
 
-/// Records what the tests wait for, then hands everything to the caller's observer, if any.
-struct SeenObserver(Shared, Option<Box<dyn Observer>>);
+/// Records what the tests wait for.
+struct SeenObserver(Shared);
 
 impl Observer for SeenObserver {
     fn log(&mut self, line: &str) {
         let (m, c) = &*self.0;
         m.lock().unwrap_or_else(|e| e.into_inner()).logs.push(line.to_string());
         c.notify_all();
-        if let Some(o) = &mut self.1 {
-            o.log(line);
-        }
     }
-    fn session_freed(&mut self, s: &Session) {
+    fn session_freed(&mut self, _s: &Session) {
         let (m, c) = &*self.0;
         m.lock().unwrap_or_else(|e| e.into_inner()).sessions_freed += 1;
         c.notify_all();
-        if let Some(o) = &mut self.1 {
-            o.session_freed(s);
-        }
-    }
-    fn loop_turn(&mut self, w: &Haproxy) {
-        if let Some(o) = &mut self.1 {
-            o.loop_turn(w);
-        }
-    }
-    fn stopped(&mut self, w: &Haproxy) {
-        if let Some(o) = &mut self.1 {
-            o.stopped(w);
-        }
     }
 }
 
@@ -87,11 +73,9 @@ pub struct StartOptions {
     pub also: Option<crate::trace::capture::Sink>,
     /// Print `-d` debug lines (captured, see `RunningProxy::debug_lines`).
     pub debug: bool,
-    /// Another observer on the proxy thread (e.g. the UI's snapshot producer).
+    /// Another observer on the proxy thread (the UI's snapshot producer, the
+    /// walkthrough's stepper), registered before the configuration is read.
     pub observer: Option<Box<dyn Observer>>,
-    /// Runs first on the proxy thread, before the configuration is read (the
-    /// walkthrough's stepper installs itself there).
-    pub on_thread: Option<Box<dyn FnOnce() + Send>>,
     /// How long to wait for the proxy to be ready (default 10 s; the walkthrough pauses
     /// start-up for as long as the learner reads).
     pub ready_within: Option<Duration>,
@@ -145,6 +129,18 @@ impl RunningProxy {
         let thread = std::thread::Builder::new()
             .name("haflow-proxy".into())
             .spawn(move || {
+                for sink in opts.capture.into_iter().chain(opts.also) {
+                    crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route {
+                        sink,
+                        max: tracing::Level::TRACE,
+                    });
+                }
+                // Each turn's span records go out before the loop may sleep.
+                observe(Box::new(OnLoopTurn(crate::trace::subscriber::flush_thread)));
+                observe(Box::new(SeenObserver(Arc::clone(&seen2))));
+                if let Some(o) = opts.observer {
+                    observe(o);
+                }
                 let run = move || {
                     let lookup = |k: &str| {
                         env.iter()
@@ -173,7 +169,6 @@ impl RunningProxy {
                     w.debug_sink = Some(Box::new(move |l: &str| {
                         seen3.0.lock().unwrap_or_else(|e| e.into_inner()).debug.push(l.to_string());
                     }));
-                    w.observer = Some(Box::new(SeenObserver(Arc::clone(&seen2), opts.observer)));
                     if let Err(e) = start_proxies(&mut w) {
                         let msg = match e {
                             InitError::Bind(m) => m,
@@ -186,15 +181,6 @@ impl RunningProxy {
                     let _ = ready_tx.send(Ok((w.control(), addrs, warnings)));
                     run_poll_loop(&mut w);
                 };
-                for sink in opts.capture.into_iter().chain(opts.also) {
-                    crate::trace::subscriber::route_this_thread(crate::trace::subscriber::Route {
-                        sink,
-                        max: tracing::Level::TRACE,
-                    });
-                }
-                if let Some(f) = opts.on_thread {
-                    f();
-                }
                 run();
             })
             .map_err(|e| StartError::Start(e.to_string()))?;

@@ -28,7 +28,8 @@ pub type Progress = Box<dyn FnMut(&str)>;
 /// Options of a run.
 #[derive(Default)]
 pub struct RunOptions {
-    /// Another observer on the proxy thread (the terminal UI's snapshot producer).
+    /// Another observer on the proxy thread (the terminal UI's snapshot producer, the
+    /// walkthrough's stepper).
     pub observer: Option<Box<dyn Observer>>,
     /// Another destination for the proxy thread's span records (the terminal UI's feed);
     /// the runner keeps its own lossless feed for the listing.
@@ -37,8 +38,6 @@ pub struct RunOptions {
     pub progress: Option<Progress>,
     /// The expected listing; a different listing is a failed expectation.
     pub golden: Option<String>,
-    /// Runs first on the proxy thread (see `StartOptions::on_thread`).
-    pub on_proxy_thread: Option<Box<dyn FnOnce() + Send>>,
     /// How long clients and waits wait (default 10 s; longer when the proxy may be
     /// paused by the walkthrough).
     pub patience: Option<Duration>,
@@ -563,7 +562,6 @@ pub fn run(sc: &Scenario, opts: RunOptions) -> Result<Outcome, String> {
             capture: Some(sink),
             also: opts.also,
             observer: opts.observer,
-            on_thread: opts.on_proxy_thread,
             ready_within: opts.patience,
             ..Default::default()
         },

@@ -9,14 +9,14 @@
 //! stores it as `Val::Coded`; consumers (the listing, the trace file, the TUI, runtime
 //! traces) print the HAProxy names.
 //!
+//! This module knows the encoding, not the types: the proxy implements `Coded` for its
+//! states and flag sets and registers the function that names them (`set_namer`, called
+//! by `haproxy::flags`), so that the trace layer stays below the proxy it traces.
+//!
 //! At a span site: `si0 = s.si[0].state.coded()`.
 
 use std::fmt;
-
-use crate::haproxy::buffers::{Analysers, BufFlags};
-use crate::haproxy::proto_http::MsgState;
-use crate::haproxy::stream_interface::SiState;
-use crate::haproxy::task::TaskState;
+use std::sync::OnceLock;
 
 /// Which type a coded value holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,22 +47,25 @@ impl Code {
         })
     }
 
-    /// Writes HAProxy's name(s) for `bits` of this type.
+    /// Writes HAProxy's name(s) for `bits` of this type (the bits in hex while no namer
+    /// is registered).
     pub fn write(self, bits: u32, out: &mut impl fmt::Write) -> fmt::Result {
-        match self {
-            Code::SiState => match SiState::ALL.get(bits as usize) {
-                Some(s) => write!(out, "{s}"),
-                None => write!(out, "{bits}"),
-            },
-            Code::BufFlags => write!(out, "{}", BufFlags::from_bits_retain(bits)),
-            Code::TaskState => write!(out, "{}", TaskState::from_bits_retain(bits as u16)),
-            Code::Analysers => write!(out, "{}", Analysers::from_bits_retain(bits)),
-            Code::MsgState => match MsgState::ALL.get(bits as usize) {
-                Some(s) => write!(out, "{s}"),
-                None => write!(out, "{bits}"),
-            },
+        match NAMER.get() {
+            Some(name) => name(self, bits, out),
+            None => write!(out, "{bits:#x}"),
         }
     }
+}
+
+/// Writes the names of `bits` of a coded type.
+pub type Namer = fn(Code, u32, &mut dyn fmt::Write) -> fmt::Result;
+
+static NAMER: OnceLock<Namer> = OnceLock::new();
+
+/// Sets the function that names coded values (the first call wins: there is one proxy
+/// implementation per process).
+pub fn set_namer(name: Namer) {
+    let _ = NAMER.set(name);
 }
 
 /// The type and bits of a coded value; `None` for an ordinary number.
@@ -70,7 +73,8 @@ pub fn decode(v: u64) -> Option<(Code, u32)> {
     Code::of(v >> SHIFT).map(|c| (c, v as u32))
 }
 
-fn code(c: Code, bits: u32) -> u64 {
+/// The coded value of `bits` of type `c`.
+pub fn encode(c: Code, bits: u32) -> u64 {
     (c as u64) << SHIFT | u64::from(bits)
 }
 
@@ -80,70 +84,20 @@ pub trait Coded {
     fn coded(&self) -> u64;
 }
 
-impl Coded for SiState {
-    fn coded(&self) -> u64 {
-        code(Code::SiState, *self as u32)
-    }
-}
-
-impl Coded for BufFlags {
-    fn coded(&self) -> u64 {
-        code(Code::BufFlags, self.bits())
-    }
-}
-
-impl Coded for TaskState {
-    fn coded(&self) -> u64 {
-        code(Code::TaskState, u32::from(self.bits()))
-    }
-}
-
-impl Coded for Analysers {
-    fn coded(&self) -> u64 {
-        code(Code::Analysers, self.bits())
-    }
-}
-
-impl Coded for MsgState {
-    fn coded(&self) -> u64 {
-        code(Code::MsgState, *self as u32)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(v: u64) -> String {
-        let (c, bits) = decode(v).expect("a coded value");
-        let mut s = String::new();
-        c.write(bits, &mut s).unwrap();
-        s
-    }
-
-    #[test]
-    fn every_state_round_trips_to_its_haproxy_name() {
-        for s in SiState::ALL {
-            assert_eq!(name(s.coded()), s.to_string());
-        }
-        for m in MsgState::ALL {
-            assert_eq!(name(m.coded()), m.to_string());
-        }
-    }
-
-    #[test]
-    fn flag_sets_print_as_haproxy_prints_them() {
-        let f = BufFlags::BF_READ_PARTIAL | BufFlags::BF_WRITE_PARTIAL;
-        assert_eq!(name(f.coded()), f.to_string());
-        assert_eq!(name(BufFlags::empty().coded()), "0");
-        assert_eq!(name(TaskState::TASK_WOKEN_IO.coded()), "TASK_WOKEN_IO");
-        assert_eq!(name(Analysers::AN_REQ_WAIT_HTTP.coded()), "AN_REQ_WAIT_HTTP");
-    }
 
     #[test]
     fn ordinary_numbers_are_not_coded() {
         for v in [0, 1, 65_536, u64::from(u32::MAX), 1 << 55] {
             assert_eq!(decode(v), None);
         }
+    }
+
+    #[test]
+    fn a_coded_value_keeps_its_type_and_bits() {
+        assert_eq!(decode(encode(Code::BufFlags, 0x8001)), Some((Code::BufFlags, 0x8001)));
+        assert_eq!(decode(encode(Code::MsgState, 0)), Some((Code::MsgState, 0)));
     }
 }

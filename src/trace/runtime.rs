@@ -30,7 +30,6 @@ use std::time::SystemTime;
 
 use tracing::{Level, Metadata};
 
-use crate::haproxy::log::local_time;
 use crate::trace::capture::Field2;
 use crate::trace::names;
 
@@ -327,17 +326,22 @@ struct TraceInner {
     dropped: [u64; 4],
 }
 
+/// Formats the date at the start of a `buf0` line (the proxy's, as its logs write it).
+pub type Stamp = fn(SystemTime) -> String;
+
 /// The trace settings and the `buf0` ring of one proxy.
 #[derive(Debug)]
 pub struct TraceCtl {
     active: AtomicBool,
     inner: Mutex<TraceInner>,
+    stamp: Stamp,
 }
 
-impl Default for TraceCtl {
-    fn default() -> Self {
+impl TraceCtl {
+    /// Settings with every source stopped; `buf0` lines are dated with `stamp`.
+    pub fn new(stamp: Stamp) -> TraceCtl {
         let inner = TraceInner { sources: vec![SourceState::default(); SOURCES.len()], ..Default::default() };
-        TraceCtl { active: AtomicBool::new(false), inner: Mutex::new(inner) }
+        TraceCtl { active: AtomicBool::new(false), inner: Mutex::new(inner), stamp }
     }
 }
 
@@ -556,7 +560,7 @@ impl TraceCtl {
             "stderr" => {
                 let _ = writeln!(std::io::stderr().lock(), "{body}");
             }
-            "buf0" => inner.ring.push(format!("<0>{} {body}", local_time(SystemTime::now()).iso8601())),
+            "buf0" => inner.ring.push(format!("<0>{} {body}", (self.stamp)(SystemTime::now()))),
             _ => {}
         }
         let rebuild = self.refresh_active(inner);
@@ -883,7 +887,7 @@ mod tests {
 
     #[test]
     fn trace_listing_matches_haproxy_layout() {
-        let t = TraceCtl::default();
+        let t = TraceCtl::new(|_| String::new());
         let out = t.cli_trace(&[]);
         assert!(out.starts_with("Supported trace sources and states (.=stopped, w=waiting, R=running) :\n"));
         assert!(out.contains(" [.] 0          : not a source, will immediately stop all traces\n"));
@@ -897,7 +901,7 @@ mod tests {
 
     #[test]
     fn start_now_turns_the_fast_path_flag_on_and_trace_0_off() {
-        let t = TraceCtl::default();
+        let t = TraceCtl::new(|_| String::new());
         assert!(!t.active.load(Ordering::Relaxed));
         assert_eq!(t.cli_trace(&["stream", "sink", "buf0"]), "");
         assert_eq!(t.cli_trace(&["stream", "start", "now"]), "");

@@ -42,7 +42,8 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::haproxy::haproxy::{Command, Control, Haproxy, run_poll_loop};
+use crate::haproxy::errors::print_message;
+use crate::haproxy::haproxy::{Command, Control, Haproxy, OnLoopTurn, observe, run_poll_loop};
 use crate::haproxy::server::{srv_adm_set_maint, srv_adm_set_ready};
 use crate::ids::ServerId;
 use crate::trace::capture::Capture;
@@ -539,7 +540,7 @@ pub fn watch(
 /// `notes` (configuration warnings) open the log pane.
 pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
     if !has_terminal() {
-        crate::cli::print_msg("ALERT", "--tui needs a terminal on stdout");
+        print_message("ALERT", "--tui needs a terminal on stdout");
         return ExitCode::from(1);
     }
     let (producer, feed) = snapshot::producer(SNAPSHOT_INTERVAL_MS);
@@ -548,16 +549,19 @@ pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
     w.logger.mute_std = true;
     w.global.quiet = true;
     w.debug_sink = Some(producer.debug_sink());
-    w.observer = Some(Box::new(producer));
     let control = w.control();
-    let proxy =
-        match std::thread::Builder::new().name("haflow-proxy".into()).spawn(move || run_poll_loop(&mut w)) {
-            Ok(t) => t,
-            Err(e) => {
-                crate::cli::print_msg("ALERT", &format!("cannot start the proxy thread: {e}"));
-                return ExitCode::from(1);
-            }
-        };
+    let proxy = match std::thread::Builder::new().name("haflow-proxy".into()).spawn(move || {
+        // Each turn's span records go out before the loop may sleep.
+        observe(Box::new(OnLoopTurn(crate::trace::subscriber::flush_thread)));
+        observe(Box::new(producer));
+        run_poll_loop(&mut w)
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            print_message("ALERT", &format!("cannot start the proxy thread: {e}"));
+            return ExitCode::from(1);
+        }
+    };
     let mut app = App::default();
     for n in notes {
         app.state.push_log(LogKind::Ui, format!("[WARNING] config : {n}"));
@@ -568,11 +572,11 @@ pub fn run(mut w: Haproxy, capture: Capture, notes: Vec<String>) -> ExitCode {
     let joined = proxy.join();
     match (res, joined) {
         (_, Err(_)) => {
-            crate::cli::print_msg("ALERT", "the proxy thread panicked");
+            print_message("ALERT", "the proxy thread panicked");
             ExitCode::from(70)
         }
         (Err(e), Ok(())) => {
-            crate::cli::print_msg("ALERT", &format!("terminal error: {e}"));
+            print_message("ALERT", &format!("terminal error: {e}"));
             ExitCode::from(1)
         }
         (Ok(()), Ok(())) => ExitCode::SUCCESS,

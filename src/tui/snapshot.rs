@@ -1,8 +1,8 @@
 //! Snapshots: copies of the proxy's state made on the proxy thread for the terminal UI.
 //!
 //! The proxy thread owns every structure and the UI thread never reads them. Instead,
-//! `SnapshotProducer`, an `Observer` run at the end of each `run_poll_loop` turn, copies
-//! what the views need (proxies, servers and their counters, live sessions with their
+//! `SnapshotProducer`, an `Observer` told when each `run_poll_loop` turn's work is done,
+//! copies what the views need (proxies, servers and their counters, live sessions with their
 //! stream interfaces and buffers, pools, the scheduler's queues, the loop counters) at
 //! most every `interval`, or at once when the UI asked for it after sending a command,
 //! and `try_send`s it over a bounded channel; when the loop ends it sends a last copy

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crossterm::event;
 
-use crate::cli::print_msg;
+use crate::haproxy::errors::print_message;
 use crate::scenario::runner::Outcome;
 use crate::tui::input::{WalkIntent, walk_intent};
 use crate::tui::view::walkthrough::{WalkHits, draw};
@@ -276,7 +276,7 @@ fn walk_loop(walk: &mut Walk, run: &mut Option<Walkthrough>) -> io::Result<()> {
 /// text is then `haflow walkthrough --print`).
 pub fn run() -> ExitCode {
     if !has_terminal() {
-        print_msg(
+        print_message(
             "ALERT",
             "the walkthrough's screen needs a terminal on stdout; without one, use `haflow walkthrough --print`",
         );
@@ -286,7 +286,7 @@ pub fn run() -> ExitCode {
     let mut run = match start() {
         Ok(wt) => Some(wt),
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             return ExitCode::from(1);
         }
     };
@@ -300,7 +300,7 @@ pub fn run() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            print_msg("ALERT", &format!("terminal error: {e}"));
+            print_message("ALERT", &format!("terminal error: {e}"));
             ExitCode::from(1)
         }
     }

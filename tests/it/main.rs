@@ -6,6 +6,7 @@ mod checks;
 mod config;
 mod demo;
 mod http_mode;
+mod layers;
 mod lifecycle;
 mod pipelining;
 mod scenarios;

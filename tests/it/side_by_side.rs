@@ -63,22 +63,12 @@ impl Drop for Haproxy {
     }
 }
 
-/// True when `haproxy` can be run; otherwise says so (and fails under `CI`).
-fn have_haproxy() -> bool {
-    if Command::new("haproxy").arg("-v").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "haproxy is required under CI (.ci/run installs it)");
-        eprintln!("skipped: haproxy is not installed (apt-get install haproxy)");
-        return false;
-    }
-    true
-}
-
 fn start_haproxy(env: &[(&str, String)]) -> Option<Haproxy> {
     start_haproxy_with(CFG, env)
 }
 
 fn start_haproxy_with(cfg: &str, env: &[(&str, String)]) -> Option<Haproxy> {
-    if !have_haproxy() {
+    if !have_tool("haproxy") {
         return None;
     }
     let path = tmpdir("sbs").join("haproxy.cfg");
@@ -243,7 +233,7 @@ fn status_then_close(addr: SocketAddr) -> (Option<u16>, bool) {
 
 #[test]
 fn broken_servers_and_leaving_clients_end_like_with_haproxy() {
-    if !have_haproxy() {
+    if !have_tool("haproxy") {
         return;
     }
     let servers: [(&str, &[u8], Then); 5] = [
@@ -329,7 +319,7 @@ fn without_pid(line: &str) -> String {
 
 #[test]
 fn the_fd_limit_is_raised_for_maxconn_or_refused_like_haproxy() {
-    if !have_haproxy() {
+    if !have_tool("haproxy") {
         return;
     }
     let dir = tmpdir("fdlimit");
@@ -452,7 +442,7 @@ backend be
 #[test]
 fn protocol_switches_end_like_with_haproxy() {
     use crate::upgrade::{UpgradeServer, WS_101, WS_REQ};
-    if !have_haproxy() {
+    if !have_tool("haproxy") {
         return;
     }
     let no_key = b"GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";

@@ -1,6 +1,6 @@
 //! The stats socket and the HAProxy command line: real UNIX and TCP clients on the CLI
 //! (answers byte for byte against HAProxy 2.6's captures, `show stat`'s CSV, levels, live
-//! server changes, prompt mode, flooding), runtime traces, UDP syslog framing, and the
+//! server changes, the same changes from the UI's keys, prompt mode, flooding), runtime traces, UDP syslog framing, and the
 //! binary started the way test harnesses start `haproxy` (`-d -f FILE`, `fd@${NAME}`),
 //! with hatop driving it in tmux.
 
@@ -292,6 +292,94 @@ fn disable_server_takes_effect_on_live_traffic() {
         wait_log(&t.p, |x| x == l);
     }
     assert_idle(&t.p);
+}
+
+/// `show stat` with the columns that count time since a change (`lastchg`, `downtime`)
+/// blanked: two proxies changed a few milliseconds apart may differ there only.
+fn without_times(answer: &str) -> String {
+    answer
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            for c in ["lastchg", "downtime"] {
+                if !l.starts_with('#') && f.len() > col(c) {
+                    f[col(c)] = "";
+                }
+            }
+            f.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_uis_d_and_e_keys_do_what_disable_and_enable_server_do() {
+    use crossterm::event::{Event, KeyCode, KeyEvent};
+    use haflow::tui::input::intent;
+    use haflow::tui::view::{ViewKind, proxies::PxRow};
+    use haflow::tui::{App, Effect, send_maint};
+
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let env = [("S1", a(s1.addr())), ("S2", a(s2.addr()))];
+    // The same configuration twice: one proxy watched by the UI, one driven on its socket.
+    let (ui_dir, cli_dir) = (tmpdir("ui-keys"), tmpdir("cli-keys"));
+    let (prod, feed) = haflow::tui::snapshot::producer(100);
+    let by_ui = RunningProxy::start_with(
+        &http_cfg(&ui_dir, free_port(), ""),
+        &env,
+        StartOptions { observer: Some(Box::new(prod)), ..Default::default() },
+    )
+    .expect("haflow starts");
+    let by_cli = proxy(&http_cfg(&cli_dir, free_port(), ""), &env);
+    let mut app = App::default();
+    feed.request();
+    by_ui.query(|_| ());
+    app.state.apply_snapshot(feed.snapshots.recv_timeout(SOON).expect("a snapshot"));
+    app.apply(haflow::tui::input::Intent::Show(ViewKind::Proxies));
+    let snap = app.state.snap.clone().unwrap();
+    let rows = haflow::tui::view::proxies::rows(&snap);
+    let row_of = |name: &str| {
+        rows.iter()
+            .position(|r| matches!(r, PxRow::Server(id) if snap.server(*id).unwrap().name == name))
+            .unwrap_or_else(|| panic!("a row for {name}"))
+    };
+    // Presses `key` on the row of server `name`; the UI loop sends what the key asks for.
+    let mut press = |name: &str, key: char| {
+        app.view.proxies_sel = row_of(name);
+        let i = intent(&Event::Key(KeyEvent::from(KeyCode::Char(key))), app.mode()).expect("a key intent");
+        let Some(Effect::Maint(id, on)) = app.apply(i) else { panic!("{key} on a server row acts on it") };
+        send_maint(&by_ui.control(), id, on);
+    };
+    let same_stats = |what: &str| {
+        // Commands run in order on the proxy thread: the key's is done once `show stat` answers.
+        let ui = without_times(&cli(&ui_dir.join("admin.sock"), "show stat\n"));
+        let cli_ = without_times(&cli(&cli_dir.join("admin.sock"), "show stat\n"));
+        assert_eq!(ui, cli_, "{what}: the UI and the CLI leave the same `show stat`");
+        ui
+    };
+
+    // Both servers into maintenance: the backend loses its last one and goes down.
+    press("s1", 'd');
+    press("s2", 'd');
+    assert_eq!(cli(&cli_dir.join("admin.sock"), "disable server be/s1;disable server be/s2\n"), "\n\n");
+    let stat = same_stats("d");
+    let rows = csv_rows(&stat);
+    assert_eq!((rows[1][col("status")].as_str(), rows[2][col("status")].as_str()), ("MAINT", "MAINT"));
+    assert_eq!((rows[3][col("status")].as_str(), rows[3][col("chkdown")].as_str()), ("DOWN", "1"));
+    for p in [&by_ui, &by_cli] {
+        wait_log(p, |l| l == "backend be has no server available!");
+    }
+
+    press("s1", 'e');
+    press("s2", 'e');
+    assert_eq!(cli(&cli_dir.join("admin.sock"), "enable server be/s1;enable server be/s2\n"), "\n\n");
+    let stat = same_stats("e");
+    assert_eq!(csv_rows(&stat)[3][col("status")], "UP");
+    for p in [&by_ui, &by_cli] {
+        wait_log(p, |l| l == "Server be/s2 is UP/READY (leaving forced maintenance).");
+    }
+    let _ = (std::fs::remove_dir_all(ui_dir), std::fs::remove_dir_all(cli_dir));
 }
 
 #[test]
@@ -979,22 +1067,9 @@ fn check_mode_exit_codes_and_version_match_haproxy() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage : haflow"));
 }
 
-/// Whether `prog` can be run; a reason to skip otherwise (a failure under CI).
-fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{prog} is required under CI (.ci/run installs it)");
-        eprintln!("skipping: {prog} is not installed");
-    }
-    ok
-}
-
 #[test]
 fn hatop_in_tmux_shows_haflow_frontends_and_servers() {
-    if !have("tmux") || !have("hatop") {
+    if !have_tool("tmux") || !have_tool("hatop") {
         return;
     }
     let a1 = backend(BackendSpec::Http(HttpBehaviour::named("app1")));

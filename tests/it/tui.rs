@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use haflow::cli::scenario::show_outcome;
 use haflow::demo::Demo;
 use haflow::haproxy::checks::HchkStatus;
 use haflow::scenario::catalog::find;
-use haflow::scenario::command::show_outcome;
 use haflow::scenario::runner::{Outcome, RunOptions, run};
 use haflow::trace::capture::{Capture, capture};
 use haflow::tui::input::{Intent, WalkIntent};
@@ -894,17 +894,6 @@ impl Drop for Tmux {
     }
 }
 
-/// True when tmux can run; otherwise says why the test is skipped (and fails under CI,
-/// where `.ci/run` installs it).
-fn tmux_available(test: &str) -> bool {
-    if Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "tmux is required under CI (.ci/run installs it)");
-    eprintln!("skipped {test}: tmux is not installed (the end-to-end TUI tests need it)");
-    false
-}
-
 /// Runs `haflow run -f CFG --tui` in a `w`x`h` tmux pane, sends HTTP requests through it,
 /// checks the sessions, the call flow and the counters on screen, then stops it with `q`
 /// (or SIGTERM when `sigterm`) and checks the terminal is given back and the exit code is 0.
@@ -989,7 +978,7 @@ fn tui_in_tmux(w: u16, h: u16, sigterm: bool) {
 
 #[test]
 fn the_real_binary_runs_the_tui_in_tmux_and_gives_the_terminal_back() {
-    if !tmux_available("the run --tui test") {
+    if !have_tool("tmux") {
         return;
     }
     tui_in_tmux(80, 24, false);
@@ -998,7 +987,7 @@ fn the_real_binary_runs_the_tui_in_tmux_and_gives_the_terminal_back() {
 
 #[test]
 fn the_walkthrough_in_tmux_goes_through_every_step_restarts_and_quits() {
-    if !tmux_available("the walkthrough test") {
+    if !have_tool("tmux") {
         return;
     }
     let steps = haflow::walkthrough::steps().unwrap();
@@ -1042,7 +1031,7 @@ fn the_walkthrough_in_tmux_goes_through_every_step_restarts_and_quits() {
 
 #[test]
 fn the_demo_in_tmux_shows_sessions_call_flows_servers_and_counters() {
-    if !tmux_available("the demo test") {
+    if !have_tool("tmux") {
         return;
     }
     let haflow = env!("CARGO_BIN_EXE_haflow");
@@ -1076,7 +1065,7 @@ fn the_demo_in_tmux_shows_sessions_call_flows_servers_and_counters() {
 
 #[test]
 fn a_scenario_in_tmux_shows_its_outcome_and_its_exit_status() {
-    if !tmux_available("the scenario --tui test") {
+    if !have_tool("tmux") {
         return;
     }
     let haflow = env!("CARGO_BIN_EXE_haflow");
@@ -1118,7 +1107,7 @@ fn a_scenario_in_tmux_shows_its_outcome_and_its_exit_status() {
 /// UI's process: it must not stay behind reading a closed terminal.
 #[test]
 fn the_ui_ends_when_its_terminal_goes_away() {
-    if !tmux_available("the hang-up test") {
+    if !have_tool("tmux") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("haflow-tui-{}-hangup", std::process::id()));
@@ -1140,7 +1129,14 @@ fn the_ui_ends_when_its_terminal_goes_away() {
     );
     tmux.wait("the UI", |s| s.contains("haflow up"));
     let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
-    let alive = || Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success());
+    // `kill -0` probes; its complaint once the process is gone is not the suite's output.
+    let alive = || {
+        Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     assert!(alive());
     drop(tmux);
     assert!(eventually(TMUX_PATIENCE, || !alive()), "haflow {pid} outlived its terminal");

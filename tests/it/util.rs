@@ -1,7 +1,9 @@
 //! Shared helpers: start haflow from configuration text, wait for conditions with a
-//! deadline, and check that nothing leaked.
+//! deadline, check that nothing leaked, and skip (saying so) what needs a missing tool.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use haflow::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend};
@@ -10,6 +12,33 @@ pub use haflow::scenario::proxy::{RunningProxy, StartOptions};
 
 /// A generous bound for anything that should happen "soon".
 pub const SOON: Duration = Duration::from_secs(5);
+
+/// Tests skipped so far in this run for a missing tool.
+static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether `tool` (`haproxy`, `halog`, `hatop`, `tmux`) can be run. When it cannot, the
+/// test is skipped: it says so on stderr (`SKIP test: no tool`, past the harness's output
+/// capture, so that `cargo test` shows it) with the count of skips so far, and it fails
+/// instead under `CI`, where `.ci/run` installs every tool.
+pub fn have_tool(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: std::path::PathBuf| {
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = std::env::var_os("PATH")
+        .is_some_and(|dirs| std::env::split_paths(&dirs).any(|d| runnable(d.join(tool))));
+    if !found {
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: {tool} is required under CI (.ci/run installs it)"
+        );
+        let n = SKIPPED.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = writeln!(std::io::stderr(), "SKIP {test}: no {tool} ({n} skipped so far)");
+    }
+    found
+}
 
 /// Starts a backend or fails the test.
 pub fn backend(spec: BackendSpec) -> RunningBackend {

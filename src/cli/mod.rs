@@ -5,7 +5,7 @@
 //! (see `tui`); `haflow check -f FILE` checks a configuration like
 //! `haproxy -c`; `haflow scenario`, `haflow walkthrough` and `haflow demo` run haflow in
 //! this process against embedded servers, to check it, to step through it and to watch
-//! it. Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
+//! it (`scenario` holds the scenario commands). Messages follow HAProxy's layout (`[ALERT]    (pid) : config : ...`) so
 //! that the same eyes and scripts read both.
 //!
 //! The same binary also takes HAProxy's own command line (`haflow -d -f FILE`, `-c`, `-q`,
@@ -19,8 +19,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
-use crate::haproxy::haproxy::{Haproxy, InitError, run_poll_loop, start_proxies};
+use crate::haproxy::errors::print_message;
+use crate::haproxy::haproxy::{Haproxy, InitError, OnLoopTurn, observe, run_poll_loop, start_proxies};
 use crate::trace::export::{TraceArgs, install};
+
+pub mod scenario;
 
 /// haflow: HAProxy's insides, reproduced in Rust and made visible.
 #[derive(Debug, Parser)]
@@ -40,7 +43,7 @@ pub enum Cmd {
     Check(CheckArgs),
     /// Scripted runs: embedded backends, real traffic, checked expectations.
     #[command(subcommand)]
-    Scenario(crate::scenario::command::ScenarioCmd),
+    Scenario(scenario::ScenarioCmd),
     /// One HTTP session, paused at each step of the walkthrough with the proxy's state.
     Walkthrough(WalkthroughArgs),
     /// haflow in front of embedded servers with steady mixed traffic, shown live.
@@ -100,15 +103,10 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
-/// Prints a message with HAProxy's prefix: `[ALERT]    (1234) : `.
-pub fn print_msg(tag: &str, body: &str) {
-    eprintln!("{:<11}({}) : {}", format!("[{tag}]"), std::process::id(), body);
-}
-
 fn print_notices() {
-    print_msg("NOTICE", &format!("haflow version is {}", env!("CARGO_PKG_VERSION")));
+    print_message("NOTICE", &format!("haflow version is {}", env!("CARGO_PKG_VERSION")));
     if let Ok(exe) = std::env::current_exe() {
-        print_msg("NOTICE", &format!("path to executable is {}", exe.display()));
+        print_message("NOTICE", &format!("path to executable is {}", exe.display()));
     }
 }
 
@@ -119,10 +117,10 @@ pub fn print_diag(diag: &Diag, quiet: bool) {
     }
     print_notices();
     for w in &diag.warnings {
-        print_msg("WARNING", &format!("config : {w}"));
+        print_message("WARNING", &format!("config : {w}"));
     }
     for a in &diag.alerts {
-        print_msg("ALERT", &format!("config : {a}"));
+        print_message("ALERT", &format!("config : {a}"));
     }
 }
 
@@ -171,7 +169,7 @@ fn load(args: &RunArgs) -> Result<(Haproxy, Vec<String>), ExitCode> {
     let mut w = match Haproxy::new(cfg) {
         Ok(w) => w,
         Err(e) => {
-            print_msg("ALERT", &format!("cannot create the poller: {e}"));
+            print_message("ALERT", &format!("cannot create the poller: {e}"));
             return Err(ExitCode::from(1));
         }
     };
@@ -196,7 +194,7 @@ pub fn run_tui(args: &RunArgs) -> ExitCode {
     let _trace = match install(&args.trace, Some(layer), false, false) {
         Ok(g) => g,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             return ExitCode::from(1);
         }
     };
@@ -215,6 +213,8 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
     if let Err(code) = start(w) {
         return code;
     }
+    // Each turn's span records go out to the trace outputs before the loop may sleep.
+    observe(Box::new(OnLoopTurn(crate::trace::subscriber::flush_thread)));
     run_poll_loop(w);
     ExitCode::SUCCESS
 }
@@ -223,15 +223,15 @@ pub fn serve(w: &mut Haproxy) -> ExitCode {
 /// on failure prints HAProxy's messages and returns the exit code.
 pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
     if let Err(e) = w.install_signal_handlers() {
-        print_msg("ALERT", &format!("cannot install signal handlers: {e}"));
+        print_message("ALERT", &format!("cannot install signal handlers: {e}"));
         return Err(ExitCode::from(1));
     }
     match crate::haproxy::haproxy::apply_fd_limit(&w.global) {
         Ok(None) => {}
-        Ok(Some(warning)) => print_msg("WARNING", &warning),
+        Ok(Some(warning)) => print_message("WARNING", &warning),
         Err(msg) => {
             print_notices();
-            print_msg("ALERT", &msg);
+            print_message("ALERT", &msg);
             return Err(ExitCode::from(1));
         }
     }
@@ -239,19 +239,22 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
         Ok(()) => {}
         Err(InitError::Bind(msg)) => {
             print_notices();
-            print_msg("ALERT", &msg);
-            print_msg("ALERT", "[haproxy.main()] Some protocols failed to start their listeners! Exiting.");
+            print_message("ALERT", &msg);
+            print_message(
+                "ALERT",
+                "[haproxy.main()] Some protocols failed to start their listeners! Exiting.",
+            );
             return Err(ExitCode::from(1));
         }
         Err(e) => {
-            print_msg("ALERT", &format!("{e:?}"));
+            print_message("ALERT", &format!("{e:?}"));
             return Err(ExitCode::from(1));
         }
     }
     if let Some(pidfile) = &w.global.pidfile
         && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
     {
-        print_msg("ALERT", &format!("[haflow.main()] Cannot create pidfile {} : {e}", pidfile.display()));
+        print_message("ALERT", &format!("[haflow.main()] Cannot create pidfile {} : {e}", pidfile.display()));
     }
     Ok(())
 }
@@ -272,7 +275,7 @@ fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
     match install(args, capture, true, false) {
         Ok(_guard) => f(),
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             ExitCode::from(1)
         }
     }
@@ -472,7 +475,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     let a = match parse_haproxy_args(args) {
         Ok(a) => a,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             eprint!("{HAPROXY_USAGE}");
             return ExitCode::from(1);
         }
@@ -486,7 +489,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
-                print_msg("ALERT", &format!("Failed to evaluate condition: {e}"));
+                print_message("ALERT", &format!("Failed to evaluate condition: {e}"));
                 ExitCode::from(2)
             }
         };
@@ -494,7 +497,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     if let Some(dir) = &a.chdir
         && let Err(e) = std::env::set_current_dir(dir)
     {
-        print_msg("ALERT", &format!("Cannot chdir to {} : {e}", dir.display()));
+        print_message("ALERT", &format!("Cannot chdir to {} : {e}", dir.display()));
         return ExitCode::from(1);
     }
     if a.files.is_empty() {
@@ -518,7 +521,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     let mut w = match Haproxy::new(cfg) {
         Ok(w) => w,
         Err(e) => {
-            print_msg("ALERT", &format!("cannot create the poller: {e}"));
+            print_message("ALERT", &format!("cannot create the poller: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -545,7 +548,7 @@ fn walkthrough(a: &WalkthroughArgs) -> ExitCode {
     match crate::walkthrough::print(&mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             ExitCode::from(1)
         }
     }
@@ -570,7 +573,7 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) if a.tui => run_tui(a),
         Cmd::Run(a) => with_trace(&a.trace, || run(a)),
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
-        Cmd::Scenario(c) => crate::scenario::command::main(c),
+        Cmd::Scenario(c) => scenario::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
         Cmd::Demo(a) => {
             crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::print_msg;
+use crate::haproxy::errors::print_message;
 use crate::scenario::catalog::{SCENARIOS, find};
 use crate::scenario::runner::{Outcome, RunOptions, run};
 use crate::scenario::spec::Scenario;
@@ -81,7 +81,7 @@ fn run_one(a: &ScenarioRunArgs) -> ExitCode {
     let (sc, golden) = match load(&a.name) {
         Ok(x) => x,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             return ExitCode::from(2);
         }
     };
@@ -92,7 +92,7 @@ fn run_one(a: &ScenarioRunArgs) -> ExitCode {
     let _guard = match install(&a.trace, None, true, true) {
         Ok(g) => g,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             return ExitCode::from(1);
         }
     };
@@ -108,7 +108,7 @@ fn run_one(a: &ScenarioRunArgs) -> ExitCode {
     let out = match run(&sc, opts) {
         Ok(o) => o,
         Err(e) => {
-            print_msg("ALERT", &format!("scenario {}: {e}", sc.name));
+            print_message("ALERT", &format!("scenario {}: {e}", sc.name));
             return ExitCode::from(1);
         }
     };
@@ -154,14 +154,14 @@ fn print_outcome(a: &ScenarioRunArgs, out: &Outcome) -> ExitCode {
 /// after its traffic is printed once the terminal is given back.
 fn run_tui(a: &ScenarioRunArgs, sc: Scenario, golden: Option<String>) -> ExitCode {
     if !has_terminal() {
-        print_msg("ALERT", "--tui needs a terminal on stdout");
+        print_message("ALERT", "--tui needs a terminal on stdout");
         return ExitCode::from(1);
     }
     // No warnings on stderr: the terminal is the UI's.
     let _guard = match install(&a.trace, None, false, true) {
         Ok(g) => g,
         Err(e) => {
-            print_msg("ALERT", &e);
+            print_message("ALERT", &e);
             return ExitCode::from(1);
         }
     };
@@ -192,7 +192,7 @@ fn run_tui(a: &ScenarioRunArgs, sc: Scenario, golden: Option<String>) -> ExitCod
     let mut driver = match driver {
         Ok(d) => Some(d),
         Err(e) => {
-            print_msg("ALERT", &format!("cannot start the scenario: {e}"));
+            print_message("ALERT", &format!("cannot start the scenario: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -218,12 +218,12 @@ fn run_tui(a: &ScenarioRunArgs, sc: Scenario, golden: Option<String>) -> ExitCod
         (None, None) => Err("the scenario's result was lost".into()),
     };
     if let Err(e) = ui {
-        print_msg("ALERT", &format!("terminal error: {e}"));
+        print_message("ALERT", &format!("terminal error: {e}"));
     }
     match res {
         Ok(out) => print_outcome(a, &out),
         Err(e) => {
-            print_msg("ALERT", &format!("scenario {name}: {e}"));
+            print_message("ALERT", &format!("scenario {name}: {e}"));
             ExitCode::from(1)
         }
     }

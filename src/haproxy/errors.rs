@@ -1,0 +1,13 @@
+//! Messages on stderr with HAProxy's prefix: `[ALERT]    (1234) : ...`.
+//!
+//! Reproduces `errors.c` (HAProxy 2.6), where `ha_alert`, `ha_warning` and `ha_notice`
+//! print through one function. It names nothing else in haflow, so every layer (the
+//! command line, the demo, the scenarios, the terminal UI) prints the same way.
+
+/// errors.c:print_message() (2.6): `label` in brackets padded to ten columns, the pid,
+/// then `msg`, on stderr.
+/// Divergence: no startup-log ring nor "parsing `[file:line]`" context; callers put the
+/// context in `msg`, as `readcfgfile`'s ALERTs already carry it.
+pub fn print_message(label: &str, msg: &str) {
+    eprintln!("{:<11}({}) : {}", format!("[{label}]"), std::process::id(), msg);
+}
