@@ -29,8 +29,8 @@ use crate::haproxy::http;
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
 use crate::haproxy::session::{
-    SessFlags, Session, SnErr, SnFinst, sess_change_server, session_process_counters, srv_error_flags,
-    srv_release_conn,
+    SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server, session_process_counters,
+    srv_error_flags, srv_release_conn,
 };
 use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
@@ -1183,6 +1183,9 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
     }
     span.record("state", s.txn.req.state.coded());
     if s.txn.req.state == MsgState::HTTP_MSG_DONE {
+        // The whole request is in (1.5.0): `timeout client` no longer applies to it.
+        s.req.flags.insert(BufFlags::BF_READ_NOEXP);
+        s.req.rex = TICK_ETERNITY;
         return http_resync_states(w, s);
     }
     if s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR) {
@@ -1233,13 +1236,7 @@ fn response_xfer_abort(s: &Session) -> Option<(SnErr, Side)> {
 /// abort is counted once, by whoever sees its cause first.
 fn response_xfer_aborted(w: &mut Haproxy, s: &mut Session, err: SnErr, side: Side) {
     if s.err == SnErr::SN_ERR_NONE {
-        let bump = |cli: &mut u64, srv: &mut u64| if side == Side::Cli { *cli += 1 } else { *srv += 1 };
-        let c = &mut w.proxies[s.be.idx()].counters;
-        bump(&mut c.cli_aborts, &mut c.srv_aborts);
-        if let Some(srv) = s.srv {
-            let c = &mut w.server_mut(srv).counters;
-            bump(&mut c.cli_aborts, &mut c.srv_aborts);
-        }
+        count_abort(w, s, side);
     }
     abort_txn(w, s, err, SnFinst::SN_FINST_D);
 }
@@ -1733,7 +1730,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
             | BufFlags::BF_AUTO_CONNECT
             | BufFlags::BF_WRITE_ERROR
             | BufFlags::BF_WRITE_TIMEOUT
-            | BufFlags::BF_AUTO_CLOSE,
+            | BufFlags::BF_AUTO_CLOSE
+            | BufFlags::BF_READ_NOEXP,
     );
     s.rep.flags.remove(
         BufFlags::BF_SHUTR

@@ -253,6 +253,62 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// A session accepted on `listener` of `fe` from `addr`, at `date` (`now`): both
+    /// buffers sized `(bufsize, maxrewrite)`, `si[0]` established, `si[1]` not yet
+    /// asked to connect, and no task yet.
+    fn new(
+        uniq_id: u32,
+        listener: ListenerId,
+        fe: ProxyId,
+        (bufsize, maxrewrite): (usize, usize),
+        addr: Option<SocketAddr>,
+        (date, now): (SystemTime, Tick),
+        root: tracing::Span,
+    ) -> Session {
+        Session {
+            id: SessionId::default(),
+            uniq_id,
+            flags: SessFlags::empty(),
+            err: SnErr::SN_ERR_NONE,
+            finst: SnFinst::SN_FINST_NONE,
+            listener,
+            fe,
+            be: fe,
+            srv: None,
+            srv_conn: None,
+            idle_srv: None,
+            prev_srv: None,
+            pend_pos: false,
+            task: TaskId::default(),
+            si: [StreamInterface::new(SiState::SI_ST_EST), StreamInterface::new(SiState::SI_ST_INI)],
+            req: Buffer::new(bufsize, maxrewrite),
+            rep: Buffer::new(bufsize, maxrewrite),
+            cli_addr: addr,
+            txn: HttpTxn::default(),
+            logs: SessLogs {
+                accept_date: date,
+                request_date: date,
+                tv_accept: now,
+                t_idle: None,
+                t_request: None,
+                t_queue: None,
+                t_connect: None,
+                t_data: None,
+                t_close: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                bytes_out_base: 0,
+                srv_queue_size: 0,
+                prx_queue_size: 0,
+                retries: 0,
+                logged: false,
+            },
+            counted: ByteMarks::default(),
+            srv_error: default_srv_error,
+            span: root,
+        }
+    }
+
     /// `option http-no-delay` on the frontend or the backend: both buffers send at once,
     /// for the whole session (`BF_NEVER_WAIT` is permanent).
     fn set_never_wait(&mut self) {
@@ -355,48 +411,8 @@ pub fn session_accept(
     // pool_alloc2(pool2_session)
     let alloc = {
         let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "session").entered();
-        w.pool2_session.pool_alloc2(|| Session {
-            id: SessionId::default(),
-            uniq_id,
-            flags: SessFlags::empty(),
-            err: SnErr::SN_ERR_NONE,
-            finst: SnFinst::SN_FINST_NONE,
-            listener: lid,
-            fe,
-            be: fe,
-            srv: None,
-            srv_conn: None,
-            idle_srv: None,
-            prev_srv: None,
-            pend_pos: false,
-            task: TaskId::default(),
-            si: [StreamInterface::new(SiState::SI_ST_EST), StreamInterface::new(SiState::SI_ST_INI)],
-            req: Buffer::new(bufsize, maxrewrite),
-            rep: Buffer::new(bufsize, maxrewrite),
-            cli_addr: addr,
-            txn: HttpTxn::default(),
-            logs: SessLogs {
-                accept_date: date,
-                request_date: date,
-                tv_accept: now,
-                t_idle: None,
-                t_request: None,
-                t_queue: None,
-                t_connect: None,
-                t_data: None,
-                t_close: None,
-                bytes_in: 0,
-                bytes_out: 0,
-                bytes_out_base: 0,
-                srv_queue_size: 0,
-                prx_queue_size: 0,
-                retries: 0,
-                logged: false,
-            },
-            counted: ByteMarks::default(),
-            srv_error: default_srv_error,
-            span: root,
-        })
+        w.pool2_session
+            .pool_alloc2(|| Session::new(uniq_id, lid, fe, (bufsize, maxrewrite), addr, (date, now), root))
     };
     let Some(mut s) = alloc else {
         return AcceptResult::Failed;
@@ -607,8 +623,11 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
 /// The body of `process_session`; returns whether the session lives on.
 fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bool {
     let now = w.clock.now_ms;
-    // Set again at the end of every run that still waits for the server (the trick below).
-    s.req.flags.remove(BufFlags::BF_READ_NOEXP);
+    // `BF_READ_NOEXP` is one-shot, as in 1.5.0: an analyser sets it (the request is
+    // complete) or the trick at the end does (the server is awaited); it is dropped only
+    // when the request analysers run again or nobody analyses the request any more, so a
+    // run that does not call them (a connection retry) keeps `timeout client` suspended.
+    let mut rq_oneshot = s.req.flags & BufFlags::BF_READ_NOEXP;
     // Analyser-visible events that happened since the last run count as changes.
     let mut rqf_last = s.req.flags & !BufFlags::BF_MASK_ANALYSER;
     let mut rpf_last = s.rep.flags & !BufFlags::BF_MASK_ANALYSER;
@@ -650,13 +669,11 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         s.si[0].flags.remove(SiFlags::SI_FL_ERR);
         si_shutr(w, s, Side::Cli);
         si_shutw(w, s, Side::Cli);
-        s.si[0].err_type |= SiErrType::SI_ET_DATA_ERR;
-        w.proxies[s.fe.idx()].counters.cli_aborts += 1;
-        if let Some(srv) = s.srv {
-            w.server_mut(srv).counters.cli_aborts += 1;
-        }
-        s.set_err(SnErr::SN_ERR_CLICL);
+        stream_int_report_error(s, Side::Cli);
+        // While an analyser is pending, it sees the error flags and reports it itself.
         if s.req.analysers.is_empty() && s.rep.analysers.is_empty() {
+            count_abort(w, s, Side::Cli);
+            s.set_err(SnErr::SN_ERR_CLICL);
             s.set_finst(SnFinst::SN_FINST_D);
         }
     }
@@ -666,16 +683,14 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         s.si[1].flags.remove(SiFlags::SI_FL_ERR);
         si_shutr(w, s, Side::Srv);
         si_shutw(w, s, Side::Srv);
-        s.si[1].err_type |= SiErrType::SI_ET_DATA_ERR;
+        stream_int_report_error(s, Side::Srv);
         w.proxies[s.be.idx()].counters.failed_resp += 1;
-        w.proxies[s.be.idx()].counters.srv_aborts += 1;
         if let Some(srv) = s.srv {
-            let c = &mut w.server_mut(srv).counters;
-            c.failed_resp += 1;
-            c.srv_aborts += 1;
+            w.server_mut(srv).counters.failed_resp += 1;
         }
-        s.set_err(SnErr::SN_ERR_SRVCL);
         if s.req.analysers.is_empty() && s.rep.analysers.is_empty() {
+            count_abort(w, s, Side::Srv);
+            s.set_err(SnErr::SN_ERR_SRVCL);
             s.set_finst(SnFinst::SN_FINST_D);
         }
     }
@@ -720,6 +735,7 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                     TaskState::TASK_WOKEN_INIT | TaskState::TASK_WOKEN_TIMER | TaskState::TASK_WOKEN_MSG,
                 );
             if changed && s.si[0].state >= SiState::SI_ST_EST && !s.req.analysers.is_empty() {
+                s.req.flags.remove(std::mem::take(&mut rq_oneshot));
                 let flags_before = s.req.flags & BufFlags::BF_MASK_STATIC;
                 s.req.flags.remove(BufFlags::BF_WAKE_ONCE);
                 run_analysers(w, s, REQ_ANALYSERS, true);
@@ -762,6 +778,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         report_buffer_errors(w, s);
 
         // 9. Nobody analyses the request any more: forward everything.
+        if s.req.analysers.is_empty() {
+            s.req.flags.remove(std::mem::take(&mut rq_oneshot));
+        }
         if s.req.analysers.is_empty()
             && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTR_NOW)
             && s.si[0].state >= SiState::SI_ST_EST
@@ -984,64 +1003,91 @@ fn buffer_check_timeouts(b: &mut Buffer, now: Tick) {
     }
 }
 
-/// Step 8 of `process_session`: read/write errors and timeouts on a buffer become the
-/// session's `SN_ERR_*` cause and `SN_FINST_*` state (only the first cause counts).
+/// stream_interface.c:stream_int_report_error() in 1.5-dev8: a low-level error on a
+/// stream interface becomes a read error on its input and a write error on its output.
+fn stream_int_report_error(s: &mut Session, side: Side) {
+    let si = &mut s.si[side as usize];
+    if si.err_type.is_empty() {
+        si.err_type = SiErrType::SI_ET_DATA_ERR;
+    }
+    s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_ERROR);
+    s.ib_mut(side).flags.insert(BufFlags::BF_READ_ERROR);
+}
+
+/// Counts an abort by the client (`Side::Cli`) or the server on the frontend, the
+/// backend and the server, as every abort site of session.c does.
+pub fn count_abort(w: &mut Haproxy, s: &Session, side: Side) {
+    let bump = |c: &mut u64, v: &mut u64| if side == Side::Cli { *c += 1 } else { *v += 1 };
+    for px in [s.fe, s.be] {
+        let c = &mut w.proxies[px.idx()].counters;
+        bump(&mut c.cli_aborts, &mut c.srv_aborts);
+    }
+    if let Some(srv) = s.srv {
+        let c = &mut w.server_mut(srv).counters;
+        bump(&mut c.cli_aborts, &mut c.srv_aborts);
+    }
+}
+
+/// Step 8 of `process_session` (the unnamed block after the analysers, 1.5-dev8 and
+/// 1.5.0): an error or timeout no analyser reported becomes the session's `SN_ERR_*`
+/// cause, the request side first, then the response side; the side's analysers stop.
 fn report_buffer_errors(w: &mut Haproxy, s: &mut Session) {
-    let (rq, rp) = (s.req.flags, s.rep.flags);
     let err_mask = BufFlags::BF_READ_ERROR
         | BufFlags::BF_READ_TIMEOUT
         | BufFlags::BF_WRITE_ERROR
         | BufFlags::BF_WRITE_TIMEOUT;
-    if !(rq | rp).intersects(err_mask) || s.err != SnErr::SN_ERR_NONE {
+    if s.err != SnErr::SN_ERR_NONE {
         return;
     }
-    let be = s.be;
-    let srv = s.srv;
-    let count = |w: &mut Haproxy, cli: bool| {
-        if cli {
-            w.proxies[be.idx()].counters.cli_aborts += 1;
-            if let Some(srv) = srv {
-                w.server_mut(srv).counters.cli_aborts += 1;
-            }
-        } else {
-            w.proxies[be.idx()].counters.srv_aborts += 1;
-            if let Some(srv) = srv {
-                w.server_mut(srv).counters.srv_aborts += 1;
-            }
-        }
+    // Which side's fault each flag is depends on the buffer's direction: a read error on
+    // the request is the client's, a write error on it the server's.
+    let (f, producer, consumer) = if s.req.flags.intersects(err_mask) {
+        s.req.analysers = Analysers::empty();
+        (s.req.flags, Side::Cli, Side::Srv)
+    } else if s.rep.flags.intersects(err_mask) {
+        s.rep.analysers = Analysers::empty();
+        (s.rep.flags, Side::Srv, Side::Cli)
+    } else {
+        return;
     };
-    if rq.contains(BufFlags::BF_READ_ERROR) || rp.contains(BufFlags::BF_WRITE_ERROR) {
-        count(w, true);
-        s.set_err(SnErr::SN_ERR_CLICL);
-    } else if rq.contains(BufFlags::BF_READ_TIMEOUT) || rp.contains(BufFlags::BF_WRITE_TIMEOUT) {
-        count(w, true);
-        s.set_err(SnErr::SN_ERR_CLITO);
-    } else if rp.contains(BufFlags::BF_READ_ERROR) || rq.contains(BufFlags::BF_WRITE_ERROR) {
-        count(w, false);
-        s.set_err(SnErr::SN_ERR_SRVCL);
-    } else if rp.contains(BufFlags::BF_READ_TIMEOUT) || rq.contains(BufFlags::BF_WRITE_TIMEOUT) {
-        count(w, false);
-        s.set_err(SnErr::SN_ERR_SRVTO);
-    }
-    sess_set_term_flags(s);
+    let (side, closed) = if f.contains(BufFlags::BF_READ_ERROR) {
+        (producer, true)
+    } else if f.contains(BufFlags::BF_READ_TIMEOUT) {
+        (producer, false)
+    } else if f.contains(BufFlags::BF_WRITE_ERROR) {
+        (consumer, true)
+    } else {
+        (consumer, false)
+    };
+    count_abort(w, s, side);
+    s.set_err(match (side, closed) {
+        (Side::Cli, true) => SnErr::SN_ERR_CLICL,
+        (Side::Cli, false) => SnErr::SN_ERR_CLITO,
+        (Side::Srv, true) => SnErr::SN_ERR_SRVCL,
+        (Side::Srv, false) => SnErr::SN_ERR_SRVTO,
+    });
+    sess_set_term_flags(w, s);
 }
 
-/// session.c:sess_set_term_flags(): the final state from where the server side stands.
-pub fn sess_set_term_flags(s: &mut Session) {
+/// session.c:sess_set_term_flags() in 1.5-dev8: the final state from where the server
+/// side stands, when no analyser set one; a session that never asked for a server is a
+/// failed request.
+fn sess_set_term_flags(w: &mut Haproxy, s: &mut Session) {
     if s.finst != SnFinst::SN_FINST_NONE {
         return;
     }
     let si = &s.si[1];
-    s.finst = if si.state < SiState::SI_ST_REQ && si.prev_state < SiState::SI_ST_REQ {
+    s.finst = if si.state < SiState::SI_ST_REQ {
+        w.proxies[s.fe.idx()].counters.failed_req += 1;
         SnFinst::SN_FINST_R
-    } else if si.state == SiState::SI_ST_QUE || si.prev_state == SiState::SI_ST_QUE {
+    } else if si.state == SiState::SI_ST_QUE {
         SnFinst::SN_FINST_Q
-    } else if si.state < SiState::SI_ST_EST && si.prev_state < SiState::SI_ST_EST {
+    } else if si.state < SiState::SI_ST_EST {
         SnFinst::SN_FINST_C
-    } else if s.txn.waiting_for_response() {
-        SnFinst::SN_FINST_H
-    } else {
+    } else if si.state == SiState::SI_ST_EST || si.prev_state == SiState::SI_ST_EST {
         SnFinst::SN_FINST_D
+    } else {
+        SnFinst::SN_FINST_L
     };
 }
 
@@ -1493,7 +1539,7 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span) -> 
     }
     s.logs.t_close = Some(s.elapsed(now));
     if s.err != SnErr::SN_ERR_NONE {
-        sess_set_term_flags(&mut s);
+        sess_set_term_flags(w, &mut s);
     }
     if !s.logs.logged {
         sess_log(w, &mut s);
@@ -1549,3 +1595,103 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     root
 }
 // ANCHOR_END: session_free
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "frontend fe\n    mode http\n    bind 127.0.0.1:0\n    default_backend be\n\
+                       backend be\n    mode http\n    server s1 127.0.0.1:1\n";
+
+    /// A process state for `CFG` (nothing bound) and a session of it, whose server side
+    /// stands in `srv_state` after `prev`, assigned to `be/s1`.
+    fn world(prev: SiState, srv_state: SiState) -> (Haproxy, Session) {
+        let dir = std::env::temp_dir().join(format!("haflow-session-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.cfg");
+        std::fs::write(&path, CFG).unwrap();
+        let cfg = crate::haproxy::cfgparse::readcfgfile(&[&path], &|_| None).expect("the test config parses");
+        let w = Haproxy::new(cfg).unwrap();
+        let (fe, be) = (ProxyId(0), ProxyId(1));
+        let now = w.clock.now_ms;
+        let mut s = Session::new(
+            0,
+            ListenerId(0),
+            fe,
+            (1024, 256),
+            None,
+            (SystemTime::now(), now),
+            tracing::Span::none(),
+        );
+        s.be = be;
+        s.srv = Some(ServerId { px: be, idx: 0 });
+        s.si[1].prev_state = prev;
+        s.si[1].state = srv_state;
+        (w, s)
+    }
+
+    /// Every counter an abort may bump: `(fe cli, fe srv, be cli, be srv, srv cli, srv srv, fe ereq)`.
+    fn aborts(w: &Haproxy) -> (u64, u64, u64, u64, u64, u64, u64) {
+        let (fe, be) = (&w.proxies[0].counters, &w.proxies[1].counters);
+        let sv = &w.proxies[1].servers[0].counters;
+        (
+            fe.cli_aborts,
+            fe.srv_aborts,
+            be.cli_aborts,
+            be.srv_aborts,
+            sv.cli_aborts,
+            sv.srv_aborts,
+            fe.failed_req,
+        )
+    }
+
+    #[test]
+    fn buffer_errors_become_the_termination_state_request_side_first() {
+        use BufFlags as B;
+        use SiState::*;
+        // (request flags, response flags, server side before and now) -> state, client
+        // abort?, failed request?
+        let cases = [
+            (B::BF_READ_ERROR, B::empty(), (SI_ST_INI, SI_ST_INI), "CR", true, true),
+            (B::BF_READ_TIMEOUT, B::empty(), (SI_ST_INI, SI_ST_INI), "cR", true, true),
+            (B::BF_READ_ERROR, B::empty(), (SI_ST_REQ, SI_ST_QUE), "CQ", true, false),
+            (B::BF_READ_ERROR, B::empty(), (SI_ST_ASS, SI_ST_CON), "CC", true, false),
+            (B::BF_WRITE_ERROR, B::empty(), (SI_ST_EST, SI_ST_EST), "SD", false, false),
+            (B::BF_WRITE_TIMEOUT, B::empty(), (SI_ST_EST, SI_ST_EST), "sD", false, false),
+            (B::empty(), B::BF_READ_ERROR, (SI_ST_EST, SI_ST_EST), "SD", false, false),
+            (B::empty(), B::BF_READ_TIMEOUT, (SI_ST_EST, SI_ST_EST), "sD", false, false),
+            (B::empty(), B::BF_WRITE_ERROR, (SI_ST_EST, SI_ST_EST), "CD", true, false),
+            (B::empty(), B::BF_WRITE_TIMEOUT, (SI_ST_EST, SI_ST_EST), "cD", true, false),
+            // Both sides failed writing: the request side is looked at first, a server
+            // abort; a server side closed before it was ever established ends in L.
+            (B::BF_WRITE_ERROR, B::BF_WRITE_ERROR, (SI_ST_CER, SI_ST_CLO), "SL", false, false),
+            (B::BF_WRITE_ERROR, B::BF_WRITE_ERROR, (SI_ST_EST, SI_ST_CLO), "SD", false, false),
+        ];
+        for (rq, rp, (prev, now), want, client, failed_req) in cases {
+            let (mut w, mut s) = world(prev, now);
+            s.req.flags.insert(rq);
+            s.rep.flags.insert(rp);
+            s.req.analysers = Analysers::AN_REQ_HTTP_XFER_BODY;
+            s.rep.analysers = Analysers::AN_RES_HTTP_XFER_BODY;
+            report_buffer_errors(&mut w, &mut s);
+            let got = format!("{}{}", s.err.log_char(), s.finst.log_char());
+            assert_eq!(got, want, "{rq:?} / {rp:?} with the server side {prev} -> {now}");
+            let (c, v) = (u64::from(client), u64::from(!client));
+            assert_eq!(aborts(&w), (c, v, c, v, c, v, u64::from(failed_req)), "counters for {want}");
+            // The side that failed stops being analysed; the other keeps its analysers.
+            let req_side = !rq.is_empty();
+            assert_eq!(s.req.analysers.is_empty(), req_side, "{want}: request analysers");
+            assert_eq!(s.rep.analysers.is_empty(), !req_side, "{want}: response analysers");
+        }
+    }
+
+    #[test]
+    fn a_cause_already_known_is_not_reported_again() {
+        let (mut w, mut s) = world(SiState::SI_ST_EST, SiState::SI_ST_EST);
+        s.set_err(SnErr::SN_ERR_PRXCOND);
+        s.rep.flags.insert(BufFlags::BF_READ_ERROR);
+        report_buffer_errors(&mut w, &mut s);
+        assert_eq!((s.err, s.finst), (SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_NONE));
+        assert_eq!(aborts(&w), (0, 0, 0, 0, 0, 0, 0));
+    }
+}

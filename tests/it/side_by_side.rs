@@ -531,3 +531,172 @@ fn timeout_client_does_not_fire_while_the_server_thinks() {
         hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
     assert_eq!(hap_terms, terms, "haproxy's termination states");
 }
+
+const CFG_ABORTS: &str = r#"
+global
+    log stdout format raw local0
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 400ms
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// The error and abort columns of `show stat` for the frontend, the backend and the
+/// server, keyed `pxname/svname column` (the empty ones left out).
+fn abort_columns(sock: &std::path::Path) -> std::collections::BTreeMap<String, i64> {
+    let out = crate::soak::cli(sock, "show stat");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+    let mut cols = std::collections::BTreeMap::new();
+    for l in lines.filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = l.split(',').collect();
+        for w in ["ereq", "econ", "eresp", "cli_abrt", "srv_abrt"] {
+            let i = header.iter().position(|h| h == &w).expect("a show stat column");
+            if let Some(Ok(v)) = f.get(i).map(|v| v.parse()) {
+                cols.insert(format!("{}/{} {w}", f[0], f[1]), v);
+            }
+        }
+    }
+    cols
+}
+
+/// What changed between two [`abort_columns`], as `key+n` words.
+fn counted(
+    before: &std::collections::BTreeMap<String, i64>,
+    after: &std::collections::BTreeMap<String, i64>,
+) -> Vec<String> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d != 0).then(|| format!("{k}+{d}"))
+        })
+        .collect()
+}
+
+/// How a fault of `abort_counters_and_termination_states_match_haproxy` is provoked from
+/// the client's side once the request is sent.
+#[derive(Clone, Copy, Debug)]
+enum ClientDoes {
+    /// Reads the whole answer (or until the proxy closes).
+    ReadAll,
+    /// Reads one byte of the response, then resets the connection.
+    ResetAfterOneByte,
+}
+
+#[test]
+fn abort_counters_and_termination_states_match_haproxy() {
+    if !have_tool("haproxy") {
+        return;
+    }
+    let big = backend(BackendSpec::Http(HttpBehaviour { body_size: 8 << 20, ..HttpBehaviour::named("s1") }));
+    let cut = ScriptedServer::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial", Then::Reset);
+    let closes = ScriptedServer::start(b"", Then::Close);
+    let silent = ScriptedServer::start(b"", Then::Stay);
+    let faults = [
+        ("client reset mid-body", big.addr(), ClientDoes::ResetAfterOneByte),
+        ("server reset mid-body", cut.addr(), ClientDoes::ReadAll),
+        ("server close before headers", closes.addr(), ClientDoes::ReadAll),
+        ("server timeout", silent.addr(), ClientDoes::ReadAll),
+    ];
+    let mut diffs = Vec::new();
+    for (name, srv, does) in faults {
+        let dir = tmpdir("aborts");
+        let (hs, fs) = (dir.join(format!("{name}-hap.sock")), dir.join(format!("{name}-hf.sock")));
+        let Some(hap) = start_haproxy_with(CFG_ABORTS, &[("S1", a(srv)), ("SOCK", hs.display().to_string())])
+        else {
+            return;
+        };
+        let hf =
+            proxy(CFG_ABORTS, &[("S1", a(srv)), ("SOCK", fs.display().to_string()), ("PORT", "0".into())]);
+        let mut seen = Vec::new();
+        for (addr, logs, sock) in [
+            (hap.addr, Box::new(|| hap.logs.lock().unwrap().clone()) as Box<dyn Fn() -> Vec<String>>, &hs),
+            (hf.addr("fe"), Box::new(|| hf.logs()), &fs),
+        ] {
+            let before = logs().len();
+            let stats_before = abort_columns(sock);
+            let mut c = Conn::connect(addr, SOON).unwrap();
+            c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+            match does {
+                ClientDoes::ReadAll => {
+                    c.set_timeout(Duration::from_secs(2)).unwrap();
+                    let _ = c.read_response(false);
+                }
+                ClientDoes::ResetAfterOneByte => {
+                    assert_eq!(c.read_exact(1).unwrap(), b"H");
+                    c.abort().unwrap();
+                }
+            }
+            let line = last_log_after(&*logs, before);
+            seen.push((term(&line).to_string(), counted(&stats_before, &abort_columns(sock)), line));
+        }
+        let (h, f) = (&seen[0], &seen[1]);
+        if h.0 != f.0 || h.1 != f.1 {
+            diffs.push(format!(
+                "{name}:\n  haproxy {} {:?}\n  haflow  {} {:?}\n  hap: {}\n  hf:  {}",
+                h.0, h.1, f.0, f.1, h.2, f.2
+            ));
+        }
+        assert_idle(&hf);
+    }
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+}
+
+const CFG_SATURATED: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    retries 2
+    timeout connect 200ms
+    timeout client 300ms
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    http-request return status 200 content-type text/plain string "ok" if { path /ping }
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// A request and a pipelined one behind it, to a server whose connects time out three
+/// times (longer than `timeout client`): the statuses the client gets.
+fn connect_timeouts_then_pipelined(addr: SocketAddr) -> Vec<Option<u16>> {
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /ping HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    (0..2).map(|_| c.read_response(false).ok().map(|r| r.status)).collect()
+}
+
+#[test]
+fn timeout_client_does_not_fire_while_the_server_is_being_connected() {
+    let saturated = backend(BackendSpec::Saturated);
+    let env = [("S1", a(saturated.addr()))];
+    let hf = proxy(CFG_SATURATED, &[("S1", a(saturated.addr())), ("PORT", "0".into())]);
+    let got = connect_timeouts_then_pipelined(hf.addr("fe"));
+    // The request was complete: the connect timeouts decide (`sC`), the connection lives
+    // on and the pipelined request is answered.
+    assert_eq!(got, [Some(503), Some(200)], "haflow");
+    assert!(eventually(SOON, || hf.logs().len() >= 2));
+    let terms: Vec<String> = hf.logs().iter().map(|l| term(l).to_string()).collect();
+    assert_eq!(terms, ["sC--", "LR--"], "haflow: {:#?}", hf.logs());
+    assert_idle(&hf);
+    let Some(hap) = start_haproxy_with(CFG_SATURATED, &env) else { return };
+    let before = hap.logs.lock().unwrap().len();
+    assert_eq!(connect_timeouts_then_pipelined(hap.addr), got, "haproxy");
+    eventually(SOON, || hap.logs.lock().unwrap().len() >= before + 2);
+    let hap_terms: Vec<String> =
+        hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
+    assert_eq!(hap_terms, terms, "haproxy's termination states");
+}
