@@ -29,8 +29,8 @@ use crate::haproxy::http;
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
 use crate::haproxy::session::{
-    SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server, session_process_counters,
-    srv_error_flags, srv_release_conn,
+    AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
+    session_process_counters, srv_error_flags, srv_release_conn,
 };
 use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
@@ -707,7 +707,7 @@ fn close_silently(s: &mut Session) {
 /// proto_http.c:http_wait_for_request() in 1.5-dev8 (`AN_REQ_WAIT_HTTP`): wait until a
 /// whole request head is in the buffer, parse it, and decide its framing. Answers 400 to
 /// what cannot be parsed, 408 when `timeout http-request` expires first.
-pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::HTTP_WAIT_FOR_REQUEST,
         sess = s.uniq_id,
@@ -727,7 +727,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
         Some(len) if len > limit => {
             span.record("status", 400);
             http_bad_req(w, s, &H1Error { status: 400, reason: "request head too large" });
-            false
+            AnalyserResult::Abort
         }
         Some(len) => {
             let parsed = h1::parse_request(&input[..len], maxhdr);
@@ -736,7 +736,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                 Err(e) => {
                     span.record("status", e.status);
                     http_bad_req(w, s, &e);
-                    return false;
+                    return AnalyserResult::Abort;
                 }
             };
             let (framing, te_close) = match h1::request_framing(&mut head) {
@@ -744,7 +744,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                 Err(e) => {
                     span.record("status", e.status);
                     http_bad_req(w, s, &e);
-                    return false;
+                    return AnalyserResult::Abort;
                 }
             };
             let flags = match request_upgrade_flags(&mut head, framing) {
@@ -752,7 +752,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                 Err(e) => {
                     span.record("status", e.status);
                     http_bad_req(w, s, &e);
-                    return false;
+                    return AnalyserResult::Abort;
                 }
             };
             let StartLine::Request { method, uri, version } = &head.start else { unreachable!() };
@@ -792,7 +792,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             fe.counters.cum_req += 1;
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
-            true
+            AnalyserResult::Continue
         }
         None => {
             // Incomplete head.
@@ -800,11 +800,11 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             if h1::request_start_hopeless(input) {
                 span.record("status", 400);
                 http_bad_req(w, s, &H1Error { status: 400, reason: "not a request line" });
-                return false;
+                return AnalyserResult::Abort;
             }
             if input.len() >= limit {
                 http_bad_req(w, s, &H1Error { status: 400, reason: "request head too large" });
-                return false;
+                return AnalyserResult::Abort;
             }
             let flags = s.req.flags;
             if flags.contains(BufFlags::BF_READ_ERROR) || flags.contains(BufFlags::BF_SHUTR) {
@@ -820,7 +820,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                     close_silently(s);
                     s.logs.logged = false;
                 }
-                return false;
+                return AnalyserResult::Abort;
             }
             if flags.intersects(BufFlags::BF_READ_TIMEOUT | BufFlags::BF_ANA_TIMEOUT) {
                 if s.txn.not_first && !has_data {
@@ -839,7 +839,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                         SnFinst::SN_FINST_R,
                     );
                 }
-                return false;
+                return AnalyserResult::Abort;
             }
             // Wait for more; no server connection until the request is known.
             s.req.buffer_dont_connect();
@@ -852,7 +852,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                 };
                 s.req.analyse_exp = tick_add_ifset(now, tmo);
             }
-            false
+            AnalyserResult::Wait
         }
     }
 }
@@ -881,7 +881,7 @@ fn request_upgrade_flags(head: &mut Head, framing: Framing) -> Result<HttpMsgFla
 
 /// proto_http.c:http_process_req_common() in 1.5-dev8 (`AN_REQ_HTTP_PROCESS_FE`/`_BE`):
 /// run the frontend's (or backend's) `http-request` rules.
-pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let px_id = if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE { s.fe } else { s.be };
     let span = tracing::debug_span!(
         names::HTTP_PROCESS_REQ_COMMON,
@@ -907,11 +907,12 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             ReqAction::SetHeader(n, f) | ReqAction::AddHeader(n, f) => {
                 let v = f.eval(&smp, port);
                 let set = matches!(rule.action, ReqAction::SetHeader(..));
-                let head = s.txn.req.head.as_mut().expect("the head was parsed");
+                let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
                 if set { head.set(n, v) } else { head.add(n, v) }
             }
             ReqAction::DelHeader(n) => {
-                s.txn.req.head.as_mut().expect("the head was parsed").remove(n);
+                let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
+                head.remove(n);
             }
             other => {
                 outcome = Some(other.clone());
@@ -919,7 +920,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             }
         }
     }
-    let Some(action) = outcome else { return true };
+    let Some(action) = outcome else { return AnalyserResult::Continue };
     let close = s.txn.cli_close;
     match action {
         ReqAction::Deny(status) => {
@@ -947,7 +948,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         ReqAction::Redirect { kind, value, code } => {
             span.record("action", "redirect");
             w.proxies[px_id.idx()].counters.intercepted += 1;
-            let head = s.txn.req.head.as_ref().expect("the head was parsed");
+            let Some(head) = s.txn.req.head.as_ref() else { return missing_head(w, s, Side::Cli) };
             let uri = match &head.start {
                 StartLine::Request { uri, .. } => uri.clone(),
                 StartLine::Response { .. } => String::new(),
@@ -968,7 +969,17 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         }
         _ => {}
     }
-    false
+    AnalyserResult::Abort
+}
+
+/// An analyser that needs the parsed head of its message ran without it (an
+/// analyser-ordering bug): the transaction ends with a 500 instead of a panic of the
+/// proxy thread.
+fn missing_head(w: &mut Haproxy, s: &mut Session, side: Side) -> AnalyserResult {
+    tracing::error!(sess = s.uniq_id, ?side, "an analyser ran before its message's head was parsed");
+    let finst = if side == Side::Cli { SnFinst::SN_FINST_R } else { SnFinst::SN_FINST_H };
+    http_reply(w, s, 500, &http::analyser_error(500, true), ReplyEnd::Close, SnErr::SN_ERR_INTERNAL, finst);
+    AnalyserResult::Abort
 }
 
 /// The stronger of the frontend's and backend's `option http-*` modes.
@@ -979,7 +990,7 @@ fn conn_mode(w: &Haproxy, s: &Session) -> HttpConnMode {
 /// proto_http.c:http_process_request() in 1.5-dev8 (`AN_REQ_HTTP_INNER`): the last
 /// changes before the request leaves (`X-Forwarded-For`, the `Connection` header toward
 /// the server), then the head is written back to the buffer and forwarded.
-pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let mode = conn_mode(w, s);
     let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
@@ -994,7 +1005,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     s.txn.srv_close = mode != HttpConnMode::KeepAlive;
     let http10 = s.txn.cli_http10;
     let upgrade = s.txn.req.flags.contains(HttpMsgFlags::HTTP_MSGF_CONN_UPG);
-    let head = s.txn.req.head.as_mut().expect("the head was parsed");
+    let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
     if fwdfor
         && let Some(ip) = s.cli_addr.map(|a| a.ip())
         && !(ifnone && head.value("x-forwarded-for").is_some())
@@ -1033,7 +1044,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_R,
         );
-        return false;
+        return AnalyserResult::Abort;
     }
     s.req.b_adv(out.len());
     s.txn.req.head_len = 0;
@@ -1052,7 +1063,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     // The server's answer will be awaited with `timeout server`; until then the request
     // must reach it even if the client goes quiet.
     s.req.buffer_dont_close();
-    true
+    AnalyserResult::Continue
 }
 
 /// Moves a message's body through the buffer: Content-Length bodies by `to_forward`,
@@ -1151,7 +1162,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
 /// the request body; once both messages are done, end the transaction.
-pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::HTTP_REQUEST_FORWARD_BODY,
         sess = s.uniq_id,
@@ -1179,7 +1190,7 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
         } else {
             abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
         }
-        return false;
+        return AnalyserResult::Abort;
     }
     span.record("state", s.txn.req.state.coded());
     if s.txn.req.state == MsgState::HTTP_MSG_DONE {
@@ -1192,8 +1203,9 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
         // The client closed in the middle of its body: whatever is left in the buffer
         // (a partial chunk-size line) can never be completed.
         abort_txn(w, s, SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_D);
+        return AnalyserResult::Abort;
     }
-    false
+    AnalyserResult::Wait
 }
 
 /// Closes both sides of a broken transaction (a body cannot be completed).
@@ -1247,7 +1259,7 @@ fn response_xfer_aborted(w: &mut Haproxy, s: &mut Session, err: SnErr, side: Sid
 /// proto_http.c:http_wait_for_response() in 1.5-dev8 (`AN_RES_WAIT_HTTP`): wait for the
 /// server's response head and parse it. 502 when it is invalid or the server closes
 /// first, 504 when `timeout server` expires first; 1xx interim responses are passed on.
-pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::HTTP_WAIT_FOR_RESPONSE,
         sess = s.uniq_id,
@@ -1282,42 +1294,42 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         if input.len() >= limit || h1::response_start_hopeless(input) {
             span.record("status", 502);
             server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-            return false;
+            return AnalyserResult::Abort;
         }
         let flags = s.rep.flags;
         if flags.contains(BufFlags::BF_READ_TIMEOUT) {
             span.record("status", 504);
             server_failed(w, s, 504, SnErr::SN_ERR_SRVTO);
-            return false;
+            return AnalyserResult::Abort;
         }
         if flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_SHUTR) {
             span.record("status", 502);
             // Garbage before the close is an invalid response; silence is a server abort.
             let err = if input.is_empty() { SnErr::SN_ERR_SRVCL } else { SnErr::SN_ERR_PRXCOND };
             server_failed(w, s, 502, err);
-            return false;
+            return AnalyserResult::Abort;
         }
         if s.rep.flags.contains(BufFlags::BF_SHUTW)
             || s.req.flags.contains(BufFlags::BF_SHUTR) && s.req.flags.contains(BufFlags::BF_READ_ERROR)
         {
             // The client is gone while we wait: abort (`CH--`).
             abort_txn(w, s, SnErr::SN_ERR_CLICL, SnFinst::SN_FINST_H);
-            return false;
+            return AnalyserResult::Abort;
         }
         s.rep.buffer_dont_close();
-        return false;
+        return AnalyserResult::Wait;
     };
     if len > limit {
         span.record("status", 502);
         server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-        return false;
+        return AnalyserResult::Abort;
     }
     let mut head = match h1::parse_response(&input[..len], maxhdr) {
         Ok(h) => h,
         Err(e) => {
             span.record("status", e.status);
             server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-            return false;
+            return AnalyserResult::Abort;
         }
     };
     let StartLine::Response { status, .. } = head.start else { unreachable!() };
@@ -1343,7 +1355,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     {
         tracing::debug!(reason, "bad protocol switch");
         server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-        return false;
+        return AnalyserResult::Abort;
     }
     if (100..200).contains(&status) && status != 101 {
         // An interim response: pass it on and keep waiting for the final one.
@@ -1351,7 +1363,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         if s.rep.replace_input(0, len, &out) {
             s.rep.b_adv(out.len());
         }
-        return false;
+        return AnalyserResult::Wait;
     }
     s.txn.status = Some(status);
     let (framing, te_close) = if s.txn.switches_protocol() {
@@ -1363,7 +1375,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             Err(_) => {
                 s.txn.status = None;
                 server_failed(w, s, 502, SnErr::SN_ERR_PRXCOND);
-                return false;
+                return AnalyserResult::Abort;
             }
         }
     };
@@ -1382,7 +1394,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     s.txn.rsp.state = MsgState::HTTP_MSG_BODY;
     s.rep.analysers.remove(an_bit);
     s.rep.analyse_exp = TICK_ETERNITY;
-    true
+    AnalyserResult::Continue
 }
 
 /// HAProxy 2.6's checks of a `101 Switching Protocols`: both messages carry
@@ -1404,7 +1416,7 @@ fn response_upgrade_check(head: &Head, req: HttpMsgFlags) -> Result<(), &'static
 /// proto_http.c:http_process_res_common() in 1.5-dev8 (`AN_RES_HTTP_PROCESS_BE`): run the
 /// backend's then the frontend's `http-response` rules, fix the `Connection` header toward
 /// the client, and let the head go.
-pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::HTTP_PROCESS_RES_COMMON,
         sess = s.uniq_id,
@@ -1438,14 +1450,17 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
                 }
                 ResAction::SetHeader(n, f) => {
                     let v = value(f);
-                    s.txn.rsp.head.as_mut().expect("parsed").set(n, v);
+                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
+                    head.set(n, v);
                 }
                 ResAction::AddHeader(n, f) => {
                     let v = value(f);
-                    s.txn.rsp.head.as_mut().expect("parsed").add(n, v);
+                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
+                    head.add(n, v);
                 }
                 ResAction::DelHeader(n) => {
-                    s.txn.rsp.head.as_mut().expect("parsed").remove(n);
+                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
+                    head.remove(n);
                 }
             }
         }
@@ -1463,13 +1478,13 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_H,
         );
-        return false;
+        return AnalyserResult::Abort;
     }
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
     let (cli_close, http10, tunnel) = (s.txn.cli_close, s.txn.cli_http10, s.txn.switches_protocol());
-    let head = s.txn.rsp.head.as_mut().expect("parsed");
+    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
     if tunnel {
         // The switch is announced as the server made it.
         for h in ["proxy-connection", "keep-alive"] {
@@ -1498,7 +1513,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_H,
         );
-        return false;
+        return AnalyserResult::Abort;
     }
     s.rep.b_adv(out.len());
     let status = s.txn.status.unwrap_or(0);
@@ -1526,12 +1541,12 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         _ => MsgState::HTTP_MSG_DONE,
     };
     s.rep.analysers.insert(Analysers::AN_RES_HTTP_XFER_BODY);
-    true
+    AnalyserResult::Continue
 }
 
 /// proto_http.c:http_response_forward_body() in 1.5-dev8 (`AN_RES_HTTP_XFER_BODY`):
 /// forward the response body; once both messages are done, end the transaction.
-pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::HTTP_RESPONSE_FORWARD_BODY,
         sess = s.uniq_id,
@@ -1543,7 +1558,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
     if let Some((err, side)) = response_xfer_abort(s) {
         span.record("state", MsgState::HTTP_MSG_ERROR.coded());
         response_xfer_aborted(w, s, err, side);
-        return false;
+        return AnalyserResult::Abort;
     }
     if forward_body(w, s, false).is_err() {
         span.record("state", MsgState::HTTP_MSG_ERROR.coded());
@@ -1567,7 +1582,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         } else {
             abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
         }
-        return false;
+        return AnalyserResult::Abort;
     }
     span.record("state", s.txn.rsp.state.coded());
     if matches!(s.txn.rsp.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_TUNNEL) {
@@ -1577,8 +1592,9 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         // The server closed before the end of its message: what is left of it (a partial
         // chunk-size line, say) will never be completed.
         response_xfer_aborted(w, s, SnErr::SN_ERR_SRVCL, Side::Srv);
+        return AnalyserResult::Abort;
     }
-    false
+    AnalyserResult::Wait
 }
 
 /// proto_http.c:http_resync_states() in 1.5.0: once both messages are done, the
@@ -1587,7 +1603,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
 /// leave, and from then on `process_session` forwards both ways as in TCP mode, under
 /// `timeout tunnel`. Only that switch is a span: the other outcomes show as the spans
 /// that follow (`http_end_txn_clean_session`, the shutdowns).
-fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
+fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     if s.txn.rsp.state == MsgState::HTTP_MSG_TUNNEL && s.txn.req.state == MsgState::HTTP_MSG_DONE {
         let _g = tracing::debug_span!(
             names::HTTP_RESYNC_STATES,
@@ -1604,10 +1620,10 @@ fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
             b.buffer_auto_close();
             b.buffer_auto_read();
         }
-        return false;
+        return AnalyserResult::Wait;
     }
     if s.txn.req.state != MsgState::HTTP_MSG_DONE || s.txn.rsp.state != MsgState::HTTP_MSG_DONE {
-        return false;
+        return AnalyserResult::Wait;
     }
     if s.txn.cli_close {
         // The client connection ends with this transaction: let the bytes drain, then close.
@@ -1624,10 +1640,10 @@ fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> bool {
             si_shutr(w, s, Side::Srv);
             si_shutw(w, s, Side::Srv);
         }
-        return false;
+        return AnalyserResult::Wait;
     }
     http_end_txn_clean_session(w, s);
-    false
+    AnalyserResult::Wait
 }
 
 /// proto_http.c:http_end_txn_clean_session() in 1.5.0: the transaction is over and the

@@ -496,8 +496,20 @@ fn session_accept_unwind(w: &mut Haproxy, mut s: Box<Session>) {
     w.pool2_session.pool_free2(s);
 }
 
-/// A request or response analyser: returns `false` to stop the chain (waiting or aborted).
-pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> bool;
+/// What an analyser tells `process_session` (HAProxy's return 1 or 0, with the two
+/// reasons for 0 told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalyserResult {
+    /// Done for this pass: the next analyser of the list may run.
+    Continue,
+    /// Missing data to decide: stop the chain until the next wake-up.
+    Wait,
+    /// The analyser ended the transaction (answered an error, aborted): stop the chain.
+    Abort,
+}
+
+/// A request or response analyser, called with its own bit.
+pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> AnalyserResult;
 
 // ANCHOR: analyser_tables
 /// Request analysers in the order `process_session` calls them.
@@ -533,7 +545,7 @@ fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, Analyser
         loops -= 1;
         for &(bit, f) in table {
             if ana_list.contains(bit) {
-                if !f(w, s, bit) {
+                if f(w, s, bit) != AnalyserResult::Continue {
                     return;
                 }
                 // UPDATE_ANALYSERS: drop the one that ran, add those it enabled.
@@ -1159,14 +1171,23 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
             if s.si[1].err_type.is_empty() {
                 s.si[1].err_type = et;
             }
-            s.si[1].set_state(SiState::SI_ST_CLO);
-            s.req.flags.insert(BufFlags::BF_SHUTW);
-            s.rep.flags.insert(BufFlags::BF_SHUTR);
-            let f = s.srv_error;
-            f(w, s, Side::Srv);
+            sess_abort_srv(w, s, SiErrType::empty());
         }
     }
     span.record("to", s.si[1].state.coded());
+}
+
+/// Gives up on the server side, as every failure site of `sess_prepare_conn_req`,
+/// `sess_update_stream_int` and `sess_update_st_cer` does: record `et` (when not empty),
+/// close `si[1]` (`SI_ST_CLO`), mark the request unsendable and the response unreadable,
+/// and let `srv_error` say why (the 503/504 or the termination flags).
+fn sess_abort_srv(w: &mut Haproxy, s: &mut Session, et: SiErrType) {
+    s.si[1].err_type |= et;
+    s.si[1].set_state(SiState::SI_ST_CLO);
+    s.req.flags.insert(BufFlags::BF_SHUTW);
+    s.rep.flags.insert(BufFlags::BF_SHUTR);
+    let f = s.srv_error;
+    f(w, s, Side::Srv);
 }
 
 /// session.c:sess_update_stream_int() in 1.5-dev8: move a server side that is assigned
@@ -1190,12 +1211,7 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                     s.logs.t_queue.get_or_insert(s.elapsed(now));
                 }
                 SnErr::SN_ERR_INTERNAL => {
-                    s.si[1].err_type |= SiErrType::SI_ET_CONN_OTHER;
-                    s.si[1].set_state(SiState::SI_ST_CLO);
-                    s.req.flags.insert(BufFlags::BF_SHUTW);
-                    s.rep.flags.insert(BufFlags::BF_SHUTR);
-                    let f = s.srv_error;
-                    f(w, s, Side::Srv);
+                    sess_abort_srv(w, s, SiErrType::SI_ET_CONN_OTHER);
                 }
                 _ => {
                     // Resource or server error: the attempt failed at once.
@@ -1226,34 +1242,19 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                 pendconn_free(w, s);
                 s.logs.t_queue = Some(s.elapsed(now));
                 s.si[1].exp = TICK_ETERNITY;
-                s.si[1].err_type |= SiErrType::SI_ET_QUEUE_TO;
-                s.si[1].set_state(SiState::SI_ST_CLO);
-                s.req.flags.insert(BufFlags::BF_SHUTW);
-                s.rep.flags.insert(BufFlags::BF_SHUTR);
-                let f = s.srv_error;
-                f(w, s, Side::Srv);
+                sess_abort_srv(w, s, SiErrType::SI_ET_QUEUE_TO);
                 return;
             }
             if client_aborted(w, s) {
                 pendconn_free(w, s);
                 s.logs.t_queue = Some(s.elapsed(now));
-                s.si[1].err_type |= SiErrType::SI_ET_QUEUE_ABRT;
-                s.si[1].set_state(SiState::SI_ST_CLO);
-                s.req.flags.insert(BufFlags::BF_SHUTW);
-                s.rep.flags.insert(BufFlags::BF_SHUTR);
-                let f = s.srv_error;
-                f(w, s, Side::Srv);
+                sess_abort_srv(w, s, SiErrType::SI_ET_QUEUE_ABRT);
             }
         }
         SiState::SI_ST_TAR => {
             if client_aborted(w, s) {
                 s.si[1].exp = TICK_ETERNITY;
-                s.si[1].err_type |= SiErrType::SI_ET_CONN_ABRT;
-                s.si[1].set_state(SiState::SI_ST_CLO);
-                s.req.flags.insert(BufFlags::BF_SHUTW);
-                s.rep.flags.insert(BufFlags::BF_SHUTR);
-                let f = s.srv_error;
-                f(w, s, Side::Srv);
+                sess_abort_srv(w, s, SiErrType::SI_ET_CONN_ABRT);
                 return;
             }
             if !tick_is_expired(s.si[1].exp, now) {
@@ -1349,12 +1350,10 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         }
         w.proxies[s.be.idx()].counters.failed_conns += 1;
         sess_change_server(w, s, None);
-        s.si[1].set_state(SiState::SI_ST_CLO);
         s.si[1].exp = TICK_ETERNITY;
-        s.req.flags.insert(BufFlags::BF_SHUTW | BufFlags::BF_WRITE_ERROR);
-        s.rep.flags.insert(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR);
-        let f = s.srv_error;
-        f(w, s, Side::Srv);
+        s.req.flags.insert(BufFlags::BF_WRITE_ERROR);
+        s.rep.flags.insert(BufFlags::BF_READ_ERROR);
+        sess_abort_srv(w, s, SiErrType::empty());
         span.record("to", SiState::SI_ST_CLO.coded());
         return;
     }
@@ -1466,7 +1465,7 @@ pub fn srv_release_conn(w: &mut Haproxy, s: &mut Session) {
 
 /// session.c:process_switching_rules() in 1.5-dev8 (`AN_REQ_SWITCHING_RULES`): pick the
 /// backend from the `use_backend` rules, or `default_backend`, and add its analysers.
-pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> bool {
+pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let span = tracing::debug_span!(
         names::PROCESS_SWITCHING_RULES,
         sess = s.uniq_id,
@@ -1491,7 +1490,7 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         s.req.analysers.remove(Analysers::AN_REQ_INSPECT_BE | Analysers::AN_REQ_HTTP_PROCESS_BE);
     }
     span.record("backend", w.proxies[s.be.idx()].name.as_str());
-    true
+    AnalyserResult::Continue
 }
 
 /// proxy.c:session_set_backend(): the session now belongs to `be`; count it there and add

@@ -114,23 +114,27 @@ impl SiState {
     }
 
     // ANCHOR: si_transitions
-    /// The transitions HAProxy's server-side state machine can take.
+    /// The transitions HAProxy's stream interfaces can take (1.5-dev8's session.c,
+    /// stream_sock.c and stream_interface.c). Only an established connection is closed
+    /// in two steps (`DIS`, then `CLO`); every other state gives up straight to `CLO`.
     pub fn may_become(self, to: SiState) -> bool {
         use SiState::*;
-        if self == to || to == SI_ST_CLO || to == SI_ST_DIS {
+        if self == to {
             return true;
         }
         match self {
-            SI_ST_INI => matches!(to, SI_ST_REQ | SI_ST_EST),
-            SI_ST_REQ => matches!(to, SI_ST_QUE | SI_ST_ASS | SI_ST_EST),
-            SI_ST_QUE => matches!(to, SI_ST_ASS | SI_ST_REQ),
-            SI_ST_TAR => matches!(to, SI_ST_ASS | SI_ST_REQ),
-            SI_ST_ASS => matches!(to, SI_ST_CON | SI_ST_CER | SI_ST_QUE),
-            SI_ST_CON => matches!(to, SI_ST_EST | SI_ST_CER),
-            SI_ST_CER => matches!(to, SI_ST_REQ | SI_ST_ASS | SI_ST_TAR),
+            // An applet (the stats page) is established at once; shutw before any
+            // connection request aborts.
+            SI_ST_INI => matches!(to, SI_ST_REQ | SI_ST_EST | SI_ST_CLO),
+            SI_ST_REQ => matches!(to, SI_ST_QUE | SI_ST_ASS | SI_ST_EST | SI_ST_CLO),
+            SI_ST_QUE => matches!(to, SI_ST_ASS | SI_ST_REQ | SI_ST_CLO),
+            SI_ST_TAR => matches!(to, SI_ST_ASS | SI_ST_REQ | SI_ST_CLO),
+            SI_ST_ASS => matches!(to, SI_ST_CON | SI_ST_CER | SI_ST_QUE | SI_ST_CLO),
+            SI_ST_CON => matches!(to, SI_ST_EST | SI_ST_CER | SI_ST_CLO),
+            SI_ST_CER => matches!(to, SI_ST_REQ | SI_ST_ASS | SI_ST_TAR | SI_ST_CLO),
             // Keep-alive recycles the server side of a session for the next request.
-            SI_ST_EST => to == SI_ST_INI,
-            SI_ST_DIS => false,
+            SI_ST_EST => matches!(to, SI_ST_DIS | SI_ST_INI),
+            SI_ST_DIS => to == SI_ST_CLO,
             SI_ST_CLO => to == SI_ST_INI,
         }
     }

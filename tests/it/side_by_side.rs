@@ -466,7 +466,15 @@ fn protocol_switches_end_like_with_haproxy() {
         let r2 = upgrade_attempt(hf.addr("fe"), req, end);
         let l1 = last_log_after(&|| hap.logs.lock().unwrap().clone(), b1);
         let l2 = last_log_after(&|| hf.logs(), b2);
-        if r1 != r2 || term(&l1) != term(&l2) {
+        // An idle tunnel's four timers are armed together with `timeout tunnel`; a write
+        // refreshes its side's read timer too, so which side is blamed (`cD` or `sD`)
+        // depends on the millisecond the 101 left, on both proxies: only the timeout
+        // and the state must match.
+        let same = |a: &str, b: &str| match end {
+            TunnelEnd::Idle if a.starts_with(['c', 's']) => b.starts_with(['c', 's']) && a[1..] == b[1..],
+            _ => a == b,
+        };
+        if r1 != r2 || !same(term(&l1), term(&l2)) {
             diffs.push(format!("{name}: haproxy {r1:?} {l1}\n  haflow {r2:?} {l2}"));
         }
         assert_idle(&hf);
