@@ -9,5 +9,8 @@
 /// Divergence: no startup-log ring nor "parsing `[file:line]`" context; callers put the
 /// context in `msg`, as `readcfgfile`'s ALERTs already carry it.
 pub fn print_message(label: &str, msg: &str) {
-    eprintln!("{:<11}({}) : {}", format!("[{label}]"), std::process::id(), msg);
+    // One write for the whole line: stderr is unbuffered, and `eprintln!` with arguments
+    // writes each piece on its own, which a reader of the pipe (VTest) sees as many lines.
+    let line = format!("{:<11}({}) : {}\n", format!("[{label}]"), std::process::id(), msg);
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
