@@ -20,7 +20,7 @@ use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::listener::{ListenAddr, Listener, ListenerState};
+use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
@@ -28,7 +28,7 @@ use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
     BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{CheckState, Server, SrvFlags};
+use crate::haproxy::server::{CheckState, Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{
     ParsedAddr, TIME_MAX_MS, TimeErr, expand_range, parse_size_err, parse_time_err, str2sa_range,
@@ -1070,28 +1070,32 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// The listeners the `bind` line being parsed created (one per address of a range).
+    fn listeners_of_this_line(&self) -> Vec<ListenerId> {
+        let Section::Proxy(id) = self.section else { return Vec::new() };
+        let line = self.line;
+        self.cfg.proxies[id.idx()]
+            .listeners
+            .iter()
+            .copied()
+            .filter(|l| self.cfg.listeners[l.idx()].conf.1 == line)
+            .collect()
+    }
+
     fn bind_options(&mut self, opts: &[String]) -> Result<(), String> {
         let mut i = 0;
         while i < opts.len() {
             match opts[i].as_str() {
                 "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo"
-                | "v4v6" | "v6only" | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "crt"
-                | "alpn" | "level" | "mode" | "user" | "group" | "uid" | "gid" | "thread" => {
+                | "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "crt" | "alpn" | "level"
+                | "mode" | "user" | "group" | "uid" | "gid" | "thread" => {
                     let takes_value = !matches!(
                         opts[i].as_str(),
-                        "v4v6" | "v6only" | "transparent" | "defer-accept" | "accept-proxy" | "ssl" | "tfo"
+                        "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "tfo"
                     );
                     if opts[i] == "maxconn" || opts[i] == "backlog" {
                         let v: u32 = parse_uint(&opts[i], opts.get(i + 1))?;
-                        let Section::Proxy(id) = self.section else { break };
-                        let line = self.line;
-                        let ours: Vec<ListenerId> = self.cfg.proxies[id.idx()]
-                            .listeners
-                            .iter()
-                            .copied()
-                            .filter(|l| self.cfg.listeners[l.idx()].conf.1 == line)
-                            .collect();
-                        for lid in ours {
+                        for lid in self.listeners_of_this_line() {
                             let l = &mut self.cfg.listeners[lid.idx()];
                             if opts[i] == "maxconn" {
                                 l.maxconn = v;
@@ -1106,6 +1110,12 @@ impl Parser<'_> {
                         ));
                     }
                     i += if takes_value { 2 } else { 1 };
+                }
+                "accept-proxy" => {
+                    for lid in self.listeners_of_this_line() {
+                        self.cfg.listeners[lid.idx()].options.insert(ListenerOptions::LI_O_ACC_PROXY);
+                    }
+                    i += 1;
                 }
                 other => {
                     return Err(format!("'bind' unknown keyword '{other}'."));
@@ -1142,6 +1152,7 @@ impl Parser<'_> {
                     accept: None,
                     handler: None,
                     analysers: Analysers::empty(),
+                    options: ListenerOptions::empty(),
                     maxconn: 0,
                     nbconn: 0,
                     maxaccept: 0,
@@ -1303,8 +1314,16 @@ impl Parser<'_> {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
-                "ssl" | "send-proxy" | "send-proxy-v2" | "check-ssl" | "verify" | "no-check" | "tfo"
-                | "redir" | "non-stick" | "allow-0rtt" | "track" => {
+                "send-proxy" => {
+                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
+                    i += 1;
+                }
+                "send-proxy-v2" => {
+                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
+                    i += 1;
+                }
+                "ssl" | "check-ssl" | "verify" | "no-check" | "tfo" | "redir" | "non-stick"
+                | "allow-0rtt" | "track" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
@@ -1693,6 +1712,9 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         l.accept = Some(session_accept);
         l.handler = Some(process_session);
         l.analysers |= p.fe_req_ana;
+        if l.options.contains(ListenerOptions::LI_O_ACC_PROXY) {
+            l.analysers |= Analysers::AN_REQ_DECODE_PROXY;
+        }
         if l.maxconn == 0 {
             l.maxconn = p.maxconn;
         }

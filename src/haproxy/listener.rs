@@ -70,6 +70,16 @@ impl fmt::Display for ListenAddr {
     }
 }
 
+bitflags::bitflags! {
+    /// `l->options` (`LI_O_*`), as far as haflow implements them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct ListenerOptions: u32 {
+        /// `accept-proxy`: the connection starts with a PROXY protocol header giving the
+        /// real client's addresses.
+        const LI_O_ACC_PROXY = 0x0040;
+    }
+}
+
 /// `struct listener`.
 #[derive(Debug)]
 pub struct Listener {
@@ -93,6 +103,8 @@ pub struct Listener {
     pub handler: Option<TaskProcess>,
     /// Request analysers of new sessions (the frontend's `fe_req_ana`).
     pub analysers: Analysers,
+    /// `LI_O_*` options of the `bind` line.
+    pub options: ListenerOptions,
     /// Concurrent connections allowed on this listener.
     pub maxconn: u32,
     /// Connections open on this listener now.

@@ -1766,7 +1766,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.rep.rex = TICK_ETERNITY;
     s.req.analyse_exp = TICK_ETERNITY;
     s.rep.analyse_exp = TICK_ETERNITY;
-    s.req.analysers = l.analysers;
+    // The PROXY header opens the connection, not each request.
+    s.req.analysers = l.analysers - Analysers::AN_REQ_DECODE_PROXY;
     s.rep.analysers = Analysers::empty();
     // A pipelined request may already be waiting: make the analysers look at it now.
     s.req.flags.insert(BufFlags::BF_READ_DONTWAIT | BufFlags::BF_WAKE_ONCE);

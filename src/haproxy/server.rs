@@ -37,6 +37,18 @@ bitflags::bitflags! {
     }
 }
 
+bitflags::bitflags! {
+    /// `srv->pp_opts` (1.5.0): which PROXY protocol header opens each connection to the
+    /// server (`send-proxy`, `send-proxy-v2`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SrvPpOpts: u8 {
+        /// Version 1, the text line.
+        const SRV_PP_V1 = 0x01;
+        /// Version 2, binary.
+        const SRV_PP_V2 = 0x02;
+    }
+}
+
 /// Health-check settings and state of one server (the `check_*` fields of 1.5-dev8's
 /// `struct server`, `struct check` in later versions). Owned by `checks.rs`.
 #[derive(Clone, Debug)]
@@ -158,6 +170,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// `SRV_*` state flags.
     pub flags: SrvFlags,
+    /// The PROXY protocol header sent on each new connection, if any.
+    pub pp_opts: SrvPpOpts,
     /// `weight` as configured or set at runtime (`uweight`).
     pub uweight: u32,
     /// `maxconn`: concurrent connections allowed (0: unlimited).
@@ -195,6 +209,7 @@ impl Server {
             name: name.to_string(),
             addr,
             flags: SrvFlags::SRV_RUNNING,
+            pp_opts: SrvPpOpts::empty(),
             uweight: 1,
             maxconn: 0,
             maxqueue: 0,

@@ -126,6 +126,8 @@ bitflags::bitflags! {
         const SN_INITIALIZED = 0x0080;
         /// The session was redispatched to another server.
         const SN_REDISP      = 0x0100;
+        /// The frontend address (`si[0].addr.to`) is known: a PROXY protocol header gave it.
+        const SN_FRT_ADDR_SET = 0x0400;
     }
 }
 
@@ -229,6 +231,9 @@ pub struct Session {
     pub rep: Buffer,
     /// The client's address (`si[0].addr.from`); `None` for UNIX sockets.
     pub cli_addr: Option<SocketAddr>,
+    /// The address the client connected to (`si[0].addr.to`), once a PROXY protocol
+    /// header said it (`SN_FRT_ADDR_SET`); else the client socket's own address.
+    pub frt_addr: Option<SocketAddr>,
     /// The HTTP transaction (HTTP mode only).
     pub txn: HttpTxn,
     /// Dates and counters for the log.
@@ -284,6 +289,7 @@ impl Session {
             req: Buffer::new(bufsize, maxrewrite),
             rep: Buffer::new(bufsize, maxrewrite),
             cli_addr: addr,
+            frt_addr: None,
             txn: HttpTxn::default(),
             logs: SessLogs {
                 accept_date: date,
@@ -514,6 +520,7 @@ pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> AnalyserResul
 // ANCHOR: analyser_tables
 /// Request analysers in the order `process_session` calls them.
 const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_REQ_DECODE_PROXY, crate::haproxy::frontend::frontend_decode_proxy_request),
     (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
     (Analysers::AN_REQ_HTTP_PROCESS_FE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),

@@ -210,6 +210,9 @@ pub struct StreamInterface {
     pub conn_retries: i32,
     /// The socket, once one exists.
     pub fd: Option<Fd>,
+    /// The PROXY protocol header still to send before any data on this connection
+    /// (1.5-dev8's `send_proxy_ofs`, with the header kept rather than rebuilt).
+    pub send_proxy: Vec<u8>,
 }
 
 impl StreamInterface {
@@ -223,6 +226,7 @@ impl StreamInterface {
             err_type: SiErrType::empty(),
             conn_retries: 0,
             fd: None,
+            send_proxy: Vec::new(),
         }
     }
 

@@ -303,7 +303,32 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let mut total = 0usize;
     let mut error = false;
     let mut in_progress = false;
-    {
+    // `send-proxy`: the PROXY header leaves before any byte of the buffer.
+    let mut header_pending = false;
+    if !s.si[side as usize].send_proxy.is_empty() {
+        let Some(sock) = w.fdtab.sock(fd) else { return };
+        let pending = &mut s.si[side as usize].send_proxy;
+        match sock.send(pending) {
+            Ok(n) => {
+                pending.drain(..n);
+                total += n;
+                header_pending = !pending.is_empty();
+            }
+            Err(e) if would_block(&e) || (connecting && e.kind() == io::ErrorKind::NotConnected) => {
+                in_progress = connecting;
+                header_pending = true;
+            }
+            Err(e) if interrupted(&e) => header_pending = true,
+            Err(_) => error = true,
+        }
+        if header_pending {
+            w.fdtab.fd_cant_send(fd);
+        } else if total > 0 {
+            // The connection is proven up even if the buffer has nothing to send.
+            s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
+        }
+    }
+    if !header_pending && !error {
         let ob = s.ob_mut(side);
         let Some(sock) = w.fdtab.sock(fd) else { return };
         loop {
@@ -423,7 +448,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             }
         }
     }
-    if s.ob(side).o() == 0 {
+    if s.ob(side).o() == 0 && s.si[side as usize].send_proxy.is_empty() {
         w.fdtab.fd_stop_send(fd);
         s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
         // An idle connection keeps no buffer memory (HAProxy 1.6+'s dynamic buffers).
@@ -558,7 +583,7 @@ pub fn stream_sock_chk_snd(w: &mut Haproxy, s: &mut Session, side: Side) {
     if si.state != SiState::SI_ST_EST || s.ob(side).flags.contains(BufFlags::BF_SHUTW) {
         return;
     }
-    if s.ob(side).o() == 0 {
+    if s.ob(side).o() == 0 && s.si[side as usize].send_proxy.is_empty() {
         return;
     }
     s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_DATA);
@@ -599,11 +624,12 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
             w.fdtab.fd_want_recv(fd);
         }
     }
-    // Write side.
+    // Write side (a PROXY header still to send counts as output).
+    let header_pending = !s.si[side as usize].send_proxy.is_empty();
     let ob = s.ob_mut(side);
     ob.b_release_if_empty(&mut w.pool2_buffer);
     if !ob.flags.contains(BufFlags::BF_SHUTW) {
-        if ob.o() == 0 {
+        if ob.o() == 0 && !header_pending {
             ob.wex = TICK_ETERNITY;
             w.fdtab.fd_stop_send(fd);
             s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);

@@ -52,6 +52,7 @@ pub const SCENARIOS: &[Entry] = entries![
     "frontend-maxconn",
     "tcp-mode",
     "large-body-small-buffer",
+    "proxy-protocol",
     "walkthrough",
 ];
 

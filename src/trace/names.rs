@@ -53,6 +53,8 @@ pub const STREAM_SOCK_ACCEPT: &str = "stream_sock_accept";
 pub const SESSION_ACCEPT: &str = "session_accept";
 /// frontend.c:frontend_accept()
 pub const FRONTEND_ACCEPT: &str = "frontend_accept";
+/// frontend.c:frontend_decode_proxy_request()
+pub const FRONTEND_DECODE_PROXY_REQUEST: &str = "frontend_decode_proxy_request";
 /// memory.h:pool_alloc2()
 pub const POOL_ALLOC2: &str = "pool_alloc2";
 /// memory.h:pool_free2()

@@ -134,6 +134,7 @@ const SOURCES: [SourceDef; 6] = [
         desc: "Session processing (process_session and analysers)",
         events: &[
             (names::PROCESS_SESSION, "session.c:process_session()"),
+            (names::FRONTEND_DECODE_PROXY_REQUEST, "frontend.c:frontend_decode_proxy_request()"),
             (names::HTTP_WAIT_FOR_REQUEST, "proto_http.c:http_wait_for_request()"),
             (names::HTTP_PROCESS_REQ_COMMON, "proto_http.c:http_process_req_common()"),
             (names::PROCESS_SWITCHING_RULES, "session.c:process_switching_rules()"),

@@ -10,6 +10,7 @@ mod http_mode;
 mod layers;
 mod lifecycle;
 mod pipelining;
+mod proxy_protocol;
 mod scenarios;
 mod side_by_side;
 mod soak;

@@ -91,5 +91,6 @@ scenario_tests! {
     frontend_maxconn => "frontend-maxconn",
     tcp_mode => "tcp-mode",
     large_body_small_buffer => "large-body-small-buffer",
+    proxy_protocol => "proxy-protocol",
     walkthrough => "walkthrough",
 }

@@ -50,10 +50,10 @@ backend be_silent
     server s1 "${SILENT}"
 "#;
 
-struct Haproxy {
+pub struct Haproxy {
     child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
-    addr: SocketAddr,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub addr: SocketAddr,
 }
 
 impl Drop for Haproxy {
@@ -67,7 +67,7 @@ fn start_haproxy(env: &[(&str, String)]) -> Option<Haproxy> {
     start_haproxy_with(CFG, env)
 }
 
-fn start_haproxy_with(cfg: &str, env: &[(&str, String)]) -> Option<Haproxy> {
+pub fn start_haproxy_with(cfg: &str, env: &[(&str, String)]) -> Option<Haproxy> {
     if !have_tool("haproxy") {
         return None;
     }
