@@ -70,8 +70,28 @@ enum Section {
     Global,
     Defaults,
     Proxy(ProxyId),
+    /// An `http-errors` section: `errorfile` lines filling the set named
+    /// `Parser::http_errors_name`.
+    HttpErrors,
     /// A section HAProxy has and haflow ignores (warned once).
     Ignored,
+}
+
+/// The statuses an `errorfile` may replace (HAProxy 2.6's `http_err_codes[]`).
+const ERRORFILE_CODES: &[u16] =
+    &[200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504];
+
+/// A whole HTTP response read from an error file, shared by the proxies that use it.
+type ErrorMessage = std::sync::Arc<[u8]>;
+
+/// An `errorfile` or `errorfiles` line of a proxy (or of `defaults`), applied in order
+/// once every `http-errors` section is known: a later line overrides an earlier one.
+#[derive(Debug, Clone)]
+enum ErrorDirective {
+    /// `errorfile CODE FILE`.
+    File(u16, ErrorMessage),
+    /// `errorfiles NAME [CODE...]`, with where it was written.
+    Files { name: String, codes: Vec<u16>, at: (String, usize) },
 }
 
 /// Keywords of the `global` section haflow implements.
@@ -116,7 +136,6 @@ const GLOBAL_KNOWN: &[&str] = &[
     "ssl-default-bind-ciphersuites",
     "ssl-default-server-ciphersuites",
     "ssl-dh-param-file",
-    "tune.ssl.default-dh-param",
     "spread-checks",
     "server-state-file",
     "server-state-base",
@@ -133,21 +152,67 @@ const GLOBAL_KNOWN: &[&str] = &[
     "noepoll",
     "nopoll",
     "nosplice",
-    "tune.idle-pool.shared",
     "thread-groups",
     "set-dumpable",
     "expose-experimental-directives",
     "h1-case-adjust",
-    "tune.h2.initial-window-size",
-    "tune.rcvbuf.client",
-    "tune.sndbuf.client",
-    "tune.rcvbuf.server",
-    "tune.sndbuf.server",
     "busy-polling",
     "insecure-fork-wanted",
     "profiling.tasks",
     "zero-warning",
     "strict-limits",
+];
+
+/// `tune.*` keywords of HAProxy 2.6 that only size resources haflow manages its own way
+/// (pools, socket buffers, TLS and Lua, HTTP/2, compression): accepted silently, as
+/// they change nothing a user can observe.
+const TUNE_RESOURCES: &[&str] = &[
+    "tune.buffers.limit",
+    "tune.buffers.reserve",
+    "tune.comp.maxlevel",
+    "tune.fail-alloc",
+    "tune.fd.edge-triggered",
+    "tune.h2.header-table-size",
+    "tune.h2.initial-window-size",
+    "tune.h2.max-concurrent-streams",
+    "tune.h2.max-frame-size",
+    "tune.http.cookielen",
+    "tune.http.logurilen",
+    "tune.idle-pool.shared",
+    "tune.idletimer",
+    "tune.listener.multi-queue",
+    "tune.lua.forced-yield",
+    "tune.lua.maxmem",
+    "tune.lua.session-timeout",
+    "tune.lua.service-timeout",
+    "tune.lua.task-timeout",
+    "tune.pattern.cache-size",
+    "tune.pipesize",
+    "tune.pool-high-fd-ratio",
+    "tune.pool-low-fd-ratio",
+    "tune.rcvbuf.client",
+    "tune.rcvbuf.server",
+    "tune.recv_enough",
+    "tune.runqueue-depth",
+    "tune.sched.low-latency",
+    "tune.sndbuf.client",
+    "tune.sndbuf.server",
+    "tune.ssl.cachesize",
+    "tune.ssl.capture-buffer-size",
+    "tune.ssl.default-dh-param",
+    "tune.ssl.force-private-cache",
+    "tune.ssl.keylog",
+    "tune.ssl.lifetime",
+    "tune.ssl.maxrecord",
+    "tune.ssl.ssl-ctx-cache-size",
+    "tune.stick-counters",
+    "tune.vars.global-max-size",
+    "tune.vars.proc-max-size",
+    "tune.vars.reqres-max-size",
+    "tune.vars.sess-max-size",
+    "tune.vars.txn-max-size",
+    "tune.zlib.memlevel",
+    "tune.zlib.windowsize",
 ];
 
 /// Keywords of proxy sections haflow implements.
@@ -184,8 +249,6 @@ const PROXY_KNOWN: &[&str] = &[
     "cookie",
     "dispatch",
     "email-alert",
-    "errorfile",
-    "errorfiles",
     "errorloc",
     "errorloc302",
     "errorloc303",
@@ -298,7 +361,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "resolvers",
     "ring",
     "mailers",
-    "http-errors",
     "program",
     "cache",
     "traces",
@@ -553,6 +615,14 @@ struct Parser<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     /// `.if` nesting: for each level, (this branch active, a branch was already taken).
     conds: Vec<(bool, bool)>,
+    /// The `http-errors` section being parsed.
+    http_errors_name: String,
+    /// `http-errors` sections by name.
+    http_errors: std::collections::HashMap<String, std::collections::BTreeMap<u16, ErrorMessage>>,
+    /// The `errorfile(s)` lines of each proxy, in order (those of its `defaults` first).
+    error_directives: Vec<(ProxyId, ErrorDirective)>,
+    /// The `errorfile(s)` lines of the current `defaults` section.
+    defaults_error_directives: Vec<ErrorDirective>,
 }
 
 impl Parser<'_> {
@@ -637,8 +707,20 @@ impl Parser<'_> {
                 let file = self.file.clone();
                 self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
                 self.defaults_logs_global = false;
+                self.defaults_error_directives.clear();
             }
             "frontend" | "backend" | "listen" => self.new_proxy(&args),
+            "http-errors" => match args.get(1) {
+                Some(name) => {
+                    self.http_errors.entry(name.clone()).or_default();
+                    self.http_errors_name = name.clone();
+                    self.section = Section::HttpErrors;
+                }
+                None => {
+                    self.alert("missing name for http-errors section.");
+                    self.section = Section::Ignored;
+                }
+            },
             s if OTHER_SECTIONS.contains(&s) => {
                 self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
                 self.section = Section::Ignored;
@@ -652,6 +734,22 @@ impl Parser<'_> {
                 Section::Defaults | Section::Proxy(_) => {
                     if let Err(e) = self.cfg_parse_listen(&args) {
                         self.alert(e);
+                    }
+                }
+                Section::HttpErrors => {
+                    let name = self.http_errors_name.clone();
+                    let parsed = match args[0].as_str() {
+                        "errorfile" => self.errorfile(&args),
+                        k => Err(format!(
+                            "unknown keyword '{k}' in 'http-errors' section (expects 'errorfile')."
+                        )),
+                    };
+                    match parsed {
+                        Ok(Some((code, msg))) => {
+                            self.http_errors.entry(name).or_default().insert(code, msg);
+                        }
+                        Ok(None) => {}
+                        Err(e) => self.alert(e),
                     }
                 }
                 Section::Ignored => {}
@@ -713,6 +811,9 @@ impl Parser<'_> {
         p.log_format = d.log_format;
         p.check_req = d.check_req.clone();
         p.check_expect_status = d.check_expect_status;
+        for d in &self.defaults_error_directives {
+            self.error_directives.push((id, d.clone()));
+        }
         self.cfg.proxies.push(p);
         self.section = Section::Proxy(id);
         if kw == "listen" && args.len() > 2 {
@@ -795,11 +896,16 @@ impl Parser<'_> {
             "debug" => g.debug = true,
             "nbproc" | "description" | "node" | "hard-stop-after" => {}
             "stats" => self.parse_stats_global(args)?,
+            k if TUNE_RESOURCES.contains(&k) => {
+                if arg1.is_none() {
+                    return Err(format!("'{k}' expects an argument."));
+                }
+            }
             k if GLOBAL_KNOWN.contains(&k) => {
                 self.warn(format!("keyword '{k}' in 'global' section is not implemented by haflow; ignored."))
             }
             k => {
-                let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN]);
+                let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN, TUNE_RESOURCES]);
                 return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
             }
         }
@@ -1053,6 +1159,27 @@ impl Parser<'_> {
                     _ => return Err("'http-check' expects 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var' or 'unset-var' as argument.".into()),
                 }
             }
+            "errorfile" => {
+                if let Some((code, msg)) = self.errorfile(args)? {
+                    self.error_directive(ErrorDirective::File(code, msg));
+                }
+            }
+            "errorfiles" => {
+                let name = args
+                    .get(1)
+                    .ok_or("'errorfiles' expects <name> and optional status codes as arguments.")?;
+                let mut codes = Vec::new();
+                for c in &args[2..] {
+                    match c.parse::<u16>() {
+                        Ok(code) if ERRORFILE_CODES.contains(&code) => codes.push(code),
+                        _ => self.warn(format!(
+                            "status code '{c}' not handled by 'errorfiles', error customization will be ignored."
+                        )),
+                    }
+                }
+                let at = (self.file.clone(), self.line);
+                self.error_directive(ErrorDirective::Files { name: name.clone(), codes, at });
+            }
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
@@ -1068,6 +1195,65 @@ impl Parser<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An `errorfile <code> <file>` line: the status and the file's content, or `None` (a
+    /// warning) for a status HAProxy does not let a file replace.
+    fn errorfile(&mut self, args: &[String]) -> Result<Option<(u16, ErrorMessage)>, String> {
+        let (Some(code), Some(file)) = (args.get(1), args.get(2)) else {
+            return Err("'errorfile' expects <status_code> and <file> as arguments.".into());
+        };
+        let code: u16 =
+            code.parse().map_err(|_| "'errorfile' expects <status_code> and <file> as arguments.")?;
+        if !ERRORFILE_CODES.contains(&code) {
+            self.warn(format!(
+                "status code '{code}' not handled by 'errorfile', error customization will be ignored."
+            ));
+            return Ok(None);
+        }
+        let msg = std::fs::read(file).map_err(|e| {
+            format!(
+                "'errorfile' : error opening file <{file}> : {}.",
+                crate::haproxy::proto_tcp::os_reason(&e)
+            )
+        })?;
+        Ok(Some((code, msg.into())))
+    }
+
+    /// Records an `errorfile(s)` line of the current section.
+    fn error_directive(&mut self, d: ErrorDirective) {
+        match self.section {
+            Section::Proxy(id) => self.error_directives.push((id, d)),
+            _ => self.defaults_error_directives.push(d),
+        }
+    }
+
+    /// Applies each proxy's `errorfile(s)` lines in order, `errorfiles` taking the
+    /// messages of the `http-errors` section it names (all of them, or the listed
+    /// statuses), as HAProxy 2.6's proxy_check_errors() does after parsing.
+    fn resolve_errorfiles(&mut self) {
+        for (id, d) in std::mem::take(&mut self.error_directives) {
+            match d {
+                ErrorDirective::File(code, msg) => {
+                    self.cfg.proxies[id.idx()].errmsg.insert(code, msg);
+                }
+                ErrorDirective::Files { name, codes, at } => {
+                    let Some(set) = self.http_errors.get(&name) else {
+                        self.diag.alerts.push(format!(
+                            "parsing [{}:{}] : proxy '{}': unable to find http-errors section '{name}' referenced by errorfiles directive.",
+                            at.0, at.1, self.cfg.proxies[id.idx()].name
+                        ));
+                        continue;
+                    };
+                    let errmsg = &mut self.cfg.proxies[id.idx()].errmsg;
+                    for (code, msg) in set {
+                        if codes.is_empty() || codes.contains(code) {
+                            errmsg.insert(*code, msg.clone());
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The listeners the `bind` line being parsed created (one per address of a range).
@@ -1501,6 +1687,10 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         defaults_logs_global: false,
         env,
         conds: Vec::new(),
+        http_errors_name: String::new(),
+        http_errors: std::collections::HashMap::new(),
+        error_directives: Vec::new(),
+        defaults_error_directives: Vec::new(),
     };
     for path in paths {
         let path = path.as_ref();
@@ -1554,6 +1744,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
             p.diag.alerts.push(format!("Error(s) found in configuration file : {name}"));
         }
     }
+    p.resolve_errorfiles();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
         return Err(p.diag);

@@ -592,6 +592,37 @@ fn request_consumed(s: &Session) -> bool {
         || s.txn.req.state == MsgState::HTTP_MSG_DONE
 }
 
+/// proto_http.c:http_error_message() in 1.5-dev8, with the answer sent: the backend's
+/// `errorfile` for `status`, else the frontend's, else HAProxy's own page (`builtin`). An
+/// empty `errorfile` (`/dev/null`) closes the connection without an answer.
+fn http_error_reply(
+    w: &mut Haproxy,
+    s: &mut Session,
+    status: u16,
+    builtin: Vec<u8>,
+    end: ReplyEnd,
+    err: SnErr,
+    finst: SnFinst,
+) {
+    let custom = [s.be, s.fe].iter().find_map(|px| w.proxies[px.idx()].errmsg.get(&status).cloned());
+    match custom {
+        Some(msg) if msg.is_empty() => http_reply(w, s, status, &[], ReplyEnd::Close, err, finst),
+        Some(msg) => http_reply(w, s, status, &msg, end, err, finst),
+        None => http_reply(w, s, status, &builtin, end, err, finst),
+    }
+}
+
+/// mux_h1.c:h1_send_error() in 2.6: the parser's own error (400, 408...) ignores
+/// `errorfile`s, except an empty one of the frontend, which closes without an answer.
+fn h1_send_error(w: &mut Haproxy, s: &mut Session, status: u16, end: ReplyEnd, err: SnErr, finst: SnFinst) {
+    let silent = w.proxies[s.fe.idx()].errmsg.get(&status).is_some_and(|m| m.is_empty());
+    if silent {
+        http_reply(w, s, status, &[], ReplyEnd::Close, err, finst);
+    } else {
+        http_reply(w, s, status, &http::parser_error(status), end, err, finst);
+    }
+}
+
 /// Sends an answer haflow produced itself (error page, `return`, redirect, deny) and ends
 /// the transaction: with `KeepAlive`, the session is reset for the next request when the
 /// protocol allows it; otherwise the client connection is closed after the answer.
@@ -670,7 +701,7 @@ pub fn http_return_srv_error(w: &mut Haproxy, s: &mut Session, side: Side) {
         s.set_finst(finst);
         return;
     }
-    http_reply(w, s, status, &http::analyser_error(status, false), ReplyEnd::KeepAlive, err, finst);
+    http_error_reply(w, s, status, http::analyser_error(status, false), ReplyEnd::KeepAlive, err, finst);
 }
 
 /// A request the parser refused: parser-style error page, connection closed, the log
@@ -680,15 +711,7 @@ fn http_bad_req(w: &mut Haproxy, s: &mut Session, e: &H1Error) {
     tracing::debug!(reason = e.reason, status = e.status, "bad request");
     s.txn.req.state = MsgState::HTTP_MSG_ERROR;
     s.txn.req_line = None;
-    http_reply(
-        w,
-        s,
-        e.status,
-        &http::parser_error(e.status),
-        ReplyEnd::Close,
-        SnErr::SN_ERR_PRXCOND,
-        SnFinst::SN_FINST_R,
-    );
+    h1_send_error(w, s, e.status, ReplyEnd::Close, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_R);
 }
 
 /// Gives up on the client silently (keep-alive timeout, client closed between requests).
@@ -829,15 +852,7 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
                     span.record("status", 408);
                     w.proxies[s.fe.idx()].counters.failed_req += 1;
                     s.txn.req_line = None;
-                    http_reply(
-                        w,
-                        s,
-                        408,
-                        &http::parser_error(408),
-                        ReplyEnd::Close,
-                        SnErr::SN_ERR_CLITO,
-                        SnFinst::SN_FINST_R,
-                    );
+                    h1_send_error(w, s, 408, ReplyEnd::Close, SnErr::SN_ERR_CLITO, SnFinst::SN_FINST_R);
                 }
                 return AnalyserResult::Abort;
             }
@@ -929,11 +944,11 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
             }
-            http_reply(
+            http_error_reply(
                 w,
                 s,
                 status,
-                &http::analyser_error(status, close),
+                http::analyser_error(status, close),
                 ReplyEnd::KeepAlive,
                 SnErr::SN_ERR_PRXCOND,
                 SnFinst::SN_FINST_R,
@@ -978,7 +993,15 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
 fn missing_head(w: &mut Haproxy, s: &mut Session, side: Side) -> AnalyserResult {
     tracing::error!(sess = s.uniq_id, ?side, "an analyser ran before its message's head was parsed");
     let finst = if side == Side::Cli { SnFinst::SN_FINST_R } else { SnFinst::SN_FINST_H };
-    http_reply(w, s, 500, &http::analyser_error(500, true), ReplyEnd::Close, SnErr::SN_ERR_INTERNAL, finst);
+    http_error_reply(
+        w,
+        s,
+        500,
+        http::analyser_error(500, true),
+        ReplyEnd::Close,
+        SnErr::SN_ERR_INTERNAL,
+        finst,
+    );
     AnalyserResult::Abort
 }
 
@@ -1035,11 +1058,11 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let out = head.to_bytes();
     let len = s.txn.req.head_len;
     if !s.req.replace_input(0, len, &out) {
-        http_reply(
+        http_error_reply(
             w,
             s,
             500,
-            &http::analyser_error(500, true),
+            http::analyser_error(500, true),
             ReplyEnd::Close,
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_R,
@@ -1178,15 +1201,7 @@ pub fn http_request_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Analy
         if s.txn.status.is_none() && s.si[1].state < SiState::SI_ST_EST {
             // Nothing reached the server yet: refuse the request as a whole.
             s.txn.req_line = None;
-            http_reply(
-                w,
-                s,
-                e.status,
-                &http::parser_error(e.status),
-                ReplyEnd::Close,
-                SnErr::SN_ERR_PRXCOND,
-                SnFinst::SN_FINST_R,
-            );
+            h1_send_error(w, s, e.status, ReplyEnd::Close, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_R);
         } else {
             abort_txn(w, s, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_D);
         }
@@ -1280,11 +1295,11 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             w.server_mut(srv).counters.failed_resp += 1;
         }
         let close = s.txn.cli_close;
-        http_reply(
+        http_error_reply(
             w,
             s,
             status,
-            &http::analyser_error(status, close),
+            http::analyser_error(status, close),
             ReplyEnd::KeepAlive,
             err,
             SnFinst::SN_FINST_H,
@@ -1469,11 +1484,11 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         span.record("action", "deny");
         w.proxies[s.be.idx()].counters.denied_resp += 1;
         let close = s.txn.cli_close;
-        http_reply(
+        http_error_reply(
             w,
             s,
             st,
-            &http::analyser_error(st, close),
+            http::analyser_error(st, close),
             ReplyEnd::KeepAlive,
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_H,
@@ -1504,11 +1519,11 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     let len = s.txn.rsp.head_len;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
     if !s.rep.replace_input(0, len, &out) {
-        http_reply(
+        http_error_reply(
             w,
             s,
             500,
-            &http::analyser_error(500, true),
+            http::analyser_error(500, true),
             ReplyEnd::Close,
             SnErr::SN_ERR_PRXCOND,
             SnFinst::SN_FINST_H,
@@ -1570,11 +1585,11 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
             // Not a byte of this response has left: the client gets a 502 instead of a
             // head promising a body that will never come, as from HAProxy 2.6.
             let close = s.txn.cli_close;
-            http_reply(
+            http_error_reply(
                 w,
                 s,
                 502,
-                &http::analyser_error(502, close),
+                http::analyser_error(502, close),
                 ReplyEnd::KeepAlive,
                 SnErr::SN_ERR_PRXCOND,
                 SnFinst::SN_FINST_H,

@@ -266,6 +266,9 @@ pub struct Proxy {
     pub http_req_rules: Vec<HttpReqRule>,
     /// `http-response` rules in order.
     pub http_res_rules: Vec<HttpResRule>,
+    /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
+    /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
+    pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
     /// The backend's servers, in configuration order.
     pub servers: Vec<Server>,
     /// Load-balancing parameters and state.
@@ -330,6 +333,7 @@ impl Proxy {
             acls: AclList::default(),
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
+            errmsg: std::collections::BTreeMap::new(),
             servers: Vec::new(),
             lbprm: LbParams::default(),
             conn_retries: 3,

@@ -234,3 +234,13 @@ fn twenty_thousand_acls_parse_in_linear_time() {
     assert_eq!(cfg.proxies[0].http_req_rules.len(), 20_000);
     assert_eq!(cfg.proxies[0].acls.find_acl_by_name("a19999"), Some(19_999));
 }
+
+#[test]
+fn tune_keywords_that_only_size_resources_are_accepted_silently() {
+    let cfg =
+        parse("global\n    tune.idle-pool.shared on\n    tune.zlib.memlevel 8\n    tune.ssl.cachesize 0\n")
+            .expect("accepted");
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    let a = alerts("global\n    tune.zlib.memlevel\n");
+    assert!(a.iter().any(|l| l.contains(":2] : 'tune.zlib.memlevel' expects an argument.")), "{a:?}");
+}

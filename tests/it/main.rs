@@ -5,6 +5,7 @@ mod book;
 mod checks;
 mod config;
 mod demo;
+mod errorfiles;
 mod fidelity;
 mod http_mode;
 mod layers;
