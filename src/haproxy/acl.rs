@@ -355,7 +355,10 @@ fn net_match(addr: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
-/// acl.c:acl_exec_match(): does the expression match this session?
+/// acl.c:acl_exec_cond() in 1.5-dev8, its loop over one expression (HAProxy has no
+/// function for it): does any fetched value match any pattern?
+/// Divergence: a plain yes or no, without dev8's `ACL_PAT_MISS` for data that may still
+/// change; haflow evaluates conditions on parsed heads only.
 pub fn acl_exec_expr(e: &AclExpr, smp: &dyn Sample) -> bool {
     let any = |vals: Vec<&[u8]>| {
         vals.iter().any(|v| {

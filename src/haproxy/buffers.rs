@@ -233,7 +233,8 @@ pub struct Buffer {
 }
 
 impl Buffer {
-    /// buffers.h:buffer_init(): an empty buffer of `size` bytes (storage taken lazily).
+    /// buffers.h:buffer_init() in 1.5-dev8: an empty buffer of `size` bytes (storage taken
+    /// lazily).
     pub fn new(size: usize, maxrewrite: usize) -> Buffer {
         Buffer { size, maxrewrite, flags: BufFlags::BF_OUT_EMPTY, ..Default::default() }
     }
@@ -361,8 +362,8 @@ impl Buffer {
         }
     }
 
-    /// buffers.h:buffer_forward(): let `bytes` more input bytes pass without analysis,
-    /// including those already waiting in the buffer.
+    /// buffers.c:buffer_forward() in 1.5-dev8: let `bytes` more input bytes pass without
+    /// analysis, including those already waiting in the buffer.
     pub fn buffer_forward(&mut self, bytes: u64) {
         let now = (self.i() as u64).min(bytes) as usize;
         self.b_adv(now);
@@ -454,7 +455,7 @@ impl Buffer {
         self.update_full();
     }
 
-    /// buffers.h:buffer_erase(): drops everything, input and output.
+    /// buffers.h:buffer_erase() in 1.5-dev8: drops everything, input and output.
     pub fn buffer_erase(&mut self) {
         if let Some(c) = self.data.as_deref_mut() {
             c.reset();
@@ -464,8 +465,10 @@ impl Buffer {
         self.flags.remove(BufFlags::BF_FULL);
     }
 
-    /// buffers.c:bo_inject(): appends `msg` to the output (HAProxy's own answers, such as
-    /// error pages). Fails when it does not fit.
+    /// channel.c:bo_inject() in 1.5.0: appends `msg` to the output (HAProxy's own answers,
+    /// such as error pages). Fails when it does not fit.
+    /// Divergence: also fails when input is pending, which 1.5.0 assumes never happens
+    /// (it would write over it).
     pub fn bo_inject(&mut self, pool: &mut Pool<Chunk>, msg: &[u8]) -> bool {
         if !self.b_alloc(pool) {
             return false;
@@ -486,8 +489,10 @@ impl Buffer {
         true
     }
 
-    /// buffers.c:buffer_replace2(): replaces input bytes `start..end` with `with`, moving
-    /// what follows. Fails (nothing changed) when the result would not fit.
+    /// buffer.c:buffer_replace2() in 1.5.0: replaces input bytes `start..end` with `with`,
+    /// moving what follows. Fails (nothing changed) when the result would not fit.
+    /// Divergence: when the result would pass the end of the storage, the data are first
+    /// moved to its start; 1.5.0 fails there ("no space left").
     pub fn replace_input(&mut self, start: usize, end: usize, with: &[u8]) -> bool {
         let Some(c) = self.data.as_deref_mut() else { return with.is_empty() && start == end };
         let base = c.head + c.o;
@@ -516,48 +521,50 @@ impl Buffer {
         }
     }
 
-    /// buffers.h:buffer_shutr_now(): ask for the read side to be shut.
+    /// buffers.h:buffer_shutr_now() in 1.5-dev8: ask for the read side to be shut.
     pub fn buffer_shutr_now(&mut self) {
         self.flags.insert(BufFlags::BF_SHUTR_NOW);
     }
 
-    /// buffers.h:buffer_shutw_now(): ask for the write side to be shut once empty.
+    /// buffers.h:buffer_shutw_now() in 1.5-dev8: ask for the write side to be shut once empty.
     pub fn buffer_shutw_now(&mut self) {
         self.flags.insert(BufFlags::BF_SHUTW_NOW);
     }
 
-    /// buffers.h:buffer_abort(): shut both ways now and stop forwarding.
+    /// buffers.h:buffer_abort() in 1.5-dev8: shut both ways now and stop forwarding.
     pub fn buffer_abort(&mut self) {
         self.flags.insert(BufFlags::BF_SHUTR_NOW | BufFlags::BF_SHUTW_NOW);
         self.flags.remove(BufFlags::BF_AUTO_CONNECT);
     }
 
-    /// buffers.h:buffer_auto_connect(): pending data may open the server connection.
+    /// buffers.h:buffer_auto_connect() in 1.5-dev8: pending data may open the server connection.
     pub fn buffer_auto_connect(&mut self) {
         self.flags.insert(BufFlags::BF_AUTO_CONNECT);
     }
 
-    /// buffers.h:buffer_dont_connect(): do not open the server connection yet.
+    /// buffers.h:buffer_dont_connect() in 1.5-dev8: do not open the server connection yet.
+    /// Divergence: leaves `BF_AUTO_CLOSE` alone, which dev8 (and 1.5.0) clear too; its
+    /// callers, an HTTP request still awaited, never have it set.
     pub fn buffer_dont_connect(&mut self) {
         self.flags.remove(BufFlags::BF_AUTO_CONNECT);
     }
 
-    /// buffers.h:buffer_auto_close(): a read shutdown propagates as a write shutdown.
+    /// buffers.h:buffer_auto_close() in 1.5-dev8: a read shutdown propagates as a write shutdown.
     pub fn buffer_auto_close(&mut self) {
         self.flags.insert(BufFlags::BF_AUTO_CLOSE);
     }
 
-    /// buffers.h:buffer_dont_close(): keep the other side open after a read shutdown.
+    /// buffers.h:buffer_dont_close() in 1.5-dev8: keep the other side open after a read shutdown.
     pub fn buffer_dont_close(&mut self) {
         self.flags.remove(BufFlags::BF_AUTO_CLOSE);
     }
 
-    /// buffers.h:buffer_auto_read(): reading is allowed.
+    /// buffers.h:buffer_auto_read() in 1.5-dev8: reading is allowed.
     pub fn buffer_auto_read(&mut self) {
         self.flags.remove(BufFlags::BF_DONT_READ);
     }
 
-    /// buffers.h:buffer_dont_read(): stop reading for now.
+    /// buffers.h:buffer_dont_read() in 1.5-dev8: stop reading for now.
     pub fn buffer_dont_read(&mut self) {
         self.flags.insert(BufFlags::BF_DONT_READ);
     }

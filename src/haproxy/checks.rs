@@ -187,8 +187,8 @@ pub fn health_status(health: u32, rise: u32, fall: u32, weight: u32) -> String {
     }
 }
 
-/// standard.c:chunk_asciiencode() with `qc = '"'`: non-printable characters, `<`, `>` and
-/// the quote become `<XX>`, so an `info` cannot break the log line.
+/// buffers.c:chunk_asciiencode() in 1.5-dev8, with `qc = '"'`: non-printable characters,
+/// `<`, `>` and the quote become `<XX>`, so an `info` cannot break the log line.
 pub fn chunk_asciiencode(src: &str) -> String {
     let mut out = String::with_capacity(src.len());
     for b in src.bytes() {

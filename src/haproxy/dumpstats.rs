@@ -1038,8 +1038,11 @@ fn find_server_arg(w: &Haproxy, arg: Option<&str>) -> Result<ServerId, String> {
     }
 }
 
-/// server.c:server_parse_weight_change_request(): `N` (0..256) or `N%` of the initial
-/// weight. Returns the error, or an empty answer.
+/// server.c:server_parse_weight_change_request() in 2.6: `N` (0..256) or `N%` of the
+/// initial weight. Returns the error, or an empty answer.
+/// Divergence: no "Backend is using a static LB algorithm" refusal; `N%` above 100000 is
+/// refused where 2.6 caps it at 25600; a negative weight or trailing garbage gets the
+/// "preceded by garbage" answer instead of 2.6's range or "Trailing garbage" one.
 fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -> String {
     let (digits, pct) = match v.strip_suffix('%') {
         Some(d) => (d, true),
@@ -1130,7 +1133,7 @@ pub fn session_shutdown(w: &mut Haproxy, slot: Index, why: SnErr) {
     w.sched.task_wakeup(t, TaskState::TASK_WOKEN_OTHER);
 }
 
-/// standard.c:human_time(): `1m30s`, `4s`, `2h3m`, `?` for a negative time.
+/// standard.c:human_time() in 1.5-dev8: `1m30s`, `4s`, `2h3m`, `?` for a negative time.
 pub fn human_time(t: i64) -> String {
     if t < 0 {
         return "?".into();
@@ -1445,7 +1448,10 @@ fn dump_pools(w: &Haproxy) -> String {
     o
 }
 
-/// activity.c:cli_io_handler_show_activity(): one thread's loop counters.
+/// cli.c:cli_io_handler_show_activity() in 2.6: one thread's loop counters.
+/// Divergence: the counters haflow does not keep print 0; `ctxsw`, `tasksw` and
+/// `stream_calls` all count task runs; `avg_loop_us` is the time since start over the
+/// loop count, not 2.6's sliding average of loop times.
 fn cli_io_handler_show_activity(w: &Haproxy) -> String {
     let d = w.clock.date.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let act = &w.activity;
@@ -1483,7 +1489,9 @@ fn cli_io_handler_show_activity(w: &Haproxy) -> String {
     o
 }
 
-/// task.c:cli_io_handler_show_tasks(): the tasks in the run queue, by function.
+/// activity.c:cli_io_handler_show_tasks() in 2.6: the tasks in the run queue, by function.
+/// Divergence: functions in first-seen order, where 2.6 sorts them by count; no latency
+/// (`-`).
 fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
     let mut o = format!(
         "Running tasks: {} (1 threads)\n  function                     places     %    lat_tot   lat_avg\n",
@@ -1731,9 +1739,13 @@ fn find_usage(args: &[&str]) -> Option<&'static str> {
     })
 }
 
-/// tools.c:update_word_fingerprint(): counts the transitions between characters of
+/// tools.c:update_word_fingerprint() in 2.6: counts the transitions between characters of
 /// `word` (letters, digits, others, begin and end) in a 32x32 matrix. HAProxy keeps the
 /// 1024 cells; a word touches a few, so haflow keeps only those (index, count), sorted.
+/// Divergence: the classes are those the comment of 2.6's `make_word_fingerprint()`
+/// lists (letters 0..25, digit 26, other 27, begin 28, end 29); 2.6's body uses letters
+/// 1..26, digit 27, one class 28 for other, begin and end, and marks in row 0 each class
+/// seen, so some distances, and suggestions, differ.
 fn update_word_fingerprint(fp: &mut Vec<(u16, u16)>, word: &str) {
     let class = |c: u8| match c.to_ascii_lowercase() {
         c @ b'a'..=b'z' => u16::from(c - b'a'),
@@ -1753,7 +1765,7 @@ fn update_word_fingerprint(fp: &mut Vec<(u16, u16)>, word: &str) {
     bump(32 * from + 29);
 }
 
-/// tools.c:word_fingerprint_distance(): the sum of the differences, cell by cell.
+/// tools.c:word_fingerprint_distance() in 2.6: the sum of the differences, cell by cell.
 fn word_fingerprint_distance(a: &[(u16, u16)], b: &[(u16, u16)]) -> i32 {
     let (mut i, mut j, mut dist) = (0, 0, 0i32);
     while i < a.len() || j < b.len() {

@@ -1,9 +1,10 @@
 //! The poller: waits for readiness and hands it to `fdtab[]`.
 //!
-//! Reproduces the `_do_poll()` of `ev_sepoll.c` (1.5-dev8, "speculative epoll"), on top of
-//! mio (epoll on Linux). Readiness reported by the kernel only sets the fd's READY bits;
-//! the callbacks themselves run from the fd cache (`fd_process_cached_events`), the same
-//! place speculative I/O runs from, so there is one way an fd callback gets called.
+//! Reproduces the `_do_poll()` of `ev_epoll.c` in 1.5.0, whose fd cache replaced the
+//! speculative list of 1.5-dev8's `ev_sepoll.c`, on top of mio (epoll on Linux).
+//! Readiness reported by the kernel only sets the fd's READY bits; the callbacks
+//! themselves run from the fd cache (`fd_process_cached_events`), the same place
+//! speculative I/O runs from, so there is one way an fd callback gets called.
 //! mio is edge-triggered, like HAProxy's later `tune.fd.edge-triggered`: every socket is
 //! registered once and an event means "something changed since you last hit EAGAIN".
 //! See mio's `Poll` documentation on draining readiness and spurious events.
@@ -39,7 +40,7 @@ impl std::fmt::Debug for Poller {
 }
 
 impl Poller {
-    /// ev_sepoll.c:_do_init(): create the epoll fd and the event array.
+    /// ev_epoll.c:_do_init() in 1.5.0: create the epoll fd and the event array.
     pub fn new(maxpollevents: usize) -> io::Result<Poller> {
         Ok(Poller { poll: Poll::new()?, events: Events::with_capacity(maxpollevents) })
     }
@@ -64,8 +65,17 @@ pub struct PollReport {
     pub woken: bool,
 }
 
-/// ev_sepoll.c:_do_poll() in 1.5-dev8: sleep until an fd is ready or the next timer
-/// (`exp`) is due, mark the ready fds, then run the callbacks of the fd cache.
+/// ev_epoll.c:_do_poll() in 1.5.0: sleep until an fd is ready or the next timer (`exp`)
+/// is due, mark the ready fds, then run the callbacks of the fd cache.
+/// Divergence: every fd is registered once, edge-triggered, so there is no update list
+/// and no `epoll_ctl`; a reported event only marks the fd READY (a hang-up both ways) and
+/// its callback runs from the cache, which this function drains itself. 1.5.0 calls the
+/// callback from the poller (`fd_process_polled_events()`) and leaves the cache to
+/// `run_poll_loop`.
+/// Divergence: no immediate pass over the fds a callback created: dev8's `_do_poll`
+/// loops once more over them (`fd_created`), 1.5.0's `fd_process_polled_events()` runs
+/// them at once. A freshly accepted fd, wanted and READY, is read from the cache on the
+/// next loop turn, after its session has run once with an empty buffer.
 pub fn _do_poll(w: &mut Haproxy, exp: Expire) -> PollReport {
     // Never sleep while something can run right away.
     let busy = w.fdtab.cache_len() > 0 || w.sched.run_queue() > 0 || w.stopping_now();

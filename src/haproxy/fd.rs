@@ -280,9 +280,11 @@ impl FdTab {
         }
     }
 
-    /// fd.c:fd_insert() in 1.5-dev8: record the fd in `fdtab[]` and register it with the
+    /// fd.h:fd_insert() in 1.5-dev8: record the fd in `fdtab[]` and register it with the
     /// poller, once, for both directions (edge-triggered). Starts with nothing wanted and,
     /// speculatively, both directions READY.
+    /// Divergence: dev8 only records the fd; the registration and the READY bits are what
+    /// 1.5.0's `conn_ctrl_init()` adds (`fd_may_recv`, `fd_may_send`), here done once.
     pub fn fd_insert(
         &mut self,
         registry: &mio::Registry,
@@ -349,6 +351,10 @@ impl FdTab {
         tail.iter().enumerate().filter_map(move |(i, e)| e.as_ref().map(|e| (Fd((from + i) as i32), e)))
     }
 
+    /// What 1.5.0's `updt_fd()` and the poller's pass over the updates
+    /// (`fd_alloc_or_release_cache_entry()`) do, done at once: an fd that becomes both
+    /// ACTIVE and READY joins the cache now; one that stops being so stays listed until
+    /// `fd_process_cached_events` drops it. No `epoll_ctl` is needed (edge-triggered).
     fn update(&mut self, fd: Fd, set: FdEv, clear: FdEv) {
         let Some(e) = self.get_mut(fd) else { return };
         e.spec.remove(clear);
@@ -359,39 +365,41 @@ impl FdTab {
         }
     }
 
-    /// fd.h:fd_want_recv(): we want to read from this fd.
+    /// fd.h:fd_want_recv() in 1.5.0: we want to read from this fd.
+    /// Divergence (this and the eight below): no update list; the cache changes at once,
+    /// see `update`.
     pub fn fd_want_recv(&mut self, fd: Fd) {
         self.update(fd, FdEv::FD_EV_ACTIVE_R, FdEv::empty())
     }
-    /// fd.h:fd_stop_recv(): we no longer want to read.
+    /// fd.h:fd_stop_recv() in 1.5.0: we no longer want to read.
     pub fn fd_stop_recv(&mut self, fd: Fd) {
         self.update(fd, FdEv::empty(), FdEv::FD_EV_ACTIVE_R)
     }
-    /// fd.h:fd_cant_recv(): a read hit EAGAIN; wait for the poller.
+    /// fd.h:fd_cant_recv() in 1.5.0: a read hit EAGAIN; wait for the poller.
     pub fn fd_cant_recv(&mut self, fd: Fd) {
         self.update(fd, FdEv::empty(), FdEv::FD_EV_READY_R)
     }
-    /// fd.h:fd_may_recv(): the poller says reading will not block.
+    /// fd.h:fd_may_recv() in 1.5.0: the poller says reading will not block.
     pub fn fd_may_recv(&mut self, fd: Fd) {
         self.update(fd, FdEv::FD_EV_READY_R, FdEv::empty())
     }
-    /// fd.h:fd_want_send(): we want to write to this fd.
+    /// fd.h:fd_want_send() in 1.5.0: we want to write to this fd.
     pub fn fd_want_send(&mut self, fd: Fd) {
         self.update(fd, FdEv::FD_EV_ACTIVE_W, FdEv::empty())
     }
-    /// fd.h:fd_stop_send(): nothing more to write.
+    /// fd.h:fd_stop_send() in 1.5.0: nothing more to write.
     pub fn fd_stop_send(&mut self, fd: Fd) {
         self.update(fd, FdEv::empty(), FdEv::FD_EV_ACTIVE_W)
     }
-    /// fd.h:fd_cant_send(): a write hit EAGAIN; wait for the poller.
+    /// fd.h:fd_cant_send() in 1.5.0: a write hit EAGAIN; wait for the poller.
     pub fn fd_cant_send(&mut self, fd: Fd) {
         self.update(fd, FdEv::empty(), FdEv::FD_EV_READY_W)
     }
-    /// fd.h:fd_may_send(): the poller says writing will not block.
+    /// fd.h:fd_may_send() in 1.5.0: the poller says writing will not block.
     pub fn fd_may_send(&mut self, fd: Fd) {
         self.update(fd, FdEv::FD_EV_READY_W, FdEv::empty())
     }
-    /// fd.h:fd_stop_both(): neither read nor write is wanted.
+    /// fd.h:fd_stop_both() in 1.5.0: neither read nor write is wanted.
     pub fn fd_stop_both(&mut self, fd: Fd) {
         self.update(fd, FdEv::empty(), FdEv::FD_EV_ACTIVE_R | FdEv::FD_EV_ACTIVE_W)
     }
@@ -415,6 +423,9 @@ impl FdTab {
 /// fd.c:fd_process_cached_events() in 1.5.0: run the callbacks of every fd that is both
 /// wanted and ready, without polling. An fd leaves the cache once its callbacks have made
 /// it not ready (EAGAIN) or not wanted; one pass per loop turn bounds the work.
+/// Divergence: calls `cb[DIR_RD]` then `cb[DIR_WR]` (dev8's two callbacks) where 1.5.0
+/// calls one `iocb`, and an fd that joins the cache during the pass waits for the next
+/// loop turn (1.5.0's pass also runs the entries added behind it).
 pub fn fd_process_cached_events(w: &mut Haproxy) {
     let batch = std::mem::take(&mut w.fdtab.cache);
     for &fd in &batch {

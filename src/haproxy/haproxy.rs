@@ -579,7 +579,10 @@ impl Haproxy {
         }
     }
 
-    /// haproxy.c:soft_stop(): stop listening; sessions finish; the loop ends when none is left.
+    /// proxy.c:soft_stop() in 2.6: stop listening; sessions finish; the loop ends when none
+    /// is left. Each proxy says it stopped as 2.6's `proxy_cond_disable()` does.
+    /// Divergence: stops at once: no `grace` delay (a warning at parse time says so) and no
+    /// `hard-stop-after` task. The stop is logged at `LOG_NOTICE`; 2.6 uses `LOG_WARNING`.
     pub fn soft_stop(&mut self) {
         if self.stopping {
             return;
@@ -667,8 +670,11 @@ pub fn init(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<H
     Haproxy::new(cfg).map_err(InitError::Io)
 }
 
-/// haproxy.c:main() after `init`: `protocol_bind_all`, then `protocol_enable_all`.
-/// Reports a bind failure as HAProxy does (`Binding [file:line] for frontend X: ...`).
+/// haproxy.c:main() in 1.5-dev8, after `init()`: `protocol_bind_all`, then
+/// `protocol_enable_all`. Reports a bind failure as HAProxy 2.6 does (`Binding
+/// [file:line] for frontend X: ...`).
+/// Divergence: the health checks start here, once bound (dev8 starts them in `init()`);
+/// no retry loop against old processes (`-sf`/`-st` are accepted and ignored).
 pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
     if let Err(BindError { msg }) = protocol_bind_all(w) {
         let failed = w.listeners.iter().find(|l| l.state == ListenerState::LI_ASSIGNED);

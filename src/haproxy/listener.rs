@@ -187,7 +187,7 @@ pub enum ListenerQueue {
     Global,
 }
 
-/// protocols.c:limit_listener() in 1.5.0: stop polling the listener (`LI_LIMITED`) and
+/// protocols.c:limit_listener() in 1.5-dev8: stop polling the listener (`LI_LIMITED`) and
 /// remember it in `queue`, whose owner resumes it.
 pub fn limit_listener(w: &mut Haproxy, lid: ListenerId, queue: ListenerQueue) {
     let l = &mut w.listeners[lid.idx()];
@@ -222,7 +222,7 @@ pub fn limit_listener_for_a_while(w: &mut Haproxy, lid: ListenerId) {
     }
 }
 
-/// listener.c:manage_global_listener_queue() in 1.5.0 (`global_listener_queue_task`): once
+/// haproxy.c:manage_global_listener_queue() in 1.5.0 (`global_listener_queue_task`): once
 /// the process is below its `maxconn`, resume the listeners a shortage limited; the
 /// shortage itself (fds, memory) may be over by now, and nothing else would look.
 pub fn manage_global_listener_queue(w: &mut Haproxy, t: TaskId) -> TaskRun {
@@ -241,8 +241,8 @@ pub fn manage_global_listener_queue(w: &mut Haproxy, t: TaskId) -> TaskRun {
     TaskRun::Alive
 }
 
-/// protocols.c:dequeue_all_listeners(&global_listener_queue): resume every listener a
-/// process-wide limit paused.
+/// protocols.c:dequeue_all_listeners(&global_listener_queue) in 1.5-dev8: resume every
+/// listener a process-wide limit paused.
 pub fn dequeue_global_listeners(w: &mut Haproxy) {
     while let Some(lid) = w.global_listener_queue.pop_front() {
         resume_listener(w, lid);
@@ -268,16 +268,19 @@ pub fn resume_listener(w: &mut Haproxy, lid: ListenerId) -> bool {
     true
 }
 
-/// protocols.c:dequeue_all_listeners(): resume every listener waiting in a frontend's
-/// `listener_queue` (called when a session of that frontend ends).
+/// protocols.c:dequeue_all_listeners() in 1.5-dev8: resume every listener waiting in a
+/// frontend's `listener_queue` (called when a session of that frontend ends).
 pub fn dequeue_all_listeners(w: &mut Haproxy, fe: ProxyId) {
     while let Some(lid) = w.proxies[fe.idx()].listener_queue.pop_front() {
         resume_listener(w, lid);
     }
 }
 
-/// protocols.c:unbind_listener(): close the listening socket; the listener goes back to
-/// `LI_ASSIGNED` (soft stop, shutdown).
+/// protocols.c:unbind_listener() in 1.5-dev8: close the listening socket; the listener
+/// goes back to `LI_ASSIGNED` (soft stop, shutdown).
+/// Divergence: also removes a UNIX socket's file (dev8's `uxst_unbind_listener()` does
+/// that), and a `LI_LIMITED` listener stays listed in its queue, where
+/// `resume_listener` ignores it.
 pub fn unbind_listener(w: &mut Haproxy, lid: ListenerId) {
     let l = &mut w.listeners[lid.idx()];
     if l.state >= ListenerState::LI_PAUSED {

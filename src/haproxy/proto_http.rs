@@ -691,6 +691,10 @@ fn http_reply(
 /// proto_http.c:http_return_srv_error() in 1.5-dev8 (HTTP mode's `s->srv_error`): the
 /// server side failed before any response; answer 503 (500 for an internal error) and
 /// record why.
+/// Divergence: as in 2.6, a client that aborted gets nothing (dev8 still queues a 503);
+/// unlike 2.6, the 503 is also sent after a connect timeout or resource error on a
+/// connection's later request, and after a connect error on a reused server connection,
+/// where 2.6 closes without an answer.
 pub fn http_return_srv_error(w: &mut Haproxy, s: &mut Session, side: Side) {
     let et = s.si[side as usize].err_type;
     let (err, finst) = srv_error_flags(et);

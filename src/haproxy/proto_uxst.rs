@@ -29,7 +29,8 @@ pub static PROTO_UNIX: Protocol = Protocol {
     enable_all: enable_all_listeners,
 };
 
-/// proto_uxst.c:uxst_add_listener(): attach a listener to `proto_unix` (`LI_ASSIGNED`).
+/// proto_uxst.c:uxst_add_listener() in 1.5-dev8: attach a listener to `proto_unix`
+/// (`LI_ASSIGNED`).
 pub fn uxst_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
     if l.state != ListenerState::LI_INIT {
         return;
@@ -39,7 +40,7 @@ pub fn uxst_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
     protocols.attach(l.proto, l.id);
 }
 
-/// proto_uxst.c:uxst_bind_listeners(): bind every UNIX listener.
+/// proto_uxst.c:uxst_bind_listeners() in 1.5-dev8: bind every UNIX listener.
 pub fn uxst_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<(), BindError> {
     for lid in w.protocols.listeners_of(proto) {
         (proto.bind)(w, lid)?;
@@ -47,7 +48,10 @@ pub fn uxst_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<
     Ok(())
 }
 
-/// proto_uxst.c:uxst_bind_listener(): create the socket file and listen on it.
+/// proto_uxst.c:uxst_bind_listener() in 1.5-dev8: create the socket file and listen on it.
+/// Divergence: removes a socket file already at `path` and binds `path` directly; dev8
+/// binds `path.PID.tmp` and renames it over the old one, so the path never goes missing
+/// during a reload. No `mode`, `uid` or `gid` (a warning at parse time says so).
 pub fn uxst_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindError> {
     let l = &w.listeners[lid.idx()];
     let _sp = tracing::info_span!(names::UXST_BIND_LISTENER, listener = lid.0, addr = %l.addr).entered();

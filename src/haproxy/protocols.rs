@@ -84,7 +84,9 @@ pub struct ProtoList {
 }
 
 impl ProtoList {
-    /// protocols.c:protocol_register(): make `proto` known (idempotent).
+    /// protocols.c:protocol_register() in 1.5-dev8: make `proto` known.
+    /// Divergence: called on first use (`attach`) rather than once from a constructor at
+    /// start-up, hence idempotent.
     pub fn protocol_register(&mut self, proto: &'static Protocol) {
         if !self.entries.iter().any(|e| e.proto == proto) {
             self.entries.push(ProtoEntry { proto, listeners: Vec::new() });

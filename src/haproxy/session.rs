@@ -395,6 +395,8 @@ impl Session {
 /// `SI_ST_INI`, registers the client fd in `fdtab[]` with `stream_sock_read` /
 /// `stream_sock_write`, calls the frontend's `accept` (`frontend_accept`) and wakes the
 /// task with `TASK_WOKEN_INIT`. On failure, everything taken is given back.
+/// Divergence: `SI_FL_INDEP_STR` is not set from the frontend's `option
+/// independent-streams`.
 pub fn session_accept(
     w: &mut Haproxy,
     lid: ListenerId,
@@ -565,7 +567,20 @@ fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, Analyser
 }
 
 /// session.c:process_session() in 1.5-dev8 (`t->process`): the session's state machine,
-/// run each time its task is woken.
+/// run each time its task is woken. From 1.5.0 it takes the one-shot `BF_READ_NOEXP`,
+/// `SI_FL_NOHALF` on a read timeout, `timeout tunnel`, `client-fin` and `server-fin`.
+/// Divergence: a keep-alive reset (`http_end_txn_clean_session`) sets `BF_WAKE_ONCE`, so
+/// the request analysers run again in this same call, even right after their own pass.
+/// The flag is HAProxy's, but neither dev8 nor 1.5.0 sets it there: it re-runs an
+/// `AN_REQ_WAIT_HTTP` parked in `rep->analysers` (and in 1.5.0 follows a connect asked
+/// with `CF_WAKE_CONNECT`). Here the next pipelined request may already be in the
+/// buffer, and no read event will come to wake the session for it.
+/// Divergence: the analysers also run on every `TASK_WOKEN_INIT`, `_TIMER` or `_MSG`
+/// wake-up (response side: `_TIMER`, `_MSG`), any change of an analyser-visible flag
+/// counts, set or cleared (dev8: newly set ones), and a response pass that changes
+/// something loops back through the request side (dev8: to `resync_response`). dev8
+/// re-enables `auto_read`, `auto_connect` and `auto_close` before each analyser pass;
+/// here the flags stay as the analysers leave them.
 pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
     let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
     let TaskContext::Session(sid) = task.context else { return TaskRun::Alive };
@@ -1007,7 +1022,8 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     true
 }
 
-/// buffers.c:buffer_check_timeouts(): turn expired buffer timers into `BF_*_TIMEOUT`.
+/// buffers.h:buffer_check_timeouts() in 1.5-dev8: turn expired buffer timers into
+/// `BF_*_TIMEOUT`.
 fn buffer_check_timeouts(b: &mut Buffer, now: Tick) {
     if !b.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_TIMEOUT | BufFlags::BF_READ_NOEXP)
         && tick_is_expired(b.rex, now)
@@ -1200,6 +1216,9 @@ fn sess_abort_srv(w: &mut Haproxy, s: &mut Session, et: SiErrType) {
 /// session.c:sess_update_stream_int() in 1.5-dev8: move a server side that is assigned
 /// (`ASS`: connect now), queued (`QUE`: still waiting? timed out?) or turning around
 /// (`TAR`: retry delay over?) to its next state.
+/// Divergence: a queue timeout and an internal connect error count no failed connection
+/// (`failed_conns`) on the backend and the server, which dev8 (and 2.6) do; the abort
+/// test is `client_aborted` (see there).
 pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
     let now = w.clock.now_ms;
     let state = s.si[1].state;
@@ -1280,7 +1299,15 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
 }
 
 /// The client gave up while we were waiting for a server (`option abortonclose`, or the
-/// client side is already closed for writing).
+/// client side is already closed for writing). HAProxy has no such function: the tests
+/// are inline in `sess_update_stream_int` (QUE, TAR) and `sess_update_st_con_tcp`.
+/// Divergence: dev8 looks at the client's close once it has reached the request
+/// (`req` `BF_SHUTW_NOW`): without `abortonclose` it gives up only if nothing is left to
+/// send (connecting: and nothing was written), with it at once; `rep` `BF_SHUTW` counts
+/// when connecting, a read error on the request in QUE and TAR. haflow tests the close
+/// itself (`req` `BF_SHUTR`), only with `abortonclose`, and `rep` `BF_SHUTW` in all three
+/// states, which is how a client error reaches it (step 3 of `process_session` shuts the
+/// client side).
 fn client_aborted(w: &Haproxy, s: &Session) -> bool {
     s.rep.flags.contains(BufFlags::BF_SHUTW)
         || (s.req.flags.contains(BufFlags::BF_SHUTR)
@@ -1289,6 +1316,10 @@ fn client_aborted(w: &Haproxy, s: &Session) -> bool {
 
 /// session.c:sess_update_st_con_tcp() in 1.5-dev8: watch a connection in progress.
 /// Returns `false` when it failed (the caller runs `sess_update_st_cer`).
+/// Divergence: the abort test is `client_aborted` with an empty request buffer (see
+/// there). A connect that completes in the turn its timeout expires counts as
+/// established (dev8 gives up on `SI_FL_EXP` first); `err_type` left by a failed attempt
+/// stays on success (dev8 clears it); the connect time is taken by `sess_establish`.
 pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
     let span = tracing::debug_span!(
         names::SESS_UPDATE_ST_CON_TCP,
@@ -1333,10 +1364,13 @@ pub fn sess_update_st_con_tcp(w: &mut Haproxy, s: &mut Session) -> bool {
     true
 }
 
-/// session.c:sess_update_st_cer() in 1.5-dev8, with 1.5.0's round-robin rule: a connect
-/// attempt failed. Retry (on the same server, after a turn-around delay when the error was
-/// asynchronous), or elsewhere with `option redispatch`: on the last retry, or at once
-/// under round robin with more than one active server. Or give up with an error.
+/// session.c:sess_update_st_cer() in 1.5.0 (dev8 lacks the round-robin rule and always
+/// waits 1 s): a connect attempt failed. Retry (on the same server, after a turn-around
+/// delay of at most 1 s when the error was asynchronous), or elsewhere with `option
+/// redispatch`: on the last retry, or at once under round robin with more than one
+/// active server. Or give up with an error.
+/// Divergence: a redispatch is counted when decided; 1.5.0 counts it in
+/// `srv_redispatch_connect()` only if the server changed, else it counts a retry.
 pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
     let span = tracing::debug_span!(
         names::SESS_UPDATE_ST_CER,
@@ -1442,8 +1476,12 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     s.req.wex = TICK_ETERNITY;
 }
 
-/// session.c:sess_change_server(): move the session's slot (`served`) from its current
-/// server to `new`; a freed slot goes to the next session queued on the old server.
+/// session.c:sess_change_server() in 1.5-dev8: move the session's slot (`served`) from
+/// its current server to `new`; a freed slot goes to the next session queued on the old
+/// server.
+/// Divergence: the old server's queue is served here (`process_srv_queue`); dev8's
+/// callers do it after the call, under `may_dequeue_tasks`. No `server_take_conn` or
+/// `server_drop_conn` hooks: the load-balancing algorithms read `served` directly.
 pub fn sess_change_server(w: &mut Haproxy, s: &mut Session, new: Option<ServerId>) {
     if s.srv_conn == new {
         return;
@@ -1500,8 +1538,10 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     AnalyserResult::Continue
 }
 
-/// proxy.c:session_set_backend(): the session now belongs to `be`; count it there and add
-/// the backend's request analysers.
+/// proxy.c:session_set_backend() in 1.5-dev8: the session now belongs to `be`; count it
+/// there and add the backend's request analysers.
+/// Divergence: `SI_FL_INDEP_STR` is not set from the backend's `option
+/// independent-streams`.
 pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
     if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
         return;
@@ -1514,7 +1554,7 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
         p.counters.cum_sess += 1;
     }
     s.flags.insert(SessFlags::SN_BE_ASSIGNED);
-    // The backend's analysers, except those the listener already ran (1.5.0).
+    // The backend's analysers, except those the listener already ran.
     let already = w.listeners[s.listener.idx()].analysers;
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
     if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {

@@ -1,7 +1,8 @@
 //! Small parsers HAProxy keeps in `standard.c`: times, sizes and addresses.
 //!
-//! Reproduces `parse_time_err()`, `parse_size_err()` and `str2sa_range()` (1.5-dev8),
-//! with HAProxy 2.6's error messages, which the configuration parser quotes in its ALERTs.
+//! Reproduces `parse_time_err()`, `parse_size_err()` and `str2sa_range()` as HAProxy 2.6
+//! has them (moved to `tools.c` there), since the configuration parser quotes their errors
+//! in its ALERTs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -30,8 +31,10 @@ impl TimeErr {
     }
 }
 
-/// standard.c:parse_time_err(): `"10s"` -> 10000 milliseconds.
+/// tools.c:parse_time_err() in 2.6: `"10s"` -> 10000 milliseconds.
 /// Units: `us`, `ms` (default), `s`, `m`, `h`, `d`.
+/// Divergence: a character after the unit is an error; 2.6 only warns ("will be reported
+/// as an error in next versions") and keeps the value.
 pub fn parse_time_err(text: &str) -> Result<u64, TimeErr> {
     let first = || TimeErr::Char(text.chars().next().unwrap_or('\0'));
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
@@ -52,7 +55,9 @@ pub fn parse_time_err(text: &str) -> Result<u64, TimeErr> {
     ms.filter(|&ms| ms <= TIME_MAX_MS).ok_or(TimeErr::Overflow)
 }
 
-/// standard.c:parse_size_err(): `"16k"` -> 16384. Units `k`, `m`, `g`.
+/// tools.c:parse_size_err() in 2.6: `"16k"` -> 16384. Units `k`, `m`, `g`.
+/// Divergence: 64-bit and saturating where 2.6 refuses what overflows 32 bits (callers
+/// bound the value); after the unit, the unit itself is reported as the bad character.
 pub fn parse_size_err(text: &str) -> Result<u64, char> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
@@ -80,12 +85,14 @@ pub enum ParsedAddr {
     Unix(PathBuf),
 }
 
-/// standard.c:str2sa_range(): parse `[ipv4@|ipv6@]ADDR:PORT[-END]`, `:PORT`, `*:PORT`,
+/// tools.c:str2sa_range() in 2.6: parse `[ipv4@|ipv6@]ADDR:PORT[-END]`, `:PORT`, `*:PORT`,
 /// `[::1]:PORT`, `:::PORT`, `fd@N`, `unix@PATH` or `/PATH`. `need_port` says whether a
 /// missing port is an error (listeners) or means "same as the client's" (servers: 0).
 /// Errors use HAProxy's wording, ready to follow `'bind' : `. As in HAProxy 2.6, the
 /// environment variables left in `text` (outside double quotes) are expanded first, and
 /// the messages quote `text` as written.
+/// Divergence: no name resolution: a host name other than `localhost` is refused, where
+/// 2.6 resolves it at start-up; no `abns@`, `sockpair@` or `udp@` addresses.
 pub fn str2sa_range(
     text: &str,
     need_port: bool,

@@ -46,8 +46,11 @@ impl Rate {
         self.base = cum;
     }
 
-    /// freq_ctr.c:read_freq_ctr(): this second's events plus the share of the previous
-    /// second's that is still within the last 1000 ms.
+    /// freq_ctr.c:read_freq_ctr() in 1.5-dev8: this second's events plus the share of the
+    /// previous second's that is still within the last 1000 ms.
+    /// Divergence: no low-rate rule. With nothing yet this second and at most one event in
+    /// the previous one, dev8 (and 2.6) return that count; this returns its fading share,
+    /// 0 for most of the second.
     fn read(&self, cum: u64, ms_in_sec: u64) -> u64 {
         cum.saturating_sub(self.base) + self.prev * (1000 - ms_in_sec.min(1000)) / 1000
     }
@@ -327,8 +330,9 @@ impl Row {
         }
     }
 
-    /// stats.c:stats_dump_fields_csv(): values joined by `,`, a `,` ends the line; values
-    /// with a comma or quote are quoted.
+    /// stats.c:stats_dump_fields_csv() in 2.6: values joined by `,`, a `,` ends the line;
+    /// values with a comma or quote are quoted.
+    /// Divergence: 2.6's `csv_enc_append()` also quotes values holding CR or LF.
     fn csv(&self, out: &mut String) {
         for v in &self.0 {
             if v.contains([',', '"']) {

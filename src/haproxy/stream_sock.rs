@@ -59,6 +59,11 @@ fn interrupted(e: &io::Error) -> bool {
 /// stream_sock.c:stream_sock_accept() in 1.5-dev8: the read callback of a listening
 /// socket. Accepts connections until `EAGAIN`, `tune.maxaccept` or a limit, and hands
 /// each to `l->accept` (`session_accept`).
+/// Divergence: a stop on the global `maxconn` schedules no 1 s retry (a session's end
+/// resumes the listener); any accept() error other than `EAGAIN`, `EINTR` and
+/// `ECONNABORTED` pauses the listener for 100 ms (dev8: the resource errors only) and
+/// none is logged at `LOG_EMERG`; `EINTR` and `ECONNABORTED` go on with the next
+/// accept, as in 1.5.0 (dev8 stops there).
 pub fn stream_sock_accept(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Listener(lid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
     let l = &w.listeners[lid.idx()];
@@ -148,6 +153,10 @@ fn owner_of(w: &Haproxy, fd: Fd) -> Option<(crate::ids::SessionId, Side)> {
 }
 
 /// stream_sock.c:stream_sock_read() in 1.5-dev8: the read callback of a connection.
+/// Divergence: a short read ends the loop (`fd_cant_recv`: with edge-triggered polling
+/// the next edge brings more) instead of dev8's streamer heuristics (`BF_STREAMER`,
+/// `tune.recv_enough`), and then leaves `BF_READ_DONTWAIT` set, which dev8 clears after
+/// any read. The wake-up test is `si_wake`.
 pub fn stream_sock_read(w: &mut Haproxy, fd: Fd) {
     let Some((sid, side)) = owner_of(w, fd) else { return };
     let Some(mut s) = w.sessions.take(sid.idx()) else { return };
@@ -280,6 +289,8 @@ fn idle_conn_read(w: &mut Haproxy, s: &mut Session, fd: Fd) {
 }
 
 /// stream_sock.c:stream_sock_write() in 1.5-dev8: the write callback of a connection.
+/// Divergence: a pending `connect()` is checked with `SO_ERROR` and `getpeername()`
+/// where dev8 calls `connect()` again; the wake-up test is `si_wake`.
 pub fn stream_sock_write(w: &mut Haproxy, fd: Fd) {
     let Some((sid, side)) = owner_of(w, fd) else { return };
     let Some(mut s) = w.sessions.take(sid.idx()) else { return };
@@ -559,8 +570,11 @@ fn close_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     ob.wex = TICK_ETERNITY;
 }
 
-/// stream_sock.c:stream_sock_chk_rcv(): the input buffer has room again; resume reading
-/// (the fd cache reads right away if the socket was left ready).
+/// stream_sock.c:stream_sock_chk_rcv() in 1.5-dev8: the input buffer has room again;
+/// resume reading (the fd cache reads right away if the socket was left ready).
+/// Divergence: only resumes. When the buffer is full or reading is not wanted it returns,
+/// leaving the polling and `SI_FL_WAIT_ROOM` to `stream_sock_data_finish`; dev8 stops
+/// reading here.
 pub fn stream_sock_chk_rcv(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
     let Some(fd) = si.fd else { return };
@@ -575,8 +589,11 @@ pub fn stream_sock_chk_rcv(w: &mut Haproxy, s: &mut Session, side: Side) {
     w.fdtab.fd_want_recv(fd);
 }
 
-/// stream_sock.c:stream_sock_chk_snd(): the output buffer has data; try to send it now if
-/// the socket is ready, else ask the poller.
+/// stream_sock.c:stream_sock_chk_snd() in 1.5-dev8: the output buffer has data; try to
+/// send it now if the socket is ready, else ask the poller.
+/// Divergence: also when the consumer was not waiting for data (dev8 returns unless
+/// `SI_FL_WAIT_DATA`); what follows the send (shutdown, timeouts, wake-up) is
+/// `stream_sock_write`'s.
 pub fn stream_sock_chk_snd(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
     let Some(fd) = si.fd else { return };
@@ -651,14 +668,19 @@ fn wake_task(w: &mut Haproxy, s: &Session) {
 }
 
 // ANCHOR: si_wake
-/// The wake-up decision after I/O on `side` (1.5.0's `si_conn_wake_cb`): wake the task
-/// only for events the analysers or the state machine need to see. Bytes read while
-/// `to_forward` still covers them are already on their way out, so a body of known
-/// length wakes the session once, when `to_forward` reaches zero, not at every read.
+/// The wake-up decision after I/O on `side` (the test at the end of 1.5.0's
+/// `si_conn_wake_cb`, whose read half is dev8's `stream_sock_read` test; HAProxy has no
+/// function of this name): wake the task only for events the analysers or the state
+/// machine need to see. Bytes read while `to_forward` still covers them are already on
+/// their way out, so a body of known length wakes the session once, when `to_forward`
+/// reaches zero, not at every read.
 /// Divergence: 1.5.0 wakes on a write only when an analyser asked for it
 /// (`CF_WAKE_WRITE`); haflow wakes when the output has drained with nothing left to
 /// forward, the one moment its analysers wait for (a local reply queued behind an
 /// earlier pipelined response).
+/// Divergence: a write never wakes the task because the other side is not established
+/// (1.5.0's `prod->state != SI_ST_EST` under `CF_WAKE_WRITE`, which dev8's
+/// `stream_sock_write` tests after any write).
 fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
     let ib = s.ib(side);

@@ -181,6 +181,8 @@ impl Scheduler {
     /// task.h:task_wakeup() in 1.5-dev8: put the task in the run queue (if not already
     /// there) and add `reason` to its state. The first wake-up since the last run clears
     /// the previous reasons, so `process` sees why it was woken *this* time.
+    /// Divergence: `nice` shifts the key by a fixed `nice / 64` of a wake-up, where dev8
+    /// shifts it by `run_queue * nice / 32` wake-ups.
     pub fn task_wakeup(&mut self, t: TaskId, reason: TaskState) {
         let _s = tracing::trace_span!(names::TASK_WAKEUP, task = t.slot(), reason = reason.coded()).entered();
         let Some(task) = self.tasks.get_mut(t.idx()) else { return };
@@ -211,7 +213,10 @@ impl Scheduler {
         self.timers.insert((exp, t));
     }
 
-    /// task.h:task_schedule(): make the task expire no later than `when`.
+    /// task.h:task_schedule() in 1.5-dev8: make the task expire no later than `when`.
+    /// Divergence: also for a task in the run queue (dev8 leaves it alone), and the
+    /// earlier of `when` and `expire` is kept even when the task is not in the wait queue
+    /// (dev8 then takes `when`).
     pub fn task_schedule(&mut self, t: TaskId, when: Tick) {
         if let Some(task) = self.tasks.get_mut(t.idx()) {
             task.expire = tick_first(task.expire, Some(when));
@@ -316,6 +321,7 @@ const MAX_TASKS_PER_BATCH: usize = 200;
 // ANCHOR: process_runnable_tasks
 /// task.c:process_runnable_tasks() in 1.5-dev8: run up to 200 queued tasks in run-queue
 /// order, each once; surviving tasks are re-queued on their timer.
+/// Divergence: the batch is not cut to a quarter while niced tasks exist.
 pub fn process_runnable_tasks(w: &mut Haproxy) {
     let max = w.sched.run_queue().min(MAX_TASKS_PER_BATCH);
     if max == 0 {

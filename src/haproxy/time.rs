@@ -53,22 +53,23 @@ impl Clock {
     }
 }
 
-/// ticks.h:tick_add(): `now + timeout`.
+/// ticks.h:tick_add() in 1.5-dev8: `now + timeout`.
 pub fn tick_add(now: Tick, ms: u64) -> Tick {
     Tick(now.0.saturating_add(ms))
 }
 
-/// ticks.h:tick_add_ifset(): `now + timeout` when the timeout is configured, else eternity.
+/// ticks.h:tick_add_ifset() in 1.5-dev8: `now + timeout` when the timeout is configured,
+/// else eternity.
 pub fn tick_add_ifset(now: Tick, timeout: Option<u64>) -> Expire {
     timeout.map(|ms| tick_add(now, ms))
 }
 
-/// ticks.h:tick_is_expired(): true when the timer is set and not in the future.
+/// ticks.h:tick_is_expired() in 1.5-dev8: true when the timer is set and not in the future.
 pub fn tick_is_expired(exp: Expire, now: Tick) -> bool {
     matches!(exp, Some(t) if t <= now)
 }
 
-/// ticks.h:tick_first(): the earlier of two timers, ignoring unset ones.
+/// ticks.h:tick_first() in 1.5-dev8: the earlier of two timers, ignoring unset ones.
 pub fn tick_first(a: Expire, b: Expire) -> Expire {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),

@@ -43,7 +43,7 @@ pub const RUN_POLL_LOOP: &str = "run_poll_loop";
 pub const WAKE_EXPIRED_TASKS: &str = "wake_expired_tasks";
 /// task.c:process_runnable_tasks()
 pub const PROCESS_RUNNABLE_TASKS: &str = "process_runnable_tasks";
-/// ev_sepoll.c:_do_poll()
+/// ev_epoll.c:_do_poll() (1.5.0)
 pub const DO_POLL: &str = "_do_poll";
 
 // accept
