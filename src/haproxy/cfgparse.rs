@@ -119,13 +119,13 @@ const GLOBAL_KW: &[&str] = &[
     "chroot",
     "description",
     "node",
-    "hard-stop-after",
     "ulimit-n",
     "master-worker",
 ];
 
 /// Valid HAProxy `global` keywords haflow accepts with a warning.
 const GLOBAL_KNOWN: &[&str] = &[
+    "hard-stop-after",
     "ca-base",
     "crt-base",
     "cpu-map",
@@ -894,7 +894,7 @@ impl Parser<'_> {
             }
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
-            "nbproc" | "description" | "node" | "hard-stop-after" => {}
+            "nbproc" | "description" | "node" => {}
             "stats" => self.parse_stats_global(args)?,
             k if TUNE_RESOURCES.contains(&k) => {
                 if arg1.is_none() {

@@ -24,7 +24,7 @@ use crate::haproxy::checks::{start_checks, stop_checks};
 use crate::haproxy::ev_epoll::{_do_poll, Poller};
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
-use crate::haproxy::log::{LOG_NOTICE, Logger, StdStream, local_time, send_log};
+use crate::haproxy::log::{LOG_WARNING, Logger, StdStream, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
 use crate::haproxy::proxy::{Proxy, ProxyState};
@@ -582,7 +582,7 @@ impl Haproxy {
     /// proxy.c:soft_stop() in 2.6: stop listening; sessions finish; the loop ends when none
     /// is left. Each proxy says it stopped as 2.6's `proxy_cond_disable()` does.
     /// Divergence: stops at once: no `grace` delay (a warning at parse time says so) and no
-    /// `hard-stop-after` task. The stop is logged at `LOG_NOTICE`; 2.6 uses `LOG_WARNING`.
+    /// `hard-stop-after` task (both warned about at parse time).
     pub fn soft_stop(&mut self) {
         if self.stopping {
             return;
@@ -611,7 +611,7 @@ impl Haproxy {
             if !self.global.quiet && !self.logger.mute_std {
                 crate::haproxy::errors::print_message("WARNING", &msg);
             }
-            send_log(self, &targets, LOG_NOTICE, &msg);
+            send_log(self, &targets, LOG_WARNING, &msg);
         }
         // The stats sockets stop listening too; connected clients may finish.
         crate::haproxy::dumpstats::stats_unbind_sockets(self);

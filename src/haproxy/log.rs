@@ -104,8 +104,10 @@ pub const LOG_INFO: u8 = 6;
 pub const LOG_ALERT: u8 = 1;
 /// `LOG_EMERG`: a backend lost its last server.
 pub const LOG_EMERG: u8 = 0;
-/// `LOG_NOTICE`: proxy start/stop.
+/// `LOG_NOTICE`: health-check results.
 pub const LOG_NOTICE: u8 = 5;
+/// `LOG_WARNING`: a proxy stopped.
+pub const LOG_WARNING: u8 = 4;
 
 /// The sockets and identity used to send logs (HAProxy's `logsrv` fds, `pid`, `log-tag`).
 #[derive(Debug)]

@@ -1757,6 +1757,9 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.prev_srv = None;
     let keep_fd = idle.map(|(_, fd)| fd);
     let mut si = StreamInterface::new(SiState::SI_ST_INI);
+    if fe.options.contains(ProxyOptions::PR_O_INDEPSTR) {
+        si.flags.insert(SiFlags::SI_FL_INDEP_STR);
+    }
     si.fd = keep_fd;
     s.si[1] = si;
     s.req.flags.remove(

@@ -395,8 +395,6 @@ impl Session {
 /// `SI_ST_INI`, registers the client fd in `fdtab[]` with `stream_sock_read` /
 /// `stream_sock_write`, calls the frontend's `accept` (`frontend_accept`) and wakes the
 /// task with `TASK_WOKEN_INIT`. On failure, everything taken is given back.
-/// Divergence: `SI_FL_INDEP_STR` is not set from the frontend's `option
-/// independent-streams`.
 pub fn session_accept(
     w: &mut Haproxy,
     lid: ListenerId,
@@ -437,6 +435,11 @@ pub fn session_accept(
     s.id = sid;
     if let Some(task) = w.sched.get_mut(t) {
         task.context = TaskContext::Session(sid);
+    }
+    if w.proxies[fe.idx()].options.contains(ProxyOptions::PR_O_INDEPSTR) {
+        for si in &mut s.si {
+            si.flags.insert(SiFlags::SI_FL_INDEP_STR);
+        }
     }
     w.proxies[fe.idx()].feconn += 1;
     let p = &mut w.proxies[fe.idx()];
@@ -1053,7 +1056,9 @@ fn stream_int_report_error(s: &mut Session, side: Side) {
 /// backend and the server, as every abort site of session.c does.
 pub fn count_abort(w: &mut Haproxy, s: &Session, side: Side) {
     let bump = |c: &mut u64, v: &mut u64| if side == Side::Cli { *c += 1 } else { *v += 1 };
-    for px in [s.fe, s.be] {
+    // A `listen` section is its own frontend and backend, with one set of counters.
+    let pxs = if s.fe == s.be { &[s.be][..] } else { &[s.fe, s.be][..] };
+    for px in pxs {
         let c = &mut w.proxies[px.idx()].counters;
         bump(&mut c.cli_aborts, &mut c.srv_aborts);
     }
@@ -1200,6 +1205,15 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
     span.record("to", s.si[1].state.coded());
 }
 
+/// A connection that will never be made: counted on the server (if any) and the backend
+/// (`failed_conns`, `econ` in `show stat`).
+fn count_failed_conn(w: &mut Haproxy, s: &Session) {
+    if let Some(srv) = s.srv {
+        w.server_mut(srv).counters.failed_conns += 1;
+    }
+    w.proxies[s.be.idx()].counters.failed_conns += 1;
+}
+
 /// Gives up on the server side, as every failure site of `sess_prepare_conn_req`,
 /// `sess_update_stream_int` and `sess_update_st_cer` does: record `et` (when not empty),
 /// close `si[1]` (`SI_ST_CLO`), mark the request unsendable and the response unreadable,
@@ -1216,9 +1230,7 @@ fn sess_abort_srv(w: &mut Haproxy, s: &mut Session, et: SiErrType) {
 /// session.c:sess_update_stream_int() in 1.5-dev8: move a server side that is assigned
 /// (`ASS`: connect now), queued (`QUE`: still waiting? timed out?) or turning around
 /// (`TAR`: retry delay over?) to its next state.
-/// Divergence: a queue timeout and an internal connect error count no failed connection
-/// (`failed_conns`) on the backend and the server, which dev8 (and 2.6) do; the abort
-/// test is `client_aborted` (see there).
+/// Divergence: the abort test is `client_aborted` (see there).
 pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
     let now = w.clock.now_ms;
     let state = s.si[1].state;
@@ -1237,6 +1249,7 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                     s.logs.t_queue.get_or_insert(s.elapsed(now));
                 }
                 SnErr::SN_ERR_INTERNAL => {
+                    count_failed_conn(w, s);
                     sess_abort_srv(w, s, SiErrType::SI_ET_CONN_OTHER);
                 }
                 _ => {
@@ -1265,6 +1278,7 @@ pub fn sess_update_stream_int(w: &mut Haproxy, s: &mut Session) {
                 return;
             }
             if s.si[1].flags.contains(SiFlags::SI_FL_EXP) || tick_is_expired(s.si[1].exp, now) {
+                count_failed_conn(w, s);
                 pendconn_free(w, s);
                 s.logs.t_queue = Some(s.elapsed(now));
                 s.si[1].exp = TICK_ETERNITY;
@@ -1386,10 +1400,7 @@ pub fn sess_update_st_cer(w: &mut Haproxy, s: &mut Session) {
         if s.si[1].err_type.is_empty() {
             s.si[1].err_type = SiErrType::SI_ET_CONN_ERR;
         }
-        if let Some(srv) = s.srv {
-            w.server_mut(srv).counters.failed_conns += 1;
-        }
-        w.proxies[s.be.idx()].counters.failed_conns += 1;
+        count_failed_conn(w, s);
         sess_change_server(w, s, None);
         s.si[1].exp = TICK_ETERNITY;
         s.req.flags.insert(BufFlags::BF_WRITE_ERROR);
@@ -1540,8 +1551,6 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
 
 /// proxy.c:session_set_backend() in 1.5-dev8: the session now belongs to `be`; count it
 /// there and add the backend's request analysers.
-/// Divergence: `SI_FL_INDEP_STR` is not set from the backend's `option
-/// independent-streams`.
 pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
     if s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
         return;
@@ -1554,6 +1563,11 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
         p.counters.cum_sess += 1;
     }
     s.flags.insert(SessFlags::SN_BE_ASSIGNED);
+    if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_INDEPSTR) {
+        for si in &mut s.si {
+            si.flags.insert(SiFlags::SI_FL_INDEP_STR);
+        }
+    }
     // The backend's analysers, except those the listener already ran.
     let already = w.listeners[s.listener.idx()].analysers;
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
@@ -1729,6 +1743,15 @@ mod tests {
             assert_eq!(s.req.analysers.is_empty(), req_side, "{want}: request analysers");
             assert_eq!(s.rep.analysers.is_empty(), !req_side, "{want}: response analysers");
         }
+    }
+
+    #[test]
+    fn an_abort_in_a_listen_section_counts_once() {
+        let (mut w, mut s) = world(SiState::SI_ST_EST, SiState::SI_ST_EST);
+        s.fe = s.be;
+        count_abort(&mut w, &s, Side::Cli);
+        assert_eq!(w.proxies[1].counters.cli_aborts, 1);
+        assert_eq!(w.proxies[0].counters.cli_aborts, 0);
     }
 
     #[test]

@@ -190,7 +190,7 @@ const SOURCES: [SourceDef; 6] = [
         desc: "Event loop and poller",
         events: &[
             (names::RUN_POLL_LOOP, "haproxy.c:run_poll_loop()"),
-            (names::DO_POLL, "ev_sepoll.c:_do_poll()"),
+            (names::DO_POLL, "ev_epoll.c:_do_poll()"),
         ],
     },
     SourceDef {

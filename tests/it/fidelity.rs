@@ -34,8 +34,9 @@ fn each_failure_ends_with_the_termination_state_the_book_gives() {
     let closes = ScriptedServer::start(b"", Then::Close);
     let invalid = ScriptedServer::start(b"HTTP/1.1 abc\r\n\r\n", Then::Stay);
     let cut = ScriptedServer::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial", Then::Reset);
+    let sock = tmpdir("fidelity-terms").join("stats.sock");
     let cfg = http_cfg(
-        "",
+        &format!("    stats socket {}", sock.display()),
         "    retries 1\n    timeout connect 200ms\n    timeout server 300ms\n    timeout http-request 300ms\n    timeout queue 200ms",
         "frontend fe\n    bind 127.0.0.1:0\n    http-request deny if { path /deny }\n\
          \x20   http-request return status 200 content-type text/plain string ok if { path /return }\n\
@@ -86,6 +87,15 @@ fn each_failure_ends_with_the_termination_state_the_book_gives() {
     assert!(eventually(SOON, || silent.connections() >= 1));
     check("timeout queue", logged(&p, &get("/queued/2"), answer));
     drop(holder);
+    // A queue timeout is a failed connection (`econ`); the server was full, so the session
+    // waited in the backend's queue, and only the backend counts it.
+    let stat = crate::soak::cli(&sock, "show stat");
+    let econ: Vec<&str> = stat
+        .lines()
+        .filter(|l| l.starts_with("queued,"))
+        .map(|l| l.split(',').nth(13).unwrap_or(""))
+        .collect();
+    assert_eq!(econ, ["0", "1"], "{stat}");
     check("the server closes before its head", logged(&p, &get("/closes"), answer));
     check("an invalid response", logged(&p, &get("/invalid"), answer));
     check("timeout server", logged(&p, &get("/silent"), answer));
