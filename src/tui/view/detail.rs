@@ -50,7 +50,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState, id: Option<u3
         lines.push(Line::raw(""));
     }
     lines.push(match st.log_of(e) {
-        Some(l) => Line::from(vec![Span::styled("log: ", dim), Span::raw(l.text.clone())]),
+        Some(l) => Line::from(vec![Span::styled("log: ", dim), Span::raw(l)]),
         None if e.closed => Line::styled("log: none (no log target, or dontlognull)", dim),
         None => Line::styled("log: emitted when the session ends", dim),
     });
@@ -87,7 +87,7 @@ fn summary(st: &State, e: &SessionEntry) -> Vec<Line<'static>> {
         Span::styled(" -> ", dim),
         Span::raw(st.be_srv_of(e)),
     ];
-    if let Some(src) = e.src.clone().or_else(|| e.snap.and_then(|s| s.src).map(|a| a.to_string())) {
+    if let Some(src) = e.src() {
         l1.push(Span::styled("  src ", dim));
         l1.push(Span::raw(src));
     }
@@ -95,7 +95,7 @@ fn summary(st: &State, e: &SessionEntry) -> Vec<Line<'static>> {
         l1.push(Span::styled("  age ", dim));
         l1.push(Span::raw(ms(a)));
     }
-    let Some(s) = e.snap else {
+    let Some(s) = &e.snap else {
         return vec![Line::from(l1), Line::styled("not in a snapshot yet: states come from its spans", dim)];
     };
     if e.closed {

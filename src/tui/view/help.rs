@@ -14,7 +14,7 @@ pub const KEYS: [(&str, &str); 17] = [
     ("Enter", "open the selected session"),
     ("Esc", "back out (detail, filter, help)"),
     ("space", "pause the display (collection goes on)"),
-    ("/", "filter sessions (text, 'live', 'closed')"),
+    ("/", "filter: /api status:5xx term:sH src:IP srv:s1 live"),
     ("left/right h/l", "sort sessions by another column"),
     ("i", "invert the sort order"),
     ("f", "follow the newest session / line"),

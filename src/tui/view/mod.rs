@@ -356,11 +356,39 @@ pub fn fit(cols: &[Col], width: u16) -> Vec<usize> {
     keep
 }
 
-/// Constraints for the kept columns: column `grow` takes what is left, the others are fixed.
-pub fn widths(cols: &[Col], keep: &[usize], grow: usize) -> Vec<Constraint> {
-    keep.iter()
-        .map(|&i| if i == grow { Constraint::Min(cols[i].width) } else { Constraint::Length(cols[i].width) })
-        .collect()
+/// Columns sized to what they hold, in `width` cells: each as wide as its title and its
+/// widest cell (`content[i]`), at least its `width` and at most `max`; the `grow` column
+/// (a request, a name) is fitted at its least and then given what the others leave, up to
+/// its widest cell. Columns that do not fit go, least important first (see `fit`).
+/// Returns the kept columns' indices and their widths.
+pub fn size_columns(
+    cols: &[Col],
+    content: &[u16],
+    width: u16,
+    grow: Option<usize>,
+    max: u16,
+) -> (Vec<usize>, Vec<u16>) {
+    let natural: Vec<u16> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let w = content.get(i).copied().unwrap_or(0).max(c.title.chars().count() as u16 + 1).max(c.width);
+            if Some(i) == grow { w } else { w.min(max.max(c.width)) }
+        })
+        .collect();
+    let sized: Vec<Col> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Col { width: if Some(i) == grow { c.width } else { natural[i] }, ..*c })
+        .collect();
+    let keep = fit(&sized, width);
+    let mut widths: Vec<u16> = keep.iter().map(|&i| sized[i].width).collect();
+    let used: u16 = widths.iter().sum::<u16>() + keep.len().saturating_sub(1) as u16;
+    if let Some(k) = keep.iter().position(|&i| Some(i) == grow) {
+        let g = keep[k];
+        widths[k] += width.saturating_sub(used).min(natural[g].saturating_sub(widths[k]));
+    }
+    (keep, widths)
 }
 
 /// Text aligned in a cell of `w` characters.
