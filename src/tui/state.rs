@@ -1147,6 +1147,51 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_alive_trace_is_cut_into_its_requests_even_when_pipelined() {
+        let mut st = State::default();
+        let ps = names::PROCESS_SESSION;
+        st.apply_records([
+            new(1, None, names::SESSION, &[("sess", "3")], 0),
+            new(2, Some(1), ps, &[], 1),
+            new(3, Some(2), names::HTTP_WAIT_FOR_REQUEST, &[("request", "GET /a HTTP/1.1")], 1),
+            new(4, Some(2), names::ASSIGN_SERVER, &[("backend", "be"), ("server", "s1")], 1),
+            close(4, 1),
+            close(3, 1),
+            close(2, 2),
+            new(5, Some(1), ps, &[], 3),
+            new(6, Some(5), names::HTTP_END_TXN_CLEAN_SESSION, &[("status", "200")], 3),
+            Record::Update { id: 6, fields: vec![("term", "--".into())] },
+            close(6, 4),
+            // The next request was already in the buffer: the same process_session parses it.
+            new(7, Some(5), names::HTTP_WAIT_FOR_REQUEST, &[("request", "GET /b HTTP/1.1")], 4),
+            close(7, 4),
+            new(8, Some(5), names::SESSION_FREE, &[("term", "cR")], 5),
+            close(8, 5),
+            close(5, 5),
+            close(1, 6),
+        ]);
+        let t = st.trace(3).unwrap();
+        let gs = t.groups();
+        assert_eq!(gs.iter().map(|g| g.range.clone()).collect::<Vec<_>>(), [1..6, 6..8]);
+        let a = &gs[0].info;
+        assert_eq!(
+            (a.index, a.request.as_deref(), a.status, a.term.as_str()),
+            (1, Some("GET /a HTTP/1.1"), Some(200), "----")
+        );
+        assert_eq!(State::be_srv(a), "be/s1");
+        let b = &gs[1].info;
+        assert_eq!(
+            (b.index, b.request.as_deref(), b.status, b.term.as_str()),
+            (2, Some("GET /b HTTP/1.1"), None, "cR--")
+        );
+        assert_eq!(t.nodes[gs[1].range.start].name, names::HTTP_WAIT_FOR_REQUEST);
+        // With no copy from the proxy (a replayed trace), the rows come from the spans.
+        let txns = st.txns_of(&st.sessions[&3]);
+        assert_eq!(txns.len(), 2);
+        assert!(txns[1].term == "cR--" && txns[0].server.as_deref() == Some("s1"));
+    }
+
+    #[test]
     fn series_counts_per_second_and_reports_the_last_complete_one() {
         let mut s = Series::default();
         s.add(10, 3);

@@ -520,6 +520,119 @@ fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
 }
 
 #[test]
+fn detail_view_groups_a_kept_alive_sessions_spans_by_request_and_folds_zooms_and_searches() {
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 3);
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(0);
+    f.app.apply(Intent::Open);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = f.render(w, h);
+        s.assert_has(&["session #0 closed", "requests 3", "term ----"]);
+        // One header per request, the earlier ones folded, with what the log says.
+        for (n, path) in [(1, "/api/users"), (2, "/api/orders"), (3, "/")] {
+            let head = s.row(&format!("request {n}/3")).1;
+            assert!(
+                head.contains(&format!("request {n}/3 200 ----")) && head.contains(&format!(" GET {path} ")),
+                "{head}"
+            );
+            let be_srv = log_be_srv(&logs[n - 1]);
+            assert!(w < 160 || head.contains(be_srv), "{head}");
+            assert_eq!(
+                head.trim_start().starts_with('▸'),
+                n < 3,
+                "only the last request is unfolded: {head}"
+            );
+        }
+        assert_eq!(s.lines().iter().filter(|l| l.contains("  log: 127.0.0.1:")).count(), 3, "{}", s.text());
+    }
+    f.app.apply(Intent::Bottom);
+    f.render(160, 48).assert_has(&["after the last request", "session_free"]);
+    f.app.apply(Intent::Top);
+    let s = f.render(160, 48);
+    for l in &logs[..3] {
+        assert!(s.has(&l[..100.min(l.len())]), "the log line of each request beside it: {l}\n{}", s.text());
+    }
+
+    // n/p go from request to request; Enter unfolds.
+    f.app.apply(Intent::NextRequest);
+    f.app.apply(Intent::NextRequest);
+    let s = f.render(160, 48);
+    assert!(s.cell_of("request 2/3", 0).modifier.contains(Modifier::REVERSED), "{}", s.text());
+    assert!(!s.has("request=GET /api/orders"), "folded");
+    f.app.apply(Intent::Open);
+    let s = f.render(160, 48);
+    assert!(s.row("request 2/3").1.trim_start().starts_with('▾'));
+    s.assert_has(&["request=GET /api/orders", "http_end_txn_clean_session"]);
+    f.app.apply(Intent::PrevRequest);
+    assert!(f.render(160, 48).cell_of("request 1/3", 0).modifier.contains(Modifier::REVERSED));
+    f.app.apply(Intent::NextRequest);
+
+    // z: the timeline spans request 2 alone; spans of other requests point off it.
+    f.app.apply(Intent::Zoom);
+    let s = f.render(160, 48);
+    assert!(s.has("TIMELINE request 2"), "{}", s.text());
+    let header = s.row("request 2/3").1;
+    assert!(header.contains(&"█".repeat(30)), "the request fills the zoomed timeline: {header}");
+    let earlier = s.row("request 1/3").1;
+    // (It ends in the process_session where request 2's wait begins: one cell at most.)
+    assert!(earlier.matches('█').count() <= 1, "request 1 is before it: {earlier}");
+    f.app.apply(Intent::Zoom);
+    assert!(!f.render(160, 48).has("TIMELINE request"), "z again: the whole session");
+
+    // Left folds a span's subtree, then goes to its caller.
+    let selected = |s: &Screen| -> String {
+        let y = (0..s.0.area.height).find(|&y| s.0[(0, y)].modifier.contains(Modifier::REVERSED));
+        y.map(|y| s.lines()[y as usize].clone()).unwrap_or_default()
+    };
+    for _ in 0..100 {
+        let row = selected(&f.render(160, 48));
+        if row.contains("▾process_session") {
+            break;
+        }
+        f.app.apply(Intent::Down);
+    }
+    assert!(selected(&f.render(160, 48)).contains("▾process_session"), "a process_session of request 2");
+    let next_line = |s: &Screen| {
+        let y = (0..s.0.area.height).find(|&y| s.0[(0, y)].modifier.contains(Modifier::REVERSED)).unwrap();
+        s.lines()[y as usize + 1].clone()
+    };
+    assert!(next_line(&f.render(160, 48)).contains("http_wait_for_request"));
+    f.app.apply(Intent::SortPrev);
+    let s = f.render(160, 48);
+    assert!(selected(&s).contains("▸process_session"), "{}", s.text());
+    assert!(!next_line(&s).contains("http_wait_for_request"), "its children are hidden:\n{}", s.text());
+    f.app.apply(Intent::SortPrev);
+    let s = f.render(160, 48);
+    assert!(
+        s.cell_of("request 2/3", 0).modifier.contains(Modifier::REVERSED),
+        "left again: up to the request"
+    );
+    f.app.apply(Intent::SortNext);
+
+    // / searches span names and fields: the matches and their callers stay.
+    f.app.apply(Intent::FilterStart);
+    assert_eq!(f.app.view.view, ViewKind::Detail, "/ in the detail view searches it");
+    for c in "connect_server".chars() {
+        f.app.apply(Intent::FilterChar(c));
+    }
+    f.app.apply(Intent::FilterDone);
+    let s = f.render(160, 48);
+    // connect_server, and tcp_connect_server under it, once per request.
+    assert!(s.has("search 'connect_server': 6 spans"), "{}", s.text());
+    assert!(!s.has("http_wait_for_request") && !s.has("stream_sock_read"), "{}", s.text());
+    assert_eq!(s.text().matches("sess_update_stream_int").count(), 3, "callers stay: {}", s.text());
+    assert_eq!(s.cell_of("▾connect_server", 1).fg, Color::Yellow, "matches stand out");
+    f.app.apply(Intent::Back);
+    assert!(
+        f.app.view.dv.search.is_empty() && f.app.view.view == ViewKind::Detail,
+        "Esc clears the search first"
+    );
+    f.app.apply(Intent::Back);
+    assert_eq!(f.app.view.view, ViewKind::Sessions);
+}
+
+#[test]
 fn detail_view_shows_the_span_waterfall_the_buffers_and_the_log_line() {
     let mut f = Fixture::new();
     f.app.view.follow = false;
@@ -575,7 +688,7 @@ fn detail_view_shows_the_span_waterfall_the_buffers_and_the_log_line() {
     f.app.view.sess_sel = Some(3);
     f.app.apply(Intent::Open);
     let s = f.render(160, 48);
-    s.assert_has(&["session #3 live", "SI_ST_EST", "task ", "open", "log: emitted when the session ends"]);
+    s.assert_has(&["session #3 live", "SI_ST_EST", "task ", "open", "log: emitted when the request ends"]);
 }
 
 #[test]

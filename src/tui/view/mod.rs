@@ -101,8 +101,8 @@ pub struct ViewState {
     pub follow: bool,
     /// The session shown by the detail view.
     pub detail: Option<u32>,
-    /// Selected span line of the detail view.
-    pub detail_sel: usize,
+    /// What the user does in the detail view: selection, folds, zoom, search.
+    pub dv: detail::DetailState,
     /// Lane entries scrolled back from the newest (0: follow the newest).
     pub lane_back: usize,
     /// Log lines scrolled back from the newest (0: follow the newest).
@@ -126,7 +126,7 @@ impl Default for ViewState {
             filter_editing: false,
             follow: true,
             detail: None,
-            detail_sel: 0,
+            dv: detail::DetailState::default(),
             lane_back: 0,
             log_back: 0,
             flash: None,
@@ -179,7 +179,7 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
         ViewKind::Proxies => proxies::draw(f, body, st, vs),
         ViewKind::Sessions => sessions::draw(f, body, st, vs),
         ViewKind::Detail => {
-            detail::draw(f, body, st, vs, vs.detail.or(vs.sess_sel));
+            detail::draw(f, body, st, &vs.dv, vs.detail.or(vs.sess_sel));
             None
         }
         ViewKind::EventLoop => {
@@ -237,11 +237,18 @@ fn draw_status(f: &mut Frame, area: Rect, s: &Status) {
 }
 
 fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
-    let line = if vs.filter_editing {
+    let editing = if vs.dv.search_editing {
+        Some((&vs.dv.search, "  span names and fields;  Enter keep  Esc clear"))
+    } else if vs.filter_editing {
+        Some((&vs.filter, "  text, status:5xx term:sH src:IP srv:NAME live closed;  Enter keep  Esc clear"))
+    } else {
+        None
+    };
+    let line = if let Some((text, hint)) = editing {
         Line::from(vec![
-            Span::styled(format!("/{}", vs.filter), Style::default().add_modifier(Modifier::BOLD)),
+            Span::styled(format!("/{text}"), Style::default().add_modifier(Modifier::BOLD)),
             Span::styled("_", Style::default().add_modifier(Modifier::SLOW_BLINK)),
-            Span::styled("  Enter keep  Esc clear", Style::default().fg(Color::DarkGray)),
+            Span::styled(hint, Style::default().fg(Color::DarkGray)),
         ])
     } else if let Some(msg) = &vs.flash {
         Line::from(Span::styled(msg.clone(), Style::default().fg(Color::Yellow)))
@@ -249,7 +256,7 @@ fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
         let keys = match vs.view {
             ViewKind::Proxies => "jk move  d disable  e enable  Enter sessions",
             ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  i invert  f follow",
-            ViewKind::Detail => "jk move  Esc back",
+            ViewKind::Detail => "jk move  n/p request  Enter fold  z zoom  / search  Esc back",
             ViewKind::EventLoop | ViewKind::Logs => "jk scroll  f follow newest",
         };
         Line::from(vec![

@@ -461,7 +461,7 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> Option<Lis
         f.render_widget(Paragraph::new(vec![Line::from(l1), l2]), summary);
     }
     if let Some(d) = detail_area {
-        detail::draw(f, d, st, vs, rows.get(sel).map(|r| r.id));
+        detail::draw(f, d, st, &detail::DetailState::default(), rows.get(sel).map(|r| r.id));
     }
     let rows_area = Rect { y: table_area.y + 1, height: table_area.height.saturating_sub(1), ..table_area };
     Some(ListHit { area: rows_area, first })
