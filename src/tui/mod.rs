@@ -23,6 +23,7 @@
 //! hook restores it before the message prints), on SIGINT/SIGTERM (a SIGHUP, the terminal gone, ends the process), and when the
 //! proxy stops on its own.
 
+pub mod export;
 pub mod input;
 pub mod snapshot;
 pub mod state;
@@ -96,6 +97,8 @@ pub struct App {
     pub hits: Hits,
     /// Why `d`/`e` cannot act in this run, if they cannot (a scenario runs as written).
     pub control_off: Option<String>,
+    /// Where `x` and `w` write their files (empty: the current directory).
+    pub export_dir: std::path::PathBuf,
 }
 
 impl App {
@@ -273,6 +276,79 @@ impl App {
         }
     }
 
+    /// `x` (`all`: `w`): writes the selected session (every session the filter matches) as
+    /// a Chrome/Perfetto trace and a call-flow listing, and says where in a box.
+    fn export(&mut self, all: bool) {
+        let st = self.shown();
+        let ids: Vec<u32> = if all {
+            let mut ids: Vec<u32> = view::sessions::rows(st, &self.view).iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            ids
+        } else {
+            self.view
+                .detail
+                .filter(|_| self.view.view == ViewKind::Detail)
+                .or(self.view.sess_sel)
+                .into_iter()
+                .collect()
+        };
+        let mut sessions = Vec::new();
+        let mut without = 0;
+        for id in &ids {
+            match (st.sessions.get(id), st.trace(*id)) {
+                (Some(e), Some(t)) => sessions.push(export::Export { trace: t, txns: st.txns_of(e) }),
+                _ => without += 1,
+            }
+        }
+        if sessions.is_empty() {
+            self.view.flash = Some(match ids.len() {
+                0 => "x: no session selected (w: no session matches the filter)".into(),
+                _ => "nothing to export: no spans kept for that (they began before the UI, or were sampled out)".into(),
+            });
+            return;
+        }
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let what = if all {
+            let f = if self.view.filter.is_empty() {
+                String::new()
+            } else {
+                format!(" matching '{}'", self.view.filter)
+            };
+            format!("{} sessions{f}", sessions.len())
+        } else {
+            format!("session #{}", sessions[0].trace.uniq_id)
+        };
+        let stem = if all {
+            format!("haflow-sessions-{secs}")
+        } else {
+            format!("haflow-session-{}-{secs}", sessions[0].trace.uniq_id)
+        };
+        let res = export::write(&self.export_dir, &stem, &sessions, st.record_clock);
+        let abs = |p: &std::path::Path| {
+            std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+        };
+        let lines = match res {
+            Ok((json, flow)) => {
+                let mut l = vec![
+                    format!("exported {what}"),
+                    format!("trace:   {}", abs(&json)),
+                    format!("listing: {}", abs(&flow)),
+                    "open the trace in ui.perfetto.dev or with `haflow replay FILE`".to_string(),
+                ];
+                if without > 0 {
+                    l.push(format!("{without} session(s) without spans left out"));
+                }
+                l
+            }
+            Err(e) => vec![format!("export of {what} failed: {e}")],
+        };
+        for l in &lines {
+            self.state.push_log(LogKind::Ui, l.clone());
+        }
+        self.view.notice = Some(lines);
+    }
+
     /// Sets the status line, on the frozen copy too: pausing must not hide a verdict.
     pub fn set_status(&mut self, text: impl Into<String>, tone: Tone) {
         let status = Some(Status { text: text.into(), tone });
@@ -344,6 +420,11 @@ impl App {
         let v = &mut self.view;
         if !matches!(intent, Intent::Resize) {
             v.flash = None;
+        }
+        // A box on screen: the next key closes it (and does nothing else but quit).
+        if v.notice.is_some() && !matches!(intent, Intent::Resize | Intent::Quit) {
+            v.notice = None;
+            return None;
         }
         match intent {
             Intent::Quit => return Some(Effect::Quit),
@@ -418,6 +499,13 @@ impl App {
                     Some("n/p move between the requests of a session, in its detail view (Enter)".into())
             }
             Intent::Zoom if v.view == ViewKind::Detail => self.zoom(),
+            Intent::Export if matches!(v.view, ViewKind::Sessions | ViewKind::Detail) => self.export(false),
+            Intent::ExportAll if v.view == ViewKind::Sessions => self.export(true),
+            Intent::Export | Intent::ExportAll => {
+                v.flash = Some(
+                    "x exports the selected session, w every session the filter matches (2 Sessions)".into(),
+                )
+            }
             Intent::Zoom => {
                 v.flash = Some("z zooms the timeline of the detail view (Enter on a session)".into())
             }

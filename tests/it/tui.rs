@@ -938,6 +938,140 @@ fn the_demo_watched_by_the_ui_shows_its_servers_counters_and_call_flows() {
     ]);
 }
 
+/// A scenario run with the UI's feeds, and the UI's state once session #0's tree is whole.
+fn scenario_in_ui(name: &str) -> (App, Outcome) {
+    let sc = find(name).unwrap().scenario().unwrap();
+    let (sink, cap) = capture(1 << 16);
+    let (prod, feed) = producer(100);
+    let driver = std::thread::spawn(move || {
+        run(&sc, RunOptions { observer: Some(Box::new(prod)), also: Some(sink), ..RunOptions::default() })
+    });
+    let mut app = App::default();
+    pump_app_until(&mut app, &feed, &cap, "the proxy's last snapshot", |app| {
+        app.state.snap.as_ref().is_some_and(|s| s.stopped)
+    });
+    let out = driver.join().unwrap().expect("the scenario runs");
+    assert!(out.passed(), "{:?}", out.failures);
+    pump_app_until(&mut app, &feed, &cap, "session #0's whole tree", |app| {
+        app.state.trace(0).is_some_and(|t| t.end().is_some())
+    });
+    (app, out)
+}
+
+/// A fresh directory for exported files.
+fn export_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("haflow-export-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The trace and listing paths an export's box shows.
+fn exported(s: &Screen) -> (std::path::PathBuf, std::path::PathBuf) {
+    let path = |label: &str| {
+        let (_, row) = s.row(label);
+        let at = row.find(label).unwrap() + label.len();
+        std::path::PathBuf::from(row[at..].split('│').next().unwrap().trim())
+    };
+    (path("trace:"), path("listing:"))
+}
+
+/// The `b`/`e` events of a Chrome trace file.
+fn span_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+    v["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
+        .iter()
+        .filter(|e| e["ph"] == "b" || e["ph"] == "e")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn x_writes_the_session_as_a_perfetto_trace_and_the_listing_scenario_run_flow_prints() {
+    let (mut app, out) = scenario_in_ui("keep-alive");
+    let dir = export_dir("x");
+    app.export_dir = dir.clone();
+    app.view.follow = false;
+    app.view.sess_sel = Some(0);
+    app.apply(Intent::Open);
+    assert_eq!(app.apply(Intent::Export), None);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["exported session #0", "trace:", "listing:", "any key closes"]);
+    }
+    let (json, flow) = exported(&render_app(&mut app, 160, 48));
+    assert!(json.starts_with(&dir) && json.extension().unwrap() == "json", "{json:?}");
+    // The listing: the requests' log lines, then exactly what `scenario run --flow` prints.
+    let text = std::fs::read_to_string(&flow).unwrap();
+    let tree: String = text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(tree, out.listing, "the exported listing is the scenario's");
+    assert_eq!(text.lines().filter(|l| l.starts_with("# log: ")).count(), 3, "{text}");
+    assert!(text.contains("\"GET /two HTTP/1.1\""), "{text}");
+    // The trace: that session's spans and nothing else, one track, begin and end paired.
+    let events = span_events(&json);
+    let names: Vec<&str> =
+        events.iter().filter(|e| e["ph"] == "b").map(|e| e["name"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = out.listing.lines().map(|l| l.trim().split(' ').next().unwrap()).collect();
+    assert_eq!(names, listed, "one slice per span of the call flow, in order");
+    assert_eq!(events.iter().filter(|e| e["ph"] == "e").count(), names.len());
+    let root = &events[0]["id"];
+    assert!(events.iter().all(|e| e["id"] == *root), "one session, one track");
+    assert_eq!(events[0]["args"]["sess"], 0);
+    // Typed as `--trace` types them: numbers as numbers, HAProxy's names as text.
+    let accept = events.iter().find(|e| e["name"] == "stream_sock_accept" && e["ph"] == "b").unwrap();
+    assert!(accept["args"]["cfd"].is_u64(), "{accept}");
+    let waits: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["name"] == "http_wait_for_request" && e["ph"] == "e" && e["args"]["request"].is_string()
+        })
+        .collect();
+    assert_eq!(waits.len(), 3);
+    assert_eq!(waits[1]["args"]["request"], "GET /two HTTP/1.1");
+    // Any key closes the box; a second export does not overwrite the first.
+    app.apply(Intent::Down);
+    assert!(!render_app(&mut app, 80, 24).has("any key closes"));
+    app.apply(Intent::Export);
+    let (json2, flow2) = exported(&render_app(&mut app, 160, 48));
+    assert!(json2 != json && flow2 != flow && json.exists() && json2.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn w_writes_every_session_the_filter_matches() {
+    let mut f = Fixture::http();
+    let dir = export_dir("w");
+    f.app.export_dir = dir.clone();
+    f.filter("/api");
+    assert_eq!(f.app.apply(Intent::ExportAll), None);
+    let s = f.render(160, 48);
+    s.assert_has(&["exported 2 sessions matching '/api'"]);
+    let (json, flow) = exported(&s);
+    let events = span_events(&json);
+    let mut roots: Vec<u64> = events
+        .iter()
+        .filter(|e| e["name"] == "session" && e["ph"] == "b")
+        .map(|e| e["args"]["sess"].as_u64().unwrap())
+        .collect();
+    roots.sort_unstable();
+    assert_eq!(roots, [0, 1], "the two /api sessions, no other");
+    let tracks: std::collections::HashSet<String> = events.iter().map(|e| e["id"].to_string()).collect();
+    assert_eq!(tracks.len(), 2, "one track per session");
+    let text = std::fs::read_to_string(&flow).unwrap();
+    assert!(
+        text.contains("# session 0\n") && text.contains("# session 1\n") && !text.contains("# session 2"),
+        "{text}"
+    );
+    // Outside the sessions list, w says where it works.
+    f.app.apply(Intent::Down);
+    f.app.apply(Intent::Show(ViewKind::Logs));
+    f.app.apply(Intent::ExportAll);
+    assert!(f.render(80, 24).has("w every session the filter matches"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A rendered walkthrough screen.
 fn render_walk(walk: &mut Walk, w: u16, h: u16) -> Screen {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();

@@ -109,6 +109,8 @@ pub struct ViewState {
     pub log_back: usize,
     /// A short message for the footer (commands sent, hints).
     pub flash: Option<String>,
+    /// A message in a box over the view (what an export wrote), until the next key.
+    pub notice: Option<Vec<String>>,
 }
 
 impl Default for ViewState {
@@ -130,6 +132,7 @@ impl Default for ViewState {
             lane_back: 0,
             log_back: 0,
             flash: None,
+            notice: None,
         }
     }
 }
@@ -202,6 +205,9 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
     if vs.help {
         help::draw(f, area);
     }
+    if let Some(lines) = &vs.notice {
+        draw_notice(f, area, lines);
+    }
     hits
 }
 
@@ -224,6 +230,25 @@ fn draw_tabs(f: &mut Frame, area: Rect, vs: &ViewState) -> Vec<(u16, u16, ViewKi
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
     out
+}
+
+/// A box in the middle of the screen with `lines` (wrapped), closed by any key.
+fn draw_notice(f: &mut Frame, area: Rect, lines: &[String]) {
+    use ratatui::widgets::{Block, Borders, Clear, Wrap};
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+    let w = (widest + 4).clamp(30, area.width);
+    let inner = w.saturating_sub(2).max(1) as usize;
+    let rows: u16 = lines.iter().map(|l| l.chars().count().max(1).div_ceil(inner) as u16).sum();
+    let h = (rows + 2).min(area.height);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    f.render_widget(Clear, r);
+    let text: Vec<Line> = lines.iter().map(|l| Line::raw(l.clone())).collect();
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" any key closes ")),
+        r,
+    );
 }
 
 fn draw_status(f: &mut Frame, area: Rect, s: &Status) {
@@ -255,8 +280,8 @@ fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
     } else {
         let keys = match vs.view {
             ViewKind::Proxies => "jk move  d disable  e enable  Enter sessions",
-            ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  i invert  f follow",
-            ViewKind::Detail => "jk move  n/p request  Enter fold  z zoom  / search  Esc back",
+            ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  f follow  x export  w export all",
+            ViewKind::Detail => "jk move  n/p request  Enter fold  z zoom  / search  x export  Esc back",
             ViewKind::EventLoop | ViewKind::Logs => "jk scroll  f follow newest",
         };
         Line::from(vec![
