@@ -233,6 +233,11 @@ pub trait Observer: Send {
     fn step_point(&mut self, _span: &'static str, _view: &View<'_>) {}
     /// A log line was emitted.
     fn log(&mut self, _line: &str) {}
+    /// A transaction ended (`sess_log` ran for it: every HTTP request, every TCP
+    /// session), before the session is reset for the next request or freed, so its
+    /// request, status, termination state and server are still set; `log` is its log line
+    /// when one was emitted.
+    fn txn_ended(&mut self, _w: &Haproxy, _s: &Session, _log: Option<&str>) {}
     /// A session was freed.
     fn session_freed(&mut self, _s: &Session) {}
     /// A loop turn's work is done and the loop may sleep in the poller next: hand on what
@@ -499,6 +504,11 @@ impl Haproxy {
     /// Hands a log line to the observers.
     pub fn observe_log(&mut self, line: &str) {
         notify(|o| o.log(line));
+    }
+
+    /// Tells the observers that `s`'s transaction ended (`log`: its log line, if any).
+    pub fn on_txn_ended(&self, s: &Session, log: Option<&str>) {
+        notify(|o| o.txn_ended(self, s, log));
     }
 
     /// Hands a freed session to the observers (and its times to `show stat`'s averages).

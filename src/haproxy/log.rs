@@ -385,7 +385,7 @@ fn be_srv(w: &Haproxy, s: &Session) -> String {
 
 /// `%B`: bytes sent (or queued) to the client in this transaction. Parser errors and
 /// silent closes count 0, as HAProxy 2.6 logs them.
-fn bytes_out(s: &Session) -> u64 {
+pub fn bytes_out(s: &Session) -> u64 {
     if s.txn.uncounted_reply {
         return 0;
     }
@@ -464,20 +464,27 @@ pub fn sess_log(w: &mut Haproxy, s: &mut Session) {
     }
     s.logs.logged = true;
     let fe = &w.proxies[s.fe.idx()];
-    if fe.logs.is_empty() {
-        return;
-    }
-    if fe.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_NULLNOLOG) && s.req.total == 0 {
-        return;
-    }
-    let line = match fe.log_format {
-        LogFormat::None => return,
-        LogFormat::Tcp => build_tcplog(w, s),
-        LogFormat::Http | LogFormat::Clf if fe.mode == ProxyMode::PR_MODE_HTTP => build_httplog(w, s),
-        LogFormat::Http | LogFormat::Clf => build_tcplog(w, s),
+    let line = if fe.logs.is_empty()
+        || (fe.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_NULLNOLOG) && s.req.total == 0)
+    {
+        None
+    } else {
+        match fe.log_format {
+            LogFormat::None => None,
+            LogFormat::Tcp => Some(build_tcplog(w, s)),
+            LogFormat::Http | LogFormat::Clf if fe.mode == ProxyMode::PR_MODE_HTTP => {
+                Some(build_httplog(w, s))
+            }
+            LogFormat::Http | LogFormat::Clf => Some(build_tcplog(w, s)),
+        }
     };
-    let targets = w.proxies[s.fe.idx()].logs.clone();
-    send_log(w, &targets, LOG_INFO, &line);
+    // Divergence: HAProxy tells nobody; haflow's observers (the terminal UI) learn of every
+    // transaction here, logged or not, while its server and counters are still set.
+    w.on_txn_ended(s, line.as_deref());
+    if let Some(line) = line {
+        let targets = w.proxies[s.fe.idx()].logs.clone();
+        send_log(w, &targets, LOG_INFO, &line);
+    }
 }
 
 /// Frames `msg` for one target (without the trailing newline).

@@ -17,7 +17,7 @@ use std::num::NonZeroU64;
 use std::thread::JoinHandle;
 
 use crate::trace::IdMap;
-use crate::trace::capture::{Capture, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle};
+use crate::trace::capture::{Capture, Raw, RawBatch, RawField, RawKind, Record, Sink, Val, recycle};
 use crate::trace::export::{TraceFilter, TraceLevel, TraceStyle};
 use crate::trace::names;
 
@@ -254,7 +254,46 @@ fn push_field(out: &mut Vec<u8>, rendered: &mut Rendered, name: &'static str, v:
     }
 }
 
+/// The file's opening: the object form, and the thread's name as its first event.
+const HEAD: &[u8] =
+    b"{\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"thread_name\",\"args\":{\"name\":\"haflow event loop\"}}";
+
 impl<W: Write> Writer<W> {
+    fn new(file: W, style: TraceStyle, level: TraceLevel, filter: Option<TraceFilter>) -> Writer<W> {
+        let mut out = Vec::with_capacity(OUT_CHUNK + 4096);
+        // The first event carries no separator: the thread's name.
+        out.extend_from_slice(HEAD);
+        Writer {
+            file,
+            error: None,
+            out,
+            style,
+            level,
+            filter,
+            open: IdMap::default(),
+            trees: IdMap::default(),
+            spare: Vec::new(),
+            event_start: 0,
+            rendered: Rendered::default(),
+        }
+    }
+
+    /// Ends the spans still open at `last` (children first, so every begin has its end),
+    /// closes the array and the object, and writes it all; returns the first error.
+    fn finish(mut self, last: u64) -> Option<std::io::Error> {
+        let mut left: Vec<u64> = self.open.keys().copied().collect();
+        left.sort_unstable_by(|a, b| b.cmp(a));
+        for id in left {
+            self.on_close(id, last);
+        }
+        self.out.extend_from_slice(b"\n]}\n");
+        self.drain(true);
+        if let (None, Err(e)) = (&self.error, self.file.flush()) {
+            self.error = Some(e);
+        }
+        self.error
+    }
+
     /// Sends what `out` holds to the file once it is large enough (or `all`).
     fn drain(&mut self, all: bool) {
         if all || self.out.len() >= OUT_CHUNK {
@@ -494,23 +533,7 @@ pub fn start_writer(
     let writer = std::thread::Builder::new()
         .name("haflow-trace".into())
         .spawn(move || {
-            let mut w = Writer {
-                file: StreamingFile::new(file),
-                error: None,
-                out: Vec::with_capacity(OUT_CHUNK + 4096),
-                style,
-                level,
-                filter,
-                open: IdMap::default(),
-                trees: IdMap::default(),
-                spare: Vec::new(),
-                event_start: 0,
-                rendered: Rendered::default(),
-            };
-            // The first event carries no separator: the thread's name.
-            w.out.extend_from_slice(
-                b"{\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":1,\"tid\":1,\"name\":\"thread_name\",\"args\":{\"name\":\"haflow event loop\"}}",
-            );
+            let mut w = Writer::new(StreamingFile::new(file), style, level, filter);
             let mut last = 0;
             let max = level.max_level();
             while let Some(batch) = feed.recv_batch() {
@@ -529,22 +552,90 @@ pub fn start_writer(
                 }
                 recycle(batch);
             }
-            // Spans still open when the proxy stopped end with it (children first), so
-            // every begin has its end.
-            let mut left: Vec<u64> = w.open.keys().copied().collect();
-            left.sort_unstable_by(|a, b| b.cmp(a));
-            for id in left {
-                w.on_close(id, last);
-            }
-            w.out.extend_from_slice(b"\n]}\n");
-            w.drain(true);
-            if let (None, Err(e)) = (&w.error, w.file.flush()) {
-                w.error = Some(e);
-            }
-            w.error
+            // Spans still open when the proxy stopped end with it.
+            w.finish(last)
         })
         .expect("spawn the trace writer");
     TraceGuard { sink, writer: Some(writer) }
+}
+
+/// A field's text as the subscriber would have recorded it: numbers and booleans as
+/// themselves (the file then says `"fd":12`, not `"fd":"12"`), the rest as text.
+fn val_of(batch: &mut RawBatch, text: &str) -> Val {
+    if let Ok(n) = text.parse::<u64>()
+        && (n == 0 || !text.starts_with('0'))
+        && !text.starts_with('+')
+    {
+        return Val::U64(n);
+    }
+    if let Ok(n) = text.parse::<i64>()
+        && n < 0
+        && !text.starts_with("-0")
+    {
+        return Val::I64(n);
+    }
+    match text {
+        "true" => Val::Bool(true),
+        "false" => Val::Bool(false),
+        _ => {
+            let start = batch.text.len() as u32;
+            batch.text.push_str(text);
+            Val::Text { start, len: text.len() as u32 }
+        }
+    }
+}
+
+/// Writes `records` (span records in the order they happened, each child closed before
+/// its parent) as a whole trace file, every span and field kept: what `--trace` writes of
+/// the same spans. The terminal UI's `x` and `w` export sessions through it; `haflow
+/// replay` reads the result back (`trace::replay`).
+pub fn write_records<W: Write>(out: W, records: &[Record], style: TraceStyle) -> std::io::Result<()> {
+    let mut w = Writer::new(out, style, TraceLevel::Developer, None);
+    let mut batch = RawBatch::default();
+    let mut last = 0;
+    for r in records {
+        batch.raws.clear();
+        batch.fields.clear();
+        batch.text.clear();
+        let fields: &[crate::trace::capture::Field2] = match r {
+            Record::New { fields, .. } | Record::Update { fields, .. } => fields,
+            Record::Close { .. } | Record::Event { .. } => &[],
+        };
+        for (name, v) in fields {
+            let val = val_of(&mut batch, v);
+            batch.fields.push(RawField { name, val });
+        }
+        let at_ns = |at: &std::time::Duration| at.as_nanos().min(u128::from(u64::MAX)) as u64;
+        // The writer's handlers read a record's id, time and fields, not its kind: the
+        // record's own kind picks the handler here.
+        match r {
+            Record::New { id, parent, name, at, .. } => {
+                last = last.max(at_ns(at));
+                let raw = Raw {
+                    kind: RawKind::Update,
+                    id: *id,
+                    at_ns: at_ns(at),
+                    first: 0,
+                    count: fields.len() as u32,
+                };
+                w.on_new(&batch, &raw, *parent, name);
+            }
+            Record::Update { id, .. } => {
+                let raw =
+                    Raw { kind: RawKind::Update, id: *id, at_ns: 0, first: 0, count: fields.len() as u32 };
+                w.on_update(&batch, &raw);
+            }
+            Record::Close { id, at } => {
+                last = last.max(at_ns(at));
+                w.on_close(*id, at_ns(at));
+            }
+            Record::Event { .. } => {}
+        }
+    }
+    match w.finish(last) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

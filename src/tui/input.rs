@@ -74,6 +74,16 @@ pub enum Intent {
     SortInvert,
     /// `f`: follow the newest session (or the newest loop turn / log line).
     Follow,
+    /// `n`: the next request (detail view).
+    NextRequest,
+    /// `p`: the previous request (detail view).
+    PrevRequest,
+    /// `z`: zoom the timeline on the selected request or span, or back out (detail view).
+    Zoom,
+    /// `x`: write the selected session as a Chrome trace and a call-flow listing.
+    Export,
+    /// `w`: write every session the filter matches.
+    ExportAll,
     /// A left click at a cell.
     Click {
         /// Column.
@@ -138,6 +148,11 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
             KeyCode::Right | KeyCode::Char('l') => Intent::SortNext,
             KeyCode::Char('i') => Intent::SortInvert,
             KeyCode::Char('f') => Intent::Follow,
+            KeyCode::Char('n') => Intent::NextRequest,
+            KeyCode::Char('p') => Intent::PrevRequest,
+            KeyCode::Char('z') => Intent::Zoom,
+            KeyCode::Char('x') => Intent::Export,
+            KeyCode::Char('w') => Intent::ExportAll,
             KeyCode::Char(c @ '1'..='5') => Intent::Show(ViewKind::ALL[(c as u8 - b'1') as usize]),
             _ => return None,
         }),

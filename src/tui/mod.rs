@@ -23,6 +23,7 @@
 //! hook restores it before the message prints), on SIGINT/SIGTERM (a SIGHUP, the terminal gone, ends the process), and when the
 //! proxy stops on its own.
 
+pub mod export;
 pub mod input;
 pub mod snapshot;
 pub mod state;
@@ -49,7 +50,8 @@ use crate::ids::ServerId;
 use crate::trace::capture::Capture;
 use crate::tui::input::{Intent, Mode};
 use crate::tui::snapshot::{Feed, LogKind};
-use crate::tui::state::{State, Status, Tone};
+use crate::tui::state::{State, Status, Tone, TxnGroup};
+use crate::tui::view::detail::{self, DetailState, Item, Zoom};
 use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
@@ -95,6 +97,8 @@ pub struct App {
     pub hits: Hits,
     /// Why `d`/`e` cannot act in this run, if they cannot (a scenario runs as written).
     pub control_off: Option<String>,
+    /// Where `x` and `w` write their files (empty: the current directory).
+    pub export_dir: std::path::PathBuf,
 }
 
 impl App {
@@ -107,7 +111,7 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.view.help {
             Mode::Help
-        } else if self.view.filter_editing {
+        } else if self.view.filter_editing || self.view.dv.search_editing {
             Mode::Filter
         } else {
             Mode::Normal
@@ -127,6 +131,76 @@ impl App {
         if self.view.sess_sel.is_none_or(|id| !rows.iter().any(|r| r.id == id)) && !self.view.follow {
             self.view.sess_sel = rows.first().map(|r| r.id);
         }
+        // The detail view's folds, zoom and search belong to one session.
+        let shown = self.view.detail.or(self.view.sess_sel);
+        if self.view.dv.session != shown {
+            self.view.dv = DetailState { session: shown, ..DetailState::default() };
+        }
+    }
+
+    /// The detail view's session: its requests and its lines as drawn.
+    fn detail_items(&self) -> Option<(u32, Vec<TxnGroup>, Vec<Item>)> {
+        let st = self.shown();
+        let id = self.view.detail.or(self.view.sess_sel)?;
+        let e = st.sessions.get(&id)?;
+        let t = st.trace(id)?;
+        let gs = detail::groups(st, e, t);
+        let items = detail::items(t, &gs, &self.view.dv);
+        Some((id, gs, items))
+    }
+
+    /// Folds (`Some(true)`), unfolds (`Some(false)`) or toggles (`None`) the selected
+    /// request or span of the detail view; folding what cannot fold (a leaf, or a span
+    /// already folded) selects its caller instead. The selection stays on its line.
+    fn fold(&mut self, want: Option<bool>) {
+        let Some((id, gs, items)) = self.detail_items() else { return };
+        let Some(t) = self.shown().trace(id) else { return };
+        let sel = self.view.dv.sel.min(items.len().saturating_sub(1));
+        let Some(&item) = items.get(sel) else { return };
+        let folded = detail::is_folded(&self.view.dv, t, &gs, item);
+        let key = detail::fold_of(t, &gs, item);
+        match (key, want) {
+            (Some(_), Some(true)) if folded => {}
+            (Some(k), w) => {
+                let new = w.unwrap_or(!folded);
+                self.view.dv.folds.insert(k, new);
+                return;
+            }
+            (None, Some(false) | None) => return,
+            (None, Some(true)) => {}
+        }
+        if let Some(p) = detail::parent_of(t, &gs, &items, sel) {
+            self.view.dv.sel = p;
+        }
+    }
+
+    /// Moves the detail view's selection to the next (`forward`) or previous request.
+    fn next_request(&mut self, forward: bool) {
+        let Some((_, _, items)) = self.detail_items() else { return };
+        let sel = self.view.dv.sel.min(items.len().saturating_sub(1));
+        let is_group = |i: &usize| matches!(items[*i], Item::Group(_));
+        let to = if forward {
+            (sel + 1..items.len()).find(is_group)
+        } else {
+            // From inside a request, its own header first.
+            (0..sel).rev().find(is_group)
+        };
+        if let Some(to) = to {
+            self.view.dv.sel = to;
+        }
+    }
+
+    /// Zooms the timeline on the selected request or span, or back to the whole session
+    /// when it already shows that.
+    fn zoom(&mut self) {
+        let Some((id, gs, items)) = self.detail_items() else { return };
+        let st = self.shown();
+        let Some(t) = st.trace(id) else { return };
+        let sel = self.view.dv.sel.min(items.len().saturating_sub(1));
+        let Some(&item) = items.get(sel) else { return };
+        let Some((from, to, what)) = detail::range_of(t, &gs, item, st.record_clock) else { return };
+        let same = self.view.dv.zoom.as_ref().is_some_and(|z| z.from == from && z.what == what);
+        self.view.dv.zoom = if same || item == Item::Span(0) { None } else { Some(Zoom { from, to, what }) };
     }
 
     fn proxy_rows(&self) -> Vec<PxRow> {
@@ -154,9 +228,8 @@ impl App {
                 self.view.follow = false;
             }
             ViewKind::Detail => {
-                let id = v.detail.or(v.sess_sel);
-                let len = id.and_then(|id| self.shown().trace(id)).map_or(0, |t| t.nodes.len());
-                self.view.detail_sel = step(self.view.detail_sel.min(len.saturating_sub(1)), len);
+                let len = self.detail_items().map_or(0, |(_, _, items)| items.len());
+                self.view.dv.sel = step(self.view.dv.sel.min(len.saturating_sub(1)), len);
             }
             // Up goes back in time, away from the newest line at the bottom, at most to the
             // oldest screenful.
@@ -176,7 +249,7 @@ impl App {
             ViewKind::Sessions => {
                 if let Some(id) = self.view.sess_sel {
                     self.view.detail = Some(id);
-                    self.view.detail_sel = 0;
+                    self.view.dv = DetailState { session: Some(id), ..DetailState::default() };
                     self.view.view = ViewKind::Detail;
                 }
             }
@@ -201,6 +274,79 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// `x` (`all`: `w`): writes the selected session (every session the filter matches) as
+    /// a Chrome/Perfetto trace and a call-flow listing, and says where in a box.
+    fn export(&mut self, all: bool) {
+        let st = self.shown();
+        let ids: Vec<u32> = if all {
+            let mut ids: Vec<u32> = view::sessions::rows(st, &self.view).iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            ids
+        } else {
+            self.view
+                .detail
+                .filter(|_| self.view.view == ViewKind::Detail)
+                .or(self.view.sess_sel)
+                .into_iter()
+                .collect()
+        };
+        let mut sessions = Vec::new();
+        let mut without = 0;
+        for id in &ids {
+            match (st.sessions.get(id), st.trace(*id)) {
+                (Some(e), Some(t)) => sessions.push(export::Export { trace: t, txns: st.txns_of(e) }),
+                _ => without += 1,
+            }
+        }
+        if sessions.is_empty() {
+            self.view.flash = Some(match ids.len() {
+                0 => "x: no session selected (w: no session matches the filter)".into(),
+                _ => "nothing to export: no spans kept for that (they began before the UI, or were sampled out)".into(),
+            });
+            return;
+        }
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let what = if all {
+            let f = if self.view.filter.is_empty() {
+                String::new()
+            } else {
+                format!(" matching '{}'", self.view.filter)
+            };
+            format!("{} sessions{f}", sessions.len())
+        } else {
+            format!("session #{}", sessions[0].trace.uniq_id)
+        };
+        let stem = if all {
+            format!("haflow-sessions-{secs}")
+        } else {
+            format!("haflow-session-{}-{secs}", sessions[0].trace.uniq_id)
+        };
+        let res = export::write(&self.export_dir, &stem, &sessions, st.record_clock);
+        let abs = |p: &std::path::Path| {
+            std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+        };
+        let lines = match res {
+            Ok((json, flow)) => {
+                let mut l = vec![
+                    format!("exported {what}"),
+                    format!("trace:   {}", abs(&json)),
+                    format!("listing: {}", abs(&flow)),
+                    "open the trace in ui.perfetto.dev or with `haflow replay FILE`".to_string(),
+                ];
+                if without > 0 {
+                    l.push(format!("{without} session(s) without spans left out"));
+                }
+                l
+            }
+            Err(e) => vec![format!("export of {what} failed: {e}")],
+        };
+        for l in &lines {
+            self.state.push_log(LogKind::Ui, l.clone());
+        }
+        self.view.notice = Some(lines);
     }
 
     /// Sets the status line, on the frozen copy too: pausing must not hide a verdict.
@@ -275,6 +421,11 @@ impl App {
         if !matches!(intent, Intent::Resize) {
             v.flash = None;
         }
+        // A box on screen: the next key closes it (and does nothing else but quit).
+        if v.notice.is_some() && !matches!(intent, Intent::Resize | Intent::Quit) {
+            v.notice = None;
+            return None;
+        }
         match intent {
             Intent::Quit => return Some(Effect::Quit),
             Intent::Help => v.help = !v.help,
@@ -291,10 +442,15 @@ impl App {
             Intent::PageDown => self.move_by(self.hits.page.max(2) as isize - 1),
             Intent::Top => self.move_by(-1_000_000),
             Intent::Bottom => self.move_by(1_000_000),
+            Intent::Open if v.view == ViewKind::Detail => self.fold(None),
             Intent::Open => self.open(),
             Intent::Back => {
                 if v.help {
                     v.help = false;
+                } else if v.view == ViewKind::Detail && !v.dv.search.is_empty() {
+                    v.dv.search.clear();
+                } else if v.view == ViewKind::Detail && v.dv.zoom.is_some() {
+                    v.dv.zoom = None;
                 } else if v.view == ViewKind::Detail {
                     v.view = ViewKind::Sessions;
                 } else if !v.filter.is_empty() {
@@ -303,21 +459,56 @@ impl App {
             }
             Intent::Disable => return self.maint(true),
             Intent::Enable => return self.maint(false),
+            // In the detail view `/` searches its spans; elsewhere it filters the sessions.
+            Intent::FilterStart if v.view == ViewKind::Detail => v.dv.search_editing = true,
             Intent::FilterStart => {
                 v.view = ViewKind::Sessions;
                 v.filter_editing = true;
             }
+            Intent::FilterChar(c) if v.dv.search_editing => {
+                v.dv.search.push(c);
+                v.dv.sel = 0;
+            }
             Intent::FilterChar(c) => v.filter.push(c),
+            Intent::FilterBackspace if v.dv.search_editing => {
+                v.dv.search.pop();
+            }
             Intent::FilterBackspace => {
                 v.filter.pop();
             }
+            Intent::FilterDone if v.dv.search_editing => v.dv.search_editing = false,
             Intent::FilterDone => v.filter_editing = false,
+            Intent::FilterCancel if v.dv.search_editing => {
+                v.dv.search.clear();
+                v.dv.search_editing = false;
+            }
             Intent::FilterCancel => {
                 v.filter.clear();
                 v.filter_editing = false;
             }
+            // Left and right fold and unfold in the detail view, and sort the sessions.
+            Intent::SortNext if v.view == ViewKind::Detail => self.fold(Some(false)),
+            Intent::SortPrev if v.view == ViewKind::Detail => self.fold(Some(true)),
             Intent::SortNext => v.sort = v.sort.next(),
             Intent::SortPrev => v.sort = v.sort.prev(),
+            Intent::NextRequest | Intent::PrevRequest if v.view == ViewKind::Detail => {
+                self.next_request(intent == Intent::NextRequest)
+            }
+            Intent::NextRequest | Intent::PrevRequest => {
+                v.flash =
+                    Some("n/p move between the requests of a session, in its detail view (Enter)".into())
+            }
+            Intent::Zoom if v.view == ViewKind::Detail => self.zoom(),
+            Intent::Export if matches!(v.view, ViewKind::Sessions | ViewKind::Detail) => self.export(false),
+            Intent::ExportAll if v.view == ViewKind::Sessions => self.export(true),
+            Intent::Export | Intent::ExportAll => {
+                v.flash = Some(
+                    "x exports the selected session, w every session the filter matches (2 Sessions)".into(),
+                )
+            }
+            Intent::Zoom => {
+                v.flash = Some("z zooms the timeline of the detail view (Enter on a session)".into())
+            }
             Intent::SortInvert => v.sort_desc = !v.sort_desc,
             Intent::Follow => match v.view {
                 ViewKind::EventLoop => v.lane_back = 0,

@@ -35,6 +35,8 @@ use crate::ids::{ProxyId, ServerId};
 pub const MAX_SESSIONS: usize = 1000;
 /// Most freed sessions remembered between two snapshots.
 pub const MAX_FREED: usize = 512;
+/// Most ended transactions remembered between two snapshots.
+pub const MAX_TXNS: usize = 2048;
 /// Snapshots in flight: the UI only ever needs the latest.
 const SNAPSHOT_QUEUE: usize = 4;
 /// Log lines in flight.
@@ -116,7 +118,7 @@ impl SiSnap {
 }
 
 /// A copy of one session: what `show sess` prints, and a little more.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessSnap {
     /// `uniq_id`.
     pub uniq_id: u32,
@@ -156,6 +158,16 @@ pub struct SessSnap {
     pub bytes_out: u64,
     /// HTTP status sent to the client, if any.
     pub status: Option<u16>,
+    /// The request line of the transaction under way (HTTP mode, once its head was parsed).
+    pub request: Option<String>,
+    /// The frontend works in HTTP mode.
+    pub http: bool,
+    /// Milliseconds since the accept when copied (`accept_date` to the loop's date, or to
+    /// the free): the connection's whole age, where `accept_ms` restarts with each request.
+    pub life_ms: u64,
+    /// Transactions this connection has ended so far (set by the producer, which counts
+    /// them: HAProxy keeps no such count).
+    pub txns: u32,
 }
 
 impl SessSnap {
@@ -184,7 +196,82 @@ impl SessSnap {
             bytes_in: s.logs.bytes_in,
             bytes_out: s.logs.bytes_out,
             status: s.txn.status,
+            request: s.txn.req_line.clone(),
+            http: w.is_some_and(|w| w.proxies[s.fe.idx()].mode == ProxyMode::PR_MODE_HTTP)
+                || s.txn.req_line.is_some(),
+            life_ms: w
+                .map_or_else(std::time::SystemTime::now, |w| w.clock.date)
+                .duration_since(s.logs.accept_date)
+                .map_or(0, |d| d.as_millis() as u64),
+            txns: 0,
         }
+    }
+}
+
+/// One ended transaction: an HTTP request with its response, or a whole TCP session, with
+/// what its log line reports, copied when it ends (before `http_end_txn_clean_session`
+/// resets the session for the next request, or the session is freed), so that the UI
+/// keeps the server, status and termination state a session had, not the reset ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxnSnap {
+    /// The session's `uniq_id`.
+    pub uniq_id: u32,
+    /// 1 for the connection's first request, 2 for the next one on a kept-alive connection...
+    pub index: u32,
+    /// HTTP mode (a request and a status) or TCP mode (a byte stream).
+    pub http: bool,
+    /// The request line as the log prints it (`GET /a HTTP/1.1`, `<BADREQ>`); `None` in TCP mode.
+    pub request: Option<String>,
+    /// Status sent to the client (`None`: no response, the log's `-1`).
+    pub status: Option<u16>,
+    /// The termination state as the log prints it: `%tsc` in HTTP mode (`----`, `sH--`),
+    /// `%ts` in TCP mode (`--`, `SD`).
+    pub term: String,
+    /// The backend's name (the frontend's until switching rules picked one).
+    pub backend: String,
+    /// The server the log names (`None`: `<NOSRV>`, none was reached).
+    pub server: Option<String>,
+    /// Bytes from the client in this transaction.
+    pub bytes_in: u64,
+    /// Bytes to the client in this transaction (the log's `%B`).
+    pub bytes_out: u64,
+    /// `now_ms` when it began (the accept, or the end of the previous request).
+    pub start_ms: u64,
+    /// `now_ms` when it ended.
+    pub end_ms: u64,
+    /// Its log line, when one was emitted.
+    pub log: Option<String>,
+}
+
+impl TxnSnap {
+    /// Copies the transaction `s` just ended; `None` for the empty wait of a kept-alive
+    /// connection that the client closed (HAProxy logs nothing for it either).
+    pub fn of(w: &Haproxy, s: &Session, index: u32, log: Option<&str>) -> Option<TxnSnap> {
+        let http = w.proxies[s.fe.idx()].mode == ProxyMode::PR_MODE_HTTP;
+        if http && s.txn.not_first && s.txn.req_line.is_none() && s.txn.status.is_none() && log.is_none() {
+            return None;
+        }
+        let now = w.clock.now_ms.0;
+        let term = if http {
+            format!("{}{}--", s.err.log_char(), s.finst.log_char())
+        } else {
+            format!("{}{}", s.err.log_char(), s.finst.log_char())
+        };
+        Some(TxnSnap {
+            uniq_id: s.uniq_id,
+            index,
+            http,
+            request: http.then(|| s.txn.log_request_line().to_string()),
+            status: s.txn.status,
+            term,
+            backend: w.proxies[s.be.idx()].name.clone(),
+            server: s.srv.map(|id| w.server(id).name.clone()),
+            bytes_in: s.logs.bytes_in,
+            bytes_out: crate::haproxy::log::bytes_out(s),
+            start_ms: s.logs.tv_accept.0,
+            end_ms: s.logs.t_close.map_or(now, |t| s.logs.tv_accept.0 + t),
+            log: log.map(str::to_string),
+        })
     }
 }
 
@@ -383,6 +470,10 @@ pub struct Snapshot {
     pub freed: Vec<SessSnap>,
     /// Freed sessions not remembered (more than `MAX_FREED` between two snapshots).
     pub freed_elided: u64,
+    /// Transactions ended since the previous snapshot, in the order they ended.
+    pub txns: Vec<TxnSnap>,
+    /// Ended transactions not remembered (more than `MAX_TXNS` between two snapshots).
+    pub txns_elided: u64,
     /// A soft stop is in progress.
     pub stopping: bool,
     /// The loop has ended: this is the proxy's last copy (a finished scenario's, say).
@@ -419,6 +510,8 @@ impl Snapshot {
             sessions_total,
             freed: Vec::new(),
             freed_elided: 0,
+            txns: Vec::new(),
+            txns_elided: 0,
             stopping: w.stopping,
             stopped: false,
         }
@@ -482,6 +575,10 @@ pub struct SnapshotProducer {
     wanted: Arc<AtomicBool>,
     freed: Vec<SessSnap>,
     freed_elided: u64,
+    txns: Vec<TxnSnap>,
+    txns_elided: u64,
+    /// Transactions ended so far by each live session.
+    txn_counts: std::collections::HashMap<u32, u32>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -502,6 +599,9 @@ pub fn producer(interval_ms: u64) -> (SnapshotProducer, Feed) {
             wanted: Arc::clone(&wanted),
             freed: Vec::new(),
             freed_elided: 0,
+            txns: Vec::new(),
+            txns_elided: 0,
+            txn_counts: std::collections::HashMap::new(),
             dropped: Arc::clone(&dropped),
         },
         Feed { snapshots: rx, logs: lrx, wanted, dropped },
@@ -537,8 +637,13 @@ impl SnapshotProducer {
         }
         self.seq += 1;
         let mut snap = Snapshot::take(w, self.seq, now - start);
+        for s in &mut snap.sessions {
+            s.txns = self.txn_counts.get(&s.uniq_id).copied().unwrap_or(0);
+        }
         snap.freed = std::mem::take(&mut self.freed);
         snap.freed_elided = std::mem::take(&mut self.freed_elided);
+        snap.txns = std::mem::take(&mut self.txns);
+        snap.txns_elided = std::mem::take(&mut self.txns_elided);
         snap.stopped = last;
         match self.tx.try_send(Box::new(snap)) {
             Ok(()) => self.last_ms = Some(now),
@@ -547,6 +652,8 @@ impl SnapshotProducer {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 self.freed = snap.freed;
                 self.freed_elided = snap.freed_elided;
+                self.txns = snap.txns;
+                self.txns_elided = snap.txns_elided;
                 self.last_ms = Some(now);
             }
         }
@@ -560,9 +667,23 @@ impl Observer for SnapshotProducer {
         }
     }
 
+    fn txn_ended(&mut self, w: &Haproxy, s: &Session, log: Option<&str>) {
+        let n = self.txn_counts.entry(s.uniq_id).or_insert(0);
+        let Some(t) = TxnSnap::of(w, s, *n + 1, log) else { return };
+        *n += 1;
+        if self.txns.len() < MAX_TXNS {
+            self.txns.push(t);
+        } else {
+            self.txns_elided += 1;
+        }
+    }
+
     fn session_freed(&mut self, s: &Session) {
+        let txns = self.txn_counts.remove(&s.uniq_id).unwrap_or(0);
         if self.freed.len() < MAX_FREED {
-            self.freed.push(SessSnap::of(s, None));
+            let mut snap = SessSnap::of(s, None);
+            snap.txns = txns;
+            self.freed.push(snap);
         } else {
             self.freed_elided += 1;
         }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::trace::capture::{Field2, Record};
 use crate::trace::names;
-use crate::tui::snapshot::{LogKind, SessSnap, Snapshot};
+use crate::tui::snapshot::{LogKind, SessSnap, Snapshot, TxnSnap};
 
 /// Seconds of rate history kept for the sparklines.
 pub const HISTORY_SECS: usize = 300;
@@ -37,6 +37,9 @@ pub const MAX_LANE: usize = 2000;
 pub const MAX_LOGS: usize = 2000;
 /// Calls remembered per loop phase (the rest are counted).
 pub const MAX_CALLS: usize = 12;
+/// Ended transactions remembered per session (a long keep-alive connection forgets its
+/// oldest; they stay counted).
+pub const MAX_TXNS_PER_SESSION: usize = 256;
 
 /// Counts per second over the last `HISTORY_SECS` seconds of UI time.
 #[derive(Clone, Debug, Default)]
@@ -103,10 +106,21 @@ pub struct SessionEntry {
     pub fe_name: Option<String>,
     /// The client's address as spans and logs print it.
     pub src: Option<String>,
+    /// Its ended transactions, oldest first (the last `MAX_TXNS_PER_SESSION`), as the
+    /// snapshots copied them when each ended: what the log line says, kept after the
+    /// session was reset for the next request or freed.
+    pub txns: VecDeque<TxnSnap>,
+    /// Transactions ended in all (the forgotten ones too): requests served on the connection.
+    pub txns_done: u32,
+    /// Bytes from the client over the ended transactions.
+    pub done_in: u64,
+    /// Bytes to the client over the ended transactions.
+    pub done_out: u64,
 }
 
 impl SessionEntry {
-    fn new(uniq_id: u32) -> SessionEntry {
+    /// A session known by its number only, so far.
+    pub fn new(uniq_id: u32) -> SessionEntry {
         SessionEntry {
             uniq_id,
             snap: None,
@@ -116,6 +130,29 @@ impl SessionEntry {
             closed_at: None,
             fe_name: None,
             src: None,
+            txns: VecDeque::new(),
+            txns_done: 0,
+            done_in: 0,
+            done_out: 0,
+        }
+    }
+
+    /// The client's address.
+    pub fn src(&self) -> Option<String> {
+        self.src.clone().or_else(|| self.snap.as_ref().and_then(|s| s.src).map(|a| a.to_string()))
+    }
+
+    /// Adds an ended transaction (a copy already seen is ignored).
+    fn add_txn(&mut self, t: TxnSnap) {
+        if t.index <= self.txns_done {
+            return;
+        }
+        self.txns_done = t.index;
+        self.done_in += t.bytes_in;
+        self.done_out += t.bytes_out;
+        self.txns.push_back(t);
+        while self.txns.len() > MAX_TXNS_PER_SESSION {
+            self.txns.pop_front();
         }
     }
 }
@@ -132,6 +169,8 @@ pub struct SpanNode {
     pub depth: u16,
     /// Fields at creation, then recorded values in order.
     pub fields: Vec<Field2>,
+    /// How many of `fields` were given at creation (the rest were recorded later).
+    pub created: u16,
     /// Start, on the capture layer's clock.
     pub start: Duration,
     /// End, once closed.
@@ -154,7 +193,21 @@ pub struct Trace {
     pub nodes: Vec<SpanNode>,
     /// Spans left out to stay within `MAX_SPANS_PER_SESSION`.
     pub elided: u64,
+    /// Transactions whose end (`http_end_txn_clean_session`) was among the elided spans.
+    pub elided_txns: u32,
     next_seq: u64,
+}
+
+/// One transaction's part of a session's trace: a range of `Trace::nodes`, and what its
+/// spans say of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TxnGroup {
+    /// Its spans, as indices into `Trace::nodes`.
+    pub range: std::ops::Range<usize>,
+    /// What the spans say: the request, server, status, termination state (empty while
+    /// under way). `info.index` is 0 for the spans after a kept-alive connection's last
+    /// request (waiting for another one, then the close).
+    pub info: TxnSnap,
 }
 
 impl Trace {
@@ -173,6 +226,93 @@ impl Trace {
         self.nodes.iter().rev().find_map(|n| n.field(key))
     }
 
+    /// True when the session spoke HTTP (its analysers waited for a request).
+    pub fn is_http(&self) -> bool {
+        self.nodes.iter().any(|n| n.name == names::HTTP_WAIT_FOR_REQUEST)
+    }
+
+    /// The spans cut into transactions: each `http_end_txn_clean_session` ends one (with
+    /// its subtree), and what follows belongs to the next request, or to the connection's
+    /// end. A TCP session is one transaction. The root is in none.
+    pub fn groups(&self) -> Vec<TxnGroup> {
+        let n = self.nodes.len();
+        let mut cuts = Vec::new();
+        let mut start = 1.min(n);
+        let mut i = start;
+        while i < n {
+            if self.nodes[i].name == names::HTTP_END_TXN_CLEAN_SESSION {
+                let d = self.nodes[i].depth;
+                let mut j = i + 1;
+                while j < n && self.nodes[j].depth > d {
+                    j += 1;
+                }
+                cuts.push((start..j, true));
+                start = j;
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        if start < n || cuts.is_empty() {
+            cuts.push((start..n, false));
+        }
+        let http = self.is_http();
+        let last = cuts.len() - 1;
+        let mut index = self.elided_txns;
+        cuts.into_iter()
+            .enumerate()
+            .map(|(k, (range, ended))| {
+                let mut info = self.group_info(range.clone(), http);
+                // After the last request of a kept-alive connection: no transaction.
+                let is_txn = ended || k == 0 || info.request.is_some() || info.status.is_some() || k < last;
+                if is_txn {
+                    index += 1;
+                    info.index = index;
+                }
+                TxnGroup { range, info }
+            })
+            .collect()
+    }
+
+    fn group_info(&self, range: std::ops::Range<usize>, http: bool) -> TxnSnap {
+        let nodes = &self.nodes[range];
+        let last = |key: &str| nodes.iter().rev().find_map(|n| n.field(key));
+        let term = nodes
+            .iter()
+            .rev()
+            .find(|n| matches!(n.name, names::HTTP_END_TXN_CLEAN_SESSION | names::SESSION_FREE))
+            .and_then(|n| n.field("term"))
+            .map(|t| if http && t.len() == 2 { format!("{t}--") } else { t.to_string() })
+            .unwrap_or_default();
+        let bytes = |name: &str| -> u64 {
+            nodes
+                .iter()
+                .filter(|n| n.name == name && n.field("side") == Some("cli"))
+                .filter_map(|n| n.field("bytes").and_then(|b| b.parse::<u64>().ok()))
+                .sum()
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        TxnSnap {
+            uniq_id: self.uniq_id,
+            index: 0,
+            http,
+            request: nodes.iter().find_map(|n| n.field("request")).map(str::to_string),
+            status: nodes
+                .iter()
+                .rev()
+                .filter_map(|n| n.field("status").and_then(|v| v.parse::<u16>().ok()))
+                .find(|&v| v != 0),
+            term,
+            backend: last("backend").unwrap_or("-").to_string(),
+            server: last("server").map(str::to_string),
+            bytes_in: bytes(names::STREAM_SOCK_READ),
+            bytes_out: bytes(names::STREAM_SOCK_WRITE),
+            start_ms: nodes.first().map_or(0, |n| ms(n.start)),
+            end_ms: nodes.iter().filter_map(|n| n.end).max().map_or(0, ms),
+            log: None,
+        }
+    }
+
     fn node_mut(&mut self, seq: u64) -> Option<&mut SpanNode> {
         let i = self.nodes.binary_search_by_key(&seq, |n| n.seq).ok()?;
         self.nodes.get_mut(i)
@@ -185,7 +325,8 @@ impl Trace {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.nodes.push(SpanNode { seq, name, depth, fields, start: at, end: None });
+        let created = fields.len().min(u16::MAX as usize) as u16;
+        self.nodes.push(SpanNode { seq, name, depth, fields, created, start: at, end: None });
         Some(seq)
     }
 
@@ -212,6 +353,9 @@ impl Trace {
             return false;
         }
         self.elided += (to - from) as u64;
+        self.elided_txns +=
+            self.nodes[from..to].iter().filter(|n| n.name == names::HTTP_END_TXN_CLEAN_SESSION).count()
+                as u32;
         self.nodes.drain(from..to);
         true
     }
@@ -442,18 +586,22 @@ impl State {
             self.task_rate.add(sec, c.tasks.saturating_sub(p.tasks));
         }
         self.prev = Some(c);
+        for t in &snap.txns {
+            let e = self.sessions.entry(t.uniq_id).or_insert_with(|| SessionEntry::new(t.uniq_id));
+            e.add_txn(t.clone());
+        }
         for s in &snap.sessions {
             let e = self.sessions.entry(s.uniq_id).or_insert_with(|| SessionEntry::new(s.uniq_id));
             // A snapshot taken before the session was freed may arrive after its end.
             if !e.closed {
-                e.snap = Some(*s);
+                e.snap = Some(s.clone());
                 e.snap_now_ms = snap.now_ms;
                 e.snap_at = self.now;
             }
         }
         for f in &snap.freed {
             let e = self.sessions.entry(f.uniq_id).or_insert_with(|| SessionEntry::new(f.uniq_id));
-            e.snap = Some(*f);
+            e.snap = Some(f.clone());
             e.snap_now_ms = f.end_ms.unwrap_or(snap.now_ms);
             e.snap_at = self.now;
             if !e.closed {
@@ -546,8 +694,12 @@ impl State {
             let e = self.sessions.entry(sess).or_insert_with(|| SessionEntry::new(sess));
             e.fe_name = field(&fields, "fe").map(str::to_string);
             e.src = field(&fields, "src").map(str::to_string);
-            let root = SpanNode { seq: 0, name, depth: 0, fields, start: at, end: None };
-            self.traces.insert(sess, Trace { uniq_id: sess, nodes: vec![root], elided: 0, next_seq: 1 });
+            let created = fields.len().min(u16::MAX as usize) as u16;
+            let root = SpanNode { seq: 0, name, depth: 0, fields, created, start: at, end: None };
+            self.traces.insert(
+                sess,
+                Trace { uniq_id: sess, nodes: vec![root], elided: 0, elided_txns: 0, next_seq: 1 },
+            );
             self.spans.insert(id, SpanLoc::Session { sess, seq: 0, depth: 0 });
             return;
         }
@@ -696,30 +848,74 @@ impl State {
     /// The frontend of a session.
     pub fn fe_of(&self, e: &SessionEntry) -> String {
         e.snap
+            .as_ref()
             .and_then(|s| self.proxy_name(s.fe).map(str::to_string))
             .or_else(|| e.fe_name.clone())
             .unwrap_or_else(|| "-".into())
     }
 
-    /// `backend/server` of a session (`<NOSRV>` before a server is assigned), from the
-    /// snapshot, or from the spans for a session no snapshot has seen.
+    /// The transaction under way on a live session, from its latest copy: its request
+    /// (once parsed), backend and server so far, and its status once answered.
+    fn under_way(&self, s: &SessSnap) -> TxnSnap {
+        TxnSnap {
+            uniq_id: s.uniq_id,
+            index: s.txns + 1,
+            http: s.http,
+            request: s.request.clone(),
+            status: s.status,
+            term: String::new(),
+            backend: self.proxy_name(s.be).unwrap_or("-").to_string(),
+            server: s.srv.and_then(|id| self.server_name(id)).map(str::to_string),
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            start_ms: s.accept_ms,
+            end_ms: 0,
+            log: None,
+        }
+    }
+
+    /// A session's transactions, oldest first: the ended ones as they were copied when
+    /// each ended (or, when no copy reported any, as its spans tell: a replayed trace),
+    /// then the one under way on a live session (its `term` is empty).
+    pub fn txns_of(&self, e: &SessionEntry) -> Vec<TxnSnap> {
+        let mut out: Vec<TxnSnap> = e.txns.iter().cloned().collect();
+        if e.txns_done == 0
+            && (e.snap.is_none() || e.closed)
+            && let Some(t) = self.trace(e.uniq_id)
+        {
+            return t.groups().into_iter().map(|g| g.info).filter(|i| i.index > 0).collect();
+        }
+        if !e.closed
+            && let Some(s) = &e.snap
+            && (s.request.is_some() || (!s.http && out.is_empty()))
+        {
+            out.push(self.under_way(s));
+        }
+        out
+    }
+
+    /// `backend/server` of a transaction, as the log prints it (`<NOSRV>`: no server).
+    pub fn be_srv(t: &TxnSnap) -> String {
+        format!("{}/{}", t.backend, t.server.as_deref().unwrap_or("<NOSRV>"))
+    }
+
+    /// `backend/server` of a session: its latest transaction's (the server it actually
+    /// used, kept once it ended), else the assignment under way, else what the spans say.
     pub fn be_srv_of(&self, e: &SessionEntry) -> String {
-        if let Some(s) = e.snap {
+        if let Some(t) = self.txns_of(e).last() {
+            return State::be_srv(t);
+        }
+        if let Some(s) = &e.snap {
             let be = self.proxy_name(s.be).unwrap_or("-");
             let srv = s.srv.and_then(|id| self.server_name(id)).unwrap_or("<NOSRV>");
             return format!("{be}/{srv}");
         }
-        let tr = self.trace(e.uniq_id);
-        match (tr.and_then(|t| t.last_field("backend")), tr.and_then(|t| t.last_field("server"))) {
-            (Some(be), Some(srv)) => format!("{be}/{srv}"),
-            (Some(be), None) => format!("{be}/<NOSRV>"),
-            _ => "-".into(),
-        }
+        "-".into()
     }
 
     /// Short `si[0]` and `si[1]` states (`EST`, `CON`...).
     pub fn si_of(&self, e: &SessionEntry) -> (String, String) {
-        if let Some(s) = e.snap {
+        if let Some(s) = &e.snap {
             return (s.si[0].state.short().to_string(), s.si[1].state.short().to_string());
         }
         let si1 = self
@@ -731,23 +927,47 @@ impl State {
 
     /// The session's age in ms: since accept while live, its whole life once closed.
     pub fn age_ms_of(&self, e: &SessionEntry) -> Option<u64> {
-        if let Some(s) = e.snap {
-            let base = e.snap_now_ms.saturating_sub(s.accept_ms);
+        if let Some(s) = &e.snap {
             if e.closed {
-                return Some(s.end_ms.map_or(base, |end| end.saturating_sub(s.accept_ms)));
+                return Some(s.life_ms);
             }
-            return Some(base + self.now.saturating_sub(e.snap_at).as_millis() as u64);
+            return Some(s.life_ms + self.now.saturating_sub(e.snap_at).as_millis() as u64);
         }
         let t = self.trace(e.uniq_id)?;
         let end = t.end().unwrap_or(self.record_clock);
         Some(end.saturating_sub(t.start()).as_millis() as u64)
     }
 
-    /// The log line of a session: the latest traffic log starting with its client address.
-    pub fn log_of(&self, e: &SessionEntry) -> Option<&LogLine> {
-        let src = e.src.clone().or_else(|| e.snap.and_then(|s| s.src).map(|a| a.to_string()))?;
-        let prefix = format!("{src} ");
-        self.logs.iter().rev().find(|l| l.kind == LogKind::Log && l.text.starts_with(&prefix))
+    /// Bytes from and to the client over the session's life (ended transactions, and the
+    /// one under way).
+    pub fn bytes_of(&self, e: &SessionEntry) -> (u64, u64) {
+        let (mut i, mut o) = (e.done_in, e.done_out);
+        if e.txns_done == 0 && e.snap.is_none() {
+            for t in self.txns_of(e) {
+                i += t.bytes_in;
+                o += t.bytes_out;
+            }
+        } else if !e.closed
+            && let Some(s) = &e.snap
+        {
+            i += s.bytes_in;
+            o += s.bytes_out;
+        }
+        (i, o)
+    }
+
+    /// The log line of a session's latest logged transaction (or, when no copy carried
+    /// one, the latest traffic log starting with its client address).
+    pub fn log_of(&self, e: &SessionEntry) -> Option<String> {
+        if let Some(l) = e.txns.iter().rev().find_map(|t| t.log.clone()) {
+            return Some(l);
+        }
+        let prefix = format!("{} ", e.src()?);
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.kind == LogKind::Log && l.text.starts_with(&prefix))
+            .map(|l| l.text.clone())
     }
 
     /// Live sessions the latest snapshot did not copy (beyond `MAX_SESSIONS`).
@@ -904,6 +1124,8 @@ mod tests {
             sessions_total: 0,
             freed: vec![],
             freed_elided: 1,
+            txns: vec![],
+            txns_elided: 0,
             stopping: false,
             stopped: false,
         };
@@ -922,6 +1144,51 @@ mod tests {
         st.prune();
         assert!(st.trace(0).is_none());
         assert!(st.spans.is_empty(), "the open spans of a forgotten trace are forgotten too");
+    }
+
+    #[test]
+    fn a_kept_alive_trace_is_cut_into_its_requests_even_when_pipelined() {
+        let mut st = State::default();
+        let ps = names::PROCESS_SESSION;
+        st.apply_records([
+            new(1, None, names::SESSION, &[("sess", "3")], 0),
+            new(2, Some(1), ps, &[], 1),
+            new(3, Some(2), names::HTTP_WAIT_FOR_REQUEST, &[("request", "GET /a HTTP/1.1")], 1),
+            new(4, Some(2), names::ASSIGN_SERVER, &[("backend", "be"), ("server", "s1")], 1),
+            close(4, 1),
+            close(3, 1),
+            close(2, 2),
+            new(5, Some(1), ps, &[], 3),
+            new(6, Some(5), names::HTTP_END_TXN_CLEAN_SESSION, &[("status", "200")], 3),
+            Record::Update { id: 6, fields: vec![("term", "--".into())] },
+            close(6, 4),
+            // The next request was already in the buffer: the same process_session parses it.
+            new(7, Some(5), names::HTTP_WAIT_FOR_REQUEST, &[("request", "GET /b HTTP/1.1")], 4),
+            close(7, 4),
+            new(8, Some(5), names::SESSION_FREE, &[("term", "cR")], 5),
+            close(8, 5),
+            close(5, 5),
+            close(1, 6),
+        ]);
+        let t = st.trace(3).unwrap();
+        let gs = t.groups();
+        assert_eq!(gs.iter().map(|g| g.range.clone()).collect::<Vec<_>>(), [1..6, 6..8]);
+        let a = &gs[0].info;
+        assert_eq!(
+            (a.index, a.request.as_deref(), a.status, a.term.as_str()),
+            (1, Some("GET /a HTTP/1.1"), Some(200), "----")
+        );
+        assert_eq!(State::be_srv(a), "be/s1");
+        let b = &gs[1].info;
+        assert_eq!(
+            (b.index, b.request.as_deref(), b.status, b.term.as_str()),
+            (2, Some("GET /b HTTP/1.1"), None, "cR--")
+        );
+        assert_eq!(t.nodes[gs[1].range.start].name, names::HTTP_WAIT_FOR_REQUEST);
+        // With no copy from the proxy (a replayed trace), the rows come from the spans.
+        let txns = st.txns_of(&st.sessions[&3]);
+        assert_eq!(txns.len(), 2);
+        assert!(txns[1].term == "cR--" && txns[0].server.as_deref() == Some("s1"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use haflow::cli::scenario::show_outcome;
 use haflow::demo::Demo;
 use haflow::haproxy::checks::HchkStatus;
 use haflow::scenario::catalog::find;
+use haflow::scenario::client::Request;
 use haflow::scenario::runner::{Outcome, RunOptions, run};
 use haflow::trace::capture::{Capture, capture};
 use haflow::tui::input::{Intent, WalkIntent};
@@ -34,6 +35,14 @@ defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1
 frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
 backend be\n    server s1 \"${S1}\"\n    server s2 \"${S2}\"\n";
 
+/// An HTTP frontend in front of two servers, with a `deny` rule and a backend whose only
+/// server refuses connections (503, `SC--`).
+const HTTP_CFG: &str = "global\n    log stdout format raw local0\n\
+defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    http-request deny if { path_beg /admin }\n    use_backend dead if { path_beg /none }\n    default_backend be\n\
+backend be\n    server s1 \"${S1}\"\n    server s2 \"${S2}\"\n\
+backend dead\n    retries 0\n    server gone \"${GONE}\"\n";
+
 /// A proxy that served real traffic, and the UI's state built from what it published.
 struct Fixture {
     app: App,
@@ -47,18 +56,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// Three echo sessions that completed, and a fourth held open.
-    fn new() -> Fixture {
-        let backends = [backend(BackendSpec::Echo), backend(BackendSpec::Echo)];
+    /// The proxy of `cfg` in front of `backends` (`${S1}`, `${S2}`; `${GONE}`: a port
+    /// nobody listens on), with the UI's capture and producer, and no traffic yet.
+    fn start(cfg: &str, backends: [RunningBackend; 2]) -> Fixture {
         let (layer, cap) = capture(1 << 16);
         let (prod, feed) = producer(100);
+        let gone = format!("127.0.0.1:{}", free_port());
         let proxy = RunningProxy::start_with(
-            CFG,
-            &[("S1", a(backends[0].addr())), ("S2", a(backends[1].addr()))],
+            cfg,
+            &[("S1", a(backends[0].addr())), ("S2", a(backends[1].addr())), ("GONE", gone)],
             StartOptions { capture: Some(layer), observer: Some(Box::new(prod)), ..Default::default() },
         )
         .expect("haflow starts");
-        let mut f = Fixture {
+        Fixture {
             app: App::default(),
             feed,
             cap,
@@ -66,7 +76,12 @@ impl Fixture {
             held: None,
             proxy,
             _backends: backends,
-        };
+        }
+    }
+
+    /// Three echo sessions that completed, and a fourth held open.
+    fn new() -> Fixture {
+        let mut f = Fixture::start(CFG, [backend(BackendSpec::Echo), backend(BackendSpec::Echo)]);
         for _ in 0..3 {
             f.echo_session();
         }
@@ -81,6 +96,37 @@ impl Fixture {
             let live = st.sessions.get(&3).is_some_and(|e| !e.closed && e.snap.is_some());
             let counted = st.snap.as_ref().is_some_and(|s| s.totalconn == 4 && s.actconn == 1);
             closed == 3 && trees == 3 && live && counted
+        });
+        f
+    }
+
+    /// HTTP traffic, every session closed but the last: #0 a kept-alive connection with
+    /// three requests (`/api/users`, `/api/orders`, `/`), #1 `/api/one`, #2 `/admin`
+    /// (denied: 403, `PR--`), #3 `/none` (its server refuses: 503, `SC--`), and #4 held
+    /// open after one request (`/held`).
+    fn http() -> Fixture {
+        let http = |name| backend(BackendSpec::Http(HttpBehaviour::named(name)));
+        let mut f = Fixture::start(HTTP_CFG, [http("s1"), http("s2")]);
+        let addr = f.proxy.addr("fe");
+        let mut ka = connect(addr);
+        for path in ["/api/users", "/api/orders", "/"] {
+            assert_eq!(ka.request(&Request::get(path)).unwrap().status, 200);
+        }
+        drop(ka);
+        f.proxy.wait_logs(3, SOON);
+        for (path, status) in [("/api/one", 200), ("/admin", 403), ("/none", 503)] {
+            assert_eq!(haflow::scenario::client::get(addr, path).unwrap().status, status, "{path}");
+        }
+        let mut held = connect(addr);
+        assert_eq!(held.request(&Request::get("/held")).unwrap().status, 200);
+        f.held = Some(held);
+        f.proxy.wait_logs(7, SOON);
+        f.pump_until("sessions #0..#3 closed with their requests, #4 live after one", |st| {
+            let done = |id: u32, n: u32| st.sessions.get(&id).is_some_and(|e| e.txns_done == n);
+            (0..4).all(|id| freed(st, id))
+                && done(0, 3)
+                && (1..4).all(|id| done(id, 1))
+                && st.sessions.get(&4).is_some_and(|e| !e.closed && e.snap.is_some() && e.txns_done == 1)
         });
         f
     }
@@ -121,7 +167,7 @@ impl Fixture {
 
 /// True once a snapshot reported session `id` freed.
 fn freed(st: &State, id: u32) -> bool {
-    st.sessions.get(&id).is_some_and(|e| e.closed && e.snap.is_some_and(|s| s.end_ms.is_some()))
+    st.sessions.get(&id).is_some_and(|e| e.closed && e.snap.as_ref().is_some_and(|s| s.end_ms.is_some()))
 }
 
 /// Traffic log lines (administrative messages left out).
@@ -294,25 +340,127 @@ fn disabling_a_server_from_the_ui_puts_it_in_maint_and_the_proxy_obeys() {
     assert!(logs[5].contains(" fe be/s1 "), "s1 takes traffic again: {logs:#?}");
 }
 
+/// `backend/server` of a traffic log line (its fourth word).
+fn log_be_srv(line: &str) -> &str {
+    line.split_whitespace().nth(3).unwrap_or("")
+}
+
+/// Session ids of the table's rows, top to bottom (rows start with `#id`).
+fn row_ids(s: &Screen) -> Vec<String> {
+    s.lines()
+        .iter()
+        .filter_map(|l| l.split_whitespace().next().filter(|w| w.starts_with('#')).map(str::to_string))
+        .filter(|w| w[1..].parse::<u32>().is_ok())
+        .collect()
+}
+
+impl Fixture {
+    /// Types `/text` Enter.
+    fn filter(&mut self, text: &str) {
+        self.app.apply(Intent::Back);
+        self.app.apply(Intent::FilterStart);
+        for c in text.chars() {
+            self.app.apply(Intent::FilterChar(c));
+        }
+        self.app.apply(Intent::FilterDone);
+    }
+}
+
+#[test]
+fn sessions_list_shows_each_sessions_request_status_term_and_server_even_once_closed() {
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 7);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = f.render(w, h);
+        s.assert_has(&["ID", "REQUEST", "ST", "TERM", "BE/SRV", "REQS", "AGE", "IN", "OUT", "4 closed"]);
+        assert!(!s.has("RQ.AN") && !s.has("407060h"), "no hex analyser columns:\n{}", s.text());
+        // The kept-alive connection, closed: its last request, and the server its log names.
+        let ka = s.words("#0");
+        let be_srv = log_be_srv(&logs[2]);
+        assert!(be_srv.starts_with("be/s"), "{logs:#?}");
+        let want = ["#0", "fe", "GET", "/", "200", "----", be_srv, "3"];
+        assert_eq!(&ka[..8], want, "at {w}x{h}: {ka:?}\n{}", s.text());
+        let one = s.words("#1");
+        assert_eq!(&one[..8], ["#1", "fe", "GET", "/api/one", "200", "----", log_be_srv(&logs[3]), "1"]);
+        let denied = s.words("#2");
+        assert_eq!(&denied[2..8], ["GET", "/admin", "403", "PR--", log_be_srv(&logs[4]), "1"], "{denied:?}");
+        assert_eq!(s.cell_of("PR--", 0).fg, Color::Red, "a failed termination stands out");
+        let refused = s.words("#3");
+        assert_eq!(&refused[2..8], ["GET", "/none", "503", "SC--", "dead/gone", "1"], "{refused:?}");
+        let held = s.words("#4");
+        assert_eq!(&held[..8], ["#4", "fe", "GET", "/held", "200", "----", log_be_srv(&logs[6]), "1"]);
+        assert!(!s.cell_at("#4").modifier.contains(Modifier::DIM), "live");
+        // Bytes: the three responses of #0, as its log lines count them.
+        let out: u64 =
+            logs[..3].iter().map(|l| l.split_whitespace().nth(6).unwrap().parse::<u64>().unwrap()).sum();
+        assert!(ka.contains(&out.to_string()), "{out} bytes out in {ka:?}");
+        // Sized to the content: no wide blank column between the server and the count.
+        let head = s.row("BE/SRV").1;
+        let gap = head.find("REQS").unwrap() - head.find("BE/SRV").unwrap();
+        assert!(gap <= "dead/<NOSRV>".len() + 2, "BE/SRV is {gap} wide at {w} columns:\n{head}");
+    }
+    let s = f.render(160, 48);
+    assert!(s.has("SI0/SI1") && s.words("#4").iter().any(|w| w.starts_with("EST/")), "{}", s.text());
+    // The log line of the selected session's request sits under the list.
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(1);
+    let s = f.render(160, 48);
+    assert!(s.row("log: ").1.contains("\"GET /api/one HTTP/1.1\""), "{}", s.text());
+
+    // Filters: plain text in the path, and field forms; the title counts the matches.
+    f.filter("/api");
+    let s = f.render(80, 24);
+    assert_eq!(row_ids(&s), ["#1", "#0"], "{}", s.text());
+    assert!(s.has("filter '/api': 2 of 5 match"), "{}", s.text());
+    assert!(s.words("#0").contains(&"/api/orders".to_string()), "the row shows the request that matched");
+    for (filter, ids) in [
+        ("status:4xx", &["#2"][..]),
+        ("status:5xx", &["#3"]),
+        ("status:200 closed", &["#1", "#0"]),
+        ("term:PR", &["#2"]),
+        ("term:pr", &[]),
+        ("term:SC", &["#3"]),
+        ("srv:gone", &["#3"]),
+        ("src:127.0.0.1", &["#4", "#3", "#2", "#1", "#0"]),
+        ("src:10.", &[]),
+        ("admin", &["#2"]),
+        ("held", &["#4"]),
+        ("#3", &["#3"]),
+    ] {
+        f.filter(filter);
+        let s = f.render(80, 24);
+        assert_eq!(row_ids(&s), ids, "filter {filter}:\n{}", s.text());
+        assert!(s.has(&format!("{} of 5 match", ids.len())), "filter {filter}:\n{}", s.text());
+    }
+    let srv = log_be_srv(&logs[0]).trim_start_matches("be/").to_string();
+    f.filter(&format!("srv:{srv}"));
+    assert!(row_ids(&f.render(80, 24)).contains(&"#0".to_string()));
+    f.app.apply(Intent::Back);
+    assert_eq!(f.app.view.filter, "", "Esc clears the filter");
+}
+
 #[test]
 fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
     let mut f = Fixture::new();
     assert_eq!(f.app.view.view, ViewKind::Sessions, "the UI opens on the sessions");
     let s = f.render(80, 24);
-    s.assert_has(&["1 live, 3 closed", "ID", "BE/SRV", "SI0", "SI1", "RQ.AN", "RP.AN", "AGE", "IN", "OUT"]);
+    s.assert_has(&["1 live, 3 closed", "ID", "REQUEST", "BE/SRV", "REQS", "AGE", "IN", "OUT"]);
+    // TCP mode: no request line; a live session's transaction is under way (no status,
+    // no termination state yet).
     let live = s.words("#3");
-    assert_eq!(&live[..5], ["#3", "fe", "be/s2", "EST", "EST"], "{live:?}");
-    for id in ["#0", "#1", "#2"] {
+    assert_eq!(&live[..7], ["#3", "fe", "tcp", "-", "-", "be/s2", "1"], "{live:?}");
+    for (id, srv) in [("#0", "be/s1"), ("#1", "be/s2"), ("#2", "be/s1")] {
         let w = s.words(id);
-        assert_eq!(&w[3..5], ["CLO", "CLO"], "{w:?}");
+        assert_eq!(&w[..7], [id, "fe", "tcp", "-", "--", srv, "1"], "closed, with its server: {w:?}");
         assert!(s.cell_at(id).modifier.contains(Modifier::DIM), "closed sessions are dimmed");
     }
     assert!(!s.cell_at("#3").modifier.contains(Modifier::DIM));
     // Follow mode selects the newest; the table's first row is the newest (ID descending).
     assert_eq!(f.app.view.sess_sel, Some(3));
     assert!(s.cell_at("#3").modifier.contains(Modifier::REVERSED), "the selected row is highlighted");
-    // The selected session's buffers are decoded under the table.
-    assert!(s.has("#3 req an=") && s.has(" rep an="), "{}", s.text());
+    let s = f.render(160, 48);
+    let live = s.words("#3");
+    assert_eq!((&live[..7], live.last().unwrap().as_str()), (&live[..7], "EST/EST"), "{live:?}");
 
     // Sort by ID ascending, then by backend/server.
     f.app.apply(Intent::SortInvert);
@@ -329,6 +477,11 @@ fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
     f.app.apply(Intent::SortNext);
     f.app.apply(Intent::SortNext);
     let s = f.render(80, 24);
+    assert!(s.has("REQUEST▲"), "the sort column is marked");
+    f.app.apply(Intent::SortNext);
+    f.app.apply(Intent::SortNext);
+    f.app.apply(Intent::SortNext);
+    let s = f.render(80, 24);
     assert!(s.has("BE/SRV▲"), "the sort column is marked");
     assert_eq!(order(&s)[..4], ["#0", "#2", "#1", "#3"], "be/s1 first");
 
@@ -340,7 +493,7 @@ fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
     f.app.apply(Intent::FilterDone);
     let s = f.render(80, 24);
     assert_eq!(order(&s), ["#1", "#3"], "{}", s.text());
-    assert!(s.has("filter 'be/s2' (2 rows)"));
+    assert!(s.has("filter 'be/s2': 2 of 4 match"));
     f.app.apply(Intent::Back);
     f.app.apply(Intent::FilterStart);
     for c in "live".chars() {
@@ -364,6 +517,119 @@ fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
     f.app.view.sess_sel = Some(0);
     let s = f.render(160, 48);
     s.assert_has(&["session #0 closed", "stream_sock_accept", "session_accept", "process_session"]);
+}
+
+#[test]
+fn detail_view_groups_a_kept_alive_sessions_spans_by_request_and_folds_zooms_and_searches() {
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 3);
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(0);
+    f.app.apply(Intent::Open);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = f.render(w, h);
+        s.assert_has(&["session #0 closed", "requests 3", "term ----"]);
+        // One header per request, the earlier ones folded, with what the log says.
+        for (n, path) in [(1, "/api/users"), (2, "/api/orders"), (3, "/")] {
+            let head = s.row(&format!("request {n}/3")).1;
+            assert!(
+                head.contains(&format!("request {n}/3 200 ----")) && head.contains(&format!(" GET {path} ")),
+                "{head}"
+            );
+            let be_srv = log_be_srv(&logs[n - 1]);
+            assert!(w < 160 || head.contains(be_srv), "{head}");
+            assert_eq!(
+                head.trim_start().starts_with('▸'),
+                n < 3,
+                "only the last request is unfolded: {head}"
+            );
+        }
+        assert_eq!(s.lines().iter().filter(|l| l.contains("  log: 127.0.0.1:")).count(), 3, "{}", s.text());
+    }
+    f.app.apply(Intent::Bottom);
+    f.render(160, 48).assert_has(&["after the last request", "session_free"]);
+    f.app.apply(Intent::Top);
+    let s = f.render(160, 48);
+    for l in &logs[..3] {
+        assert!(s.has(&l[..100.min(l.len())]), "the log line of each request beside it: {l}\n{}", s.text());
+    }
+
+    // n/p go from request to request; Enter unfolds.
+    f.app.apply(Intent::NextRequest);
+    f.app.apply(Intent::NextRequest);
+    let s = f.render(160, 48);
+    assert!(s.cell_of("request 2/3", 0).modifier.contains(Modifier::REVERSED), "{}", s.text());
+    assert!(!s.has("request=GET /api/orders"), "folded");
+    f.app.apply(Intent::Open);
+    let s = f.render(160, 48);
+    assert!(s.row("request 2/3").1.trim_start().starts_with('▾'));
+    s.assert_has(&["request=GET /api/orders", "http_end_txn_clean_session"]);
+    f.app.apply(Intent::PrevRequest);
+    assert!(f.render(160, 48).cell_of("request 1/3", 0).modifier.contains(Modifier::REVERSED));
+    f.app.apply(Intent::NextRequest);
+
+    // z: the timeline spans request 2 alone; spans of other requests point off it.
+    f.app.apply(Intent::Zoom);
+    let s = f.render(160, 48);
+    assert!(s.has("TIMELINE request 2"), "{}", s.text());
+    let header = s.row("request 2/3").1;
+    assert!(header.contains(&"█".repeat(30)), "the request fills the zoomed timeline: {header}");
+    let earlier = s.row("request 1/3").1;
+    // (It ends in the process_session where request 2's wait begins: one cell at most.)
+    assert!(earlier.matches('█').count() <= 1, "request 1 is before it: {earlier}");
+    f.app.apply(Intent::Zoom);
+    assert!(!f.render(160, 48).has("TIMELINE request"), "z again: the whole session");
+
+    // Left folds a span's subtree, then goes to its caller.
+    let selected = |s: &Screen| -> String {
+        let y = (0..s.0.area.height).find(|&y| s.0[(0, y)].modifier.contains(Modifier::REVERSED));
+        y.map(|y| s.lines()[y as usize].clone()).unwrap_or_default()
+    };
+    for _ in 0..100 {
+        let row = selected(&f.render(160, 48));
+        if row.contains("▾process_session") {
+            break;
+        }
+        f.app.apply(Intent::Down);
+    }
+    assert!(selected(&f.render(160, 48)).contains("▾process_session"), "a process_session of request 2");
+    let next_line = |s: &Screen| {
+        let y = (0..s.0.area.height).find(|&y| s.0[(0, y)].modifier.contains(Modifier::REVERSED)).unwrap();
+        s.lines()[y as usize + 1].clone()
+    };
+    assert!(next_line(&f.render(160, 48)).contains("http_wait_for_request"));
+    f.app.apply(Intent::SortPrev);
+    let s = f.render(160, 48);
+    assert!(selected(&s).contains("▸process_session"), "{}", s.text());
+    assert!(!next_line(&s).contains("http_wait_for_request"), "its children are hidden:\n{}", s.text());
+    f.app.apply(Intent::SortPrev);
+    let s = f.render(160, 48);
+    assert!(
+        s.cell_of("request 2/3", 0).modifier.contains(Modifier::REVERSED),
+        "left again: up to the request"
+    );
+    f.app.apply(Intent::SortNext);
+
+    // / searches span names and fields: the matches and their callers stay.
+    f.app.apply(Intent::FilterStart);
+    assert_eq!(f.app.view.view, ViewKind::Detail, "/ in the detail view searches it");
+    for c in "connect_server".chars() {
+        f.app.apply(Intent::FilterChar(c));
+    }
+    f.app.apply(Intent::FilterDone);
+    let s = f.render(160, 48);
+    // connect_server, and tcp_connect_server under it, once per request.
+    assert!(s.has("search 'connect_server': 6 spans"), "{}", s.text());
+    assert!(!s.has("http_wait_for_request") && !s.has("stream_sock_read"), "{}", s.text());
+    assert_eq!(s.text().matches("sess_update_stream_int").count(), 3, "callers stay: {}", s.text());
+    assert_eq!(s.cell_of("▾connect_server", 1).fg, Color::Yellow, "matches stand out");
+    f.app.apply(Intent::Back);
+    assert!(
+        f.app.view.dv.search.is_empty() && f.app.view.view == ViewKind::Detail,
+        "Esc clears the search first"
+    );
+    f.app.apply(Intent::Back);
+    assert_eq!(f.app.view.view, ViewKind::Sessions);
 }
 
 #[test]
@@ -422,7 +688,7 @@ fn detail_view_shows_the_span_waterfall_the_buffers_and_the_log_line() {
     f.app.view.sess_sel = Some(3);
     f.app.apply(Intent::Open);
     let s = f.render(160, 48);
-    s.assert_has(&["session #3 live", "SI_ST_EST", "task ", "open", "log: emitted when the session ends"]);
+    s.assert_has(&["session #3 live", "SI_ST_EST", "task ", "open", "log: emitted when the request ends"]);
 }
 
 #[test]
@@ -576,7 +842,7 @@ fn a_scenario_watched_by_the_ui_shows_its_session_then_its_outcome() {
         assert_eq!(s.cell_at("scenario basic-get").bg, Color::Green);
         // The last copy of the proxy: the session freed, both sides closed.
         let row = s.words("#0");
-        assert_eq!(&row[..5], ["#0", "fe", "be/s1", "CLO", "CLO"], "{row:?}");
+        assert_eq!(&row[..8], ["#0", "fe", "GET", "/", "200", "----", "be/s1", "1"], "{row:?}");
     }
     app.apply(Intent::Open);
     app.apply(Intent::Bottom);
@@ -670,6 +936,140 @@ fn the_demo_watched_by_the_ui_shows_its_servers_counters_and_call_flows() {
         "http_wait_for_request",
         "connect_server",
     ]);
+}
+
+/// A scenario run with the UI's feeds, and the UI's state once session #0's tree is whole.
+fn scenario_in_ui(name: &str) -> (App, Outcome) {
+    let sc = find(name).unwrap().scenario().unwrap();
+    let (sink, cap) = capture(1 << 16);
+    let (prod, feed) = producer(100);
+    let driver = std::thread::spawn(move || {
+        run(&sc, RunOptions { observer: Some(Box::new(prod)), also: Some(sink), ..RunOptions::default() })
+    });
+    let mut app = App::default();
+    pump_app_until(&mut app, &feed, &cap, "the proxy's last snapshot", |app| {
+        app.state.snap.as_ref().is_some_and(|s| s.stopped)
+    });
+    let out = driver.join().unwrap().expect("the scenario runs");
+    assert!(out.passed(), "{:?}", out.failures);
+    pump_app_until(&mut app, &feed, &cap, "session #0's whole tree", |app| {
+        app.state.trace(0).is_some_and(|t| t.end().is_some())
+    });
+    (app, out)
+}
+
+/// A fresh directory for exported files.
+fn export_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("haflow-export-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The trace and listing paths an export's box shows.
+fn exported(s: &Screen) -> (std::path::PathBuf, std::path::PathBuf) {
+    let path = |label: &str| {
+        let (_, row) = s.row(label);
+        let at = row.find(label).unwrap() + label.len();
+        std::path::PathBuf::from(row[at..].split('│').next().unwrap().trim())
+    };
+    (path("trace:"), path("listing:"))
+}
+
+/// The `b`/`e` events of a Chrome trace file.
+fn span_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+    v["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
+        .iter()
+        .filter(|e| e["ph"] == "b" || e["ph"] == "e")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn x_writes_the_session_as_a_perfetto_trace_and_the_listing_scenario_run_flow_prints() {
+    let (mut app, out) = scenario_in_ui("keep-alive");
+    let dir = export_dir("x");
+    app.export_dir = dir.clone();
+    app.view.follow = false;
+    app.view.sess_sel = Some(0);
+    app.apply(Intent::Open);
+    assert_eq!(app.apply(Intent::Export), None);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["exported session #0", "trace:", "listing:", "any key closes"]);
+    }
+    let (json, flow) = exported(&render_app(&mut app, 160, 48));
+    assert!(json.starts_with(&dir) && json.extension().unwrap() == "json", "{json:?}");
+    // The listing: the requests' log lines, then exactly what `scenario run --flow` prints.
+    let text = std::fs::read_to_string(&flow).unwrap();
+    let tree: String = text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(tree, out.listing, "the exported listing is the scenario's");
+    assert_eq!(text.lines().filter(|l| l.starts_with("# log: ")).count(), 3, "{text}");
+    assert!(text.contains("\"GET /two HTTP/1.1\""), "{text}");
+    // The trace: that session's spans and nothing else, one track, begin and end paired.
+    let events = span_events(&json);
+    let names: Vec<&str> =
+        events.iter().filter(|e| e["ph"] == "b").map(|e| e["name"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = out.listing.lines().map(|l| l.trim().split(' ').next().unwrap()).collect();
+    assert_eq!(names, listed, "one slice per span of the call flow, in order");
+    assert_eq!(events.iter().filter(|e| e["ph"] == "e").count(), names.len());
+    let root = &events[0]["id"];
+    assert!(events.iter().all(|e| e["id"] == *root), "one session, one track");
+    assert_eq!(events[0]["args"]["sess"], 0);
+    // Typed as `--trace` types them: numbers as numbers, HAProxy's names as text.
+    let accept = events.iter().find(|e| e["name"] == "stream_sock_accept" && e["ph"] == "b").unwrap();
+    assert!(accept["args"]["cfd"].is_u64(), "{accept}");
+    let waits: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["name"] == "http_wait_for_request" && e["ph"] == "e" && e["args"]["request"].is_string()
+        })
+        .collect();
+    assert_eq!(waits.len(), 3);
+    assert_eq!(waits[1]["args"]["request"], "GET /two HTTP/1.1");
+    // Any key closes the box; a second export does not overwrite the first.
+    app.apply(Intent::Down);
+    assert!(!render_app(&mut app, 80, 24).has("any key closes"));
+    app.apply(Intent::Export);
+    let (json2, flow2) = exported(&render_app(&mut app, 160, 48));
+    assert!(json2 != json && flow2 != flow && json.exists() && json2.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn w_writes_every_session_the_filter_matches() {
+    let mut f = Fixture::http();
+    let dir = export_dir("w");
+    f.app.export_dir = dir.clone();
+    f.filter("/api");
+    assert_eq!(f.app.apply(Intent::ExportAll), None);
+    let s = f.render(160, 48);
+    s.assert_has(&["exported 2 sessions matching '/api'"]);
+    let (json, flow) = exported(&s);
+    let events = span_events(&json);
+    let mut roots: Vec<u64> = events
+        .iter()
+        .filter(|e| e["name"] == "session" && e["ph"] == "b")
+        .map(|e| e["args"]["sess"].as_u64().unwrap())
+        .collect();
+    roots.sort_unstable();
+    assert_eq!(roots, [0, 1], "the two /api sessions, no other");
+    let tracks: std::collections::HashSet<String> = events.iter().map(|e| e["id"].to_string()).collect();
+    assert_eq!(tracks.len(), 2, "one track per session");
+    let text = std::fs::read_to_string(&flow).unwrap();
+    assert!(
+        text.contains("# session 0\n") && text.contains("# session 1\n") && !text.contains("# session 2"),
+        "{text}"
+    );
+    // Outside the sessions list, w says where it works.
+    f.app.apply(Intent::Down);
+    f.app.apply(Intent::Show(ViewKind::Logs));
+    f.app.apply(Intent::ExportAll);
+    assert!(f.render(80, 24).has("w every session the filter matches"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A rendered walkthrough screen.

@@ -7,16 +7,22 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 /// The keys and what they do, as the overlay lists them.
-pub const KEYS: [(&str, &str); 17] = [
+pub const KEYS: [(&str, &str); 23] = [
     ("Tab / S-Tab", "next / previous view"),
     ("1..5", "Proxies Sessions Detail Event-loop Logs"),
     ("up/down j/k", "move; PgUp/PgDn, Home/End (g/G)"),
     ("Enter", "open the selected session"),
     ("Esc", "back out (detail, filter, help)"),
     ("space", "pause the display (collection goes on)"),
-    ("/", "filter sessions (text, 'live', 'closed')"),
+    ("/", "filter: /api status:5xx term:sH src:IP srv:s1 live"),
     ("left/right h/l", "sort sessions by another column"),
     ("i", "invert the sort order"),
+    ("detail: n / p", "next / previous request of the session"),
+    ("detail: Enter", "fold or unfold a request or a span (left/right)"),
+    ("detail: z", "zoom the timeline on the request or span"),
+    ("detail: /", "search span names and fields"),
+    ("x", "export the session: Perfetto trace + listing"),
+    ("w", "export every session the filter matches"),
     ("f", "follow the newest session / line"),
     ("d", "disable the selected server (MAINT)"),
     ("e", "enable the selected server"),

@@ -101,14 +101,16 @@ pub struct ViewState {
     pub follow: bool,
     /// The session shown by the detail view.
     pub detail: Option<u32>,
-    /// Selected span line of the detail view.
-    pub detail_sel: usize,
+    /// What the user does in the detail view: selection, folds, zoom, search.
+    pub dv: detail::DetailState,
     /// Lane entries scrolled back from the newest (0: follow the newest).
     pub lane_back: usize,
     /// Log lines scrolled back from the newest (0: follow the newest).
     pub log_back: usize,
     /// A short message for the footer (commands sent, hints).
     pub flash: Option<String>,
+    /// A message in a box over the view (what an export wrote), until the next key.
+    pub notice: Option<Vec<String>>,
 }
 
 impl Default for ViewState {
@@ -126,10 +128,11 @@ impl Default for ViewState {
             filter_editing: false,
             follow: true,
             detail: None,
-            detail_sel: 0,
+            dv: detail::DetailState::default(),
             lane_back: 0,
             log_back: 0,
             flash: None,
+            notice: None,
         }
     }
 }
@@ -179,7 +182,7 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
         ViewKind::Proxies => proxies::draw(f, body, st, vs),
         ViewKind::Sessions => sessions::draw(f, body, st, vs),
         ViewKind::Detail => {
-            detail::draw(f, body, st, vs, vs.detail.or(vs.sess_sel));
+            detail::draw(f, body, st, &vs.dv, vs.detail.or(vs.sess_sel));
             None
         }
         ViewKind::EventLoop => {
@@ -201,6 +204,9 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
     draw_footer(f, foot, vs);
     if vs.help {
         help::draw(f, area);
+    }
+    if let Some(lines) = &vs.notice {
+        draw_notice(f, area, lines);
     }
     hits
 }
@@ -226,6 +232,25 @@ fn draw_tabs(f: &mut Frame, area: Rect, vs: &ViewState) -> Vec<(u16, u16, ViewKi
     out
 }
 
+/// A box in the middle of the screen with `lines` (wrapped), closed by any key.
+fn draw_notice(f: &mut Frame, area: Rect, lines: &[String]) {
+    use ratatui::widgets::{Block, Borders, Clear, Wrap};
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+    let w = (widest + 4).clamp(30, area.width);
+    let inner = w.saturating_sub(2).max(1) as usize;
+    let rows: u16 = lines.iter().map(|l| l.chars().count().max(1).div_ceil(inner) as u16).sum();
+    let h = (rows + 2).min(area.height);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    f.render_widget(Clear, r);
+    let text: Vec<Line> = lines.iter().map(|l| Line::raw(l.clone())).collect();
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" any key closes ")),
+        r,
+    );
+}
+
 fn draw_status(f: &mut Frame, area: Rect, s: &Status) {
     let style = match s.tone {
         Tone::Info => Style::default().fg(Color::Black).bg(Color::Cyan),
@@ -237,19 +262,26 @@ fn draw_status(f: &mut Frame, area: Rect, s: &Status) {
 }
 
 fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
-    let line = if vs.filter_editing {
+    let editing = if vs.dv.search_editing {
+        Some((&vs.dv.search, "  span names and fields;  Enter keep  Esc clear"))
+    } else if vs.filter_editing {
+        Some((&vs.filter, "  text, status:5xx term:sH src:IP srv:NAME live closed;  Enter keep  Esc clear"))
+    } else {
+        None
+    };
+    let line = if let Some((text, hint)) = editing {
         Line::from(vec![
-            Span::styled(format!("/{}", vs.filter), Style::default().add_modifier(Modifier::BOLD)),
+            Span::styled(format!("/{text}"), Style::default().add_modifier(Modifier::BOLD)),
             Span::styled("_", Style::default().add_modifier(Modifier::SLOW_BLINK)),
-            Span::styled("  Enter keep  Esc clear", Style::default().fg(Color::DarkGray)),
+            Span::styled(hint, Style::default().fg(Color::DarkGray)),
         ])
     } else if let Some(msg) = &vs.flash {
         Line::from(Span::styled(msg.clone(), Style::default().fg(Color::Yellow)))
     } else {
         let keys = match vs.view {
             ViewKind::Proxies => "jk move  d disable  e enable  Enter sessions",
-            ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  i invert  f follow",
-            ViewKind::Detail => "jk move  Esc back",
+            ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  f follow  x export  w export all",
+            ViewKind::Detail => "jk move  n/p request  Enter fold  z zoom  / search  x export  Esc back",
             ViewKind::EventLoop | ViewKind::Logs => "jk scroll  f follow newest",
         };
         Line::from(vec![
@@ -356,11 +388,39 @@ pub fn fit(cols: &[Col], width: u16) -> Vec<usize> {
     keep
 }
 
-/// Constraints for the kept columns: column `grow` takes what is left, the others are fixed.
-pub fn widths(cols: &[Col], keep: &[usize], grow: usize) -> Vec<Constraint> {
-    keep.iter()
-        .map(|&i| if i == grow { Constraint::Min(cols[i].width) } else { Constraint::Length(cols[i].width) })
-        .collect()
+/// Columns sized to what they hold, in `width` cells: each as wide as its title and its
+/// widest cell (`content[i]`), at least its `width` and at most `max`; the `grow` column
+/// (a request, a name) is fitted at its least and then given what the others leave, up to
+/// its widest cell. Columns that do not fit go, least important first (see `fit`).
+/// Returns the kept columns' indices and their widths.
+pub fn size_columns(
+    cols: &[Col],
+    content: &[u16],
+    width: u16,
+    grow: Option<usize>,
+    max: u16,
+) -> (Vec<usize>, Vec<u16>) {
+    let natural: Vec<u16> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let w = content.get(i).copied().unwrap_or(0).max(c.title.chars().count() as u16 + 1).max(c.width);
+            if Some(i) == grow { w } else { w.min(max.max(c.width)) }
+        })
+        .collect();
+    let sized: Vec<Col> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Col { width: if Some(i) == grow { c.width } else { natural[i] }, ..*c })
+        .collect();
+    let keep = fit(&sized, width);
+    let mut widths: Vec<u16> = keep.iter().map(|&i| sized[i].width).collect();
+    let used: u16 = widths.iter().sum::<u16>() + keep.len().saturating_sub(1) as u16;
+    if let Some(k) = keep.iter().position(|&i| Some(i) == grow) {
+        let g = keep[k];
+        widths[k] += width.saturating_sub(used).min(natural[g].saturating_sub(widths[k]));
+    }
+    (keep, widths)
 }
 
 /// Text aligned in a cell of `w` characters.

@@ -17,7 +17,7 @@ use crate::haproxy::proxy::ProxyState;
 use crate::ids::{ProxyId, ServerId};
 use crate::tui::snapshot::{ProxySnap, ServerSnap, Snapshot};
 use crate::tui::state::State;
-use crate::tui::view::{Col, ListHit, ViewState, bytes, cell, fit, human, status_style, widths, window};
+use crate::tui::view::{Col, ListHit, ViewState, bytes, cell, human, size_columns, status_style, window};
 
 /// What a row of the view stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,8 +168,12 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> Option<Lis
     };
     let [table_area, panel] = Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
     let list = rows(snap);
-    let keep = fit(&COLS, table_area.width);
-    let header = Row::new(keep.iter().map(|&i| cell(COLS[i].title, COLS[i].width, COLS[i].right)))
+    let all: Vec<[String; 17]> = list.iter().map(|&r| cells(snap, r)).collect();
+    let content: Vec<u16> =
+        (0..COLS.len()).map(|i| all.iter().map(|c| c[i].chars().count()).max().unwrap_or(0) as u16).collect();
+    // Each column as wide as what it holds: names and check results are read whole.
+    let (keep, widths) = size_columns(&COLS, &content, table_area.width, Some(0), 16);
+    let header = Row::new(keep.iter().zip(&widths).map(|(&i, &w)| cell(COLS[i].title, w, COLS[i].right)))
         .style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
     let height = table_area.height.saturating_sub(1) as usize;
     let sel = vs.proxies_sel.min(list.len().saturating_sub(1));
@@ -180,10 +184,10 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> Option<Lis
         .skip(first)
         .take(height)
         .map(|(i, &row)| {
-            let cs = cells(snap, row);
+            let cs = &all[i];
             let status = cs[1].clone();
-            let r = Row::new(keep.iter().map(|&k| {
-                let text = cell(&cs[k], COLS[k].width, COLS[k].right);
+            let r = Row::new(keep.iter().zip(&widths).map(|(&k, &w)| {
+                let text = cell(&cs[k], w, COLS[k].right);
                 if k == 1 { Span::styled(text, status_style(&status)) } else { Span::raw(text) }
             }));
             let mut style = match row {
@@ -196,7 +200,8 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> Option<Lis
             r.style(style)
         })
         .collect();
-    f.render_widget(Table::new(body, widths(&COLS, &keep, 0)).header(header).column_spacing(1), table_area);
+    let constraints: Vec<Constraint> = widths.iter().map(|&w| Constraint::Length(w)).collect();
+    f.render_widget(Table::new(body, constraints).header(header).column_spacing(1), table_area);
     if let Some(&row) = list.get(sel) {
         draw_panel(f, panel, snap, row);
     }
