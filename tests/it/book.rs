@@ -286,3 +286,108 @@ fn the_lab_configurations_of_the_book_are_valid() {
         }
     }
 }
+
+/// The chapters of `SUMMARY.md`, in reading order (their paths under `book/src`).
+fn reading_order() -> Vec<String> {
+    let summary = read(&root().join("book/src/SUMMARY.md"));
+    summary
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("](")?;
+            Some(rest.split_once(')')?.0.to_string())
+        })
+        .collect()
+}
+
+/// The walkthrough steps (their numbers) that `text` includes.
+fn steps_included(text: &str, chapter: &Path) -> BTreeSet<usize> {
+    includes_of(chapter, text)
+        .iter()
+        .filter_map(|inc| {
+            let file = inc.path.rsplit_once("walkthrough/")?.1;
+            file.get(..2)?.parse().ok()
+        })
+        .collect()
+}
+
+/// The step numbers `text` refers to: "step 5", "steps 1 to 4", "steps 10 and 11",
+/// "step 6's"; a step's own title (`## Step N:`) is not a reference.
+fn step_mentions(text: &str) -> Vec<usize> {
+    let re = regex::Regex::new(r"(?i)\bsteps? (\d+)(?:(?: to |, | and | or )(\d+))?").unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with("## Step ")) {
+        for c in re.captures_iter(line) {
+            let first: usize = c[1].parse().unwrap();
+            let last: usize = c.get(2).map_or(first, |m| m.as_str().parse().unwrap());
+            out.extend(first..=last.max(first));
+        }
+    }
+    out
+}
+
+/// The book follows one connection in causal order, and so does the walkthrough: no
+/// chapter (nor a step it includes) names a walkthrough step that the reader has not met
+/// yet, in this chapter or an earlier one.
+#[test]
+fn no_chapter_refers_to_a_walkthrough_step_the_reader_has_not_met() {
+    let src = root().join("book/src");
+    let mut met: BTreeSet<usize> = BTreeSet::new();
+    let mut problems = Vec::new();
+    for rel in reading_order() {
+        let ch = src.join(&rel);
+        let text = read(&ch);
+        met.extend(steps_included(&text, &ch));
+        let mut texts = vec![(rel.clone(), text.clone())];
+        for inc in includes_of(&ch, &text) {
+            if inc.path.contains("walkthrough/") {
+                texts.push((inc.path.clone(), read(&ch.parent().unwrap().join(&inc.path))));
+            }
+        }
+        for (name, t) in texts {
+            for n in step_mentions(&t) {
+                if !met.contains(&n) {
+                    problems.push(format!("{rel} (in {name}): step {n} is named before the reader meets it"));
+                }
+            }
+        }
+    }
+    assert!(met.len() >= 14, "every step is met: {met:?}");
+    // The steps are met in their own order.
+    let mut order = Vec::new();
+    for rel in reading_order() {
+        let ch = src.join(&rel);
+        order.extend(steps_included(&read(&ch), &ch));
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "the chapters include the walkthrough's steps in order");
+    assert!(problems.is_empty(), "forward references:\n{}", problems.join("\n"));
+}
+
+/// Every chapter between the start-up and the reference parts opens with its idea, has a
+/// side note (the article's section, the walkthrough step) near its top, and ends with a
+/// `## Versions` box.
+#[test]
+fn every_chapter_has_a_side_note_and_ends_with_its_versions_box() {
+    let summary = read(&root().join("book/src/SUMMARY.md"));
+    let part = |title: &str| summary.find(title).unwrap_or_else(|| panic!("SUMMARY.md has {title}"));
+    let (from, to) = (part("# Start-up"), part("# Today"));
+    let mut problems = Vec::new();
+    for l in summary[from..to].lines() {
+        let Some((_, rest)) = l.split_once("](") else { continue };
+        let rel = rest.split_once(')').unwrap().0;
+        let text = read(&root().join("book/src").join(rel));
+        let first_para = text.lines().skip(1).find(|l| !l.trim().is_empty()).unwrap_or("");
+        if first_para.starts_with("{{#include") || first_para.starts_with("*Side note") {
+            problems.push(format!("{rel}: opens with a step or a note, not with its idea"));
+        }
+        let head = text.lines().take(30).collect::<Vec<_>>().join("\n");
+        if !head.contains("*Side note:") {
+            problems.push(format!("{rel}: no `*Side note: ...*` in its first 30 lines"));
+        }
+        if text.lines().rfind(|l| l.starts_with("## ")) != Some("## Versions") {
+            problems.push(format!("{rel}: its last section is not `## Versions`"));
+        }
+    }
+    assert!(problems.is_empty(), "chapter structure:\n{}", problems.join("\n"));
+}
