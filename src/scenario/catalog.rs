@@ -35,6 +35,7 @@ macro_rules! entries {
 
 /// Every shipped scenario, in the order the book presents them.
 pub const SCENARIOS: &[Entry] = entries![
+    "startup",
     "basic-get",
     "keep-alive",
     "websocket",

@@ -391,3 +391,150 @@ fn every_chapter_has_a_side_note_and_ends_with_its_versions_box() {
     }
     assert!(problems.is_empty(), "chapter structure:\n{}", problems.join("\n"));
 }
+
+/// `book/listings/excerpts.toml`: the part of a golden listing each chapter shows.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExcerptFile {
+    excerpt: Vec<Excerpt>,
+}
+
+/// One excerpt: `book/listings/NAME.txt`, made from `scenarios/golden/LISTING.txt`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Excerpt {
+    name: String,
+    listing: String,
+    /// `[first, last]` lines, each given by the start of its text (indentation left
+    /// out); each range is looked for after the previous one, `last` from `first` on.
+    ranges: Vec<(String, String)>,
+    /// Lines (by the start of their text) that are this chapter's spans: marked `»`.
+    #[serde(default)]
+    mark: Vec<String>,
+    /// `[line, note]`: a line of annotation under the first line, after the previous
+    /// note's, whose text starts with `line`.
+    #[serde(default)]
+    notes: Vec<(String, String)>,
+}
+
+/// Renders `ex` from the golden listing's text, or says why it cannot.
+fn render_excerpt(ex: &Excerpt, golden: &str) -> Result<String, String> {
+    let lines: Vec<&str> = golden.lines().collect();
+    let starts = |i: usize, p: &str| lines[i].trim_start().starts_with(p);
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (first, last) in &ex.ranges {
+        let a = (at..lines.len())
+            .find(|&i| starts(i, first))
+            .ok_or(format!("no line `{first}` after line {at}"))?;
+        let b =
+            (a..lines.len()).find(|&i| starts(i, last)).ok_or(format!("no line `{last}` after `{first}`"))?;
+        spans.push((a, b));
+        at = b + 1;
+    }
+    let mut notes: Vec<(usize, &str)> = Vec::new();
+    let mut from = spans.first().map_or(0, |s| s.0);
+    for (line, note) in &ex.notes {
+        let i = spans
+            .iter()
+            .flat_map(|&(a, b)| a..=b)
+            .find(|&i| i >= from && starts(i, line))
+            .ok_or(format!("note: no line `{line}` in the excerpt (after line {})", from + 1))?;
+        notes.push((i, note));
+        from = i + 1;
+    }
+    for m in &ex.mark {
+        if !spans.iter().flat_map(|&(a, b)| a..=b).any(|i| starts(i, m)) {
+            return Err(format!("mark: no line `{m}` in the excerpt"));
+        }
+    }
+    let where_ = spans
+        .iter()
+        .map(|(a, b)| if a == b { format!("{}", a + 1) } else { format!("{}-{}", a + 1, b + 1) })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = format!("# scenarios/golden/{}.txt, lines {where_}", ex.listing);
+    if !ex.mark.is_empty() {
+        out.push_str("; » marks this chapter's spans");
+    }
+    out.push('\n');
+    for (k, &(a, b)) in spans.iter().enumerate() {
+        if k > 0 {
+            out.push_str("  ⋮\n");
+        }
+        for (i, line) in lines.iter().enumerate().take(b + 1).skip(a) {
+            let marked = ex.mark.iter().any(|m| line.trim_start().starts_with(m.as_str()));
+            out.push_str(if marked { "» " } else { "  " });
+            out.push_str(line);
+            out.push('\n');
+            for (_, note) in notes.iter().filter(|(n, _)| *n == i) {
+                let indent = line.len() - line.trim_start().len();
+                out.push_str(&format!("  {}  ↑ {note}\n", " ".repeat(indent)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The listing excerpts the chapters include (`book/listings/*.txt`) are generated from
+/// the golden listings by `book/listings/excerpts.toml`: a golden listing that changes
+/// makes this test fail until the excerpts are regenerated (`HAFLOW_BLESS=1`), and a
+/// spec whose lines are gone from its listing fails too. basic-get's full listing is
+/// included once (in how-to-use.md); every other chapter shows excerpts.
+#[test]
+fn listing_excerpts_are_generated_from_the_golden_listings() {
+    let dir = root().join("book/listings");
+    let spec: ExcerptFile =
+        toml::from_str(&read(&dir.join("excerpts.toml"))).unwrap_or_else(|e| panic!("excerpts.toml: {e}"));
+    let bless = std::env::var_os("HAFLOW_BLESS").is_some();
+    let mut problems = Vec::new();
+    let mut names = BTreeSet::new();
+    for ex in &spec.excerpt {
+        assert!(names.insert(ex.name.clone()), "two excerpts are called {}", ex.name);
+        let golden = read(&root().join("scenarios/golden").join(format!("{}.txt", ex.listing)));
+        let text = match render_excerpt(ex, &golden) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(format!("{} (from {}): {e}", ex.name, ex.listing));
+                continue;
+            }
+        };
+        let file = dir.join(format!("{}.txt", ex.name));
+        if bless {
+            fs::write(&file, &text).unwrap();
+        } else if fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            problems.push(format!(
+                "{}: stale, regenerate with HAFLOW_BLESS=1 cargo test --test it book::",
+                file.display()
+            ));
+        }
+    }
+    // Every excerpt file has a spec, and some chapter includes it.
+    let src = root().join("book/src");
+    let all_text: String = markdown_files(&src).iter().map(|p| read(p)).collect();
+    for e in fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let Some(name) = p.file_name().unwrap().to_str().unwrap().strip_suffix(".txt").map(str::to_string)
+        else {
+            continue;
+        };
+        if !names.contains(&name) {
+            problems.push(format!("book/listings/{name}.txt: no excerpt in excerpts.toml makes it"));
+        }
+        if !all_text.contains(&format!("../listings/{name}.txt")) {
+            problems.push(format!("book/listings/{name}.txt: no chapter includes it"));
+        }
+    }
+    // Whole golden listings: basic-get's, once, in how-to-use.md.
+    for ch in markdown_files(&src) {
+        let rel = ch.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+        for inc in includes_of(&ch, &read(&ch)) {
+            if inc.path.contains("scenarios/golden/")
+                && !(rel == "how-to-use.md" && inc.path.ends_with("basic-get.txt"))
+            {
+                problems.push(format!("{rel}: includes the whole {}: include an excerpt", inc.path));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "listing excerpts:\n{}", problems.join("\n"));
+}

@@ -74,6 +74,7 @@ macro_rules! scenario_tests {
 }
 
 scenario_tests! {
+    startup => "startup",
     basic_get => "basic-get",
     keep_alive => "keep-alive",
     websocket => "websocket",
