@@ -538,3 +538,253 @@ fn listing_excerpts_are_generated_from_the_golden_listings() {
     }
     assert!(problems.is_empty(), "listing excerpts:\n{}", problems.join("\n"));
 }
+
+/// `book/glossary.toml`: what the glossary needs that the code cannot say.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlossarySpec {
+    paths: std::collections::BTreeMap<String, String>,
+    family: Vec<GlossaryFamily>,
+    elsewhere: std::collections::BTreeMap<String, String>,
+    meaning: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlossaryFamily {
+    title: String,
+    source: String,
+    block: String,
+    haproxy: String,
+    about: String,
+}
+
+/// One entry: a name, its value, its doc comment.
+struct Entry {
+    name: String,
+    value: String,
+    doc: String,
+}
+
+/// The constants of `block` in `source`: `const NAME = 0x..;` (bitflags) or `NAME [= n],`
+/// (an enum, valued by rank), each with the `///` lines above it.
+fn entries_of(source: &str, block: &str) -> Vec<Entry> {
+    let text = read(&root().join(source));
+    let lines: Vec<&str> = text.lines().collect();
+    let start =
+        lines.iter().position(|l| l.contains(block)).unwrap_or_else(|| panic!("{source}: no `{block}`"));
+    let (konst, variant) = (
+        regex::Regex::new(r"^const (\w+)\s*=\s*(0x[0-9a-fA-F]+);").unwrap(),
+        regex::Regex::new(r"^([A-Z][A-Z0-9_]+)(?:\s*=\s*(\d+))?,").unwrap(),
+    );
+    let (mut out, mut doc, mut rank) = (Vec::new(), Vec::new(), 0usize);
+    for l in &lines[start + 1..] {
+        let t = l.trim();
+        if t.starts_with('}') {
+            break;
+        }
+        if let Some(d) = t.strip_prefix("///") {
+            doc.push(d.trim().to_string());
+            continue;
+        }
+        if let Some(c) = konst.captures(t) {
+            out.push(Entry { name: c[1].into(), value: format!("`{}`", &c[2]), doc: doc.join(" ") });
+        } else if let Some(c) = variant.captures(t) {
+            if let Some(n) = c.get(2) {
+                rank = n.as_str().parse().unwrap();
+            }
+            out.push(Entry { name: c[1].into(), value: rank.to_string(), doc: doc.join(" ") });
+            rank += 1;
+        }
+        if !t.starts_with("#[") {
+            doc.clear();
+        }
+    }
+    assert!(!out.is_empty(), "{source}: `{block}` has no entries");
+    out
+}
+
+/// The span names of `src/trace/names.rs` with their constant and doc comment.
+fn span_entries() -> Vec<(String, Entry)> {
+    let re = regex::Regex::new(r#"^pub const (\w+): &str = "([^"]+)";"#).unwrap();
+    let mut out = Vec::new();
+    let mut doc = Vec::new();
+    for l in read(&root().join("src/trace/names.rs")).lines() {
+        let t = l.trim();
+        if let Some(d) = t.strip_prefix("///") {
+            doc.push(d.trim().to_string());
+            continue;
+        }
+        if let Some(c) = re.captures(t) {
+            out.push((
+                c[1].to_string(),
+                Entry { name: c[2].into(), value: String::new(), doc: doc.join(" ") },
+            ));
+        }
+        doc.clear();
+    }
+    out
+}
+
+/// The inline code spans of a chapter and of the walkthrough steps it includes.
+fn code_spans(chapter: &Path) -> Vec<String> {
+    let text = read(chapter);
+    let mut all = text.clone();
+    for inc in includes_of(chapter, &text) {
+        if inc.path.contains("walkthrough/") {
+            all.push_str(&read(&chapter.parent().unwrap().join(&inc.path)));
+        }
+    }
+    let mut out = Vec::new();
+    let mut in_fence = false;
+    for line in all.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if !in_fence {
+            out.extend(line.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+    }
+    out
+}
+
+/// The glossary (`book/src/glossary.md`) is generated from the code: every span name of
+/// `trace::names` and every state and flag haflow models, with its value, its meaning
+/// (the doc comment), the chapters that name it, haflow's file and HAProxy's. It fails
+/// when the page differs from what the code gives (`HAFLOW_BLESS=1` regenerates it).
+#[test]
+fn glossary_is_generated_from_the_code() {
+    let spec: GlossarySpec = toml::from_str(&read(&root().join("book/glossary.toml")))
+        .unwrap_or_else(|e| panic!("book/glossary.toml: {e}"));
+    let src = root().join("book/src");
+    // The chapters in reading order, with their titles, and the code spans of each.
+    let summary = read(&src.join("SUMMARY.md"));
+    let chapters: Vec<(String, String, Vec<String>)> = summary
+        .lines()
+        .filter_map(|l| {
+            let (title, rest) = l.split_once("](")?;
+            let title = title.rsplit_once('[')?.1.to_string();
+            let rel = rest.split_once(')')?.0.to_string();
+            (rel != "glossary.md").then(|| {
+                let spans = code_spans(&src.join(&rel));
+                (rel, title, spans)
+            })
+        })
+        .collect();
+    let used_in = |name: &str| -> String {
+        let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let hits: Vec<String> = chapters
+            .iter()
+            .filter(|(_, _, spans)| {
+                spans.iter().any(|s| s.strip_prefix(name).is_some_and(|rest| !rest.starts_with(is_ident)))
+            })
+            .map(|(rel, title, _)| format!("[{}]({rel})", title.replace('`', "")))
+            .collect();
+        if hits.is_empty() { "—".into() } else { hits.join(", ") }
+    };
+    let esc = |s: &str| s.replace('|', "\\|");
+    let mut problems = Vec::new();
+    let mut out = String::from(
+        "# Glossary and index\n\n\
+         <!-- Generated by tests/it/book.rs (glossary_is_generated_from_the_code) from the code and\n\
+         book/glossary.toml. Do not edit: HAFLOW_BLESS=1 cargo test --test it book::glossary -->\n\n\
+         Every span name of haflow's traces and every state and flag haflow models, with its\n\
+         value, its meaning (the doc comment in haflow's code), the chapters that name it, the\n\
+         haflow file that defines or opens it, and where HAProxy has it (tag and file). This\n\
+         page is generated from the code by a test, so it cannot go stale.\n",
+    );
+    // Span names.
+    out.push_str(
+        "\n## Span names\n\nOne span per call of the HAProxy function of the same name \
+         (`src/trace/names.rs`).\n\n| name | HAProxy function | chapters | haflow | HAProxy |\n|---|---|---|---|---|\n",
+    );
+    let file_re = regex::Regex::new(r"^([a-z_0-9]+\.[ch]):([a-z_0-9]+)\(\)").unwrap();
+    let rs_files: Vec<(String, String)> = {
+        let mut v = Vec::new();
+        let mut stack = vec![root().join("src")];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("trace/names.rs") {
+                    v.push((p.strip_prefix(root()).unwrap().to_string_lossy().to_string(), read(&p)));
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    for (konst, e) in span_entries() {
+        let haproxy = match (spec.elsewhere.get(&e.name), file_re.captures(&e.doc)) {
+            (Some(w), _) => w.clone(),
+            (None, Some(c)) => {
+                let tag = if e.doc.contains("(1.5.0)") { "v1.5.0" } else { "v1.5-dev8" };
+                let path = spec.paths.get(&c[1]).cloned().unwrap_or_else(|| format!("src/{}", &c[1]));
+                format!("{tag}:{path}")
+            }
+            (None, None) => {
+                problems.push(format!("span {}: its doc comment names no `file.c:function()`", e.name));
+                continue;
+            }
+        };
+        let pat = regex::Regex::new(&format!(r"names::{konst}\b")).unwrap();
+        let haflow: Vec<String> = rs_files
+            .iter()
+            .filter(|(p, t)| p.starts_with("src/haproxy/") && pat.is_match(t))
+            .map(|(p, _)| format!("`{p}`"))
+            .collect();
+        let haflow = if haflow.is_empty() { "—".to_string() } else { haflow.join(", ") };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            e.name,
+            esc(&e.doc),
+            used_in(&e.name),
+            haflow,
+            haproxy
+        ));
+    }
+    // States and flags.
+    for fam in &spec.family {
+        out.push_str(&format!(
+            "\n## {}\n\n{} haflow: `{}`; HAProxy: {}.\n\n| name | value | meaning | chapters | HAProxy |\n|---|---|---|---|---|\n",
+            fam.title, fam.about, fam.source, fam.haproxy
+        ));
+        for e in entries_of(&fam.source, &fam.block) {
+            let meaning = spec.meaning.get(&e.name).cloned().unwrap_or(e.doc.clone());
+            if meaning.is_empty() {
+                problems.push(format!("{}: {} has no doc comment", fam.source, e.name));
+            }
+            let haproxy = spec.elsewhere.get(&e.name).cloned().unwrap_or_else(|| fam.haproxy.clone());
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                e.name,
+                e.value,
+                esc(&meaning),
+                used_in(&e.name),
+                haproxy
+            ));
+        }
+    }
+    // Every override names something the code has.
+    for name in spec.elsewhere.keys().chain(spec.meaning.keys()) {
+        if !out.contains(&format!("| `{name}` |")) {
+            problems.push(format!("book/glossary.toml names {name}, which the code does not have"));
+        }
+    }
+    assert!(problems.is_empty(), "glossary:\n{}", problems.join("\n"));
+    let page = src.join("glossary.md");
+    if std::env::var_os("HAFLOW_BLESS").is_some() {
+        fs::write(&page, &out).unwrap();
+    } else {
+        assert!(
+            fs::read_to_string(&page).ok().as_deref() == Some(out.as_str()),
+            "book/src/glossary.md differs from what the code gives: HAFLOW_BLESS=1 cargo test --test it book::glossary"
+        );
+    }
+    // Every span name is in it.
+    for name in span_names() {
+        assert!(out.contains(&format!("| `{name}` |")), "the glossary lists {name}");
+    }
+}
