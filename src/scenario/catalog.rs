@@ -52,6 +52,7 @@ pub const SCENARIOS: &[Entry] = entries![
     "slow-client-408",
     "server-maxconn-queue",
     "frontend-maxconn",
+    "global-maxconn",
     "tcp-mode",
     "large-body-small-buffer",
     "walkthrough",

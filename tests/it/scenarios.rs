@@ -91,6 +91,7 @@ scenario_tests! {
     slow_client_408 => "slow-client-408",
     server_maxconn_queue => "server-maxconn-queue",
     frontend_maxconn => "frontend-maxconn",
+    global_maxconn => "global-maxconn",
     tcp_mode => "tcp-mode",
     large_body_small_buffer => "large-body-small-buffer",
     walkthrough => "walkthrough",
