@@ -54,6 +54,8 @@ pub const SCENARIOS: &[Entry] = entries![
     "frontend-maxconn",
     "global-maxconn",
     "tcp-mode",
+    "client-reset",
+    "server-close-mid-body",
     "large-body-small-buffer",
     "walkthrough",
 ];

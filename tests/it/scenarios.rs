@@ -93,6 +93,8 @@ scenario_tests! {
     frontend_maxconn => "frontend-maxconn",
     global_maxconn => "global-maxconn",
     tcp_mode => "tcp-mode",
+    client_reset => "client-reset",
+    server_close_mid_body => "server-close-mid-body",
     large_body_small_buffer => "large-body-small-buffer",
     walkthrough => "walkthrough",
 }
