@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 
 use haflow::haproxy::cfgparse::readcfgfile;
 
+/// The solutions of the book's code exercises (`book::solutions::*`).
+#[path = "book_solutions.rs"]
+mod solutions;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
