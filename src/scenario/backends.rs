@@ -596,13 +596,15 @@ fn answer(
         stream.write_all(&out)?;
         out.clear();
     }
-    if behaviour.close_mid_body {
-        return Ok(Next::Close);
-    }
     if let Some(delay) = behaviour.delay_mid_body
         && !shared.pause(delay)
     {
         return Ok(Next::Abort);
+    }
+    // With a delay too, the close comes after it: the first half has reached the client
+    // by then, whatever the scheduling.
+    if behaviour.close_mid_body {
+        return Ok(Next::Close);
     }
     encode_body_part(&mut out, second, behaviour.chunked, chunk_size);
     if behaviour.chunked {

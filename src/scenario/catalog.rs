@@ -35,6 +35,7 @@ macro_rules! entries {
 
 /// Every shipped scenario, in the order the book presents them.
 pub const SCENARIOS: &[Entry] = entries![
+    "startup",
     "basic-get",
     "keep-alive",
     "websocket",
@@ -51,7 +52,10 @@ pub const SCENARIOS: &[Entry] = entries![
     "slow-client-408",
     "server-maxconn-queue",
     "frontend-maxconn",
+    "global-maxconn",
     "tcp-mode",
+    "client-reset",
+    "server-close-mid-body",
     "large-body-small-buffer",
     "proxy-protocol",
     "walkthrough",

@@ -113,7 +113,7 @@ pub struct BackendDef {
     /// HTTP: read the request, close without answering.
     #[serde(default)]
     pub close_early: bool,
-    /// HTTP: send half the body, then close.
+    /// HTTP: send half the body, then close (after `delay_mid_body_ms`, if set).
     #[serde(default)]
     pub close_mid_body: bool,
     /// HTTP: answer bytes that are not HTTP.

@@ -74,6 +74,7 @@ macro_rules! scenario_tests {
 }
 
 scenario_tests! {
+    startup => "startup",
     basic_get => "basic-get",
     keep_alive => "keep-alive",
     websocket => "websocket",
@@ -90,7 +91,10 @@ scenario_tests! {
     slow_client_408 => "slow-client-408",
     server_maxconn_queue => "server-maxconn-queue",
     frontend_maxconn => "frontend-maxconn",
+    global_maxconn => "global-maxconn",
     tcp_mode => "tcp-mode",
+    client_reset => "client-reset",
+    server_close_mid_body => "server-close-mid-body",
     large_body_small_buffer => "large-body-small-buffer",
     proxy_protocol => "proxy-protocol",
     walkthrough => "walkthrough",
