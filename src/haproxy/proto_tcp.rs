@@ -203,6 +203,9 @@ pub fn tcp_connect_server(w: &mut Haproxy, s: &mut Session, addr: SocketAddr) ->
     span.record("fd", fd.0);
     // `send-proxy`: the header goes first, once the connection is up (backend.c sets
     // `send_proxy_ofs` in connect_server(), 1.5-dev8).
+    // Always reset: a retry may go to another server, without `send-proxy`, and a header
+    // left from a failed attempt must not be sent to it.
+    s.si[Side::Srv as usize].send_proxy.clear();
     let pp = s.srv.map_or(SrvPpOpts::empty(), |id| w.server(id).pp_opts);
     if !pp.is_empty() {
         let dst = s.frt_addr.or_else(|| match s.si[Side::Cli as usize].fd.and_then(|f| w.fdtab.sock(f)) {
