@@ -14,6 +14,7 @@ pub mod backend;
 pub mod buffers;
 pub mod cfgparse;
 pub mod checks;
+pub mod compression;
 pub mod debug;
 pub mod dumpstats;
 pub mod errors;
