@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
@@ -103,6 +104,7 @@ const GLOBAL_KW: &[&str] = &[
     "tune.maxaccept",
     "tune.maxpollevents",
     "tune.http.maxhdr",
+    "tune.comp.maxlevel",
     "daemon",
     "pidfile",
     "log",
@@ -161,6 +163,9 @@ const GLOBAL_KNOWN: &[&str] = &[
     "profiling.tasks",
     "zero-warning",
     "strict-limits",
+    "maxcomprate",
+    "maxcompcpuusage",
+    "maxzlibmem",
 ];
 
 /// `tune.*` keywords of HAProxy 2.6 that only size resources haflow manages its own way
@@ -169,7 +174,6 @@ const GLOBAL_KNOWN: &[&str] = &[
 const TUNE_RESOURCES: &[&str] = &[
     "tune.buffers.limit",
     "tune.buffers.reserve",
-    "tune.comp.maxlevel",
     "tune.fail-alloc",
     "tune.fd.edge-triggered",
     "tune.h2.header-table-size",
@@ -238,6 +242,7 @@ const PROXY_KW: &[&str] = &[
     "enabled",
     "id",
     "default-server",
+    "compression",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -245,7 +250,6 @@ const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
     "capture",
-    "compression",
     "cookie",
     "dispatch",
     "email-alert",
@@ -811,6 +815,8 @@ impl Parser<'_> {
         p.log_format = d.log_format;
         p.check_req = d.check_req.clone();
         p.check_expect_status = d.check_expect_status;
+        // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
+        p.comp = d.comp.as_ref().map(|c| Comp { offload: false, ..c.clone() });
         for d in &self.defaults_error_directives {
             self.error_directives.push((id, d.clone()));
         }
@@ -865,6 +871,13 @@ impl Parser<'_> {
                     return Err("'tune.http.maxhdr' expects a numeric value between 1 and 32767".into());
                 }
                 g.tune.http_maxhdr = n;
+            }
+            "tune.comp.maxlevel" => {
+                let v = arg1.ok_or("'tune.comp.maxlevel' requires a numeric value between 1 and 9.")?;
+                g.tune.comp_maxlevel = Some(atol_i32(v))
+                    .filter(|n| (1..=9).contains(n))
+                    .ok_or("'tune.comp.maxlevel' expects a numeric value between 1 and 9.")?
+                    as u32;
             }
             "daemon" => {
                 self.warn("'daemon' is not implemented by haflow: it stays in the foreground.");
@@ -1179,6 +1192,13 @@ impl Parser<'_> {
                 }
                 let at = (self.file.clone(), self.line);
                 self.error_directive(ErrorDirective::Files { name: name.clone(), codes, at });
+            }
+            "compression" => {
+                let in_defaults = self.in_defaults();
+                let comp = self.cur().comp.get_or_insert_with(Comp::default);
+                if let Some(warning) = parse_compression_options(comp, &args[1..], in_defaults)? {
+                    self.warn(warning);
+                }
             }
             "description" | "id" | "enabled" => {}
             "disabled" => {

@@ -126,7 +126,8 @@ impl Head {
     }
 
     /// Serialises the head as HAProxy 2.6 forwards it: the start line (versions other than
-    /// 1.0 become `HTTP/1.1`), lowercase header names, CRLF line ends.
+    /// 1.0 become `HTTP/1.1`; a response's 1.0 or 0.9 stays as written), lowercase header
+    /// names, CRLF line ends.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         let ver = if self.minor() == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
@@ -138,8 +139,10 @@ impl Head {
                 out.push(b' ');
                 out.extend_from_slice(ver.as_bytes());
             }
-            StartLine::Response { status, reason, .. } => {
-                out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").as_bytes());
+            StartLine::Response { version, status, reason } => {
+                // An HTTP/1.0 status line keeps its version (2.6's h1_format_htx_stline()).
+                let ver = if self.minor() == 0 { version.as_str() } else { "HTTP/1.1" };
+                out.extend_from_slice(format!("{ver} {status} {reason}").as_bytes());
             }
         }
         out.extend_from_slice(b"\r\n");

@@ -49,11 +49,13 @@ pub struct Tune {
     pub maxpollevents: usize,
     /// `tune.http.maxhdr`: most headers in a message (default 101).
     pub http_maxhdr: usize,
+    /// `tune.comp.maxlevel`: the deflate level of HTTP compression (1 to 9, default 1).
+    pub comp_maxlevel: u32,
 }
 
 impl Default for Tune {
     fn default() -> Self {
-        Tune { bufsize: 16384, maxrewrite: None, maxaccept: 64, maxpollevents: 200, http_maxhdr: 101 }
+        Tune { bufsize: 16384, maxrewrite: None, maxaccept: 64, maxpollevents: 200, http_maxhdr: 101, comp_maxlevel: 1 }
     }
 }
 
@@ -348,6 +350,9 @@ pub struct Haproxy {
     pub pool2_session: Pool<Session>,
     /// `pool2_buffer` (`tune.bufsize` bytes each).
     pub pool2_buffer: Pool<Chunk>,
+    /// `pool_comp_ctx`: contexts of compressed responses (listed once used, as 1.5.0
+    /// creates it at the first compressed response).
+    pub pool_comp_ctx: crate::haproxy::compression::CompCtxPool,
     /// The clock (`now_ms`, `date`).
     pub clock: Clock,
     /// Current connections, process-wide (`actconn`).
@@ -433,6 +438,10 @@ impl Haproxy {
             sessions: Table::default(),
             pool2_session: Pool::create_pool("session", std::mem::size_of::<Session>()),
             pool2_buffer: Pool::create_pool("buffer", bufsize),
+            pool_comp_ctx: Pool::create_pool(
+                "comp_ctx",
+                std::mem::size_of::<crate::haproxy::compression::CompCtx>(),
+            ),
             clock,
             actconn: 0,
             totalconn: 0,
@@ -524,7 +533,11 @@ impl Haproxy {
 
     /// Counters of every pool (`show pools`).
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        vec![self.pool2_buffer.stats(), self.pool2_session.stats(), self.sched.pool_stats()]
+        let mut v = vec![self.pool2_buffer.stats(), self.pool2_session.stats(), self.sched.pool_stats()];
+        if self.pool_comp_ctx.stats().allocated > 0 {
+            v.push(self.pool_comp_ctx.stats());
+        }
+        v
     }
 
     /// Objects in use across all pools (0 when idle: nothing leaked). Health-check tasks

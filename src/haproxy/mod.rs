@@ -15,6 +15,7 @@ pub mod buffers;
 pub mod cfgcond;
 pub mod cfgparse;
 pub mod checks;
+pub mod compression;
 pub mod debug;
 pub mod dumpstats;
 pub mod errors;

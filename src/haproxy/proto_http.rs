@@ -23,6 +23,11 @@ use std::net::IpAddr;
 
 use crate::haproxy::acl::{AclList, Condition, Sample, acl_exec_cond, parse_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
+use crate::haproxy::compression::{
+    CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data, http_compression_buffer_end,
+    http_compression_buffer_init, select_compression_request_header, select_compression_response_header,
+    set_compression_response_header,
+};
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -1049,6 +1054,18 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     for h in hop_by_hop {
         head.remove(h);
     }
+    if fe.comp.is_some() || be.comp.is_some() {
+        let _sp = tracing::debug_span!(
+            names::SELECT_COMPRESSION_REQUEST_HEADER,
+            sess = s.uniq_id,
+            algo = tracing::field::Empty
+        )
+        .entered();
+        s.comp_algo = select_compression_request_header(head, be.comp.as_ref(), fe.comp.as_ref());
+        if let Some(a) = s.comp_algo {
+            _sp.record("algo", a.cfg_name());
+        }
+    }
     if !upgrade {
         if mode != HttpConnMode::KeepAlive {
             if !http10 {
@@ -1096,12 +1113,37 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
 /// Moves a message's body through the buffer: Content-Length bodies by `to_forward`,
 /// chunked bodies one chunk at a time (size lines rewritten without extensions, trailers
 /// re-serialised), as HAProxy 2.6 forwards them. Returns `Err` on a framing error.
+///
+/// A response being compressed (`s.comp_ctx`) is not forwarded but read: its data go
+/// through `http_compression_buffer_add_data`, its chunk framing is dropped, and each
+/// pass ends with `http_compression_buffer_end`, which puts one chunk of compressed data
+/// in the output (1.5.0's `http_response_forward_body`).
 fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> {
     let maxhdr = w.global.tune.http_maxhdr;
+    let comp_failed = |_| H1Error { status: 500, reason: "compression failed" };
+    if !req && let Some(ctx) = s.comp_ctx.as_deref_mut() {
+        // Chunks of the last pass that did not fit go first.
+        if !http_compression_buffer_init(ctx, &mut s.rep) {
+            return Ok(());
+        }
+    }
     loop {
-        let (buf, msg) = if req { (&mut s.req, &mut s.txn.req) } else { (&mut s.rep, &mut s.txn.rsp) };
+        let (buf, msg, mut comp) = if req {
+            (&mut s.req, &mut s.txn.req, None)
+        } else {
+            (&mut s.rep, &mut s.txn.rsp, s.comp_ctx.as_deref_mut())
+        };
         match msg.state {
             MsgState::HTTP_MSG_DATA => {
+                if let Some(ctx) = comp {
+                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
+                    let end = if ctx.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
+                    http_compression_buffer_end(ctx, buf, end).map_err(comp_failed)?;
+                    if ctx.finished && !ctx.has_pending_output() {
+                        msg.state = MsgState::HTTP_MSG_DONE;
+                    }
+                    return Ok(());
+                }
                 if matches!(msg.framing, Some(Framing::UntilClose)) {
                     if buf.flags.contains(BufFlags::BF_SHUTR) && buf.i() == 0 {
                         msg.state = MsgState::HTTP_MSG_DONE;
@@ -1114,45 +1156,70 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                 return Ok(());
             }
             MsgState::HTTP_MSG_CHUNK_SIZE => match h1::parse_chunk_size(buf.input())? {
-                ChunkLine::Incomplete => return Ok(()),
+                ChunkLine::Incomplete => break,
                 ChunkLine::Size { size, len } => {
-                    let line = format!("{size:x}\r\n");
-                    if !buf.replace_input(0, len, line.as_bytes()) {
-                        return Err(H1Error { status: 400, reason: "no room to rewrite a chunk size" });
+                    if let Some(ctx) = comp.as_deref_mut() {
+                        // The compressor makes its own chunks: the server's framing goes.
+                        buf.bi_skip(len);
+                        ctx.chunk_len = size;
+                    } else {
+                        let line = format!("{size:x}\r\n");
+                        if !buf.replace_input(0, len, line.as_bytes()) {
+                            return Err(H1Error { status: 400, reason: "no room to rewrite a chunk size" });
+                        }
+                        buf.b_adv(line.len());
                     }
-                    buf.b_adv(line.len());
                     if size == 0 {
+                        if let Some(ctx) = comp {
+                            http_compression_buffer_end(ctx, buf, CompEnd::Trailers).map_err(comp_failed)?;
+                        }
                         msg.state = MsgState::HTTP_MSG_TRAILERS;
                     } else {
-                        buf.buffer_forward(size);
+                        if comp.is_none() {
+                            buf.buffer_forward(size);
+                        }
                         msg.body_bytes += size;
                         msg.state = MsgState::HTTP_MSG_CHUNK_DATA;
                     }
                 }
             },
             MsgState::HTTP_MSG_CHUNK_DATA => {
-                if buf.to_forward > 0 {
+                if let Some(ctx) = comp {
+                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
+                    if ctx.chunk_len > 0 {
+                        break;
+                    }
+                } else if buf.to_forward > 0 {
                     return Ok(());
                 }
                 msg.state = MsgState::HTTP_MSG_CHUNK_CRLF;
             }
             MsgState::HTTP_MSG_CHUNK_CRLF => {
                 let inp = buf.input();
-                if inp.starts_with(b"\r\n") {
-                    buf.b_adv(2);
+                let eol = if inp.starts_with(b"\r\n") {
+                    2
                 } else if inp.starts_with(b"\n") {
-                    if !buf.replace_input(0, 1, b"\r\n") {
+                    1
+                } else if inp.is_empty() || inp == b"\r" {
+                    break;
+                } else {
+                    return Err(H1Error { status: 400, reason: "missing CRLF after chunk data" });
+                };
+                if comp.is_some() {
+                    buf.bi_skip(eol);
+                } else {
+                    if eol == 1 && !buf.replace_input(0, 1, b"\r\n") {
                         return Err(H1Error { status: 400, reason: "no room to rewrite a chunk end" });
                     }
                     buf.b_adv(2);
-                } else if inp.is_empty() || inp == b"\r" {
-                    return Ok(());
-                } else {
-                    return Err(H1Error { status: 400, reason: "missing CRLF after chunk data" });
                 }
                 msg.state = MsgState::HTTP_MSG_CHUNK_SIZE;
             }
             MsgState::HTTP_MSG_TRAILERS => {
+                if comp.is_some_and(|ctx| ctx.has_pending_output()) {
+                    // The trailers follow the last compressed chunk.
+                    return Ok(());
+                }
                 let inp = buf.input();
                 let Some(end) = h1::trailers_len(inp) else {
                     if inp.len() >= buf.size - buf.maxrewrite {
@@ -1185,6 +1252,14 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             _ => return Ok(()),
         }
     }
+    // Missing data in a chunked body: what was compressed so far goes out.
+    if !req
+        && let Some(ctx) = s.comp_ctx.as_deref_mut()
+        && !ctx.finished
+    {
+        http_compression_buffer_end(ctx, &mut s.rep, CompEnd::More).map_err(comp_failed)?;
+    }
+    Ok(())
 }
 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
@@ -1398,6 +1473,35 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             }
         }
     };
+    if let Some(algo) = s.comp_algo {
+        let facts = RspFacts {
+            req_http11: !s.txn.cli_http10,
+            head_request: s.txn.meth == HttpMeth::HTTP_METH_HEAD,
+            status,
+            has_sized_body: matches!(framing, Framing::Length(_) | Framing::Chunked),
+        };
+        let (be, fe) = (&w.proxies[s.be.idx()], &w.proxies[s.fe.idx()]);
+        let sp = tracing::debug_span!(
+            names::SELECT_COMPRESSION_RESPONSE_HEADER,
+            sess = s.uniq_id,
+            algo = algo.cfg_name(),
+            skip = tracing::field::Empty
+        )
+        .entered();
+        match select_compression_response_header(&head, facts, be.comp.as_ref(), fe.comp.as_ref()) {
+            Ok(()) => {
+                let level = w.global.tune.comp_maxlevel;
+                let _p = tracing::trace_span!(names::POOL_ALLOC2, pool = "comp_ctx").entered();
+                s.comp_ctx = comp_ctx_alloc(&mut w.pool_comp_ctx, algo, level);
+            }
+            Err(why) => {
+                sp.record("skip", why.as_str());
+            }
+        }
+        if s.comp_ctx.is_none() {
+            s.comp_algo = None;
+        }
+    }
     s.logs.t_data = Some(s.elapsed(now));
     let server_close =
         if head.minor() == 0 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
@@ -1504,6 +1608,9 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     }
     let (cli_close, http10, tunnel) = (s.txn.cli_close, s.txn.cli_http10, s.txn.switches_protocol());
     let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
+    if let Some(ctx) = &s.comp_ctx {
+        set_compression_response_header(head, ctx.algo, s.txn.rsp.framing == Some(Framing::Chunked));
+    }
     if tunnel {
         // The switch is announced as the server made it.
         for h in ["proxy-connection", "keep-alive"] {
@@ -1550,7 +1657,11 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         _ if tunnel => MsgState::HTTP_MSG_TUNNEL,
         Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
         Some(Framing::Length(n)) => {
-            s.rep.buffer_forward(n);
+            match s.comp_ctx.as_mut() {
+                // The compressor reads the body from the buffer's input.
+                Some(ctx) => ctx.chunk_len = n,
+                None => s.rep.buffer_forward(n),
+            }
             MsgState::HTTP_MSG_DATA
         }
         Some(Framing::UntilClose) => {
@@ -1579,6 +1690,7 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         response_xfer_aborted(w, s, err, side);
         return AnalyserResult::Abort;
     }
+    let was_done = s.txn.rsp.state == MsgState::HTTP_MSG_DONE;
     if forward_body(w, s, false).is_err() {
         span.record("state", MsgState::HTTP_MSG_ERROR.coded());
         w.proxies[s.be.idx()].counters.failed_resp += 1;
@@ -1605,15 +1717,43 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
     }
     span.record("state", s.txn.rsp.state.coded());
     if matches!(s.txn.rsp.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_TUNNEL) {
+        if !was_done && let Some(ctx) = &s.comp_ctx {
+            count_compressed_response(w, s.fe, s.be, ctx);
+        }
         return http_resync_states(w, s);
     }
-    if s.rep.flags.contains(BufFlags::BF_SHUTR) {
+    // Compressed chunks still waiting for the client are not lost when the server leaves.
+    if s.rep.flags.contains(BufFlags::BF_SHUTR) && !s.comp_ctx.as_ref().is_some_and(|c| c.has_pending_output()) {
         // The server closed before the end of its message: what is left of it (a partial
         // chunk-size line, say) will never be completed.
         response_xfer_aborted(w, s, SnErr::SN_ERR_SRVCL, Side::Srv);
         return AnalyserResult::Abort;
     }
     AnalyserResult::Wait
+}
+
+/// The counters of a compressed response, once it is complete (2.6's `comp_http_end`
+/// and the byte counts of `comp_http_payload`): bytes in and out of the compressor, or
+/// bypassed for `identity`, on the frontend and the backend.
+fn count_compressed_response(
+    w: &mut Haproxy,
+    fe: crate::ids::ProxyId,
+    be: crate::ids::ProxyId,
+    ctx: &crate::haproxy::compression::CompCtx,
+) {
+    for (i, px) in [fe, be].into_iter().enumerate() {
+        if i == 1 && be == fe {
+            break;
+        }
+        let c = &mut w.proxies[px.idx()].counters;
+        if ctx.algo == crate::haproxy::compression::CompAlgo::Identity {
+            c.comp_byp += ctx.bytes_in;
+        } else {
+            c.comp_in += ctx.bytes_in;
+            c.comp_out += ctx.bytes_out;
+        }
+        c.comp_rsp += 1;
+    }
 }
 
 /// proto_http.c:http_resync_states() in 1.5.0: once both messages are done, the
@@ -1796,6 +1936,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.req.rto = fe.timeout.client;
     s.rep.wto = fe.timeout.client;
     s.txn.not_first = true;
+    comp_ctx_free(&mut w.pool_comp_ctx, s);
     s.txn.reset();
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
     s.txn.wait_next_rq = true;

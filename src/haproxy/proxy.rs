@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::compression::Comp;
 use crate::haproxy::log::{LogFormat, LogTarget};
 use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::server::Server;
@@ -227,6 +228,14 @@ pub struct ProxyCounters {
     pub intercepted: u64,
     /// Times the backend had no server left.
     pub down_trans: u64,
+    /// Response body bytes fed to the compressor (`comp_in`).
+    pub comp_in: u64,
+    /// Bytes the compressor put out, chunk framing included (`comp_out`).
+    pub comp_out: u64,
+    /// Response body bytes not compressed though `compression` is set (`comp_byp`).
+    pub comp_byp: u64,
+    /// Responses compressed (`comp_rsp`).
+    pub comp_rsp: u64,
 }
 
 /// `struct proxy`.
@@ -266,6 +275,8 @@ pub struct Proxy {
     pub http_req_rules: Vec<HttpReqRule>,
     /// `http-response` rules in order.
     pub http_res_rules: Vec<HttpResRule>,
+    /// `compression` settings (`px->comp`); `None` when the section has none.
+    pub comp: Option<Comp>,
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
@@ -333,6 +344,7 @@ impl Proxy {
             acls: AclList::default(),
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
+            comp: None,
             errmsg: std::collections::BTreeMap::new(),
             servers: Vec::new(),
             lbprm: LbParams::default(),

@@ -236,6 +236,11 @@ pub struct Session {
     pub frt_addr: Option<SocketAddr>,
     /// The HTTP transaction (HTTP mode only).
     pub txn: HttpTxn,
+    /// `s->comp_algo`: the compression chosen from the request, until the response
+    /// confirms or cancels it (`None` without `compression`).
+    pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
+    /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
+    pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
     /// Dates and counters for the log.
     pub logs: SessLogs,
     /// Bytes from and to the client already credited to the proxies' and server's byte
@@ -291,6 +296,8 @@ impl Session {
             cli_addr: addr,
             frt_addr: None,
             txn: HttpTxn::default(),
+            comp_algo: None,
+            comp_ctx: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
@@ -1643,6 +1650,7 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
         s.req.b_free(&mut w.pool2_buffer);
         s.rep.b_free(&mut w.pool2_buffer);
     }
+    crate::haproxy::compression::comp_ctx_free(&mut w.pool_comp_ctx, &mut s);
     w.sched.task_delete(s.task);
     w.sched.task_free(s.task);
     w.sessions.release_taken(s.id.idx());

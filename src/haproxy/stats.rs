@@ -363,6 +363,14 @@ const H2: [&str; 13] = [
     "h2_backend_total_streams",
 ];
 
+/// The compression counters of a frontend or backend row.
+fn comp_counters(r: &mut Row, c: &crate::haproxy::proxy::ProxyCounters) {
+    r.set("comp_in", c.comp_in);
+    r.set("comp_out", c.comp_out);
+    r.set("comp_byp", c.comp_byp);
+    r.set("comp_rsp", c.comp_rsp);
+}
+
 fn hrsp(row: &mut Row, rsp: &[u64; 6]) {
     for (i, n) in
         ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].iter().enumerate()
@@ -428,7 +436,7 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("req_rate", if http { ps.req.read(c.cum_req, ms) } else { 0 });
     r.set("req_rate_max", if http { ps.req.read_max(c.cum_req, ms) } else { 0 });
     r.set("req_tot", if http { c.cum_req } else { 0 });
-    r.set_all(&["comp_in", "comp_out", "comp_byp", "comp_rsp"], 0);
+    comp_counters(&mut r, c);
     r.set("mode", p.mode);
     r.set("conn_rate", ps.conn.read(c.cum_conn, ms));
     r.set("conn_rate_max", ps.conn.read_max(c.cum_conn, ms));
@@ -627,7 +635,7 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     }
     r.set("cli_abrt", c.cli_aborts);
     r.set("srv_abrt", c.srv_aborts);
-    r.set_all(&["comp_in", "comp_out", "comp_byp", "comp_rsp"], 0);
+    comp_counters(&mut r, c);
     r.set("lastsess", last_sess(ps.last_sess, ps.seen_sess, c.cum_sess, now));
     times(&mut r, &ps.times, http);
     r.set("mode", p.mode);

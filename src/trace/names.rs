@@ -105,6 +105,12 @@ pub const HTTP_WAIT_FOR_RESPONSE: &str = "http_wait_for_response";
 pub const HTTP_PROCESS_RES_COMMON: &str = "http_process_res_common";
 /// proto_http.c:http_response_forward_body()
 pub const HTTP_RESPONSE_FORWARD_BODY: &str = "http_response_forward_body";
+/// proto_http.c:select_compression_request_header() (1.5.0)
+pub const SELECT_COMPRESSION_REQUEST_HEADER: &str = "select_compression_request_header";
+/// proto_http.c:select_compression_response_header() (1.5.0)
+pub const SELECT_COMPRESSION_RESPONSE_HEADER: &str = "select_compression_response_header";
+/// compression.c:http_compression_buffer_end() (1.5.0), when it writes a chunk
+pub const HTTP_COMPRESSION_BUFFER_END: &str = "http_compression_buffer_end";
 /// proto_http.c:http_end_txn_clean_session()
 pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
 /// proto_http.c:http_resync_states() (1.5.0), traced when it switches to a tunnel
