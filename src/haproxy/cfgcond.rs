@@ -143,10 +143,7 @@ fn make_arg_list<'a>(
                     args.push(std::mem::take(&mut cur));
                 }
                 if args.len() != want {
-                    return Err(format!(
-                        "{} argument(s) given, {want} expected",
-                        args.len()
-                    ));
+                    return Err(format!("{} argument(s) given, {want} expected", args.len()));
                 }
                 return Ok((args, &rest[pos + 1..]));
             }
@@ -161,7 +158,8 @@ fn make_arg_list<'a>(
                         None => return Err("unterminated '${' in argument".into()),
                     }
                 } else {
-                    let n: String = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    let n: String =
+                        tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                     let l = n.chars().count();
                     (n, l)
                 };
@@ -221,9 +219,8 @@ fn cfg_parse_cond_term(inp: &mut Input, depth: u32) -> Result<Option<CondTerm>, 
         return Ok(Some(CondTerm { neg, kind: TermKind::Paren(Box::new(expr)) }));
     }
     if let Some((pred, word)) = CondPred::lookup(inp.s) {
-        let (args, rest) = make_arg_list(&inp.s[word.len()..], pred.nbargs(), inp.env).map_err(|e| {
-            format!("{e} in argument of predicate '{word}' used in conditional expression")
-        })?;
+        let (args, rest) = make_arg_list(&inp.s[word.len()..], pred.nbargs(), inp.env)
+            .map_err(|e| format!("{e} in argument of predicate '{word}' used in conditional expression"))?;
         inp.s = rest;
         return Ok(Some(CondTerm { neg, kind: TermKind::Pred(pred, args) }));
     }
@@ -264,7 +261,10 @@ fn cfg_parse_cond_expr(inp: &mut Input, depth: u32) -> Result<Option<CondExpr>, 
 /// against haflow's. Divergence: HAProxy 2.6 also orders `-dev` before its release.
 fn compare_current_version(version: &str) -> std::cmp::Ordering {
     let nums = |s: &str| -> Vec<u64> {
-        s.split(|c: char| !c.is_ascii_digit()).filter(|x| !x.is_empty()).map(|x| x.parse().unwrap_or(u64::MAX)).collect()
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse().unwrap_or(u64::MAX))
+            .collect()
     };
     nums(version).cmp(&nums(HAPROXY_VERSION))
 }

@@ -645,7 +645,9 @@ impl Parser<'_> {
     /// `.if`/`.elif`/`.else`/`.endif` with `defined(VAR)`, `feature(X)` (always false),
     /// `version_atleast(V)` (haflow answers as HAProxy 2.6), `streq`, `strneq`, `0`, `1`.
     fn cond_directive(&mut self, args: &[String]) -> bool {
-        let eval = |p: &Parser, words: &[String]| crate::haproxy::cfgcond::cfg_eval_condition(&words.join(" "), p.env);
+        let eval = |p: &Parser, words: &[String]| {
+            crate::haproxy::cfgcond::cfg_eval_condition(&words.join(" "), p.env)
+        };
         match args[0].as_str() {
             ".if" => {
                 let parent = self.active();
