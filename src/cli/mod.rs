@@ -420,7 +420,7 @@ Running on: {}
   CC      = rustc
   OPTIONS =
 
-Feature list : +EPOLL -THREAD -OPENSSL -LUA -PCRE -PCRE2 -ZLIB -SLZ -QUIC
+Feature list : {}
 
 Default settings :
   bufsize = {}, maxrewrite = {}, maxpollevents = {}
@@ -442,6 +442,7 @@ Available filters : none
 ",
             std::env::consts::OS,
             std::env::consts::ARCH,
+            crate::haproxy::cfgcond::BUILD_FEATURES,
             t.bufsize,
             t.maxrewrite.unwrap_or(1024),
             t.maxpollevents
@@ -485,7 +486,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(expr) = &a.cond {
-        return match crate::haproxy::cfgparse::cfg_eval_condition(expr, &env_lookup) {
+        return match crate::haproxy::cfgcond::cfg_eval_condition(expr, &env_lookup) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {

@@ -645,7 +645,9 @@ impl Parser<'_> {
     /// `.if`/`.elif`/`.else`/`.endif` with `defined(VAR)`, `feature(X)` (always false),
     /// `version_atleast(V)` (haflow answers as HAProxy 2.6), `streq`, `strneq`, `0`, `1`.
     fn cond_directive(&mut self, args: &[String]) -> bool {
-        let eval = |p: &Parser, words: &[String]| cfg_eval_condition(&words.join(" "), p.env);
+        let eval = |p: &Parser, words: &[String]| {
+            crate::haproxy::cfgcond::cfg_eval_condition(&words.join(" "), p.env)
+        };
         match args[0].as_str() {
             ".if" => {
                 let parent = self.active();
@@ -1650,48 +1652,6 @@ impl Parser<'_> {
         }
         Ok(())
     }
-}
-
-/// cfgcond.c:cfg_eval_condition() (HAProxy 2.6): the conditions of `.if` and of `haproxy -cc`:
-/// `defined(VAR)`, `feature(X)` (always false), `version_atleast(V)` / `version_before(V)`
-/// (haflow answers as HAProxy 2.6), `streq(a,b)`, `strneq(a,b)`, `0`, `1`, and `!`.
-pub fn cfg_eval_condition(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
-    let (neg, e) = match expr.trim().strip_prefix('!') {
-        Some(r) => (true, r.trim()),
-        None => (false, expr.trim()),
-    };
-    let inner =
-        |name: &str| e.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
-    let v = if e == "1" {
-        true
-    } else if e == "0" || e.is_empty() {
-        false
-    } else if let Some(v) = inner("defined") {
-        env(v).is_some()
-    } else if inner("feature").is_some() {
-        false
-    } else if let Some(v) = inner("version_atleast") {
-        version_cmp(v, "2.6.12") != std::cmp::Ordering::Greater
-    } else if let Some(v) = inner("version_before") {
-        version_cmp("2.6.12", v) == std::cmp::Ordering::Less
-    } else if let Some(v) = inner("streq") {
-        v.split_once(',').is_some_and(|(a, b)| a.trim() == b.trim())
-    } else if let Some(v) = inner("strneq") {
-        v.split_once(',').is_some_and(|(a, b)| a.trim() != b.trim())
-    } else {
-        return Err(format!("unparsable conditional expression '{e}'"));
-    };
-    Ok(v != neg)
-}
-
-fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let nums = |s: &str| -> Vec<u32> {
-        s.split(|c: char| !c.is_ascii_digit())
-            .filter(|x| !x.is_empty())
-            .map(|x| x.parse().unwrap_or(0))
-            .collect()
-    };
-    nums(a).cmp(&nums(b))
 }
 
 /// cfgparse.c:readcfgfile() in 1.5-dev8: read and parse each file in order into one

@@ -43,7 +43,8 @@ pub enum CompAlgo {
 
 impl CompAlgo {
     /// Every algorithm, in `comp_algos[]` order.
-    pub const ALL: [CompAlgo; 4] = [CompAlgo::Identity, CompAlgo::Deflate, CompAlgo::RawDeflate, CompAlgo::Gzip];
+    pub const ALL: [CompAlgo; 4] =
+        [CompAlgo::Identity, CompAlgo::Deflate, CompAlgo::RawDeflate, CompAlgo::Gzip];
 
     /// `cfg_name`: the name in the configuration.
     pub fn cfg_name(self) -> &'static str {
@@ -106,7 +107,11 @@ pub type CompParsed = Option<String>;
 /// flt_http_comp.c:parse_compression_options() in 2.6: one `compression` line (the words
 /// after the keyword). `in_defaults` says whether it is a `defaults` section, where
 /// `offload` is ignored with a warning.
-pub fn parse_compression_options(comp: &mut Comp, args: &[String], in_defaults: bool) -> Result<CompParsed, String> {
+pub fn parse_compression_options(
+    comp: &mut Comp,
+    args: &[String],
+    in_defaults: bool,
+) -> Result<CompParsed, String> {
     match args.first().map(String::as_str) {
         Some("algo") => {
             if args.len() < 2 {
@@ -221,7 +226,11 @@ fn buggy_user_agent(ua: &[u8]) -> bool {
 /// `be` is the backend's settings, `fe` the frontend's; the backend's win.
 /// Divergence: the `Mozilla/4` test reads `SV1` at offset 51 of the value, as 2.6
 /// does; 1.5.0 read it from the start of the header line.
-pub fn select_compression_request_header(head: &mut Head, be: Option<&Comp>, fe: Option<&Comp>) -> Option<CompAlgo> {
+pub fn select_compression_request_header(
+    head: &mut Head,
+    be: Option<&Comp>,
+    fe: Option<&Comp>,
+) -> Option<CompAlgo> {
     if head.value("user-agent").is_some_and(buggy_user_agent) {
         return None;
     }
@@ -233,7 +242,9 @@ pub fn select_compression_request_header(head: &mut Head, be: Option<&Comp>, fe:
         if q <= best.map_or(0, |(_, q)| q) {
             continue;
         }
-        if let Some(a) = algos.algos_tried().find(|a| elem[0] == b'*' || word_match(&elem[..toklen], a.ua_name())) {
+        if let Some(a) =
+            algos.algos_tried().find(|a| elem[0] == b'*' || word_match(&elem[..toklen], a.ua_name()))
+        {
             best = Some((a, q));
         }
     }
@@ -350,7 +361,9 @@ pub fn select_compression_response_header(
                 return Err(NoCompReason::ContentType);
             }
             if let Some(c) = types
-                && !c.types_tried().any(|t| ct.len() >= t.len() && ct[..t.len()].eq_ignore_ascii_case(t.as_bytes()))
+                && !c
+                    .types_tried()
+                    .any(|t| ct.len() >= t.len() && ct[..t.len()].eq_ignore_ascii_case(t.as_bytes()))
             {
                 return Err(NoCompReason::ContentType);
             }
@@ -612,7 +625,10 @@ pub fn http_compression_buffer_init(ctx: &mut CompCtx, buf: &mut Buffer) -> bool
 /// compression.c:http_compression_buffer_add_data() in 1.5.0: compress up to
 /// `chunk_len` bytes from the start of the buffer's input, and remove them from it.
 /// Returns how many were taken.
-pub fn http_compression_buffer_add_data(ctx: &mut CompCtx, buf: &mut Buffer) -> Result<usize, flate2::CompressError> {
+pub fn http_compression_buffer_add_data(
+    ctx: &mut CompCtx,
+    buf: &mut Buffer,
+) -> Result<usize, flate2::CompressError> {
     let n = (buf.i() as u64).min(ctx.chunk_len) as usize;
     if n == 0 {
         return Ok(0);
@@ -692,7 +708,9 @@ mod tests {
     #[test]
     fn the_highest_q_value_wins_and_star_takes_the_last_configured() {
         let c = comp(&["gzip", "deflate"]);
-        let pick = |ae: &str| select_compression_request_header(&mut req(&[("accept-encoding", ae)]), Some(&c), None);
+        let pick = |ae: &str| {
+            select_compression_request_header(&mut req(&[("accept-encoding", ae)]), Some(&c), None)
+        };
         assert_eq!(pick("*;q=0, gzip;q=0.750, deflate;q=0.500"), Some(CompAlgo::Gzip));
         assert_eq!(pick("*;q=0, gzip;q=0.500, deflate;q=0.750"), Some(CompAlgo::Deflate));
         assert_eq!(pick("*"), Some(CompAlgo::Deflate), "HAProxy's list holds the last configured first");
@@ -704,7 +722,10 @@ mod tests {
     #[test]
     fn identity_needs_no_header_and_offload_removes_it() {
         let c = comp(&["identity"]);
-        assert_eq!(select_compression_request_header(&mut req(&[]), Some(&c), None), Some(CompAlgo::Identity));
+        assert_eq!(
+            select_compression_request_header(&mut req(&[]), Some(&c), None),
+            Some(CompAlgo::Identity)
+        );
         let mut c = comp(&["gzip"]);
         c.offload = true;
         let mut h = req(&[("accept-encoding", "gzip"), ("x", "1")]);
@@ -743,7 +764,8 @@ mod tests {
         assert_eq!(etag_is_strong(b"\"123\""), Some(true));
         assert_eq!(etag_is_strong(b"W/\"\""), Some(false));
         assert_eq!(etag_is_strong(b"\"\""), Some(true));
-        for bad in [&b"\"invalid"[..], b"invalid\"", b"invalid", b"W/\"invalid", b"W/invalid\"", b"W/invalid"] {
+        for bad in [&b"\"invalid"[..], b"invalid\"", b"invalid", b"W/\"invalid", b"W/invalid\"", b"W/invalid"]
+        {
             assert_eq!(etag_is_strong(bad), None);
         }
         let mut h = req(&[("etag", "\"W/789\""), ("content-length", "100")]);

@@ -55,7 +55,14 @@ pub struct Tune {
 
 impl Default for Tune {
     fn default() -> Self {
-        Tune { bufsize: 16384, maxrewrite: None, maxaccept: 64, maxpollevents: 200, http_maxhdr: 101, comp_maxlevel: 1 }
+        Tune {
+            bufsize: 16384,
+            maxrewrite: None,
+            maxaccept: 64,
+            maxpollevents: 200,
+            http_maxhdr: 101,
+            comp_maxlevel: 1,
+        }
     }
 }
 

@@ -24,9 +24,9 @@ use std::net::IpAddr;
 use crate::haproxy::acl::{AclList, Condition, Sample, acl_exec_cond, parse_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
 use crate::haproxy::compression::{
-    CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data, http_compression_buffer_end,
-    http_compression_buffer_init, select_compression_request_header, select_compression_response_header,
-    set_compression_response_header,
+    CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data,
+    http_compression_buffer_end, http_compression_buffer_init, select_compression_request_header,
+    select_compression_response_header, set_compression_response_header,
 };
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
@@ -1723,7 +1723,9 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
         return http_resync_states(w, s);
     }
     // Compressed chunks still waiting for the client are not lost when the server leaves.
-    if s.rep.flags.contains(BufFlags::BF_SHUTR) && !s.comp_ctx.as_ref().is_some_and(|c| c.has_pending_output()) {
+    if s.rep.flags.contains(BufFlags::BF_SHUTR)
+        && !s.comp_ctx.as_ref().is_some_and(|c| c.has_pending_output())
+    {
         // The server closed before the end of its message: what is left of it (a partial
         // chunk-size line, say) will never be completed.
         response_xfer_aborted(w, s, SnErr::SN_ERR_SRVCL, Side::Srv);

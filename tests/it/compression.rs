@@ -154,7 +154,11 @@ fn responses_are_compressed_exactly_when_haproxy_would_and_decode_to_the_servers
         ("an unknown coding", plain_text.clone(), body_pattern(1000)),
         ("no Accept-Encoding", plain_text.clone(), body_pattern(1000)),
         ("HEAD", plain_text.clone(), Vec::new()),
-        ("a type not listed", h(&[("content-type", "text/html"), ("content-length", "1000")]), body_pattern(1000)),
+        (
+            "a type not listed",
+            h(&[("content-type", "text/html"), ("content-length", "1000")]),
+            body_pattern(1000),
+        ),
         ("an old Mozilla/4", plain_text.clone(), body_pattern(1000)),
         (
             "a chunked body through several buffers",
@@ -220,7 +224,10 @@ fn a_config_without_compression_never_touches_accept_encoding_nor_the_pool() {
     let p = proxy(cfg, &[("PORT", "0".into()), ("TEXT", a(text.addr()))]);
     let mut c = connect(p.addr("fe"));
     let r = c.request(&Request::get("/").header("Accept-Encoding", "gzip")).unwrap();
-    assert_eq!((r.status, r.header("content-length"), r.header("content-encoding")), (200, Some("1000"), None));
+    assert_eq!(
+        (r.status, r.header("content-length"), r.header("content-encoding")),
+        (200, Some("1000"), None)
+    );
     assert_eq!(text.requests()[0].header("accept-encoding"), Some("gzip"));
     let comp_ctx = p.query(|w| w.pool_comp_ctx.stats().allocated);
     assert_eq!(comp_ctx, 0, "no compression context was ever allocated");
