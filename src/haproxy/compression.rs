@@ -78,11 +78,12 @@ pub struct Comp {
 }
 
 impl Comp {
-    /// compression.c:comp_append_algo() in 1.5.0. `Err` for an unknown name.
-    pub fn comp_append_algo(&mut self, name: &str) -> Result<(), ()> {
-        let algo = CompAlgo::ALL.into_iter().find(|a| a.cfg_name() == name).ok_or(())?;
+    /// compression.c:comp_append_algo() in 1.5.0. Returns the algorithm appended, `None`
+    /// for an unknown name.
+    pub fn comp_append_algo(&mut self, name: &str) -> Option<CompAlgo> {
+        let algo = CompAlgo::ALL.into_iter().find(|a| a.cfg_name() == name)?;
         self.algos.push(algo);
-        Ok(())
+        Some(algo)
     }
 
     /// compression.c:comp_append_type() in 1.5.0.
@@ -119,7 +120,7 @@ pub fn parse_compression_options(
             }
             for a in &args[1..] {
                 comp.comp_append_algo(a)
-                    .map_err(|()| format!("'compression' : '{a}' is not a supported algorithm."))?;
+                    .ok_or_else(|| format!("'compression' : '{a}' is not a supported algorithm."))?;
             }
             Ok(None)
         }
