@@ -24,6 +24,10 @@ pub trait Sample {
     fn path(&self) -> Option<&[u8]>;
     /// Every value of header `name` (case-insensitive name), in order.
     fn hdr(&self, name: &str) -> Vec<&[u8]>;
+    /// The cache this response comes from (`res.cache_hit`, `res.cache_name`).
+    fn cache_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The sample an ACL tests, and how (`path_beg` = `path` matched by prefix).

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -53,6 +54,8 @@ pub struct Config {
     pub protocols: ProtoList,
     /// Warnings raised while parsing (each already formatted, without the prefix).
     pub warnings: Vec<String>,
+    /// `cache` sections in declaration order.
+    pub caches: Vec<Cache>,
 }
 
 /// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
@@ -74,6 +77,8 @@ enum Section {
     /// An `http-errors` section: `errorfile` lines filling the set named
     /// `Parser::http_errors_name`.
     HttpErrors,
+    /// A `cache` section (index in `Config::caches`).
+    Cache(usize),
     /// A section HAProxy has and haflow ignores (warned once).
     Ignored,
 }
@@ -366,7 +371,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "ring",
     "mailers",
     "program",
-    "cache",
     "traces",
     "log-forward",
     "crt-store",
@@ -727,6 +731,22 @@ impl Parser<'_> {
                     self.section = Section::Ignored;
                 }
             },
+            "cache" => match args.get(1) {
+                Some(name) => {
+                    if self.cfg.caches.iter().any(|c| c.id == *name) {
+                        let msg = format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
+                        self.diag.alerts.push(msg);
+                        self.section = Section::Ignored;
+                    } else {
+                        self.cfg.caches.push(Cache::new(name, &self.file, self.line));
+                        self.section = Section::Cache(self.cfg.caches.len() - 1);
+                    }
+                }
+                None => {
+                    self.alert("'cache' expects a <name> argument");
+                    self.section = Section::Ignored;
+                }
+            },
             s if OTHER_SECTIONS.contains(&s) => {
                 self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
                 self.section = Section::Ignored;
@@ -758,6 +778,11 @@ impl Parser<'_> {
                         Err(e) => self.alert(e),
                     }
                 }
+                Section::Cache(i) => match cfg_parse_cache(&mut self.cfg.caches[i], &args) {
+                    Ok(Some(w)) => self.warn(w),
+                    Ok(None) => {}
+                    Err(e) => self.alert(e),
+                },
                 Section::Ignored => {}
                 Section::None => {
                     let msg = format!(
@@ -1725,6 +1750,11 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     p.resolve_errorfiles();
+    for c in &mut p.cfg.caches {
+        if let Err(e) = cfg_post_parse_section_cache(c) {
+            p.diag.alerts.push(e);
+        }
+    }
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
         return Err(p.diag);
@@ -1780,6 +1810,24 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 _ => diag
                     .alerts
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        // 2.6's cache_store_check(): every cache a rule names exists.
+        let cache_names = p.http_req_rules.iter().filter_map(|r| match &r.action {
+            crate::haproxy::proto_http::ReqAction::CacheUse(n) => Some(n),
+            _ => None,
+        });
+        let store_names = p.http_res_rules.iter().filter_map(|r| match &r.action {
+            crate::haproxy::proto_http::ResAction::CacheStore(n) => Some(n),
+            _ => None,
+        });
+        for n in cache_names.chain(store_names) {
+            if !cfg.caches.iter().any(|c| c.id == *n) {
+                diag.alerts.push(format!(
+                    "config: {} '{}': unable to find the cache '{n}' referenced by the filter 'cache'.",
+                    p.section_name(),
+                    p.name
+                ));
             }
         }
         for rule in &mut p.switching_rules {

@@ -341,6 +341,8 @@ pub struct Haproxy {
     pub global: Global,
     /// Proxies by `ProxyId`.
     pub proxies: Vec<Proxy>,
+    /// `cache` sections (`caches` in cache.c), by declaration order.
+    pub caches: Vec<crate::haproxy::cache::Cache>,
     /// Listeners by `ListenerId`.
     pub listeners: Vec<Listener>,
     /// Registered protocols (`protocols` list).
@@ -437,6 +439,7 @@ impl Haproxy {
         Ok(Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
+            caches: cfg.caches,
             listeners: cfg.listeners,
             protocols: cfg.protocols,
             fdtab: FdTab::default(),

@@ -23,6 +23,7 @@ use std::net::IpAddr;
 
 use crate::haproxy::acl::{AclList, Condition, Sample, acl_exec_cond, parse_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
+use crate::haproxy::cache::{CacheTxn, PendingEntry, cache_store_done, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::compression::{
     CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data,
     http_compression_buffer_end, http_compression_buffer_init, select_compression_request_header,
@@ -150,6 +151,10 @@ pub struct HttpMsg {
     pub framing: Option<Framing>,
     /// Body bytes forwarded so far (statistics and spans).
     pub body_bytes: u64,
+    /// `msg->chunk_len`: bytes of the current block (the rest of a Content-Length body,
+    /// or of a chunk) still to read, when the analyser reads the body itself (compression,
+    /// `cache-store`) rather than letting `to_forward` pass it.
+    pub chunk_len: u64,
 }
 
 /// `struct http_txn`: one request/response exchange.
@@ -183,6 +188,8 @@ pub struct HttpTxn {
     /// belong to earlier responses (pipelining), and while `rep.sent` has not passed it,
     /// none of this response has reached the client yet.
     pub rsp_out_start: u64,
+    /// The cache's keys and flags, and the response being stored (`cache-use`).
+    pub cache: Option<Box<CacheTxn>>,
 }
 
 impl HttpTxn {
@@ -235,11 +242,16 @@ enum FmtPart {
     Method,
     Hdr(String),
     Env(String),
+    /// `res.cache_hit` (2.6): 1 when the response comes from the cache.
+    CacheHit,
+    /// `res.cache_name` (2.6): the name of that cache.
+    CacheName,
 }
 
 impl LogFmt {
     /// Parses `text`, which may contain `%[src]`, `%[req.hdr(NAME)]`, `%[path]`,
-    /// `%[method]`, `%[env(NAME)]`, `%ci`, `%cp` and `%%`.
+    /// `%[method]`, `%[env(NAME)]`, `%[res.cache_hit]`, `%[res.cache_name]`, `%ci`, `%cp`
+    /// and `%%`.
     pub fn parse(text: &str) -> Result<LogFmt, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -266,6 +278,8 @@ impl LogFmt {
                     "src_port" => FmtPart::SrcPort,
                     "path" => FmtPart::Path,
                     "method" => FmtPart::Method,
+                    "res.cache_hit" => FmtPart::CacheHit,
+                    "res.cache_name" => FmtPart::CacheName,
                     _ => {
                         if let Some(n) = arg("req.hdr").or_else(|| arg("hdr")) {
                             FmtPart::Hdr(n.to_ascii_lowercase())
@@ -308,6 +322,8 @@ impl LogFmt {
                 FmtPart::Method => out.extend_from_slice(smp.method().unwrap_or_default()),
                 FmtPart::Hdr(n) => out.extend_from_slice(smp.hdr(n).first().copied().unwrap_or_default()),
                 FmtPart::Env(n) => out.extend_from_slice(std::env::var(n).unwrap_or_default().as_bytes()),
+                FmtPart::CacheHit => out.push(if smp.cache_name().is_some() { b'1' } else { b'0' }),
+                FmtPart::CacheName => out.extend_from_slice(smp.cache_name().unwrap_or_default().as_bytes()),
             }
         }
         out
@@ -356,6 +372,8 @@ pub enum ReqAction {
     AddHeader(String, LogFmt),
     /// `del-header NAME`.
     DelHeader(String),
+    /// `cache-use NAME` (2.6): answer from the cache when it holds the object.
+    CacheUse(String),
 }
 
 /// An `http-request` rule: action and optional condition.
@@ -380,6 +398,8 @@ pub enum ResAction {
     AddHeader(String, LogFmt),
     /// `del-header NAME`.
     DelHeader(String),
+    /// `cache-store NAME` (2.6): keep the response in the cache.
+    CacheStore(String),
 }
 
 /// An `http-response` rule.
@@ -396,6 +416,17 @@ fn split_cond<'a>(args: &'a [String], acls: &AclList) -> Result<(&'a [String], O
     match args.iter().position(|a| a == "if" || a == "unless") {
         Some(i) => Ok((&args[..i], Some(parse_cond(&args[i..], acls)?))),
         None => Ok((args, None)),
+    }
+}
+
+/// The cache name of `cache-use`/`cache-store` (cache.c:parse_cache_rule() in 2.6).
+fn cache_name_arg(a: &[String]) -> Result<String, String> {
+    match a {
+        [kw, name] if name.is_empty() => Err(format!("'{kw}' expects a cache name")),
+        [_, name] => Ok(name.clone()),
+        [kw] => Err(format!("'{kw}' expects a cache name")),
+        [kw, _, extra, ..] => Err(format!("'{kw}' : unexpected argument '{extra}', expects 'if', 'unless' or end of line.")),
+        [] => Err("expects an action.".into()),
     }
 }
 
@@ -481,6 +512,7 @@ impl HttpReqRule {
                 }
                 ReqAction::Redirect { kind, value, code }
             }
+            "cache-use" => ReqAction::CacheUse(cache_name_arg(a)?),
             "set-header" | "add-header" | "del-header" => {
                 let (name, fmt) = header_action(kw, a)?;
                 match (kw.as_str(), fmt) {
@@ -491,7 +523,7 @@ impl HttpReqRule {
             }
             other => {
                 return Err(format!(
-                    "expects 'allow', 'deny', 'return', 'redirect', 'set-header', 'add-header' or 'del-header' (haflow's subset), but got '{other}'."
+                    "expects 'allow', 'deny', 'return', 'redirect', 'set-header', 'add-header', 'del-header' or 'cache-use' (haflow's subset), but got '{other}'."
                 ));
             }
         };
@@ -510,6 +542,7 @@ impl HttpResRule {
                 Some("deny_status") => status_arg(a.get(2), "'deny_status'")?,
                 _ => 502,
             }),
+            "cache-store" => ResAction::CacheStore(cache_name_arg(a)?),
             "set-header" | "add-header" | "del-header" => {
                 let (name, fmt) = header_action(kw, a)?;
                 match (kw.as_str(), fmt) {
@@ -520,7 +553,7 @@ impl HttpResRule {
             }
             other => {
                 return Err(format!(
-                    "expects 'allow', 'deny', 'set-header', 'add-header' or 'del-header' (haflow's subset), but got '{other}'."
+                    "expects 'allow', 'deny', 'set-header', 'add-header', 'del-header' or 'cache-store' (haflow's subset), but got '{other}'."
                 ));
             }
         };
@@ -536,12 +569,15 @@ pub struct SessionSample<'a> {
     src: Option<IpAddr>,
     head: Option<&'a Head>,
     path: &'a [u8],
+    cache_name: Option<&'a str>,
 }
 
 impl<'a> SessionSample<'a> {
     /// Wraps a session for ACL evaluation.
-    pub fn new(_w: &Haproxy, s: &'a Session) -> SessionSample<'a> {
-        SessionSample { src: s.cli_addr.map(|a| a.ip()), head: s.txn.req.head.as_ref(), path: &s.txn.path }
+    pub fn new(w: &'a Haproxy, s: &'a Session) -> SessionSample<'a> {
+        // smp_fetch_res_cache_hit/name(): the server side is the cache applet.
+        let cache_name = s.si[1].appctx.as_ref().and_then(|a| w.caches.get(a.cache)).map(|c| c.id.as_str());
+        SessionSample { src: s.cli_addr.map(|a| a.ip()), head: s.txn.req.head.as_ref(), path: &s.txn.path, cache_name }
     }
 }
 
@@ -557,6 +593,9 @@ impl Sample for SessionSample<'_> {
     }
     fn path(&self) -> Option<&[u8]> {
         if self.head.is_some() || !self.path.is_empty() { Some(self.path) } else { None }
+    }
+    fn cache_name(&self) -> Option<&str> {
+        self.cache_name
     }
     fn hdr(&self, name: &str) -> Vec<&[u8]> {
         match self.head {
@@ -919,6 +958,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     let px: &Proxy = &w.proxies[px_id.idx()];
     let port = s.cli_addr.map(|a| a.port());
     let mut outcome = None;
+    let mut cache_use = None;
     for rule in &px.http_req_rules {
         let smp = SessionSample::new(w, s);
         if let Some(c) = &rule.cond
@@ -938,13 +978,22 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
                 let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
                 head.remove(n);
             }
+            ReqAction::CacheUse(name) => {
+                // Looked up once the section's rules are done (the first cache-use counts).
+                cache_use.get_or_insert_with(|| name.clone());
+            }
             other => {
                 outcome = Some(other.clone());
                 break;
             }
         }
     }
-    let Some(action) = outcome else { return AnalyserResult::Continue };
+    let Some(action) = outcome else {
+        if let Some(name) = cache_use {
+            http_action_req_cache_use(w, s, px_id, &name);
+        }
+        return AnalyserResult::Continue;
+    };
     let close = s.txn.cli_close;
     match action {
         ReqAction::Deny(status) => {
@@ -1128,21 +1177,26 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
         }
     }
     loop {
-        let (buf, msg, mut comp) = if req {
-            (&mut s.req, &mut s.txn.req, None)
+        let (buf, msg, comp, cache) = if req {
+            (&mut s.req, &mut s.txn.req, None, None)
         } else {
-            (&mut s.rep, &mut s.txn.rsp, s.comp_ctx.as_deref_mut())
+            (&mut s.rep, &mut s.txn.rsp, s.comp_ctx.as_deref_mut(), s.txn.cache.as_deref_mut())
         };
+        // `cache-store` keeps a copy of the data as they pass.
+        let store = cache.map(|c| &mut c.store).filter(|st| st.is_some());
         match msg.state {
             MsgState::HTTP_MSG_DATA => {
                 if let Some(ctx) = comp {
-                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
-                    let end = if ctx.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
+                    http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
+                    let end = if msg.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
                     http_compression_buffer_end(ctx, buf, end).map_err(comp_failed)?;
                     if ctx.finished && !ctx.has_pending_output() {
                         msg.state = MsgState::HTTP_MSG_DONE;
                     }
                     return Ok(());
+                }
+                if let Some(store) = store {
+                    body_copy_to_cache(buf, &mut msg.chunk_len, store);
                 }
                 if matches!(msg.framing, Some(Framing::UntilClose)) {
                     if buf.flags.contains(BufFlags::BF_SHUTR) && buf.i() == 0 {
@@ -1150,7 +1204,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                     }
                     return Ok(());
                 }
-                if buf.to_forward == 0 {
+                if buf.to_forward == 0 && msg.chunk_len == 0 {
                     msg.state = MsgState::HTTP_MSG_DONE;
                 }
                 return Ok(());
@@ -1158,10 +1212,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             MsgState::HTTP_MSG_CHUNK_SIZE => match h1::parse_chunk_size(buf.input())? {
                 ChunkLine::Incomplete => break,
                 ChunkLine::Size { size, len } => {
-                    if let Some(ctx) = comp.as_deref_mut() {
+                    if comp.is_some() {
                         // The compressor makes its own chunks: the server's framing goes.
                         buf.bi_skip(len);
-                        ctx.chunk_len = size;
                     } else {
                         let line = format!("{size:x}\r\n");
                         if !buf.replace_input(0, len, line.as_bytes()) {
@@ -1175,7 +1228,10 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                         }
                         msg.state = MsgState::HTTP_MSG_TRAILERS;
                     } else {
-                        if comp.is_none() {
+                        if comp.is_some() || store.is_some() {
+                            // Read by the compressor or copied to the cache, not forwarded blindly.
+                            msg.chunk_len = size;
+                        } else {
                             buf.buffer_forward(size);
                         }
                         msg.body_bytes += size;
@@ -1185,11 +1241,14 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             },
             MsgState::HTTP_MSG_CHUNK_DATA => {
                 if let Some(ctx) = comp {
-                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
-                    if ctx.chunk_len > 0 {
-                        break;
-                    }
-                } else if buf.to_forward > 0 {
+                    http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
+                } else if let Some(store) = store {
+                    body_copy_to_cache(buf, &mut msg.chunk_len, store);
+                }
+                if msg.chunk_len > 0 {
+                    break;
+                }
+                if buf.to_forward > 0 {
                     return Ok(());
                 }
                 msg.state = MsgState::HTTP_MSG_CHUNK_CRLF;
@@ -1216,7 +1275,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                 msg.state = MsgState::HTTP_MSG_CHUNK_SIZE;
             }
             MsgState::HTTP_MSG_TRAILERS => {
-                if comp.is_some_and(|ctx| ctx.has_pending_output()) {
+                if comp.as_deref().is_some_and(|ctx| ctx.has_pending_output()) {
                     // The trailers follow the last compressed chunk.
                     return Ok(());
                 }
@@ -1242,6 +1301,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                         _ => return Err(H1Error { status: 400, reason: "invalid trailers" }),
                     }
                 }
+                if let Some(Some(p)) = store {
+                    p.add_trailers(&out);
+                }
                 out.extend_from_slice(b"\r\n");
                 if !buf.replace_input(0, end, &out) {
                     return Err(H1Error { status: 400, reason: "no room to rewrite trailers" });
@@ -1260,6 +1322,21 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
         http_compression_buffer_end(ctx, &mut s.rep, CompEnd::More).map_err(comp_failed)?;
     }
     Ok(())
+}
+
+/// Copies to the entry `cache-store` fills the body data at the start of the input (up
+/// to `chunk_len`, what is left of the current block) and lets them go. An object grown
+/// past `max-object-size` is dropped, and the rest of the block is forwarded blindly.
+fn body_copy_to_cache(buf: &mut crate::haproxy::buffers::Buffer, chunk_len: &mut u64, store: &mut Option<PendingEntry>) {
+    let n = (buf.i() as u64).min(*chunk_len) as usize;
+    let keep = store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n]));
+    buf.b_adv(n);
+    *chunk_len -= n as u64;
+    if !keep {
+        *store = None;
+        buf.buffer_forward(*chunk_len);
+        *chunk_len = 0;
+    }
 }
 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
@@ -1555,6 +1632,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         pxs.push(s.fe);
     }
     let mut deny = None;
+    let mut cache_store = None;
     'rules: for px_id in pxs {
         let px = &w.proxies[px_id.idx()];
         for rule in &px.http_res_rules {
@@ -1585,6 +1663,12 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
                     let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
                     head.remove(n);
                 }
+                ResAction::CacheStore(name) => {
+                    // The head as it is now is what the cache keeps (the first cache-store counts).
+                    if cache_store.is_none() {
+                        cache_store = s.txn.rsp.head.clone().map(|h| (name.clone(), h));
+                    }
+                }
             }
         }
     }
@@ -1602,6 +1686,9 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             SnFinst::SN_FINST_H,
         );
         return AnalyserResult::Abort;
+    }
+    if let Some((name, head)) = cache_store {
+        http_action_store_cache(w, s, &name, head);
     }
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
@@ -1657,10 +1744,12 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         _ if tunnel => MsgState::HTTP_MSG_TUNNEL,
         Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
         Some(Framing::Length(n)) => {
-            match s.comp_ctx.as_mut() {
-                // The compressor reads the body from the buffer's input.
-                Some(ctx) => ctx.chunk_len = n,
-                None => s.rep.buffer_forward(n),
+            let storing = s.txn.cache.as_ref().is_some_and(|c| c.store.is_some());
+            if s.comp_ctx.is_some() || storing {
+                // The compressor reads the body, or it is copied to the cache as it passes.
+                s.txn.rsp.chunk_len = n;
+            } else {
+                s.rep.buffer_forward(n);
             }
             MsgState::HTTP_MSG_DATA
         }
@@ -1719,6 +1808,9 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
     if matches!(s.txn.rsp.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_TUNNEL) {
         if !was_done && let Some(ctx) = &s.comp_ctx {
             count_compressed_response(w, s.fe, s.be, ctx);
+        }
+        if !was_done {
+            cache_store_done(w, s);
         }
         return http_resync_states(w, s);
     }
@@ -1800,6 +1892,10 @@ fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
             si_shutr(w, s, Side::Srv);
             si_shutw(w, s, Side::Srv);
+        } else if s.si[1].appctx.is_some() {
+            // The cache applet has nothing more to say: it closes with the transaction.
+            si_shutw(w, s, Side::Srv);
+            si_shutr(w, s, Side::Srv);
         }
         return AnalyserResult::Wait;
     }
@@ -1828,17 +1924,23 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         && s.rep.i() == 0
         && !s.rep.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR)
         && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW);
-    // A transaction answered locally never touched the idle connection kept by the one
-    // before: it stays idle, for the next request.
-    let untouched_idle = s.si[1].state == SiState::SI_ST_INI && s.idle_srv.is_some();
+    // A transaction answered locally (or by the cache) never touched the idle connection
+    // kept by the one before: it stays idle, for the next request.
+    let parked = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take());
+    let untouched_idle = (s.si[1].state == SiState::SI_ST_INI || parked.is_some()) && s.idle_srv.is_some();
     span.record("keep_srv", reusable || untouched_idle);
     let idle = if reusable {
         s.srv.zip(s.si[1].fd)
     } else if untouched_idle {
-        s.idle_srv.zip(s.si[1].fd)
+        s.idle_srv.zip(parked.or(s.si[1].fd))
     } else {
         None
     };
+    if idle.is_none()
+        && let Some(fd) = parked
+    {
+        w.fdtab.fd_delete(fd);
+    }
     if idle.is_none() && s.si[1].fd.is_some() {
         if matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);

@@ -236,6 +236,10 @@ pub struct ProxyCounters {
     pub comp_byp: u64,
     /// Responses compressed (`comp_rsp`).
     pub comp_rsp: u64,
+    /// `cache-use` lookups (`cache_lookups`).
+    pub cache_lookups: u64,
+    /// `cache-use` lookups that found the object (`cache_hits`).
+    pub cache_hits: u64,
 }
 
 /// `struct proxy`.

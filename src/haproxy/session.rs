@@ -1016,6 +1016,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         si.prev_state = si.state;
         si.flags.remove(SiFlags::SI_FL_DONT_WAKE | SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
     }
+    // 1.5.0's si_applet_call(): an applet standing for the server writes what it can;
+    // when it did something, the session runs again to analyse it.
+    if s.si[1].state == SiState::SI_ST_EST && s.si[1].appctx.is_some() {
+        let date = crate::haproxy::cache::unix_secs(w.clock.date);
+        let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::cache::http_cache_io_handler(s, &mut w.pool2_buffer, date) {
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+        }
+    }
     let mut exp = tick_first(s.req.rex, s.req.wex);
     exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
     // An analyser's deadline only matters while analysers remain (as in HAProxy).
@@ -1185,6 +1194,20 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
         return;
     }
     let now = w.clock.now_ms;
+    if s.si[1].appctx.is_some() {
+        // 1.5.0: an applet (here the cache) directly goes to the EST state; the
+        // connection is established at once (1.5.0 calls `sess_establish` right after).
+        s.logs.t_queue = Some(s.elapsed(now));
+        // An idle server connection of the previous transaction waits aside, untouched.
+        let idle = s.si[1].fd.take();
+        if let Some(a) = s.si[1].appctx.as_deref_mut() {
+            a.idle_fd = idle;
+        }
+        s.si[1].set_state(SiState::SI_ST_EST);
+        span.record("to", s.si[1].state.coded());
+        sess_establish(w, s);
+        return;
+    }
     match srv_redispatch_connect(w, s) {
         SrvStatus::Ok => {
             // The server is assigned: the queue time (`%Tw`) ends here, and the connect
@@ -1644,6 +1667,9 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
         if let Some(fd) = s.si[side as usize].fd.take() {
             w.fdtab.fd_delete(fd);
         }
+    }
+    if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
+        w.fdtab.fd_delete(fd);
     }
     {
         let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();

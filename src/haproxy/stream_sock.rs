@@ -577,7 +577,14 @@ fn close_si(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// reading here.
 pub fn stream_sock_chk_rcv(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
-    let Some(fd) = si.fd else { return };
+    let Some(fd) = si.fd else {
+        // An applet waiting for room (1.5.0's stream_int_chk_rcv()): wake its session.
+        if si.appctx.is_some() {
+            s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_ROOM);
+            wake_task(w, s);
+        }
+        return;
+    };
     if si.state != SiState::SI_ST_EST {
         return;
     }
