@@ -27,7 +27,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::h1::Framing;
 use crate::ids::ProxyId;
 use crate::trace::names;
-use crate::haproxy::session::Session;
+use crate::haproxy::session::{Session, SnErr, SnFinst};
 use crate::haproxy::stream_interface::{Side, SiFlags, stream_int_shutr};
 
 /// The unit `total-max-size` is counted in (`CACHE_BLOCKSIZE`).
@@ -158,16 +158,18 @@ impl Cache {
         }
     }
 
-    /// Blocks not in use (`shctx->nbav`).
+    /// Blocks that may be taken (`shctx->nbav`): as in 2.6, a stored entry's blocks
+    /// count as available (they can be reclaimed) unless it is being sent.
     pub fn available_blocks(&self) -> u64 {
-        self.maxblocks.saturating_sub(self.used_blocks)
+        let hot: u64 = self.entries.values().flatten().filter(|e| Arc::strong_count(e) > 1).map(|e| e.blocks()).sum();
+        self.maxblocks.saturating_sub(hot)
     }
 
-    /// The live entries, for `show cache`, oldest first.
+    /// The live entries, for `show cache`, in hash order (2.6 walks its tree by key).
     pub fn live_entries(&self, now: u64) -> Vec<Arc<CacheEntry>> {
         let mut v: Vec<_> =
             self.entries.values().flatten().filter(|e| e.expire > now).cloned().collect();
-        v.sort_by_key(|e| e.id);
+        v.sort_by_key(|e| (e.hash, e.id));
         v
     }
 
@@ -896,6 +898,9 @@ pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, 
             span.record("hit", true);
             let head_request = matches!(&head.start, StartLine::Request { method, .. } if method == "HEAD");
             s.si[1].appctx = Some(Box::new(CacheAppCtx::new(entry, idx, head, head_request)));
+            // Answered locally, as the request was read (`LR--` in the log).
+            s.set_err(SnErr::SN_ERR_LOCAL);
+            s.set_finst(SnFinst::SN_FINST_R);
         }
     }
 }
@@ -1122,13 +1127,8 @@ pub fn http_cache_io_handler(s: &mut Session, pool: &mut crate::haproxy::memory:
 pub fn cli_io_handler_show_cache(caches: &[Cache], now: u64) -> String {
     let mut out = String::new();
     for c in caches {
-        out.push_str(&format!(
-            "{:p}: {} (shctx:{:p}, available blocks:{})\n",
-            c,
-            c.id,
-            &c.entries,
-            c.available_blocks()
-        ));
+        let avail = c.available_blocks();
+        out.push_str(&format!("{:p}: {} (shctx:{:p}, available blocks:{avail})\n", c, c.id, &c.entries));
         for e in c.live_entries(now) {
             let vary: String = e.secondary_key.iter().map(|b| format!("{b:02x}")).collect();
             out.push_str(&format!(

@@ -374,11 +374,13 @@ fn counters(w: &Haproxy, s: &Session) -> String {
     )
 }
 
-/// Backend and server names for the log (`<NOSRV>` when no server was reached).
+/// Backend and server names for the log (`<NOSRV>` when no server was reached, the
+/// applet's name, `<CACHE>`, when the cache answered).
 fn be_srv(w: &Haproxy, s: &Session) -> String {
     let be = &w.proxies[s.be.idx()].name;
     match s.srv.or(s.prev_srv) {
         Some(id) if s.srv.is_some() => format!("{be}/{}", w.server(id).name),
+        _ if s.si[1].appctx.is_some() => format!("{be}/<CACHE>"),
         _ => format!("{be}/<NOSRV>"),
     }
 }

@@ -1671,6 +1671,10 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
         w.fdtab.fd_delete(fd);
     }
+    // The pooled session keeps its memory, not what it held: the cache entry being
+    // served and the response being stored go now.
+    s.si[1].appctx = None;
+    s.txn.cache = None;
     {
         let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);
