@@ -610,6 +610,7 @@ pub fn comp_ctx_alloc(pool: &mut CompCtxPool, algo: CompAlgo, level: u32) -> Opt
 pub fn comp_ctx_free(pool: &mut CompCtxPool, s: &mut Session) {
     s.comp_algo = None;
     if let Some(ctx) = s.comp_ctx.take() {
+        let _p = tracing::trace_span!(names::POOL_FREE2, pool = "comp_ctx").entered();
         pool.pool_free2(ctx);
     }
 }

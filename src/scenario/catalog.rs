@@ -58,6 +58,7 @@ pub const SCENARIOS: &[Entry] = entries![
     "server-close-mid-body",
     "large-body-small-buffer",
     "proxy-protocol",
+    "compression",
     "walkthrough",
 ];
 

@@ -144,7 +144,7 @@ impl TreeBuilder {
 /// (fds, byte counts, ids, addresses).
 pub const LISTING_FIELDS: &[&str] = &[
     "an", "woken", "si1_from", "si1_to", "from", "to", "status", "action", "backend", "server", "term",
-    "keep_srv", "reason", "pool", "side", "request",
+    "keep_srv", "reason", "pool", "side", "request", "algo", "skip", "end",
 ];
 
 /// The call-flow listing of a tree: one line per span, indented by depth, with the fields

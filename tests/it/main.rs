@@ -3,6 +3,7 @@
 
 mod book;
 mod checks;
+mod compression;
 mod config;
 mod demo;
 mod errorfiles;

@@ -97,5 +97,6 @@ scenario_tests! {
     server_close_mid_body => "server-close-mid-body",
     large_body_small_buffer => "large-body-small-buffer",
     proxy_protocol => "proxy-protocol",
+    compression => "compression",
     walkthrough => "walkthrough",
 }
