@@ -125,6 +125,11 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
         Mode::Help => match k.code {
             KeyCode::Char('q') => Some(Intent::Quit),
             KeyCode::Char('?') | KeyCode::Esc | KeyCode::Enter => Some(Intent::Help),
+            // The overlay scrolls on a short terminal.
+            KeyCode::Up | KeyCode::Char('k') => Some(Intent::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Intent::Down),
+            KeyCode::PageUp => Some(Intent::PageUp),
+            KeyCode::PageDown => Some(Intent::PageDown),
             _ => None,
         },
         Mode::Normal => Some(match k.code {
@@ -240,7 +245,8 @@ mod tests {
         assert_eq!(intent(&key(KeyCode::Esc), Mode::Filter), Some(Intent::FilterCancel));
         // The help overlay closes with ? or Esc and swallows the rest.
         assert_eq!(intent(&key(KeyCode::Esc), Mode::Help), Some(Intent::Help));
-        assert_eq!(intent(&key(KeyCode::Char('j')), Mode::Help), None);
+        assert_eq!(intent(&key(KeyCode::Char('j')), Mode::Help), Some(Intent::Down), "it scrolls");
+        assert_eq!(intent(&key(KeyCode::Char('d')), Mode::Help), None);
     }
 
     #[test]

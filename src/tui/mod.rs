@@ -58,6 +58,10 @@ use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 pub const SNAPSHOT_INTERVAL_MS: u64 = 100;
 /// Span records in flight between the proxy and the UI.
 pub const CAPTURE_CAPACITY: usize = 1 << 16;
+/// Columns a left/right press scrolls the log lines sideways.
+const LOG_STEP: usize = 16;
+/// The furthest the log lines scroll sideways (past the longest line, nothing shows).
+const LOG_X_MAX: usize = 4096;
 /// Most redraws per second.
 pub const FPS: u32 = 20;
 /// Most records folded in per UI tick (a tick every 5 ms or more): about 200,000 a second,
@@ -209,6 +213,10 @@ impl App {
 
     fn move_by(&mut self, delta: isize) {
         let v = &mut self.view;
+        if v.help {
+            v.help_scroll = (v.help_scroll as isize + delta).clamp(0, self.hits.help_max as isize) as u16;
+            return;
+        }
         let step = |cur: usize, len: usize| -> usize {
             if len == 0 {
                 return 0;
@@ -428,7 +436,10 @@ impl App {
         }
         match intent {
             Intent::Quit => return Some(Effect::Quit),
-            Intent::Help => v.help = !v.help,
+            Intent::Help => {
+                v.help = !v.help;
+                v.help_scroll = 0;
+            }
             Intent::Pause => {
                 v.paused = !v.paused;
                 self.frozen = if v.paused { Some(self.state.clone()) } else { None };
@@ -489,6 +500,9 @@ impl App {
             // Left and right fold and unfold in the detail view, and sort the sessions.
             Intent::SortNext if v.view == ViewKind::Detail => self.fold(Some(false)),
             Intent::SortPrev if v.view == ViewKind::Detail => self.fold(Some(true)),
+            // ... and scroll the log lines sideways.
+            Intent::SortNext if v.view == ViewKind::Logs => v.log_x = (v.log_x + LOG_STEP).min(LOG_X_MAX),
+            Intent::SortPrev if v.view == ViewKind::Logs => v.log_x = v.log_x.saturating_sub(LOG_STEP),
             Intent::SortNext => v.sort = v.sort.next(),
             Intent::SortPrev => v.sort = v.sort.prev(),
             Intent::NextRequest | Intent::PrevRequest if v.view == ViewKind::Detail => {

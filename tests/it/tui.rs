@@ -740,13 +740,35 @@ fn event_loop_view_shows_what_each_turn_of_run_poll_loop_did() {
 
 #[test]
 fn logs_view_and_help_overlay() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 7);
     f.app.apply(Intent::Show(ViewKind::Logs));
     let s = f.render(80, 24);
     assert_eq!(
         s.lines().iter().filter(|l| l.contains(" log 127.0.0.1:") && l.contains(" fe be/s")).count(),
-        3
+        5,
+        "{}",
+        s.text()
     );
+    // At 80 columns an httplog line ends past the edge: right scrolls it sideways until
+    // its status and request show, left brings it back; the time and kind stay.
+    let denied = logs.iter().find(|l| l.contains("/admin")).unwrap();
+    let tail = &denied[denied.find(" 403 ").unwrap()..];
+    assert!(!s.has("\"GET /admin HTTP/1.1\""), "cut at 80 columns:\n{}", s.text());
+    for _ in 0..10 {
+        if f.render(80, 24).has("\"GET /admin HTTP/1.1\"") {
+            break;
+        }
+        f.app.apply(Intent::SortNext);
+    }
+    let s = f.render(80, 24);
+    let row = s.lines().into_iter().find(|l| l.contains("GET /admin")).expect("scrolled into view");
+    assert!(row.contains(" log «") && row.contains(" 403 "), "{row}\n{tail}");
+    while f.app.view.log_x > 0 {
+        f.app.apply(Intent::SortPrev);
+    }
+    assert!(!f.render(80, 24).has("«"), "back to the start of the lines");
+
     f.app.apply(Intent::Help);
     for (w, h) in [(80, 24), (160, 48)] {
         let s = f.render(w, h);
@@ -755,9 +777,20 @@ fn logs_view_and_help_overlay() {
             "next / previous view",
             "pause the display",
             "disable the selected server",
-            "q / Ctrl-C",
         ]);
     }
+    f.render(160, 48).assert_has(&["q / Ctrl-C"]);
+    // The legend: termination-state letters, SI_ST_* and BF_* words. At 80x24 it is below
+    // the keys: j scrolls to it.
+    let legend = ["Termination state", "P the proxy", "SI_ST_*", "EST: established", "BF_*", "SHUTR/SHUTW"];
+    f.render(160, 48).assert_has(&legend);
+    assert!(!f.render(80, 24).has("EST: established"));
+    for _ in 0..60 {
+        f.app.apply(Intent::Down);
+    }
+    let s = f.render(80, 24);
+    s.assert_has(&["EST: established", "SHUTR/SHUTW"]);
+    assert!(!s.has("next / previous view"), "scrolled past the keys");
     f.app.apply(Intent::Help);
     assert!(!f.render(80, 24).has("haflow keys"));
 }
