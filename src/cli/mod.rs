@@ -88,6 +88,26 @@ pub enum Cmd {
     Walkthrough(WalkthroughArgs),
     /// haflow in front of embedded servers with steady mixed traffic, shown live.
     Demo(DemoArgs),
+    /// Show a recorded trace (--trace FILE, or x/w in the UI) in the terminal UI, with
+    /// time moving as recorded: space pauses, . steps, [ ] and { } seek.
+    Replay(ReplayArgs),
+}
+
+/// Options of `haflow replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace file (Chrome/Perfetto JSON).
+    pub file: PathBuf,
+    /// How much faster than recorded time the replay moves.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': a speed from 0.001 to 1000")),
+    }
 }
 
 /// The longest `--duration` or `--every` of the demo: a week.
@@ -620,6 +640,7 @@ pub fn main() -> ExitCode {
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
         Cmd::Scenario(c) => scenario::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
+        Cmd::Replay(a) => crate::tui::replay::run(&a.file, a.speed),
         Cmd::Demo(a) => {
             crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))
         }

@@ -84,6 +84,10 @@ pub enum Intent {
     Export,
     /// `w`: write every session the filter matches.
     ExportAll,
+    /// `.`: replay up to the next span's start, and pause (`haflow replay`).
+    Step,
+    /// `[`/`]` (5 s), `{`/`}` (1 min): move the replay clock by this many seconds.
+    Seek(i32),
     /// A left click at a cell.
     Click {
         /// Column.
@@ -158,6 +162,11 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
             KeyCode::Char('z') => Intent::Zoom,
             KeyCode::Char('x') => Intent::Export,
             KeyCode::Char('w') => Intent::ExportAll,
+            KeyCode::Char('.') => Intent::Step,
+            KeyCode::Char('[') => Intent::Seek(-5),
+            KeyCode::Char(']') => Intent::Seek(5),
+            KeyCode::Char('{') => Intent::Seek(-60),
+            KeyCode::Char('}') => Intent::Seek(60),
             KeyCode::Char(c @ '1'..='5') => Intent::Show(ViewKind::ALL[(c as u8 - b'1') as usize]),
             _ => return None,
         }),
