@@ -99,7 +99,11 @@ fn text_of(v: &Value) -> FieldText {
 
 fn at_of(ts: f64) -> Duration {
     // Microseconds, with nanoseconds as decimals.
-    if ts.is_finite() && ts > 0.0 { Duration::from_nanos((ts * 1000.0).round() as u64) } else { Duration::ZERO }
+    if ts.is_finite() && ts > 0.0 {
+        Duration::from_nanos((ts * 1000.0).round() as u64)
+    } else {
+        Duration::ZERO
+    }
 }
 
 fn level_of(name: &str) -> tracing::Level {
@@ -117,7 +121,9 @@ pub fn parse(text: &str) -> Result<Recording, String> {
         // A file whose writer was killed lacks its end: close it and try again.
         Err(e) if e.is_eof() => ["]}", "]", "}]}", "}]"]
             .iter()
-            .find_map(|end| serde_json::from_str(&format!("{}{end}", text.trim_end().trim_end_matches(','))).ok())
+            .find_map(|end| {
+                serde_json::from_str(&format!("{}{end}", text.trim_end().trim_end_matches(','))).ok()
+            })
             .ok_or_else(|| format!("not a complete trace file: {e}"))?,
         Err(e) => return Err(format!("not a Chrome trace file: {e}")),
     };
@@ -156,7 +162,8 @@ pub fn parse(text: &str) -> Result<Recording, String> {
         let stack = tracks.entry(track).or_default();
         if begin {
             let name = interned.get(ev.name.as_deref().unwrap_or("?"));
-            rec.has_loop_spans |= matches!(name, names::WAKE_EXPIRED_TASKS | names::PROCESS_RUNNABLE_TASKS | names::DO_POLL);
+            rec.has_loop_spans |=
+                matches!(name, names::WAKE_EXPIRED_TASKS | names::PROCESS_RUNNABLE_TASKS | names::DO_POLL);
             let id = next_id;
             next_id += 1;
             let parent = stack.last().map(|(p, _)| *p);
@@ -201,7 +208,13 @@ mod tests {
     use crate::trace::export::TraceStyle;
     use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, listing};
 
-    fn new(id: u64, parent: Option<u64>, name: &'static str, fields: &[(&'static str, &str)], us: u64) -> Record {
+    fn new(
+        id: u64,
+        parent: Option<u64>,
+        name: &'static str,
+        fields: &[(&'static str, &str)],
+        us: u64,
+    ) -> Record {
         Record::New {
             id,
             parent,
@@ -249,7 +262,10 @@ mod tests {
                 assert_eq!(tree_of(&back.records), tree_of(&records), "same trees, same fields");
             } else {
                 // The loop style leaves the session roots out: their calls are the thread's.
-                assert!(tree_of(&back.records).contains("process_session {woken=TASK_WOKEN_IO, si1_to=SI_ST_CON}"));
+                assert!(
+                    tree_of(&back.records)
+                        .contains("process_session {woken=TASK_WOKEN_IO, si1_to=SI_ST_CON}")
+                );
             }
             let (from, to) = if style == TraceStyle::Session { (1, 12) } else { (3, 10) };
             assert_eq!((back.start, back.end), (Duration::from_micros(from), Duration::from_micros(to)));

@@ -154,7 +154,11 @@ impl Source for Replay {
         app.view.paused = ctl.paused;
         let pos = self.position(ctl.paused);
         // The header's clock moves every frame: a change only when a second passed.
-        let moved = app.state.replay.as_ref().is_none_or(|p| p.at.as_secs() != pos.at.as_secs() || p.paused != pos.paused);
+        let moved = app
+            .state
+            .replay
+            .as_ref()
+            .is_none_or(|p| p.at.as_secs() != pos.at.as_secs() || p.paused != pos.paused);
         app.state.replay = Some(pos);
         app.replay = Some(ctl);
         changed || moved

@@ -309,7 +309,8 @@ impl Trace {
             bytes_out: bytes(names::STREAM_SOCK_WRITE),
             start_ms: nodes.first().map_or(0, |n| ms(n.start)),
             end_ms: nodes.iter().filter_map(|n| n.end).max().map_or(0, ms),
-            log: None,
+            // An exported trace carries the log line (see `tui::export`).
+            log: last("log").map(str::to_string),
         }
     }
 
@@ -819,7 +820,13 @@ impl State {
     /// turns are rebuilt from the calls, knowing that a turn runs its tasks
     /// (`process_session`) before its I/O callbacks (`stream_sock_*`), so a task after a
     /// callback starts the next turn.
-    fn note_replayed_call(&mut self, name: &'static str, sess: u32, side: Option<&'static str>, at: Duration) {
+    fn note_replayed_call(
+        &mut self,
+        name: &'static str,
+        sess: u32,
+        side: Option<&'static str>,
+        at: Duration,
+    ) {
         let phase = if name == names::PROCESS_SESSION { LoopPhase::Tasks } else { LoopPhase::Poll };
         if phase == LoopPhase::Tasks && self.turn.as_ref().is_some_and(|t| !t.io.is_empty()) {
             self.end_replayed_turn();

@@ -1105,6 +1105,88 @@ fn w_writes_every_session_the_filter_matches() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The rows of a table a screen shows, from the row starting with `#id`, minus the age
+/// column's value (a replay measures ages on the trace's clock).
+fn session_row(s: &Screen, id: &str) -> Vec<String> {
+    s.words(id).into_iter().filter(|w| !w.ends_with("ms") && !w.ends_with('s')).collect()
+}
+
+#[test]
+fn replay_of_an_exported_trace_shows_the_same_sessions_detail_and_loop_with_time_moving() {
+    use haflow::tui::Source;
+    use haflow::tui::replay::{Replay, app_for};
+    let mut f = Fixture::http();
+    let dir = export_dir("replay");
+    f.app.export_dir = dir.clone();
+    f.app.apply(Intent::ExportAll);
+    let (json, _) = exported(&f.render(160, 48));
+    f.app.apply(Intent::Back);
+    let live = f.render(160, 48);
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(0);
+    f.app.apply(Intent::Open);
+    let live_detail = f.render(160, 48);
+
+    let rec = haflow::trace::replay::load(&json).expect("the export reads back");
+    assert!(!rec.has_loop_spans);
+    let mut replay = Replay::new(rec, "t.json", 1.0);
+    let mut app = app_for(&replay);
+    // At the start: nothing yet; `.` plays up to the first span (session #0's root).
+    app.apply(Intent::Step);
+    assert!(replay.pump(&mut app));
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0]);
+    let s = render_app(&mut app, 80, 24);
+    s.assert_has(&["haflow replay t.json", "PAUSED", "1 open, 1 seen"]);
+    // Paused, the clock stays.
+    let at = replay.at();
+    replay.pump(&mut app);
+    assert_eq!(replay.at(), at);
+    // A minute on: the end, every session closed, the rows the live UI showed.
+    app.apply(Intent::Seek(60));
+    replay.pump(&mut app);
+    assert!(replay.done());
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["END", "0 open, 5 seen"]);
+        for id in ["#0", "#1", "#2", "#3"] {
+            let live_row = session_row(&live, id);
+            let row = session_row(&s, id);
+            // The replayed row as the live one, save the columns a narrow screen leaves out.
+            assert_eq!(&row[..8], &live_row[..8], "{id} at {w}x{h}:\n{}", s.text());
+        }
+    }
+    // The detail: the same requests, grouped the same way, the same call flow.
+    app.view.follow = false;
+    app.view.sess_sel = Some(0);
+    app.apply(Intent::Open);
+    let s = render_app(&mut app, 160, 48);
+    for n in 1..=3 {
+        let head =
+            |s: &Screen| s.row(&format!("request {n}/3")).1.split("  ").next().unwrap().trim().to_string();
+        assert_eq!(head(&s), head(&live_detail), "{}", s.text());
+    }
+    // The waterfall, from its header down: span names (with their fold marks) in order.
+    let spans = |s: &Screen| -> Vec<String> {
+        s.lines()
+            .iter()
+            .skip_while(|l| !l.starts_with("SPAN "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(spans(&s), spans(&live_detail), "{}\n{}", s.text(), live_detail.text());
+    // The event loop: turns rebuilt from the sessions' calls.
+    app.apply(Intent::Show(ViewKind::EventLoop));
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&["turns rebuilt from the sessions' calls", "stream_sock_accept#0", "process_session#3"]);
+    // Back 5 s: the start again.
+    app.apply(Intent::Seek(-5));
+    replay.pump(&mut app);
+    assert!(replay.at().is_zero());
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0], "only the first span, open");
+    assert!(!app.state.sessions[&0].closed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A rendered walkthrough screen.
 fn render_walk(walk: &mut Walk, w: u16, h: u16) -> Screen {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();

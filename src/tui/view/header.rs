@@ -92,10 +92,13 @@ fn replay_header(f: &mut Frame, area: Rect, st: &State, r: &ReplayPos) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let dim = Style::default().fg(Color::DarkGray);
     let secs = crate::tui::view::dur;
-    let state = if r.paused {
-        Span::styled(" PAUSED ", Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD))
-    } else if r.at >= r.len {
+    let state = if r.at >= r.len {
         Span::styled(" END ", Style::default().fg(Color::Black).bg(Color::Cyan))
+    } else if r.paused {
+        Span::styled(
+            " PAUSED ",
+            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )
     } else {
         Span::styled(format!(" ▶ {}x ", r.speed), Style::default().fg(Color::Black).bg(Color::Green))
     };
