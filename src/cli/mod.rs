@@ -25,14 +25,54 @@ use crate::trace::export::{TraceArgs, install};
 
 pub mod scenario;
 
+/// `println!` for a command's output, except that a reader gone away (`haflow scenario
+/// list | head -1`) is not an error: `println!` panics on the broken pipe, this drops
+/// the line (the command goes on, and its exit status says how it went).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
+/// A writer whose closed pipe (`| head`) swallows the rest of the output instead of
+/// failing the command that writes it.
+struct PipeTolerant<W>(W);
+
+impl<W: std::io::Write> std::io::Write for PipeTolerant<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
+}
+
 /// haflow: HAProxy's insides, reproduced in Rust and made visible.
 #[derive(Debug, Parser)]
-#[command(name = "haflow", version, about, long_about = None)]
+#[command(name = "haflow", version, about, long_about = None, after_help = HAPROXY_STYLE)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub cmd: Cmd,
 }
+
+/// The end of `haflow --help`: HAProxy's own command line, which haflow also takes.
+const HAPROXY_STYLE: &str = "HAProxy's command line works too (init scripts, test harnesses, habits):
+  haflow -f haproxy.cfg [-f more.cfg]... -db    run in the foreground (-d: with debug lines)
+  haflow -c -f haproxy.cfg                       check the configuration, like haproxy -c
+  haflow -f haproxy.cfg -p PIDFILE -sf PID...    HAProxy's reload flags -sf/-st are taken
+  haflow -v | -vv                                version | build options
+haflow -h lists every HAProxy flag.
+
+Read a recorded trace (--trace FILE, or x in the UI) in the terminal UI: haflow replay FILE.json";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -48,6 +88,26 @@ pub enum Cmd {
     Walkthrough(WalkthroughArgs),
     /// haflow in front of embedded servers with steady mixed traffic, shown live.
     Demo(DemoArgs),
+    /// Show a recorded trace (--trace FILE, or x/w in the UI) in the terminal UI, with
+    /// time moving as recorded: space pauses, . steps, [ ] and { } seek.
+    Replay(ReplayArgs),
+}
+
+/// Options of `haflow replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace file (Chrome/Perfetto JSON).
+    pub file: PathBuf,
+    /// How much faster than recorded time the replay moves.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': a speed from 0.001 to 1000")),
+    }
 }
 
 /// The longest `--duration` or `--every` of the demo: a week.
@@ -142,13 +202,13 @@ pub fn check(args: &CheckArgs) -> ExitCode {
                 return if cfg.listeners.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
             }
             if !diag.warnings.is_empty() {
-                println!("Warnings were found.");
+                say!("Warnings were found.");
             }
             if cfg.listeners.is_empty() {
-                println!("Configuration file has no error but will not start (no listener) => exit(2).");
+                say!("Configuration file has no error but will not start (no listener) => exit(2).");
                 return ExitCode::from(2);
             }
-            println!("Configuration file is valid");
+            say!("Configuration file is valid");
             ExitCode::SUCCESS
         }
     }
@@ -473,6 +533,11 @@ fn expand_cfg_paths(files: &[PathBuf]) -> Vec<PathBuf> {
 /// haproxy.c:main() for HAProxy's command line: `-v`, `-cc`, `-c`, or run in the
 /// foreground (`-d` adds the debug lines).
 pub fn haproxy_main(args: &[String]) -> ExitCode {
+    // `-h`: HAProxy's usage (haproxy.c:usage(), which exits 1), without an ALERT.
+    if args.first().is_some_and(|a| a == "-h") {
+        eprint!("{HAPROXY_USAGE}");
+        return ExitCode::from(1);
+    }
     let a = match parse_haproxy_args(args) {
         Ok(a) => a,
         Err(e) => {
@@ -482,7 +547,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         }
     };
     if a.version > 0 {
-        print!("{}", version_text(a.version));
+        say!("{}", version_text(a.version).trim_end());
         return ExitCode::SUCCESS;
     }
     if let Some(expr) = &a.cond {
@@ -502,7 +567,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         return ExitCode::from(1);
     }
     if a.files.is_empty() {
-        print!("{}", version_text(1));
+        say!("{}", version_text(1).trim_end());
         eprint!("{HAPROXY_USAGE}");
         return ExitCode::from(1);
     }
@@ -535,7 +600,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         w.global.pidfile = Some(p.clone());
     }
     if a.debug || a.verbose {
-        println!("Using epoll() as the polling mechanism.");
+        say!("Using epoll() as the polling mechanism.");
     }
     serve(&mut w)
 }
@@ -546,7 +611,7 @@ fn walkthrough(a: &WalkthroughArgs) -> ExitCode {
     if !a.print {
         return crate::tui::walkthrough::run();
     }
-    match crate::walkthrough::print(&mut std::io::stdout().lock()) {
+    match crate::walkthrough::print(&mut PipeTolerant(std::io::stdout().lock())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             print_message("ALERT", &e);
@@ -576,6 +641,7 @@ pub fn main() -> ExitCode {
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
         Cmd::Scenario(c) => scenario::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
+        Cmd::Replay(a) => crate::tui::replay::run(&a.file, a.speed),
         Cmd::Demo(a) => {
             crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))
         }

@@ -8,6 +8,7 @@
 //! - `chrome`: the Chrome/Perfetto trace file writer.
 //! - `export`: the command-line options that choose the outputs.
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.
+//! - `replay`: trace files read back into records (`haflow replay`).
 //! - `runtime`: HAProxy's runtime `trace` facility (sources, levels, lock-on, `buf0`),
 //!   driven from the stats socket.
 
@@ -16,6 +17,7 @@ pub mod chrome;
 pub mod export;
 pub mod fields;
 pub mod names;
+pub mod replay;
 pub mod runtime;
 pub mod subscriber;
 pub mod tree;

@@ -309,7 +309,8 @@ impl Trace {
             bytes_out: bytes(names::STREAM_SOCK_WRITE),
             start_ms: nodes.first().map_or(0, |n| ms(n.start)),
             end_ms: nodes.iter().filter_map(|n| n.end).max().map_or(0, ms),
-            log: None,
+            // An exported trace carries the log line (see `tui::export`).
+            log: last("log").map(str::to_string),
         }
     }
 
@@ -523,6 +524,26 @@ pub struct State {
     /// What is being watched and how it went (a scenario and its outcome), when the UI
     /// watches more than a proxy.
     pub status: Option<Status>,
+    /// Where a replay is (`haflow replay`), for the header; `None` when live.
+    pub replay: Option<ReplayPos>,
+    /// Build the event-loop lane from the sessions' own calls: a replayed trace without
+    /// the loop's spans (recorded below `--trace-level developer`).
+    pub lane_from_calls: bool,
+}
+
+/// Where a replay stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayPos {
+    /// The file.
+    pub file: String,
+    /// The replay clock, from the trace's first event.
+    pub at: Duration,
+    /// The trace's length.
+    pub len: Duration,
+    /// The clock is stopped.
+    pub paused: bool,
+    /// How much faster than recorded time moves.
+    pub speed: f64,
 }
 
 /// How a status line reads.
@@ -707,7 +728,9 @@ impl State {
             Some(SpanLoc::Session { sess, depth, .. }) => {
                 // A call made for the session straight from the loop (accept, I/O,
                 // process_session), and the session's end inside its last process_session.
-                if depth == 0 || name == names::SESSION_FREE {
+                if depth == 0 && self.lane_from_calls {
+                    self.note_replayed_call(name, sess, side_of(&fields), at);
+                } else if depth == 0 || name == names::SESSION_FREE {
                     self.note_call(name, Some(sess), side_of(&fields));
                 }
                 let Some(tr) = self.traces.get_mut(&sess) else { return };
@@ -790,6 +813,40 @@ impl State {
                 }
             }
             None => {}
+        }
+    }
+
+    /// A session's call straight from the loop, in a trace without the loop's spans: the
+    /// turns are rebuilt from the calls, knowing that a turn runs its tasks
+    /// (`process_session`) before its I/O callbacks (`stream_sock_*`), so a task after a
+    /// callback starts the next turn.
+    fn note_replayed_call(
+        &mut self,
+        name: &'static str,
+        sess: u32,
+        side: Option<&'static str>,
+        at: Duration,
+    ) {
+        let phase = if name == names::PROCESS_SESSION { LoopPhase::Tasks } else { LoopPhase::Poll };
+        if phase == LoopPhase::Tasks && self.turn.as_ref().is_some_and(|t| !t.io.is_empty()) {
+            self.end_replayed_turn();
+        }
+        let turn = self.turn.get_or_insert_with(|| LoopTurn { at, ..LoopTurn::default() });
+        match phase {
+            LoopPhase::Tasks => turn.run_queue += 1,
+            _ => turn.events += 1,
+        }
+        self.phase = Some(phase);
+        self.note_call(name, Some(sess), side);
+        self.phase = None;
+    }
+
+    /// Ends the turn being rebuilt from a replayed trace's calls (at the next turn, and
+    /// when the trace ends).
+    pub fn end_replayed_turn(&mut self) {
+        if let Some(t) = self.turn.take() {
+            self.turns_seen += 1;
+            self.push_lane(LaneEntry::Turn(t));
         }
     }
 

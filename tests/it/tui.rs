@@ -740,13 +740,35 @@ fn event_loop_view_shows_what_each_turn_of_run_poll_loop_did() {
 
 #[test]
 fn logs_view_and_help_overlay() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 7);
     f.app.apply(Intent::Show(ViewKind::Logs));
     let s = f.render(80, 24);
     assert_eq!(
         s.lines().iter().filter(|l| l.contains(" log 127.0.0.1:") && l.contains(" fe be/s")).count(),
-        3
+        5,
+        "{}",
+        s.text()
     );
+    // At 80 columns an httplog line ends past the edge: right scrolls it sideways until
+    // its status and request show, left brings it back; the time and kind stay.
+    let denied = logs.iter().find(|l| l.contains("/admin")).unwrap();
+    let tail = &denied[denied.find(" 403 ").unwrap()..];
+    assert!(!s.has("\"GET /admin HTTP/1.1\""), "cut at 80 columns:\n{}", s.text());
+    for _ in 0..10 {
+        if f.render(80, 24).has("\"GET /admin HTTP/1.1\"") {
+            break;
+        }
+        f.app.apply(Intent::SortNext);
+    }
+    let s = f.render(80, 24);
+    let row = s.lines().into_iter().find(|l| l.contains("GET /admin")).expect("scrolled into view");
+    assert!(row.contains(" log «") && row.contains(" 403 "), "{row}\n{tail}");
+    while f.app.view.log_x > 0 {
+        f.app.apply(Intent::SortPrev);
+    }
+    assert!(!f.render(80, 24).has("«"), "back to the start of the lines");
+
     f.app.apply(Intent::Help);
     for (w, h) in [(80, 24), (160, 48)] {
         let s = f.render(w, h);
@@ -755,9 +777,20 @@ fn logs_view_and_help_overlay() {
             "next / previous view",
             "pause the display",
             "disable the selected server",
-            "q / Ctrl-C",
         ]);
     }
+    f.render(160, 48).assert_has(&["q / Ctrl-C"]);
+    // The legend: termination-state letters, SI_ST_* and BF_* words. At 80x24 it is below
+    // the keys: j scrolls to it.
+    let legend = ["Termination state", "P the proxy", "SI_ST_*", "EST: established", "BF_*", "SHUTR/SHUTW"];
+    f.render(160, 48).assert_has(&legend);
+    assert!(!f.render(80, 24).has("EST: established"));
+    for _ in 0..60 {
+        f.app.apply(Intent::Down);
+    }
+    let s = f.render(80, 24);
+    s.assert_has(&["EST: established", "SHUTR/SHUTW"]);
+    assert!(!s.has("next / previous view"), "scrolled past the keys");
     f.app.apply(Intent::Help);
     assert!(!f.render(80, 24).has("haflow keys"));
 }
@@ -1069,6 +1102,88 @@ fn w_writes_every_session_the_filter_matches() {
     f.app.apply(Intent::Show(ViewKind::Logs));
     f.app.apply(Intent::ExportAll);
     assert!(f.render(80, 24).has("w every session the filter matches"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rows of a table a screen shows, from the row starting with `#id`, minus the age
+/// column's value (a replay measures ages on the trace's clock).
+fn session_row(s: &Screen, id: &str) -> Vec<String> {
+    s.words(id).into_iter().filter(|w| !w.ends_with("ms") && !w.ends_with('s')).collect()
+}
+
+#[test]
+fn replay_of_an_exported_trace_shows_the_same_sessions_detail_and_loop_with_time_moving() {
+    use haflow::tui::Source;
+    use haflow::tui::replay::{Replay, app_for};
+    let mut f = Fixture::http();
+    let dir = export_dir("replay");
+    f.app.export_dir = dir.clone();
+    f.app.apply(Intent::ExportAll);
+    let (json, _) = exported(&f.render(160, 48));
+    f.app.apply(Intent::Back);
+    let live = f.render(160, 48);
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(0);
+    f.app.apply(Intent::Open);
+    let live_detail = f.render(160, 48);
+
+    let rec = haflow::trace::replay::load(&json).expect("the export reads back");
+    assert!(!rec.has_loop_spans);
+    let mut replay = Replay::new(rec, "t.json", 1.0);
+    let mut app = app_for(&replay);
+    // At the start: nothing yet; `.` plays up to the first span (session #0's root).
+    app.apply(Intent::Step);
+    assert!(replay.pump(&mut app));
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0]);
+    let s = render_app(&mut app, 80, 24);
+    s.assert_has(&["haflow replay t.json", "PAUSED", "1 open, 1 seen"]);
+    // Paused, the clock stays.
+    let at = replay.at();
+    replay.pump(&mut app);
+    assert_eq!(replay.at(), at);
+    // A minute on: the end, every session closed, the rows the live UI showed.
+    app.apply(Intent::Seek(60));
+    replay.pump(&mut app);
+    assert!(replay.done());
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["END", "0 open, 5 seen"]);
+        for id in ["#0", "#1", "#2", "#3"] {
+            let live_row = session_row(&live, id);
+            let row = session_row(&s, id);
+            // The replayed row as the live one, save the columns a narrow screen leaves out.
+            assert_eq!(&row[..8], &live_row[..8], "{id} at {w}x{h}:\n{}", s.text());
+        }
+    }
+    // The detail: the same requests, grouped the same way, the same call flow.
+    app.view.follow = false;
+    app.view.sess_sel = Some(0);
+    app.apply(Intent::Open);
+    let s = render_app(&mut app, 160, 48);
+    for n in 1..=3 {
+        let head =
+            |s: &Screen| s.row(&format!("request {n}/3")).1.split("  ").next().unwrap().trim().to_string();
+        assert_eq!(head(&s), head(&live_detail), "{}", s.text());
+    }
+    // The waterfall, from its header down: span names (with their fold marks) in order.
+    let spans = |s: &Screen| -> Vec<String> {
+        s.lines()
+            .iter()
+            .skip_while(|l| !l.starts_with("SPAN "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(spans(&s), spans(&live_detail), "{}\n{}", s.text(), live_detail.text());
+    // The event loop: turns rebuilt from the sessions' calls.
+    app.apply(Intent::Show(ViewKind::EventLoop));
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&["turns rebuilt from the sessions' calls", "stream_sock_accept#0", "process_session#3"]);
+    // Back 5 s: the start again.
+    app.apply(Intent::Seek(-5));
+    replay.pump(&mut app);
+    assert!(replay.at().is_zero());
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0], "only the first span, open");
+    assert!(!app.state.sessions[&0].closed);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -13,13 +13,19 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::state::State;
+use crate::tui::state::{ReplayPos, State};
 use crate::tui::view::{ViewState, human, ms, spark};
 
 /// Draws the header in `area` (two rows).
 pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let dim = Style::default().fg(Color::DarkGray);
+    if let Some(r) = &st.replay
+        && st.snap.is_none()
+    {
+        replay_header(f, area, st, r);
+        return;
+    }
     let Some(snap) = &st.snap else {
         let mut l1 =
             vec![Span::styled("haflow ", bold), Span::raw("waiting for the proxy's first snapshot...")];
@@ -77,6 +83,41 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
         Span::raw("  "),
     ];
     l2.extend(dropped_line(st).spans);
+    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
+}
+
+/// A replay's header: the file, the clock against the trace's length, and what the trace
+/// held so far.
+fn replay_header(f: &mut Frame, area: Rect, st: &State, r: &ReplayPos) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(Color::DarkGray);
+    let secs = crate::tui::view::dur;
+    let state = if r.at >= r.len {
+        Span::styled(" END ", Style::default().fg(Color::Black).bg(Color::Cyan))
+    } else if r.paused {
+        Span::styled(
+            " PAUSED ",
+            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled(format!(" ▶ {}x ", r.speed), Style::default().fg(Color::Black).bg(Color::Green))
+    };
+    let live = st.sessions.values().filter(|e| !e.closed).count();
+    let l1 = vec![
+        Span::styled("haflow replay ", bold),
+        Span::raw(r.file.clone()),
+        Span::styled("  at ", dim),
+        Span::styled(secs(r.at), bold),
+        Span::raw(format!(" / {}  ", secs(r.len))),
+        state,
+    ];
+    let l2 = vec![
+        Span::styled("sessions ", dim),
+        Span::styled(format!("{live} open, {} seen", st.sessions.len()), bold),
+        Span::styled("  loop turns ", dim),
+        Span::raw(human(st.turns_seen)),
+        Span::styled("  space pause/play  . step  [ ] 5 s  { } 1 min", dim),
+    ];
     f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
 }
 
