@@ -236,6 +236,9 @@ pub struct Session {
     pub frt_addr: Option<SocketAddr>,
     /// The HTTP transaction (HTTP mode only).
     pub txn: HttpTxn,
+    /// The session's variables (`sess.`, `txn.`, `req.`, `res.`); empty until a rule
+    /// sets one.
+    pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
     /// Bytes from and to the client already credited to the proxies' and server's byte
@@ -291,6 +294,7 @@ impl Session {
             cli_addr: addr,
             frt_addr: None,
             txn: HttpTxn::default(),
+            vars: Default::default(),
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
