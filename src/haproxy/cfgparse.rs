@@ -1294,9 +1294,16 @@ impl Parser<'_> {
         let mut i = 0;
         while i < opts.len() {
             match opts[i].as_str() {
-                "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo"
-                | "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "crt" | "alpn" | "level"
-                | "mode" | "user" | "group" | "uid" | "gid" | "thread" => {
+                "name" => {
+                    let n = opts.get(i + 1).ok_or("'bind' : missing name")?.clone();
+                    for lid in self.listeners_of_this_line() {
+                        self.cfg.listeners[lid.idx()].name = Some(n.clone());
+                    }
+                    i += 2;
+                }
+                "maxconn" | "backlog" | "id" | "nice" | "process" | "interface" | "mss" | "tfo" | "v4v6"
+                | "v6only" | "transparent" | "defer-accept" | "ssl" | "crt" | "alpn" | "level" | "mode"
+                | "user" | "group" | "uid" | "gid" | "thread" => {
                     let takes_value = !matches!(
                         opts[i].as_str(),
                         "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "tfo"
@@ -1367,6 +1374,7 @@ impl Parser<'_> {
                     backlog: 0,
                     conf: (self.file.clone(), self.line),
                     cum_conn: 0,
+                    name: None,
                 };
                 l.set_state(ListenerState::LI_INIT);
                 match l.addr {

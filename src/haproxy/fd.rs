@@ -325,6 +325,14 @@ impl FdTab {
         Some(e.sock)
     }
 
+    /// The local address of a TCP connection's socket (`getsockname`).
+    pub fn local_addr(&self, fd: Fd) -> Option<std::net::SocketAddr> {
+        match &self.get(fd)?.sock {
+            Sock::Tcp(t) => t.local_addr().ok(),
+            _ => None,
+        }
+    }
+
     /// The entry for `fd`, if the fd is open.
     pub fn get(&self, fd: Fd) -> Option<&FdEntry> {
         self.entries.get(fd.0 as usize)?.as_ref()

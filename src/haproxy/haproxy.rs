@@ -108,6 +108,8 @@ pub struct Global {
     pub quiet: bool,
     /// `debug` / `-d`: print HAProxy's debug lines on stdout.
     pub debug: bool,
+    /// `proc.` variables: set by the section's `set-var` lines, then by rules.
+    pub vars_proc: crate::haproxy::vars::VarMap,
 }
 
 impl Global {

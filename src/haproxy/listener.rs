@@ -117,6 +117,8 @@ pub struct Listener {
     pub conf: (String, usize),
     /// Connections accepted so far.
     pub cum_conn: u64,
+    /// `name` of the `bind` line (the `so_name` fetch, `show stat` socket rows).
+    pub name: Option<String>,
 }
 
 impl Listener {

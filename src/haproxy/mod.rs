@@ -33,13 +33,16 @@ pub mod lb_fwrr;
 pub mod lb_map;
 pub mod listener;
 pub mod log;
+pub mod map;
 pub mod memory;
+pub mod pattern;
 pub mod proto_http;
 pub mod proto_tcp;
 pub mod proto_uxst;
 pub mod protocols;
 pub mod proxy;
 pub mod queue;
+pub mod sample;
 pub mod server;
 pub mod session;
 pub mod standard;
@@ -48,6 +51,7 @@ pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
 pub mod time;
+pub mod vars;
 
 // Every file marks its step points; they share one short path.
 pub use haproxy::{View, step_point};

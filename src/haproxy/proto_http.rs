@@ -183,6 +183,11 @@ pub struct HttpTxn {
     /// belong to earlier responses (pipelining), and while `rep.sent` has not passed it,
     /// none of this response has reached the client yet.
     pub rsp_out_start: u64,
+    /// `txn->req.cap`: the request headers kept by `capture request header` and
+    /// `http-request capture` (one slot per declaration; empty without captures).
+    pub req_cap: Vec<Option<Vec<u8>>>,
+    /// `txn->rsp.cap`: the same for the response.
+    pub rsp_cap: Vec<Option<Vec<u8>>>,
 }
 
 impl HttpTxn {

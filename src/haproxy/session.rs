@@ -241,6 +241,9 @@ pub struct Session {
     pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
     /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
     pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
+    /// The session's variables (`sess.`, `txn.`, `req.`, `res.`); empty until a rule
+    /// sets one.
+    pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
     /// Bytes from and to the client already credited to the proxies' and server's byte
@@ -298,6 +301,7 @@ impl Session {
             txn: HttpTxn::default(),
             comp_algo: None,
             comp_ctx: None,
+            vars: Default::default(),
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
