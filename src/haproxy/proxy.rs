@@ -12,8 +12,8 @@ use std::fmt;
 
 use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::http_act::{HttpReply, HttpRule};
 use crate::haproxy::log::{LogFormat, LogTarget};
-use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::server::Server;
 use crate::ids::{ListenerId, ProxyId, SessionId};
 
@@ -184,6 +184,8 @@ pub struct SwitchingRule {
     pub be_name: String,
     /// The resolved backend.
     pub be: Option<ProxyId>,
+    /// `use_backend %[...]`: the name is computed per request (`be_name` is the format).
+    pub dynamic: Option<crate::haproxy::log::LogFmt>,
     /// Where the rule was written, for error messages.
     pub line: usize,
 }
@@ -230,7 +232,7 @@ pub struct ProxyCounters {
 }
 
 /// `struct proxy`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Proxy {
     /// Index in `Haproxy::proxies`.
     pub id: ProxyId,
@@ -262,10 +264,20 @@ pub struct Proxy {
     pub switching_rules: Vec<SwitchingRule>,
     /// Named ACLs declared in this section.
     pub acls: AclList,
-    /// `http-request` rules in order.
-    pub http_req_rules: Vec<HttpReqRule>,
+    /// `http-request` rules in order (those of its `defaults` section first).
+    pub http_req_rules: Vec<HttpRule>,
     /// `http-response` rules in order.
-    pub http_res_rules: Vec<HttpResRule>,
+    pub http_res_rules: Vec<HttpRule>,
+    /// `http-after-response` rules in order.
+    pub http_after_res_rules: Vec<HttpRule>,
+    /// `http-error status N ...`: the replies replacing the error messages of these
+    /// statuses (before `errorfile`s).
+    pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
+    /// `capture request header NAME len N` lines, then `http-request capture ... len N`
+    /// slots: (header name, or none for an action's slot; longest value kept).
+    pub req_cap: Vec<(Option<String>, usize)>,
+    /// `capture response header NAME len N` lines.
+    pub rsp_cap: Vec<(String, usize)>,
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
@@ -333,6 +345,10 @@ impl Proxy {
             acls: AclList::default(),
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
+            http_after_res_rules: Vec::new(),
+            http_errors: std::collections::BTreeMap::new(),
+            req_cap: Vec::new(),
+            rsp_cap: Vec::new(),
             errmsg: std::collections::BTreeMap::new(),
             servers: Vec::new(),
             lbprm: LbParams::default(),
