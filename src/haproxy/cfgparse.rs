@@ -16,14 +16,14 @@
 
 use std::path::Path;
 
-use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
+use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
+use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
-use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
@@ -123,6 +123,8 @@ const GLOBAL_KW: &[&str] = &[
     "node",
     "ulimit-n",
     "master-worker",
+    "set-var",
+    "set-var-fmt",
 ];
 
 /// Valid HAProxy `global` keywords haflow accepts with a warning.
@@ -236,6 +238,9 @@ const PROXY_KW: &[&str] = &[
     "acl",
     "http-request",
     "http-response",
+    "http-after-response",
+    "http-error",
+    "capture",
     "http-check",
     "description",
     "disabled",
@@ -249,7 +254,6 @@ const PROXY_KW: &[&str] = &[
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "capture",
     "cookie",
     "dispatch",
     "email-alert",
@@ -627,6 +631,18 @@ struct Parser<'e> {
     error_directives: Vec<(ProxyId, ErrorDirective)>,
     /// The `errorfile(s)` lines of the current `defaults` section.
     defaults_error_directives: Vec<ErrorDirective>,
+    /// The current `defaults` section's name (`None`: anonymous).
+    defaults_name: Option<String>,
+    /// Named `defaults` sections, for `from NAME` (2.5+).
+    named_defaults: std::collections::HashMap<String, DefaultsSnapshot>,
+}
+
+/// A named `defaults` section as it ended, for the sections that say `from NAME`.
+#[derive(Clone)]
+struct DefaultsSnapshot {
+    px: Proxy,
+    logs_global: bool,
+    error_directives: Vec<ErrorDirective>,
 }
 
 impl Parser<'_> {
@@ -706,16 +722,50 @@ impl Parser<'_> {
             return;
         }
         match args[0].as_str() {
-            "global" => self.section = Section::Global,
+            "global" => {
+                self.end_defaults();
+                self.section = Section::Global
+            }
             "defaults" => {
+                self.end_defaults();
                 self.section = Section::Defaults;
                 let line = self.line;
                 let file = self.file.clone();
-                self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
-                self.defaults_logs_global = false;
-                self.defaults_error_directives.clear();
+                let (name, from) = match (args.get(1).map(String::as_str), args.get(2)) {
+                    (Some("from"), _) => (None, args.get(2)),
+                    (Some(n), Some(f)) if f == "from" => (Some(n.to_string()), args.get(3)),
+                    (n, _) => (n.map(String::from), None),
+                };
+                match from.map(|f| self.named_defaults.get(f).cloned().ok_or(f)) {
+                    Some(Ok(d)) => {
+                        self.defaults = d.px;
+                        self.defaults_logs_global = d.logs_global;
+                        self.defaults_error_directives = d.error_directives;
+                    }
+                    Some(Err(f)) => {
+                        let f = f.clone();
+                        self.alert(format!(
+                            "defaults section '{}': unable to find defaults section '{f}'.",
+                            name.clone().unwrap_or_default()
+                        ));
+                        self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
+                        self.defaults_logs_global = false;
+                        self.defaults_error_directives.clear();
+                    }
+                    None => {
+                        self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
+                        self.defaults_logs_global = false;
+                        self.defaults_error_directives.clear();
+                    }
+                }
+                self.defaults.name = name.clone().unwrap_or_default();
+                self.defaults.conf = (file, line);
+                self.defaults_name = name;
             }
-            "frontend" | "backend" | "listen" => self.new_proxy(&args),
+            "frontend" | "backend" | "listen" => {
+                self.end_defaults();
+                self.new_proxy(&args)
+            }
             "http-errors" => match args.get(1) {
                 Some(name) => {
                     self.http_errors.entry(name.clone()).or_default();
@@ -770,6 +820,20 @@ impl Parser<'_> {
         }
     }
 
+    /// Keeps the `defaults` section that just ended under its name, for `from NAME`.
+    fn end_defaults(&mut self) {
+        if self.section == Section::Defaults
+            && let Some(n) = self.defaults_name.clone()
+        {
+            let snap = DefaultsSnapshot {
+                px: self.defaults.clone(),
+                logs_global: self.defaults_logs_global,
+                error_directives: self.defaults_error_directives.clone(),
+            };
+            self.named_defaults.insert(n, snap);
+        }
+    }
+
     /// The section-opening part of cfgparse.c:cfg_parse_listen() in 1.5-dev8: a
     /// `frontend`, `backend`, `listen` or `defaults` line starts a proxy (its span).
     fn new_proxy(&mut self, args: &[String]) {
@@ -804,8 +868,38 @@ impl Parser<'_> {
         let id = ProxyId::from(self.cfg.proxies.len());
         let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, section = %kw, name = %name).entered();
         let mut p = Proxy::new(id, name, cap, &self.file, self.line);
-        // Copy the current `defaults` section into the new proxy.
-        let d = &self.defaults;
+        // `from NAME`: a named `defaults` section instead of the last one (2.5+).
+        let from = args.iter().position(|a| a == "from").and_then(|i| args.get(i + 1));
+        let named = match from {
+            Some(f) => match self.named_defaults.get(f) {
+                Some(d) => Some(d.clone()),
+                None => {
+                    self.alert(format!("{kw} '{name}': unable to find defaults section '{f}'."));
+                    None
+                }
+            },
+            None => None,
+        };
+        let (d, d_errs) = match named {
+            Some(n) => (n.px, n.error_directives),
+            None => (self.defaults.clone(), self.defaults_error_directives.clone()),
+        };
+        let has_rules = !d.http_req_rules.is_empty()
+            || !d.http_res_rules.is_empty()
+            || !d.http_after_res_rules.is_empty();
+        if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
+            let msg = format!(
+                "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
+                d.name
+            );
+            self.alert(msg);
+        }
+        // Rules and ACLs of a named `defaults` run before the proxy's own.
+        p.acls = d.acls.clone();
+        p.http_req_rules = d.http_req_rules.clone();
+        p.http_res_rules = d.http_res_rules.clone();
+        p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
         p.options = d.options;
@@ -819,8 +913,8 @@ impl Parser<'_> {
         p.check_expect_status = d.check_expect_status;
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
         p.comp = d.comp.as_ref().map(|c| Comp { offload: false, ..c.clone() });
-        for d in &self.defaults_error_directives {
-            self.error_directives.push((id, d.clone()));
+        for d in d_errs {
+            self.error_directives.push((id, d));
         }
         self.cfg.proxies.push(p);
         self.section = Section::Proxy(id);
@@ -906,6 +1000,45 @@ impl Parser<'_> {
                 g.log_send_hostname = Some(arg1.cloned().unwrap_or_else(|| {
                     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
                 }))
+            }
+            "set-var" | "set-var-fmt" => {
+                let (Some(name), Some(val)) = (args.get(1), args.get(2)) else {
+                    return Err(format!(
+                        "'{kw}' expects a variable name and a {}.",
+                        if kw == "set-var" { "sample expression" } else { "format string" }
+                    ));
+                };
+                let v = crate::haproxy::vars::register_name(name).map_err(|e| format!("'{kw}' : {e}"))?;
+                if v.scope != crate::haproxy::vars::VarsScope::SCOPE_PROC {
+                    return Err(format!(
+                        "'{kw}' : only 'proc.' variables may be set in the global section ('{name}')."
+                    ));
+                }
+                let mut proc = std::mem::take(&mut g.vars_proc);
+                let res = {
+                    let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
+                    let mut ctx = crate::haproxy::sample::SmpCtx {
+                        strm: None,
+                        dir: crate::haproxy::sample::SmpDir::Req,
+                        vars,
+                    };
+                    if kw == "set-var" {
+                        crate::haproxy::sample::sample_parse_word(val)
+                            .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
+                    } else {
+                        crate::haproxy::log::parse_logformat_string(val).map(|f| {
+                            Some(crate::haproxy::sample::SmpData::Str(crate::haproxy::log::build_logline(
+                                &f, &mut ctx, false,
+                            )))
+                        })
+                    }
+                };
+                let res = res.map_err(|e| format!("'{kw}' : {e}"));
+                if let Ok(Some(d)) = &res {
+                    proc.set(&v.name, d.clone());
+                }
+                self.cfg.global.vars_proc = proc;
+                res?;
             }
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
@@ -1069,14 +1202,26 @@ impl Parser<'_> {
                     return Err("'use_backend' not allowed in 'defaults' section.".into());
                 }
                 let name = args.get(1).ok_or("'use_backend' expects a backend name.")?.clone();
+                // `use_backend %[expr]`: the name is a log format, evaluated per request.
+                let dynamic = if name.contains('%') {
+                    Some(crate::haproxy::log::parse_logformat_string(&name)?)
+                } else {
+                    None
+                };
                 let cond = if args.len() > 2 {
-                    parse_cond(&args[2..], &self.cur().acls)
+                    parse_acl_cond(&args[2..], &self.cur().acls)
                         .map_err(|e| format!("error detected while parsing switching rule : {e}."))?
                 } else {
                     Condition::always()
                 };
                 let line = self.line;
-                self.cur().switching_rules.push(SwitchingRule { cond, be_name: name, be: None, line });
+                self.cur().switching_rules.push(SwitchingRule {
+                    cond,
+                    be_name: name,
+                    be: None,
+                    dynamic,
+                    line,
+                });
             }
             "balance" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
@@ -1129,8 +1274,8 @@ impl Parser<'_> {
                 }
             },
             "acl" => {
-                if self.in_defaults() {
-                    return Err("'acl' not allowed in 'defaults' section.".into());
+                if self.in_defaults() && self.defaults_name.is_none() {
+                    return Err("'acl' not allowed in anonymous 'defaults' section.".into());
                 }
                 let name = args.get(1).ok_or("'acl' expects an ACL name")?.clone();
                 if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
@@ -1140,23 +1285,79 @@ impl Parser<'_> {
                     .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
                 self.cur().acls.add(&name, expr);
             }
-            "http-request" => {
-                if self.in_defaults() {
-                    return Err("'http-request' not allowed in 'defaults' section.".into());
+            "http-request" | "http-response" | "http-after-response" => {
+                if self.in_defaults() && self.defaults_name.is_none() {
+                    return Err(format!("'{kw}' not allowed in anonymous 'defaults' section."));
                 }
+                let set = match kw {
+                    "http-request" => RuleSet::Req,
+                    "http-response" => RuleSet::Res,
+                    _ => RuleSet::AfterRes,
+                };
                 let p = self.cur();
-                let rule =
-                    HttpReqRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-request' {e}"))?;
-                p.http_req_rules.push(rule);
+                let mut caps = p.req_cap.len();
+                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                    format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
+                })?;
+                if caps > p.req_cap.len()
+                    && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
+                {
+                    p.req_cap.push((None, slot.len));
+                }
+                match set {
+                    RuleSet::Req => p.http_req_rules.push(rule),
+                    RuleSet::Res => p.http_res_rules.push(rule),
+                    RuleSet::AfterRes => p.http_after_res_rules.push(rule),
+                }
             }
-            "http-response" => {
-                if self.in_defaults() {
-                    return Err("'http-response' not allowed in 'defaults' section.".into());
+            "http-error" => {
+                if args.get(1).map(String::as_str) != Some("status") {
+                    return Err("'http-error' expects 'status <code>' as first argument.".into());
                 }
-                let p = self.cur();
-                let rule =
-                    HttpResRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-response' {e}"))?;
-                p.http_res_rules.push(rule);
+                let (reply, used) = http_parse_http_reply(args, 1, 0)?;
+                if let Some(extra) = args.get(used) {
+                    return Err(format!("'http-error' : unknown keyword '{extra}'."));
+                }
+                if !ERRORFILE_CODES.contains(&reply.status) {
+                    self.warn(format!(
+                        "status code '{}' not handled by 'http-error', error customization will be ignored.",
+                        reply.status
+                    ));
+                    return Ok(());
+                }
+                self.cur().http_errors.insert(reply.status, reply);
+            }
+            "capture" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                match (
+                    args.get(1).map(String::as_str),
+                    args.get(2).map(String::as_str),
+                    args.get(3),
+                    args.get(4),
+                ) {
+                    (Some(dir @ ("request" | "response")), Some("header"), Some(name), Some(l))
+                        if l == "len" =>
+                    {
+                        let len: usize = args
+                            .get(5)
+                            .and_then(|v| v.parse().ok())
+                            .ok_or("'capture request header' expects 'len' <length>.")?;
+                        let p = self.cur();
+                        if dir == "request" {
+                            p.req_cap.push((Some(name.to_ascii_lowercase()), len));
+                        } else {
+                            p.rsp_cap.push((name.to_ascii_lowercase(), len));
+                        }
+                    }
+                    (Some("cookie"), _, _, _) => {
+                        return Err("'capture cookie' is not implemented by haflow.".into());
+                    }
+                    _ => {
+                        return Err(
+                            "'capture' expects 'cookie', 'request header' or 'response header'.".into()
+                        );
+                    }
+                }
             }
             "http-check" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
@@ -1254,6 +1455,7 @@ impl Parser<'_> {
     /// messages of the `http-errors` section it names (all of them, or the listed
     /// statuses), as HAProxy 2.6's proxy_check_errors() does after parsing.
     fn resolve_errorfiles(&mut self) {
+        self.resolve_reply_errorfiles();
         for (id, d) in std::mem::take(&mut self.error_directives) {
             match d {
                 ErrorDirective::File(code, msg) => {
@@ -1276,6 +1478,36 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// `errorfiles NAME` in `deny`, `return` and `http-error`: the message of the named
+    /// `http-errors` section for the reply's status.
+    fn resolve_reply_errorfiles(&mut self) {
+        let sets = &self.http_errors;
+        let mut missing = Vec::new();
+        for p in &mut self.cfg.proxies {
+            let pname = p.name.clone();
+            let replies = p
+                .http_req_rules
+                .iter_mut()
+                .chain(p.http_res_rules.iter_mut())
+                .filter_map(|r| match &mut r.act {
+                    crate::haproxy::http_act::HttpAct::Deny(rep)
+                    | crate::haproxy::http_act::HttpAct::Return(rep) => Some(rep),
+                    _ => None,
+                })
+                .chain(p.http_errors.values_mut());
+            for rep in replies {
+                let HttpReply { status, body: ReplyBody::ErrFiles(name, msg), .. } = rep else { continue };
+                match sets.get(name.as_str()) {
+                    Some(set) => *msg = set.get(status).cloned(),
+                    None => missing.push(format!(
+                        "proxy '{pname}': unable to find http-errors section '{name}' referenced by http-reply."
+                    )),
+                }
+            }
+        }
+        self.diag.alerts.extend(missing);
     }
 
     /// The listeners the `bind` line being parsed created (one per address of a range).
@@ -1679,6 +1911,8 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         http_errors: std::collections::HashMap::new(),
         error_directives: Vec::new(),
         defaults_error_directives: Vec::new(),
+        defaults_name: None,
+        named_defaults: std::collections::HashMap::new(),
     };
     for path in paths {
         let path = path.as_ref();
@@ -1790,7 +2024,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
             }
         }
-        for rule in &mut p.switching_rules {
+        for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {
             match find_be(&rule.be_name) {
                 Some(id) => rule.be = Some(id),
                 None => diag.alerts.push(format!(
@@ -1829,7 +2063,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
             p.log_format = LogFormat::Tcp;
         }
-        if p.mode == ProxyMode::PR_MODE_TCP && (!p.http_req_rules.is_empty() || !p.http_res_rules.is_empty())
+        if p.mode == ProxyMode::PR_MODE_TCP
+            && (!p.http_req_rules.is_empty()
+                || !p.http_res_rules.is_empty()
+                || !p.http_after_res_rules.is_empty())
         {
             diag.warnings.push(format!(
                 "'http-request' rules ignored for {} '{}' as they require HTTP mode.",

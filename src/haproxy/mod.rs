@@ -27,6 +27,7 @@ pub mod h1;
 #[allow(clippy::module_inception)]
 pub mod haproxy;
 pub mod http;
+pub mod http_act;
 pub mod lb_fas;
 pub mod lb_fwlc;
 pub mod lb_fwrr;

@@ -13,8 +13,8 @@ use std::fmt;
 use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::compression::Comp;
+use crate::haproxy::http_act::{HttpReply, HttpRule};
 use crate::haproxy::log::{LogFormat, LogTarget};
-use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::server::Server;
 use crate::ids::{ListenerId, ProxyId, SessionId};
 
@@ -185,6 +185,8 @@ pub struct SwitchingRule {
     pub be_name: String,
     /// The resolved backend.
     pub be: Option<ProxyId>,
+    /// `use_backend %[...]`: the name is computed per request (`be_name` is the format).
+    pub dynamic: Option<crate::haproxy::log::LogFmt>,
     /// Where the rule was written, for error messages.
     pub line: usize,
 }
@@ -239,7 +241,7 @@ pub struct ProxyCounters {
 }
 
 /// `struct proxy`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Proxy {
     /// Index in `Haproxy::proxies`.
     pub id: ProxyId,
@@ -271,12 +273,22 @@ pub struct Proxy {
     pub switching_rules: Vec<SwitchingRule>,
     /// Named ACLs declared in this section.
     pub acls: AclList,
-    /// `http-request` rules in order.
-    pub http_req_rules: Vec<HttpReqRule>,
+    /// `http-request` rules in order (those of its `defaults` section first).
+    pub http_req_rules: Vec<HttpRule>,
     /// `http-response` rules in order.
-    pub http_res_rules: Vec<HttpResRule>,
+    pub http_res_rules: Vec<HttpRule>,
     /// `compression` settings (`px->comp`); `None` when the section has none.
     pub comp: Option<Comp>,
+    /// `http-after-response` rules in order.
+    pub http_after_res_rules: Vec<HttpRule>,
+    /// `http-error status N ...`: the replies replacing the error messages of these
+    /// statuses (before `errorfile`s).
+    pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
+    /// `capture request header NAME len N` lines, then `http-request capture ... len N`
+    /// slots: (header name, or none for an action's slot; longest value kept).
+    pub req_cap: Vec<(Option<String>, usize)>,
+    /// `capture response header NAME len N` lines.
+    pub rsp_cap: Vec<(String, usize)>,
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
@@ -345,6 +357,10 @@ impl Proxy {
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
             comp: None,
+            http_after_res_rules: Vec::new(),
+            http_errors: std::collections::BTreeMap::new(),
+            req_cap: Vec::new(),
+            rsp_cap: Vec::new(),
             errmsg: std::collections::BTreeMap::new(),
             servers: Vec::new(),
             lbprm: LbParams::default(),

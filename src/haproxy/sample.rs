@@ -778,6 +778,11 @@ fn smp_fetch_rqver(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
+/// `req.proto_http`: the request was parsed as HTTP (the predefined `HTTP` ACL).
+fn smp_fetch_proto_http(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    out.push(SmpData::Bool(c.req_head().is_some()));
+}
+
 /// `res.ver`.
 fn smp_fetch_stver(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some(StartLine::Response { version, .. }) = c.res_head().map(|h| &h.start) {
@@ -1354,6 +1359,7 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("url_param", smp_fetch_url_param, args(0, &[ARGT_STR, ARGT_STR]), None, SMP_T_STR),
     fetch!("urlp", smp_fetch_url_param, args(0, &[ARGT_STR, ARGT_STR]), None, SMP_T_STR),
     fetch!("method", smp_fetch_meth, ARG0, None, SMP_T_METH),
+    fetch!("req.proto_http", smp_fetch_proto_http, ARG0, None, SMP_T_BOOL),
     fetch!("req.ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),
     fetch!("req_ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),
     fetch!("res.ver", smp_fetch_stver, ARG0, None, SMP_T_STR),

@@ -93,6 +93,11 @@ pub const PROCESS_SESSION: &str = "process_session";
 pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
 /// proto_http.c:http_process_req_common()
 pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
+/// proto_http.c:http_req_get_intercept_rule(): the `http-request` rules of one proxy
+pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
+/// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
+/// `http-after-response`) rules of one proxy
+pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
 /// proto_http.c:http_process_request()
