@@ -28,7 +28,7 @@ use crate::trace::names;
 use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, timed_listing};
 use crate::tui::snapshot::{LogKind, producer};
 use crate::tui::state::Tone;
-use crate::tui::{App, CAPTURE_CAPACITY, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
+use crate::tui::{App, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
 
 /// The demo's configuration (`${S1}`... are the embedded servers' addresses).
 pub const CONFIG: &str = r#"global
@@ -395,7 +395,7 @@ pub fn main(duration: Option<Duration>, every: Duration) -> ExitCode {
 
 /// The demo watched by the terminal UI until `q`, Ctrl-C, a signal or `duration`.
 fn run_tui(duration: Option<Duration>) -> Result<(), String> {
-    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    let (sink, capture) = crate::tui::ui_capture();
     let (prod, feed) = producer(SNAPSHOT_INTERVAL_MS);
     let demo = Demo::start(Some(sink), Some(Box::new(prod)))?;
     let mut app = App::default();

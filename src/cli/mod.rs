@@ -250,7 +250,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// this one. The capture layer becomes the process's subscriber before the configuration
 /// is read, so the UI sees start-up too; bind errors print before the UI takes the screen.
 pub fn run_tui(args: &RunArgs) -> ExitCode {
-    let (layer, capture) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
+    let (layer, capture) = crate::tui::ui_capture();
     let _trace = match install(&args.trace, Some(layer), false, false) {
         Ok(g) => g,
         Err(e) => {

@@ -14,7 +14,7 @@ use crate::scenario::spec::{ARTICLE, Scenario};
 use crate::trace::export::{TraceArgs, install};
 use crate::tui::snapshot::{LogKind, producer};
 use crate::tui::state::Tone;
-use crate::tui::{App, CAPTURE_CAPACITY, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
+use crate::tui::{App, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
 
 /// `haflow scenario ...`.
 #[derive(Debug, Subcommand)]
@@ -167,7 +167,7 @@ fn run_tui(a: &ScenarioRunArgs, sc: Scenario, golden: Option<String>) -> ExitCod
             return ExitCode::from(1);
         }
     };
-    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    let (sink, capture) = crate::tui::ui_capture();
     let (prod, feed) = producer(SNAPSHOT_INTERVAL_MS);
     let (report_tx, report_rx) = std::sync::mpsc::channel::<String>();
     let mut app = App::default();

@@ -57,8 +57,15 @@ use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
 pub const SNAPSHOT_INTERVAL_MS: u64 = 100;
-/// Span records in flight between the proxy and the UI.
-pub const CAPTURE_CAPACITY: usize = 1 << 16;
+/// Span records in flight between the proxy and the UI's keeper (`trace::keeper`).
+pub const CAPTURE_CAPACITY: usize = 1 << 18;
+
+/// The UI's feed of span records: a capture feed from the proxy with a keeper in front
+/// of the UI (whole sessions under load); `sink` goes to the proxy's subscriber.
+pub fn ui_capture() -> (crate::trace::capture::Sink, Capture) {
+    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    (sink, crate::trace::keeper::start(capture))
+}
 /// Columns a left/right press scrolls the log lines sideways.
 const LOG_STEP: usize = 16;
 /// The furthest the log lines scroll sideways (past the longest line, nothing shows).
@@ -589,6 +596,7 @@ pub fn pump(st: &mut State, feed: &Feed, capture: &Capture) -> bool {
         any = true;
     }
     st.dropped_records = capture.dropped();
+    st.keep = capture.keeping().map(|k| k.counts());
     st.dropped_feed = feed.dropped();
     st.prune();
     any
@@ -713,6 +721,12 @@ pub struct Live<'a> {
 
 impl Source for Live<'_> {
     fn pump(&mut self, app: &mut App) -> bool {
+        // The keeper keeps the session on screen whole, whatever the load.
+        if let Some(k) = self.capture.keeping() {
+            let shown = app.view.detail.filter(|_| app.view.view == ViewKind::Detail).or(app.view.sess_sel);
+            k.followed
+                .store(shown.unwrap_or(crate::trace::keeper::NOBODY), std::sync::atomic::Ordering::Relaxed);
+        }
         pump(&mut app.state, self.feed, self.capture)
     }
     fn refresh(&self) {

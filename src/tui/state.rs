@@ -513,8 +513,10 @@ pub struct State {
     phase: Option<LoopPhase>,
     /// The log pane, oldest first.
     pub logs: VecDeque<LogLine>,
-    /// Span records the capture layer dropped (the UI was behind).
+    /// Span records the capture layer dropped (the UI, or its keeper, was behind).
     pub dropped_records: u64,
+    /// What the keeper in front of the UI kept (`None`: no keeper).
+    pub keep: Option<crate::trace::keeper::KeepCounts>,
     /// Snapshots and log lines dropped.
     pub dropped_feed: u64,
     /// Freed sessions the producer could not remember.
@@ -863,9 +865,12 @@ impl State {
         let mut gone = Vec::new();
         let closed = self.sessions.values().filter(|e| e.closed).count();
         if closed > MAX_CLOSED {
-            gone.extend(
-                self.sessions.values().filter(|e| e.closed).map(|e| e.uniq_id).take(closed - MAX_CLOSED),
-            );
+            // The oldest go first, those that ended well before those that failed: under
+            // load the failures are what a user looks for (the keeper keeps them whole).
+            let mut by_age: Vec<(bool, u32)> =
+                self.sessions.values().filter(|e| e.closed).map(|e| (self.failed(e), e.uniq_id)).collect();
+            by_age.sort_unstable();
+            gone.extend(by_age.iter().map(|(_, id)| *id).take(closed - MAX_CLOSED));
             for id in &gone {
                 self.sessions.remove(id);
                 self.traces.remove(id);
@@ -885,6 +890,19 @@ impl State {
             let gone: std::collections::HashSet<u32> = gone.into_iter().collect();
             self.spans.retain(|_, loc| !matches!(loc, SpanLoc::Session { sess, .. } if gone.contains(sess)));
         }
+    }
+
+    /// True when one of the session's transactions ended with a termination state other
+    /// than `----` (as the proxy copied them, or as its spans say).
+    pub fn failed(&self, e: &SessionEntry) -> bool {
+        let bad = |t: &str| !matches!(t, "" | "--" | "----");
+        e.txns.iter().any(|t| bad(&t.term))
+            || self.trace(e.uniq_id).is_some_and(|t| {
+                t.nodes.iter().any(|n| {
+                    matches!(n.name, names::SESSION_FREE | names::HTTP_END_TXN_CLEAN_SESSION)
+                        && n.field("term").is_some_and(bad)
+                })
+            })
     }
 
     /// The trace of session `uniq_id`.
