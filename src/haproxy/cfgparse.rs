@@ -390,6 +390,52 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
+/// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
+/// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
+/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
+/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
+    match rest.get(1) {
+        Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
+            cur.push(c);
+            1
+        }
+        Some('$') if dquote => {
+            cur.push('$');
+            1
+        }
+        Some('t') => {
+            cur.push('\t');
+            1
+        }
+        Some('n') => {
+            cur.push('\n');
+            1
+        }
+        Some('r') => {
+            cur.push('\r');
+            1
+        }
+        Some('x') => {
+            match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
+                (Some(h), Some(l)) => {
+                    cur.push(char::from((h * 16 + l) as u8));
+                    3
+                }
+                _ => {
+                    cur.push('\\');
+                    0
+                }
+            }
+        }
+        _ => {
+            cur.push('\\');
+            0
+        }
+    }
+}
+
 /// Splits a line into words like HAProxy's parser: spaces separate words, `#` starts a
 /// comment, `"..."` and `'...'` quote, `\` escapes, and `$VAR`/`${VAR}`/`${VAR-default}`
 /// expand inside double quotes only.
@@ -425,9 +471,8 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                     quote = Some((c, i));
                     in_word = true;
                 }
-                '\\' if i + 1 < bytes.len() => {
-                    i += 1;
-                    cur.push(bytes[i]);
+                '\\' => {
+                    i += backslash(&bytes[i..], false, &mut cur);
                     in_word = true;
                 }
                 _ => {
@@ -438,9 +483,8 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
             Some((q, _)) => {
                 if c == q {
                     quote = None;
-                } else if c == '\\' && q == '"' && i + 1 < bytes.len() {
-                    i += 1;
-                    cur.push(bytes[i]);
+                } else if c == '\\' && q == '"' {
+                    i += backslash(&bytes[i..], true, &mut cur);
                 } else if c == '$' && q == '"' {
                     // ${NAME}, ${NAME-default} or $NAME
                     let (name, default, end) = if bytes.get(i + 1) == Some(&'{') {

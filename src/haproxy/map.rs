@@ -40,3 +40,29 @@ pub fn sample_conv_map(a: &[Arg], d: &mut SmpData, out: SmpType) -> bool {
         None => false,
     }
 }
+
+/// map.c's `map_regm` in 2.6: the first key (a regex) that matches gives the value, in
+/// which `\N` is replaced by the match's group N.
+pub fn sample_conv_map_regm(a: &[Arg], d: &mut SmpData) -> bool {
+    let Arg::Map(m) = &a[0] else { return false };
+    let Some(input) = smp_cast(d.clone(), SmpType::SMP_T_STR).and_then(SmpData::into_str) else {
+        return false;
+    };
+    for (p, v) in &m.patterns {
+        if let crate::haproxy::pattern::Pattern::Reg(re) = p
+            && let Some(caps) = re.captures(&input)
+        {
+            let mut out = Vec::new();
+            crate::haproxy::sample::exp_replace(&mut out, v.as_deref().unwrap_or_default(), &caps);
+            *d = SmpData::Str(out);
+            return true;
+        }
+    }
+    match &a[1] {
+        Arg::Str(def) => {
+            *d = SmpData::Str(def.clone());
+            true
+        }
+        _ => false,
+    }
+}

@@ -140,6 +140,8 @@ pub fn sample_casts(from: SmpType, to: SmpType) -> bool {
         (SMP_T_SINT, _) => true,
         (SMP_T_IPV4, SMP_T_SINT | SMP_T_ADDR | SMP_T_IPV4 | SMP_T_IPV6 | SMP_T_STR | SMP_T_BIN) => true,
         (SMP_T_IPV6, SMP_T_ADDR | SMP_T_IPV4 | SMP_T_IPV6 | SMP_T_STR | SMP_T_BIN) => true,
+        // An address fetch yields IPv4 or IPv6: what either casts to.
+        (SMP_T_ADDR, _) => sample_casts(SMP_T_IPV4, to) || sample_casts(SMP_T_IPV6, to),
         (SMP_T_STR, _) => true,
         (SMP_T_BIN, SMP_T_STR | SMP_T_BIN | SMP_T_METH) => true,
         (SMP_T_METH, SMP_T_STR | SMP_T_BIN | SMP_T_METH) => true,
@@ -2071,14 +2073,16 @@ fn sample_conv_crypto_hmac(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
     }
 }
 
-/// Bob Jenkins' full avalanche on 32 bits (intops.h:full_hash() in 2.6).
+/// Bob Jenkins' full avalanche on 32 bits, times a prime (intops.h:full_hash() in 2.6).
 pub fn full_hash(mut a: u32) -> u32 {
     a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
     a = (a ^ 0xc761_c23c) ^ (a >> 19);
     a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
     a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
     a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
-    (a ^ 0xb55a_4f09) ^ (a >> 16)
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    // Spread over the tree: a large prime close to 3/4 of it.
+    a.wrapping_mul(3_221_225_473)
 }
 
 /// hash.c:hash_djb2() in 2.6.
@@ -2382,6 +2386,11 @@ map_conv!(conv_map_sub, chk_map_sub, M::Sub, SmpType::SMP_T_STR);
 map_conv!(conv_map_dir, chk_map_dir, M::Dir, SmpType::SMP_T_STR);
 map_conv!(conv_map_dom, chk_map_dom, M::Dom, SmpType::SMP_T_STR);
 map_conv!(conv_map_reg, chk_map_reg, M::Reg, SmpType::SMP_T_STR);
+
+/// `map_regm(file[,default])`: `map_reg` whose value may use the match's `\N` groups.
+fn conv_map_regm(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    crate::haproxy::map::sample_conv_map_regm(a, d)
+}
 map_conv!(conv_map_int, chk_map_int, M::Int, SmpType::SMP_T_STR);
 map_conv!(conv_map_ip, chk_map_ip, M::Ip, SmpType::SMP_T_STR);
 map_conv!(conv_map_str_int, chk_map_str_int, M::Str, SmpType::SMP_T_SINT);
@@ -2545,6 +2554,7 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("map_dir", conv_map_dir, MAP_ARGS, Some(chk_map_dir), SMP_T_STR, SMP_T_STR),
     conv!("map_dom", conv_map_dom, MAP_ARGS, Some(chk_map_dom), SMP_T_STR, SMP_T_STR),
     conv!("map_reg", conv_map_reg, MAP_ARGS, Some(chk_map_reg), SMP_T_STR, SMP_T_STR),
+    conv!("map_regm", conv_map_regm, MAP_ARGS, Some(chk_map_reg), SMP_T_STR, SMP_T_STR),
     conv!("map_int", conv_map_int, MAP_ARGS, Some(chk_map_int), SMP_T_SINT, SMP_T_STR),
     conv!("map_ip", conv_map_ip, MAP_ARGS, Some(chk_map_ip), SMP_T_ADDR, SMP_T_STR),
     conv!("map_str_int", conv_map_str_int, MAP_ARGS, Some(chk_map_str_int), SMP_T_STR, SMP_T_SINT),
@@ -2801,6 +2811,7 @@ mod tests {
         assert_eq!(s("str(abc),crc32"), "891568578");
         assert_eq!(s("str(123456789),crc32c"), "3808858755");
         assert_eq!(s("str(abc),djb2"), "193485963");
+        assert_eq!(s("str(abc),crc32(1)"), (full_hash(891568578) as i64).to_string());
         assert_eq!(s("str(abc),sha1,hex,lower"), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
             s("str(abc),sha2,hex,lower"),
