@@ -27,7 +27,7 @@ use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
+use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions, ProxyState};
 use crate::haproxy::session::{
     AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
     session_process_counters, srv_error_flags, srv_release_conn,
@@ -801,8 +801,10 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.txn.path = uri_path(uri).as_bytes().to_vec();
             s.txn.req_line = Some(line);
             s.txn.cli_http10 = http10;
+            // A stopping frontend (soft stop, a reload) closes after this answer (1.5.0).
             s.txn.cli_close = te_close
-                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
+                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") }
+                || w.proxies[s.fe.idx()].state == ProxyState::PR_STSTOPPED;
             s.txn.req.head = Some(head);
             s.txn.req.head_len = len;
             s.txn.req.framing = Some(framing);
