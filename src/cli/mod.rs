@@ -20,7 +20,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::errors::print_message;
-use crate::haproxy::haproxy::{Haproxy, InitError, OnLoopTurn, observe, run_poll_loop, start_proxies};
+use crate::haproxy::haproxy::{
+    Haproxy, InitError, OldPids, OnLoopTurn, bind_and_enable, observe, run_poll_loop,
+};
 use crate::trace::export::{TraceArgs, install};
 
 pub mod scenario;
@@ -295,11 +297,13 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
             return Err(ExitCode::from(1));
         }
     }
-    match start_proxies(w) {
+    match bind_and_enable(w) {
         Ok(()) => {}
         Err(InitError::Bind(msg)) => {
             print_notices();
-            print_message("ALERT", &msg);
+            for line in msg.lines() {
+                print_message("ALERT", line);
+            }
             print_message(
                 "ALERT",
                 "[haproxy.main()] Some protocols failed to start their listeners! Exiting.",
@@ -366,6 +370,10 @@ pub struct HaproxyArgs {
     pub maxconn: Option<u32>,
     /// `-C DIR`: change to this directory before reading the files.
     pub chdir: Option<PathBuf>,
+    /// `-sf PID...` / `-st PID...`: old processes to take the ports from.
+    pub oldpids: OldPids,
+    /// `-dR`: do not set `SO_REUSEPORT` on listeners.
+    pub noreuseport: bool,
     /// Options accepted and ignored, to be reported (`-D`, `-W`...).
     pub ignored: Vec<String>,
 }
@@ -388,8 +396,10 @@ pub const HAPROXY_USAGE: &str =
         -N sets the default, per-proxy maximum # of connections (accepted, ignored)
         -L set local peer name (accepted, ignored)
         -p writes pids of all children to this file
-        -de, -dp, -dS, -dG, -dR, -dr, -dV, -dW, -dD, -dI accepted and ignored
-        -x <unix_socket>, -S <bind>, -sf/-st [pid ]* accepted and ignored
+        -dR disables SO_REUSEPORT usage
+        -de, -dp, -dS, -dG, -dr, -dV, -dW, -dD, -dI accepted and ignored
+        -sf/-st [pid ]* finishes/terminates old pids.
+        -x <unix_socket>, -S <bind> accepted and ignored
     or: haflow <run|check> ... (see haflow --help)
 ";
 
@@ -428,11 +438,17 @@ pub fn parse_haproxy_args(args: &[String]) -> Result<HaproxyArgs, String> {
                 a.ignored.push(arg.into());
             }
             "-sf" | "-st" => {
-                while args.get(i + 1).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+                // haproxy.c:init() in 2.6: the pids are the arguments up to the next option.
+                a.oldpids.sig = if arg == "-sf" { libc::SIGUSR1 } else { libc::SIGTERM };
+                while let Some(p) = args.get(i + 1).filter(|p| !p.starts_with('-')) {
+                    match p.parse::<i32>() {
+                        Ok(pid) if pid > 0 => a.oldpids.pids.push(pid),
+                        _ => return Err(format!("'{arg}' expects process ids, not '{p}'")),
+                    }
                     i += 1;
                 }
-                a.ignored.push(arg.into());
             }
+            "-dR" => a.noreuseport = true,
             "-D" | "-W" | "-Ws" => a.ignored.push(arg.into()),
             a2 if a2.starts_with("-d") && a2.len() > 2 => a.ignored.push(a2.into()),
             other => return Err(format!("unknown option '{other}'")),
@@ -593,6 +609,8 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     };
     w.global.debug |= a.debug;
     w.global.quiet |= quiet;
+    w.global.noreuseport |= a.noreuseport;
+    w.oldpids = a.oldpids.clone();
     if let Some(n) = a.maxconn {
         w.global.maxconn = n;
     }

@@ -117,6 +117,7 @@ const GLOBAL_KW: &[&str] = &[
     "stats",
     "quiet",
     "debug",
+    "noreuseport",
     "nbproc",
     "chroot",
     "description",
@@ -1086,6 +1087,7 @@ impl Parser<'_> {
             }
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
+            "noreuseport" => g.noreuseport = true,
             "nbproc" | "description" | "node" => {}
             "stats" => self.parse_stats_global(args)?,
             k if TUNE_RESOURCES.contains(&k) => {
@@ -2058,6 +2060,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     };
     for p in &mut cfg.proxies {
         if p.state == crate::haproxy::proxy::ProxyState::PR_STSTOPPED {
+            // proxy.c:stop_proxy() at this point in 1.5-dev8: a `disabled` proxy's
+            // listeners leave their protocol's list, so nothing binds them.
+            for lid in &p.listeners {
+                crate::haproxy::listener::delete_listener(&mut cfg.listeners[lid.idx()], &mut cfg.protocols);
+            }
             continue;
         }
         if let Some((name, _)) = &p.defbe_name {

@@ -262,21 +262,10 @@ fn would_block(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock
 }
 
-fn bind_cli(fdtab: &FdTab, addr: &CliAddr, mode: Option<u32>) -> std::io::Result<Sock> {
+fn bind_cli(fdtab: &FdTab, addr: &CliAddr, mode: Option<u32>, reuseport: bool) -> std::io::Result<Sock> {
     match addr {
         CliAddr::Fd(n) => fdtab.adopt_inherited(*n),
-        CliAddr::Inet(a) => {
-            let sock = socket2::Socket::new(
-                socket2::Domain::for_address(*a),
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            sock.set_nonblocking(true)?;
-            sock.set_reuse_address(true)?;
-            sock.bind(&(*a).into())?;
-            sock.listen(128)?;
-            Ok(Sock::TcpListener(mio::net::TcpListener::from_std(sock.into())))
-        }
+        CliAddr::Inet(a) => Ok(Sock::TcpListener(crate::haproxy::proto_tcp::bind_inet(*a, 128, reuseport)?)),
         CliAddr::Unix(path) => {
             // A socket file left by a previous run would make bind() fail.
             if std::fs::symlink_metadata(path)
@@ -303,7 +292,7 @@ pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
     for (i, c) in confs.iter().enumerate() {
         let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
         let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
-        let sock = bind_cli(&w.fdtab, &addr, c.mode).map_err(|e| {
+        let sock = bind_cli(&w.fdtab, &addr, c.mode, !w.global.noreuseport).map_err(|e| {
             let reason = crate::haproxy::proto_tcp::os_reason(&e);
             // HAProxy 2.6's wording differs between the UNIX and the TCP binders.
             let what = match &addr {
@@ -342,7 +331,7 @@ pub fn stats_unbind_sockets(w: &mut Haproxy) {
         if let Some(fd) = w.cli.listeners[i].fd.take() {
             w.fdtab.fd_delete(fd);
             if let CliAddr::Unix(p) = &w.cli.listeners[i].addr {
-                let _ = std::fs::remove_file(p);
+                crate::haproxy::proto_uxst::destroy_uxst_socket(p);
             }
         }
     }

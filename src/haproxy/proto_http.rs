@@ -30,7 +30,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, ProxyOptions};
+use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions, ProxyState};
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
 use crate::haproxy::session::{
     AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
@@ -519,8 +519,10 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.txn.path = crate::haproxy::sample::uri_path(uri.as_bytes(), false).to_vec();
             s.txn.req_line = Some(line);
             s.txn.cli_http10 = http10;
+            // A stopping frontend (soft stop, a reload) closes after this answer (1.5.0).
             s.txn.cli_close = te_close
-                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
+                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") }
+                || w.proxies[s.fe.idx()].state == ProxyState::PR_STSTOPPED;
             let caps = &w.proxies[s.fe.idx()].req_cap;
             if !caps.is_empty() {
                 s.txn.req_cap = capture_headers(caps.iter().map(|(n, l)| (n.as_deref(), *l)), &head);

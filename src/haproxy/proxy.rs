@@ -5,7 +5,9 @@
 //! owns servers and balances across them, and a `listen` section is both. The analyser
 //! masks (`fe_req_ana`, `be_req_ana`, ...) are filled by `check_config_validity` and copied
 //! into each session's buffers: they are how a proxy's mode and rules become the list of
-//! functions a request goes through.
+//! functions a request goes through. The start-up and reload functions of `proxy.c` live
+//! here too: `start_proxies` binds, `pause_proxies` and `resume_proxies` answer
+//! `SIGTTOU` and `SIGTTIN`, `stop_proxy` closes a proxy's listeners for good.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,10 +15,15 @@ use std::fmt;
 use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::compression::Comp;
+use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http_act::{HttpReply, HttpRule};
-use crate::haproxy::log::{LogFormat, LogTarget};
+use crate::haproxy::listener::{
+    ListenAddr, ListenerState, delete_listener, pause_listener, resume_listener, unbind_listener,
+};
+use crate::haproxy::log::{LOG_WARNING, LogFormat, LogTarget};
 use crate::haproxy::server::Server;
 use crate::ids::{ListenerId, ProxyId, SessionId};
+use crate::trace::names;
 
 bitflags::bitflags! {
     /// `px->cap`: what the proxy can do.
@@ -55,13 +62,17 @@ impl fmt::Display for ProxyMode {
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ProxyState {
-    /// Running.
+    /// Configured, not started yet: `start_proxies` has not bound its listeners.
     #[default]
+    PR_STNEW,
+    /// Started: its listeners are bound.
     PR_STREADY,
-    /// Listeners paused.
+    /// Its listeners are paused (`SIGTTOU`, while a new process takes the ports).
     PR_STPAUSED,
-    /// Stopped (soft stop finished, or disabled).
+    /// Stopped (soft stop, or `disabled`).
     PR_STSTOPPED,
+    /// A listener refused to pause: the proxy is in an unknown state.
+    PR_STERROR,
 }
 
 bitflags::bitflags! {
@@ -344,7 +355,7 @@ impl Proxy {
             name: name.to_string(),
             cap,
             mode: ProxyMode::PR_MODE_TCP,
-            state: ProxyState::PR_STREADY,
+            state: ProxyState::PR_STNEW,
             conf: (file.to_string(), line),
             listeners: Vec::new(),
             maxconn: 0,
@@ -423,4 +434,197 @@ impl Proxy {
     pub fn srv_bck(&self) -> usize {
         self.servers.iter().filter(|s| s.is_usable() && s.is_backup()).count()
     }
+}
+
+// ANCHOR: start_proxies
+/// proxy.c:start_proxies() in 1.5-dev8: bind the listeners of every proxy not started
+/// yet (`PR_STNEW`), through their protocol's `bind` (`tcp_bind_listener`). A proxy whose
+/// listeners all bound is `PR_STREADY`; one that failed stays `PR_STNEW`, so that the
+/// next call (`main()`'s retry loop, while an old process pauses) binds only what is
+/// left. A `disabled` proxy is `PR_STSTOPPED` and binds nothing. Failures are reported
+/// when `verbose` (the last try) or when they are not retryable; the result says whether
+/// a retry may help.
+/// Divergence: the messages are 2.6's (`Binding [file:line] for frontend X: ...`), and
+/// no "Proxy X started." notice is logged (2.6 logs none).
+pub fn start_proxies(w: &mut Haproxy, verbose: bool) -> Result<(), StartError> {
+    let span = tracing::info_span!(names::START_PROXIES, verbose, err = tracing::field::Empty);
+    let _g = span.enter();
+    let mut err = StartError::default();
+    for p in 0..w.proxies.len() {
+        if w.proxies[p].state != ProxyState::PR_STNEW {
+            continue;
+        }
+        let mut pxerr = false;
+        for lid in w.proxies[p].listeners.clone() {
+            let l = &w.listeners[lid.idx()];
+            if l.state != ListenerState::LI_ASSIGNED {
+                continue;
+            }
+            let Err(e) = (l.proto.bind)(w, lid) else { continue };
+            pxerr = true;
+            if verbose || !e.retryable {
+                let l = &w.listeners[lid.idx()];
+                err.alerts.push(format!(
+                    "Binding [{}:{}] for {} {}: {}",
+                    l.conf.0,
+                    l.conf.1,
+                    w.proxies[p].section_name(),
+                    w.proxies[p].name,
+                    e.msg
+                ));
+            }
+            if e.retryable {
+                err.retryable = true;
+            } else {
+                err.fatal = true;
+                break;
+            }
+        }
+        if !pxerr {
+            w.proxies[p].state = ProxyState::PR_STREADY;
+        }
+        if err.fatal {
+            break;
+        }
+    }
+    if err.retryable || err.fatal {
+        span.record("err", if err.fatal { "ERR_FATAL" } else { "ERR_RETRYABLE" });
+        return Err(err);
+    }
+    Ok(())
+}
+// ANCHOR_END: start_proxies
+
+/// What `start_proxies` could not do (`ERR_RETRYABLE`, `ERR_FATAL` and its ALERTs).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StartError {
+    /// The ALERTs to print (only those `start_proxies` was asked to report).
+    pub alerts: Vec<String>,
+    /// `ERR_RETRYABLE`: some listener may bind if tried again (its port is in use).
+    pub retryable: bool,
+    /// `ERR_FATAL`: trying again will not help.
+    pub fatal: bool,
+}
+
+/// proxy.c:pause_proxy() in 1.5-dev8: pause every listener of a frontend (`PR_STPAUSED`).
+/// Returns false if one refused (`PR_STERROR`), after saying so as 2.6 does.
+/// Divergence: no "Pausing frontend X." warning on success (2.6 prints none).
+pub fn pause_proxy(w: &mut Haproxy, p: ProxyId) -> bool {
+    let px = &w.proxies[p.idx()];
+    if !px.is_frontend()
+        || matches!(px.state, ProxyState::PR_STERROR | ProxyState::PR_STSTOPPED | ProxyState::PR_STPAUSED)
+    {
+        return true;
+    }
+    let _s = tracing::debug_span!(names::PAUSE_PROXY, proxy = px.name.as_str()).entered();
+    for lid in px.listeners.clone() {
+        if !pause_listener(w, lid) {
+            w.proxies[p.idx()].state = ProxyState::PR_STERROR;
+        }
+    }
+    let px = &w.proxies[p.idx()];
+    if px.state == ProxyState::PR_STERROR {
+        let msg = format!("{} {} failed to enter pause mode.", px.section_name(), px.name);
+        let targets = px.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, &msg);
+        return false;
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STPAUSED;
+    true
+}
+
+// ANCHOR: pause_proxies
+/// proxy.c:pause_proxies() in 1.5-dev8 (`SIGTTOU`): pause every frontend, so that a new
+/// process can bind their ports; if one refuses, stop softly instead.
+pub fn pause_proxies(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::PAUSE_PROXIES).entered();
+    w.clock.tv_update_date();
+    let mut err = false;
+    for p in 0..w.proxies.len() {
+        err |= !pause_proxy(w, ProxyId::from(p));
+    }
+    if err {
+        let msg = "Some proxies refused to pause, performing soft stop now.";
+        let targets = w.global.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, msg);
+        w.soft_stop();
+    }
+}
+// ANCHOR_END: pause_proxies
+
+/// proxy.c:resume_proxy() in 1.5-dev8: a paused frontend listens again. If a port was
+/// taken meanwhile, say which and pause the frontend again (another port may have been
+/// resumed already). Returns false on failure.
+pub fn resume_proxy(w: &mut Haproxy, p: ProxyId) -> bool {
+    if w.proxies[p.idx()].state != ProxyState::PR_STPAUSED {
+        return true;
+    }
+    let _s = tracing::debug_span!(names::RESUME_PROXY, proxy = w.proxies[p.idx()].name.as_str()).entered();
+    let mut fail = false;
+    for lid in w.proxies[p.idx()].listeners.clone() {
+        if !resume_listener(w, lid) {
+            let px = &w.proxies[p.idx()];
+            let msg = match &w.listeners[lid.idx()].addr {
+                ListenAddr::Inet(a) if a.port() != 0 => {
+                    format!(
+                        "Port {} busy while trying to enable {} {}.",
+                        a.port(),
+                        px.section_name(),
+                        px.name
+                    )
+                }
+                _ => format!(
+                    "Bind on socket {} busy while trying to enable {} {}.",
+                    w.listeners[lid.idx()].luid,
+                    px.section_name(),
+                    px.name
+                ),
+            };
+            let targets = px.logs.clone();
+            w.ha_warning_and_log(&targets, LOG_WARNING, &msg);
+            fail = true;
+            break;
+        }
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STREADY;
+    if fail {
+        pause_proxy(w, p);
+        return false;
+    }
+    true
+}
+
+// ANCHOR: resume_proxies
+/// proxy.c:resume_proxies() in 1.5-dev8 (`SIGTTIN`): every paused frontend listens again;
+/// the new process that paused them gave up.
+pub fn resume_proxies(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::RESUME_PROXIES).entered();
+    w.clock.tv_update_date();
+    let mut err = false;
+    for p in 0..w.proxies.len() {
+        err |= !resume_proxy(w, ProxyId::from(p));
+    }
+    if err {
+        let msg = "Some proxies refused to resume, probably due to a conflict on a listening port. You may want to try again after the conflicting application is stopped, otherwise a restart might be needed to resume safe operations.";
+        let targets = w.global.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, msg);
+    }
+}
+// ANCHOR_END: resume_proxies
+
+/// proxy.c:stop_proxy() in 1.5-dev8: close the proxy's listeners and delete them; the
+/// proxy is `PR_STSTOPPED`. `check_config_validity` calls it on a `disabled` proxy, whose
+/// listeners, never bound, then leave their protocol's list: nothing will bind them.
+/// Divergence: each listener still counted as a job (bound, or never deleted) is taken
+/// off `jobs`, which haflow counts per listener at start.
+pub fn stop_proxy(w: &mut Haproxy, p: ProxyId) {
+    for lid in w.proxies[p.idx()].listeners.clone() {
+        let counted = w.listeners[lid.idx()].state >= ListenerState::LI_ASSIGNED;
+        unbind_listener(w, lid);
+        delete_listener(&mut w.listeners[lid.idx()], &mut w.protocols);
+        if counted {
+            w.jobs = w.jobs.saturating_sub(1);
+        }
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STSTOPPED;
 }

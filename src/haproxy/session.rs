@@ -19,7 +19,9 @@ use crate::haproxy::backend::{SrvStatus, connect_server, srv_redispatch_connect}
 use crate::haproxy::buffers::{Analysers, BUF_INFINITE_FORWARD, BufFlags, Buffer};
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::listener::{dequeue_all_listeners, dequeue_global_listeners, resume_listener};
+use crate::haproxy::listener::{
+    ListenerState, dequeue_all_listeners, dequeue_global_listeners, resume_listener,
+};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proto_http::{self, HttpTxn};
 use crate::haproxy::proxy::{ProxyMode, ProxyOptions};
@@ -1642,7 +1644,10 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span) -> 
     w.jobs -= 1;
     w.actconn -= 1;
     w.listeners[lid.idx()].nbconn -= 1;
-    resume_listener(w, lid);
+    // Only a full listener comes back here: a paused one waits for `SIGTTIN`.
+    if w.listeners[lid.idx()].state == ListenerState::LI_FULL {
+        resume_listener(w, lid);
+    }
     dequeue_global_listeners(w);
     dequeue_all_listeners(w, fe);
     session_free(w, s, caller)

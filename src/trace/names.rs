@@ -21,6 +21,10 @@ pub const STR2LISTENER: &str = "str2listener";
 pub const TCPV4_ADD_LISTENER: &str = "tcpv4_add_listener";
 /// cfgparse.c:check_config_validity()
 pub const CHECK_CONFIG_VALIDITY: &str = "check_config_validity";
+/// proxy.c:start_proxies()
+pub const START_PROXIES: &str = "start_proxies";
+/// haproxy.c:tell_old_pids()
+pub const TELL_OLD_PIDS: &str = "tell_old_pids";
 /// protocols.c:protocol_bind_all()
 pub const PROTOCOL_BIND_ALL: &str = "protocol_bind_all";
 /// proto_tcp.c:tcp_bind_listeners()
@@ -35,6 +39,28 @@ pub const PROTOCOL_ENABLE_ALL: &str = "protocol_enable_all";
 pub const ENABLE_ALL_LISTENERS: &str = "enable_all_listeners";
 /// protocols.c:enable_listener()
 pub const ENABLE_LISTENER: &str = "enable_listener";
+
+// signals: soft stop, pause and resume (a reload)
+/// signal.c:signal_process_queue()
+pub const SIGNAL_PROCESS_QUEUE: &str = "signal_process_queue";
+/// haproxy.c:sig_soft_stop()
+pub const SIG_SOFT_STOP: &str = "sig_soft_stop";
+/// haproxy.c:sig_pause()
+pub const SIG_PAUSE: &str = "sig_pause";
+/// haproxy.c:sig_listen()
+pub const SIG_LISTEN: &str = "sig_listen";
+/// proxy.c:soft_stop()
+pub const SOFT_STOP: &str = "soft_stop";
+/// proxy.c:pause_proxies()
+pub const PAUSE_PROXIES: &str = "pause_proxies";
+/// proxy.c:pause_proxy()
+pub const PAUSE_PROXY: &str = "pause_proxy";
+/// protocols.c:pause_listener()
+pub const PAUSE_LISTENER: &str = "pause_listener";
+/// proxy.c:resume_proxies()
+pub const RESUME_PROXIES: &str = "resume_proxies";
+/// proxy.c:resume_proxy()
+pub const RESUME_PROXY: &str = "resume_proxy";
 
 // loop
 /// haproxy.c:run_poll_loop()

@@ -173,6 +173,7 @@ const SOURCES: [SourceDef; 6] = [
             (names::LISTENER_FULL, "protocols.c:listener_full()"),
             (names::LIMIT_LISTENER, "protocols.c:limit_listener()"),
             (names::RESUME_LISTENER, "protocols.c:resume_listener()"),
+            (names::PAUSE_LISTENER, "protocols.c:pause_listener()"),
             (names::MANAGE_GLOBAL_LISTENER_QUEUE, "listener.c:manage_global_listener_queue()"),
         ],
     },
