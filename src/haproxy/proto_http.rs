@@ -30,7 +30,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions, ProxyState};
+use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
 use crate::haproxy::session::{
     AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
