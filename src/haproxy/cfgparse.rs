@@ -316,6 +316,9 @@ const OPTIONS: &[&str] = &[
     "independent-streams",
     "http-no-delay",
     "log-health-checks",
+    "originalto",
+    "http-buffer-request",
+    "http-restrict-req-hdr-names",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -324,12 +327,10 @@ const OPTIONS_KNOWN: &[&str] = &[
     "checkcache",
     "contstats",
     "dontlog-normal",
-    "http-buffer-request",
     "http-ignore-probes",
     "http-pretend-keepalive",
     "http-use-proxy-header",
     "log-separate-errors",
-    "originalto",
     "persist",
     "prefer-last-server",
     "socket-stats",
@@ -354,7 +355,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",
     "idle-close-on-response",
-    "http-restrict-req-hdr-names",
     "httpslog",
 ];
 
@@ -949,6 +949,9 @@ impl Parser<'_> {
         p.log_format = d.log_format;
         p.check_req = d.check_req.clone();
         p.check_expect_status = d.check_expect_status;
+        p.fwdfor = d.fwdfor.clone();
+        p.originalto = d.originalto.clone();
+        p.hdr_names = d.hdr_names;
         for d in d_errs {
             self.error_directives.push((id, d));
         }
@@ -1872,14 +1875,67 @@ impl Parser<'_> {
                 }
             }
             "tcplog" => p.log_format = if no { LogFormat::None } else { LogFormat::Tcp },
-            "forwardfor" => {
-                flag(p, ProxyOptions::PR_O_FWDFOR);
-                if args.iter().any(|a| a == "if-none") {
-                    flag(p, ProxyOptions::PR_O_FF_IFNONE);
+            "forwardfor" | "originalto" => {
+                let mut x = crate::haproxy::proxy::XffOpts {
+                    except: None,
+                    hdr: if opt == "forwardfor" { "x-forwarded-for" } else { "x-original-to" }.into(),
+                };
+                let mut ifnone = false;
+                let mut i = 1;
+                while let Some(a) = args.get(i) {
+                    match a.as_str() {
+                        "except" => {
+                            let n = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'except' expects <address>[/mask] as argument.")
+                            })?;
+                            match crate::haproxy::pattern::pat_parse_ip(n.as_bytes()) {
+                                Ok(crate::haproxy::pattern::Pattern::Net(ip, len)) => {
+                                    x.except = Some((ip, len))
+                                }
+                                _ => {
+                                    return Err(format!(
+                                        "'option {opt}' : 'except' expects <address>[/mask] as argument."
+                                    ));
+                                }
+                            }
+                            i += 2;
+                        }
+                        "header" => {
+                            let h = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'header' expects <header_name> as argument.")
+                            })?;
+                            x.hdr = h.to_ascii_lowercase();
+                            i += 2;
+                        }
+                        "if-none" if opt == "forwardfor" => {
+                            ifnone = true;
+                            i += 1;
+                        }
+                        other => {
+                            return Err(format!("'option {opt}' : unknown parameter '{other}'."));
+                        }
+                    }
                 }
-                if args.iter().any(|a| a == "except" || a == "header") {
-                    self.warn("'option forwardfor' arguments 'except' and 'header' are not implemented by haflow; ignored.");
+                if opt == "forwardfor" {
+                    flag(p, ProxyOptions::PR_O_FWDFOR);
+                    p.options.set(ProxyOptions::PR_O_FF_IFNONE, ifnone && !no);
+                    p.fwdfor = x;
+                } else {
+                    p.originalto = if no { None } else { Some(x) };
                 }
+            }
+            "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
+            "http-restrict-req-hdr-names" => {
+                p.hdr_names =
+                    match args.get(1).map(String::as_str) {
+                        Some("preserve") => crate::haproxy::proxy::HdrNamesPolicy::Preserve,
+                        Some("delete") => crate::haproxy::proxy::HdrNamesPolicy::Delete,
+                        Some("reject") => crate::haproxy::proxy::HdrNamesPolicy::Reject,
+                        _ => return Err(
+                            "'option http-restrict-req-hdr-names' expects 'preserve', 'delete' or 'reject'."
+                                .into(),
+                        ),
+                    };
             }
             "http-keep-alive" => p.http_mode = HttpConnMode::KeepAlive,
             "http-server-close" => {

@@ -1884,10 +1884,18 @@ fn json_path<'v>(root: &'v serde_json::Value, path: &[u8]) -> Option<&'v serde_j
     while i < b.len() {
         match b[i] {
             b'.' => {
-                let end =
-                    b[i + 1..].iter().position(|&c| c == b'.' || c == b'[').map_or(b.len(), |e| e + i + 1);
-                cur = cur.get(&p[i + 1..end])?;
-                i = end;
+                // A key runs to the next unescaped `.` or `[`; `\.` is a dot in it.
+                let mut key = Vec::new();
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'.' && b[j] != b'[' {
+                    if b[j] == b'\\' && j + 1 < b.len() {
+                        j += 1;
+                    }
+                    key.push(b[j]);
+                    j += 1;
+                }
+                cur = cur.get(std::str::from_utf8(&key).ok()?)?;
+                i = j;
             }
             b'[' => {
                 let end = b[i..].iter().position(|&c| c == b']')? + i;
@@ -2829,6 +2837,7 @@ mod tests {
         assert_eq!(s(&format!("{doc},json_query('$.big')")), "1.23457e+07");
         assert_eq!(s(&format!("{doc},json_query('$.big',int)")), "12345678");
         assert_eq!(s(&format!("{doc},json_query('$.nope')")), "<none>");
+        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\\.key')"#), "v");
     }
 
     #[test]
