@@ -236,6 +236,7 @@ const PROXY_KW: &[&str] = &[
     "http-response",
     "http-after-response",
     "http-error",
+    "log-format",
     "capture",
     "http-check",
     "description",
@@ -269,7 +270,6 @@ const PROXY_KNOWN: &[&str] = &[
     "http-send-name-header",
     "ignore-persist",
     "load-server-state-from-file",
-    "log-format",
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
@@ -947,6 +947,7 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.log_format = d.log_format;
+        p.log_format_str = d.log_format_str.clone();
         p.check_req = d.check_req.clone();
         p.check_expect_status = d.check_expect_status;
         p.fwdfor = d.fwdfor.clone();
@@ -1341,6 +1342,14 @@ impl Parser<'_> {
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "log-format" => {
+                let f = args.get(1).ok_or("'log-format' expects a format string.")?;
+                if args.len() > 2 {
+                    return Err("'log-format' expects only one argument, possibly quoted.".into());
+                }
+                let lf = crate::haproxy::log::parse_logformat_string(f)?;
+                self.cur().log_format_str = Some(lf);
             }
             "http-error" => {
                 if args.get(1).map(String::as_str) != Some("status") {

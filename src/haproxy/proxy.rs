@@ -344,6 +344,8 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// `option httplog` / `option tcplog` / default format.
     pub log_format: LogFormat,
+    /// `log-format FMT`: a custom log line (wins over `log_format`).
+    pub log_format_str: Option<crate::haproxy::log::LogFmt>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -400,6 +402,7 @@ impl Proxy {
             accept: None,
             logs: Vec::new(),
             log_format: LogFormat::None,
+            log_format_str: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),
