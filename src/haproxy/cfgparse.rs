@@ -241,6 +241,7 @@ const PROXY_KW: &[&str] = &[
     "http-response",
     "http-after-response",
     "http-error",
+    "log-format",
     "capture",
     "http-check",
     "description",
@@ -274,7 +275,6 @@ const PROXY_KNOWN: &[&str] = &[
     "http-send-name-header",
     "ignore-persist",
     "load-server-state-from-file",
-    "log-format",
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
@@ -321,6 +321,9 @@ const OPTIONS: &[&str] = &[
     "independent-streams",
     "http-no-delay",
     "log-health-checks",
+    "originalto",
+    "http-buffer-request",
+    "http-restrict-req-hdr-names",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -329,12 +332,10 @@ const OPTIONS_KNOWN: &[&str] = &[
     "checkcache",
     "contstats",
     "dontlog-normal",
-    "http-buffer-request",
     "http-ignore-probes",
     "http-pretend-keepalive",
     "http-use-proxy-header",
     "log-separate-errors",
-    "originalto",
     "persist",
     "prefer-last-server",
     "socket-stats",
@@ -359,7 +360,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",
     "idle-close-on-response",
-    "http-restrict-req-hdr-names",
     "httpslog",
 ];
 
@@ -954,10 +954,14 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.log_format = d.log_format;
+        p.log_format_str = d.log_format_str.clone();
         p.check_req = d.check_req.clone();
         p.check_expect_status = d.check_expect_status;
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
         p.comp = d.comp.as_ref().map(|c| Comp { offload: false, ..c.clone() });
+        p.fwdfor = d.fwdfor.clone();
+        p.originalto = d.originalto.clone();
+        p.hdr_names = d.hdr_names;
         for d in d_errs {
             self.error_directives.push((id, d));
         }
@@ -1355,6 +1359,14 @@ impl Parser<'_> {
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "log-format" => {
+                let f = args.get(1).ok_or("'log-format' expects a format string.")?;
+                if args.len() > 2 {
+                    return Err("'log-format' expects only one argument, possibly quoted.".into());
+                }
+                let lf = crate::haproxy::log::parse_logformat_string(f)?;
+                self.cur().log_format_str = Some(lf);
             }
             "http-error" => {
                 if args.get(1).map(String::as_str) != Some("status") {
@@ -1896,14 +1908,67 @@ impl Parser<'_> {
                 }
             }
             "tcplog" => p.log_format = if no { LogFormat::None } else { LogFormat::Tcp },
-            "forwardfor" => {
-                flag(p, ProxyOptions::PR_O_FWDFOR);
-                if args.iter().any(|a| a == "if-none") {
-                    flag(p, ProxyOptions::PR_O_FF_IFNONE);
+            "forwardfor" | "originalto" => {
+                let mut x = crate::haproxy::proxy::XffOpts {
+                    except: None,
+                    hdr: if opt == "forwardfor" { "x-forwarded-for" } else { "x-original-to" }.into(),
+                };
+                let mut ifnone = false;
+                let mut i = 1;
+                while let Some(a) = args.get(i) {
+                    match a.as_str() {
+                        "except" => {
+                            let n = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'except' expects <address>[/mask] as argument.")
+                            })?;
+                            match crate::haproxy::pattern::pat_parse_ip(n.as_bytes()) {
+                                Ok(crate::haproxy::pattern::Pattern::Net(ip, len)) => {
+                                    x.except = Some((ip, len))
+                                }
+                                _ => {
+                                    return Err(format!(
+                                        "'option {opt}' : 'except' expects <address>[/mask] as argument."
+                                    ));
+                                }
+                            }
+                            i += 2;
+                        }
+                        "header" => {
+                            let h = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'header' expects <header_name> as argument.")
+                            })?;
+                            x.hdr = h.to_ascii_lowercase();
+                            i += 2;
+                        }
+                        "if-none" if opt == "forwardfor" => {
+                            ifnone = true;
+                            i += 1;
+                        }
+                        other => {
+                            return Err(format!("'option {opt}' : unknown parameter '{other}'."));
+                        }
+                    }
                 }
-                if args.iter().any(|a| a == "except" || a == "header") {
-                    self.warn("'option forwardfor' arguments 'except' and 'header' are not implemented by haflow; ignored.");
+                if opt == "forwardfor" {
+                    flag(p, ProxyOptions::PR_O_FWDFOR);
+                    p.options.set(ProxyOptions::PR_O_FF_IFNONE, ifnone && !no);
+                    p.fwdfor = x;
+                } else {
+                    p.originalto = if no { None } else { Some(x) };
                 }
+            }
+            "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
+            "http-restrict-req-hdr-names" => {
+                p.hdr_names =
+                    match args.get(1).map(String::as_str) {
+                        Some("preserve") => crate::haproxy::proxy::HdrNamesPolicy::Preserve,
+                        Some("delete") => crate::haproxy::proxy::HdrNamesPolicy::Delete,
+                        Some("reject") => crate::haproxy::proxy::HdrNamesPolicy::Reject,
+                        _ => return Err(
+                            "'option http-restrict-req-hdr-names' expects 'preserve', 'delete' or 'reject'."
+                                .into(),
+                        ),
+                    };
             }
             "http-keep-alive" => p.http_mode = HttpConnMode::KeepAlive,
             "http-server-close" => {

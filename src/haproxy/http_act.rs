@@ -199,8 +199,12 @@ pub enum HttpAct {
     Capture(SampleExpr, CaptureSlot),
     /// `set-log-level LEVEL` (`silent` is 8).
     SetLogLevel(u8),
-    /// `set-timeout server|tunnel TIME`.
-    SetTimeout(TimeoutKind, u64),
+    /// `set-timeout server|tunnel TIME|EXPR` (an expression gives milliseconds).
+    SetTimeout(TimeoutKind, Result<u64, SampleExpr>),
+    /// `set-src EXPR`: the client address seen from now on (its port kept).
+    SetSrc(SampleExpr),
+    /// `set-dst EXPR`: the address the client is taken to have reached.
+    SetDst(SampleExpr),
     /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
@@ -409,7 +413,7 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 const RES_ACTIONS: &str = "'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
@@ -547,10 +551,16 @@ pub fn parse_http_rule(
                 return Err("'set-timeout' : 'client' timeout is not supported (HAProxy 2.6 accepts 'server' and 'tunnel').".into());
             }
             let v = a.get(2).ok_or("'set-timeout' expects a timeout value")?;
-            let ms = crate::haproxy::standard::parse_time_err(v).map_err(|_| {
-                format!("'set-timeout' : sample expressions as timeouts are not supported by haflow; expects a time, got '{v}'")
-            })?;
-            (HttpAct::SetTimeout(kind, ms), 3)
+            let t = match crate::haproxy::standard::parse_time_err(v) {
+                Ok(ms) => Ok(ms),
+                Err(_) => Err(sample_parse_word(v).map_err(|e| format!("'set-timeout' : {e}"))?),
+            };
+            (HttpAct::SetTimeout(kind, t), 3)
+        }
+        "set-src" | "set-dst" if set == RuleSet::Req => {
+            exact(1, "a sample expression")?;
+            let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
+            (if kw == "set-src" { HttpAct::SetSrc(e) } else { HttpAct::SetDst(e) }, 2)
         }
         "strict-mode" => match a.get(1).map(String::as_str) {
             Some("on") => (HttpAct::StrictMode(true), 2),
@@ -623,6 +633,10 @@ enum RuleStep {
     SetLogLevel(u8),
     /// Change a timeout of this session.
     SetTimeout(TimeoutKind, u64),
+    /// Change the client's address.
+    SetSrc(std::net::IpAddr),
+    /// Change the address the client reached.
+    SetDst(std::net::IpAddr),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -650,9 +664,14 @@ fn http_reply_message(r: &HttpReply, ctx: &mut SmpCtx, is_return: bool) -> Optio
     };
     let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, http::reason(r.status)).into_bytes();
     for (n, f) in &r.hdrs {
+        // A header whose value comes out empty is not added.
+        let v = build_logline(f, ctx, false);
+        if v.is_empty() {
+            continue;
+        }
         out.extend_from_slice(n.to_ascii_lowercase().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(&build_logline(f, ctx, false));
+        out.extend_from_slice(&v);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
@@ -792,7 +811,19 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             }
         }
         HttpAct::SetLogLevel(l) => RuleStep::SetLogLevel(*l),
-        HttpAct::SetTimeout(k, ms) => RuleStep::SetTimeout(*k, *ms),
+        HttpAct::SetTimeout(k, Ok(ms)) => RuleStep::SetTimeout(*k, *ms),
+        HttpAct::SetTimeout(k, Err(e)) => match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
+            Some(crate::haproxy::sample::SmpData::Sint(ms)) if ms >= 0 => RuleStep::SetTimeout(*k, ms as u64),
+            _ => RuleStep::Next,
+        },
+        HttpAct::SetSrc(e) | HttpAct::SetDst(e) => {
+            let ip = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_ADDR) {
+                Some(crate::haproxy::sample::SmpData::Ipv4(a)) => std::net::IpAddr::V4(a),
+                Some(crate::haproxy::sample::SmpData::Ipv6(a)) => std::net::IpAddr::V6(a),
+                _ => return RuleStep::Next,
+            };
+            if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
+        }
         HttpAct::StrictMode(_) => RuleStep::Next,
     }
 }
@@ -951,6 +982,17 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             TimeoutKind::Tunnel => s.timeout_tunnel = Some(ms),
             TimeoutKind::Client => {}
         },
+        RuleStep::SetSrc(ip) => {
+            let port = s.cli_addr.map_or(0, |a| a.port());
+            s.cli_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
+        RuleStep::SetDst(ip) => {
+            let port = s
+                .frt_addr
+                .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
+                .map_or(0, |a| a.port());
+            s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
     }
     let _ = w;
     None

@@ -476,6 +476,15 @@ pub fn sess_log(w: &mut Haproxy, s: &mut Session) {
         || (fe.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_NULLNOLOG) && s.req.total == 0)
     {
         None
+    } else if fe.log_format_str.is_some() {
+        let fe_id = s.fe;
+        Some(crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Res, |ctx| {
+            let w = ctx.strm.map(|(w, _)| w);
+            match w.and_then(|w| w.proxies[fe_id.idx()].log_format_str.as_ref()) {
+                Some(f) => String::from_utf8_lossy(&build_logline(f, ctx, true)).into_owned(),
+                None => String::new(),
+            }
+        }))
     } else {
         match fe.log_format {
             LogFormat::None => None,

@@ -19,6 +19,8 @@
 //! into the buffer before they leave, with lower-case header names as HAProxy 2.6 sends
 //! them. A request whose framing is not understood is never forwarded.
 
+use std::net::IpAddr;
+
 use crate::haproxy::buffers::{Analysers, BufFlags};
 use crate::haproxy::compression::{
     CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data,
@@ -648,6 +650,9 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
+        return AnalyserResult::Wait;
+    }
     s.req.analysers.remove(an_bit);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
         return AnalyserResult::Continue;
@@ -670,6 +675,22 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             AnalyserResult::Abort
         }
     }
+}
+
+/// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
+/// true while a Content-Length body is still arriving and fits in the buffer, so that
+/// the rules see it (`req.body`). The client closing or going quiet ends the wait.
+fn waiting_for_body(w: &Haproxy, s: &Session) -> bool {
+    let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
+    if !opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
+        return false;
+    }
+    let Some(Framing::Length(n)) = s.txn.req.framing else { return false };
+    let want = s.txn.req.head_len + n as usize;
+    let room = s.req.size - s.req.maxrewrite;
+    s.req.i() < want
+        && want <= room
+        && !s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
 }
 
 /// Sends the reply a rule built, or the proxy's error message for its status.
@@ -725,6 +746,33 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
     let ifnone = (fe.options | be.options).contains(ProxyOptions::PR_O_FF_IFNONE);
+    // The backend's header name when it has the option, else the frontend's; an address
+    // in either's `except` network gets no header (http_ana.c in 2.6).
+    let excepted = |x: &crate::haproxy::proxy::XffOpts, ip: IpAddr| {
+        x.except.is_some_and(|(n, l)| crate::haproxy::pattern::net_match(ip, n, l))
+    };
+    let xff_hdr = if be.options.contains(ProxyOptions::PR_O_FWDFOR) {
+        be.fwdfor.hdr.clone()
+    } else {
+        fe.fwdfor.hdr.clone()
+    };
+    let src = s.cli_addr.map(|a| a.ip());
+    let fwdfor = fwdfor
+        && src.is_some_and(|ip| {
+            !(fe.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&fe.fwdfor, ip))
+                && !(be.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&be.fwdfor, ip))
+        });
+    let orgto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
+    let dst = if orgto.is_some() {
+        s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd))).map(|a| a.ip())
+    } else {
+        None
+    };
+    let orgto = orgto.zip(dst).filter(|(x, ip)| {
+        ![fe.originalto.as_ref(), be.originalto.as_ref()].into_iter().flatten().any(|o| excepted(o, *ip))
+            && !excepted(x, *ip)
+    });
+    let restrict = [fe.hdr_names, be.hdr_names];
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -733,11 +781,36 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let http10 = s.txn.cli_http10;
     let upgrade = s.txn.req.flags.contains(HttpMsgFlags::HTTP_MSGF_CONN_UPG);
     let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
-    if fwdfor
-        && let Some(ip) = s.cli_addr.map(|a| a.ip())
-        && !(ifnone && head.value("x-forwarded-for").is_some())
+    // `option http-restrict-req-hdr-names`: names with other characters than letters,
+    // digits and `-`.
+    let odd_name = |n: &str| !n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Reject)
+        && head.headers.iter().any(|(n, _)| odd_name(n))
     {
-        head.add("x-forwarded-for", ip.to_string());
+        let close = s.txn.cli_close;
+        w.proxies[s.be.idx()].counters.denied_req += 1;
+        http_error_reply(
+            w,
+            s,
+            403,
+            http::analyser_error(403, close),
+            ReplyEnd::KeepAlive,
+            SnErr::SN_ERR_PRXCOND,
+            SnFinst::SN_FINST_R,
+        );
+        return AnalyserResult::Abort;
+    }
+    if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
+        head.headers.retain(|(n, _)| !odd_name(n));
+    }
+    if fwdfor
+        && let Some(ip) = src
+        && !(ifnone && head.value(&xff_hdr).is_some())
+    {
+        head.add(&xff_hdr, ip.to_string());
+    }
+    if let Some((x, ip)) = orgto {
+        head.add(&x.hdr, ip.to_string());
     }
     // An upgrade request keeps its `Connection` header as sent: the server must see the
     // `upgrade` token (HAProxy 2.6 leaves it alone too).

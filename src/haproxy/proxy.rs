@@ -106,7 +106,33 @@ bitflags::bitflags! {
         /// `option log-health-checks`: log every check whose result changes the health
         /// (HAProxy keeps it in `px->options2`).
         const PR_O2_LOGHCHKS    = 0x0000_1000;
+        /// `option http-buffer-request`: wait for the whole request body before the
+        /// rules (HAProxy keeps it in `px->options`, `PR_O_WREQ_BODY`, 1.6+).
+        const PR_O_WREQ_BODY    = 0x0000_2000;
     }
+}
+
+/// `option forwardfor` / `option originalto` settings: the header to add and the
+/// network whose addresses get none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XffOpts {
+    /// `except NETWORK`.
+    pub except: Option<(std::net::IpAddr, u8)>,
+    /// `header NAME` (lower case).
+    pub hdr: String,
+}
+
+/// `option http-restrict-req-hdr-names`: what to do with request header names holding
+/// other characters than letters, digits and `-` (2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HdrNamesPolicy {
+    /// `preserve` (the default): forward them.
+    #[default]
+    Preserve,
+    /// `delete`: remove them.
+    Delete,
+    /// `reject`: answer 403.
+    Reject,
 }
 
 /// How HTTP connections are kept (`TX_CON_WANT_*`, from the `option http-*` keywords).
@@ -313,6 +339,12 @@ pub struct Proxy {
     pub options: ProxyOptions,
     /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
     pub http_mode: HttpConnMode,
+    /// `option forwardfor` settings (used when `PR_O_FWDFOR` is set).
+    pub fwdfor: XffOpts,
+    /// `option originalto`: add the address the client connected to.
+    pub originalto: Option<XffOpts>,
+    /// `option http-restrict-req-hdr-names`.
+    pub hdr_names: HdrNamesPolicy,
     /// `option httpchk [METH URI]`: the health-check request line.
     pub check_req: Option<(String, String)>,
     /// `http-check expect status N`.
@@ -334,6 +366,8 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// `option httplog` / `option tcplog` / default format.
     pub log_format: LogFormat,
+    /// `log-format FMT`: a custom log line (wins over `log_format`).
+    pub log_format_str: Option<crate::haproxy::log::LogFmt>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -378,6 +412,9 @@ impl Proxy {
             conn_retries: 3,
             options: ProxyOptions::empty(),
             http_mode: HttpConnMode::KeepAlive,
+            fwdfor: XffOpts { except: None, hdr: "x-forwarded-for".into() },
+            originalto: None,
+            hdr_names: HdrNamesPolicy::Preserve,
             check_req: None,
             check_expect_status: None,
             timeout: Timeouts::default(),
@@ -388,6 +425,7 @@ impl Proxy {
             accept: None,
             logs: Vec::new(),
             log_format: LogFormat::None,
+            log_format_str: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),

@@ -949,6 +949,44 @@ fn smp_fetch_srv_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
+/// A timeout as a sample (`None`: unset, no sample).
+fn push_tmo(out: &mut Vec<SmpData>, t: Option<u64>) {
+    if let Some(t) = t {
+        out.push(SmpData::Sint(t as i64));
+    }
+}
+
+fn smp_fetch_be_server_timeout(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        push_tmo(out, w.proxies[s.be.idx()].timeout.server);
+    }
+}
+
+/// `cur_server_timeout`: the server timeout of this session (after `set-timeout`).
+fn smp_fetch_cur_server_timeout(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        push_tmo(out, s.timeout_server.or(w.proxies[s.be.idx()].timeout.server));
+    }
+}
+
+fn smp_fetch_be_tunnel_timeout(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        push_tmo(out, w.proxies[s.be.idx()].timeout.tunnel);
+    }
+}
+
+fn smp_fetch_cur_tunnel_timeout(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        push_tmo(out, s.timeout_tunnel.or(w.proxies[s.be.idx()].timeout.tunnel));
+    }
+}
+
+fn smp_fetch_fe_client_timeout(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        push_tmo(out, w.proxies[s.fe.idx()].timeout.client);
+    }
+}
+
 /// `nbsrv([backend])`: usable servers of a backend (the current one by default).
 fn smp_fetch_nbsrv(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     let Some((w, s)) = c.strm else { return };
@@ -1329,6 +1367,11 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("srv_name", smp_fetch_srv_name, ARG0, None, SMP_T_STR),
     fetch!("srv_id", smp_fetch_srv_id, ARG0, None, SMP_T_SINT),
     fetch!("nbsrv", smp_fetch_nbsrv, args(0, &[ARGT_BE]), None, SMP_T_SINT),
+    fetch!("be_server_timeout", smp_fetch_be_server_timeout, ARG0, None, SMP_T_SINT),
+    fetch!("cur_server_timeout", smp_fetch_cur_server_timeout, ARG0, None, SMP_T_SINT),
+    fetch!("be_tunnel_timeout", smp_fetch_be_tunnel_timeout, ARG0, None, SMP_T_SINT),
+    fetch!("cur_tunnel_timeout", smp_fetch_cur_tunnel_timeout, ARG0, None, SMP_T_SINT),
+    fetch!("fe_client_timeout", smp_fetch_fe_client_timeout, ARG0, None, SMP_T_SINT),
     fetch!("req.len", smp_fetch_req_len, ARG0, None, SMP_T_SINT),
     fetch!("req_len", smp_fetch_req_len, ARG0, None, SMP_T_SINT),
     // HTTP (http_fetch.c).
@@ -1890,10 +1933,18 @@ fn json_path<'v>(root: &'v serde_json::Value, path: &[u8]) -> Option<&'v serde_j
     while i < b.len() {
         match b[i] {
             b'.' => {
-                let end =
-                    b[i + 1..].iter().position(|&c| c == b'.' || c == b'[').map_or(b.len(), |e| e + i + 1);
-                cur = cur.get(&p[i + 1..end])?;
-                i = end;
+                // A key runs to the next unescaped `.` or `[`; `\.` is a dot in it.
+                let mut key = Vec::new();
+                let mut j = i + 1;
+                while j < b.len() && b[j] != b'.' && b[j] != b'[' {
+                    if b[j] == b'\\' && j + 1 < b.len() {
+                        j += 1;
+                    }
+                    key.push(b[j]);
+                    j += 1;
+                }
+                cur = cur.get(std::str::from_utf8(&key).ok()?)?;
+                i = j;
             }
             b'[' => {
                 let end = b[i..].iter().position(|&c| c == b']')? + i;
@@ -2835,6 +2886,7 @@ mod tests {
         assert_eq!(s(&format!("{doc},json_query('$.big')")), "1.23457e+07");
         assert_eq!(s(&format!("{doc},json_query('$.big',int)")), "12345678");
         assert_eq!(s(&format!("{doc},json_query('$.nope')")), "<none>");
+        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\\.key')"#), "v");
     }
 
     #[test]
