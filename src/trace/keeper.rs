@@ -121,9 +121,10 @@ struct Sess {
     open: u32,
     /// Some transaction ended with a termination state other than `--`/`----`.
     failed: bool,
-    /// Held records, one batch per top-level call (the first may hold the root).
-    held: std::collections::VecDeque<RawBatch>,
-    held_len: usize,
+    /// Held records, in order.
+    held: RawBatch,
+    /// Where each held top-level call starts in `held.raws` (the first may be the root).
+    calls: std::collections::VecDeque<u32>,
     /// The root's creation was held (the session is unknown to the UI).
     root_held: bool,
     /// Some of its records were dropped (trimmed, or sampled out while held).
@@ -195,12 +196,20 @@ impl Keeper {
         let s = &mut self.sessions[slot];
         s.streaming = true;
         s.root_held = false;
-        s.held_len = 0;
-        let held: Vec<RawBatch> = s.held.drain(..).collect();
-        for b in held {
-            if !b.is_empty() {
-                self.sink.send(Arc::new(b));
-            }
+        s.calls.clear();
+        if !s.held.is_empty() {
+            let b = std::mem::take(&mut s.held);
+            self.sink.send(Arc::new(b));
+        }
+    }
+
+    /// Forgets what is held of the session in `slot`.
+    fn forget(&mut self, slot: usize) {
+        let s = &mut self.sessions[slot];
+        s.calls.clear();
+        let b = std::mem::take(&mut s.held);
+        if b.raws.capacity() > 0 {
+            recycle(Arc::new(b));
         }
     }
 
@@ -221,23 +230,62 @@ impl Keeper {
 
     fn hold(&mut self, slot: usize, src: &RawBatch, r: &Raw, new_call: bool) {
         let s = &mut self.sessions[slot];
-        if new_call || s.held.is_empty() {
-            s.held.push_back(spare_batch());
+        if new_call || s.calls.is_empty() {
+            s.calls.push_back(s.held.raws.len() as u32);
         }
-        if let Some(b) = s.held.back_mut() {
-            copy_raw(b, src, r);
+        copy_raw(&mut s.held, src, r);
+        if s.held.len() > MAX_HELD {
+            self.trim(slot);
         }
-        s.held_len += 1;
-        // Too long: its oldest calls go (the first call stays when it holds the root).
-        while s.held_len > MAX_HELD && s.held.len() > 1 + usize::from(s.root_held) {
-            let at = usize::from(s.root_held);
-            if let Some(b) = s.held.remove(at) {
-                s.held_len -= b.len();
-                self.shared.trimmed.fetch_add(b.len() as u64, Ordering::Relaxed);
-                s.partial = true;
-                recycle(Arc::new(b));
+    }
+
+    /// A held session grew past `MAX_HELD`: its oldest calls go (the first stays when it
+    /// holds the root) until a quarter of the room is free, in one pass.
+    fn trim(&mut self, slot: usize) {
+        let s = &mut self.sessions[slot];
+        let keep_first = usize::from(s.root_held);
+        let Some(&from) = s.calls.get(keep_first) else { return };
+        let mut to_call = keep_first + 1;
+        while to_call < s.calls.len() - 1 && (s.calls[to_call] - from) as usize <= MAX_HELD / 4 {
+            to_call += 1;
+        }
+        if to_call >= s.calls.len() {
+            return;
+        }
+        let to = s.calls[to_call];
+        let (from, to) = (from as usize, to as usize);
+        let gone = to - from;
+        let fields = |i: usize| s.held.raws.get(i).map_or(s.held.fields.len(), |r| r.first as usize);
+        let (f0, f1) = (fields(from), fields(to));
+        let text = |range: std::ops::Range<usize>| {
+            s.held.fields[range].iter().find_map(|f| match f.val {
+                Val::Text { start, .. } => Some(start as usize),
+                _ => None,
+            })
+        };
+        let t0 = text(f0..f1);
+        let t1 = text(f1..s.held.fields.len()).unwrap_or(s.held.text.len());
+        let (f0, f1) = (f0 as u32, f1 as u32);
+        s.held.raws.drain(from..to);
+        s.held.fields.drain(f0 as usize..f1 as usize);
+        let tgone = t0.map_or(0, |t0| {
+            s.held.text.drain(t0..t1);
+            t1 - t0
+        });
+        for r in &mut s.held.raws[from..] {
+            r.first -= f1 - f0;
+        }
+        for f in &mut s.held.fields[f0 as usize..] {
+            if let Val::Text { start, .. } = &mut f.val {
+                *start -= tgone as u32;
             }
         }
+        s.calls.drain(keep_first..to_call);
+        for c in s.calls.iter_mut().skip(keep_first) {
+            *c -= gone as u32;
+        }
+        s.partial = true;
+        self.shared.trimmed.fetch_add(gone as u64, Ordering::Relaxed);
     }
 
     /// The session in `slot` ended (its root is closing): passes on what is held when it
@@ -248,22 +296,17 @@ impl Keeper {
             .min(2.0 * SAMPLE_RATE as f64);
         self.refilled = now;
         let s = &self.sessions[slot];
-        let size = s.held_len as f64;
-        let keep = s.held_len == 0
-            || s.failed
-            || s.uniq_id == self.followed()
-            || (self.tokens >= size && !s.partial);
-        if keep && !s.failed && s.held_len > 0 && s.uniq_id != self.followed() {
+        let held = s.held.len();
+        let size = held as f64;
+        let keep = held == 0 || s.failed || s.uniq_id == self.followed() || (self.tokens >= size && !s.partial);
+        if keep && !s.failed && held > 0 && s.uniq_id != self.followed() {
             self.tokens -= size;
         }
         let whole = keep && !s.partial;
         if keep {
             self.release(slot);
         } else {
-            let s = &mut self.sessions[slot];
-            for b in s.held.drain(..) {
-                recycle(Arc::new(b));
-            }
+            self.forget(slot);
         }
         let counter = if whole { &self.shared.kept_whole } else { &self.shared.sampled_out };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -437,6 +480,62 @@ mod tests {
         let f = tracing::debug_span!(parent: &root, names::SESSION_FREE, term = tracing::field::Empty);
         f.record("term", term);
         drop(f);
+    }
+
+    #[test]
+    fn a_long_held_session_loses_its_oldest_calls_and_keeps_its_fields_right() {
+        let (sink, input) = crate::trace::capture::capture(1 << 22);
+        let out = start(input);
+        let dispatch = tracing::Dispatch::new(FlowSubscriber::new(
+            vec![Route { sink, max: tracing::Level::TRACE }],
+            false,
+            None,
+        ));
+        tracing::dispatcher::with_default(&dispatch, || {
+            // Enough short sessions first for the UI (nobody reads) to be behind.
+            for n in 0..5_000u64 {
+                session(n, "--", 10);
+            }
+            flush(&dispatch);
+            let root = tracing::info_span!(parent: None, names::SESSION, sess = 99_999u64);
+            for k in 0..(MAX_HELD as u64) {
+                let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, call = k, note = "text").entered();
+                if k % 100 == 0 {
+                    flush(&dispatch);
+                }
+            }
+            let f = tracing::debug_span!(parent: &root, names::SESSION_FREE, term = "cD");
+            drop(f);
+            drop(root);
+            flush(&dispatch);
+        });
+        let keep = out.keeping().expect("kept").clone();
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while keep.counts().kept_whole + keep.counts().sampled_out < 5_001 {
+            assert!(Instant::now() < deadline, "{:?}", keep.counts());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(keep.counts().trimmed > 0, "{:?}", keep.counts());
+        let mut trees = crate::trace::tree::TreeBuilder::default();
+        trees.extend(&out.drain());
+        let long = trees
+            .roots_named(names::SESSION)
+            .into_iter()
+            .find(|r| r.field("sess") == Some("99999"))
+            .expect("the failed session is passed on");
+        let calls: Vec<u64> = long
+            .children
+            .iter()
+            .filter(|c| c.name == names::PROCESS_SESSION)
+            .map(|c| {
+                assert_eq!(c.field("note"), Some("text"), "text fields moved with their records");
+                c.field("call").unwrap().parse().unwrap()
+            })
+            .collect();
+        assert!(calls.len() < MAX_HELD && calls.len() > MAX_HELD / 4, "{}", calls.len());
+        assert!(calls.windows(2).all(|w| w[1] == w[0] + 1), "the latest calls, in order, none missing");
+        assert_eq!(*calls.last().unwrap(), MAX_HELD as u64 - 1);
+        assert_eq!(long.children.last().unwrap().field("term"), Some("cD"));
     }
 
     #[test]

@@ -116,6 +116,9 @@ pub struct SessionEntry {
     pub done_in: u64,
     /// Bytes to the client over the ended transactions.
     pub done_out: u64,
+    /// A transaction ended with a termination state other than `----` (as the proxy
+    /// copied it, or as a span recorded it).
+    pub failed: bool,
 }
 
 impl SessionEntry {
@@ -134,6 +137,7 @@ impl SessionEntry {
             txns_done: 0,
             done_in: 0,
             done_out: 0,
+            failed: false,
         }
     }
 
@@ -148,6 +152,7 @@ impl SessionEntry {
             return;
         }
         self.txns_done = t.index;
+        self.failed |= bad_term(&t.term);
         self.done_in += t.bytes_in;
         self.done_out += t.bytes_out;
         self.txns.push_back(t);
@@ -568,6 +573,17 @@ pub struct Status {
     pub tone: Tone,
 }
 
+/// True for a termination state other than a clean one (`--`, `----`; empty: not ended).
+fn bad_term(t: &str) -> bool {
+    !matches!(t, "" | "--" | "----")
+}
+
+/// True when a span named `name` with `fields` says its session failed.
+fn says_failed(name: &str, fields: &[Field2]) -> bool {
+    matches!(name, names::SESSION_FREE | names::HTTP_END_TXN_CLEAN_SESSION)
+        && field(fields, "term").is_some_and(bad_term)
+}
+
 fn field<'a>(fields: &'a [Field2], key: &str) -> Option<&'a str> {
     fields.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
 }
@@ -735,6 +751,11 @@ impl State {
                 } else if depth == 0 || name == names::SESSION_FREE {
                     self.note_call(name, Some(sess), side_of(&fields));
                 }
+                if says_failed(name, &fields)
+                    && let Some(e) = self.sessions.get_mut(&sess)
+                {
+                    e.failed = true;
+                }
                 let Some(tr) = self.traces.get_mut(&sess) else { return };
                 if let Some(seq) = tr.push(name, depth + 1, fields, at) {
                     self.spans.insert(id, SpanLoc::Session { sess, seq, depth: depth + 1 });
@@ -770,6 +791,11 @@ impl State {
         match self.spans.get(&id).copied() {
             Some(SpanLoc::Session { sess, seq, .. }) => {
                 if let Some(n) = self.traces.get_mut(&sess).and_then(|t| t.node_mut(seq)) {
+                    if says_failed(n.name, &fields)
+                        && let Some(e) = self.sessions.get_mut(&sess)
+                    {
+                        e.failed = true;
+                    }
                     n.fields.extend(fields);
                 }
             }
@@ -895,14 +921,7 @@ impl State {
     /// True when one of the session's transactions ended with a termination state other
     /// than `----` (as the proxy copied them, or as its spans say).
     pub fn failed(&self, e: &SessionEntry) -> bool {
-        let bad = |t: &str| !matches!(t, "" | "--" | "----");
-        e.txns.iter().any(|t| bad(&t.term))
-            || self.trace(e.uniq_id).is_some_and(|t| {
-                t.nodes.iter().any(|n| {
-                    matches!(n.name, names::SESSION_FREE | names::HTTP_END_TXN_CLEAN_SESSION)
-                        && n.field("term").is_some_and(bad)
-                })
-            })
+        e.failed
     }
 
     /// The trace of session `uniq_id`.
