@@ -46,6 +46,7 @@ pub mod stats;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
+pub mod tcpcheck;
 pub mod time;
 
 // Every file marks its step points; they share one short path.

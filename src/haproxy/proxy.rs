@@ -83,8 +83,6 @@ bitflags::bitflags! {
         const PR_O_TCP_NOLING   = 0x0000_0040;
         /// `option logasap`: log before the end of the session.
         const PR_O_LOGASAP      = 0x0000_0080;
-        /// `option httpchk`: health checks send an HTTP request.
-        const PR_O_HTTP_CHK     = 0x0000_0100;
         /// `option forwardfor if-none`: keep an existing header.
         const PR_O_FF_IFNONE    = 0x0000_0200;
         /// `option independent-streams`.
@@ -279,10 +277,12 @@ pub struct Proxy {
     pub options: ProxyOptions,
     /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
     pub http_mode: HttpConnMode,
-    /// `option httpchk [METH URI]`: the health-check request line.
-    pub check_req: Option<(String, String)>,
-    /// `http-check expect status N`.
-    pub check_expect_status: Option<u16>,
+    /// `tcpcheck_rules` and the check options: what this backend's health checks send
+    /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
+    pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `default-server` settings, as the words that follow the keyword (the `defaults`
+    /// section's first, then this section's): every `server` line starts from them.
+    pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
     /// Request analysers this proxy brings as a frontend.
@@ -339,8 +339,8 @@ impl Proxy {
             conn_retries: 3,
             options: ProxyOptions::empty(),
             http_mode: HttpConnMode::KeepAlive,
-            check_req: None,
-            check_expect_status: None,
+            tcpcheck: Default::default(),
+            default_server: Vec::new(),
             timeout: Timeouts::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
