@@ -419,6 +419,8 @@ pub fn set_server_check_status(w: &mut Haproxy, cid: CheckId, status: HchkStatus
     let prev_status = c.status;
     c.info.clear();
     if let Some(d) = desc {
+        // A C string: it ends at its first NUL.
+        let d = d.split('\0').next().unwrap_or_default();
         // strncpy(check_desc, desc, HCHK_DESC_LEN-1), on a character boundary.
         let mut end = d.len().min(HCHK_DESC_LEN - 1);
         while !d.is_char_boundary(end) {
@@ -1159,13 +1161,26 @@ pub fn event_srv_chk_w(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Check(cid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
     let span = tracing::debug_span!(names::EVENT_SRV_CHK_W, server = %srv_fullname(w, cid.srv), check = %cid.kind, fd = fd.0);
     let _g = span.enter();
-    let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return };
+    if !chk_conn_progress(w, cid, fd) {
+        return;
+    }
+    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+        k.sub.remove(SubEvents::SUB_RETRY_SEND);
+    }
+    wake_srv_chk(w, cid);
+}
+
+/// What both callbacks do first (`conn_fd_handler` in 2.6): see whether `connect()`
+/// completed, then send what must precede the check's data (a PROXY header, a SOCKS4
+/// request). False while the connection is still being established, with nothing to say.
+fn chk_conn_progress(w: &mut Haproxy, cid: CheckId, fd: Fd) -> bool {
+    let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return false };
     if k.flags.contains(ConnFlags::CO_FL_WAIT_L4_CONN) {
-        let Some(sock) = w.fdtab.sock(fd) else { return };
+        let Some(sock) = w.fdtab.sock(fd) else { return false };
         match connect_state(sock) {
             ConnState::Pending => {
                 w.fdtab.fd_cant_send(fd);
-                return;
+                return false;
             }
             ConnState::Failed(e) => conn_error(w, cid, &e),
             ConnState::Connected => {
@@ -1196,10 +1211,7 @@ pub fn event_srv_chk_w(w: &mut Haproxy, fd: Fd) {
             Err(e) => conn_error(w, cid, &e),
         }
     }
-    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
-        k.sub.remove(SubEvents::SUB_RETRY_SEND);
-    }
-    wake_srv_chk(w, cid);
+    true
 }
 
 /// checks.c:event_srv_chk_r() in 1.5.0 (`cb[DIR_RD]` of a check connection): finish a
@@ -1209,6 +1221,9 @@ pub fn event_srv_chk_r(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::Check(cid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
     let span = tracing::debug_span!(names::EVENT_SRV_CHK_R, server = %srv_fullname(w, cid.srv), check = %cid.kind, fd = fd.0);
     let _g = span.enter();
+    if !chk_conn_progress(w, cid, fd) {
+        return;
+    }
     let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return };
     if k.flags.contains(ConnFlags::CO_FL_SOCKS4_RECV) && !k.flags.contains(ConnFlags::CO_FL_SOCKS4_SEND) {
         // conn_recv_socks4_proxy_response() (2.6): 8 bytes, the second one 0x5A.

@@ -2538,8 +2538,13 @@ fn tcpcheck_eval_send(w: &mut Haproxy, cid: CheckId, rules: &TcpcheckRules, i: u
 /// on an empty answer.
 fn tcpcheck_eval_recv(w: &mut Haproxy, cid: CheckId, rules: &TcpcheckRules, i: usize) -> TcpchkEval {
     let bufsize = w.global.tune.bufsize;
-    let Some(conn) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return TCPCHK_EVAL_STOP };
+    let Some(conn) = chk(w, cid).and_then(|c| c.conn.as_mut()) else { return TCPCHK_EVAL_STOP };
     if conn.sub.contains(SubEvents::SUB_RETRY_RECV) {
+        return TCPCHK_EVAL_WAIT;
+    }
+    if conn.flags.contains(ConnFlags::CO_FL_WAIT_XPRT) && !conn.flags.contains(ConnFlags::CO_FL_ERROR) {
+        // Nothing can be read before the connection is ready.
+        conn.sub |= SubEvents::SUB_RETRY_RECV;
         return TCPCHK_EVAL_WAIT;
     }
     let cur_read = chk_conn_recv(w, cid, bufsize);
