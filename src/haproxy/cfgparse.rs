@@ -382,6 +382,26 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// tools.c:parse_line()'s backslash (2.6), `s` starting at it: `\\`, `\<space>`, `\t`,
+/// `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` stand for one
+/// character; any other backslash is kept as it is. Returns the character and how many
+/// characters it took.
+fn bkslash_escape(s: &[char], dquote: bool) -> (char, usize) {
+    let hex = |c: Option<&char>| c.and_then(|c| c.to_digit(16));
+    match s.get(1) {
+        Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => (c, 2),
+        Some('$') if dquote => ('$', 2),
+        Some('t') => ('\t', 2),
+        Some('n') => ('\n', 2),
+        Some('r') => ('\r', 2),
+        Some('x') => match (hex(s.get(2)), hex(s.get(3))) {
+            (Some(a), Some(b)) => (char::from((a * 16 + b) as u8), 4),
+            _ => ('\\', 1),
+        },
+        _ => ('\\', 1),
+    }
+}
+
 /// Splits a line into words like HAProxy's parser: spaces separate words, `#` starts a
 /// comment, `"..."` and `'...'` quote, `\` escapes, and `$VAR`/`${VAR}`/`${VAR-default}`
 /// expand inside double quotes only.
@@ -417,9 +437,10 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                     quote = Some((c, i));
                     in_word = true;
                 }
-                '\\' if i + 1 < bytes.len() => {
-                    i += 1;
-                    cur.push(bytes[i]);
+                '\\' => {
+                    let (c, used) = bkslash_escape(&bytes[i..], false);
+                    cur.push(c);
+                    i += used - 1;
                     in_word = true;
                 }
                 _ => {
@@ -430,9 +451,10 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
             Some((q, _)) => {
                 if c == q {
                     quote = None;
-                } else if c == '\\' && q == '"' && i + 1 < bytes.len() {
-                    i += 1;
-                    cur.push(bytes[i]);
+                } else if c == '\\' && q == '"' {
+                    let (c, used) = bkslash_escape(&bytes[i..], true);
+                    cur.push(c);
+                    i += used - 1;
                 } else if c == '$' && q == '"' {
                     // ${NAME}, ${NAME-default} or $NAME
                     let (name, default, end) = if bytes.get(i + 1) == Some(&'{') {
