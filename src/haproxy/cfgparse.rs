@@ -238,6 +238,9 @@ const PROXY_KW: &[&str] = &[
     "enabled",
     "id",
     "default-server",
+    "monitor",
+    "monitor-uri",
+    "tcp-check",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -269,8 +272,6 @@ const PROXY_KNOWN: &[&str] = &[
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
-    "monitor",
-    "monitor-uri",
     "persist",
     "rate-limit",
     "redirect",
@@ -280,7 +281,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-check",
     "tcp-request",
     "tcp-response",
     "unique-id-format",
@@ -288,7 +288,6 @@ const PROXY_KNOWN: &[&str] = &[
     "use-server",
     "declare",
     "retry-on",
-    "http-check",
     "guid",
 ];
 
@@ -818,6 +817,7 @@ impl Parser<'_> {
         p.lbprm.algo = d.lbprm.algo;
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
+        p.monitor_uri = d.monitor_uri.clone();
         p.log_format = d.log_format;
         p.tcpcheck = d.tcpcheck.clone();
         p.default_server = d.default_server.clone();
@@ -1156,6 +1156,27 @@ impl Parser<'_> {
             "http-check" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
                 self.tcpcheck_kw(|sets, px| sets.proxy_parse_httpcheck(px, args).map(|()| None))?;
+            }
+            "monitor-uri" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
+                self.cur().monitor_uri = Some(uri.clone());
+            }
+            "monitor" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                if self.in_defaults() {
+                    return Err("'monitor' not allowed in 'defaults' section.".into());
+                }
+                if args.get(1).map(String::as_str) != Some("fail") {
+                    return Err("'monitor' expects 'fail'.".into());
+                }
+                let p = self.cur();
+                let cond = match args.get(2).map(String::as_str) {
+                    Some("if" | "unless") => parse_cond(&args[2..], &p.acls)
+                        .map_err(|e| format!("error detected while parsing a 'monitor fail' condition : {e}."))?,
+                    _ => return Err("'monitor fail' expects 'if' or 'unless' followed by a condition.".into()),
+                };
+                p.mon_fail_cond.push(cond);
             }
             "errorfile" => {
                 if let Some((code, msg)) = self.errorfile(args)? {

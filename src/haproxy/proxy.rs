@@ -280,6 +280,10 @@ pub struct Proxy {
     /// `tcpcheck_rules` and the check options: what this backend's health checks send
     /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
     pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
+    pub mon_fail_cond: Vec<crate::haproxy::acl::Condition>,
     /// `default-server` settings, as the words that follow the keyword (the `defaults`
     /// section's first, then this section's): every `server` line starts from them.
     pub default_server: Vec<String>,
@@ -340,6 +344,8 @@ impl Proxy {
             options: ProxyOptions::empty(),
             http_mode: HttpConnMode::KeepAlive,
             tcpcheck: Default::default(),
+            monitor_uri: None,
+            mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
             timeout: Timeouts::default(),
             fe_req_ana: Analysers::empty(),
