@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -29,16 +30,12 @@ use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
     BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{CheckState, Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
-use crate::haproxy::standard::{
-    ParsedAddr, TIME_MAX_MS, TimeErr, expand_range, parse_size_err, parse_time_err, str2sa_range,
-};
+use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
-
-/// The largest `rise` or `fall` a server may have.
-const MAX_RISE_FALL: u32 = 1_000_000;
 
 /// Everything the configuration produced, ready for `init`.
 #[derive(Debug, Default)]
@@ -250,6 +247,9 @@ const PROXY_KW: &[&str] = &[
     "id",
     "default-server",
     "compression",
+    "monitor",
+    "monitor-uri",
+    "tcp-check",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -278,8 +278,6 @@ const PROXY_KNOWN: &[&str] = &[
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
-    "monitor",
-    "monitor-uri",
     "persist",
     "rate-limit",
     "redirect",
@@ -289,7 +287,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-check",
     "tcp-request",
     "tcp-response",
     "unique-id-format",
@@ -297,7 +294,6 @@ const PROXY_KNOWN: &[&str] = &[
     "use-server",
     "declare",
     "retry-on",
-    "http-check",
     "guid",
 ];
 
@@ -318,6 +314,14 @@ const OPTIONS: &[&str] = &[
     "nolinger",
     "logasap",
     "httpchk",
+    "redis-check",
+    "mysql-check",
+    "pgsql-check",
+    "ldap-check",
+    "spop-check",
+    "smtpchk",
+    "ssl-hello-chk",
+    "tcp-check",
     "independent-streams",
     "http-no-delay",
     "log-health-checks",
@@ -347,14 +351,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "transparent",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
-    "ssl-hello-chk",
-    "smtpchk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "ldap-check",
-    "spop-check",
-    "tcp-check",
     "external-check",
     "disable-h2-upgrade",
     "h1-case-adjust-bogus-client",
@@ -574,21 +570,6 @@ fn parse_uint<T: std::str::FromStr>(kw: &str, v: Option<&String>) -> Result<T, S
     v.and_then(|s| s.parse::<T>().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
 }
 
-/// `atol()` stored in an `int`, as HAProxy reads `rise` and `fall`: an optional sign, the
-/// digits up to the first non-digit (none: 0), the low 32 bits of the result.
-fn atol_i32(s: &str) -> i32 {
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let n = digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
-    (if neg { n.wrapping_neg() } else { n }) as i32
-}
-
 /// HAProxy's `atol()`-like reading used for `maxconn`: digits up to the first non-digit,
 /// so `maxconn abc` is 0 (which HAProxy silently accepts).
 fn atol(s: &str) -> u32 {
@@ -680,6 +661,8 @@ struct Parser<'e> {
     defaults_name: Option<String>,
     /// Named `defaults` sections, for `from NAME` (2.5+).
     named_defaults: std::collections::HashMap<String, DefaultsSnapshot>,
+    /// The named tcp-check rule sets (`shared_tcpchecks`).
+    tcpchecks: TcpcheckRulesets,
 }
 
 /// A named `defaults` section as it ended, for the sections that say `from NAME`.
@@ -953,10 +936,11 @@ impl Parser<'_> {
         p.lbprm.algo = d.lbprm.algo;
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
+        p.monitor_uri = d.monitor_uri.clone();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
-        p.check_req = d.check_req.clone();
-        p.check_expect_status = d.check_expect_status;
+        p.tcpcheck = d.tcpcheck.clone();
+        p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
         p.comp = d.comp.as_ref().map(|c| Comp { offload: false, ..c.clone() });
         p.fwdfor = d.fwdfor.clone();
@@ -1019,7 +1003,7 @@ impl Parser<'_> {
             }
             "tune.comp.maxlevel" => {
                 let v = arg1.ok_or("'tune.comp.maxlevel' requires a numeric value between 1 and 9.")?;
-                g.tune.comp_maxlevel = Some(atol_i32(v))
+                g.tune.comp_maxlevel = Some(crate::haproxy::checks::atol_i32(v))
                     .filter(|n| (1..=9).contains(n))
                     .ok_or("'tune.comp.maxlevel' expects a numeric value between 1 and 9.")?
                     as u32;
@@ -1226,19 +1210,19 @@ impl Parser<'_> {
                 self.str2listener(addrs, id).map_err(|e| format!("'bind' : {e}"))?;
                 self.bind_options(&args[2..])?;
             }
-            "server" | "default-server" => {
+            "default-server" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.parse_default_server(args)?;
+            }
+            "server" => {
                 if self.in_defaults() || !cap.contains(ProxyCap::PR_CAP_BE) {
-                    if kw == "default-server" {
-                        self.warn("'default-server' is not implemented by haflow; ignored.");
-                        return Ok(());
-                    }
                     return Err(format!("'server' not allowed in '{section}' section."));
                 }
-                if kw == "default-server" {
-                    self.warn("'default-server' is not implemented by haflow; ignored.");
-                    return Ok(());
-                }
                 self.parse_server(args)?;
+            }
+            "tcp-check" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_tcpcheck(px, args).map(|()| None))?;
             }
             "default_backend" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
@@ -1419,19 +1403,32 @@ impl Parser<'_> {
             }
             "http-check" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
-                match (args.get(1).map(String::as_str), args.get(2).map(String::as_str), args.get(3)) {
-                    (Some("expect"), Some("status"), Some(code)) => {
-                        let c = code.parse::<u16>().map_err(|_| format!("'http-check expect status' expects a status code (got '{code}')"))?;
-                        self.cur().check_expect_status = Some(c);
-                    }
-                    (Some("expect"), _, _) => {
-                        self.warn("only 'http-check expect status <code>' is implemented by haflow; ignored.")
-                    }
-                    (Some("send" | "connect" | "send-state" | "disable-on-404" | "comment" | "set-var" | "unset-var"), _, _) => {
-                        self.warn(format!("'http-check {}' is not implemented by haflow; ignored.", args[1]))
-                    }
-                    _ => return Err("'http-check' expects 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var' or 'unset-var' as argument.".into()),
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_httpcheck(px, args).map(|()| None))?;
+            }
+            "monitor-uri" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
+                self.cur().monitor_uri = Some(uri.clone());
+            }
+            "monitor" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                if self.in_defaults() {
+                    return Err("'monitor' not allowed in 'defaults' section.".into());
                 }
+                if args.get(1).map(String::as_str) != Some("fail") {
+                    return Err("'monitor' expects 'fail'.".into());
+                }
+                let p = self.cur();
+                let cond = match args.get(2).map(String::as_str) {
+                    Some("if" | "unless") => crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                        .map_err(|e| {
+                            format!("error detected while parsing a 'monitor fail' condition : {e}.")
+                        })?,
+                    _ => {
+                        return Err("'monitor fail' expects 'if' or 'unless' followed by a condition.".into());
+                    }
+                };
+                p.mon_fail_cond.push(cond);
             }
             "errorfile" => {
                 if let Some((code, msg)) = self.errorfile(args)? {
@@ -1716,7 +1713,9 @@ impl Parser<'_> {
             return Err(msg);
         }
         let mut srv = Server::new(p.servers.len() as u32 + 1, name, sa, line);
-        if let Err(msg) = self.srv_parse_kws(&mut srv, &args[3..]) {
+        let mut words = p.default_server.clone();
+        words.extend_from_slice(&args[3..]);
+        if let Err(msg) = self.srv_parse_kws(&mut srv, &words) {
             // server.c:parse_server() (HAProxy 2.6) reports a keyword's error this way.
             let be = self.cur().name.clone();
             let msg = format!("[{}:{}] : 'server {be}/{name}' : {msg}.", self.file, self.line);
@@ -1729,13 +1728,16 @@ impl Parser<'_> {
 
     /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
     /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
+    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
         let name = srv.name.clone();
-        let mut check = false;
-        let (mut inter, mut rise, mut fall) = (2000u64, 2u32, 3u32);
-        let (mut fastinter, mut downinter) = (None, None);
+        let mut chk = SrvCheckCfg::default();
         let mut i = 0;
         while i < args.len() {
+            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
+                i += r?;
+                continue;
+            }
             let a = args[i].as_str();
             let val = args.get(i + 1);
             let int = |kw: &str| -> Result<u32, String> {
@@ -1758,52 +1760,6 @@ impl Parser<'_> {
                     srv.maxqueue = int("maxqueue")?;
                     i += 2;
                 }
-                "check" => {
-                    check = true;
-                    i += 1;
-                }
-                "inter" | "fastinter" | "downinter" => {
-                    let v = val.ok_or_else(|| format!("'{a}' expects a delay as argument."))?;
-                    // Divergence: HAProxy 2.6 names 'agent-inter' in the bad-character
-                    // message whichever of the three was given; haflow names the one given.
-                    let t = parse_time_err(v).map_err(|e| match e {
-                        TimeErr::Char(c) => format!("unexpected character '{c}' in '{a}' argument of server {name}."),
-                        TimeErr::Overflow => format!(
-                            "timer overflow in argument <{v}> to <{a}> of server {name}, maximum value is {TIME_MAX_MS} ms (~24.8 days)."
-                        ),
-                    })?;
-                    // A zero interval would run checks back to back.
-                    if t == 0 {
-                        return Err(format!("invalid value 0 for argument '{a}' of server {name}."));
-                    }
-                    match a {
-                        "inter" => inter = t,
-                        "fastinter" => fastinter = Some(t),
-                        _ => downinter = Some(t),
-                    }
-                    i += 2;
-                }
-                "rise" | "fall" => {
-                    let v = val.ok_or_else(|| format!("'{a}' expects an integer argument."))?;
-                    // HAProxy reads the value with atol() into an int: anything that is not
-                    // a positive number (once truncated to 32 bits) is refused.
-                    let n = atol_i32(v);
-                    if n <= 0 {
-                        return Err(format!("'{a}' has to be > 0."));
-                    }
-                    // Divergence: bounded so that `rise + fall` (a check's health range)
-                    // cannot overflow; HAProxy takes any int.
-                    let n = n as u32;
-                    if n > MAX_RISE_FALL {
-                        return Err(format!("'{a}' of server {name} must not exceed {MAX_RISE_FALL} ({n})."));
-                    }
-                    if a == "rise" {
-                        rise = n
-                    } else {
-                        fall = n
-                    }
-                    i += 2;
-                }
                 "backup" => {
                     srv.flags.insert(SrvFlags::SRV_BACKUP);
                     i += 1;
@@ -1813,10 +1769,20 @@ impl Parser<'_> {
                     i += 1;
                 }
                 "enabled" => i += 1,
-                "id" | "port" | "addr" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error"
-                | "agent-check" | "agent-port" | "agent-inter" | "resolvers" | "init-addr"
-                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto"
-                | "check-proto" => {
+                "socks4" => {
+                    let v =
+                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
+                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
+                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
+                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
+                        }
+                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
+                    }
+                    i += 2;
+                }
+                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
+                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
+                | "proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
@@ -1828,22 +1794,73 @@ impl Parser<'_> {
                     srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
                     i += 1;
                 }
-                "ssl" | "check-ssl" | "verify" | "no-check" | "tfo" | "redir" | "non-stick"
-                | "allow-0rtt" | "track" => {
+                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
                 other => return Err(format!("unknown keyword '{other}'")),
             }
         }
-        if check {
-            srv.flags.insert(SrvFlags::SRV_CHECKED);
-            let mut c = CheckState::new(inter, rise, fall);
-            c.fastinter = fastinter;
-            c.downinter = downinter;
-            srv.check = Some(c);
+        init_srv_checks(srv, &chk);
+        Ok(())
+    }
+
+    /// `default-server <settings>`: checked now against a throw-away server, kept as words
+    /// for the `server` lines that follow (cfgparse.c and server.c keep a `defsrv`).
+    fn parse_default_server(&mut self, args: &[String]) -> Result<(), String> {
+        let mut probe =
+            Server::new(0, "default-server", std::net::SocketAddr::from(([0, 0, 0, 0], 0)), self.line);
+        let words = args[1..].to_vec();
+        self.srv_parse_kws(&mut probe, &words).map_err(|e| format!("'default-server' : {e}."))?;
+        self.cur().default_server.extend(words);
+        Ok(())
+    }
+
+    /// Runs a `tcp-check`, `http-check` or check `option` keyword of tcpcheck.rs on the
+    /// current proxy (or `defaults`), with the names its rule sets are known by.
+    fn tcpcheck_kw(
+        &mut self,
+        f: impl FnOnce(&mut TcpcheckRulesets, &mut PxCtx) -> Result<Option<String>, String>,
+    ) -> Result<(), String> {
+        let in_def = self.in_defaults();
+        let defconf = self.defaults.conf.clone();
+        let px = match self.section {
+            Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
+            _ => &mut self.defaults,
+        };
+        let name = (!in_def).then(|| px.name.clone());
+        let conf = px.conf.clone();
+        let mut ctx = PxCtx {
+            cfg: &mut px.tcpcheck,
+            name: name.as_deref(),
+            conf: (&conf.0, conf.1),
+            defconf: (&defconf.0, defconf.1),
+        };
+        if let Some(w) = f(&mut self.tcpchecks, &mut ctx)? {
+            self.warn(w);
         }
         Ok(())
+    }
+
+    /// The end of a backend's parsing for checks (cfgparse.c and tcpcheck.c's
+    /// check_proxy_tcpcheck() in 2.6): complete each backend's rules and give them to its
+    /// servers' health checks.
+    fn tcpcheck_post_parse(&mut self) {
+        for px in &mut self.cfg.proxies {
+            if !px.cap.contains(ProxyCap::PR_CAP_BE) {
+                continue;
+            }
+            let mut warnings = Vec::new();
+            if let Err(e) = self.tcpchecks.check_proxy_tcpcheck(&mut px.tcpcheck, &px.name, &mut warnings) {
+                self.diag.alerts.push(e);
+            }
+            self.diag.warnings.extend(warnings);
+            for srv in &mut px.servers {
+                if let Some(c) = srv.check.as_mut() {
+                    c.rules = px.tcpcheck.rules.clone();
+                }
+            }
+        }
     }
 
     fn parse_timeout(&mut self, args: &[String]) -> Result<(), String> {
@@ -1975,18 +1992,13 @@ impl Parser<'_> {
                 p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::ServerClose }
             }
             "httpclose" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::Close },
-            "httpchk" => {
+            "httpchk" | "redis-check" | "mysql-check" | "pgsql-check" | "ldap-check" | "spop-check"
+            | "smtpchk" | "ssl-hello-chk" | "tcp-check" => {
                 if no {
-                    p.options.remove(ProxyOptions::PR_O_HTTP_CHK);
-                } else {
-                    p.options.insert(ProxyOptions::PR_O_HTTP_CHK);
-                    let (meth, uri) = match (args.get(1), args.get(2)) {
-                        (Some(m), Some(u)) => (m.clone(), u.clone()),
-                        (Some(u), None) => ("OPTIONS".to_string(), u.clone()),
-                        _ => ("OPTIONS".to_string(), "/".to_string()),
-                    };
-                    p.check_req = Some((meth, uri));
+                    return Err(format!("'no option {opt}' is not supported: it cannot be negated."));
                 }
+                let words = args.to_vec();
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_check_opt(px, &words))?;
             }
             "forceclose" | "http-tunnel" | "http-use-htx" => {
                 return Err(format!(
@@ -2024,6 +2036,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         defaults_error_directives: Vec::new(),
         defaults_name: None,
         named_defaults: std::collections::HashMap::new(),
+        tcpchecks: TcpcheckRulesets::default(),
     };
     for path in paths {
         let path = path.as_ref();
@@ -2078,6 +2091,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     p.resolve_errorfiles();
+    p.tcpcheck_post_parse();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
         return Err(p.diag);

@@ -580,7 +580,8 @@ impl Haproxy {
             .proxies
             .iter()
             .flat_map(|p| &p.servers)
-            .filter(|s| s.check.as_ref().is_some_and(|c| c.task.is_some()))
+            .flat_map(|s| [&s.check, &s.agent])
+            .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
         let process_tasks = u64::from(self.global_listener_queue_task.is_some());
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)

@@ -51,6 +51,7 @@ pub mod stats;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
+pub mod tcpcheck;
 pub mod time;
 pub mod vars;
 

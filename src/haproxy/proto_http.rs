@@ -438,6 +438,31 @@ fn http_bad_req(w: &mut Haproxy, s: &mut Session, e: &H1Error) {
     h1_send_error(w, s, e.status, ReplyEnd::Close, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_R);
 }
 
+/// The monitor-uri part of proto_http.c:http_wait_for_request() in 1.5.0: the request is
+/// for the frontend's `monitor-uri`; answer 200 ("Service ready."), or 503 when a
+/// `monitor fail` condition matches. Monitor requests are not logged (`SN_MONITOR`).
+fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
+    let fe = s.fe;
+    let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+        let Some((w, _)) = ctx.strm else { return false };
+        let p = &w.proxies[fe.idx()];
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+    });
+    w.proxies[s.fe.idx()].counters.intercepted += 1;
+    let status = if fail { 503 } else { 200 };
+    s.logs.logged = true;
+    http_error_reply(
+        w,
+        s,
+        status,
+        http::analyser_error(status, false),
+        ReplyEnd::KeepAlive,
+        SnErr::SN_ERR_LOCAL,
+        SnFinst::SN_FINST_R,
+    );
+    AnalyserResult::Abort
+}
+
 /// Gives up on the client silently (keep-alive timeout, client closed between requests).
 fn close_silently(s: &mut Session) {
     s.logs.logged = true;
@@ -519,6 +544,13 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             let http10 = head.minor() == 0;
             s.txn.meth = HttpMeth::find_http_meth(method);
             s.txn.path = crate::haproxy::sample::uri_path(uri.as_bytes(), false).to_vec();
+            // `monitor-uri`: against the request's path when it starts with '/', or the
+            // whole URI (HAProxy 2.6's rule).
+            let monitor = w.proxies[s.fe.idx()].monitor_uri.as_deref().is_some_and(|m| {
+                (m.starts_with('/')
+                    && crate::haproxy::sample::uri_path(uri.as_bytes(), false) == m.as_bytes())
+                    || uri == m
+            });
             s.txn.req_line = Some(line);
             s.txn.cli_http10 = http10;
             // A stopping frontend (soft stop, a reload) closes after this answer (1.5.0).
@@ -545,6 +577,9 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             fe.counters.cum_req += 1;
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
+            if monitor {
+                return http_monitor_request(w, s);
+            }
             AnalyserResult::Continue
         }
         None => {

@@ -95,8 +95,6 @@ bitflags::bitflags! {
         const PR_O_TCP_NOLING   = 0x0000_0040;
         /// `option logasap`: log before the end of the session.
         const PR_O_LOGASAP      = 0x0000_0080;
-        /// `option httpchk`: health checks send an HTTP request.
-        const PR_O_HTTP_CHK     = 0x0000_0100;
         /// `option forwardfor if-none`: keep an existing header.
         const PR_O_FF_IFNONE    = 0x0000_0200;
         /// `option independent-streams`.
@@ -345,10 +343,16 @@ pub struct Proxy {
     pub originalto: Option<XffOpts>,
     /// `option http-restrict-req-hdr-names`.
     pub hdr_names: HdrNamesPolicy,
-    /// `option httpchk [METH URI]`: the health-check request line.
-    pub check_req: Option<(String, String)>,
-    /// `http-check expect status N`.
-    pub check_expect_status: Option<u16>,
+    /// `tcpcheck_rules` and the check options: what this backend's health checks send
+    /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
+    pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
+    pub mon_fail_cond: Vec<crate::haproxy::acl::Condition>,
+    /// `default-server` settings, as the words that follow the keyword (the `defaults`
+    /// section's first, then this section's): every `server` line starts from them.
+    pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
     /// Request analysers this proxy brings as a frontend.
@@ -415,8 +419,10 @@ impl Proxy {
             fwdfor: XffOpts { except: None, hdr: "x-forwarded-for".into() },
             originalto: None,
             hdr_names: HdrNamesPolicy::Preserve,
-            check_req: None,
-            check_expect_status: None,
+            tcpcheck: Default::default(),
+            monitor_uri: None,
+            mon_fail_cond: Vec::new(),
+            default_server: Vec::new(),
             timeout: Timeouts::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),

@@ -298,7 +298,8 @@ impl Keeper {
         let s = &self.sessions[slot];
         let held = s.held.len();
         let size = held as f64;
-        let keep = held == 0 || s.failed || s.uniq_id == self.followed() || (self.tokens >= size && !s.partial);
+        let keep =
+            held == 0 || s.failed || s.uniq_id == self.followed() || (self.tokens >= size && !s.partial);
         if keep && !s.failed && held > 0 && s.uniq_id != self.followed() {
             self.tokens -= size;
         }
@@ -499,7 +500,8 @@ mod tests {
             flush(&dispatch);
             let root = tracing::info_span!(parent: None, names::SESSION, sess = 99_999u64);
             for k in 0..(MAX_HELD as u64) {
-                let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, call = k, note = "text").entered();
+                let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, call = k, note = "text")
+                    .entered();
                 if k % 100 == 0 {
                     flush(&dispatch);
                 }

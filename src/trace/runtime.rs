@@ -205,6 +205,8 @@ const SOURCES: [SourceDef; 6] = [
             (names::PROCESS_CHK, "checks.c:process_chk()"),
             (names::EVENT_SRV_CHK_W, "checks.c:event_srv_chk_w()"),
             (names::EVENT_SRV_CHK_R, "checks.c:event_srv_chk_r()"),
+            (names::WAKE_SRV_CHK, "checks.c:wake_srv_chk()"),
+            (names::TCPCHECK_MAIN, "tcpcheck.c:tcpcheck_main()"),
             (names::SET_SERVER_DOWN, "checks.c:set_server_down()"),
             (names::SET_SERVER_UP, "checks.c:set_server_up()"),
         ],
