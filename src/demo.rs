@@ -25,10 +25,10 @@ use crate::scenario::client::{Conn, Request};
 use crate::scenario::proxy::{RunningProxy, StartError, StartOptions};
 use crate::trace::capture::{Capture, Sink, lossless};
 use crate::trace::names;
-use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, listing};
+use crate::trace::tree::{LISTING_FIELDS, TreeBuilder, timed_listing};
 use crate::tui::snapshot::{LogKind, producer};
 use crate::tui::state::Tone;
-use crate::tui::{App, CAPTURE_CAPACITY, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
+use crate::tui::{App, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
 
 /// The demo's configuration (`${S1}`... are the embedded servers' addresses).
 pub const CONFIG: &str = r#"global
@@ -223,19 +223,82 @@ fn status_of(line: &str) -> Option<(String, String)> {
     Some((parts.get(i + 1)?.to_string(), parts.get(i + 5)?.to_string()))
 }
 
-/// `haflow demo` without a terminal: a summary every `every`, with the call flow of the
-/// latest finished session every fourth time, until `duration` (or forever).
+/// The kinds of session the text demo shows the call flow of, in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    KeepAlive,
+    Denied,
+    Timeout,
+    ServerDown,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::KeepAlive, Kind::Denied, Kind::Timeout, Kind::ServerDown];
+
+    /// What a listing of this kind shows.
+    fn what(self) -> &'static str {
+        match self {
+            Kind::KeepAlive => "a keep-alive run: several requests on one connection",
+            Kind::Denied => "a 403: `http-request deny` answered, the server never saw it",
+            Kind::Timeout => "a 408: the client never finished its request (timeout http-request)",
+            Kind::ServerDown => "a server down: the connect failed (sess_update_st_cer), then a retry",
+        }
+    }
+
+    /// The kind of a finished session's tree, if it is one the demo shows.
+    fn of(s: &crate::trace::tree::Node) -> Option<Kind> {
+        fn status(n: &crate::trace::tree::Node, code: &str) -> bool {
+            n.field("status") == Some(code) || n.children.iter().any(|c| status(c, code))
+        }
+        let status = |code: &str| status(s, code);
+        if status("408") {
+            Some(Kind::Timeout)
+        } else if status("403") {
+            Some(Kind::Denied)
+        } else if s.find(names::SESS_UPDATE_ST_CER).is_some() || status("503") {
+            Some(Kind::ServerDown)
+        } else {
+            let mut ends = Vec::new();
+            s.find_all(names::HTTP_END_TXN_CLEAN_SESSION, &mut ends);
+            (ends.len() >= 2).then_some(Kind::KeepAlive)
+        }
+    }
+}
+
+/// `haflow demo` without a terminal: a summary every `every`, with the call flow of a
+/// recent session every fourth time (a keep-alive run, a 403, a 408, a server down, in
+/// turn, each line with its span's duration), until `duration` (or forever, or until
+/// stdout is closed).
 pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Write) -> Result<(), String> {
     let (sink, feed) = lossless();
     let demo = Demo::start(Some(sink), None)?;
-    let io = |e: std::io::Error| e.to_string();
-    writeln!(out, "haflow demo: the configuration, with the embedded servers' addresses:\n").map_err(io)?;
-    writeln!(out, "{}", demo.config).map_err(io)?;
+    let res = text_rounds(&demo, &feed, duration, every, out);
+    demo.stop();
+    match res {
+        // The reader went away (`haflow demo | head`): the demo ends there.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.to_string()),
+        Ok(()) => Ok(()),
+    }
+}
+
+fn text_rounds(
+    demo: &Demo,
+    feed: &Capture,
+    duration: Option<Duration>,
+    every: Duration,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(out, "haflow demo: the configuration, with the embedded servers' addresses:\n")?;
+    writeln!(out, "{}", demo.config)?;
     let started = Instant::now();
     let mut seen_logs = 0;
     let mut tally = Tally::default();
     // The loop's spans are children of `run_poll_loop`, which never closes: keep few.
     let mut tb = TreeBuilder::with_child_limit(64);
+    // The latest finished session of each kind, and the kind to show next.
+    let mut latest: BTreeMap<usize, crate::trace::tree::Node> = BTreeMap::new();
+    let mut next_kind = 0;
     let mut round = 0u64;
     loop {
         let next = started + every.saturating_mul(u32::try_from(round + 1).unwrap_or(u32::MAX));
@@ -266,40 +329,48 @@ pub fn run_text(duration: Option<Duration>, every: Duration, out: &mut impl Writ
             "--- {:>4}s: {sessions} sessions open; servers: {}",
             started.elapsed().as_secs(),
             servers.join(", ")
-        )
-        .map_err(io)?;
+        )?;
         let counts: Vec<String> = tally.statuses.iter().map(|(k, v)| format!("{k} x{v}")).collect();
-        writeln!(out, "    responses (status termination-state) so far: {}", counts.join(", "))
-            .map_err(io)?;
+        writeln!(out, "    responses (status termination-state) so far: {}", counts.join(", "))?;
         for l in state_lines {
-            writeln!(out, "    {l}").map_err(io)?;
+            writeln!(out, "    {l}")?;
         }
-        absorb(&feed, &mut tb);
+        absorb(feed, &mut tb);
         writeln!(
             out,
             "    memory: {} spans held for call flows ({} dropped), {} log lines dropped",
             tb.held(),
             tb.dropped,
             demo.proxy.logs_dropped()
-        )
-        .map_err(io)?;
-        if round % 4 == 1
-            && let Some(s) = tb.roots.iter().rev().find(|n| n.name == names::SESSION)
-        {
-            writeln!(out, "    call flow of session {}:", s.field("sess").unwrap_or("?")).map_err(io)?;
-            for l in listing(s, LISTING_FIELDS).lines() {
-                writeln!(out, "      {l}").map_err(io)?;
+        )?;
+        for s in tb.roots.drain(..).filter(|n| n.name == names::SESSION) {
+            if let Some(k) = Kind::of(&s) {
+                latest.insert(Kind::ALL.iter().position(|x| *x == k).unwrap_or(0), s);
             }
         }
-        // Finished trees are only needed until shown.
-        tb.roots.clear();
-        out.flush().map_err(io)?;
+        // Every fourth round, the next kind that has a session to show.
+        if round % 4 == 1
+            && let Some(k) = (0..Kind::ALL.len())
+                .map(|i| (next_kind + i) % Kind::ALL.len())
+                .find(|k| latest.contains_key(k))
+            && let Some(s) = latest.remove(&k)
+        {
+            next_kind = k + 1;
+            writeln!(
+                out,
+                "    call flow of session {}, {} (each span's duration in brackets):",
+                s.field("sess").unwrap_or("?"),
+                Kind::ALL[k].what()
+            )?;
+            for l in timed_listing(&s, LISTING_FIELDS).lines() {
+                writeln!(out, "      {l}")?;
+            }
+        }
+        out.flush()?;
         if duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
+            return Ok(());
         }
     }
-    demo.stop();
-    Ok(())
 }
 
 fn absorb(feed: &Capture, tb: &mut TreeBuilder) {
@@ -324,7 +395,7 @@ pub fn main(duration: Option<Duration>, every: Duration) -> ExitCode {
 
 /// The demo watched by the terminal UI until `q`, Ctrl-C, a signal or `duration`.
 fn run_tui(duration: Option<Duration>) -> Result<(), String> {
-    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    let (sink, capture) = crate::tui::ui_capture();
     let (prod, feed) = producer(SNAPSHOT_INTERVAL_MS);
     let demo = Demo::start(Some(sink), Some(Box::new(prod)))?;
     let mut app = App::default();

@@ -413,6 +413,12 @@ pub fn print(out: &mut impl std::io::Write) -> Result<(), String> {
     let wt = start()?;
     let total = wt.steps.len();
     let mut reached = 0;
+    writeln!(
+        out,
+        "The walkthrough follows the article, {}; \"Article: §2.1\" is its section 2.1.\n",
+        crate::scenario::spec::ARTICLE
+    )
+    .map_err(|e| e.to_string())?;
     while let Ok(stop) = wt.stops.recv() {
         let step = &wt.steps[stop.index];
         let io = |e: std::io::Error| e.to_string();

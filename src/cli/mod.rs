@@ -20,19 +20,61 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::errors::print_message;
-use crate::haproxy::haproxy::{Haproxy, InitError, OnLoopTurn, observe, run_poll_loop, start_proxies};
+use crate::haproxy::haproxy::{
+    Haproxy, InitError, OldPids, OnLoopTurn, bind_and_enable, observe, run_poll_loop,
+};
 use crate::trace::export::{TraceArgs, install};
 
 pub mod scenario;
 
+/// `println!` for a command's output, except that a reader gone away (`haflow scenario
+/// list | head -1`) is not an error: `println!` panics on the broken pipe, this drops
+/// the line (the command goes on, and its exit status says how it went).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
+/// A writer whose closed pipe (`| head`) swallows the rest of the output instead of
+/// failing the command that writes it.
+struct PipeTolerant<W>(W);
+
+impl<W: std::io::Write> std::io::Write for PipeTolerant<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
+}
+
 /// haflow: HAProxy's insides, reproduced in Rust and made visible.
 #[derive(Debug, Parser)]
-#[command(name = "haflow", version, about, long_about = None)]
+#[command(name = "haflow", version, about, long_about = None, after_help = HAPROXY_STYLE)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub cmd: Cmd,
 }
+
+/// The end of `haflow --help`: HAProxy's own command line, which haflow also takes.
+const HAPROXY_STYLE: &str = "HAProxy's command line works too (init scripts, test harnesses, habits):
+  haflow -f haproxy.cfg [-f more.cfg]... -db    run in the foreground (-d: with debug lines)
+  haflow -c -f haproxy.cfg                       check the configuration, like haproxy -c
+  haflow -f haproxy.cfg -p PIDFILE -sf PID...    HAProxy's reload flags -sf/-st are taken
+  haflow -v | -vv                                version | build options
+haflow -h lists every HAProxy flag.
+
+Read a recorded trace (--trace FILE, or x in the UI) in the terminal UI: haflow replay FILE.json";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -48,6 +90,26 @@ pub enum Cmd {
     Walkthrough(WalkthroughArgs),
     /// haflow in front of embedded servers with steady mixed traffic, shown live.
     Demo(DemoArgs),
+    /// Show a recorded trace (--trace FILE, or x/w in the UI) in the terminal UI, with
+    /// time moving as recorded: space pauses, . steps, [ ] and { } seek.
+    Replay(ReplayArgs),
+}
+
+/// Options of `haflow replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace file (Chrome/Perfetto JSON).
+    pub file: PathBuf,
+    /// How much faster than recorded time the replay moves.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': a speed from 0.001 to 1000")),
+    }
 }
 
 /// The longest `--duration` or `--every` of the demo: a week.
@@ -142,13 +204,13 @@ pub fn check(args: &CheckArgs) -> ExitCode {
                 return if cfg.listeners.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
             }
             if !diag.warnings.is_empty() {
-                println!("Warnings were found.");
+                say!("Warnings were found.");
             }
             if cfg.listeners.is_empty() {
-                println!("Configuration file has no error but will not start (no listener) => exit(2).");
+                say!("Configuration file has no error but will not start (no listener) => exit(2).");
                 return ExitCode::from(2);
             }
-            println!("Configuration file is valid");
+            say!("Configuration file is valid");
             ExitCode::SUCCESS
         }
     }
@@ -190,7 +252,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 /// this one. The capture layer becomes the process's subscriber before the configuration
 /// is read, so the UI sees start-up too; bind errors print before the UI takes the screen.
 pub fn run_tui(args: &RunArgs) -> ExitCode {
-    let (layer, capture) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
+    let (layer, capture) = crate::tui::ui_capture();
     let _trace = match install(&args.trace, Some(layer), false, false) {
         Ok(g) => g,
         Err(e) => {
@@ -235,11 +297,13 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
             return Err(ExitCode::from(1));
         }
     }
-    match start_proxies(w) {
+    match bind_and_enable(w) {
         Ok(()) => {}
         Err(InitError::Bind(msg)) => {
             print_notices();
-            print_message("ALERT", &msg);
+            for line in msg.lines() {
+                print_message("ALERT", line);
+            }
             print_message(
                 "ALERT",
                 "[haproxy.main()] Some protocols failed to start their listeners! Exiting.",
@@ -306,6 +370,10 @@ pub struct HaproxyArgs {
     pub maxconn: Option<u32>,
     /// `-C DIR`: change to this directory before reading the files.
     pub chdir: Option<PathBuf>,
+    /// `-sf PID...` / `-st PID...`: old processes to take the ports from.
+    pub oldpids: OldPids,
+    /// `-dR`: do not set `SO_REUSEPORT` on listeners.
+    pub noreuseport: bool,
     /// Options accepted and ignored, to be reported (`-D`, `-W`...).
     pub ignored: Vec<String>,
 }
@@ -328,8 +396,10 @@ pub const HAPROXY_USAGE: &str =
         -N sets the default, per-proxy maximum # of connections (accepted, ignored)
         -L set local peer name (accepted, ignored)
         -p writes pids of all children to this file
-        -de, -dp, -dS, -dG, -dR, -dr, -dV, -dW, -dD, -dI accepted and ignored
-        -x <unix_socket>, -S <bind>, -sf/-st [pid ]* accepted and ignored
+        -dR disables SO_REUSEPORT usage
+        -de, -dp, -dS, -dG, -dr, -dV, -dW, -dD, -dI accepted and ignored
+        -sf/-st [pid ]* finishes/terminates old pids.
+        -x <unix_socket>, -S <bind> accepted and ignored
     or: haflow <run|check> ... (see haflow --help)
 ";
 
@@ -368,11 +438,17 @@ pub fn parse_haproxy_args(args: &[String]) -> Result<HaproxyArgs, String> {
                 a.ignored.push(arg.into());
             }
             "-sf" | "-st" => {
-                while args.get(i + 1).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+                // haproxy.c:init() in 2.6: the pids are the arguments up to the next option.
+                a.oldpids.sig = if arg == "-sf" { libc::SIGUSR1 } else { libc::SIGTERM };
+                while let Some(p) = args.get(i + 1).filter(|p| !p.starts_with('-')) {
+                    match p.parse::<i32>() {
+                        Ok(pid) if pid > 0 => a.oldpids.pids.push(pid),
+                        _ => return Err(format!("'{arg}' expects process ids, not '{p}'")),
+                    }
                     i += 1;
                 }
-                a.ignored.push(arg.into());
             }
+            "-dR" => a.noreuseport = true,
             "-D" | "-W" | "-Ws" => a.ignored.push(arg.into()),
             a2 if a2.starts_with("-d") && a2.len() > 2 => a.ignored.push(a2.into()),
             other => return Err(format!("unknown option '{other}'")),
@@ -473,6 +549,11 @@ fn expand_cfg_paths(files: &[PathBuf]) -> Vec<PathBuf> {
 /// haproxy.c:main() for HAProxy's command line: `-v`, `-cc`, `-c`, or run in the
 /// foreground (`-d` adds the debug lines).
 pub fn haproxy_main(args: &[String]) -> ExitCode {
+    // `-h`: HAProxy's usage (haproxy.c:usage(), which exits 1), without an ALERT.
+    if args.first().is_some_and(|a| a == "-h") {
+        eprint!("{HAPROXY_USAGE}");
+        return ExitCode::from(1);
+    }
     let a = match parse_haproxy_args(args) {
         Ok(a) => a,
         Err(e) => {
@@ -482,7 +563,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         }
     };
     if a.version > 0 {
-        print!("{}", version_text(a.version));
+        say!("{}", version_text(a.version).trim_end());
         return ExitCode::SUCCESS;
     }
     if let Some(expr) = &a.cond {
@@ -502,7 +583,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         return ExitCode::from(1);
     }
     if a.files.is_empty() {
-        print!("{}", version_text(1));
+        say!("{}", version_text(1).trim_end());
         eprint!("{HAPROXY_USAGE}");
         return ExitCode::from(1);
     }
@@ -528,6 +609,8 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     };
     w.global.debug |= a.debug;
     w.global.quiet |= quiet;
+    w.global.noreuseport |= a.noreuseport;
+    w.oldpids = a.oldpids.clone();
     if let Some(n) = a.maxconn {
         w.global.maxconn = n;
     }
@@ -535,7 +618,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
         w.global.pidfile = Some(p.clone());
     }
     if a.debug || a.verbose {
-        println!("Using epoll() as the polling mechanism.");
+        say!("Using epoll() as the polling mechanism.");
     }
     serve(&mut w)
 }
@@ -546,7 +629,7 @@ fn walkthrough(a: &WalkthroughArgs) -> ExitCode {
     if !a.print {
         return crate::tui::walkthrough::run();
     }
-    match crate::walkthrough::print(&mut std::io::stdout().lock()) {
+    match crate::walkthrough::print(&mut PipeTolerant(std::io::stdout().lock())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             print_message("ALERT", &e);
@@ -576,6 +659,7 @@ pub fn main() -> ExitCode {
         Cmd::Check(a) => with_trace(&TraceArgs::default(), || check(a)),
         Cmd::Scenario(c) => scenario::main(c),
         Cmd::Walkthrough(a) => walkthrough(a),
+        Cmd::Replay(a) => crate::tui::replay::run(&a.file, a.speed),
         Cmd::Demo(a) => {
             crate::demo::main(a.duration.map(Duration::from_secs), Duration::from_secs(a.every.max(1)))
         }

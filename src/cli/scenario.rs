@@ -6,14 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::say;
 use crate::haproxy::errors::print_message;
 use crate::scenario::catalog::{SCENARIOS, find};
 use crate::scenario::runner::{Outcome, RunOptions, run};
-use crate::scenario::spec::Scenario;
+use crate::scenario::spec::{ARTICLE, Scenario};
 use crate::trace::export::{TraceArgs, install};
 use crate::tui::snapshot::{LogKind, producer};
 use crate::tui::state::Tone;
-use crate::tui::{App, CAPTURE_CAPACITY, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
+use crate::tui::{App, SNAPSHOT_INTERVAL_MS, has_terminal, watch};
 
 /// `haflow scenario ...`.
 #[derive(Debug, Subcommand)]
@@ -48,11 +49,12 @@ pub struct ScenarioRunArgs {
 pub fn main(cmd: &ScenarioCmd) -> ExitCode {
     match cmd {
         ScenarioCmd::List => {
+            say!("\"§3.1\" below is section 3.1 of the article, {ARTICLE}.");
             let w = SCENARIOS.iter().map(|e| e.name.len()).max().unwrap_or(0);
             for e in SCENARIOS {
                 match e.scenario() {
-                    Ok(sc) => println!("{:<w$}  {}  ({})", e.name, sc.title, sc.seed),
-                    Err(err) => println!("{:<w$}  (unreadable: {err})", e.name),
+                    Ok(sc) => say!("{:<w$}  {}  ({})", e.name, sc.title, sc.seed),
+                    Err(err) => say!("{:<w$}  (unreadable: {err})", e.name),
                 }
             }
             ExitCode::SUCCESS
@@ -96,15 +98,15 @@ fn run_one(a: &ScenarioRunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("scenario {}: {} ({})", sc.name, sc.title, sc.seed);
-    println!();
+    say!("scenario {}: {} ({})", sc.name, sc.title, sc.seed);
+    say!();
     for l in textwrap(&sc.about, 88) {
-        println!("  {l}");
+        say!("  {l}");
     }
-    println!();
-    println!("traffic:");
+    say!();
+    say!("traffic:");
     let opts =
-        RunOptions { progress: Some(Box::new(|l: &str| println!("  {l}"))), golden, ..RunOptions::default() };
+        RunOptions { progress: Some(Box::new(|l: &str| say!("  {l}"))), golden, ..RunOptions::default() };
     let out = match run(&sc, opts) {
         Ok(o) => o,
         Err(e) => {
@@ -119,29 +121,29 @@ fn run_one(a: &ScenarioRunArgs) -> ExitCode {
 /// logs) and the verdict; returns the exit status: 0 when every expectation was met.
 fn print_outcome(a: &ScenarioRunArgs, out: &Outcome) -> ExitCode {
     if a.config {
-        println!("\nhaproxy.cfg as run:");
+        say!("\nhaproxy.cfg as run:");
         for l in out.config.lines() {
-            println!("  {l}");
+            say!("  {l}");
         }
     }
-    println!("\nlogs:");
+    say!("\nlogs:");
     for l in &out.logs {
-        println!("  {l}");
+        say!("  {l}");
     }
     if a.flow {
-        println!("\ncall flow:");
+        say!("\ncall flow:");
         for l in out.listing.lines() {
-            println!("  {l}");
+            say!("  {l}");
         }
     }
-    println!();
+    say!();
     if out.passed() {
-        println!("all expectations met");
+        say!("all expectations met");
         ExitCode::SUCCESS
     } else {
-        println!("{} expectation(s) not met:", out.failures.len());
+        say!("{} expectation(s) not met:", out.failures.len());
         for f in &out.failures {
-            println!("  - {f}");
+            say!("  - {f}");
         }
         ExitCode::from(1)
     }
@@ -165,7 +167,7 @@ fn run_tui(a: &ScenarioRunArgs, sc: Scenario, golden: Option<String>) -> ExitCod
             return ExitCode::from(1);
         }
     };
-    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    let (sink, capture) = crate::tui::ui_capture();
     let (prod, feed) = producer(SNAPSHOT_INTERVAL_MS);
     let (report_tx, report_rx) = std::sync::mpsc::channel::<String>();
     let mut app = App::default();

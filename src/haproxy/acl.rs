@@ -1,86 +1,35 @@
-//! ACLs: named tests on a request, and the `if`/`unless` conditions built from them.
+//! ACLs: named tests of samples, and the `if`/`unless` conditions built from them.
 //!
-//! Reproduces `acl.c` (1.5-dev8). `acl NAME CRITERION [-i] VALUE...` declares a test; a
-//! name declared several times matches if any declaration matches. A condition is
-//! `if`/`unless` followed by ACL names, `!` to negate one, `||` between alternatives and
-//! nothing (implicit AND) between the terms of one alternative; `{ CRITERION VALUES }`
-//! writes an anonymous ACL in place. Matching reads the request through `Sample`, so this
-//! module does not depend on how sessions store their data.
+//! Reproduces `acl.c` (1.5-dev8's structure and names: `parse_acl_expr`,
+//! `find_acl_by_name`, `parse_acl_cond`, `acl_exec_cond`; the syntax of HAProxy 2.6).
+//! `acl NAME CRITERION [-i] [-m METHOD] [-f FILE] [--] [VALUE...]` declares a test: the
+//! criterion is a sample expression (`req.hdr(host),lower`, see `sample.rs`) or one of
+//! the ACL keywords that imply a match method (`hdr_beg(host)` is `hdr(host) -m beg`,
+//! `path_reg`, `url_sub`...); without `-m` the method follows the sample's type (string
+//! equality, integer ranges, networks, booleans). The values are compiled once into a
+//! `PatExpr` (`pattern.rs`). A name declared several times matches if any declaration
+//! matches. A condition is `if`/`unless` followed by ACL names, `!` to negate one, `||`
+//! (or `or`) between alternatives and nothing (implicit AND) between the terms of one
+//! alternative; `{ CRITERION VALUES }` writes an anonymous ACL in place, and HAProxy's
+//! predefined ACLs (`TRUE`, `HTTP`, `METH_GET`, `LOCALHOST`...) need no declaration.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
-use regex::bytes::{Regex, RegexBuilder};
+use crate::haproxy::pattern::{PatExpr, PatMatch, pattern_read_from_file};
+use crate::haproxy::sample::{
+    SampleExpr, SmpCtx, SmpData, find_sample_fetch, sample_parse_word, sample_process_all,
+};
 
-use crate::haproxy::proxy::Proxy;
-
-/// What a criterion can read from the session (the sample fetch functions).
-pub trait Sample {
-    /// Client address (`src`).
-    fn src(&self) -> Option<IpAddr>;
-    /// Request method (`method`).
-    fn method(&self) -> Option<&[u8]>;
-    /// Request path, without the query string (`path`).
-    fn path(&self) -> Option<&[u8]>;
-    /// Every value of header `name` (case-insensitive name), in order.
-    fn hdr(&self, name: &str) -> Vec<&[u8]>;
-    /// The cache this response comes from (`res.cache_hit`, `res.cache_name`).
-    fn cache_name(&self) -> Option<&str> {
-        None
-    }
-}
-
-/// The sample an ACL tests, and how (`path_beg` = `path` matched by prefix).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Criterion {
-    /// `path`: exact match.
-    Path,
-    /// `path_beg`: prefix.
-    PathBeg,
-    /// `path_end`: suffix.
-    PathEnd,
-    /// `path_sub`: substring.
-    PathSub,
-    /// `path_reg`: regular expression.
-    PathReg,
-    /// `hdr(NAME)`: exact match on one of the (comma-separated) values.
-    Hdr(String),
-    /// `hdr_beg(NAME)`: prefix.
-    HdrBeg(String),
-    /// `hdr_end(NAME)`: suffix.
-    HdrEnd(String),
-    /// `hdr_sub(NAME)`: substring.
-    HdrSub(String),
-    /// `hdr_reg(NAME)`: regular expression.
-    HdrReg(String),
-    /// `method`: exact match.
-    Method,
-    /// `src`: address or network.
-    Src,
-    /// A predefined ACL that is constant (`TRUE`, `FALSE`).
-    Always(bool),
-}
-
-/// One value an ACL compares with.
-#[derive(Clone, Debug)]
-pub enum Pattern {
-    /// A string (already lowercased when `-i`).
-    Str(Vec<u8>),
-    /// A compiled regular expression.
-    Reg(Regex),
-    /// An address with a prefix length.
-    Net(IpAddr, u8),
-}
-
-/// One `acl` line (or an anonymous `{ ... }` ACL).
+/// One `acl` line (or an anonymous `{ ... }` ACL): a sample and what to compare it with
+/// (`struct acl_expr`).
 #[derive(Clone, Debug)]
 pub struct AclExpr {
-    /// What to read and how to compare.
-    pub criterion: Criterion,
-    /// `-i`: compare case-insensitively.
-    pub ignore_case: bool,
-    /// The values; the expression matches if any does.
-    pub patterns: Vec<Pattern>,
+    /// The sample to test (every value it yields is tried).
+    pub smp: SampleExpr,
+    /// The patterns and the match method.
+    pub pat: PatExpr,
+    /// The criterion as written (`hdr_beg(host)`), for messages.
+    pub kw: String,
 }
 
 /// A named ACL: all the lines declaring this name (OR).
@@ -126,7 +75,7 @@ impl AclList {
     }
 }
 
-/// A term of a condition: an ACL, possibly negated.
+/// A term of a condition: an ACL, possibly negated (`struct acl_term`).
 #[derive(Clone, Debug)]
 pub struct Term {
     /// `!` before the ACL.
@@ -141,7 +90,7 @@ pub enum AclRef {
     /// A named ACL of the proxy (its position in `Proxy::acls`).
     Named(usize),
     /// An anonymous ACL written inside `{ }`, or a predefined one.
-    Inline(AclExpr),
+    Inline(Box<AclExpr>),
 }
 
 /// `if`/`unless` and an OR of ANDs of terms (`struct acl_cond`).
@@ -160,148 +109,204 @@ impl Condition {
     }
 }
 
-/// Parses `CRITERION [-i] VALUE...` (after `acl NAME`, or inside `{ }`).
+/// The ACL keywords that imply a match method (2.6's `acl_kws` of http_fetch.c and
+/// payload.c): `<fetch>_<suffix>` is `<fetch> -m <suffix>` (`_val` matches integers).
+fn acl_keyword_alias(name: &str) -> Option<(&'static str, PatMatch)> {
+    let (fetch, suffix) = name.rsplit_once('_')?;
+    let fetch = match fetch {
+        "base" => "base",
+        "cook" => "cook",
+        "hdr" => "hdr",
+        "path" => "path",
+        "url" => "url",
+        "urlp" => "url_param",
+        "scook" => "scook",
+        "shdr" => "shdr",
+        "req.hdr" => "req.hdr",
+        "res.hdr" => "res.hdr",
+        _ => return None,
+    };
+    let m = match suffix {
+        "beg" => PatMatch::Beg,
+        "dir" => PatMatch::Dir,
+        "dom" => PatMatch::Dom,
+        "end" => PatMatch::End,
+        "len" => PatMatch::Len,
+        "reg" => PatMatch::Reg,
+        "sub" => PatMatch::Sub,
+        "val" => PatMatch::Int,
+        _ => return None,
+    };
+    Some((fetch, m))
+}
+
+/// Integer operators before ACL values (`eq`, `ge`, `gt`, `le`, `lt`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IntOp {
+    Eq,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+/// acl.c:parse_acl_expr() in 1.5-dev8 (2.6's syntax): `CRITERION [flags] [--] VALUES`,
+/// after `acl NAME` or inside `{ }`.
 pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
     let Some(crit) = args.first() else { return Err("missing ACL criterion".into()) };
-    let criterion = parse_criterion(crit)?;
-    let mut ignore_case = false;
-    let mut values = &args[1..];
-    while let Some(f) = values.first() {
+    let name_len = crit.find(['(', ',']).unwrap_or(crit.len());
+    let name = &crit[..name_len];
+    let (smp, implied) = if find_sample_fetch(name).is_none()
+        && let Some((fetch, m)) = acl_keyword_alias(name)
+    {
+        (sample_parse_word(&format!("{fetch}{}", &crit[name_len..])), Some(m))
+    } else {
+        (sample_parse_word(crit), None)
+    };
+    let smp = smp.map_err(|e| {
+        if e.starts_with("unknown fetch method") {
+            format!("unknown fetch method '{name}' in ACL expression '{crit}'")
+        } else {
+            format!("{e} in ACL expression '{crit}'")
+        }
+    })?;
+    let mut method = implied;
+    let mut icase = false;
+    let mut files = Vec::new();
+    let mut i = 1;
+    while let Some(f) = args.get(i).filter(|a| a.starts_with('-')) {
         match f.as_str() {
-            "-i" => ignore_case = true,
+            "-i" => icase = true,
+            "-n" | "-u" => {}
             "-m" => {
-                return Err("'-m' match methods are not supported; use the criterion's suffix form".into());
+                let m = args.get(i + 1).ok_or("'-m' expects a match method")?;
+                method =
+                    Some(PatMatch::from_name(m).ok_or_else(|| format!("unknown matching method '{m}'"))?);
+                i += 1;
+            }
+            "-f" | "-M" => {
+                let file = args.get(i + 1).ok_or_else(|| format!("'{f}' expects a file name"))?;
+                files.push((file.clone(), f == "-M"));
+                i += 1;
             }
             "--" => {
-                values = &values[1..];
+                i += 1;
                 break;
             }
             _ => break,
         }
-        values = &values[1..];
+        i += 1;
     }
-    let mut patterns = Vec::new();
-    for v in values {
-        patterns.push(match &criterion {
-            Criterion::PathReg | Criterion::HdrReg(_) => Pattern::Reg(
-                RegexBuilder::new(v)
-                    .case_insensitive(ignore_case)
-                    .build()
-                    .map_err(|e| format!("regex '{v}' is invalid: {e}"))?,
-            ),
-            Criterion::Src => parse_net(v)?,
-            _ => Pattern::Str(if ignore_case {
-                v.to_ascii_lowercase().into_bytes()
-            } else {
-                v.clone().into_bytes()
-            }),
-        });
+    let method = method.unwrap_or_else(|| PatMatch::default_for(smp.out_type()));
+    let mut pat = PatExpr::new(method, icase);
+    for (file, is_map) in &files {
+        let r = pattern_read_from_file(file, *is_map)?;
+        pat.add_ref(&r)?;
     }
-    if patterns.is_empty() && !matches!(criterion, Criterion::Always(_)) {
-        return Err(format!("no value specified for criterion '{crit}'"));
-    }
-    Ok(AclExpr { criterion, ignore_case, patterns })
-}
-
-fn parse_criterion(c: &str) -> Result<Criterion, String> {
-    let arg = |prefix: &str| -> Option<String> {
-        c.strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix('('))
-            .and_then(|r| r.strip_suffix(')'))
-            .map(|s| s.to_ascii_lowercase())
-    };
-    Ok(match c {
-        "path" => Criterion::Path,
-        "path_beg" => Criterion::PathBeg,
-        "path_end" => Criterion::PathEnd,
-        "path_sub" => Criterion::PathSub,
-        "path_reg" => Criterion::PathReg,
-        "method" => Criterion::Method,
-        "src" => Criterion::Src,
-        _ => {
-            if let Some(n) = arg("hdr_beg") {
-                Criterion::HdrBeg(n)
-            } else if let Some(n) = arg("hdr_end") {
-                Criterion::HdrEnd(n)
-            } else if let Some(n) = arg("hdr_sub") {
-                Criterion::HdrSub(n)
-            } else if let Some(n) = arg("hdr_reg") {
-                Criterion::HdrReg(n)
-            } else if let Some(n) = arg("hdr") {
-                Criterion::Hdr(n)
-            } else {
-                return Err(format!("unknown fetch method '{c}' in ACL expression '{c}'"));
+    let mut op = IntOp::Eq;
+    for v in &args[i.min(args.len())..] {
+        if matches!(method, PatMatch::Int | PatMatch::Len) {
+            let o = match v.as_str() {
+                "eq" => Some(IntOp::Eq),
+                "ge" => Some(IntOp::Ge),
+                "gt" => Some(IntOp::Gt),
+                "le" => Some(IntOp::Le),
+                "lt" => Some(IntOp::Lt),
+                _ => None,
+            };
+            if let Some(o) = o {
+                op = o;
+                continue;
+            }
+            if op != IntOp::Eq {
+                let (n, used) = crate::haproxy::sample::read_int64(v.as_bytes());
+                if used != v.len() || v.is_empty() {
+                    return Err(format!("'{v}' is not a number"));
+                }
+                let range = match op {
+                    IntOp::Ge => format!("{n}:"),
+                    IntOp::Gt => format!("{}:", n.saturating_add(1)),
+                    IntOp::Le => format!(":{n}"),
+                    _ => format!(":{}", n.saturating_sub(1)),
+                };
+                pat.add(range.as_bytes(), None)?;
+                continue;
             }
         }
-    })
-}
-
-fn parse_net(v: &str) -> Result<Pattern, String> {
-    let (addr, len) = match v.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (v, None),
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| format!("'{v}' is not a valid IPv4 or IPv6 address"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(l) => {
-            l.parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| format!("'{v}' has an invalid mask"))?
+        if matches!(method, PatMatch::Found | PatMatch::Bool) {
+            return Err(format!(
+                "match method '{}' takes no value",
+                if method == PatMatch::Found { "found" } else { "bool" }
+            ));
         }
-        None => max,
-    };
-    Ok(Pattern::Net(ip, len))
+        pat.add(v.as_bytes(), None).map_err(|e| format!("{e} in ACL expression '{crit}'"))?;
+    }
+    Ok(AclExpr { smp, pat, kw: crit.clone() })
 }
 
-/// Predefined ACLs HAProxy always knows.
-fn predefined(name: &str) -> Option<AclExpr> {
-    let e = |criterion, pats: &[&str]| AclExpr {
-        criterion,
-        ignore_case: false,
-        patterns: pats.iter().map(|p| Pattern::Str(p.as_bytes().to_vec())).collect(),
-    };
-    Some(match name {
-        "TRUE" => e(Criterion::Always(true), &[]),
-        "FALSE" => e(Criterion::Always(false), &[]),
-        "METH_GET" => e(Criterion::Method, &["GET", "HEAD"]),
-        "METH_POST" => e(Criterion::Method, &["POST"]),
-        "METH_HEAD" => e(Criterion::Method, &["HEAD"]),
-        "LOCALHOST" => AclExpr {
-            criterion: Criterion::Src,
-            ignore_case: false,
-            patterns: vec![Pattern::Net("127.0.0.1".parse().ok()?, 8)],
-        },
+/// acl.c's `default_acl_list` in 2.6: the ACLs every proxy knows.
+fn find_acl_default(name: &str) -> Option<AclExpr> {
+    let words: &[&str] = match name {
+        "TRUE" => &["always_true"],
+        "FALSE" => &["always_false"],
+        "LOCALHOST" => &["src", "127.0.0.1/8"],
+        "HTTP" => &["req.proto_http"],
+        "HTTP_1.0" => &["req.ver", "1.0"],
+        "HTTP_1.1" => &["req.ver", "1.1"],
+        "HTTP_2.0" => &["req.ver", "2.0"],
+        "METH_CONNECT" => &["method", "CONNECT"],
+        "METH_DELETE" => &["method", "DELETE"],
+        "METH_GET" => &["method", "GET", "HEAD"],
+        "METH_HEAD" => &["method", "HEAD"],
+        "METH_OPTIONS" => &["method", "OPTIONS"],
+        "METH_POST" => &["method", "POST"],
+        "METH_PUT" => &["method", "PUT"],
+        "METH_TRACE" => &["method", "TRACE"],
+        "HTTP_URL_ABS" => &["url_reg", "^[^/:]*://"],
+        "HTTP_URL_SLASH" => &["url_beg", "/"],
+        "HTTP_URL_STAR" => &["url", "*"],
+        "HTTP_CONTENT" => &["req.hdr_val(content-length)", "gt", "0"],
+        "REQ_CONTENT" => &["req.len", "gt", "0"],
         _ => return None,
-    })
+    };
+    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    parse_acl_expr(&args).ok()
 }
 
-/// Parses `if|unless TERMS...` where terms are ACL names, `!`, `||` and `{ ... }`.
-pub fn parse_cond(args: &[String], acls: &AclList) -> Result<Condition, String> {
+/// acl.c:parse_acl_cond() in 1.5-dev8: `if|unless TERMS...` where terms are ACL names,
+/// `!`, `||` and `{ ... }`.
+pub fn parse_acl_cond(args: &[String], acls: &AclList) -> Result<Condition, String> {
     let Some(kw) = args.first() else { return Err("missing 'if' or 'unless'".into()) };
     let unless = match kw.as_str() {
         "if" => false,
         "unless" => true,
         other => return Err(format!("expects 'if' or 'unless' followed by a condition but found '{other}'")),
     };
-    let mut suites = vec![Vec::new()];
+    let mut suites: Vec<Vec<Term>> = vec![Vec::new()];
     let mut neg = false;
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_str();
-        match a {
-            "!" => neg = !neg,
+        let term = match a {
+            "!" => {
+                neg = !neg;
+                i += 1;
+                continue;
+            }
             "||" | "or" => {
                 if suites.last().is_some_and(|s| s.is_empty()) {
                     return Err("'||' must follow a term".into());
                 }
                 suites.push(Vec::new());
+                i += 1;
+                continue;
             }
             "{" => {
                 let end =
                     args[i..].iter().position(|x| x == "}").ok_or("missing closing '}' in condition")? + i;
                 let expr = parse_acl_expr(&args[i + 1..end])?;
-                suites.last_mut().expect("never empty").push(Term { neg, acl: AclRef::Inline(expr) });
-                neg = false;
                 i = end;
+                Term { neg, acl: AclRef::Inline(Box::new(expr)) }
             }
             _ => {
                 let (neg_prefix, name) = match a.strip_prefix('!') {
@@ -310,14 +315,17 @@ pub fn parse_cond(args: &[String], acls: &AclList) -> Result<Condition, String> 
                 };
                 let acl = match acls.find_acl_by_name(name) {
                     Some(idx) => AclRef::Named(idx),
-                    None => {
-                        AclRef::Inline(predefined(name).ok_or_else(|| format!("no such ACL : '{name}'"))?)
-                    }
+                    None => AclRef::Inline(Box::new(
+                        find_acl_default(name).ok_or_else(|| format!("no such ACL : '{name}'"))?,
+                    )),
                 };
-                suites.last_mut().expect("never empty").push(Term { neg: neg ^ neg_prefix, acl });
-                neg = false;
+                Term { neg: neg ^ neg_prefix, acl }
             }
+        };
+        if let Some(s) = suites.last_mut() {
+            s.push(term);
         }
+        neg = false;
         i += 1;
     }
     if suites.iter().any(|s| s.is_empty()) {
@@ -326,167 +334,107 @@ pub fn parse_cond(args: &[String], acls: &AclList) -> Result<Condition, String> 
     Ok(Condition { unless, suites })
 }
 
-fn str_match(crit: &Criterion, value: &[u8], pat: &[u8], icase: bool) -> bool {
-    let lower;
-    let v = if icase {
-        lower = value.to_ascii_lowercase();
-        &lower[..]
-    } else {
-        value
-    };
-    match crit {
-        Criterion::PathBeg | Criterion::HdrBeg(_) => v.starts_with(pat),
-        Criterion::PathEnd | Criterion::HdrEnd(_) => v.ends_with(pat),
-        Criterion::PathSub | Criterion::HdrSub(_) => pat.is_empty() || v.windows(pat.len()).any(|w| w == pat),
-        _ => v == pat,
-    }
-}
-
-fn net_match(addr: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V4(_)) => {
-            a.to_ipv4_mapped().is_some_and(|a4| net_match(IpAddr::V4(a4), net, len))
-        }
-        _ => false,
-    }
-}
-
 /// acl.c:acl_exec_cond() in 1.5-dev8, its loop over one expression (HAProxy has no
-/// function for it): does any fetched value match any pattern?
+/// function for it): does any value of the sample match any pattern?
 /// Divergence: a plain yes or no, without dev8's `ACL_PAT_MISS` for data that may still
-/// change; haflow evaluates conditions on parsed heads only.
-pub fn acl_exec_expr(e: &AclExpr, smp: &dyn Sample) -> bool {
-    let any = |vals: Vec<&[u8]>| {
-        vals.iter().any(|v| {
-            e.patterns.iter().any(|p| match p {
-                Pattern::Str(s) => str_match(&e.criterion, v, s, e.ignore_case),
-                Pattern::Reg(r) => r.is_match(v),
-                Pattern::Net(..) => false,
-            })
-        })
-    };
-    match &e.criterion {
-        Criterion::Always(b) => *b,
-        Criterion::Src => smp.src().is_some_and(|a| {
-            e.patterns.iter().any(|p| matches!(p, Pattern::Net(n, l) if net_match(a, *n, *l)))
-        }),
-        Criterion::Method => any(smp.method().into_iter().collect()),
-        Criterion::Path
-        | Criterion::PathBeg
-        | Criterion::PathEnd
-        | Criterion::PathSub
-        | Criterion::PathReg => any(smp.path().into_iter().collect()),
-        Criterion::Hdr(n)
-        | Criterion::HdrBeg(n)
-        | Criterion::HdrEnd(n)
-        | Criterion::HdrSub(n)
-        | Criterion::HdrReg(n) => {
-            // Like HAProxy's hdr(), each comma-separated value is tested on its own.
-            let vals: Vec<&[u8]> = smp
-                .hdr(n)
-                .into_iter()
-                .flat_map(|v| v.split(|&c| c == b','))
-                .map(|v| v.trim_ascii())
-                .collect();
-            any(vals)
-        }
-    }
+/// change; haflow evaluates conditions on complete heads only.
+pub fn acl_exec_expr(e: &AclExpr, ctx: &mut SmpCtx) -> bool {
+    let vals: Vec<SmpData> = sample_process_all(&e.smp, ctx);
+    vals.iter().any(|v| e.pat.pattern_exec_match(v).is_some())
 }
 
-/// acl.c:acl_exec_cond() in 1.5-dev8: evaluate a condition, `unless` included.
-pub fn acl_exec_cond(cond: &Condition, px: &Proxy, smp: &dyn Sample) -> bool {
-    let term = |t: &Term| {
+/// acl.c:acl_exec_cond() in 1.5-dev8: evaluate a condition, `unless` included, against
+/// the proxy's named ACLs `acls`.
+pub fn acl_exec_cond(cond: &Condition, acls: &AclList, ctx: &mut SmpCtx) -> bool {
+    let mut term = |t: &Term| {
         let m = match &t.acl {
-            AclRef::Named(i) => {
-                px.acls.get(*i).is_some_and(|a| a.exprs.iter().any(|e| acl_exec_expr(e, smp)))
-            }
-            AclRef::Inline(e) => acl_exec_expr(e, smp),
+            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.exprs.iter().any(|e| acl_exec_expr(e, ctx))),
+            AclRef::Inline(e) => acl_exec_expr(e, ctx),
         };
         m != t.neg
     };
-    let res = cond.suites.iter().any(|suite| suite.iter().all(term));
+    let res = cond.suites.iter().any(|suite| suite.iter().all(&mut term));
     res != cond.unless
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Req<'a> {
-        path: &'a str,
-        host: &'a str,
-    }
-
-    impl Sample for Req<'_> {
-        fn src(&self) -> Option<IpAddr> {
-            "10.1.2.3".parse().ok()
-        }
-        fn method(&self) -> Option<&[u8]> {
-            Some(b"GET")
-        }
-        fn path(&self) -> Option<&[u8]> {
-            Some(self.path.as_bytes())
-        }
-        fn hdr(&self, name: &str) -> Vec<&[u8]> {
-            if name == "host" { vec![self.host.as_bytes()] } else { vec![] }
-        }
-    }
+    use crate::haproxy::sample::SmpDir;
+    use crate::haproxy::vars::{VarMap, Vars, register_name};
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
     }
 
-    fn proxy_with(acls: &[(&str, &str)]) -> Proxy {
-        let mut p =
-            Proxy::new(crate::ids::ProxyId(0), "fe", crate::haproxy::proxy::ProxyCap::PR_CAP_FE, "t", 1);
+    fn list(acls: &[(&str, &str)]) -> AclList {
+        let mut l = AclList::default();
         for (name, expr) in acls {
-            p.acls.add(name, parse_acl_expr(&words(expr)).unwrap());
+            l.add(name, parse_acl_expr(&words(expr)).unwrap());
         }
-        p
+        l
+    }
+
+    /// Evaluates `cond` with `proc.path` and `proc.host` set (no session: the tests read
+    /// variables, which exercise the same sample and pattern code as headers).
+    fn eval(l: &AclList, cond: &str, path: &str, host: &str) -> bool {
+        let mut proc = VarMap::default();
+        let mut vars = Vars { proc: &mut proc, sess: None };
+        vars.var_set(&register_name("proc.path").unwrap(), SmpData::Str(path.into()));
+        vars.var_set(&register_name("proc.host").unwrap(), SmpData::Str(host.into()));
+        let mut ctx = SmpCtx { strm: None, dir: SmpDir::Req, vars };
+        acl_exec_cond(&parse_acl_cond(&words(cond), l).unwrap(), l, &mut ctx)
     }
 
     #[test]
     fn and_or_not_and_anonymous_acls() {
-        let p = proxy_with(&[("api", "path_beg /api/"), ("admin", "hdr(host) -i admin.example.com")]);
-        let r = Req { path: "/api/users", host: "ADMIN.example.com" };
-        let c = |s: &str| acl_exec_cond(&parse_cond(&words(s), &p.acls).unwrap(), &p, &r);
+        let l =
+            list(&[("api", "var(proc.path) -m beg /api/"), ("admin", "var(proc.host) -i admin.example.com")]);
+        let c = |s: &str| eval(&l, s, "/api/users", "ADMIN.example.com");
         assert!(c("if api admin"));
         assert!(!c("if api !admin"));
         assert!(c("if !api || admin"));
+        assert!(c("if ! api or admin"));
         assert!(!c("unless api"));
-        assert!(c("if { path_end users }"));
-        assert!(!c("if { path /api }"));
-        assert!(c("if { src 10.0.0.0/8 } api"));
-        assert!(c("if TRUE"));
+        assert!(c("if { var(proc.path) -m end users }"));
+        assert!(!c("if { var(proc.path) /api }"));
+        assert!(c("if { var(proc.path),field(2,/) api }"));
+        assert!(c("if { var(proc.path),length gt 5 }"));
+        assert!(!c("if { var(proc.path),length lt 5 }"));
+        assert!(c("if { var(proc.nope) -m found } || TRUE"));
+        assert!(!c("if { var(proc.nope) -m found }"));
+        assert!(c("if { var(proc.path) -m reg ^/[a-z]+/ }"));
+        assert!(c("if { var(proc.path) -m dir users }"));
+        assert!(c("if { var(proc.host) -i -m dom EXAMPLE }"));
     }
 
     #[test]
-    fn repeated_names_are_ored_and_unknown_names_rejected() {
-        let p = proxy_with(&[("static", "path_end .css"), ("static", "path_end .js")]);
-        let r = Req { path: "/app.js", host: "" };
-        assert!(acl_exec_cond(&parse_cond(&words("if static"), &p.acls).unwrap(), &p, &r));
-        let err = parse_cond(&words("if nosuch"), &p.acls).unwrap_err();
+    fn keywords_with_implied_methods_parse() {
+        for k in
+            ["hdr_beg(host) www.", "path_end .js", "url_sub x", "hdr_val(x) gt 3", "urlp_reg(id) ^[0-9]+$"]
+        {
+            assert!(parse_acl_expr(&words(k)).is_ok(), "{k}");
+        }
+        assert_eq!(parse_acl_expr(&words("hdr_beg(host) www.")).unwrap().pat.method, PatMatch::Beg);
+        assert_eq!(parse_acl_expr(&words("hdr_cnt(x) 1")).unwrap().pat.method, PatMatch::Int);
+        assert_eq!(parse_acl_expr(&words("src 10.0.0.0/8")).unwrap().pat.method, PatMatch::Ip);
+    }
+
+    #[test]
+    fn repeated_names_are_ored_and_bad_input_rejected() {
+        let l = list(&[("static", "var(proc.path) -m end .css"), ("static", "var(proc.path) -m end .js")]);
+        assert!(eval(&l, "if static", "/app.js", ""));
+        let err = parse_acl_cond(&words("if nosuch"), &l).unwrap_err();
         assert!(err.contains("no such ACL"), "{err}");
-    }
-
-    #[test]
-    fn path_reg_and_bad_values() {
-        let p = proxy_with(&[("num", "path_reg ^/[0-9]+$")]);
-        assert!(acl_exec_cond(
-            &parse_cond(&words("if num"), &p.acls).unwrap(),
-            &p,
-            &Req { path: "/42", host: "" }
-        ));
         assert!(parse_acl_expr(&words("src 300.1.1.1")).is_err());
-        assert!(parse_acl_expr(&words("frobnicate x")).is_err());
-        assert!(parse_acl_expr(&words("path_beg")).is_err());
+        let e = parse_acl_expr(&words("frobnicate x")).unwrap_err();
+        assert_eq!(e, "unknown fetch method 'frobnicate' in ACL expression 'frobnicate'");
+        assert!(parse_acl_expr(&words("path -m nope x")).is_err());
+        assert!(parse_acl_expr(&words("path -f /nonexistent/file")).is_err());
+        assert!(parse_acl_cond(&words("if { path /x"), &l).is_err());
+        for p in ["TRUE", "FALSE", "HTTP", "METH_GET", "LOCALHOST", "HTTP_CONTENT", "HTTP_1.1", "REQ_CONTENT"]
+        {
+            assert!(find_acl_default(p).is_some(), "{p}");
+        }
     }
 }

@@ -16,30 +16,27 @@
 
 use std::path::Path;
 
-use crate::haproxy::acl::{Condition, parse_acl_expr, parse_cond};
+use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
+use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
+use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
-use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
     BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{CheckState, Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
-use crate::haproxy::standard::{
-    ParsedAddr, TIME_MAX_MS, TimeErr, expand_range, parse_size_err, parse_time_err, str2sa_range,
-};
+use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
-
-/// The largest `rise` or `fall` a server may have.
-const MAX_RISE_FALL: u32 = 1_000_000;
 
 /// Everything the configuration produced, ready for `init`.
 #[derive(Debug, Default)]
@@ -122,12 +119,15 @@ const GLOBAL_KW: &[&str] = &[
     "stats",
     "quiet",
     "debug",
+    "noreuseport",
     "nbproc",
     "chroot",
     "description",
     "node",
     "ulimit-n",
     "master-worker",
+    "set-var",
+    "set-var-fmt",
 ];
 
 /// Valid HAProxy `global` keywords haflow accepts with a warning.
@@ -241,6 +241,10 @@ const PROXY_KW: &[&str] = &[
     "acl",
     "http-request",
     "http-response",
+    "http-after-response",
+    "http-error",
+    "log-format",
+    "capture",
     "http-check",
     "description",
     "disabled",
@@ -248,13 +252,15 @@ const PROXY_KW: &[&str] = &[
     "id",
     "default-server",
     "compression",
+    "monitor",
+    "monitor-uri",
+    "tcp-check",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "capture",
     "cookie",
     "dispatch",
     "email-alert",
@@ -274,12 +280,9 @@ const PROXY_KNOWN: &[&str] = &[
     "http-send-name-header",
     "ignore-persist",
     "load-server-state-from-file",
-    "log-format",
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
-    "monitor",
-    "monitor-uri",
     "persist",
     "rate-limit",
     "redirect",
@@ -289,7 +292,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-check",
     "tcp-request",
     "tcp-response",
     "unique-id-format",
@@ -297,7 +299,6 @@ const PROXY_KNOWN: &[&str] = &[
     "use-server",
     "declare",
     "retry-on",
-    "http-check",
     "guid",
 ];
 
@@ -318,9 +319,20 @@ const OPTIONS: &[&str] = &[
     "nolinger",
     "logasap",
     "httpchk",
+    "redis-check",
+    "mysql-check",
+    "pgsql-check",
+    "ldap-check",
+    "spop-check",
+    "smtpchk",
+    "ssl-hello-chk",
+    "tcp-check",
     "independent-streams",
     "http-no-delay",
     "log-health-checks",
+    "originalto",
+    "http-buffer-request",
+    "http-restrict-req-hdr-names",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -329,12 +341,10 @@ const OPTIONS_KNOWN: &[&str] = &[
     "checkcache",
     "contstats",
     "dontlog-normal",
-    "http-buffer-request",
     "http-ignore-probes",
     "http-pretend-keepalive",
     "http-use-proxy-header",
     "log-separate-errors",
-    "originalto",
     "persist",
     "prefer-last-server",
     "socket-stats",
@@ -346,20 +356,11 @@ const OPTIONS_KNOWN: &[&str] = &[
     "transparent",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
-    "ssl-hello-chk",
-    "smtpchk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "ldap-check",
-    "spop-check",
-    "tcp-check",
     "external-check",
     "disable-h2-upgrade",
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",
     "idle-close-on-response",
-    "http-restrict-req-hdr-names",
     "httpslog",
 ];
 
@@ -388,6 +389,52 @@ enum LineWords {
     /// More than `MAX_LINE_ARGS` words: the last one kept and its position in the words
     /// laid end to end with one separator (HAProxy's output buffer), from 1.
     TooMany(usize, String),
+}
+
+/// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
+/// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
+/// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
+/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
+/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
+    match rest.get(1) {
+        Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
+            cur.push(c);
+            1
+        }
+        Some('$') if dquote => {
+            cur.push('$');
+            1
+        }
+        Some('t') => {
+            cur.push('\t');
+            1
+        }
+        Some('n') => {
+            cur.push('\n');
+            1
+        }
+        Some('r') => {
+            cur.push('\r');
+            1
+        }
+        Some('x') => {
+            match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
+                (Some(h), Some(l)) => {
+                    cur.push(char::from((h * 16 + l) as u8));
+                    3
+                }
+                _ => {
+                    cur.push('\\');
+                    0
+                }
+            }
+        }
+        _ => {
+            cur.push('\\');
+            0
+        }
+    }
 }
 
 /// Splits a line into words like HAProxy's parser: spaces separate words, `#` starts a
@@ -425,9 +472,8 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
                     quote = Some((c, i));
                     in_word = true;
                 }
-                '\\' if i + 1 < bytes.len() => {
-                    i += 1;
-                    cur.push(bytes[i]);
+                '\\' => {
+                    i += backslash(&bytes[i..], false, &mut cur);
                     in_word = true;
                 }
                 _ => {
@@ -438,9 +484,8 @@ fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> LineWords {
             Some((q, _)) => {
                 if c == q {
                     quote = None;
-                } else if c == '\\' && q == '"' && i + 1 < bytes.len() {
-                    i += 1;
-                    cur.push(bytes[i]);
+                } else if c == '\\' && q == '"' {
+                    i += backslash(&bytes[i..], true, &mut cur);
                 } else if c == '$' && q == '"' {
                     // ${NAME}, ${NAME-default} or $NAME
                     let (name, default, end) = if bytes.get(i + 1) == Some(&'{') {
@@ -527,21 +572,6 @@ fn suggest(word: &str, candidates: &[&[&str]]) -> String {
 
 fn parse_uint<T: std::str::FromStr>(kw: &str, v: Option<&String>) -> Result<T, String> {
     v.and_then(|s| s.parse::<T>().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
-}
-
-/// `atol()` stored in an `int`, as HAProxy reads `rise` and `fall`: an optional sign, the
-/// digits up to the first non-digit (none: 0), the low 32 bits of the result.
-fn atol_i32(s: &str) -> i32 {
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let n = digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
-    (if neg { n.wrapping_neg() } else { n }) as i32
 }
 
 /// HAProxy's `atol()`-like reading used for `maxconn`: digits up to the first non-digit,
@@ -631,6 +661,20 @@ struct Parser<'e> {
     error_directives: Vec<(ProxyId, ErrorDirective)>,
     /// The `errorfile(s)` lines of the current `defaults` section.
     defaults_error_directives: Vec<ErrorDirective>,
+    /// The current `defaults` section's name (`None`: anonymous).
+    defaults_name: Option<String>,
+    /// Named `defaults` sections, for `from NAME` (2.5+).
+    named_defaults: std::collections::HashMap<String, DefaultsSnapshot>,
+    /// The named tcp-check rule sets (`shared_tcpchecks`).
+    tcpchecks: TcpcheckRulesets,
+}
+
+/// A named `defaults` section as it ended, for the sections that say `from NAME`.
+#[derive(Clone)]
+struct DefaultsSnapshot {
+    px: Proxy,
+    logs_global: bool,
+    error_directives: Vec<ErrorDirective>,
 }
 
 impl Parser<'_> {
@@ -710,16 +754,50 @@ impl Parser<'_> {
             return;
         }
         match args[0].as_str() {
-            "global" => self.section = Section::Global,
+            "global" => {
+                self.end_defaults();
+                self.section = Section::Global
+            }
             "defaults" => {
+                self.end_defaults();
                 self.section = Section::Defaults;
                 let line = self.line;
                 let file = self.file.clone();
-                self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
-                self.defaults_logs_global = false;
-                self.defaults_error_directives.clear();
+                let (name, from) = match (args.get(1).map(String::as_str), args.get(2)) {
+                    (Some("from"), _) => (None, args.get(2)),
+                    (Some(n), Some(f)) if f == "from" => (Some(n.to_string()), args.get(3)),
+                    (n, _) => (n.map(String::from), None),
+                };
+                match from.map(|f| self.named_defaults.get(f).cloned().ok_or(f)) {
+                    Some(Ok(d)) => {
+                        self.defaults = d.px;
+                        self.defaults_logs_global = d.logs_global;
+                        self.defaults_error_directives = d.error_directives;
+                    }
+                    Some(Err(f)) => {
+                        let f = f.clone();
+                        self.alert(format!(
+                            "defaults section '{}': unable to find defaults section '{f}'.",
+                            name.clone().unwrap_or_default()
+                        ));
+                        self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
+                        self.defaults_logs_global = false;
+                        self.defaults_error_directives.clear();
+                    }
+                    None => {
+                        self.defaults = Proxy::new(ProxyId(0), "", ProxyCap::PR_CAP_LISTEN, &file, line);
+                        self.defaults_logs_global = false;
+                        self.defaults_error_directives.clear();
+                    }
+                }
+                self.defaults.name = name.clone().unwrap_or_default();
+                self.defaults.conf = (file, line);
+                self.defaults_name = name;
             }
-            "frontend" | "backend" | "listen" => self.new_proxy(&args),
+            "frontend" | "backend" | "listen" => {
+                self.end_defaults();
+                self.new_proxy(&args)
+            }
             "http-errors" => match args.get(1) {
                 Some(name) => {
                     self.http_errors.entry(name.clone()).or_default();
@@ -795,6 +873,20 @@ impl Parser<'_> {
         }
     }
 
+    /// Keeps the `defaults` section that just ended under its name, for `from NAME`.
+    fn end_defaults(&mut self) {
+        if self.section == Section::Defaults
+            && let Some(n) = self.defaults_name.clone()
+        {
+            let snap = DefaultsSnapshot {
+                px: self.defaults.clone(),
+                logs_global: self.defaults_logs_global,
+                error_directives: self.defaults_error_directives.clone(),
+            };
+            self.named_defaults.insert(n, snap);
+        }
+    }
+
     /// The section-opening part of cfgparse.c:cfg_parse_listen() in 1.5-dev8: a
     /// `frontend`, `backend`, `listen` or `defaults` line starts a proxy (its span).
     fn new_proxy(&mut self, args: &[String]) {
@@ -829,8 +921,38 @@ impl Parser<'_> {
         let id = ProxyId::from(self.cfg.proxies.len());
         let _sp = tracing::info_span!(names::CFG_PARSE_LISTEN, section = %kw, name = %name).entered();
         let mut p = Proxy::new(id, name, cap, &self.file, self.line);
-        // Copy the current `defaults` section into the new proxy.
-        let d = &self.defaults;
+        // `from NAME`: a named `defaults` section instead of the last one (2.5+).
+        let from = args.iter().position(|a| a == "from").and_then(|i| args.get(i + 1));
+        let named = match from {
+            Some(f) => match self.named_defaults.get(f) {
+                Some(d) => Some(d.clone()),
+                None => {
+                    self.alert(format!("{kw} '{name}': unable to find defaults section '{f}'."));
+                    None
+                }
+            },
+            None => None,
+        };
+        let (d, d_errs) = match named {
+            Some(n) => (n.px, n.error_directives),
+            None => (self.defaults.clone(), self.defaults_error_directives.clone()),
+        };
+        let has_rules = !d.http_req_rules.is_empty()
+            || !d.http_res_rules.is_empty()
+            || !d.http_after_res_rules.is_empty();
+        if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
+            let msg = format!(
+                "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
+                d.name
+            );
+            self.alert(msg);
+        }
+        // Rules and ACLs of a named `defaults` run before the proxy's own.
+        p.acls = d.acls.clone();
+        p.http_req_rules = d.http_req_rules.clone();
+        p.http_res_rules = d.http_res_rules.clone();
+        p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
         p.options = d.options;
@@ -839,13 +961,18 @@ impl Parser<'_> {
         p.lbprm.algo = d.lbprm.algo;
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
+        p.monitor_uri = d.monitor_uri.clone();
         p.log_format = d.log_format;
-        p.check_req = d.check_req.clone();
-        p.check_expect_status = d.check_expect_status;
+        p.log_format_str = d.log_format_str.clone();
+        p.tcpcheck = d.tcpcheck.clone();
+        p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
         p.comp = d.comp.as_ref().map(|c| Comp { offload: false, ..c.clone() });
-        for d in &self.defaults_error_directives {
-            self.error_directives.push((id, d.clone()));
+        p.fwdfor = d.fwdfor.clone();
+        p.originalto = d.originalto.clone();
+        p.hdr_names = d.hdr_names;
+        for d in d_errs {
+            self.error_directives.push((id, d));
         }
         self.cfg.proxies.push(p);
         self.section = Section::Proxy(id);
@@ -901,7 +1028,7 @@ impl Parser<'_> {
             }
             "tune.comp.maxlevel" => {
                 let v = arg1.ok_or("'tune.comp.maxlevel' requires a numeric value between 1 and 9.")?;
-                g.tune.comp_maxlevel = Some(atol_i32(v))
+                g.tune.comp_maxlevel = Some(crate::haproxy::checks::atol_i32(v))
                     .filter(|n| (1..=9).contains(n))
                     .ok_or("'tune.comp.maxlevel' expects a numeric value between 1 and 9.")?
                     as u32;
@@ -932,8 +1059,48 @@ impl Parser<'_> {
                     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
                 }))
             }
+            "set-var" | "set-var-fmt" => {
+                let (Some(name), Some(val)) = (args.get(1), args.get(2)) else {
+                    return Err(format!(
+                        "'{kw}' expects a variable name and a {}.",
+                        if kw == "set-var" { "sample expression" } else { "format string" }
+                    ));
+                };
+                let v = crate::haproxy::vars::register_name(name).map_err(|e| format!("'{kw}' : {e}"))?;
+                if v.scope != crate::haproxy::vars::VarsScope::SCOPE_PROC {
+                    return Err(format!(
+                        "'{kw}' : only 'proc.' variables may be set in the global section ('{name}')."
+                    ));
+                }
+                let mut proc = std::mem::take(&mut g.vars_proc);
+                let res = {
+                    let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
+                    let mut ctx = crate::haproxy::sample::SmpCtx {
+                        strm: None,
+                        dir: crate::haproxy::sample::SmpDir::Req,
+                        vars,
+                    };
+                    if kw == "set-var" {
+                        crate::haproxy::sample::sample_parse_word(val)
+                            .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
+                    } else {
+                        crate::haproxy::log::parse_logformat_string(val).map(|f| {
+                            Some(crate::haproxy::sample::SmpData::Str(crate::haproxy::log::build_logline(
+                                &f, &mut ctx, false,
+                            )))
+                        })
+                    }
+                };
+                let res = res.map_err(|e| format!("'{kw}' : {e}"));
+                if let Ok(Some(d)) = &res {
+                    proc.set(&v.name, d.clone());
+                }
+                self.cfg.global.vars_proc = proc;
+                res?;
+            }
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
+            "noreuseport" => g.noreuseport = true,
             "nbproc" | "description" | "node" => {}
             "stats" => self.parse_stats_global(args)?,
             k if TUNE_RESOURCES.contains(&k) => {
@@ -1068,19 +1235,19 @@ impl Parser<'_> {
                 self.str2listener(addrs, id).map_err(|e| format!("'bind' : {e}"))?;
                 self.bind_options(&args[2..])?;
             }
-            "server" | "default-server" => {
+            "default-server" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.parse_default_server(args)?;
+            }
+            "server" => {
                 if self.in_defaults() || !cap.contains(ProxyCap::PR_CAP_BE) {
-                    if kw == "default-server" {
-                        self.warn("'default-server' is not implemented by haflow; ignored.");
-                        return Ok(());
-                    }
                     return Err(format!("'server' not allowed in '{section}' section."));
                 }
-                if kw == "default-server" {
-                    self.warn("'default-server' is not implemented by haflow; ignored.");
-                    return Ok(());
-                }
                 self.parse_server(args)?;
+            }
+            "tcp-check" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_tcpcheck(px, args).map(|()| None))?;
             }
             "default_backend" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
@@ -1094,14 +1261,26 @@ impl Parser<'_> {
                     return Err("'use_backend' not allowed in 'defaults' section.".into());
                 }
                 let name = args.get(1).ok_or("'use_backend' expects a backend name.")?.clone();
+                // `use_backend %[expr]`: the name is a log format, evaluated per request.
+                let dynamic = if name.contains('%') {
+                    Some(crate::haproxy::log::parse_logformat_string(&name)?)
+                } else {
+                    None
+                };
                 let cond = if args.len() > 2 {
-                    parse_cond(&args[2..], &self.cur().acls)
+                    parse_acl_cond(&args[2..], &self.cur().acls)
                         .map_err(|e| format!("error detected while parsing switching rule : {e}."))?
                 } else {
                     Condition::always()
                 };
                 let line = self.line;
-                self.cur().switching_rules.push(SwitchingRule { cond, be_name: name, be: None, line });
+                self.cur().switching_rules.push(SwitchingRule {
+                    cond,
+                    be_name: name,
+                    be: None,
+                    dynamic,
+                    line,
+                });
             }
             "balance" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
@@ -1154,8 +1333,8 @@ impl Parser<'_> {
                 }
             },
             "acl" => {
-                if self.in_defaults() {
-                    return Err("'acl' not allowed in 'defaults' section.".into());
+                if self.in_defaults() && self.defaults_name.is_none() {
+                    return Err("'acl' not allowed in anonymous 'defaults' section.".into());
                 }
                 let name = args.get(1).ok_or("'acl' expects an ACL name")?.clone();
                 if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
@@ -1165,39 +1344,116 @@ impl Parser<'_> {
                     .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
                 self.cur().acls.add(&name, expr);
             }
-            "http-request" => {
-                if self.in_defaults() {
-                    return Err("'http-request' not allowed in 'defaults' section.".into());
+            "http-request" | "http-response" | "http-after-response" => {
+                if self.in_defaults() && self.defaults_name.is_none() {
+                    return Err(format!("'{kw}' not allowed in anonymous 'defaults' section."));
                 }
+                let set = match kw {
+                    "http-request" => RuleSet::Req,
+                    "http-response" => RuleSet::Res,
+                    _ => RuleSet::AfterRes,
+                };
                 let p = self.cur();
-                let rule =
-                    HttpReqRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-request' {e}"))?;
-                p.http_req_rules.push(rule);
+                let mut caps = p.req_cap.len();
+                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                    format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
+                })?;
+                if caps > p.req_cap.len()
+                    && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
+                {
+                    p.req_cap.push((None, slot.len));
+                }
+                match set {
+                    RuleSet::Req => p.http_req_rules.push(rule),
+                    RuleSet::Res => p.http_res_rules.push(rule),
+                    RuleSet::AfterRes => p.http_after_res_rules.push(rule),
+                }
             }
-            "http-response" => {
-                if self.in_defaults() {
-                    return Err("'http-response' not allowed in 'defaults' section.".into());
+            "log-format" => {
+                let f = args.get(1).ok_or("'log-format' expects a format string.")?;
+                if args.len() > 2 {
+                    return Err("'log-format' expects only one argument, possibly quoted.".into());
                 }
-                let p = self.cur();
-                let rule =
-                    HttpResRule::parse(&args[1..], &p.acls).map_err(|e| format!("'http-response' {e}"))?;
-                p.http_res_rules.push(rule);
+                let lf = crate::haproxy::log::parse_logformat_string(f)?;
+                self.cur().log_format_str = Some(lf);
+            }
+            "http-error" => {
+                if args.get(1).map(String::as_str) != Some("status") {
+                    return Err("'http-error' expects 'status <code>' as first argument.".into());
+                }
+                let (reply, used) = http_parse_http_reply(args, 1, 0)?;
+                if let Some(extra) = args.get(used) {
+                    return Err(format!("'http-error' : unknown keyword '{extra}'."));
+                }
+                if !ERRORFILE_CODES.contains(&reply.status) {
+                    self.warn(format!(
+                        "status code '{}' not handled by 'http-error', error customization will be ignored.",
+                        reply.status
+                    ));
+                    return Ok(());
+                }
+                self.cur().http_errors.insert(reply.status, reply);
+            }
+            "capture" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                match (
+                    args.get(1).map(String::as_str),
+                    args.get(2).map(String::as_str),
+                    args.get(3),
+                    args.get(4),
+                ) {
+                    (Some(dir @ ("request" | "response")), Some("header"), Some(name), Some(l))
+                        if l == "len" =>
+                    {
+                        let len: usize = args
+                            .get(5)
+                            .and_then(|v| v.parse().ok())
+                            .ok_or("'capture request header' expects 'len' <length>.")?;
+                        let p = self.cur();
+                        if dir == "request" {
+                            p.req_cap.push((Some(name.to_ascii_lowercase()), len));
+                        } else {
+                            p.rsp_cap.push((name.to_ascii_lowercase(), len));
+                        }
+                    }
+                    (Some("cookie"), _, _, _) => {
+                        return Err("'capture cookie' is not implemented by haflow.".into());
+                    }
+                    _ => {
+                        return Err(
+                            "'capture' expects 'cookie', 'request header' or 'response header'.".into()
+                        );
+                    }
+                }
             }
             "http-check" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
-                match (args.get(1).map(String::as_str), args.get(2).map(String::as_str), args.get(3)) {
-                    (Some("expect"), Some("status"), Some(code)) => {
-                        let c = code.parse::<u16>().map_err(|_| format!("'http-check expect status' expects a status code (got '{code}')"))?;
-                        self.cur().check_expect_status = Some(c);
-                    }
-                    (Some("expect"), _, _) => {
-                        self.warn("only 'http-check expect status <code>' is implemented by haflow; ignored.")
-                    }
-                    (Some("send" | "connect" | "send-state" | "disable-on-404" | "comment" | "set-var" | "unset-var"), _, _) => {
-                        self.warn(format!("'http-check {}' is not implemented by haflow; ignored.", args[1]))
-                    }
-                    _ => return Err("'http-check' expects 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var' or 'unset-var' as argument.".into()),
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_httpcheck(px, args).map(|()| None))?;
+            }
+            "monitor-uri" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
+                self.cur().monitor_uri = Some(uri.clone());
+            }
+            "monitor" => {
+                need(ProxyCap::PR_CAP_FE, kw)?;
+                if self.in_defaults() {
+                    return Err("'monitor' not allowed in 'defaults' section.".into());
                 }
+                if args.get(1).map(String::as_str) != Some("fail") {
+                    return Err("'monitor' expects 'fail'.".into());
+                }
+                let p = self.cur();
+                let cond = match args.get(2).map(String::as_str) {
+                    Some("if" | "unless") => crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                        .map_err(|e| {
+                            format!("error detected while parsing a 'monitor fail' condition : {e}.")
+                        })?,
+                    _ => {
+                        return Err("'monitor fail' expects 'if' or 'unless' followed by a condition.".into());
+                    }
+                };
+                p.mon_fail_cond.push(cond);
             }
             "errorfile" => {
                 if let Some((code, msg)) = self.errorfile(args)? {
@@ -1279,6 +1535,7 @@ impl Parser<'_> {
     /// messages of the `http-errors` section it names (all of them, or the listed
     /// statuses), as HAProxy 2.6's proxy_check_errors() does after parsing.
     fn resolve_errorfiles(&mut self) {
+        self.resolve_reply_errorfiles();
         for (id, d) in std::mem::take(&mut self.error_directives) {
             match d {
                 ErrorDirective::File(code, msg) => {
@@ -1303,6 +1560,36 @@ impl Parser<'_> {
         }
     }
 
+    /// `errorfiles NAME` in `deny`, `return` and `http-error`: the message of the named
+    /// `http-errors` section for the reply's status.
+    fn resolve_reply_errorfiles(&mut self) {
+        let sets = &self.http_errors;
+        let mut missing = Vec::new();
+        for p in &mut self.cfg.proxies {
+            let pname = p.name.clone();
+            let replies = p
+                .http_req_rules
+                .iter_mut()
+                .chain(p.http_res_rules.iter_mut())
+                .filter_map(|r| match &mut r.act {
+                    crate::haproxy::http_act::HttpAct::Deny(rep)
+                    | crate::haproxy::http_act::HttpAct::Return(rep) => Some(rep),
+                    _ => None,
+                })
+                .chain(p.http_errors.values_mut());
+            for rep in replies {
+                let HttpReply { status, body: ReplyBody::ErrFiles(name, msg), .. } = rep else { continue };
+                match sets.get(name.as_str()) {
+                    Some(set) => *msg = set.get(status).cloned(),
+                    None => missing.push(format!(
+                        "proxy '{pname}': unable to find http-errors section '{name}' referenced by http-reply."
+                    )),
+                }
+            }
+        }
+        self.diag.alerts.extend(missing);
+    }
+
     /// The listeners the `bind` line being parsed created (one per address of a range).
     fn listeners_of_this_line(&self) -> Vec<ListenerId> {
         let Section::Proxy(id) = self.section else { return Vec::new() };
@@ -1319,9 +1606,16 @@ impl Parser<'_> {
         let mut i = 0;
         while i < opts.len() {
             match opts[i].as_str() {
-                "maxconn" | "backlog" | "name" | "id" | "nice" | "process" | "interface" | "mss" | "tfo"
-                | "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "crt" | "alpn" | "level"
-                | "mode" | "user" | "group" | "uid" | "gid" | "thread" => {
+                "name" => {
+                    let n = opts.get(i + 1).ok_or("'bind' : missing name")?.clone();
+                    for lid in self.listeners_of_this_line() {
+                        self.cfg.listeners[lid.idx()].name = Some(n.clone());
+                    }
+                    i += 2;
+                }
+                "maxconn" | "backlog" | "id" | "nice" | "process" | "interface" | "mss" | "tfo" | "v4v6"
+                | "v6only" | "transparent" | "defer-accept" | "ssl" | "crt" | "alpn" | "level" | "mode"
+                | "user" | "group" | "uid" | "gid" | "thread" => {
                     let takes_value = !matches!(
                         opts[i].as_str(),
                         "v4v6" | "v6only" | "transparent" | "defer-accept" | "ssl" | "tfo"
@@ -1392,6 +1686,7 @@ impl Parser<'_> {
                     backlog: 0,
                     conf: (self.file.clone(), self.line),
                     cum_conn: 0,
+                    name: None,
                 };
                 l.set_state(ListenerState::LI_INIT);
                 match l.addr {
@@ -1443,7 +1738,9 @@ impl Parser<'_> {
             return Err(msg);
         }
         let mut srv = Server::new(p.servers.len() as u32 + 1, name, sa, line);
-        if let Err(msg) = self.srv_parse_kws(&mut srv, &args[3..]) {
+        let mut words = p.default_server.clone();
+        words.extend_from_slice(&args[3..]);
+        if let Err(msg) = self.srv_parse_kws(&mut srv, &words) {
             // server.c:parse_server() (HAProxy 2.6) reports a keyword's error this way.
             let be = self.cur().name.clone();
             let msg = format!("[{}:{}] : 'server {be}/{name}' : {msg}.", self.file, self.line);
@@ -1456,13 +1753,16 @@ impl Parser<'_> {
 
     /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
     /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
+    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
         let name = srv.name.clone();
-        let mut check = false;
-        let (mut inter, mut rise, mut fall) = (2000u64, 2u32, 3u32);
-        let (mut fastinter, mut downinter) = (None, None);
+        let mut chk = SrvCheckCfg::default();
         let mut i = 0;
         while i < args.len() {
+            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
+                i += r?;
+                continue;
+            }
             let a = args[i].as_str();
             let val = args.get(i + 1);
             let int = |kw: &str| -> Result<u32, String> {
@@ -1485,52 +1785,6 @@ impl Parser<'_> {
                     srv.maxqueue = int("maxqueue")?;
                     i += 2;
                 }
-                "check" => {
-                    check = true;
-                    i += 1;
-                }
-                "inter" | "fastinter" | "downinter" => {
-                    let v = val.ok_or_else(|| format!("'{a}' expects a delay as argument."))?;
-                    // Divergence: HAProxy 2.6 names 'agent-inter' in the bad-character
-                    // message whichever of the three was given; haflow names the one given.
-                    let t = parse_time_err(v).map_err(|e| match e {
-                        TimeErr::Char(c) => format!("unexpected character '{c}' in '{a}' argument of server {name}."),
-                        TimeErr::Overflow => format!(
-                            "timer overflow in argument <{v}> to <{a}> of server {name}, maximum value is {TIME_MAX_MS} ms (~24.8 days)."
-                        ),
-                    })?;
-                    // A zero interval would run checks back to back.
-                    if t == 0 {
-                        return Err(format!("invalid value 0 for argument '{a}' of server {name}."));
-                    }
-                    match a {
-                        "inter" => inter = t,
-                        "fastinter" => fastinter = Some(t),
-                        _ => downinter = Some(t),
-                    }
-                    i += 2;
-                }
-                "rise" | "fall" => {
-                    let v = val.ok_or_else(|| format!("'{a}' expects an integer argument."))?;
-                    // HAProxy reads the value with atol() into an int: anything that is not
-                    // a positive number (once truncated to 32 bits) is refused.
-                    let n = atol_i32(v);
-                    if n <= 0 {
-                        return Err(format!("'{a}' has to be > 0."));
-                    }
-                    // Divergence: bounded so that `rise + fall` (a check's health range)
-                    // cannot overflow; HAProxy takes any int.
-                    let n = n as u32;
-                    if n > MAX_RISE_FALL {
-                        return Err(format!("'{a}' of server {name} must not exceed {MAX_RISE_FALL} ({n})."));
-                    }
-                    if a == "rise" {
-                        rise = n
-                    } else {
-                        fall = n
-                    }
-                    i += 2;
-                }
                 "backup" => {
                     srv.flags.insert(SrvFlags::SRV_BACKUP);
                     i += 1;
@@ -1540,10 +1794,20 @@ impl Parser<'_> {
                     i += 1;
                 }
                 "enabled" => i += 1,
-                "id" | "port" | "addr" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error"
-                | "agent-check" | "agent-port" | "agent-inter" | "resolvers" | "init-addr"
-                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto"
-                | "check-proto" => {
+                "socks4" => {
+                    let v =
+                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
+                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
+                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
+                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
+                        }
+                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
+                    }
+                    i += 2;
+                }
+                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
+                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
+                | "proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
@@ -1555,22 +1819,73 @@ impl Parser<'_> {
                     srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
                     i += 1;
                 }
-                "ssl" | "check-ssl" | "verify" | "no-check" | "tfo" | "redir" | "non-stick"
-                | "allow-0rtt" | "track" => {
+                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
                 other => return Err(format!("unknown keyword '{other}'")),
             }
         }
-        if check {
-            srv.flags.insert(SrvFlags::SRV_CHECKED);
-            let mut c = CheckState::new(inter, rise, fall);
-            c.fastinter = fastinter;
-            c.downinter = downinter;
-            srv.check = Some(c);
+        init_srv_checks(srv, &chk);
+        Ok(())
+    }
+
+    /// `default-server <settings>`: checked now against a throw-away server, kept as words
+    /// for the `server` lines that follow (cfgparse.c and server.c keep a `defsrv`).
+    fn parse_default_server(&mut self, args: &[String]) -> Result<(), String> {
+        let mut probe =
+            Server::new(0, "default-server", std::net::SocketAddr::from(([0, 0, 0, 0], 0)), self.line);
+        let words = args[1..].to_vec();
+        self.srv_parse_kws(&mut probe, &words).map_err(|e| format!("'default-server' : {e}."))?;
+        self.cur().default_server.extend(words);
+        Ok(())
+    }
+
+    /// Runs a `tcp-check`, `http-check` or check `option` keyword of tcpcheck.rs on the
+    /// current proxy (or `defaults`), with the names its rule sets are known by.
+    fn tcpcheck_kw(
+        &mut self,
+        f: impl FnOnce(&mut TcpcheckRulesets, &mut PxCtx) -> Result<Option<String>, String>,
+    ) -> Result<(), String> {
+        let in_def = self.in_defaults();
+        let defconf = self.defaults.conf.clone();
+        let px = match self.section {
+            Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
+            _ => &mut self.defaults,
+        };
+        let name = (!in_def).then(|| px.name.clone());
+        let conf = px.conf.clone();
+        let mut ctx = PxCtx {
+            cfg: &mut px.tcpcheck,
+            name: name.as_deref(),
+            conf: (&conf.0, conf.1),
+            defconf: (&defconf.0, defconf.1),
+        };
+        if let Some(w) = f(&mut self.tcpchecks, &mut ctx)? {
+            self.warn(w);
         }
         Ok(())
+    }
+
+    /// The end of a backend's parsing for checks (cfgparse.c and tcpcheck.c's
+    /// check_proxy_tcpcheck() in 2.6): complete each backend's rules and give them to its
+    /// servers' health checks.
+    fn tcpcheck_post_parse(&mut self) {
+        for px in &mut self.cfg.proxies {
+            if !px.cap.contains(ProxyCap::PR_CAP_BE) {
+                continue;
+            }
+            let mut warnings = Vec::new();
+            if let Err(e) = self.tcpchecks.check_proxy_tcpcheck(&mut px.tcpcheck, &px.name, &mut warnings) {
+                self.diag.alerts.push(e);
+            }
+            self.diag.warnings.extend(warnings);
+            for srv in &mut px.servers {
+                if let Some(c) = srv.check.as_mut() {
+                    c.rules = px.tcpcheck.rules.clone();
+                }
+            }
+        }
     }
 
     fn parse_timeout(&mut self, args: &[String]) -> Result<(), String> {
@@ -1635,32 +1950,80 @@ impl Parser<'_> {
                 }
             }
             "tcplog" => p.log_format = if no { LogFormat::None } else { LogFormat::Tcp },
-            "forwardfor" => {
-                flag(p, ProxyOptions::PR_O_FWDFOR);
-                if args.iter().any(|a| a == "if-none") {
-                    flag(p, ProxyOptions::PR_O_FF_IFNONE);
+            "forwardfor" | "originalto" => {
+                let mut x = crate::haproxy::proxy::XffOpts {
+                    except: None,
+                    hdr: if opt == "forwardfor" { "x-forwarded-for" } else { "x-original-to" }.into(),
+                };
+                let mut ifnone = false;
+                let mut i = 1;
+                while let Some(a) = args.get(i) {
+                    match a.as_str() {
+                        "except" => {
+                            let n = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'except' expects <address>[/mask] as argument.")
+                            })?;
+                            match crate::haproxy::pattern::pat_parse_ip(n.as_bytes()) {
+                                Ok(crate::haproxy::pattern::Pattern::Net(ip, len)) => {
+                                    x.except = Some((ip, len))
+                                }
+                                _ => {
+                                    return Err(format!(
+                                        "'option {opt}' : 'except' expects <address>[/mask] as argument."
+                                    ));
+                                }
+                            }
+                            i += 2;
+                        }
+                        "header" => {
+                            let h = args.get(i + 1).ok_or_else(|| {
+                                format!("'option {opt}' : 'header' expects <header_name> as argument.")
+                            })?;
+                            x.hdr = h.to_ascii_lowercase();
+                            i += 2;
+                        }
+                        "if-none" if opt == "forwardfor" => {
+                            ifnone = true;
+                            i += 1;
+                        }
+                        other => {
+                            return Err(format!("'option {opt}' : unknown parameter '{other}'."));
+                        }
+                    }
                 }
-                if args.iter().any(|a| a == "except" || a == "header") {
-                    self.warn("'option forwardfor' arguments 'except' and 'header' are not implemented by haflow; ignored.");
+                if opt == "forwardfor" {
+                    flag(p, ProxyOptions::PR_O_FWDFOR);
+                    p.options.set(ProxyOptions::PR_O_FF_IFNONE, ifnone && !no);
+                    p.fwdfor = x;
+                } else {
+                    p.originalto = if no { None } else { Some(x) };
                 }
+            }
+            "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
+            "http-restrict-req-hdr-names" => {
+                p.hdr_names =
+                    match args.get(1).map(String::as_str) {
+                        Some("preserve") => crate::haproxy::proxy::HdrNamesPolicy::Preserve,
+                        Some("delete") => crate::haproxy::proxy::HdrNamesPolicy::Delete,
+                        Some("reject") => crate::haproxy::proxy::HdrNamesPolicy::Reject,
+                        _ => return Err(
+                            "'option http-restrict-req-hdr-names' expects 'preserve', 'delete' or 'reject'."
+                                .into(),
+                        ),
+                    };
             }
             "http-keep-alive" => p.http_mode = HttpConnMode::KeepAlive,
             "http-server-close" => {
                 p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::ServerClose }
             }
             "httpclose" => p.http_mode = if no { HttpConnMode::KeepAlive } else { HttpConnMode::Close },
-            "httpchk" => {
+            "httpchk" | "redis-check" | "mysql-check" | "pgsql-check" | "ldap-check" | "spop-check"
+            | "smtpchk" | "ssl-hello-chk" | "tcp-check" => {
                 if no {
-                    p.options.remove(ProxyOptions::PR_O_HTTP_CHK);
-                } else {
-                    p.options.insert(ProxyOptions::PR_O_HTTP_CHK);
-                    let (meth, uri) = match (args.get(1), args.get(2)) {
-                        (Some(m), Some(u)) => (m.clone(), u.clone()),
-                        (Some(u), None) => ("OPTIONS".to_string(), u.clone()),
-                        _ => ("OPTIONS".to_string(), "/".to_string()),
-                    };
-                    p.check_req = Some((meth, uri));
+                    return Err(format!("'no option {opt}' is not supported: it cannot be negated."));
                 }
+                let words = args.to_vec();
+                self.tcpcheck_kw(|sets, px| sets.proxy_parse_check_opt(px, &words))?;
             }
             "forceclose" | "http-tunnel" | "http-use-htx" => {
                 return Err(format!(
@@ -1696,6 +2059,9 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         http_errors: std::collections::HashMap::new(),
         error_directives: Vec::new(),
         defaults_error_directives: Vec::new(),
+        defaults_name: None,
+        named_defaults: std::collections::HashMap::new(),
+        tcpchecks: TcpcheckRulesets::default(),
     };
     for path in paths {
         let path = path.as_ref();
@@ -1755,6 +2121,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
             p.diag.alerts.push(e);
         }
     }
+    p.tcpcheck_post_parse();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
         return Err(p.diag);
@@ -1802,6 +2169,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     };
     for p in &mut cfg.proxies {
         if p.state == crate::haproxy::proxy::ProxyState::PR_STSTOPPED {
+            // proxy.c:stop_proxy() at this point in 1.5-dev8: a `disabled` proxy's
+            // listeners leave their protocol's list, so nothing binds them.
+            for lid in &p.listeners {
+                crate::haproxy::listener::delete_listener(&mut cfg.listeners[lid.idx()], &mut cfg.protocols);
+            }
             continue;
         }
         if let Some((name, _)) = &p.defbe_name {
@@ -1812,25 +2184,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
             }
         }
-        // 2.6's cache_store_check(): every cache a rule names exists.
-        let cache_names = p.http_req_rules.iter().filter_map(|r| match &r.action {
-            crate::haproxy::proto_http::ReqAction::CacheUse(n) => Some(n),
-            _ => None,
-        });
-        let store_names = p.http_res_rules.iter().filter_map(|r| match &r.action {
-            crate::haproxy::proto_http::ResAction::CacheStore(n) => Some(n),
-            _ => None,
-        });
-        for n in cache_names.chain(store_names) {
-            if !cfg.caches.iter().any(|c| c.id == *n) {
-                diag.alerts.push(format!(
-                    "config: {} '{}': unable to find the cache '{n}' referenced by the filter 'cache'.",
-                    p.section_name(),
-                    p.name
-                ));
-            }
-        }
-        for rule in &mut p.switching_rules {
+        for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {
             match find_be(&rule.be_name) {
                 Some(id) => rule.be = Some(id),
                 None => diag.alerts.push(format!(
@@ -1869,7 +2223,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
             p.log_format = LogFormat::Tcp;
         }
-        if p.mode == ProxyMode::PR_MODE_TCP && (!p.http_req_rules.is_empty() || !p.http_res_rules.is_empty())
+        if p.mode == ProxyMode::PR_MODE_TCP
+            && (!p.http_req_rules.is_empty()
+                || !p.http_res_rules.is_empty()
+                || !p.http_after_res_rules.is_empty())
         {
             diag.warnings.push(format!(
                 "'http-request' rules ignored for {} '{}' as they require HTTP mode.",

@@ -1,60 +1,98 @@
-//! Health checks: one task per checked server that connects to it every `inter`, and the
-//! rise/fall state machine that marks the server UP or DOWN.
+//! Health checks and agent checks: one task per check that runs the check's rules every
+//! `inter`, and the rise/fall state machine that marks the server UP or DOWN.
 //!
-//! Reproduces `checks.c` (1.5-dev8), with HAProxy 2.6's messages. `start_checks` creates a
-//! task per `server ... check` line, its first run spread over `inter` so that checks do
-//! not all leave at once. Each time the task's timer fires, `process_chk` opens a
-//! non-blocking connection to the server and registers it in `fdtab[]` with two callbacks
-//! of its own: `event_srv_chk_w` sees the connection complete (a layer-4 check passes
-//! right there) and, with `option httpchk`, sends `METH URI HTTP/1.0`; `event_srv_chk_r`
-//! reads the status line. The callbacks only record a result (`set_server_check_status`)
-//! and wake the task; `process_chk` then closes the connection, moves the server's
-//! `health` (0..rise+fall-1; UP when `health >= rise`) and calls `set_server_up` or
-//! `set_server_down` when the server crosses the line. Those log the transition, update
-//! the counts the load balancer sees (a DOWN server is not `is_usable`) and move queued
-//! sessions: a server going DOWN hands its queue back to load balancing (with `option
-//! redispatch`), a server coming UP takes sessions waiting in its backend's queue.
+//! Reproduces `checks.c` of HAProxy 1.5.0 (which added agent checks and `tcp-check` to
+//! 1.5-dev8's connect-and-ask checks), with HAProxy 2.6's rules engine (`tcpcheck.rs`) and
+//! messages. `start_checks` creates a task per configured check (a server's health check
+//! and its agent check are two), their first runs spread over `inter`. When a check's
+//! timer fires, `process_chk` starts it: `tcpcheck_main` walks its rules, opening a
+//! non-blocking connection registered in `fdtab[]` with two callbacks of its own,
+//! `event_srv_chk_w` (the connection completes, or there is more to send) and
+//! `event_srv_chk_r` (the server sent something). Both call `wake_srv_chk`, which resumes
+//! `tcpcheck_main` where it waited and wakes the task once the check has a result. The
+//! results go through `set_server_check_status`, which moves the check's `health`
+//! (0..rise+fall-1; UP when `health >= rise`) and logs with `option log-health-checks`;
+//! `process_chk` then closes the connection, tells the server (`check_notify_failure`,
+//! `check_notify_success`: `set_server_down`, `set_server_up`) and schedules the next
+//! check. A server going DOWN hands its queue back to load balancing (with `option
+//! redispatch`); one coming UP takes the sessions waiting in its backend's queue.
 
 use std::io;
+use std::net::SocketAddr;
 
 use crate::haproxy::errors::print_message;
-use crate::haproxy::fd::{FdEv, FdOwner, FdPoll, FdState, Sock};
+use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_EMERG, LOG_NOTICE, send_log};
-use crate::haproxy::proto_tcp::os_reason;
 use crate::haproxy::proxy::{ProxyOptions, ProxyState};
 use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::server::{CheckState, SrvFlags, srv_fullname};
+use crate::haproxy::server::{CheckState, Server, SrvFlags, srv_fullname};
 use crate::haproxy::session::SessFlags;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
-use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
+use crate::haproxy::tcpcheck::{ConnectPlan, tcpcheck_main, tcpcheck_step_desc};
+use crate::haproxy::time::{tick_add, tick_is_expired};
 use crate::ids::{Fd, ProxyId, ServerId, TaskId};
 use crate::trace::names;
 
-/// `SRV_CHK_INTER_THRES`: servers checked less often than this (ms) set the spreading
+/// `SRV_CHK_INTER_THRES`: checks run less often than this (ms) set the spreading
 /// interval of the first checks; faster ones start on their own `inter`.
 const SRV_CHK_INTER_THRES: u64 = 1000;
-
-/// `tune.chksize`: most bytes of a check's answer kept (the status line is all we need).
-pub const CHK_DATA_SIZE: usize = 16384;
 
 /// `HCHK_DESC_LEN`: longest `info` kept, terminator included.
 const HCHK_DESC_LEN: usize = 128;
 
-/// `s->result` (`SRV_CHK_*`): what the check in progress found so far.
-#[allow(non_camel_case_types)]
+/// Which of a server's two checks (`srv->check` or `srv->agent`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// The health check (`check`).
+    Health,
+    /// The agent check (`agent-check`, `CHK_ST_AGENT`).
+    Agent,
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckKind::Health => "health",
+            CheckKind::Agent => "agent",
+        })
+    }
+}
+
+/// A check: the server and which of its checks (`struct check *`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckId {
+    /// The checked server.
+    pub srv: ServerId,
+    /// Its health check or its agent check.
+    pub kind: CheckKind,
+}
+
+/// `check->result` (`CHK_RES_*`, 1.5.0): what the check in progress found so far.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CheckResult {
     /// Nothing yet: the check is running.
-    SRV_CHK_UNKNOWN,
-    /// The server answered as expected.
-    SRV_CHK_RUNNING,
+    CHK_RES_UNKNOWN,
+    /// A valid check that says nothing of the server's health (an agent's weight change).
+    CHK_RES_NEUTRAL,
     /// The check failed (connection, timeout, wrong answer).
-    SRV_CHK_ERROR,
+    CHK_RES_FAILED,
+    /// The server answered as expected.
+    CHK_RES_PASSED,
+    /// It answered but asks for no new traffic (`http-check disable-on-404`).
+    CHK_RES_CONDPASS,
+}
+
+impl CheckResult {
+    /// The number `show servers state` prints.
+    pub fn num(self) -> u32 {
+        self as u32
+    }
 }
 
 /// `check_status` (`HCHK_STATUS_*`): the outcome of a check, as HAProxy names and
-/// describes it (`check_statuses[]`). Only the ones haflow's checks can produce.
+/// describes it (`check_statuses[]`).
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HchkStatus {
@@ -64,6 +102,8 @@ pub enum HchkStatus {
     HCHK_STATUS_INI,
     /// A check starts (special: resets the result, never stored).
     HCHK_STATUS_START,
+    /// `CHECKED`: an agent answered without a health state.
+    HCHK_STATUS_CHECKED,
     /// `SOCKERR`: the socket could not be created or failed outside the connection.
     HCHK_STATUS_SOCKERR,
     /// `L4OK`: the TCP connection was established (enough for a plain check).
@@ -72,66 +112,109 @@ pub enum HchkStatus {
     HCHK_STATUS_L4TOUT,
     /// `L4CON`: the TCP connection failed (refused, unreachable...).
     HCHK_STATUS_L4CON,
+    /// `L6OK`: the SSL hello was answered.
+    HCHK_STATUS_L6OK,
+    /// `L6TOUT`: no SSL answer in time.
+    HCHK_STATUS_L6TOUT,
+    /// `L6RSP`: not an SSL answer.
+    HCHK_STATUS_L6RSP,
     /// `L7TOUT`: connected and sent the request, but no answer in time.
     HCHK_STATUS_L7TOUT,
-    /// `L7RSP`: the answer is not an HTTP status line.
+    /// `L7RSP`: the answer is not what the protocol allows.
     HCHK_STATUS_L7RSP,
-    /// `L7OK`: the HTTP status is the one expected (2xx/3xx by default).
+    /// `L7OK`: the answer is the one expected.
     HCHK_STATUS_L7OKD,
-    /// `L7STS`: the HTTP status is not the one expected.
+    /// `L7OKC`: the answer asks for no new traffic (`disable-on-404`).
+    HCHK_STATUS_L7OKCD,
+    /// `L7STS`: the answer says the server is not well (status, error code).
     HCHK_STATUS_L7STS,
 }
 
 impl HchkStatus {
     /// `check_statuses[].info`: the short name `show stat` prints.
     pub fn info(self) -> &'static str {
+        use HchkStatus::*;
         match self {
-            HchkStatus::HCHK_STATUS_UNKNOWN => "UNK",
-            HchkStatus::HCHK_STATUS_INI => "INI",
-            HchkStatus::HCHK_STATUS_START => "",
-            HchkStatus::HCHK_STATUS_SOCKERR => "SOCKERR",
-            HchkStatus::HCHK_STATUS_L4OK => "L4OK",
-            HchkStatus::HCHK_STATUS_L4TOUT => "L4TOUT",
-            HchkStatus::HCHK_STATUS_L4CON => "L4CON",
-            HchkStatus::HCHK_STATUS_L7TOUT => "L7TOUT",
-            HchkStatus::HCHK_STATUS_L7RSP => "L7RSP",
-            HchkStatus::HCHK_STATUS_L7OKD => "L7OK",
-            HchkStatus::HCHK_STATUS_L7STS => "L7STS",
+            HCHK_STATUS_UNKNOWN => "UNK",
+            HCHK_STATUS_INI => "INI",
+            HCHK_STATUS_START => "",
+            HCHK_STATUS_CHECKED => "CHECKED",
+            HCHK_STATUS_SOCKERR => "SOCKERR",
+            HCHK_STATUS_L4OK => "L4OK",
+            HCHK_STATUS_L4TOUT => "L4TOUT",
+            HCHK_STATUS_L4CON => "L4CON",
+            HCHK_STATUS_L6OK => "L6OK",
+            HCHK_STATUS_L6TOUT => "L6TOUT",
+            HCHK_STATUS_L6RSP => "L6RSP",
+            HCHK_STATUS_L7TOUT => "L7TOUT",
+            HCHK_STATUS_L7RSP => "L7RSP",
+            HCHK_STATUS_L7OKD => "L7OK",
+            HCHK_STATUS_L7OKCD => "L7OKC",
+            HCHK_STATUS_L7STS => "L7STS",
         }
     }
 
     /// `check_statuses[].desc` (`get_check_status_description`): the "reason" in logs.
     pub fn desc(self) -> &'static str {
+        use HchkStatus::*;
         match self {
-            HchkStatus::HCHK_STATUS_UNKNOWN | HchkStatus::HCHK_STATUS_START => "Unknown",
-            HchkStatus::HCHK_STATUS_INI => "Initializing",
-            HchkStatus::HCHK_STATUS_SOCKERR => "Socket error",
-            HchkStatus::HCHK_STATUS_L4OK => "Layer4 check passed",
-            HchkStatus::HCHK_STATUS_L4TOUT => "Layer4 timeout",
-            HchkStatus::HCHK_STATUS_L4CON => "Layer4 connection problem",
-            HchkStatus::HCHK_STATUS_L7TOUT => "Layer7 timeout",
-            HchkStatus::HCHK_STATUS_L7RSP => "Layer7 invalid response",
-            HchkStatus::HCHK_STATUS_L7OKD => "Layer7 check passed",
-            HchkStatus::HCHK_STATUS_L7STS => "Layer7 wrong status",
+            HCHK_STATUS_UNKNOWN | HCHK_STATUS_START => "Unknown",
+            HCHK_STATUS_INI => "Initializing",
+            HCHK_STATUS_CHECKED => "No status change",
+            HCHK_STATUS_SOCKERR => "Socket error",
+            HCHK_STATUS_L4OK => "Layer4 check passed",
+            HCHK_STATUS_L4TOUT => "Layer4 timeout",
+            HCHK_STATUS_L4CON => "Layer4 connection problem",
+            HCHK_STATUS_L6OK => "Layer6 check passed",
+            HCHK_STATUS_L6TOUT => "Layer6 timeout",
+            HCHK_STATUS_L6RSP => "Layer6 invalid response",
+            HCHK_STATUS_L7TOUT => "Layer7 timeout",
+            HCHK_STATUS_L7RSP => "Layer7 invalid response",
+            HCHK_STATUS_L7OKD => "Layer7 check passed",
+            HCHK_STATUS_L7OKCD => "Layer7 check conditionally passed",
+            HCHK_STATUS_L7STS => "Layer7 wrong status",
         }
     }
 
     /// `check_statuses[].result`: what the status means for the check in progress.
     pub fn result(self) -> Option<CheckResult> {
+        use HchkStatus::*;
         match self {
-            HchkStatus::HCHK_STATUS_UNKNOWN | HchkStatus::HCHK_STATUS_INI | HchkStatus::HCHK_STATUS_START => {
-                None
-            }
-            HchkStatus::HCHK_STATUS_L4OK | HchkStatus::HCHK_STATUS_L7OKD => {
-                Some(CheckResult::SRV_CHK_RUNNING)
-            }
-            _ => Some(CheckResult::SRV_CHK_ERROR),
+            HCHK_STATUS_UNKNOWN | HCHK_STATUS_INI | HCHK_STATUS_START => None,
+            HCHK_STATUS_CHECKED => Some(CheckResult::CHK_RES_NEUTRAL),
+            HCHK_STATUS_L4OK | HCHK_STATUS_L6OK | HCHK_STATUS_L7OKD => Some(CheckResult::CHK_RES_PASSED),
+            HCHK_STATUS_L7OKCD => Some(CheckResult::CHK_RES_CONDPASS),
+            _ => Some(CheckResult::CHK_RES_FAILED),
         }
     }
 
-    /// True for the statuses after `HCHK_STATUS_L57DATA`, which carry an HTTP code.
+    /// True for the statuses after `HCHK_STATUS_L57DATA`, which carry a code.
     pub fn has_code(self) -> bool {
-        matches!(self, HchkStatus::HCHK_STATUS_L7OKD | HchkStatus::HCHK_STATUS_L7STS)
+        use HchkStatus::*;
+        matches!(self, HCHK_STATUS_L7OKD | HCHK_STATUS_L7OKCD | HCHK_STATUS_L7STS)
+    }
+
+    /// The enum's value in HAProxy 2.6, as `show servers state` prints it.
+    pub fn num(self) -> u32 {
+        use HchkStatus::*;
+        match self {
+            HCHK_STATUS_UNKNOWN => 0,
+            HCHK_STATUS_INI => 1,
+            HCHK_STATUS_START => 2,
+            HCHK_STATUS_CHECKED => 3,
+            HCHK_STATUS_SOCKERR => 5,
+            HCHK_STATUS_L4OK => 6,
+            HCHK_STATUS_L4TOUT => 7,
+            HCHK_STATUS_L4CON => 8,
+            HCHK_STATUS_L6OK => 9,
+            HCHK_STATUS_L6TOUT => 10,
+            HCHK_STATUS_L6RSP => 11,
+            HCHK_STATUS_L7TOUT => 12,
+            HCHK_STATUS_L7RSP => 13,
+            HCHK_STATUS_L7OKD => 15,
+            HCHK_STATUS_L7OKCD => 16,
+            HCHK_STATUS_L7STS => 17,
+        }
     }
 }
 
@@ -141,40 +224,74 @@ impl std::fmt::Display for HchkStatus {
     }
 }
 
-/// What one check result does to the server's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HealthChange {
-    /// The server stays on its side of the line (its health may still move).
-    Same,
-    /// The server crosses `rise` upwards: `set_server_up`.
-    Up,
-    /// The server was UP at the edge (`health == rise`) and failed: `set_server_down`.
-    Down,
+bitflags::bitflags! {
+    /// `check->state` (`CHK_ST_*`, 1.5.0 and 2.6).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct ChkSt: u32 {
+        /// A check is running.
+        const CHK_ST_INPROGRESS = 0x0001;
+        /// Configured (`check` or `agent-check`).
+        const CHK_ST_CONFIGURED = 0x0002;
+        /// Administratively enabled.
+        const CHK_ST_ENABLED    = 0x0004;
+        /// Paused because the server is in maintenance (health checks only).
+        const CHK_ST_PAUSED     = 0x0008;
+        /// An agent check.
+        const CHK_ST_AGENT      = 0x0010;
+        /// The connection must be closed before the next `connect` rule.
+        const CHK_ST_CLOSE_CONN = 0x0100;
+    }
 }
 
-/// The rise/fall arithmetic of `process_chk`, `set_server_up` and `set_server_down`
-/// (1.5-dev8; HAProxy 2.6 computes the same numbers in `set_server_check_status`).
-///
-/// `health` counts from 0 (DOWN, no success yet) to `rise + fall - 1` (UP, no failure
-/// yet); the server is UP when `health >= rise`. A success adds one; reaching `rise` marks
-/// the server UP and jumps to the top, so it then takes `fall` failures to go down. A
-/// failure above `rise` takes one off; a failure at `rise` or below drops to 0, marking
-/// the server DOWN if it was UP (`health == rise`), so it then takes `rise` successes to
-/// come back. A server starts at `health = rise`: UP, and DOWN at its first failure.
-pub fn health_after(health: u32, rise: u32, fall: u32, passed: bool) -> (u32, HealthChange) {
-    let top = rise + fall - 1;
-    if passed {
-        if health >= top {
-            return (top, HealthChange::Same);
-        }
-        let h = health + 1;
-        let change = if h == rise { HealthChange::Up } else { HealthChange::Same };
-        (if h >= rise { top } else { h }, change)
-    } else if health > rise {
-        (health - 1, HealthChange::Same)
-    } else {
-        (0, if health == rise { HealthChange::Down } else { HealthChange::Same })
+bitflags::bitflags! {
+    /// The state of a check's connection (`conn->flags` and the stream connector's
+    /// `SE_FL_EOS`, 2.6).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct ConnFlags: u32 {
+        /// `CO_FL_WAIT_L4_CONN`: connect() not complete yet.
+        const CO_FL_WAIT_L4_CONN = 0x0001;
+        /// `CO_FL_SEND_PROXY`: the PROXY header is not fully sent.
+        const CO_FL_SEND_PROXY   = 0x0002;
+        /// `CO_FL_SOCKS4_SEND`: the SOCKS4 request is not fully sent.
+        const CO_FL_SOCKS4_SEND  = 0x0004;
+        /// `CO_FL_SOCKS4_RECV`: the SOCKS4 answer is not fully received.
+        const CO_FL_SOCKS4_RECV  = 0x0008;
+        /// `CO_FL_ERROR`: the connection failed.
+        const CO_FL_ERROR        = 0x0010;
+        /// `SE_FL_EOS`: the server closed its side.
+        const CO_FL_EOS          = 0x0020;
+        /// `CO_FL_WAIT_XPRT`: not ready for data yet.
+        const CO_FL_WAIT_XPRT = Self::CO_FL_WAIT_L4_CONN.bits() | Self::CO_FL_SEND_PROXY.bits()
+            | Self::CO_FL_SOCKS4_SEND.bits() | Self::CO_FL_SOCKS4_RECV.bits();
     }
+}
+
+bitflags::bitflags! {
+    /// `wait_event.events` (`SUB_RETRY_*`, 2.6): what the check waits for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct SubEvents: u8 {
+        /// Resume when data arrives.
+        const SUB_RETRY_RECV = 0x01;
+        /// Resume when the connection can take data.
+        const SUB_RETRY_SEND = 0x02;
+    }
+}
+
+/// A check's connection (`check->sc` and its `struct connection`).
+#[derive(Clone, Debug, Default)]
+pub struct ChkConn {
+    /// The socket in `fdtab[]`; `None` when `connect()` failed at once.
+    pub fd: Option<Fd>,
+    /// `CO_FL_*`.
+    pub flags: ConnFlags,
+    /// The error that failed the connection (`errno`), 0 if none.
+    pub errno: i32,
+    /// What the check waits for.
+    pub sub: SubEvents,
+    /// Bytes to send before the check's own (a PROXY header, a SOCKS4 request).
+    pub pre: Vec<u8>,
+    /// The SOCKS4 answer received so far.
+    pub socks_rsp: Vec<u8>,
 }
 
 /// The `status: X/Y UP|DOWN` part of a `Health check for server` line (HAProxy 2.6): how
@@ -201,8 +318,8 @@ pub fn chunk_asciiencode(src: &str) -> String {
     out
 }
 
-/// The check part of `server_status_printf` (`SSP_O_HCHK`): `, reason: ..., code: N,
-/// info: "...", check duration: Nms`.
+/// The check part of `server_status_printf` (`srv_append_status` in 2.6): `, reason: ...,
+/// code: N, info: "...", check duration: Nms`.
 pub fn check_reason(status: HchkStatus, code: Option<u16>, info: &str, duration: u64) -> String {
     let mut msg = format!(", reason: {}", status.desc());
     if status.has_code() {
@@ -237,54 +354,21 @@ pub fn server_counts(
     }
 }
 
-/// What `event_srv_chk_r` concludes from an HTTP check's answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HttpChkVerdict {
-    /// No complete status line yet: wait for more data.
-    NeedMore,
-    /// A status and, when known, the code and the reason phrase (the `info` of a failure).
-    Done(HchkStatus, Option<u16>, String),
-}
-
-/// The HTTP part of checks.c:event_srv_chk_r() (and `httpchk_expect` for `http-check
-/// expect status`): read `HTTP/1.x NNN reason` from the start of the answer. `done` says
-/// no more data will come (the server closed, or the buffer is full). Like HAProxy 2.6, a
-/// pass carries no `info` and a wrong status carries the reason phrase.
-pub fn httpchk_parse_status(data: &[u8], done: bool, expect: Option<u16>) -> HttpChkVerdict {
-    let eol = data.iter().position(|&b| b == b'\n');
-    if eol.is_none() && !done && data.len() < CHK_DATA_SIZE {
-        return HttpChkVerdict::NeedMore;
-    }
-    let mut line = &data[..eol.unwrap_or(data.len())];
-    if line.last() == Some(&b'\r') {
-        line = &line[..line.len() - 1];
-    }
-    // "HTTP/1.x NNN" then a space (or nothing), as checks.c tests it.
-    let valid = line.len() >= 12
-        && line.starts_with(b"HTTP/1.")
-        && line[8] == b' '
-        && line[9..12].iter().all(u8::is_ascii_digit)
-        && (line.len() == 12 || line[12] == b' ');
-    if !valid {
-        return HttpChkVerdict::Done(HchkStatus::HCHK_STATUS_L7RSP, None, String::new());
-    }
-    let code = line[9..12].iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
-    let reason =
-        String::from_utf8_lossy(line.get(12..).unwrap_or_default()).trim_start_matches(' ').to_string();
-    let passed = match expect {
-        Some(want) => code == want,
-        None => matches!(line[9], b'2' | b'3'),
-    };
-    if passed {
-        HttpChkVerdict::Done(HchkStatus::HCHK_STATUS_L7OKD, Some(code), String::new())
-    } else {
-        HttpChkVerdict::Done(HchkStatus::HCHK_STATUS_L7STS, Some(code), reason)
+/// One of a server's checks.
+pub fn srv_check(srv: &Server, kind: CheckKind) -> Option<&CheckState> {
+    match kind {
+        CheckKind::Health => srv.check.as_ref(),
+        CheckKind::Agent => srv.agent.as_ref(),
     }
 }
 
-/// The check state of a server, if it is checked.
-fn chk(w: &mut Haproxy, sid: ServerId) -> Option<&mut CheckState> {
-    w.proxies.get_mut(sid.px.idx())?.servers.get_mut(sid.idx as usize)?.check.as_mut()
+/// The state of check `cid`, if the server has it.
+pub fn chk(w: &mut Haproxy, cid: CheckId) -> Option<&mut CheckState> {
+    let srv = w.proxies.get_mut(cid.srv.px.idx())?.servers.get_mut(cid.srv.idx as usize)?;
+    match cid.kind {
+        CheckKind::Health => srv.check.as_mut(),
+        CheckKind::Agent => srv.agent.as_mut(),
+    }
 }
 
 /// Seconds since start, for `last_change`.
@@ -302,11 +386,16 @@ fn print_diag(w: &Haproxy, tag: &str, msg: &str) {
 }
 
 /// checks.c:server_status_printf() in 1.5-dev8 (`srv_append_status` in 2.6): the reason of
-/// the last check when `with_check`, then, when `xferred` is given, the server counts.
-fn server_status_printf(w: &Haproxy, sid: ServerId, with_check: bool, xferred: Option<usize>) -> String {
+/// the last result of `check` if given, then, when `xferred` is given, the server counts.
+fn server_status_printf(
+    w: &Haproxy,
+    sid: ServerId,
+    check: Option<CheckKind>,
+    xferred: Option<usize>,
+) -> String {
     let srv = w.server(sid);
     let mut msg = String::new();
-    if with_check && let Some(c) = &srv.check {
+    if let Some(c) = check.and_then(|k| srv_check(srv, k)) {
         msg.push_str(&check_reason(c.status, c.code, &c.info, c.duration));
     }
     if let Some(x) = xferred {
@@ -317,24 +406,26 @@ fn server_status_printf(w: &Haproxy, sid: ServerId, with_check: bool, xferred: O
     msg
 }
 
-/// checks.c:set_server_check_status() in 1.5-dev8: record the outcome of the check in
-/// progress (`check_status`, `info`, `duration`, `result`). `HCHK_STATUS_START` begins a
-/// check instead. With `option log-health-checks`, a result that moves the health (or
-/// changes the status, as HAProxy 2.6 adds) is logged with the state it leads to.
-pub fn set_server_check_status(w: &mut Haproxy, sid: ServerId, status: HchkStatus, desc: Option<&str>) {
+/// checks.c:set_server_check_status() in 1.5.0 (same in 2.6): record the outcome of the
+/// check in progress (`check_status`, `info`, `duration`, `result`) and move its health: a
+/// success adds one (jumping to the top once it reaches `rise`), a failure takes one off
+/// (dropping to 0 below `rise`). An agent that could not be reached does not count: only
+/// its answers do. With `option log-health-checks`, a result that moves the health or
+/// changes the status is logged. `HCHK_STATUS_START` begins a check instead.
+pub fn set_server_check_status(w: &mut Haproxy, cid: CheckId, status: HchkStatus, desc: Option<&str>) {
     let now = w.clock.now_ms;
-    let Some(c) = chk(w, sid) else { return };
+    let Some(c) = chk(w, cid) else { return };
     if status == HchkStatus::HCHK_STATUS_START {
-        c.result = CheckResult::SRV_CHK_UNKNOWN;
+        c.result = CheckResult::CHK_RES_UNKNOWN;
         c.info.clear();
         c.start = Some(now);
-        c.data.clear();
-        c.sent = 0;
         return;
     }
     let prev_status = c.status;
     c.info.clear();
     if let Some(d) = desc {
+        // A C string: it ends at its first NUL.
+        let d = d.split('\0').next().unwrap_or_default();
         // strncpy(check_desc, desc, HCHK_DESC_LEN-1), on a character boundary.
         let mut end = d.len().min(HCHK_DESC_LEN - 1);
         while !d.is_char_boundary(end) {
@@ -347,32 +438,105 @@ pub fn set_server_check_status(w: &mut Haproxy, sid: ServerId, status: HchkStatu
         c.result = r;
     }
     // set_server_check_status() may be called more than once: only the first call of a
-    // check measures it (and reports it).
-    let Some(start) = c.start.take() else { return };
-    c.duration = now.0.saturating_sub(start.0);
-    let (health, rise, fall) = (c.health, c.rise, c.fall);
-    let passed = c.result == CheckResult::SRV_CHK_RUNNING;
-    let px = &w.proxies[sid.px.idx()];
-    if !px.options.contains(ProxyOptions::PR_O2_LOGHCHKS) {
+    // check measures it.
+    if let Some(start) = c.start.take() {
+        c.duration = now.0.saturating_sub(start.0);
+    }
+    if c.result == CheckResult::CHK_RES_NEUTRAL {
         return;
     }
-    let (next, _) = health_after(health, rise, fall, passed);
-    if next == health && status == prev_status {
+    let mut report = false;
+    match c.result {
+        CheckResult::CHK_RES_FAILED => {
+            if (cid.kind == CheckKind::Health || status.has_code()) && c.health > 0 {
+                c.failed += 1;
+                report = true;
+                c.health -= 1;
+                if c.health < c.rise {
+                    c.health = 0;
+                }
+            }
+        }
+        CheckResult::CHK_RES_PASSED | CheckResult::CHK_RES_CONDPASS => {
+            if c.health < c.rise + c.fall - 1 {
+                report = true;
+                c.health += 1;
+                if c.health >= c.rise {
+                    c.health = c.rise + c.fall - 1;
+                }
+            }
+        }
+        _ => {}
+    }
+    let (health, rise, fall, result) = (c.health, c.rise, c.fall, c.result);
+    if !w.proxies[cid.srv.px.idx()].options.contains(ProxyOptions::PR_O2_LOGHCHKS)
+        || (status == prev_status && !report)
+    {
         return;
     }
-    let srv = w.server(sid);
+    let srv = w.server(cid.srv);
     let msg = format!(
-        "Health check for {}server {} {}{}, status: {}",
+        "{} check for {}server {} {}{}{}, status: {}.",
+        if cid.kind == CheckKind::Agent { "Agent" } else { "Health" },
         if srv.is_backup() { "backup " } else { "" },
-        srv_fullname(w, sid),
-        if passed { "succeeded" } else { "failed" },
-        server_status_printf(w, sid, true, None),
-        health_status(next, rise, fall, srv.uweight)
+        srv_fullname(w, cid.srv),
+        if result == CheckResult::CHK_RES_CONDPASS { "conditionally " } else { "" },
+        if result >= CheckResult::CHK_RES_PASSED { "succeeded" } else { "failed" },
+        server_status_printf(w, cid.srv, Some(cid.kind), None),
+        health_status(health, rise, fall, srv.uweight)
     );
-    let msg = format!("{msg}.");
     print_diag(w, "WARNING", &msg);
-    let targets = w.proxies[sid.px.idx()].logs.clone();
+    let targets = w.proxies[cid.srv.px.idx()].logs.clone();
     send_log(w, &targets, LOG_NOTICE, &msg);
+}
+
+/// checks.c:check_notify_failure() in 1.5.0: the server goes DOWN once the check's health
+/// reached 0. An agent only takes it down when it said so (`L7STS`), not when it could
+/// not be reached.
+fn check_notify_failure(w: &mut Haproxy, cid: CheckId) {
+    let Some(c) = chk(w, cid) else { return };
+    if (cid.kind == CheckKind::Agent && c.status != HchkStatus::HCHK_STATUS_L7STS) || c.health > 0 {
+        return;
+    }
+    let reason =
+        (!w.proxies[cid.srv.px.idx()].options.contains(ProxyOptions::PR_O2_LOGHCHKS)).then_some(cid.kind);
+    set_server_down(w, cid.srv, reason);
+}
+
+/// checks.c:check_notify_success() in 1.5.0: the server comes UP unless it is in
+/// maintenance or one of its checks still says DOWN.
+fn check_notify_success(w: &mut Haproxy, cid: CheckId) {
+    let srv = w.server(cid.srv);
+    if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+        return;
+    }
+    let below = |c: Option<&CheckState>| {
+        c.is_some_and(|c| c.state.contains(ChkSt::CHK_ST_ENABLED) && c.health < c.rise)
+    };
+    if below(srv.check.as_ref()) || below(srv.agent.as_ref()) {
+        return;
+    }
+    if cid.kind == CheckKind::Agent && srv.flags.contains(SrvFlags::SRV_DRAIN) {
+        return;
+    }
+    let reason =
+        (!w.proxies[cid.srv.px.idx()].options.contains(ProxyOptions::PR_O2_LOGHCHKS)).then_some(cid.kind);
+    set_server_up(w, cid.srv, reason);
+}
+
+/// checks.c:check_notify_stopping() in 1.5.0: `disable-on-404` answered, the server
+/// should take no new traffic; haflow drains it (`srv_adm_set_drain`).
+/// Divergence: HAProxy keeps an operational "stopping" state apart from the
+/// administrative drain; haflow has only the latter.
+fn check_notify_stopping(w: &mut Haproxy, cid: CheckId) {
+    let srv = w.server(cid.srv);
+    if srv.flags.intersects(SrvFlags::SRV_MAINTAIN | SrvFlags::SRV_DRAIN) || cid.kind == CheckKind::Agent {
+        return;
+    }
+    if srv.check.as_ref().is_some_and(|c| c.health < c.rise) {
+        return;
+    }
+    crate::haproxy::server::srv_adm_set_drain(w, cid.srv);
 }
 
 /// checks.c:set_backend_down() in 1.5-dev8: the backend lost its last server. HAProxy 2.6
@@ -414,12 +578,12 @@ pub fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
     xferred
 }
 
-/// checks.c:set_server_down() in 1.5-dev8: the server is DOWN. It leaves load balancing
-/// (`SRV_RUNNING` cleared: `is_usable` is false), its queue is redistributed, the
-/// transition is logged at `LOG_ALERT` (with the check's reason unless `option
-/// log-health-checks` already told it), and the backend is reported down if it has no
-/// server left. Sessions already on the server keep going.
-pub fn set_server_down(w: &mut Haproxy, sid: ServerId) {
+/// checks.c:set_server_down() in 1.5-dev8 (`srv_set_stopped` in 2.6): the server is DOWN.
+/// It leaves load balancing (`SRV_RUNNING` cleared: `is_usable` is false), its queue is
+/// redistributed, the transition is logged at `LOG_ALERT` (with the reason of `check`
+/// when given: not when `option log-health-checks` already told it), and the backend is
+/// reported down if it has no server left. Sessions already on the server keep going.
+pub fn set_server_down(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>) {
     let _sp = tracing::info_span!(names::SET_SERVER_DOWN, server = %srv_fullname(w, sid)).entered();
     let px = sid.px;
     let prev_srv_count = w.proxies[px.idx()].srv_act() + w.proxies[px.idx()].srv_bck();
@@ -431,12 +595,11 @@ pub fn set_server_down(w: &mut Haproxy, sid: ServerId) {
     srv.last_change = now;
     srv.flags.remove(SrvFlags::SRV_RUNNING);
     let xferred = redistribute_pending(w, sid);
-    let with_check = !w.proxies[px.idx()].options.contains(ProxyOptions::PR_O2_LOGHCHKS);
     let msg = format!(
         "{}Server {} is DOWN{}.",
         if w.server(sid).is_backup() { "Backup " } else { "" },
         srv_fullname(w, sid),
-        server_status_printf(w, sid, with_check, Some(xferred))
+        server_status_printf(w, sid, check, Some(xferred))
     );
     print_diag(w, "WARNING", &msg);
     let targets = w.proxies[px.idx()].logs.clone();
@@ -448,11 +611,11 @@ pub fn set_server_down(w: &mut Haproxy, sid: ServerId) {
     w.server_mut(sid).counters.down_trans += 1;
 }
 
-/// checks.c:set_server_up() in 1.5-dev8: the server is UP again. It rejoins load
-/// balancing, takes the sessions waiting for it or for its backend (`process_srv_queue`;
-/// a backup server only when no active one is up, as 2.6's `pendconn_grab_from_px`), and
-/// the transition is logged at `LOG_NOTICE`.
-pub fn set_server_up(w: &mut Haproxy, sid: ServerId) {
+/// checks.c:set_server_up() in 1.5-dev8 (`srv_set_running` in 2.6): the server is UP
+/// again. It rejoins load balancing, takes the sessions waiting for it or for its backend
+/// (`process_srv_queue`; a backup server only when no active one is up, as 2.6's
+/// `pendconn_grab_from_px`), and the transition is logged at `LOG_NOTICE`.
+pub fn set_server_up(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>) {
     let _sp = tracing::info_span!(names::SET_SERVER_UP, server = %srv_fullname(w, sid)).entered();
     let px = sid.px;
     let now = now_sec(w);
@@ -471,229 +634,513 @@ pub fn set_server_up(w: &mut Haproxy, sid: ServerId) {
     } else {
         process_srv_queue(w, sid)
     };
-    let with_check = !w.proxies[px.idx()].options.contains(ProxyOptions::PR_O2_LOGHCHKS);
     let msg = format!(
         "{}Server {} is UP{}.",
         if w.server(sid).is_backup() { "Backup " } else { "" },
         srv_fullname(w, sid),
-        server_status_printf(w, sid, with_check, Some(xferred))
+        server_status_printf(w, sid, check, Some(xferred))
     );
     print_diag(w, "WARNING", &msg);
     let targets = w.proxies[px.idx()].logs.clone();
     send_log(w, &targets, LOG_NOTICE, &msg);
 }
 
-/// Applies the result of the check that just ended to the server's health, and crosses
-/// the UP/DOWN line when it must (the tail of `process_chk`'s success and failure paths).
-fn chk_apply_result(w: &mut Haproxy, sid: ServerId) {
-    let Some(c) = chk(w, sid) else { return };
-    let passed = c.result == CheckResult::SRV_CHK_RUNNING;
-    if !passed && c.health > 0 {
-        c.failed += 1;
+/// `unclean_errno()` (2.6): the errors that only say "not yet" are no errors.
+fn unclean_errno(e: i32) -> i32 {
+    if matches!(e, libc::EAGAIN | libc::EINPROGRESS | libc::EISCONN | libc::EALREADY) { 0 } else { e }
+}
+
+/// `strerror(errno)`.
+fn strerror(errno: i32) -> String {
+    crate::haproxy::proto_tcp::os_reason(&io::Error::from_raw_os_error(errno))
+}
+
+/// checks.c:chk_report_conn_err() in 1.5.0 (2.6's messages): turn a connection error or a
+/// timeout into the check's status, with the error and, for `tcp-check` rules, the step
+/// where it happened. Does nothing once the check has a result.
+pub fn chk_report_conn_err(w: &mut Haproxy, cid: CheckId, errno: i32, expired: bool) {
+    let Some(c) = chk(w, cid) else { return };
+    if c.result != CheckResult::CHK_RES_UNKNOWN {
+        return;
     }
-    let (health, change) = health_after(c.health, c.rise, c.fall, passed);
-    c.health = health;
-    match change {
-        HealthChange::Up => set_server_up(w, sid),
-        HealthChange::Down => set_server_down(w, sid),
-        HealthChange::Same => {}
+    let mut errno = unclean_errno(errno);
+    let conn = c.conn.clone();
+    if let Some(k) = &conn {
+        if errno == 0 {
+            errno = unclean_errno(k.errno);
+        }
+        if !k.flags.contains(ConnFlags::CO_FL_ERROR) && !expired {
+            return;
+        }
+    }
+    let step = tcpcheck_step_desc(&c.rules, c.current_step);
+    let tout = match c.current_step.and_then(|i| c.rules.list.get(i)).map(|r| &r.action) {
+        Some(crate::haproxy::tcpcheck::TcpcheckAction::Expect(e)) => e.tout_status,
+        _ => None,
+    };
+    let err_msg = if errno != 0 { format!("{}{step}", strerror(errno)) } else { step };
+    use HchkStatus::*;
+    let status = match &conn {
+        None => Some(HCHK_STATUS_SOCKERR),
+        Some(k) if k.flags.contains(ConnFlags::CO_FL_WAIT_L4_CONN) => {
+            if k.flags.contains(ConnFlags::CO_FL_ERROR) {
+                Some(HCHK_STATUS_L4CON)
+            } else {
+                expired.then_some(HCHK_STATUS_L4TOUT)
+            }
+        }
+        Some(k) if k.flags.contains(ConnFlags::CO_FL_ERROR) => Some(HCHK_STATUS_SOCKERR),
+        Some(_) => expired.then(|| tout.unwrap_or(HCHK_STATUS_L7TOUT)),
+    };
+    if let Some(st) = status {
+        set_server_check_status(w, cid, st, Some(&err_msg));
     }
 }
 
-/// The HTTP request of `option httpchk` (`check_req` plus the empty line).
-fn httpchk_request(w: &Haproxy, sid: ServerId) -> Option<Vec<u8>> {
-    let px = &w.proxies[sid.px.idx()];
-    if !px.options.contains(ProxyOptions::PR_O_HTTP_CHK) {
-        return None;
+/// The part of tcpcheck_eval_connect() (2.6) that opens the socket: a non-blocking
+/// `connect()` registered in `fdtab[]` with `event_srv_chk_r`/`event_srv_chk_w`, writes
+/// wanted to learn when it completes. Returns the `errno` of a connect that failed at
+/// once (the check's connection then records the error, without a socket).
+pub fn chk_conn_open(w: &mut Haproxy, cid: CheckId, plan: &ConnectPlan) -> Result<(), i32> {
+    let mut conn = ChkConn { flags: ConnFlags::CO_FL_WAIT_L4_CONN, ..Default::default() };
+    if let Some(h) = &plan.proxy_hdr {
+        conn.pre.extend_from_slice(h);
+        conn.flags |= ConnFlags::CO_FL_SEND_PROXY;
     }
-    let (meth, uri) = px.check_req.clone().unwrap_or_else(|| ("OPTIONS".into(), "/".into()));
-    Some(format!("{meth} {uri} HTTP/1.0\r\n\r\n").into_bytes())
+    if let Some(s) = &plan.socks4 {
+        conn.pre.extend_from_slice(s);
+        conn.flags |= ConnFlags::CO_FL_SOCKS4_SEND | ConnFlags::CO_FL_SOCKS4_RECV;
+    }
+    let res = open_socket(w, cid, plan.dst, plan.linger);
+    let Some(c) = chk(w, cid) else { return Err(libc::EINVAL) };
+    match res {
+        Ok(fd) => {
+            conn.fd = Some(fd);
+            c.conn = Some(conn);
+            Ok(())
+        }
+        Err(e) => {
+            conn.flags |= ConnFlags::CO_FL_ERROR;
+            conn.errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+            let errno = conn.errno;
+            c.conn = Some(conn);
+            Err(errno)
+        }
+    }
 }
 
-/// The part of `process_chk` that opens the check's connection: a non-blocking `connect()`
-/// registered in `fdtab[]` with `event_srv_chk_r`/`event_srv_chk_w`, waiting for
-/// writability to learn the outcome. An error that shows at once is returned as the
-/// check's status and info; the socket is closed then (dropping it closes it).
-fn chk_connect(w: &mut Haproxy, sid: ServerId) -> Result<Fd, (HchkStatus, String)> {
-    let addr = w.server(sid).addr;
-    let stream = mio::net::TcpStream::connect(addr).map_err(|e| match e.raw_os_error() {
-        Some(libc::ECONNREFUSED | libc::ENETUNREACH) => (HchkStatus::HCHK_STATUS_L4CON, os_reason(&e)),
-        _ => (HchkStatus::HCHK_STATUS_SOCKERR, os_reason(&e)),
-    })?;
+fn open_socket(w: &mut Haproxy, cid: CheckId, dst: SocketAddr, linger: bool) -> io::Result<Fd> {
+    let stream = mio::net::TcpStream::connect(dst)?;
     let _ = stream.set_nodelay(true);
     let sock = Sock::Tcp(stream);
-    if w.proxies[sid.px.idx()].options.contains(ProxyOptions::PR_O_TCP_NOLING) {
+    if !linger && w.proxies[cid.srv.px.idx()].options.contains(ProxyOptions::PR_O_TCP_NOLING) {
         sock.set_nolinger();
     }
-    let fd = w
-        .fdtab
-        .fd_insert(
-            w.poller.registry(),
-            sock,
-            FdOwner::Check(sid),
-            [Some(event_srv_chk_r), Some(event_srv_chk_w)],
-            FdState::FD_STCONN,
-        )
-        .map_err(|e| (HchkStatus::HCHK_STATUS_SOCKERR, os_reason(&e)))?;
-    // Speculatively first: a loopback connect may already be done.
+    let fd = w.fdtab.fd_insert(
+        w.poller.registry(),
+        sock,
+        FdOwner::Check(cid),
+        [Some(event_srv_chk_r), Some(event_srv_chk_w)],
+        FdState::FD_STCONN,
+    )?;
     w.fdtab.fd_want_send(fd);
     Ok(fd)
 }
 
-/// Moves the task's timer past `now` in steps of `inter` (`while (tick_is_expired(...))
-/// t->expire = tick_add(t->expire, inter)`), keeping the check's phase.
-fn chk_skip_expired(w: &mut Haproxy, t: TaskId, inter: u64, connect: Option<u64>) {
-    let now = w.clock.now_ms;
-    let Some(task) = w.sched.get_mut(t) else { return };
-    let mut exp = task.expire.unwrap_or(now);
-    while exp <= now {
-        let next = tick_add(exp, inter.max(1));
-        // As 1.5-dev8 does after a failed connect() when `timeout check` is set: retry no
-        // later than `timeout connect` after the previous date.
-        exp = match connect {
-            Some(c) if c > 0 => next.min(tick_add(exp, c)),
-            _ => next,
-        };
+/// Records a connection error (`CO_FL_ERROR` and `errno`).
+fn conn_error(w: &mut Haproxy, cid: CheckId, e: &io::Error) {
+    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+        k.flags |= ConnFlags::CO_FL_ERROR;
+        k.errno = e.raw_os_error().unwrap_or(libc::EIO);
     }
-    task.expire = Some(exp);
 }
 
-/// Sets the task's timer to `now + ms` (the next check, or the check's own deadline).
-fn chk_set_expire(w: &mut Haproxy, t: TaskId, ms: u64) {
-    let now = w.clock.now_ms;
-    if let Some(task) = w.sched.get_mut(t) {
-        task.expire = Some(tick_add(now, ms));
+/// Writes `data` on the check's socket: how many bytes went, `Ok(0)` when the socket is
+/// full (waiting for the poller), the error otherwise.
+fn sock_send(w: &mut Haproxy, fd: Fd, data: &[u8]) -> io::Result<usize> {
+    let Some(sock) = w.fdtab.sock(fd) else { return Err(io::ErrorKind::NotConnected.into()) };
+    // Bounded: each pass sends at least one byte, or leaves.
+    let mut sent = 0;
+    while sent < data.len() {
+        match sock.send(&data[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                w.fdtab.fd_cant_send(fd);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    w.sched.task_queue(t);
+    Ok(sent)
 }
 
-/// Closes the connection of the check that just ended (`fd_delete(s->curfd)`).
-fn chk_close(w: &mut Haproxy, sid: ServerId) {
-    if let Some(fd) = chk(w, sid).and_then(|c| c.fd.take()) {
+/// The mux's `snd_buf` for a check (2.6): write what `check.bo` holds. `Ok(true)` once
+/// all of it went, `Ok(false)` if the rest must wait for the socket, `Err` on an error
+/// (recorded on the connection).
+pub fn chk_conn_send(w: &mut Haproxy, cid: CheckId) -> Result<bool, ()> {
+    let Some(c) = chk(w, cid) else { return Err(()) };
+    let Some(fd) = c.conn.as_ref().and_then(|k| k.fd) else { return Err(()) };
+    let bo = std::mem::take(&mut c.bo);
+    match sock_send(w, fd, &bo) {
+        Ok(n) => {
+            if let Some(c) = chk(w, cid) {
+                c.bo = bo[n..].to_vec();
+                return Ok(c.bo.is_empty());
+            }
+            Err(())
+        }
+        Err(e) => {
+            conn_error(w, cid, &e);
+            Err(())
+        }
+    }
+}
+
+/// The mux's `rcv_buf` for a check (2.6): read into `check.bi` until the socket is
+/// drained (edge-triggered polling: the next event needs a drained socket), the server
+/// closed, or `bufsize` is reached. Returns the bytes read; the end of the stream and
+/// errors are recorded on the connection.
+pub fn chk_conn_recv(w: &mut Haproxy, cid: CheckId, bufsize: usize) -> usize {
+    let Some(c) = chk(w, cid) else { return 0 };
+    let Some(k) = c.conn.as_ref() else { return 0 };
+    let Some(fd) = k.fd else { return 0 };
+    if k.flags.intersects(ConnFlags::CO_FL_EOS | ConnFlags::CO_FL_ERROR) {
+        return 0;
+    }
+    let mut bi = std::mem::take(&mut c.bi);
+    let mut total = 0;
+    let mut buf = [0u8; 4096];
+    let mut err = None;
+    let mut eos = false;
+    while bi.len() < bufsize {
+        let room = (bufsize - bi.len()).min(buf.len());
+        let Some(sock) = w.fdtab.sock(fd) else { break };
+        match sock.recv(&mut buf[..room]) {
+            Ok(0) => {
+                eos = true;
+                break;
+            }
+            Ok(n) => {
+                bi.extend_from_slice(&buf[..n]);
+                total += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                w.fdtab.fd_cant_recv(fd);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = &err {
+        conn_error(w, cid, e);
+    }
+    if let Some(c) = chk(w, cid) {
+        c.bi = bi;
+        if eos && let Some(k) = c.conn.as_mut() {
+            k.flags |= ConnFlags::CO_FL_EOS;
+        }
+    }
+    total
+}
+
+/// Closes the check's connection, if any (`sc_destroy` in 2.6, `fd_delete` in 1.5).
+fn chk_conn_close(w: &mut Haproxy, cid: CheckId) {
+    let Some(k) = chk(w, cid).and_then(|c| c.conn.take()) else { return };
+    if let Some(fd) = k.fd {
         w.fdtab.fd_delete(fd);
     }
-    if let Some(c) = chk(w, sid) {
-        // The answer is not needed any more; keep its capacity for the next check.
-        c.data.clear();
+}
+
+/// Polls the check's socket for what the check waits for: writes while connecting or
+/// with data pending, reads when an expect waits for data.
+fn chk_conn_update_poll(w: &mut Haproxy, cid: CheckId) {
+    let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return };
+    let Some(fd) = k.fd else { return };
+    let want_w = k.flags.intersects(
+        ConnFlags::CO_FL_WAIT_L4_CONN | ConnFlags::CO_FL_SEND_PROXY | ConnFlags::CO_FL_SOCKS4_SEND,
+    ) || k.sub.contains(SubEvents::SUB_RETRY_SEND);
+    let want_r = k.flags.contains(ConnFlags::CO_FL_SOCKS4_RECV) || k.sub.contains(SubEvents::SUB_RETRY_RECV);
+    let failed = k.flags.contains(ConnFlags::CO_FL_ERROR);
+    if want_w && !failed {
+        w.fdtab.fd_want_send(fd);
+    } else {
+        w.fdtab.fd_stop_send(fd);
+    }
+    if want_r && !failed {
+        w.fdtab.fd_want_recv(fd);
+    } else {
+        w.fdtab.fd_stop_recv(fd);
     }
 }
 
-/// `srv_getinter(s)`: the interval that suits the server's health now.
-fn getinter(w: &Haproxy, sid: ServerId) -> u64 {
-    let srv = w.server(sid);
-    srv.check.as_ref().map_or(1, |c| c.srv_getinter(srv.flags.contains(SrvFlags::SRV_RUNNING)))
+/// The check settings of one `server` line (and its `default-server` lines) while they
+/// are read: what check.c's `srv_parse_*` keyword parsers (2.6) store in `srv->check` and
+/// `srv->agent`, turned into checks by `init_srv_check` and `init_srv_agent_check`.
+#[derive(Clone, Debug)]
+pub struct SrvCheckCfg {
+    /// `check` / `no-check`.
+    pub do_check: bool,
+    /// `agent-check` / `no-agent-check`.
+    pub do_agent: bool,
+    /// `inter` (ms).
+    pub inter: u64,
+    /// `fastinter`.
+    pub fastinter: Option<u64>,
+    /// `downinter`.
+    pub downinter: Option<u64>,
+    /// `rise`.
+    pub rise: u32,
+    /// `fall`.
+    pub fall: u32,
+    /// `port`: the health check's port.
+    pub port: u16,
+    /// `addr`: the health check's address.
+    pub addr: Option<std::net::IpAddr>,
+    /// `agent-port`.
+    pub agent_port: u16,
+    /// `agent-addr` (`SRV_F_AGENTADDR` when set explicitly).
+    pub agent_addr: Option<std::net::IpAddr>,
+    /// `agent-addr` was given (an `addr` does not replace it then).
+    pub agent_addr_set: bool,
+    /// `agent-inter`.
+    pub agent_inter: Option<u64>,
+    /// `agent-send`.
+    pub agent_send: Option<String>,
+    /// `check-send-proxy` / `no-check-send-proxy`.
+    pub send_proxy: bool,
+    /// `check-via-socks4`.
+    pub via_socks4: bool,
 }
 
-/// checks.c:process_chk() in 1.5-dev8 (`t->process` of a check task). With no check in
-/// progress, when the timer is due: start one (`chk_connect`), giving it `inter` to
-/// finish, or only `timeout connect` to connect when `timeout check` is set. With a check
-/// in progress: on success or failure (reported by the callbacks) or timeout, close the
-/// connection, apply the result to the server's health and schedule the next check
-/// `inter` later (`fastinter` while the health moves, `downinter` once fully DOWN, when
-/// set: `srv_getinter`).
-pub fn process_chk(w: &mut Haproxy, t: TaskId) -> TaskRun {
-    let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
-    let TaskContext::Check(sid) = task.context else { return TaskRun::Alive };
-    let span = tracing::debug_span!(
-        names::PROCESS_CHK,
-        server = %srv_fullname(w, sid),
-        woken = %task.state,
-        result = tracing::field::Empty,
-        health = tracing::field::Empty,
-    );
-    let _g = span.enter();
-    process_chk_run(w, t, sid);
-    if let Some(c) = chk(w, sid) {
-        span.record("result", c.status.info());
-        span.record("health", c.health);
+impl Default for SrvCheckCfg {
+    fn default() -> Self {
+        SrvCheckCfg {
+            do_check: false,
+            do_agent: false,
+            inter: 2000,
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            port: 0,
+            addr: None,
+            agent_port: 0,
+            agent_addr: None,
+            agent_addr_set: false,
+            agent_inter: None,
+            agent_send: None,
+            send_proxy: false,
+            via_socks4: false,
+        }
     }
-    TaskRun::Alive
 }
 
-/// The body of `process_chk`.
-fn process_chk_run(w: &mut Haproxy, t: TaskId, sid: ServerId) {
-    let now = w.clock.now_ms;
-    let expired = tick_is_expired(w.sched.get(t).and_then(|t| t.expire), now);
-    let px = &w.proxies[sid.px.idx()];
-    let (tmo_check, tmo_connect, stopped) =
-        (px.timeout.check, px.timeout.connect, px.state == ProxyState::PR_STSTOPPED);
-    let srv_flags = w.server(sid).flags;
-    let inter = getinter(w, sid);
-    let Some(c) = chk(w, sid) else { return };
-    let Some(fd) = c.fd else {
-        // No check in progress.
-        if !expired {
-            return; // woken up too early
-        }
-        // No checks for a stopped proxy, an unchecked server or one in maintenance.
-        if !srv_flags.contains(SrvFlags::SRV_CHECKED) || stopped || srv_flags.contains(SrvFlags::SRV_MAINTAIN)
-        {
-            chk_skip_expired(w, t, inter, None);
-            return;
-        }
-        set_server_check_status(w, sid, HchkStatus::HCHK_STATUS_START, None);
-        match chk_connect(w, sid) {
-            Ok(fd) => {
-                if let Some(c) = chk(w, sid) {
-                    c.fd = Some(fd);
-                }
-                // Up to `inter` for the whole check; when `timeout check` is set, which
-                // may be too short for a full check otherwise, only MIN(inter, timeout
-                // connect) to connect (event_srv_chk_w then allows `timeout check`).
-                let mut exp = Some(tick_add(now, inter));
-                if tmo_check.is_some()
-                    && let Some(con) = tmo_connect
-                {
-                    exp = tick_first(exp, Some(tick_add(now, con)));
-                }
-                if let Some(task) = w.sched.get_mut(t) {
-                    task.expire = exp;
-                }
-            }
-            Err((status, info)) => {
-                set_server_check_status(w, sid, status, Some(&info));
-                chk_apply_result(w, sid);
-                let inter = getinter(w, sid);
-                chk_skip_expired(w, t, inter, tmo_check.and(tmo_connect));
-            }
-        }
-        return;
+/// The largest `rise` or `fall` a server may have.
+const MAX_RISE_FALL: u32 = 1_000_000;
+
+/// `atol()` stored in an `int`, as HAProxy reads `rise` and `fall`: an optional sign, the
+/// digits, and the value truncated to 32 bits.
+pub(crate) fn atol_i32(s: &str) -> i32 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    // A check is in progress.
-    if c.result == CheckResult::SRV_CHK_RUNNING {
-        // A good server.
-        chk_close(w, sid);
-        chk_apply_result(w, sid);
-        chk_set_expire(w, t, getinter(w, sid));
-    } else if c.result == CheckResult::SRV_CHK_ERROR || expired {
-        if c.result != CheckResult::SRV_CHK_ERROR {
-            // Timed out: before the connection was up, or while waiting for the answer.
-            let reading = w.fdtab.get(fd).is_some_and(|e| e.spec.contains(FdEv::FD_EV_ACTIVE_R));
-            let st = if reading { HchkStatus::HCHK_STATUS_L7TOUT } else { HchkStatus::HCHK_STATUS_L4TOUT };
-            set_server_check_status(w, sid, st, None);
-        }
-        chk_close(w, sid);
-        chk_apply_result(w, sid);
-        chk_set_expire(w, t, getinter(w, sid));
-    }
-    // Otherwise no result and no timeout yet: keep waiting.
+    let v = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |acc, d| acc.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+    (if neg { v.wrapping_neg() } else { v }) as i32
 }
 
-/// Finishes a callback that has a result: stop polling, mark an error on the fd, and wake
-/// the check task so that `process_chk` concludes (`out_wakeup` in checks.c).
-fn chk_wakeup(w: &mut Haproxy, sid: ServerId, fd: Fd) {
-    let Some(c) = chk(w, sid) else { return };
-    let (failed, task) = (c.result == CheckResult::SRV_CHK_ERROR, c.task);
-    if let Some(e) = w.fdtab.get_mut(fd) {
-        if failed {
-            e.state = FdState::FD_STERROR;
-        }
-        // Nothing more to do on this connection but close it.
-        let _ = e.sock.shutdown(std::net::Shutdown::Both);
+/// A server delay keyword (`inter`, `fastinter`, `downinter`, `agent-inter`).
+fn srv_parse_delay(kw: &str, v: Option<&String>, srv: &str) -> Result<u64, String> {
+    use crate::haproxy::standard::{TIME_MAX_MS, TimeErr, parse_time_err};
+    let v = v.ok_or_else(|| format!("'{kw}' expects a delay as argument."))?;
+    // Divergence: HAProxy 2.6 names 'agent-inter' in the bad-character message whichever
+    // of the four was given; haflow names the one given.
+    let t = parse_time_err(v).map_err(|e| match e {
+        TimeErr::Char(c) => format!("unexpected character '{c}' in '{kw}' argument of server {srv}."),
+        TimeErr::Overflow => format!(
+            "timer overflow in argument <{v}> to <{kw}> of server {srv}, maximum value is {TIME_MAX_MS} ms (~24.8 days)."
+        ),
+    })?;
+    // A zero interval would run checks back to back.
+    if t == 0 {
+        return Err(format!("invalid value 0 for argument '{kw}' of server {srv}."));
     }
-    w.fdtab.fd_stop_both(fd);
-    if let Some(t) = task {
-        w.sched.task_wakeup(t, TaskState::TASK_WOKEN_IO);
+    Ok(t)
+}
+
+/// An address for `addr` / `agent-addr` (the port, if any, is not used).
+fn srv_parse_ip(kw: &str, v: Option<&String>) -> Result<std::net::IpAddr, String> {
+    let v = v.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects <ipv4|ipv6> as argument."))?;
+    let host = match v.parse::<SocketAddr>() {
+        Ok(sa) => return Ok(sa.ip()),
+        Err(_) => v.rsplit_once(':').filter(|(h, _)| !h.contains(':')).map_or(v.as_str(), |(h, _)| h),
+    };
+    host.trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| format!("'{kw}' : invalid address: '{v}'"))
+}
+
+/// check.c's server keyword parsers (2.6): `check`, `no-check`, `inter`, `fastinter`,
+/// `downinter`, `rise`, `fall`, `port`, `addr`, `agent-check`, `no-agent-check`,
+/// `agent-port`, `agent-addr`, `agent-inter`, `agent-send`, `check-send-proxy`,
+/// `no-check-send-proxy`, `check-via-socks4`, `check-proto`. `None` when `args[i]` is
+/// another keyword; otherwise how many words it took, or its error.
+pub fn srv_parse_check_kw(
+    c: &mut SrvCheckCfg,
+    srv: &str,
+    args: &[String],
+    i: usize,
+) -> Option<Result<usize, String>> {
+    let a = args[i].as_str();
+    let val = args.get(i + 1);
+    let r = (|| -> Result<usize, String> {
+        match a {
+            "check" => c.do_check = true,
+            "no-check" => c.do_check = false,
+            "agent-check" => c.do_agent = true,
+            "no-agent-check" => c.do_agent = false,
+            "check-send-proxy" => c.send_proxy = true,
+            "no-check-send-proxy" => c.send_proxy = false,
+            "check-via-socks4" => c.via_socks4 = true,
+            "inter" => {
+                c.inter = srv_parse_delay(a, val, srv)?;
+                return Ok(2);
+            }
+            "fastinter" => {
+                c.fastinter = Some(srv_parse_delay(a, val, srv)?);
+                return Ok(2);
+            }
+            "downinter" => {
+                c.downinter = Some(srv_parse_delay(a, val, srv)?);
+                return Ok(2);
+            }
+            "agent-inter" => {
+                c.agent_inter = Some(srv_parse_delay(a, val, srv)?);
+                return Ok(2);
+            }
+            "rise" | "fall" => {
+                let v = val.ok_or_else(|| format!("'{a}' expects an integer argument."))?;
+                // HAProxy reads the value with atol() into an int: anything that is not a
+                // positive number (once truncated to 32 bits) is refused.
+                let n = atol_i32(v);
+                if n <= 0 {
+                    return Err(format!("'{a}' has to be > 0."));
+                }
+                // Divergence: bounded so that `rise + fall` (a check's health range)
+                // cannot overflow; HAProxy takes any int.
+                let n = n as u32;
+                if n > MAX_RISE_FALL {
+                    return Err(format!("'{a}' of server {srv} must not exceed {MAX_RISE_FALL} ({n})."));
+                }
+                if a == "rise" {
+                    c.rise = n;
+                } else {
+                    c.fall = n;
+                }
+                return Ok(2);
+            }
+            "port" | "agent-port" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects a port number as argument."))?;
+                let p = u16::try_from(atol_i32(v))
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| format!("'{a}' expects a valid port number (1..65535), got '{v}'."))?;
+                if a == "port" {
+                    c.port = p;
+                } else {
+                    c.agent_port = p;
+                }
+                return Ok(2);
+            }
+            "addr" => {
+                let ip = srv_parse_ip(a, val)?;
+                c.addr = Some(ip);
+                if !c.agent_addr_set {
+                    c.agent_addr = Some(ip);
+                }
+                return Ok(2);
+            }
+            "agent-addr" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects an address as argument."))?;
+                let ip = v
+                    .parse()
+                    .map_err(|_| format!("parsing agent-addr failed. Check if '{v}' is correct address."))?;
+                c.agent_addr = Some(ip);
+                c.agent_addr_set = true;
+                return Ok(2);
+            }
+            "agent-send" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects a string as argument."))?;
+                c.agent_send = Some(v.clone());
+                return Ok(2);
+            }
+            "check-proto" => {
+                let v = val.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{a}' : missing value"))?;
+                if v != "h1" {
+                    return Err(format!("'{a}' :  unknown MUX protocol '{v}'"));
+                }
+                return Ok(2);
+            }
+            _ => return Err(String::new()),
+        }
+        Ok(1)
+    })();
+    match r {
+        Err(e) if e.is_empty() => None,
+        r => Some(r),
+    }
+}
+
+/// check.c:init_srv_check() and init_srv_agent_check() (2.6) for a server of the
+/// configuration: its health check (`check`) and agent check (`agent-check`), not yet
+/// given their rules (`check_proxy_tcpcheck` does, once the backend is read).
+pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
+    srv.check_rise = c.rise;
+    srv.check = None;
+    srv.agent = None;
+    if c.do_check {
+        srv.flags.insert(SrvFlags::SRV_CHECKED);
+        let mut k = CheckState::new(c.inter, c.rise, c.fall);
+        k.fastinter = c.fastinter;
+        k.downinter = c.downinter;
+        k.port = c.port;
+        k.addr = c.addr;
+        // Without a check port or address, checks speak like the traffic: the server's
+        // PROXY protocol too.
+        k.send_proxy = c.send_proxy || (c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
+        k.via_socks4 = c.via_socks4;
+        k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED;
+        if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+            k.state |= ChkSt::CHK_ST_PAUSED;
+        }
+        srv.check = Some(k);
+    } else {
+        srv.flags.remove(SrvFlags::SRV_CHECKED);
+    }
+    if c.do_agent {
+        // `DEF_AGENT_RISETIME` and `DEF_AGENT_FALLTIME`: one answer decides.
+        let mut k = CheckState::new(c.agent_inter.unwrap_or(2000), 1, 1);
+        k.port = c.agent_port;
+        k.addr = c.agent_addr;
+        k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED | ChkSt::CHK_ST_AGENT;
+        k.rules = std::sync::Arc::new(crate::haproxy::tcpcheck::agent_check_rules(c.agent_send.as_deref()));
+        srv.agent = Some(k);
     }
 }
 
@@ -727,221 +1174,289 @@ fn connect_state(sock: &Sock) -> ConnState {
     }
 }
 
-/// checks.c:event_srv_chk_w() in 1.5-dev8 (`cb[DIR_WR]` of a check connection): see the
-/// connection complete. A plain check passes right there (`L4OK`); with `option httpchk`
-/// the request is sent, the answer is awaited for `timeout check` if set, and reading
-/// starts. Errors become `L4CON` (or `SOCKERR`) and wake the task.
+/// checks.c:event_srv_chk_w() in 1.5.0 (`cb[DIR_WR]` of a check connection): see the
+/// connection complete, send what must precede the check's data (a PROXY header, a SOCKS4
+/// request), then let the check go on (`wake_srv_chk`).
 pub fn event_srv_chk_w(w: &mut Haproxy, fd: Fd) {
-    let Some(FdOwner::Check(sid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
-    let span = tracing::debug_span!(names::EVENT_SRV_CHK_W, server = %srv_fullname(w, sid), fd = fd.0, result = tracing::field::Empty);
+    let Some(FdOwner::Check(cid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    let span = tracing::debug_span!(names::EVENT_SRV_CHK_W, server = %srv_fullname(w, cid.srv), check = %cid.kind, fd = fd.0);
     let _g = span.enter();
-    event_srv_chk_w_run(w, sid, fd);
-    if let Some(c) = chk(w, sid) {
-        span.record("result", c.status.info());
+    if !chk_conn_progress(w, cid, fd) {
+        return;
     }
+    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+        k.sub.remove(SubEvents::SUB_RETRY_SEND);
+    }
+    wake_srv_chk(w, cid);
 }
 
-fn event_srv_chk_w_run(w: &mut Haproxy, sid: ServerId, fd: Fd) {
-    let Some(e) = w.fdtab.get(fd) else { return };
-    let (state, ev) = (e.state, e.ev);
-    let Some(c) = chk(w, sid) else { return };
-    if c.result == CheckResult::SRV_CHK_ERROR {
-        // An error was already reported: do not mark UP a server that failed earlier.
-        return chk_wakeup(w, sid, fd);
-    }
-    if state == FdState::FD_STCONN || state == FdState::FD_STERROR || ev.contains(FdPoll::FD_POLL_ERR) {
-        let Some(sock) = w.fdtab.sock(fd) else { return };
+/// What both callbacks do first (`conn_fd_handler` in 2.6): see whether `connect()`
+/// completed, then send what must precede the check's data (a PROXY header, a SOCKS4
+/// request). False while the connection is still being established, with nothing to say.
+fn chk_conn_progress(w: &mut Haproxy, cid: CheckId, fd: Fd) -> bool {
+    let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return false };
+    if k.flags.contains(ConnFlags::CO_FL_WAIT_L4_CONN) {
+        let Some(sock) = w.fdtab.sock(fd) else { return false };
         match connect_state(sock) {
             ConnState::Pending => {
-                // Wait for the poller to report the outcome.
                 w.fdtab.fd_cant_send(fd);
-                return;
+                return false;
             }
-            ConnState::Failed(e) => {
-                set_server_check_status(w, sid, HchkStatus::HCHK_STATUS_L4CON, Some(&os_reason(&e)));
-                return chk_wakeup(w, sid, fd);
-            }
+            ConnState::Failed(e) => conn_error(w, cid, &e),
             ConnState::Connected => {
                 if let Some(e) = w.fdtab.get_mut(fd) {
                     e.state = FdState::FD_STREADY;
                 }
-            }
-        }
-    }
-    let Some(req) = httpchk_request(w, sid) else {
-        // A good TCP connection is enough.
-        set_server_check_status(w, sid, HchkStatus::HCHK_STATUS_L4OK, None);
-        return chk_wakeup(w, sid, fd);
-    };
-    // Send what is left of the request; the loop is bounded by its size (each pass sends
-    // at least one byte or leaves).
-    for _ in 0..=req.len() {
-        let sent = chk(w, sid).map_or(req.len(), |c| c.sent);
-        if sent >= req.len() {
-            break;
-        }
-        let Some(sock) = w.fdtab.sock(fd) else { return };
-        match sock.send(&req[sent..]) {
-            Ok(0) => {
-                w.fdtab.fd_cant_send(fd);
-                return;
-            }
-            Ok(n) => {
-                if let Some(c) = chk(w, sid) {
-                    c.sent += n;
+                if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+                    k.flags.remove(ConnFlags::CO_FL_WAIT_L4_CONN);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                w.fdtab.fd_cant_send(fd);
-                return;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let st = match e.raw_os_error() {
-                    Some(libc::ECONNREFUSED | libc::ENETUNREACH) => HchkStatus::HCHK_STATUS_L4CON,
-                    _ => HchkStatus::HCHK_STATUS_SOCKERR,
-                };
-                set_server_check_status(w, sid, st, Some(&os_reason(&e)));
-                return chk_wakeup(w, sid, fd);
-            }
         }
     }
-    if chk(w, sid).is_some_and(|c| c.sent < req.len()) {
+    // The handshake bytes (PROXY header, SOCKS4 request) go first.
+    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut())
+        && !k.flags.intersects(ConnFlags::CO_FL_ERROR | ConnFlags::CO_FL_WAIT_L4_CONN)
+        && !k.pre.is_empty()
+    {
+        let pre = std::mem::take(&mut k.pre);
+        match sock_send(w, fd, &pre) {
+            Ok(n) => {
+                if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+                    k.pre = pre[n..].to_vec();
+                    if k.pre.is_empty() {
+                        k.flags.remove(ConnFlags::CO_FL_SEND_PROXY | ConnFlags::CO_FL_SOCKS4_SEND);
+                    }
+                }
+            }
+            Err(e) => conn_error(w, cid, &e),
+        }
+    }
+    true
+}
+
+/// checks.c:event_srv_chk_r() in 1.5.0 (`cb[DIR_RD]` of a check connection): finish a
+/// SOCKS4 handshake if one is in progress, then let the check read (`wake_srv_chk`; the
+/// expect rule reads in `tcpcheck_eval_recv`).
+pub fn event_srv_chk_r(w: &mut Haproxy, fd: Fd) {
+    let Some(FdOwner::Check(cid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    let span = tracing::debug_span!(names::EVENT_SRV_CHK_R, server = %srv_fullname(w, cid.srv), check = %cid.kind, fd = fd.0);
+    let _g = span.enter();
+    if !chk_conn_progress(w, cid, fd) {
         return;
     }
-    // Sent: allow up to `timeout check`, if set, for the answer (`out_nowake`: the task
-    // only needs to run again when the answer is read or the timer fires).
-    let (tmo_check, task) = (w.proxies[sid.px.idx()].timeout.check, chk(w, sid).and_then(|c| c.task));
-    if let (Some(ms), Some(t)) = (tmo_check, task) {
-        chk_set_expire(w, t, ms);
-    }
-    w.fdtab.fd_stop_send(fd);
-    w.fdtab.fd_want_recv(fd);
-}
-
-/// checks.c:event_srv_chk_r() in 1.5-dev8 (`cb[DIR_RD]` of an HTTP check connection):
-/// read the answer until the status line is complete, judge it (`L7OK`, `L7STS`,
-/// `L7RSP`), and wake the task. A network error before any byte is a `SOCKERR`.
-pub fn event_srv_chk_r(w: &mut Haproxy, fd: Fd) {
-    let Some(FdOwner::Check(sid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
-    let span = tracing::debug_span!(names::EVENT_SRV_CHK_R, server = %srv_fullname(w, sid), fd = fd.0, bytes = tracing::field::Empty, result = tracing::field::Empty);
-    let _g = span.enter();
-    event_srv_chk_r_run(w, sid, fd);
-    if let Some(c) = chk(w, sid) {
-        span.record("bytes", c.data.len());
-        span.record("result", c.status.info());
-    }
-}
-
-fn event_srv_chk_r_run(w: &mut Haproxy, sid: ServerId, fd: Fd) {
-    let Some(e) = w.fdtab.get(fd) else { return };
-    let (state, ev) = (e.state, e.ev);
-    let Some(c) = chk(w, sid) else { return };
-    if c.result == CheckResult::SRV_CHK_ERROR
-        || state == FdState::FD_STERROR
-        || ev.contains(FdPoll::FD_POLL_ERR)
-    {
-        if c.result != CheckResult::SRV_CHK_ERROR {
-            set_server_check_status(w, sid, HchkStatus::HCHK_STATUS_SOCKERR, None);
-        }
-        return chk_wakeup(w, sid, fd);
-    }
-    // Read until EAGAIN (edge-triggered polling: the next edge needs a drained socket),
-    // the end of the answer, or a full buffer, which bounds the loop.
-    let mut done = false;
-    let mut buf = [0u8; 4096];
-    loop {
-        let have = chk(w, sid).map_or(CHK_DATA_SIZE, |c| c.data.len());
-        if have >= CHK_DATA_SIZE {
-            done = true;
-            break;
-        }
-        let room = (CHK_DATA_SIZE - have).min(buf.len());
+    let Some(k) = chk(w, cid).and_then(|c| c.conn.as_ref()) else { return };
+    if k.flags.contains(ConnFlags::CO_FL_SOCKS4_RECV) && !k.flags.contains(ConnFlags::CO_FL_SOCKS4_SEND) {
+        // conn_recv_socks4_proxy_response() (2.6): 8 bytes, the second one 0x5A.
+        let have = k.socks_rsp.len();
+        let mut buf = [0u8; 8];
         let Some(sock) = w.fdtab.sock(fd) else { return };
-        match sock.recv(&mut buf[..room]) {
-            Ok(0) => {
-                done = true;
-                break;
-            }
+        match sock.recv(&mut buf[..8 - have]) {
+            Ok(0) => conn_error(w, cid, &io::ErrorKind::ConnectionReset.into()),
             Ok(n) => {
-                if let Some(c) = chk(w, sid) {
-                    c.data.extend_from_slice(&buf[..n]);
+                if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+                    k.socks_rsp.extend_from_slice(&buf[..n]);
+                    if k.socks_rsp.len() == 8 {
+                        if k.socks_rsp[1] == 0x5A {
+                            k.flags.remove(ConnFlags::CO_FL_SOCKS4_RECV);
+                        } else {
+                            k.flags |= ConnFlags::CO_FL_ERROR;
+                            k.errno = libc::ECONNREFUSED;
+                        }
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 w.fdtab.fd_cant_recv(fd);
-                break;
+                return;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                // Report network errors only if nothing came: an RST right after the
-                // last bytes of an answer is common and the answer still counts.
-                done = true;
-                if chk(w, sid).is_some_and(|c| c.data.is_empty()) {
-                    set_server_check_status(w, sid, HchkStatus::HCHK_STATUS_SOCKERR, None);
-                    return chk_wakeup(w, sid, fd);
-                }
-                break;
-            }
+            Err(e) => conn_error(w, cid, &e),
         }
     }
-    let expect = w.proxies[sid.px.idx()].check_expect_status;
-    let verdict = match chk(w, sid) {
-        Some(c) => httpchk_parse_status(&c.data, done, expect),
-        None => return,
-    };
-    match verdict {
-        HttpChkVerdict::NeedMore => {}
-        HttpChkVerdict::Done(status, code, info) => {
-            if let Some(c) = chk(w, sid) {
-                c.code = code.or(c.code);
-            }
-            set_server_check_status(w, sid, status, Some(&info));
-            chk_wakeup(w, sid, fd);
-        }
+    if let Some(k) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
+        k.sub.remove(SubEvents::SUB_RETRY_RECV);
     }
+    wake_srv_chk(w, cid);
 }
 
-/// checks.c:start_checks() in 1.5-dev8: one task per checked server, whose first run is
-/// spread over the checking interval (the smallest `inter` of at least one second, or
-/// the server's own) by the server's position, so that checks do not all leave together.
-/// Returns an error (already printed as an ALERT) when a task cannot be allocated.
+/// checks.c:wake_srv_chk() in 1.5.0: the connection moved; run the check's rules on, and
+/// wake the check task when the check has a result, failed, or must reconnect.
+pub fn wake_srv_chk(w: &mut Haproxy, cid: CheckId) {
+    let _sp =
+        tracing::debug_span!(names::WAKE_SRV_CHK, server = %srv_fullname(w, cid.srv), check = %cid.kind)
+            .entered();
+    let Some(c) = chk(w, cid) else { return };
+    if c.result != CheckResult::CHK_RES_UNKNOWN {
+        return;
+    }
+    let ret = tcpcheck_main(w, cid);
+    let Some(c) = chk(w, cid) else { return };
+    let failed = c.conn.as_ref().is_none_or(|k| k.flags.contains(ConnFlags::CO_FL_ERROR));
+    let task = c.task;
+    if failed {
+        chk_report_conn_err(w, cid, 0, false);
+    }
+    let done = chk(w, cid).is_some_and(|c| c.result != CheckResult::CHK_RES_UNKNOWN);
+    if (failed || done || ret == -1)
+        && let Some(t) = task
+    {
+        w.sched.task_wakeup(t, TaskState::TASK_WOKEN_IO);
+    }
+    chk_conn_update_poll(w, cid);
+}
+
+/// Moves the task's timer past `now` in steps of `inter` (`while (tick_is_expired(...))
+/// t->expire = tick_add(t->expire, inter)`), keeping the check's phase.
+fn chk_skip_expired(w: &mut Haproxy, t: TaskId, inter: u64) {
+    let now = w.clock.now_ms;
+    let Some(task) = w.sched.get_mut(t) else { return };
+    let mut exp = task.expire.unwrap_or(now);
+    while exp <= now {
+        exp = tick_add(exp, inter.max(1));
+    }
+    task.expire = Some(exp);
+}
+
+/// `srv_getinter(check)`: the interval that suits the check's health now.
+fn getinter(w: &Haproxy, cid: CheckId) -> u64 {
+    let srv = w.server(cid.srv);
+    srv_check(srv, cid.kind).map_or(1, |c| c.srv_getinter(srv.flags.contains(SrvFlags::SRV_RUNNING)))
+}
+
+/// checks.c:process_chk() in 1.5.0 (`process_chk_conn` in 2.6; `t->process` of a check
+/// task). With no check in progress, when the timer is due: start one (`tcpcheck_main`).
+/// With a check in progress: report a connection error or a timeout not seen yet, close a
+/// connection a `connect` rule replaces, and once the check has a result, close its
+/// connection, tell the server, and schedule the next check `inter` later (`fastinter`
+/// while the health moves, `downinter` once fully DOWN, when set: `srv_getinter`).
+pub fn process_chk(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
+    let TaskContext::Check(cid) = task.context else { return TaskRun::Alive };
+    let span = tracing::debug_span!(
+        names::PROCESS_CHK,
+        server = %srv_fullname(w, cid.srv),
+        check = %cid.kind,
+        woken = %task.state,
+        result = tracing::field::Empty,
+        health = tracing::field::Empty,
+    );
+    let _g = span.enter();
+    process_chk_run(w, t, cid);
+    if let Some(c) = chk(w, cid) {
+        span.record("result", c.status.info());
+        span.record("health", c.health);
+    }
+    TaskRun::Alive
+}
+
+/// The body of `process_chk`.
+fn process_chk_run(w: &mut Haproxy, t: TaskId, cid: CheckId) {
+    let now = w.clock.now_ms;
+    let mut expired = tick_is_expired(w.sched.get(t).and_then(|t| t.expire), now);
+    let stopped = w.proxies[cid.srv.px.idx()].state == ProxyState::PR_STSTOPPED;
+    let Some(c) = chk(w, cid) else { return };
+    if !c.state.contains(ChkSt::CHK_ST_INPROGRESS) {
+        if !expired {
+            return; // woken up too early
+        }
+        // No checks for a stopped proxy, nor for a check disabled or paused.
+        if c.state & (ChkSt::CHK_ST_ENABLED | ChkSt::CHK_ST_PAUSED) != ChkSt::CHK_ST_ENABLED || stopped {
+            let inter = c.inter;
+            chk_skip_expired(w, t, inter);
+            return;
+        }
+        set_server_check_status(w, cid, HchkStatus::HCHK_STATUS_START, None);
+        if let Some(c) = chk(w, cid) {
+            c.state |= ChkSt::CHK_ST_INPROGRESS;
+            c.current_step = None;
+        }
+        tcpcheck_main(w, cid);
+        expired = false;
+    }
+    if chk(w, cid).is_some_and(|c| c.result == CheckResult::CHK_RES_UNKNOWN) {
+        let failed = chk(w, cid)
+            .and_then(|c| c.conn.as_ref())
+            .is_some_and(|k| k.flags.contains(ConnFlags::CO_FL_ERROR));
+        if failed || expired {
+            chk_report_conn_err(w, cid, 0, expired);
+        } else {
+            if chk(w, cid).is_some_and(|c| c.state.contains(ChkSt::CHK_ST_CLOSE_CONN)) {
+                if let Some(c) = chk(w, cid) {
+                    c.state.remove(ChkSt::CHK_ST_CLOSE_CONN);
+                }
+                chk_conn_close(w, cid);
+                tcpcheck_main(w, cid);
+            }
+            if chk(w, cid).is_some_and(|c| c.result == CheckResult::CHK_RES_UNKNOWN) {
+                chk_conn_update_poll(w, cid);
+                return; // not expired: wait again
+            }
+        }
+    }
+    // The check is complete or aborted.
+    chk_conn_close(w, cid);
+    let Some(c) = chk(w, cid) else { return };
+    c.current_step = None;
+    c.vars.clear();
+    c.bi = Vec::new();
+    c.bo = Vec::new();
+    c.state.remove(ChkSt::CHK_ST_INPROGRESS | ChkSt::CHK_ST_CLOSE_CONN);
+    match c.result {
+        CheckResult::CHK_RES_FAILED => check_notify_failure(w, cid),
+        CheckResult::CHK_RES_CONDPASS => check_notify_stopping(w, cid),
+        CheckResult::CHK_RES_PASSED => check_notify_success(w, cid),
+        _ => {}
+    }
+    let inter = getinter(w, cid);
+    let now = w.clock.now_ms;
+    if let Some(task) = w.sched.get_mut(t) {
+        task.expire = Some(tick_add(now, inter));
+    }
+    let base = chk(w, cid).map_or(inter, |c| c.inter);
+    chk_skip_expired(w, t, base);
+    w.sched.task_queue(t);
+}
+
+/// checks.c:start_checks() in 1.5.0: one task per configured check (health and agent),
+/// whose first run is spread over the checking interval (the smallest `inter` of at least
+/// one second, or the check's own) by its position, so that checks do not all leave
+/// together. Returns an error (already printed as an ALERT) when a task cannot be
+/// allocated.
 pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
     let span = tracing::info_span!(names::START_CHECKS, checks = tracing::field::Empty);
     let _g = span.enter();
-    let checked: Vec<(ServerId, u64)> = w
-        .proxies
-        .iter()
-        .enumerate()
-        .flat_map(|(pi, p)| {
-            p.servers
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.check.is_some() && s.flags.contains(SrvFlags::SRV_CHECKED))
-                .map(move |(si, _)| ServerId { px: ProxyId::from(pi), idx: si as u32 })
-        })
-        .map(|sid| (sid, getinter(w, sid)))
-        .collect();
+    let mut checked: Vec<(CheckId, u64)> = Vec::new();
+    for (pi, p) in w.proxies.iter().enumerate() {
+        for (si, s) in p.servers.iter().enumerate() {
+            let sid = ServerId { px: ProxyId::from(pi), idx: si as u32 };
+            for kind in [CheckKind::Health, CheckKind::Agent] {
+                if srv_check(s, kind).is_some_and(|c| c.state.contains(ChkSt::CHK_ST_CONFIGURED)) {
+                    let cid = CheckId { srv: sid, kind };
+                    checked.push((cid, getinter(w, cid)));
+                }
+            }
+        }
+    }
     let nbchk = checked.len() as u64;
     if nbchk == 0 {
         return Ok(());
     }
     let mininter = checked.iter().map(|&(_, i)| i).filter(|&i| i >= SRV_CHK_INTER_THRES).min().unwrap_or(0);
     let now = w.clock.now_ms;
-    for (srvpos, &(sid, inter)) in checked.iter().enumerate() {
-        let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(sid)) else {
-            let msg = format!("Starting [{}] check: out of memory.", srv_fullname(w, sid).replace('/', ":"));
+    for (srvpos, &(cid, inter)) in checked.iter().enumerate() {
+        let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(cid)) else {
+            let msg =
+                format!("Starting [{}] check: out of memory.", srv_fullname(w, cid.srv).replace('/', ":"));
             print_diag(w, "ALERT", &msg);
             // Give back the tasks already created: the caller exits.
             stop_checks(w);
             return Err(msg);
         };
-        let spread = if mininter > 0 && mininter >= inter { mininter } else { inter };
+        let spread = mininter.max(inter);
         if let Some(task) = w.sched.get_mut(t) {
-            task.expire = Some(Tick(now.0 + spread * srvpos as u64 / nbchk));
+            task.expire = Some(tick_add(now, spread * srvpos as u64 / nbchk));
         }
         w.sched.task_queue(t);
-        if let Some(c) = chk(w, sid) {
+        if let Some(c) = chk(w, cid) {
             c.task = Some(t);
         }
     }
@@ -954,14 +1469,16 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
 pub fn stop_checks(w: &mut Haproxy) {
     for pi in 0..w.proxies.len() {
         for si in 0..w.proxies[pi].servers.len() {
-            let Some(c) = w.proxies[pi].servers[si].check.as_mut() else { continue };
-            let (fd, task) = (c.fd.take(), c.task.take());
-            c.data = Vec::new();
-            if let Some(fd) = fd {
-                w.fdtab.fd_delete(fd);
-            }
-            if let Some(t) = task {
-                w.sched.task_free(t);
+            for kind in [CheckKind::Health, CheckKind::Agent] {
+                let cid = CheckId { srv: ServerId { px: ProxyId::from(pi), idx: si as u32 }, kind };
+                chk_conn_close(w, cid);
+                let Some(c) = chk(w, cid) else { continue };
+                c.bi = Vec::new();
+                c.bo = Vec::new();
+                c.state.remove(ChkSt::CHK_ST_INPROGRESS);
+                if let Some(t) = c.task.take() {
+                    w.sched.task_free(t);
+                }
             }
         }
     }
@@ -970,65 +1487,6 @@ pub fn stop_checks(w: &mut Haproxy) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Runs results through `health_after` from `health`, returning each step as the
-    /// `status: X/Y UP|DOWN` text of `option log-health-checks` plus the transitions.
-    fn run(mut health: u32, rise: u32, fall: u32, results: &[bool]) -> Vec<String> {
-        results
-            .iter()
-            .map(|&ok| {
-                let (h, change) = health_after(health, rise, fall, ok);
-                health = h;
-                let mark = match change {
-                    HealthChange::Up => " -> UP",
-                    HealthChange::Down => " -> DOWN",
-                    HealthChange::Same => "",
-                };
-                format!("{}{mark}", health_status(h, rise, fall, 1))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_server_starts_up_and_falls_at_its_first_failure() {
-        // check-log-health-checks.stdout: be_garbage/s1 fails at start-up -> "0/2 DOWN".
-        assert_eq!(run(2, 2, 2, &[false]), ["0/2 DOWN -> DOWN"]);
-        // be_http/s1 passes at start-up: "2/2 UP", no transition (it was UP already).
-        assert_eq!(run(2, 2, 2, &[true]), ["2/2 UP"]);
-    }
-
-    #[test]
-    fn it_then_takes_fall_failures_to_go_down_and_rise_successes_to_come_back() {
-        // The be_http/s1 sequence of check-log-health-checks.stdout (rise 2, fall 2).
-        assert_eq!(
-            run(2, 2, 2, &[true, false, false, true, true]),
-            ["2/2 UP", "1/2 UP", "0/2 DOWN -> DOWN", "1/2 DOWN", "2/2 UP -> UP"]
-        );
-        // HAProxy's defaults, rise 2 fall 3: three failures down, two successes up.
-        assert_eq!(
-            run(4, 2, 3, &[false, false, false, true, true]),
-            ["2/3 UP", "1/3 UP", "0/2 DOWN -> DOWN", "1/2 DOWN", "3/3 UP -> UP"]
-        );
-    }
-
-    #[test]
-    fn health_stays_within_its_bounds() {
-        for (rise, fall) in [(1, 1), (1, 5), (3, 1), (2, 3), (5, 5)] {
-            let top = rise + fall - 1;
-            assert_eq!(health_after(top, rise, fall, true), (top, HealthChange::Same));
-            assert_eq!(health_after(0, rise, fall, false), (0, HealthChange::Same));
-            // A success after a failure never leaves an UP server below `rise`.
-            let (h, _) = health_after(top, rise, fall, false);
-            assert!(h == 0 || h >= rise, "rise {rise} fall {fall}: {h}");
-            let (h, _) = health_after(h, rise, fall, true);
-            assert!(h <= top);
-        }
-        // rise 1 fall 1: every result flips the state.
-        assert_eq!(
-            run(1, 1, 1, &[false, true, false]),
-            ["0/1 DOWN -> DOWN", "1/1 UP -> UP", "0/1 DOWN -> DOWN"]
-        );
-    }
 
     #[test]
     fn fastinter_while_the_health_moves_and_downinter_once_down() {
@@ -1048,11 +1506,16 @@ mod tests {
 
     #[test]
     fn reasons_read_as_in_haproxy_2_6() {
-        let refused = check_reason(HchkStatus::HCHK_STATUS_L4CON, None, "Connection refused", 0);
+        let refused = check_reason(
+            HchkStatus::HCHK_STATUS_L4CON,
+            None,
+            "Connection refused at initial connection step of tcp-check",
+            0,
+        );
         let down = format!("Server be_tcp/s1 is DOWN{refused}{}.", server_counts(true, 0, 0, 0, 0, 0));
         assert_eq!(
             down,
-            "Server be_tcp/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+            "Server be_tcp/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused at initial connection step of tcp-check\", check duration: 0ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         let up = format!(
             "Server be_http/s1 is UP{}{}.",
@@ -1068,49 +1531,12 @@ mod tests {
             ", reason: Layer7 wrong status, code: 500, info: \"Internal Server Error\", check duration: 0ms"
         );
         assert_eq!(
-            check_reason(HchkStatus::HCHK_STATUS_L4TOUT, None, "", 201),
-            ", reason: Layer4 timeout, check duration: 201ms"
-        );
-        assert_eq!(
             server_counts(true, 0, 1, 2, 3, 0),
             ". 0 active and 1 backup servers left. Running on backup. 2 sessions active, 3 requeued, 0 remaining in queue"
         );
         assert_eq!(chunk_asciiencode("a \"b\" <c>\r"), "a <22>b<22> <3C>c<3E><0D>");
-    }
-
-    #[test]
-    fn http_status_lines_are_judged_like_checks_c() {
-        use HchkStatus::*;
-        let done = |s: HchkStatus, c: Option<u16>, i: &str| HttpChkVerdict::Done(s, c, i.to_string());
-        assert_eq!(
-            httpchk_parse_status(b"HTTP/1.1 200 OK\r\n", false, None),
-            done(HCHK_STATUS_L7OKD, Some(200), "")
-        );
-        assert_eq!(
-            httpchk_parse_status(b"HTTP/1.0 302 Found\r\n", false, None),
-            done(HCHK_STATUS_L7OKD, Some(302), "")
-        );
-        assert_eq!(
-            httpchk_parse_status(b"HTTP/1.1 500 Internal Server Error\r\nX: y\r\n", false, None),
-            done(HCHK_STATUS_L7STS, Some(500), "Internal Server Error")
-        );
-        // `http-check expect status N`: exactly N.
-        assert_eq!(
-            httpchk_parse_status(b"HTTP/1.1 200 OK\r\n", false, Some(201)),
-            done(HCHK_STATUS_L7STS, Some(200), "OK")
-        );
-        assert_eq!(
-            httpchk_parse_status(b"HTTP/1.1 404 Not Found\r\n", false, Some(404)),
-            done(HCHK_STATUS_L7OKD, Some(404), "")
-        );
-        // Not HTTP, or nothing at all before the close.
-        assert_eq!(
-            httpchk_parse_status(b"this is not HTTP at all\r\n", false, None),
-            done(HCHK_STATUS_L7RSP, None, "")
-        );
-        assert_eq!(httpchk_parse_status(b"", true, None), done(HCHK_STATUS_L7RSP, None, ""));
-        // A partial status line waits for more, unless the server closed.
-        assert_eq!(httpchk_parse_status(b"HTTP/1.1 20", false, None), HttpChkVerdict::NeedMore);
-        assert_eq!(httpchk_parse_status(b"HTTP/1.1 200", true, None), done(HCHK_STATUS_L7OKD, Some(200), ""));
+        assert_eq!(health_status(0, 2, 3, 1), "0/2 DOWN");
+        assert_eq!(health_status(4, 2, 3, 1), "3/3 UP");
+        assert_eq!(health_status(4, 2, 3, 0), "3/3 DRAIN");
     }
 }

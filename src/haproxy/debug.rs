@@ -20,12 +20,13 @@ pub fn orphan_fds(w: &Haproxy) -> Vec<String> {
                 w.sessions.get(sid.idx()).is_some_and(|s| s.si[side as usize].fd == Some(fd))
             }
             FdOwner::Listener(lid) => w.listeners.get(lid.idx()).is_some_and(|l| l.fd == Some(fd)),
-            FdOwner::Check(sid) => w
+            FdOwner::Check(cid) => w
                 .proxies
-                .get(sid.px.idx())
-                .and_then(|p| p.servers.get(sid.idx as usize))
-                .and_then(|srv| srv.check.as_ref())
-                .is_some_and(|c| c.fd == Some(fd)),
+                .get(cid.srv.px.idx())
+                .and_then(|p| p.servers.get(cid.srv.idx as usize))
+                .and_then(|srv| crate::haproxy::checks::srv_check(srv, cid.kind))
+                .and_then(|c| c.conn.as_ref())
+                .is_some_and(|k| k.fd == Some(fd)),
             FdOwner::Cli(idx) => w.cli.conns.get(idx).is_some_and(|a| a.fd == fd),
             FdOwner::CliListener(_) | FdOwner::Signals => true,
         };

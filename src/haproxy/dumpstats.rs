@@ -39,9 +39,9 @@ use crate::haproxy::buffers::BufFlags;
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::proxy::Proxy;
-use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::server::{
-    SrvFlags, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready, srv_fullname,
+    SrvFlags, server_parse_weight_change_request, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready,
+    srv_fullname,
 };
 use crate::haproxy::session::{SessFlags, Session, SnErr};
 use crate::haproxy::stats;
@@ -262,21 +262,10 @@ fn would_block(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock
 }
 
-fn bind_cli(fdtab: &FdTab, addr: &CliAddr, mode: Option<u32>) -> std::io::Result<Sock> {
+fn bind_cli(fdtab: &FdTab, addr: &CliAddr, mode: Option<u32>, reuseport: bool) -> std::io::Result<Sock> {
     match addr {
         CliAddr::Fd(n) => fdtab.adopt_inherited(*n),
-        CliAddr::Inet(a) => {
-            let sock = socket2::Socket::new(
-                socket2::Domain::for_address(*a),
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            sock.set_nonblocking(true)?;
-            sock.set_reuse_address(true)?;
-            sock.bind(&(*a).into())?;
-            sock.listen(128)?;
-            Ok(Sock::TcpListener(mio::net::TcpListener::from_std(sock.into())))
-        }
+        CliAddr::Inet(a) => Ok(Sock::TcpListener(crate::haproxy::proto_tcp::bind_inet(*a, 128, reuseport)?)),
         CliAddr::Unix(path) => {
             // A socket file left by a previous run would make bind() fail.
             if std::fs::symlink_metadata(path)
@@ -303,7 +292,7 @@ pub fn stats_bind_sockets(w: &mut Haproxy) -> Result<(), String> {
     for (i, c) in confs.iter().enumerate() {
         let addr = parse_cli_addr(&c.addr).map_err(|e| format!("'stats socket' : {e}"))?;
         let level = AccessLevel::parse(&c.level).unwrap_or(AccessLevel::Operator);
-        let sock = bind_cli(&w.fdtab, &addr, c.mode).map_err(|e| {
+        let sock = bind_cli(&w.fdtab, &addr, c.mode, !w.global.noreuseport).map_err(|e| {
             let reason = crate::haproxy::proto_tcp::os_reason(&e);
             // HAProxy 2.6's wording differs between the UNIX and the TCP binders.
             let what = match &addr {
@@ -342,7 +331,7 @@ pub fn stats_unbind_sockets(w: &mut Haproxy) {
         if let Some(fd) = w.cli.listeners[i].fd.take() {
             w.fdtab.fd_delete(fd);
             if let CliAddr::Unix(p) = &w.cli.listeners[i].addr {
-                let _ = std::fs::remove_file(p);
+                crate::haproxy::proto_uxst::destroy_uxst_socket(p);
             }
         }
     }
@@ -1046,41 +1035,6 @@ fn find_server_arg(w: &Haproxy, arg: Option<&str>) -> Result<ServerId, String> {
     }
 }
 
-/// server.c:server_parse_weight_change_request() in 2.6: `N` (0..256) or `N%` of the
-/// initial weight. Returns the error, or an empty answer.
-/// Divergence: no "Backend is using a static LB algorithm" refusal; `N%` above 100000 is
-/// refused where 2.6 caps it at 25600; a negative weight or trailing garbage gets the
-/// "preceded by garbage" answer instead of 2.6's range or "Trailing garbage" one.
-fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -> String {
-    let (digits, pct) = match v.strip_suffix('%') {
-        Some(d) => (d, true),
-        None => (v, false),
-    };
-    let num = digits.bytes().take_while(u8::is_ascii_digit).count();
-    if num == 0 || num != digits.len() {
-        return "Empty weight string empty or preceded by garbage".into();
-    }
-    let n: u64 = digits.parse().unwrap_or(u64::MAX);
-    let weight = if pct {
-        if n > 100_000 {
-            return "Relative weight must be positive.\n".into();
-        }
-        (u64::from(w.cli.stats.iweight(sid)) * n / 100).min(256)
-    } else {
-        if n > 256 {
-            return "Absolute weight can only be between 0 and 256 inclusive.\n".into();
-        }
-        n
-    };
-    let was_usable = w.server(sid).is_usable();
-    w.server_mut(sid).uweight = weight as u32;
-    if !was_usable && w.server(sid).is_usable() {
-        // A server that can take traffic again takes what waits for its backend.
-        process_srv_queue(w, sid);
-    }
-    String::new()
-}
-
 /// server.c:cli_parse_set_server() (HAProxy 2.6): `set server <bk>/<srv> state|weight ...`.
 fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
     let sid = match find_server_arg(w, args.first().copied()) {
@@ -1573,9 +1527,11 @@ fn cli_io_handler_show_fd(
                 };
                 (format!("SESSION:si[{}]", side as usize), "stream_sock_read/stream_sock_write", d)
             }
-            FdOwner::Check(sid) => {
-                ("CHECK".into(), "event_srv_chk_r/event_srv_chk_w", format!(" sv={}", srv_fullname(w, sid)))
-            }
+            FdOwner::Check(cid) => (
+                "CHECK".into(),
+                "event_srv_chk_r/event_srv_chk_w",
+                format!(" sv={}", srv_fullname(w, cid.srv)),
+            ),
             FdOwner::CliListener(i) => (
                 "LISTENER:GLOBAL".into(),
                 "cli_accept",
@@ -1601,24 +1557,6 @@ fn cli_io_handler_show_fd(
         );
     }
     true
-}
-
-/// `HCHK_STATUS_*` numbers as HAProxy 2.6 writes them in `show servers state`.
-fn check_status_num(s: crate::haproxy::checks::HchkStatus) -> u32 {
-    use crate::haproxy::checks::HchkStatus::*;
-    match s {
-        HCHK_STATUS_UNKNOWN => 0,
-        HCHK_STATUS_INI => 1,
-        HCHK_STATUS_START => 2,
-        HCHK_STATUS_SOCKERR => 5,
-        HCHK_STATUS_L4OK => 6,
-        HCHK_STATUS_L4TOUT => 7,
-        HCHK_STATUS_L4CON => 8,
-        HCHK_STATUS_L7TOUT => 12,
-        HCHK_STATUS_L7RSP => 13,
-        HCHK_STATUS_L7OKD => 15,
-        HCHK_STATUS_L7STS => 17,
-    }
 }
 
 /// `appctx->ctx` of `show servers state`: the backend asked for, and where the dump
@@ -1674,20 +1612,18 @@ fn dump_servers_state(w: &Haproxy, p: &Proxy, sv: &mut usize, out: &mut String, 
         let admin = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }
             | if srv.flags.contains(SrvFlags::SRV_DRAIN) { 0x08 } else { 0 };
         let (cst, cres, chealth, cstate) = match &srv.check {
-            Some(c) => {
-                let res = match c.result {
-                    crate::haproxy::checks::CheckResult::SRV_CHK_UNKNOWN => 0,
-                    crate::haproxy::checks::CheckResult::SRV_CHK_ERROR => 2,
-                    crate::haproxy::checks::CheckResult::SRV_CHK_RUNNING => 3,
-                };
-                let paused = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x08 } else { 0 };
-                (check_status_num(c.status), res, c.health, 0x06 | paused)
-            }
-            None => (1, 0, 0, 0),
+            Some(c) => (c.status.num(), c.result.num(), c.health, c.state.bits()),
+            None => (1, 0, srv.check_rise, 0),
         };
+        let agent_state = srv.agent.as_ref().map_or(0, |a| a.state.bits());
+        let addr_or_dash = |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+        let check_port = srv.check.as_ref().map_or(0, |c| c.port);
+        let check_addr = addr_or_dash(srv.check.as_ref().and_then(|c| c.addr));
+        let (agent_addr, agent_port) =
+            srv.agent.as_ref().map_or(("-".to_string(), 0), |a| (addr_or_dash(a.addr), a.port));
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {op} {admin} {} {} {} {cst} {cres} {chealth} {cstate} 0 0 0 - {} - 0 0 - - 0",
+            "{} {} {} {} {} {op} {admin} {} {} {} {cst} {cres} {chealth} {cstate} {agent_state} 0 0 - {} - 0 {check_port} {check_addr} {agent_addr} {agent_port}",
             p.uuid,
             p.name,
             srv.puid,

@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::stream_interface::Side;
-use crate::ids::{Fd, Index, ListenerId, ServerId, SessionId};
+use crate::ids::{Fd, Index, ListenerId, SessionId};
 
 /// Index of the read callback in `cb[]`.
 pub const DIR_RD: usize = 0;
@@ -40,8 +40,8 @@ pub enum FdOwner {
     Listener(ListenerId),
     /// One side of a session (`&s->si[0]` or `&s->si[1]`).
     Si(SessionId, Side),
-    /// A health-check connection of a server.
-    Check(ServerId),
+    /// A health-check or agent-check connection of a server.
+    Check(crate::haproxy::checks::CheckId),
     /// A stats socket client connection (index in the CLI's connection table).
     Cli(Index),
     /// A stats socket's listening socket (index in the CLI's listener list).
@@ -323,6 +323,14 @@ impl FdTab {
         let e = self.entries.get_mut(fd.0 as usize)?.take()?;
         self.nbfd -= 1;
         Some(e.sock)
+    }
+
+    /// The local address of a TCP connection's socket (`getsockname`).
+    pub fn local_addr(&self, fd: Fd) -> Option<std::net::SocketAddr> {
+        match &self.get(fd)?.sock {
+            Sock::Tcp(t) => t.local_addr().ok(),
+            _ => None,
+        }
     }
 
     /// The entry for `fd`, if the fd is open.

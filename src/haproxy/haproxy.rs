@@ -12,10 +12,9 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::haproxy::buffers::Chunk;
@@ -26,8 +25,8 @@ use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
 use crate::haproxy::log::{LOG_WARNING, Logger, StdStream, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
-use crate::haproxy::protocols::{BindError, ProtoList, protocol_bind_all, protocol_enable_all};
-use crate::haproxy::proxy::{Proxy, ProxyState};
+use crate::haproxy::protocols::{ProtoList, protocol_bind_all, protocol_enable_all, protocol_unbind_all};
+use crate::haproxy::proxy::{Proxy, ProxyState, pause_proxies, resume_proxies, start_proxies, stop_proxy};
 use crate::haproxy::server::Server;
 use crate::haproxy::session::{Session, SnErr, session_free};
 use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
@@ -108,6 +107,11 @@ pub struct Global {
     pub quiet: bool,
     /// `debug` / `-d`: print HAProxy's debug lines on stdout.
     pub debug: bool,
+    /// `proc.` variables: set by the section's `set-var` lines, then by rules.
+    pub vars_proc: crate::haproxy::vars::VarMap,
+    /// `noreuseport` / `-dR` (2.6): listeners do not set `SO_REUSEPORT`, so a new process
+    /// cannot bind a port an old one listens on until the old one pauses (`SIGTTOU`).
+    pub noreuseport: bool,
 }
 
 impl Global {
@@ -191,6 +195,9 @@ pub enum Command {
     Stop,
     /// Soft stop (SIGUSR1): stop listening, let sessions finish, then leave.
     SoftStop,
+    /// Act as if the process had received this signal (`SIGUSR1`, `SIGTTOU`, `SIGTTIN`...):
+    /// it is queued and processed at the top of the next loop turn.
+    Signal(i32),
     /// Run a closure on the proxy state (used by the UI and tests for live changes).
     Apply(Box<dyn FnOnce(&mut Haproxy) + Send>),
 }
@@ -329,10 +336,15 @@ pub fn step_point<'a>(span: &'static str, view: impl FnOnce() -> View<'a>) {
     notify(|o| o.step_point(span, &view));
 }
 
-/// Signals turned into flags by the handlers and into work by the loop.
-struct SignalState {
-    stop: Arc<AtomicBool>,
-    soft: Arc<AtomicBool>,
+/// signal.c's state in 1.5-dev8: the handlers write each signal's number into a pipe
+/// (the only thing a handler may safely do here); the pipe's read callback queues them,
+/// and `signal_process_queue` runs their work at the top of the loop, in order.
+#[derive(Debug, Default)]
+pub struct SignalState {
+    /// The pipe's write end, which the handlers write to (lives as long as the process).
+    pipe_tx: Option<std::os::fd::RawFd>,
+    /// `signal_queue[]`: signals received and not processed yet, in order, each once.
+    pub queue: VecDeque<i32>,
 }
 
 /// Everything HAProxy keeps in globals, owned by the proxy thread.
@@ -385,7 +397,10 @@ pub struct Haproxy {
     next_uniq_id: u32,
     commands: Receiver<Command>,
     control: Control,
-    signals: Option<SignalState>,
+    /// `oldpids[]` and `oldpids_sig`: the processes `-sf`/`-st` named.
+    pub oldpids: OldPids,
+    /// Signals received and not yet processed (`signal_queue`).
+    pub signals: SignalState,
     /// Debug lines (`-d`) go here instead of stdout when set (tests, the UI).
     pub debug_sink: Option<DebugSink>,
     /// The stats sockets and their clients (`dumpstats.rs`).
@@ -432,7 +447,8 @@ impl Haproxy {
         logger.hostname = cfg.global.log_send_hostname.clone();
         let mut clock = Clock::new();
         clock.tv_update_date();
-        let jobs = cfg.listeners.len() as u32;
+        // Each listener still to bind is a job (a `disabled` proxy's were deleted).
+        let jobs = cfg.listeners.iter().filter(|l| l.state >= ListenerState::LI_ASSIGNED).count() as u32;
         let mut sched = Scheduler::default();
         let global_listener_queue_task =
             sched.task_new(crate::haproxy::listener::manage_global_listener_queue, TaskContext::Global);
@@ -465,7 +481,8 @@ impl Haproxy {
             next_uniq_id: 0,
             commands: rx,
             control: Control { tx, waker },
-            signals: None,
+            oldpids: OldPids::default(),
+            signals: SignalState::default(),
             debug_sink: None,
             cli: crate::haproxy::dumpstats::Cli::default(),
             trace: Arc::new(TraceCtl::new(|t| local_time(t).iso8601())),
@@ -541,6 +558,14 @@ impl Haproxy {
         None
     }
 
+    /// memory.c:pool_gc2() in 1.5-dev8, which walks every pool: the free objects of the
+    /// session and buffer pools go back to the system (`Pool::pool_gc2` on each).
+    /// Divergence: the task pool is left alone (tasks are few and small).
+    pub fn gc_all_pools(&mut self) {
+        self.pool2_session.pool_gc2();
+        self.pool2_buffer.pool_gc2();
+    }
+
     /// Counters of every pool (`show pools`).
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         let mut v = vec![self.pool2_buffer.stats(), self.pool2_session.stats(), self.sched.pool_stats()];
@@ -558,28 +583,22 @@ impl Haproxy {
             .proxies
             .iter()
             .flat_map(|p| &p.servers)
-            .filter(|s| s.check.as_ref().is_some_and(|c| c.task.is_some()))
+            .flat_map(|s| [&s.check, &s.agent])
+            .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
         let process_tasks = u64::from(self.global_listener_queue_task.is_some());
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)
     }
 
-    /// Installs SIGINT/SIGTERM (hard stop) and SIGUSR1 (soft stop) handlers that wake the
-    /// loop through a pipe registered in `fdtab[]`.
+    /// haproxy.c:main() in 1.5-dev8, its first `signal_register_fct()` calls: creates the
+    /// signal pipe (registered in `fdtab[]`) and handles SIGUSR1 (soft stop) and, unlike
+    /// dev8 which leaves them to the system, SIGINT and SIGTERM (hard stop, sessions
+    /// logged as killed). `SIGTTOU`/`SIGTTIN` are handled once the listeners are bound
+    /// (`bind_and_enable`).
     pub fn install_signal_handlers(&mut self) -> std::io::Result<()> {
         let (rx, tx) = mio::net::UnixStream::pair()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let soft = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, Arc::clone(&stop))?;
-        }
-        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&soft))?;
-        let raw = tx.as_raw_fd();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGUSR1] {
-            signal_hook::low_level::pipe::register_raw(sig, raw)?;
-        }
         // The write end must stay open for the handlers; it lives as long as the process.
-        std::mem::forget(tx);
+        self.signals.pipe_tx = Some(std::os::fd::IntoRawFd::into_raw_fd(tx));
         let fd = self.fdtab.fd_insert(
             self.poller.registry(),
             Sock::Unix(rx),
@@ -588,18 +607,25 @@ impl Haproxy {
             FdState::FD_STREADY,
         )?;
         self.fdtab.fd_want_recv(fd);
-        self.signals = Some(SignalState { stop, soft });
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+            self.signal_register(sig)?;
+        }
         Ok(())
     }
 
-    fn handle_signals(&mut self) {
-        let Some(sig) = &self.signals else { return };
-        if sig.stop.swap(false, Ordering::SeqCst) {
-            self.hard_stop = true;
+    /// signal.c:signal_register_fct() in 1.5-dev8, the system half: `sig` writes its number
+    /// into the signal pipe; `signal_process_queue` knows what each one does.
+    fn signal_register(&mut self, sig: i32) -> std::io::Result<()> {
+        let Some(tx) = self.signals.pipe_tx else { return Ok(()) };
+        let byte = sig as u8;
+        // SAFETY: the handler only calls write(2), which is async-signal-safe, on a
+        // descriptor that stays open for the life of the process.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                libc::write(tx, (&raw const byte).cast(), 1);
+            })?;
         }
-        if sig.soft.swap(false, Ordering::SeqCst) {
-            self.soft_stop();
-        }
+        Ok(())
     }
 
     fn handle_commands(&mut self) {
@@ -607,33 +633,46 @@ impl Haproxy {
             match cmd {
                 Command::Stop => self.hard_stop = true,
                 Command::SoftStop => self.soft_stop(),
+                Command::Signal(sig) => signal_handler(self, sig),
                 Command::Apply(f) => f(self),
             }
         }
     }
 
+    // ANCHOR: soft_stop
     /// proxy.c:soft_stop() in 2.6: stop listening; sessions finish; the loop ends when none
-    /// is left. Each proxy says it stopped as 2.6's `proxy_cond_disable()` does.
+    /// is left. Each proxy says it stopped as 2.6's `proxy_cond_disable()` does, and its
+    /// listeners are closed by `stop_proxy`. A frontend that is stopped answers its
+    /// sessions' next requests with `Connection: close` (`http_wait_for_request`), so
+    /// keep-alive clients go elsewhere.
     /// Divergence: stops at once: no `grace` delay (a warning at parse time says so) and no
-    /// `hard-stop-after` task (both warned about at parse time).
+    /// `hard-stop-after` task (both warned about at parse time). 1.5's `soft_stop()` only
+    /// sets each proxy's `stop_time` to now plus its `grace`, and `maintain_proxies()`
+    /// calls `stop_proxy()` when it comes.
+    /// Divergence: before closing a listener, haflow accepts the connections the kernel
+    /// has already queued on it (one pass of its accept callback); 1.5 closes the socket
+    /// with them, and the kernel resets them. With `SO_REUSEPORT`, where a new process
+    /// listens on the same port, those are the connections a reload would lose.
     pub fn soft_stop(&mut self) {
         if self.stopping {
             return;
         }
+        let _s = tracing::info_span!(names::SOFT_STOP).entered();
         self.stopping = true;
         let targets = self.global.logs.clone();
         for i in 0..self.proxies.len() {
             if self.proxies[i].state == ProxyState::PR_STSTOPPED {
                 continue;
             }
-            let listeners = self.proxies[i].listeners.clone();
-            for lid in listeners {
-                if self.listeners[lid.idx()].state >= ListenerState::LI_LISTEN {
-                    unbind_listener(self, lid);
-                    self.jobs -= 1;
+            for lid in self.proxies[i].listeners.clone() {
+                let l = &self.listeners[lid.idx()];
+                if l.state == ListenerState::LI_READY
+                    && let Some(fd) = l.fd
+                {
+                    (l.proto.accept)(self, fd);
                 }
             }
-            self.proxies[i].state = ProxyState::PR_STSTOPPED;
+            stop_proxy(self, crate::ids::ProxyId::from(i));
             let p = &self.proxies[i];
             let msg = format!(
                 "Proxy {} stopped (cumulated conns: FE: {}, BE: {}).",
@@ -641,13 +680,20 @@ impl Haproxy {
                 if p.is_frontend() { p.counters.cum_conn } else { 0 },
                 if p.is_backend() { p.counters.cum_sess } else { 0 }
             );
-            if !self.global.quiet && !self.logger.mute_std {
-                crate::haproxy::errors::print_message("WARNING", &msg);
-            }
-            send_log(self, &targets, LOG_WARNING, &msg);
+            self.ha_warning_and_log(&targets, LOG_WARNING, &msg);
         }
         // The stats sockets stop listening too; connected clients may finish.
         crate::haproxy::dumpstats::stats_unbind_sockets(self);
+    }
+    // ANCHOR_END: soft_stop
+
+    /// `ha_warning()` then `send_log()`, as HAProxy 2.6 reports a state change: on stderr
+    /// (unless `quiet`, or a UI or a test owns the standard streams), then to `targets`.
+    pub fn ha_warning_and_log(&mut self, targets: &[crate::haproxy::log::LogTarget], level: u8, msg: &str) {
+        if !self.global.quiet && !self.logger.mute_std {
+            crate::haproxy::errors::print_message("WARNING", msg);
+        }
+        send_log(self, targets, level, msg);
     }
 
     /// Hard stop: close every session (logged as killed), every listener and every
@@ -682,18 +728,73 @@ impl Haproxy {
     }
 }
 
-/// The signal pipe's read callback: drain it; the flags say which signal came.
+/// The signal pipe's read callback: each byte is a signal's number; queue them.
 fn signal_pipe_read(w: &mut Haproxy, fd: Fd) {
     let mut buf = [0u8; 64];
+    let mut got = Vec::new();
     if let Some(sock) = w.fdtab.sock(fd) {
         while let Ok(n) = sock.recv(&mut buf) {
             if n == 0 {
                 break;
             }
+            got.extend_from_slice(&buf[..n]);
         }
     }
     w.fdtab.fd_cant_recv(fd);
-    w.handle_signals();
+    for sig in got {
+        signal_handler(w, i32::from(sig));
+    }
+}
+
+/// signal.c:signal_handler() in 1.5-dev8, the queueing half: a signal already waiting is
+/// not queued twice.
+pub fn signal_handler(w: &mut Haproxy, sig: i32) {
+    if !w.signals.queue.contains(&sig) {
+        w.signals.queue.push_back(sig);
+    }
+}
+
+// ANCHOR: signal_process_queue
+/// signal.c:signal_process_queue() in 1.5-dev8, called at the top of each loop turn: run
+/// the handler of each queued signal, in the order they came.
+pub fn signal_process_queue(w: &mut Haproxy) {
+    if w.signals.queue.is_empty() {
+        return;
+    }
+    let _s = tracing::info_span!(names::SIGNAL_PROCESS_QUEUE, queued = w.signals.queue.len()).entered();
+    while let Some(sig) = w.signals.queue.pop_front() {
+        match sig {
+            libc::SIGUSR1 => sig_soft_stop(w),
+            libc::SIGTTOU => sig_pause(w),
+            libc::SIGTTIN => sig_listen(w),
+            libc::SIGINT | libc::SIGTERM => w.hard_stop = true,
+            _ => {}
+        }
+    }
+}
+// ANCHOR_END: signal_process_queue
+
+/// haproxy.c:sig_soft_stop() in 1.5-dev8 (`SIGUSR1`): stop softly, and give the pools'
+/// free objects back.
+pub fn sig_soft_stop(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::SIG_SOFT_STOP).entered();
+    w.soft_stop();
+    w.gc_all_pools();
+}
+
+/// haproxy.c:sig_pause() in 1.5-dev8 (`SIGTTOU`, from a new process that could not bind):
+/// pause every frontend's listeners.
+pub fn sig_pause(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::SIG_PAUSE).entered();
+    pause_proxies(w);
+    w.gc_all_pools();
+}
+
+/// haproxy.c:sig_listen() in 1.5-dev8 (`SIGTTIN`, from a new process that gave up):
+/// listen again.
+pub fn sig_listen(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::SIG_LISTEN).entered();
+    resume_proxies(w);
 }
 
 /// haproxy.c:init() in 1.5-dev8, configuration part: `readcfgfile` (which ends with
@@ -703,35 +804,111 @@ pub fn init(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<H
     Haproxy::new(cfg).map_err(InitError::Io)
 }
 
-/// haproxy.c:main() in 1.5-dev8, after `init()`: `protocol_bind_all`, then
-/// `protocol_enable_all`. Reports a bind failure as HAProxy 2.6 does (`Binding
-/// [file:line] for frontend X: ...`).
-/// Divergence: the health checks start here, once bound (dev8 starts them in `init()`);
-/// no retry loop against old processes (`-sf`/`-st` are accepted and ignored).
-pub fn start_proxies(w: &mut Haproxy) -> Result<(), InitError> {
-    if let Err(BindError { msg }) = protocol_bind_all(w) {
-        let failed = w.listeners.iter().find(|l| l.state == ListenerState::LI_ASSIGNED);
-        let text = match failed {
-            Some(l) => format!(
-                "Binding [{}:{}] for frontend {}: {}",
-                l.conf.0,
-                l.conf.1,
-                w.proxies[l.frontend.idx()].name,
-                msg
-            ),
-            None => msg,
-        };
-        return Err(InitError::Bind(text));
+/// `-sf`/`-st` on the command line: processes to take the ports from, and how to end them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OldPids {
+    /// `oldpids[]`: their process ids.
+    pub pids: Vec<i32>,
+    /// `oldpids_sig`: `SIGUSR1` for `-sf` (finish the sessions, then exit), `SIGTERM` for
+    /// `-st` (exit now).
+    pub sig: i32,
+}
+
+/// How many times `main()` tries to bind while old processes pause (`MAX_START_RETRIES`).
+pub const MAX_START_RETRIES: u32 = 200;
+
+/// How long `main()` gives old processes to pause between two tries, in ms.
+const START_RETRY_DELAY_MS: u64 = 10;
+
+/// haproxy.c:tell_old_pids() in 1.5-dev8: send `sig` to every old process; returns how many
+/// received it.
+pub fn tell_old_pids(old: &OldPids, sig: i32) -> usize {
+    let _s = tracing::info_span!(names::TELL_OLD_PIDS, sig = signal_name(sig), pids = ?old.pids).entered();
+    // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
+    old.pids.iter().filter(|&&pid| unsafe { libc::kill(pid, sig) } == 0).count()
+}
+
+/// The name HAProxy's messages and haflow's spans give a signal.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGINT => "SIGINT",
+        _ => "?",
     }
-    // The stats sockets are listeners of the `GLOBAL` frontend: bound with the others.
-    if let Err(msg) = crate::haproxy::dumpstats::stats_bind_sockets(w) {
+}
+
+// ANCHOR: bind_and_enable
+/// haproxy.c:main() in 1.5-dev8, from the bind retry loop to the start of the loop:
+/// `start_proxies()` binds; while a port is in use and old processes were named with
+/// `-sf`/`-st`, send them `SIGTTOU` (they pause their listeners) and try again 10 ms
+/// later, up to `MAX_START_RETRIES` times. On failure the old processes get `SIGTTIN`
+/// (they listen again) and the new one gives up. Then `protocol_bind_all()` binds what
+/// is left (the stats sockets), `SIGTTOU`/`SIGTTIN` get their handlers, and the old
+/// processes get `-sf`'s `SIGUSR1` or `-st`'s `SIGTERM`. Failures read as in 2.6.
+/// Divergence: the health checks start here, once bound (dev8 starts them in `init()`),
+/// and `protocol_enable_all()` follows at once (dev8 first forks, changes user, etc.).
+/// The old processes are signalled before the listeners are polled: the kernel already
+/// queues connections for a listening socket, so nothing is lost meanwhile.
+pub fn bind_and_enable(w: &mut Haproxy) -> Result<(), InitError> {
+    let old = &w.oldpids.clone();
+    let mut retry = MAX_START_RETRIES;
+    let result = loop {
+        let res = start_proxies(w, retry == 0 || old.pids.is_empty());
+        match &res {
+            Err(e) if e.retryable && !e.fatal && !old.pids.is_empty() && retry > 0 => {}
+            _ => break res,
+        }
+        if tell_old_pids(old, libc::SIGTTOU) == 0 {
+            // No old process to wait for: one last (verbose) try.
+            retry = 0;
+            continue;
+        }
+        // Give the old processes time to stop listening.
+        std::thread::sleep(std::time::Duration::from_millis(START_RETRY_DELAY_MS));
+        retry -= 1;
+    };
+    if let Err(e) = result {
+        if retry != MAX_START_RETRIES && !old.pids.is_empty() {
+            protocol_unbind_all(w);
+            tell_old_pids(old, libc::SIGTTIN);
+        }
+        return Err(InitError::Bind(e.alerts.join("\n")));
+    }
+    let enabled = w.listeners.iter().filter(|l| l.state >= ListenerState::LI_ASSIGNED).count()
+        + w.global.stats_sockets.len();
+    if enabled == 0 {
+        // The old processes were never paused: nothing to tell them.
+        return Err(InitError::Bind(
+            "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.".into(),
+        ));
+    }
+    let bound = protocol_bind_all(w)
+        .map_err(|e| e.msg)
+        // The stats sockets are listeners of the `GLOBAL` frontend: bound with the others.
+        .and_then(|()| crate::haproxy::dumpstats::stats_bind_sockets(w));
+    if let Err(msg) = bound {
+        protocol_unbind_all(w);
+        if !old.pids.is_empty() {
+            tell_old_pids(old, libc::SIGTTIN);
+        }
         return Err(InitError::Bind(msg));
+    }
+    // Prepare pause/play signals.
+    for sig in [libc::SIGTTOU, libc::SIGTTIN] {
+        w.signal_register(sig).map_err(InitError::Io)?;
+    }
+    if !old.pids.is_empty() {
+        tell_old_pids(old, old.sig);
     }
     // checks.c:start_checks(): health-check tasks exist before the first accept.
     start_checks(w).map_err(|msg| InitError::Io(std::io::Error::other(msg)))?;
     protocol_enable_all(w);
     Ok(())
 }
+// ANCHOR_END: bind_and_enable
 
 // ANCHOR: run_poll_loop
 /// haproxy.c:run_poll_loop() in 1.5-dev8: until no job is left (or a hard stop), wake
@@ -742,7 +919,7 @@ pub fn run_poll_loop(w: &mut Haproxy) {
     let _sp = tracing::info_span!(names::RUN_POLL_LOOP).entered();
     loop {
         w.handle_commands();
-        w.handle_signals();
+        signal_process_queue(w);
         if w.hard_stop {
             w.kill_everything();
             notify(|o| o.stopped(w));

@@ -119,13 +119,17 @@ pub fn return_reply(status: u16, content_type: Option<&str>, body: &[u8], close:
     v
 }
 
-/// An `http-request redirect` answer: 302 (and 303/307/308) carry `cache-control: no-cache`,
-/// 301 does not.
-pub fn redirect_reply(code: u16, location: &str, close: bool) -> Vec<u8> {
+/// An `http-request redirect` answer (http_ana.c:http_apply_redirect_rule() in 2.6):
+/// 302, 303 and 307 carry `cache-control: no-cache`, 301 and 308 do not; `cookie` is the
+/// `set-cookie` value of `set-cookie`/`clear-cookie`.
+pub fn redirect_reply(code: u16, location: &str, cookie: Option<&str>, close: bool) -> Vec<u8> {
     let mut out =
         format!("HTTP/1.1 {code} {}\r\ncontent-length: 0\r\nlocation: {location}\r\n", reason(code));
-    if code != 301 {
+    if matches!(code, 302 | 303 | 307) {
         out.push_str("cache-control: no-cache\r\n");
+    }
+    if let Some(c) = cookie {
+        out.push_str(&format!("set-cookie: {c}\r\n"));
     }
     if close {
         out.push_str("connection: close\r\n");
@@ -163,12 +167,12 @@ mod tests {
             fixture("err-200-return-string.http")
         );
         assert_eq!(
-            redirect_reply(302, "/p/redir-prefix?a=1", false),
+            redirect_reply(302, "/p/redir-prefix?a=1", None, false),
             fixture("err-302-redirect-prefix.http")
         );
-        assert_eq!(redirect_reply(301, "/x", false), fixture("err-301-redirect-location.http"));
+        assert_eq!(redirect_reply(301, "/x", None, false), fixture("err-301-redirect-location.http"));
         assert_eq!(
-            redirect_reply(302, "https:///redir-scheme", true),
+            redirect_reply(302, "https:///redir-scheme", None, true),
             fixture("err-302-redirect-scheme-http10.http")
         );
     }

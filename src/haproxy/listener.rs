@@ -7,6 +7,9 @@
 //! listener reaches its `maxconn` it goes `LI_FULL` (the fd stops being polled, the kernel
 //! queues new connections in the backlog) and `resume_listener` makes it `LI_READY` again
 //! when a session ends. `LI_LIMITED` is the same pause for the process-wide `maxconn`.
+//! `LI_PAUSED` is the state of a process asked to let a new one take its ports (`SIGTTOU`
+//! from a process started with `-sf`/`-st`): `pause_listener` stops the socket listening
+//! without closing it, and `resume_listener` (`SIGTTIN`) makes it listen again.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::protocols::Protocol;
+use crate::haproxy::protocols::{ProtoList, Protocol};
 use crate::haproxy::session::AcceptFn;
 use crate::haproxy::task::{TaskProcess, TaskRun};
 use crate::haproxy::time::TICK_ETERNITY;
@@ -31,7 +34,10 @@ pub enum ListenerState {
     LI_INIT,
     /// Attached to its protocol's listener list.
     LI_ASSIGNED,
-    /// Bound, but accepting is paused (soft stop).
+    /// Bound but not listening: `pause_listener` (on `SIGTTOU`, sent by a new process that
+    /// could not bind) stopped the socket listening so that the port is free; the fd
+    /// stays, and `resume_listener` (on `SIGTTIN`) listens again. A soft stop never pauses:
+    /// it unbinds.
     LI_PAUSED,
     /// Bound and listening, not yet polled.
     LI_LISTEN,
@@ -117,6 +123,8 @@ pub struct Listener {
     pub conf: (String, usize),
     /// Connections accepted so far.
     pub cum_conn: u64,
+    /// `name` of the `bind` line (the `so_name` fetch, `show stat` socket rows).
+    pub name: Option<String>,
 }
 
 impl Listener {
@@ -128,11 +136,12 @@ impl Listener {
                 (self.state, to),
                 (LI_NEW, LI_INIT)
                     | (LI_INIT, LI_ASSIGNED)
+                    | (LI_ASSIGNED, LI_INIT)
                     | (LI_ASSIGNED, LI_LISTEN)
                     | (LI_LISTEN, LI_READY | LI_FULL | LI_PAUSED)
                     | (LI_READY, LI_FULL | LI_LIMITED | LI_PAUSED | LI_LISTEN | LI_ASSIGNED)
                     | (LI_FULL | LI_LIMITED, LI_READY | LI_PAUSED | LI_FULL | LI_LIMITED | LI_ASSIGNED)
-                    | (LI_PAUSED, LI_READY | LI_ASSIGNED)
+                    | (LI_PAUSED, LI_READY | LI_FULL | LI_ASSIGNED)
             ) || self.state == to,
             "illegal listener transition {} -> {}",
             self.state,
@@ -249,24 +258,95 @@ pub fn dequeue_global_listeners(w: &mut Haproxy) {
     }
 }
 
-/// protocols.c:resume_listener() in 1.5-dev8: a `LI_FULL`/`LI_LIMITED` listener is polled
-/// again (`LI_READY`) if it has room.
-pub fn resume_listener(w: &mut Haproxy, lid: ListenerId) -> bool {
-    let l = &mut w.listeners[lid.idx()];
-    if !matches!(l.state, ListenerState::LI_FULL | ListenerState::LI_LIMITED | ListenerState::LI_PAUSED) {
-        return l.state == ListenerState::LI_READY;
+// ANCHOR: pause_listener
+/// protocols.c:pause_listener() in 1.5-dev8: stop a listening TCP socket from listening
+/// without closing it, so that another process may bind its port: `shutdown(SHUT_WR)`,
+/// `listen()`, `shutdown(SHUT_RD)`. On Linux the last call takes the socket out of the
+/// listening table (the kernel refuses new connections to it, and resets those still in
+/// its accept queue); the fd keeps the address. The fd is no longer polled: `LI_PAUSED`.
+/// Returns false when the system refuses (1.5's Solaris and OpenBSD case).
+/// Divergence: as 1.5.0 does, a UNIX listener is only taken out of the poller (dev8
+/// calls `shutdown()` on it too, which fails there).
+pub fn pause_listener(w: &mut Haproxy, lid: ListenerId) -> bool {
+    let l = &w.listeners[lid.idx()];
+    if l.state <= ListenerState::LI_PAUSED {
+        return true;
     }
-    if l.nbconn >= l.maxconn {
-        l.set_state(ListenerState::LI_FULL);
+    let span = tracing::debug_span!(names::PAUSE_LISTENER, listener = lid.0, fd = l.fd.map(|f| f.0), from = %l.state, to = tracing::field::Empty);
+    let _g = span.enter();
+    let Some(fd) = l.fd else { return false };
+    if l.proto.sock_prot == libc::IPPROTO_TCP {
+        let Some(raw) = w.fdtab.sock(fd).map(|s| s.raw_fd()) else { return false };
+        let backlog = listen_backlog(l);
+        // SAFETY: `raw` is the listener's open socket, owned by `fdtab[]`.
+        let ok = unsafe {
+            libc::shutdown(raw, libc::SHUT_WR) == 0
+                && libc::listen(raw, backlog) == 0
+                && libc::shutdown(raw, libc::SHUT_RD) == 0
+        };
+        if !ok {
+            return false;
+        }
+    }
+    unqueue_listener(w, lid);
+    w.fdtab.fd_stop_recv(fd);
+    let l = &mut w.listeners[lid.idx()];
+    l.set_state(ListenerState::LI_PAUSED);
+    span.record("to", tracing::field::display(l.state));
+    true
+}
+// ANCHOR_END: pause_listener
+
+/// The backlog `listen()` is given: the `bind` line's, else the listener's `maxconn`.
+pub fn listen_backlog(l: &Listener) -> i32 {
+    let b = if l.backlog > 0 { l.backlog } else { l.maxconn };
+    b.clamp(1, i32::MAX as u32) as i32
+}
+
+/// Takes a `LI_LIMITED` listener out of the queue it waits in (`LIST_DEL(&l->wait_queue)`).
+fn unqueue_listener(w: &mut Haproxy, lid: ListenerId) {
+    if w.listeners[lid.idx()].state == ListenerState::LI_LIMITED {
+        let fe = w.listeners[lid.idx()].frontend;
+        w.proxies[fe.idx()].listener_queue.retain(|&q| q != lid);
+        w.global_listener_queue.retain(|&q| q != lid);
+    }
+}
+
+// ANCHOR: resume_listener
+/// protocols.c:resume_listener() in 1.5-dev8: a `LI_PAUSED` listener listens again
+/// (`listen()`), and a paused, `LI_FULL` or `LI_LIMITED` one is polled again
+/// (`LI_READY`), or goes `LI_FULL` if it has no room. Returns false when the listener
+/// was never bound or `listen()` fails (another process took the port meanwhile).
+pub fn resume_listener(w: &mut Haproxy, lid: ListenerId) -> bool {
+    let l = &w.listeners[lid.idx()];
+    if l.state < ListenerState::LI_PAUSED {
         return false;
     }
+    if l.state == ListenerState::LI_READY {
+        return true;
+    }
     let _s = tracing::debug_span!(names::RESUME_LISTENER, listener = lid.0, from = %l.state).entered();
+    if l.state == ListenerState::LI_PAUSED && l.proto.sock_prot == libc::IPPROTO_TCP {
+        let raw = l.fd.and_then(|fd| w.fdtab.sock(fd).map(|s| s.raw_fd()));
+        let backlog = listen_backlog(l);
+        // SAFETY: `raw` is the listener's open socket, owned by `fdtab[]`.
+        if raw.is_none_or(|raw| unsafe { libc::listen(raw, backlog) } != 0) {
+            return false;
+        }
+    }
+    unqueue_listener(w, lid);
+    let l = &mut w.listeners[lid.idx()];
+    if l.nbconn >= l.maxconn {
+        l.set_state(ListenerState::LI_FULL);
+        return true;
+    }
     if let Some(fd) = l.fd {
         w.fdtab.fd_want_recv(fd);
     }
     l.set_state(ListenerState::LI_READY);
     true
 }
+// ANCHOR_END: resume_listener
 
 /// protocols.c:dequeue_all_listeners() in 1.5-dev8: resume every listener waiting in a
 /// frontend's `listener_queue` (called when a session of that frontend ends).
@@ -277,9 +357,9 @@ pub fn dequeue_all_listeners(w: &mut Haproxy, fe: ProxyId) {
 }
 
 /// protocols.c:unbind_listener() in 1.5-dev8: close the listening socket; the listener
-/// goes back to `LI_ASSIGNED` (soft stop, shutdown).
-/// Divergence: also removes a UNIX socket's file (dev8's `uxst_unbind_listener()` does
-/// that), and a `LI_LIMITED` listener stays listed in its queue, where
+/// goes back to `LI_ASSIGNED` (soft stop, shutdown, a failed start).
+/// Divergence: also removes a UNIX socket's file unless another process listens on it
+/// (dev8's `uxst_unbind_listener()` does that), and a `LI_LIMITED` listener stays listed in its queue, where
 /// `resume_listener` ignores it.
 pub fn unbind_listener(w: &mut Haproxy, lid: ListenerId) {
     let l = &mut w.listeners[lid.idx()];
@@ -288,8 +368,19 @@ pub fn unbind_listener(w: &mut Haproxy, lid: ListenerId) {
             w.fdtab.fd_delete(fd);
         }
         if let ListenAddr::Unix(path) = &l.addr {
-            let _ = std::fs::remove_file(path);
+            crate::haproxy::proto_uxst::destroy_uxst_socket(path);
         }
         l.set_state(ListenerState::LI_ASSIGNED);
     }
+}
+
+/// protocols.c:delete_listener() in 1.5-dev8: a listener that was never bound
+/// (`LI_ASSIGNED`) leaves its protocol's list and goes back to `LI_INIT`: nothing will
+/// bind it (a `disabled` proxy's listeners, by `stop_proxy`).
+pub fn delete_listener(l: &mut Listener, protocols: &mut ProtoList) {
+    if l.state != ListenerState::LI_ASSIGNED {
+        return;
+    }
+    l.set_state(ListenerState::LI_INIT);
+    protocols.detach(l.proto, l.id);
 }

@@ -439,8 +439,16 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
     };
     let ta = l.t_close.map(|c| c.saturating_sub(l.t_idle.unwrap_or(0)));
     let status = s.txn.status.map_or_else(|| "-1".to_string(), |st| st.to_string());
+    // `%hr %hs`: only when the frontend captures headers.
+    let mut caps = String::new();
+    for c in [&s.txn.req_cap, &s.txn.rsp_cap] {
+        if !c.is_empty() {
+            caps.push_str(&String::from_utf8_lossy(&captures(c, false)));
+            caps.push(' ');
+        }
+    }
     format!(
-        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} \"{}\"",
+        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} {caps}\"{}\"",
         log_date(l.request_date),
         w.proxies[s.fe.idx()].name,
         be_srv(w, s),
@@ -470,6 +478,15 @@ pub fn sess_log(w: &mut Haproxy, s: &mut Session) {
         || (fe.options.contains(crate::haproxy::proxy::ProxyOptions::PR_O_NULLNOLOG) && s.req.total == 0)
     {
         None
+    } else if fe.log_format_str.is_some() {
+        let fe_id = s.fe;
+        Some(crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Res, |ctx| {
+            let w = ctx.strm.map(|(w, _)| w);
+            match w.and_then(|w| w.proxies[fe_id.idx()].log_format_str.as_ref()) {
+                Some(f) => String::from_utf8_lossy(&build_logline(f, ctx, true)).into_owned(),
+                None => String::new(),
+            }
+        }))
     } else {
         match fe.log_format {
             LogFormat::None => None,
@@ -483,9 +500,11 @@ pub fn sess_log(w: &mut Haproxy, s: &mut Session) {
     // Divergence: HAProxy tells nobody; haflow's observers (the terminal UI) learn of every
     // transaction here, logged or not, while its server and counters are still set.
     w.on_txn_ended(s, line.as_deref());
-    if let Some(line) = line {
+    // `set-log-level`: another level for this line, or none (`silent`).
+    let level = s.logs.level.unwrap_or(LOG_INFO);
+    if let Some(line) = line.filter(|_| level < 8) {
         let targets = w.proxies[s.fe.idx()].logs.clone();
-        send_log(w, &targets, LOG_INFO, &line);
+        send_log(w, &targets, level, &line);
     }
 }
 
@@ -634,4 +653,382 @@ mod tests {
         assert!(d.ends_with(".500"), "{d}");
         assert_eq!(d.len(), "01/Jan/1970:00:00:01.500".len());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Log formats
+
+/// A `%` variable of a log format (`enum logformat_type`, `LOG_FMT_*`): the subset
+/// haflow computes. Their meaning is the "Custom log format" table of HAProxy 2.6's
+/// configuration manual (section 8.2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFmtVar {
+    /// `%ci`: client address.
+    ClientIp,
+    /// `%cp`: client port.
+    ClientPort,
+    /// `%fi`: frontend (listener) address.
+    FrontendIp,
+    /// `%fp`: frontend port.
+    FrontendPort,
+    /// `%f`: frontend name.
+    Frontend,
+    /// `%ft`: frontend name (with `~` for SSL, never here).
+    FrontendTransport,
+    /// `%b`: backend name.
+    Backend,
+    /// `%s`: server name (`<NOSRV>`).
+    Server,
+    /// `%si`: server address.
+    ServerIp,
+    /// `%sp`: server port.
+    ServerPort,
+    /// `%ST`: status code.
+    Status,
+    /// `%r`: request line.
+    RequestLine,
+    /// `%HM`: request method.
+    HttpMethod,
+    /// `%HU`: request URI.
+    HttpUri,
+    /// `%HP`: request path.
+    HttpPath,
+    /// `%HQ`: request query string, with its `?`.
+    HttpQuery,
+    /// `%HV`: request version.
+    HttpVersion,
+    /// `%hr`: captured request headers, `{a|b}`.
+    CapturedReq,
+    /// `%hs`: captured response headers.
+    CapturedRes,
+    /// `%hrl`: captured request headers, as a list.
+    CapturedReqList,
+    /// `%hsl`: captured response headers, as a list.
+    CapturedResList,
+    /// `%B`: bytes sent to the client.
+    BytesOut,
+    /// `%U`: bytes received from the client.
+    BytesIn,
+    /// `%t`: accept date.
+    Date,
+    /// `%tr`: request date.
+    RequestDate,
+    /// `%Ta`: active time of the request.
+    Ta,
+    /// `%Tt`: total session time.
+    Tt,
+    /// `%TR`: time to receive the request head.
+    TR,
+    /// `%Tw`: time in queues.
+    Tw,
+    /// `%Tc`: time to connect.
+    Tc,
+    /// `%Tr`: server response time.
+    Tr,
+    /// `%ts`: termination state (two characters).
+    TermState,
+    /// `%tsc`: termination state with cookie flags (four characters).
+    TermStateCookie,
+    /// `%ac/%fc/%bc/%sc/%rc`: the counters group of the predefined formats.
+    Counters,
+    /// `%pid`.
+    Pid,
+    /// `%H`: host name.
+    Hostname,
+}
+
+/// One node of a log format (`struct logformat_node`).
+#[derive(Clone, Debug)]
+pub enum LogFmtNode {
+    /// Literal text.
+    Text(Vec<u8>),
+    /// Spaces between words (`LOG_FMT_SEPARATOR`): one space is written, and only after
+    /// something was.
+    Separator,
+    /// A `%` variable, quoted when `%{+Q}` asked for it.
+    Var(LogFmtVar, bool),
+    /// `%[expr]`: a sample expression, quoted when `%{+Q}`.
+    Expr(crate::haproxy::sample::SampleExpr, bool),
+}
+
+/// A parsed log format (`struct list logformat`): what `log-format`, `http-request
+/// set-header`, `return ... lf-string`, `set-var-fmt` and the others that take a
+/// "log-format string" evaluate. Build it with `parse_logformat_string`, evaluate it
+/// with `build_logline`.
+#[derive(Clone, Debug, Default)]
+pub struct LogFmt {
+    /// The nodes, in order.
+    pub nodes: Vec<LogFmtNode>,
+    /// The text as written.
+    pub text: String,
+}
+
+impl LogFmt {
+    /// True when the format has no variable part (a plain string).
+    pub fn is_const(&self) -> bool {
+        self.nodes.iter().all(|n| matches!(n, LogFmtNode::Text(_)))
+    }
+}
+
+fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
+    use LogFmtVar::*;
+    Some(match name {
+        "ci" => ClientIp,
+        "cp" => ClientPort,
+        "fi" => FrontendIp,
+        "fp" => FrontendPort,
+        "f" => Frontend,
+        "ft" => FrontendTransport,
+        "b" => Backend,
+        "s" => Server,
+        "si" => ServerIp,
+        "sp" => ServerPort,
+        "ST" => Status,
+        "r" => RequestLine,
+        "HM" => HttpMethod,
+        "HU" => HttpUri,
+        "HP" => HttpPath,
+        "HQ" => HttpQuery,
+        "HV" => HttpVersion,
+        "hr" => CapturedReq,
+        "hs" => CapturedRes,
+        "hrl" => CapturedReqList,
+        "hsl" => CapturedResList,
+        "B" => BytesOut,
+        "U" => BytesIn,
+        "t" => Date,
+        "tr" => RequestDate,
+        "Ta" => Ta,
+        "Tt" => Tt,
+        "TR" => TR,
+        "Tw" => Tw,
+        "Tc" => Tc,
+        "Tr" => Tr,
+        "ts" => TermState,
+        "tsc" => TermStateCookie,
+        "pid" => Pid,
+        "H" => Hostname,
+        _ => return None,
+    })
+}
+
+/// log.c:parse_logformat_string() in 2.6: splits `text` into literal text, `%var`,
+/// `%{+Q}var` and `%[sample expression]` nodes; `%%` is a literal `%`. Unknown
+/// variables and bad expressions are errors, as in HAProxy.
+pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
+    let mut nodes = Vec::new();
+    let mut lit = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' {
+            if !lit.is_empty() {
+                nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+            }
+            if !matches!(nodes.last(), Some(LogFmtNode::Separator)) {
+                nodes.push(LogFmtNode::Separator);
+            }
+            i += 1;
+            continue;
+        }
+        if b[i] != b'%' {
+            lit.push(b[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if b.get(i) == Some(&b'%') {
+            lit.push(b'%');
+            i += 1;
+            continue;
+        }
+        let mut quote = false;
+        if b.get(i) == Some(&b'{') {
+            let end = text[i..].find('}').ok_or_else(|| format!("missing '}}' in log-format '{text}'"))? + i;
+            for opt in text[i + 1..end].split(',') {
+                match opt {
+                    "+Q" => quote = true,
+                    "-Q" => quote = false,
+                    "+X" | "-X" | "+E" | "-E" | "+M" | "-M" => {}
+                    o => return Err(format!("unknown option '{o}' in log-format '{text}'")),
+                }
+            }
+            i = end + 1;
+        }
+        if !lit.is_empty() {
+            nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+        }
+        if b.get(i) == Some(&b'[') {
+            let (expr, used) = crate::haproxy::sample::sample_parse_expr(&text[i + 1..])
+                .map_err(|e| format!("failed to parse sample expression <{}> : {e}", &text[i + 1..]))?;
+            if b.get(i + 1 + used) != Some(&b']') {
+                return Err(format!("missing ']' after sample expression '{}'", expr.text));
+            }
+            nodes.push(LogFmtNode::Expr(expr, quote));
+            i += used + 2;
+            continue;
+        }
+        let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        let name = &text[i..i + n];
+        // The longest known name wins (`%Ta` before `%T`...), as HAProxy reads a whole word.
+        let var = log_fmt_var(name).ok_or_else(|| {
+            if name.is_empty() {
+                format!("no variable name after '%' in log-format '{text}'")
+            } else {
+                format!("no such format variable '{name}'. If you wanted to emit the '%' character verbatim, you need to use '%%'")
+            }
+        })?;
+        nodes.push(LogFmtNode::Var(var, quote));
+        i += n;
+    }
+    if !lit.is_empty() {
+        nodes.push(LogFmtNode::Text(lit));
+    }
+    Ok(LogFmt { nodes, text: text.to_string() })
+}
+
+/// The captured headers of a transaction as `%hr` prints them: `{a|b}`.
+fn captures(caps: &[Option<Vec<u8>>], list: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if caps.is_empty() {
+        return out;
+    }
+    if !list {
+        out.push(b'{');
+    }
+    for (i, c) in caps.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(if list { b" " } else { b"|" });
+        }
+        if let Some(v) = c {
+            out.extend_from_slice(v);
+        }
+    }
+    if !list {
+        out.push(b'}');
+    }
+    out
+}
+
+fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
+    use LogFmtVar::*;
+    let l = &s.logs;
+    let line = s.txn.req_line.as_deref();
+    let word = |n: usize| line.and_then(|r| r.split(' ').nth(n)).map(|x| x.as_bytes().to_vec());
+    let ms = |x: Option<u64>| opt_ms(x).into_bytes();
+    Some(match v {
+        ClientIp => client(s).0.into_bytes(),
+        ClientPort => client(s).1.into_bytes(),
+        FrontendIp | FrontendPort => {
+            let a = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))?;
+            if v == FrontendIp { a.ip().to_string().into_bytes() } else { a.port().to_string().into_bytes() }
+        }
+        Frontend | FrontendTransport => w.proxies[s.fe.idx()].name.clone().into_bytes(),
+        Backend => w.proxies[s.be.idx()].name.clone().into_bytes(),
+        Server => match s.srv {
+            Some(id) => w.server(id).name.clone().into_bytes(),
+            None => b"<NOSRV>".to_vec(),
+        },
+        ServerIp | ServerPort => {
+            let a = w.server(s.srv?).addr;
+            if v == ServerIp { a.ip().to_string().into_bytes() } else { a.port().to_string().into_bytes() }
+        }
+        Status => s.txn.status.map_or_else(|| b"-1".to_vec(), |st| st.to_string().into_bytes()),
+        RequestLine => s.txn.log_request_line().as_bytes().to_vec(),
+        HttpMethod => word(0)?,
+        HttpUri => word(1)?,
+        HttpPath => {
+            let u = word(1)?;
+            crate::haproxy::sample::uri_path(&u, false).to_vec()
+        }
+        HttpQuery => {
+            let u = word(1)?;
+            u.iter().position(|&c| c == b'?').map_or_else(Vec::new, |q| u[q..].to_vec())
+        }
+        HttpVersion => word(2)?,
+        CapturedReq => captures(&s.txn.req_cap, false),
+        CapturedRes => captures(&s.txn.rsp_cap, false),
+        CapturedReqList => captures(&s.txn.req_cap, true),
+        CapturedResList => captures(&s.txn.rsp_cap, true),
+        BytesOut => bytes_out(s).to_string().into_bytes(),
+        BytesIn => l.bytes_in.to_string().into_bytes(),
+        Date => log_date(l.accept_date).into_bytes(),
+        RequestDate => log_date(l.request_date).into_bytes(),
+        Ta => ms(l.t_close.map(|c| c.saturating_sub(l.t_idle.unwrap_or(0)))),
+        Tt => ms(l.t_close),
+        TR => ms(l.t_request),
+        Tw => ms(l.t_queue.zip(l.t_request).map(|(q, r)| q.saturating_sub(r))),
+        Tc => ms(l.t_connect.zip(l.t_queue).map(|(c, q)| c.saturating_sub(q))),
+        Tr => ms(l.t_data.zip(l.t_connect).map(|(d, c)| d.saturating_sub(c))),
+        TermState => format!("{}{}", s.err.log_char(), s.finst.log_char()).into_bytes(),
+        TermStateCookie => format!("{}{}--", s.err.log_char(), s.finst.log_char()).into_bytes(),
+        Counters => counters(w, s).into_bytes(),
+        Pid => std::process::id().to_string().into_bytes(),
+        Hostname => w.logger.hostname.clone().unwrap_or_default().into_bytes(),
+    })
+}
+
+/// log.c:build_logline() in 2.6: evaluates a log format. `mandatory` is HAProxy's
+/// `LOG_OPT_MANDATORY` (log lines): an empty or missing value prints `-`; header values
+/// and other strings leave it empty.
+pub fn build_logline(lf: &LogFmt, ctx: &mut crate::haproxy::sample::SmpCtx, mandatory: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut last_isspace = true;
+    for n in &lf.nodes {
+        let (val, quote) = match n {
+            LogFmtNode::Separator => {
+                if !last_isspace {
+                    out.push(b' ');
+                    last_isspace = true;
+                }
+                continue;
+            }
+            LogFmtNode::Text(t) => {
+                out.extend_from_slice(t);
+                last_isspace = false;
+                continue;
+            }
+            LogFmtNode::Var(
+                v @ (LogFmtVar::CapturedReq
+                | LogFmtVar::CapturedRes
+                | LogFmtVar::CapturedReqList
+                | LogFmtVar::CapturedResList),
+                _,
+            ) if ctx.strm.is_none_or(|(_, s)| {
+                let c = if matches!(v, LogFmtVar::CapturedReq | LogFmtVar::CapturedReqList) {
+                    &s.txn.req_cap
+                } else {
+                    &s.txn.rsp_cap
+                };
+                c.is_empty()
+            }) =>
+            {
+                // No capture: nothing, not even the separator after it.
+                continue;
+            }
+            LogFmtNode::Var(v, q) => (ctx.strm.and_then(|(w, s)| log_var(w, s, *v)), *q),
+            LogFmtNode::Expr(e, q) => (
+                crate::haproxy::sample::sample_fetch_as_type(
+                    e,
+                    ctx,
+                    crate::haproxy::sample::SmpType::SMP_T_STR,
+                )
+                .and_then(|d| d.into_str()),
+                *q,
+            ),
+        };
+        if quote {
+            out.push(b'"');
+        }
+        match val {
+            Some(v) if !v.is_empty() => out.extend_from_slice(&v),
+            _ if mandatory && !quote => out.push(b'-'),
+            _ => {}
+        }
+        if quote {
+            out.push(b'"');
+        }
+        last_isspace = false;
+    }
+    out
 }

@@ -28,19 +28,23 @@ pub mod h1;
 #[allow(clippy::module_inception)]
 pub mod haproxy;
 pub mod http;
+pub mod http_act;
 pub mod lb_fas;
 pub mod lb_fwlc;
 pub mod lb_fwrr;
 pub mod lb_map;
 pub mod listener;
 pub mod log;
+pub mod map;
 pub mod memory;
+pub mod pattern;
 pub mod proto_http;
 pub mod proto_tcp;
 pub mod proto_uxst;
 pub mod protocols;
 pub mod proxy;
 pub mod queue;
+pub mod sample;
 pub mod server;
 pub mod session;
 pub mod standard;
@@ -48,7 +52,9 @@ pub mod stats;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
+pub mod tcpcheck;
 pub mod time;
+pub mod vars;
 
 // Every file marks its step points; they share one short path.
 pub use haproxy::{View, step_point};

@@ -21,9 +21,8 @@
 
 use std::net::IpAddr;
 
-use crate::haproxy::acl::{AclList, Condition, Sample, acl_exec_cond, parse_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
-use crate::haproxy::cache::{CacheTxn, PendingEntry, cache_store_done, http_action_req_cache_use, http_action_store_cache};
+use crate::haproxy::cache::{CacheTxn, PendingEntry, cache_store_done};
 use crate::haproxy::compression::{
     CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data,
     http_compression_buffer_end, http_compression_buffer_init, select_compression_request_header,
@@ -32,8 +31,10 @@ use crate::haproxy::compression::{
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
+use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, Proxy, ProxyOptions};
+use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
+use crate::haproxy::sample::{SmpDir, with_smp_ctx};
 use crate::haproxy::session::{
     AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
     session_process_counters, srv_error_flags, srv_release_conn,
@@ -190,6 +191,11 @@ pub struct HttpTxn {
     pub rsp_out_start: u64,
     /// The cache's keys and flags, and the response being stored (`cache-use`).
     pub cache: Option<Box<CacheTxn>>,
+    /// `txn->req.cap`: the request headers kept by `capture request header` and
+    /// `http-request capture` (one slot per declaration; empty without captures).
+    pub req_cap: Vec<Option<Vec<u8>>>,
+    /// `txn->rsp.cap`: the same for the response.
+    pub rsp_cap: Vec<Option<Vec<u8>>>,
 }
 
 impl HttpTxn {
@@ -227,397 +233,6 @@ impl HttpTxn {
 }
 
 // ---------------------------------------------------------------------------------------
-// Rules
-
-/// A header value with the few `%[...]` samples haflow understands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogFmt(Vec<FmtPart>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum FmtPart {
-    Lit(String),
-    Src,
-    SrcPort,
-    Path,
-    Method,
-    Hdr(String),
-    Env(String),
-    /// `res.cache_hit` (2.6): 1 when the response comes from the cache.
-    CacheHit,
-    /// `res.cache_name` (2.6): the name of that cache.
-    CacheName,
-}
-
-impl LogFmt {
-    /// Parses `text`, which may contain `%[src]`, `%[req.hdr(NAME)]`, `%[path]`,
-    /// `%[method]`, `%[env(NAME)]`, `%[res.cache_hit]`, `%[res.cache_name]`, `%ci`, `%cp`
-    /// and `%%`.
-    pub fn parse(text: &str) -> Result<LogFmt, String> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut rest = text;
-        while let Some(i) = rest.find('%') {
-            lit.push_str(&rest[..i]);
-            rest = &rest[i + 1..];
-            let (part, len) = if rest.starts_with('%') {
-                lit.push('%');
-                rest = &rest[1..];
-                continue;
-            } else if rest.starts_with("ci") {
-                (FmtPart::Src, 2)
-            } else if rest.starts_with("cp") {
-                (FmtPart::SrcPort, 2)
-            } else if let Some(r) = rest.strip_prefix('[') {
-                let end = r.find(']').ok_or_else(|| format!("missing ']' in '{text}'"))?;
-                let expr = &r[..end];
-                let arg = |p: &str| {
-                    expr.strip_prefix(p).and_then(|x| x.strip_prefix('(')).and_then(|x| x.strip_suffix(')'))
-                };
-                let part = match expr {
-                    "src" => FmtPart::Src,
-                    "src_port" => FmtPart::SrcPort,
-                    "path" => FmtPart::Path,
-                    "method" => FmtPart::Method,
-                    "res.cache_hit" => FmtPart::CacheHit,
-                    "res.cache_name" => FmtPart::CacheName,
-                    _ => {
-                        if let Some(n) = arg("req.hdr").or_else(|| arg("hdr")) {
-                            FmtPart::Hdr(n.to_ascii_lowercase())
-                        } else if let Some(n) = arg("env") {
-                            FmtPart::Env(n.to_string())
-                        } else {
-                            return Err(format!("sample fetch '{expr}' is not supported by haflow"));
-                        }
-                    }
-                };
-                (part, end + 2)
-            } else {
-                return Err(format!("unsupported log-format variable in '{text}'"));
-            };
-            if !lit.is_empty() {
-                parts.push(FmtPart::Lit(std::mem::take(&mut lit)));
-            }
-            parts.push(part);
-            rest = &rest[len..];
-        }
-        lit.push_str(rest);
-        if !lit.is_empty() {
-            parts.push(FmtPart::Lit(lit));
-        }
-        Ok(LogFmt(parts))
-    }
-
-    fn eval(&self, smp: &dyn Sample, port: Option<u16>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in &self.0 {
-            match p {
-                FmtPart::Lit(s) => out.extend_from_slice(s.as_bytes()),
-                FmtPart::Src => {
-                    out.extend_from_slice(smp.src().map(|a| a.to_string()).unwrap_or_default().as_bytes())
-                }
-                FmtPart::SrcPort => {
-                    out.extend_from_slice(port.map(|p| p.to_string()).unwrap_or_default().as_bytes())
-                }
-                FmtPart::Path => out.extend_from_slice(smp.path().unwrap_or_default()),
-                FmtPart::Method => out.extend_from_slice(smp.method().unwrap_or_default()),
-                FmtPart::Hdr(n) => out.extend_from_slice(smp.hdr(n).first().copied().unwrap_or_default()),
-                FmtPart::Env(n) => out.extend_from_slice(std::env::var(n).unwrap_or_default().as_bytes()),
-                FmtPart::CacheHit => out.push(if smp.cache_name().is_some() { b'1' } else { b'0' }),
-                FmtPart::CacheName => out.extend_from_slice(smp.cache_name().unwrap_or_default().as_bytes()),
-            }
-        }
-        out
-    }
-}
-
-/// What `http-request redirect` builds the location from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RedirectKind {
-    /// `location <url>`: used as is.
-    Location,
-    /// `prefix <p>`: `<p><original uri>`.
-    Prefix,
-    /// `scheme <s>`: `<s>://<host><original uri>`.
-    Scheme,
-}
-
-/// An `http-request` action.
-#[derive(Clone, Debug)]
-pub enum ReqAction {
-    /// `allow`: stop evaluating rules.
-    Allow,
-    /// `deny [deny_status N]`.
-    Deny(u16),
-    /// `return status N [content-type T] [string S]`.
-    Return {
-        /// Status code.
-        status: u16,
-        /// `content-type`.
-        content_type: Option<String>,
-        /// The body.
-        body: Vec<u8>,
-    },
-    /// `redirect location|prefix|scheme X [code N]`.
-    Redirect {
-        /// How the location is built.
-        kind: RedirectKind,
-        /// The configured value.
-        value: String,
-        /// 301, 302 (default), 303, 307 or 308.
-        code: u16,
-    },
-    /// `set-header NAME VALUE`.
-    SetHeader(String, LogFmt),
-    /// `add-header NAME VALUE`.
-    AddHeader(String, LogFmt),
-    /// `del-header NAME`.
-    DelHeader(String),
-    /// `cache-use NAME` (2.6): answer from the cache when it holds the object.
-    CacheUse(String),
-}
-
-/// An `http-request` rule: action and optional condition.
-#[derive(Clone, Debug)]
-pub struct HttpReqRule {
-    /// What to do.
-    pub action: ReqAction,
-    /// When (none: always).
-    pub cond: Option<Condition>,
-}
-
-/// An `http-response` action.
-#[derive(Clone, Debug)]
-pub enum ResAction {
-    /// `allow`: stop evaluating rules.
-    Allow,
-    /// `deny [deny_status N]`: replace the response by an error (502 by default).
-    Deny(u16),
-    /// `set-header NAME VALUE`.
-    SetHeader(String, LogFmt),
-    /// `add-header NAME VALUE`.
-    AddHeader(String, LogFmt),
-    /// `del-header NAME`.
-    DelHeader(String),
-    /// `cache-store NAME` (2.6): keep the response in the cache.
-    CacheStore(String),
-}
-
-/// An `http-response` rule.
-#[derive(Clone, Debug)]
-pub struct HttpResRule {
-    /// What to do.
-    pub action: ResAction,
-    /// When (none: always).
-    pub cond: Option<Condition>,
-}
-
-/// Splits `ARGS [if|unless COND]` and parses the condition.
-fn split_cond<'a>(args: &'a [String], acls: &AclList) -> Result<(&'a [String], Option<Condition>), String> {
-    match args.iter().position(|a| a == "if" || a == "unless") {
-        Some(i) => Ok((&args[..i], Some(parse_cond(&args[i..], acls)?))),
-        None => Ok((args, None)),
-    }
-}
-
-/// The cache name of `cache-use`/`cache-store` (cache.c:parse_cache_rule() in 2.6).
-fn cache_name_arg(a: &[String]) -> Result<String, String> {
-    match a {
-        [kw, name] if name.is_empty() => Err(format!("'{kw}' expects a cache name")),
-        [_, name] => Ok(name.clone()),
-        [kw] => Err(format!("'{kw}' expects a cache name")),
-        [kw, _, extra, ..] => Err(format!("'{kw}' : unexpected argument '{extra}', expects 'if', 'unless' or end of line.")),
-        [] => Err("expects an action.".into()),
-    }
-}
-
-fn status_arg(v: Option<&String>, what: &str) -> Result<u16, String> {
-    v.and_then(|s| s.parse::<u16>().ok())
-        .filter(|s| (200..=599).contains(s))
-        .ok_or_else(|| format!("{what} expects a status code between 200 and 599"))
-}
-
-fn header_action(kw: &str, a: &[String]) -> Result<(String, Option<LogFmt>), String> {
-    match (a.get(1), a.get(2), kw) {
-        (Some(n), None, "del-header") => Ok((n.to_ascii_lowercase(), None)),
-        (Some(n), Some(v), "set-header" | "add-header") if a.len() == 3 => {
-            Ok((n.clone(), Some(LogFmt::parse(v)?)))
-        }
-        _ if kw == "del-header" => Err(format!("'{kw}' expects exactly 1 argument.")),
-        _ => Err(format!("'{kw}' expects exactly 2 arguments.")),
-    }
-}
-
-impl HttpReqRule {
-    /// Parses the words after `http-request`.
-    pub fn parse(args: &[String], acls: &AclList) -> Result<HttpReqRule, String> {
-        let (a, cond) = split_cond(args, acls)?;
-        let Some(kw) = a.first() else { return Err("expects an action.".into()) };
-        let action = match kw.as_str() {
-            "allow" => ReqAction::Allow,
-            "deny" => {
-                let status = match a.get(1).map(String::as_str) {
-                    Some("deny_status") => status_arg(a.get(2), "'deny_status'")?,
-                    None => 403,
-                    Some(x) => return Err(format!("'deny' unexpected argument '{x}'.")),
-                };
-                ReqAction::Deny(status)
-            }
-            "return" => {
-                let (mut status, mut content_type, mut body) = (200, None, Vec::new());
-                let mut i = 1;
-                while i < a.len() {
-                    match a[i].as_str() {
-                        "status" => status = status_arg(a.get(i + 1), "'status'")?,
-                        "content-type" => {
-                            content_type = Some(a.get(i + 1).ok_or("'content-type' expects a value")?.clone())
-                        }
-                        "string" => {
-                            body = a.get(i + 1).ok_or("'string' expects a value")?.clone().into_bytes()
-                        }
-                        other => {
-                            return Err(format!("'return' : unknown or unsupported argument '{other}'."));
-                        }
-                    }
-                    i += 2;
-                }
-                if !body.is_empty() && content_type.is_none() {
-                    return Err("'return' : a 'content-type' is required with a body.".into());
-                }
-                ReqAction::Return { status, content_type, body }
-            }
-            "redirect" => {
-                let kind = match a.get(1).map(String::as_str) {
-                    Some("location") => RedirectKind::Location,
-                    Some("prefix") => RedirectKind::Prefix,
-                    Some("scheme") => RedirectKind::Scheme,
-                    _ => return Err("'redirect' expects 'location', 'prefix' or 'scheme'.".into()),
-                };
-                let value = a.get(2).ok_or("'redirect' expects a value")?.clone();
-                let mut code = 302;
-                let mut i = 3;
-                while i < a.len() {
-                    match a[i].as_str() {
-                        "code" => {
-                            code = a
-                                .get(i + 1)
-                                .and_then(|c| c.parse().ok())
-                                .filter(|c| [301, 302, 303, 307, 308].contains(c))
-                                .ok_or("'code' expects 301, 302, 303, 307 or 308.")?;
-                            i += 2;
-                        }
-                        other => {
-                            return Err(format!("'redirect' : option '{other}' is not supported by haflow."));
-                        }
-                    }
-                }
-                ReqAction::Redirect { kind, value, code }
-            }
-            "cache-use" => ReqAction::CacheUse(cache_name_arg(a)?),
-            "set-header" | "add-header" | "del-header" => {
-                let (name, fmt) = header_action(kw, a)?;
-                match (kw.as_str(), fmt) {
-                    ("set-header", Some(f)) => ReqAction::SetHeader(name, f),
-                    ("add-header", Some(f)) => ReqAction::AddHeader(name, f),
-                    _ => ReqAction::DelHeader(name),
-                }
-            }
-            other => {
-                return Err(format!(
-                    "expects 'allow', 'deny', 'return', 'redirect', 'set-header', 'add-header', 'del-header' or 'cache-use' (haflow's subset), but got '{other}'."
-                ));
-            }
-        };
-        Ok(HttpReqRule { action, cond })
-    }
-}
-
-impl HttpResRule {
-    /// Parses the words after `http-response`.
-    pub fn parse(args: &[String], acls: &AclList) -> Result<HttpResRule, String> {
-        let (a, cond) = split_cond(args, acls)?;
-        let Some(kw) = a.first() else { return Err("expects an action.".into()) };
-        let action = match kw.as_str() {
-            "allow" => ResAction::Allow,
-            "deny" => ResAction::Deny(match a.get(1).map(String::as_str) {
-                Some("deny_status") => status_arg(a.get(2), "'deny_status'")?,
-                _ => 502,
-            }),
-            "cache-store" => ResAction::CacheStore(cache_name_arg(a)?),
-            "set-header" | "add-header" | "del-header" => {
-                let (name, fmt) = header_action(kw, a)?;
-                match (kw.as_str(), fmt) {
-                    ("set-header", Some(f)) => ResAction::SetHeader(name, f),
-                    ("add-header", Some(f)) => ResAction::AddHeader(name, f),
-                    _ => ResAction::DelHeader(name),
-                }
-            }
-            other => {
-                return Err(format!(
-                    "expects 'allow', 'deny', 'set-header', 'add-header', 'del-header' or 'cache-store' (haflow's subset), but got '{other}'."
-                ));
-            }
-        };
-        Ok(HttpResRule { action, cond })
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Samples for ACLs
-
-/// The session (and its request head) seen through the ACL sample fetches.
-pub struct SessionSample<'a> {
-    src: Option<IpAddr>,
-    head: Option<&'a Head>,
-    path: &'a [u8],
-    cache_name: Option<&'a str>,
-}
-
-impl<'a> SessionSample<'a> {
-    /// Wraps a session for ACL evaluation.
-    pub fn new(w: &'a Haproxy, s: &'a Session) -> SessionSample<'a> {
-        // smp_fetch_res_cache_hit/name(): the server side is the cache applet.
-        let cache_name = s.si[1].appctx.as_ref().and_then(|a| w.caches.get(a.cache)).map(|c| c.id.as_str());
-        SessionSample { src: s.cli_addr.map(|a| a.ip()), head: s.txn.req.head.as_ref(), path: &s.txn.path, cache_name }
-    }
-}
-
-impl Sample for SessionSample<'_> {
-    fn src(&self) -> Option<IpAddr> {
-        self.src
-    }
-    fn method(&self) -> Option<&[u8]> {
-        match self.head.map(|h| &h.start) {
-            Some(StartLine::Request { method, .. }) => Some(method.as_bytes()),
-            _ => None,
-        }
-    }
-    fn path(&self) -> Option<&[u8]> {
-        if self.head.is_some() || !self.path.is_empty() { Some(self.path) } else { None }
-    }
-    fn cache_name(&self) -> Option<&str> {
-        self.cache_name
-    }
-    fn hdr(&self, name: &str) -> Vec<&[u8]> {
-        match self.head {
-            Some(h) => h.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_slice()).collect(),
-            None => Vec::new(),
-        }
-    }
-}
-
-/// The path of a request target: `/a/b` of `/a/b?x` or of `http://host/a/b?x`.
-fn uri_path(uri: &str) -> &str {
-    let u = match uri.find("://") {
-        Some(i) => {
-            let rest = &uri[i + 3..];
-            rest.find('/').map_or("", |p| &rest[p..])
-        }
-        None => uri,
-    };
-    u.split('?').next().unwrap_or(u)
-}
-
-// ---------------------------------------------------------------------------------------
 // Replies
 
 /// How the reply ends the client connection.
@@ -648,6 +263,20 @@ fn http_error_reply(
     err: SnErr,
     finst: SnFinst,
 ) {
+    if [s.be, s.fe].iter().any(|px| w.proxies[px.idx()].http_errors.contains_key(&status)) {
+        let over = with_smp_ctx(w, s, SmpDir::Res, |ctx| match ctx.strm {
+            Some((w, s)) => http_error_override(w, s, ctx, status),
+            None => None,
+        });
+        if let Some(msg) = over {
+            // `http-error status N` without payload: an empty reply.
+            let msg = msg.unwrap_or_else(|| {
+                format!("HTTP/1.1 {status} {}\r\ncontent-length: 0\r\n\r\n", http::reason(status))
+                    .into_bytes()
+            });
+            return http_reply(w, s, status, &msg, end, err, finst);
+        }
+    }
     let custom = [s.be, s.fe].iter().find_map(|px| w.proxies[px.idx()].errmsg.get(&status).cloned());
     match custom {
         Some(msg) if msg.is_empty() => http_reply(w, s, status, &[], ReplyEnd::Close, err, finst),
@@ -707,6 +336,7 @@ fn http_reply(
     } else {
         msg.to_vec()
     };
+    let msg = if end == ReplyEnd::KeepAlive { after_res_on_reply(w, s, msg) } else { msg };
     s.rep.bo_inject(&mut w.pool2_buffer, &msg);
     if end == ReplyEnd::Close {
         s.txn.uncounted_reply = true;
@@ -729,6 +359,59 @@ fn http_reply(
         s.req.buffer_erase();
         s.rep.buffer_auto_close();
         s.rep.buffer_shutw_now();
+    }
+}
+
+/// True when the frontend or the backend has `http-after-response` rules.
+fn has_after_res_rules(w: &Haproxy, s: &Session) -> bool {
+    !w.proxies[s.be.idx()].http_after_res_rules.is_empty()
+        || !w.proxies[s.fe.idx()].http_after_res_rules.is_empty()
+}
+
+/// http_ana.c:http_eval_after_res_rules() in 2.6: the backend's `http-after-response`
+/// rules, then the frontend's, on the response head being sent (an `allow` stops only
+/// its own proxy's list).
+fn http_eval_after_res_rules(w: &mut Haproxy, s: &mut Session) {
+    if !has_after_res_rules(w, s) {
+        return;
+    }
+    let mut pxs = vec![s.be];
+    if s.fe != s.be {
+        pxs.push(s.fe);
+    }
+    for px in pxs {
+        if !w.proxies[px.idx()].http_after_res_rules.is_empty() {
+            // Only `allow` or the end can come out: the list has no `deny` nor `return`.
+            http_get_intercept_rule(w, s, px, RuleSet::AfterRes);
+        }
+    }
+}
+
+/// A reply haflow produced goes through the `http-after-response` rules too, as in
+/// 2.6's http_forward_proxy_resp(): its head is parsed, changed, and written again.
+fn after_res_on_reply(w: &mut Haproxy, s: &mut Session, msg: Vec<u8>) -> Vec<u8> {
+    if !has_after_res_rules(w, s) {
+        return msg;
+    }
+    let Some(len) = h1::head_len(&msg) else { return msg };
+    let Ok(head) = h1::parse_response(&msg[..len], w.global.tune.http_maxhdr) else { return msg };
+    let saved = s.txn.rsp.head.replace(head);
+    let saved_status = s.txn.status;
+    if let Some(StartLine::Response { status, .. }) = s.txn.rsp.head.as_ref().map(|h| &h.start) {
+        s.txn.status = Some(*status);
+    }
+    http_eval_after_res_rules(w, s);
+    let head = std::mem::replace(&mut s.txn.rsp.head, saved);
+    if s.txn.status.is_none() {
+        s.txn.status = saved_status;
+    }
+    match head {
+        Some(h) => {
+            let mut out = h.to_bytes();
+            out.extend_from_slice(&msg[len..]);
+            out
+        }
+        None => msg,
     }
 }
 
@@ -760,6 +443,31 @@ fn http_bad_req(w: &mut Haproxy, s: &mut Session, e: &H1Error) {
     s.txn.req.state = MsgState::HTTP_MSG_ERROR;
     s.txn.req_line = None;
     h1_send_error(w, s, e.status, ReplyEnd::Close, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_R);
+}
+
+/// The monitor-uri part of proto_http.c:http_wait_for_request() in 1.5.0: the request is
+/// for the frontend's `monitor-uri`; answer 200 ("Service ready."), or 503 when a
+/// `monitor fail` condition matches. Monitor requests are not logged (`SN_MONITOR`).
+fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
+    let fe = s.fe;
+    let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+        let Some((w, _)) = ctx.strm else { return false };
+        let p = &w.proxies[fe.idx()];
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+    });
+    w.proxies[s.fe.idx()].counters.intercepted += 1;
+    let status = if fail { 503 } else { 200 };
+    s.logs.logged = true;
+    http_error_reply(
+        w,
+        s,
+        status,
+        http::analyser_error(status, false),
+        ReplyEnd::KeepAlive,
+        SnErr::SN_ERR_LOCAL,
+        SnFinst::SN_FINST_R,
+    );
+    AnalyserResult::Abort
 }
 
 /// Gives up on the client silently (keep-alive timeout, client closed between requests).
@@ -842,11 +550,24 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             }
             let http10 = head.minor() == 0;
             s.txn.meth = HttpMeth::find_http_meth(method);
-            s.txn.path = uri_path(uri).as_bytes().to_vec();
+            s.txn.path = crate::haproxy::sample::uri_path(uri.as_bytes(), false).to_vec();
+            // `monitor-uri`: against the request's path when it starts with '/', or the
+            // whole URI (HAProxy 2.6's rule).
+            let monitor = w.proxies[s.fe.idx()].monitor_uri.as_deref().is_some_and(|m| {
+                (m.starts_with('/')
+                    && crate::haproxy::sample::uri_path(uri.as_bytes(), false) == m.as_bytes())
+                    || uri == m
+            });
             s.txn.req_line = Some(line);
             s.txn.cli_http10 = http10;
+            // A stopping frontend (soft stop, a reload) closes after this answer (1.5.0).
             s.txn.cli_close = te_close
-                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") };
+                || if http10 { !head.connection_has("keep-alive") } else { head.connection_has("close") }
+                || w.proxies[s.fe.idx()].state == ProxyState::PR_STSTOPPED;
+            let caps = &w.proxies[s.fe.idx()].req_cap;
+            if !caps.is_empty() {
+                s.txn.req_cap = capture_headers(caps.iter().map(|(n, l)| (n.as_deref(), *l)), &head);
+            }
             s.txn.req.head = Some(head);
             s.txn.req.head_len = len;
             s.txn.req.framing = Some(framing);
@@ -863,6 +584,9 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             fe.counters.cum_req += 1;
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
+            if monitor {
+                return http_monitor_request(w, s);
+            }
             AnalyserResult::Continue
         }
         None => {
@@ -920,6 +644,20 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
     }
 }
 
+/// proto_http.c:capture_headers() in 1.5-dev8: for each `capture ... header NAME len
+/// N` slot, the last value of the header, cut at N bytes (slots of `http-request
+/// capture` start empty).
+fn capture_headers<'a>(
+    caps: impl Iterator<Item = (Option<&'a str>, usize)>,
+    head: &Head,
+) -> Vec<Option<Vec<u8>>> {
+    caps.map(|(name, len)| {
+        let v = head.values(name?).last()?;
+        Some(v[..v.len().min(len)].to_vec())
+    })
+    .collect()
+}
+
 /// What a request's head says about switching protocols, as HAProxy 2.6's h1 parser
 /// reads it: `Connection: upgrade` counts only on a request without a body (otherwise
 /// its `Upgrade` header is dropped), and a WebSocket handshake needs a 24-byte
@@ -954,95 +692,66 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
-    s.req.analysers.remove(an_bit);
-    let px: &Proxy = &w.proxies[px_id.idx()];
-    let port = s.cli_addr.map(|a| a.port());
-    let mut outcome = None;
-    let mut cache_use = None;
-    for rule in &px.http_req_rules {
-        let smp = SessionSample::new(w, s);
-        if let Some(c) = &rule.cond
-            && !acl_exec_cond(c, px, &smp)
-        {
-            continue;
-        }
-        match &rule.action {
-            ReqAction::Allow => break,
-            ReqAction::SetHeader(n, f) | ReqAction::AddHeader(n, f) => {
-                let v = f.eval(&smp, port);
-                let set = matches!(rule.action, ReqAction::SetHeader(..));
-                let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
-                if set { head.set(n, v) } else { head.add(n, v) }
-            }
-            ReqAction::DelHeader(n) => {
-                let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
-                head.remove(n);
-            }
-            ReqAction::CacheUse(name) => {
-                // Looked up once the section's rules are done (the first cache-use counts).
-                cache_use.get_or_insert_with(|| name.clone());
-            }
-            other => {
-                outcome = Some(other.clone());
-                break;
-            }
-        }
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
+        return AnalyserResult::Wait;
     }
-    let Some(action) = outcome else {
-        if let Some(name) = cache_use {
-            http_action_req_cache_use(w, s, px_id, &name);
-        }
+    s.req.analysers.remove(an_bit);
+    if w.proxies[px_id.idx()].http_req_rules.is_empty() {
         return AnalyserResult::Continue;
-    };
-    let close = s.txn.cli_close;
-    match action {
-        ReqAction::Deny(status) => {
+    }
+    match http_get_intercept_rule(w, s, px_id, RuleSet::Req) {
+        RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
+        RuleResult::Deny(reply) => {
             span.record("action", "deny");
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
             }
+            send_rule_reply(w, s, reply, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_R);
+            AnalyserResult::Abort
+        }
+        RuleResult::Done(reply) => {
+            span.record("action", "return");
+            w.proxies[px_id.idx()].counters.intercepted += 1;
+            send_rule_reply(w, s, reply, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+            AnalyserResult::Abort
+        }
+    }
+}
+
+/// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
+/// true while a Content-Length body is still arriving and fits in the buffer, so that
+/// the rules see it (`req.body`). The client closing or going quiet ends the wait.
+fn waiting_for_body(w: &Haproxy, s: &Session) -> bool {
+    let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
+    if !opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
+        return false;
+    }
+    let Some(Framing::Length(n)) = s.txn.req.framing else { return false };
+    let want = s.txn.req.head_len + n as usize;
+    let room = s.req.size - s.req.maxrewrite;
+    s.req.i() < want
+        && want <= room
+        && !s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
+}
+
+/// Sends the reply a rule built, or the proxy's error message for its status.
+fn send_rule_reply(w: &mut Haproxy, s: &mut Session, reply: ReplyMsg, err: SnErr, finst: SnFinst) {
+    match reply.msg {
+        Some(msg) => http_reply(w, s, reply.status, &msg, ReplyEnd::KeepAlive, err, finst),
+        None => {
+            let close = s.txn.cli_close;
             http_error_reply(
                 w,
                 s,
-                status,
-                http::analyser_error(status, close),
+                reply.status,
+                http::analyser_error(reply.status, close),
                 ReplyEnd::KeepAlive,
-                SnErr::SN_ERR_PRXCOND,
-                SnFinst::SN_FINST_R,
-            );
+                err,
+                finst,
+            )
         }
-        ReqAction::Return { status, content_type, body } => {
-            span.record("action", "return");
-            w.proxies[px_id.idx()].counters.intercepted += 1;
-            let msg = http::return_reply(status, content_type.as_deref(), &body, close);
-            http_reply(w, s, status, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
-        }
-        ReqAction::Redirect { kind, value, code } => {
-            span.record("action", "redirect");
-            w.proxies[px_id.idx()].counters.intercepted += 1;
-            let Some(head) = s.txn.req.head.as_ref() else { return missing_head(w, s, Side::Cli) };
-            let uri = match &head.start {
-                StartLine::Request { uri, .. } => uri.clone(),
-                StartLine::Response { .. } => String::new(),
-            };
-            let location = match kind {
-                RedirectKind::Location => value,
-                RedirectKind::Prefix => format!("{}{uri}", value.trim_end_matches('/')),
-                RedirectKind::Scheme => {
-                    let host = head
-                        .value("host")
-                        .map(|h| String::from_utf8_lossy(h).into_owned())
-                        .unwrap_or_default();
-                    format!("{value}://{host}{uri}")
-                }
-            };
-            let msg = http::redirect_reply(code, &location, close);
-            http_reply(w, s, code, &msg, ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
-        }
-        _ => {}
     }
-    AnalyserResult::Abort
 }
 
 /// An analyser that needs the parsed head of its message ran without it (an
@@ -1079,6 +788,33 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
     let ifnone = (fe.options | be.options).contains(ProxyOptions::PR_O_FF_IFNONE);
+    // The backend's header name when it has the option, else the frontend's; an address
+    // in either's `except` network gets no header (http_ana.c in 2.6).
+    let excepted = |x: &crate::haproxy::proxy::XffOpts, ip: IpAddr| {
+        x.except.is_some_and(|(n, l)| crate::haproxy::pattern::net_match(ip, n, l))
+    };
+    let xff_hdr = if be.options.contains(ProxyOptions::PR_O_FWDFOR) {
+        be.fwdfor.hdr.clone()
+    } else {
+        fe.fwdfor.hdr.clone()
+    };
+    let src = s.cli_addr.map(|a| a.ip());
+    let fwdfor = fwdfor
+        && src.is_some_and(|ip| {
+            !(fe.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&fe.fwdfor, ip))
+                && !(be.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&be.fwdfor, ip))
+        });
+    let orgto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
+    let dst = if orgto.is_some() {
+        s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd))).map(|a| a.ip())
+    } else {
+        None
+    };
+    let orgto = orgto.zip(dst).filter(|(x, ip)| {
+        ![fe.originalto.as_ref(), be.originalto.as_ref()].into_iter().flatten().any(|o| excepted(o, *ip))
+            && !excepted(x, *ip)
+    });
+    let restrict = [fe.hdr_names, be.hdr_names];
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -1087,11 +823,36 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let http10 = s.txn.cli_http10;
     let upgrade = s.txn.req.flags.contains(HttpMsgFlags::HTTP_MSGF_CONN_UPG);
     let Some(head) = s.txn.req.head.as_mut() else { return missing_head(w, s, Side::Cli) };
-    if fwdfor
-        && let Some(ip) = s.cli_addr.map(|a| a.ip())
-        && !(ifnone && head.value("x-forwarded-for").is_some())
+    // `option http-restrict-req-hdr-names`: names with other characters than letters,
+    // digits and `-`.
+    let odd_name = |n: &str| !n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Reject)
+        && head.headers.iter().any(|(n, _)| odd_name(n))
     {
-        head.add("x-forwarded-for", ip.to_string());
+        let close = s.txn.cli_close;
+        w.proxies[s.be.idx()].counters.denied_req += 1;
+        http_error_reply(
+            w,
+            s,
+            403,
+            http::analyser_error(403, close),
+            ReplyEnd::KeepAlive,
+            SnErr::SN_ERR_PRXCOND,
+            SnFinst::SN_FINST_R,
+        );
+        return AnalyserResult::Abort;
+    }
+    if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
+        head.headers.retain(|(n, _)| !odd_name(n));
+    }
+    if fwdfor
+        && let Some(ip) = src
+        && !(ifnone && head.value(&xff_hdr).is_some())
+    {
+        head.add(&xff_hdr, ip.to_string());
+    }
+    if let Some((x, ip)) = orgto {
+        head.add(&x.hdr, ip.to_string());
     }
     // An upgrade request keeps its `Connection` header as sent: the server must see the
     // `upgrade` token (HAProxy 2.6 leaves it alone too).
@@ -1588,6 +1349,10 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     if framing == Framing::UntilClose || te_close {
         s.txn.cli_close = true;
     }
+    let caps = &w.proxies[s.fe.idx()].rsp_cap;
+    if !caps.is_empty() {
+        s.txn.rsp_cap = capture_headers(caps.iter().map(|(n, l)| (Some(n.as_str()), *l)), &head);
+    }
     s.txn.rsp.head = Some(head);
     s.txn.rsp.head_len = len;
     s.txn.rsp.framing = Some(framing);
@@ -1626,70 +1391,32 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     );
     let _g = span.enter();
     s.rep.analysers.remove(an_bit);
-    let port = s.cli_addr.map(|a| a.port());
     let mut pxs = vec![s.be];
     if s.fe != s.be {
         pxs.push(s.fe);
     }
-    let mut deny = None;
-    let mut cache_store = None;
-    'rules: for px_id in pxs {
-        let px = &w.proxies[px_id.idx()];
-        for rule in &px.http_res_rules {
-            let smp = SessionSample::new(w, s);
-            if let Some(c) = &rule.cond
-                && !acl_exec_cond(c, px, &smp)
-            {
-                continue;
+    for px_id in pxs {
+        if w.proxies[px_id.idx()].http_res_rules.is_empty() {
+            continue;
+        }
+        match http_get_intercept_rule(w, s, px_id, RuleSet::Res) {
+            RuleResult::Cont => continue,
+            RuleResult::Stop => break,
+            RuleResult::Deny(reply) => {
+                span.record("action", "deny");
+                w.proxies[s.be.idx()].counters.denied_resp += 1;
+                send_rule_reply(w, s, reply, SnErr::SN_ERR_PRXCOND, SnFinst::SN_FINST_H);
+                return AnalyserResult::Abort;
             }
-            let value = |f: &LogFmt| f.eval(&smp, port);
-            match &rule.action {
-                ResAction::Allow => break 'rules,
-                ResAction::Deny(st) => {
-                    deny = Some(*st);
-                    break 'rules;
-                }
-                ResAction::SetHeader(n, f) => {
-                    let v = value(f);
-                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
-                    head.set(n, v);
-                }
-                ResAction::AddHeader(n, f) => {
-                    let v = value(f);
-                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
-                    head.add(n, v);
-                }
-                ResAction::DelHeader(n) => {
-                    let Some(head) = s.txn.rsp.head.as_mut() else { return missing_head(w, s, Side::Srv) };
-                    head.remove(n);
-                }
-                ResAction::CacheStore(name) => {
-                    // The head as it is now is what the cache keeps (the first cache-store counts).
-                    if cache_store.is_none() {
-                        cache_store = s.txn.rsp.head.clone().map(|h| (name.clone(), h));
-                    }
-                }
+            RuleResult::Done(reply) => {
+                span.record("action", "return");
+                w.proxies[px_id.idx()].counters.intercepted += 1;
+                send_rule_reply(w, s, reply, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_H);
+                return AnalyserResult::Abort;
             }
         }
     }
-    if let Some(st) = deny {
-        span.record("action", "deny");
-        w.proxies[s.be.idx()].counters.denied_resp += 1;
-        let close = s.txn.cli_close;
-        http_error_reply(
-            w,
-            s,
-            st,
-            http::analyser_error(st, close),
-            ReplyEnd::KeepAlive,
-            SnErr::SN_ERR_PRXCOND,
-            SnFinst::SN_FINST_H,
-        );
-        return AnalyserResult::Abort;
-    }
-    if let Some((name, head)) = cache_store {
-        http_action_store_cache(w, s, &name, head);
-    }
+    http_eval_after_res_rules(w, s);
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -2042,6 +1769,10 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.not_first = true;
     comp_ctx_free(&mut w.pool_comp_ctx, s);
     s.txn.reset();
+    s.vars.vars_prune();
+    s.logs.level = None;
+    s.timeout_server = None;
+    s.timeout_tunnel = None;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
     s.txn.wait_next_rq = true;
     let t = fe.timeout;

@@ -4,7 +4,7 @@
 //! Reproduces `proto_tcp.c` (1.5-dev8). `str2listener` hands each `bind` address to
 //! `tcpv4_add_listener`, which attaches the listener to `proto_tcpv4` (`LI_ASSIGNED`).
 //! At start-up `tcp_bind_listeners` calls `tcp_bind_listener` for each one: `socket()`,
-//! `SO_REUSEADDR`, `bind()`, `listen()`, and the fd goes into `fdtab[]` with
+//! `SO_REUSEADDR`, `SO_REUSEPORT`, `bind()`, `listen()`, and the fd goes into `fdtab[]` with
 //! `cb[DIR_RD] = proto->accept`, i.e. `stream_sock_accept` (`LI_LISTEN`). On the server
 //! side, `tcp_connect_server` opens the connection to the chosen server.
 
@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::frontend::{make_proxy_line, make_proxy_line_v2};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::listener::{ListenAddr, Listener, ListenerState};
+use crate::haproxy::listener::{ListenAddr, Listener, ListenerState, listen_backlog};
 use crate::haproxy::protocols::{BindError, ProtoList, Protocol, enable_all_listeners, unbind_all_listeners};
 use crate::haproxy::server::SrvPpOpts;
 use crate::haproxy::session::{Session, SnErr};
@@ -82,30 +82,55 @@ pub fn tcp_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<(
     Ok(())
 }
 
-fn bind_inet(addr: SocketAddr, backlog: u32) -> std::io::Result<mio::net::TcpListener> {
+// ANCHOR: bind_inet
+/// `socket()`, `SO_REUSEADDR`, `SO_REUSEPORT` (unless `noreuseport`), `bind()`, `listen()`.
+/// 1.5 sets `SO_REUSEPORT` wherever the system has it, ignoring a failure. On Linux
+/// (3.9 and later) it lets a new process bind the port while the old one still listens:
+/// both sockets listen and the kernel spreads new connections over them, so a reload
+/// needs no pause. Without it, `bind()` fails with `EADDRINUSE` until the old process
+/// pauses its listener (`SIGTTOU`, `pause_listener`).
+pub fn bind_inet(addr: SocketAddr, backlog: i32, reuseport: bool) -> std::io::Result<mio::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
     sock.set_nonblocking(true)?;
     sock.set_reuse_address(true)?;
+    if reuseport {
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt(2) on the socket just created, reading one int we own. Like
+        // 1.5, a failure is ignored.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
     sock.bind(&addr.into())?;
-    sock.listen(backlog.clamp(1, i32::MAX as u32) as i32)?;
+    sock.listen(backlog)?;
     Ok(mio::net::TcpListener::from_std(sock.into()))
 }
+// ANCHOR_END: bind_inet
 
 // ANCHOR: tcp_bind_listener
 /// proto_tcp.c:tcp_bind_listener() in 1.5-dev8: create, bind and listen on the socket,
 /// then register it in `fdtab[]` with `cb[DIR_RD] = proto->accept` (`LI_LISTEN`).
+/// A listener that is not `LI_ASSIGNED` is already bound (or deleted): nothing to do, and
+/// no span.
 pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindError> {
     let l = &w.listeners[lid.idx()];
+    if l.state != ListenerState::LI_ASSIGNED {
+        return Ok(());
+    }
     let span = tracing::info_span!(names::TCP_BIND_LISTENER, listener = lid.0, addr = %l.addr, fd = tracing::field::Empty, from = %l.state, to = tracing::field::Empty);
     let _g = span.enter();
     crate::haproxy::step_point(names::TCP_BIND_LISTENER, || {
         crate::haproxy::View::Listeners(&w.proxies, &w.listeners)
     });
-    if l.state != ListenerState::LI_ASSIGNED {
-        return Ok(());
-    }
+    let l = &w.listeners[lid.idx()];
     let res = match &l.addr {
-        ListenAddr::Inet(a) => bind_inet(*a, l.backlog),
+        ListenAddr::Inet(a) => bind_inet(*a, listen_backlog(l), !w.global.noreuseport),
         ListenAddr::InheritedFd(n) => match w.fdtab.adopt_inherited(*n) {
             Ok(Sock::TcpListener(t)) => Ok(t),
             Ok(other) => {
@@ -121,8 +146,10 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
         ListenAddr::Inet(a) => format!("[{a}]"),
         other => format!("[{other}]"),
     };
-    let listener =
-        res.map_err(|e| BindError { msg: format!("cannot bind socket ({}) for {addr_txt}", os_reason(&e)) })?;
+    let listener = res.map_err(|e| BindError {
+        msg: format!("cannot bind socket ({}) for {addr_txt}", os_reason(&e)),
+        retryable: true,
+    })?;
     let proto = l.proto;
     let bound = listener.local_addr().ok();
     let fd = w
@@ -134,7 +161,10 @@ pub fn tcp_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindErr
             [Some(proto.accept), None],
             FdState::FD_STLISTEN,
         )
-        .map_err(|e| BindError { msg: format!("cannot register socket ({e}) {addr_txt}") })?;
+        .map_err(|e| BindError {
+            msg: format!("cannot register socket ({e}) {addr_txt}"),
+            retryable: false,
+        })?;
     let l = &mut w.listeners[lid.idx()];
     // For port 0 the kernel picked the port: keep it, so the listener shows where it listens.
     if let (ListenAddr::Inet(a), Some(b)) = (&l.addr, bound)

@@ -40,6 +40,18 @@ pub fn uxst_add_listener(protocols: &mut ProtoList, l: &mut Listener) {
     protocols.attach(l.proto, l.id);
 }
 
+/// proto_uxst.c:destroy_uxst_socket() in 1.5-dev8: remove the socket file at `path`
+/// unless another process listens on it. A reloaded process has bound the same path:
+/// the old one, unbinding, must not remove the new one's socket. A datagram `connect()`
+/// tells: `ECONNREFUSED` means nobody listens there any more.
+pub fn destroy_uxst_socket(path: &std::path::Path) {
+    let Ok(sock) = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::DGRAM, None) else { return };
+    let Ok(addr) = socket2::SockAddr::unix(path) else { return };
+    if sock.connect(&addr).is_err_and(|e| e.raw_os_error() == Some(libc::ECONNREFUSED)) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// proto_uxst.c:uxst_bind_listeners() in 1.5-dev8: bind every UNIX listener.
 pub fn uxst_bind_listeners(w: &mut Haproxy, proto: &'static Protocol) -> Result<(), BindError> {
     for lid in w.protocols.listeners_of(proto) {
@@ -71,6 +83,7 @@ pub fn uxst_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindEr
             crate::haproxy::proto_tcp::os_reason(&e),
             path.display()
         ),
+        retryable: true,
     })?;
     if let Some(mode) = w.unix_mode(lid) {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
@@ -84,7 +97,7 @@ pub fn uxst_bind_listener(w: &mut Haproxy, lid: ListenerId) -> Result<(), BindEr
             [Some(PROTO_UNIX.accept), None],
             FdState::FD_STLISTEN,
         )
-        .map_err(|e| BindError { msg: format!("cannot register socket ({e})") })?;
+        .map_err(|e| BindError { msg: format!("cannot register socket ({e})"), retryable: false })?;
     let l = &mut w.listeners[lid.idx()];
     l.fd = Some(fd);
     l.set_state(ListenerState::LI_LISTEN);

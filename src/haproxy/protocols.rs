@@ -19,8 +19,11 @@ use crate::trace::names;
 /// A failure to bind a listener, reported as HAProxy's start-up ALERT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindError {
-    /// The message after `Starting frontend NAME: `.
+    /// The message after `Binding [file:line] for frontend NAME: `.
     pub msg: String,
+    /// `ERR_RETRYABLE`: the error may vanish if tried again (the port is in use, maybe by
+    /// an old process about to pause); otherwise `ERR_FATAL`.
+    pub retryable: bool,
 }
 
 impl fmt::Display for BindError {
@@ -101,6 +104,13 @@ impl ProtoList {
         }
     }
 
+    /// Removes a listener from its protocol's list (`LIST_DEL(&l->proto_list)`).
+    pub fn detach(&mut self, proto: &'static Protocol, l: ListenerId) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.proto == proto) {
+            e.listeners.retain(|&x| x != l);
+        }
+    }
+
     /// The listeners of `proto`.
     pub fn listeners_of(&self, proto: &'static Protocol) -> Vec<ListenerId> {
         self.entries.iter().find(|e| e.proto == proto).map(|e| e.listeners.clone()).unwrap_or_default()
@@ -125,6 +135,15 @@ pub fn protocol_enable_all(w: &mut Haproxy) {
     let protos: Vec<_> = w.protocols.entries.iter().map(|e| e.proto).collect();
     for p in protos {
         (p.enable_all)(w, p);
+    }
+}
+
+/// protocols.c:protocol_unbind_all() in 1.5-dev8: every registered protocol closes its
+/// listeners (a start-up that gives up).
+pub fn protocol_unbind_all(w: &mut Haproxy) {
+    let protos: Vec<_> = w.protocols.entries.iter().map(|e| e.proto).collect();
+    for p in protos {
+        (p.unbind_all)(w, p);
     }
 }
 

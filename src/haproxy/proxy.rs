@@ -5,7 +5,9 @@
 //! owns servers and balances across them, and a `listen` section is both. The analyser
 //! masks (`fe_req_ana`, `be_req_ana`, ...) are filled by `check_config_validity` and copied
 //! into each session's buffers: they are how a proxy's mode and rules become the list of
-//! functions a request goes through.
+//! functions a request goes through. The start-up and reload functions of `proxy.c` live
+//! here too: `start_proxies` binds, `pause_proxies` and `resume_proxies` answer
+//! `SIGTTOU` and `SIGTTIN`, `stop_proxy` closes a proxy's listeners for good.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,10 +15,15 @@ use std::fmt;
 use crate::haproxy::acl::{AclList, Condition};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::compression::Comp;
-use crate::haproxy::log::{LogFormat, LogTarget};
-use crate::haproxy::proto_http::{HttpReqRule, HttpResRule};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::http_act::{HttpReply, HttpRule};
+use crate::haproxy::listener::{
+    ListenAddr, ListenerState, delete_listener, pause_listener, resume_listener, unbind_listener,
+};
+use crate::haproxy::log::{LOG_WARNING, LogFormat, LogTarget};
 use crate::haproxy::server::Server;
 use crate::ids::{ListenerId, ProxyId, SessionId};
+use crate::trace::names;
 
 bitflags::bitflags! {
     /// `px->cap`: what the proxy can do.
@@ -55,13 +62,17 @@ impl fmt::Display for ProxyMode {
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ProxyState {
-    /// Running.
+    /// Configured, not started yet: `start_proxies` has not bound its listeners.
     #[default]
+    PR_STNEW,
+    /// Started: its listeners are bound.
     PR_STREADY,
-    /// Listeners paused.
+    /// Its listeners are paused (`SIGTTOU`, while a new process takes the ports).
     PR_STPAUSED,
-    /// Stopped (soft stop finished, or disabled).
+    /// Stopped (soft stop, or `disabled`).
     PR_STSTOPPED,
+    /// A listener refused to pause: the proxy is in an unknown state.
+    PR_STERROR,
 }
 
 bitflags::bitflags! {
@@ -84,8 +95,6 @@ bitflags::bitflags! {
         const PR_O_TCP_NOLING   = 0x0000_0040;
         /// `option logasap`: log before the end of the session.
         const PR_O_LOGASAP      = 0x0000_0080;
-        /// `option httpchk`: health checks send an HTTP request.
-        const PR_O_HTTP_CHK     = 0x0000_0100;
         /// `option forwardfor if-none`: keep an existing header.
         const PR_O_FF_IFNONE    = 0x0000_0200;
         /// `option independent-streams`.
@@ -95,7 +104,33 @@ bitflags::bitflags! {
         /// `option log-health-checks`: log every check whose result changes the health
         /// (HAProxy keeps it in `px->options2`).
         const PR_O2_LOGHCHKS    = 0x0000_1000;
+        /// `option http-buffer-request`: wait for the whole request body before the
+        /// rules (HAProxy keeps it in `px->options`, `PR_O_WREQ_BODY`, 1.6+).
+        const PR_O_WREQ_BODY    = 0x0000_2000;
     }
+}
+
+/// `option forwardfor` / `option originalto` settings: the header to add and the
+/// network whose addresses get none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XffOpts {
+    /// `except NETWORK`.
+    pub except: Option<(std::net::IpAddr, u8)>,
+    /// `header NAME` (lower case).
+    pub hdr: String,
+}
+
+/// `option http-restrict-req-hdr-names`: what to do with request header names holding
+/// other characters than letters, digits and `-` (2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HdrNamesPolicy {
+    /// `preserve` (the default): forward them.
+    #[default]
+    Preserve,
+    /// `delete`: remove them.
+    Delete,
+    /// `reject`: answer 403.
+    Reject,
 }
 
 /// How HTTP connections are kept (`TX_CON_WANT_*`, from the `option http-*` keywords).
@@ -185,6 +220,8 @@ pub struct SwitchingRule {
     pub be_name: String,
     /// The resolved backend.
     pub be: Option<ProxyId>,
+    /// `use_backend %[...]`: the name is computed per request (`be_name` is the format).
+    pub dynamic: Option<crate::haproxy::log::LogFmt>,
     /// Where the rule was written, for error messages.
     pub line: usize,
 }
@@ -243,7 +280,7 @@ pub struct ProxyCounters {
 }
 
 /// `struct proxy`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Proxy {
     /// Index in `Haproxy::proxies`.
     pub id: ProxyId,
@@ -275,12 +312,22 @@ pub struct Proxy {
     pub switching_rules: Vec<SwitchingRule>,
     /// Named ACLs declared in this section.
     pub acls: AclList,
-    /// `http-request` rules in order.
-    pub http_req_rules: Vec<HttpReqRule>,
+    /// `http-request` rules in order (those of its `defaults` section first).
+    pub http_req_rules: Vec<HttpRule>,
     /// `http-response` rules in order.
-    pub http_res_rules: Vec<HttpResRule>,
+    pub http_res_rules: Vec<HttpRule>,
     /// `compression` settings (`px->comp`); `None` when the section has none.
     pub comp: Option<Comp>,
+    /// `http-after-response` rules in order.
+    pub http_after_res_rules: Vec<HttpRule>,
+    /// `http-error status N ...`: the replies replacing the error messages of these
+    /// statuses (before `errorfile`s).
+    pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
+    /// `capture request header NAME len N` lines, then `http-request capture ... len N`
+    /// slots: (header name, or none for an action's slot; longest value kept).
+    pub req_cap: Vec<(Option<String>, usize)>,
+    /// `capture response header NAME len N` lines.
+    pub rsp_cap: Vec<(String, usize)>,
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
@@ -294,10 +341,22 @@ pub struct Proxy {
     pub options: ProxyOptions,
     /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
     pub http_mode: HttpConnMode,
-    /// `option httpchk [METH URI]`: the health-check request line.
-    pub check_req: Option<(String, String)>,
-    /// `http-check expect status N`.
-    pub check_expect_status: Option<u16>,
+    /// `option forwardfor` settings (used when `PR_O_FWDFOR` is set).
+    pub fwdfor: XffOpts,
+    /// `option originalto`: add the address the client connected to.
+    pub originalto: Option<XffOpts>,
+    /// `option http-restrict-req-hdr-names`.
+    pub hdr_names: HdrNamesPolicy,
+    /// `tcpcheck_rules` and the check options: what this backend's health checks send
+    /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
+    pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
+    pub mon_fail_cond: Vec<crate::haproxy::acl::Condition>,
+    /// `default-server` settings, as the words that follow the keyword (the `defaults`
+    /// section's first, then this section's): every `server` line starts from them.
+    pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
     /// Request analysers this proxy brings as a frontend.
@@ -315,6 +374,8 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// `option httplog` / `option tcplog` / default format.
     pub log_format: LogFormat,
+    /// `log-format FMT`: a custom log line (wins over `log_format`).
+    pub log_format_str: Option<crate::haproxy::log::LogFmt>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -336,7 +397,7 @@ impl Proxy {
             name: name.to_string(),
             cap,
             mode: ProxyMode::PR_MODE_TCP,
-            state: ProxyState::PR_STREADY,
+            state: ProxyState::PR_STNEW,
             conf: (file.to_string(), line),
             listeners: Vec::new(),
             maxconn: 0,
@@ -349,14 +410,23 @@ impl Proxy {
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),
             comp: None,
+            http_after_res_rules: Vec::new(),
+            http_errors: std::collections::BTreeMap::new(),
+            req_cap: Vec::new(),
+            rsp_cap: Vec::new(),
             errmsg: std::collections::BTreeMap::new(),
             servers: Vec::new(),
             lbprm: LbParams::default(),
             conn_retries: 3,
             options: ProxyOptions::empty(),
             http_mode: HttpConnMode::KeepAlive,
-            check_req: None,
-            check_expect_status: None,
+            fwdfor: XffOpts { except: None, hdr: "x-forwarded-for".into() },
+            originalto: None,
+            hdr_names: HdrNamesPolicy::Preserve,
+            tcpcheck: Default::default(),
+            monitor_uri: None,
+            mon_fail_cond: Vec::new(),
+            default_server: Vec::new(),
             timeout: Timeouts::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
@@ -365,6 +435,7 @@ impl Proxy {
             accept: None,
             logs: Vec::new(),
             log_format: LogFormat::None,
+            log_format_str: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),
@@ -411,4 +482,197 @@ impl Proxy {
     pub fn srv_bck(&self) -> usize {
         self.servers.iter().filter(|s| s.is_usable() && s.is_backup()).count()
     }
+}
+
+// ANCHOR: start_proxies
+/// proxy.c:start_proxies() in 1.5-dev8: bind the listeners of every proxy not started
+/// yet (`PR_STNEW`), through their protocol's `bind` (`tcp_bind_listener`). A proxy whose
+/// listeners all bound is `PR_STREADY`; one that failed stays `PR_STNEW`, so that the
+/// next call (`main()`'s retry loop, while an old process pauses) binds only what is
+/// left. A `disabled` proxy is `PR_STSTOPPED` and binds nothing. Failures are reported
+/// when `verbose` (the last try) or when they are not retryable; the result says whether
+/// a retry may help.
+/// Divergence: the messages are 2.6's (`Binding [file:line] for frontend X: ...`), and
+/// no "Proxy X started." notice is logged (2.6 logs none).
+pub fn start_proxies(w: &mut Haproxy, verbose: bool) -> Result<(), StartError> {
+    let span = tracing::info_span!(names::START_PROXIES, verbose, err = tracing::field::Empty);
+    let _g = span.enter();
+    let mut err = StartError::default();
+    for p in 0..w.proxies.len() {
+        if w.proxies[p].state != ProxyState::PR_STNEW {
+            continue;
+        }
+        let mut pxerr = false;
+        for lid in w.proxies[p].listeners.clone() {
+            let l = &w.listeners[lid.idx()];
+            if l.state != ListenerState::LI_ASSIGNED {
+                continue;
+            }
+            let Err(e) = (l.proto.bind)(w, lid) else { continue };
+            pxerr = true;
+            if verbose || !e.retryable {
+                let l = &w.listeners[lid.idx()];
+                err.alerts.push(format!(
+                    "Binding [{}:{}] for {} {}: {}",
+                    l.conf.0,
+                    l.conf.1,
+                    w.proxies[p].section_name(),
+                    w.proxies[p].name,
+                    e.msg
+                ));
+            }
+            if e.retryable {
+                err.retryable = true;
+            } else {
+                err.fatal = true;
+                break;
+            }
+        }
+        if !pxerr {
+            w.proxies[p].state = ProxyState::PR_STREADY;
+        }
+        if err.fatal {
+            break;
+        }
+    }
+    if err.retryable || err.fatal {
+        span.record("err", if err.fatal { "ERR_FATAL" } else { "ERR_RETRYABLE" });
+        return Err(err);
+    }
+    Ok(())
+}
+// ANCHOR_END: start_proxies
+
+/// What `start_proxies` could not do (`ERR_RETRYABLE`, `ERR_FATAL` and its ALERTs).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StartError {
+    /// The ALERTs to print (only those `start_proxies` was asked to report).
+    pub alerts: Vec<String>,
+    /// `ERR_RETRYABLE`: some listener may bind if tried again (its port is in use).
+    pub retryable: bool,
+    /// `ERR_FATAL`: trying again will not help.
+    pub fatal: bool,
+}
+
+/// proxy.c:pause_proxy() in 1.5-dev8: pause every listener of a frontend (`PR_STPAUSED`).
+/// Returns false if one refused (`PR_STERROR`), after saying so as 2.6 does.
+/// Divergence: no "Pausing frontend X." warning on success (2.6 prints none).
+pub fn pause_proxy(w: &mut Haproxy, p: ProxyId) -> bool {
+    let px = &w.proxies[p.idx()];
+    if !px.is_frontend()
+        || matches!(px.state, ProxyState::PR_STERROR | ProxyState::PR_STSTOPPED | ProxyState::PR_STPAUSED)
+    {
+        return true;
+    }
+    let _s = tracing::debug_span!(names::PAUSE_PROXY, proxy = px.name.as_str()).entered();
+    for lid in px.listeners.clone() {
+        if !pause_listener(w, lid) {
+            w.proxies[p.idx()].state = ProxyState::PR_STERROR;
+        }
+    }
+    let px = &w.proxies[p.idx()];
+    if px.state == ProxyState::PR_STERROR {
+        let msg = format!("{} {} failed to enter pause mode.", px.section_name(), px.name);
+        let targets = px.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, &msg);
+        return false;
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STPAUSED;
+    true
+}
+
+// ANCHOR: pause_proxies
+/// proxy.c:pause_proxies() in 1.5-dev8 (`SIGTTOU`): pause every frontend, so that a new
+/// process can bind their ports; if one refuses, stop softly instead.
+pub fn pause_proxies(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::PAUSE_PROXIES).entered();
+    w.clock.tv_update_date();
+    let mut err = false;
+    for p in 0..w.proxies.len() {
+        err |= !pause_proxy(w, ProxyId::from(p));
+    }
+    if err {
+        let msg = "Some proxies refused to pause, performing soft stop now.";
+        let targets = w.global.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, msg);
+        w.soft_stop();
+    }
+}
+// ANCHOR_END: pause_proxies
+
+/// proxy.c:resume_proxy() in 1.5-dev8: a paused frontend listens again. If a port was
+/// taken meanwhile, say which and pause the frontend again (another port may have been
+/// resumed already). Returns false on failure.
+pub fn resume_proxy(w: &mut Haproxy, p: ProxyId) -> bool {
+    if w.proxies[p.idx()].state != ProxyState::PR_STPAUSED {
+        return true;
+    }
+    let _s = tracing::debug_span!(names::RESUME_PROXY, proxy = w.proxies[p.idx()].name.as_str()).entered();
+    let mut fail = false;
+    for lid in w.proxies[p.idx()].listeners.clone() {
+        if !resume_listener(w, lid) {
+            let px = &w.proxies[p.idx()];
+            let msg = match &w.listeners[lid.idx()].addr {
+                ListenAddr::Inet(a) if a.port() != 0 => {
+                    format!(
+                        "Port {} busy while trying to enable {} {}.",
+                        a.port(),
+                        px.section_name(),
+                        px.name
+                    )
+                }
+                _ => format!(
+                    "Bind on socket {} busy while trying to enable {} {}.",
+                    w.listeners[lid.idx()].luid,
+                    px.section_name(),
+                    px.name
+                ),
+            };
+            let targets = px.logs.clone();
+            w.ha_warning_and_log(&targets, LOG_WARNING, &msg);
+            fail = true;
+            break;
+        }
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STREADY;
+    if fail {
+        pause_proxy(w, p);
+        return false;
+    }
+    true
+}
+
+// ANCHOR: resume_proxies
+/// proxy.c:resume_proxies() in 1.5-dev8 (`SIGTTIN`): every paused frontend listens again;
+/// the new process that paused them gave up.
+pub fn resume_proxies(w: &mut Haproxy) {
+    let _s = tracing::info_span!(names::RESUME_PROXIES).entered();
+    w.clock.tv_update_date();
+    let mut err = false;
+    for p in 0..w.proxies.len() {
+        err |= !resume_proxy(w, ProxyId::from(p));
+    }
+    if err {
+        let msg = "Some proxies refused to resume, probably due to a conflict on a listening port. You may want to try again after the conflicting application is stopped, otherwise a restart might be needed to resume safe operations.";
+        let targets = w.global.logs.clone();
+        w.ha_warning_and_log(&targets, LOG_WARNING, msg);
+    }
+}
+// ANCHOR_END: resume_proxies
+
+/// proxy.c:stop_proxy() in 1.5-dev8: close the proxy's listeners and delete them; the
+/// proxy is `PR_STSTOPPED`. `check_config_validity` calls it on a `disabled` proxy, whose
+/// listeners, never bound, then leave their protocol's list: nothing will bind them.
+/// Divergence: each listener still counted as a job (bound, or never deleted) is taken
+/// off `jobs`, which haflow counts per listener at start.
+pub fn stop_proxy(w: &mut Haproxy, p: ProxyId) {
+    for lid in w.proxies[p.idx()].listeners.clone() {
+        let counted = w.listeners[lid.idx()].state >= ListenerState::LI_ASSIGNED;
+        unbind_listener(w, lid);
+        delete_listener(&mut w.listeners[lid.idx()], &mut w.protocols);
+        if counted {
+            w.jobs = w.jobs.saturating_sub(1);
+        }
+    }
+    w.proxies[p.idx()].state = ProxyState::PR_STSTOPPED;
 }

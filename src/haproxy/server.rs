@@ -11,14 +11,15 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::haproxy::checks::{
-    CheckResult, HchkStatus, redistribute_pending, server_counts, set_backend_down,
+    CheckResult, ChkConn, ChkSt, HchkStatus, redistribute_pending, server_counts, set_backend_down,
 };
 use crate::haproxy::errors::print_message;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
 use crate::haproxy::queue::process_srv_queue;
+use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
 use crate::haproxy::time::Tick;
-use crate::ids::{Fd, ServerId, SessionId, TaskId};
+use crate::ids::{ServerId, SessionId, TaskId};
 
 bitflags::bitflags! {
     /// `srv->state` (`SRV_*`).
@@ -49,8 +50,9 @@ bitflags::bitflags! {
     }
 }
 
-/// Health-check settings and state of one server (the `check_*` fields of 1.5-dev8's
-/// `struct server`, `struct check` in later versions). Owned by `checks.rs`.
+/// Settings and state of one check of a server: its health check or its agent check (the
+/// `check_*` fields of 1.5-dev8's `struct server`, `struct check` since 1.5.0). Owned by
+/// `checks.rs` and `tcpcheck.rs`.
 #[derive(Clone, Debug)]
 pub struct CheckState {
     /// `inter`: time between two checks, ms.
@@ -66,29 +68,45 @@ pub struct CheckState {
     pub fall: u32,
     /// `health`: 0..rise+fall-1; the server is UP when `health >= rise`.
     pub health: u32,
-    /// `check_status`: result of the last check as HAProxy names it (`L4OK`, `L4CON`,
-    /// `L7OK`, `L7STS`...). `START` is never stored: it only begins a check.
+    /// `status`: result of the last check as HAProxy names it (`L4OK`, `L4CON`, `L7OK`,
+    /// `L7STS`...). `START` is never stored: it only begins a check.
     pub status: HchkStatus,
-    /// `check_code`: status code of the last HTTP check, if any.
+    /// `code`: the code the last check's answer carried (HTTP status, MySQL or LDAP error).
     pub code: Option<u16>,
-    /// `check_desc`: detail of the last result ("Connection refused", a reason phrase).
+    /// `desc`: detail of the last result ("Connection refused", a reason phrase).
     pub info: String,
-    /// `check_duration`: duration of the last check, ms.
+    /// `duration`: duration of the last check, ms.
     pub duration: u64,
     /// `counters.failed_checks`: checks that failed while the health was above 0.
     pub failed: u64,
-    /// `result`: what the check in progress found so far (`SRV_CHK_*`).
+    /// `result`: what the check in progress found so far (`CHK_RES_*`).
     pub result: CheckResult,
-    /// `s->check`: the task running `process_chk`, created by `start_checks`.
+    /// `state`: `CHK_ST_*` (configured, enabled, in progress, agent...).
+    pub state: ChkSt,
+    /// `task`: the task running `process_chk`, created by `start_checks`.
     pub task: Option<TaskId>,
-    /// `curfd`: the connection of the check in progress; `None` between checks.
-    pub fd: Option<Fd>,
-    /// `check_start`: when the check in progress started (for `duration`).
+    /// `start`: when the check in progress started (for `duration`).
     pub start: Option<Tick>,
-    /// `check_data`: what the server answered so far (at most `CHK_DATA_SIZE` bytes).
-    pub data: Vec<u8>,
-    /// Bytes of the HTTP check request already sent (a short write resumes there).
-    pub sent: usize,
+    /// `port`: where checks connect (`port` keyword, `agent-port`); 0: the server's port.
+    pub port: u16,
+    /// `addr`: where checks connect (`addr` keyword, `agent-addr`); the server's otherwise.
+    pub addr: Option<std::net::IpAddr>,
+    /// `send_proxy`: open check connections with a PROXY header (`check-send-proxy`).
+    pub send_proxy: bool,
+    /// `via_socks4`: check through the server's `socks4` proxy (`check-via-socks4`).
+    pub via_socks4: bool,
+    /// `tcpcheck_rules`: what the check sends and expects.
+    pub rules: std::sync::Arc<TcpcheckRules>,
+    /// `current_step`: the rule the check stopped at (waiting), as an index in `rules`.
+    pub current_step: Option<usize>,
+    /// The connection of the check in progress; `None` between checks.
+    pub conn: Option<ChkConn>,
+    /// `bi`: what the server sent and the current expect has not consumed.
+    pub bi: Vec<u8>,
+    /// `bo`: what the current send rule has not written yet.
+    pub bo: Vec<u8>,
+    /// `vars`: the check's variables (`check.*`), preset from the rules at each start.
+    pub vars: Vec<(String, SmpVal)>,
 }
 
 impl CheckState {
@@ -107,12 +125,20 @@ impl CheckState {
             info: String::new(),
             duration: 0,
             failed: 0,
-            result: CheckResult::SRV_CHK_UNKNOWN,
+            result: CheckResult::CHK_RES_UNKNOWN,
+            state: ChkSt::empty(),
             task: None,
-            fd: None,
             start: None,
-            data: Vec::new(),
-            sent: 0,
+            port: 0,
+            addr: None,
+            send_proxy: false,
+            via_socks4: false,
+            rules: Default::default(),
+            current_step: None,
+            conn: None,
+            bi: Vec::new(),
+            bo: Vec::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -191,6 +217,13 @@ pub struct Server {
     pub nbpend_max: u32,
     /// Health checks, when `check` is set.
     pub check: Option<CheckState>,
+    /// The agent check, when `agent-check` is set.
+    pub agent: Option<CheckState>,
+    /// `rise` as configured, `check` or not: the health `show servers state` prints for a
+    /// server without checks (HAProxy keeps `check.health = rise` for every server).
+    pub check_rise: u32,
+    /// `socks4 <addr>`: the SOCKS4 proxy checks go through with `check-via-socks4`.
+    pub socks4: Option<SocketAddr>,
     /// Counters.
     pub counters: SrvCounters,
     /// Seconds since start at the last state change (`lastchg`).
@@ -219,6 +252,9 @@ impl Server {
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             check: None,
+            agent: None,
+            check_rise: 2,
+            socks4: None,
             counters: SrvCounters::default(),
             last_change: 0,
             rr_current: 0,
@@ -311,6 +347,7 @@ pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     srv.last_change = now;
     if let Some(c) = srv.check.as_mut() {
         c.health = 0;
+        c.state |= ChkSt::CHK_ST_PAUSED;
     }
     if was_running {
         srv.counters.down_trans += 1;
@@ -342,6 +379,7 @@ fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
     srv.last_change = now;
     if let Some(c) = srv.check.as_mut() {
         c.health = c.rise;
+        c.state.remove(ChkSt::CHK_ST_PAUSED);
     }
     let px = &w.proxies[sid.px.idx()];
     if w.server(sid).is_backup() && px.srv_act() > 0 || !w.server(sid).is_usable() {
@@ -397,4 +435,60 @@ pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
         );
         report_state_change(w, sid, LOG_NOTICE, &msg);
     }
+}
+
+/// server.c:server_parse_weight_change_request() in 2.6: `N` (0..256) or `N%` of the
+/// initial weight. Returns the error, or an empty answer.
+/// Divergence: no "Backend is using a static LB algorithm" refusal; `N%` above 100000 is
+/// refused where 2.6 caps it at 25600; a negative weight or trailing garbage gets the
+/// "preceded by garbage" answer instead of 2.6's range or "Trailing garbage" one.
+pub fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -> String {
+    let (digits, pct) = match v.strip_suffix('%') {
+        Some(d) => (d, true),
+        None => (v, false),
+    };
+    let num = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if num == 0 || num != digits.len() {
+        return "Empty weight string empty or preceded by garbage".into();
+    }
+    let n: u64 = digits.parse().unwrap_or(u64::MAX);
+    let weight = if pct {
+        if n > 100_000 {
+            return "Relative weight must be positive.\n".into();
+        }
+        (u64::from(w.cli.stats.iweight(sid)) * n / 100).min(256)
+    } else {
+        if n > 256 {
+            return "Absolute weight can only be between 0 and 256 inclusive.\n".into();
+        }
+        n
+    };
+    let was_usable = w.server(sid).is_usable();
+    w.server_mut(sid).uweight = weight as u32;
+    if !was_usable && w.server(sid).is_usable() {
+        // A server that can take traffic again takes what waits for its backend.
+        process_srv_queue(w, sid);
+    }
+    String::new()
+}
+
+/// server.c:server_parse_maxconn_change_request() in 2.6: an agent's `maxconn:N`.
+/// Returns the error, or an empty answer.
+pub fn server_parse_maxconn_change_request(w: &mut Haproxy, sid: ServerId, v: &str) -> String {
+    if v.is_empty() {
+        return "Require <maxconn>.\n".into();
+    }
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return "maxconn string empty or preceded by garbage".into();
+    }
+    if digits != v.len() {
+        return "Trailing garbage in maxconn string".into();
+    }
+    let was_full = w.server(sid).is_full();
+    w.server_mut(sid).maxconn = v.parse().unwrap_or(u32::MAX);
+    if was_full && !w.server(sid).is_full() && w.server(sid).is_usable() {
+        process_srv_queue(w, sid);
+    }
+    String::new()
 }

@@ -19,7 +19,9 @@ use crate::haproxy::backend::{SrvStatus, connect_server, srv_redispatch_connect}
 use crate::haproxy::buffers::{Analysers, BUF_INFINITE_FORWARD, BufFlags, Buffer};
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::listener::{dequeue_all_listeners, dequeue_global_listeners, resume_listener};
+use crate::haproxy::listener::{
+    ListenerState, dequeue_all_listeners, dequeue_global_listeners, resume_listener,
+};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proto_http::{self, HttpTxn};
 use crate::haproxy::proxy::{ProxyMode, ProxyOptions};
@@ -189,6 +191,8 @@ pub struct SessLogs {
     pub retries: u32,
     /// True once the log line was emitted (it is emitted once).
     pub logged: bool,
+    /// `set-log-level`: the level of this transaction's log line (8: `silent`).
+    pub level: Option<u8>,
 }
 
 /// `struct session`.
@@ -241,6 +245,13 @@ pub struct Session {
     pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
     /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
     pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
+    /// `http-request set-timeout server`: this session's server timeout (ms).
+    pub timeout_server: Option<u64>,
+    /// `http-request set-timeout tunnel`: this session's tunnel timeout (ms).
+    pub timeout_tunnel: Option<u64>,
+    /// The session's variables (`sess.`, `txn.`, `req.`, `res.`); empty until a rule
+    /// sets one.
+    pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
     /// Bytes from and to the client already credited to the proxies' and server's byte
@@ -298,6 +309,9 @@ impl Session {
             txn: HttpTxn::default(),
             comp_algo: None,
             comp_ctx: None,
+            vars: Default::default(),
+            timeout_server: None,
+            timeout_tunnel: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
@@ -315,6 +329,7 @@ impl Session {
                 prx_queue_size: 0,
                 retries: 0,
                 logged: false,
+                level: None,
             },
             counted: ByteMarks::default(),
             srv_error: default_srv_error,
@@ -926,7 +941,7 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             // after a protocol switch), idle under `timeout tunnel` when it is set, with
             // the half-closed timeouts still winning on a closed side (1.5.0).
             if s.req.analysers.is_empty()
-                && let Some(tunnel) = be_timeout.tunnel
+                && let Some(tunnel) = s.timeout_tunnel.or(be_timeout.tunnel)
             {
                 s.req.rto = Some(tunnel);
                 s.req.wto = Some(tunnel);
@@ -1512,8 +1527,10 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
         s.txn.rsp_begin();
     }
     s.rep.flags.insert(BufFlags::BF_READ_ATTACHED);
-    s.req.wto = be.timeout.server;
-    s.rep.rto = be.timeout.server;
+    // `http-request set-timeout server` wins over the backend's setting.
+    let server_tmo = s.timeout_server.or(be.timeout.server);
+    s.req.wto = server_tmo;
+    s.rep.rto = server_tmo;
     s.req.wex = TICK_ETERNITY;
 }
 
@@ -1560,14 +1577,26 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     );
     let _g = span.enter();
     if !s.flags.contains(SessFlags::SN_BE_ASSIGNED) {
-        let fe = &w.proxies[s.fe.idx()];
-        let mut target = None;
-        for rule in &fe.switching_rules {
-            if crate::haproxy::acl::acl_exec_cond(&rule.cond, fe, &proto_http::SessionSample::new(w, s)) {
-                target = rule.be;
-                break;
+        let fe_id = s.fe;
+        let target = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+            let w = ctx.strm?.0;
+            let fe = &w.proxies[fe_id.idx()];
+            for rule in &fe.switching_rules {
+                if !crate::haproxy::acl::acl_exec_cond(&rule.cond, &fe.acls, ctx) {
+                    continue;
+                }
+                let Some(f) = &rule.dynamic else { return rule.be };
+                // A dynamic name that names no backend falls through to the next rule.
+                let name = crate::haproxy::log::build_logline(f, ctx, false);
+                if let Some(p) =
+                    w.proxies.iter().find(|p| p.is_backend() && p.name.as_bytes() == name.as_slice())
+                {
+                    return Some(p.id);
+                }
             }
-        }
+            None
+        });
+        let fe = &w.proxies[s.fe.idx()];
         let be = target.or(fe.defbe).unwrap_or(s.fe);
         session_set_backend(w, s, be);
     }
@@ -1638,7 +1667,10 @@ fn session_end(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span) -> 
     w.jobs -= 1;
     w.actconn -= 1;
     w.listeners[lid.idx()].nbconn -= 1;
-    resume_listener(w, lid);
+    // Only a full listener comes back here: a paused one waits for `SIGTTIN`.
+    if w.listeners[lid.idx()].state == ListenerState::LI_FULL {
+        resume_listener(w, lid);
+    }
     dequeue_global_listeners(w);
     dequeue_all_listeners(w, fe);
     session_free(w, s, caller)

@@ -19,7 +19,7 @@ use std::fmt;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::time::{Expire, Tick, tick_first};
-use crate::ids::{Index, ServerId, SessionId, Table, TaskId};
+use crate::ids::{Index, SessionId, Table, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -75,7 +75,7 @@ pub enum TaskContext {
     /// A session: `process` is `process_session`.
     Session(SessionId),
     /// A server's health check: `process` is `process_chk`.
-    Check(ServerId),
+    Check(crate::haproxy::checks::CheckId),
     /// A stats socket client (index in the CLI table).
     Cli(Index),
     /// Global work not tied to one object (listener queues, soft stop).

@@ -1,7 +1,7 @@
 //! haflow in a thread: start the real proxy from configuration text, talk to it, stop it.
 //!
 //! Tests, the scenario runner and the demo use `RunningProxy` to run the very code the
-//! binary runs (`readcfgfile`, `start_proxies`, `run_poll_loop`) on a thread of their own,
+//! binary runs (`readcfgfile`, `bind_and_enable`, `run_poll_loop`) on a thread of their own,
 //! with `bind 127.0.0.1:0` ports resolved after binding, log lines captured instead of
 //! printed, and optionally a `tracing` subscriber (the capture layer) on the proxy thread.
 
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::haproxy::cfgparse::{Diag, readcfgfile};
 use crate::haproxy::fd::Sock;
 use crate::haproxy::haproxy::{
-    Command, Control, Haproxy, InitError, Observer, OnLoopTurn, observe, run_poll_loop, start_proxies,
+    Command, Control, Haproxy, InitError, Observer, OnLoopTurn, bind_and_enable, observe, run_poll_loop,
 };
 use crate::haproxy::session::Session;
 use crate::scenario::recent::Recent;
@@ -169,7 +169,7 @@ impl RunningProxy {
                     w.debug_sink = Some(Box::new(move |l: &str| {
                         seen3.0.lock().unwrap_or_else(|e| e.into_inner()).debug.push(l.to_string());
                     }));
-                    if let Err(e) = start_proxies(&mut w) {
+                    if let Err(e) = bind_and_enable(&mut w) {
                         let msg = match e {
                             InitError::Bind(m) => m,
                             other => format!("{other:?}"),

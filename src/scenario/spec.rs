@@ -36,6 +36,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// "The article", named the same way everywhere (README, walkthrough, `scenario list`,
+/// the book's first page): the text haflow reproduces. Scenarios and walkthrough steps
+/// cite its sections: `§2.1` is its section 2.1.
+pub const ARTICLE: &str = "\"HAProxy's TCP/HTTP call flow\", a blog post in Chinese by abcdxyzk \
+(29 July 2015) that follows one connection through the source of HAProxy 1.4/1.5-dev: \
+http://abcdxyzk.github.io/blog/2015/07/29/tools-haproxy_src1/";
+
 /// A whole scenario.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +51,8 @@ pub struct Scenario {
     pub name: String,
     /// One-line title.
     pub title: String,
-    /// The section(s) of the source article it illustrates.
+    /// The section(s) of the article (`ARTICLE`) it illustrates, as `§3.1` or `(not in
+    /// the article)`.
     pub seed: String,
     /// One paragraph: what happens, and what to look at.
     pub about: String,

@@ -461,6 +461,11 @@ impl Sink {
         self.q.finished.notify_all();
     }
 
+    /// Records queued and not taken yet (how far behind the consumer is).
+    pub fn queued(&self) -> usize {
+        self.q.inflight.load(Ordering::Relaxed)
+    }
+
     /// True when both ends belong to the same feed.
     pub fn same_as(&self, other: &Sink) -> bool {
         Arc::ptr_eq(&self.q, &other.q)
@@ -473,6 +478,10 @@ pub struct Capture {
     pending: RefCell<VecDeque<Record>>,
     /// The most verbose level this consumer wants.
     max: tracing::Level,
+    /// The feed before a stage (`trace::keeper`), whose drops count as this one's.
+    upstream: Option<Arc<Queue>>,
+    /// What the keeper in front of this feed kept, and the session the consumer follows.
+    keep: Option<Arc<crate::trace::keeper::KeepShared>>,
 }
 
 impl Capture {
@@ -521,9 +530,24 @@ impl Capture {
         }
     }
 
-    /// Records lost because the consumer was too slow.
+    /// Records lost because the consumer was too slow (or, behind a keeper, because the
+    /// keeper was: the proxy then stops building them).
     pub fn dropped(&self) -> u64 {
         self.q.dropped.load(Ordering::Relaxed)
+            + self.upstream.as_ref().map_or(0, |u| u.dropped.load(Ordering::Relaxed))
+    }
+
+    /// Puts a keeper between `input` and this feed: `input`'s drops count as this feed's,
+    /// and `keeping` gives what the keeper shares.
+    pub(crate) fn behind_keeper(&mut self, input: &Capture, shared: Arc<crate::trace::keeper::KeepShared>) {
+        self.upstream = Some(Arc::clone(&input.q));
+        self.keep = Some(shared);
+    }
+
+    /// What the keeper in front of this feed shares (counts, the followed session), if
+    /// there is one.
+    pub fn keeping(&self) -> Option<&Arc<crate::trace::keeper::KeepShared>> {
+        self.keep.as_ref()
     }
 
     /// Everything received so far, without waiting.
@@ -554,7 +578,13 @@ fn feed(capacity: Option<usize>) -> (Sink, Capture) {
     });
     (
         Sink { q: Arc::clone(&q) },
-        Capture { q, pending: RefCell::new(VecDeque::new()), max: tracing::Level::TRACE },
+        Capture {
+            q,
+            pending: RefCell::new(VecDeque::new()),
+            max: tracing::Level::TRACE,
+            upstream: None,
+            keep: None,
+        },
     )
 }
 

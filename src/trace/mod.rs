@@ -5,9 +5,11 @@
 //! - `subscriber`: the `tracing` subscriber: cheap records, batched per thread.
 //! - `fields`: HAProxy states and flags recorded as numbers, named when read.
 //! - `capture`: records and the bounded, never-blocking feed live consumers read.
+//! - `keeper`: between the capture feed and a live UI, keeps whole sessions under load.
 //! - `chrome`: the Chrome/Perfetto trace file writer.
 //! - `export`: the command-line options that choose the outputs.
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.
+//! - `replay`: trace files read back into records (`haflow replay`).
 //! - `runtime`: HAProxy's runtime `trace` facility (sources, levels, lock-on, `buf0`),
 //!   driven from the stats socket.
 
@@ -15,7 +17,9 @@ pub mod capture;
 pub mod chrome;
 pub mod export;
 pub mod fields;
+pub mod keeper;
 pub mod names;
+pub mod replay;
 pub mod runtime;
 pub mod subscriber;
 pub mod tree;

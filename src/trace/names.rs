@@ -21,6 +21,10 @@ pub const STR2LISTENER: &str = "str2listener";
 pub const TCPV4_ADD_LISTENER: &str = "tcpv4_add_listener";
 /// cfgparse.c:check_config_validity()
 pub const CHECK_CONFIG_VALIDITY: &str = "check_config_validity";
+/// proxy.c:start_proxies()
+pub const START_PROXIES: &str = "start_proxies";
+/// haproxy.c:tell_old_pids()
+pub const TELL_OLD_PIDS: &str = "tell_old_pids";
 /// protocols.c:protocol_bind_all()
 pub const PROTOCOL_BIND_ALL: &str = "protocol_bind_all";
 /// proto_tcp.c:tcp_bind_listeners()
@@ -35,6 +39,28 @@ pub const PROTOCOL_ENABLE_ALL: &str = "protocol_enable_all";
 pub const ENABLE_ALL_LISTENERS: &str = "enable_all_listeners";
 /// protocols.c:enable_listener()
 pub const ENABLE_LISTENER: &str = "enable_listener";
+
+// signals: soft stop, pause and resume (a reload)
+/// signal.c:signal_process_queue()
+pub const SIGNAL_PROCESS_QUEUE: &str = "signal_process_queue";
+/// haproxy.c:sig_soft_stop()
+pub const SIG_SOFT_STOP: &str = "sig_soft_stop";
+/// haproxy.c:sig_pause()
+pub const SIG_PAUSE: &str = "sig_pause";
+/// haproxy.c:sig_listen()
+pub const SIG_LISTEN: &str = "sig_listen";
+/// proxy.c:soft_stop()
+pub const SOFT_STOP: &str = "soft_stop";
+/// proxy.c:pause_proxies()
+pub const PAUSE_PROXIES: &str = "pause_proxies";
+/// proxy.c:pause_proxy()
+pub const PAUSE_PROXY: &str = "pause_proxy";
+/// protocols.c:pause_listener()
+pub const PAUSE_LISTENER: &str = "pause_listener";
+/// proxy.c:resume_proxies()
+pub const RESUME_PROXIES: &str = "resume_proxies";
+/// proxy.c:resume_proxy()
+pub const RESUME_PROXY: &str = "resume_proxy";
 
 // loop
 /// haproxy.c:run_poll_loop()
@@ -93,6 +119,11 @@ pub const PROCESS_SESSION: &str = "process_session";
 pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
 /// proto_http.c:http_process_req_common()
 pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
+/// proto_http.c:http_req_get_intercept_rule(): the `http-request` rules of one proxy
+pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
+/// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
+/// `http-after-response`) rules of one proxy
+pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
 /// proto_http.c:http_process_request()
@@ -153,6 +184,10 @@ pub const PROCESS_CHK: &str = "process_chk";
 pub const EVENT_SRV_CHK_W: &str = "event_srv_chk_w";
 /// checks.c:event_srv_chk_r()
 pub const EVENT_SRV_CHK_R: &str = "event_srv_chk_r";
+/// checks.c:wake_srv_chk() (1.5.0)
+pub const WAKE_SRV_CHK: &str = "wake_srv_chk";
+/// checks.c:tcpcheck_main() (1.5.0; tcpcheck.c in 2.6)
+pub const TCPCHECK_MAIN: &str = "tcpcheck_main";
 /// checks.c:set_server_down()
 pub const SET_SERVER_DOWN: &str = "set_server_down";
 /// checks.c:set_server_up()

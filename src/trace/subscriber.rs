@@ -182,6 +182,12 @@ impl FlowSubscriber {
         }
     }
 
+    /// Sends this thread's pending records now (for a subscriber that is not the global
+    /// one, which the loop flushes with `flush_thread`).
+    pub fn flush_this_thread(&self) {
+        let _ = LOCAL.try_with(|l| self.flush(&mut l.borrow_mut()));
+    }
+
     fn flush(&self, local: &mut Local) {
         if local.skipped > 0 {
             for r in self.routes.iter().chain(local.routes.iter()) {

@@ -150,7 +150,17 @@ pub const LISTING_FIELDS: &[&str] = &[
 /// The call-flow listing of a tree: one line per span, indented by depth, with the fields
 /// named in `keep` (others are left out so listings stay stable from run to run).
 pub fn listing(root: &Node, keep: &[&str]) -> String {
-    fn walk(n: &Node, depth: usize, keep: &[&str], out: &mut String) {
+    write_listing(root, keep, false)
+}
+
+/// The listing with each span's duration at the end of its line (`[12us]`; `[open]` for
+/// a span not closed): for reading one run, not for comparing runs.
+pub fn timed_listing(root: &Node, keep: &[&str]) -> String {
+    write_listing(root, keep, true)
+}
+
+fn write_listing(root: &Node, keep: &[&str], timed: bool) -> String {
+    fn walk(n: &Node, depth: usize, keep: &[&str], timed: bool, out: &mut String) {
         out.push_str(&"  ".repeat(depth));
         out.push_str(n.name);
         let mut shown: Vec<(&str, &str)> = Vec::new();
@@ -167,14 +177,31 @@ pub fn listing(root: &Node, keep: &[&str]) -> String {
             out.push_str(&shown.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "));
             out.push('}');
         }
+        if timed {
+            match n.end {
+                Some(end) => out.push_str(&format!(" [{}]", duration(end.saturating_sub(n.start)))),
+                None => out.push_str(" [open]"),
+            }
+        }
         out.push('\n');
         for c in &n.children {
-            walk(c, depth + 1, keep, out);
+            walk(c, depth + 1, keep, timed, out);
         }
     }
     let mut out = String::new();
-    walk(root, 0, keep, &mut out);
+    walk(root, 0, keep, timed, &mut out);
     out
+}
+
+/// A span's duration, short: `850ns`, `12us`, `1.25ms`, `2.50s`.
+pub fn duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..1000 => format!("{ns}ns"),
+        1000..1_000_000 => format!("{}us", ns / 1000),
+        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
 }
 
 #[cfg(test)]

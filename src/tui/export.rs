@@ -7,14 +7,16 @@
 //! The UI keeps each session's spans as a flat list in creation order with depths
 //! (`state::Trace`); `records` turns that back into the span records the proxy sent
 //! (creation with its fields, the fields recorded later, the end, every child ended
-//! before its parent), which both outputs are built from. A file never overwrites
+//! before its parent), which both outputs are built from; the trace also carries each
+//! request's log line on the span that logged it (`logged`). A file never overwrites
 //! another: a name in use gets a `-2`, `-3`... suffix.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::trace::capture::Record;
+use crate::trace::capture::{Field2, Record};
 use crate::trace::chrome::write_records;
 use crate::trace::export::TraceStyle;
 use crate::trace::names;
@@ -26,6 +28,47 @@ use crate::tui::state::Trace;
 /// the high half and the span's creation number in the low half, so that the sessions of
 /// one file never share an id. Spans still open end at `now`.
 pub fn records(t: &Trace, now: Duration) -> Vec<Record> {
+    records_with(t, now, &HashMap::new())
+}
+
+/// What the proxy logged of each transaction and its spans do not say, by the span that
+/// logged it (`http_end_txn_clean_session`, or `session_free` for the last request): the
+/// log line (`log`), and the status, backend and server when no span recorded them (a
+/// request denied or answered locally). A replayed trace (`haflow replay`) then shows the
+/// rows the live UI showed.
+fn logged(t: &Trace, txns: &[TxnSnap]) -> HashMap<u64, Vec<Field2>> {
+    let mut out = HashMap::new();
+    for g in t.groups() {
+        let Some(txn) = txns.iter().find(|x| x.index == g.info.index && x.index > 0) else { continue };
+        let Some(by) = t.nodes[g.range.clone()]
+            .iter()
+            .rev()
+            .find(|n| matches!(n.name, names::HTTP_END_TXN_CLEAN_SESSION | names::SESSION_FREE))
+        else {
+            continue;
+        };
+        let mut fields: Vec<Field2> = Vec::new();
+        if let Some(l) = &txn.log {
+            fields.push(("log", l.as_str().into()));
+        }
+        if let (None, Some(st)) = (g.info.status, txn.status) {
+            fields.push(("status", st.to_string().into()));
+        }
+        if g.info.backend == "-" && txn.backend != "-" {
+            fields.push(("backend", txn.backend.as_str().into()));
+        }
+        if let (None, Some(srv)) = (&g.info.server, &txn.server) {
+            fields.push(("server", srv.as_str().into()));
+        }
+        if !fields.is_empty() {
+            out.insert(by.seq, fields);
+        }
+    }
+    out
+}
+
+/// `records`, with `extra` fields recorded on the spans of those creation numbers.
+fn records_with(t: &Trace, now: Duration, extra: &HashMap<u64, Vec<Field2>>) -> Vec<Record> {
     let id_of = |seq: u64| (u64::from(t.uniq_id) << 32) | (seq + 1);
     let mut out = Vec::with_capacity(t.nodes.len() * 3);
     // Open spans, outermost first: (depth, id, end).
@@ -50,8 +93,10 @@ pub fn records(t: &Trace, now: Duration) -> Vec<Record> {
             fields: n.fields[..created].to_vec(),
             at: n.start,
         });
-        if created < n.fields.len() {
-            out.push(Record::Update { id, fields: n.fields[created..].to_vec() });
+        let mut later = n.fields[created..].to_vec();
+        later.extend(extra.get(&n.seq).into_iter().flatten().cloned());
+        if !later.is_empty() {
+            out.push(Record::Update { id, fields: later });
         }
         stack.push((n.depth, id, n.end.unwrap_or(now).max(n.start)));
     }
@@ -117,7 +162,7 @@ pub fn write(
     let (json, flow) = (dir.join(format!("{stem}.json")), dir.join(format!("{stem}.flow.txt")));
     let mut all = Vec::new();
     for s in sessions {
-        all.extend(records(s.trace, now));
+        all.extend(records_with(s.trace, now, &logged(s.trace, &s.txns)));
     }
     let file = std::fs::File::create(&json).map_err(|e| format!("cannot create {}: {e}", json.display()))?;
     write_records(std::io::BufWriter::new(file), &all, TraceStyle::Session)

@@ -84,6 +84,10 @@ pub enum Intent {
     Export,
     /// `w`: write every session the filter matches.
     ExportAll,
+    /// `.`: replay up to the next span's start, and pause (`haflow replay`).
+    Step,
+    /// `[`/`]` (5 s), `{`/`}` (1 min): move the replay clock by this many seconds.
+    Seek(i32),
     /// A left click at a cell.
     Click {
         /// Column.
@@ -125,6 +129,11 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
         Mode::Help => match k.code {
             KeyCode::Char('q') => Some(Intent::Quit),
             KeyCode::Char('?') | KeyCode::Esc | KeyCode::Enter => Some(Intent::Help),
+            // The overlay scrolls on a short terminal.
+            KeyCode::Up | KeyCode::Char('k') => Some(Intent::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Intent::Down),
+            KeyCode::PageUp => Some(Intent::PageUp),
+            KeyCode::PageDown => Some(Intent::PageDown),
             _ => None,
         },
         Mode::Normal => Some(match k.code {
@@ -153,6 +162,11 @@ fn key_intent(k: &KeyEvent, mode: Mode) -> Option<Intent> {
             KeyCode::Char('z') => Intent::Zoom,
             KeyCode::Char('x') => Intent::Export,
             KeyCode::Char('w') => Intent::ExportAll,
+            KeyCode::Char('.') => Intent::Step,
+            KeyCode::Char('[') => Intent::Seek(-5),
+            KeyCode::Char(']') => Intent::Seek(5),
+            KeyCode::Char('{') => Intent::Seek(-60),
+            KeyCode::Char('}') => Intent::Seek(60),
             KeyCode::Char(c @ '1'..='5') => Intent::Show(ViewKind::ALL[(c as u8 - b'1') as usize]),
             _ => return None,
         }),
@@ -240,7 +254,8 @@ mod tests {
         assert_eq!(intent(&key(KeyCode::Esc), Mode::Filter), Some(Intent::FilterCancel));
         // The help overlay closes with ? or Esc and swallows the rest.
         assert_eq!(intent(&key(KeyCode::Esc), Mode::Help), Some(Intent::Help));
-        assert_eq!(intent(&key(KeyCode::Char('j')), Mode::Help), None);
+        assert_eq!(intent(&key(KeyCode::Char('j')), Mode::Help), Some(Intent::Down), "it scrolls");
+        assert_eq!(intent(&key(KeyCode::Char('d')), Mode::Help), None);
     }
 
     #[test]

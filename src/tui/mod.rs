@@ -25,6 +25,7 @@
 
 pub mod export;
 pub mod input;
+pub mod replay;
 pub mod snapshot;
 pub mod state;
 pub mod view;
@@ -56,8 +57,19 @@ use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
 pub const SNAPSHOT_INTERVAL_MS: u64 = 100;
-/// Span records in flight between the proxy and the UI.
-pub const CAPTURE_CAPACITY: usize = 1 << 16;
+/// Span records in flight between the proxy and the UI's keeper (`trace::keeper`).
+pub const CAPTURE_CAPACITY: usize = 1 << 18;
+
+/// The UI's feed of span records: a capture feed from the proxy with a keeper in front
+/// of the UI (whole sessions under load); `sink` goes to the proxy's subscriber.
+pub fn ui_capture() -> (crate::trace::capture::Sink, Capture) {
+    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
+    (sink, crate::trace::keeper::start(capture))
+}
+/// Columns a left/right press scrolls the log lines sideways.
+const LOG_STEP: usize = 16;
+/// The furthest the log lines scroll sideways (past the longest line, nothing shows).
+const LOG_X_MAX: usize = 4096;
 /// Most redraws per second.
 pub const FPS: u32 = 20;
 /// Most records folded in per UI tick (a tick every 5 ms or more): about 200,000 a second,
@@ -99,6 +111,20 @@ pub struct App {
     pub control_off: Option<String>,
     /// Where `x` and `w` write their files (empty: the current directory).
     pub export_dir: std::path::PathBuf,
+    /// What the keys asked of a replay (`haflow replay`); `None` when live.
+    pub replay: Option<ReplayCtl>,
+}
+
+/// What the keys ask of a replay: the source (`replay::Replay`) reads and clears it on
+/// each turn of the UI loop.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplayCtl {
+    /// The clock is stopped (space).
+    pub paused: bool,
+    /// Steps asked for (`.`): each plays up to the next span's start.
+    pub steps: u32,
+    /// Seconds to move the clock (`[` `]` `{` `}`), forward when positive.
+    pub seek_secs: i64,
 }
 
 impl App {
@@ -209,6 +235,10 @@ impl App {
 
     fn move_by(&mut self, delta: isize) {
         let v = &mut self.view;
+        if v.help {
+            v.help_scroll = (v.help_scroll as isize + delta).clamp(0, self.hits.help_max as isize) as u16;
+            return;
+        }
         let step = |cur: usize, len: usize| -> usize {
             if len == 0 {
                 return 0;
@@ -428,10 +458,35 @@ impl App {
         }
         match intent {
             Intent::Quit => return Some(Effect::Quit),
-            Intent::Help => v.help = !v.help,
+            Intent::Help => {
+                v.help = !v.help;
+                v.help_scroll = 0;
+            }
+            // A replay's clock stops: nothing arrives meanwhile, no copy to freeze.
+            Intent::Pause if self.replay.is_some() => {
+                if let Some(c) = &mut self.replay {
+                    c.paused = !c.paused;
+                    v.paused = c.paused;
+                }
+            }
             Intent::Pause => {
                 v.paused = !v.paused;
                 self.frozen = if v.paused { Some(self.state.clone()) } else { None };
+            }
+            Intent::Step | Intent::Seek(_) if self.replay.is_none() => {
+                v.flash = Some(". [ ] { } step and seek in a replay (haflow replay FILE.json)".into())
+            }
+            Intent::Step => {
+                if let Some(c) = &mut self.replay {
+                    c.steps += 1;
+                    c.paused = true;
+                    v.paused = true;
+                }
+            }
+            Intent::Seek(secs) => {
+                if let Some(c) = &mut self.replay {
+                    c.seek_secs += i64::from(secs);
+                }
             }
             Intent::NextView => v.view = v.view.next(),
             Intent::PrevView => v.view = v.view.prev(),
@@ -489,6 +544,9 @@ impl App {
             // Left and right fold and unfold in the detail view, and sort the sessions.
             Intent::SortNext if v.view == ViewKind::Detail => self.fold(Some(false)),
             Intent::SortPrev if v.view == ViewKind::Detail => self.fold(Some(true)),
+            // ... and scroll the log lines sideways.
+            Intent::SortNext if v.view == ViewKind::Logs => v.log_x = (v.log_x + LOG_STEP).min(LOG_X_MAX),
+            Intent::SortPrev if v.view == ViewKind::Logs => v.log_x = v.log_x.saturating_sub(LOG_STEP),
             Intent::SortNext => v.sort = v.sort.next(),
             Intent::SortPrev => v.sort = v.sort.prev(),
             Intent::NextRequest | Intent::PrevRequest if v.view == ViewKind::Detail => {
@@ -538,6 +596,7 @@ pub fn pump(st: &mut State, feed: &Feed, capture: &Capture) -> bool {
         any = true;
     }
     st.dropped_records = capture.dropped();
+    st.keep = capture.keeping().map(|k| k.counts());
     st.dropped_feed = feed.dropped();
     st.prune();
     any
@@ -643,6 +702,38 @@ pub fn has_terminal() -> bool {
     io::stdout().is_terminal()
 }
 
+/// Where the UI's data comes from: a live proxy's feeds, or a replayed trace.
+pub trait Source {
+    /// Folds into `app` what arrived since the last call (live), or what the replay clock
+    /// reached; true when something changed.
+    fn pump(&mut self, app: &mut App) -> bool;
+    /// A command was sent to the proxy: its result should show at once.
+    fn refresh(&self) {}
+}
+
+/// A live proxy: its span records and its snapshots and log lines.
+pub struct Live<'a> {
+    /// Snapshots and log lines.
+    pub feed: &'a Feed,
+    /// Span records.
+    pub capture: &'a Capture,
+}
+
+impl Source for Live<'_> {
+    fn pump(&mut self, app: &mut App) -> bool {
+        // The keeper keeps the session on screen whole, whatever the load.
+        if let Some(k) = self.capture.keeping() {
+            let shown = app.view.detail.filter(|_| app.view.view == ViewKind::Detail).or(app.view.sess_sel);
+            k.followed
+                .store(shown.unwrap_or(crate::trace::keeper::NOBODY), std::sync::atomic::Ordering::Relaxed);
+        }
+        pump(&mut app.state, self.feed, self.capture)
+    }
+    fn refresh(&self) {
+        self.feed.request();
+    }
+}
+
 /// Watches a proxy that something else runs (its thread, a scenario, the demo), until
 /// `q`, Ctrl-C or a signal, or until `tick` says the run is over.
 ///
@@ -657,6 +748,16 @@ pub fn watch(
     app: &mut App,
     feed: &Feed,
     capture: &Capture,
+    control: Option<&Control>,
+    tick: impl FnMut(&mut App) -> bool,
+) -> io::Result<()> {
+    watch_source(app, &mut Live { feed, capture }, control, tick)
+}
+
+/// `watch` over any `Source` (a replay: `replay::run`).
+pub fn watch_source(
+    app: &mut App,
+    source: &mut dyn Source,
     control: Option<&Control>,
     mut tick: impl FnMut(&mut App) -> bool,
 ) -> io::Result<()> {
@@ -692,7 +793,7 @@ pub fn watch(
                             if let Some(c) = control {
                                 send_maint(c, id, on);
                                 // Show the result at once, not at the next interval.
-                                feed.request();
+                                source.refresh();
                             }
                         }
                         None => {}
@@ -704,7 +805,7 @@ pub fn watch(
             }
         }
         app.state.set_now(start.elapsed());
-        if pump(&mut app.state, feed, capture) && !app.view.paused {
+        if source.pump(app) && !app.view.paused {
             dirty = true;
         }
         let status = app.state.status.clone();

@@ -116,6 +116,9 @@ pub struct SessionEntry {
     pub done_in: u64,
     /// Bytes to the client over the ended transactions.
     pub done_out: u64,
+    /// A transaction ended with a termination state other than `----` (as the proxy
+    /// copied it, or as a span recorded it).
+    pub failed: bool,
 }
 
 impl SessionEntry {
@@ -134,6 +137,7 @@ impl SessionEntry {
             txns_done: 0,
             done_in: 0,
             done_out: 0,
+            failed: false,
         }
     }
 
@@ -148,6 +152,7 @@ impl SessionEntry {
             return;
         }
         self.txns_done = t.index;
+        self.failed |= bad_term(&t.term);
         self.done_in += t.bytes_in;
         self.done_out += t.bytes_out;
         self.txns.push_back(t);
@@ -309,7 +314,8 @@ impl Trace {
             bytes_out: bytes(names::STREAM_SOCK_WRITE),
             start_ms: nodes.first().map_or(0, |n| ms(n.start)),
             end_ms: nodes.iter().filter_map(|n| n.end).max().map_or(0, ms),
-            log: None,
+            // An exported trace carries the log line (see `tui::export`).
+            log: last("log").map(str::to_string),
         }
     }
 
@@ -512,8 +518,10 @@ pub struct State {
     phase: Option<LoopPhase>,
     /// The log pane, oldest first.
     pub logs: VecDeque<LogLine>,
-    /// Span records the capture layer dropped (the UI was behind).
+    /// Span records the capture layer dropped (the UI, or its keeper, was behind).
     pub dropped_records: u64,
+    /// What the keeper in front of the UI kept (`None`: no keeper).
+    pub keep: Option<crate::trace::keeper::KeepCounts>,
     /// Snapshots and log lines dropped.
     pub dropped_feed: u64,
     /// Freed sessions the producer could not remember.
@@ -523,6 +531,26 @@ pub struct State {
     /// What is being watched and how it went (a scenario and its outcome), when the UI
     /// watches more than a proxy.
     pub status: Option<Status>,
+    /// Where a replay is (`haflow replay`), for the header; `None` when live.
+    pub replay: Option<ReplayPos>,
+    /// Build the event-loop lane from the sessions' own calls: a replayed trace without
+    /// the loop's spans (recorded below `--trace-level developer`).
+    pub lane_from_calls: bool,
+}
+
+/// Where a replay stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayPos {
+    /// The file.
+    pub file: String,
+    /// The replay clock, from the trace's first event.
+    pub at: Duration,
+    /// The trace's length.
+    pub len: Duration,
+    /// The clock is stopped.
+    pub paused: bool,
+    /// How much faster than recorded time moves.
+    pub speed: f64,
 }
 
 /// How a status line reads.
@@ -543,6 +571,17 @@ pub struct Status {
     pub text: String,
     /// Its colour.
     pub tone: Tone,
+}
+
+/// True for a termination state other than a clean one (`--`, `----`; empty: not ended).
+fn bad_term(t: &str) -> bool {
+    !matches!(t, "" | "--" | "----")
+}
+
+/// True when a span named `name` with `fields` says its session failed.
+fn says_failed(name: &str, fields: &[Field2]) -> bool {
+    matches!(name, names::SESSION_FREE | names::HTTP_END_TXN_CLEAN_SESSION)
+        && field(fields, "term").is_some_and(bad_term)
 }
 
 fn field<'a>(fields: &'a [Field2], key: &str) -> Option<&'a str> {
@@ -707,8 +746,15 @@ impl State {
             Some(SpanLoc::Session { sess, depth, .. }) => {
                 // A call made for the session straight from the loop (accept, I/O,
                 // process_session), and the session's end inside its last process_session.
-                if depth == 0 || name == names::SESSION_FREE {
+                if depth == 0 && self.lane_from_calls {
+                    self.note_replayed_call(name, sess, side_of(&fields), at);
+                } else if depth == 0 || name == names::SESSION_FREE {
                     self.note_call(name, Some(sess), side_of(&fields));
+                }
+                if says_failed(name, &fields)
+                    && let Some(e) = self.sessions.get_mut(&sess)
+                {
+                    e.failed = true;
                 }
                 let Some(tr) = self.traces.get_mut(&sess) else { return };
                 if let Some(seq) = tr.push(name, depth + 1, fields, at) {
@@ -745,6 +791,11 @@ impl State {
         match self.spans.get(&id).copied() {
             Some(SpanLoc::Session { sess, seq, .. }) => {
                 if let Some(n) = self.traces.get_mut(&sess).and_then(|t| t.node_mut(seq)) {
+                    if says_failed(n.name, &fields)
+                        && let Some(e) = self.sessions.get_mut(&sess)
+                    {
+                        e.failed = true;
+                    }
                     n.fields.extend(fields);
                 }
             }
@@ -793,6 +844,40 @@ impl State {
         }
     }
 
+    /// A session's call straight from the loop, in a trace without the loop's spans: the
+    /// turns are rebuilt from the calls, knowing that a turn runs its tasks
+    /// (`process_session`) before its I/O callbacks (`stream_sock_*`), so a task after a
+    /// callback starts the next turn.
+    fn note_replayed_call(
+        &mut self,
+        name: &'static str,
+        sess: u32,
+        side: Option<&'static str>,
+        at: Duration,
+    ) {
+        let phase = if name == names::PROCESS_SESSION { LoopPhase::Tasks } else { LoopPhase::Poll };
+        if phase == LoopPhase::Tasks && self.turn.as_ref().is_some_and(|t| !t.io.is_empty()) {
+            self.end_replayed_turn();
+        }
+        let turn = self.turn.get_or_insert_with(|| LoopTurn { at, ..LoopTurn::default() });
+        match phase {
+            LoopPhase::Tasks => turn.run_queue += 1,
+            _ => turn.events += 1,
+        }
+        self.phase = Some(phase);
+        self.note_call(name, Some(sess), side);
+        self.phase = None;
+    }
+
+    /// Ends the turn being rebuilt from a replayed trace's calls (at the next turn, and
+    /// when the trace ends).
+    pub fn end_replayed_turn(&mut self) {
+        if let Some(t) = self.turn.take() {
+            self.turns_seen += 1;
+            self.push_lane(LaneEntry::Turn(t));
+        }
+    }
+
     fn push_lane(&mut self, e: LaneEntry) {
         self.lane.push_back(e);
         while self.lane.len() > MAX_LANE {
@@ -806,9 +891,12 @@ impl State {
         let mut gone = Vec::new();
         let closed = self.sessions.values().filter(|e| e.closed).count();
         if closed > MAX_CLOSED {
-            gone.extend(
-                self.sessions.values().filter(|e| e.closed).map(|e| e.uniq_id).take(closed - MAX_CLOSED),
-            );
+            // The oldest go first, those that ended well before those that failed: under
+            // load the failures are what a user looks for (the keeper keeps them whole).
+            let mut by_age: Vec<(bool, u32)> =
+                self.sessions.values().filter(|e| e.closed).map(|e| (self.failed(e), e.uniq_id)).collect();
+            by_age.sort_unstable();
+            gone.extend(by_age.iter().map(|(_, id)| *id).take(closed - MAX_CLOSED));
             for id in &gone {
                 self.sessions.remove(id);
                 self.traces.remove(id);
@@ -828,6 +916,12 @@ impl State {
             let gone: std::collections::HashSet<u32> = gone.into_iter().collect();
             self.spans.retain(|_, loc| !matches!(loc, SpanLoc::Session { sess, .. } if gone.contains(sess)));
         }
+    }
+
+    /// True when one of the session's transactions ended with a termination state other
+    /// than `----` (as the proxy copied them, or as its spans say).
+    pub fn failed(&self, e: &SessionEntry) -> bool {
+        e.failed
     }
 
     /// The trace of session `uniq_id`.

@@ -236,7 +236,7 @@ fn every_walkthrough_step_is_in_the_book_and_stops_at_a_known_span() {
             )),
             None => problems.push(format!("{file}: no `- Stops at: `span`` line")),
         }
-        for key in ["- Seed: ", "- HAProxy", "- haflow: "] {
+        for key in ["- Article: ", "- HAProxy", "- haflow: "] {
             if !text.lines().any(|l| l.starts_with(key)) {
                 problems.push(format!("{file}: no `{key}` line"));
             }

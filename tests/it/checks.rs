@@ -449,7 +449,7 @@ fn fd_census(p: &RunningProxy) -> (usize, usize, usize) {
             .proxies
             .iter()
             .flat_map(|p| &p.servers)
-            .filter(|s| s.check.as_ref().is_some_and(|c| c.fd.is_some()))
+            .filter(|s| s.check.as_ref().is_some_and(|c| c.conn.is_some()))
             .count();
         (w.fdtab.nbfd, check_fds, in_progress)
     })

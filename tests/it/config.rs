@@ -6,6 +6,8 @@ use std::process::Command;
 
 use haflow::haproxy::cfgparse::readcfgfile;
 
+use crate::util::{free_port, proxy};
+
 fn parse(text: &str) -> Result<haflow::haproxy::cfgparse::Config, haflow::haproxy::cfgparse::Diag> {
     let dir = std::env::temp_dir().join(format!("haflow-cfgtest-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -243,4 +245,25 @@ fn tune_keywords_that_only_size_resources_are_accepted_silently() {
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     let a = alerts("global\n    tune.zlib.memlevel\n");
     assert!(a.iter().any(|l| l.contains(":2] : 'tune.zlib.memlevel' expects an argument.")), "{a:?}");
+}
+
+#[test]
+fn a_disabled_frontend_does_not_listen() {
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    http-request return status 200\n\
+         frontend off\n    disabled\n    bind 127.0.0.1:{port}\n    http-request return status 200\n"
+    );
+    let p = proxy(&cfg, &[]);
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind());
+    assert_eq!(refused.err(), Some(std::io::ErrorKind::ConnectionRefused), "nothing listens for 'off'");
+    let states = p.query(|w| {
+        let off = w.find_proxy("off").map(|px| (px.state, px.listeners.clone()));
+        off.map(|(st, ls)| (st, ls.iter().map(|l| w.listeners[l.idx()].state).collect::<Vec<_>>()))
+    });
+    use haflow::haproxy::listener::ListenerState::LI_INIT;
+    use haflow::haproxy::proxy::ProxyState::PR_STSTOPPED;
+    assert_eq!(states, Some((PR_STSTOPPED, vec![LI_INIT])), "stop_proxy deleted its listener");
+    assert_eq!(haflow::scenario::client::get(p.addr("fe"), "/").unwrap().status, 200);
 }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 #[test]
-fn the_text_demo_prints_the_config_summaries_and_a_call_flow() {
+fn the_text_demo_prints_the_config_summaries_and_a_different_kind_of_call_flow_each_time() {
     let mut out = Vec::new();
-    haflow::demo::run_text(Some(Duration::from_secs(4)), Duration::from_secs(1), &mut out)
+    haflow::demo::run_text(Some(Duration::from_secs(6)), Duration::from_secs(1), &mut out)
         .expect("the demo runs");
     let text = String::from_utf8(out).unwrap();
     assert!(
@@ -14,16 +14,65 @@ fn the_text_demo_prints_the_config_summaries_and_a_call_flow() {
         "the config, addresses filled in:\n{text}"
     );
     let summaries = text.lines().filter(|l| l.starts_with("--- ")).count();
-    assert!(summaries >= 4, "a summary every second:\n{text}");
+    assert!(summaries >= 6, "a summary every second:\n{text}");
     assert!(text.contains("app/s1 UP"), "servers and their state:\n{text}");
     for want in ["200 ----", "403 PR--", "400 PR--"] {
         assert!(text.contains(want), "{want} among the responses:\n{text}");
     }
-    assert!(
-        text.contains("call flow of session") && text.contains("process_session {"),
-        "a listing:\n{text}"
-    );
+    // Rounds 1 and 5 list a session: a keep-alive run first, then another kind.
+    let heads: Vec<&str> = text.lines().filter(|l| l.contains("call flow of session")).collect();
+    assert_eq!(heads.len(), 2, "{text}");
+    assert!(heads[0].contains("a keep-alive run"), "{heads:?}");
+    assert!(heads[1].contains("a 403"), "the next listing shows another kind: {heads:?}");
+    // Each span with its duration: `process_session {...} [12us]`.
+    let timed = text.lines().filter(|l| l.trim_start().starts_with("process_session {")).collect::<Vec<_>>();
+    assert!(!timed.is_empty(), "{text}");
+    for l in &timed {
+        let d = l.rsplit_once(" [").map(|(_, d)| d.trim_end_matches(']')).unwrap_or("");
+        assert!(["ns", "us", "ms", "s"].iter().any(|u| d.ends_with(u)), "a duration ends the line: {l}");
+    }
     println!("{text}");
+}
+
+/// A command whose reader goes away after one line (`haflow scenario list | head -1`)
+/// ends quietly: no panic on the broken pipe, exit status 0.
+#[test]
+fn commands_whose_reader_goes_away_end_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    for args in [
+        &["scenario", "list"][..],
+        &["--help"],
+        &["-vv"],
+        &["walkthrough", "--print"],
+        &["scenario", "run", "basic-get", "--flow"],
+        &["demo", "--duration", "3", "--every", "1"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_haflow"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        // The read end is closed here: what the command writes next meets a broken pipe.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        assert!(out.status.success() && !err.contains("panicked"), "{args:?}: {:?}\n{err}", out.status);
+    }
+}
+
+/// `haflow --help` shows HAProxy's command line beside the subcommands.
+#[test]
+fn help_shows_the_haproxy_style_command_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_haflow")).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for want in
+        ["haflow -f haproxy.cfg", " -db ", "haflow -c -f", "-sf PID", "haflow replay FILE.json", "demo"]
+    {
+        assert!(help.contains(want), "{want} in --help:\n{help}");
+    }
 }
 
 /// The demo as a new user runs it, without a terminal, for a minute: after a warm-up of

@@ -25,31 +25,11 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
-/// Sends `input` on a stats socket as `socat` does (write, shut the write side), and
-/// returns everything until the proxy closes.
-fn cli(path: &Path, input: &str) -> String {
-    let s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
-    s.set_read_timeout(Some(SOON)).unwrap();
-    exchange(s, input, |s| s.shutdown(Shutdown::Write))
-}
-
 /// The same over TCP.
 fn cli_tcp(addr: SocketAddr, input: &str) -> String {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(SOON)).unwrap();
     exchange(s, input, |s| s.shutdown(Shutdown::Write))
-}
-
-fn exchange<S: Read + Write>(
-    mut s: S,
-    input: &str,
-    shut_write: impl FnOnce(&S) -> std::io::Result<()>,
-) -> String {
-    s.write_all(input.as_bytes()).unwrap();
-    shut_write(&s).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("the CLI answers and closes");
-    out
 }
 
 /// The server answering a `GET` (its `X-Served-By`).

@@ -240,7 +240,12 @@ fn header_shows_sessions_rates_queues_pools_and_dropped_records() {
             assert!(l[0].contains(word), "{word:?} in the first header line: {}", l[0]);
         }
         // The session's task and `global_listener_queue_task`.
-        for word in ["runq 0", "loops", "tasks 2", "pools", "fds", "dropped 0"] {
+        let words: &[&str] = if w >= 120 {
+            &["runq 0", "loops", "tasks 2", "pools", "fds", "dropped 0"]
+        } else {
+            &["runq 0", "tasks 2", "fds", "dropped 0"]
+        };
+        for word in words {
             assert!(l[1].contains(word), "{word:?} in the second header line: {}", l[1]);
         }
         assert_ne!(s.cell_at("dropped 0").bg, Color::Red, "no drop, no alarm");
@@ -250,6 +255,17 @@ fn header_shows_sessions_rates_queues_pools_and_dropped_records() {
     let s = f.render(80, 24);
     assert_eq!(s.cell_at("dropped 7").bg, Color::Red);
     f.app.state.dropped_records = 0;
+    // Behind a keeper: its policy, and the sessions it kept whole and sampled out.
+    f.app.state.keep =
+        Some(haflow::trace::keeper::KeepCounts { kept_whole: 12, sampled_out: 345, trimmed: 0 });
+    let s = f.render(160, 48);
+    assert!(
+        s.lines()[1].contains("keep failed + followed + sample: 12 whole, 345 sampled out  dropped 0"),
+        "{}",
+        s.lines()[1]
+    );
+    assert!(f.render(80, 24).lines()[1].contains("keep failed+followed+sample: 12 whole, 345 sampled out"));
+    f.app.state.keep = None;
 
     // Space freezes the display; collection goes on underneath.
     assert_eq!(f.app.apply(Intent::Pause), None);
@@ -740,13 +756,35 @@ fn event_loop_view_shows_what_each_turn_of_run_poll_loop_did() {
 
 #[test]
 fn logs_view_and_help_overlay() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::http();
+    let logs = traffic(&f.proxy, 7);
     f.app.apply(Intent::Show(ViewKind::Logs));
     let s = f.render(80, 24);
     assert_eq!(
         s.lines().iter().filter(|l| l.contains(" log 127.0.0.1:") && l.contains(" fe be/s")).count(),
-        3
+        5,
+        "{}",
+        s.text()
     );
+    // At 80 columns an httplog line ends past the edge: right scrolls it sideways until
+    // its status and request show, left brings it back; the time and kind stay.
+    let denied = logs.iter().find(|l| l.contains("/admin")).unwrap();
+    let tail = &denied[denied.find(" 403 ").unwrap()..];
+    assert!(!s.has("\"GET /admin HTTP/1.1\""), "cut at 80 columns:\n{}", s.text());
+    for _ in 0..10 {
+        if f.render(80, 24).has("\"GET /admin HTTP/1.1\"") {
+            break;
+        }
+        f.app.apply(Intent::SortNext);
+    }
+    let s = f.render(80, 24);
+    let row = s.lines().into_iter().find(|l| l.contains("GET /admin")).expect("scrolled into view");
+    assert!(row.contains(" log «") && row.contains(" 403 "), "{row}\n{tail}");
+    while f.app.view.log_x > 0 {
+        f.app.apply(Intent::SortPrev);
+    }
+    assert!(!f.render(80, 24).has("«"), "back to the start of the lines");
+
     f.app.apply(Intent::Help);
     for (w, h) in [(80, 24), (160, 48)] {
         let s = f.render(w, h);
@@ -755,9 +793,20 @@ fn logs_view_and_help_overlay() {
             "next / previous view",
             "pause the display",
             "disable the selected server",
-            "q / Ctrl-C",
         ]);
     }
+    f.render(160, 48).assert_has(&["q / Ctrl-C"]);
+    // The legend: termination-state letters, SI_ST_* and BF_* words. At 80x24 it is below
+    // the keys: j scrolls to it.
+    let legend = ["Termination state", "P the proxy", "SI_ST_*", "EST: established", "BF_*", "SHUTR/SHUTW"];
+    f.render(160, 48).assert_has(&legend);
+    assert!(!f.render(80, 24).has("EST: established"));
+    for _ in 0..60 {
+        f.app.apply(Intent::Down);
+    }
+    let s = f.render(80, 24);
+    s.assert_has(&["EST: established", "SHUTR/SHUTW"]);
+    assert!(!s.has("next / previous view"), "scrolled past the keys");
     f.app.apply(Intent::Help);
     assert!(!f.render(80, 24).has("haflow keys"));
 }
@@ -1070,6 +1119,243 @@ fn w_writes_every_session_the_filter_matches() {
     f.app.apply(Intent::ExportAll);
     assert!(f.render(80, 24).has("w every session the filter matches"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rows of a table a screen shows, from the row starting with `#id`, minus the age
+/// column's value (a replay measures ages on the trace's clock).
+fn session_row(s: &Screen, id: &str) -> Vec<String> {
+    s.words(id).into_iter().filter(|w| !w.ends_with("ms") && !w.ends_with('s')).collect()
+}
+
+#[test]
+fn replay_of_an_exported_trace_shows_the_same_sessions_detail_and_loop_with_time_moving() {
+    use haflow::tui::Source;
+    use haflow::tui::replay::{Replay, app_for};
+    let mut f = Fixture::http();
+    let dir = export_dir("replay");
+    f.app.export_dir = dir.clone();
+    f.app.apply(Intent::ExportAll);
+    let (json, _) = exported(&f.render(160, 48));
+    f.app.apply(Intent::Back);
+    let live = f.render(160, 48);
+    f.app.view.follow = false;
+    f.app.view.sess_sel = Some(0);
+    f.app.apply(Intent::Open);
+    let live_detail = f.render(160, 48);
+
+    let rec = haflow::trace::replay::load(&json).expect("the export reads back");
+    assert!(!rec.has_loop_spans);
+    let mut replay = Replay::new(rec, "t.json", 1.0);
+    let mut app = app_for(&replay);
+    // At the start: nothing yet; `.` plays up to the first span (session #0's root).
+    app.apply(Intent::Step);
+    assert!(replay.pump(&mut app));
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0]);
+    let s = render_app(&mut app, 80, 24);
+    s.assert_has(&["haflow replay t.json", "PAUSED", "1 open, 1 seen"]);
+    // Paused, the clock stays.
+    let at = replay.at();
+    replay.pump(&mut app);
+    assert_eq!(replay.at(), at);
+    // A minute on: the end, every session closed, the rows the live UI showed.
+    app.apply(Intent::Seek(60));
+    replay.pump(&mut app);
+    assert!(replay.done());
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = render_app(&mut app, w, h);
+        s.assert_has(&["END", "0 open, 5 seen"]);
+        for id in ["#0", "#1", "#2", "#3"] {
+            let live_row = session_row(&live, id);
+            let row = session_row(&s, id);
+            // The replayed row as the live one, save the columns a narrow screen leaves out.
+            assert_eq!(&row[..8], &live_row[..8], "{id} at {w}x{h}:\n{}", s.text());
+        }
+    }
+    // The detail: the same requests, grouped the same way, the same call flow.
+    app.view.follow = false;
+    app.view.sess_sel = Some(0);
+    app.apply(Intent::Open);
+    let s = render_app(&mut app, 160, 48);
+    for n in 1..=3 {
+        let head =
+            |s: &Screen| s.row(&format!("request {n}/3")).1.split("  ").next().unwrap().trim().to_string();
+        assert_eq!(head(&s), head(&live_detail), "{}", s.text());
+    }
+    // The waterfall, from its header down: span names (with their fold marks) in order.
+    let spans = |s: &Screen| -> Vec<String> {
+        s.lines()
+            .iter()
+            .skip_while(|l| !l.starts_with("SPAN "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(spans(&s), spans(&live_detail), "{}\n{}", s.text(), live_detail.text());
+    // The event loop: turns rebuilt from the sessions' calls.
+    app.apply(Intent::Show(ViewKind::EventLoop));
+    let s = render_app(&mut app, 160, 48);
+    s.assert_has(&["turns rebuilt from the sessions' calls", "stream_sock_accept#0", "process_session#3"]);
+    // Back 5 s: the start again.
+    app.apply(Intent::Seek(-5));
+    replay.pump(&mut app);
+    assert!(replay.at().is_zero());
+    assert_eq!(app.state.sessions.keys().copied().collect::<Vec<_>>(), [0], "only the first span, open");
+    assert!(!app.state.sessions[&0].closed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An HTTP frontend for the load test: a `deny` rule (403, `PR--`), a backend whose server
+/// refuses (503, `SC--`), one whose server cuts its answers (502 `SH--` or `SD--`), and a
+/// good one.
+const LOAD_CFG: &str = "global\n    log stdout format raw local0\n    maxconn 2000\n\
+defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+frontend fe\n    bind 127.0.0.1:0\n    http-request deny if { path_beg /admin }\n    use_backend dead if { path_beg /none }\n    use_backend cut if { path_beg /cut }\n    default_backend be\n\
+backend be\n    server s1 \"${S1}\"\n    server s2 \"${S2}\"\n\
+backend dead\n    retries 0\n    server gone \"${GONE}\"\n\
+backend cut\n    server c1 \"${CUT}\"\n";
+
+/// The UI under full-speed load (keep-alive and one-shot clients, from several threads),
+/// folding records at its own pace behind its keeper, with failures injected: it falls
+/// behind and samples sessions out, yet every session whose log line has a termination
+/// state other than `----` reaches it whole: its root and `session_free` with that state,
+/// every span ended, nothing elided.
+#[test]
+fn under_load_every_failed_session_reaches_the_ui_whole() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let http = |name| backend(BackendSpec::Http(HttpBehaviour::named(name)));
+    let cut = backend(BackendSpec::Http(HttpBehaviour {
+        close_mid_body: true,
+        body_size: 4096,
+        ..HttpBehaviour::named("cut")
+    }));
+    let (s1, s2) = (http("s1"), http("s2"));
+    let (sink, cap) = haflow::tui::ui_capture();
+    let (prod, feed) = producer(100);
+    let proxy = RunningProxy::start_with(
+        LOAD_CFG,
+        &[
+            ("S1", a(s1.addr())),
+            ("S2", a(s2.addr())),
+            ("GONE", format!("127.0.0.1:{}", free_port())),
+            ("CUT", a(cut.addr())),
+        ],
+        StartOptions { capture: Some(sink), observer: Some(Box::new(prod)), ..Default::default() },
+    )
+    .expect("haflow starts");
+    let addr = proxy.addr("fe");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for i in 0..8 {
+        let stop = Arc::clone(&stop);
+        load.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = Conn::connect(addr, SOON) else { continue };
+                // Half the threads keep their connection, half close after each request.
+                let req = if i % 2 == 0 {
+                    Request::get("/")
+                } else {
+                    Request::get("/").header("Connection", "close")
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    match c.request(&req) {
+                        Ok(r) if !r.closes_connection() => {}
+                        _ => break,
+                    }
+                }
+            }
+        }));
+    }
+    // The failures, each on a connection of its own, by client port: what the log says.
+    let injector = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut made: Vec<(u16, &'static str)> = Vec::new();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(30));
+                let Ok(mut c) = Conn::connect(addr, SOON) else { continue };
+                let port = c.local_addr().map(|a| a.port()).unwrap_or(0);
+                let kind = ["deny", "dead", "bad", "cut"][n % 4];
+                n += 1;
+                let _ = match kind {
+                    "deny" => c.request(&Request::get("/admin")).map(|_| ()),
+                    "dead" => c.request(&Request::get("/none")).map(|_| ()),
+                    "bad" => c
+                        .send_raw(b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n")
+                        .and_then(|_| c.read_response(false).map(|_| ())),
+                    _ => c.request(&Request::get("/cut")).map(|_| ()),
+                };
+                made.push((port, kind));
+            }
+            made
+        })
+    };
+    // The UI: a turn every 20 ms, at most its usual 1,000 records a turn (slower than a
+    // real one, so that a debug build's proxy outruns it too).
+    let mut st = State::default();
+    let started = Instant::now();
+    let ui_turn = |st: &mut State| {
+        std::thread::sleep(Duration::from_millis(20));
+        st.set_now(started.elapsed());
+        haflow::tui::pump(st, &feed, &cap)
+    };
+    while started.elapsed() < Duration::from_secs(3) {
+        ui_turn(&mut st);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    let made = injector.join().unwrap();
+    // Until everything the keeper passed on is folded in.
+    let keep = cap.keeping().expect("the UI's feed has a keeper").clone();
+    let mut last = (keep.counts(), Instant::now());
+    loop {
+        let moved = ui_turn(&mut st);
+        if moved || keep.counts() != last.0 {
+            last = (keep.counts(), Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the UI never caught up: {:?}", keep.counts());
+    }
+    let c = keep.counts();
+    println!("{} failures injected; keeper: {c:?}; dropped before it: {}", made.len(), st.dropped_records);
+    assert!(made.len() >= 40, "{}", made.len());
+    assert!(c.sampled_out >= 20, "the UI fell behind and sessions were sampled out: {c:?}");
+    assert_eq!(st.dropped_records, 0, "the keeper kept up with the proxy");
+    assert_eq!(st.keep, Some(c), "the header's counts");
+    for (port, kind) in made {
+        let src = format!("127.0.0.1:{port}");
+        let e = st
+            .sessions
+            .values()
+            .find(|e| e.src().as_deref() == Some(src.as_str()))
+            .unwrap_or_else(|| panic!("the {kind} session from {src} is in the UI"));
+        let t = st.trace(e.uniq_id).unwrap_or_else(|| panic!("{kind} #{}: its spans", e.uniq_id));
+        assert!(st.failed(e), "{kind} #{} failed, as its spans say", e.uniq_id);
+        assert!(
+            t.nodes.iter().any(|n| n.name == haflow::trace::names::SESSION_FREE),
+            "{kind} #{}: to its end",
+            e.uniq_id
+        );
+        assert_eq!(
+            t.nodes[1].name,
+            haflow::trace::names::STREAM_SOCK_ACCEPT,
+            "{kind} #{}: from its accept",
+            e.uniq_id
+        );
+        assert!(
+            t.elided == 0 && t.nodes.iter().all(|n| n.end.is_some()),
+            "{kind} #{}: every span ended",
+            e.uniq_id
+        );
+        assert!(
+            t.nodes.windows(2).all(|w| w[1].depth <= w[0].depth + 1),
+            "{kind} #{}: no span without its caller",
+            e.uniq_id
+        );
+    }
 }
 
 /// A rendered walkthrough screen.

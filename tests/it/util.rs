@@ -258,3 +258,25 @@ fn serve_scripted(mut c: std::net::TcpStream, answer: &[u8], then: Then) -> bool
         }
     }
 }
+
+/// Sends `input` on a stats socket as `socat` does (write, shut the write side), and
+/// returns everything until the proxy closes.
+pub fn cli(path: &std::path::Path, input: &str) -> String {
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(SOON)).unwrap();
+    exchange(s, input, |s| s.shutdown(std::net::Shutdown::Write))
+}
+
+/// Writes `input`, shuts the write side with `shut_write`, and reads until the peer closes.
+pub fn exchange<S: std::io::Read + std::io::Write>(
+    mut s: S,
+    input: &str,
+    shut_write: impl FnOnce(&S) -> std::io::Result<()>,
+) -> String {
+    s.write_all(input.as_bytes()).unwrap();
+    shut_write(&s).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("the CLI answers and closes");
+    out
+}

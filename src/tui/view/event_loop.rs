@@ -128,6 +128,16 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) -> u16 {
             pools.push(Span::raw("  "));
         }
         lines.push(Line::from(pools));
+    } else if st.replay.is_some() {
+        lines.push(Line::styled("a replayed trace: no copy of the proxy's queues and pools", dim));
+        lines.push(Line::styled(
+            if st.lane_from_calls {
+                "turns rebuilt from the sessions' calls (tasks before I/O); --trace-level developer records the loop's own spans"
+            } else {
+                "turns as the loop's own spans recorded them"
+            },
+            Style::default().fg(Color::Yellow),
+        ));
     } else {
         lines.push(Line::styled("no snapshot yet", dim));
         lines.push(Line::raw(""));

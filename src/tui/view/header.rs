@@ -3,9 +3,10 @@
 //! Line 1: uptime, current/total sessions (`actconn`/`totalconn`), connection and request
 //! rates with their sparklines, PAUSED when the display is frozen, STOPPED once the
 //! proxy's loop has ended (a finished scenario). Line 2: the scheduler's run queue,
-//! poll-loop iterations, tasks, pool use, file descriptors and the number of span records
-//! the capture layer dropped (red when non-zero: the views are then missing part of the
-//! picture).
+//! poll-loop iterations, tasks, pool use, file descriptors, what the keeper kept under
+//! load (its policy, sessions kept whole and sampled out: `trace::keeper`) and the number
+//! of span records dropped before it (red when non-zero: the views are then missing part
+//! of the picture). A replay's header says where the replay stands instead.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,13 +14,20 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::state::State;
+use crate::trace::keeper::POLICY;
+use crate::tui::state::{ReplayPos, State};
 use crate::tui::view::{ViewState, human, ms, spark};
 
 /// Draws the header in `area` (two rows).
 pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let dim = Style::default().fg(Color::DarkGray);
+    if let Some(r) = &st.replay
+        && st.snap.is_none()
+    {
+        replay_header(f, area, st, r);
+        return;
+    }
     let Some(snap) = &st.snap else {
         let mut l1 =
             vec![Span::styled("haflow ", bold), Span::raw("waiting for the proxy's first snapshot...")];
@@ -63,20 +71,60 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
         l1.push(Span::styled(" STOPPING", Style::default().fg(Color::Red)));
     }
     let (used, allocated) = snap.pools.iter().fold((0, 0), |(u, a), p| (u + p.used, a + p.allocated));
-    let mut l2 = vec![
-        Span::styled("runq ", dim),
-        Span::styled(snap.run_queue.to_string(), bold),
-        Span::styled("  loops ", dim),
-        Span::raw(human(snap.activity.loops)),
-        Span::styled("  tasks ", dim),
-        Span::raw(snap.nb_tasks.to_string()),
-        Span::styled("  pools ", dim),
-        Span::raw(format!("{used}/{allocated}")),
-        Span::styled("  fds ", dim),
-        Span::raw(snap.fds.to_string()),
-        Span::raw("  "),
-    ];
+    let wide = area.width >= 120;
+    let mut l2 = vec![Span::styled("runq ", dim), Span::styled(snap.run_queue.to_string(), bold)];
+    if wide {
+        l2.extend([Span::styled("  loops ", dim), Span::raw(human(snap.activity.loops))]);
+    }
+    l2.extend([Span::styled("  tasks ", dim), Span::raw(snap.nb_tasks.to_string())]);
+    if wide {
+        l2.extend([Span::styled("  pools ", dim), Span::raw(format!("{used}/{allocated}"))]);
+    }
+    l2.extend([Span::styled("  fds ", dim), Span::raw(snap.fds.to_string()), Span::raw("  ")]);
+    if let Some(k) = &st.keep {
+        // What the keeper passed on under load (`trace::keeper`).
+        let policy = if wide { POLICY } else { "failed+followed+sample" };
+        l2.push(Span::styled(format!("keep {policy}: "), dim));
+        l2.push(Span::raw(format!("{} whole", human(k.kept_whole))));
+        let out = Style::default().fg(if k.sampled_out > 0 { Color::Yellow } else { Color::DarkGray });
+        l2.push(Span::styled(format!(", {} sampled out  ", human(k.sampled_out)), out));
+    }
     l2.extend(dropped_line(st).spans);
+    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
+}
+
+/// A replay's header: the file, the clock against the trace's length, and what the trace
+/// held so far.
+fn replay_header(f: &mut Frame, area: Rect, st: &State, r: &ReplayPos) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let dim = Style::default().fg(Color::DarkGray);
+    let secs = crate::tui::view::dur;
+    let state = if r.at >= r.len {
+        Span::styled(" END ", Style::default().fg(Color::Black).bg(Color::Cyan))
+    } else if r.paused {
+        Span::styled(
+            " PAUSED ",
+            Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled(format!(" ▶ {}x ", r.speed), Style::default().fg(Color::Black).bg(Color::Green))
+    };
+    let live = st.sessions.values().filter(|e| !e.closed).count();
+    let l1 = vec![
+        Span::styled("haflow replay ", bold),
+        Span::raw(r.file.clone()),
+        Span::styled("  at ", dim),
+        Span::styled(secs(r.at), bold),
+        Span::raw(format!(" / {}  ", secs(r.len))),
+        state,
+    ];
+    let l2 = vec![
+        Span::styled("sessions ", dim),
+        Span::styled(format!("{live} open, {} seen", st.sessions.len()), bold),
+        Span::styled("  loop turns ", dim),
+        Span::raw(human(st.turns_seen)),
+        Span::styled("  space pause/play  . step  [ ] 5 s  { } 1 min", dim),
+    ];
     f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
 }
 

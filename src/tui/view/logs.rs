@@ -1,7 +1,9 @@
 //! The log pane: traffic log lines (`option tcplog`/`httplog`), `-d` debug lines, the
 //! proxy's warnings and errors (`tracing` events), and the UI's own messages, newest at
 //! the bottom. While the UI owns the terminal nothing else may write to it, so this is
-//! where everything the proxy would have printed goes.
+//! where everything the proxy would have printed goes. Lines longer than the terminal (an
+//! httplog line is about 130 characters: at 80 columns the status and the request are
+//! past the edge) scroll sideways with left/right; the time and kind stay in place.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -26,9 +28,13 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, vs: &ViewState) {
                 LogKind::Event => ("evt", Color::Red),
                 LogKind::Ui => ("ui ", Color::Yellow),
             };
+            let mut text = Span::raw(l.text.chars().skip(vs.log_x).collect::<String>());
+            if vs.log_x > 0 {
+                text.content = format!("«{}", text.content).into();
+            }
             Line::from(vec![
                 Span::styled(format!("{:>8.1}s {tag} ", l.at.as_secs_f64()), Style::default().fg(color)),
-                Span::raw(l.text.clone()),
+                text,
             ])
         })
         .collect();

@@ -20,8 +20,6 @@ pub mod proxies;
 pub mod sessions;
 pub mod walkthrough;
 
-use std::time::Duration;
-
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -107,6 +105,10 @@ pub struct ViewState {
     pub lane_back: usize,
     /// Log lines scrolled back from the newest (0: follow the newest).
     pub log_back: usize,
+    /// Columns the log lines are scrolled sideways (left/right in the logs view).
+    pub log_x: usize,
+    /// Rows the help overlay is scrolled down.
+    pub help_scroll: u16,
     /// A short message for the footer (commands sent, hints).
     pub flash: Option<String>,
     /// A message in a box over the view (what an export wrote), until the next key.
@@ -131,6 +133,8 @@ impl Default for ViewState {
             dv: detail::DetailState::default(),
             lane_back: 0,
             log_back: 0,
+            log_x: 0,
+            help_scroll: 0,
             flash: None,
             notice: None,
         }
@@ -157,6 +161,8 @@ pub struct Hits {
     pub list: Option<ListHit>,
     /// Rows of the current view's scrolling area (to scroll by screenfuls and stop at the top).
     pub page: u16,
+    /// Rows the help overlay can scroll at most.
+    pub help_max: u16,
 }
 
 /// Draws the whole screen.
@@ -203,7 +209,7 @@ pub fn draw(f: &mut Frame, st: &State, vs: &ViewState) -> Hits {
     }
     draw_footer(f, foot, vs);
     if vs.help {
-        help::draw(f, area);
+        hits.help_max = help::draw(f, area, vs.help_scroll);
     }
     if let Some(lines) = &vs.notice {
         draw_notice(f, area, lines);
@@ -282,7 +288,8 @@ fn draw_footer(f: &mut Frame, area: Rect, vs: &ViewState) {
             ViewKind::Proxies => "jk move  d disable  e enable  Enter sessions",
             ViewKind::Sessions => "jk move  Enter open  / filter  hl sort  f follow  x export  w export all",
             ViewKind::Detail => "jk move  n/p request  Enter fold  z zoom  / search  x export  Esc back",
-            ViewKind::EventLoop | ViewKind::Logs => "jk scroll  f follow newest",
+            ViewKind::EventLoop => "jk scroll  f follow newest",
+            ViewKind::Logs => "jk scroll  left/right sideways  f follow newest",
         };
         Line::from(vec![
             Span::raw(keys),
@@ -327,16 +334,8 @@ pub fn ms(ms: u64) -> String {
     }
 }
 
-/// A span's duration: `850ns`, `12us`, `1.25ms`, `2.50s`.
-pub fn dur(d: Duration) -> String {
-    let ns = d.as_nanos();
-    match ns {
-        0..1000 => format!("{ns}ns"),
-        1000..1_000_000 => format!("{}us", ns / 1000),
-        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        _ => format!("{:.2}s", ns as f64 / 1e9),
-    }
-}
+/// A span's duration: `850ns`, `12us`, `1.25ms`, `2.50s` (as timed listings print it).
+pub use crate::trace::tree::duration as dur;
 
 /// A sparkline of `values` scaled to their maximum, one character per value.
 pub fn spark(values: &[u64]) -> String {
@@ -488,7 +487,7 @@ mod tests {
         assert_eq!(human(12_345), "12.3K");
         assert_eq!(bytes(10 * 1024 * 1024), "10.0M");
         assert_eq!(ms(61_000), "1m01s");
-        assert_eq!(dur(Duration::from_micros(1250)), "1.25ms");
+        assert_eq!(dur(std::time::Duration::from_micros(1250)), "1.25ms");
         assert_eq!(spark(&[0, 1, 2, 4]).chars().count(), 4);
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(fill_bar(8, 16, 6), "[##..]");

@@ -72,7 +72,9 @@ fn opt(n: u32) -> String {
 /// Frontend status as `show stat` prints it.
 fn fe_status(p: &ProxySnap) -> &'static str {
     match p.state {
+        ProxyState::PR_STNEW => "NEW",
         ProxyState::PR_STREADY => "OPEN",
+        ProxyState::PR_STERROR => "ERROR",
         ProxyState::PR_STPAUSED => "PAUSED",
         ProxyState::PR_STSTOPPED => "STOP",
     }

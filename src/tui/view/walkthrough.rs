@@ -14,6 +14,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use crate::scenario::spec::ARTICLE;
 use crate::tui::view::markdown::{self, Atom, Join};
 use crate::tui::walkthrough::{Pane, Phase, Walk};
 use crate::walkthrough::Stop;
@@ -134,13 +135,21 @@ fn span_atoms(line: &str, current: bool) -> Vec<Atom> {
 fn text_lines(w: &Walk, max: usize) -> Vec<Line<'static>> {
     match (w.phase, w.step()) {
         (Phase::Done, _) => done_text(w, max),
-        (_, Some(step)) => markdown::render(step.text, max),
+        (_, Some(step)) => markdown::render(&format!("{}\n\n{}", step.text, article_note()), max),
         (_, None) => markdown::render(
-            "Starting the walkthrough's scenario: haflow reads its configuration, and the \
-             proxy stops at step 1.",
+            &format!(
+                "Starting the walkthrough's scenario: haflow reads its configuration, and the \
+                 proxy stops at step 1.\n\n{}",
+                article_note()
+            ),
             max,
         ),
     }
+}
+
+/// What "Article: §2.1" refers to, under every step.
+fn article_note() -> String {
+    format!("*Article: §2.1* is section 2.1 of the article, {ARTICLE}.")
 }
 
 /// The recap shown when the run is over: which steps were seen, and the keys.

@@ -1,0 +1,1091 @@
+//! HTTP actions: the `http-request`, `http-response` and `http-after-response` rules,
+//! parsed and run, and the replies they build (`deny`, `return`, `redirect`,
+//! `http-error`).
+//!
+//! 1.5 parsed and ran these rules in `proto_http.c` (`parse_http_req_cond`,
+//! `http_req_get_intercept_rule`, `http_res_get_intercept_rule`); HAProxy 2.6 moved the
+//! actions to `http_act.c` and the replies to `http_htx.c`, which this file reproduces with
+//! 1.5's function names for the rule loops. A rule is an action and an optional
+//! condition. One keyword is one `HttpAct` variant and one arm of `parse_http_act`, so
+//! that a feature adding an action (`cache-use`) adds a variant and an arm.
+//!
+//! Running a rule is two steps: `eval_rule` evaluates the condition and every sample
+//! and log format the action needs, with the session lent read-only (variables are
+//! written there: `set-var` is done at that point), and returns what to change as a
+//! `RuleStep`; `apply_step` then changes the message. Rules are evaluated only for
+//! proxies that have some: a configuration without rules never enters this file.
+
+use std::sync::Arc;
+
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::h1::{Head, StartLine};
+use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::http;
+use crate::haproxy::log::{LEVELS, LogFmt, build_logline, parse_logformat_string};
+use crate::haproxy::pattern::PatMatch;
+use crate::haproxy::sample::{
+    SampleExpr, SmpCtx, SmpDir, SmpType, exp_replace, sample_fetch_as_type, sample_parse_word,
+    sample_process, with_smp_ctx,
+};
+use crate::haproxy::session::Session;
+use crate::haproxy::vars::{VarName, register_name};
+use crate::ids::ProxyId;
+use crate::trace::names;
+
+/// Which rule list a rule belongs to (`http-request`, `http-response`,
+/// `http-after-response`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSet {
+    /// `http-request`.
+    Req,
+    /// `http-response`.
+    Res,
+    /// `http-after-response`.
+    AfterRes,
+}
+
+impl RuleSet {
+    /// The keyword, for messages.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RuleSet::Req => "http-request",
+            RuleSet::Res => "http-response",
+            RuleSet::AfterRes => "http-after-response",
+        }
+    }
+
+    fn dir(self) -> SmpDir {
+        if self == RuleSet::Req { SmpDir::Req } else { SmpDir::Res }
+    }
+}
+
+/// The payload of an `http_reply` (`HTTP_REPLY_*`).
+#[derive(Clone, Debug)]
+pub enum ReplyBody {
+    /// No payload option: `deny` sends the proxy's error message for the status,
+    /// `return` an empty body.
+    None,
+    /// `string TEXT` or `file FILE`: a fixed body.
+    Raw(Vec<u8>),
+    /// `lf-string FMT` or `lf-file FILE`: a log format evaluated for each reply.
+    Lf(LogFmt),
+    /// `errorfile FILE`: a whole HTTP message.
+    ErrMsg(Arc<[u8]>),
+    /// `errorfiles NAME`: the message of an `http-errors` section, resolved once every
+    /// section is known (`None` until then, or when it has none for the status).
+    ErrFiles(String, Option<Arc<[u8]>>),
+    /// `default-errorfiles`: the proxy's own error message for the status.
+    DefaultErrorfiles,
+}
+
+/// A reply a rule or `http-error` sends (`struct http_reply`).
+#[derive(Clone, Debug)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// `content-type`.
+    pub ctype: Option<String>,
+    /// `hdr NAME FMT` headers, in order.
+    pub hdrs: Vec<(String, LogFmt)>,
+    /// The payload.
+    pub body: ReplyBody,
+}
+
+/// What a `redirect` builds its location from (`REDIRECT_TYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectType {
+    /// `location`: used as is.
+    Location,
+    /// `prefix`: the prefix, then the original path.
+    Prefix,
+    /// `scheme`: `scheme://host` then the original path.
+    Scheme,
+}
+
+/// A `redirect` rule (`struct redirect_rule`).
+#[derive(Clone, Debug)]
+pub struct RedirectRule {
+    /// How the location is built.
+    pub rtype: RedirectType,
+    /// The location, prefix or scheme (a log format).
+    pub value: LogFmt,
+    /// 301, 302 (default), 303, 307 or 308.
+    pub code: u16,
+    /// `drop-query`.
+    pub drop_query: bool,
+    /// `append-slash`.
+    pub append_slash: bool,
+    /// `ignore-empty`: an empty location skips the rule.
+    pub ignore_empty: bool,
+    /// `set-cookie` / `clear-cookie`: the `Set-Cookie` value.
+    pub cookie: Option<String>,
+}
+
+/// The part of the request line a `set-*`/`replace-*` action changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriPart {
+    /// The path (`set-path`, `replace-path`).
+    Path,
+    /// Path and query (`set-pathq`, `replace-pathq`).
+    Pathq,
+    /// The query string, without `?` (`set-query`).
+    Query,
+    /// The whole target (`set-uri`, `replace-uri`).
+    Uri,
+}
+
+/// Which timeout `set-timeout` changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// `server`.
+    Server,
+    /// `tunnel`.
+    Tunnel,
+    /// `client` (2.7's; refused here as in 2.6).
+    Client,
+}
+
+/// An action (`enum act_name` + `struct act_rule`'s arguments).
+#[derive(Clone, Debug)]
+pub enum HttpAct {
+    /// `allow`: stop evaluating this list.
+    Allow,
+    /// `deny [deny_status N | status N] [reply options]`.
+    Deny(HttpReply),
+    /// `return [status N] [reply options]`.
+    Return(HttpReply),
+    /// `redirect ...`.
+    Redirect(RedirectRule),
+    /// `set-header NAME FMT` / `add-header NAME FMT`.
+    SetHeader {
+        /// The header name.
+        name: String,
+        /// The value.
+        value: LogFmt,
+        /// `add-header`: keep existing ones.
+        add: bool,
+    },
+    /// `del-header NAME [-m METH]`.
+    DelHeader(String, PatMatch),
+    /// `replace-header NAME REGEX FMT` (whole lines) or `replace-value` (each
+    /// comma-separated value).
+    ReplaceHeader {
+        /// The header name.
+        name: String,
+        /// What to match.
+        re: Regex,
+        /// The replacement, with `\N` references.
+        with: LogFmt,
+        /// `replace-value`.
+        values: bool,
+    },
+    /// `set-path`, `set-pathq`, `set-query`, `set-uri`.
+    SetUri(UriPart, LogFmt),
+    /// `replace-path`, `replace-pathq`, `replace-uri`.
+    ReplaceUri(UriPart, Regex, LogFmt),
+    /// `set-method FMT`.
+    SetMethod(LogFmt),
+    /// `set-status CODE [reason TEXT]`.
+    SetStatus(u16, Option<String>),
+    /// `set-var(NAME) EXPR`.
+    SetVar(VarName, SampleExpr),
+    /// `set-var-fmt(NAME) FMT`.
+    SetVarFmt(VarName, LogFmt),
+    /// `unset-var(NAME)`.
+    UnsetVar(VarName),
+    /// `capture EXPR len N` (request) or `capture EXPR id N`.
+    Capture(SampleExpr, CaptureSlot),
+    /// `set-log-level LEVEL` (`silent` is 8).
+    SetLogLevel(u8),
+    /// `set-timeout server|tunnel TIME|EXPR` (an expression gives milliseconds).
+    SetTimeout(TimeoutKind, Result<u64, SampleExpr>),
+    /// `set-src EXPR`: the client address seen from now on (its port kept).
+    SetSrc(SampleExpr),
+    /// `set-dst EXPR`: the address the client is taken to have reached.
+    SetDst(SampleExpr),
+    /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
+    /// message, so there is nothing to relax; accepted for what it says.
+    StrictMode(bool),
+}
+
+/// Where `http-request capture` stores its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureSlot {
+    /// The slot (`capture.req.hdr(N)`).
+    pub id: usize,
+    /// Longest value kept.
+    pub len: usize,
+}
+
+/// One rule (`struct act_rule`).
+#[derive(Clone, Debug)]
+pub struct HttpRule {
+    /// What to do.
+    pub act: HttpAct,
+    /// When (none: always).
+    pub cond: Option<Condition>,
+}
+
+/// What a rule list ended with (`enum rule_result`).
+#[derive(Debug)]
+pub enum RuleResult {
+    /// Every rule ran (`HTTP_RULE_RES_CONT`).
+    Cont,
+    /// `allow` stopped the list (`HTTP_RULE_RES_STOP`).
+    Stop,
+    /// `deny` (`HTTP_RULE_RES_DENY`): the reply to send.
+    Deny(ReplyMsg),
+    /// `return` or `redirect` (`HTTP_RULE_RES_DONE`): the reply to send.
+    Done(ReplyMsg),
+}
+
+/// A reply ready to go: its status and bytes; `None` bytes mean "the proxy's error
+/// message for the status".
+#[derive(Debug)]
+pub struct ReplyMsg {
+    /// The status.
+    pub status: u16,
+    /// The whole message, or `None` for the error message of the status.
+    pub msg: Option<Vec<u8>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+fn status_arg(v: Option<&String>, what: &str) -> Result<u16, String> {
+    v.and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (200..=599).contains(s))
+        .ok_or_else(|| format!("'{what}' expects a status code between 200 and 599"))
+}
+
+fn lf(text: &str) -> Result<LogFmt, String> {
+    parse_logformat_string(text)
+}
+
+fn regex(text: &str) -> Result<Regex, String> {
+    RegexBuilder::new(text).unicode(false).build().map_err(|e| format!("regex '{text}' is invalid: {e}"))
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path)
+        .map_err(|e| format!("failed to open file '{path}' : {}", crate::haproxy::proto_tcp::os_reason(&e)))
+}
+
+/// http_htx.c:http_parse_http_reply() in 2.6: the options of `deny`, `return` and
+/// `http-error` from `a[i..]`; returns the reply and where the options stopped.
+pub fn http_parse_http_reply(
+    a: &[String],
+    mut i: usize,
+    default_status: u16,
+) -> Result<(HttpReply, usize), String> {
+    let mut r = HttpReply { status: default_status, ctype: None, hdrs: Vec::new(), body: ReplyBody::None };
+    let mut payloads = 0;
+    while let Some(kw) = a.get(i) {
+        let val = a.get(i + 1);
+        let need = || val.cloned().ok_or_else(|| format!("'{kw}' expects an argument."));
+        match kw.as_str() {
+            "status" | "deny_status" => r.status = status_arg(val, kw)?,
+            "content-type" => r.ctype = Some(need()?),
+            "string" => r.body = ReplyBody::Raw(need()?.into_bytes()),
+            "lf-string" => r.body = ReplyBody::Lf(lf(&need()?)?),
+            "file" => r.body = ReplyBody::Raw(read_file(&need()?)?),
+            "lf-file" => {
+                let f = read_file(&need()?)?;
+                r.body = ReplyBody::Lf(lf(&String::from_utf8_lossy(&f))?);
+            }
+            "errorfile" => r.body = ReplyBody::ErrMsg(read_file(&need()?)?.into()),
+            "errorfiles" => r.body = ReplyBody::ErrFiles(need()?, None),
+            "default-errorfiles" => {
+                r.body = ReplyBody::DefaultErrorfiles;
+                payloads += 1;
+                i += 1;
+                continue;
+            }
+            "hdr" => {
+                let (Some(n), Some(v)) = (a.get(i + 1), a.get(i + 2)) else {
+                    return Err("'hdr' expects <name> and <fmt> as arguments.".into());
+                };
+                let lname = n.to_ascii_lowercase();
+                if matches!(lname.as_str(), "content-length" | "transfer-encoding" | "content-type") {
+                    return Err(format!("'hdr' : '{n}' header is forbidden."));
+                }
+                r.hdrs.push((n.clone(), lf(v)?));
+                i += 3;
+                continue;
+            }
+            _ => break,
+        }
+        if matches!(kw.as_str(), "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles") {
+            payloads += 1;
+        }
+        i += 2;
+    }
+    if payloads > 1 {
+        return Err("only one payload among 'string', 'lf-string', 'file', 'lf-file', 'errorfile', 'errorfiles' and 'default-errorfiles' is allowed.".into());
+    }
+    let is_errmsg =
+        matches!(r.body, ReplyBody::ErrMsg(_) | ReplyBody::ErrFiles(..) | ReplyBody::DefaultErrorfiles);
+    if is_errmsg && (r.ctype.is_some() || !r.hdrs.is_empty()) {
+        return Err("'content-type' and 'hdr' are not allowed with an error file.".into());
+    }
+    let has_body =
+        matches!(&r.body, ReplyBody::Raw(b) if !b.is_empty()) || matches!(r.body, ReplyBody::Lf(_));
+    if has_body && r.ctype.is_none() {
+        return Err("a content type must be defined when non-empty payload is configured.".into());
+    }
+    if !has_body && !is_errmsg && r.ctype.is_some() {
+        // HAProxy drops it with a warning; an empty body has no type.
+        r.ctype = None;
+    }
+    Ok((r, i))
+}
+
+/// The text between parentheses of `set-var(NAME)`.
+fn paren_arg<'a>(kw: &'a str, prefix: &str) -> Option<&'a str> {
+    kw.strip_prefix(prefix)?.strip_prefix('(')?.strip_suffix(')')
+}
+
+fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
+    let mut rtype = None;
+    let mut value = None;
+    let mut r = RedirectRule {
+        rtype: RedirectType::Location,
+        value: LogFmt::default(),
+        code: 302,
+        drop_query: false,
+        append_slash: false,
+        ignore_empty: false,
+        cookie: None,
+    };
+    let mut i = 1;
+    while let Some(w) = a.get(i) {
+        match w.as_str() {
+            "location" | "prefix" | "scheme" => {
+                rtype = Some(match w.as_str() {
+                    "location" => RedirectType::Location,
+                    "prefix" => RedirectType::Prefix,
+                    _ => RedirectType::Scheme,
+                });
+                value = Some(a.get(i + 1).ok_or_else(|| format!("'redirect {w}' expects a value"))?.clone());
+                i += 2;
+            }
+            "code" => {
+                r.code = a
+                    .get(i + 1)
+                    .and_then(|c| c.parse().ok())
+                    .filter(|c| [301, 302, 303, 307, 308].contains(c))
+                    .ok_or("'redirect code' expects 301, 302, 303, 307 or 308.")?;
+                i += 2;
+            }
+            "drop-query" => {
+                r.drop_query = true;
+                i += 1;
+            }
+            "append-slash" => {
+                r.append_slash = true;
+                i += 1;
+            }
+            "ignore-empty" => {
+                r.ignore_empty = true;
+                i += 1;
+            }
+            "set-cookie" | "clear-cookie" => {
+                let c = a.get(i + 1).ok_or_else(|| format!("'{w}' expects a cookie name"))?;
+                r.cookie = Some(if w == "set-cookie" {
+                    format!("{c}; path=/;")
+                } else {
+                    let name = c.split('=').next().unwrap_or(c);
+                    format!("{name}=; path=/; Max-Age=0; Expires=Thu, 01-Jan-1970 00:00:01 GMT;")
+                });
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    let (Some(t), Some(v)) = (rtype, value) else {
+        return Err("'redirect' expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash'.".into());
+    };
+    r.rtype = t;
+    r.value = lf(&v)?;
+    Ok((r, i))
+}
+
+/// The actions each list accepts, for the error message.
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const RES_ACTIONS: &str = "'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+
+/// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
+/// actions): the words after `http-request`, `http-response` or `http-after-response`.
+/// `captures` counts the proxy's capture slots (`http-request capture ... len` adds one).
+pub fn parse_http_rule(
+    set: RuleSet,
+    a: &[String],
+    acls: &AclList,
+    captures: &mut usize,
+) -> Result<HttpRule, String> {
+    let Some(kw) = a.first() else { return Err("expects an action.".into()) };
+    let exact = |n: usize, what: &str| -> Result<(), String> {
+        if a.len() - 1 < n { Err(format!("'{kw}' expects {what}.")) } else { Ok(()) }
+    };
+    let (act, used) = match kw.as_str() {
+        "allow" => (HttpAct::Allow, 1),
+        "deny" => {
+            let def = if set == RuleSet::Req { 403 } else { 502 };
+            if set == RuleSet::AfterRes {
+                return Err(unknown_action(set, kw));
+            }
+            let (r, i) = http_parse_http_reply(a, 1, def)?;
+            (HttpAct::Deny(r), i)
+        }
+        "return" if set != RuleSet::AfterRes => {
+            let (r, i) = http_parse_http_reply(a, 1, 200)?;
+            (HttpAct::Return(r), i)
+        }
+        "redirect" if set != RuleSet::AfterRes => {
+            let (r, i) = redirect_rule(a)?;
+            (HttpAct::Redirect(r), i)
+        }
+        "set-header" | "add-header" => {
+            exact(2, "exactly 2 arguments")?;
+            (HttpAct::SetHeader { name: a[1].clone(), value: lf(&a[2])?, add: kw == "add-header" }, 3)
+        }
+        "del-header" => {
+            exact(1, "at least 1 argument")?;
+            let (m, used) = if a.get(2).map(String::as_str) == Some("-m") {
+                let m = a.get(3).ok_or("'-m' expects a matching method")?;
+                let pm = match m.as_str() {
+                    "str" => PatMatch::Str,
+                    "beg" => PatMatch::Beg,
+                    "end" => PatMatch::End,
+                    "sub" => PatMatch::Sub,
+                    "reg" => PatMatch::Reg,
+                    _ => return Err(format!("'-m' : unsupported matching method '{m}'")),
+                };
+                (pm, 4)
+            } else {
+                (PatMatch::Str, 2)
+            };
+            (HttpAct::DelHeader(a[1].clone(), m), used)
+        }
+        "replace-header" | "replace-value" => {
+            exact(3, "exactly 3 arguments")?;
+            (
+                HttpAct::ReplaceHeader {
+                    name: a[1].to_ascii_lowercase(),
+                    re: regex(&a[2])?,
+                    with: lf(&a[3])?,
+                    values: kw == "replace-value",
+                },
+                4,
+            )
+        }
+        "set-path" | "set-pathq" | "set-query" | "set-uri" if set == RuleSet::Req => {
+            exact(1, "exactly 1 argument")?;
+            let part = match kw.as_str() {
+                "set-path" => UriPart::Path,
+                "set-pathq" => UriPart::Pathq,
+                "set-query" => UriPart::Query,
+                _ => UriPart::Uri,
+            };
+            (HttpAct::SetUri(part, lf(&a[1])?), 2)
+        }
+        "replace-path" | "replace-pathq" | "replace-uri" if set == RuleSet::Req => {
+            exact(2, "exactly 2 arguments")?;
+            let part = match kw.as_str() {
+                "replace-path" => UriPart::Path,
+                "replace-pathq" => UriPart::Pathq,
+                _ => UriPart::Uri,
+            };
+            (HttpAct::ReplaceUri(part, regex(&a[1])?, lf(&a[2])?), 3)
+        }
+        "set-method" if set == RuleSet::Req => {
+            exact(1, "exactly 1 argument")?;
+            (HttpAct::SetMethod(lf(&a[1])?), 2)
+        }
+        "set-status" if set != RuleSet::Req => {
+            let code = a
+                .get(1)
+                .and_then(|c| c.parse::<u16>().ok())
+                .filter(|c| (100..=999).contains(c))
+                .ok_or("'set-status' expects an HTTP status code between 100 and 999.")?;
+            if a.get(2).map(String::as_str) == Some("reason") {
+                let r = a.get(3).ok_or("'set-status' : missing reason")?;
+                (HttpAct::SetStatus(code, Some(r.clone())), 4)
+            } else {
+                (HttpAct::SetStatus(code, None), 2)
+            }
+        }
+        "capture" if set == RuleSet::Req => {
+            exact(3, "'<sample> len <length>' or '<sample> id <id>'")?;
+            let expr = sample_parse_word(&a[1]).map_err(|e| format!("'capture' : {e}"))?;
+            let n: usize = a[3].parse().map_err(|_| format!("'capture' : invalid number '{}'", a[3]))?;
+            let slot = match a[2].as_str() {
+                "len" => {
+                    *captures += 1;
+                    CaptureSlot { id: *captures - 1, len: n }
+                }
+                "id" => CaptureSlot { id: n, len: usize::MAX },
+                _ => return Err("'capture' expects 'len' or 'id'".into()),
+            };
+            (HttpAct::Capture(expr, slot), 4)
+        }
+        "set-log-level" => {
+            let l = a.get(1).ok_or("'set-log-level' expects a level")?;
+            let lvl = if l == "silent" {
+                8
+            } else {
+                LEVELS.iter().position(|x| x == l).ok_or_else(|| format!("unknown log level '{l}'"))? as u8
+            };
+            (HttpAct::SetLogLevel(lvl), 2)
+        }
+        "set-timeout" if set == RuleSet::Req => {
+            let kind = match a.get(1).map(String::as_str) {
+                Some("server") => TimeoutKind::Server,
+                Some("tunnel") => TimeoutKind::Tunnel,
+                Some("client") => TimeoutKind::Client,
+                _ => return Err("'set-timeout' expects 'server' or 'tunnel'".into()),
+            };
+            if kind == TimeoutKind::Client {
+                return Err("'set-timeout' : 'client' timeout is not supported (HAProxy 2.6 accepts 'server' and 'tunnel').".into());
+            }
+            let v = a.get(2).ok_or("'set-timeout' expects a timeout value")?;
+            let t = match crate::haproxy::standard::parse_time_err(v) {
+                Ok(ms) => Ok(ms),
+                Err(_) => Err(sample_parse_word(v).map_err(|e| format!("'set-timeout' : {e}"))?),
+            };
+            (HttpAct::SetTimeout(kind, t), 3)
+        }
+        "set-src" | "set-dst" if set == RuleSet::Req => {
+            exact(1, "a sample expression")?;
+            let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
+            (if kw == "set-src" { HttpAct::SetSrc(e) } else { HttpAct::SetDst(e) }, 2)
+        }
+        "strict-mode" => match a.get(1).map(String::as_str) {
+            Some("on") => (HttpAct::StrictMode(true), 2),
+            Some("off") => (HttpAct::StrictMode(false), 2),
+            _ => return Err("'strict-mode' expects 'on' or 'off'".into()),
+        },
+        k if k.starts_with("set-var-fmt(") => {
+            let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
+            exact(1, "a format string")?;
+            (HttpAct::SetVarFmt(v, lf(&a[1])?), 2)
+        }
+        k if k.starts_with("set-var(") => {
+            let v = register_name(paren_arg(k, "set-var").ok_or("'set-var' : missing ')'")?)?;
+            exact(1, "a sample expression")?;
+            let e = sample_parse_word(&a[1]).map_err(|e| format!("'{k}' : {e}"))?;
+            (HttpAct::SetVar(v, e), 2)
+        }
+        k if k.starts_with("unset-var(") => {
+            let v = register_name(paren_arg(k, "unset-var").ok_or("'unset-var' : missing ')'")?)?;
+            (HttpAct::UnsetVar(v), 1)
+        }
+        _ => return Err(unknown_action(set, kw)),
+    };
+    let rest = &a[used.min(a.len())..];
+    let cond = match rest.first().map(String::as_str) {
+        None => None,
+        Some("if" | "unless") => Some(parse_acl_cond(rest, acls)?),
+        Some(x) => {
+            return Err(format!(
+                "'{kw}' : unexpected argument '{x}' (expects 'if', 'unless' or end of line)."
+            ));
+        }
+    };
+    Ok(HttpRule { act, cond })
+}
+
+fn unknown_action(set: RuleSet, kw: &str) -> String {
+    let list = if set == RuleSet::Req { REQ_ACTIONS } else { RES_ACTIONS };
+    format!("unknown action '{kw}' (haflow supports {list}).")
+}
+
+// ---------------------------------------------------------------------------------------
+// Running
+
+/// What a rule wants done once it was evaluated.
+enum RuleStep {
+    /// Nothing (its condition did not match, or it was done during evaluation).
+    Next,
+    /// `allow`.
+    Stop,
+    /// A finished reply (deny, return, redirect).
+    Reply { deny: bool, reply: ReplyMsg },
+    /// Set or add a header.
+    SetHeader { name: String, value: Vec<u8>, add: bool },
+    /// Delete headers.
+    DelHeader(String, PatMatch),
+    /// Replace header lines or values.
+    ReplaceHeader { name: String, re: Regex, with: Vec<u8>, values: bool },
+    /// Change part of the request target.
+    SetUri(UriPart, Vec<u8>),
+    /// Regex-replace part of the request target.
+    ReplaceUri(UriPart, Regex, Vec<u8>),
+    /// Change the method.
+    SetMethod(Vec<u8>),
+    /// Change the status.
+    SetStatus(u16, Option<String>),
+    /// Store a capture.
+    Capture(CaptureSlot, Vec<u8>),
+    /// Change the log level.
+    SetLogLevel(u8),
+    /// Change a timeout of this session.
+    SetTimeout(TimeoutKind, u64),
+    /// Change the client's address.
+    SetSrc(std::net::IpAddr),
+    /// Change the address the client reached.
+    SetDst(std::net::IpAddr),
+}
+
+/// The rules of `set` of proxy `px`.
+pub fn rules_of(w: &Haproxy, px: ProxyId, set: RuleSet) -> &[HttpRule] {
+    let p = &w.proxies[px.idx()];
+    match set {
+        RuleSet::Req => &p.http_req_rules,
+        RuleSet::Res => &p.http_res_rules,
+        RuleSet::AfterRes => &p.http_after_res_rules,
+    }
+}
+
+/// Builds a reply's bytes (http_htx.c:http_reply_to_htx() in 2.6): status line, the
+/// `hdr` headers, `content-length`, `content-type` when there is a body, the body.
+/// `None`: the proxy's error message for the status.
+fn http_reply_message(r: &HttpReply, ctx: &mut SmpCtx, is_return: bool) -> Option<Vec<u8>> {
+    let body = match &r.body {
+        ReplyBody::None if !is_return => return None,
+        ReplyBody::DefaultErrorfiles => return None,
+        ReplyBody::ErrMsg(m) | ReplyBody::ErrFiles(_, Some(m)) => return Some(m.to_vec()),
+        ReplyBody::ErrFiles(_, None) => return None,
+        ReplyBody::None => Vec::new(),
+        ReplyBody::Raw(b) => b.clone(),
+        ReplyBody::Lf(f) => build_logline(f, ctx, false),
+    };
+    let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, http::reason(r.status)).into_bytes();
+    for (n, f) in &r.hdrs {
+        // A header whose value comes out empty is not added.
+        let v = build_logline(f, ctx, false);
+        if v.is_empty() {
+            continue;
+        }
+        out.extend_from_slice(n.to_ascii_lowercase().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if let Some(ct) = r.ctype.as_ref().filter(|_| !body.is_empty()) {
+        out.extend_from_slice(format!("content-type: {ct}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+/// The reply of an `http-error status N` of the frontend or backend, if any, built.
+pub fn http_error_override(
+    w: &Haproxy,
+    s: &Session,
+    ctx: &mut SmpCtx,
+    status: u16,
+) -> Option<Option<Vec<u8>>> {
+    let r = [s.be, s.fe].iter().find_map(|px| w.proxies[px.idx()].http_errors.get(&status))?;
+    if matches!(r.body, ReplyBody::DefaultErrorfiles) {
+        // `default-errorfiles`: HAProxy's own page, whatever the errorfiles say.
+        return Some(Some(http::analyser_error(status, false)));
+    }
+    Some(http_reply_message(r, ctx, true))
+}
+
+/// http_ana.c:http_apply_redirect_rule() in 2.6: the location, then the 30x reply
+/// (`None` when `ignore-empty` met an empty location).
+fn http_apply_redirect_rule(r: &RedirectRule, ctx: &mut SmpCtx) -> Option<ReplyMsg> {
+    let value = build_logline(&r.value, ctx, false);
+    let head = ctx.strm.and_then(|(_, s)| s.txn.req.head.as_ref());
+    let uri = match head.map(|h| &h.start) {
+        Some(StartLine::Request { uri, .. }) => uri.as_bytes().to_vec(),
+        _ => Vec::new(),
+    };
+    let mut path = crate::haproxy::sample::uri_path(&uri, true).to_vec();
+    if path.is_empty() {
+        path = b"/".to_vec();
+    }
+    if r.drop_query
+        && let Some(q) = path.iter().position(|&c| c == b'?')
+    {
+        path.truncate(q);
+    }
+    let mut loc = match r.rtype {
+        RedirectType::Location => {
+            if value.is_empty() && r.ignore_empty {
+                return None;
+            }
+            value
+        }
+        RedirectType::Prefix => {
+            let mut l = if value == b"/" { Vec::new() } else { value };
+            l.extend_from_slice(&path);
+            l
+        }
+        RedirectType::Scheme => {
+            let mut l = value;
+            l.extend_from_slice(b"://");
+            l.extend_from_slice(head.and_then(|h| h.value("host")).unwrap_or_default());
+            l.extend_from_slice(&path);
+            l
+        }
+    };
+    if r.rtype != RedirectType::Location && r.append_slash && loc.last().is_some_and(|&c| c != b'/') {
+        loc.push(b'/');
+    }
+    let msg = http::redirect_reply(r.code, &String::from_utf8_lossy(&loc), r.cookie.as_deref(), false);
+    Some(ReplyMsg { status: r.code, msg: Some(msg) })
+}
+
+/// Evaluates rule `i` of `set` of `px`: its condition, then what its action needs.
+fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep {
+    let Some((w, s)) = ctx.strm else { return RuleStep::Next };
+    let p = &w.proxies[px.idx()];
+    let Some(rule) = rules_of(w, px, set).get(i) else { return RuleStep::Next };
+    if let Some(c) = &rule.cond
+        && !acl_exec_cond(c, &p.acls, ctx)
+    {
+        return RuleStep::Next;
+    }
+    match &rule.act {
+        HttpAct::Allow => RuleStep::Stop,
+        HttpAct::Deny(r) => {
+            let msg = http_reply_message(r, ctx, false);
+            RuleStep::Reply { deny: true, reply: ReplyMsg { status: r.status, msg } }
+        }
+        HttpAct::Return(r) => {
+            let msg = match &r.body {
+                ReplyBody::DefaultErrorfiles => http_error_override(w, s, ctx, r.status).flatten(),
+                _ => http_reply_message(r, ctx, true),
+            };
+            RuleStep::Reply { deny: false, reply: ReplyMsg { status: r.status, msg } }
+        }
+        HttpAct::Redirect(r) => match http_apply_redirect_rule(r, ctx) {
+            Some(reply) => RuleStep::Reply { deny: false, reply },
+            None => RuleStep::Next,
+        },
+        HttpAct::SetHeader { name, value, add } => {
+            RuleStep::SetHeader { name: name.clone(), value: build_logline(value, ctx, false), add: *add }
+        }
+        HttpAct::DelHeader(n, m) => RuleStep::DelHeader(n.clone(), *m),
+        HttpAct::ReplaceHeader { name, re, with, values } => RuleStep::ReplaceHeader {
+            name: name.clone(),
+            re: re.clone(),
+            with: build_logline(with, ctx, false),
+            values: *values,
+        },
+        HttpAct::SetUri(part, f) => RuleStep::SetUri(*part, build_logline(f, ctx, false)),
+        HttpAct::ReplaceUri(part, re, f) => {
+            RuleStep::ReplaceUri(*part, re.clone(), build_logline(f, ctx, false))
+        }
+        HttpAct::SetMethod(f) => RuleStep::SetMethod(build_logline(f, ctx, false)),
+        HttpAct::SetStatus(c, r) => RuleStep::SetStatus(*c, r.clone()),
+        HttpAct::SetVar(v, e) => {
+            if let Some(d) = sample_process(e, ctx) {
+                ctx.vars.var_set(v, d);
+            }
+            RuleStep::Next
+        }
+        HttpAct::SetVarFmt(v, f) => {
+            let d = build_logline(f, ctx, false);
+            ctx.vars.var_set(v, crate::haproxy::sample::SmpData::Str(d));
+            RuleStep::Next
+        }
+        HttpAct::UnsetVar(v) => {
+            ctx.vars.var_unset(v);
+            RuleStep::Next
+        }
+        HttpAct::Capture(e, slot) => {
+            match sample_fetch_as_type(e, ctx, SmpType::SMP_T_STR).and_then(|d| d.into_str()) {
+                Some(mut v) => {
+                    v.truncate(slot.len);
+                    RuleStep::Capture(*slot, v)
+                }
+                None => RuleStep::Next,
+            }
+        }
+        HttpAct::SetLogLevel(l) => RuleStep::SetLogLevel(*l),
+        HttpAct::SetTimeout(k, Ok(ms)) => RuleStep::SetTimeout(*k, *ms),
+        HttpAct::SetTimeout(k, Err(e)) => match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
+            Some(crate::haproxy::sample::SmpData::Sint(ms)) if ms >= 0 => RuleStep::SetTimeout(*k, ms as u64),
+            _ => RuleStep::Next,
+        },
+        HttpAct::SetSrc(e) | HttpAct::SetDst(e) => {
+            let ip = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_ADDR) {
+                Some(crate::haproxy::sample::SmpData::Ipv4(a)) => std::net::IpAddr::V4(a),
+                Some(crate::haproxy::sample::SmpData::Ipv6(a)) => std::net::IpAddr::V6(a),
+                _ => return RuleStep::Next,
+            };
+            if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
+        }
+        HttpAct::StrictMode(_) => RuleStep::Next,
+    }
+}
+
+/// The target's parts: path (with any scheme and authority before it) and query.
+fn split_uri(uri: &[u8]) -> (usize, usize, Option<usize>) {
+    let path_start = if uri.first() == Some(&b'/') {
+        0
+    } else {
+        match uri.windows(3).position(|w| w == b"://") {
+            Some(i) => uri[i + 3..].iter().position(|&c| c == b'/').map_or(uri.len(), |p| i + 3 + p),
+            None => 0,
+        }
+    };
+    let q = uri[path_start..].iter().position(|&c| c == b'?').map(|q| q + path_start);
+    (path_start, q.unwrap_or(uri.len()), q)
+}
+
+fn set_uri_part(uri: &[u8], part: UriPart, v: &[u8]) -> Vec<u8> {
+    let (ps, pe, q) = split_uri(uri);
+    let mut out = Vec::new();
+    match part {
+        UriPart::Uri => out.extend_from_slice(v),
+        UriPart::Path => {
+            out.extend_from_slice(&uri[..ps]);
+            out.extend_from_slice(v);
+            out.extend_from_slice(&uri[pe..]);
+        }
+        UriPart::Pathq => {
+            out.extend_from_slice(&uri[..ps]);
+            out.extend_from_slice(v);
+        }
+        UriPart::Query => {
+            out.extend_from_slice(&uri[..pe]);
+            if !v.is_empty() || q.is_some() {
+                out.push(b'?');
+                out.extend_from_slice(v);
+            }
+        }
+    }
+    out
+}
+
+fn regex_replace_once(re: &Regex, input: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    let caps = re.captures(input)?;
+    let m = caps.get(0)?;
+    let mut out = input[..m.start()].to_vec();
+    exp_replace(&mut out, with, &caps);
+    out.extend_from_slice(&input[m.end()..]);
+    Some(out)
+}
+
+/// Applies what a rule asked for. Returns the list's result when the rule ends it.
+fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) -> Option<RuleResult> {
+    let head: Option<&mut Head> =
+        if set == RuleSet::Req { s.txn.req.head.as_mut() } else { s.txn.rsp.head.as_mut() };
+    match step {
+        RuleStep::Next => {}
+        RuleStep::Stop => return Some(RuleResult::Stop),
+        RuleStep::Reply { deny, reply } => {
+            return Some(if deny { RuleResult::Deny(reply) } else { RuleResult::Done(reply) });
+        }
+        RuleStep::SetHeader { name, value, add } => {
+            if let Some(h) = head {
+                if add { h.add(&name, value) } else { h.set(&name, value) }
+            }
+        }
+        RuleStep::DelHeader(name, m) => {
+            if let Some(h) = head {
+                let n = name.to_ascii_lowercase();
+                let re = if m == PatMatch::Reg {
+                    RegexBuilder::new(&name).case_insensitive(true).build().ok()
+                } else {
+                    None
+                };
+                h.headers.retain(|(hn, _)| !match m {
+                    PatMatch::Beg => hn.starts_with(&n),
+                    PatMatch::End => hn.ends_with(&n),
+                    PatMatch::Sub => hn.contains(&n),
+                    PatMatch::Reg => re.as_ref().is_some_and(|r| r.is_match(hn.as_bytes())),
+                    _ => *hn == n,
+                });
+            }
+        }
+        RuleStep::ReplaceHeader { name, re, with, values } => {
+            if let Some(h) = head {
+                for (n, v) in h.headers.iter_mut().filter(|(n, _)| *n == name) {
+                    if values {
+                        let parts: Vec<Vec<u8>> = crate::haproxy::sample::split_values(v)
+                            .into_iter()
+                            .map(|p| {
+                                regex_replace_once(&re, p, &with)
+                                    .filter(|_| re.is_match(p))
+                                    .unwrap_or_else(|| p.to_vec())
+                            })
+                            .collect();
+                        *v = parts.join(&b", "[..]);
+                    } else if let Some(caps) = re.captures(v)
+                        && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == v.len())
+                    {
+                        let mut out = Vec::new();
+                        exp_replace(&mut out, &with, &caps);
+                        *v = out;
+                    }
+                    let _ = n;
+                }
+            }
+        }
+        RuleStep::SetUri(part, v) => {
+            if let Some(Head { start: StartLine::Request { uri, .. }, .. }) = head {
+                let new = set_uri_part(uri.as_bytes(), part, &v);
+                *uri = String::from_utf8_lossy(&new).into_owned();
+            }
+        }
+        RuleStep::ReplaceUri(part, re, with) => {
+            if let Some(Head { start: StartLine::Request { uri, .. }, .. }) = head {
+                let u = uri.as_bytes();
+                let (ps, pe, _) = split_uri(u);
+                let cur = match part {
+                    UriPart::Path => &u[ps..pe],
+                    UriPart::Pathq => &u[ps..],
+                    _ => u,
+                };
+                if let Some(caps) = re.captures(cur)
+                    && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == cur.len())
+                {
+                    let mut out = Vec::new();
+                    exp_replace(&mut out, &with, &caps);
+                    let new = set_uri_part(u, part, &out);
+                    *uri = String::from_utf8_lossy(&new).into_owned();
+                }
+            }
+        }
+        RuleStep::SetMethod(v) => {
+            if let Some(Head { start: StartLine::Request { method, .. }, .. }) = head {
+                *method = String::from_utf8_lossy(&v).into_owned();
+                s.txn.meth = crate::haproxy::proto_http::HttpMeth::find_http_meth(method);
+            }
+        }
+        RuleStep::SetStatus(code, reason) => {
+            if let Some(Head { start: StartLine::Response { status, reason: r, .. }, .. }) = head {
+                *status = code;
+                *r = reason.unwrap_or_else(|| http::reason(code).to_string());
+            }
+            s.txn.status = Some(code);
+        }
+        RuleStep::Capture(slot, v) => {
+            if s.txn.req_cap.len() <= slot.id {
+                s.txn.req_cap.resize(slot.id + 1, None);
+            }
+            s.txn.req_cap[slot.id] = Some(v);
+        }
+        RuleStep::SetLogLevel(l) => s.logs.level = Some(l),
+        RuleStep::SetTimeout(k, ms) => match k {
+            TimeoutKind::Server => s.timeout_server = Some(ms),
+            TimeoutKind::Tunnel => s.timeout_tunnel = Some(ms),
+            TimeoutKind::Client => {}
+        },
+        RuleStep::SetSrc(ip) => {
+            let port = s.cli_addr.map_or(0, |a| a.port());
+            s.cli_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
+        RuleStep::SetDst(ip) => {
+            let port = s
+                .frt_addr
+                .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
+                .map_or(0, |a| a.port());
+            s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
+    }
+    let _ = w;
+    None
+}
+
+/// proto_http.c:http_req_get_intercept_rule() in 1.5-dev8 (and
+/// http_res_get_intercept_rule() for the response lists): runs the rules of `set` of
+/// proxy `px` in order until one ends the list.
+pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, set: RuleSet) -> RuleResult {
+    let n = rules_of(w, px, set).len();
+    let pxname = w.proxies[px.idx()].name.as_str();
+    let span = if set == RuleSet::Req {
+        tracing::debug_span!(
+            names::HTTP_REQ_GET_INTERCEPT_RULE,
+            sess = s.uniq_id,
+            proxy = pxname,
+            set = set.keyword(),
+            rules = n,
+            stopped_at = tracing::field::Empty
+        )
+    } else {
+        tracing::debug_span!(
+            names::HTTP_RES_GET_INTERCEPT_RULE,
+            sess = s.uniq_id,
+            proxy = pxname,
+            set = set.keyword(),
+            rules = n,
+            stopped_at = tracing::field::Empty
+        )
+    };
+    let _g = span.enter();
+    for i in 0..n {
+        let step = with_smp_ctx(w, s, set.dir(), |ctx| eval_rule(ctx, px, set, i));
+        if let Some(r) = apply_step(w, s, set, step) {
+            span.record("stopped_at", i);
+            return r;
+        }
+    }
+    RuleResult::Cont
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn parse(set: RuleSet, s: &str) -> Result<HttpRule, String> {
+        parse_http_rule(set, &words(s), &AclList::default(), &mut 0)
+    }
+
+    #[test]
+    fn actions_parse_with_their_options() {
+        assert!(matches!(
+            parse(RuleSet::Req, "deny deny_status 404").unwrap().act,
+            HttpAct::Deny(HttpReply { status: 404, .. })
+        ));
+        assert!(matches!(
+            parse(RuleSet::Res, "deny").unwrap().act,
+            HttpAct::Deny(HttpReply { status: 502, .. })
+        ));
+        assert!(parse(RuleSet::Req, "return status 200 content-type text/plain string ok if TRUE").is_ok());
+        assert!(parse(RuleSet::Req, "return status 200 string ok").unwrap_err().contains("content type"));
+        assert!(parse(RuleSet::Req, "redirect location /x code 301 drop-query").is_ok());
+        assert!(parse(RuleSet::Req, "redirect code 301").is_err());
+        assert!(parse(RuleSet::Req, "set-var(txn.x) req.hdr(host),lower").is_ok());
+        assert!(parse(RuleSet::Req, "set-var(foo) str(x)").is_err());
+        assert!(
+            parse(RuleSet::Req, "set-var(txn.x) nosuch")
+                .unwrap_err()
+                .contains("unknown fetch method 'nosuch'")
+        );
+        assert!(parse(RuleSet::Req, "set-status 200").is_err());
+        assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
+        assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
+        assert!(parse(RuleSet::Req, "frobnicate").unwrap_err().contains("unknown action 'frobnicate'"));
+        assert!(parse(RuleSet::Req, "allow foo").unwrap_err().contains("unexpected argument 'foo'"));
+        let mut caps = 0;
+        parse_http_rule(RuleSet::Req, &words("capture req.hdr(host) len 10"), &AclList::default(), &mut caps)
+            .unwrap();
+        assert_eq!(caps, 1);
+    }
+
+    #[test]
+    fn uri_parts_change_as_haproxy_changes_them() {
+        assert_eq!(set_uri_part(b"/a/b?x=1", UriPart::Path, b"/c"), b"/c?x=1");
+        assert_eq!(set_uri_part(b"http://h/a?x", UriPart::Path, b"/c"), b"http://h/c?x");
+        assert_eq!(set_uri_part(b"/a?x=1", UriPart::Query, b"y=2"), b"/a?y=2");
+        assert_eq!(set_uri_part(b"/a", UriPart::Query, b""), b"/a");
+        assert_eq!(set_uri_part(b"/a?x", UriPart::Pathq, b"/b?y"), b"/b?y");
+        let re = regex("(.*)").unwrap();
+        assert_eq!(regex_replace_once(&re, b"/a", b"/foo\\1").unwrap(), b"/foo/a");
+    }
+}
