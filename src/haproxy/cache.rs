@@ -24,6 +24,7 @@ use std::sync::Arc;
 use crate::haproxy::buffers::{Buffer, BufFlags};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::sample::{Arg, SmpCtx, SmpData};
 use crate::haproxy::h1::Framing;
 use crate::ids::ProxyId;
 use crate::trace::names;
@@ -946,6 +947,24 @@ pub fn cache_store_done(w: &mut Haproxy, s: &mut Session) {
     let now = unix_secs(w.clock.date);
     if let Some(cache) = w.caches.get_mut(idx) {
         cache_store_http_end(cache, txn, now);
+    }
+}
+
+/// cache.c:smp_fetch_res_cache_hit() in 2.6 (`res.cache_hit`): true when the response
+/// comes from the cache (the server side is the cache applet).
+pub fn smp_fetch_res_cache_hit(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((_, s)) = c.strm {
+        out.push(SmpData::Bool(s.si[1].appctx.is_some()));
+    }
+}
+
+/// cache.c:smp_fetch_res_cache_name() in 2.6 (`res.cache_name`): the name of the cache
+/// the response comes from; no sample when it does not come from a cache.
+pub fn smp_fetch_res_cache_name(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm
+        && let Some(cache) = s.si[1].appctx.as_ref().and_then(|a| w.caches.get(a.cache))
+    {
+        out.push(SmpData::Str(cache.id.as_bytes().to_vec()));
     }
 }
 

@@ -23,7 +23,7 @@ use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{HttpAct, HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
@@ -2182,6 +2182,26 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 _ => diag
                     .alerts
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        // cache.c:cache_store_check() in 2.6: every cache a rule names exists.
+        let cache_names = p.http_req_rules.iter().chain(&p.http_res_rules).filter_map(|r| match &r.act {
+            HttpAct::CacheUse(n) | HttpAct::CacheStore(n) => Some(n),
+            _ => None,
+        });
+        // One filter per cache name and proxy, so one alert per name.
+        let mut seen: Vec<&String> = Vec::new();
+        for n in cache_names {
+            if seen.contains(&n) {
+                continue;
+            }
+            seen.push(n);
+            if !cfg.caches.iter().any(|c| c.id == *n) {
+                diag.alerts.push(format!(
+                    "config: {} '{}': unable to find the cache '{n}' referenced by the filter 'cache'.",
+                    p.section_name(),
+                    p.name
+                ));
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {

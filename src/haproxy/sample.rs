@@ -25,6 +25,7 @@ use std::sync::Arc;
 use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
@@ -1432,6 +1433,9 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("capture.res.hdr", smp_fetch_capture_res_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.req.method", smp_fetch_capture_req_method, ARG0, None, SMP_T_STR),
     fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR),
+    // The cache (cache.c).
+    fetch!("res.cache_hit", smp_fetch_res_cache_hit, ARG0, None, SMP_T_BOOL),
+    fetch!("res.cache_name", smp_fetch_res_cache_name, ARG0, None, SMP_T_STR),
 ];
 
 /// sample.c:find_sample_fetch() in 2.6.
