@@ -342,8 +342,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// asctime (`Sun Nov  6 08:49:37 1994`) date, in seconds since the epoch.
 pub fn parse_http_date(v: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(v).ok()?.trim();
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = |m: &str| MONTHS.iter().position(|x| *x == m).map(|i| i as i64 + 1);
+    let month = |m: &str| crate::haproxy::log::MONTHS.iter().position(|x| *x == m).map(|i| i as i64 + 1);
     let hms = |t: &str| -> Option<i64> {
         let mut it = t.split(':').map(|x| x.parse::<i64>().ok().filter(|_| x.len() == 2));
         let (h, m, s) = (it.next()??, it.next()??, it.next()??);
