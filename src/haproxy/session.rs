@@ -32,7 +32,7 @@ use crate::haproxy::stream_interface::{
 use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
-use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::ids::{Fd, ListenerId, ProxyId, ServerId, SessionId, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -221,6 +221,13 @@ pub struct Session {
     pub srv_conn: Option<ServerId>,
     /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
     pub idle_srv: Option<ServerId>,
+    /// 2.6's `sess->srv_list`: idle connections to servers this session used before
+    /// and left for another (a switch of backend), kept unpolled for when it comes back
+    /// to them (at most `MAX_SRV_LIST`). 1.5 closed them; HAProxy 2.6 keeps them, and
+    /// a server expecting its next request on the same connection sees that.
+    /// Divergence: 2.6 keeps watching them for a close; here they are probed when taken
+    /// back (`idle_conn_alive`).
+    pub srv_list: Vec<(ServerId, Fd)>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -298,6 +305,7 @@ impl Session {
             srv: None,
             srv_conn: None,
             idle_srv: None,
+            srv_list: Vec::new(),
             prev_srv: None,
             pend_pos: false,
             task: TaskId::default(),
@@ -1701,6 +1709,9 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
         }
     }
     if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
+        w.fdtab.fd_delete(fd);
+    }
+    for (_, fd) in s.srv_list.drain(..) {
         w.fdtab.fd_delete(fd);
     }
     // The pooled session keeps its memory, not what it held: the cache entry being
