@@ -281,6 +281,15 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// True when `fd` is this session's on `side`: its stream interface's, or an idle
+    /// server connection kept aside (by the cache applet, or in `srv_list`).
+    pub fn holds_fd(&self, side: Side, fd: Fd) -> bool {
+        self.si[side as usize].fd == Some(fd)
+            || (side == Side::Srv
+                && (self.srv_list.iter().any(|&(_, f)| f == fd)
+                    || self.si[1].appctx.as_ref().is_some_and(|a| a.idle_fd == Some(fd))))
+    }
+
     /// A session accepted on `listener` of `fe` from `addr`, at `date` (`now`): both
     /// buffers sized `(bufsize, maxrewrite)`, `si[0]` established, `si[1]` not yet
     /// asked to connect, and no task yet.

@@ -1,0 +1,202 @@
+//! The HTTP cache (`cache` sections, `http-request cache-use`, `http-response cache-store`,
+//! `res.cache_hit`/`res.cache_name`, `show cache`): what is stored, what is served from
+//! the cache and how a hit looks on the wire, in the log and in the counters; how the
+//! rules are checked at startup; and, side by side, that HAProxy 2.6 answers and logs the
+//! same hit and miss.
+
+use crate::http_mode::term;
+use crate::side_by_side::start_haproxy_with;
+use crate::util::*;
+use haflow::scenario::backends::body_pattern;
+use haflow::scenario::client::{Request, Response};
+
+/// A backend storing in and serving from cache `c1`, with the fetches in headers.
+fn config(extra_global: &str) -> String {
+    format!(
+        r#"
+global
+    log stdout format raw local0
+{extra_global}
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${{PORT}}"
+    default_backend be
+backend be
+    http-request cache-use c1
+    http-response cache-store c1
+    http-response set-header X-Cache-Hit %[res.cache_hit]
+    http-response set-header X-Cache-Name %[res.cache_name]
+    server s1 "${{S1}}"
+cache c1
+    total-max-size 4
+    max-age 240
+"#
+    )
+}
+
+/// A server whose answers may be cached for a minute.
+fn cacheable_backend() -> RunningBackend {
+    backend(BackendSpec::Http(HttpBehaviour {
+        headers: vec![("Cache-Control".into(), "max-age=60".into()), ("Content-Type".into(), "text/plain".into())],
+        body_size: 1000,
+        ..HttpBehaviour::default()
+    }))
+}
+
+/// Two GETs of `/a` on one kept-alive connection.
+fn two_gets(addr: std::net::SocketAddr) -> Vec<Response> {
+    let mut c = connect(addr);
+    (0..2).map(|_| c.request(&Request::get("/a")).unwrap()).collect()
+}
+
+/// What must match HAProxy: status, headers (names lower-cased, in order), body.
+fn observed(r: &Response) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let headers = r.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+    (r.status, headers, r.body.clone())
+}
+
+/// The fields of an httplog line a cache hit or miss decides: backend/server, status and
+/// termination state.
+fn log_fields(line: &str) -> (String, String, String) {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (f[3].to_string(), f[5].to_string(), term(line).to_string())
+}
+
+#[test]
+fn a_second_get_comes_from_the_cache_with_age_and_is_logged_as_cache_like_haproxy() {
+    let srv = cacheable_backend();
+    let sock = tmpdir("cache-hit").join("stats.sock");
+    let cfg = config(&format!("    stats socket {} level admin", sock.display()));
+    let p = proxy(&cfg, &[("PORT", "0".into()), ("S1", a(srv.addr()))]);
+    let got = two_gets(p.addr("fe"));
+    let (miss, hit) = (&got[0], &got[1]);
+    assert_eq!((miss.status, miss.header("x-cache-hit"), miss.header("x-cache-name")), (200, Some("0"), Some("")));
+    assert_eq!(miss.header("age"), None, "a response from the server gets no Age");
+    assert_eq!(
+        (hit.status, hit.header("x-cache-hit"), hit.header("x-cache-name"), hit.header("age")),
+        (200, Some("1"), Some("c1"), Some("0"))
+    );
+    assert_eq!(hit.header("content-length"), Some("1000"));
+    assert!(hit.body == body_pattern(1000), "the cached body is the server's");
+    assert_eq!(srv.requests().len(), 1, "the server saw only the miss");
+    let logs: Vec<String> = {
+        wait_log(&p, |l| l.contains("<CACHE>"));
+        p.logs().into_iter().filter(|l| l.contains("\"GET /a HTTP/1.1\"")).collect()
+    };
+    assert_eq!(logs.len(), 2, "{logs:#?}");
+    assert_eq!(log_fields(&logs[0]), ("be/s1".into(), "200".into(), "----".into()));
+    assert_eq!(log_fields(&logs[1]), ("be/<CACHE>".into(), "200".into(), "LR--".into()));
+    let be = p.query(|w| w.proxies.iter().find(|p| p.name == "be").unwrap().counters.clone());
+    assert_eq!((be.cache_lookups, be.cache_hits), (2, 1));
+    let show = cli(&sock, "show cache\n");
+    let lines: Vec<&str> = show.lines().collect();
+    assert!(lines[0].contains(": c1 (shctx:") && lines[0].ends_with("available blocks:4096)"), "{show}");
+    assert!(
+        lines[1].contains(" vary:0x0000000000000000 size:") && lines[1].contains(" blocks), refcount:0, expire:6"),
+        "{show}"
+    );
+    assert_idle(&p);
+
+    let hap_sock = tmpdir("cache-hit-haproxy").join("stats.sock");
+    let hap_cfg = cfg.replace(&sock.display().to_string(), &hap_sock.display().to_string());
+    let Some(hap) = start_haproxy_with(&hap_cfg, &[("S1", a(srv.addr()))]) else { return };
+    let before = hap.logs.lock().unwrap().len();
+    let theirs = two_gets(hap.addr);
+    for (i, (ours, theirs)) in got.iter().zip(&theirs).enumerate() {
+        assert_eq!(observed(ours), observed(theirs), "response {i} differs from HAProxy's");
+    }
+    let mut hap_logs = Vec::new();
+    eventually(SOON, || {
+        hap_logs = hap.logs.lock().unwrap()[before..].to_vec();
+        hap_logs.len() >= 2
+    });
+    let ours: Vec<_> = logs.iter().map(|l| log_fields(l)).collect();
+    let theirs: Vec<_> = hap_logs.iter().map(|l| log_fields(l)).collect();
+    assert_eq!(ours, theirs, "log lines: haproxy {hap_logs:#?}");
+}
+
+/// The alerts of a config, with the file's directory dropped.
+fn alerts(text: &str) -> Vec<String> {
+    let path = tmpdir("cachecfg").join("t.cfg");
+    std::fs::write(&path, text).unwrap();
+    let dir = format!("{}/", path.parent().unwrap().display());
+    let mut cfg = match haflow::haproxy::cfgparse::readcfgfile(&[&path], &|_| None) {
+        Ok(cfg) => cfg,
+        Err(d) => return d.alerts.into_iter().map(|l| l.replace(&dir, "")).collect(),
+    };
+    match haflow::haproxy::cfgparse::check_config_validity(&mut cfg) {
+        Ok(()) => Vec::new(),
+        Err(d) => d.alerts,
+    }
+}
+
+#[test]
+fn cache_rules_are_checked_as_haproxy_checks_them() {
+    let cfg = |rules: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             backend be\n{rules}\n    server s1 127.0.0.1:1\ncache c1\n    total-max-size 1\n"
+        )
+    };
+    assert_eq!(alerts(&cfg("    http-request cache-use c1\n    http-response cache-store c1")), Vec::<String>::new());
+    assert_eq!(
+        alerts(&cfg("    http-request cache-use nope\n    http-response cache-store nope"))[0],
+        "config: backend 'be': unable to find the cache 'nope' referenced by the filter 'cache'."
+    );
+    assert_eq!(
+        alerts(&cfg("    http-request cache-use nope\n    http-response cache-store nope")).iter().filter(|l| l.contains("nope")).count(),
+        1,
+        "one filter per cache name, so one alert"
+    );
+    let missing = alerts(&cfg("    http-request cache-use if TRUE"));
+    assert!(missing[0].contains("expects a cache name"), "{missing:?}");
+    let wrong_list = alerts(&cfg("    http-request cache-store c1"));
+    assert!(wrong_list[0].contains("unknown action 'cache-store'"), "{wrong_list:?}");
+    let extra = alerts(&cfg("    http-response cache-store c1 now"));
+    assert!(extra[0].contains("unexpected argument 'now'"), "{extra:?}");
+    let dup = alerts(&format!("{}cache c1\n    total-max-size 1\n", cfg("")));
+    assert!(dup[0].contains("Duplicate cache name 'c1'."), "{dup:?}");
+}
+
+#[test]
+fn a_condition_decides_which_requests_use_the_cache() {
+    let srv = cacheable_backend();
+    let cfg = config("").replace(
+        "    http-request cache-use c1\n",
+        "    http-request cache-use c1 if { path_beg /cached }\n",
+    );
+    let p = proxy(&cfg, &[("PORT", "0".into()), ("S1", a(srv.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    let hits: Vec<Option<String>> = ["/cached", "/cached", "/other", "/other"]
+        .iter()
+        .map(|path| c.request(&Request::get(path)).unwrap().header("x-cache-hit").map(String::from))
+        .collect();
+    let want: Vec<Option<String>> = ["0", "1", "0", "0"].iter().map(|h| Some(h.to_string())).collect();
+    assert_eq!(hits, want, "/other never looks the cache up, so it is never stored");
+    assert_eq!(srv.requests().len(), 3);
+    drop(c);
+    assert_idle(&p);
+}
+
+#[test]
+fn a_request_to_another_backend_leaves_the_server_connection_for_a_later_one() {
+    let (s1, s2) = (cacheable_backend(), cacheable_backend());
+    let cfg = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 3s\n    timeout server 3s\n\
+               frontend fe\n    bind \"127.0.0.1:${PORT}\"\n    use_backend b2 if { path_beg /two }\n    default_backend b1\n\
+               backend b1\n    server s1 \"${S1}\"\nbackend b2\n    server s2 \"${S2}\"\n";
+    let p = proxy(cfg, &[("PORT", "0".into()), ("S1", a(s1.addr())), ("S2", a(s2.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    for path in ["/", "/two", "/", "/two", "/"] {
+        assert_eq!(c.request(&Request::get(path)).unwrap().status, 200, "{path}");
+    }
+    assert_eq!((s1.requests().len(), s2.requests().len()), (3, 2));
+    assert_eq!((s1.connections(), s2.connections()), (1, 1), "each server connection was reused (2.6's srv_list)");
+    drop(c);
+    assert_idle(&p);
+}
