@@ -13,10 +13,10 @@ use crate::haproxy::lb_fwlc::fwlc_get_next_server;
 use crate::haproxy::lb_fwrr::fwrr_get_next_server;
 use crate::haproxy::lb_map::{map_get_server_hash, map_get_server_rr};
 use crate::haproxy::proto_tcp::tcp_connect_server;
-use crate::haproxy::stream_sock::idle_conn_alive;
 use crate::haproxy::proxy::BalanceAlgo;
 use crate::haproxy::queue::pendconn_add;
 use crate::haproxy::session::{SessFlags, Session, SnErr, sess_change_server};
+use crate::haproxy::stream_sock::idle_conn_alive;
 use crate::ids::ServerId;
 use crate::trace::names;
 

@@ -21,15 +21,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::haproxy::buffers::{Buffer, BufFlags};
+use crate::haproxy::buffers::{BufFlags, Buffer};
+use crate::haproxy::h1::Framing;
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::sample::{Arg, SmpCtx, SmpData};
-use crate::haproxy::h1::Framing;
+use crate::haproxy::session::{Session, SnErr, SnFinst};
+use crate::haproxy::stream_interface::{SiFlags, Side, stream_int_shutr};
 use crate::ids::ProxyId;
 use crate::trace::names;
-use crate::haproxy::session::{Session, SnErr, SnFinst};
-use crate::haproxy::stream_interface::{Side, SiFlags, stream_int_shutr};
 
 /// The unit `total-max-size` is counted in (`CACHE_BLOCKSIZE`).
 pub const CACHE_BLOCKSIZE: u64 = 1024;
@@ -162,14 +162,14 @@ impl Cache {
     /// Blocks that may be taken (`shctx->nbav`): as in 2.6, a stored entry's blocks
     /// count as available (they can be reclaimed) unless it is being sent.
     pub fn available_blocks(&self) -> u64 {
-        let hot: u64 = self.entries.values().flatten().filter(|e| Arc::strong_count(e) > 1).map(|e| e.blocks()).sum();
+        let hot: u64 =
+            self.entries.values().flatten().filter(|e| Arc::strong_count(e) > 1).map(|e| e.blocks()).sum();
         self.maxblocks.saturating_sub(hot)
     }
 
     /// The live entries, for `show cache`, in hash order (2.6 walks its tree by key).
     pub fn live_entries(&self, now: u64) -> Vec<Arc<CacheEntry>> {
-        let mut v: Vec<_> =
-            self.entries.values().flatten().filter(|e| e.expire > now).cloned().collect();
+        let mut v: Vec<_> = self.entries.values().flatten().filter(|e| e.expire > now).cloned().collect();
         v.sort_by_key(|e| (e.hash, e.id));
         v
     }
@@ -189,7 +189,12 @@ impl Cache {
 
     /// cache.c:entry_exist() and secondary_entry_exist(): the live entry for `key` (and,
     /// when it varies, `secondary`), dropping the expired ones met on the way.
-    fn entry_exist(&mut self, key: &str, secondary: Option<&SecondaryKey>, now: u64) -> Option<Arc<CacheEntry>> {
+    fn entry_exist(
+        &mut self,
+        key: &str,
+        secondary: Option<&SecondaryKey>,
+        now: u64,
+    ) -> Option<Arc<CacheEntry>> {
         let expired: Vec<u64> =
             self.entries.get(key)?.iter().filter(|e| e.expire <= now).map(|e| e.id).collect();
         for id in expired {
@@ -275,9 +280,7 @@ pub fn cfg_parse_cache(cache: &mut Cache, args: &[String]) -> Result<Option<Stri
                 cache.vary_processing_enabled = false;
                 Ok(None)
             }
-            _ => Ok(Some(format!(
-                "'{kw}' expects \"on\" or \"off\" (enable or disable vary processing)."
-            ))),
+            _ => Ok(Some(format!("'{kw}' expects \"on\" or \"off\" (enable or disable vary processing)."))),
         },
         "max-secondary-entries" => {
             cache.max_secondary_entries = number(arg)
@@ -300,7 +303,10 @@ pub fn cfg_post_parse_section_cache(cache: &mut Cache) -> Result<(), String> {
     if cache.maxobjsz == 0 {
         cache.maxobjsz = total >> 8;
     } else if cache.maxobjsz > total / 2 {
-        return Err(format!("\"max-object-size\" is limited to an half of \"total-max-size\" => {}", total / 2));
+        return Err(format!(
+            "\"max-object-size\" is limited to an half of \"total-max-size\" => {}",
+            total / 2
+        ));
     }
     Ok(())
 }
@@ -400,7 +406,8 @@ fn parse_encoding_value(v: &[u8]) -> Result<(u32, bool), ()> {
         b'*' => &[("*", enc::STAR)],
         _ => return Err(()),
     };
-    let Some((rest, bit)) = names.iter().find_map(|(n, b)| v.strip_prefix(n.as_bytes()).map(|r| (r, *b))) else {
+    let Some((rest, bit)) = names.iter().find_map(|(n, b)| v.strip_prefix(n.as_bytes()).map(|r| (r, *b)))
+    else {
         return Ok((0, false));
     };
     let rest = rest.trim_ascii_start();
@@ -647,7 +654,8 @@ fn http_calc_maxage(head: &Head, cache_maxage: u64, now: u64) -> Option<(u64, u6
         }
     }
     let mut expires = None;
-    if maxage.is_none() && smaxage.is_none()
+    if maxage.is_none()
+        && smaxage.is_none()
         && let Some(e) = head.value("expires")
     {
         expires = Some(match parse_http_date(e) {
@@ -701,7 +709,13 @@ pub enum CacheLookup {
 /// transaction's keys and look the request up in `cache`. HTTP/1.0 requests and methods
 /// other than GET and HEAD are not looked up, but still get their key (a successful POST
 /// must invalidate the entry). `txn` is created here.
-fn cache_lookup(cache: &mut Cache, head: &Head, http11: bool, txn: &mut Option<Box<CacheTxn>>, now: u64) -> CacheLookup {
+fn cache_lookup(
+    cache: &mut Cache,
+    head: &Head,
+    http11: bool,
+    txn: &mut Option<Box<CacheTxn>>,
+    now: u64,
+) -> CacheLookup {
     let method = match &head.start {
         StartLine::Request { method, .. } => method.as_str(),
         StartLine::Response { .. } => "",
@@ -774,7 +788,8 @@ fn store_decision(cache: &mut Cache, idx: usize, head: &mut Head, f: StoreFacts,
     }
     if !txn.get {
         if txn.unsafe_method && (200..400).contains(&f.status) && !txn.key.is_empty() {
-            let ids: Vec<u64> = cache.entries.get(&txn.key).map(|l| l.iter().map(|e| e.id).collect()).unwrap_or_default();
+            let ids: Vec<u64> =
+                cache.entries.get(&txn.key).map(|l| l.iter().map(|e| e.id).collect()).unwrap_or_default();
             for id in ids {
                 let key = txn.key.clone();
                 cache.delete_entry(&key, id);
@@ -858,11 +873,8 @@ fn store_decision(cache: &mut Cache, idx: usize, head: &mut Head, f: StoreFacts,
 /// becomes usable. An entry of the same key (and secondary key) is replaced.
 fn cache_store_http_end(cache: &mut Cache, txn: &mut CacheTxn, now: u64) -> bool {
     let Some(p) = txn.store.take() else { return false };
-    let old = cache.entry_exist(
-        &txn.key,
-        (p.entry.secondary_key_signature != 0).then_some(&txn.secondary),
-        now,
-    );
+    let old =
+        cache.entry_exist(&txn.key, (p.entry.secondary_key_signature != 0).then_some(&txn.secondary), now);
     if let Some(old) = old {
         let key = txn.key.clone();
         cache.delete_entry(&key, old.id);
@@ -1093,7 +1105,11 @@ impl CacheAppCtx {
 /// fits of the entry into the response buffer, as if a server had sent it; eat the
 /// request; shut the read side once everything is written. Returns true when it did
 /// something (the session must run again to analyse it).
-pub fn http_cache_io_handler(s: &mut Session, pool: &mut crate::haproxy::memory::Pool<crate::haproxy::buffers::Chunk>, now: u64) -> bool {
+pub fn http_cache_io_handler(
+    s: &mut Session,
+    pool: &mut crate::haproxy::memory::Pool<crate::haproxy::buffers::Chunk>,
+    now: u64,
+) -> bool {
     let Some(ctx) = s.si[1].appctx.as_deref_mut() else { return false };
     let rep: &mut Buffer = &mut s.rep;
     if rep.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTW_NOW) {
@@ -1219,7 +1235,10 @@ mod tests {
     fn max_age_comes_from_s_maxage_max_age_then_expires() {
         let h = |v: &[(&str, &str)]| req(v);
         assert_eq!(http_calc_maxage(&h(&[("cache-control", "max-age=5")]), 20, 0), Some((5, 5)));
-        assert_eq!(http_calc_maxage(&h(&[("cache-control", "s-maxage=50, max-age=5")]), 20, 0), Some((20, 50)));
+        assert_eq!(
+            http_calc_maxage(&h(&[("cache-control", "s-maxage=50, max-age=5")]), 20, 0),
+            Some((20, 50))
+        );
         assert_eq!(http_calc_maxage(&h(&[("cache-control", "max-age=abc")]), 20, 0), None);
         let now = 784_111_777;
         let e = h(&[("expires", "Sun, 06 Nov 1994 08:49:42 GMT")]);

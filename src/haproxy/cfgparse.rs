@@ -23,7 +23,9 @@ use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpAct, HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{
+    HttpAct, HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule,
+};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
@@ -812,7 +814,8 @@ impl Parser<'_> {
             "cache" => match args.get(1) {
                 Some(name) => {
                     if self.cfg.caches.iter().any(|c| c.id == *name) {
-                        let msg = format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
+                        let msg =
+                            format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
                         self.diag.alerts.push(msg);
                         self.section = Section::Ignored;
                     } else {

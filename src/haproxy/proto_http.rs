@@ -1088,7 +1088,11 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
 /// Copies to the entry `cache-store` fills the body data at the start of the input (up
 /// to `chunk_len`, what is left of the current block) and lets them go. An object grown
 /// past `max-object-size` is dropped, and the rest of the block is forwarded blindly.
-fn body_copy_to_cache(buf: &mut crate::haproxy::buffers::Buffer, chunk_len: &mut u64, store: &mut Option<PendingEntry>) {
+fn body_copy_to_cache(
+    buf: &mut crate::haproxy::buffers::Buffer,
+    chunk_len: &mut u64,
+    store: &mut Option<PendingEntry>,
+) {
     let n = (buf.i() as u64).min(*chunk_len) as usize;
     let keep = store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n]));
     buf.b_adv(n);

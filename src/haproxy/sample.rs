@@ -1777,7 +1777,9 @@ fn smp_check_date_unit(a: &mut [Arg]) -> Result<(), String> {
             b"s" => 0,
             b"ms" => 1,
             b"us" => 2,
-            other => return Err(format!("expects 's', 'ms' or 'us', got '{}'", String::from_utf8_lossy(other))),
+            other => {
+                return Err(format!("expects 's', 'ms' or 'us', got '{}'", String::from_utf8_lossy(other)));
+            }
         },
         _ => return Err("Unexpected arg type".into()),
     };
@@ -2863,7 +2865,11 @@ mod tests {
         assert_eq!(s("int(784111777123),http_date(0,ms)"), "Sun, 06 Nov 1994 08:49:37.123 GMT");
         assert_eq!(s("int(0),http_date"), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(s("int(951782400),http_date"), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert!(sample_parse_word("int(1),http_date(0,h)").unwrap_err().contains("expects 's', 'ms' or 'us', got 'h'"));
+        assert!(
+            sample_parse_word("int(1),http_date(0,h)")
+                .unwrap_err()
+                .contains("expects 's', 'ms' or 'us', got 'h'")
+        );
     }
 
     #[test]

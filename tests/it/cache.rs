@@ -43,7 +43,10 @@ cache c1
 /// A server whose answers may be cached for a minute.
 fn cacheable_backend() -> RunningBackend {
     backend(BackendSpec::Http(HttpBehaviour {
-        headers: vec![("Cache-Control".into(), "max-age=60".into()), ("Content-Type".into(), "text/plain".into())],
+        headers: vec![
+            ("Cache-Control".into(), "max-age=60".into()),
+            ("Content-Type".into(), "text/plain".into()),
+        ],
         body_size: 1000,
         ..HttpBehaviour::default()
     }))
@@ -76,7 +79,10 @@ fn a_second_get_comes_from_the_cache_with_age_and_is_logged_as_cache_like_haprox
     let p = proxy(&cfg, &[("PORT", "0".into()), ("S1", a(srv.addr()))]);
     let got = two_gets(p.addr("fe"));
     let (miss, hit) = (&got[0], &got[1]);
-    assert_eq!((miss.status, miss.header("x-cache-hit"), miss.header("x-cache-name")), (200, Some("0"), Some("")));
+    assert_eq!(
+        (miss.status, miss.header("x-cache-hit"), miss.header("x-cache-name")),
+        (200, Some("0"), Some(""))
+    );
     assert_eq!(miss.header("age"), None, "a response from the server gets no Age");
     assert_eq!(
         (hit.status, hit.header("x-cache-hit"), hit.header("x-cache-name"), hit.header("age")),
@@ -98,7 +104,8 @@ fn a_second_get_comes_from_the_cache_with_age_and_is_logged_as_cache_like_haprox
     let lines: Vec<&str> = show.lines().collect();
     assert!(lines[0].contains(": c1 (shctx:") && lines[0].ends_with("available blocks:4096)"), "{show}");
     assert!(
-        lines[1].contains(" vary:0x0000000000000000 size:") && lines[1].contains(" blocks), refcount:0, expire:6"),
+        lines[1].contains(" vary:0x0000000000000000 size:")
+            && lines[1].contains(" blocks), refcount:0, expire:6"),
         "{show}"
     );
     assert_idle(&p);
@@ -144,13 +151,19 @@ fn cache_rules_are_checked_as_haproxy_checks_them() {
              backend be\n{rules}\n    server s1 127.0.0.1:1\ncache c1\n    total-max-size 1\n"
         )
     };
-    assert_eq!(alerts(&cfg("    http-request cache-use c1\n    http-response cache-store c1")), Vec::<String>::new());
+    assert_eq!(
+        alerts(&cfg("    http-request cache-use c1\n    http-response cache-store c1")),
+        Vec::<String>::new()
+    );
     assert_eq!(
         alerts(&cfg("    http-request cache-use nope\n    http-response cache-store nope"))[0],
         "config: backend 'be': unable to find the cache 'nope' referenced by the filter 'cache'."
     );
     assert_eq!(
-        alerts(&cfg("    http-request cache-use nope\n    http-response cache-store nope")).iter().filter(|l| l.contains("nope")).count(),
+        alerts(&cfg("    http-request cache-use nope\n    http-response cache-store nope"))
+            .iter()
+            .filter(|l| l.contains("nope"))
+            .count(),
         1,
         "one filter per cache name, so one alert"
     );
@@ -196,7 +209,11 @@ fn a_request_to_another_backend_leaves_the_server_connection_for_a_later_one() {
         assert_eq!(c.request(&Request::get(path)).unwrap().status, 200, "{path}");
     }
     assert_eq!((s1.requests().len(), s2.requests().len()), (3, 2));
-    assert_eq!((s1.connections(), s2.connections()), (1, 1), "each server connection was reused (2.6's srv_list)");
+    assert_eq!(
+        (s1.connections(), s2.connections()),
+        (1, 1),
+        "each server connection was reused (2.6's srv_list)"
+    );
     drop(c);
     assert_idle(&p);
 }
