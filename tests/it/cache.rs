@@ -217,3 +217,34 @@ fn a_request_to_another_backend_leaves_the_server_connection_for_a_later_one() {
     drop(c);
     assert_idle(&p);
 }
+
+#[test]
+fn a_hit_shows_the_lookup_and_the_cache_applet_in_the_sessions_call_flow() {
+    use haflow::trace::{capture::capture, names, tree::TreeBuilder};
+    let srv = cacheable_backend();
+    let (layer, cap) = capture(1 << 16);
+    let p = RunningProxy::start_with(
+        &config(""),
+        &[("PORT", "0".into()), ("S1", a(srv.addr()))],
+        StartOptions { capture: Some(layer), ..Default::default() },
+    )
+    .expect("starts");
+    two_gets(p.addr("fe"));
+    assert_idle(&p);
+    p.stop();
+    let mut tb = TreeBuilder::default();
+    tb.extend(&cap.drain());
+    let mut lookups = Vec::new();
+    let mut stores = Vec::new();
+    let mut applet = Vec::new();
+    for r in &tb.roots {
+        r.find_all(names::HTTP_ACTION_REQ_CACHE_USE, &mut lookups);
+        r.find_all(names::HTTP_ACTION_STORE_CACHE, &mut stores);
+        r.find_all(names::HTTP_CACHE_IO_HANDLER, &mut applet);
+    }
+    let hits: Vec<Option<&str>> = lookups.iter().map(|n| n.field("hit")).collect();
+    assert_eq!(hits, [Some("false"), Some("true")], "a miss, then a hit");
+    assert!(lookups.iter().all(|n| n.field("cache") == Some("c1")));
+    assert_eq!(stores.len(), 1, "only the server's response goes through cache-store");
+    assert!(!applet.is_empty(), "the cache applet answered the hit");
+}
