@@ -11,6 +11,11 @@
 //! 1.5.0 does for its stats page: `sess_prepare_conn_req` establishes it at once, and
 //! `http_cache_io_handler` writes the stored response (with an `Age` header) into the
 //! response buffer, where the usual response analysers and `http-response` rules see it.
+//! `cache-use` and `cache-store` are `HttpAct` variants of `http_act.rs`, run in rule
+//! order as 2.6 runs its `ACT_CUSTOM` actions (`parse_cache_rule` there, the existence of
+//! the named cache checked by `check_config_validity` as 2.6's `cache_store_check`);
+//! `res.cache_hit` and `res.cache_name` are defined here and listed in `sample.rs`'s
+//! fetch table, as 2.6's cache.c registers them.
 //!
 //! Divergences: the primary key is the text `https://<host><uri>` itself rather than its
 //! SHA-1 (`show cache` prints a CRC-32 of it as the hash); entries live in memory owned by
