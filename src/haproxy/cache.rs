@@ -892,6 +892,10 @@ fn cache_store_http_end(cache: &mut Cache, txn: &mut CacheTxn, now: u64) -> bool
 /// (`s->target = &http_cache_applet`), which `sess_prepare_conn_req` establishes at once.
 pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, name: &str) {
     let Some(idx) = w.caches.iter().position(|c| c.id == name) else { return };
+    if s.si[1].appctx.is_some() {
+        // An earlier cache-use already answers this request.
+        return;
+    }
     let Some(head) = s.txn.req.head.as_ref() else { return };
     let span = tracing::debug_span!(
         names::HTTP_ACTION_REQ_CACHE_USE,
@@ -931,7 +935,8 @@ pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, name: &str, mut
     if s.si[1].appctx.is_some() {
         return;
     }
-    let Some(txn) = s.txn.cache.as_deref_mut() else { return };
+    // Nothing without an earlier cache-use (no key); an earlier cache-store keeps it.
+    let Some(txn) = s.txn.cache.as_deref_mut().filter(|t| t.store.is_none()) else { return };
     let _sp = tracing::debug_span!(names::HTTP_ACTION_STORE_CACHE, sess = s.uniq_id, cache = name).entered();
     let facts = StoreFacts {
         req_http11: !s.txn.cli_http10,
