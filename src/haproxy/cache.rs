@@ -771,8 +771,10 @@ struct StoreFacts {
     req_http11: bool,
     /// The response's status.
     status: u16,
-    /// The response is being compressed (the cache then stays out of it).
-    compressing: bool,
+    /// The response is compressed by a filter that comes before this cache's (2.6's
+    /// cache_store_post_analyze(): the frontend's compression and a backend's cache); the
+    /// cache then stays out of it. A cache coming first keeps the server's response.
+    compressed_before: bool,
     /// The response's Content-Length, if it has one.
     content_length: Option<u64>,
     /// The response is chunked.
@@ -802,7 +804,7 @@ fn store_decision(cache: &mut Cache, idx: usize, head: &mut Head, f: StoreFacts,
         }
         return;
     }
-    if txn.key.is_empty() || f.status != 200 || f.compressing {
+    if txn.key.is_empty() || f.status != 200 || f.compressed_before {
         return;
     }
     let head_size: usize = head.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>() + 32;
@@ -929,8 +931,9 @@ pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, 
 /// cache.c:http_action_store_cache() in 2.6 (`http-response cache-store NAME`): `head`
 /// is the response head as the rules left it at this point; a response the cache takes
 /// gets its body copied by `http_response_forward_body`. Nothing happens without an
-/// earlier `cache-use` (no key), nor for a response that came from the cache.
-pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, name: &str, mut head: Head) {
+/// earlier `cache-use` (no key), nor for a response that came from the cache. `px` is
+/// the proxy whose rule this is.
+pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, px: ProxyId, name: &str, mut head: Head) {
     let Some(idx) = w.caches.iter().position(|c| c.id == name) else { return };
     if s.si[1].appctx.is_some() {
         return;
@@ -941,7 +944,10 @@ pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, name: &str, mut
     let facts = StoreFacts {
         req_http11: !s.txn.cli_http10,
         status: s.txn.status.unwrap_or(0),
-        compressing: s.comp_ctx.is_some(),
+        compressed_before: s.comp_ctx.is_some()
+            && px == s.be
+            && s.be != s.fe
+            && w.proxies[s.fe.idx()].comp.is_some(),
         content_length: match s.txn.rsp.framing {
             Some(Framing::Length(n)) => Some(n),
             _ => None,

@@ -655,8 +655,8 @@ enum RuleStep {
     SetDst(std::net::IpAddr),
     /// Look the request up in a cache, for proxy `px`.
     CacheUse(ProxyId, String),
-    /// Store the response in a cache.
-    CacheStore(String),
+    /// Store the response in a cache, for proxy `px`.
+    CacheStore(ProxyId, String),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -846,7 +846,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
         HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
-        HttpAct::CacheStore(name) => RuleStep::CacheStore(name.clone()),
+        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
     }
 }
 
@@ -1016,10 +1016,10 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
         }
         RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
-        RuleStep::CacheStore(name) => {
+        RuleStep::CacheStore(px, name) => {
             // The head as it is at this rule is what the cache keeps.
             if let Some(h) = head.cloned() {
-                http_action_store_cache(w, s, &name, h);
+                http_action_store_cache(w, s, px, &name, h);
             }
         }
     }

@@ -948,6 +948,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
         match msg.state {
             MsgState::HTTP_MSG_DATA => {
                 if let Some(ctx) = comp {
+                    if let Some(store) = store {
+                        cache_copy_data(buf, msg.chunk_len, store);
+                    }
                     http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
                     let end = if msg.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
                     http_compression_buffer_end(ctx, buf, end).map_err(comp_failed)?;
@@ -1002,6 +1005,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             },
             MsgState::HTTP_MSG_CHUNK_DATA => {
                 if let Some(ctx) = comp {
+                    if let Some(store) = store {
+                        cache_copy_data(buf, msg.chunk_len, store);
+                    }
                     http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
                 } else if let Some(store) = store {
                     body_copy_to_cache(buf, &mut msg.chunk_len, store);
@@ -1093,15 +1099,26 @@ fn body_copy_to_cache(
     chunk_len: &mut u64,
     store: &mut Option<PendingEntry>,
 ) {
-    let n = (buf.i() as u64).min(*chunk_len) as usize;
-    let keep = store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n]));
+    let n = cache_copy_data(buf, *chunk_len, store);
     buf.b_adv(n);
     *chunk_len -= n as u64;
-    if !keep {
-        *store = None;
+    if store.is_none() {
         buf.buffer_forward(*chunk_len);
         *chunk_len = 0;
     }
+}
+
+/// Copies to the entry `cache-store` fills the body data at the start of the input (up
+/// to `chunk_len`) without taking them, for the compressor to read next: as in 2.6, where
+/// the cache filter comes before the compression filter of its proxy, the cache keeps
+/// the server's data. Returns how many bytes that was; an object grown past
+/// `max-object-size` is dropped.
+fn cache_copy_data(buf: &crate::haproxy::buffers::Buffer, chunk_len: u64, store: &mut Option<PendingEntry>) -> usize {
+    let n = (buf.i() as u64).min(chunk_len) as usize;
+    if !store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n])) {
+        *store = None;
+    }
+    n
 }
 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
