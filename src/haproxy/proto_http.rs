@@ -1113,7 +1113,11 @@ fn body_copy_to_cache(
 /// the cache filter comes before the compression filter of its proxy, the cache keeps
 /// the server's data. Returns how many bytes that was; an object grown past
 /// `max-object-size` is dropped.
-fn cache_copy_data(buf: &crate::haproxy::buffers::Buffer, chunk_len: u64, store: &mut Option<PendingEntry>) -> usize {
+fn cache_copy_data(
+    buf: &crate::haproxy::buffers::Buffer,
+    chunk_len: u64,
+    store: &mut Option<PendingEntry>,
+) -> usize {
     let n = (buf.i() as u64).min(chunk_len) as usize;
     if !store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n])) {
         *store = None;
