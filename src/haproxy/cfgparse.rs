@@ -31,7 +31,7 @@ use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, Sys
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
 use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
@@ -955,6 +955,7 @@ impl Parser<'_> {
         p.http_req_rules = d.http_req_rules.clone();
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.filters = d.filters.clone();
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -1366,6 +1367,13 @@ impl Parser<'_> {
                 {
                     p.req_cap.push((None, slot.len));
                 }
+                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                    && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
+                {
+                    // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
+                    // declares its filter implicitly, here.
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: false });
+                }
                 match set {
                     RuleSet::Req => p.http_req_rules.push(rule),
                     RuleSet::Res => p.http_res_rules.push(rule),
@@ -1489,6 +1497,29 @@ impl Parser<'_> {
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
+            }
+            "filter" if matches!(args.get(1).map(String::as_str), Some("cache" | "compression")) => {
+                let p = self.cur();
+                if args[1] == "compression" {
+                    p.filters.push(FltConf::Compression);
+                } else {
+                    // cache.c:parse_cache_flt() in 2.6: an implicit filter of the same
+                    // cache gives way to this one, declared here.
+                    let name = args
+                        .get(2)
+                        .filter(|n| !n.is_empty())
+                        .ok_or("'filter' : 'cache : expects a <name> argument'")?;
+                    let same = |f: &FltConf| matches!(f, FltConf::Cache { name: n, .. } if n == name);
+                    if p.filters.iter().any(|f| same(f) && matches!(f, FltConf::Cache { explicit: true, .. }))
+                    {
+                        return Err(format!(
+                            "'filter' : '{}: multiple explicit declarations of the cache filter '{name}''",
+                            p.name
+                        ));
+                    }
+                    p.filters.retain(|f| !same(f));
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: true });
+                }
             }
             k if PROXY_KNOWN.contains(&k) => {
                 self.warn(format!(
@@ -2187,23 +2218,18 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
             }
         }
-        // cache.c:cache_store_check() in 2.6: every cache a rule names exists.
-        let cache_names = p.http_req_rules.iter().chain(&p.http_res_rules).filter_map(|r| match &r.act {
-            HttpAct::CacheUse(n) | HttpAct::CacheStore(n) => Some(n),
-            _ => None,
-        });
-        // One filter per cache name and proxy, so one alert per name.
-        let mut seen: Vec<&String> = Vec::new();
-        for n in cache_names {
-            if seen.contains(&n) {
-                continue;
-            }
-            seen.push(n);
-            if !cfg.caches.iter().any(|c| c.id == *n) {
+        // cache.c:cache_store_check() in 2.6, for each cache filter: its cache exists, and
+        // no compression filter comes before it.
+        for (i, f) in p.filters.iter().enumerate() {
+            let FltConf::Cache { name, .. } = f else { continue };
+            let what = format!("config: {} '{}'", p.section_name(), p.name);
+            if !cfg.caches.iter().any(|c| c.id == *name) {
                 diag.alerts.push(format!(
-                    "config: {} '{}': unable to find the cache '{n}' referenced by the filter 'cache'.",
-                    p.section_name(),
-                    p.name
+                    "{what}: unable to find the cache '{name}' referenced by the filter 'cache'."
+                ));
+            } else if p.filters[..i].contains(&FltConf::Compression) {
+                diag.alerts.push(format!(
+                    "{what}: unable to enable the compression filter before the cache '{name}'."
                 ));
             }
         }

@@ -180,6 +180,28 @@ fn cache_rules_are_checked_as_haproxy_checks_them() {
     assert!(wrong_list[0].contains("unknown action 'cache-store'"), "{wrong_list:?}");
     let extra = alerts(&cfg("    http-response cache-store c1 now"));
     assert!(extra[0].contains("unexpected argument 'now'"), "{extra:?}");
+    // Filters: a compression filter declared before the cache's is refused; an explicit
+    // `filter cache` replaces the implicit one of the rules, at its own place.
+    assert_eq!(
+        alerts(&cfg("    filter compression\n    http-response cache-store c1")),
+        [
+            "config: backend 'be': unable to enable the compression filter before the cache 'c1'.",
+            "Fatal errors found in configuration."
+        ]
+    );
+    assert_eq!(alerts(&cfg("    http-request cache-use c1\n    filter compression")), Vec::<String>::new());
+    assert_eq!(
+        alerts(&cfg("    filter cache c1\n    filter compression\n    http-response cache-store c1")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        alerts(&cfg("    filter cache c1\n    filter cache c1"))[0],
+        "parsing [t.cfg:8] : 'filter' : 'be: multiple explicit declarations of the cache filter 'c1''"
+    );
+    assert_eq!(
+        alerts(&cfg("    filter cache"))[0],
+        "parsing [t.cfg:7] : 'filter' : 'cache : expects a <name> argument'"
+    );
     let dup = alerts(&format!("{}cache c1\n    total-max-size 1\n", cfg("")));
     assert!(dup[0].contains("Duplicate cache name 'c1'."), "{dup:?}");
 }
