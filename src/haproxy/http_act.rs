@@ -1098,6 +1098,17 @@ mod tests {
         assert!(parse(RuleSet::Req, "set-status 200").is_err());
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
+        assert!(
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+        );
+        assert!(
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+        );
+        assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
+        assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));
+        assert!(
+            parse(RuleSet::AfterRes, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'")
+        );
         assert!(parse(RuleSet::Req, "frobnicate").unwrap_err().contains("unknown action 'frobnicate'"));
         assert!(parse(RuleSet::Req, "allow foo").unwrap_err().contains("unexpected argument 'foo'"));
         let mut caps = 0;
