@@ -316,3 +316,29 @@ fn a_cache_before_compression_keeps_the_servers_response_and_each_hit_is_compres
         assert_eq!(observed(ours), observed(theirs), "response {i} differs from HAProxy's");
     }
 }
+
+#[test]
+fn the_cache_fetches_and_the_cache_server_name_reach_a_log_format_like_haproxys() {
+    let srv = cacheable_backend();
+    let cfg = config("").replace(
+        "    option httplog\n",
+        "    log-format \"%b/%s %ST %[res.cache_hit] %[res.cache_name] %{+Q}r\"\n",
+    );
+    let run = |addr, logs: &dyn Fn() -> Vec<String>| -> Vec<String> {
+        let before = logs().len();
+        two_gets(addr);
+        let mut got = Vec::new();
+        eventually(SOON, || {
+            got = logs().into_iter().skip(before).filter(|l| l.contains("GET /a")).collect();
+            got.len() >= 2
+        });
+        got
+    };
+    let p = proxy(&cfg, &[("PORT", "0".into()), ("S1", a(srv.addr()))]);
+    let ours = run(p.addr("fe"), &|| p.logs());
+    assert_eq!(ours, ["be/s1 200 0 - \"GET /a HTTP/1.1\"", "be/<CACHE> 200 1 c1 \"GET /a HTTP/1.1\""]);
+    assert_idle(&p);
+    let Some(hap) = start_haproxy_with(&cfg, &[("S1", a(srv.addr()))]) else { return };
+    let theirs = run(hap.addr, &|| hap.logs.lock().unwrap().clone());
+    assert_eq!(ours, theirs);
+}
