@@ -310,10 +310,33 @@ fn a_cache_before_compression_keeps_the_servers_response_and_each_hit_is_compres
     assert_eq!(srv.requests().len(), 1);
     assert_idle(&p);
 
+    // The frontend's compression comes before the backend's cache: what it compresses
+    // is not stored (2.6's cache_store_post_analyze); the uncompressed answer is.
+    let srv2 = cacheable_backend();
+    let fe_cfg = config("").replace(
+        "    default_backend be\n",
+        "    compression algo gzip\n    compression type text/plain\n    default_backend be\n",
+    );
+    let p2 = proxy(&fe_cfg, &[("PORT", "0".into()), ("S1", a(srv2.addr()))]);
+    let got2 = run(p2.addr("fe"));
+    let hits: Vec<_> = got2.iter().map(|r| (r.header("x-cache-hit"), r.header("content-encoding"))).collect();
+    assert_eq!(hits, [(Some("0"), Some("gzip")), (Some("0"), Some("gzip")), (Some("0"), None)]);
+    assert_eq!(srv2.requests().len(), 3);
+    assert_idle(&p2);
+
     let Some(hap) = start_haproxy_with(&cfg, &[("S1", a(srv.addr()))]) else { return };
     let theirs = run(hap.addr);
     for (i, (ours, theirs)) in got.iter().zip(&theirs).enumerate() {
         assert_eq!(observed(ours), observed(theirs), "response {i} differs from HAProxy's");
+    }
+    let Some(hap2) = start_haproxy_with(&fe_cfg, &[("S1", a(srv2.addr()))]) else { return };
+    let theirs2 = run(hap2.addr);
+    for (i, (ours, theirs)) in got2.iter().zip(&theirs2).enumerate() {
+        assert_eq!(
+            observed(ours),
+            observed(theirs),
+            "frontend compression: response {i} differs from HAProxy's"
+        );
     }
 }
 
