@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
-use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
+use crate::haproxy::cache::{Cache, CacheRef, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
@@ -37,7 +37,7 @@ use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
-use crate::ids::{ListenerId, ProxyId};
+use crate::ids::{CacheId, ListenerId, ProxyId};
 use crate::trace::names;
 
 /// Everything the configuration produced, ready for `init`.
@@ -1367,7 +1367,8 @@ impl Parser<'_> {
                 {
                     p.req_cap.push((None, slot.len));
                 }
-                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                if let HttpAct::CacheUse(CacheRef { name, .. }) | HttpAct::CacheStore(CacheRef { name, .. }) =
+                    &rule.act
                     && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
                 {
                     // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
@@ -2231,6 +2232,12 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 diag.alerts.push(format!(
                     "{what}: unable to enable the compression filter before the cache '{name}'."
                 ));
+            }
+        }
+        // The cache rules find their section.
+        for rule in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+            if let HttpAct::CacheUse(r) | HttpAct::CacheStore(r) = &mut rule.act {
+                r.id = cfg.caches.iter().position(|c| c.id == r.name).map(CacheId::from);
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {

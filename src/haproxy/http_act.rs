@@ -20,7 +20,7 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
-use crate::haproxy::cache::{http_action_req_cache_use, http_action_store_cache};
+use crate::haproxy::cache::{CacheRef, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -32,7 +32,7 @@ use crate::haproxy::sample::{
 };
 use crate::haproxy::session::Session;
 use crate::haproxy::vars::{VarName, register_name};
-use crate::ids::ProxyId;
+use crate::ids::{CacheId, ProxyId};
 use crate::trace::names;
 
 /// Which rule list a rule belongs to (`http-request`, `http-response`,
@@ -210,9 +210,9 @@ pub enum HttpAct {
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
     /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
-    CacheUse(String),
+    CacheUse(CacheRef),
     /// `http-response cache-store NAME` (2.6): keep the response in the cache.
-    CacheStore(String),
+    CacheStore(CacheRef),
 }
 
 /// Where `http-request capture` stores its value.
@@ -606,10 +606,10 @@ pub fn parse_http_rule(
 
 /// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
 /// (whether that cache exists is checked once every section is read).
-fn parse_cache_rule(a: &[String]) -> Result<String, String> {
+fn parse_cache_rule(a: &[String]) -> Result<CacheRef, String> {
     match a.get(1).map(String::as_str) {
         None | Some("" | "if" | "unless") => Err("expects a cache name".into()),
-        Some(name) => Ok(name.to_string()),
+        Some(name) => Ok(CacheRef { name: name.to_string(), id: None }),
     }
 }
 
@@ -654,9 +654,9 @@ enum RuleStep {
     /// Change the address the client reached.
     SetDst(std::net::IpAddr),
     /// Look the request up in a cache, for proxy `px`.
-    CacheUse(ProxyId, String),
+    CacheUse(ProxyId, CacheId),
     /// Store the response in a cache, for proxy `px`.
-    CacheStore(ProxyId, String),
+    CacheStore(ProxyId, CacheId),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -845,8 +845,10 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
-        HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
-        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
+        HttpAct::CacheUse(CacheRef { id: Some(id), .. }) => RuleStep::CacheUse(px, *id),
+        HttpAct::CacheStore(CacheRef { id: Some(id), .. }) => RuleStep::CacheStore(px, *id),
+        // Unresolved: check_config_validity refused the configuration.
+        HttpAct::CacheUse(_) | HttpAct::CacheStore(_) => RuleStep::Next,
     }
 }
 
@@ -1015,11 +1017,11 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 .map_or(0, |a| a.port());
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
         }
-        RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
-        RuleStep::CacheStore(px, name) => {
+        RuleStep::CacheUse(px, id) => http_action_req_cache_use(w, s, px, id),
+        RuleStep::CacheStore(px, id) => {
             // The head as it is at this rule is what the cache keeps.
             if let Some(h) = head.cloned() {
-                http_action_store_cache(w, s, px, &name, h);
+                http_action_store_cache(w, s, px, id, h);
             }
         }
     }
@@ -1099,10 +1101,10 @@ mod tests {
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
         assert!(
-            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(r) if r.name == "c1")
         );
         assert!(
-            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(r) if r.name == "c1")
         );
         assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
         assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));
