@@ -463,9 +463,12 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     AnalyserResult::Abort
 }
 
-/// Gives up on the client silently (keep-alive timeout, client closed between requests).
+/// Gives up on the client silently (keep-alive timeout, client closed between requests):
+/// 1.5.0's `failed_keep_alive`, unlogged, with the final state set (`SN_FINST_R`) so that
+/// sess_set_term_flags does not count a failed request.
 fn close_silently(s: &mut Session) {
     s.logs.logged = true;
+    s.set_finst(SnFinst::SN_FINST_R);
     s.req.analysers = Analysers::empty();
     s.rep.analysers = Analysers::empty();
     s.req.buffer_abort();
