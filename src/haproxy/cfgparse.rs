@@ -22,7 +22,9 @@ use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{
+    HttpReply, ReplyBody, RuleConf, RuleSet, http_parse_http_reply, parse_http_rule,
+};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
@@ -33,6 +35,7 @@ use crate::haproxy::proxy::{
 use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
@@ -250,6 +253,8 @@ const PROXY_KW: &[&str] = &[
     "monitor",
     "monitor-uri",
     "tcp-check",
+    "tcp-request",
+    "tcp-response",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -287,8 +292,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-request",
-    "tcp-response",
     "unique-id-format",
     "unique-id-header",
     "use-server",
@@ -914,7 +917,11 @@ impl Parser<'_> {
         };
         let has_rules = !d.http_req_rules.is_empty()
             || !d.http_res_rules.is_empty()
-            || !d.http_after_res_rules.is_empty();
+            || !d.http_after_res_rules.is_empty()
+            || !d.tcp_req.l4_rules.is_empty()
+            || !d.tcp_req.l5_rules.is_empty()
+            || !d.tcp_req.inspect_rules.is_empty()
+            || !d.tcp_rep.inspect_rules.is_empty();
         if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
             let msg = format!(
                 "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
@@ -927,6 +934,18 @@ impl Parser<'_> {
         p.http_req_rules = d.http_req_rules.clone();
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
+        // 2.6 keeps the defaults' TCP rules apart (`defpx`) and runs them first; a
+        // copy ahead of the proxy's own does the same. Connection and session rules
+        // apply to frontends only, response rules to backends only.
+        if cap.contains(ProxyCap::PR_CAP_FE) {
+            p.tcp_req.l4_rules = d.tcp_req.l4_rules.clone();
+            p.tcp_req.l5_rules = d.tcp_req.l5_rules.clone();
+        }
+        if cap.contains(ProxyCap::PR_CAP_BE) {
+            p.tcp_rep = d.tcp_rep.clone();
+        }
+        p.tcp_req.inspect_rules = d.tcp_req.inspect_rules.clone();
+        p.tcp_req.inspect_delay = d.tcp_req.inspect_delay;
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -1050,11 +1069,8 @@ impl Parser<'_> {
                 let mut proc = std::mem::take(&mut g.vars_proc);
                 let res = {
                     let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
-                    let mut ctx = crate::haproxy::sample::SmpCtx {
-                        strm: None,
-                        dir: crate::haproxy::sample::SmpDir::Req,
-                        vars,
-                    };
+                    let mut ctx =
+                        crate::haproxy::sample::SmpCtx::new(None, crate::haproxy::sample::SmpDir::Req, vars);
                     if kw == "set-var" {
                         crate::haproxy::sample::sample_parse_word(val)
                             .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
@@ -1162,6 +1178,11 @@ impl Parser<'_> {
             Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
             _ => &mut self.defaults,
         }
+    }
+
+    /// Where the line being parsed is, for a rule (`rule->conf`).
+    fn rule_conf(&self) -> RuleConf {
+        RuleConf { file: self.file.as_str().into(), line: self.line }
     }
 
     fn in_defaults(&self) -> bool {
@@ -1328,11 +1349,13 @@ impl Parser<'_> {
                     "http-response" => RuleSet::Res,
                     _ => RuleSet::AfterRes,
                 };
+                let conf = self.rule_conf();
                 let p = self.cur();
                 let mut caps = p.req_cap.len();
-                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                let mut rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
                     format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
                 })?;
+                rule.conf = conf;
                 if caps > p.req_cap.len()
                     && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
                 {
@@ -1342,6 +1365,38 @@ impl Parser<'_> {
                     RuleSet::Req => p.http_req_rules.push(rule),
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
+                }
+            }
+            "tcp-request" | "tcp-response" => {
+                let conf = self.rule_conf();
+                let anonymous = self.in_defaults() && self.defaults_name.is_none();
+                let p = self.cur();
+                let pxdesc = if anonymous { "defaults section".to_string() } else { format!("{section} '{}'", p.name) };
+                let parsed = tcp_parse_tcp_req(args, cap, &pxdesc, &p.acls)?;
+                match parsed {
+                    TcpParsed::InspectDelay(ms) => {
+                        if anonymous {
+                            return Err(format!("{kw} inspect-delay is not allowed in anonymous 'defaults' sections"));
+                        }
+                        let slot = if kw == "tcp-request" {
+                            &mut p.tcp_req.inspect_delay
+                        } else {
+                            &mut p.tcp_rep.inspect_delay
+                        };
+                        *slot = Some(ms);
+                    }
+                    TcpParsed::Rule(set, mut rule) => {
+                        if anonymous {
+                            return Err(format!("{} is not allowed in anonymous 'defaults' sections", set.keyword()));
+                        }
+                        rule.conf = conf;
+                        match set {
+                            TcpRuleSet::Connection => p.tcp_req.l4_rules.push(rule),
+                            TcpRuleSet::Session => p.tcp_req.l5_rules.push(rule),
+                            TcpRuleSet::Content => p.tcp_req.inspect_rules.push(rule),
+                            TcpRuleSet::ResContent => p.tcp_rep.inspect_rules.push(rule),
+                        }
+                    }
                 }
             }
             "log-format" => {
@@ -2213,6 +2268,17 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         }
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
+        if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
+            p.fe_req_ana |= Analysers::AN_REQ_INSPECT_FE;
+        }
+        if p.is_backend() {
+            if !p.tcp_req.inspect_rules.is_empty() {
+                p.be_req_ana |= Analysers::AN_REQ_INSPECT_BE;
+            }
+            if !p.tcp_rep.inspect_rules.is_empty() {
+                p.be_rsp_ana |= Analysers::AN_RES_INSPECT;
+            }
+        }
         if p.is_frontend() {
             p.accept = Some(frontend_accept);
             if p.mode == ProxyMode::PR_MODE_HTTP {

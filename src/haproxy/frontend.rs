@@ -218,6 +218,18 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
                 s.flags.insert(SessFlags::SN_FRT_ADDR_SET);
             }
             s.req.analysers.remove(an_bit);
+            // `tcp-request session` rules see the client the header named.
+            if !w.proxies[s.fe.idx()].tcp_req.l5_rules.is_empty()
+                && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, s)
+            {
+                s.si[0].flags.insert(crate::haproxy::stream_interface::SiFlags::SI_FL_NOLINGER);
+                s.req.buffer_abort();
+                s.rep.buffer_abort();
+                s.req.analysers = Analysers::empty();
+                s.set_err(SnErr::SN_ERR_PRXCOND);
+                s.set_finst(SnFinst::SN_FINST_R);
+                return AnalyserResult::Abort;
+            }
             AnalyserResult::Continue
         }
         (false, ProxyHeader::Incomplete)

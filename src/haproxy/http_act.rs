@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -219,6 +219,16 @@ pub struct CaptureSlot {
     pub len: usize,
 }
 
+/// Where a rule was written (`rule->conf.file`, `rule->conf.line`): what the
+/// `last_rule_file` and `last_rule_line` fetches tell of the rule that ended a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleConf {
+    /// The configuration file.
+    pub file: Arc<str>,
+    /// The line in it.
+    pub line: usize,
+}
+
 /// One rule (`struct act_rule`).
 #[derive(Clone, Debug)]
 pub struct HttpRule {
@@ -226,6 +236,8 @@ pub struct HttpRule {
     pub act: HttpAct,
     /// When (none: always).
     pub cond: Option<Condition>,
+    /// Where it was written.
+    pub conf: RuleConf,
 }
 
 /// What a rule list ended with (`enum rule_result`).
@@ -594,7 +606,7 @@ pub fn parse_http_rule(
             ));
         }
     };
-    Ok(HttpRule { act, cond })
+    Ok(HttpRule { act, cond, conf: RuleConf::default() })
 }
 
 fn unknown_action(set: RuleSet, kw: &str) -> String {
@@ -749,7 +761,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
     let p = &w.proxies[px.idx()];
     let Some(rule) = rules_of(w, px, set).get(i) else { return RuleStep::Next };
     if let Some(c) = &rule.cond
-        && !acl_exec_cond(c, &p.acls, ctx)
+        && !acl_match_cond(c, &p.acls, ctx)
     {
         return RuleStep::Next;
     }

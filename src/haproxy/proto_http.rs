@@ -446,7 +446,7 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
         let Some((w, _)) = ctx.strm else { return false };
         let p = &w.proxies[fe.idx()];
-        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, &p.acls, ctx))
     });
     w.proxies[s.fe.idx()].counters.intercepted += 1;
     let status = if fail { 503 } else { 200 };
@@ -1721,6 +1721,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.reset();
     s.vars.vars_prune();
     s.logs.level = None;
+    s.last_rule = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
