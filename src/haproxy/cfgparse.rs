@@ -255,6 +255,8 @@ const PROXY_KW: &[&str] = &[
     "tcp-check",
     "tcp-request",
     "tcp-response",
+    "unique-id-format",
+    "unique-id-header",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -292,8 +294,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "unique-id-format",
-    "unique-id-header",
     "use-server",
     "declare",
     "retry-on",
@@ -958,6 +958,8 @@ impl Parser<'_> {
         p.monitor_uri = d.monitor_uri.clone();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
+        p.unique_id_format = d.unique_id_format.clone();
+        p.unique_id_header = d.unique_id_header.clone();
         p.tcpcheck = d.tcpcheck.clone();
         p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
@@ -1398,6 +1400,19 @@ impl Parser<'_> {
                         }
                     }
                 }
+            }
+            "unique-id-format" => {
+                let f = args.get(1).ok_or("'unique-id-format' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
+                }
+                // An empty format removes one inherited from `defaults`.
+                self.cur().unique_id_format =
+                    if f.is_empty() { None } else { Some(crate::haproxy::log::parse_logformat_string(f)?) };
+            }
+            "unique-id-header" => {
+                let h = args.get(1).ok_or("'unique-id-header' expects an argument.")?;
+                self.cur().unique_id_header = Some(h.clone());
             }
             "log-format" => {
                 let f = args.get(1).ok_or("'log-format' expects a format string.")?;

@@ -380,6 +380,10 @@ pub struct Proxy {
     pub log_format: LogFormat,
     /// `log-format FMT`: a custom log line (wins over `log_format`).
     pub log_format_str: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-format FMT` (`format_unique_id`): each request's unique id.
+    pub unique_id_format: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
+    pub unique_id_header: Option<String>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -442,6 +446,8 @@ impl Proxy {
             logs: Vec::new(),
             log_format: LogFormat::None,
             log_format_str: None,
+            unique_id_format: None,
+            unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),

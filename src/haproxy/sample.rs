@@ -1027,6 +1027,21 @@ fn smp_fetch_wait_end(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
+/// stream.c:smp_fetch_uniqueid() in 2.6 (`unique-id`): the transaction's unique id.
+fn smp_fetch_uniqueid(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(id) = c.sess().and_then(|s| s.unique_id.as_deref()) {
+        push_str(out, id);
+    }
+}
+
+/// connection.c:smp_fetch_fc_pp_unique_id() in 2.6: the unique id of the client's
+/// PROXY protocol v2 header.
+fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(id) = c.sess().and_then(|s| s.pp_unique_id.as_deref()) {
+        push_str(out, id);
+    }
+}
+
 /// stream.c:smp_fetch_last_rule_file() in 2.6: the file of the rule that ended the
 /// last rule list with a final action.
 fn smp_fetch_last_rule_file(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
@@ -1580,6 +1595,8 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("rep_ssl_hello_type", smp_fetch_res_ssl_hello_type, ARG0, None, SMP_T_SINT),
     fetch!("wait_end", smp_fetch_wait_end, ARG0, None, SMP_T_BOOL),
     fetch!("last_rule_file", smp_fetch_last_rule_file, ARG0, None, SMP_T_STR),
+    fetch!("unique-id", smp_fetch_uniqueid, ARG0, None, SMP_T_STR),
+    fetch!("fc_pp_unique_id", smp_fetch_fc_pp_unique_id, ARG0, None, SMP_T_STR),
     fetch!("last_rule_line", smp_fetch_last_rule_line, ARG0, None, SMP_T_SINT),
     // HTTP (http_fetch.c).
     fetch!("hdr", smp_fetch_hdr, HDR_ARGS, None, SMP_T_STR, dir),

@@ -260,6 +260,11 @@ pub struct Session {
     /// When the current `inspect-delay` ends (`s->rules_exp`, 2.6; 1.5 kept it in
     /// `analyse_exp`, which the HTTP keep-alive timer also uses).
     pub rules_exp: crate::haproxy::time::Expire,
+    /// The unique id a PROXY protocol v2 header carried (`fc_pp_unique_id`).
+    pub pp_unique_id: Option<Box<[u8]>>,
+    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
+    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
+    pub unique_id: Option<Box<[u8]>>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -320,6 +325,8 @@ impl Session {
             timeout_tunnel: None,
             last_rule: None,
             rules_exp: TICK_ETERNITY,
+            pp_unique_id: None,
+            unique_id: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,

@@ -528,7 +528,9 @@ pub fn tcp_inspect_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
             s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
             s.req.buffer_abort();
             s.rep.buffer_abort();
+            // Nothing more to analyse on either side: the session ends.
             s.req.analysers = Analysers::empty();
+            s.rep.analysers = Analysers::empty();
             s.req.analyse_exp = TICK_ETERNITY;
             s.rules_exp = TICK_ETERNITY;
             s.req.flags.remove(BufFlags::BF_ANA_TIMEOUT);
@@ -594,6 +596,7 @@ pub fn tcp_inspect_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             s.rep.buffer_abort();
             s.req.buffer_abort();
             s.rep.analysers = Analysers::empty();
+            s.req.analysers = Analysers::empty();
             s.rep.analyse_exp = TICK_ETERNITY;
             s.rules_exp = TICK_ETERNITY;
             s.rep.flags.remove(BufFlags::BF_ANA_TIMEOUT);
