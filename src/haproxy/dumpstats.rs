@@ -1011,9 +1011,9 @@ fn vars_parse_cli_get_var(w: &Haproxy, name: Option<&str>) -> String {
         Some(s) => {
             let shown: String =
                 s.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' }).collect();
-            format!("{name}: type={ty} value=<{shown}>\n")
+            format!("{name}: type={ty} value=<{shown}>")
         }
-        None => format!("{name}: type={ty} value=(undisplayable)\n"),
+        None => format!("{name}: type={ty} value=(undisplayable)"),
     }
 }
 

@@ -1040,6 +1040,8 @@ pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, se
         let step = with_smp_ctx(w, s, set.dir(), |ctx| eval_rule(ctx, px, set, i));
         if let Some(r) = apply_step(w, s, set, step) {
             span.record("stopped_at", i);
+            // A final action: `last_rule_file` and `last_rule_line` name this rule.
+            s.last_rule = rules_of(w, px, set).get(i).map(|r| r.conf.clone());
             return r;
         }
     }

@@ -37,6 +37,7 @@ pub mod listener;
 pub mod log;
 pub mod map;
 pub mod memory;
+pub mod mqtt;
 pub mod pattern;
 pub mod proto_http;
 pub mod proto_tcp;

@@ -2668,6 +2668,57 @@ fn sample_conv_fix_value_check(a: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
+/// sample.c:sample_conv_mqtt_is_valid() in 2.6: is the block a whole valid MQTT
+/// CONNECT or CONNACK? Not yet known: no sample, "may change".
+fn sample_conv_mqtt_is_valid(_: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::mqtt::{MqttResult, mqtt_validate_message};
+    c.may_change.set(false);
+    match mqtt_validate_message(bytes_of(d)) {
+        MqttResult::MQTT_VALID_MESSAGE => *d = SmpData::Bool(true),
+        MqttResult::MQTT_INVALID_MESSAGE => *d = SmpData::Bool(false),
+        MqttResult::MQTT_NEED_MORE_DATA => {
+            c.may_change.set(true);
+            return false;
+        }
+    }
+    true
+}
+
+/// sample.c:sample_conv_mqtt_field_value() in 2.6: a field of an MQTT packet.
+fn sample_conv_mqtt_field_value(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::mqtt::{MqttFieldValue, mqtt_field_value};
+    c.may_change.set(false);
+    match mqtt_field_value(bytes_of(d), a[0].sint() as u8, a[1].sint() as usize) {
+        MqttFieldValue::Found(v) => {
+            *d = SmpData::Str(v);
+            true
+        }
+        MqttFieldValue::NeedMore => {
+            c.may_change.set(true);
+            false
+        }
+        MqttFieldValue::NotFound => false,
+    }
+}
+
+/// sample.c:sample_conv_mqtt_field_value_check() in 2.6: a packet type HAProxy knows
+/// (by name or number) and a field packets of that type have, kept as numbers.
+fn sample_conv_mqtt_field_value_check(a: &mut [Arg]) -> Result<(), String> {
+    use crate::haproxy::mqtt::{mqtt_check_type_fieldname, mqtt_typeid};
+    let (t, f) = (String::from_utf8_lossy(a[0].str()).into_owned(), String::from_utf8_lossy(a[1].str()).into_owned());
+    let ptype = mqtt_typeid(t.as_bytes());
+    if ptype == 0 {
+        return Err(format!("Unknown MQTT type '{t}'"));
+    }
+    let field = mqtt_check_type_fieldname(ptype, f.as_bytes());
+    if field == 0 {
+        return Err(format!("Unknown MQTT field name '{f}' for packet type '{t}'"));
+    }
+    a[0] = Arg::Sint(i64::from(ptype));
+    a[1] = Arg::Sint(field as i64);
+    Ok(())
+}
+
 /// The `set-var(name)` converter: stores the sample and passes it on.
 fn smp_conv_store(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
     if let Arg::Var(v) = &a[0] {
@@ -2814,6 +2865,15 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
         Some(sample_conv_fix_value_check),
         SMP_T_BIN,
         SMP_T_BIN
+    ),
+    conv!("mqtt_is_valid", sample_conv_mqtt_is_valid, ARG0, None, SMP_T_BIN, SMP_T_BOOL),
+    conv!(
+        "mqtt_field_value",
+        sample_conv_mqtt_field_value,
+        args(2, &[ARGT_STR, ARGT_STR]),
+        Some(sample_conv_mqtt_field_value_check),
+        SMP_T_BIN,
+        SMP_T_STR
     ),
     conv!("sha1", sample_conv_sha1, ARG0, None, SMP_T_BIN, SMP_T_BIN),
     conv!("sha2", sample_conv_sha2, SINT0, Some(check_sha2), SMP_T_BIN, SMP_T_BIN),

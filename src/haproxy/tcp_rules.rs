@@ -438,11 +438,13 @@ pub fn tcp_exec_l5_rules(w: &mut Haproxy, s: &mut Session) -> bool {
 /// which its HTTP multiplexer sets once the whole message arrived): a head, then a body
 /// of known length, all present. A body delimited by the close never completes here.
 fn http_msg_complete(buf: &[u8], response: bool) -> bool {
+    /// `tune.http.maxhdr`'s default: enough to tell a head's framing.
+    const MAXHDR: usize = 101;
     let Some(hl) = crate::haproxy::h1::head_len(buf) else { return false };
     let head = if response {
-        crate::haproxy::h1::parse_response(&buf[..hl], usize::MAX)
+        crate::haproxy::h1::parse_response(&buf[..hl], MAXHDR)
     } else {
-        crate::haproxy::h1::parse_request(&buf[..hl], usize::MAX)
+        crate::haproxy::h1::parse_request(&buf[..hl], MAXHDR)
     };
     let Ok(mut head) = head else { return true };
     let framing = if response {
@@ -528,6 +530,10 @@ pub fn tcp_inspect_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
             s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
             s.req.buffer_abort();
             s.rep.buffer_abort();
+            // What waited for the rules never leaves: the buffers empty, the shutdowns
+            // (which wait for an empty buffer) happen.
+            s.req.buffer_cut_tail();
+            s.rep.buffer_cut_tail();
             // Nothing more to analyse on either side: the session ends.
             s.req.analysers = Analysers::empty();
             s.rep.analysers = Analysers::empty();
@@ -595,6 +601,8 @@ pub fn tcp_inspect_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER);
             s.rep.buffer_abort();
             s.req.buffer_abort();
+            s.req.buffer_cut_tail();
+            s.rep.buffer_cut_tail();
             s.rep.analysers = Analysers::empty();
             s.req.analysers = Analysers::empty();
             s.rep.analyse_exp = TICK_ETERNITY;
