@@ -390,11 +390,36 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// Where the private-use characters standing for raw bytes `\x80`-`\xff` start.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The bytes a configuration word stands for: the UTF-8 of its text, except the
+/// characters `\xHH` escapes above `\x7f` made, which are the byte itself again.
+pub fn cfg_raw_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // U+10FF80..U+10FFFF is F4 8F BE|BF xx in UTF-8.
+        if b[i] == 0xf4 && b.get(i + 1) == Some(&0x8f) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) {
+            if let Some(&last) = b.get(i + 3) {
+                out.push((((b[i + 2] & 0x3f) as u32) << 6 | (last & 0x3f) as u32) as u8);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
 /// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
 /// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
-/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
-/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+/// Returns the characters consumed after the backslash. A line is text here, so
+/// `\xHH` above `\x7f` (a lone byte, not UTF-8) becomes a private-use character
+/// (U+10FF80 to U+10FFFF) that `cfg_raw_bytes` turns back into the byte where bytes are
+/// wanted: sample arguments and log-format text.
 fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
     match rest.get(1) {
         Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
@@ -420,7 +445,8 @@ fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
         Some('x') => {
             match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
                 (Some(h), Some(l)) => {
-                    cur.push(char::from((h * 16 + l) as u8));
+                    let b = h * 16 + l;
+                    cur.push(if b < 0x80 { char::from(b as u8) } else { char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?') });
                     3
                 }
                 _ => {
@@ -2377,6 +2403,15 @@ mod tests {
             LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
             LineWords::TooMany(p, w) => vec![format!("TOOMANY@{p}:{w}")],
         }
+    }
+
+    #[test]
+    fn hex_escapes_above_ascii_stay_single_bytes() {
+        let w = words(r#"x "a\x41\xe0b" caf\xc3\xa9 é"#, &[]);
+        assert_eq!(cfg_raw_bytes(w[1].as_bytes()), b"aA\xe0b");
+        // Escaped UTF-8 and UTF-8 written as is give the same bytes.
+        assert_eq!(cfg_raw_bytes(w[2].as_bytes()), "café".as_bytes());
+        assert_eq!(cfg_raw_bytes(w[3].as_bytes()), "é".as_bytes());
     }
 
     #[test]

@@ -826,7 +826,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     while i < b.len() {
         if b[i] == b' ' {
             if !lit.is_empty() {
-                nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+                nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(&mut lit))));
             }
             if !matches!(nodes.last(), Some(LogFmtNode::Separator)) {
                 nodes.push(LogFmtNode::Separator);
@@ -859,7 +859,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i = end + 1;
         }
         if !lit.is_empty() {
-            nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+            nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(&mut lit))));
         }
         if b.get(i) == Some(&b'[') {
             let (expr, used) = crate::haproxy::sample::sample_parse_expr(&text[i + 1..])
@@ -890,7 +890,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         i += n;
     }
     if !lit.is_empty() {
-        nodes.push(LogFmtNode::Text(lit));
+        nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&lit)));
     }
     Ok(LogFmt { nodes, text: text.to_string() })
 }

@@ -351,7 +351,7 @@ fn next_arg(input: &[u8]) -> (Vec<u8>, usize) {
         }
         i += 1;
     }
-    (out, i)
+    (crate::haproxy::cfgparse::cfg_raw_bytes(&out), i)
 }
 
 /// An IPv4 mask in dotted or prefix-length form (standard.c:str2mask()).

@@ -490,8 +490,17 @@ fn arm_rules_exp(w: &Haproxy, s: &mut Session, response: bool, delay: Option<u64
 /// proto_tcp.c:tcp_inspect_request() in 1.5.0 (`AN_REQ_INSPECT_FE`, `AN_REQ_INSPECT_BE`):
 /// the `tcp-request content` rules of `s->be` (the frontend until a backend is chosen).
 /// A condition missing data makes the analyser wait, at most `inspect-delay`; `reject`
-/// aborts both buffers and kills the connection (`PR--` in the log).
+/// aborts both buffers and kills the connection (`PR--` in the log). In an HTTP
+/// frontend the request head is parsed first (`http_wait_for_request`).
 pub fn tcp_inspect_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
+    // An HTTP stream's rules see its parsed head, as 1.5's smp_prefetch_http() made sure
+    // (and as 2.6's HTX streams always have it): parse it first.
+    if s.req.analysers.contains(Analysers::AN_REQ_WAIT_HTTP) {
+        let r = crate::haproxy::proto_http::http_wait_for_request(w, s, Analysers::AN_REQ_WAIT_HTTP);
+        if r != AnalyserResult::Continue {
+            return r;
+        }
+    }
     let px = s.be;
     let delay = w.proxies[px.idx()].tcp_req.inspect_delay;
     let final_ = inspect_is_final(w, s, false, delay);
