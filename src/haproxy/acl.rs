@@ -506,8 +506,17 @@ mod tests {
         assert!(parse_acl_expr(&words("path -m nope x")).is_err());
         assert!(parse_acl_expr(&words("path -f /nonexistent/file")).is_err());
         assert!(parse_acl_cond(&words("if { path /x"), &l).is_err());
-        for p in ["TRUE", "FALSE", "HTTP", "METH_GET", "LOCALHOST", "HTTP_CONTENT", "HTTP_1.1", "REQ_CONTENT", "WAIT_END"]
-        {
+        for p in [
+            "TRUE",
+            "FALSE",
+            "HTTP",
+            "METH_GET",
+            "LOCALHOST",
+            "HTTP_CONTENT",
+            "HTTP_1.1",
+            "REQ_CONTENT",
+            "WAIT_END",
+        ] {
             assert!(find_acl_default(p).is_some(), "{p}");
         }
     }

@@ -400,12 +400,14 @@ pub fn cfg_raw_bytes(b: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         // U+10FF80..U+10FFFF is F4 8F BE|BF xx in UTF-8.
-        if b[i] == 0xf4 && b.get(i + 1) == Some(&0x8f) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) {
-            if let Some(&last) = b.get(i + 3) {
-                out.push((((b[i + 2] & 0x3f) as u32) << 6 | (last & 0x3f) as u32) as u8);
-                i += 4;
-                continue;
-            }
+        if b[i] == 0xf4
+            && b.get(i + 1) == Some(&0x8f)
+            && matches!(b.get(i + 2), Some(0xbe | 0xbf))
+            && let Some(&last) = b.get(i + 3)
+        {
+            out.push(((u32::from(b[i + 2] & 0x3f) << 6) | u32::from(last & 0x3f)) as u8);
+            i += 4;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -446,7 +448,11 @@ fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
             match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
                 (Some(h), Some(l)) => {
                     let b = h * 16 + l;
-                    cur.push(if b < 0x80 { char::from(b as u8) } else { char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?') });
+                    cur.push(if b < 0x80 {
+                        char::from(b as u8)
+                    } else {
+                        char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?')
+                    });
                     3
                 }
                 _ => {
@@ -1399,12 +1405,18 @@ impl Parser<'_> {
                 let conf = self.rule_conf();
                 let anonymous = self.in_defaults() && self.defaults_name.is_none();
                 let p = self.cur();
-                let pxdesc = if anonymous { "defaults section".to_string() } else { format!("{section} '{}'", p.name) };
+                let pxdesc = if anonymous {
+                    "defaults section".to_string()
+                } else {
+                    format!("{section} '{}'", p.name)
+                };
                 let parsed = tcp_parse_tcp_req(args, cap, &pxdesc, &p.acls)?;
                 match parsed {
                     TcpParsed::InspectDelay(ms) => {
                         if anonymous {
-                            return Err(format!("{kw} inspect-delay is not allowed in anonymous 'defaults' sections"));
+                            return Err(format!(
+                                "{kw} inspect-delay is not allowed in anonymous 'defaults' sections"
+                            ));
                         }
                         let slot = if kw == "tcp-request" {
                             &mut p.tcp_req.inspect_delay
@@ -1415,7 +1427,10 @@ impl Parser<'_> {
                     }
                     TcpParsed::Rule(set, mut rule) => {
                         if anonymous {
-                            return Err(format!("{} is not allowed in anonymous 'defaults' sections", set.keyword()));
+                            return Err(format!(
+                                "{} is not allowed in anonymous 'defaults' sections",
+                                set.keyword()
+                            ));
                         }
                         rule.conf = conf;
                         match set {

@@ -246,10 +246,19 @@ mod tests {
         assert_eq!(fix_validate_message(&m), FixResult::FIX_INVALID_MESSAGE, "checksum");
         let m = logon(|b| b).iter().map(|&c| if c == b'4' { b'9' } else { c }).collect::<Vec<_>>();
         assert_eq!(fix_validate_message(&m), FixResult::FIX_INVALID_MESSAGE, "version");
-        assert_eq!(fix_validate_message(&logon(|b| b.replace("35=A|49", "49=A|35"))), FixResult::FIX_INVALID_MESSAGE);
+        assert_eq!(
+            fix_validate_message(&logon(|b| b.replace("35=A|49", "49=A|35"))),
+            FixResult::FIX_INVALID_MESSAGE
+        );
         assert_eq!(fix_validate_message(&logon(|b| b.replace("98=", "=98"))), FixResult::FIX_INVALID_MESSAGE);
-        assert_eq!(fix_validate_message(&logon(|b| b.replace("108=30", "1108=30"))), FixResult::FIX_INVALID_MESSAGE);
-        assert_eq!(fix_validate_message(b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"), FixResult::FIX_NEED_MORE_DATA);
+        assert_eq!(
+            fix_validate_message(&logon(|b| b.replace("108=30", "1108=30"))),
+            FixResult::FIX_INVALID_MESSAGE
+        );
+        assert_eq!(
+            fix_validate_message(b"GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"),
+            FixResult::FIX_NEED_MORE_DATA
+        );
     }
 
     #[test]

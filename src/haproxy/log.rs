@@ -826,7 +826,9 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     while i < b.len() {
         if b[i] == b' ' {
             if !lit.is_empty() {
-                nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(&mut lit))));
+                nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(
+                    &mut lit,
+                ))));
             }
             if !matches!(nodes.last(), Some(LogFmtNode::Separator)) {
                 nodes.push(LogFmtNode::Separator);

@@ -217,7 +217,10 @@ const MQTT_FIELDS_PER_PACKET: [u64; 16] = [
 
 /// mqtt.h:mqtt_typeid() in 2.6: a packet type by number (1-15) or name; 0 if unknown.
 pub fn mqtt_typeid(s: &[u8]) -> u8 {
-    let n = s.iter().take_while(|c| c.is_ascii_digit()).fold(0u32, |n, &c| n.saturating_mul(10) + u32::from(c - b'0'));
+    let n = s
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .fold(0u32, |n, &c| n.saturating_mul(10) + u32::from(c - b'0'));
     if (u32::from(MQTT_CPT_CONNECT)..u32::from(MQTT_CPT_ENTRIES)).contains(&n) {
         return n as u8;
     }
@@ -303,7 +306,13 @@ impl<'a> Rd<'a> {
 /// (with its field, its reader and its check), appear once (user properties aside), and
 /// read whole. `None`: invalid; `Some(false)`: a CONNACK property HAProxy does not know
 /// (it answers "need more data" there).
-fn read_props<'a>(r: &mut Rd<'a>, pkt: &mut MqttPkt<'a>, allowed: &[(u8, usize, Kind)], dup_bit: &dyn Fn(usize) -> usize, unknown_wait: bool) -> Option<bool> {
+fn read_props<'a>(
+    r: &mut Rd<'a>,
+    pkt: &mut MqttPkt<'a>,
+    allowed: &[(u8, usize, Kind)],
+    dup_bit: &dyn Fn(usize) -> usize,
+    unknown_wait: bool,
+) -> Option<bool> {
     let plen = r.varint()?;
     let mut props = Rd(r.take(plen as usize)?);
     let mut seen = 0u64;
@@ -590,7 +599,9 @@ mod tests {
         for cut in [0, 1, 10, m.len() - 1] {
             assert_eq!(mqtt_validate_message(&m[..cut]), MQTT_NEED_MORE_DATA, "{cut}");
         }
-        let f = |name: &str| mqtt_field_value(&m, MQTT_CPT_CONNECT, mqtt_check_type_fieldname(1, name.as_bytes()));
+        let f = |name: &str| {
+            mqtt_field_value(&m, MQTT_CPT_CONNECT, mqtt_check_type_fieldname(1, name.as_bytes()))
+        };
         assert_eq!(f("protocol_name"), MqttFieldValue::Found(b"MQTT".to_vec()));
         assert_eq!(f("protocol_version"), MqttFieldValue::Found(b"4".to_vec()));
         assert_eq!(f("flags"), MqttFieldValue::Found(b"238".to_vec()));
@@ -608,14 +619,29 @@ mod tests {
         // 5.0: session expiry 120, receive maximum 32767, maximum QoS 1.
         let v5 = hex("200d00000a1100000078217fff2401");
         assert_eq!(mqtt_validate_message(&v5), MQTT_VALID_MESSAGE);
-        assert_eq!(mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_SESSION_EXPIRY_INTERVAL), MqttFieldValue::Found(b"120".to_vec()));
-        assert_eq!(mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_RECEIVE_MAXIMUM), MqttFieldValue::Found(b"32767".to_vec()));
-        assert_eq!(mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_RETAIN_AVAILABLE), MqttFieldValue::Found(b"0".to_vec()));
-        assert_eq!(mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_PROTOCOL_VERSION), MqttFieldValue::Found(b"5".to_vec()));
+        assert_eq!(
+            mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_SESSION_EXPIRY_INTERVAL),
+            MqttFieldValue::Found(b"120".to_vec())
+        );
+        assert_eq!(
+            mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_RECEIVE_MAXIMUM),
+            MqttFieldValue::Found(b"32767".to_vec())
+        );
+        assert_eq!(
+            mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_RETAIN_AVAILABLE),
+            MqttFieldValue::Found(b"0".to_vec())
+        );
+        assert_eq!(
+            mqtt_field_value(&v5, MQTT_CPT_CONNACK, FN_PROTOCOL_VERSION),
+            MqttFieldValue::Found(b"5".to_vec())
+        );
         // Invalid: reserved flag bits, a maximum QoS of 2, a wrong length, a PUBLISH.
         assert_eq!(mqtt_validate_message(&hex("20020200")), MQTT_INVALID_MESSAGE);
         assert_eq!(mqtt_validate_message(&hex("200d00000a1100000078217fff2402")), MQTT_INVALID_MESSAGE);
-        assert_eq!(mqtt_validate_message(&hex(&CONNECT_311.replacen("103a", "1039", 1))), MQTT_INVALID_MESSAGE);
+        assert_eq!(
+            mqtt_validate_message(&hex(&CONNECT_311.replacen("103a", "1039", 1))),
+            MQTT_INVALID_MESSAGE
+        );
         assert_eq!(mqtt_validate_message(&hex("3000")), MQTT_INVALID_MESSAGE);
     }
 

@@ -924,8 +924,9 @@ fn smp_fetch_payload_lv(dir: SmpDir, a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpDat
         c.may_change.set(true);
         return;
     }
-    let buf_size =
-        data[len_off..len_off + len_size].iter().fold(0usize, |n, &x| n.saturating_mul(256).saturating_add(x.into()));
+    let buf_size = data[len_off..len_off + len_size]
+        .iter()
+        .fold(0usize, |n, &x| n.saturating_mul(256).saturating_add(x.into()));
     let mut buf_off = len_off + len_size;
     if let Arg::Sint(o) = a[2] {
         if o & 1 == 1 {
@@ -2705,7 +2706,8 @@ fn sample_conv_mqtt_field_value(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> b
 /// (by name or number) and a field packets of that type have, kept as numbers.
 fn sample_conv_mqtt_field_value_check(a: &mut [Arg]) -> Result<(), String> {
     use crate::haproxy::mqtt::{mqtt_check_type_fieldname, mqtt_typeid};
-    let (t, f) = (String::from_utf8_lossy(a[0].str()).into_owned(), String::from_utf8_lossy(a[1].str()).into_owned());
+    let (t, f) =
+        (String::from_utf8_lossy(a[0].str()).into_owned(), String::from_utf8_lossy(a[1].str()).into_owned());
     let ptype = mqtt_typeid(t.as_bytes());
     if ptype == 0 {
         return Err(format!("Unknown MQTT type '{t}'"));

@@ -133,7 +133,9 @@ pub struct TcpRepRules {
 /// Supported actions, for the message about an unknown one.
 fn actions_of(set: TcpRuleSet) -> &'static str {
     match set {
-        TcpRuleSet::Connection => "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'unset-var'",
+        TcpRuleSet::Connection => {
+            "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'unset-var'"
+        }
         TcpRuleSet::Session | TcpRuleSet::Content => {
             "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'unset-var'"
         }
@@ -199,10 +201,9 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
     let rest = &a[used.min(a.len())..];
     let cond = match rest.first().map(String::as_str) {
         None => None,
-        Some("if" | "unless") => Some(
-            parse_acl_cond(rest, acls)
-                .map_err(|e| format!("error detected in '{}' while parsing '{}' condition : {e}", set.keyword(), rest[0]))?,
-        ),
+        Some("if" | "unless") => Some(parse_acl_cond(rest, acls).map_err(|e| {
+            format!("error detected in '{}' while parsing '{}' condition : {e}", set.keyword(), rest[0])
+        })?),
         Some(x) => {
             return Err(format!(
                 "'{} {kw}' : unexpected argument '{x}' (expects 'if', 'unless' or end of line).",
@@ -224,7 +225,12 @@ pub enum TcpParsed {
 /// proto_tcp.c:tcp_parse_tcp_req() and tcp_parse_tcp_rep() in 1.5.0: one `tcp-request`
 /// or `tcp-response` line (`a[0]` is the keyword) of a proxy with capabilities `cap`,
 /// named `pxdesc` in messages (`frontend 'fe1'`).
-pub fn tcp_parse_tcp_req(a: &[String], cap: ProxyCap, pxdesc: &str, acls: &AclList) -> Result<TcpParsed, String> {
+pub fn tcp_parse_tcp_req(
+    a: &[String],
+    cap: ProxyCap,
+    pxdesc: &str,
+    acls: &AclList,
+) -> Result<TcpParsed, String> {
     let kw = a[0].as_str();
     let Some(what) = a.get(1) else {
         return Err(format!("missing argument for '{kw}' in {pxdesc}"));
@@ -305,7 +311,14 @@ fn addr_of(e: &SampleExpr, ctx: &mut crate::haproxy::sample::SmpCtx) -> Option<I
 
 /// Evaluates rule `i` of `set` of `px` over session `s`: its condition (on final data
 /// or not), then what its action needs; variables are written here.
-fn eval_tcp_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, set: TcpRuleSet, i: usize, final_: bool) -> TcpStep {
+fn eval_tcp_rule(
+    w: &mut Haproxy,
+    s: &mut Session,
+    px: ProxyId,
+    set: TcpRuleSet,
+    i: usize,
+    final_: bool,
+) -> TcpStep {
     with_smp_ctx(w, s, set.dir(), |ctx| {
         ctx.opt_final = final_;
         let Some((w, _)) = ctx.strm else { return TcpStep::Next };
@@ -361,7 +374,13 @@ enum TcpVerdict {
 
 /// Runs the rules of `set` of `px` in order; `final_` is `SMP_OPT_FINAL`. Records the
 /// rule that ended the list in `s.last_rule`.
-fn tcp_exec_rules(w: &mut Haproxy, s: &mut Session, px: ProxyId, set: TcpRuleSet, final_: bool) -> (TcpVerdict, Option<usize>) {
+fn tcp_exec_rules(
+    w: &mut Haproxy,
+    s: &mut Session,
+    px: ProxyId,
+    set: TcpRuleSet,
+    final_: bool,
+) -> (TcpVerdict, Option<usize>) {
     let n = rules_of(w, px, set).len();
     for i in 0..n {
         let verdict = match eval_tcp_rule(w, s, px, set, i, final_) {
@@ -638,7 +657,10 @@ mod tests {
 
     #[test]
     fn lines_parse_into_delays_and_rules_of_the_right_list() {
-        assert!(matches!(parse("tcp-request inspect-delay 5s", ProxyCap::PR_CAP_FE), Ok(TcpParsed::InspectDelay(5000))));
+        assert!(matches!(
+            parse("tcp-request inspect-delay 5s", ProxyCap::PR_CAP_FE),
+            Ok(TcpParsed::InspectDelay(5000))
+        ));
         assert!(matches!(
             parse("tcp-request content reject if { req.len lt 4 }", ProxyCap::PR_CAP_FE),
             Ok(TcpParsed::Rule(TcpRuleSet::Content, TcpRule { act: TcpAct::Reject, cond: Some(_), .. }))
@@ -661,7 +683,9 @@ mod tests {
         assert!(e("tcp-request inspect-delay x", ProxyCap::PR_CAP_FE).contains("expects a positive delay"));
         assert!(e("tcp-request content frob", ProxyCap::PR_CAP_FE).contains("but got 'frob'"));
         assert!(e("tcp-request connection set-log-level info", ProxyCap::PR_CAP_FE).contains("but got"));
-        assert!(e("tcp-request content accept foo", ProxyCap::PR_CAP_FE).contains("unexpected argument 'foo'"));
+        assert!(
+            e("tcp-request content accept foo", ProxyCap::PR_CAP_FE).contains("unexpected argument 'foo'")
+        );
         assert!(e("tcp-request", ProxyCap::PR_CAP_FE).contains("missing argument"));
     }
 

@@ -219,7 +219,12 @@ backend be
         assert!(eventually(SOON, || ours().len() >= 3));
         let lines = ours();
         // Line 14 is the `accept`, 15 the `deny`; a request no final rule stopped has none.
-        assert_eq!(lines, ["lr=14 st=200", "lr=15 st=403", "lr=- st=200"], "{}", if h.is_some() { "haproxy" } else { "haflow" });
+        assert_eq!(
+            lines,
+            ["lr=14 st=200", "lr=15 st=403", "lr=- st=200"],
+            "{}",
+            if h.is_some() { "haproxy" } else { "haflow" }
+        );
     }
     assert_idle(&p);
 }
@@ -251,7 +256,10 @@ backend be
     c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\nin: foo\r\n\r\n").unwrap();
     let r = c.read_response(false).unwrap();
     assert_eq!((r.status, r.header("x-id")), (200, Some("ID-foo")));
-    assert_eq!(b.requests().last().and_then(|q| q.header("x-unique-id").map(String::from)).as_deref(), Some("ID-foo"));
+    assert_eq!(
+        b.requests().last().and_then(|q| q.header("x-unique-id").map(String::from)).as_deref(),
+        Some("ID-foo")
+    );
     wait_log(&p, |l| l == "id=ID-foo");
     drop(c);
     assert_idle(&p);
