@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
 use crate::haproxy::cache::{CacheRef, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
@@ -224,6 +224,16 @@ pub struct CaptureSlot {
     pub len: usize,
 }
 
+/// Where a rule was written (`rule->conf.file`, `rule->conf.line`): what the
+/// `last_rule_file` and `last_rule_line` fetches tell of the rule that ended a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleConf {
+    /// The configuration file.
+    pub file: Arc<str>,
+    /// The line in it.
+    pub line: usize,
+}
+
 /// One rule (`struct act_rule`).
 #[derive(Clone, Debug)]
 pub struct HttpRule {
@@ -231,6 +241,8 @@ pub struct HttpRule {
     pub act: HttpAct,
     /// When (none: always).
     pub cond: Option<Condition>,
+    /// Where it was written.
+    pub conf: RuleConf,
 }
 
 /// What a rule list ended with (`enum rule_result`).
@@ -601,7 +613,7 @@ pub fn parse_http_rule(
             ));
         }
     };
-    Ok(HttpRule { act, cond })
+    Ok(HttpRule { act, cond, conf: RuleConf::default() })
 }
 
 /// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
@@ -769,7 +781,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
     let p = &w.proxies[px.idx()];
     let Some(rule) = rules_of(w, px, set).get(i) else { return RuleStep::Next };
     if let Some(c) = &rule.cond
-        && !acl_exec_cond(c, &p.acls, ctx)
+        && !acl_match_cond(c, &p.acls, ctx)
     {
         return RuleStep::Next;
     }
@@ -1058,6 +1070,8 @@ pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, se
         let step = with_smp_ctx(w, s, set.dir(), |ctx| eval_rule(ctx, px, set, i));
         if let Some(r) = apply_step(w, s, set, step) {
             span.record("stopped_at", i);
+            // A final action: `last_rule_file` and `last_rule_line` name this rule.
+            s.last_rule = rules_of(w, px, set).get(i).map(|r| r.conf.clone());
             return r;
         }
     }

@@ -453,7 +453,7 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
         let Some((w, _)) = ctx.strm else { return false };
         let p = &w.proxies[fe.idx()];
-        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, &p.acls, ctx))
     });
     w.proxies[s.fe.idx()].counters.intercepted += 1;
     let status = if fail { 503 } else { 200 };
@@ -470,9 +470,12 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     AnalyserResult::Abort
 }
 
-/// Gives up on the client silently (keep-alive timeout, client closed between requests).
+/// Gives up on the client silently (keep-alive timeout, client closed between requests):
+/// 1.5.0's `failed_keep_alive`, unlogged, with the final state set (`SN_FINST_R`) so that
+/// sess_set_term_flags does not count a failed request.
 fn close_silently(s: &mut Session) {
     s.logs.logged = true;
+    s.set_finst(SnFinst::SN_FINST_R);
     s.req.analysers = Analysers::empty();
     s.rep.analysers = Analysers::empty();
     s.req.buffer_abort();
@@ -695,6 +698,9 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
         return AnalyserResult::Wait;
     }
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && w.proxies[px_id.idx()].unique_id_format.is_some() {
+        stream_generate_unique_id(w, s);
+    }
     s.req.analysers.remove(an_bit);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
         return AnalyserResult::Continue;
@@ -717,6 +723,26 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             AnalyserResult::Abort
         }
     }
+}
+
+/// `UNIQUEID_LEN`: the longest unique id kept.
+const UNIQUEID_LEN: usize = 128;
+
+/// stream.c:stream_generate_unique_id() in 2.6: this transaction's id from the
+/// frontend's `unique-id-format`.
+/// Divergence: made once the request head is parsed, before the frontend's rules;
+/// 2.6 makes it when first used (a rule, the log, the header).
+fn stream_generate_unique_id(w: &mut Haproxy, s: &mut Session) {
+    let fe = s.fe;
+    let mut id = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+        let w = ctx.strm.map(|(w, _)| w);
+        match w.and_then(|w| w.proxies[fe.idx()].unique_id_format.as_ref()) {
+            Some(f) => crate::haproxy::log::build_logline(f, ctx, true),
+            None => Vec::new(),
+        }
+    });
+    id.truncate(UNIQUEID_LEN);
+    s.unique_id = Some(id.into_boxed_slice());
 }
 
 /// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
@@ -815,6 +841,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             && !excepted(x, *ip)
     });
     let restrict = [fe.hdr_names, be.hdr_names];
+    let unique_id_hdr = fe.unique_id_header.clone().zip(s.unique_id.clone());
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -853,6 +880,9 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     }
     if let Some((x, ip)) = orgto {
         head.add(&x.hdr, ip.to_string());
+    }
+    if let Some((name, id)) = unique_id_hdr {
+        head.add(&name, id.into_vec());
     }
     // An upgrade request keeps its `Connection` header as sent: the server must see the
     // `upgrade` token (HAProxy 2.6 leaves it alone too).
@@ -1796,6 +1826,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.reset();
     s.vars.vars_prune();
     s.logs.level = None;
+    s.last_rule = None;
+    s.unique_id = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;

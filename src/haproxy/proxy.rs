@@ -245,6 +245,10 @@ pub struct ProxyCounters {
     pub denied_req: u64,
     /// Responses denied by rules.
     pub denied_resp: u64,
+    /// Connections rejected by `tcp-request connection` rules (`dcon`).
+    pub denied_conn: u64,
+    /// Sessions rejected by `tcp-request session` rules (`dses`).
+    pub denied_sess: u64,
     /// Invalid requests.
     pub failed_req: u64,
     /// Failed connection attempts (backend).
@@ -378,6 +382,10 @@ pub struct Proxy {
     pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
+    /// `tcp-request` rules and `inspect-delay` (`px->tcp_req`).
+    pub tcp_req: crate::haproxy::tcp_rules::TcpReqRules,
+    /// `tcp-response` rules and `inspect-delay` (`px->tcp_rep`).
+    pub tcp_rep: crate::haproxy::tcp_rules::TcpRepRules,
     /// Request analysers this proxy brings as a frontend.
     pub fe_req_ana: Analysers,
     /// Request analysers this proxy brings as a backend.
@@ -395,6 +403,10 @@ pub struct Proxy {
     pub log_format: LogFormat,
     /// `log-format FMT`: a custom log line (wins over `log_format`).
     pub log_format_str: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-format FMT` (`format_unique_id`): each request's unique id.
+    pub unique_id_format: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
+    pub unique_id_header: Option<String>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -448,6 +460,8 @@ impl Proxy {
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
             timeout: Timeouts::default(),
+            tcp_req: Default::default(),
+            tcp_rep: Default::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
             fe_rsp_ana: Analysers::empty(),
@@ -456,6 +470,8 @@ impl Proxy {
             logs: Vec::new(),
             log_format: LogFormat::None,
             log_format_str: None,
+            unique_id_format: None,
+            unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),

@@ -126,6 +126,14 @@ pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
+/// proto_tcp.c:tcp_inspect_request(): `tcp-request content` rules (`AN_REQ_INSPECT_FE`/`_BE`)
+pub const TCP_INSPECT_REQUEST: &str = "tcp_inspect_request";
+/// proto_tcp.c:tcp_inspect_response(): `tcp-response content` rules (`AN_RES_INSPECT`)
+pub const TCP_INSPECT_RESPONSE: &str = "tcp_inspect_response";
+/// proto_tcp.c:tcp_exec_req_rules(): `tcp-request connection` rules, at accept
+pub const TCP_EXEC_REQ_RULES: &str = "tcp_exec_req_rules";
+/// tcp_rules.c:tcp_exec_l5_rules() (2.6): `tcp-request session` rules
+pub const TCP_EXEC_L5_RULES: &str = "tcp_exec_l5_rules";
 /// proto_http.c:http_process_request()
 pub const HTTP_PROCESS_REQUEST: &str = "http_process_request";
 /// proto_http.c:http_request_forward_body()

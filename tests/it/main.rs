@@ -21,6 +21,7 @@ mod soak;
 mod spans;
 mod stats;
 mod tcp_mode;
+mod tcp_rules;
 mod trace_export;
 mod tui;
 mod upgrade;
