@@ -803,6 +803,32 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             }
         }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
+        ["show", "table", rest @ ..] => {
+            use crate::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
+            Answer::Text(cli_parse_table_req(w, StkCliAct::Show, rest, has_level(a, Operator)))
+        }
+        ["clear", "table", rest @ ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(crate::haproxy::stick_table::cli_parse_table_req(
+                w,
+                crate::haproxy::stick_table::StkCliAct::Clear,
+                rest,
+                true,
+            ))
+        }
+        ["set", "table", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(crate::haproxy::stick_table::cli_parse_table_req(
+                w,
+                crate::haproxy::stick_table::StkCliAct::Set,
+                rest,
+                true,
+            ))
+        }
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),
         ["show", "fd", rest @ ..] => {
@@ -1460,6 +1486,7 @@ fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
             TaskContext::Session(_) => names::PROCESS_SESSION,
             TaskContext::Check(_) => names::PROCESS_CHK,
             TaskContext::Cli(_) => "cli_task_process",
+            TaskContext::StkTable(_) => names::PROCESS_TABLE_EXPIRE,
             TaskContext::Global => "task",
         };
         match counts.iter_mut().find(|(n, _)| *n == name) {
