@@ -446,7 +446,7 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         }
     }
     format!(
-        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} {caps}\"{}\"",
+        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}{}{} {} {caps}\"{}\"",
         log_date(l.request_date),
         w.proxies[s.fe.idx()].name,
         be_srv(w, s),
@@ -459,6 +459,8 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         bytes_out(s),
         s.err.log_char(),
         s.finst.log_char(),
+        s.txn.ck.log_chars()[0],
+        s.txn.ck.log_chars()[1],
         counters(w, s),
         s.txn.log_request_line()
     )

@@ -19,6 +19,7 @@ mod side_by_side;
 mod soak;
 mod spans;
 mod stats;
+mod stick_table;
 mod tcp_mode;
 mod trace_export;
 mod tui;
