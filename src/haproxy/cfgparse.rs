@@ -2174,6 +2174,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
     let tables: Vec<(String, ProxyId)> =
         cfg.proxies.iter().filter(|p| p.table.is_some()).map(|p| (p.name.clone(), p.id)).collect();
+    let mut server_id_tables = Vec::new();
     for name in crate::haproxy::stick_table::take_table_refs() {
         if !tables.iter().any(|(n, _)| *n == name) {
             diag.alerts.push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
@@ -2256,7 +2257,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
-        resolve_stick_tables(p, &tables, &mut diag);
+        server_id_tables.extend(resolve_stick_tables(p, &tables, &mut diag));
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
         if p.is_frontend() {
@@ -2274,6 +2275,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
         // ANCHOR_END: analysers_wiring
+    }
+    for px in server_id_tables {
+        if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
+            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+        }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -2328,7 +2334,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
 /// Resolves the tables `stick` rules and `track-sc*` actions of `p` name (their own
 /// proxy's table when they name none), as 1.5.0's `check_config_validity` does, and adds
 /// the sticking analysers to a backend that has `stick` rules.
-fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) {
+/// Returns the tables `stick` rules use, which store the server's id.
+fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) -> Vec<ProxyId> {
     let (pname, own) = (p.name.clone(), p.table.as_ref().map(|_| p.id));
     let find = |name: &Option<String>| match name {
         Some(n) => tables.iter().find(|(t, _)| t == n).map(|(_, id)| *id),
@@ -2356,9 +2363,11 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
     if !p.sticking_rules.is_empty() {
         p.be_req_ana |= Analysers::AN_REQ_STICKING_RULES;
     }
-    if !p.storersp_rules.is_empty() {
+    let stores = p.sticking_rules.iter().any(|r| r.flags & crate::haproxy::stick_table::STK_IS_STORE != 0);
+    if stores || !p.storersp_rules.is_empty() {
         p.be_rsp_ana |= Analysers::AN_RES_STORE_RULES;
     }
+    p.sticking_rules.iter().chain(&p.storersp_rules).filter_map(|r| r.table).collect()
 }
 
 /// A `Timeouts` value used by tests that build proxies by hand.

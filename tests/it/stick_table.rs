@@ -59,7 +59,7 @@ fn track_sc0_counts_requests_and_the_rate_limit_denies_the_fourth() {
     assert_eq!(
         masked(&out),
         "# table: fe, type: ip, size:100, used:1\n\
-         PTR: key=127.0.0.1 use=0 exp=X conn_cnt=4 conn_cur=0 http_req_cnt=4 http_req_rate(10000)=4 gpc0=1\n",
+         PTR: key=127.0.0.1 use=0 exp=X gpc0=1 conn_cnt=4 conn_cur=0 http_req_cnt=4 http_req_rate(10000)=4\n",
         "{out}"
     );
     // Listing every table, and a filter that matches nothing.
@@ -69,7 +69,7 @@ fn track_sc0_counts_requests_and_the_rate_limit_denies_the_fourth() {
     assert_eq!(cli(&sock, "show table nope\n"), "No such table\n\n");
     // `set table` changes an entry, `clear table` removes it.
     assert_eq!(cli(&sock, "set table fe key 127.0.0.1 data.gpc0 7\n"), "\n");
-    assert!(cli(&sock, "show table fe key 127.0.0.1\n").contains(" gpc0=7\n"));
+    assert!(cli(&sock, "show table fe key 127.0.0.1\n").contains(" gpc0=7 "));
     assert_eq!(cli(&sock, "clear table fe key 127.0.0.1\n"), "\n");
     assert_eq!(cli(&sock, "show table fe\n"), "# table: fe, type: ip, size:100, used:0\n\n");
     // A new entry: the client is under the limit again.
@@ -110,6 +110,12 @@ fn stick_on_src_keeps_a_client_on_the_server_it_first_got() {
         t.keys().iter().map(|k| t.stktable_lookup_key(k, |ts| ts.data[0].n)).collect::<Vec<_>>()
     });
     assert_eq!(out, [Some(1)], "the entry stores s1's id");
+    // The entry outlives the sessions until it expires; cleared, nothing is left.
+    let cleared = p.query(|w| {
+        use haflow::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
+        cli_parse_table_req(w, StkCliAct::Clear, &["be"], true)
+    });
+    assert_eq!(cleared, "");
     assert_idle(&p);
 }
 
