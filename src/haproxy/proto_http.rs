@@ -999,6 +999,11 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
+            crate::haproxy::stick_table::stream_inc_http_err_ctr(w, s);
+            // 2.6 reads the persistence cookie of a denied request, for the log.
+            if w.proxies[s.be.idx()].cookie.is_some() {
+                manage_client_side_cookie(w, s);
+            }
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
@@ -1479,6 +1484,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     let input = s.rep.input();
     let server_failed = |w: &mut Haproxy, s: &mut Session, status: u16, err: SnErr| {
         let be = s.be;
+        crate::haproxy::stick_table::stream_inc_http_fail_ctr(w, s);
         w.proxies[be.idx()].counters.failed_resp += 1;
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.failed_resp += 1;
@@ -1570,9 +1576,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         return AnalyserResult::Wait;
     }
     s.txn.status = Some(status);
-    if s.stkctr.iter().any(Option::is_some) {
-        crate::haproxy::stick_table::stream_inc_http_status_ctr(w, s, status);
-    }
+    crate::haproxy::stick_table::stream_inc_http_status_ctr(w, s, status);
     let (framing, te_close) = if s.txn.switches_protocol() {
         // What follows the head belongs to the new protocol.
         (Framing::None, false)

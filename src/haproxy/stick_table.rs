@@ -1288,21 +1288,37 @@ pub fn stkctr_count_bytes(w: &Haproxy, s: &Session, bytes_in: u64, bytes_out: u6
     });
 }
 
-/// session.h:session_inc_http_err_ctr() in 1.5.0 and stream_inc_http_fail_ctr() of 2.6:
-/// a 4xx status counts an error, a 5xx other than 501 and 505 a failure, on every
-/// tracked entry.
-pub fn stream_inc_http_status_ctr(w: &Haproxy, s: &Session, status: u16) {
-    let dts = match status {
-        400..=499 => [STKTABLE_DT_HTTP_ERR_CNT, STKTABLE_DT_HTTP_ERR_RATE],
-        500..=599 if status != 501 && status != 505 => [STKTABLE_DT_HTTP_FAIL_CNT, STKTABLE_DT_HTTP_FAIL_RATE],
-        _ => return,
-    };
+/// Counts one event of `cnt` and its rate `rate` on every entry `s` tracks.
+fn stream_inc_ctr(w: &Haproxy, s: &Session, cnt: StkDataType, rate: StkDataType) {
+    if s.stkctr.iter().all(Option::is_none) {
+        return;
+    }
     let now = w.clock.now_ms;
     for_each_tracked(w, s, |t, ts| {
-        for dt in dts {
-            t.inc_data(ts, dt, now, 1);
-        }
+        t.inc_data(ts, cnt, now, 1);
+        t.inc_data(ts, rate, now, 1);
     });
+}
+
+/// session.h:session_inc_http_err_ctr() in 1.5.0: a 4xx response, or a denied request.
+pub fn stream_inc_http_err_ctr(w: &Haproxy, s: &Session) {
+    stream_inc_ctr(w, s, STKTABLE_DT_HTTP_ERR_CNT, STKTABLE_DT_HTTP_ERR_RATE);
+}
+
+/// stream.h:stream_inc_http_fail_ctr() in 2.6: a server failure (a 5xx other than 501
+/// and 505, or a 502/504 made by the proxy).
+pub fn stream_inc_http_fail_ctr(w: &Haproxy, s: &Session) {
+    stream_inc_ctr(w, s, STKTABLE_DT_HTTP_FAIL_CNT, STKTABLE_DT_HTTP_FAIL_RATE);
+}
+
+/// What http_wait_for_response() counts for a server's status in 2.6: 4xx errors and
+/// 5xx failures other than 501 and 505.
+pub fn stream_inc_http_status_ctr(w: &Haproxy, s: &Session, status: u16) {
+    match status {
+        400..=499 => stream_inc_http_err_ctr(w, s),
+        500..=599 if status != 501 && status != 505 => stream_inc_http_fail_ctr(w, s),
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------
