@@ -1228,6 +1228,7 @@ pub fn session_track_stkctr(w: &mut Haproxy, s: &mut Session, slot: usize, px: P
     }
     let now = w.clock.now_ms;
     let Some(t) = table_of(w, px) else { return false };
+    let _sp = tracing::debug_span!(names::SESSION_TRACK_STKCTR, sess = s.uniq_id, sc = slot, table = t.id.as_str(), key = t.key_text(&key).as_str(), new = !t.store.borrow().keys.contains_key(&key)).entered();
     if t.stktable_get_entry(&key, now, true).is_none() {
         return false;
     }
@@ -1258,6 +1259,7 @@ pub fn session_store_counters(w: &mut Haproxy, s: &mut Session, only_content: bo
     if s.stkctr.iter().all(Option::is_none) {
         return;
     }
+    let _sp = tracing::debug_span!(names::SESSION_STORE_COUNTERS, sess = s.uniq_id, content = only_content).entered();
     let now = w.clock.now_ms;
     for slot in 0..MAX_SESS_STKCTR {
         let Some(c) = s.stkctr[slot].take_if(|c| !only_content || c.flags & STKCTR_TRACK_CONTENT != 0) else {

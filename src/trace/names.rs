@@ -130,6 +130,10 @@ pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
 pub const PROCESS_STICKING_RULES: &str = "process_sticking_rules";
 /// session.c:process_store_rules(): `stick store-response`, then the stores (1.5.0)
 pub const PROCESS_STORE_RULES: &str = "process_store_rules";
+/// session.h:session_track_stkctr(): a `track-sc*` rule starts tracking an entry (1.5.0)
+pub const SESSION_TRACK_STKCTR: &str = "session_track_stkctr";
+/// session.h:session_store_counters(): the session stops tracking its entries (1.5.0)
+pub const SESSION_STORE_COUNTERS: &str = "session_store_counters";
 /// stick_table.c:process_table_expire(): a stick table's expiry task (1.5.0)
 pub const PROCESS_TABLE_EXPIRE: &str = "process_table_expire";
 /// proto_http.c:manage_client_side_cookie(): the persistence cookie of a request (1.5.0)

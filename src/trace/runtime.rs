@@ -141,6 +141,8 @@ const SOURCES: [SourceDef; 6] = [
             (names::PROCESS_STICKING_RULES, "session.c:process_sticking_rules()"),
             (names::PROCESS_STORE_RULES, "session.c:process_store_rules()"),
             (names::PROCESS_TABLE_EXPIRE, "stick_table.c:process_table_expire()"),
+            (names::SESSION_TRACK_STKCTR, "session.h:session_track_stkctr()"),
+            (names::SESSION_STORE_COUNTERS, "session.h:session_store_counters()"),
             (names::MANAGE_CLIENT_SIDE_COOKIE, "proto_http.c:manage_client_side_cookie()"),
             (names::MANAGE_SERVER_SIDE_COOKIES, "proto_http.c:manage_server_side_cookies()"),
             (names::HTTP_PROCESS_REQUEST, "proto_http.c:http_process_request()"),
