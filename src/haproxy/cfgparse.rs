@@ -1818,9 +1818,8 @@ impl Parser<'_> {
                     srv.non_stick = true;
                     i += 1;
                 }
-                "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
-                | "proto" => {
+                "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers" | "init-addr"
+                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
@@ -2177,7 +2176,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let mut server_id_tables = Vec::new();
     for name in crate::haproxy::stick_table::take_table_refs() {
         if !tables.iter().any(|(n, _)| *n == name) {
-            diag.alerts.push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
+            diag.alerts
+                .push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
         }
     }
     let find_be = |name: &str| {
@@ -2345,7 +2345,10 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
     for r in p.sticking_rules.iter_mut().chain(p.storersp_rules.iter_mut()) {
         r.table = find(&r.table_name);
         if r.table.is_none() {
-            missing.push(format!("proxy '{pname}': unable to find stick-table '{}'.", r.table_name.as_deref().unwrap_or(&pname)));
+            missing.push(format!(
+                "proxy '{pname}': unable to find stick-table '{}'.",
+                r.table_name.as_deref().unwrap_or(&pname)
+            ));
         }
     }
     for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {

@@ -803,31 +803,17 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             }
         }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
-        ["show", "table", rest @ ..] => {
+        [verb @ ("show" | "clear" | "set"), "table", rest @ ..] => {
             use crate::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
-            Answer::Text(cli_parse_table_req(w, StkCliAct::Show, rest, has_level(a, Operator)))
-        }
-        ["clear", "table", rest @ ..] => {
-            if !has_level(a, Operator) {
+            let (act, need) = match *verb {
+                "show" => (StkCliAct::Show, AccessLevel::User),
+                "clear" => (StkCliAct::Clear, Operator),
+                _ => (StkCliAct::Set, Admin),
+            };
+            if !has_level(a, need) {
                 return deny();
             }
-            Answer::Text(crate::haproxy::stick_table::cli_parse_table_req(
-                w,
-                crate::haproxy::stick_table::StkCliAct::Clear,
-                rest,
-                true,
-            ))
-        }
-        ["set", "table", rest @ ..] => {
-            if !has_level(a, Admin) {
-                return deny();
-            }
-            Answer::Text(crate::haproxy::stick_table::cli_parse_table_req(
-                w,
-                crate::haproxy::stick_table::StkCliAct::Set,
-                rest,
-                true,
-            ))
+            Answer::Text(cli_parse_table_req(w, act, rest, has_level(a, Operator)))
         }
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),

@@ -597,7 +597,8 @@ impl Haproxy {
             .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
         let process_tasks = u64::from(self.global_listener_queue_task.is_some())
-            + self.proxies.iter().filter(|p| p.table.as_ref().is_some_and(|t| t.exp_task.is_some())).count() as u64;
+            + self.proxies.iter().filter(|p| p.table.as_ref().is_some_and(|t| t.exp_task.is_some())).count()
+                as u64;
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)
     }
 

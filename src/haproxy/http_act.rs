@@ -601,18 +601,27 @@ pub fn parse_http_rule(
                 (HttpAct::TrackSc { slot, expr, table_name: None, table: None }, 2)
             }
         }
-        k if k.starts_with("sc-inc-gpc0(") || k.starts_with("sc-inc-gpc1(") || k.starts_with("sc-set-gpt0(") => {
+        k if k.starts_with("sc-inc-gpc0(")
+            || k.starts_with("sc-inc-gpc1(")
+            || k.starts_with("sc-set-gpt0(") =>
+        {
             let (name, rest) = k.split_at(11);
             let slot = rest
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
                 .and_then(|n| n.parse::<usize>().ok())
                 .filter(|n| *n < crate::haproxy::stick_table::MAX_SESS_STKCTR)
-                .ok_or_else(|| format!("'{name}' : invalid stick counter, expects 0 to 2 between parentheses"))?;
+                .ok_or_else(|| {
+                    format!("'{name}' : invalid stick counter, expects 0 to 2 between parentheses")
+                })?;
             use crate::haproxy::stick_table::StkDataType::*;
             match name {
-                "sc-inc-gpc0" => (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC0, STKTABLE_DT_GPC0_RATE)), 1),
-                "sc-inc-gpc1" => (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC1, STKTABLE_DT_GPC1_RATE)), 1),
+                "sc-inc-gpc0" => {
+                    (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC0, STKTABLE_DT_GPC0_RATE)), 1)
+                }
+                "sc-inc-gpc1" => {
+                    (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC1, STKTABLE_DT_GPC1_RATE)), 1)
+                }
                 _ => {
                     exact(1, "an integer or a sample expression")?;
                     let v = match a[1].parse::<i64>() {
@@ -897,11 +906,15 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             }
         }
         HttpAct::TrackSc { table: None, .. } => RuleStep::Next,
-        HttpAct::ScAct(slot, ScAction::IncGpc(dt, rate)) => RuleStep::ScAct(*slot, StkCtrAct::IncGpc(*dt, *rate)),
+        HttpAct::ScAct(slot, ScAction::IncGpc(dt, rate)) => {
+            RuleStep::ScAct(*slot, StkCtrAct::IncGpc(*dt, *rate))
+        }
         HttpAct::ScAct(slot, ScAction::SetGpt0(Ok(v))) => RuleStep::ScAct(*slot, StkCtrAct::SetGpt0(*v)),
         HttpAct::ScAct(slot, ScAction::SetGpt0(Err(e))) => {
             match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
-                Some(crate::haproxy::sample::SmpData::Sint(v)) => RuleStep::ScAct(*slot, StkCtrAct::SetGpt0(v)),
+                Some(crate::haproxy::sample::SmpData::Sint(v)) => {
+                    RuleStep::ScAct(*slot, StkCtrAct::SetGpt0(v))
+                }
                 _ => RuleStep::Next,
             }
         }

@@ -367,7 +367,12 @@ fn cookie_pairs(v: &[u8]) -> Vec<(&[u8], &[u8])> {
 pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
     let be = s.be;
     let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
-    let span = tracing::debug_span!(names::MANAGE_CLIENT_SIDE_COOKIE, sess = s.uniq_id, cookie = cfg.name.as_str(), result = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::MANAGE_CLIENT_SIDE_COOKIE,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
     let _g = span.enter();
     let Some(head) = s.txn.req.head.as_mut() else { return };
     let name = cfg.name.as_bytes();
@@ -402,7 +407,8 @@ pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
             } else {
                 val
             };
-            match p.servers.iter().position(|sv| sv.cookie.as_deref().map(str::as_bytes) == Some(&srvval[..])) {
+            match p.servers.iter().position(|sv| sv.cookie.as_deref().map(str::as_bytes) == Some(&srvval[..]))
+            {
                 // Divergence: `option persist` is not implemented: a server down is `D`.
                 Some(i) if p.servers[i].is_usable() => {
                     if !s.flags.contains(SessFlags::SN_ASSIGNED) {
@@ -427,7 +433,12 @@ pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
 pub fn manage_server_side_cookies(w: &mut Haproxy, s: &mut Session) {
     let be = s.be;
     let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
-    let span = tracing::debug_span!(names::MANAGE_SERVER_SIDE_COOKIES, sess = s.uniq_id, cookie = cfg.name.as_str(), result = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::MANAGE_SERVER_SIDE_COOKIES,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
     let _g = span.enter();
     let srv = s.srv.filter(|id| id.px == be).and_then(|id| w.proxies[be.idx()].servers.get(id.idx as usize));
     let srv_cookie = srv.and_then(|sv| sv.cookie.clone());

@@ -1442,7 +1442,7 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("capture.req.hdr", smp_fetch_capture_req_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.res.hdr", smp_fetch_capture_res_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.req.method", smp_fetch_capture_req_method, ARG0, None, SMP_T_STR),
-    fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR),    // Stick tables (stick_table.c in 2.6, session.c in 1.5).
+    fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR), // Stick tables (stick_table.c in 2.6, session.c in 1.5).
     fetch!("sc_get_gpt0", st::sc_get_gpt0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
     fetch!("sc0_get_gpt0", st::sc0_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
     fetch!("sc1_get_gpt0", st::sc1_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
@@ -2756,9 +2756,24 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("map_int_int", conv_map_int_int, MAP_ARGS, Some(chk_map_int_int), SMP_T_SINT, SMP_T_SINT),
     conv!("map_ip_int", conv_map_ip_int, MAP_ARGS, Some(chk_map_ip_int), SMP_T_ADDR, SMP_T_SINT),
     conv!("map_str_ip", conv_map_str_ip, MAP_ARGS, Some(chk_map_str_ip), SMP_T_STR, SMP_T_ADDR),
-    conv!("map_ip_ip", conv_map_ip_ip, MAP_ARGS, Some(chk_map_ip_ip), SMP_T_ADDR, SMP_T_ADDR),    conv!("in_table", st::sample_conv_in_table, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_BOOL),
-    conv!("table_bytes_in_rate", st::table_bytes_in_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_bytes_out_rate", st::table_bytes_out_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("map_ip_ip", conv_map_ip_ip, MAP_ARGS, Some(chk_map_ip_ip), SMP_T_ADDR, SMP_T_ADDR),
+    conv!("in_table", st::sample_conv_in_table, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_BOOL),
+    conv!(
+        "table_bytes_in_rate",
+        st::table_bytes_in_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_bytes_out_rate",
+        st::table_bytes_out_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
     conv!("table_conn_cnt", st::table_conn_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_conn_cur", st::table_conn_cur, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_conn_rate", st::table_conn_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
@@ -2767,14 +2782,63 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("table_gpc0_rate", st::table_gpc0_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_gpc1", st::table_gpc1, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_gpc1_rate", st::table_gpc1_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_err_cnt", st::table_http_err_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_err_rate", st::table_http_err_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_fail_cnt", st::table_http_fail_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_fail_rate", st::table_http_fail_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_req_cnt", st::table_http_req_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_http_req_rate", st::table_http_req_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_http_err_cnt",
+        st::table_http_err_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_err_rate",
+        st::table_http_err_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_cnt",
+        st::table_http_fail_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_rate",
+        st::table_http_fail_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_cnt",
+        st::table_http_req_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_rate",
+        st::table_http_req_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
     conv!("table_kbytes_in", st::table_kbytes_in, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
-    conv!("table_kbytes_out", st::table_kbytes_out, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_kbytes_out",
+        st::table_kbytes_out,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
     conv!("table_server_id", st::table_server_id, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_sess_cnt", st::table_sess_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
     conv!("table_sess_rate", st::table_sess_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),

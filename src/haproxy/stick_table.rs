@@ -30,10 +30,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::haproxy::Haproxy;
-use crate::haproxy::sample::{SampleExpr, SmpDir, sample_parse_word, sample_process, with_smp_ctx};
-use crate::haproxy::session::AnalyserResult;
 use crate::haproxy::memory::{Pool, PoolStats};
 use crate::haproxy::sample::{Arg, SmpCtx, SmpData};
+use crate::haproxy::sample::{SampleExpr, SmpDir, sample_parse_word, sample_process, with_smp_ctx};
+use crate::haproxy::session::AnalyserResult;
 use crate::haproxy::session::{SessFlags, Session};
 use crate::haproxy::task::{TaskContext, TaskRun};
 use crate::haproxy::time::{Expire, Tick, tick_add, tick_is_expired};
@@ -481,7 +481,7 @@ impl StkTable {
     /// caller to schedule the expiry task.
     pub fn stktable_touch(&self, key: &StkKey, now: Tick, decrefcnt: bool) -> Expire {
         let mut st = self.store.borrow_mut();
-        let Some(ts) = st.keys.get_mut(key) else { return None };
+        let ts = st.keys.get_mut(key)?;
         if decrefcnt {
             ts.ref_cnt = ts.ref_cnt.saturating_sub(1);
         }
@@ -588,7 +588,9 @@ impl StkTable {
     pub fn key_text(&self, k: &StkKey) -> String {
         let b = &k.0;
         match self.ktype {
-            StkKeyType::Ip => <[u8; 4]>::try_from(&b[..]).map(|a| Ipv4Addr::from(a).to_string()).unwrap_or_default(),
+            StkKeyType::Ip => {
+                <[u8; 4]>::try_from(&b[..]).map(|a| Ipv4Addr::from(a).to_string()).unwrap_or_default()
+            }
             StkKeyType::Ipv6 => {
                 <[u8; 16]>::try_from(&b[..]).map(|a| Ipv6Addr::from(a).to_string()).unwrap_or_default()
             }
@@ -659,10 +661,13 @@ pub fn parse_stick_table(args: &[String], id: &str) -> Result<StkTable, String> 
             }
             "expire" => {
                 let v = args.get(i + 1).ok_or_else(|| missing(kw))?;
-                let ms = crate::haproxy::standard::parse_time_err(v)
-                    .map_err(|_| format!("stick-table: unexpected character in argument <{v}> of 'expire'."))?;
+                let ms = crate::haproxy::standard::parse_time_err(v).map_err(|_| {
+                    format!("stick-table: unexpected character in argument <{v}> of 'expire'.")
+                })?;
                 if ms > i32::MAX as u64 {
-                    return Err(format!("stick-table: timer overflow in argument <{v}> to <expire>, maximum value is 2147483647 ms (~24.8 days)."));
+                    return Err(format!(
+                        "stick-table: timer overflow in argument <{v}> to <expire>, maximum value is 2147483647 ms (~24.8 days)."
+                    ));
                 }
                 t.expire = Some(ms);
                 i += 2;
@@ -672,7 +677,9 @@ pub fn parse_stick_table(args: &[String], id: &str) -> Result<StkTable, String> 
                 i += 1;
             }
             "peers" => {
-                return Err("stick-table: 'peers' (table synchronisation) is not implemented by haflow.".into());
+                return Err(
+                    "stick-table: 'peers' (table synchronisation) is not implemented by haflow.".into()
+                );
             }
             "type" => {
                 let ty = args.get(i + 1).map(String::as_str).unwrap_or("");
@@ -832,7 +839,12 @@ pub fn parse_sticking_rule(args: &[String], acls: &AclList) -> Result<StickingRu
 
 /// Evaluates a sticking rule's condition and key in direction `dir`
 /// (`stktable_fetch_key` after `acl_exec_cond`): the table and the key, if it applies.
-fn sticking_rule_key(w: &mut Haproxy, s: &mut Session, rule: &StickingRule, dir: SmpDir) -> Option<(ProxyId, StkKey)> {
+fn sticking_rule_key(
+    w: &mut Haproxy,
+    s: &mut Session,
+    rule: &StickingRule,
+    dir: SmpDir,
+) -> Option<(ProxyId, StkKey)> {
     let px = rule.table?;
     let be = s.be;
     with_smp_ctx(w, s, dir, |ctx| {
@@ -854,7 +866,12 @@ fn sticking_rule_key(w: &mut Haproxy, s: &mut Session, rule: &StickingRule, dir:
 /// the server is known, one per table.
 pub fn process_sticking_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let be = s.be;
-    let span = tracing::debug_span!(names::PROCESS_STICKING_RULES, sess = s.uniq_id, backend = w.proxies[be.idx()].name.as_str(), server = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::PROCESS_STICKING_RULES,
+        sess = s.uniq_id,
+        backend = w.proxies[be.idx()].name.as_str(),
+        server = tracing::field::Empty
+    );
     let _g = span.enter();
     let rules = w.proxies[be.idx()].sticking_rules.clone();
     let now = w.clock.now_ms;
@@ -897,7 +914,12 @@ pub fn process_sticking_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
 /// noted key with the server that served the request.
 pub fn process_store_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
     let be = s.be;
-    let span = tracing::debug_span!(names::PROCESS_STORE_RULES, sess = s.uniq_id, backend = w.proxies[be.idx()].name.as_str(), stored = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::PROCESS_STORE_RULES,
+        sess = s.uniq_id,
+        backend = w.proxies[be.idx()].name.as_str(),
+        stored = tracing::field::Empty
+    );
     let _g = span.enter();
     let rules = w.proxies[be.idx()].storersp_rules.clone();
     let now = w.clock.now_ms;
@@ -987,7 +1009,11 @@ pub fn process_table_expire(w: &mut Haproxy, tid: TaskId) -> TaskRun {
     let Some(TaskContext::StkTable(px)) = w.sched.get(tid).map(|t| t.context) else { return TaskRun::Alive };
     let now = w.clock.now_ms;
     let Some(t) = w.proxies.get(px.idx()).and_then(|p| p.table.as_ref()) else { return TaskRun::Alive };
-    let span = tracing::debug_span!(names::PROCESS_TABLE_EXPIRE, table = t.id.as_str(), freed = tracing::field::Empty);
+    let span = tracing::debug_span!(
+        names::PROCESS_TABLE_EXPIRE,
+        table = t.id.as_str(),
+        freed = tracing::field::Empty
+    );
     let _g = span.enter();
     let freed = t.stktable_expire(now);
     span.record("freed", freed);
@@ -1032,7 +1058,11 @@ fn table_prepare_data_request(t: &StkTable, args: &[&str]) -> Result<Vec<DataFil
     for (i, f) in args.chunks(3).enumerate() {
         let n = i + 1;
         if i >= 4 {
-            return Err(format!("Detected extra data in filter, {}th word of input, after '{}'\n", 3 + 3 * i + 1, args[3 * i - 1]));
+            return Err(format!(
+                "Detected extra data in filter, {}th word of input, after '{}'\n",
+                3 + 3 * i + 1,
+                args[3 * i - 1]
+            ));
         }
         let dt = f[0]
             .strip_prefix("data.")
@@ -1054,10 +1084,9 @@ fn table_prepare_data_request(t: &StkTable, args: &[&str]) -> Result<Vec<DataFil
                 ));
             }
         };
-        let v = f
-            .get(2)
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(|| format!("Filter entry #{n}: Require a valid integer value to compare against\n"))?;
+        let v = f.get(2).and_then(|v| v.parse::<i64>().ok()).ok_or_else(|| {
+            format!("Filter entry #{n}: Require a valid integer value to compare against\n")
+        })?;
         out.push((dt, op, v));
     }
     Ok(out)
@@ -1095,9 +1124,8 @@ pub fn cli_parse_table_req(w: &mut Haproxy, act: StkCliAct, args: &[&str], dump_
         Ok(f) => f,
         Err(e) => return e,
     };
-    let matches = |ts: &StkSess| {
-        filters.iter().all(|(dt, op, v)| t.read_data(ts, *dt, now).is_some_and(|d| op(&d, v)))
-    };
+    let matches =
+        |ts: &StkSess| filters.iter().all(|(dt, op, v)| t.read_data(ts, *dt, now).is_some_and(|d| op(&d, v)));
     match act {
         StkCliAct::Show => {
             let mut o = table_dump_head_to_buffer(t);
@@ -1111,8 +1139,14 @@ pub fn cli_parse_table_req(w: &mut Haproxy, act: StkCliAct, args: &[&str], dump_
             o
         }
         _ => {
-            let victims: Vec<StkKey> =
-                t.store.borrow().keys.values().filter(|ts| ts.ref_cnt == 0 && matches(ts)).map(|ts| ts.key.clone()).collect();
+            let victims: Vec<StkKey> = t
+                .store
+                .borrow()
+                .keys
+                .values()
+                .filter(|ts| ts.ref_cnt == 0 && matches(ts))
+                .map(|ts| ts.key.clone())
+                .collect();
             for k in &victims {
                 t.stksess_kill(k);
             }
@@ -1123,15 +1157,25 @@ pub fn cli_parse_table_req(w: &mut Haproxy, act: StkCliAct, args: &[&str], dump_
 
 fn table_args_error(act: StkCliAct) -> String {
     match act {
-        StkCliAct::Show => "Optional argument only supports \"data.<store_data_type>\" <operator> <value> and key <key>\n",
-        StkCliAct::Clear => "Required arguments: <table> \"data.<store_data_type>\" <operator> <value> or <table> key <key>\n",
+        StkCliAct::Show => {
+            "Optional argument only supports \"data.<store_data_type>\" <operator> <value> and key <key>\n"
+        }
+        StkCliAct::Clear => {
+            "Required arguments: <table> \"data.<store_data_type>\" <operator> <value> or <table> key <key>\n"
+        }
         StkCliAct::Set => "Required arguments: <table> key <key> [data.<store_data_type> <value>]*\n",
     }
     .into()
 }
 
 /// stick_table.c:table_process_entry_per_key() in 2.6: one entry by its key.
-fn table_process_entry_per_key(w: &mut Haproxy, px: ProxyId, act: StkCliAct, args: &[&str], dump_ok: bool) -> String {
+fn table_process_entry_per_key(
+    w: &mut Haproxy,
+    px: ProxyId,
+    act: StkCliAct,
+    args: &[&str],
+    dump_ok: bool,
+) -> String {
     let now = w.clock.now_ms;
     let Some(t) = table_of(w, px) else { return "No such table\n".into() };
     let Some(text) = args.first() else { return "Key value expected\n".into() };
@@ -1147,7 +1191,9 @@ fn table_process_entry_per_key(w: &mut Haproxy, px: ProxyId, act: StkCliAct, arg
     match act {
         StkCliAct::Show => {
             let mut o = table_dump_head_to_buffer(t);
-            if dump_ok && let Some(line) = t.stktable_lookup_key(&key, |ts| t.table_dump_entry_to_buffer(ts, now)) {
+            if dump_ok
+                && let Some(line) = t.stktable_lookup_key(&key, |ts| t.table_dump_entry_to_buffer(ts, now))
+            {
                 o.push_str(&line);
             }
             o
@@ -1162,7 +1208,8 @@ fn table_process_entry_per_key(w: &mut Haproxy, px: ProxyId, act: StkCliAct, arg
         StkCliAct::Set => {
             let mut sets = Vec::new();
             for pair in args[1..].chunks(2) {
-                let Some(dt) = pair[0].strip_prefix("data.").and_then(StkDataType::stktable_get_data_type) else {
+                let Some(dt) = pair[0].strip_prefix("data.").and_then(StkDataType::stktable_get_data_type)
+                else {
                     return format!("Unknown data type '{}'\n", pair[0]);
                 };
                 if !t.stored[dt.idx()] {
@@ -1222,13 +1269,28 @@ pub fn stktable_find_by_name(w: &Haproxy, name: &[u8]) -> Option<ProxyId> {
 /// `slot` of `s` starts tracking `key` in the table of `px` (nothing when the slot is
 /// taken); the entry counts one more connection. Returns false when the entry could not
 /// be made (full table).
-pub fn session_track_stkctr(w: &mut Haproxy, s: &mut Session, slot: usize, px: ProxyId, key: StkKey, flags: u8) -> bool {
+pub fn session_track_stkctr(
+    w: &mut Haproxy,
+    s: &mut Session,
+    slot: usize,
+    px: ProxyId,
+    key: StkKey,
+    flags: u8,
+) -> bool {
     if s.stkctr.get(slot).is_none_or(|c| c.is_some()) {
         return false;
     }
     let now = w.clock.now_ms;
     let Some(t) = table_of(w, px) else { return false };
-    let _sp = tracing::debug_span!(names::SESSION_TRACK_STKCTR, sess = s.uniq_id, sc = slot, table = t.id.as_str(), key = t.key_text(&key).as_str(), new = !t.store.borrow().keys.contains_key(&key)).entered();
+    let _sp = tracing::debug_span!(
+        names::SESSION_TRACK_STKCTR,
+        sess = s.uniq_id,
+        sc = slot,
+        table = t.id.as_str(),
+        key = t.key_text(&key).as_str(),
+        new = !t.store.borrow().keys.contains_key(&key)
+    )
+    .entered();
     if t.stktable_get_entry(&key, now, true).is_none() {
         return false;
     }
@@ -1259,7 +1321,8 @@ pub fn session_store_counters(w: &mut Haproxy, s: &mut Session, only_content: bo
     if s.stkctr.iter().all(Option::is_none) {
         return;
     }
-    let _sp = tracing::debug_span!(names::SESSION_STORE_COUNTERS, sess = s.uniq_id, content = only_content).entered();
+    let _sp = tracing::debug_span!(names::SESSION_STORE_COUNTERS, sess = s.uniq_id, content = only_content)
+        .entered();
     let now = w.clock.now_ms;
     for slot in 0..MAX_SESS_STKCTR {
         let Some(c) = s.stkctr[slot].take_if(|c| !only_content || c.flags & STKCTR_TRACK_CONTENT != 0) else {
@@ -1357,7 +1420,12 @@ fn arg_table<'a>(w: &'a Haproxy, a: Option<&Arg>, px: ProxyId) -> Option<(ProxyI
 /// stick_table.c:smp_fetch_sc_stkctr() in 2.6: the entry a fetch reads: the one tracked
 /// in slot `num` (looked up again in the table `args` names, if it names one), or for
 /// `src_*` the client address's entry. `Some(None)`: a known table without that entry.
-fn smp_fetch_sc_stkctr(num: Option<usize>, a: &[Arg], c: &SmpCtx, f: &mut dyn FnMut(&StkTable, &mut StkSess)) -> bool {
+fn smp_fetch_sc_stkctr(
+    num: Option<usize>,
+    a: &[Arg],
+    c: &SmpCtx,
+    f: &mut dyn FnMut(&StkTable, &mut StkSess),
+) -> bool {
     let Some((w, s)) = c.strm else { return false };
     match num {
         Some(n) => {
@@ -1482,7 +1550,8 @@ fn conv_table(what: Read, a: &[Arg], d: &mut SmpData, c: &SmpCtx) -> bool {
 /// stick_table.c:sample_conv_in_table() in 2.6: whether the key is in the table.
 pub fn sample_conv_in_table(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
     let Some((w, _)) = c.strm else { return false };
-    let Some(t) = a.first().and_then(|n| stktable_find_by_name(w, n.str())).and_then(|px| table_of(w, px)) else {
+    let Some(t) = a.first().and_then(|n| stktable_find_by_name(w, n.str())).and_then(|px| table_of(w, px))
+    else {
         return false;
     };
     let Some(key) = t.smp_to_stkey(d.clone()) else { return false };
@@ -1659,14 +1728,19 @@ mod tests {
 
     #[test]
     fn parse_reads_type_size_expire_and_store_list() {
-        let t = parse_stick_table(&words("type ip size 1k expire 1ms store conn_rate(10s),gpc0,http_req_cnt"), "t")
-            .expect("valid");
+        let t = parse_stick_table(
+            &words("type ip size 1k expire 1ms store conn_rate(10s),gpc0,http_req_cnt"),
+            "t",
+        )
+        .expect("valid");
         assert_eq!((t.ktype, t.size, t.expire), (StkKeyType::Ip, 1024, Some(1)));
         assert!(t.stored[STKTABLE_DT_GPC0.idx()] && t.stored[STKTABLE_DT_HTTP_REQ_CNT.idx()]);
         assert_eq!(t.data_arg[STKTABLE_DT_CONN_RATE.idx()], 10_000);
         let s = parse_stick_table(&words("type string len 8 size 10"), "s").expect("valid");
         assert_eq!(s.key_size, 8);
-        for bad in ["type ip size 10 store conn_rate", "type foo size 1", "size 10", "type ip size 1 store gpc0(3)"] {
+        for bad in
+            ["type ip size 10 store conn_rate", "type foo size 1", "size 10", "type ip size 1 store gpc0(3)"]
+        {
             assert!(parse_stick_table(&words(bad), "x").is_err(), "{bad}");
         }
     }
@@ -1685,7 +1759,8 @@ mod tests {
 
     #[test]
     fn entries_expire_once_released_and_go_back_to_the_pool() {
-        let t = parse_stick_table(&words("type integer size 2 expire 10 store conn_cnt"), "t").expect("valid");
+        let t =
+            parse_stick_table(&words("type integer size 2 expire 10 store conn_cnt"), "t").expect("valid");
         let k = |i: u32| StkKey(i.to_be_bytes().to_vec().into_boxed_slice());
         t.stktable_get_entry(&k(1), Tick(0), true).expect("room");
         t.stktable_get_entry(&k(2), Tick(0), false).expect("room");

@@ -732,7 +732,8 @@ fn show_table_masked(sock: &std::path::Path) -> String {
         .lines()
         .map(|l| match l.split_once(": key=") {
             Some((_, rest)) => {
-                let words: Vec<&str> = rest.split(' ').map(|w| if w.starts_with("exp=") { "exp=X" } else { w }).collect();
+                let words: Vec<&str> =
+                    rest.split(' ').map(|w| if w.starts_with("exp=") { "exp=X" } else { w }).collect();
                 format!("PTR: key={}", words.join(" "))
             }
             None => l.to_string(),
@@ -745,7 +746,9 @@ fn show_table_masked(sock: &std::path::Path) -> String {
 fn rate_limiting_with_a_stick_table_and_show_table_match_haproxy() {
     let dir = tmpdir("sbs-stick");
     let (hap_sock, hf_sock) = (dir.join("hap.sock"), dir.join("hf.sock"));
-    let Some(hap) = start_haproxy_with(STICK_CFG, &[("SOCK", hap_sock.display().to_string())]) else { return };
+    let Some(hap) = start_haproxy_with(STICK_CFG, &[("SOCK", hap_sock.display().to_string())]) else {
+        return;
+    };
     let hf = proxy(STICK_CFG, &[("SOCK", hf_sock.display().to_string()), ("PORT", "0".into())]);
     let run = |addr: SocketAddr| -> Vec<(u16, String)> {
         ["/", "/mark", "/", "/", "/"]
@@ -767,9 +770,21 @@ fn rate_limiting_with_a_stick_table_and_show_table_match_haproxy() {
         tables.0.contains("use=0") && tables.0 == tables.1
     });
     assert!(settled, "show table differs:\nhaproxy: {}\nhaflow:  {}", tables.0, tables.1);
-    for cmd in ["show table\n", "show table fe data.gpc0 gt 0\n", "show table fe data.nope eq 1\n", "clear table fe key 10.0.0.1\n", "show table zz\n"] {
+    for cmd in [
+        "show table\n",
+        "show table fe data.gpc0 gt 0\n",
+        "show table fe data.nope eq 1\n",
+        "clear table fe key 10.0.0.1\n",
+        "show table zz\n",
+    ] {
         let (a, b) = (cli(&hap_sock, cmd), cli(&hf_sock, cmd));
-        let mask = |s: &str| s.lines().map(|l| l.split(": key=").last().unwrap_or("").split(" exp=").next().unwrap_or("").to_string()).collect::<Vec<_>>();
+        let mask = |s: &str| {
+            s.lines()
+                .map(|l| {
+                    l.split(": key=").last().unwrap_or("").split(" exp=").next().unwrap_or("").to_string()
+                })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(mask(&a), mask(&b), "{cmd}: haproxy {a:?} haflow {b:?}");
     }
     assert_idle_after_clear(&hf, &hf_sock);

@@ -34,7 +34,10 @@ fn masked(out: &str) -> String {
                 Some((_, rest)) => format!("PTR: key={rest}"),
                 None => l.to_string(),
             };
-            l.split(' ').map(|w| if w.starts_with("exp=") { "exp=X" } else { w }).collect::<Vec<_>>().join(" ")
+            l.split(' ')
+                .map(|w| if w.starts_with("exp=") { "exp=X" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -84,7 +87,9 @@ fn expired_entries_go_back_to_the_sticktables_pool() {
     let p = proxy(&rate_cfg(&dir, "200ms"), &[]);
     assert_eq!(client::get(p.addr("fe"), "/").expect("a response").status, 200);
     let used = || {
-        p.query(|w| w.pool_stats().into_iter().find(|s| s.name == "sticktables").map(|s| (s.used, s.allocated)))
+        p.query(|w| {
+            w.pool_stats().into_iter().find(|s| s.name == "sticktables").map(|s| (s.used, s.allocated))
+        })
     };
     assert_eq!(used(), Some((1, 1)), "the entry lives on after the session");
     assert!(eventually(SOON, || used() == Some((0, 1))), "expiry frees the entry: {:?}", used());
@@ -102,7 +107,13 @@ fn stick_on_src_keeps_a_client_on_the_server_it_first_got() {
                \x20   server s1 \"${S1}\"\n    server s2 \"${S2}\"\n";
     let p = proxy(cfg, &[("S1", a(s1.addr())), ("S2", a(s2.addr()))]);
     let served: Vec<String> = (0..4)
-        .map(|_| client::get(p.addr("fe"), "/").expect("a response").header("X-Served-By").unwrap_or("").to_string())
+        .map(|_| {
+            client::get(p.addr("fe"), "/")
+                .expect("a response")
+                .header("X-Served-By")
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     assert_eq!(served, ["s1", "s1", "s1", "s1"], "round robin alone would alternate");
     let out = p.query(|w| {
@@ -130,7 +141,10 @@ fn a_missing_table_or_a_bad_store_option_is_refused() {
             "frontend fe\n    mode http\n    bind 127.0.0.1:0\n    http-request deny if { src,table_gpc0(nope) gt 1 }\n",
             "unable to find table 'nope'",
         ),
-        ("frontend fe\n    bind 127.0.0.1:0\n    stick-table type ip size 1 store conn_rate\n", "missing argument to store option 'conn_rate'"),
+        (
+            "frontend fe\n    bind 127.0.0.1:0\n    stick-table type ip size 1 store conn_rate\n",
+            "missing argument to store option 'conn_rate'",
+        ),
         ("frontend fe\n    bind 127.0.0.1:0\n    stick-table type foo size 1\n", "unknown type 'foo'"),
         ("backend be\n    cookie S insert rewrite\n", "incompatible"),
     ] {
