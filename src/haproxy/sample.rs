@@ -2418,6 +2418,12 @@ fn check_var_arg(a: &mut [Arg]) -> Result<(), String> {
 }
 
 fn sample_conv_ipmask(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    // c_ipv62ip(): an IPv4-mapped address is masked as IPv4.
+    if let SmpData::Ipv6(ip) = d
+        && let Some(v4) = ip.to_ipv4_mapped()
+    {
+        *d = SmpData::Ipv4(v4);
+    }
     match d {
         SmpData::Ipv4(ip) => {
             let Arg::Ipv4(m) = a[0] else { return false };
