@@ -425,6 +425,36 @@ pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
     span.record("result", s.txn.ck.log_chars()[0].to_string().as_str());
 }
 
+/// What http_check_response_for_cacheability() in 2.6 leaves `TX_CACHEABLE` on (without
+/// `TX_CACHE_IGNORE`): a GET or HEAD whose status is cacheable by default, whose
+/// `Cache-Control`/`Pragma` do not forbid it, and which has freshness information
+/// (`max-age`, `s-maxage`, `Expires`) or a validator (`ETag`, `Last-Modified`), as
+/// HAProxy 2.6.12 answers: a response with neither gets no `Cache-control: private`.
+/// Divergence: the request's own `Cache-Control`/`Pragma` are not looked at.
+fn response_cacheable(head: &Head, meth: HttpMeth, status: Option<u16>) -> bool {
+    let cacheable_status = matches!(status, Some(200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501));
+    if !cacheable_status || !matches!(meth, HttpMeth::HTTP_METH_OTHER | HttpMeth::HTTP_METH_HEAD) {
+        return false;
+    }
+    let values = |name: &str| -> Vec<Vec<u8>> {
+        head.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| crate::haproxy::sample::split_values(v).into_iter().map(<[u8]>::to_ascii_lowercase))
+            .collect()
+    };
+    if values("pragma").iter().any(|v| v == b"no-cache") {
+        return false;
+    }
+    let cc = values("cache-control");
+    let no = [&b"private"[..], b"no-cache", b"no-store", b"max-age=0", b"s-maxage=0"];
+    if cc.iter().any(|v| no.contains(&v.as_slice())) {
+        return false;
+    }
+    let fresh = cc.iter().any(|v| v == b"public" || v.starts_with(b"max-age") || v.starts_with(b"s-maxage"));
+    fresh || ["expires", "etag", "last-modified"].iter().any(|h| head.headers.iter().any(|(n, _)| n == h))
+}
+
 /// proto_http.c:manage_server_side_cookies() in 1.5.0 and the cookie insertion of
 /// http_process_res_common(): a `Set-Cookie` of the persistence cookie from the server is
 /// kept (`preserve`), removed (`insert indirect`), rewritten (`rewrite`) or prefixed
@@ -498,7 +528,7 @@ pub fn manage_server_side_cookies(w: &mut Haproxy, s: &mut Session) {
         }
         head.add("Set-Cookie", c.into_bytes());
         s.txn.ck.srv = TxSck::TX_SCK_INSERTED;
-        if cfg.ck_opts.contains(CkOpts::PR_CK_NOC) {
+        if cfg.ck_opts.contains(CkOpts::PR_CK_NOC) && response_cacheable(head, s.txn.meth, s.txn.status) {
             head.add("Cache-control", b"private".to_vec());
         }
     }
