@@ -590,7 +590,7 @@ pub fn parse_http_rule(
             Some("off") => (HttpAct::StrictMode(false), 2),
             _ => return Err("'strict-mode' expects 'on' or 'off'".into()),
         },
-        "track-sc0" | "track-sc1" | "track-sc2" => {
+        "track-sc0" | "track-sc1" | "track-sc2" if set != RuleSet::AfterRes => {
             exact(1, "a sample expression")?;
             let expr = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
             let slot = usize::from(kw.as_bytes()[8] - b'0');
