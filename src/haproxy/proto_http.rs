@@ -919,6 +919,8 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.logs.t_request = Some(s.elapsed(now));
             let fe = &mut w.proxies[s.fe.idx()];
             fe.counters.cum_req += 1;
+            // Entries the connection tracks (`tcp-request` rules) count each request.
+            crate::haproxy::stick_table::stream_inc_http_req_ctr(w, s);
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
             if monitor {

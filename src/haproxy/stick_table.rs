@@ -1365,6 +1365,13 @@ fn stream_inc_ctr(w: &Haproxy, s: &Session, cnt: StkDataType, rate: StkDataType)
     });
 }
 
+/// session.h:session_inc_http_req_ctr() in 1.5.0, from http_wait_for_request(): a new
+/// request counts on the entries the session already tracks (those a connection-level
+/// rule tracks; `http-request track-sc*` counts its own request when it tracks).
+pub fn stream_inc_http_req_ctr(w: &Haproxy, s: &Session) {
+    stream_inc_ctr(w, s, STKTABLE_DT_HTTP_REQ_CNT, STKTABLE_DT_HTTP_REQ_RATE);
+}
+
 /// session.h:session_inc_http_err_ctr() in 1.5.0: a 4xx response, or a denied request.
 pub fn stream_inc_http_err_ctr(w: &Haproxy, s: &Session) {
     stream_inc_ctr(w, s, STKTABLE_DT_HTTP_ERR_CNT, STKTABLE_DT_HTTP_ERR_RATE);
