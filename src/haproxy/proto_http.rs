@@ -432,7 +432,8 @@ pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
 /// HAProxy 2.6.12 answers: a response with neither gets no `Cache-control: private`.
 /// Divergence: the request's own `Cache-Control`/`Pragma` are not looked at.
 fn response_cacheable(head: &Head, meth: HttpMeth, status: Option<u16>) -> bool {
-    let cacheable_status = matches!(status, Some(200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501));
+    let cacheable_status =
+        matches!(status, Some(200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501));
     if !cacheable_status || !matches!(meth, HttpMeth::HTTP_METH_OTHER | HttpMeth::HTTP_METH_HEAD) {
         return false;
     }
@@ -440,7 +441,9 @@ fn response_cacheable(head: &Head, meth: HttpMeth, status: Option<u16>) -> bool 
         head.headers
             .iter()
             .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| crate::haproxy::sample::split_values(v).into_iter().map(<[u8]>::to_ascii_lowercase))
+            .flat_map(|(_, v)| {
+                crate::haproxy::sample::split_values(v).into_iter().map(<[u8]>::to_ascii_lowercase)
+            })
             .collect()
     };
     if values("pragma").iter().any(|v| v == b"no-cache") {
