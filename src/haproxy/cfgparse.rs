@@ -262,13 +262,15 @@ const PROXY_KW: &[&str] = &[
     "tcp-response",
     "unique-id-format",
     "unique-id-header",
+    "stick-table",
+    "stick",
+    "cookie",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "cookie",
     "dispatch",
     "email-alert",
     "errorloc",
@@ -297,8 +299,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-template",
     "source",
     "stats",
-    "stick",
-    "stick-table",
     "use-server",
     "declare",
     "retry-on",
@@ -1604,6 +1604,35 @@ impl Parser<'_> {
                     self.warn(warning);
                 }
             }
+            "stick-table" => {
+                if self.in_defaults() {
+                    return Err("'stick-table' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                if p.table.is_some() {
+                    return Err(format!("only one stick-table per proxy is allowed ('{}').", p.name));
+                }
+                let t = crate::haproxy::stick_table::parse_stick_table(&args[1..], &p.name)?;
+                p.table = Some(Box::new(t));
+            }
+            "stick" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                if self.in_defaults() {
+                    return Err("'stick' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                let rule = crate::haproxy::stick_table::parse_sticking_rule(&args[1..], &p.acls)?;
+                if rule.flags & crate::haproxy::stick_table::STK_ON_RSP != 0 {
+                    p.storersp_rules.push(rule);
+                } else {
+                    p.sticking_rules.push(rule);
+                }
+            }
+            "cookie" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
+                self.cur().cookie = Some(c);
+            }
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
@@ -1949,9 +1978,17 @@ impl Parser<'_> {
                     }
                     i += 2;
                 }
-                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
-                | "proto" => {
+                "cookie" => {
+                    let v = val.filter(|v| !v.is_empty()).ok_or("'cookie' expects <value> as argument.")?;
+                    srv.cookie = Some(v.clone());
+                    i += 2;
+                }
+                "non-stick" => {
+                    srv.non_stick = true;
+                    i += 1;
+                }
+                "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers" | "init-addr"
+                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
@@ -1963,7 +2000,7 @@ impl Parser<'_> {
                     srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
                     i += 1;
                 }
-                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
+                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" | "track" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
                 }
@@ -2308,6 +2345,15 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
+    let tables: Vec<(String, ProxyId)> =
+        cfg.proxies.iter().filter(|p| p.table.is_some()).map(|p| (p.name.clone(), p.id)).collect();
+    let mut server_id_tables = Vec::new();
+    for name in crate::haproxy::stick_table::take_table_refs() {
+        if !tables.iter().any(|(n, _)| *n == name) {
+            diag.alerts
+                .push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
+        }
+    }
     let find_be = |name: &str| {
         names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
     };
@@ -2406,6 +2452,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
+        server_id_tables.extend(resolve_stick_tables(p, &tables, &mut diag));
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
         if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
@@ -2434,6 +2481,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
         // ANCHOR_END: analysers_wiring
+    }
+    for px in server_id_tables {
+        if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
+            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+        }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -2483,6 +2535,48 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         return Err(diag);
     }
     Ok(())
+}
+
+/// Resolves the tables `stick` rules and `track-sc*` actions of `p` name (their own
+/// proxy's table when they name none), as 1.5.0's `check_config_validity` does, and adds
+/// the sticking analysers to a backend that has `stick` rules.
+/// Returns the tables `stick` rules use, which store the server's id.
+fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) -> Vec<ProxyId> {
+    let (pname, own) = (p.name.clone(), p.table.as_ref().map(|_| p.id));
+    let find = |name: &Option<String>| match name {
+        Some(n) => tables.iter().find(|(t, _)| t == n).map(|(_, id)| *id),
+        None => own,
+    };
+    let mut missing = Vec::new();
+    for r in p.sticking_rules.iter_mut().chain(p.storersp_rules.iter_mut()) {
+        r.table = find(&r.table_name);
+        if r.table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find stick-table '{}'.",
+                r.table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    }
+    for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+        if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            *table = find(table_name);
+            if table.is_none() {
+                missing.push(format!(
+                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                    table_name.as_deref().unwrap_or(&pname)
+                ));
+            }
+        }
+    }
+    diag.alerts.extend(missing);
+    if !p.sticking_rules.is_empty() {
+        p.be_req_ana |= Analysers::AN_REQ_STICKING_RULES;
+    }
+    let stores = p.sticking_rules.iter().any(|r| r.flags & crate::haproxy::stick_table::STK_IS_STORE != 0);
+    if stores || !p.storersp_rules.is_empty() {
+        p.be_rsp_ana |= Analysers::AN_RES_STORE_RULES;
+    }
+    p.sticking_rules.iter().chain(&p.storersp_rules).filter_map(|r| r.table).collect()
 }
 
 /// A `Timeouts` value used by tests that build proxies by hand.

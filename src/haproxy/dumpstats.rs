@@ -814,6 +814,18 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             Answer::Text(crate::haproxy::cache::cli_io_handler_show_cache(&w.caches, now))
         }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
+        [verb @ ("show" | "clear" | "set"), "table", rest @ ..] => {
+            use crate::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
+            let (act, need) = match *verb {
+                "show" => (StkCliAct::Show, AccessLevel::User),
+                "clear" => (StkCliAct::Clear, Operator),
+                _ => (StkCliAct::Set, Admin),
+            };
+            if !has_level(a, need) {
+                return deny();
+            }
+            Answer::Text(cli_parse_table_req(w, act, rest, has_level(a, Operator)))
+        }
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),
         ["show", "fd", rest @ ..] => {
@@ -1572,6 +1584,7 @@ fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
             TaskContext::Session(_) => names::PROCESS_SESSION,
             TaskContext::Check(_) => names::PROCESS_CHK,
             TaskContext::Cli(_) => "cli_task_process",
+            TaskContext::StkTable(_) => names::PROCESS_TABLE_EXPIRE,
             TaskContext::Global => "task",
         };
         match counts.iter_mut().find(|(n, _)| *n == name) {

@@ -51,6 +51,7 @@ pub mod server;
 pub mod session;
 pub mod standard;
 pub mod stats;
+pub mod stick_table;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;

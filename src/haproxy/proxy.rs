@@ -411,6 +411,14 @@ pub struct Proxy {
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
     pub listener_queue: VecDeque<ListenerId>,
+    /// `stick-table`: the proxy's table (`px->table`), named after the proxy.
+    pub table: Option<Box<crate::haproxy::stick_table::StkTable>>,
+    /// `stick match|on|store-request` rules (`px->sticking_rules`), in order.
+    pub sticking_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `stick store-response` rules (`px->storersp_rules`).
+    pub storersp_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `cookie NAME ...`: the persistence cookie (`px->cookie_name` and its options).
+    pub cookie: Option<crate::haproxy::proto_http::CookieCfg>,
     /// Sessions waiting for any server of this backend (`p->pendconns`).
     pub pendconns: VecDeque<SessionId>,
     /// Highest backend queue length seen.
@@ -474,6 +482,10 @@ impl Proxy {
             unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
+            table: None,
+            sticking_rules: Vec::new(),
+            storersp_rules: Vec::new(),
+            cookie: None,
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             last_change: 0,

@@ -232,6 +232,10 @@ pub struct Server {
     pub rr_current: i64,
     /// Line of the `server` keyword.
     pub line: usize,
+    /// `cookie VALUE`: the persistence cookie's value naming this server.
+    pub cookie: Option<String>,
+    /// `non-stick`: `stick store-*` rules never store this server.
+    pub non_stick: bool,
 }
 
 impl Server {
@@ -259,6 +263,8 @@ impl Server {
             last_change: 0,
             rr_current: 0,
             line,
+            cookie: None,
+            non_stick: false,
         }
     }
 

@@ -272,6 +272,11 @@ pub struct Session {
     /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
     /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
     pub unique_id: Option<Box<[u8]>>,
+    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
+    pub stkctr: [Option<crate::haproxy::stick_table::StkCtr>; crate::haproxy::stick_table::MAX_SESS_STKCTR],
+    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
+    /// (the rule's proxy, the key).
+    pub store: Vec<(ProxyId, crate::haproxy::stick_table::StkKey)>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -364,6 +369,8 @@ impl Session {
                 level: None,
             },
             counted: ByteMarks::default(),
+            stkctr: [None, None, None],
+            store: Vec::new(),
             srv_error: default_srv_error,
             span: root,
         }
@@ -605,6 +612,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
+    (Analysers::AN_REQ_STICKING_RULES, crate::haproxy::stick_table::process_sticking_rules),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
 ];
 
@@ -612,6 +620,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
 const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_RES_INSPECT, crate::haproxy::tcp_rules::tcp_inspect_response),
     (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
+    (Analysers::AN_RES_STORE_RULES, crate::haproxy::stick_table::process_store_rules),
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
 ];
@@ -729,6 +738,9 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
         let c = &mut w.server_mut(srv).counters;
         c.bytes_in += bytes_in;
         c.bytes_out += bytes_out;
+    }
+    if s.stkctr.iter().any(Option::is_some) {
+        crate::haproxy::stick_table::stkctr_count_bytes(w, s, bytes_in, bytes_out);
     }
 }
 
@@ -1746,6 +1758,8 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }
+    crate::haproxy::stick_table::session_store_counters(w, &mut s, false);
+    crate::haproxy::stick_table::session_release_stores(w, &mut s);
     srv_release_conn(w, &mut s);
     sess_change_server(w, &mut s, None);
     for side in [Side::Cli, Side::Srv] {
