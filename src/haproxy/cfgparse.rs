@@ -18,7 +18,6 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
-use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -30,7 +29,7 @@ use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
     BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
@@ -1726,83 +1725,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
-    /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
-    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
+    /// The keywords after `server <name> <addr>`, warnings going to the configuration's.
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
-        let name = srv.name.clone();
-        let mut chk = SrvCheckCfg::default();
-        let mut i = 0;
-        while i < args.len() {
-            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
-                i += r?;
-                continue;
-            }
-            let a = args[i].as_str();
-            let val = args.get(i + 1);
-            let int = |kw: &str| -> Result<u32, String> {
-                val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
-            };
-            match a {
-                "weight" => {
-                    let w = int("weight")?;
-                    if w > 256 {
-                        return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
-                    }
-                    srv.uweight = w;
-                    i += 2;
-                }
-                "maxconn" => {
-                    srv.maxconn = int("maxconn")?;
-                    i += 2;
-                }
-                "maxqueue" => {
-                    srv.maxqueue = int("maxqueue")?;
-                    i += 2;
-                }
-                "backup" => {
-                    srv.flags.insert(SrvFlags::SRV_BACKUP);
-                    i += 1;
-                }
-                "disabled" => {
-                    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-                    i += 1;
-                }
-                "enabled" => i += 1,
-                "socks4" => {
-                    let v =
-                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
-                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
-                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
-                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
-                        }
-                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
-                    }
-                    i += 2;
-                }
-                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
-                | "proto" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += 2;
-                }
-                "send-proxy" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
-                    i += 1;
-                }
-                "send-proxy-v2" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
-                    i += 1;
-                }
-                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
-                }
-                other => return Err(format!("unknown keyword '{other}'")),
-            }
+        let mut warnings = Vec::new();
+        let mode = self.cur().mode;
+        let r = srv_parse_kws(srv, args, self.env, false, mode, &mut warnings);
+        for w in warnings {
+            self.warn(w);
         }
-        init_srv_checks(srv, &chk);
-        Ok(())
+        r
     }
 
     /// `default-server <settings>`: checked now against a throw-away server, kept as words

@@ -110,7 +110,6 @@ struct PxStats {
 #[derive(Clone, Debug, Default)]
 struct SrvStats {
     sess: Rate,
-    iweight: u32,
     last_sess: Option<u64>,
     seen_sess: u64,
     times: TimeStats,
@@ -140,9 +139,26 @@ impl StatsState {
         }
     }
 
-    /// A server's weight from the configuration (`get weight` says "initial").
-    pub fn iweight(&self, sid: ServerId) -> u32 {
-        self.srv.get(sid.px.idx()).and_then(|v| v.get(sid.idx as usize)).map_or(1, |s| s.iweight)
+    /// A server was attached at runtime (`add server`): its rates and averages start
+    /// empty in its slot.
+    pub fn srv_attach(&mut self, sid: ServerId) {
+        let Some(v) = self.srv.get_mut(sid.px.idx()) else { return };
+        let i = sid.idx as usize;
+        if v.len() <= i {
+            v.resize_with(i + 1, SrvStats::default);
+        }
+        v[i] = SrvStats::default();
+    }
+
+    /// A server was deleted (`del server`): its statistics go with it (`slots` is what
+    /// its backend's list keeps now).
+    pub fn srv_detach(&mut self, sid: ServerId, slots: usize) {
+        let Some(v) = self.srv.get_mut(sid.px.idx()) else { return };
+        if let Some(s) = v.get_mut(sid.idx as usize) {
+            *s = SrvStats::default();
+        }
+        v.truncate(slots);
+        v.shrink_to_fit();
     }
 }
 
@@ -157,11 +173,8 @@ pub fn stats_init(w: &mut Haproxy) {
     let st = &mut w.cli.stats;
     st.start_date = w.clock.date.checked_sub(w.clock.elapsed()).unwrap_or(w.clock.date);
     st.px = vec![PxStats::default(); w.proxies.len()];
-    st.srv = w
-        .proxies
-        .iter()
-        .map(|p| p.servers.iter().map(|s| SrvStats { iweight: s.uweight, ..Default::default() }).collect())
-        .collect();
+    st.srv =
+        w.proxies.iter().map(|p| (0..p.servers.slots()).map(|_| SrvStats::default()).collect()).collect();
 }
 
 fn total_bytes_out(w: &Haproxy) -> u64 {
@@ -190,7 +203,7 @@ pub fn stats_tick(w: &mut Haproxy) {
             ps.seen_sess = p.counters.cum_sess;
             ps.last_sess = Some(sec);
         }
-        for (j, s) in p.servers.iter().enumerate() {
+        for (j, s) in p.servers.enumerate() {
             let Some(ss) = st.srv.get_mut(i).and_then(|v| v.get_mut(j)) else { continue };
             ss.sess.roll(s.counters.cum_sess, gap);
             if s.counters.cum_sess != ss.seen_sess {
@@ -801,6 +814,11 @@ fn stats_dump_proxy_to_buffer(
                 ctx.px_st = PxSt::STAT_PX_ST_SV(0);
             }
             PxSt::STAT_PX_ST_SV(i) => {
+                if i < p.servers.slots() && p.servers.get(i).is_none() {
+                    // A deleted server's empty slot.
+                    ctx.px_st = PxSt::STAT_PX_ST_SV(i + 1);
+                    continue;
+                }
                 let Some(sv) = p.servers.get(i).filter(|_| p.is_backend() && want(4)) else {
                     ctx.px_st = PxSt::STAT_PX_ST_BE;
                     continue;
