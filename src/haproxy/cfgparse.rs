@@ -283,7 +283,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stats",
     "stick",
     "stick-table",
     "tcp-request",
@@ -936,6 +935,8 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
+        p.uri_auth = d.uri_auth.clone();
+        p.uri_auth_inherited = p.uri_auth.is_some();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
         p.tcpcheck = d.tcpcheck.clone();
@@ -1089,6 +1090,74 @@ impl Parser<'_> {
                 let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN, TUNE_RESOURCES]);
                 return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
             }
+        }
+        Ok(())
+    }
+
+    /// cfgparse-listen.c's `stats` keyword in 2.6 (1.5-dev8's cfgparse.c): the proxy's
+    /// statistics page (`uri_auth`).
+    fn parse_stats_proxy(&mut self, args: &[String]) -> Result<(), String> {
+        use crate::haproxy::uri_auth::stats_check_init_uri_auth;
+        let in_def = self.in_defaults();
+        let sub = args.get(1).map(String::as_str).unwrap_or("");
+        let arg2 = args.get(2).map(String::as_str).unwrap_or("");
+        let p = self.cur();
+        if !in_def && p.uri_auth_inherited {
+            // We must detach from the default config.
+            p.uri_auth = None;
+            p.uri_auth_inherited = false;
+        }
+        match sub {
+            "admin" => {
+                if in_def {
+                    return Err("'stats admin' not allowed in 'defaults' section.".into());
+                }
+                if !matches!(arg2, "if" | "unless") {
+                    return Err("'stats admin' requires either 'if' or 'unless' followed by a condition.".into());
+                }
+                let p = self.cur();
+                let cond = crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                    .map_err(|e| format!("error detected while parsing a 'stats admin' rule : {e}."))?;
+                stats_check_init_uri_auth(&mut p.uri_auth).admin_rules.push(cond);
+            }
+            "uri" if arg2.is_empty() => return Err("'uri' needs an URI prefix.".into()),
+            "uri" => stats_check_init_uri_auth(&mut p.uri_auth).uri_prefix = arg2.to_string(),
+            "realm" if arg2.is_empty() => return Err("'realm' needs an realm name.".into()),
+            "realm" => stats_check_init_uri_auth(&mut p.uri_auth).auth_realm = Some(arg2.to_string()),
+            "refresh" => {
+                let ms = parse_time_err(arg2).map_err(|e| {
+                    e.alert(arg2, "stats refresh", |c| {
+                        format!("unexpected character '{c}' in argument to stats refresh interval.")
+                    })
+                })?;
+                // A bare number is in seconds here.
+                let secs = if arg2.chars().any(|c| c.is_ascii_alphabetic()) { ms / 1000 } else { ms };
+                stats_check_init_uri_auth(&mut p.uri_auth).refresh = secs;
+            }
+            "scope" if arg2.is_empty() => return Err("'scope' needs a proxy name.".into()),
+            "scope" => stats_check_init_uri_auth(&mut p.uri_auth).scope.push(arg2.to_string()),
+            "enable" => {
+                stats_check_init_uri_auth(&mut p.uri_auth);
+            }
+            "hide-version" => stats_check_init_uri_auth(&mut p.uri_auth).hide_version = true,
+            "show-legends" => stats_check_init_uri_auth(&mut p.uri_auth).show_legends = true,
+            "show-node" => {
+                let ok = arg2.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !ok {
+                    return Err("'stats show-node' invalid node name - should be a stringwith digits(0-9), letters(A-Z, a-z), hyphen(-) or underscode(_).".into());
+                }
+                stats_check_init_uri_auth(&mut p.uri_auth).node = Some(arg2.to_string());
+            }
+            "show-desc" => {
+                let desc = args[2..].join(" ");
+                stats_check_init_uri_auth(&mut p.uri_auth).desc = Some(desc);
+            }
+            // Ignoring these would open the page to everyone: refuse them.
+            "auth" | "http-request" | "show-modules" => {
+                return Err(format!("'stats {sub}' is not implemented by haflow."));
+            }
+            "" => return Err("missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.".into()),
+            other => return Err(format!("unknown stats parameter '{other}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
         }
         Ok(())
     }
@@ -1409,6 +1478,7 @@ impl Parser<'_> {
                 let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
                 self.cur().monitor_uri = Some(uri.clone());
             }
+            "stats" => self.parse_stats_proxy(args)?,
             "monitor" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
                 if self.in_defaults() {

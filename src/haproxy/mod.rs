@@ -53,6 +53,7 @@ pub mod stream_sock;
 pub mod task;
 pub mod tcpcheck;
 pub mod time;
+pub mod uri_auth;
 pub mod vars;
 
 // Every file marks its step points; they share one short path.

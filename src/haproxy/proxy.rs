@@ -355,6 +355,11 @@ pub struct Proxy {
     /// `tcpcheck_rules` and the check options: what this backend's health checks send
     /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
     pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `uri_auth`: the statistics page this proxy serves (`stats` keywords).
+    pub uri_auth: Option<Box<crate::haproxy::uri_auth::UriAuth>>,
+    /// The `uri_auth` came from the `defaults` section: the proxy's first own `stats`
+    /// line starts from scratch instead (cfgparse-listen.c "detach from the default").
+    pub uri_auth_inherited: bool,
     /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
     pub monitor_uri: Option<String>,
     /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
@@ -429,6 +434,8 @@ impl Proxy {
             originalto: None,
             hdr_names: HdrNamesPolicy::Preserve,
             tcpcheck: Default::default(),
+            uri_auth: None,
+            uri_auth_inherited: false,
             monitor_uri: None,
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
