@@ -689,6 +689,17 @@ pub fn stop_proxy(w: &mut Haproxy, p: ProxyId) {
     w.proxies[p.idx()].state = ProxyState::PR_STSTOPPED;
 }
 
+/// proxy.c:proxy_be_by_name() in 2.6: the backend named `name`, or whose id is `#<uuid>`.
+pub fn proxy_be_by_name(w: &Haproxy, name: &str) -> Option<ProxyId> {
+    let mut found = w.proxies.iter().filter(|p| p.is_backend()).filter(|p| match name.strip_prefix('#') {
+        Some(id) => id.parse::<u32>().is_ok_and(|id| id == p.uuid),
+        None => p.name == name,
+    });
+    let p = found.next()?;
+    // Two backends of the same name: ambiguous, none.
+    found.next().is_none().then_some(p.id)
+}
+
 /// A backend's servers (`px->srv`, a linked list in HAProxy). A server keeps its slot for
 /// its whole life, so a `ServerId` (backend, slot) held by a session, a check task or the
 /// statistics names the same server until it is deleted (`del server`); a deleted server's
