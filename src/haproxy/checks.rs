@@ -1110,8 +1110,10 @@ pub fn srv_parse_check_kw(
 
 /// check.c:init_srv_check() and init_srv_agent_check() (2.6) for a server of the
 /// configuration: its health check (`check`) and agent check (`agent-check`), not yet
-/// given their rules (`check_proxy_tcpcheck` does, once the backend is read).
-pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
+/// given their rules (`check_proxy_tcpcheck` does, once the backend is read). A server
+/// added at runtime (`dynamic`) only sends a PROXY header with an explicit
+/// `check-send-proxy`.
+pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg, dynamic: bool) {
     srv.check_rise = c.rise;
     srv.check = None;
     srv.agent = None;
@@ -1124,7 +1126,8 @@ pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
         k.addr = c.addr;
         // Without a check port or address, checks speak like the traffic: the server's
         // PROXY protocol too.
-        k.send_proxy = c.send_proxy || (c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
+        k.send_proxy =
+            c.send_proxy || (!dynamic && c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
         k.via_socks4 = c.via_socks4;
         k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED;
         if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {

@@ -1107,8 +1107,15 @@ fn cli_parse_add_server(w: &mut Haproxy, args: &[&str]) -> String {
     srv.flags.remove(SrvFlags::SRV_RUNNING);
     for c in [srv.check.as_mut(), srv.agent.as_mut()].into_iter().flatten() {
         c.state.remove(ChkSt::CHK_ST_ENABLED);
-        c.state.insert(ChkSt::CHK_ST_PAUSED);
         c.health = 0;
+    }
+    // Maintenance pauses the health check; the agent keeps running (it may say `ready`).
+    if let Some(c) = srv.check.as_mut() {
+        c.state.insert(ChkSt::CHK_ST_PAUSED);
+    }
+    // The backend's check rules (`option httpchk`, `tcp-check`...), as at start-up.
+    if let Some(c) = srv.check.as_mut() {
+        c.rules = p.tcpcheck.rules.clone();
     }
     srv.last_change = w.clock.now_ms.0 / 1000;
     srv.check_rise = srv.check.as_ref().map_or(srv.check_rise, |c| c.rise);

@@ -424,7 +424,7 @@ pub fn srv_parse_kws(
             other => return Err(format!("unknown keyword '{other}'")),
         }
     }
-    init_srv_checks(srv, &chk);
+    init_srv_checks(srv, &chk, dynamic);
     Ok(())
 }
 
@@ -471,9 +471,10 @@ fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
 /// (health 0; `process_chk` skips a server in maintenance), the sessions in its queue go
 /// back to the backend (with `option redispatch`), and the backend is marked down when it
 /// was its last usable server. Sessions already on it keep going.
+/// A server that was already down only says it "was DOWN and now enters maintenance"
+/// (2.6's srv_update_status()), at `LOG_NOTICE`.
 /// Divergence: one `SRV_MAINTAIN` flag stands for HAProxy's forced and inherited ones (no
-/// `track`), and a server that was already down is logged as going down for maintenance
-/// at `LOG_NOTICE` rather than "was DOWN and now enters maintenance".
+/// `track`).
 pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
         return;
@@ -499,12 +500,16 @@ pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     let xferred = redistribute_pending(w, sid);
     let p = &w.proxies[px.idx()];
     let srv = w.server(sid);
-    let msg = format!(
-        "{}Server {} is going DOWN for maintenance{}.",
-        if srv.is_backup() { "Backup " } else { "" },
-        srv_fullname(w, sid),
-        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
-    );
+    let backup = if srv.is_backup() { "Backup " } else { "" };
+    let msg = if was_running {
+        format!(
+            "{backup}Server {} is going DOWN for maintenance{}.",
+            srv_fullname(w, sid),
+            server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
+        )
+    } else {
+        format!("{backup}Server {} was DOWN and now enters maintenance.", srv_fullname(w, sid))
+    };
     report_state_change(w, sid, level, &msg);
     let p = &w.proxies[px.idx()];
     if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
