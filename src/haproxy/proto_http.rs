@@ -730,7 +730,8 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
 }
 
 /// proto_http.c:stats_check_uri() in 1.5.0 (http_ana.c:http_stats_check_uri() in 2.6): a
-/// GET, HEAD or POST whose URI (its path when the prefix starts with `/`) starts with the
+/// GET, HEAD or POST whose URI (from its path on, query included, when the prefix starts
+/// with `/`) starts with the
 /// `stats uri` of proxy `px`.
 fn http_stats_check_uri(w: &Haproxy, s: &Session, px: ProxyId) -> bool {
     let Some(ua) = w.proxies[px.idx()].uri_auth.as_deref() else { return false };
@@ -741,7 +742,7 @@ fn http_stats_check_uri(w: &Haproxy, s: &Session, px: ProxyId) -> bool {
         return false;
     }
     let target = if ua.uri_prefix.starts_with('/') {
-        crate::haproxy::sample::uri_path(uri.as_bytes(), false)
+        crate::haproxy::sample::uri_path(uri.as_bytes(), true)
     } else {
         uri.as_bytes()
     };

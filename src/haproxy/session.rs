@@ -1022,7 +1022,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     if s.stats_ctx.is_some() {
         let _sp = tracing::debug_span!(names::HTTP_STATS_IO_HANDLER, sess = s.uniq_id).entered();
         if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
-            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+            // The request analysers run again for the request waiting behind the page.
+            s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
         }
     }
     // 14. Leave: poll for what each side needs and arm the task's timer.

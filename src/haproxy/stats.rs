@@ -1190,8 +1190,10 @@ pub struct HttpStatsCtx {
     pub chunked: bool,
     /// Close the connection once the page is sent (HTTP/1.0, `Connection: close`).
     pub close_after: bool,
-    /// Produced, not yet in the buffer.
+    /// Produced by the last step of the dump.
     pending: Vec<u8>,
+    /// How much of `pending` is in the buffer already.
+    sent: usize,
     /// The dump is complete (the last chunk is in `pending` or sent).
     done: bool,
 }
@@ -1199,7 +1201,7 @@ pub struct HttpStatsCtx {
 impl HttpStatsCtx {
     /// A page to send from `dump`.
     pub fn new(dump: StatCtx, chunked: bool, close_after: bool) -> HttpStatsCtx {
-        HttpStatsCtx { dump, chunked, close_after, pending: Vec::new(), done: false }
+        HttpStatsCtx { dump, chunked, close_after, pending: Vec::new(), sent: 0, done: false }
     }
 }
 
@@ -1212,14 +1214,21 @@ const HTTP_STATS_STEP: usize = 8192;
 pub fn http_stats_io_handler(w: &mut Haproxy, s: &mut Session) -> bool {
     let Some(mut ctx) = s.stats_ctx.take() else { return true };
     loop {
-        if !ctx.pending.is_empty() {
-            if !s.rep.bo_inject(&mut w.pool2_buffer, &ctx.pending) {
+        if ctx.sent < ctx.pending.len() {
+            let room = s.rep.size.saturating_sub(s.rep.o() + s.rep.i());
+            let end = ctx.pending.len().min(ctx.sent + room);
+            if end == ctx.sent || !s.rep.bo_inject(&mut w.pool2_buffer, &ctx.pending[ctx.sent..end]) {
                 // Wait for the client to read: the drained buffer wakes the session.
                 s.stats_ctx = Some(ctx);
                 return false;
             }
-            ctx.pending.clear();
+            ctx.sent = end;
+            if ctx.sent < ctx.pending.len() {
+                continue;
+            }
         }
+        ctx.pending.clear();
+        ctx.sent = 0;
         if ctx.done {
             if ctx.close_after {
                 s.rep.buffer_auto_close();
