@@ -1062,13 +1062,15 @@ fn cli_parse_add_server(w: &mut Haproxy, args: &[&str]) -> String {
     let Some((be_name, sv_name)) =
         args.first().and_then(|a| a.split_once('/')).filter(|(_, s)| !s.is_empty())
     else {
-        return "Require 'backend/server'.\n".into();
+        return "Require 'backend/server'.".into();
     };
+    // As in 2.6, these refusals have no newline of their own (cli_err() with a bare
+    // message); those of the server's parsing do (they come from ha_alert()).
     let Some(px) = w.proxies.iter().find(|p| p.is_backend() && p.name == be_name) else {
-        return "No such backend.\n".into();
+        return "No such backend.".into();
     };
     if !px.lbprm.algo.is_dynamic() {
-        return "Backend must use a dynamic load balancing to support dynamic servers.\n".into();
+        return "Backend must use a dynamic load balancing to support dynamic servers.".into();
     }
     let (pid, mode) = (px.id, px.mode);
     let fail = |msg: String| -> String {
@@ -1144,20 +1146,22 @@ fn cli_parse_add_server(w: &mut Haproxy, args: &[&str]) -> String {
 /// (`track`, `use-server`, `srv_*` fetches with an argument), so every server is
 /// purgeable.
 fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
+    // These answers have no newline of their own in 2.6 (cli_err() with a bare message):
+    // only the end of the answer follows.
     let sid = match find_server_arg(w, arg) {
         Ok(s) => s,
-        Err(e) => return e,
+        Err(e) => return e.trim_end().to_string(),
     };
     let srv = w.server(sid);
     if !srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
-        return "Only servers in maintenance mode can be deleted.\n".into();
+        return "Only servers in maintenance mode can be deleted.".into();
     }
     let attached = srv.cur_sess > 0
         || srv.served > 0
         || !srv.pendconns.is_empty()
         || w.sessions.iter().any(|(_, s)| s.srv == Some(sid) || s.prev_srv == Some(sid));
     if attached {
-        return "Server still has connections attached to it, cannot remove it.\n".into();
+        return "Server still has connections attached to it, cannot remove it.".into();
     }
     for kind in [CheckKind::Health, CheckKind::Agent] {
         check_purge(w, CheckId { srv: sid, kind });
@@ -1167,7 +1171,7 @@ fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
     let slots = p.servers.slots();
     w.cli.stats.srv_detach(sid, slots);
     print_message("NOTICE", "Server deleted.");
-    "Server deleted.\n".into()
+    "Server deleted.".into()
 }
 
 /// server.c:cli_parse_enable_health() / cli_parse_disable_health() and the `agent` ones

@@ -1198,7 +1198,7 @@ fn add_server_and_del_server_follow_haproxy_and_free_everything() {
     let s3 = backend(BackendSpec::Http(HttpBehaviour::named("s3")));
     let before = footprint(&t.p);
     // HAProxy 2.6's refusals, word for word.
-    assert_eq!(cli(&t.admin, "add server nope/s3 127.0.0.1:1\n"), "No such backend.\n\n");
+    assert_eq!(cli(&t.admin, "add server nope/s3 127.0.0.1:1\n"), "No such backend.\n");
     assert_eq!(
         cli(&t.admin, "add server be/s3\n"),
         "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"
@@ -1236,16 +1236,16 @@ fn add_server_and_del_server_follow_haproxy_and_free_everything() {
     });
     assert!(checked, "s3's check runs once enabled");
     // Deletion: only in maintenance, then everything goes (check task, stats, slot).
-    assert_eq!(cli(&t.admin, "del server be/s3\n"), "Only servers in maintenance mode can be deleted.\n\n");
-    assert_eq!(cli(&t.admin, "del server be/nope\n"), "No such server.\n\n");
-    assert_eq!(cli(&t.admin, "disable server be/s3;del server be/s3\n"), "\nServer deleted.\n\n");
+    assert_eq!(cli(&t.admin, "del server be/s3\n"), "Only servers in maintenance mode can be deleted.\n");
+    assert_eq!(cli(&t.admin, "del server be/nope\n"), "No such server.\n");
+    assert_eq!(cli(&t.admin, "disable server be/s3;del server be/s3\n"), "\nServer deleted.\n");
     assert_eq!(footprint(&t.p), before, "tasks, fds and server slots are back to what they were");
     assert!((0..4).all(|_| served_by(fe) != "s3"));
     let rows = csv_rows(&cli(&t.admin, "show stat\n"));
     assert!(rows.iter().all(|r| r[1] != "s3"), "s3 is gone from show stat");
     // A deleted server's name and id are free again; deleting a configured server works too.
     assert_eq!(cli(&t.admin, &add), "New server registered.\n\n");
-    assert_eq!(cli(&t.admin, "disable server be/s1;del server be/s1\n"), "\nServer deleted.\n\n");
+    assert_eq!(cli(&t.admin, "disable server be/s1;del server be/s1\n"), "\nServer deleted.\n");
     let rows = csv_rows(&cli(&t.admin, "show stat\n"));
     let names: Vec<(&str, &str)> = rows.iter().map(|r| (r[1].as_str(), r[col("sid")].as_str())).collect();
     assert_eq!(names, [("FRONTEND", "0"), ("s2", "2"), ("s3", "3"), ("BACKEND", "0")]);
@@ -1268,7 +1268,7 @@ fn dynamic_servers_need_a_dynamic_algorithm_and_a_usable_mux() {
     let sock = dir.join("admin.sock");
     assert_eq!(
         cli(&sock, "add server st/a 127.0.0.1:1\n"),
-        "Backend must use a dynamic load balancing to support dynamic servers.\n\n"
+        "Backend must use a dynamic load balancing to support dynamic servers.\n"
     );
     assert_eq!(
         cli(&sock, "add server tcp/a 127.0.0.1:1 proto h2\n"),
