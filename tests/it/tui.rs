@@ -577,9 +577,17 @@ fn detail_view_groups_a_kept_alive_sessions_spans_by_request_and_folds_zooms_and
     assert!(s.cell_of("request 2/3", 0).modifier.contains(Modifier::REVERSED), "{}", s.text());
     assert!(!s.has("request=GET /api/orders"), "folded");
     f.app.apply(Intent::Open);
-    let s = f.render(160, 48);
+    // A window tall enough for the whole unfolded request, down to the span that ends it (with the
+    // http-request rules of the fixture's frontend, request 2 alone is taller than 48 rows).
+    let s = f.render(160, 120);
     assert!(s.row("request 2/3").1.trim_start().starts_with('▾'));
-    s.assert_has(&["request=GET /api/orders", "http_end_txn_clean_session"]);
+    s.assert_has(&["request=GET /api/orders", "http_req_get_intercept_rule", "http_end_txn_clean_session"]);
+    assert!(
+        s.row("request 2/3").0 < s.row("http_end_txn_clean_session").0
+            && s.row("http_end_txn_clean_session").0 < s.row("request 3/3").0,
+        "{}",
+        s.text()
+    );
     f.app.apply(Intent::PrevRequest);
     assert!(f.render(160, 48).cell_of("request 1/3", 0).modifier.contains(Modifier::REVERSED));
     f.app.apply(Intent::NextRequest);
