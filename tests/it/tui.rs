@@ -1967,6 +1967,10 @@ fn demo_find_export_replay_in_tmux(w: u16, h: u16) {
     let n = id.trim_start_matches('#');
     let detail = tmux.wait_for("its detail", &[&format!("session #{n} closed"), &format!("requests {reqs}")]);
     let live_flow = waterfall(&detail);
+    // The line under the waterfall: the selected line's log (the session's: its last).
+    let footer_log = |s: &str| s.lines().rev().find(|l| l.starts_with("log: ")).map(str::to_string);
+    let live_log = footer_log(&detail);
+    assert!(live_log.as_deref().is_some_and(|l| l.contains(&format!(" {} ", row["BE/SRV"]))), "{detail}");
     assert!(live_flow.iter().any(|l| l.contains("session")) && live_flow.len() > 3, "{detail}");
 
     // `x`: the session as a trace file, whose path the screen shows.
@@ -2026,6 +2030,7 @@ fn demo_find_export_replay_in_tmux(w: u16, h: u16) {
     let n = live_flow.len().min(replayed_flow.len());
     assert!(n >= 10, "{detail}");
     assert_eq!(replayed_flow[..n], live_flow[..n], "the same call flow:\n{detail}");
+    assert_eq!(footer_log(&detail), live_log, "the same last log line:\n{detail}");
     tmux.keys(&["q"]);
     tmux.assert_exit_and_restored(0);
     drop(tmux);
