@@ -456,6 +456,26 @@ fn sessions_list_shows_each_sessions_request_status_term_and_server_even_once_cl
 }
 
 #[test]
+fn under_a_filter_follow_mode_selects_and_opens_the_newest_session_the_filter_shows() {
+    let mut f = Fixture::http();
+    f.app.view.follow = true;
+    f.filter("/api");
+    let s = f.render(80, 24);
+    // #4 (live, `/held`) is the newest session; the newest /api one is #1.
+    assert!(s.cell_at("#1 ").modifier.contains(Modifier::REVERSED), "{}", s.text());
+    assert!(s.has("selected #1 "), "{}", s.text());
+    f.app.apply(Intent::Open);
+    assert_eq!(f.app.view.detail, Some(1), "Enter opens the row drawn selected");
+    f.render(80, 24).assert_has(&["session #1 closed"]);
+    // A filter nothing matches: nothing selected, Enter opens nothing.
+    f.app.apply(Intent::Back);
+    f.filter("/nothing-like-this");
+    f.render(80, 24);
+    f.app.apply(Intent::Open);
+    assert_eq!(f.app.view.view, ViewKind::Sessions);
+}
+
+#[test]
 fn sessions_view_lists_live_and_closed_sessions_like_show_sess() {
     let mut f = Fixture::new();
     assert_eq!(f.app.view.view, ViewKind::Sessions, "the UI opens on the sessions");
