@@ -19,7 +19,6 @@ use std::path::Path;
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::cache::{Cache, CacheRef, cfg_parse_cache, cfg_post_parse_section_cache};
-use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -33,7 +32,7 @@ use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
     BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
@@ -298,7 +297,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stats",
     "use-server",
     "declare",
     "retry-on",
@@ -1015,6 +1013,8 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
+        p.uri_auth = d.uri_auth.clone();
+        p.uri_auth_inherited = p.uri_auth.is_some();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
         p.unique_id_format = d.unique_id_format.clone();
@@ -1167,6 +1167,74 @@ impl Parser<'_> {
                 let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN, TUNE_RESOURCES]);
                 return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
             }
+        }
+        Ok(())
+    }
+
+    /// cfgparse-listen.c's `stats` keyword in 2.6 (1.5-dev8's cfgparse.c): the proxy's
+    /// statistics page (`uri_auth`).
+    fn parse_stats_proxy(&mut self, args: &[String]) -> Result<(), String> {
+        use crate::haproxy::uri_auth::stats_check_init_uri_auth;
+        let in_def = self.in_defaults();
+        let sub = args.get(1).map(String::as_str).unwrap_or("");
+        let arg2 = args.get(2).map(String::as_str).unwrap_or("");
+        let p = self.cur();
+        if !in_def && p.uri_auth_inherited {
+            // We must detach from the default config.
+            p.uri_auth = None;
+            p.uri_auth_inherited = false;
+        }
+        match sub {
+            "admin" => {
+                if in_def {
+                    return Err("'stats admin' not allowed in 'defaults' section.".into());
+                }
+                if !matches!(arg2, "if" | "unless") {
+                    return Err("'stats admin' requires either 'if' or 'unless' followed by a condition.".into());
+                }
+                let p = self.cur();
+                let cond = crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                    .map_err(|e| format!("error detected while parsing a 'stats admin' rule : {e}."))?;
+                stats_check_init_uri_auth(&mut p.uri_auth).admin_rules.push(cond);
+            }
+            "uri" if arg2.is_empty() => return Err("'uri' needs an URI prefix.".into()),
+            "uri" => stats_check_init_uri_auth(&mut p.uri_auth).uri_prefix = arg2.to_string(),
+            "realm" if arg2.is_empty() => return Err("'realm' needs an realm name.".into()),
+            "realm" => stats_check_init_uri_auth(&mut p.uri_auth).auth_realm = Some(arg2.to_string()),
+            "refresh" => {
+                let ms = parse_time_err(arg2).map_err(|e| {
+                    e.alert(arg2, "stats refresh", |c| {
+                        format!("unexpected character '{c}' in argument to stats refresh interval.")
+                    })
+                })?;
+                // A bare number is in seconds here.
+                let secs = if arg2.chars().any(|c| c.is_ascii_alphabetic()) { ms / 1000 } else { ms };
+                stats_check_init_uri_auth(&mut p.uri_auth).refresh = secs;
+            }
+            "scope" if arg2.is_empty() => return Err("'scope' needs a proxy name.".into()),
+            "scope" => stats_check_init_uri_auth(&mut p.uri_auth).scope.push(arg2.to_string()),
+            "enable" => {
+                stats_check_init_uri_auth(&mut p.uri_auth);
+            }
+            "hide-version" => stats_check_init_uri_auth(&mut p.uri_auth).hide_version = true,
+            "show-legends" => stats_check_init_uri_auth(&mut p.uri_auth).show_legends = true,
+            "show-node" => {
+                let ok = arg2.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !ok {
+                    return Err("'stats show-node' invalid node name - should be a stringwith digits(0-9), letters(A-Z, a-z), hyphen(-) or underscode(_).".into());
+                }
+                stats_check_init_uri_auth(&mut p.uri_auth).node = Some(arg2.to_string());
+            }
+            "show-desc" => {
+                let desc = args[2..].join(" ");
+                stats_check_init_uri_auth(&mut p.uri_auth).desc = Some(desc);
+            }
+            // Ignoring these would open the page to everyone: refuse them.
+            "auth" | "http-request" | "show-modules" => {
+                return Err(format!("'stats {sub}' is not implemented by haflow."));
+            }
+            "" => return Err("missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.".into()),
+            other => return Err(format!("unknown stats parameter '{other}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
         }
         Ok(())
     }
@@ -1556,6 +1624,7 @@ impl Parser<'_> {
                 let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
                 self.cur().monitor_uri = Some(uri.clone());
             }
+            "stats" => self.parse_stats_proxy(args)?,
             "monitor" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
                 if self.in_defaults() {
@@ -1924,91 +1993,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
-    /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
-    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
+    /// The keywords after `server <name> <addr>`, warnings going to the configuration's.
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
-        let name = srv.name.clone();
-        let mut chk = SrvCheckCfg::default();
-        let mut i = 0;
-        while i < args.len() {
-            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
-                i += r?;
-                continue;
-            }
-            let a = args[i].as_str();
-            let val = args.get(i + 1);
-            let int = |kw: &str| -> Result<u32, String> {
-                val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
-            };
-            match a {
-                "weight" => {
-                    let w = int("weight")?;
-                    if w > 256 {
-                        return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
-                    }
-                    srv.uweight = w;
-                    i += 2;
-                }
-                "maxconn" => {
-                    srv.maxconn = int("maxconn")?;
-                    i += 2;
-                }
-                "maxqueue" => {
-                    srv.maxqueue = int("maxqueue")?;
-                    i += 2;
-                }
-                "backup" => {
-                    srv.flags.insert(SrvFlags::SRV_BACKUP);
-                    i += 1;
-                }
-                "disabled" => {
-                    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-                    i += 1;
-                }
-                "enabled" => i += 1,
-                "socks4" => {
-                    let v =
-                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
-                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
-                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
-                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
-                        }
-                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
-                    }
-                    i += 2;
-                }
-                "cookie" => {
-                    let v = val.filter(|v| !v.is_empty()).ok_or("'cookie' expects <value> as argument.")?;
-                    srv.cookie = Some(v.clone());
-                    i += 2;
-                }
-                "non-stick" => {
-                    srv.non_stick = true;
-                    i += 1;
-                }
-                "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers" | "init-addr"
-                | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn" | "proto" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += 2;
-                }
-                "send-proxy" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
-                    i += 1;
-                }
-                "send-proxy-v2" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
-                    i += 1;
-                }
-                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" | "track" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
-                }
-                other => return Err(format!("unknown keyword '{other}'")),
-            }
+        let mut warnings = Vec::new();
+        let mode = self.cur().mode;
+        let r = srv_parse_kws(srv, args, self.env, false, mode, &mut warnings);
+        for w in warnings {
+            self.warn(w);
         }
-        init_srv_checks(srv, &chk);
-        Ok(())
+        r
     }
 
     /// `default-server <settings>`: checked now against a throw-away server, kept as words

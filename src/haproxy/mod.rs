@@ -58,6 +58,7 @@ pub mod task;
 pub mod tcp_rules;
 pub mod tcpcheck;
 pub mod time;
+pub mod uri_auth;
 pub mod vars;
 
 // Every file marks its step points; they share one short path.

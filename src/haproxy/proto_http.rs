@@ -43,6 +43,7 @@ use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
 };
 use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
+use crate::ids::ProxyId;
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -202,6 +203,9 @@ pub struct HttpTxn {
     pub rsp_cap: Vec<Option<Vec<u8>>>,
     /// What the persistence cookie did (`TX_CK_*`, `TX_SCK_*`), for the log's `%tsc`.
     pub ck: CookieFlags,
+    /// A POST to the statistics page of this proxy waits for its body (1.5.0's stats
+    /// applet in `STAT_HTTP_POST` with `AN_REQ_HTTP_BODY`).
+    pub stats_post: Option<ProxyId>,
 }
 
 /// The persistence cookie's fate in one transaction (`txn->flags & (TX_CK_MASK |
@@ -847,6 +851,11 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
     );
     let _g = span.enter();
     crate::haproxy::step_point(names::HTTP_WAIT_FOR_REQUEST, || crate::haproxy::View::Session(w, &*s));
+    if s.stats_ctx.is_some() {
+        // The statistics page of the previous request is still going out.
+        s.req.buffer_dont_connect();
+        return AnalyserResult::Wait;
+    }
     let now = w.clock.now_ms;
     let fe = &w.proxies[s.fe.idx()];
     let maxhdr = w.global.tune.http_maxhdr;
@@ -1044,6 +1053,10 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
+    if s.txn.stats_post == Some(px_id) {
+        // A POST to the statistics page waits for its body.
+        return http_handle_stats(w, s, px_id, an_bit);
+    }
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
         return AnalyserResult::Wait;
     }
@@ -1051,10 +1064,14 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         stream_generate_unique_id(w, s);
     }
     s.req.analysers.remove(an_bit);
+    let stats = || http_stats_check_uri(w, s, px_id);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
-        return AnalyserResult::Continue;
+        return if stats() { http_handle_stats(w, s, px_id, an_bit) } else { AnalyserResult::Continue };
     }
     match http_get_intercept_rule(w, s, px_id, RuleSet::Req) {
+        RuleResult::Cont | RuleResult::Stop if http_stats_check_uri(w, s, px_id) => {
+            http_handle_stats(w, s, px_id, an_bit)
+        }
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
@@ -1097,6 +1114,181 @@ fn stream_generate_unique_id(w: &mut Haproxy, s: &mut Session) {
     });
     id.truncate(UNIQUEID_LEN);
     s.unique_id = Some(id.into_boxed_slice());
+}
+
+/// proto_http.c:stats_check_uri() in 1.5.0 (http_ana.c:http_stats_check_uri() in 2.6): a
+/// GET, HEAD or POST whose URI (from its path on, query included, when the prefix starts
+/// with `/`) starts with the
+/// `stats uri` of proxy `px`.
+fn http_stats_check_uri(w: &Haproxy, s: &Session, px: ProxyId) -> bool {
+    let Some(ua) = w.proxies[px.idx()].uri_auth.as_deref() else { return false };
+    let Some(StartLine::Request { method, uri, .. }) = s.txn.req.head.as_ref().map(|h| &h.start) else {
+        return false;
+    };
+    if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
+        return false;
+    }
+    let target = if ua.uri_prefix.starts_with('/') {
+        crate::haproxy::sample::uri_path(uri.as_bytes(), true)
+    } else {
+        uri.as_bytes()
+    };
+    target.starts_with(ua.uri_prefix.as_bytes())
+}
+
+/// proto_http.c:http_handle_stats() in 1.5.0 (http_ana.c in 2.6), with the stats applet's
+/// answers (2.6's stats.c): reads the URL's options after the `stats uri` (`;csv`, `;up`,
+/// `;no-maint`, `;norefresh`, `;st=`, `scope=`), evaluates `stats admin`, then answers a
+/// GET or HEAD with the page (HTML or CSV, chunked for HTTP/1.1), and a POST with a 303 to
+/// the page once its form is applied (`stats_process_http_post`), waiting for the body
+/// first. The request never reaches a backend; it counts as intercepted.
+/// Divergence: `;typed`, `;json` and `;json-schema` are answered 501 (haflow renders HTML
+/// and CSV only); a chunked POST body is refused (`IVAL`), as in 1.5.0.
+fn http_handle_stats(w: &mut Haproxy, s: &mut Session, px: ProxyId, an_bit: Analysers) -> AnalyserResult {
+    let span = tracing::debug_span!(
+        names::HTTP_HANDLE_STATS,
+        sess = s.uniq_id,
+        proxy = w.proxies[px.idx()].name.as_str(),
+        status = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let Some(ua) = w.proxies[px.idx()].uri_auth.clone() else { return AnalyserResult::Continue };
+    let Some(head) = s.txn.req.head.as_ref() else { return missing_head(w, s, Side::Cli) };
+    let StartLine::Request { method, uri, .. } = &head.start else { return missing_head(w, s, Side::Cli) };
+    let (method, uri, http11) = (method.clone(), uri.clone(), head.minor() >= 1);
+    // The options follow the prefix in the raw URI (as 2.6 reads them).
+    let lookup = uri.get(ua.uri_prefix.len().min(uri.len())..).unwrap_or("").to_string();
+    let has = |opt: &str| lookup.contains(opt);
+    let scope = lookup.find("scope=").map(|i| {
+        let v = &lookup[i + 6..];
+        let end = v.find([';', '&', ' ']).unwrap_or(v.len());
+        // STAT_SCOPE_TXT_MAXLEN
+        v[..end.min(20)].to_string()
+    });
+    let scope = scope
+        .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(&c)));
+    let st_code = lookup.find(";st=").map(|i| lookup[i + 4..].chars().take(4).collect::<String>());
+    let admin = !ua.admin_rules.is_empty() && {
+        let (fe_acls_px, rules) = (px, ua.admin_rules.clone());
+        with_smp_ctx(w, s, SmpDir::Req, |ctx| {
+            let Some((w, _)) = ctx.strm else { return false };
+            let acls = &w.proxies[fe_acls_px.idx()].acls;
+            rules.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, acls, ctx))
+        })
+    };
+    if s.txn.stats_post.is_none() {
+        w.proxies[s.fe.idx()].counters.intercepted += 1;
+    }
+    s.logs.logged = false;
+    let uri_prefix = ua.uri_prefix.clone();
+    let redirect = |w: &mut Haproxy, s: &mut Session, code: &str| {
+        let mut loc = format!("{uri_prefix};st={code}");
+        if has(";up") {
+            loc.push_str(";up");
+        }
+        if has(";norefresh") {
+            loc.push_str(";norefresh");
+        }
+        if let Some(sc) = &scope {
+            loc.push_str(&format!("&scope={sc}"));
+        }
+        let msg = format!(
+            "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {loc}\r\n\r\n"
+        );
+        http_reply(w, s, 303, msg.as_bytes(), ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+        AnalyserResult::Abort
+    };
+    if method == "POST" {
+        s.txn.stats_post = None;
+        if !admin {
+            span.record("status", 303);
+            return redirect(w, s, "DENY");
+        }
+        let Some(Framing::Length(n)) = s.txn.req.framing else {
+            let code = if matches!(s.txn.req.framing, Some(Framing::None)) { "NONE" } else { "IVAL" };
+            return redirect(w, s, code);
+        };
+        let want = s.txn.req.head_len + n as usize;
+        if want > s.req.size - s.req.maxrewrite {
+            return redirect(w, s, "EXCD");
+        }
+        if s.req.i() < want {
+            if s.req
+                .flags
+                .intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
+            {
+                return redirect(w, s, "EXCD");
+            }
+            // Come back here, not to the rules, when more of the body is in.
+            s.txn.stats_post = Some(px);
+            s.req.analysers.insert(an_bit);
+            s.req.buffer_dont_connect();
+            return AnalyserResult::Wait;
+        }
+        let body = s.req.input()[s.txn.req.head_len..want].to_vec();
+        let code = crate::haproxy::stats::stats_process_http_post(w, &body);
+        // The body is consumed with the head: the next request starts after it.
+        s.req.bi_skip(want);
+        s.txn.req.state = MsgState::HTTP_MSG_DONE;
+        span.record("status", 303);
+        return redirect(w, s, code);
+    }
+    if has(";typed") || has(";json") {
+        span.record("status", 501);
+        let close = s.txn.cli_close;
+        http_error_reply(
+            w,
+            s,
+            501,
+            http::analyser_error(501, close),
+            ReplyEnd::KeepAlive,
+            SnErr::SN_ERR_LOCAL,
+            SnFinst::SN_FINST_R,
+        );
+        return AnalyserResult::Abort;
+    }
+    span.record("status", 200);
+    let csv = has(";csv");
+    let refresh = if has(";norefresh") { 0 } else { ua.refresh };
+    let cfg_scope: Vec<String> = ua
+        .scope
+        .iter()
+        .map(|n| if n == "." { w.proxies[s.be.idx()].name.clone() } else { n.clone() })
+        .collect();
+    let html = (!csv).then(|| crate::haproxy::stats::HtmlOpts {
+        uri_prefix: ua.uri_prefix.clone(),
+        admin,
+        hide_version: ua.hide_version,
+        refresh,
+        st_code,
+        scope: scope.clone(),
+    });
+    let head_only = method == "HEAD";
+    let close = s.txn.cli_close || !http11;
+    let mut msg = format!(
+        "HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: {}\r\n",
+        if csv { "text/plain" } else { "text/html" }
+    );
+    if refresh > 0 {
+        msg.push_str(&format!("refresh: {refresh}\r\n"));
+    }
+    if http11 && !head_only {
+        msg.push_str("transfer-encoding: chunked\r\n");
+    } else if !head_only {
+        msg.push_str("connection: close\r\n");
+    }
+    msg.push_str("\r\n");
+    let end = if close && head_only { ReplyEnd::Close } else { ReplyEnd::KeepAlive };
+    http_reply(w, s, 200, msg.as_bytes(), end, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+    if !head_only {
+        let dump = crate::haproxy::stats::http_stat_ctx(has(";up"), has(";no-maint"), scope, cfg_scope, html);
+        s.stats_ctx = Some(Box::new(crate::haproxy::stats::HttpStatsCtx::new(dump, http11, close)));
+        if close {
+            // The applet closes once the page is out (http_reply asked for it at once).
+            s.rep.flags.remove(BufFlags::BF_SHUTW_NOW);
+        }
+    }
+    AnalyserResult::Abort
 }
 
 /// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:

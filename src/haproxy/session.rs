@@ -250,6 +250,9 @@ pub struct Session {
     /// `s->comp_algo`: the compression chosen from the request, until the response
     /// confirms or cancels it (`None` without `compression`).
     pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
+    /// The statistics page being sent (1.5.0's stats applet standing for the server,
+    /// `si->applet`), while it does not fit in `rep` at once; `None` otherwise.
+    pub stats_ctx: Option<Box<crate::haproxy::stats::HttpStatsCtx>>,
     /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
     pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
     /// `http-request set-timeout server`: this session's server timeout (ms).
@@ -341,6 +344,7 @@ impl Session {
             frt_addr: None,
             txn: HttpTxn::default(),
             comp_algo: None,
+            stats_ctx: None,
             comp_ctx: None,
             vars: Default::default(),
             timeout_server: None,
@@ -1078,6 +1082,16 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         return false;
     }
 
+    // 1.5.0's si_applet_call(): the stats applet writes what the client buffer takes of
+    // the page; once it is all out, a pipelined request may be analysed.
+    if s.stats_ctx.is_some() {
+        let _sp = tracing::debug_span!(names::HTTP_STATS_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
+            // The request analysers run again for the request waiting behind the page.
+            s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
+        }
+    }
     // 14. Leave: poll for what each side needs and arm the task's timer.
     stream_sock_data_finish(w, s, Side::Srv);
     stream_sock_data_finish(w, s, Side::Cli);

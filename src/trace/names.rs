@@ -119,6 +119,10 @@ pub const PROCESS_SESSION: &str = "process_session";
 pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
 /// proto_http.c:http_process_req_common()
 pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
+/// proto_http.c:http_handle_stats() (1.5.0): a request for the statistics page
+pub const HTTP_HANDLE_STATS: &str = "http_handle_stats";
+/// dumpstats.c:http_stats_io_handler() (1.5.0): the stats applet writing the page
+pub const HTTP_STATS_IO_HANDLER: &str = "http_stats_io_handler";
 /// proto_http.c:http_req_get_intercept_rule(): the `http-request` rules of one proxy
 pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 /// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
