@@ -1033,7 +1033,9 @@ fn vars_parse_cli_set_var(w: &mut Haproxy, args: &[&str]) -> String {
     let v = match register_name(name) {
         Ok(v) if v.scope == VarsScope::SCOPE_PROC => v,
         Ok(_) => {
-            return format!("'set var': cannot set variable '{name}', only scope 'proc' is permitted here.\n");
+            return format!(
+                "'set var': cannot set variable '{name}', only scope 'proc' is permitted here.\n"
+            );
         }
         Err(e) => return format!("{e}\n"),
     };
