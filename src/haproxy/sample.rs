@@ -25,10 +25,12 @@ use std::sync::Arc;
 use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
 use crate::haproxy::session::Session;
+use crate::haproxy::stick_table as st;
 use crate::haproxy::vars::{VarName, Vars, register_name};
 
 /// A sample's type (`enum smp_type`).
@@ -242,6 +244,9 @@ pub enum ArgT {
     ARGT_BE,
     /// `ARGT_SRV`: `backend/server` or a server of the current backend.
     ARGT_SRV,
+    /// `ARGT_TAB`: a stick table's name (kept as a string, checked once every section is
+    /// known).
+    ARGT_TAB,
 }
 
 impl fmt::Display for ArgT {
@@ -258,6 +263,7 @@ impl fmt::Display for ArgT {
             ArgT::ARGT_VAR => "variable",
             ArgT::ARGT_BE => "backend",
             ArgT::ARGT_SRV => "server",
+            ArgT::ARGT_TAB => "table",
         })
     }
 }
@@ -399,7 +405,7 @@ pub fn make_arg_list(input: &[u8], mask: ArgMask) -> Result<(Vec<Arg>, usize), S
                 return Err(format!("expected type '{t}' at position {idx}, but got nothing"));
             }
             let arg = match t {
-                ArgT::ARGT_STR | ArgT::ARGT_BE | ArgT::ARGT_SRV => Arg::Str(word),
+                ArgT::ARGT_STR | ArgT::ARGT_BE | ArgT::ARGT_SRV | ArgT::ARGT_TAB => Arg::Str(word),
                 ArgT::ARGT_VAR => {
                     if word.is_empty() {
                         Arg::None
@@ -1532,6 +1538,12 @@ macro_rules! fetch {
 }
 
 const HDR_ARGS: ArgMask = args(0, &[ARGT_STR, ARGT_SINT]);
+/// `sc_*(<ctr>[,<table>])`.
+const SC_ARGS: ArgMask = args(1, &[ARGT_SINT, ARGT_TAB]);
+/// `scN_*([<table>])`, `src_*([<table>])`.
+const TAB_ARG: ArgMask = args(0, &[ARGT_TAB]);
+/// `table_*(<table>)`.
+const TAB_CONV: ArgMask = args(1, &[ARGT_TAB]);
 const NAME_ARG: ArgMask = args(0, &[ARGT_STR]);
 const PAYLOAD_LV: ArgMask = args(2, &[ARGT_SINT, ARGT_SINT, ARGT_STR]);
 
@@ -1657,6 +1669,141 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("capture.res.hdr", smp_fetch_capture_res_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.req.method", smp_fetch_capture_req_method, ARG0, None, SMP_T_STR),
     fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR),
+    // The cache (cache.c).
+    fetch!("res.cache_hit", smp_fetch_res_cache_hit, ARG0, None, SMP_T_BOOL),
+    fetch!("res.cache_name", smp_fetch_res_cache_name, ARG0, None, SMP_T_STR),
+    // Stick tables (stick_table.c in 2.6, session.c in 1.5).
+    fetch!("sc_get_gpt0", st::sc_get_gpt0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpt0", st::sc0_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpt0", st::sc1_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpt0", st::sc2_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpt0", st::src_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_get_gpc0", st::sc_get_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpc0", st::sc0_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpc0", st::sc1_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpc0", st::sc2_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpc0", st::src_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_gpc0_rate", st::sc_gpc0_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_gpc0_rate", st::sc0_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_gpc0_rate", st::sc1_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_gpc0_rate", st::sc2_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_gpc0_rate", st::src_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_get_gpc1", st::sc_get_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpc1", st::sc0_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpc1", st::sc1_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpc1", st::sc2_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpc1", st::src_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_gpc1_rate", st::sc_gpc1_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_gpc1_rate", st::sc0_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_gpc1_rate", st::sc1_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_gpc1_rate", st::sc2_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_gpc1_rate", st::src_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_inc_gpc0", st::sc_inc_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_inc_gpc0", st::sc0_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_inc_gpc0", st::sc1_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_inc_gpc0", st::sc2_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_inc_gpc0", st::src_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_inc_gpc1", st::sc_inc_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_inc_gpc1", st::sc0_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_inc_gpc1", st::sc1_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_inc_gpc1", st::sc2_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_inc_gpc1", st::src_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_clr_gpc0", st::sc_clr_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_clr_gpc0", st::sc0_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_clr_gpc0", st::sc1_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_clr_gpc0", st::sc2_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_clr_gpc0", st::src_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_clr_gpc1", st::sc_clr_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_clr_gpc1", st::sc0_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_clr_gpc1", st::sc1_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_clr_gpc1", st::sc2_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_clr_gpc1", st::src_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_cnt", st::sc_conn_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_cnt", st::sc0_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_cnt", st::sc1_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_cnt", st::sc2_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_cnt", st::src_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_cur", st::sc_conn_cur, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_cur", st::sc0_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_cur", st::sc1_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_cur", st::sc2_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_cur", st::src_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_rate", st::sc_conn_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_rate", st::sc0_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_rate", st::sc1_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_rate", st::sc2_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_rate", st::src_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_sess_cnt", st::sc_sess_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_sess_cnt", st::sc0_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_sess_cnt", st::sc1_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_sess_cnt", st::sc2_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_sess_cnt", st::src_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_sess_rate", st::sc_sess_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_sess_rate", st::sc0_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_sess_rate", st::sc1_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_sess_rate", st::sc2_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_sess_rate", st::src_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_req_cnt", st::sc_http_req_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_req_cnt", st::sc0_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_req_cnt", st::sc1_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_req_cnt", st::sc2_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_req_cnt", st::src_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_req_rate", st::sc_http_req_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_req_rate", st::sc0_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_req_rate", st::sc1_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_req_rate", st::sc2_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_req_rate", st::src_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_err_cnt", st::sc_http_err_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_err_cnt", st::sc0_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_err_cnt", st::sc1_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_err_cnt", st::sc2_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_err_cnt", st::src_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_err_rate", st::sc_http_err_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_err_rate", st::sc0_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_err_rate", st::sc1_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_err_rate", st::sc2_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_err_rate", st::src_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_fail_cnt", st::sc_http_fail_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_fail_cnt", st::sc0_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_fail_cnt", st::sc1_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_fail_cnt", st::sc2_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_fail_cnt", st::src_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_fail_rate", st::sc_http_fail_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_fail_rate", st::sc0_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_fail_rate", st::sc1_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_fail_rate", st::sc2_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_fail_rate", st::src_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_bytes_in_rate", st::sc_bytes_in_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_bytes_in_rate", st::sc0_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_bytes_in_rate", st::sc1_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_bytes_in_rate", st::sc2_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_bytes_in_rate", st::src_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_bytes_out_rate", st::sc_bytes_out_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_bytes_out_rate", st::sc0_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_bytes_out_rate", st::sc1_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_bytes_out_rate", st::sc2_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_bytes_out_rate", st::src_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_kbytes_in", st::sc_kbytes_in, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_kbytes_in", st::sc0_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_kbytes_in", st::sc1_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_kbytes_in", st::sc2_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_kbytes_in", st::src_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_kbytes_out", st::sc_kbytes_out, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_kbytes_out", st::sc0_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_kbytes_out", st::sc1_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_kbytes_out", st::sc2_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_kbytes_out", st::src_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_trackers", st::sc_trackers, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_trackers", st::sc0_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_trackers", st::sc1_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_trackers", st::sc2_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_trackers", st::src_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_tracked", st::sc_tracked, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_BOOL),
+    fetch!("sc0_tracked", st::sc0_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("sc1_tracked", st::sc1_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("sc2_tracked", st::sc2_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("table_cnt", st::table_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("table_avl", st::table_avl, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
 ];
 
 /// sample.c:find_sample_fetch() in 2.6.
@@ -1987,6 +2134,64 @@ fn sample_conv_base64url2bin(_: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool
         }
         Err(_) => false,
     }
+}
+
+/// sample.c:smp_check_date_unit() in 2.6: the unit argument (`s`, `ms`, `us`) becomes
+/// its `TIME_UNIT_*` number (0, 1, 2).
+fn smp_check_date_unit(a: &mut [Arg]) -> Result<(), String> {
+    let unit = match &a[1] {
+        Arg::None => return Ok(()),
+        Arg::Str(u) => match u.as_slice() {
+            b"s" => 0,
+            b"ms" => 1,
+            b"us" => 2,
+            other => {
+                return Err(format!("expects 's', 'ms' or 'us', got '{}'", String::from_utf8_lossy(other)));
+            }
+        },
+        _ => return Err("Unexpected arg type".into()),
+    };
+    a[1] = Arg::Sint(unit);
+    Ok(())
+}
+
+/// The civil date (year, month 1-12, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, usize, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m as usize, d)
+}
+
+/// http_conv.c:sample_conv_http_date() in 2.6 (`http_date([offset[,unit]])`): a date in
+/// seconds (or `ms`/`us`, whose fraction is printed) as an IMF-fixdate in GMT.
+fn sample_conv_http_date(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let SmpData::Sint(mut v) = *d else { return false };
+    if let Arg::Sint(off) = a[0] {
+        v = v.wrapping_add(off);
+    }
+    let unit = if let Arg::Sint(u) = a[1] { u } else { 0 };
+    let (mut frac, div) = (0, [1, 1000, 1_000_000][unit.clamp(0, 2) as usize]);
+    if div > 1 {
+        frac = v % div;
+        v /= div;
+    }
+    // As 2.6, the 55 bits mask keeps very large dates positive.
+    let secs = v & 0x007f_ffff_ffff_ffff;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, mday) = civil_from_days(days);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let wday = DAYS[(days % 7) as usize];
+    let mon = crate::haproxy::log::MONTHS[m - 1];
+    let frac = if div > 1 { format!(".{frac}") } else { String::new() };
+    *d = SmpData::Str(format!("{wday}, {mday:02} {mon} {y:04} {h:02}:{mi:02}:{s:02}{frac} GMT").into_bytes());
+    true
 }
 
 /// `url_dec([in_form])`: `%XX` decoded; `+` becomes a space in the query part (or
@@ -2501,6 +2706,12 @@ fn check_var_arg(a: &mut [Arg]) -> Result<(), String> {
 }
 
 fn sample_conv_ipmask(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    // c_ipv62ip(): an IPv4-mapped address is masked as IPv4.
+    if let SmpData::Ipv6(ip) = d
+        && let Some(v4) = ip.to_ipv4_mapped()
+    {
+        *d = SmpData::Ipv4(v4);
+    }
     match d {
         SmpData::Ipv4(ip) => {
             let Arg::Ipv4(m) = a[0] else { return false };
@@ -2905,6 +3116,14 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
         SMP_T_BOOL
     ),
     conv!("url_dec", sample_conv_url_dec, SINT0, None, SMP_T_STR, SMP_T_STR),
+    conv!(
+        "http_date",
+        sample_conv_http_date,
+        args(0, &[ARGT_SINT, ARGT_STR]),
+        Some(smp_check_date_unit),
+        SMP_T_SINT,
+        SMP_T_STR
+    ),
     conv!("url_enc", sample_conv_url_enc, args(0, &[ARGT_STR]), Some(check_url_enc), SMP_T_STR, SMP_T_STR),
     conv!("iif", sample_conv_iif, args(2, &[ARGT_STR, ARGT_STR]), None, SMP_T_BOOL, SMP_T_STR),
     conv!("and", sample_conv_binary_and, args(1, &[ARGT_STR]), Some(check_operator), SMP_T_SINT, SMP_T_SINT),
@@ -2953,6 +3172,92 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("map_ip_int", conv_map_ip_int, MAP_ARGS, Some(chk_map_ip_int), SMP_T_ADDR, SMP_T_SINT),
     conv!("map_str_ip", conv_map_str_ip, MAP_ARGS, Some(chk_map_str_ip), SMP_T_STR, SMP_T_ADDR),
     conv!("map_ip_ip", conv_map_ip_ip, MAP_ARGS, Some(chk_map_ip_ip), SMP_T_ADDR, SMP_T_ADDR),
+    conv!("in_table", st::sample_conv_in_table, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_BOOL),
+    conv!(
+        "table_bytes_in_rate",
+        st::table_bytes_in_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_bytes_out_rate",
+        st::table_bytes_out_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_conn_cnt", st::table_conn_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_conn_cur", st::table_conn_cur, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_conn_rate", st::table_conn_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpt0", st::table_gpt0, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc0", st::table_gpc0, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc0_rate", st::table_gpc0_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc1", st::table_gpc1, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc1_rate", st::table_gpc1_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_http_err_cnt",
+        st::table_http_err_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_err_rate",
+        st::table_http_err_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_cnt",
+        st::table_http_fail_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_rate",
+        st::table_http_fail_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_cnt",
+        st::table_http_req_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_rate",
+        st::table_http_req_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_kbytes_in", st::table_kbytes_in, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_kbytes_out",
+        st::table_kbytes_out,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_server_id", st::table_server_id, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_sess_cnt", st::table_sess_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_sess_rate", st::table_sess_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_trackers", st::table_trackers, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
 ];
 
 /// sample.c:find_sample_conv() in 2.6.
@@ -3125,6 +3430,20 @@ mod tests {
             Some(d) => String::from_utf8(d.into_str().unwrap()).unwrap(),
             None => "<none>".into(),
         }
+    }
+
+    #[test]
+    fn http_date_prints_an_imf_fixdate_in_gmt() {
+        assert_eq!(s("int(784111777),http_date"), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(s("int(784111777),http_date(3)"), "Sun, 06 Nov 1994 08:49:40 GMT");
+        assert_eq!(s("int(784111777123),http_date(0,ms)"), "Sun, 06 Nov 1994 08:49:37.123 GMT");
+        assert_eq!(s("int(0),http_date"), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(s("int(951782400),http_date"), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert!(
+            sample_parse_word("int(1),http_date(0,h)")
+                .unwrap_err()
+                .contains("expects 's', 'ms' or 'us', got 'h'")
+        );
     }
 
     #[test]
