@@ -708,6 +708,9 @@ struct DefaultsSnapshot {
     px: Proxy,
     logs_global: bool,
     error_directives: Vec<ErrorDirective>,
+    /// The capabilities of the proxies that inherited it so far: one with TCP/HTTP rules
+    /// may serve frontends or backends, not both (2.6).
+    used_by: ProxyCap,
 }
 
 impl Parser<'_> {
@@ -916,6 +919,7 @@ impl Parser<'_> {
                 px: self.defaults.clone(),
                 logs_global: self.defaults_logs_global,
                 error_directives: self.defaults_error_directives.clone(),
+                used_by: ProxyCap::empty(),
             };
             self.named_defaults.insert(n, snap);
         }
@@ -984,6 +988,15 @@ impl Parser<'_> {
                 d.name
             );
             self.alert(msg);
+        } else if has_rules && let Some(snap) = from.and_then(|f| self.named_defaults.get_mut(f)) {
+            snap.used_by |= cap;
+            if snap.used_by == ProxyCap::PR_CAP_LISTEN {
+                let msg = format!(
+                    "parsing [{}:{}]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}:{}).",
+                    self.file, self.line, d.conf.0, d.conf.1
+                );
+                self.diag.alerts.push(msg);
+            }
         }
         // Rules and ACLs of a named `defaults` run before the proxy's own.
         p.acls = d.acls.clone();
