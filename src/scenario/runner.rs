@@ -412,13 +412,19 @@ impl Run<'_> {
             }
             Action::Signal => {
                 let name = step.signal.clone().unwrap_or_default();
-                let sig = [libc::SIGTTOU, libc::SIGTTIN, libc::SIGUSR1].into_iter().find(|&s| signal_name(s) == name);
+                let sig = [libc::SIGTTOU, libc::SIGTTIN, libc::SIGUSR1]
+                    .into_iter()
+                    .find(|&s| signal_name(s) == name);
                 match sig {
                     Some(sig) => {
                         self.proxy.control().send(Command::Signal(sig));
                         self.report(format!("{n}. signal {name}"));
                     }
-                    None => self.fail(n, step, format!("`signal` must be SIGTTOU, SIGTTIN or SIGUSR1, not {name:?}")),
+                    None => self.fail(
+                        n,
+                        step,
+                        format!("`signal` must be SIGTTOU, SIGTTIN or SIGUSR1, not {name:?}"),
+                    ),
                 }
             }
             Action::WaitServerSide => {

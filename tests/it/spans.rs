@@ -51,10 +51,16 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
         root_names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("no root {n}: {root_names:?}"))
     };
     assert!(pos(names::READCFGFILE) < pos(names::CHECK_CONFIG_VALIDITY));
-    assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::PROTOCOL_BIND_ALL));
+    assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::START_PROXIES));
+    assert!(pos(names::START_PROXIES) < pos(names::PROTOCOL_BIND_ALL));
     assert!(pos(names::PROTOCOL_BIND_ALL) < pos(names::PROTOCOL_ENABLE_ALL));
-    let bind = &tb.roots[pos(names::PROTOCOL_BIND_ALL)];
-    assert_eq!(bind.names(), [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS, names::TCP_BIND_LISTENER]);
+    // As in 1.5, start_proxies binds; protocol_bind_all finds nothing left.
+    let bind = &tb.roots[pos(names::START_PROXIES)];
+    assert_eq!(bind.names(), [names::START_PROXIES, names::TCP_BIND_LISTENER]);
+    assert_eq!(
+        tb.roots[pos(names::PROTOCOL_BIND_ALL)].names(),
+        [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS]
+    );
     let l = bind.find(names::TCP_BIND_LISTENER).unwrap();
     assert_eq!((l.field("from"), l.field("to")), (Some("LI_ASSIGNED"), Some("LI_LISTEN")));
     let enable = &tb.roots[pos(names::PROTOCOL_ENABLE_ALL)];
