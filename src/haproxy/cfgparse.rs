@@ -18,17 +18,20 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{
+    HttpAct, HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule,
+};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
 use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
@@ -50,6 +53,8 @@ pub struct Config {
     pub protocols: ProtoList,
     /// Warnings raised while parsing (each already formatted, without the prefix).
     pub warnings: Vec<String>,
+    /// `cache` sections in declaration order.
+    pub caches: Vec<Cache>,
 }
 
 /// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
@@ -71,6 +76,8 @@ enum Section {
     /// An `http-errors` section: `errorfile` lines filling the set named
     /// `Parser::http_errors_name`.
     HttpErrors,
+    /// A `cache` section (index in `Config::caches`).
+    Cache(usize),
     /// A section HAProxy has and haflow ignores (warned once).
     Ignored,
 }
@@ -367,7 +374,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "ring",
     "mailers",
     "program",
-    "cache",
     "traces",
     "log-forward",
     "crt-store",
@@ -805,6 +811,23 @@ impl Parser<'_> {
                     self.section = Section::Ignored;
                 }
             },
+            "cache" => match args.get(1) {
+                Some(name) => {
+                    if self.cfg.caches.iter().any(|c| c.id == *name) {
+                        let msg =
+                            format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
+                        self.diag.alerts.push(msg);
+                        self.section = Section::Ignored;
+                    } else {
+                        self.cfg.caches.push(Cache::new(name, &self.file, self.line));
+                        self.section = Section::Cache(self.cfg.caches.len() - 1);
+                    }
+                }
+                None => {
+                    self.alert("'cache' expects a <name> argument");
+                    self.section = Section::Ignored;
+                }
+            },
             s if OTHER_SECTIONS.contains(&s) => {
                 self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
                 self.section = Section::Ignored;
@@ -836,6 +859,11 @@ impl Parser<'_> {
                         Err(e) => self.alert(e),
                     }
                 }
+                Section::Cache(i) => match cfg_parse_cache(&mut self.cfg.caches[i], &args) {
+                    Ok(Some(w)) => self.warn(w),
+                    Ok(None) => {}
+                    Err(e) => self.alert(e),
+                },
                 Section::Ignored => {}
                 Section::None => {
                     let msg = format!(
@@ -927,6 +955,7 @@ impl Parser<'_> {
         p.http_req_rules = d.http_req_rules.clone();
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.filters = d.filters.clone();
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -1338,6 +1367,13 @@ impl Parser<'_> {
                 {
                     p.req_cap.push((None, slot.len));
                 }
+                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                    && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
+                {
+                    // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
+                    // declares its filter implicitly, here.
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: false });
+                }
                 match set {
                     RuleSet::Req => p.http_req_rules.push(rule),
                     RuleSet::Res => p.http_res_rules.push(rule),
@@ -1461,6 +1497,29 @@ impl Parser<'_> {
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
+            }
+            "filter" if matches!(args.get(1).map(String::as_str), Some("cache" | "compression")) => {
+                let p = self.cur();
+                if args[1] == "compression" {
+                    p.filters.push(FltConf::Compression);
+                } else {
+                    // cache.c:parse_cache_flt() in 2.6: an implicit filter of the same
+                    // cache gives way to this one, declared here.
+                    let name = args
+                        .get(2)
+                        .filter(|n| !n.is_empty())
+                        .ok_or("'filter' : 'cache : expects a <name> argument'")?;
+                    let same = |f: &FltConf| matches!(f, FltConf::Cache { name: n, .. } if n == name);
+                    if p.filters.iter().any(|f| same(f) && matches!(f, FltConf::Cache { explicit: true, .. }))
+                    {
+                        return Err(format!(
+                            "'filter' : '{}: multiple explicit declarations of the cache filter '{name}''",
+                            p.name
+                        ));
+                    }
+                    p.filters.retain(|f| !same(f));
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: true });
+                }
             }
             k if PROXY_KNOWN.contains(&k) => {
                 self.warn(format!(
@@ -2091,6 +2150,11 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     p.resolve_errorfiles();
+    for c in &mut p.cfg.caches {
+        if let Err(e) = cfg_post_parse_section_cache(c) {
+            p.diag.alerts.push(e);
+        }
+    }
     p.tcpcheck_post_parse();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
@@ -2152,6 +2216,21 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 _ => diag
                     .alerts
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        // cache.c:cache_store_check() in 2.6, for each cache filter: its cache exists, and
+        // no compression filter comes before it.
+        for (i, f) in p.filters.iter().enumerate() {
+            let FltConf::Cache { name, .. } = f else { continue };
+            let what = format!("config: {} '{}'", p.section_name(), p.name);
+            if !cfg.caches.iter().any(|c| c.id == *name) {
+                diag.alerts.push(format!(
+                    "{what}: unable to find the cache '{name}' referenced by the filter 'cache'."
+                ));
+            } else if p.filters[..i].contains(&FltConf::Compression) {
+                diag.alerts.push(format!(
+                    "{what}: unable to enable the compression filter before the cache '{name}'."
+                ));
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {

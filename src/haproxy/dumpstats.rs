@@ -802,6 +802,14 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                 }),
             }
         }
+        ["show", "cache", ..] => {
+            // 2.6 answers nothing below the admin level.
+            if !has_level(a, Admin) {
+                return t("");
+            }
+            let now = crate::haproxy::cache::unix_secs(w.clock.date);
+            Answer::Text(crate::haproxy::cache::cli_io_handler_show_cache(&w.caches, now))
+        }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::cache::{http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -208,6 +209,10 @@ pub enum HttpAct {
     /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
+    /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
+    CacheUse(String),
+    /// `http-response cache-store NAME` (2.6): keep the response in the cache.
+    CacheStore(String),
 }
 
 /// Where `http-request capture` stores its value.
@@ -413,8 +418,8 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
-const RES_ACTIONS: &str = "'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
 /// actions): the words after `http-request`, `http-response` or `http-after-response`.
@@ -567,6 +572,8 @@ pub fn parse_http_rule(
             Some("off") => (HttpAct::StrictMode(false), 2),
             _ => return Err("'strict-mode' expects 'on' or 'off'".into()),
         },
+        "cache-use" if set == RuleSet::Req => (HttpAct::CacheUse(parse_cache_rule(a)?), 2),
+        "cache-store" if set == RuleSet::Res => (HttpAct::CacheStore(parse_cache_rule(a)?), 2),
         k if k.starts_with("set-var-fmt(") => {
             let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
             exact(1, "a format string")?;
@@ -595,6 +602,15 @@ pub fn parse_http_rule(
         }
     };
     Ok(HttpRule { act, cond })
+}
+
+/// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
+/// (whether that cache exists is checked once every section is read).
+fn parse_cache_rule(a: &[String]) -> Result<String, String> {
+    match a.get(1).map(String::as_str) {
+        None | Some("" | "if" | "unless") => Err("expects a cache name".into()),
+        Some(name) => Ok(name.to_string()),
+    }
 }
 
 fn unknown_action(set: RuleSet, kw: &str) -> String {
@@ -637,6 +653,10 @@ enum RuleStep {
     SetSrc(std::net::IpAddr),
     /// Change the address the client reached.
     SetDst(std::net::IpAddr),
+    /// Look the request up in a cache, for proxy `px`.
+    CacheUse(ProxyId, String),
+    /// Store the response in a cache, for proxy `px`.
+    CacheStore(ProxyId, String),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -825,6 +845,8 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
+        HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
+        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
     }
 }
 
@@ -993,8 +1015,14 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 .map_or(0, |a| a.port());
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
         }
+        RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
+        RuleStep::CacheStore(px, name) => {
+            // The head as it is at this rule is what the cache keeps.
+            if let Some(h) = head.cloned() {
+                http_action_store_cache(w, s, px, &name, h);
+            }
+        }
     }
-    let _ = w;
     None
 }
 
@@ -1070,6 +1098,17 @@ mod tests {
         assert!(parse(RuleSet::Req, "set-status 200").is_err());
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
+        assert!(
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+        );
+        assert!(
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+        );
+        assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
+        assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));
+        assert!(
+            parse(RuleSet::AfterRes, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'")
+        );
         assert!(parse(RuleSet::Req, "frobnicate").unwrap_err().contains("unknown action 'frobnicate'"));
         assert!(parse(RuleSet::Req, "allow foo").unwrap_err().contains("unexpected argument 'foo'"));
         let mut caps = 0;

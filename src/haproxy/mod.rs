@@ -12,6 +12,7 @@
 pub mod acl;
 pub mod backend;
 pub mod buffers;
+pub mod cache;
 pub mod cfgcond;
 pub mod cfgparse;
 pub mod checks;

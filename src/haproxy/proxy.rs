@@ -273,6 +273,25 @@ pub struct ProxyCounters {
     pub comp_byp: u64,
     /// Responses compressed (`comp_rsp`).
     pub comp_rsp: u64,
+    /// `cache-use` lookups (`cache_lookups`).
+    pub cache_lookups: u64,
+    /// `cache-use` lookups that found the object (`cache_hits`).
+    pub cache_hits: u64,
+}
+
+/// A filter declaration (`struct flt_conf`, 2.6), the kinds haflow knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FltConf {
+    /// `filter compression`.
+    Compression,
+    /// `filter cache NAME`, or the implicit one of `cache-use`/`cache-store NAME`
+    /// (`explicit` false, `CACHE_FLT_F_IMPLICIT_DECL`).
+    Cache {
+        /// The cache's name.
+        name: String,
+        /// Declared by a `filter` line.
+        explicit: bool,
+    },
 }
 
 /// `struct proxy`.
@@ -316,6 +335,10 @@ pub struct Proxy {
     pub comp: Option<Comp>,
     /// `http-after-response` rules in order.
     pub http_after_res_rules: Vec<HttpRule>,
+    /// `px->filter_configs` (2.6): the filters of this proxy in the order they run,
+    /// declared by `filter` lines or implicitly by the first cache rule naming a cache.
+    /// Only their order is kept: it decides whether compression may precede a cache.
+    pub filters: Vec<FltConf>,
     /// `http-error status N ...`: the replies replacing the error messages of these
     /// statuses (before `errorfile`s).
     pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
@@ -407,6 +430,7 @@ impl Proxy {
             http_res_rules: Vec::new(),
             comp: None,
             http_after_res_rules: Vec::new(),
+            filters: Vec::new(),
             http_errors: std::collections::BTreeMap::new(),
             req_cap: Vec::new(),
             rsp_cap: Vec::new(),

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
@@ -1432,6 +1433,9 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("capture.res.hdr", smp_fetch_capture_res_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.req.method", smp_fetch_capture_req_method, ARG0, None, SMP_T_STR),
     fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR),
+    // The cache (cache.c).
+    fetch!("res.cache_hit", smp_fetch_res_cache_hit, ARG0, None, SMP_T_BOOL),
+    fetch!("res.cache_name", smp_fetch_res_cache_name, ARG0, None, SMP_T_STR),
 ];
 
 /// sample.c:find_sample_fetch() in 2.6.
@@ -1762,6 +1766,64 @@ fn sample_conv_base64url2bin(_: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool
         }
         Err(_) => false,
     }
+}
+
+/// sample.c:smp_check_date_unit() in 2.6: the unit argument (`s`, `ms`, `us`) becomes
+/// its `TIME_UNIT_*` number (0, 1, 2).
+fn smp_check_date_unit(a: &mut [Arg]) -> Result<(), String> {
+    let unit = match &a[1] {
+        Arg::None => return Ok(()),
+        Arg::Str(u) => match u.as_slice() {
+            b"s" => 0,
+            b"ms" => 1,
+            b"us" => 2,
+            other => {
+                return Err(format!("expects 's', 'ms' or 'us', got '{}'", String::from_utf8_lossy(other)));
+            }
+        },
+        _ => return Err("Unexpected arg type".into()),
+    };
+    a[1] = Arg::Sint(unit);
+    Ok(())
+}
+
+/// The civil date (year, month 1-12, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, usize, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m as usize, d)
+}
+
+/// http_conv.c:sample_conv_http_date() in 2.6 (`http_date([offset[,unit]])`): a date in
+/// seconds (or `ms`/`us`, whose fraction is printed) as an IMF-fixdate in GMT.
+fn sample_conv_http_date(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let SmpData::Sint(mut v) = *d else { return false };
+    if let Arg::Sint(off) = a[0] {
+        v = v.wrapping_add(off);
+    }
+    let unit = if let Arg::Sint(u) = a[1] { u } else { 0 };
+    let (mut frac, div) = (0, [1, 1000, 1_000_000][unit.clamp(0, 2) as usize]);
+    if div > 1 {
+        frac = v % div;
+        v /= div;
+    }
+    // As 2.6, the 55 bits mask keeps very large dates positive.
+    let secs = v & 0x007f_ffff_ffff_ffff;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, mday) = civil_from_days(days);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let wday = DAYS[(days % 7) as usize];
+    let mon = crate::haproxy::log::MONTHS[m - 1];
+    let frac = if div > 1 { format!(".{frac}") } else { String::new() };
+    *d = SmpData::Str(format!("{wday}, {mday:02} {mon} {y:04} {h:02}:{mi:02}:{s:02}{frac} GMT").into_bytes());
+    true
 }
 
 /// `url_dec([in_form])`: `%XX` decoded; `+` becomes a space in the query part (or
@@ -2567,6 +2629,14 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
         SMP_T_BOOL
     ),
     conv!("url_dec", sample_conv_url_dec, SINT0, None, SMP_T_STR, SMP_T_STR),
+    conv!(
+        "http_date",
+        sample_conv_http_date,
+        args(0, &[ARGT_SINT, ARGT_STR]),
+        Some(smp_check_date_unit),
+        SMP_T_SINT,
+        SMP_T_STR
+    ),
     conv!("url_enc", sample_conv_url_enc, args(0, &[ARGT_STR]), Some(check_url_enc), SMP_T_STR, SMP_T_STR),
     conv!("iif", sample_conv_iif, args(2, &[ARGT_STR, ARGT_STR]), None, SMP_T_BOOL, SMP_T_STR),
     conv!("and", sample_conv_binary_and, args(1, &[ARGT_STR]), Some(check_operator), SMP_T_SINT, SMP_T_SINT),
@@ -2789,6 +2859,20 @@ mod tests {
     }
 
     #[test]
+    fn http_date_prints_an_imf_fixdate_in_gmt() {
+        assert_eq!(s("int(784111777),http_date"), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(s("int(784111777),http_date(3)"), "Sun, 06 Nov 1994 08:49:40 GMT");
+        assert_eq!(s("int(784111777123),http_date(0,ms)"), "Sun, 06 Nov 1994 08:49:37.123 GMT");
+        assert_eq!(s("int(0),http_date"), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(s("int(951782400),http_date"), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert!(
+            sample_parse_word("int(1),http_date(0,h)")
+                .unwrap_err()
+                .contains("expects 's', 'ms' or 'us', got 'h'")
+        );
+    }
+
+    #[test]
     fn args_quotes_and_errors() {
         let (a, n) =
             make_arg_list(b"(a\\ b,'c,d',\"e)\")x", args(0, &[ARGT_STR, ARGT_STR, ARGT_STR])).unwrap();
@@ -2886,7 +2970,8 @@ mod tests {
         assert_eq!(s(&format!("{doc},json_query('$.big')")), "1.23457e+07");
         assert_eq!(s(&format!("{doc},json_query('$.big',int)")), "12345678");
         assert_eq!(s(&format!("{doc},json_query('$.nope')")), "<none>");
-        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\\.key')"#), "v");
+        // Single quotes keep the backslash for json_query, which reads `\.` as a dot in a key.
+        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\.key')"#), "v");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::haproxy::stream_interface::{
 use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
-use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::ids::{Fd, ListenerId, ProxyId, ServerId, SessionId, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -221,6 +221,13 @@ pub struct Session {
     pub srv_conn: Option<ServerId>,
     /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
     pub idle_srv: Option<ServerId>,
+    /// 2.6's `sess->srv_list`: idle connections to servers this session used before
+    /// and left for another (a switch of backend), kept unpolled for when it comes back
+    /// to them (at most `MAX_SRV_LIST`). 1.5 closed them; HAProxy 2.6 keeps them, and
+    /// a server expecting its next request on the same connection sees that.
+    /// Divergence: 2.6 keeps watching them for a close; here they are probed when taken
+    /// back (`idle_conn_alive`).
+    pub srv_list: Vec<(ServerId, Fd)>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -274,6 +281,15 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// True when `fd` is this session's on `side`: its stream interface's, or an idle
+    /// server connection kept aside (by the cache applet, or in `srv_list`).
+    pub fn holds_fd(&self, side: Side, fd: Fd) -> bool {
+        self.si[side as usize].fd == Some(fd)
+            || (side == Side::Srv
+                && (self.srv_list.iter().any(|&(_, f)| f == fd)
+                    || self.si[1].appctx.as_ref().is_some_and(|a| a.idle_fd == Some(fd))))
+    }
+
     /// A session accepted on `listener` of `fe` from `addr`, at `date` (`now`): both
     /// buffers sized `(bufsize, maxrewrite)`, `si[0]` established, `si[1]` not yet
     /// asked to connect, and no task yet.
@@ -298,6 +314,7 @@ impl Session {
             srv: None,
             srv_conn: None,
             idle_srv: None,
+            srv_list: Vec::new(),
             prev_srv: None,
             pend_pos: false,
             task: TaskId::default(),
@@ -1037,6 +1054,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         si.prev_state = si.state;
         si.flags.remove(SiFlags::SI_FL_DONT_WAKE | SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
     }
+    // 1.5.0's si_applet_call(): an applet standing for the server writes what it can;
+    // when it did something, the session runs again to analyse it.
+    if s.si[1].state == SiState::SI_ST_EST && s.si[1].appctx.is_some() {
+        let date = crate::haproxy::cache::unix_secs(w.clock.date);
+        let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::cache::http_cache_io_handler(s, &mut w.pool2_buffer, date) {
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+        }
+    }
     let mut exp = tick_first(s.req.rex, s.req.wex);
     exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
     // An analyser's deadline only matters while analysers remain (as in HAProxy).
@@ -1206,6 +1232,20 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
         return;
     }
     let now = w.clock.now_ms;
+    if s.si[1].appctx.is_some() {
+        // 1.5.0: an applet (here the cache) directly goes to the EST state; the
+        // connection is established at once (1.5.0 calls `sess_establish` right after).
+        s.logs.t_queue = Some(s.elapsed(now));
+        // An idle server connection of the previous transaction waits aside, untouched.
+        let idle = s.si[1].fd.take();
+        if let Some(a) = s.si[1].appctx.as_deref_mut() {
+            a.idle_fd = idle;
+        }
+        s.si[1].set_state(SiState::SI_ST_EST);
+        span.record("to", s.si[1].state.coded());
+        sess_establish(w, s);
+        return;
+    }
     match srv_redispatch_connect(w, s) {
         SrvStatus::Ok => {
             // The server is assigned: the queue time (`%Tw`) ends here, and the connect
@@ -1683,6 +1723,16 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
             w.fdtab.fd_delete(fd);
         }
     }
+    if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
+        w.fdtab.fd_delete(fd);
+    }
+    for (_, fd) in s.srv_list.drain(..) {
+        w.fdtab.fd_delete(fd);
+    }
+    // The pooled session keeps its memory, not what it held: the cache entry being
+    // served and the response being stored go now.
+    s.si[1].appctx = None;
+    s.txn.cache = None;
     {
         let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);
@@ -1712,9 +1762,12 @@ mod tests {
     /// A process state for `CFG` (nothing bound) and a session of it, whose server side
     /// stands in `srv_state` after `prev`, assigned to `be/s1`.
     fn world(prev: SiState, srv_state: SiState) -> (Haproxy, Session) {
+        // One file per call: tests run in parallel threads of one process.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("haflow-session-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.cfg");
+        let path = dir.join(format!("t{seq}.cfg"));
         std::fs::write(&path, CFG).unwrap();
         let cfg = crate::haproxy::cfgparse::readcfgfile(&[&path], &|_| None).expect("the test config parses");
         let w = Haproxy::new(cfg).unwrap();

@@ -431,7 +431,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     if http {
         hrsp(&mut r, &c.rsp);
         r.set("intercepted", c.intercepted);
-        r.set_all(&["cache_lookups", "cache_hits"], 0);
+        r.set("cache_lookups", c.cache_lookups);
+        r.set("cache_hits", c.cache_hits);
     }
     r.set("req_rate", if http { ps.req.read(c.cum_req, ms) } else { 0 });
     r.set("req_rate_max", if http { ps.req.read_max(c.cum_req, ms) } else { 0 });
@@ -631,7 +632,8 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     if http {
         hrsp(&mut r, &c.rsp);
         r.set("req_tot", c.rsp.iter().sum::<u64>());
-        r.set_all(&["cache_lookups", "cache_hits"], 0);
+        r.set("cache_lookups", c.cache_lookups);
+        r.set("cache_hits", c.cache_hits);
     }
     r.set("cli_abrt", c.cli_aborts);
     r.set("srv_abrt", c.srv_aborts);

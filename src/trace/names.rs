@@ -142,6 +142,12 @@ pub const SELECT_COMPRESSION_REQUEST_HEADER: &str = "select_compression_request_
 pub const SELECT_COMPRESSION_RESPONSE_HEADER: &str = "select_compression_response_header";
 /// compression.c:http_compression_buffer_end() (1.5.0), when it writes a chunk
 pub const HTTP_COMPRESSION_BUFFER_END: &str = "http_compression_buffer_end";
+/// cache.c:http_action_req_cache_use() (2.6)
+pub const HTTP_ACTION_REQ_CACHE_USE: &str = "http_action_req_cache_use";
+/// cache.c:http_action_store_cache() (2.6)
+pub const HTTP_ACTION_STORE_CACHE: &str = "http_action_store_cache";
+/// cache.c:http_cache_io_handler() (2.6), the cache applet, as 1.5.0's si_applet_call()
+pub const HTTP_CACHE_IO_HANDLER: &str = "http_cache_io_handler";
 /// proto_http.c:http_end_txn_clean_session()
 pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
 /// proto_http.c:http_resync_states() (1.5.0), traced when it switches to a tunnel

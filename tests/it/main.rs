@@ -2,6 +2,7 @@
 //! the real proxy on a thread (or the real binary where the command line is the point).
 
 mod book;
+mod cache;
 mod checks;
 mod compression;
 mod config;

@@ -32,7 +32,7 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     tb.extend(&records);
     let root_names: Vec<&str> = tb.roots.iter().map(|r| r.name).collect();
     // Start-up: readcfgfile > cfg_parse_listen > str2listener > tcpv4_add_listener, then
-    // check_config_validity, protocol_bind_all > ... > tcp_bind_listener, protocol_enable_all > ... > enable_listener.
+    // check_config_validity, start_proxies > tcp_bind_listener, protocol_bind_all, protocol_enable_all > ... > enable_listener.
     let cfg_root = tb.roots.iter().find(|r| r.name == names::READCFGFILE).expect("readcfgfile span");
     let mut global = Vec::new();
     cfg_root.find_all(names::CFG_PARSE_GLOBAL, &mut global);
@@ -54,7 +54,8 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::START_PROXIES));
     assert!(pos(names::START_PROXIES) < pos(names::PROTOCOL_BIND_ALL));
     assert!(pos(names::PROTOCOL_BIND_ALL) < pos(names::PROTOCOL_ENABLE_ALL));
-    // As in 1.5, start_proxies binds; protocol_bind_all finds nothing left.
+    // As in 1.5, main() binds the proxies' listeners through start_proxies (in its retry
+    // loop); protocol_bind_all then finds nothing left to bind.
     let bind = &tb.roots[pos(names::START_PROXIES)];
     assert_eq!(bind.names(), [names::START_PROXIES, names::TCP_BIND_LISTENER]);
     assert_eq!(
