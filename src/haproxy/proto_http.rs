@@ -1058,6 +1058,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         return http_handle_stats(w, s, px_id, an_bit);
     }
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
+        s.req.buffer_dont_connect();
         return AnalyserResult::Wait;
     }
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && w.proxies[px_id.idx()].unique_id_format.is_some() {
@@ -1495,7 +1496,6 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     };
     s.req.analysers.remove(an_bit);
     s.req.analysers.insert(Analysers::AN_REQ_HTTP_XFER_BODY);
-    s.req.buffer_auto_connect();
     // The server's answer will be awaited with `timeout server`; until then the request
     // must reach it even if the client goes quiet.
     s.req.buffer_dont_close();
