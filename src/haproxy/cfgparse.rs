@@ -2278,7 +2278,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     }
     for px in server_id_tables {
         if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
-            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+            use crate::haproxy::stick_table::StkDataType::{STKTABLE_DT_SERVER_ID, STKTABLE_DT_SERVER_KEY};
+            // 1.5.0 stores the server's id; 2.6 also its name (`server_key`).
+            t.stored[STKTABLE_DT_SERVER_ID.idx()] = true;
+            t.stored[STKTABLE_DT_SERVER_KEY.idx()] = true;
         }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
