@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
 use crate::haproxy::buffers::Analysers;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::memory::{Pool, PoolStats};
@@ -862,7 +862,7 @@ fn sticking_rule_key(
     with_smp_ctx(w, s, dir, |ctx| {
         let (w, _) = ctx.strm?;
         if let Some(c) = &rule.cond
-            && !acl_exec_cond(c, &w.proxies[be.idx()].acls, ctx)
+            && !acl_match_cond(c, &w.proxies[be.idx()].acls, ctx)
         {
             return None;
         }

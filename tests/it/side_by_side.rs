@@ -872,6 +872,97 @@ fn persistence_cookies_match_haproxy() {
     assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
 }
 
+const CFG_DYNAMIC_SERVERS: &str = r#"
+global
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    stats enable
+    stats uri /stats
+    stats admin if TRUE
+    default_backend be
+backend be
+    server s1 "${S1}"
+backend st
+    balance static-rr
+    server s1 "${S1}"
+backend tcp
+    mode tcp
+    server s1 "${S1}"
+"#;
+
+/// The runtime server commands of the management guide, with their refusals.
+const DYNAMIC_SERVER_COMMANDS: &[&str] = &[
+    "add server nope/s2 127.0.0.1:1",
+    "add server be/s2",
+    "add server st/s2 127.0.0.1:1",
+    "add server tcp/s2 127.0.0.1:1 proto h2",
+    "add server be/s1 127.0.0.1:1",
+    "add server be/s2 127.0.0.1:1 cookie c2",
+    "add server be/s2 127.0.0.1:1 weight 3",
+    "get weight be/s2",
+    "set weight be/s2 50%",
+    "get weight be/s2",
+    "enable health be/s2",
+    "enable agent be/s2",
+    "del server be/s1",
+    "del server be/nope",
+    "del server nope/s1",
+    "enable server be/s2",
+    "del server be/s2",
+    "set server be/s2 state maint",
+    "del server be/s2",
+    "del server be/s2",
+    "set server be/s1 fqdn",
+    "set server be/s1 fqdn example.com",
+];
+
+#[test]
+fn runtime_server_commands_answer_like_haproxy() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let dir = tmpdir("dynsrv");
+    let (hs, fs) = (dir.join("hap.sock"), dir.join("hf.sock"));
+    let Some(hap) =
+        start_haproxy_with(CFG_DYNAMIC_SERVERS, &[("S1", a(s1.addr())), ("SOCK", hs.display().to_string())])
+    else {
+        return;
+    };
+    let hf = proxy(
+        CFG_DYNAMIC_SERVERS,
+        &[("S1", a(s1.addr())), ("SOCK", fs.display().to_string()), ("PORT", "0".into())],
+    );
+    let mut diffs = Vec::new();
+    for cmd in DYNAMIC_SERVER_COMMANDS {
+        let (h, f) = (crate::soak::cli(&hs, cmd), crate::soak::cli(&fs, cmd));
+        if h != f {
+            diffs.push(format!("{cmd}:\n  haproxy {h:?}\n  haflow  {f:?}"));
+        }
+    }
+    // The statistics page's answer to its form, and the state it leaves.
+    let form = "s=s1&action=drain&b=be";
+    let post = format!("POST /stats HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{form}", form.len());
+    let mut answers = Vec::new();
+    for (addr, sock) in [(hap.addr, &hs), (hf.addr("fe"), &fs)] {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(post.as_bytes()).unwrap();
+        let r = c.read_response(false).unwrap();
+        let state = crate::soak::cli(sock, "show servers state be");
+        let s1_line = state.lines().find(|l| l.contains(" s1 ")).unwrap_or("").to_string();
+        let f: Vec<&str> = s1_line.split(' ').collect();
+        answers.push((r.status, r.header("location").map(str::to_string), f.get(6).map(|s| s.to_string())));
+    }
+    if answers[0] != answers[1] {
+        diffs.push(format!("stats POST: haproxy {:?}, haflow {:?}", answers[0], answers[1]));
+    }
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+    assert_idle(&hf);
+}
+
 const STICK_ON_CFG: &str = r#"
 global
     stats socket "${SOCK}" level admin
