@@ -2546,6 +2546,15 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
             ));
         }
     }
+    let mut track = |table_name: &Option<String>, table: &mut Option<ProxyId>| {
+        *table = find(table_name);
+        if table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    };
     let tcp = p
         .tcp_req
         .l4_rules
@@ -2554,24 +2563,12 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
         .chain(p.tcp_req.inspect_rules.iter_mut());
     for r in tcp {
         if let crate::haproxy::tcp_rules::TcpAct::TrackSc { table_name, table, .. } = &mut r.act {
-            *table = find(table_name);
-            if table.is_none() {
-                missing.push(format!(
-                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
-                    table_name.as_deref().unwrap_or(&pname)
-                ));
-            }
+            track(table_name, table);
         }
     }
     for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
         if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
-            *table = find(table_name);
-            if table.is_none() {
-                missing.push(format!(
-                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
-                    table_name.as_deref().unwrap_or(&pname)
-                ));
-            }
+            track(table_name, table);
         }
     }
     diag.alerts.extend(missing);
