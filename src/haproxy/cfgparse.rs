@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
-use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
+use crate::haproxy::cache::{Cache, CacheRef, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -37,7 +37,7 @@ use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
-use crate::ids::{ListenerId, ProxyId};
+use crate::ids::{CacheId, ListenerId, ProxyId};
 use crate::trace::names;
 
 /// Everything the configuration produced, ready for `init`.
@@ -708,6 +708,9 @@ struct DefaultsSnapshot {
     px: Proxy,
     logs_global: bool,
     error_directives: Vec<ErrorDirective>,
+    /// The capabilities of the proxies that inherited it so far: one with TCP/HTTP rules
+    /// may serve frontends or backends, not both (2.6).
+    used_by: ProxyCap,
 }
 
 impl Parser<'_> {
@@ -916,6 +919,7 @@ impl Parser<'_> {
                 px: self.defaults.clone(),
                 logs_global: self.defaults_logs_global,
                 error_directives: self.defaults_error_directives.clone(),
+                used_by: ProxyCap::empty(),
             };
             self.named_defaults.insert(n, snap);
         }
@@ -984,6 +988,15 @@ impl Parser<'_> {
                 d.name
             );
             self.alert(msg);
+        } else if has_rules && let Some(snap) = from.and_then(|f| self.named_defaults.get_mut(f)) {
+            snap.used_by |= cap;
+            if snap.used_by == ProxyCap::PR_CAP_LISTEN {
+                let msg = format!(
+                    "parsing [{}:{}]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}:{}).",
+                    self.file, self.line, d.conf.0, d.conf.1
+                );
+                self.diag.alerts.push(msg);
+            }
         }
         // Rules and ACLs of a named `defaults` run before the proxy's own.
         p.acls = d.acls.clone();
@@ -1490,7 +1503,8 @@ impl Parser<'_> {
                 {
                     p.req_cap.push((None, slot.len));
                 }
-                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                if let HttpAct::CacheUse(CacheRef { name, .. }) | HttpAct::CacheStore(CacheRef { name, .. }) =
+                    &rule.act
                     && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
                 {
                     // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
@@ -2379,6 +2393,12 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 diag.alerts.push(format!(
                     "{what}: unable to enable the compression filter before the cache '{name}'."
                 ));
+            }
+        }
+        // The cache rules find their section.
+        for rule in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+            if let HttpAct::CacheUse(r) | HttpAct::CacheStore(r) = &mut rule.act {
+                r.id = cfg.caches.iter().position(|c| c.id == r.name).map(CacheId::from);
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
-use crate::haproxy::cache::{http_action_req_cache_use, http_action_store_cache};
+use crate::haproxy::cache::{CacheRef, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -33,7 +33,7 @@ use crate::haproxy::sample::{
 use crate::haproxy::session::Session;
 use crate::haproxy::stick_table::{StkCtrAct, StkDataType, StkKey};
 use crate::haproxy::vars::{VarName, register_name};
-use crate::ids::ProxyId;
+use crate::ids::{CacheId, ProxyId};
 use crate::trace::names;
 
 /// Which rule list a rule belongs to (`http-request`, `http-response`,
@@ -211,9 +211,9 @@ pub enum HttpAct {
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
     /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
-    CacheUse(String),
+    CacheUse(CacheRef),
     /// `http-response cache-store NAME` (2.6): keep the response in the cache.
-    CacheStore(String),
+    CacheStore(CacheRef),
     /// `track-sc0|1|2 KEY [table NAME]`: track the key's entry in counter `slot`.
     TrackSc {
         /// The counter (0 to 2).
@@ -683,10 +683,10 @@ pub fn parse_http_rule(
 
 /// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
 /// (whether that cache exists is checked once every section is read).
-fn parse_cache_rule(a: &[String]) -> Result<String, String> {
+fn parse_cache_rule(a: &[String]) -> Result<CacheRef, String> {
     match a.get(1).map(String::as_str) {
         None | Some("" | "if" | "unless") => Err("expects a cache name".into()),
-        Some(name) => Ok(name.to_string()),
+        Some(name) => Ok(CacheRef { name: name.to_string(), id: None }),
     }
 }
 
@@ -731,9 +731,9 @@ enum RuleStep {
     /// Change the address the client reached.
     SetDst(std::net::IpAddr),
     /// Look the request up in a cache, for proxy `px`.
-    CacheUse(ProxyId, String),
+    CacheUse(ProxyId, CacheId),
     /// Store the response in a cache, for proxy `px`.
-    CacheStore(ProxyId, String),
+    CacheStore(ProxyId, CacheId),
     /// Start tracking an entry.
     TrackSc { slot: usize, table: ProxyId, key: StkKey },
     /// Change a tracked entry.
@@ -926,8 +926,10 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
-        HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
-        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
+        HttpAct::CacheUse(CacheRef { id: Some(id), .. }) => RuleStep::CacheUse(px, *id),
+        HttpAct::CacheStore(CacheRef { id: Some(id), .. }) => RuleStep::CacheStore(px, *id),
+        // Unresolved: check_config_validity refused the configuration.
+        HttpAct::CacheUse(_) | HttpAct::CacheStore(_) => RuleStep::Next,
         HttpAct::TrackSc { slot, expr, table: Some(px), .. } => {
             // http_action_track_sc() in 2.6: a counter already tracking stays as it is.
             if s.stkctr[*slot].is_some() {
@@ -1120,11 +1122,11 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 .map_or(0, |a| a.port());
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
         }
-        RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
-        RuleStep::CacheStore(px, name) => {
+        RuleStep::CacheUse(px, id) => http_action_req_cache_use(w, s, px, id),
+        RuleStep::CacheStore(px, id) => {
             // The head as it is at this rule is what the cache keeps.
             if let Some(h) = head.cloned() {
-                http_action_store_cache(w, s, px, &name, h);
+                http_action_store_cache(w, s, px, id, h);
             }
         }
         RuleStep::TrackSc { slot, table, key } => {
@@ -1239,10 +1241,10 @@ mod tests {
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
         assert!(
-            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(r) if r.name == "c1")
         );
         assert!(
-            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(r) if r.name == "c1")
         );
         assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
         assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));

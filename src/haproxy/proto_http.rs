@@ -1377,8 +1377,10 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let src = s.cli_addr.map(|a| a.ip());
     let fwdfor = fwdfor
         && src.is_some_and(|ip| {
-            !(fe.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&fe.fwdfor, ip))
-                && !(be.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&be.fwdfor, ip))
+            let except = |p: &crate::haproxy::proxy::Proxy| {
+                p.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&p.fwdfor, ip)
+            };
+            !except(fe) && !except(be)
         });
     let orgto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
     let dst = if orgto.is_some() {

@@ -826,7 +826,7 @@ pub fn http_stat_ctx(
 /// scopes let proxy `p` be shown (the exact names of `stats scope`, then a
 /// case-insensitive substring of the URL's `scope=`).
 fn stats_scope_allows(ctx: &StatCtx, p: &Proxy) -> bool {
-    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.iter().any(|n| *n == p.name))
+    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.contains(&p.name))
         && ctx
             .url_scope
             .as_deref()
@@ -989,7 +989,7 @@ fn stats_dump_fields_html(row: &Row, h: &HtmlOpts, is_backend: bool, out: &mut S
 fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
     out.push_str("</table>\n");
     if h.admin && p.is_backend() {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "Choose the action to perform on the checked servers : <select name=action>\
              <option value=\"\"></option><option value=\"ready\">Set state to READY</option>\
@@ -997,7 +997,7 @@ fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
              <option value=\"dhlth\">Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option>\
              <option value=\"dagent\">Agent: disable checks</option><option value=\"eagent\">Agent: enable checks</option>\
              <option value=\"shutdown\">Kill Sessions</option></select>\
-             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>\n",
+             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>",
             p.uuid
         );
     }
