@@ -2490,7 +2490,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     }
     for px in server_id_tables {
         if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
-            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+            use crate::haproxy::stick_table::StkDataType::{STKTABLE_DT_SERVER_ID, STKTABLE_DT_SERVER_KEY};
+            // 1.5.0 stores the server's id; 2.6 also its name (`server_key`).
+            t.stored[STKTABLE_DT_SERVER_ID.idx()] = true;
+            t.stored[STKTABLE_DT_SERVER_KEY.idx()] = true;
         }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
@@ -2563,15 +2566,29 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
             ));
         }
     }
+    let mut track = |table_name: &Option<String>, table: &mut Option<ProxyId>| {
+        *table = find(table_name);
+        if table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    };
+    let tcp = p
+        .tcp_req
+        .l4_rules
+        .iter_mut()
+        .chain(p.tcp_req.l5_rules.iter_mut())
+        .chain(p.tcp_req.inspect_rules.iter_mut());
+    for r in tcp {
+        if let crate::haproxy::tcp_rules::TcpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            track(table_name, table);
+        }
+    }
     for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
         if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
-            *table = find(table_name);
-            if table.is_none() {
-                missing.push(format!(
-                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
-                    table_name.as_deref().unwrap_or(&pname)
-                ));
-            }
+            track(table_name, table);
         }
     }
     diag.alerts.extend(missing);

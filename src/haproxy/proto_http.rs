@@ -2397,3 +2397,35 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.req.analyse_exp = tick_add_ifset(now, t.httpka.or(t.httpreq).or(t.client));
     s.req.buffer_dont_connect();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn cookie_options_parse_as_haproxy_checks_them() {
+        let c = parse_cookie(&words("SRV insert indirect nocache domain a.b domain c.d httponly"))
+            .expect("valid");
+        assert_eq!(c.name, "SRV");
+        assert_eq!(
+            c.ck_opts,
+            CkOpts::PR_CK_INS | CkOpts::PR_CK_IND | CkOpts::PR_CK_NOC | CkOpts::PR_CK_HTTPONLY
+        );
+        assert_eq!(c.domains, ["a.b", "c.d"]);
+        for bad in ["", "S insert prefix", "S preserve", "S maxidle 1h", "S frobnicate"] {
+            assert!(parse_cookie(&words(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookie_headers_split_into_pairs() {
+        assert_eq!(
+            cookie_pairs(b"a=1; SRV=two ;b"),
+            [(&b"a"[..], &b"1"[..]), (&b"SRV"[..], &b"two"[..]), (&b"b"[..], &b""[..])]
+        );
+    }
+}

@@ -962,3 +962,76 @@ fn runtime_server_commands_answer_like_haproxy() {
     assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
     assert_idle(&hf);
 }
+
+const STICK_ON_CFG: &str = r#"
+global
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    balance roundrobin
+    stick-table type ip size 10 expire 1m store conn_cnt
+    stick on src
+    server s1 "${S1}"
+    server s2 "${S2}"
+"#;
+
+#[test]
+fn stick_on_persistence_and_its_table_match_haproxy() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let dir = tmpdir("sbs-stick-on");
+    let (hap_sock, hf_sock) = (dir.join("hap.sock"), dir.join("hf.sock"));
+    let env = |sock: &std::path::Path| {
+        vec![("S1", a(s1.addr())), ("S2", a(s2.addr())), ("SOCK", sock.display().to_string())]
+    };
+    let Some(hap) = start_haproxy_with(STICK_ON_CFG, &env(&hap_sock)) else { return };
+    let mut env_hf = env(&hf_sock);
+    env_hf.push(("PORT", "0".into()));
+    let hf = proxy(STICK_ON_CFG, &env_hf);
+    let served = |addr: SocketAddr| -> Vec<String> {
+        (0..3)
+            .map(|_| {
+                let r = haflow::scenario::client::get(addr, "/").expect("a response");
+                r.header("X-Served-By").unwrap_or("").to_string()
+            })
+            .collect()
+    };
+    let (a1, a2) = (served(hap.addr), served(hf.addr("fe")));
+    assert!(a1.iter().all(|s| *s == a1[0]) && a2.iter().all(|s| *s == a2[0]), "haproxy {a1:?} haflow {a2:?}");
+    let show = |sock: &std::path::Path| {
+        let mut out = String::new();
+        eventually(SOON, || {
+            out = cli(sock, "show table be\n");
+            out.contains("use=0")
+        });
+        out.lines()
+            .map(|l| match l.split_once(": key=") {
+                Some((_, rest)) => {
+                    rest.split(' ').filter(|w| !w.starts_with("exp=")).collect::<Vec<_>>().join(" ")
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let (t1, t2) = (show(&hap_sock), show(&hf_sock));
+    // Each process may have started its round robin on a different server.
+    let norm = |v: Vec<String>, first: &str| {
+        let id = if first == "s1" { "1" } else { "2" };
+        v.into_iter()
+            .map(|l| {
+                l.replace(&format!("server_id={id}"), "server_id=N")
+                    .replace(&format!("server_key={first}"), "server_key=S")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(norm(t1, &a1[0]), norm(t2, &a2[0]));
+    assert_eq!(cli(&hf_sock, "clear table be\n"), "\n");
+    assert_idle(&hf);
+}
