@@ -824,7 +824,7 @@ pub fn http_stat_ctx(
 /// scopes let proxy `p` be shown (the exact names of `stats scope`, then a
 /// case-insensitive substring of the URL's `scope=`).
 fn stats_scope_allows(ctx: &StatCtx, p: &Proxy) -> bool {
-    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.iter().any(|n| *n == p.name))
+    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.contains(&p.name))
         && ctx
             .url_scope
             .as_deref()
@@ -995,7 +995,7 @@ fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
              <option value=\"dhlth\">Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option>\
              <option value=\"dagent\">Agent: disable checks</option><option value=\"eagent\">Agent: enable checks</option>\
              <option value=\"shutdown\">Kill Sessions</option></select>\
-             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>\n",
+             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>",
             p.uuid
         );
     }
