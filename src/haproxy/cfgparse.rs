@@ -23,7 +23,7 @@ use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
 use crate::haproxy::http_act::{
-    HttpAct, HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule,
+    HttpAct, HttpReply, ReplyBody, RuleConf, RuleSet, http_parse_http_reply, parse_http_rule,
 };
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
@@ -35,6 +35,7 @@ use crate::haproxy::proxy::{
 use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
@@ -256,13 +257,19 @@ const PROXY_KW: &[&str] = &[
     "monitor",
     "monitor-uri",
     "tcp-check",
+    "tcp-request",
+    "tcp-response",
+    "unique-id-format",
+    "unique-id-header",
+    "stick-table",
+    "stick",
+    "cookie",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "cookie",
     "dispatch",
     "email-alert",
     "errorloc",
@@ -290,12 +297,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stick",
-    "stick-table",
-    "tcp-request",
-    "tcp-response",
-    "unique-id-format",
-    "unique-id-header",
     "use-server",
     "declare",
     "retry-on",
@@ -391,11 +392,38 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// Where the private-use characters standing for raw bytes `\x80`-`\xff` start.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The bytes a configuration word stands for: the UTF-8 of its text, except the
+/// characters `\xHH` escapes above `\x7f` made, which are the byte itself again.
+pub fn cfg_raw_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // U+10FF80..U+10FFFF is F4 8F BE|BF xx in UTF-8.
+        if b[i] == 0xf4
+            && b.get(i + 1) == Some(&0x8f)
+            && matches!(b.get(i + 2), Some(0xbe | 0xbf))
+            && let Some(&last) = b.get(i + 3)
+        {
+            out.push(((u32::from(b[i + 2] & 0x3f) << 6) | u32::from(last & 0x3f)) as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
 /// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
 /// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
-/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
-/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+/// Returns the characters consumed after the backslash. A line is text here, so
+/// `\xHH` above `\x7f` (a lone byte, not UTF-8) becomes a private-use character
+/// (U+10FF80 to U+10FFFF) that `cfg_raw_bytes` turns back into the byte where bytes are
+/// wanted: sample arguments and log-format text.
 fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
     match rest.get(1) {
         Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
@@ -421,7 +449,12 @@ fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
         Some('x') => {
             match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
                 (Some(h), Some(l)) => {
-                    cur.push(char::from((h * 16 + l) as u8));
+                    let b = h * 16 + l;
+                    cur.push(if b < 0x80 {
+                        char::from(b as u8)
+                    } else {
+                        char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?')
+                    });
                     3
                 }
                 _ => {
@@ -940,7 +973,11 @@ impl Parser<'_> {
         };
         let has_rules = !d.http_req_rules.is_empty()
             || !d.http_res_rules.is_empty()
-            || !d.http_after_res_rules.is_empty();
+            || !d.http_after_res_rules.is_empty()
+            || !d.tcp_req.l4_rules.is_empty()
+            || !d.tcp_req.l5_rules.is_empty()
+            || !d.tcp_req.inspect_rules.is_empty()
+            || !d.tcp_rep.inspect_rules.is_empty();
         if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
             let msg = format!(
                 "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
@@ -954,6 +991,18 @@ impl Parser<'_> {
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
         p.filters = d.filters.clone();
+        // 2.6 keeps the defaults' TCP rules apart (`defpx`) and runs them first; a
+        // copy ahead of the proxy's own does the same. Connection and session rules
+        // apply to frontends only, response rules to backends only.
+        if cap.contains(ProxyCap::PR_CAP_FE) {
+            p.tcp_req.l4_rules = d.tcp_req.l4_rules.clone();
+            p.tcp_req.l5_rules = d.tcp_req.l5_rules.clone();
+        }
+        if cap.contains(ProxyCap::PR_CAP_BE) {
+            p.tcp_rep = d.tcp_rep.clone();
+        }
+        p.tcp_req.inspect_rules = d.tcp_req.inspect_rules.clone();
+        p.tcp_req.inspect_delay = d.tcp_req.inspect_delay;
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -968,6 +1017,8 @@ impl Parser<'_> {
         p.uri_auth_inherited = p.uri_auth.is_some();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
+        p.unique_id_format = d.unique_id_format.clone();
+        p.unique_id_header = d.unique_id_header.clone();
         p.tcpcheck = d.tcpcheck.clone();
         p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
@@ -1079,11 +1130,8 @@ impl Parser<'_> {
                 let mut proc = std::mem::take(&mut g.vars_proc);
                 let res = {
                     let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
-                    let mut ctx = crate::haproxy::sample::SmpCtx {
-                        strm: None,
-                        dir: crate::haproxy::sample::SmpDir::Req,
-                        vars,
-                    };
+                    let mut ctx =
+                        crate::haproxy::sample::SmpCtx::new(None, crate::haproxy::sample::SmpDir::Req, vars);
                     if kw == "set-var" {
                         crate::haproxy::sample::sample_parse_word(val)
                             .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
@@ -1261,6 +1309,11 @@ impl Parser<'_> {
         }
     }
 
+    /// Where the line being parsed is, for a rule (`rule->conf`).
+    fn rule_conf(&self) -> RuleConf {
+        RuleConf { file: self.file.as_str().into(), line: self.line }
+    }
+
     fn in_defaults(&self) -> bool {
         self.section == Section::Defaults
     }
@@ -1425,11 +1478,13 @@ impl Parser<'_> {
                     "http-response" => RuleSet::Res,
                     _ => RuleSet::AfterRes,
                 };
+                let conf = self.rule_conf();
                 let p = self.cur();
                 let mut caps = p.req_cap.len();
-                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                let mut rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
                     format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
                 })?;
+                rule.conf = conf;
                 if caps > p.req_cap.len()
                     && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
                 {
@@ -1447,6 +1502,60 @@ impl Parser<'_> {
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "tcp-request" | "tcp-response" => {
+                let conf = self.rule_conf();
+                let anonymous = self.in_defaults() && self.defaults_name.is_none();
+                let p = self.cur();
+                let pxdesc = if anonymous {
+                    "defaults section".to_string()
+                } else {
+                    format!("{section} '{}'", p.name)
+                };
+                let parsed = tcp_parse_tcp_req(args, cap, &pxdesc, &p.acls)?;
+                match parsed {
+                    TcpParsed::InspectDelay(ms) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{kw} inspect-delay is not allowed in anonymous 'defaults' sections"
+                            ));
+                        }
+                        let slot = if kw == "tcp-request" {
+                            &mut p.tcp_req.inspect_delay
+                        } else {
+                            &mut p.tcp_rep.inspect_delay
+                        };
+                        *slot = Some(ms);
+                    }
+                    TcpParsed::Rule(set, mut rule) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{} is not allowed in anonymous 'defaults' sections",
+                                set.keyword()
+                            ));
+                        }
+                        rule.conf = conf;
+                        match set {
+                            TcpRuleSet::Connection => p.tcp_req.l4_rules.push(rule),
+                            TcpRuleSet::Session => p.tcp_req.l5_rules.push(rule),
+                            TcpRuleSet::Content => p.tcp_req.inspect_rules.push(rule),
+                            TcpRuleSet::ResContent => p.tcp_rep.inspect_rules.push(rule),
+                        }
+                    }
+                }
+            }
+            "unique-id-format" => {
+                let f = args.get(1).ok_or("'unique-id-format' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
+                }
+                // An empty format removes one inherited from `defaults`.
+                self.cur().unique_id_format =
+                    if f.is_empty() { None } else { Some(crate::haproxy::log::parse_logformat_string(f)?) };
+            }
+            "unique-id-header" => {
+                let h = args.get(1).ok_or("'unique-id-header' expects an argument.")?;
+                self.cur().unique_id_header = Some(h.clone());
             }
             "log-format" => {
                 let f = args.get(1).ok_or("'log-format' expects a format string.")?;
@@ -1562,6 +1671,35 @@ impl Parser<'_> {
                 if let Some(warning) = parse_compression_options(comp, &args[1..], in_defaults)? {
                     self.warn(warning);
                 }
+            }
+            "stick-table" => {
+                if self.in_defaults() {
+                    return Err("'stick-table' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                if p.table.is_some() {
+                    return Err(format!("only one stick-table per proxy is allowed ('{}').", p.name));
+                }
+                let t = crate::haproxy::stick_table::parse_stick_table(&args[1..], &p.name)?;
+                p.table = Some(Box::new(t));
+            }
+            "stick" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                if self.in_defaults() {
+                    return Err("'stick' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                let rule = crate::haproxy::stick_table::parse_sticking_rule(&args[1..], &p.acls)?;
+                if rule.flags & crate::haproxy::stick_table::STK_ON_RSP != 0 {
+                    p.storersp_rules.push(rule);
+                } else {
+                    p.sticking_rules.push(rule);
+                }
+            }
+            "cookie" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
+                self.cur().cookie = Some(c);
             }
             "description" | "id" | "enabled" => {}
             "disabled" => {
@@ -2199,6 +2337,15 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
+    let tables: Vec<(String, ProxyId)> =
+        cfg.proxies.iter().filter(|p| p.table.is_some()).map(|p| (p.name.clone(), p.id)).collect();
+    let mut server_id_tables = Vec::new();
+    for name in crate::haproxy::stick_table::take_table_refs() {
+        if !tables.iter().any(|(n, _)| *n == name) {
+            diag.alerts
+                .push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
+        }
+    }
     let find_be = |name: &str| {
         names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
     };
@@ -2291,8 +2438,20 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
+        server_id_tables.extend(resolve_stick_tables(p, &tables, &mut diag));
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
+        if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
+            p.fe_req_ana |= Analysers::AN_REQ_INSPECT_FE;
+        }
+        if p.is_backend() {
+            if !p.tcp_req.inspect_rules.is_empty() {
+                p.be_req_ana |= Analysers::AN_REQ_INSPECT_BE;
+            }
+            if !p.tcp_rep.inspect_rules.is_empty() {
+                p.be_rsp_ana |= Analysers::AN_RES_INSPECT;
+            }
+        }
         if p.is_frontend() {
             p.accept = Some(frontend_accept);
             if p.mode == ProxyMode::PR_MODE_HTTP {
@@ -2308,6 +2467,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
         // ANCHOR_END: analysers_wiring
+    }
+    for px in server_id_tables {
+        if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
+            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+        }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -2359,6 +2523,48 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     Ok(())
 }
 
+/// Resolves the tables `stick` rules and `track-sc*` actions of `p` name (their own
+/// proxy's table when they name none), as 1.5.0's `check_config_validity` does, and adds
+/// the sticking analysers to a backend that has `stick` rules.
+/// Returns the tables `stick` rules use, which store the server's id.
+fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) -> Vec<ProxyId> {
+    let (pname, own) = (p.name.clone(), p.table.as_ref().map(|_| p.id));
+    let find = |name: &Option<String>| match name {
+        Some(n) => tables.iter().find(|(t, _)| t == n).map(|(_, id)| *id),
+        None => own,
+    };
+    let mut missing = Vec::new();
+    for r in p.sticking_rules.iter_mut().chain(p.storersp_rules.iter_mut()) {
+        r.table = find(&r.table_name);
+        if r.table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find stick-table '{}'.",
+                r.table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    }
+    for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+        if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            *table = find(table_name);
+            if table.is_none() {
+                missing.push(format!(
+                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                    table_name.as_deref().unwrap_or(&pname)
+                ));
+            }
+        }
+    }
+    diag.alerts.extend(missing);
+    if !p.sticking_rules.is_empty() {
+        p.be_req_ana |= Analysers::AN_REQ_STICKING_RULES;
+    }
+    let stores = p.sticking_rules.iter().any(|r| r.flags & crate::haproxy::stick_table::STK_IS_STORE != 0);
+    if stores || !p.storersp_rules.is_empty() {
+        p.be_rsp_ana |= Analysers::AN_RES_STORE_RULES;
+    }
+    p.sticking_rules.iter().chain(&p.storersp_rules).filter_map(|r| r.table).collect()
+}
+
 /// A `Timeouts` value used by tests that build proxies by hand.
 pub fn timeouts_ms(client: u64, server: u64, connect: u64) -> Timeouts {
     Timeouts { client: Some(client), server: Some(server), connect: Some(connect), ..Timeouts::default() }
@@ -2376,6 +2582,15 @@ mod tests {
             LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
             LineWords::TooMany(p, w) => vec![format!("TOOMANY@{p}:{w}")],
         }
+    }
+
+    #[test]
+    fn hex_escapes_above_ascii_stay_single_bytes() {
+        let w = words(r#"x "a\x41\xe0b" caf\xc3\xa9 é"#, &[]);
+        assert_eq!(cfg_raw_bytes(w[1].as_bytes()), b"aA\xe0b");
+        // Escaped UTF-8 and UTF-8 written as is give the same bytes.
+        assert_eq!(cfg_raw_bytes(w[2].as_bytes()), "café".as_bytes());
+        assert_eq!(cfg_raw_bytes(w[3].as_bytes()), "é".as_bytes());
     }
 
     #[test]

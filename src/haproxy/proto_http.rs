@@ -121,6 +121,8 @@ pub enum HttpMeth {
     HTTP_METH_HEAD,
     /// `CONNECT`: a `2xx` answer turns the connection into a tunnel.
     HTTP_METH_CONNECT,
+    /// `POST`: `cookie ... postonly` inserts only in its responses.
+    HTTP_METH_POST,
     /// Any other method.
     HTTP_METH_OTHER,
 }
@@ -132,6 +134,8 @@ impl HttpMeth {
             HttpMeth::HTTP_METH_HEAD
         } else if method.eq_ignore_ascii_case("CONNECT") {
             HttpMeth::HTTP_METH_CONNECT
+        } else if method.eq_ignore_ascii_case("POST") {
+            HttpMeth::HTTP_METH_POST
         } else {
             HttpMeth::HTTP_METH_OTHER
         }
@@ -197,9 +201,352 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
+    /// What the persistence cookie did (`TX_CK_*`, `TX_SCK_*`), for the log's `%tsc`.
+    pub ck: CookieFlags,
     /// A POST to the statistics page of this proxy waits for its body (1.5.0's stats
     /// applet in `STAT_HTTP_POST` with `AN_REQ_HTTP_BODY`).
     pub stats_post: Option<ProxyId>,
+}
+
+/// The persistence cookie's fate in one transaction (`txn->flags & (TX_CK_MASK |
+/// TX_SCK_MASK)`), printed as the 3rd and 4th characters of the termination state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CookieFlags {
+    /// `TX_CK_*`: the cookie the client sent.
+    pub cli: TxCk,
+    /// `TX_SCK_*`: what happened to the cookie in the response.
+    pub srv: TxSck,
+}
+
+/// `TX_CK_*`: the client's persistence cookie.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxCk {
+    /// `TX_CK_UNUSED` (`-`): no `cookie` on the backend.
+    #[default]
+    TX_CK_UNUSED,
+    /// `TX_CK_NONE` (`N`): the client sent none.
+    TX_CK_NONE,
+    /// `TX_CK_INVALID` (`I`): it named no server.
+    TX_CK_INVALID,
+    /// `TX_CK_DOWN` (`D`): it named a server that is down.
+    TX_CK_DOWN,
+    /// `TX_CK_VALID` (`V`): it named a usable server, which was used.
+    TX_CK_VALID,
+}
+
+/// `TX_SCK_*`: the server side of the persistence cookie.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxSck {
+    /// `-`: no `cookie` on the backend.
+    #[default]
+    TX_SCK_UNUSED,
+    /// `TX_SCK_NONE` (`N`): nothing was done.
+    TX_SCK_NONE,
+    /// `TX_SCK_FOUND` (`P`): the server set the cookie itself (and it was kept).
+    TX_SCK_FOUND,
+    /// `TX_SCK_DELETED` (`D`): the server's cookie was removed.
+    TX_SCK_DELETED,
+    /// `TX_SCK_INSERTED` (`I`): haflow inserted one.
+    TX_SCK_INSERTED,
+    /// `TX_SCK_REPLACED` (`R`): the server's cookie was rewritten.
+    TX_SCK_REPLACED,
+    /// `TX_SCK_UPDATED` (`U`): the same server's cookie was sent again.
+    TX_SCK_UPDATED,
+}
+
+impl CookieFlags {
+    /// log.c's `sess_cookie` / `sess_set_cookie` characters.
+    pub fn log_chars(self) -> [char; 2] {
+        let c = match self.cli {
+            TxCk::TX_CK_UNUSED => '-',
+            TxCk::TX_CK_NONE => 'N',
+            TxCk::TX_CK_INVALID => 'I',
+            TxCk::TX_CK_DOWN => 'D',
+            TxCk::TX_CK_VALID => 'V',
+        };
+        let s = match self.srv {
+            TxSck::TX_SCK_UNUSED => '-',
+            TxSck::TX_SCK_NONE => 'N',
+            TxSck::TX_SCK_FOUND => 'P',
+            TxSck::TX_SCK_DELETED => 'D',
+            TxSck::TX_SCK_INSERTED => 'I',
+            TxSck::TX_SCK_REPLACED => 'R',
+            TxSck::TX_SCK_UPDATED => 'U',
+        };
+        [c, s]
+    }
+}
+
+bitflags::bitflags! {
+    /// `px->ck_opts`: the options of the `cookie` keyword (`PR_CK_*`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct CkOpts: u16 {
+        /// `rewrite`: the server's cookie value is replaced with the server's.
+        const PR_CK_RW       = 0x0001;
+        /// `indirect`: a client cookie naming a server is not passed to it.
+        const PR_CK_IND      = 0x0002;
+        /// `insert`: haflow adds the cookie to responses.
+        const PR_CK_INS      = 0x0004;
+        /// `prefix`: the server's cookie value is prefixed with the server's.
+        const PR_CK_PFX      = 0x0008;
+        /// `nocache`: an inserted cookie makes the response `Cache-control: private`.
+        const PR_CK_NOC      = 0x0010;
+        /// `postonly`: insert only in responses to POST.
+        const PR_CK_POST     = 0x0020;
+        /// `preserve`: a cookie the server set is left alone.
+        const PR_CK_PSV      = 0x0040;
+        /// `httponly`.
+        const PR_CK_HTTPONLY = 0x0080;
+        /// `secure`.
+        const PR_CK_SECURE   = 0x0100;
+    }
+}
+
+/// A backend's `cookie` line (`px->cookie_name`, `ck_opts`, `cookie_domain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieCfg {
+    /// The cookie's name.
+    pub name: String,
+    /// Its options.
+    pub ck_opts: CkOpts,
+    /// `domain` values, each added to inserted cookies.
+    pub domains: Vec<String>,
+}
+
+/// cfgparse.c's `cookie` parsing in 1.5.0: `cookie <name> [rewrite|insert|prefix]
+/// [indirect] [nocache] [postonly] [preserve] [httponly] [secure] [domain <d>]*`.
+pub fn parse_cookie(args: &[String]) -> Result<CookieCfg, String> {
+    let name = args.first().filter(|n| !n.is_empty()).ok_or("'cookie' expects <cookie_name> as argument.")?;
+    let mut c = CookieCfg { name: name.clone(), ck_opts: CkOpts::empty(), domains: Vec::new() };
+    let mut i = 1;
+    while let Some(kw) = args.get(i) {
+        let opt = match kw.as_str() {
+            "rewrite" => CkOpts::PR_CK_RW,
+            "indirect" => CkOpts::PR_CK_IND,
+            "insert" => CkOpts::PR_CK_INS,
+            "prefix" => CkOpts::PR_CK_PFX,
+            "nocache" => CkOpts::PR_CK_NOC,
+            "postonly" => CkOpts::PR_CK_POST,
+            "preserve" => CkOpts::PR_CK_PSV,
+            "httponly" => CkOpts::PR_CK_HTTPONLY,
+            "secure" => CkOpts::PR_CK_SECURE,
+            "domain" => {
+                let d = args.get(i + 1).ok_or("'cookie' 'domain' option requires a domain name.")?;
+                c.domains.push(d.clone());
+                i += 2;
+                continue;
+            }
+            "maxidle" | "maxlife" | "dynamic" | "attr" => {
+                return Err(format!("'cookie' option '{kw}' is not implemented by haflow."));
+            }
+            _ => {
+                return Err(format!(
+                    "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife', 'attr' and 'preserve' options (got '{kw}')."
+                ));
+            }
+        };
+        c.ck_opts |= opt;
+        i += 1;
+    }
+    let modes = [CkOpts::PR_CK_RW, CkOpts::PR_CK_INS, CkOpts::PR_CK_PFX];
+    if modes.iter().filter(|m| c.ck_opts.contains(**m)).count() > 1 {
+        return Err("'cookie' 'rewrite', 'insert' and 'prefix' options are incompatible.".into());
+    }
+    if c.ck_opts.contains(CkOpts::PR_CK_PSV) && !c.ck_opts.intersects(CkOpts::PR_CK_INS | CkOpts::PR_CK_IND) {
+        return Err("'cookie' 'preserve' requires at least 'insert' or 'indirect'.".into());
+    }
+    Ok(c)
+}
+
+/// Splits a `Cookie` header value into `name=value` pairs (trimmed).
+fn cookie_pairs(v: &[u8]) -> Vec<(&[u8], &[u8])> {
+    v.split(|&c| c == b';' || c == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&c| c == b'=') {
+            Some(e) => (p[..e].trim_ascii(), p[e + 1..].trim_ascii()),
+            None => (p, &b""[..]),
+        })
+        .collect()
+}
+
+/// proto_http.c:manage_client_side_cookies() in 1.5.0, for the persistence cookie: the
+/// client's cookie picks the server it names (when usable), and with `indirect` or
+/// `prefix` it does not reach the server (a `Cookie` header left empty goes).
+pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
+    let be = s.be;
+    let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
+    let span = tracing::debug_span!(
+        names::MANAGE_CLIENT_SIDE_COOKIE,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let Some(head) = s.txn.req.head.as_mut() else { return };
+    let name = cfg.name.as_bytes();
+    let strip = cfg.ck_opts.contains(CkOpts::PR_CK_PFX)
+        || cfg.ck_opts.contains(CkOpts::PR_CK_INS | CkOpts::PR_CK_IND);
+    let mut found: Option<Vec<u8>> = None;
+    for (hn, v) in head.headers.iter_mut().filter(|(n, _)| n == "cookie") {
+        let _ = hn;
+        let pairs = cookie_pairs(v);
+        if let Some((_, val)) = pairs.iter().find(|(n, _)| *n == name) {
+            found.get_or_insert_with(|| val.to_vec());
+            if strip {
+                let kept: Vec<Vec<u8>> = pairs
+                    .iter()
+                    .filter(|(n, _)| *n != name)
+                    .map(|(n, val)| [*n, b"=", *val].concat())
+                    .collect();
+                *v = kept.join(&b"; "[..]);
+            }
+        }
+    }
+    if strip {
+        head.headers.retain(|(n, v)| !(n == "cookie" && v.is_empty()));
+    }
+    let p = &w.proxies[be.idx()];
+    s.txn.ck.cli = match found {
+        None => TxCk::TX_CK_NONE,
+        Some(val) => {
+            // With `prefix`, the value is `SERVER~APPCOOKIE`.
+            let srvval = if cfg.ck_opts.contains(CkOpts::PR_CK_PFX) {
+                val.split(|&c| c == b'~').next().unwrap_or(&[]).to_vec()
+            } else {
+                val
+            };
+            match p.servers.iter().position(|sv| sv.cookie.as_deref().map(str::as_bytes) == Some(&srvval[..]))
+            {
+                // Divergence: `option persist` is not implemented: a server down is `D`.
+                Some(i) if p.servers[i].is_usable() => {
+                    if !s.flags.contains(SessFlags::SN_ASSIGNED) {
+                        s.srv = Some(crate::ids::ServerId { px: be, idx: i as u32 });
+                        s.flags.insert(SessFlags::SN_DIRECT | SessFlags::SN_ASSIGNED);
+                    }
+                    TxCk::TX_CK_VALID
+                }
+                Some(_) => TxCk::TX_CK_DOWN,
+                None => TxCk::TX_CK_INVALID,
+            }
+        }
+    };
+    span.record("result", s.txn.ck.log_chars()[0].to_string().as_str());
+}
+
+/// What http_check_response_for_cacheability() in 2.6 leaves `TX_CACHEABLE` on (without
+/// `TX_CACHE_IGNORE`): a GET or HEAD whose status is cacheable by default, whose
+/// `Cache-Control`/`Pragma` do not forbid it, and which has freshness information
+/// (`max-age`, `s-maxage`, `Expires`) or a validator (`ETag`, `Last-Modified`), as
+/// HAProxy 2.6.12 answers: a response with neither gets no `Cache-control: private`.
+/// Divergence: the request's own `Cache-Control`/`Pragma` are not looked at.
+fn response_cacheable(head: &Head, meth: HttpMeth, status: Option<u16>) -> bool {
+    let cacheable_status =
+        matches!(status, Some(200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501));
+    if !cacheable_status || !matches!(meth, HttpMeth::HTTP_METH_OTHER | HttpMeth::HTTP_METH_HEAD) {
+        return false;
+    }
+    let values = |name: &str| -> Vec<Vec<u8>> {
+        head.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| {
+                crate::haproxy::sample::split_values(v).into_iter().map(<[u8]>::to_ascii_lowercase)
+            })
+            .collect()
+    };
+    if values("pragma").iter().any(|v| v == b"no-cache") {
+        return false;
+    }
+    let cc = values("cache-control");
+    let no = [&b"private"[..], b"no-cache", b"no-store", b"max-age=0", b"s-maxage=0"];
+    if cc.iter().any(|v| no.contains(&v.as_slice())) {
+        return false;
+    }
+    let fresh = cc.iter().any(|v| v == b"public" || v.starts_with(b"max-age") || v.starts_with(b"s-maxage"));
+    fresh || ["expires", "etag", "last-modified"].iter().any(|h| head.headers.iter().any(|(n, _)| n == h))
+}
+
+/// proto_http.c:manage_server_side_cookies() in 1.5.0 and the cookie insertion of
+/// http_process_res_common(): a `Set-Cookie` of the persistence cookie from the server is
+/// kept (`preserve`), removed (`insert indirect`), rewritten (`rewrite`) or prefixed
+/// (`prefix`); then with `insert`, a client that did not come through its server's cookie
+/// gets one (`Cache-control: private` with `nocache`).
+pub fn manage_server_side_cookies(w: &mut Haproxy, s: &mut Session) {
+    let be = s.be;
+    let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
+    let span = tracing::debug_span!(
+        names::MANAGE_SERVER_SIDE_COOKIES,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let srv = s.srv.filter(|id| id.px == be).and_then(|id| w.proxies[be.idx()].servers.get(id.idx as usize));
+    let srv_cookie = srv.and_then(|sv| sv.cookie.clone());
+    let Some(head) = s.txn.rsp.head.as_mut() else { return };
+    let name = cfg.name.as_bytes();
+    s.txn.ck.srv = TxSck::TX_SCK_NONE;
+    let mut delete = Vec::new();
+    for (i, (n, v)) in head.headers.iter_mut().enumerate().filter(|(_, (n, _))| n == "set-cookie") {
+        let _ = n;
+        let eq = v.iter().position(|&c| c == b'=').unwrap_or(v.len());
+        if v[..eq].trim_ascii() != name {
+            continue;
+        }
+        s.txn.ck.srv = TxSck::TX_SCK_FOUND;
+        if cfg.ck_opts.contains(CkOpts::PR_CK_PSV) {
+            continue;
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_INS) && cfg.ck_opts.contains(CkOpts::PR_CK_IND) {
+            delete.push(i);
+            s.txn.ck.srv = TxSck::TX_SCK_DELETED;
+        } else if let Some(sc) = &srv_cookie {
+            let end = v[eq..].iter().position(|&c| c == b';').map_or(v.len(), |p| p + eq);
+            let val = v[(eq + 1).min(end)..end].to_vec();
+            let new = if cfg.ck_opts.contains(CkOpts::PR_CK_RW) {
+                sc.as_bytes().to_vec()
+            } else if cfg.ck_opts.contains(CkOpts::PR_CK_PFX) {
+                [sc.as_bytes(), b"~", &val].concat()
+            } else {
+                continue;
+            };
+            let out = [&v[..=eq.min(v.len() - 1)], &new[..], &v[end..]].concat();
+            *v = out;
+            s.txn.ck.srv = TxSck::TX_SCK_REPLACED;
+        }
+    }
+    for i in delete.into_iter().rev() {
+        head.headers.remove(i);
+    }
+    let insert = cfg.ck_opts.contains(CkOpts::PR_CK_INS)
+        && srv.is_some()
+        && !(s.txn.ck.srv == TxSck::TX_SCK_FOUND && cfg.ck_opts.contains(CkOpts::PR_CK_PSV))
+        && !s.flags.contains(SessFlags::SN_DIRECT)
+        && (!cfg.ck_opts.contains(CkOpts::PR_CK_POST) || s.txn.meth == HttpMeth::HTTP_METH_POST);
+    if insert {
+        let mut c = match &srv_cookie {
+            None => format!("{}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/", cfg.name),
+            Some(v) => format!("{}={v}; path=/", cfg.name),
+        };
+        for d in &cfg.domains {
+            c.push_str(&format!("; domain={d}"));
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_HTTPONLY) {
+            c.push_str("; HttpOnly");
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_SECURE) {
+            c.push_str("; Secure");
+        }
+        head.add("Set-Cookie", c.into_bytes());
+        s.txn.ck.srv = TxSck::TX_SCK_INSERTED;
+        if cfg.ck_opts.contains(CkOpts::PR_CK_NOC) && response_cacheable(head, s.txn.meth, s.txn.status) {
+            head.add("Cache-control", b"private".to_vec());
+        }
+    }
+    span.record("result", s.txn.ck.log_chars()[1].to_string().as_str());
 }
 
 impl HttpTxn {
@@ -457,7 +804,7 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
         let Some((w, _)) = ctx.strm else { return false };
         let p = &w.proxies[fe.idx()];
-        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, &p.acls, ctx))
     });
     w.proxies[s.fe.idx()].counters.intercepted += 1;
     let status = if fail { 503 } else { 200 };
@@ -594,6 +941,8 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.logs.t_request = Some(s.elapsed(now));
             let fe = &mut w.proxies[s.fe.idx()];
             fe.counters.cum_req += 1;
+            // Entries the connection tracks (`tcp-request` rules) count each request.
+            crate::haproxy::stick_table::stream_inc_http_req_ctr(w, s);
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
             if monitor {
@@ -711,6 +1060,9 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
         return AnalyserResult::Wait;
     }
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && w.proxies[px_id.idx()].unique_id_format.is_some() {
+        stream_generate_unique_id(w, s);
+    }
     s.req.analysers.remove(an_bit);
     let stats = || http_stats_check_uri(w, s, px_id);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
@@ -723,6 +1075,11 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
+            crate::haproxy::stick_table::stream_inc_http_err_ctr(w, s);
+            // 2.6 reads the persistence cookie of a denied request, for the log.
+            if w.proxies[s.be.idx()].cookie.is_some() {
+                manage_client_side_cookie(w, s);
+            }
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
@@ -737,6 +1094,26 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             AnalyserResult::Abort
         }
     }
+}
+
+/// `UNIQUEID_LEN`: the longest unique id kept.
+const UNIQUEID_LEN: usize = 128;
+
+/// stream.c:stream_generate_unique_id() in 2.6: this transaction's id from the
+/// frontend's `unique-id-format`.
+/// Divergence: made once the request head is parsed, before the frontend's rules;
+/// 2.6 makes it when first used (a rule, the log, the header).
+fn stream_generate_unique_id(w: &mut Haproxy, s: &mut Session) {
+    let fe = s.fe;
+    let mut id = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+        let w = ctx.strm.map(|(w, _)| w);
+        match w.and_then(|w| w.proxies[fe.idx()].unique_id_format.as_ref()) {
+            Some(f) => crate::haproxy::log::build_logline(f, ctx, true),
+            None => Vec::new(),
+        }
+    });
+    id.truncate(UNIQUEID_LEN);
+    s.unique_id = Some(id.into_boxed_slice());
 }
 
 /// proto_http.c:stats_check_uri() in 1.5.0 (http_ana.c:http_stats_check_uri() in 2.6): a
@@ -796,7 +1173,7 @@ fn http_handle_stats(w: &mut Haproxy, s: &mut Session, px: ProxyId, an_bit: Anal
         with_smp_ctx(w, s, SmpDir::Req, |ctx| {
             let Some((w, _)) = ctx.strm else { return false };
             let acls = &w.proxies[fe_acls_px.idx()].acls;
-            rules.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, acls, ctx))
+            rules.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, acls, ctx))
         })
     };
     if s.txn.stats_post.is_none() {
@@ -979,6 +1356,10 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let mode = conn_mode(w, s);
     let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
+    // 1.5.0 looks at the persistence cookie here, before the server is chosen.
+    if w.proxies[s.be.idx()].cookie.is_some() && !s.flags.contains(SessFlags::SN_ASSIGNED) {
+        manage_client_side_cookie(w, s);
+    }
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
@@ -1010,6 +1391,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             && !excepted(x, *ip)
     });
     let restrict = [fe.hdr_names, be.hdr_names];
+    let unique_id_hdr = fe.unique_id_header.clone().zip(s.unique_id.clone());
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -1048,6 +1430,9 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     }
     if let Some((x, ip)) = orgto {
         head.add(&x.hdr, ip.to_string());
+    }
+    if let Some((name, id)) = unique_id_hdr {
+        head.add(&name, id.into_vec());
     }
     // An upgrade request keeps its `Connection` header as sent: the server must see the
     // `upgrade` token (HAProxy 2.6 leaves it alone too).
@@ -1427,6 +1812,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     let input = s.rep.input();
     let server_failed = |w: &mut Haproxy, s: &mut Session, status: u16, err: SnErr| {
         let be = s.be;
+        crate::haproxy::stick_table::stream_inc_http_fail_ctr(w, s);
         w.proxies[be.idx()].counters.failed_resp += 1;
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.failed_resp += 1;
@@ -1518,6 +1904,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         return AnalyserResult::Wait;
     }
     s.txn.status = Some(status);
+    crate::haproxy::stick_table::stream_inc_http_status_ctr(w, s, status);
     let (framing, te_close) = if s.txn.switches_protocol() {
         // What follows the head belongs to the new protocol.
         (Framing::None, false)
@@ -1635,6 +2022,9 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
                 return AnalyserResult::Abort;
             }
         }
+    }
+    if w.proxies[s.be.idx()].cookie.is_some() {
+        manage_server_side_cookies(w, s);
     }
     http_eval_after_res_rules(w, s);
     if conn_mode(w, s) == HttpConnMode::Close {
@@ -1915,6 +2305,10 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.logs.t_close = Some(s.elapsed(now));
     span.record("term", tracing::field::display(format_args!("{}{}", s.err.log_char(), s.finst.log_char())));
     sess_log(w, s);
+    // The entries `http-request track-sc*` tracked for this transaction are released
+    // (1.5.0's `session_stop_content_counters`).
+    crate::haproxy::stick_table::session_store_counters(w, s, true);
+    crate::haproxy::stick_table::session_release_stores(w, s);
 
     // Reset for the next request.
     let fe = &w.proxies[s.fe.idx()];
@@ -1991,6 +2385,8 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.reset();
     s.vars.vars_prune();
     s.logs.level = None;
+    s.last_rule = None;
+    s.unique_id = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;

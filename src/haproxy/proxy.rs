@@ -253,6 +253,10 @@ pub struct ProxyCounters {
     pub denied_req: u64,
     /// Responses denied by rules.
     pub denied_resp: u64,
+    /// Connections rejected by `tcp-request connection` rules (`dcon`).
+    pub denied_conn: u64,
+    /// Sessions rejected by `tcp-request session` rules (`dses`).
+    pub denied_sess: u64,
     /// Invalid requests.
     pub failed_req: u64,
     /// Failed connection attempts (backend).
@@ -392,6 +396,10 @@ pub struct Proxy {
     pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
+    /// `tcp-request` rules and `inspect-delay` (`px->tcp_req`).
+    pub tcp_req: crate::haproxy::tcp_rules::TcpReqRules,
+    /// `tcp-response` rules and `inspect-delay` (`px->tcp_rep`).
+    pub tcp_rep: crate::haproxy::tcp_rules::TcpRepRules,
     /// Request analysers this proxy brings as a frontend.
     pub fe_req_ana: Analysers,
     /// Request analysers this proxy brings as a backend.
@@ -409,10 +417,22 @@ pub struct Proxy {
     pub log_format: LogFormat,
     /// `log-format FMT`: a custom log line (wins over `log_format`).
     pub log_format_str: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-format FMT` (`format_unique_id`): each request's unique id.
+    pub unique_id_format: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
+    pub unique_id_header: Option<String>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
     pub listener_queue: VecDeque<ListenerId>,
+    /// `stick-table`: the proxy's table (`px->table`), named after the proxy.
+    pub table: Option<Box<crate::haproxy::stick_table::StkTable>>,
+    /// `stick match|on|store-request` rules (`px->sticking_rules`), in order.
+    pub sticking_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `stick store-response` rules (`px->storersp_rules`).
+    pub storersp_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `cookie NAME ...`: the persistence cookie (`px->cookie_name` and its options).
+    pub cookie: Option<crate::haproxy::proto_http::CookieCfg>,
     /// Sessions waiting for any server of this backend (`p->pendconns`).
     pub pendconns: VecDeque<SessionId>,
     /// Highest backend queue length seen.
@@ -464,6 +484,8 @@ impl Proxy {
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
             timeout: Timeouts::default(),
+            tcp_req: Default::default(),
+            tcp_rep: Default::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
             fe_rsp_ana: Analysers::empty(),
@@ -472,8 +494,14 @@ impl Proxy {
             logs: Vec::new(),
             log_format: LogFormat::None,
             log_format_str: None,
+            unique_id_format: None,
+            unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
+            table: None,
+            sticking_rules: Vec::new(),
+            storersp_rules: Vec::new(),
+            cookie: None,
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             last_change: 0,

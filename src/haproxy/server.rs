@@ -244,6 +244,10 @@ pub struct Server {
     pub rr_current: i64,
     /// Line of the `server` keyword.
     pub line: usize,
+    /// `cookie VALUE`: the persistence cookie's value naming this server.
+    pub cookie: Option<String>,
+    /// `non-stick`: `stick store-*` rules never store this server.
+    pub non_stick: bool,
 }
 
 impl Server {
@@ -272,6 +276,8 @@ impl Server {
             last_change: 0,
             rr_current: 0,
             line,
+            cookie: None,
+            non_stick: false,
         }
     }
 
@@ -408,7 +414,7 @@ pub fn srv_parse_kws(
                 i += 2;
             }
             "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "init-addr" | "pool-max-conn"
-            | "pool-purge-delay" | "source" | "sni" | "alpn" | "cookie" | "resolvers" => {
+            | "pool-purge-delay" | "source" | "sni" | "alpn" | "resolvers" => {
                 warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                 i += 2;
             }
@@ -420,7 +426,16 @@ pub fn srv_parse_kws(
                 srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
                 i += 1;
             }
-            "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
+            "cookie" => {
+                let v = val.filter(|v| !v.is_empty()).ok_or("'cookie' expects <value> as argument.")?;
+                srv.cookie = Some(v.clone());
+                i += 2;
+            }
+            "non-stick" => {
+                srv.non_stick = true;
+                i += 1;
+            }
+            "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" | "track" => {
                 warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                 i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
             }

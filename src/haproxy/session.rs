@@ -264,6 +264,22 @@ pub struct Session {
     pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
+    /// The rule that ended the last rule list with a final action (`s->last_rule_file`,
+    /// `s->last_rule_line`, 2.6): `accept`, `reject`, `allow`, `deny`, `return`...
+    pub last_rule: Option<crate::haproxy::http_act::RuleConf>,
+    /// When the current `inspect-delay` ends (`s->rules_exp`, 2.6; 1.5 kept it in
+    /// `analyse_exp`, which the HTTP keep-alive timer also uses).
+    pub rules_exp: crate::haproxy::time::Expire,
+    /// The unique id a PROXY protocol v2 header carried (`fc_pp_unique_id`).
+    pub pp_unique_id: Option<Box<[u8]>>,
+    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
+    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
+    pub unique_id: Option<Box<[u8]>>,
+    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
+    pub stkctr: [Option<crate::haproxy::stick_table::StkCtr>; crate::haproxy::stick_table::MAX_SESS_STKCTR],
+    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
+    /// (the rule's proxy, the key).
+    pub store: Vec<(ProxyId, crate::haproxy::stick_table::StkKey)>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -333,6 +349,10 @@ impl Session {
             vars: Default::default(),
             timeout_server: None,
             timeout_tunnel: None,
+            last_rule: None,
+            rules_exp: TICK_ETERNITY,
+            pp_unique_id: None,
+            unique_id: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
@@ -353,6 +373,8 @@ impl Session {
                 level: None,
             },
             counted: ByteMarks::default(),
+            stkctr: [None, None, None],
+            store: Vec::new(),
             srv_error: default_srv_error,
             span: root,
         }
@@ -523,6 +545,24 @@ pub fn session_accept(
     s.si[0].fd = Some(fd);
     w.fdtab.fd_want_recv(fd);
 
+    // `tcp-request connection` rules, then (without a PROXY header to wait for)
+    // `tcp-request session` rules: a reject closes with a RST, and no session is logged.
+    let tcp_req = &w.proxies[fe.idx()].tcp_req;
+    let (l4, l5) = (!tcp_req.l4_rules.is_empty(), !tcp_req.l5_rules.is_empty());
+    let wait_proxy = analysers.contains(Analysers::AN_REQ_DECODE_PROXY);
+    if (l4 && !crate::haproxy::tcp_rules::tcp_exec_req_rules(w, &mut s))
+        || (l5 && !wait_proxy && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, &mut s))
+    {
+        if let Some(fd) = s.si[0].fd.take() {
+            if let Some(Sock::Tcp(t)) = w.fdtab.sock(fd) {
+                let _ = socket2::SockRef::from(&*t).set_linger(Some(std::time::Duration::ZERO));
+            }
+            w.fdtab.fd_delete(fd);
+        }
+        session_accept_unwind(w, s);
+        return AcceptResult::Dropped;
+    }
+
     // p->accept(s) == frontend_accept()
     let accept = w.proxies[fe.idx()].accept;
     if let Some(f) = accept
@@ -569,17 +609,22 @@ pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> AnalyserResul
 /// Request analysers in the order `process_session` calls them.
 const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_DECODE_PROXY, crate::haproxy::frontend::frontend_decode_proxy_request),
+    (Analysers::AN_REQ_INSPECT_FE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
     (Analysers::AN_REQ_HTTP_PROCESS_FE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),
+    (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
+    (Analysers::AN_REQ_STICKING_RULES, crate::haproxy::stick_table::process_sticking_rules),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
 ];
 
 /// Response analysers in the order `process_session` calls them.
 const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_RES_INSPECT, crate::haproxy::tcp_rules::tcp_inspect_response),
     (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
+    (Analysers::AN_RES_STORE_RULES, crate::haproxy::stick_table::process_store_rules),
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
 ];
@@ -697,6 +742,9 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
         let c = &mut w.server_mut(srv).counters;
         c.bytes_in += bytes_in;
         c.bytes_out += bytes_out;
+    }
+    if s.stkctr.iter().any(Option::is_some) {
+        crate::haproxy::stick_table::stkctr_count_bytes(w, s, bytes_in, bytes_out);
     }
 }
 
@@ -1552,8 +1600,8 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     s.si[1].exp = TICK_ETERNITY;
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
+    s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
     if be.mode == ProxyMode::PR_MODE_HTTP {
-        s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
         s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
         s.txn.rsp_begin();
     }
@@ -1613,7 +1661,7 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             let w = ctx.strm?.0;
             let fe = &w.proxies[fe_id.idx()];
             for rule in &fe.switching_rules {
-                if !crate::haproxy::acl::acl_exec_cond(&rule.cond, &fe.acls, ctx) {
+                if !crate::haproxy::acl::acl_match_cond(&rule.cond, &fe.acls, ctx) {
                     continue;
                 }
                 let Some(f) = &rule.dynamic else { return rule.be };
@@ -1724,6 +1772,8 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }
+    crate::haproxy::stick_table::session_store_counters(w, &mut s, false);
+    crate::haproxy::stick_table::session_release_stores(w, &mut s);
     srv_release_conn(w, &mut s);
     sess_change_server(w, &mut s, None);
     for side in [Side::Cli, Side::Srv] {

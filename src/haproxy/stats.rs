@@ -460,7 +460,9 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("conn_rate", ps.conn.read(c.cum_conn, ms));
     r.set("conn_rate_max", ps.conn.read_max(c.cum_conn, ms));
     r.set("conn_tot", c.cum_conn);
-    r.set_all(&["dcon", "dses", "wrew", "eint"], 0);
+    r.set("dcon", c.denied_conn);
+    r.set("dses", c.denied_sess);
+    r.set_all(&["wrew", "eint"], 0);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);
     r.set_all(&H2, 0);
