@@ -572,13 +572,16 @@ pub fn split_values(v: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The values of header `name` of `head` (all of them, or the one at `occ`: from the
-/// start when positive, from the end when negative), comma-split unless `full`.
+/// start when positive, from the end when negative), comma-split unless `full`. Each
+/// value comes without its leading and trailing spaces and tabs, as 2.6's
+/// `http_find_header()` returns it (a `set-header` value ending in a space reads back
+/// without it).
 fn header_values<'h>(head: &'h Head, name: &[u8], occ: i64, full: bool) -> Vec<&'h [u8]> {
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     let mut vals: Vec<&[u8]> = Vec::new();
     for (n, v) in &head.headers {
         if name.is_empty() || *n == name {
-            if full { vals.push(v) } else { vals.extend(split_values(v)) }
+            if full { vals.push(v.trim_ascii()) } else { vals.extend(split_values(v)) }
         }
     }
     match occ {
