@@ -125,6 +125,17 @@ impl Head {
         if v == "HTTP/1.0" || v == "HTTP/0.9" { 0 } else { 1 }
     }
 
+    /// How many bytes `to_bytes()` writes, without writing them: what a rewrite is
+    /// checked against (the room left in the buffer).
+    pub fn wire_len(&self) -> usize {
+        let start = match &self.start {
+            StartLine::Request { method, uri, .. } => method.len() + uri.len() + 2,
+            StartLine::Response { reason, .. } => 4 + reason.len() + 1,
+        };
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        start + "HTTP/1.1".len() + 2 + headers + 2
+    }
+
     /// Serialises the head as HAProxy 2.6 forwards it: the start line (versions other than
     /// 1.0 become `HTTP/1.1`; a response's 1.0 or 0.9 stays as written), lowercase header
     /// names, CRLF line ends.

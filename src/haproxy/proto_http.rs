@@ -30,7 +30,9 @@ use crate::haproxy::compression::{
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
-use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
+use crate::haproxy::http_act::{
+    ReplyMsg, RuleResume, RuleResult, RuleSet, http_error_override, http_get_intercept_rule,
+};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
@@ -42,6 +44,7 @@ use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
 };
 use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
+use crate::ids::ProxyId;
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -105,6 +108,9 @@ bitflags::bitflags! {
         /// `Upgrade: websocket` besides (2.6's `H1_MF_UPG_WEBSOCKET`): a WebSocket
         /// handshake, whose keys HAProxy 2.6 checks.
         const HTTP_MSGF_UPG_WEBSOCKET = 0x02;
+        /// `strict-mode off` (2.6's `HTTP_MSGF_SOFT_RW`): a rewrite that does not fit is
+        /// skipped instead of failing the transaction.
+        const HTTP_MSGF_SOFT_RW = 0x04;
     }
 }
 
@@ -189,6 +195,9 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
+    /// Where a rule list that yielded (`wait-for-body`) resumes (2.6 keeps it in the
+    /// stream as `current_rule_list`/`current_rule`).
+    pub current_rule: Option<RuleResume>,
 }
 
 impl HttpTxn {
@@ -685,15 +694,43 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
-    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
-        return AnalyserResult::Wait;
+    // `option http-buffer-request` (2.6's AN_REQ_HTTP_BODY, which runs just before).
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && s.txn.current_rule.is_none() {
+        let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
+        if opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
+            let time = w.proxies[s.be.idx()].timeout.httpreq;
+            match http_wait_for_msg_body(w, s, Side::Cli, time, 0) {
+                MsgBodyWait::Ready => {}
+                MsgBodyWait::Yield => return AnalyserResult::Wait,
+                MsgBodyWait::Abort => return AnalyserResult::Abort,
+            }
+        }
     }
-    s.req.analysers.remove(an_bit);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
+        s.req.analysers.remove(an_bit);
         return AnalyserResult::Continue;
     }
-    match http_get_intercept_rule(w, s, px_id, RuleSet::Req) {
+    let result = http_get_intercept_rule(w, s, px_id, RuleSet::Req);
+    if !matches!(result, RuleResult::Yield) {
+        s.req.analysers.remove(an_bit);
+    }
+    match result {
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
+        RuleResult::Yield => {
+            s.req.buffer_dont_connect();
+            AnalyserResult::Wait
+        }
+        RuleResult::Abort => AnalyserResult::Abort,
+        RuleResult::Reject => {
+            span.record("action", "reject");
+            http_reject(w, s, px_id);
+            AnalyserResult::Abort
+        }
+        RuleResult::Error => {
+            span.record("action", "error");
+            http_rules_int_err(w, s, SnFinst::SN_FINST_R);
+            AnalyserResult::Abort
+        }
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
             w.proxies[px_id.idx()].counters.denied_req += 1;
@@ -712,20 +749,129 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     }
 }
 
-/// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
-/// true while a Content-Length body is still arriving and fits in the buffer, so that
-/// the rules see it (`req.body`). The client closing or going quiet ends the wait.
-fn waiting_for_body(w: &Haproxy, s: &Session) -> bool {
-    let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
-    if !opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
-        return false;
+/// What http_wait_for_msg_body() decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgBodyWait {
+    /// Enough of the body is in the buffer, or no more is coming (`HTTP_RULE_RES_CONT`).
+    Ready,
+    /// Wait for more (`HTTP_RULE_RES_YIELD`).
+    Yield,
+    /// Time ran out: 408 (request) or 504 (response) was sent (`HTTP_RULE_RES_ABRT`).
+    Abort,
+}
+
+/// The body bytes of a message whose body starts `body` (decoded data for a chunked
+/// one), and whether the whole body is there.
+fn body_in_buffer(body: &[u8], framing: Framing) -> (u64, bool) {
+    match framing {
+        Framing::None => (0, true),
+        Framing::Length(n) => (n.min(body.len() as u64), body.len() as u64 >= n),
+        Framing::UntilClose => (body.len() as u64, false),
+        Framing::Chunked => {
+            let (mut at, mut data) = (0usize, 0u64);
+            loop {
+                match h1::parse_chunk_size(&body[at..]) {
+                    Ok(h1::ChunkLine::Size { size: 0, len }) => {
+                        return (data, h1::trailers_len(&body[at + len..]).is_some());
+                    }
+                    Ok(h1::ChunkLine::Size { size, len }) => {
+                        let avail = (body.len() - at - len) as u64;
+                        if avail < size.saturating_add(2) {
+                            return (data + avail.min(size), false);
+                        }
+                        data += size;
+                        at += len + size as usize + 2;
+                    }
+                    _ => return (data, false),
+                }
+            }
+        }
     }
-    let Some(Framing::Length(n)) = s.txn.req.framing else { return false };
-    let want = s.txn.req.head_len + n as usize;
-    let room = s.req.size - s.req.maxrewrite;
-    s.req.i() < want
-        && want <= room
-        && !s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
+}
+
+/// http_ana.c:http_wait_for_msg_body() in 2.6 (`option http-buffer-request` and
+/// `wait-for-body`): ready once the whole body of the message on `chn`'s side is in the
+/// buffer, the buffer is full, or `bytes` body bytes (when not 0) arrived; otherwise
+/// waits, up to `time` milliseconds (then 408 to the client for a request, 504 for a
+/// response). A bodyless message or a `CONNECT` does not wait; nor does a side that
+/// closed.
+pub fn http_wait_for_msg_body(
+    w: &mut Haproxy,
+    s: &mut Session,
+    chn: Side,
+    time: Option<u64>,
+    bytes: u64,
+) -> MsgBodyWait {
+    let req = chn == Side::Cli;
+    let (buf, msg) = if req { (&s.req, &s.txn.req) } else { (&s.rep, &s.txn.rsp) };
+    let Some(framing) = msg.framing else { return MsgBodyWait::Ready };
+    if s.txn.meth == HttpMeth::HTTP_METH_CONNECT || framing == Framing::None {
+        return MsgBodyWait::Ready;
+    }
+    let body = buf.input().get(msg.head_len..).unwrap_or_default();
+    let (have, complete) = body_in_buffer(body, framing);
+    let flags = buf.flags;
+    let ready = complete || buf.room() == 0 || (bytes > 0 && have >= bytes);
+    let buf = if req { &mut s.req } else { &mut s.rep };
+    if ready {
+        buf.analyse_exp = TICK_ETERNITY;
+        buf.flags.remove(BufFlags::BF_ANA_TIMEOUT);
+        return MsgBodyWait::Ready;
+    }
+    if flags.intersects(BufFlags::BF_READ_TIMEOUT | BufFlags::BF_ANA_TIMEOUT) {
+        buf.analyse_exp = TICK_ETERNITY;
+        if req {
+            w.proxies[s.fe.idx()].counters.failed_req += 1;
+            http_error_reply(
+                w,
+                s,
+                408,
+                http::analyser_error(408, true),
+                ReplyEnd::Close,
+                SnErr::SN_ERR_CLITO,
+                SnFinst::SN_FINST_D,
+            );
+        } else {
+            w.proxies[s.be.idx()].counters.failed_resp += 1;
+            http_error_reply(
+                w,
+                s,
+                504,
+                http::analyser_error(504, true),
+                ReplyEnd::Close,
+                SnErr::SN_ERR_SRVTO,
+                SnFinst::SN_FINST_D,
+            );
+        }
+        return MsgBodyWait::Abort;
+    }
+    if flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR) {
+        return MsgBodyWait::Ready;
+    }
+    if buf.analyse_exp.is_none() {
+        buf.analyse_exp = tick_add_ifset(w.clock.now_ms, time);
+    }
+    MsgBodyWait::Yield
+}
+
+/// `http-request reject` (http_act.c:http_action_reject() in 2.6): the client
+/// connection is closed at once, with nothing sent; counted as a denied request.
+fn http_reject(w: &mut Haproxy, s: &mut Session, px: ProxyId) {
+    w.proxies[px.idx()].counters.denied_req += 1;
+    if px != s.fe {
+        w.proxies[s.fe.idx()].counters.denied_req += 1;
+    }
+    s.set_err(SnErr::SN_ERR_PRXCOND);
+    s.set_finst(SnFinst::SN_FINST_R);
+    s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
+    close_silently(s);
+    s.logs.logged = false;
+}
+
+/// A rule failed in strict mode (2.6's `return_int_err` of http_process_req_common()
+/// and http_process_res_common()): 500 to the client, and the connection closes.
+fn http_rules_int_err(w: &mut Haproxy, s: &mut Session, finst: SnFinst) {
+    http_error_reply(w, s, 500, http::analyser_error(500, true), ReplyEnd::Close, SnErr::SN_ERR_INTERNAL, finst);
 }
 
 /// Sends the reply a rule built, or the proxy's error message for its status.
@@ -1355,10 +1501,15 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
-    s.rep.analysers.remove(an_bit);
     let mut pxs = vec![s.be];
     if s.fe != s.be {
         pxs.push(s.fe);
+    }
+    // A list that yielded resumes where it stopped; the lists before it are done.
+    if let Some(r) = s.txn.current_rule
+        && let Some(at) = pxs.iter().position(|&p| p == r.px)
+    {
+        pxs.drain(..at);
     }
     for px_id in pxs {
         if w.proxies[px_id.idx()].http_res_rules.is_empty() {
@@ -1367,6 +1518,14 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         match http_get_intercept_rule(w, s, px_id, RuleSet::Res) {
             RuleResult::Cont => continue,
             RuleResult::Stop => break,
+            RuleResult::Yield => return AnalyserResult::Wait,
+            RuleResult::Abort => return AnalyserResult::Abort,
+            RuleResult::Reject | RuleResult::Error => {
+                span.record("action", "error");
+                w.proxies[s.be.idx()].counters.failed_resp += 1;
+                http_rules_int_err(w, s, SnFinst::SN_FINST_H);
+                return AnalyserResult::Abort;
+            }
             RuleResult::Deny(reply) => {
                 span.record("action", "deny");
                 w.proxies[s.be.idx()].counters.denied_resp += 1;
@@ -1381,6 +1540,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             }
         }
     }
+    s.rep.analysers.remove(an_bit);
     http_eval_after_res_rules(w, s);
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;

@@ -441,7 +441,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("conn_rate", ps.conn.read(c.cum_conn, ms));
     r.set("conn_rate_max", ps.conn.read_max(c.cum_conn, ms));
     r.set("conn_tot", c.cum_conn);
-    r.set_all(&["dcon", "dses", "wrew", "eint"], 0);
+    r.set_all(&["dcon", "dses", "eint"], 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);
     r.set_all(&H2, 0);
@@ -640,7 +641,7 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     times(&mut r, &ps.times, http);
     r.set("mode", p.mode);
     r.set("algo", p.lbprm.algo);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", sum(|s| s.counters.cum_sess));
     r.set("reuse", 0);
     r.set("eint", 0);
