@@ -517,6 +517,30 @@ pub fn response_framing(h: &mut Head, head_request: bool) -> Result<(Framing, bo
     ))
 }
 
+/// The data of a chunked body that starts at `body` (its first size line), as far as it
+/// has arrived: the data slices in order, and whether the last chunk and its trailers
+/// are in too. What follows the body (a pipelined request) is not looked at.
+pub fn chunked_data(body: &[u8]) -> (Vec<&[u8]>, bool) {
+    let (mut at, mut data) = (0usize, Vec::new());
+    loop {
+        match parse_chunk_size(&body[at..]) {
+            Ok(ChunkLine::Size { size: 0, len }) => return (data, trailers_len(&body[at + len..]).is_some()),
+            Ok(ChunkLine::Size { size, len }) => {
+                let start = at + len;
+                let avail = body.len() - start;
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if avail < size.saturating_add(2) {
+                    data.push(&body[start..start + avail.min(size)]);
+                    return (data, false);
+                }
+                data.push(&body[start..start + size]);
+                at = start + size + 2;
+            }
+            _ => return (data, false),
+        }
+    }
+}
+
 /// One parsed chunk-size line (`HEX[;ext]CRLF`): the size and the line's length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChunkLine {

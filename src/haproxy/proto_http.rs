@@ -768,23 +768,8 @@ fn body_in_buffer(body: &[u8], framing: Framing) -> (u64, bool) {
         Framing::Length(n) => (n.min(body.len() as u64), body.len() as u64 >= n),
         Framing::UntilClose => (body.len() as u64, false),
         Framing::Chunked => {
-            let (mut at, mut data) = (0usize, 0u64);
-            loop {
-                match h1::parse_chunk_size(&body[at..]) {
-                    Ok(h1::ChunkLine::Size { size: 0, len }) => {
-                        return (data, h1::trailers_len(&body[at + len..]).is_some());
-                    }
-                    Ok(h1::ChunkLine::Size { size, len }) => {
-                        let avail = (body.len() - at - len) as u64;
-                        if avail < size.saturating_add(2) {
-                            return (data + avail.min(size), false);
-                        }
-                        data += size;
-                        at += len + size as usize + 2;
-                    }
-                    _ => return (data, false),
-                }
-            }
+            let (data, complete) = h1::chunked_data(body);
+            (data.iter().map(|d| d.len() as u64).sum(), complete)
         }
     }
 }
@@ -820,6 +805,8 @@ pub fn http_wait_for_msg_body(
     }
     if flags.intersects(BufFlags::BF_READ_TIMEOUT | BufFlags::BF_ANA_TIMEOUT) {
         buf.analyse_exp = TICK_ETERNITY;
+        // 2.6 logs both with `R` as the final state (`cR--`, `sR--`), and keeps the client
+        // connection after the 504.
         if req {
             w.proxies[s.fe.idx()].counters.failed_req += 1;
             http_error_reply(
@@ -829,18 +816,19 @@ pub fn http_wait_for_msg_body(
                 http::analyser_error(408, true),
                 ReplyEnd::Close,
                 SnErr::SN_ERR_CLITO,
-                SnFinst::SN_FINST_D,
+                SnFinst::SN_FINST_R,
             );
         } else {
             w.proxies[s.be.idx()].counters.failed_resp += 1;
+            let close = s.txn.cli_close;
             http_error_reply(
                 w,
                 s,
                 504,
-                http::analyser_error(504, true),
-                ReplyEnd::Close,
+                http::analyser_error(504, close),
+                ReplyEnd::KeepAlive,
                 SnErr::SN_ERR_SRVTO,
-                SnFinst::SN_FINST_D,
+                SnFinst::SN_FINST_R,
             );
         }
         return MsgBodyWait::Abort;
@@ -1516,8 +1504,8 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             continue;
         }
         match http_get_intercept_rule(w, s, px_id, RuleSet::Res) {
-            RuleResult::Cont => continue,
-            RuleResult::Stop => break,
+            // `allow` ends only its own proxy's list; the frontend's still runs (2.6).
+            RuleResult::Cont | RuleResult::Stop => continue,
             RuleResult::Yield => return AnalyserResult::Wait,
             RuleResult::Abort => return AnalyserResult::Abort,
             RuleResult::Reject | RuleResult::Error => {

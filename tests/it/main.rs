@@ -9,6 +9,7 @@ mod demo;
 mod errorfiles;
 mod fidelity;
 mod http_mode;
+mod http_rules;
 mod layers;
 mod lifecycle;
 mod pipelining;
