@@ -708,3 +708,77 @@ fn timeout_client_does_not_fire_while_the_server_is_being_connected() {
         hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
     assert_eq!(hap_terms, terms, "haproxy's termination states");
 }
+
+const CFG_MSG_RULES: &str = r#"
+global
+    log stdout format raw local0
+    tune.bufsize 2048
+    tune.maxrewrite 128
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    http-request wait-for-body time 300ms if { path /wait } || { path_beg /req }
+    http-request auth realm test if { path /auth }
+    http-request reject if { path /reject }
+    http-request set-header x-hdr1 123456789012345678901234567890123456789012345678901234567890
+    http-request set-header x-hdr2 123456789012345678901234567890123456789012345678901234567890 if { path /req2 }
+    http-request strict-mode off if { path /req3 }
+    http-request set-header x-hdr3 123456789012345678901234567890123456789012345678901234567890 if { path /req3 }
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// What a client gets for each of the message-rule cases: the raw answer (empty when
+/// the connection was closed without one).
+fn message_rule_answers(addr: SocketAddr) -> Vec<(String, String)> {
+    let raw = |bytes: &[u8]| {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(bytes).unwrap();
+        c.read_response(false).map(|r| String::from_utf8_lossy(&r.raw).into_owned()).unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for path in ["/req1", "/req2", "/req3"] {
+        let mut req = format!("POST {path} HTTP/1.1\r\nhost: h\r\ncontent-length: 2000\r\n\r\n").into_bytes();
+        req.extend(std::iter::repeat_n(b'x', 2000));
+        let answer = raw(&req);
+        out.push((path.to_string(), answer.lines().next().unwrap_or("").to_string()));
+    }
+    out.push(("/wait".into(), raw(b"POST /wait HTTP/1.1\r\nhost: h\r\ncontent-length: 10\r\n\r\n01234")));
+    out.push(("/auth".into(), raw(b"GET /auth HTTP/1.1\r\nhost: h\r\n\r\n")));
+    out.push(("/reject".into(), raw(b"GET /reject HTTP/1.1\r\nhost: h\r\n\r\n")));
+    out
+}
+
+#[test]
+fn wait_for_body_strict_mode_auth_and_reject_end_like_with_haproxy() {
+    let be = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let env = [("S1", a(be.addr()))];
+    let Some(hap) = start_haproxy_with(CFG_MSG_RULES, &env) else { return };
+    let hf = proxy(CFG_MSG_RULES, &[("S1", a(be.addr())), ("PORT", "0".into())]);
+    let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+    let r1 = message_rule_answers(hap.addr);
+    let r2 = message_rule_answers(hf.addr("fe"));
+    assert_eq!(r2, r1, "answers differ from HAProxy 2.6");
+    // Both proxies log one line per case, with the same termination states.
+    let states = |logs: Vec<String>| -> Vec<String> {
+        logs.iter().map(|l| format!("{} {}", term(l), l.rsplit('"').nth(1).unwrap_or(""))).collect()
+    };
+    let mut l1 = Vec::new();
+    let mut l2 = Vec::new();
+    eventually(SOON, || {
+        l1 = states(hap.logs.lock().unwrap()[b1..].to_vec());
+        l2 = states(hf.logs()[b2..].to_vec());
+        l1.len() >= 6 && l2.len() >= 6
+    });
+    l1.sort();
+    l2.sort();
+    assert_eq!(l2, l1, "termination states differ from HAProxy 2.6");
+    assert_idle(&hf);
+}
