@@ -788,6 +788,28 @@ pub fn http_wait_for_msg_body(
     bytes: u64,
 ) -> MsgBodyWait {
     let req = chn == Side::Cli;
+    let span = tracing::debug_span!(
+        names::HTTP_WAIT_FOR_MSG_BODY,
+        sess = s.uniq_id,
+        side = if req { "request" } else { "response" },
+        have = tracing::field::Empty,
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let r = wait_for_msg_body(w, s, req, time, bytes, &span);
+    span.record("result", tracing::field::debug(&r));
+    r
+}
+
+/// The body of http_wait_for_msg_body(), under its span.
+fn wait_for_msg_body(
+    w: &mut Haproxy,
+    s: &mut Session,
+    req: bool,
+    time: Option<u64>,
+    bytes: u64,
+    span: &tracing::Span,
+) -> MsgBodyWait {
     let (buf, msg) = if req { (&s.req, &s.txn.req) } else { (&s.rep, &s.txn.rsp) };
     let Some(framing) = msg.framing else { return MsgBodyWait::Ready };
     if s.txn.meth == HttpMeth::HTTP_METH_CONNECT || framing == Framing::None {
@@ -795,6 +817,7 @@ pub fn http_wait_for_msg_body(
     }
     let body = buf.input().get(msg.head_len..).unwrap_or_default();
     let (have, complete) = body_in_buffer(body, framing);
+    span.record("have", have);
     let flags = buf.flags;
     let ready = complete || buf.room() == 0 || (bytes > 0 && have >= bytes);
     let buf = if req { &mut s.req } else { &mut s.rep };
