@@ -782,3 +782,70 @@ fn wait_for_body_strict_mode_auth_and_reject_end_like_with_haproxy() {
     assert_eq!(l2, l1, "termination states differ from HAProxy 2.6");
     assert_idle(&hf);
 }
+
+const CFG_RES_WAIT: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    http-response wait-for-body time 300ms
+    server s1 "${S1}"
+"#;
+
+/// A server whose first connection answers half a body and then nothing, and whose
+/// second connection answers `200 ok`.
+fn half_body_then_ok_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for answer in [&b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234"[..], b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"] {
+            let Ok((mut c, _)) = l.accept() else { return };
+            c.set_read_timeout(Some(SOON)).unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(answer);
+            // Keep it open until the proxy closes it.
+            while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_late_response_body_gets_504_and_the_connection_serves_the_next_request_like_haproxy() {
+    let s1 = half_body_then_ok_server();
+    let Some(hap) = start_haproxy_with(CFG_RES_WAIT, &[("S1", a(s1))]) else { return };
+    let s2 = half_body_then_ok_server();
+    let hf = proxy(CFG_RES_WAIT, &[("S1", a(s2)), ("PORT", "0".into())]);
+    let run = |addr: SocketAddr| -> Vec<String> {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        let mut out = Vec::new();
+        for path in ["/", "/2"] {
+            c.send_raw(format!("GET {path} HTTP/1.1\r\nhost: h\r\n\r\n").as_bytes()).unwrap();
+            out.push(c.read_response(false).map(|r| String::from_utf8_lossy(&r.raw).into_owned()).unwrap_or_default());
+        }
+        out
+    };
+    let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+    assert_eq!(run(hf.addr("fe")), run(hap.addr));
+    let terms = |logs: Vec<String>| logs.iter().map(|l| term(l).to_string()).collect::<Vec<_>>();
+    let (mut t1, mut t2) = (Vec::new(), Vec::new());
+    eventually(SOON, || {
+        t1 = terms(hap.logs.lock().unwrap()[b1..].to_vec());
+        t2 = terms(hf.logs()[b2..].to_vec());
+        t1.len() >= 2 && t2.len() >= 2
+    });
+    assert_eq!(t2, t1);
+    assert_eq!(t1, ["sR--", "----"]);
+    assert_idle(&hf);
+}
