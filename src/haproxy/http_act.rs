@@ -982,6 +982,42 @@ fn set_uri_part(uri: &[u8], part: UriPart, v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// http.c:http_parse_authority() in 2.6 (with `no_userinfo`): the authority of an
+/// absolute-form target (after `scheme://`, or from the start when there is no scheme),
+/// up to the path, without any `user@`. `None` for an origin-form (`/...`), `*` or empty
+/// target.
+fn http_parse_authority(uri: &[u8]) -> Option<&[u8]> {
+    if uri.is_empty() || uri[0] == b'/' || uri[0] == b'*' {
+        return None;
+    }
+    let mut rest = uri;
+    if uri[0].is_ascii_alphabetic() {
+        let scheme = uri[1..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)).count() + 1;
+        if uri[scheme..].starts_with(b"://") {
+            rest = &uri[scheme + 3..];
+        }
+    }
+    let end = rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
+    let start = rest[..end].iter().rposition(|&c| c == b'@').map_or(0, |at| at + 1);
+    Some(&rest[start..end])
+}
+
+/// http_htx.c:http_update_host() in 2.6: after the target became `uri`, an
+/// absolute-form target's authority replaces the value of every Host header. False when
+/// the authority is empty (the rewrite fails).
+fn http_update_host(h: &mut Head, uri: &str) -> bool {
+    match http_parse_authority(uri.as_bytes()) {
+        None => true,
+        Some([]) => false,
+        Some(auth) => {
+            for (_, v) in h.headers.iter_mut().filter(|(n, _)| n == "host") {
+                *v = auth.to_vec();
+            }
+            true
+        }
+    }
+}
+
 fn regex_replace_once(re: &Regex, input: &[u8], with: &[u8]) -> Option<Vec<u8>> {
     let caps = re.captures(input)?;
     let m = caps.get(0)?;
@@ -1057,7 +1093,7 @@ fn resolve_replace(s: &Session, set: RuleSet, step: RuleStep) -> RuleStep {
                 Some(caps) if caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == cur.len()) => {
                     let mut out = Vec::new();
                     exp_replace(&mut out, &with, &caps);
-                    RuleStep::SetUri(UriPart::Uri, set_uri_part(u, part, &out))
+                    RuleStep::SetUri(part, out)
                 }
                 _ => RuleStep::Next,
             }
@@ -1157,9 +1193,19 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             }
         }
         RuleStep::SetUri(part, v) => {
-            if let Some(Head { start: StartLine::Request { uri, .. }, .. }) = head {
+            if let Some(h) = head
+                && let StartLine::Request { uri, method, .. } = &mut h.start
+            {
                 let new = set_uri_part(uri.as_bytes(), part, &v);
                 *uri = String::from_utf8_lossy(&new).into_owned();
+                // `set-uri`/`replace-uri` go through 2.6's http_replace_req_uri(), which
+                // also updates the Host header; the path and query setters do not.
+                if part == UriPart::Uri && !method.eq_ignore_ascii_case("CONNECT") {
+                    let uri = uri.clone();
+                    if !http_update_host(h, &uri) {
+                        return failed_rewrite(w, s, set);
+                    }
+                }
             }
         }
         RuleStep::SetMethod(v) => {
@@ -1305,5 +1351,16 @@ mod tests {
         assert_eq!(set_uri_part(b"/a?x", UriPart::Pathq, b"/b?y"), b"/b?y");
         let re = regex("(.*)").unwrap();
         assert_eq!(regex_replace_once(&re, b"/a", b"/foo\\1").unwrap(), b"/foo/a");
+    }
+
+    #[test]
+    fn the_authority_of_a_new_target_is_found_as_2_6_finds_it() {
+        assert_eq!(http_parse_authority(b"/a"), None);
+        assert_eq!(http_parse_authority(b"*"), None);
+        assert_eq!(http_parse_authority(b"http://u:p@h:8080/a?b"), Some(&b"h:8080"[..]));
+        assert_eq!(http_parse_authority(b"https://h"), Some(&b"h"[..]));
+        // Without `scheme://`, what comes before the first `/` is the authority.
+        assert_eq!(http_parse_authority(b"concat(/bu/,req.uri,/eu)"), Some(&b"concat("[..]));
+        assert_eq!(http_parse_authority(b"http:///x"), Some(&b""[..]));
     }
 }

@@ -288,6 +288,7 @@ fn auth_answers_401_with_the_realm_and_keeps_the_connection() {
     assert_eq!(String::from_utf8_lossy(&c.read_response(false).unwrap().raw), expect("Secret zone"));
     assert_eq!(c.read_response(false).unwrap().status, 200);
     assert_eq!(be.requests().len(), 1, "only /c reached the server");
+    drop(c);
     assert_idle(&p);
 }
 
@@ -335,6 +336,7 @@ fn full_header_values_read_back_without_surrounding_blanks() {
     assert!(head.contains("\r\nsl: sl: a=<padded>\r\n"), "{head}");
     assert!(head.contains("\r\nhdr:  b\r\n"), "{head}");
     assert!(head.contains("\r\nagain: b\r\n"), "{head}");
+    drop(c);
     assert_idle(&p);
 }
 
@@ -351,5 +353,34 @@ fn allow_in_the_backend_response_rules_leaves_the_frontend_rules_running() {
     let p = proxy(&cfg, &[("S1", a(be.addr()))]);
     let r = haflow::scenario::client::get(p.addr("fe"), "/").unwrap();
     assert_eq!((r.status, r.header("x-be"), r.header("x-fe")), (200, Some("1"), Some("1")));
+    assert_idle(&p);
+}
+
+#[test]
+fn set_uri_with_an_authority_rewrites_the_host_header_and_set_path_does_not() {
+    let be = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let cfg = http_cfg(
+        "",
+        "",
+        "frontend fe\n    bind 127.0.0.1:0\n\
+         \x20   http-request set-uri http://user@new.example:8080%[path] if { path /abs }\n\
+         \x20   http-request set-path /p2 if { path /rel }\n    default_backend be\n\
+         backend be\n    server s1 \"${S1}\"\n",
+    );
+    let p = proxy(&cfg, &[("S1", a(be.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    c.send_raw(b"GET /abs HTTP/1.1\r\nhost: old\r\n\r\nGET /rel HTTP/1.1\r\nhost: old\r\n\r\n").unwrap();
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    let seen: Vec<(String, Option<String>)> =
+        be.requests().iter().map(|r| (r.path.clone(), r.header("host").map(str::to_string))).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("http://user@new.example:8080/abs".to_string(), Some("new.example:8080".to_string())),
+            ("/p2".to_string(), Some("old".to_string())),
+        ]
+    );
+    drop(c);
     assert_idle(&p);
 }
