@@ -24,8 +24,8 @@ use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::log::{LEVELS, LogFmt, build_logline, parse_logformat_string};
-use crate::haproxy::proto_http::{HttpMsgFlags, MsgBodyWait, http_wait_for_msg_body};
 use crate::haproxy::pattern::PatMatch;
+use crate::haproxy::proto_http::{HttpMsgFlags, MsgBodyWait, http_wait_for_msg_body};
 use crate::haproxy::sample::{
     SampleExpr, SmpCtx, SmpDir, SmpType, exp_replace, sample_fetch_as_type, sample_parse_word,
     sample_process, with_smp_ctx,
@@ -659,7 +659,9 @@ fn parse_http_wait_for_body(a: &[String]) -> Result<(HttpAct, usize), String> {
                 let v = a.get(i + 1).ok_or_else(|| format!("missing argument for '{kw}'"))?;
                 if kw == "time" {
                     time = Some(crate::haproxy::standard::parse_time_err(v).map_err(|e| match e {
-                        TimeErr::Overflow => "time overflow (maximum value is 2147483647 ms or ~24.8 days)".into(),
+                        TimeErr::Overflow => {
+                            "time overflow (maximum value is 2147483647 ms or ~24.8 days)".into()
+                        }
                         TimeErr::Char(c) => format!("unexpected character '{c}'"),
                     })?);
                 } else {
@@ -914,7 +916,10 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
         HttpAct::WaitForBody { time, bytes } => RuleStep::WaitForBody { time: *time, bytes: *bytes },
         HttpAct::Auth(realm) => {
             let realm = realm.as_deref().unwrap_or(p.name.as_str());
-            RuleStep::Reply { deny: false, reply: ReplyMsg { status: 401, msg: Some(auth_reply(w, s, realm)) } }
+            RuleStep::Reply {
+                deny: false,
+                reply: ReplyMsg { status: 401, msg: Some(auth_reply(w, s, realm)) },
+            }
         }
         HttpAct::Reject => RuleStep::Reject,
     }
@@ -992,7 +997,8 @@ fn http_parse_authority(uri: &[u8]) -> Option<&[u8]> {
     }
     let mut rest = uri;
     if uri[0].is_ascii_alphabetic() {
-        let scheme = uri[1..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)).count() + 1;
+        let scheme =
+            uri[1..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)).count() + 1;
         if uri[scheme..].starts_with(b"://") {
             rest = &uri[scheme + 3..];
         }
@@ -1066,7 +1072,9 @@ fn resolve_replace(s: &Session, set: RuleSet, step: RuleStep) -> RuleStep {
                     let parts: Vec<Vec<u8>> = crate::haproxy::sample::split_values(v)
                         .into_iter()
                         .map(|p| {
-                            regex_replace_once(&re, p, &with).filter(|_| re.is_match(p)).unwrap_or_else(|| p.to_vec())
+                            regex_replace_once(&re, p, &with)
+                                .filter(|_| re.is_match(p))
+                                .unwrap_or_else(|| p.to_vec())
                         })
                         .collect();
                     new.push((i, parts.join(&b", "[..])));
@@ -1128,7 +1136,10 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             (RuleStep::SetMethod(v), Some(Head { start: StartLine::Request { method, .. }, .. })) => {
                 v.len() as isize - method.len() as isize
             }
-            (RuleStep::SetStatus(code, reason), Some(Head { start: StartLine::Response { reason: r, .. }, .. })) => {
+            (
+                RuleStep::SetStatus(code, reason),
+                Some(Head { start: StartLine::Response { reason: r, .. }, .. }),
+            ) => {
                 let new = reason.as_deref().map_or(http::reason(*code).len(), str::len);
                 new as isize - r.len() as isize
             }

@@ -31,7 +31,7 @@ use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::http_act::{
-    ReplyMsg, RuleResume, RuleResult, RuleSet, http_error_override, http_get_intercept_rule,
+    ReplyMsg, RuleResult, RuleResume, RuleSet, http_error_override, http_get_intercept_rule,
 };
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
@@ -325,20 +325,18 @@ fn http_reply(
     let earlier = s.txn.rsp_out_start.saturating_sub(s.rep.sent) as usize;
     s.rep.bo_truncate(earlier);
     let keep = end == ReplyEnd::KeepAlive && !s.txn.cli_close && request_consumed(s);
-    let msg = if end == ReplyEnd::KeepAlive
+    // The `http-after-response` rules see the answer first; the H1 output then adds
+    // what the connection needs.
+    let mut msg =
+        if end == ReplyEnd::KeepAlive { after_res_on_reply(w, s, msg.to_vec()) } else { msg.to_vec() };
+    if end == ReplyEnd::KeepAlive
         && !keep
         && !msg.windows(17).any(|x| x.eq_ignore_ascii_case(b"connection: close"))
+        && let Some(pos) = msg.windows(4).position(|x| x == b"\r\n\r\n")
     {
         // An analyser answer that must close announces it, as HAProxy 2.6 does.
-        let mut m = msg.to_vec();
-        if let Some(pos) = m.windows(4).position(|x| x == b"\r\n\r\n") {
-            m.splice(pos + 2..pos + 2, b"connection: close\r\n".iter().copied());
-        }
-        m
-    } else {
-        msg.to_vec()
-    };
-    let msg = if end == ReplyEnd::KeepAlive { after_res_on_reply(w, s, msg) } else { msg };
+        msg.splice(pos + 2..pos + 2, b"connection: close\r\n".iter().copied());
+    }
     s.rep.bo_inject(&mut w.pool2_buffer, &msg);
     if end == ReplyEnd::Close {
         s.txn.uncounted_reply = true;
@@ -372,21 +370,26 @@ fn has_after_res_rules(w: &Haproxy, s: &Session) -> bool {
 
 /// http_ana.c:http_eval_after_res_rules() in 2.6: the backend's `http-after-response`
 /// rules, then the frontend's, on the response head being sent (an `allow` stops only
-/// its own proxy's list).
-fn http_eval_after_res_rules(w: &mut Haproxy, s: &mut Session) {
+/// its own proxy's list). False when a rewrite failed in strict mode: the caller
+/// answers 500 instead.
+fn http_eval_after_res_rules(w: &mut Haproxy, s: &mut Session) -> bool {
     if !has_after_res_rules(w, s) {
-        return;
+        return true;
     }
     let mut pxs = vec![s.be];
     if s.fe != s.be {
         pxs.push(s.fe);
     }
     for px in pxs {
-        if !w.proxies[px.idx()].http_after_res_rules.is_empty() {
-            // Only `allow` or the end can come out: the list has no `deny` nor `return`.
-            http_get_intercept_rule(w, s, px, RuleSet::AfterRes);
+        // Only `allow`, the end or a failed rewrite can come out: the list has no
+        // `deny`, `return` nor `wait-for-body`.
+        if !w.proxies[px.idx()].http_after_res_rules.is_empty()
+            && matches!(http_get_intercept_rule(w, s, px, RuleSet::AfterRes), RuleResult::Error)
+        {
+            return false;
         }
     }
+    true
 }
 
 /// A reply haflow produced goes through the `http-after-response` rules too, as in
@@ -396,19 +399,31 @@ fn after_res_on_reply(w: &mut Haproxy, s: &mut Session, msg: Vec<u8>) -> Vec<u8>
         return msg;
     }
     let Some(len) = h1::head_len(&msg) else { return msg };
-    let Ok(head) = h1::parse_response(&msg[..len], w.global.tune.http_maxhdr) else { return msg };
+    let Ok(mut head) = h1::parse_response(&msg[..len], w.global.tune.http_maxhdr) else { return msg };
+    // As 2.6's H1 parser does, the message's `connection` header is taken out for the
+    // rules and put back by the output, after what they added.
+    let close = head.connection_has("close");
+    head.remove("connection");
     let saved = s.txn.rsp.head.replace(head);
     let saved_status = s.txn.status;
     if let Some(StartLine::Response { status, .. }) = s.txn.rsp.head.as_ref().map(|h| &h.start) {
         s.txn.status = Some(*status);
     }
-    http_eval_after_res_rules(w, s);
+    let ok = http_eval_after_res_rules(w, s);
     let head = std::mem::replace(&mut s.txn.rsp.head, saved);
     if s.txn.status.is_none() {
         s.txn.status = saved_status;
     }
+    if !ok {
+        // 2.6's http_forward_proxy_resp(): the reply becomes a 500, without the rules.
+        s.txn.status = Some(500);
+        return http::analyser_error(500, true);
+    }
     match head {
-        Some(h) => {
+        Some(mut h) => {
+            if close {
+                h.add("connection", "close");
+            }
             let mut out = h.to_bytes();
             out.extend_from_slice(&msg[len..]);
             out
@@ -837,7 +852,7 @@ fn wait_for_msg_body(
                 s,
                 408,
                 http::analyser_error(408, true),
-                ReplyEnd::Close,
+                ReplyEnd::KeepAlive,
                 SnErr::SN_ERR_CLITO,
                 SnFinst::SN_FINST_R,
             );
@@ -880,9 +895,20 @@ fn http_reject(w: &mut Haproxy, s: &mut Session, px: ProxyId) {
 }
 
 /// A rule failed in strict mode (2.6's `return_int_err` of http_process_req_common()
-/// and http_process_res_common()): 500 to the client, and the connection closes.
+/// and http_process_res_common()): 500 to the client, as an analyser answer (the
+/// `http-after-response` rules run on it; the connection stays if the request was
+/// wholly read).
 fn http_rules_int_err(w: &mut Haproxy, s: &mut Session, finst: SnFinst) {
-    http_error_reply(w, s, 500, http::analyser_error(500, true), ReplyEnd::Close, SnErr::SN_ERR_INTERNAL, finst);
+    let close = s.txn.cli_close;
+    http_error_reply(
+        w,
+        s,
+        500,
+        http::analyser_error(500, close),
+        ReplyEnd::KeepAlive,
+        SnErr::SN_ERR_INTERNAL,
+        finst,
+    );
 }
 
 /// Sends the reply a rule built, or the proxy's error message for its status.
@@ -1552,7 +1578,11 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         }
     }
     s.rep.analysers.remove(an_bit);
-    http_eval_after_res_rules(w, s);
+    if !http_eval_after_res_rules(w, s) {
+        span.record("action", "error");
+        http_rules_int_err(w, s, SnFinst::SN_FINST_H);
+        return AnalyserResult::Abort;
+    }
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
     }

@@ -826,7 +826,9 @@ fn msg_body<'a>(c: &SmpCtx<'a>, dir: SmpDir) -> Option<std::borrow::Cow<'a, [u8]
     Some(match msg.framing {
         Some(crate::haproxy::h1::Framing::Length(n)) => body[..body.len().min(n as usize)].into(),
         Some(crate::haproxy::h1::Framing::None) | None => body[..0].into(),
-        Some(crate::haproxy::h1::Framing::Chunked) => crate::haproxy::h1::chunked_data(body).0.concat().into(),
+        Some(crate::haproxy::h1::Framing::Chunked) => {
+            crate::haproxy::h1::chunked_data(body).0.concat().into()
+        }
         Some(crate::haproxy::h1::Framing::UntilClose) => body.into(),
     })
 }

@@ -214,7 +214,8 @@ fn wait_for_body_keeps_pipelined_requests_apart() {
         assert_eq!(c.read_response(false).unwrap().status, 200);
     }
     let seen = be.requests();
-    let got: Vec<(Option<&str>, &[u8])> = seen.iter().map(|r| (r.header("x-body"), r.body.as_slice())).collect();
+    let got: Vec<(Option<&str>, &[u8])> =
+        seen.iter().map(|r| (r.header("x-body"), r.body.as_slice())).collect();
     assert_eq!(got, vec![(Some("abc"), &b"abc"[..]), (Some("def"), &b"def"[..]), (Some(""), &b""[..])]);
     drop(c);
     assert_idle(&p);
@@ -253,8 +254,10 @@ fn a_rewrite_that_does_not_fit_fails_with_500_unless_strict_mode_is_off() {
     assert_eq!(term(&log), "PR--", "{log}");
     assert_eq!(strict_post(addr, "/req3"), Some(200));
     let seen = be.requests();
-    let paths: Vec<(&str, bool, bool)> =
-        seen.iter().map(|r| (r.path.as_str(), r.header("x-hdr1").is_some(), r.header("x-hdr3").is_some())).collect();
+    let paths: Vec<(&str, bool, bool)> = seen
+        .iter()
+        .map(|r| (r.path.as_str(), r.header("x-hdr1").is_some(), r.header("x-hdr3").is_some()))
+        .collect();
     // /req2 never reached the server; /req3 went without the header that did not fit.
     assert_eq!(paths, vec![("/req1", true, false), ("/req3", true, false)]);
     assert!(seen.iter().all(|r| r.body.len() == 2000));
@@ -382,5 +385,39 @@ fn set_uri_with_an_authority_rewrites_the_host_header_and_set_path_does_not() {
         ]
     );
     drop(c);
+    assert_idle(&p);
+}
+
+#[test]
+fn an_after_response_rewrite_that_does_not_fit_turns_the_response_into_a_500() {
+    let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n".to_vec();
+    answer.extend(std::iter::repeat_n(b'x', 2000));
+    let srv = ScriptedServer::start(&answer, Then::Stay);
+    let v60 = "123456789012345678901234567890123456789012345678901234567890";
+    let cfg = http_cfg(
+        "    tune.bufsize 2048\n    tune.maxrewrite 128",
+        "",
+        &format!(
+            "frontend fe\n    bind 127.0.0.1:0\n    http-request set-var(txn.p) path\n\
+             \x20   http-after-response strict-mode off if {{ var(txn.p) -m str /soft }}\n\
+             \x20   http-after-response set-header x-a {v60}\n\
+             \x20   http-after-response set-header x-b {v60} if {{ var(txn.p) -m str /fail }} || {{ var(txn.p) -m str /soft }}\n\
+             \x20   default_backend be\nbackend be\n    server s1 \"${{S1}}\"\n"
+        ),
+    );
+    let p = proxy(&cfg, &[("S1", a(srv.addr()))]);
+    let fetch = |path: &str| {
+        let mut c = connect(p.addr("fe"));
+        c.send_raw(format!("GET {path} HTTP/1.1\r\nhost: h\r\n\r\n").as_bytes()).unwrap();
+        let r = c.read_response(false).unwrap();
+        (r.status, r.header("x-a").is_some(), r.header("x-b").is_some(), r.body.len())
+    };
+    assert_eq!(fetch("/ok"), (200, true, false, 2000));
+    // The 500 replaces the response, and the after-response rules run again on it
+    // (where both headers fit), as 2.6's http_reply_and_close() does.
+    assert_eq!(fetch("/fail"), (500, true, true, 97));
+    assert_eq!(fetch("/soft"), (200, true, false, 2000));
+    let log = wait_log(&p, |l| l.contains("GET /fail"));
+    assert_eq!(term(&log), "PH--", "{log}");
     assert_idle(&p);
 }
