@@ -845,30 +845,17 @@ fn wait_for_msg_body(
         buf.analyse_exp = TICK_ETERNITY;
         // 2.6 logs both with `R` as the final state (`cR--`, `sR--`), and keeps the client
         // connection after the 504.
-        if req {
+        let (status, err) = if req {
             w.proxies[s.fe.idx()].counters.failed_req += 1;
-            http_error_reply(
-                w,
-                s,
-                408,
-                http::analyser_error(408, true),
-                ReplyEnd::KeepAlive,
-                SnErr::SN_ERR_CLITO,
-                SnFinst::SN_FINST_R,
-            );
+            (408, SnErr::SN_ERR_CLITO)
         } else {
             w.proxies[s.be.idx()].counters.failed_resp += 1;
-            let close = s.txn.cli_close;
-            http_error_reply(
-                w,
-                s,
-                504,
-                http::analyser_error(504, close),
-                ReplyEnd::KeepAlive,
-                SnErr::SN_ERR_SRVTO,
-                SnFinst::SN_FINST_R,
-            );
-        }
+            (504, SnErr::SN_ERR_SRVTO)
+        };
+        // The 408 page announces its close itself.
+        let close = req || s.txn.cli_close;
+        let page = http::analyser_error(status, close);
+        http_error_reply(w, s, status, page, ReplyEnd::KeepAlive, err, SnFinst::SN_FINST_R);
         return MsgBodyWait::Abort;
     }
     if flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR) {

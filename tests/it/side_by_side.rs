@@ -790,24 +790,6 @@ fn wait_for_body_strict_mode_auth_and_reject_end_like_with_haproxy() {
     assert_idle(&hf);
 }
 
-const CFG_RES_WAIT: &str = r#"
-global
-    log stdout format raw local0
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 300ms
-    timeout client 3s
-    timeout server 3s
-frontend fe
-    bind "127.0.0.1:${PORT}"
-    default_backend be
-backend be
-    http-response wait-for-body time 300ms
-    server s1 "${S1}"
-"#;
-
 /// A server whose first connection answers half a body and then nothing, and whose
 /// second connection answers `200 ok`.
 fn half_body_then_ok_server() -> SocketAddr {
@@ -833,10 +815,11 @@ fn half_body_then_ok_server() -> SocketAddr {
 
 #[test]
 fn a_late_response_body_gets_504_and_the_connection_serves_the_next_request_like_haproxy() {
+    let cfg = CFG_FAULTS.replace("backend be\n", "backend be\n    http-response wait-for-body time 300ms\n");
     let s1 = half_body_then_ok_server();
-    let Some(hap) = start_haproxy_with(CFG_RES_WAIT, &[("S1", a(s1))]) else { return };
+    let Some(hap) = start_haproxy_with(&cfg, &[("S1", a(s1))]) else { return };
     let s2 = half_body_then_ok_server();
-    let hf = proxy(CFG_RES_WAIT, &[("S1", a(s2)), ("PORT", "0".into())]);
+    let hf = proxy(&cfg, &[("S1", a(s2)), ("PORT", "0".into())]);
     let run = |addr: SocketAddr| -> Vec<String> {
         let mut c = Conn::connect(addr, SOON).unwrap();
         let mut out = Vec::new();
