@@ -1084,6 +1084,9 @@ fn failed_rewrite(w: &mut Haproxy, s: &mut Session, set: RuleSet) -> Option<Rule
     if s.be != s.fe {
         w.proxies[s.be.idx()].counters.failed_rewrites += 1;
     }
+    if let Some(srv) = s.srv {
+        w.server_mut(srv).counters.failed_rewrites += 1;
+    }
     let msg = if set == RuleSet::Req { &s.txn.req } else { &s.txn.rsp };
     if msg.flags.contains(HttpMsgFlags::HTTP_MSGF_SOFT_RW) {
         return None;

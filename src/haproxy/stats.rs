@@ -551,7 +551,7 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     times(&mut r, &ss.times, http);
     r.set("addr", sv.addr);
     r.set("mode", p.mode);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", c.cum_sess);
     r.set("reuse", 0);
     r.set("srv_icur", idle);

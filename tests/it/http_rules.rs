@@ -419,5 +419,12 @@ fn an_after_response_rewrite_that_does_not_fit_turns_the_response_into_a_500() {
     assert_eq!(fetch("/soft"), (200, true, false, 2000));
     let log = wait_log(&p, |l| l.contains("GET /fail"));
     assert_eq!(term(&log), "PH--", "{log}");
+    // `wrew` counts both, for the frontend, the backend and the server.
+    let wrew = p.query(|w| {
+        let px = |n: &str| w.proxies.iter().find(|p| p.name == n).map(|p| p.counters.failed_rewrites);
+        let srv = w.proxies.iter().find(|p| p.name == "be").map(|p| p.servers[0].counters.failed_rewrites);
+        (px("fe"), px("be"), srv)
+    });
+    assert_eq!(wrew, (Some(2), Some(2), Some(2)));
     assert_idle(&p);
 }
