@@ -190,6 +190,8 @@ pub struct SrvCounters {
     pub rsp: [u64; 6],
     /// Times the server went DOWN.
     pub down_trans: u64,
+    /// Header or start-line rewrites that did not fit in the buffer (`wrew`).
+    pub failed_rewrites: u64,
     /// Times the load balancer picked this server.
     pub lbconn: u64,
 }

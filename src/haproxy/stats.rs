@@ -462,7 +462,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("conn_tot", c.cum_conn);
     r.set("dcon", c.denied_conn);
     r.set("dses", c.denied_sess);
-    r.set_all(&["wrew", "eint"], 0);
+    r.set("eint", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);
     r.set_all(&H2, 0);
@@ -568,7 +569,7 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     times(&mut r, &ss.times, http);
     r.set("addr", sv.addr);
     r.set("mode", p.mode);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", c.cum_sess);
     r.set("reuse", 0);
     r.set("srv_icur", idle);
@@ -662,7 +663,7 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     times(&mut r, &ps.times, http);
     r.set("mode", p.mode);
     r.set("algo", p.lbprm.algo);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", sum(|s| s.counters.cum_sess));
     r.set("reuse", 0);
     r.set("eint", 0);
