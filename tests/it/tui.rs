@@ -1923,6 +1923,18 @@ fn waterfall(screen: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits for the detail view of session `n` with `reqs` requests, drawn whole (the
+/// waterfall filled in and the detail's key line at the bottom, not a frame half drawn).
+fn wait_detail(tmux: &Tmux, what: &str, n: &str, reqs: usize) -> String {
+    let (head, count) = (format!("session #{n} closed"), format!("requests {reqs}"));
+    tmux.wait(what, |s| {
+        s.contains(&head)
+            && s.contains(&count)
+            && s.lines().any(|l| l.starts_with("jk move  n/p request"))
+            && waterfall(s).iter().filter(|l| !l.is_empty()).count() >= 10
+    })
+}
+
 /// Replaces the sessions filter with `text` (`/`, erase what is there, type, Enter).
 fn set_filter(tmux: &Tmux, old: &str, text: &str) {
     tmux.keys(&["/"]);
@@ -1985,7 +1997,7 @@ fn demo_find_export_replay_in_tmux(w: u16, h: u16) {
     // Its detail: as many requests as the row says, each logged on the row's server.
     tmux.keys(&["Enter"]);
     let n = id.trim_start_matches('#');
-    let detail = tmux.wait_for("its detail", &[&format!("session #{n} closed"), &format!("requests {reqs}")]);
+    let detail = wait_detail(&tmux, "its detail", n, reqs);
     let live_flow = waterfall(&detail);
     // The line under the waterfall: the selected line's log (the session's: its last).
     let footer_log = |s: &str| s.lines().rev().find(|l| l.starts_with("log: ")).map(str::to_string);
@@ -2043,8 +2055,7 @@ fn demo_find_export_replay_in_tmux(w: u16, h: u16) {
         assert_eq!(replayed[col], row[col], "{col} of {id} replayed:\n{screen}");
     }
     tmux.keys(&["Enter"]);
-    let detail =
-        tmux.wait_for("the replayed detail", &[&format!("session #{n} closed"), &format!("requests {reqs}")]);
+    let detail = wait_detail(&tmux, "the replayed detail", n, reqs);
     // (The live screen has a line less for the waterfall: the demo's own status line.)
     let replayed_flow = waterfall(&detail);
     let n = live_flow.len().min(replayed_flow.len());
