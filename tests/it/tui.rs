@@ -1299,7 +1299,8 @@ fn under_load_every_failed_session_reaches_the_ui_whole() {
         std::thread::spawn(move || {
             let mut made: Vec<(u16, &'static str)> = Vec::new();
             let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
+            // Fewer than the UI keeps closed (`MAX_CLOSED`), or the oldest failures would go.
+            while !stop.load(Ordering::Relaxed) && made.len() < haflow::tui::state::MAX_CLOSED * 3 / 4 {
                 std::thread::sleep(Duration::from_millis(30));
                 let Ok(mut c) = Conn::connect(addr, SOON) else { continue };
                 let port = c.local_addr().map(|a| a.port()).unwrap_or(0);
