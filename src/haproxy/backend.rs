@@ -16,6 +16,7 @@ use crate::haproxy::proto_tcp::tcp_connect_server;
 use crate::haproxy::proxy::BalanceAlgo;
 use crate::haproxy::queue::pendconn_add;
 use crate::haproxy::session::{SessFlags, Session, SnErr, sess_change_server};
+use crate::haproxy::stream_sock::idle_conn_alive;
 use crate::ids::ServerId;
 use crate::trace::names;
 
@@ -46,9 +47,14 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     let be = &mut w.proxies[be_id.idx()];
     // Active servers first; backups only when no active one is usable.
     let active: Vec<usize> =
-        (0..be.servers.len()).filter(|&i| be.servers[i].is_usable() && !be.servers[i].is_backup()).collect();
+        be.servers.enumerate().filter(|(_, sv)| sv.is_usable() && !sv.is_backup()).map(|(i, _)| i).collect();
     let class = if active.is_empty() {
-        be.servers.iter().position(|sv| sv.is_usable() && sv.is_backup()).into_iter().collect()
+        be.servers
+            .enumerate()
+            .find(|(_, sv)| sv.is_usable() && sv.is_backup())
+            .map(|(i, _)| i)
+            .into_iter()
+            .collect()
     } else {
         active
     };
@@ -126,6 +132,9 @@ pub fn srv_redispatch_connect(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     status
 }
 
+/// `MAX_SRV_LIST` (2.6's session.h): idle server connections a session keeps aside.
+pub const MAX_SRV_LIST: usize = 5;
+
 /// backend.c:connect_server() in 1.5-dev8: connect to the assigned server through its
 /// protocol (`tcp_connect_server`) and count the connection on the server.
 pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
@@ -134,21 +143,40 @@ pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
     let span = tracing::debug_span!(names::CONNECT_SERVER, sess = s.uniq_id, server = w.server(srv_id).name.as_str(), addr = %addr, reused = tracing::field::Empty);
     let _g = span.enter();
     s.flags.insert(SessFlags::SN_ADDR_SET);
-    let err = match (s.idle_srv.take(), s.si[1].fd) {
-        (Some(idle), Some(_)) if idle == srv_id => {
-            // Keep-alive: reuse the idle connection to this server; it is connected.
-            s.si[1].set_state(crate::haproxy::stream_interface::SiState::SI_ST_CON);
-            s.req.flags.insert(crate::haproxy::buffers::BufFlags::BF_WRITE_NULL);
-            span.record("reused", true);
-            SnErr::SN_ERR_NONE
+    match (s.idle_srv.take(), s.si[1].fd.take()) {
+        (Some(idle), Some(fd)) if idle == srv_id => s.si[1].fd = Some(fd),
+        (Some(idle), Some(fd)) if s.srv_list.len() < MAX_SRV_LIST => {
+            // An idle connection to another server waits aside, for a later request
+            // (2.6's session_add_conn()).
+            w.fdtab.fd_stop_recv(fd);
+            w.fdtab.fd_stop_send(fd);
+            s.srv_list.push((idle, fd));
         }
         (_, Some(fd)) => {
-            // An idle connection to another server: close it and connect anew.
             w.fdtab.fd_delete(fd);
-            s.si[1].fd = None;
-            tcp_connect_server(w, s, addr)
         }
-        _ => tcp_connect_server(w, s, addr),
+        (_, None) => {}
+    }
+    if s.si[1].fd.is_none()
+        && let Some(i) = s.srv_list.iter().position(|&(srv, _)| srv == srv_id)
+    {
+        // A connection this session left idle on this server earlier; one the server
+        // closed meanwhile is dropped.
+        let (_, fd) = s.srv_list.swap_remove(i);
+        if idle_conn_alive(w, fd) {
+            s.si[1].fd = Some(fd);
+        } else {
+            w.fdtab.fd_delete(fd);
+        }
+    }
+    let err = if s.si[1].fd.is_some() {
+        // Keep-alive: reuse the idle connection to this server; it is connected.
+        s.si[1].set_state(crate::haproxy::stream_interface::SiState::SI_ST_CON);
+        s.req.flags.insert(crate::haproxy::buffers::BufFlags::BF_WRITE_NULL);
+        span.record("reused", true);
+        SnErr::SN_ERR_NONE
+    } else {
+        tcp_connect_server(w, s, addr)
     };
     if err == SnErr::SN_ERR_NONE {
         s.flags.insert(SessFlags::SN_CURR_SESS);

@@ -18,23 +18,26 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
-use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
+use crate::haproxy::cache::{Cache, CacheRef, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{
+    HttpAct, HttpReply, ReplyBody, RuleConf, RuleSet, http_parse_http_reply, parse_http_rule,
+};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
-use crate::ids::{ListenerId, ProxyId};
+use crate::ids::{CacheId, ListenerId, ProxyId};
 use crate::trace::names;
 
 /// Everything the configuration produced, ready for `init`.
@@ -50,6 +53,8 @@ pub struct Config {
     pub protocols: ProtoList,
     /// Warnings raised while parsing (each already formatted, without the prefix).
     pub warnings: Vec<String>,
+    /// `cache` sections in declaration order.
+    pub caches: Vec<Cache>,
 }
 
 /// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
@@ -71,6 +76,8 @@ enum Section {
     /// An `http-errors` section: `errorfile` lines filling the set named
     /// `Parser::http_errors_name`.
     HttpErrors,
+    /// A `cache` section (index in `Config::caches`).
+    Cache(usize),
     /// A section HAProxy has and haflow ignores (warned once).
     Ignored,
 }
@@ -250,13 +257,19 @@ const PROXY_KW: &[&str] = &[
     "monitor",
     "monitor-uri",
     "tcp-check",
+    "tcp-request",
+    "tcp-response",
+    "unique-id-format",
+    "unique-id-header",
+    "stick-table",
+    "stick",
+    "cookie",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "cookie",
     "dispatch",
     "email-alert",
     "errorloc",
@@ -284,13 +297,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stats",
-    "stick",
-    "stick-table",
-    "tcp-request",
-    "tcp-response",
-    "unique-id-format",
-    "unique-id-header",
     "use-server",
     "declare",
     "retry-on",
@@ -367,7 +373,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "ring",
     "mailers",
     "program",
-    "cache",
     "traces",
     "log-forward",
     "crt-store",
@@ -387,11 +392,38 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// Where the private-use characters standing for raw bytes `\x80`-`\xff` start.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The bytes a configuration word stands for: the UTF-8 of its text, except the
+/// characters `\xHH` escapes above `\x7f` made, which are the byte itself again.
+pub fn cfg_raw_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // U+10FF80..U+10FFFF is F4 8F BE|BF xx in UTF-8.
+        if b[i] == 0xf4
+            && b.get(i + 1) == Some(&0x8f)
+            && matches!(b.get(i + 2), Some(0xbe | 0xbf))
+            && let Some(&last) = b.get(i + 3)
+        {
+            out.push(((u32::from(b[i + 2] & 0x3f) << 6) | u32::from(last & 0x3f)) as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
 /// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
 /// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
-/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
-/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+/// Returns the characters consumed after the backslash. A line is text here, so
+/// `\xHH` above `\x7f` (a lone byte, not UTF-8) becomes a private-use character
+/// (U+10FF80 to U+10FFFF) that `cfg_raw_bytes` turns back into the byte where bytes are
+/// wanted: sample arguments and log-format text.
 fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
     match rest.get(1) {
         Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
@@ -417,7 +449,12 @@ fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
         Some('x') => {
             match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
                 (Some(h), Some(l)) => {
-                    cur.push(char::from((h * 16 + l) as u8));
+                    let b = h * 16 + l;
+                    cur.push(if b < 0x80 {
+                        char::from(b as u8)
+                    } else {
+                        char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?')
+                    });
                     3
                 }
                 _ => {
@@ -671,6 +708,9 @@ struct DefaultsSnapshot {
     px: Proxy,
     logs_global: bool,
     error_directives: Vec<ErrorDirective>,
+    /// The capabilities of the proxies that inherited it so far: one with TCP/HTTP rules
+    /// may serve frontends or backends, not both (2.6).
+    used_by: ProxyCap,
 }
 
 impl Parser<'_> {
@@ -805,6 +845,23 @@ impl Parser<'_> {
                     self.section = Section::Ignored;
                 }
             },
+            "cache" => match args.get(1) {
+                Some(name) => {
+                    if self.cfg.caches.iter().any(|c| c.id == *name) {
+                        let msg =
+                            format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
+                        self.diag.alerts.push(msg);
+                        self.section = Section::Ignored;
+                    } else {
+                        self.cfg.caches.push(Cache::new(name, &self.file, self.line));
+                        self.section = Section::Cache(self.cfg.caches.len() - 1);
+                    }
+                }
+                None => {
+                    self.alert("'cache' expects a <name> argument");
+                    self.section = Section::Ignored;
+                }
+            },
             s if OTHER_SECTIONS.contains(&s) => {
                 self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
                 self.section = Section::Ignored;
@@ -836,6 +893,11 @@ impl Parser<'_> {
                         Err(e) => self.alert(e),
                     }
                 }
+                Section::Cache(i) => match cfg_parse_cache(&mut self.cfg.caches[i], &args) {
+                    Ok(Some(w)) => self.warn(w),
+                    Ok(None) => {}
+                    Err(e) => self.alert(e),
+                },
                 Section::Ignored => {}
                 Section::None => {
                     let msg = format!(
@@ -857,6 +919,7 @@ impl Parser<'_> {
                 px: self.defaults.clone(),
                 logs_global: self.defaults_logs_global,
                 error_directives: self.defaults_error_directives.clone(),
+                used_by: ProxyCap::empty(),
             };
             self.named_defaults.insert(n, snap);
         }
@@ -914,19 +977,45 @@ impl Parser<'_> {
         };
         let has_rules = !d.http_req_rules.is_empty()
             || !d.http_res_rules.is_empty()
-            || !d.http_after_res_rules.is_empty();
+            || !d.http_after_res_rules.is_empty()
+            || !d.tcp_req.l4_rules.is_empty()
+            || !d.tcp_req.l5_rules.is_empty()
+            || !d.tcp_req.inspect_rules.is_empty()
+            || !d.tcp_rep.inspect_rules.is_empty();
         if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
             let msg = format!(
                 "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
                 d.name
             );
             self.alert(msg);
+        } else if has_rules && let Some(snap) = from.and_then(|f| self.named_defaults.get_mut(f)) {
+            snap.used_by |= cap;
+            if snap.used_by == ProxyCap::PR_CAP_LISTEN {
+                let msg = format!(
+                    "parsing [{}:{}]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}:{}).",
+                    self.file, self.line, d.conf.0, d.conf.1
+                );
+                self.diag.alerts.push(msg);
+            }
         }
         // Rules and ACLs of a named `defaults` run before the proxy's own.
         p.acls = d.acls.clone();
         p.http_req_rules = d.http_req_rules.clone();
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.filters = d.filters.clone();
+        // 2.6 keeps the defaults' TCP rules apart (`defpx`) and runs them first; a
+        // copy ahead of the proxy's own does the same. Connection and session rules
+        // apply to frontends only, response rules to backends only.
+        if cap.contains(ProxyCap::PR_CAP_FE) {
+            p.tcp_req.l4_rules = d.tcp_req.l4_rules.clone();
+            p.tcp_req.l5_rules = d.tcp_req.l5_rules.clone();
+        }
+        if cap.contains(ProxyCap::PR_CAP_BE) {
+            p.tcp_rep = d.tcp_rep.clone();
+        }
+        p.tcp_req.inspect_rules = d.tcp_req.inspect_rules.clone();
+        p.tcp_req.inspect_delay = d.tcp_req.inspect_delay;
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -937,8 +1026,12 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
+        p.uri_auth = d.uri_auth.clone();
+        p.uri_auth_inherited = p.uri_auth.is_some();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
+        p.unique_id_format = d.unique_id_format.clone();
+        p.unique_id_header = d.unique_id_header.clone();
         p.tcpcheck = d.tcpcheck.clone();
         p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
@@ -1050,11 +1143,8 @@ impl Parser<'_> {
                 let mut proc = std::mem::take(&mut g.vars_proc);
                 let res = {
                     let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
-                    let mut ctx = crate::haproxy::sample::SmpCtx {
-                        strm: None,
-                        dir: crate::haproxy::sample::SmpDir::Req,
-                        vars,
-                    };
+                    let mut ctx =
+                        crate::haproxy::sample::SmpCtx::new(None, crate::haproxy::sample::SmpDir::Req, vars);
                     if kw == "set-var" {
                         crate::haproxy::sample::sample_parse_word(val)
                             .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
@@ -1090,6 +1180,74 @@ impl Parser<'_> {
                 let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN, TUNE_RESOURCES]);
                 return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
             }
+        }
+        Ok(())
+    }
+
+    /// cfgparse-listen.c's `stats` keyword in 2.6 (1.5-dev8's cfgparse.c): the proxy's
+    /// statistics page (`uri_auth`).
+    fn parse_stats_proxy(&mut self, args: &[String]) -> Result<(), String> {
+        use crate::haproxy::uri_auth::stats_check_init_uri_auth;
+        let in_def = self.in_defaults();
+        let sub = args.get(1).map(String::as_str).unwrap_or("");
+        let arg2 = args.get(2).map(String::as_str).unwrap_or("");
+        let p = self.cur();
+        if !in_def && p.uri_auth_inherited {
+            // We must detach from the default config.
+            p.uri_auth = None;
+            p.uri_auth_inherited = false;
+        }
+        match sub {
+            "admin" => {
+                if in_def {
+                    return Err("'stats admin' not allowed in 'defaults' section.".into());
+                }
+                if !matches!(arg2, "if" | "unless") {
+                    return Err("'stats admin' requires either 'if' or 'unless' followed by a condition.".into());
+                }
+                let p = self.cur();
+                let cond = crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                    .map_err(|e| format!("error detected while parsing a 'stats admin' rule : {e}."))?;
+                stats_check_init_uri_auth(&mut p.uri_auth).admin_rules.push(cond);
+            }
+            "uri" if arg2.is_empty() => return Err("'uri' needs an URI prefix.".into()),
+            "uri" => stats_check_init_uri_auth(&mut p.uri_auth).uri_prefix = arg2.to_string(),
+            "realm" if arg2.is_empty() => return Err("'realm' needs an realm name.".into()),
+            "realm" => stats_check_init_uri_auth(&mut p.uri_auth).auth_realm = Some(arg2.to_string()),
+            "refresh" => {
+                let ms = parse_time_err(arg2).map_err(|e| {
+                    e.alert(arg2, "stats refresh", |c| {
+                        format!("unexpected character '{c}' in argument to stats refresh interval.")
+                    })
+                })?;
+                // A bare number is in seconds here.
+                let secs = if arg2.chars().any(|c| c.is_ascii_alphabetic()) { ms / 1000 } else { ms };
+                stats_check_init_uri_auth(&mut p.uri_auth).refresh = secs;
+            }
+            "scope" if arg2.is_empty() => return Err("'scope' needs a proxy name.".into()),
+            "scope" => stats_check_init_uri_auth(&mut p.uri_auth).scope.push(arg2.to_string()),
+            "enable" => {
+                stats_check_init_uri_auth(&mut p.uri_auth);
+            }
+            "hide-version" => stats_check_init_uri_auth(&mut p.uri_auth).hide_version = true,
+            "show-legends" => stats_check_init_uri_auth(&mut p.uri_auth).show_legends = true,
+            "show-node" => {
+                let ok = arg2.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !ok {
+                    return Err("'stats show-node' invalid node name - should be a stringwith digits(0-9), letters(A-Z, a-z), hyphen(-) or underscode(_).".into());
+                }
+                stats_check_init_uri_auth(&mut p.uri_auth).node = Some(arg2.to_string());
+            }
+            "show-desc" => {
+                let desc = args[2..].join(" ");
+                stats_check_init_uri_auth(&mut p.uri_auth).desc = Some(desc);
+            }
+            // Ignoring these would open the page to everyone: refuse them.
+            "auth" | "http-request" | "show-modules" => {
+                return Err(format!("'stats {sub}' is not implemented by haflow."));
+            }
+            "" => return Err("missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.".into()),
+            other => return Err(format!("unknown stats parameter '{other}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
         }
         Ok(())
     }
@@ -1162,6 +1320,11 @@ impl Parser<'_> {
             Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
             _ => &mut self.defaults,
         }
+    }
+
+    /// Where the line being parsed is, for a rule (`rule->conf`).
+    fn rule_conf(&self) -> RuleConf {
+        RuleConf { file: self.file.as_str().into(), line: self.line }
     }
 
     fn in_defaults(&self) -> bool {
@@ -1328,21 +1491,85 @@ impl Parser<'_> {
                     "http-response" => RuleSet::Res,
                     _ => RuleSet::AfterRes,
                 };
+                let conf = self.rule_conf();
                 let p = self.cur();
                 let mut caps = p.req_cap.len();
-                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                let mut rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
                     format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
                 })?;
+                rule.conf = conf;
                 if caps > p.req_cap.len()
                     && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
                 {
                     p.req_cap.push((None, slot.len));
+                }
+                if let HttpAct::CacheUse(CacheRef { name, .. }) | HttpAct::CacheStore(CacheRef { name, .. }) =
+                    &rule.act
+                    && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
+                {
+                    // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
+                    // declares its filter implicitly, here.
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: false });
                 }
                 match set {
                     RuleSet::Req => p.http_req_rules.push(rule),
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "tcp-request" | "tcp-response" => {
+                let conf = self.rule_conf();
+                let anonymous = self.in_defaults() && self.defaults_name.is_none();
+                let p = self.cur();
+                let pxdesc = if anonymous {
+                    "defaults section".to_string()
+                } else {
+                    format!("{section} '{}'", p.name)
+                };
+                let parsed = tcp_parse_tcp_req(args, cap, &pxdesc, &p.acls)?;
+                match parsed {
+                    TcpParsed::InspectDelay(ms) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{kw} inspect-delay is not allowed in anonymous 'defaults' sections"
+                            ));
+                        }
+                        let slot = if kw == "tcp-request" {
+                            &mut p.tcp_req.inspect_delay
+                        } else {
+                            &mut p.tcp_rep.inspect_delay
+                        };
+                        *slot = Some(ms);
+                    }
+                    TcpParsed::Rule(set, mut rule) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{} is not allowed in anonymous 'defaults' sections",
+                                set.keyword()
+                            ));
+                        }
+                        rule.conf = conf;
+                        match set {
+                            TcpRuleSet::Connection => p.tcp_req.l4_rules.push(rule),
+                            TcpRuleSet::Session => p.tcp_req.l5_rules.push(rule),
+                            TcpRuleSet::Content => p.tcp_req.inspect_rules.push(rule),
+                            TcpRuleSet::ResContent => p.tcp_rep.inspect_rules.push(rule),
+                        }
+                    }
+                }
+            }
+            "unique-id-format" => {
+                let f = args.get(1).ok_or("'unique-id-format' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
+                }
+                // An empty format removes one inherited from `defaults`.
+                self.cur().unique_id_format =
+                    if f.is_empty() { None } else { Some(crate::haproxy::log::parse_logformat_string(f)?) };
+            }
+            "unique-id-header" => {
+                let h = args.get(1).ok_or("'unique-id-header' expects an argument.")?;
+                self.cur().unique_id_header = Some(h.clone());
             }
             "log-format" => {
                 let f = args.get(1).ok_or("'log-format' expects a format string.")?;
@@ -1410,6 +1637,7 @@ impl Parser<'_> {
                 let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
                 self.cur().monitor_uri = Some(uri.clone());
             }
+            "stats" => self.parse_stats_proxy(args)?,
             "monitor" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
                 if self.in_defaults() {
@@ -1458,9 +1686,61 @@ impl Parser<'_> {
                     self.warn(warning);
                 }
             }
+            "stick-table" => {
+                if self.in_defaults() {
+                    return Err("'stick-table' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                if p.table.is_some() {
+                    return Err(format!("only one stick-table per proxy is allowed ('{}').", p.name));
+                }
+                let t = crate::haproxy::stick_table::parse_stick_table(&args[1..], &p.name)?;
+                p.table = Some(Box::new(t));
+            }
+            "stick" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                if self.in_defaults() {
+                    return Err("'stick' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                let rule = crate::haproxy::stick_table::parse_sticking_rule(&args[1..], &p.acls)?;
+                if rule.flags & crate::haproxy::stick_table::STK_ON_RSP != 0 {
+                    p.storersp_rules.push(rule);
+                } else {
+                    p.sticking_rules.push(rule);
+                }
+            }
+            "cookie" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
+                self.cur().cookie = Some(c);
+            }
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
+            }
+            "filter" if matches!(args.get(1).map(String::as_str), Some("cache" | "compression")) => {
+                let p = self.cur();
+                if args[1] == "compression" {
+                    p.filters.push(FltConf::Compression);
+                } else {
+                    // cache.c:parse_cache_flt() in 2.6: an implicit filter of the same
+                    // cache gives way to this one, declared here.
+                    let name = args
+                        .get(2)
+                        .filter(|n| !n.is_empty())
+                        .ok_or("'filter' : 'cache : expects a <name> argument'")?;
+                    let same = |f: &FltConf| matches!(f, FltConf::Cache { name: n, .. } if n == name);
+                    if p.filters.iter().any(|f| same(f) && matches!(f, FltConf::Cache { explicit: true, .. }))
+                    {
+                        return Err(format!(
+                            "'filter' : '{}: multiple explicit declarations of the cache filter '{name}''",
+                            p.name
+                        ));
+                    }
+                    p.filters.retain(|f| !same(f));
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: true });
+                }
             }
             k if PROXY_KNOWN.contains(&k) => {
                 self.warn(format!(
@@ -1726,83 +2006,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
-    /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
-    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
+    /// The keywords after `server <name> <addr>`, warnings going to the configuration's.
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
-        let name = srv.name.clone();
-        let mut chk = SrvCheckCfg::default();
-        let mut i = 0;
-        while i < args.len() {
-            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
-                i += r?;
-                continue;
-            }
-            let a = args[i].as_str();
-            let val = args.get(i + 1);
-            let int = |kw: &str| -> Result<u32, String> {
-                val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
-            };
-            match a {
-                "weight" => {
-                    let w = int("weight")?;
-                    if w > 256 {
-                        return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
-                    }
-                    srv.uweight = w;
-                    i += 2;
-                }
-                "maxconn" => {
-                    srv.maxconn = int("maxconn")?;
-                    i += 2;
-                }
-                "maxqueue" => {
-                    srv.maxqueue = int("maxqueue")?;
-                    i += 2;
-                }
-                "backup" => {
-                    srv.flags.insert(SrvFlags::SRV_BACKUP);
-                    i += 1;
-                }
-                "disabled" => {
-                    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-                    i += 1;
-                }
-                "enabled" => i += 1,
-                "socks4" => {
-                    let v =
-                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
-                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
-                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
-                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
-                        }
-                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
-                    }
-                    i += 2;
-                }
-                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
-                | "proto" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += 2;
-                }
-                "send-proxy" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
-                    i += 1;
-                }
-                "send-proxy-v2" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
-                    i += 1;
-                }
-                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
-                }
-                other => return Err(format!("unknown keyword '{other}'")),
-            }
+        let mut warnings = Vec::new();
+        let mode = self.cur().mode;
+        let r = srv_parse_kws(srv, args, self.env, false, mode, &mut warnings);
+        for w in warnings {
+            self.warn(w);
         }
-        init_srv_checks(srv, &chk);
-        Ok(())
+        r
     }
 
     /// `default-server <settings>`: checked now against a throw-away server, kept as words
@@ -2091,6 +2303,11 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     p.resolve_errorfiles();
+    for c in &mut p.cfg.caches {
+        if let Err(e) = cfg_post_parse_section_cache(c) {
+            p.diag.alerts.push(e);
+        }
+    }
     p.tcpcheck_post_parse();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
@@ -2134,6 +2351,15 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
+    let tables: Vec<(String, ProxyId)> =
+        cfg.proxies.iter().filter(|p| p.table.is_some()).map(|p| (p.name.clone(), p.id)).collect();
+    let mut server_id_tables = Vec::new();
+    for name in crate::haproxy::stick_table::take_table_refs() {
+        if !tables.iter().any(|(n, _)| *n == name) {
+            diag.alerts
+                .push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
+        }
+    }
     let find_be = |name: &str| {
         names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
     };
@@ -2152,6 +2378,27 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 _ => diag
                     .alerts
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        // cache.c:cache_store_check() in 2.6, for each cache filter: its cache exists, and
+        // no compression filter comes before it.
+        for (i, f) in p.filters.iter().enumerate() {
+            let FltConf::Cache { name, .. } = f else { continue };
+            let what = format!("config: {} '{}'", p.section_name(), p.name);
+            if !cfg.caches.iter().any(|c| c.id == *name) {
+                diag.alerts.push(format!(
+                    "{what}: unable to find the cache '{name}' referenced by the filter 'cache'."
+                ));
+            } else if p.filters[..i].contains(&FltConf::Compression) {
+                diag.alerts.push(format!(
+                    "{what}: unable to enable the compression filter before the cache '{name}'."
+                ));
+            }
+        }
+        // The cache rules find their section.
+        for rule in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+            if let HttpAct::CacheUse(r) | HttpAct::CacheStore(r) = &mut rule.act {
+                r.id = cfg.caches.iter().position(|c| c.id == r.name).map(CacheId::from);
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {
@@ -2211,8 +2458,20 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
+        server_id_tables.extend(resolve_stick_tables(p, &tables, &mut diag));
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
+        if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
+            p.fe_req_ana |= Analysers::AN_REQ_INSPECT_FE;
+        }
+        if p.is_backend() {
+            if !p.tcp_req.inspect_rules.is_empty() {
+                p.be_req_ana |= Analysers::AN_REQ_INSPECT_BE;
+            }
+            if !p.tcp_rep.inspect_rules.is_empty() {
+                p.be_rsp_ana |= Analysers::AN_RES_INSPECT;
+            }
+        }
         if p.is_frontend() {
             p.accept = Some(frontend_accept);
             if p.mode == ProxyMode::PR_MODE_HTTP {
@@ -2228,6 +2487,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
         // ANCHOR_END: analysers_wiring
+    }
+    for px in server_id_tables {
+        if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
+            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+        }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -2279,6 +2543,48 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     Ok(())
 }
 
+/// Resolves the tables `stick` rules and `track-sc*` actions of `p` name (their own
+/// proxy's table when they name none), as 1.5.0's `check_config_validity` does, and adds
+/// the sticking analysers to a backend that has `stick` rules.
+/// Returns the tables `stick` rules use, which store the server's id.
+fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) -> Vec<ProxyId> {
+    let (pname, own) = (p.name.clone(), p.table.as_ref().map(|_| p.id));
+    let find = |name: &Option<String>| match name {
+        Some(n) => tables.iter().find(|(t, _)| t == n).map(|(_, id)| *id),
+        None => own,
+    };
+    let mut missing = Vec::new();
+    for r in p.sticking_rules.iter_mut().chain(p.storersp_rules.iter_mut()) {
+        r.table = find(&r.table_name);
+        if r.table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find stick-table '{}'.",
+                r.table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    }
+    for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+        if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            *table = find(table_name);
+            if table.is_none() {
+                missing.push(format!(
+                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                    table_name.as_deref().unwrap_or(&pname)
+                ));
+            }
+        }
+    }
+    diag.alerts.extend(missing);
+    if !p.sticking_rules.is_empty() {
+        p.be_req_ana |= Analysers::AN_REQ_STICKING_RULES;
+    }
+    let stores = p.sticking_rules.iter().any(|r| r.flags & crate::haproxy::stick_table::STK_IS_STORE != 0);
+    if stores || !p.storersp_rules.is_empty() {
+        p.be_rsp_ana |= Analysers::AN_RES_STORE_RULES;
+    }
+    p.sticking_rules.iter().chain(&p.storersp_rules).filter_map(|r| r.table).collect()
+}
+
 /// A `Timeouts` value used by tests that build proxies by hand.
 pub fn timeouts_ms(client: u64, server: u64, connect: u64) -> Timeouts {
     Timeouts { client: Some(client), server: Some(server), connect: Some(connect), ..Timeouts::default() }
@@ -2296,6 +2602,15 @@ mod tests {
             LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
             LineWords::TooMany(p, w) => vec![format!("TOOMANY@{p}:{w}")],
         }
+    }
+
+    #[test]
+    fn hex_escapes_above_ascii_stay_single_bytes() {
+        let w = words(r#"x "a\x41\xe0b" caf\xc3\xa9 é"#, &[]);
+        assert_eq!(cfg_raw_bytes(w[1].as_bytes()), b"aA\xe0b");
+        // Escaped UTF-8 and UTF-8 written as is give the same bytes.
+        assert_eq!(cfg_raw_bytes(w[2].as_bytes()), "café".as_bytes());
+        assert_eq!(cfg_raw_bytes(w[3].as_bytes()), "é".as_bytes());
     }
 
     #[test]

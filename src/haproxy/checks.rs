@@ -30,6 +30,7 @@ use crate::haproxy::server::{CheckState, Server, SrvFlags, srv_fullname};
 use crate::haproxy::session::SessFlags;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::tcpcheck::{ConnectPlan, tcpcheck_main, tcpcheck_step_desc};
+use crate::haproxy::time::Tick;
 use crate::haproxy::time::{tick_add, tick_is_expired};
 use crate::ids::{Fd, ProxyId, ServerId, TaskId};
 use crate::trace::names;
@@ -447,23 +448,21 @@ pub fn set_server_check_status(w: &mut Haproxy, cid: CheckId, status: HchkStatus
     }
     let mut report = false;
     match c.result {
-        CheckResult::CHK_RES_FAILED => {
-            if (cid.kind == CheckKind::Health || status.has_code()) && c.health > 0 {
-                c.failed += 1;
-                report = true;
-                c.health -= 1;
-                if c.health < c.rise {
-                    c.health = 0;
-                }
+        CheckResult::CHK_RES_FAILED
+            if (cid.kind == CheckKind::Health || status.has_code()) && c.health > 0 =>
+        {
+            c.failed += 1;
+            report = true;
+            c.health -= 1;
+            if c.health < c.rise {
+                c.health = 0;
             }
         }
-        CheckResult::CHK_RES_PASSED | CheckResult::CHK_RES_CONDPASS => {
-            if c.health < c.rise + c.fall - 1 {
-                report = true;
-                c.health += 1;
-                if c.health >= c.rise {
-                    c.health = c.rise + c.fall - 1;
-                }
+        CheckResult::CHK_RES_PASSED | CheckResult::CHK_RES_CONDPASS if c.health < c.rise + c.fall - 1 => {
+            report = true;
+            c.health += 1;
+            if c.health >= c.rise {
+                c.health = c.rise + c.fall - 1;
             }
         }
         _ => {}
@@ -776,24 +775,33 @@ fn sock_send(w: &mut Haproxy, fd: Fd, data: &[u8]) -> io::Result<usize> {
     Ok(sent)
 }
 
-/// The mux's `snd_buf` for a check (2.6): write what `check.bo` holds. `Ok(true)` once
-/// all of it went, `Ok(false)` if the rest must wait for the socket, `Err` on an error
-/// (recorded on the connection).
-pub fn chk_conn_send(w: &mut Haproxy, cid: CheckId) -> Result<bool, ()> {
-    let Some(c) = chk(w, cid) else { return Err(()) };
-    let Some(fd) = c.conn.as_ref().and_then(|k| k.fd) else { return Err(()) };
+/// What [`chk_conn_send`] did with `check.bo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChkSend {
+    /// All of it went.
+    Done,
+    /// The rest must wait for the socket.
+    Partial,
+    /// An error, recorded on the connection (or no connection).
+    Failed,
+}
+
+/// The mux's `snd_buf` for a check (2.6): write what `check.bo` holds.
+pub fn chk_conn_send(w: &mut Haproxy, cid: CheckId) -> ChkSend {
+    let Some(c) = chk(w, cid) else { return ChkSend::Failed };
+    let Some(fd) = c.conn.as_ref().and_then(|k| k.fd) else { return ChkSend::Failed };
     let bo = std::mem::take(&mut c.bo);
     match sock_send(w, fd, &bo) {
-        Ok(n) => {
-            if let Some(c) = chk(w, cid) {
+        Ok(n) => match chk(w, cid) {
+            Some(c) => {
                 c.bo = bo[n..].to_vec();
-                return Ok(c.bo.is_empty());
+                if c.bo.is_empty() { ChkSend::Done } else { ChkSend::Partial }
             }
-            Err(())
-        }
+            None => ChkSend::Failed,
+        },
         Err(e) => {
             conn_error(w, cid, &e);
-            Err(())
+            ChkSend::Failed
         }
     }
 }
@@ -1109,8 +1117,10 @@ pub fn srv_parse_check_kw(
 
 /// check.c:init_srv_check() and init_srv_agent_check() (2.6) for a server of the
 /// configuration: its health check (`check`) and agent check (`agent-check`), not yet
-/// given their rules (`check_proxy_tcpcheck` does, once the backend is read).
-pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
+/// given their rules (`check_proxy_tcpcheck` does, once the backend is read). A server
+/// added at runtime (`dynamic`) only sends a PROXY header with an explicit
+/// `check-send-proxy`.
+pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg, dynamic: bool) {
     srv.check_rise = c.rise;
     srv.check = None;
     srv.agent = None;
@@ -1123,7 +1133,8 @@ pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
         k.addr = c.addr;
         // Without a check port or address, checks speak like the traffic: the server's
         // PROXY protocol too.
-        k.send_proxy = c.send_proxy || (c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
+        k.send_proxy =
+            c.send_proxy || (!dynamic && c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
         k.via_socks4 = c.via_socks4;
         k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED;
         if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
@@ -1426,7 +1437,7 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
     let _g = span.enter();
     let mut checked: Vec<(CheckId, u64)> = Vec::new();
     for (pi, p) in w.proxies.iter().enumerate() {
-        for (si, s) in p.servers.iter().enumerate() {
+        for (si, s) in p.servers.enumerate() {
             let sid = ServerId { px: ProxyId::from(pi), idx: si as u32 };
             for kind in [CheckKind::Health, CheckKind::Agent] {
                 if srv_check(s, kind).is_some_and(|c| c.state.contains(ChkSt::CHK_ST_CONFIGURED)) {
@@ -1443,42 +1454,56 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
     let mininter = checked.iter().map(|&(_, i)| i).filter(|&i| i >= SRV_CHK_INTER_THRES).min().unwrap_or(0);
     let now = w.clock.now_ms;
     for (srvpos, &(cid, inter)) in checked.iter().enumerate() {
-        let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(cid)) else {
-            let msg =
-                format!("Starting [{}] check: out of memory.", srv_fullname(w, cid.srv).replace('/', ":"));
-            print_diag(w, "ALERT", &msg);
+        let spread = mininter.max(inter);
+        if let Err(msg) = start_check_task(w, cid, tick_add(now, spread * srvpos as u64 / nbchk)) {
             // Give back the tasks already created: the caller exits.
             stop_checks(w);
             return Err(msg);
-        };
-        let spread = mininter.max(inter);
-        if let Some(task) = w.sched.get_mut(t) {
-            task.expire = Some(tick_add(now, spread * srvpos as u64 / nbchk));
-        }
-        w.sched.task_queue(t);
-        if let Some(c) = chk(w, cid) {
-            c.task = Some(t);
         }
     }
     span.record("checks", nbchk);
     Ok(())
 }
 
+/// check.c:start_check_task() in 2.6: the task of one check, first run at `first`. Also
+/// used for a server added at runtime (`add server ... check`), whose check then waits
+/// for `enable health` as 2.6's does.
+pub fn start_check_task(w: &mut Haproxy, cid: CheckId, first: Tick) -> Result<(), String> {
+    let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(cid)) else {
+        let msg = format!("Starting [{}] check: out of memory.", srv_fullname(w, cid.srv).replace('/', ":"));
+        print_diag(w, "ALERT", &msg);
+        return Err(msg);
+    };
+    if let Some(task) = w.sched.get_mut(t) {
+        task.expire = Some(first);
+    }
+    w.sched.task_queue(t);
+    if let Some(c) = chk(w, cid) {
+        c.task = Some(t);
+    }
+    Ok(())
+}
+
+/// check.c:check_purge() in 2.6: closes the check's connection and frees its buffers and
+/// its task, for a stop or a server being deleted.
+pub fn check_purge(w: &mut Haproxy, cid: CheckId) {
+    chk_conn_close(w, cid);
+    let Some(c) = chk(w, cid) else { return };
+    c.bi = Vec::new();
+    c.bo = Vec::new();
+    c.state.remove(ChkSt::CHK_ST_INPROGRESS);
+    if let Some(t) = c.task.take() {
+        w.sched.task_free(t);
+    }
+}
+
 /// Frees every check's connection and task (what `deinit()` does in haproxy.c): used by a
 /// hard stop, and when a soft stop ends, so nothing is left in `fdtab[]` or `pool2_task`.
 pub fn stop_checks(w: &mut Haproxy) {
     for pi in 0..w.proxies.len() {
-        for si in 0..w.proxies[pi].servers.len() {
+        for si in 0..w.proxies[pi].servers.slots() {
             for kind in [CheckKind::Health, CheckKind::Agent] {
-                let cid = CheckId { srv: ServerId { px: ProxyId::from(pi), idx: si as u32 }, kind };
-                chk_conn_close(w, cid);
-                let Some(c) = chk(w, cid) else { continue };
-                c.bi = Vec::new();
-                c.bo = Vec::new();
-                c.state.remove(ChkSt::CHK_ST_INPROGRESS);
-                if let Some(t) = c.task.take() {
-                    w.sched.task_free(t);
-                }
+                check_purge(w, CheckId { srv: ServerId { px: ProxyId::from(pi), idx: si as u32 }, kind });
             }
         }
     }

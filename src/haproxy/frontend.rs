@@ -28,7 +28,9 @@ pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
     let _sp = tracing::info_span!(names::FRONTEND_ACCEPT, sess = s.uniq_id, fe = %fe.name, mode = %fe.mode)
         .entered();
     crate::haproxy::step_point(names::FRONTEND_ACCEPT, || crate::haproxy::View::Session(w, &*s));
-    let (mode, opts, timeout_client, log_format) = (fe.mode, fe.options, fe.timeout.client, fe.log_format);
+    let (mode, opts, timeout_client) = (fe.mode, fe.options, fe.timeout.client);
+    // A `log-format` is a format too: "Connect from" is for proxies with none at all.
+    let connect_log = fe.log_format == LogFormat::None && fe.log_format_str.is_none();
     let cfd = s.si[0].fd;
     if let Some(Sock::Tcp(t)) = cfd.and_then(|fd| w.fdtab.sock(fd)) {
         // Small writes (HTTP heads, interactive TCP) must not wait for Nagle.
@@ -41,7 +43,7 @@ pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
             let _ = sock.set_linger(Some(std::time::Duration::ZERO));
         }
     }
-    if log_format == LogFormat::None && !w.proxies[s.fe.idx()].logs.is_empty() {
+    if connect_log && !w.proxies[s.fe.idx()].logs.is_empty() {
         let fe = &w.proxies[s.fe.idx()];
         let local = cfd.and_then(|fd| match w.fdtab.get(fd).map(|e| &e.sock) {
             Some(Sock::Tcp(t)) => t.local_addr().ok(),
@@ -207,6 +209,7 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
     let failed = s.req.flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT);
     match (failed, parse_proxy_header(s.req.input())) {
         (false, ProxyHeader::Parsed { len, addrs }) => {
+            s.pp_unique_id = pp2_unique_id(&s.req.input()[..len]).map(Vec::into_boxed_slice);
             s.req.replace_input(0, len, &[]);
             // The header is the sender's, not the client's: it is not in the request's bytes.
             s.req.total -= len as u64;
@@ -218,6 +221,18 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
                 s.flags.insert(SessFlags::SN_FRT_ADDR_SET);
             }
             s.req.analysers.remove(an_bit);
+            // `tcp-request session` rules see the client the header named.
+            if !w.proxies[s.fe.idx()].tcp_req.l5_rules.is_empty()
+                && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, s)
+            {
+                s.si[0].flags.insert(crate::haproxy::stream_interface::SiFlags::SI_FL_NOLINGER);
+                s.req.buffer_abort();
+                s.rep.buffer_abort();
+                s.req.analysers = Analysers::empty();
+                s.set_err(SnErr::SN_ERR_PRXCOND);
+                s.set_finst(SnFinst::SN_FINST_R);
+                return AnalyserResult::Abort;
+            }
             AnalyserResult::Continue
         }
         (false, ProxyHeader::Incomplete)
@@ -237,6 +252,34 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
             AnalyserResult::Abort
         }
     }
+}
+
+/// `PP2_TYPE_UNIQUE_ID`: the TLV of a version 2 header that carries the sender's
+/// unique id (2.2+).
+const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
+
+/// The `PP2_TYPE_UNIQUE_ID` value of the version 2 header `hdr` (what
+/// `fc_pp_unique_id` returns), found among the TLVs after the addresses.
+pub fn pp2_unique_id(hdr: &[u8]) -> Option<Vec<u8>> {
+    if hdr.len() < 16 || !hdr.starts_with(PROXY_V2_SIG) {
+        return None;
+    }
+    let addr_len = match hdr[13] >> 4 {
+        1 => 12,
+        2 => 36,
+        3 => 216,
+        _ => 0,
+    };
+    let mut tlvs = hdr.get(16 + addr_len..)?;
+    while tlvs.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([tlvs[1], tlvs[2]]));
+        let value = tlvs.get(3..3 + len)?;
+        if tlvs[0] == PP2_TYPE_UNIQUE_ID {
+            return Some(value.to_vec());
+        }
+        tlvs = &tlvs[3 + len..];
+    }
+    None
 }
 
 /// frontend.c:make_proxy_line() in 1.5-dev8: the version 1 PROXY header for a connection
@@ -329,6 +372,13 @@ mod tests {
         let (src, dst) = addrs("192.0.2.1:51000", "198.51.100.2:80").unwrap();
         let made = make_proxy_line_v2(Some(src), Some(dst));
         assert_eq!(parse_proxy_header(&made), ProxyHeader::Parsed { len: 28, addrs: Some((src, dst)) });
+        // A unique id TLV after the addresses (`fc_pp_unique_id`).
+        let mut with_id = PROXY_V2_SIG.to_vec();
+        with_id.extend_from_slice(&[0x21, 0x11, 0x00, 0x14, 127, 0, 0, 1, 127, 0, 0, 1, 0, 42, 5, 57]);
+        with_id.extend_from_slice(&[0x05, 0x00, 0x05, b'1', b'2', b'3', b'4', b'5']);
+        assert!(matches!(parse_proxy_header(&with_id), ProxyHeader::Parsed { len: 36, .. }));
+        assert_eq!(pp2_unique_id(&with_id).as_deref(), Some(&b"12345"[..]));
+        assert_eq!(pp2_unique_id(&made), None);
         let line = make_proxy_line(Some(src), Some(dst));
         assert_eq!(line, b"PROXY TCP4 192.0.2.1 198.51.100.2 51000 80\r\n");
         assert_eq!(make_proxy_line(None, Some(dst)), b"PROXY UNKNOWN\r\n");

@@ -5,7 +5,7 @@
 //! frames it for each `log` target: UDP syslog (`rfc3164` by default, `rfc5424`, `short`,
 //! `raw`...), or `stdout`/`stderr`. The termination state is two characters in TCP and
 //! four in HTTP: `sess_term_cond[]` (why) and `sess_fin_state[]` (where), then the two
-//! cookie characters, always `--` here.
+//! cookie characters (`--` unless the backend has a persistence `cookie`).
 //!
 //! Sending never waits on the proxy thread: the UDP and UNIX sockets are non-blocking and
 //! kept open (one each, a UNIX one per path, reconnected when the daemon was restarted),
@@ -374,13 +374,19 @@ fn counters(w: &Haproxy, s: &Session) -> String {
     )
 }
 
-/// Backend and server names for the log (`<NOSRV>` when no server was reached).
-fn be_srv(w: &Haproxy, s: &Session) -> String {
-    let be = &w.proxies[s.be.idx()].name;
-    match s.srv.or(s.prev_srv) {
-        Some(id) if s.srv.is_some() => format!("{be}/{}", w.server(id).name),
-        _ => format!("{be}/<NOSRV>"),
+/// The server name the log shows (`%s`): the server's, the applet's (`<CACHE>`) when
+/// the cache answered, else `<NOSRV>`.
+fn srv_name<'a>(w: &'a Haproxy, s: &Session) -> &'a str {
+    match s.srv {
+        Some(id) => &w.server(id).name,
+        None if s.si[1].appctx.is_some() => "<CACHE>",
+        None => "<NOSRV>",
     }
+}
+
+/// Backend and server names for the log (`%b/%s`).
+fn be_srv(w: &Haproxy, s: &Session) -> String {
+    format!("{}/{}", w.proxies[s.be.idx()].name, srv_name(w, s))
 }
 
 /// `%B`: bytes sent (or queued) to the client in this transaction. Parser errors and
@@ -446,7 +452,7 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         }
     }
     format!(
-        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} {caps}\"{}\"",
+        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}{}{} {} {caps}\"{}\"",
         log_date(l.request_date),
         w.proxies[s.fe.idx()].name,
         be_srv(w, s),
@@ -459,6 +465,8 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         bytes_out(s),
         s.err.log_char(),
         s.finst.log_char(),
+        s.txn.ck.log_chars()[0],
+        s.txn.ck.log_chars()[1],
         counters(w, s),
         s.txn.log_request_line()
     )
@@ -675,7 +683,7 @@ pub enum LogFmtVar {
     FrontendTransport,
     /// `%b`: backend name.
     Backend,
-    /// `%s`: server name (`<NOSRV>`).
+    /// `%s`: server name (`<NOSRV>`, `<CACHE>` for the cache applet).
     Server,
     /// `%si`: server address.
     ServerIp,
@@ -731,6 +739,8 @@ pub enum LogFmtVar {
     Counters,
     /// `%pid`.
     Pid,
+    /// `%ID`: the unique id (`unique-id-format`).
+    UniqueId,
     /// `%H`: host name.
     Hostname,
 }
@@ -805,6 +815,7 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
         "ts" => TermState,
         "tsc" => TermStateCookie,
         "pid" => Pid,
+        "ID" => UniqueId,
         "H" => Hostname,
         _ => return None,
     })
@@ -816,12 +827,16 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
 pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     let mut nodes = Vec::new();
     let mut lit = Vec::new();
+    // `%{...}o` sets the options of every variable after it.
+    let mut default_quote = false;
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b' ' {
             if !lit.is_empty() {
-                nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+                nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(
+                    &mut lit,
+                ))));
             }
             if !matches!(nodes.last(), Some(LogFmtNode::Separator)) {
                 nodes.push(LogFmtNode::Separator);
@@ -840,7 +855,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i += 1;
             continue;
         }
-        let mut quote = false;
+        let mut quote = default_quote;
         if b.get(i) == Some(&b'{') {
             let end = text[i..].find('}').ok_or_else(|| format!("missing '}}' in log-format '{text}'"))? + i;
             for opt in text[i + 1..end].split(',') {
@@ -854,7 +869,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i = end + 1;
         }
         if !lit.is_empty() {
-            nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+            nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(&mut lit))));
         }
         if b.get(i) == Some(&b'[') {
             let (expr, used) = crate::haproxy::sample::sample_parse_expr(&text[i + 1..])
@@ -868,6 +883,11 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         }
         let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
         let name = &text[i..i + n];
+        if name == "o" {
+            default_quote = quote;
+            i += n;
+            continue;
+        }
         // The longest known name wins (`%Ta` before `%T`...), as HAProxy reads a whole word.
         let var = log_fmt_var(name).ok_or_else(|| {
             if name.is_empty() {
@@ -880,7 +900,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         i += n;
     }
     if !lit.is_empty() {
-        nodes.push(LogFmtNode::Text(lit));
+        nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&lit)));
     }
     Ok(LogFmt { nodes, text: text.to_string() })
 }
@@ -923,10 +943,7 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         }
         Frontend | FrontendTransport => w.proxies[s.fe.idx()].name.clone().into_bytes(),
         Backend => w.proxies[s.be.idx()].name.clone().into_bytes(),
-        Server => match s.srv {
-            Some(id) => w.server(id).name.clone().into_bytes(),
-            None => b"<NOSRV>".to_vec(),
-        },
+        Server => srv_name(w, s).as_bytes().to_vec(),
         ServerIp | ServerPort => {
             let a = w.server(s.srv?).addr;
             if v == ServerIp { a.ip().to_string().into_bytes() } else { a.port().to_string().into_bytes() }
@@ -959,9 +976,13 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         Tc => ms(l.t_connect.zip(l.t_queue).map(|(c, q)| c.saturating_sub(q))),
         Tr => ms(l.t_data.zip(l.t_connect).map(|(d, c)| d.saturating_sub(c))),
         TermState => format!("{}{}", s.err.log_char(), s.finst.log_char()).into_bytes(),
-        TermStateCookie => format!("{}{}--", s.err.log_char(), s.finst.log_char()).into_bytes(),
+        TermStateCookie => {
+            let [c, sc] = s.txn.ck.log_chars();
+            format!("{}{}{c}{sc}", s.err.log_char(), s.finst.log_char()).into_bytes()
+        }
         Counters => counters(w, s).into_bytes(),
         Pid => std::process::id().to_string().into_bytes(),
+        UniqueId => s.unique_id.as_deref()?.to_vec(),
         Hostname => w.logger.hostname.clone().unwrap_or_default().into_bytes(),
     })
 }

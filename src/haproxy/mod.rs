@@ -12,6 +12,7 @@
 pub mod acl;
 pub mod backend;
 pub mod buffers;
+pub mod cache;
 pub mod cfgcond;
 pub mod cfgparse;
 pub mod checks;
@@ -21,6 +22,7 @@ pub mod dumpstats;
 pub mod errors;
 pub mod ev_epoll;
 pub mod fd;
+pub mod fix;
 pub mod flags;
 pub mod frontend;
 pub mod h1;
@@ -36,6 +38,7 @@ pub mod listener;
 pub mod log;
 pub mod map;
 pub mod memory;
+pub mod mqtt;
 pub mod pattern;
 pub mod proto_http;
 pub mod proto_tcp;
@@ -48,11 +51,14 @@ pub mod server;
 pub mod session;
 pub mod standard;
 pub mod stats;
+pub mod stick_table;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
+pub mod tcp_rules;
 pub mod tcpcheck;
 pub mod time;
+pub mod uri_auth;
 pub mod vars;
 
 // Every file marks its step points; they share one short path.

@@ -186,6 +186,14 @@ pub enum BalanceAlgo {
     Source,
 }
 
+impl BalanceAlgo {
+    /// `BE_LB_PROP_DYN`: the algorithm follows weight and server changes at once (a tree
+    /// or a scan), where map-based ones computed their map at start-up.
+    pub fn is_dynamic(self) -> bool {
+        matches!(self, BalanceAlgo::RoundRobin | BalanceAlgo::LeastConn | BalanceAlgo::First)
+    }
+}
+
 impl fmt::Display for BalanceAlgo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -245,6 +253,10 @@ pub struct ProxyCounters {
     pub denied_req: u64,
     /// Responses denied by rules.
     pub denied_resp: u64,
+    /// Connections rejected by `tcp-request connection` rules (`dcon`).
+    pub denied_conn: u64,
+    /// Sessions rejected by `tcp-request session` rules (`dses`).
+    pub denied_sess: u64,
     /// Invalid requests.
     pub failed_req: u64,
     /// Failed connection attempts (backend).
@@ -273,6 +285,25 @@ pub struct ProxyCounters {
     pub comp_byp: u64,
     /// Responses compressed (`comp_rsp`).
     pub comp_rsp: u64,
+    /// `cache-use` lookups (`cache_lookups`).
+    pub cache_lookups: u64,
+    /// `cache-use` lookups that found the object (`cache_hits`).
+    pub cache_hits: u64,
+}
+
+/// A filter declaration (`struct flt_conf`, 2.6), the kinds haflow knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FltConf {
+    /// `filter compression`.
+    Compression,
+    /// `filter cache NAME`, or the implicit one of `cache-use`/`cache-store NAME`
+    /// (`explicit` false, `CACHE_FLT_F_IMPLICIT_DECL`).
+    Cache {
+        /// The cache's name.
+        name: String,
+        /// Declared by a `filter` line.
+        explicit: bool,
+    },
 }
 
 /// `struct proxy`.
@@ -316,6 +347,10 @@ pub struct Proxy {
     pub comp: Option<Comp>,
     /// `http-after-response` rules in order.
     pub http_after_res_rules: Vec<HttpRule>,
+    /// `px->filter_configs` (2.6): the filters of this proxy in the order they run,
+    /// declared by `filter` lines or implicitly by the first cache rule naming a cache.
+    /// Only their order is kept: it decides whether compression may precede a cache.
+    pub filters: Vec<FltConf>,
     /// `http-error status N ...`: the replies replacing the error messages of these
     /// statuses (before `errorfile`s).
     pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
@@ -327,8 +362,9 @@ pub struct Proxy {
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
-    /// The backend's servers, in configuration order.
-    pub servers: Vec<Server>,
+    /// The backend's servers (`px->srv`), in configuration order, then those added at
+    /// runtime (`add server`).
+    pub servers: ServerList,
     /// Load-balancing parameters and state.
     pub lbprm: LbParams,
     /// `retries`: connection attempts after the first.
@@ -346,6 +382,11 @@ pub struct Proxy {
     /// `tcpcheck_rules` and the check options: what this backend's health checks send
     /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
     pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `uri_auth`: the statistics page this proxy serves (`stats` keywords).
+    pub uri_auth: Option<Box<crate::haproxy::uri_auth::UriAuth>>,
+    /// The `uri_auth` came from the `defaults` section: the proxy's first own `stats`
+    /// line starts from scratch instead (cfgparse-listen.c "detach from the default").
+    pub uri_auth_inherited: bool,
     /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
     pub monitor_uri: Option<String>,
     /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
@@ -355,6 +396,10 @@ pub struct Proxy {
     pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
+    /// `tcp-request` rules and `inspect-delay` (`px->tcp_req`).
+    pub tcp_req: crate::haproxy::tcp_rules::TcpReqRules,
+    /// `tcp-response` rules and `inspect-delay` (`px->tcp_rep`).
+    pub tcp_rep: crate::haproxy::tcp_rules::TcpRepRules,
     /// Request analysers this proxy brings as a frontend.
     pub fe_req_ana: Analysers,
     /// Request analysers this proxy brings as a backend.
@@ -372,10 +417,22 @@ pub struct Proxy {
     pub log_format: LogFormat,
     /// `log-format FMT`: a custom log line (wins over `log_format`).
     pub log_format_str: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-format FMT` (`format_unique_id`): each request's unique id.
+    pub unique_id_format: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
+    pub unique_id_header: Option<String>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
     pub listener_queue: VecDeque<ListenerId>,
+    /// `stick-table`: the proxy's table (`px->table`), named after the proxy.
+    pub table: Option<Box<crate::haproxy::stick_table::StkTable>>,
+    /// `stick match|on|store-request` rules (`px->sticking_rules`), in order.
+    pub sticking_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `stick store-response` rules (`px->storersp_rules`).
+    pub storersp_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `cookie NAME ...`: the persistence cookie (`px->cookie_name` and its options).
+    pub cookie: Option<crate::haproxy::proto_http::CookieCfg>,
     /// Sessions waiting for any server of this backend (`p->pendconns`).
     pub pendconns: VecDeque<SessionId>,
     /// Highest backend queue length seen.
@@ -407,11 +464,12 @@ impl Proxy {
             http_res_rules: Vec::new(),
             comp: None,
             http_after_res_rules: Vec::new(),
+            filters: Vec::new(),
             http_errors: std::collections::BTreeMap::new(),
             req_cap: Vec::new(),
             rsp_cap: Vec::new(),
             errmsg: std::collections::BTreeMap::new(),
-            servers: Vec::new(),
+            servers: ServerList::default(),
             lbprm: LbParams::default(),
             conn_retries: 3,
             options: ProxyOptions::empty(),
@@ -420,10 +478,14 @@ impl Proxy {
             originalto: None,
             hdr_names: HdrNamesPolicy::Preserve,
             tcpcheck: Default::default(),
+            uri_auth: None,
+            uri_auth_inherited: false,
             monitor_uri: None,
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
             timeout: Timeouts::default(),
+            tcp_req: Default::default(),
+            tcp_rep: Default::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
             fe_rsp_ana: Analysers::empty(),
@@ -432,8 +494,14 @@ impl Proxy {
             logs: Vec::new(),
             log_format: LogFormat::None,
             log_format_str: None,
+            unique_id_format: None,
+            unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
+            table: None,
+            sticking_rules: Vec::new(),
+            storersp_rules: Vec::new(),
+            cookie: None,
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             last_change: 0,
@@ -461,7 +529,7 @@ impl Proxy {
 
     /// A server of this backend by name.
     pub fn find_server(&self, name: &str) -> Option<usize> {
-        self.servers.iter().position(|s| s.name == name)
+        self.servers.enumerate().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
 
     /// The queue timeout: `timeout queue`, or `timeout connect` when unset (as HAProxy).
@@ -671,4 +739,126 @@ pub fn stop_proxy(w: &mut Haproxy, p: ProxyId) {
         }
     }
     w.proxies[p.idx()].state = ProxyState::PR_STSTOPPED;
+}
+
+/// proxy.c:proxy_be_by_name() in 2.6: the backend named `name`, or whose id is `#<uuid>`.
+pub fn proxy_be_by_name(w: &Haproxy, name: &str) -> Option<ProxyId> {
+    let mut found = w.proxies.iter().filter(|p| p.is_backend()).filter(|p| match name.strip_prefix('#') {
+        Some(id) => id.parse::<u32>().is_ok_and(|id| id == p.uuid),
+        None => p.name == name,
+    });
+    let p = found.next()?;
+    // Two backends of the same name: ambiguous, none.
+    found.next().is_none().then_some(p.id)
+}
+
+/// A backend's servers (`px->srv`, a linked list in HAProxy). A server keeps its slot for
+/// its whole life, so a `ServerId` (backend, slot) held by a session, a check task or the
+/// statistics names the same server until it is deleted (`del server`); a deleted server's
+/// slot stays empty and is never reused, and servers added at runtime take new slots at
+/// the end, where HAProxy 2.6 appends them to the list.
+#[derive(Clone, Debug, Default)]
+pub struct ServerList {
+    /// One slot per server ever attached, `None` once deleted.
+    slots: Vec<Option<Server>>,
+}
+
+impl ServerList {
+    /// Attaches a server at the end and returns its slot.
+    pub fn push(&mut self, s: Server) -> usize {
+        self.slots.push(Some(s));
+        self.slots.len() - 1
+    }
+
+    /// Detaches the server of slot `i` and gives it back, to be freed by the caller.
+    pub fn remove(&mut self, i: usize) -> Option<Server> {
+        let s = self.slots.get_mut(i)?.take();
+        // Trailing empty slots cost nothing to forget: no id can name them any more.
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        s
+    }
+
+    /// The server of slot `i`, unless there is none (never was, or deleted).
+    pub fn get(&self, i: usize) -> Option<&Server> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    /// The server of slot `i`, mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Server> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    /// The live servers, in list order.
+    pub fn iter(&self) -> impl Iterator<Item = &Server> {
+        self.slots.iter().flatten()
+    }
+
+    /// The live servers, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Server> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// The live servers with their slots (the `idx` of their `ServerId`).
+    pub fn enumerate(&self) -> impl Iterator<Item = (usize, &Server)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+    }
+
+    /// The slots of the live servers.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.enumerate().map(|(i, _)| i)
+    }
+
+    /// Number of slots, live or not: the bound of a cursor walking the list.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Number of live servers.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when the backend has no server.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl std::ops::Index<usize> for ServerList {
+    type Output = Server;
+    /// Slots come from a live `ServerId` or from walking the list: a deleted server is
+    /// never named (`del server` refuses while anything refers to it).
+    fn index(&self, i: usize) -> &Server {
+        match self.get(i) {
+            Some(s) => s,
+            None => unreachable!("server slot {i} is empty"),
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for ServerList {
+    fn index_mut(&mut self, i: usize) -> &mut Server {
+        match self.get_mut(i) {
+            Some(s) => s,
+            None => unreachable!("server slot {i} is empty"),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ServerList {
+    type Item = &'a Server;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<Server>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.iter().flatten()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut ServerList {
+    type Item = &'a mut Server;
+    type IntoIter = std::iter::Flatten<std::slice::IterMut<'a, Option<Server>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.iter_mut().flatten()
+    }
 }

@@ -32,7 +32,7 @@ use crate::haproxy::stream_interface::{
 use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
-use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::ids::{Fd, ListenerId, ProxyId, ServerId, SessionId, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -221,6 +221,13 @@ pub struct Session {
     pub srv_conn: Option<ServerId>,
     /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
     pub idle_srv: Option<ServerId>,
+    /// 2.6's `sess->srv_list`: idle connections to servers this session used before
+    /// and left for another (a switch of backend), kept unpolled for when it comes back
+    /// to them (at most `MAX_SRV_LIST`). 1.5 closed them; HAProxy 2.6 keeps them, and
+    /// a server expecting its next request on the same connection sees that.
+    /// Divergence: 2.6 keeps watching them for a close; here they are probed when taken
+    /// back (`idle_conn_alive`).
+    pub srv_list: Vec<(ServerId, Fd)>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -243,6 +250,9 @@ pub struct Session {
     /// `s->comp_algo`: the compression chosen from the request, until the response
     /// confirms or cancels it (`None` without `compression`).
     pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
+    /// The statistics page being sent (1.5.0's stats applet standing for the server,
+    /// `si->applet`), while it does not fit in `rep` at once; `None` otherwise.
+    pub stats_ctx: Option<Box<crate::haproxy::stats::HttpStatsCtx>>,
     /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
     pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
     /// `http-request set-timeout server`: this session's server timeout (ms).
@@ -254,6 +264,22 @@ pub struct Session {
     pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
+    /// The rule that ended the last rule list with a final action (`s->last_rule_file`,
+    /// `s->last_rule_line`, 2.6): `accept`, `reject`, `allow`, `deny`, `return`...
+    pub last_rule: Option<crate::haproxy::http_act::RuleConf>,
+    /// When the current `inspect-delay` ends (`s->rules_exp`, 2.6; 1.5 kept it in
+    /// `analyse_exp`, which the HTTP keep-alive timer also uses).
+    pub rules_exp: crate::haproxy::time::Expire,
+    /// The unique id a PROXY protocol v2 header carried (`fc_pp_unique_id`).
+    pub pp_unique_id: Option<Box<[u8]>>,
+    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
+    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
+    pub unique_id: Option<Box<[u8]>>,
+    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
+    pub stkctr: [Option<crate::haproxy::stick_table::StkCtr>; crate::haproxy::stick_table::MAX_SESS_STKCTR],
+    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
+    /// (the rule's proxy, the key).
+    pub store: Vec<(ProxyId, crate::haproxy::stick_table::StkKey)>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -274,6 +300,15 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// True when `fd` is this session's on `side`: its stream interface's, or an idle
+    /// server connection kept aside (by the cache applet, or in `srv_list`).
+    pub fn holds_fd(&self, side: Side, fd: Fd) -> bool {
+        self.si[side as usize].fd == Some(fd)
+            || (side == Side::Srv
+                && (self.srv_list.iter().any(|&(_, f)| f == fd)
+                    || self.si[1].appctx.as_ref().is_some_and(|a| a.idle_fd == Some(fd))))
+    }
+
     /// A session accepted on `listener` of `fe` from `addr`, at `date` (`now`): both
     /// buffers sized `(bufsize, maxrewrite)`, `si[0]` established, `si[1]` not yet
     /// asked to connect, and no task yet.
@@ -298,6 +333,7 @@ impl Session {
             srv: None,
             srv_conn: None,
             idle_srv: None,
+            srv_list: Vec::new(),
             prev_srv: None,
             pend_pos: false,
             task: TaskId::default(),
@@ -308,10 +344,15 @@ impl Session {
             frt_addr: None,
             txn: HttpTxn::default(),
             comp_algo: None,
+            stats_ctx: None,
             comp_ctx: None,
             vars: Default::default(),
             timeout_server: None,
             timeout_tunnel: None,
+            last_rule: None,
+            rules_exp: TICK_ETERNITY,
+            pp_unique_id: None,
+            unique_id: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
@@ -332,6 +373,8 @@ impl Session {
                 level: None,
             },
             counted: ByteMarks::default(),
+            stkctr: [None, None, None],
+            store: Vec::new(),
             srv_error: default_srv_error,
             span: root,
         }
@@ -502,6 +545,24 @@ pub fn session_accept(
     s.si[0].fd = Some(fd);
     w.fdtab.fd_want_recv(fd);
 
+    // `tcp-request connection` rules, then (without a PROXY header to wait for)
+    // `tcp-request session` rules: a reject closes with a RST, and no session is logged.
+    let tcp_req = &w.proxies[fe.idx()].tcp_req;
+    let (l4, l5) = (!tcp_req.l4_rules.is_empty(), !tcp_req.l5_rules.is_empty());
+    let wait_proxy = analysers.contains(Analysers::AN_REQ_DECODE_PROXY);
+    if (l4 && !crate::haproxy::tcp_rules::tcp_exec_req_rules(w, &mut s))
+        || (l5 && !wait_proxy && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, &mut s))
+    {
+        if let Some(fd) = s.si[0].fd.take() {
+            if let Some(Sock::Tcp(t)) = w.fdtab.sock(fd) {
+                let _ = socket2::SockRef::from(&*t).set_linger(Some(std::time::Duration::ZERO));
+            }
+            w.fdtab.fd_delete(fd);
+        }
+        session_accept_unwind(w, s);
+        return AcceptResult::Dropped;
+    }
+
     // p->accept(s) == frontend_accept()
     let accept = w.proxies[fe.idx()].accept;
     if let Some(f) = accept
@@ -548,17 +609,22 @@ pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> AnalyserResul
 /// Request analysers in the order `process_session` calls them.
 const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_DECODE_PROXY, crate::haproxy::frontend::frontend_decode_proxy_request),
+    (Analysers::AN_REQ_INSPECT_FE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
     (Analysers::AN_REQ_HTTP_PROCESS_FE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),
+    (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
+    (Analysers::AN_REQ_STICKING_RULES, crate::haproxy::stick_table::process_sticking_rules),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
 ];
 
 /// Response analysers in the order `process_session` calls them.
 const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_RES_INSPECT, crate::haproxy::tcp_rules::tcp_inspect_response),
     (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
+    (Analysers::AN_RES_STORE_RULES, crate::haproxy::stick_table::process_store_rules),
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
 ];
@@ -676,6 +742,9 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
         let c = &mut w.server_mut(srv).counters;
         c.bytes_in += bytes_in;
         c.bytes_out += bytes_out;
+    }
+    if s.stkctr.iter().any(Option::is_some) {
+        crate::haproxy::stick_table::stkctr_count_bytes(w, s, bytes_in, bytes_out);
     }
 }
 
@@ -1013,6 +1082,16 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         return false;
     }
 
+    // 1.5.0's si_applet_call(): the stats applet writes what the client buffer takes of
+    // the page; once it is all out, a pipelined request may be analysed.
+    if s.stats_ctx.is_some() {
+        let _sp = tracing::debug_span!(names::HTTP_STATS_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
+            // The request analysers run again for the request waiting behind the page.
+            s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
+        }
+    }
     // 14. Leave: poll for what each side needs and arm the task's timer.
     stream_sock_data_finish(w, s, Side::Srv);
     stream_sock_data_finish(w, s, Side::Cli);
@@ -1030,6 +1109,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     for si in &mut s.si {
         si.prev_state = si.state;
         si.flags.remove(SiFlags::SI_FL_DONT_WAKE | SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
+    }
+    // 1.5.0's si_applet_call(): an applet standing for the server writes what it can;
+    // when it did something, the session runs again to analyse it.
+    if s.si[1].state == SiState::SI_ST_EST && s.si[1].appctx.is_some() {
+        let date = crate::haproxy::cache::unix_secs(w.clock.date);
+        let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::cache::http_cache_io_handler(s, &mut w.pool2_buffer, date) {
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+        }
     }
     let mut exp = tick_first(s.req.rex, s.req.wex);
     exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
@@ -1200,6 +1288,20 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
         return;
     }
     let now = w.clock.now_ms;
+    if s.si[1].appctx.is_some() {
+        // 1.5.0: an applet (here the cache) directly goes to the EST state; the
+        // connection is established at once (1.5.0 calls `sess_establish` right after).
+        s.logs.t_queue = Some(s.elapsed(now));
+        // An idle server connection of the previous transaction waits aside, untouched.
+        let idle = s.si[1].fd.take();
+        if let Some(a) = s.si[1].appctx.as_deref_mut() {
+            a.idle_fd = idle;
+        }
+        s.si[1].set_state(SiState::SI_ST_EST);
+        span.record("to", s.si[1].state.coded());
+        sess_establish(w, s);
+        return;
+    }
     match srv_redispatch_connect(w, s) {
         SrvStatus::Ok => {
             // The server is assigned: the queue time (`%Tw`) ends here, and the connect
@@ -1498,8 +1600,8 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     s.si[1].exp = TICK_ETERNITY;
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
+    s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
     if be.mode == ProxyMode::PR_MODE_HTTP {
-        s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
         s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
         s.txn.rsp_begin();
     }
@@ -1559,7 +1661,7 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             let w = ctx.strm?.0;
             let fe = &w.proxies[fe_id.idx()];
             for rule in &fe.switching_rules {
-                if !crate::haproxy::acl::acl_exec_cond(&rule.cond, &fe.acls, ctx) {
+                if !crate::haproxy::acl::acl_match_cond(&rule.cond, &fe.acls, ctx) {
                     continue;
                 }
                 let Some(f) = &rule.dynamic else { return rule.be };
@@ -1670,6 +1772,8 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }
+    crate::haproxy::stick_table::session_store_counters(w, &mut s, false);
+    crate::haproxy::stick_table::session_release_stores(w, &mut s);
     srv_release_conn(w, &mut s);
     sess_change_server(w, &mut s, None);
     for side in [Side::Cli, Side::Srv] {
@@ -1677,6 +1781,16 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
             w.fdtab.fd_delete(fd);
         }
     }
+    if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
+        w.fdtab.fd_delete(fd);
+    }
+    for (_, fd) in s.srv_list.drain(..) {
+        w.fdtab.fd_delete(fd);
+    }
+    // The pooled session keeps its memory, not what it held: the cache entry being
+    // served and the response being stored go now.
+    s.si[1].appctx = None;
+    s.txn.cache = None;
     {
         let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);

@@ -95,13 +95,13 @@ fn missing_backend_names_are_fatal() {
 #[test]
 fn valid_but_unimplemented_keywords_are_warnings_naming_them() {
     let cfg = parse(
-        "global\n    nbthread 4\n    daemon\ndefaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    stick-table type ip size 1k\n    server s 127.0.0.1:1\n",
+        "global\n    nbthread 4\n    daemon\ndefaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    rate-limit sessions 10\n    server s 127.0.0.1:1\n",
     )
     .expect("valid configuration");
     let w = cfg.warnings.join("\n");
     assert!(w.contains(":2] : haflow runs one event-loop thread; 'nbthread 4' is ignored"), "{w}");
     assert!(w.contains(":3] : 'daemon' is not implemented"), "{w}");
-    assert!(w.contains(":11] : keyword 'stick-table' in 'listen' section is not implemented"), "{w}");
+    assert!(w.contains(":11] : keyword 'rate-limit' in 'listen' section is not implemented"), "{w}");
 }
 
 #[test]
@@ -266,4 +266,28 @@ fn a_disabled_frontend_does_not_listen() {
     use haflow::haproxy::proxy::ProxyState::PR_STSTOPPED;
     assert_eq!(states, Some((PR_STSTOPPED, vec![LI_INIT])), "stop_proxy deleted its listener");
     assert_eq!(haflow::scenario::client::get(p.addr("fe"), "/").unwrap().status, 200);
+}
+
+#[test]
+fn tcp_rules_are_checked_where_haproxy_checks_them() {
+    let a = alerts(
+        "defaults base\n    mode tcp\n    tcp-request content reject if { req.len gt 9 }\n\
+         frontend fe from base\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be from base\n    tcp-request connection accept\n    tcp-response content frob\n",
+    );
+    assert!(
+        a[0].contains(":7]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at ")
+            && a[0].ends_with("/t.cfg:1)."),
+        "{a:?}"
+    );
+    assert!(
+        a[1].ends_with(":8] : tcp-request connection is not allowed because backend 'be' is not a frontend"),
+        "{a:?}"
+    );
+    assert!(a[2].contains(":9] : 'tcp-response content' expects 'accept', 'close', 'reject'"), "{a:?}");
+    let a = alerts("defaults\n    tcp-request inspect-delay 1s\n");
+    assert!(
+        a[0].ends_with(":2] : tcp-request inspect-delay is not allowed in anonymous 'defaults' sections"),
+        "{a:?}"
+    );
 }

@@ -2,6 +2,7 @@
 //! the real proxy on a thread (or the real binary where the command line is the point).
 
 mod book;
+mod cache;
 mod checks;
 mod compression;
 mod config;
@@ -19,7 +20,9 @@ mod side_by_side;
 mod soak;
 mod spans;
 mod stats;
+mod stick_table;
 mod tcp_mode;
+mod tcp_rules;
 mod trace_export;
 mod tui;
 mod upgrade;
