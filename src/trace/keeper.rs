@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use crate::trace::IdMap;
 use crate::trace::capture::{
-    Capture, Raw, RawBatch, RawField, RawKind, Sink, Val, lossless, recycle, spare_batch,
+    BATCH, Capture, Raw, RawBatch, RawField, RawKind, Sink, Val, lossless, recycle, spare_batch,
 };
 use crate::trace::names;
 
@@ -446,15 +446,29 @@ pub fn start(input: Capture) -> Capture {
     out
 }
 
+/// Passes records on in full batches while the proxy's batches keep coming, and at once
+/// when none waits: one output batch per input batch took a spare batch from the pool for
+/// each handful of records, and with those waiting for the UI the proxy thread found the
+/// pool empty and allocated (and page-faulted) a fresh batch at every flush.
 fn run(mut k: Keeper, input: Capture) {
-    while let Some(batch) = input.recv_batch() {
-        if batch.is_empty() {
-            break;
+    while let Some(mut batch) = input.recv_batch() {
+        loop {
+            if batch.is_empty() {
+                k.send();
+                return;
+            }
+            for r in &batch.raws {
+                k.handle(&batch, r);
+            }
+            recycle(batch);
+            if k.out.len() >= BATCH {
+                k.send();
+            }
+            match input.try_recv_batch() {
+                Some(next) => batch = next,
+                None => break,
+            }
         }
-        for r in &batch.raws {
-            k.handle(&batch, r);
-        }
-        recycle(batch);
         k.send();
     }
     k.send();
