@@ -28,7 +28,7 @@ use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, Sys
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule, Timeouts,
 };
 use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
@@ -257,7 +257,6 @@ const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
     "cookie",
-    "dispatch",
     "email-alert",
     "errorloc",
     "errorloc302",
@@ -271,7 +270,6 @@ const PROXY_KNOWN: &[&str] = &[
     "hash-balance-factor",
     "http-after-response",
     "http-error",
-    "http-reuse",
     "http-send-name-header",
     "ignore-persist",
     "load-server-state-from-file",
@@ -289,8 +287,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stick-table",
     "tcp-request",
     "tcp-response",
-    "unique-id-format",
-    "unique-id-header",
     "use-server",
     "declare",
     "retry-on",
@@ -328,6 +324,7 @@ const OPTIONS: &[&str] = &[
     "originalto",
     "http-buffer-request",
     "http-restrict-req-hdr-names",
+    "transparent",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -348,7 +345,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "splice-response",
     "tcp-smart-accept",
     "tcp-smart-connect",
-    "transparent",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
     "external-check",
@@ -1259,6 +1255,7 @@ impl Parser<'_> {
             }
             "balance" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().lbprm.kind_set = true;
                 self.cur().lbprm.algo = match args.get(1).map(String::as_str) {
                     Some("roundrobin") => BalanceAlgo::RoundRobin,
                     Some("static-rr") => BalanceAlgo::StaticRr,
@@ -1343,6 +1340,51 @@ impl Parser<'_> {
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "unique-id-format" => {
+                let f = args.get(1).filter(|f| !f.is_empty()).ok_or("'unique-id-format' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
+                }
+                let lf = crate::haproxy::log::parse_logformat_string(f)?;
+                self.cur().format_unique_id = Some(lf);
+            }
+            "unique-id-header" => {
+                let h = args.get(1).filter(|h| !h.is_empty()).ok_or("'unique-id-header' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-header' expects only one argument.".into());
+                }
+                self.cur().header_unique_id = Some(h.clone());
+            }
+            "http-reuse" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().reuse = match args.get(1).map(String::as_str) {
+                    Some("never") => ReuseMode::Never,
+                    Some("safe") => ReuseMode::Safe,
+                    Some("aggressive") => ReuseMode::Aggressive,
+                    Some("always") => ReuseMode::Always,
+                    _ => return Err("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'".into()),
+                };
+                if args.len() > 2 {
+                    return Err("'http-reuse' cannot handle unexpected argument '".to_string() + &args[2] + "'.");
+                }
+            }
+            "dispatch" => {
+                if self.in_defaults() {
+                    return Err("'dispatch' not allowed in 'defaults' section.".into());
+                }
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let a = args.get(1).filter(|a| !a.is_empty()).ok_or("'dispatch' : missing address")?;
+                let addr = match str2sa_range(a, false, self.env).map_err(|e| format!("'dispatch' : {e}"))? {
+                    ParsedAddr::Inet(ip, port, _) if port != 0 => std::net::SocketAddr::new(ip, port),
+                    _ => return Err(format!("'dispatch' : missing port number in '{a}', expects 'address:port'.")),
+                };
+                if args.len() > 2 {
+                    return Err(format!("'dispatch' cannot handle unexpected argument '{}'.", args[2]));
+                }
+                let p = self.cur();
+                p.dispatch_addr = Some(addr);
+                p.options.insert(ProxyOptions::PR_O_DISPATCH);
             }
             "log-format" => {
                 let f = args.get(1).ok_or("'log-format' expects a format string.")?;
@@ -1780,9 +1822,43 @@ impl Parser<'_> {
                     }
                     i += 2;
                 }
+                "pool-max-conn" => {
+                    let v = args.get(i + 1).filter(|v| !v.is_empty());
+                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                    srv.max_idle_conns = crate::haproxy::checks::atol_i32(v);
+                    if srv.max_idle_conns < -1 {
+                        return Err(format!("'{a}' must be >= -1"));
+                    }
+                    i += 2;
+                }
+                "pool-purge-delay" => {
+                    let v = args.get(i + 1).filter(|v| !v.is_empty());
+                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                    srv.pool_purge_delay = crate::haproxy::standard::parse_time_err(v).map_err(|e| {
+                        e.alert(v, a, |c| format!("unexpected character '{c}' in argument to <{a}>."))
+                    })?;
+                    i += 2;
+                }
+                "proxy-v2-options" => {
+                    // srv_parse_proxy_v2_options() in 2.6: a comma-separated list.
+                    let v = args.get(i + 1).map_or("", String::as_str);
+                    for o in v.split(',') {
+                        srv.pp_opts |= match o {
+                            "ssl" => SrvPpOpts::SRV_PP_V2_SSL,
+                            "cert-cn" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CN,
+                            "cert-key" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_KEY_ALG,
+                            "cert-sig" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_SIG_ALG,
+                            "ssl-cipher" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CIPHER,
+                            "authority" => SrvPpOpts::SRV_PP_V2_AUTHORITY,
+                            "crc32c" => SrvPpOpts::SRV_PP_V2_CRC32C,
+                            "unique-id" => SrvPpOpts::SRV_PP_V2_UNIQUE_ID,
+                            _ => return Err(format!("'{o}' : proxy v2 option not implemented")),
+                        };
+                    }
+                    i += 2;
+                }
                 "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "pool-max-conn" | "pool-purge-delay" | "source" | "sni" | "alpn"
-                | "proto" => {
+                | "init-addr" | "source" | "sni" | "alpn" | "proto" => {
                     self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                     i += 2;
                 }
@@ -1975,6 +2051,7 @@ impl Parser<'_> {
                 }
             }
             "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
+            "transparent" => flag(p, ProxyOptions::PR_O_TRANSP),
             "http-restrict-req-hdr-names" => {
                 p.hdr_names =
                     match args.get(1).map(String::as_str) {
@@ -2169,6 +2246,22 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.section_name(),
                 p.name
             ));
+        }
+        if p.is_backend() {
+            let what = format!("{} '{}'", p.section_name(), p.name);
+            if p.lbprm.kind_set && p.options.contains(ProxyOptions::PR_O_TRANSP) {
+                diag.alerts.push(format!("{what} cannot use both transparent and balance mode."));
+            } else if p.lbprm.kind_set && p.options.contains(ProxyOptions::PR_O_DISPATCH) {
+                diag.warnings.push(format!("dispatch address of {what} will be ignored in balance mode."));
+            }
+            // One of the two only: `dispatch` wins (2.6).
+            if p.options.contains(ProxyOptions::PR_O_DISPATCH) {
+                p.options.remove(ProxyOptions::PR_O_TRANSP);
+            }
+            // Only HTTP connections are shared (2.6 drops the mode for the others).
+            if p.mode != ProxyMode::PR_MODE_HTTP {
+                p.reuse = ReuseMode::Never;
+            }
         }
         let needs_server_timeouts = p.is_backend();
         if (p.is_frontend() && p.timeout.client.is_none())

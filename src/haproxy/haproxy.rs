@@ -384,6 +384,9 @@ pub struct Haproxy {
     pub global_listener_queue: VecDeque<crate::ids::ListenerId>,
     /// `global_listener_queue_task`: retries the listeners a resource shortage limited.
     pub global_listener_queue_task: Option<TaskId>,
+    /// `idle_conn_task` (2.6): purges the servers' idle connections
+    /// (`srv_cleanup_idle_conns`); created with the first idle connection.
+    pub idle_conn_task: Option<TaskId>,
     /// Loop counters.
     pub activity: Activity,
     /// Log sockets and identity.
@@ -471,6 +474,7 @@ impl Haproxy {
             jobs,
             global_listener_queue: VecDeque::new(),
             global_listener_queue_task,
+            idle_conn_task: None,
             activity: Activity::default(),
             logger,
             stopping: false,
@@ -583,7 +587,8 @@ impl Haproxy {
             .flat_map(|s| [&s.check, &s.agent])
             .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
-        let process_tasks = u64::from(self.global_listener_queue_task.is_some());
+        let process_tasks =
+            u64::from(self.global_listener_queue_task.is_some()) + u64::from(self.idle_conn_task.is_some());
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)
     }
 

@@ -205,6 +205,11 @@ pub enum HttpAct {
     SetSrc(SampleExpr),
     /// `set-dst EXPR`: the address the client is taken to have reached.
     SetDst(SampleExpr),
+    /// `set-src-port EXPR`: the client port seen from now on (its address kept).
+    SetSrcPort(SampleExpr),
+    /// `set-dst-port EXPR`: the port the client is taken to have reached (with `option
+    /// transparent`, the port the server connection goes to).
+    SetDstPort(SampleExpr),
     /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
@@ -413,7 +418,7 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-dst-port', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 const RES_ACTIONS: &str = "'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
@@ -562,6 +567,11 @@ pub fn parse_http_rule(
             let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
             (if kw == "set-src" { HttpAct::SetSrc(e) } else { HttpAct::SetDst(e) }, 2)
         }
+        "set-src-port" | "set-dst-port" if set == RuleSet::Req => {
+            exact(1, "a sample expression")?;
+            let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
+            (if kw == "set-src-port" { HttpAct::SetSrcPort(e) } else { HttpAct::SetDstPort(e) }, 2)
+        }
         "strict-mode" => match a.get(1).map(String::as_str) {
             Some("on") => (HttpAct::StrictMode(true), 2),
             Some("off") => (HttpAct::StrictMode(false), 2),
@@ -637,6 +647,10 @@ enum RuleStep {
     SetSrc(std::net::IpAddr),
     /// Change the address the client reached.
     SetDst(std::net::IpAddr),
+    /// Change the client's port.
+    SetSrcPort(u16),
+    /// Change the port the client reached.
+    SetDstPort(u16),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -824,6 +838,14 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             };
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
+        HttpAct::SetSrcPort(e) | HttpAct::SetDstPort(e) => {
+            // Like 2.6's action_set_src_port(): the integer is taken modulo 65536.
+            let port = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
+                Some(crate::haproxy::sample::SmpData::Sint(n)) => n as u16,
+                _ => return RuleStep::Next,
+            };
+            if matches!(rule.act, HttpAct::SetSrcPort(_)) { RuleStep::SetSrcPort(port) } else { RuleStep::SetDstPort(port) }
+        }
         HttpAct::StrictMode(_) => RuleStep::Next,
     }
 }
@@ -992,6 +1014,15 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
                 .map_or(0, |a| a.port());
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
+        RuleStep::SetSrcPort(port) => {
+            if let Some(a) = s.cli_addr.as_mut() {
+                a.set_port(port);
+            }
+        }
+        RuleStep::SetDstPort(port) => {
+            let dst = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)));
+            s.frt_addr = dst.map(|a| std::net::SocketAddr::new(a.ip(), port));
         }
     }
     let _ = w;

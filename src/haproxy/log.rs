@@ -733,6 +733,8 @@ pub enum LogFmtVar {
     Pid,
     /// `%H`: host name.
     Hostname,
+    /// `%ID`: the request's unique id (`unique-id-format`).
+    UniqueId,
 }
 
 /// One node of a log format (`struct logformat_node`).
@@ -806,6 +808,7 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
         "tsc" => TermStateCookie,
         "pid" => Pid,
         "H" => Hostname,
+        "ID" => UniqueId,
         _ => return None,
     })
 }
@@ -816,6 +819,7 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
 pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     let mut nodes = Vec::new();
     let mut lit = Vec::new();
+    let mut def_quote = false;
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -840,7 +844,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i += 1;
             continue;
         }
-        let mut quote = false;
+        let mut quote = def_quote;
         if b.get(i) == Some(&b'{') {
             let end = text[i..].find('}').ok_or_else(|| format!("missing '}}' in log-format '{text}'"))? + i;
             for opt in text[i + 1..end].split(',') {
@@ -868,6 +872,12 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         }
         let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
         let name = &text[i..i + n];
+        if name == "o" {
+            // `%{...}o` (`LOG_FMT_GLOBAL`): its options become every later node's default.
+            def_quote = quote;
+            i += n;
+            continue;
+        }
         // The longest known name wins (`%Ta` before `%T`...), as HAProxy reads a whole word.
         let var = log_fmt_var(name).ok_or_else(|| {
             if name.is_empty() {
@@ -963,6 +973,7 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         Counters => counters(w, s).into_bytes(),
         Pid => std::process::id().to_string().into_bytes(),
         Hostname => w.logger.hostname.clone().unwrap_or_default().into_bytes(),
+        UniqueId => s.txn.unique_id.clone()?,
     })
 }
 

@@ -32,10 +32,11 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
+use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState, ReuseMode};
+use crate::haproxy::server::srv_add_to_idle_list;
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
 use crate::haproxy::session::{
-    AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
+    AnalyserResult, KeptConn, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
     session_process_counters, srv_error_flags, srv_release_conn,
 };
 use crate::haproxy::stream_interface::{
@@ -189,6 +190,9 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
+    /// `s->unique_id`: built from the frontend's `unique-id-format` in
+    /// `http_process_request` (`None` without one).
+    pub unique_id: Option<Vec<u8>>,
 }
 
 impl HttpTxn {
@@ -777,6 +781,17 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let mode = conn_mode(w, s);
     let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
+    // The unique id, when the frontend has a `unique-id-format`: built here even when no
+    // header carries it, so that it may use what only the request has (2.6's step 8).
+    if s.txn.unique_id.is_none()
+        && let Some(lf) = w.proxies[s.fe.idx()].format_unique_id.take()
+    {
+        let mut id = with_smp_ctx(w, s, SmpDir::Req, |ctx| crate::haproxy::log::build_logline(&lf, ctx, false));
+        // `UNIQUEID_LEN` counts the C string's final NUL.
+        id.truncate(crate::haproxy::frontend::UNIQUEID_LEN - 1);
+        s.txn.unique_id = Some(id);
+        w.proxies[s.fe.idx()].format_unique_id = Some(lf);
+    }
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
@@ -837,6 +852,9 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     }
     if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
         head.headers.retain(|(n, _)| !odd_name(n));
+    }
+    if let (Some(h), Some(id)) = (&fe.header_unique_id, &s.txn.unique_id) {
+        head.add(h, String::from_utf8_lossy(id).into_owned());
     }
     if fwdfor
         && let Some(ip) = src
@@ -1609,16 +1627,26 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW);
     // A transaction answered locally never touched the idle connection kept by the one
     // before: it stays idle, for the next request.
-    let untouched_idle = s.si[1].state == SiState::SI_ST_INI && s.idle_srv.is_some();
+    let untouched_idle = s.si[1].state == SiState::SI_ST_INI && s.idle_conn.is_some();
     span.record("keep_srv", reusable || untouched_idle);
-    let idle = if reusable {
-        s.srv.zip(s.si[1].fd)
-    } else if untouched_idle {
-        s.idle_srv.zip(s.si[1].fd)
-    } else {
-        None
-    };
-    if idle.is_none() && s.si[1].fd.is_some() {
+    let mut kept = if untouched_idle { s.idle_conn } else { None };
+    if reusable {
+        let be = &w.proxies[s.be.idx()];
+        match (s.srv, s.si[1].fd) {
+            // 2.6's h1_detach(): a connection other clients may use goes to its server's
+            // idle lists; one the lists refuse is closed below.
+            (Some(srv), Some(fd)) if be.reuse != ReuseMode::Never => {
+                let safe = s.flags.contains(SessFlags::SN_SRV_REUSED);
+                if srv_add_to_idle_list(w, srv, fd, s.srv_conn_hash, safe) {
+                    s.si[1].fd = None;
+                }
+            }
+            // Private (`http-reuse never`, `dispatch`, `option transparent`): this
+            // session's next request may use it, no other.
+            _ => kept = Some(KeptConn { srv: s.srv, hash: s.srv_conn_hash }),
+        }
+    }
+    if kept.is_none() && s.si[1].fd.is_some() {
         if matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
             si_shutr(w, s, Side::Srv);
@@ -1670,13 +1698,14 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
             | SessFlags::SN_ADDR_SET
             | SessFlags::SN_BE_ASSIGNED
             | SessFlags::SN_REDISP
-            | SessFlags::SN_CURR_SESS,
+            | SessFlags::SN_CURR_SESS
+            | SessFlags::SN_SRV_REUSED,
     );
     s.be = s.fe;
-    s.idle_srv = idle.map(|(srv, _)| srv);
+    s.idle_conn = kept;
     s.srv = None;
     s.prev_srv = None;
-    let keep_fd = idle.map(|(_, fd)| fd);
+    let keep_fd = kept.and(s.si[1].fd);
     let mut si = StreamInterface::new(SiState::SI_ST_INI);
     if fe.options.contains(ProxyOptions::PR_O_INDEPSTR) {
         si.flags.insert(SiFlags::SI_FL_INDEP_STR);

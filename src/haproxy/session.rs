@@ -130,7 +130,24 @@ bitflags::bitflags! {
         const SN_REDISP      = 0x0100;
         /// The frontend address (`si[0].addr.to`) is known: a PROXY protocol header gave it.
         const SN_FRT_ADDR_SET = 0x0400;
+        /// The server connection of this transaction was reused: it already carried a
+        /// request (2.6's `SF_SRV_REUSED`). Once idle, it goes to the safe list.
+        const SN_SRV_REUSED  = 0x0800;
+        /// The connection began with a PROXY protocol header (`CO_FL_RCVD_PROXY`).
+        const SN_RCVD_PROXY  = 0x1000;
     }
+}
+
+/// A server connection a session keeps idle between two of its transactions: private to
+/// it (`http-reuse never`, `dispatch`, `option transparent`, or refused by the server's
+/// idle lists), reused only by its next request to the same target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptConn {
+    /// The server it leads to (`None` for a `dispatch` or transparent target).
+    pub srv: Option<ServerId>,
+    /// What it was opened with (`conn_calculate_hash`): only a request that would open
+    /// the same connection may use it.
+    pub hash: u64,
 }
 
 /// What `session_accept` did with a connection (HAProxy returns 1, 0 or -1).
@@ -219,8 +236,15 @@ pub struct Session {
     pub srv: Option<ServerId>,
     /// `s->srv_conn`: the server whose `served` counts this session (holds a slot).
     pub srv_conn: Option<ServerId>,
-    /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
-    pub idle_srv: Option<ServerId>,
+    /// Keep-alive: the connection `si[1].fd` still holds, idle, for this session's next
+    /// request.
+    pub idle_conn: Option<KeptConn>,
+    /// The TLVs of the client connection's PROXY v2 header that haflow keeps (2.6's
+    /// `conn->proxy_authority`, `conn->proxy_unique_id`); boxed: rarely there.
+    pub pp_tlvs: Option<Box<crate::haproxy::frontend::PpTlvs>>,
+    /// `conn_calculate_hash()` of the server connection in `si[1]` (2.6): the target and
+    /// the PROXY header it was opened with.
+    pub srv_conn_hash: u64,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -297,7 +321,9 @@ impl Session {
             be: fe,
             srv: None,
             srv_conn: None,
-            idle_srv: None,
+            idle_conn: None,
+            pp_tlvs: None,
+            srv_conn_hash: 0,
             prev_srv: None,
             pend_pos: false,
             task: TaskId::default(),

@@ -140,7 +140,7 @@ fn send_proxy_opens_each_server_connection_with_the_header() {
         assert_eq!(c.read_response(false).unwrap().status, 200);
         let got = seen.join().unwrap();
         let (header, request) = if v2 {
-            let header = haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")));
+            let header = haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")), false, &[]);
             (header.clone(), got[header.len().min(got.len())..].to_vec())
         } else {
             let line =
