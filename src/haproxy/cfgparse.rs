@@ -930,6 +930,10 @@ impl Parser<'_> {
         p.http_mode = d.http_mode;
         p.conn_retries = d.conn_retries;
         p.lbprm.algo = d.lbprm.algo;
+        p.lbprm.kind_set = d.lbprm.kind_set;
+        p.reuse = d.reuse;
+        p.format_unique_id = d.format_unique_id.clone();
+        p.header_unique_id = d.header_unique_id.clone();
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
