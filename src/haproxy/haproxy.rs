@@ -385,7 +385,7 @@ pub struct Haproxy {
     /// `global_listener_queue_task`: retries the listeners a resource shortage limited.
     pub global_listener_queue_task: Option<TaskId>,
     /// `idle_conn_task` (2.6): purges the servers' idle connections
-    /// (`srv_cleanup_idle_conns`); created with the first idle connection.
+    /// (`srv_cleanup_idle_conns`); only when some server may keep them.
     pub idle_conn_task: Option<TaskId>,
     /// Loop counters.
     pub activity: Activity,
@@ -453,6 +453,17 @@ impl Haproxy {
         let mut sched = Scheduler::default();
         let global_listener_queue_task =
             sched.task_new(crate::haproxy::listener::manage_global_listener_queue, TaskContext::Global);
+        // Only a process whose servers may keep idle connections needs their purge task.
+        let pools = cfg.proxies.iter().any(|p| {
+            p.reuse != crate::haproxy::proxy::ReuseMode::Never
+                && p.mode == crate::haproxy::proxy::ProxyMode::PR_MODE_HTTP
+                && p.servers.iter().any(|s| s.pool_purge_delay > 0 && s.max_idle_conns != 0)
+        });
+        let idle_conn_task = if pools {
+            sched.task_new(crate::haproxy::server::srv_cleanup_idle_conns, TaskContext::Global)
+        } else {
+            None
+        };
         Ok(Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
@@ -474,7 +485,7 @@ impl Haproxy {
             jobs,
             global_listener_queue: VecDeque::new(),
             global_listener_queue_task,
-            idle_conn_task: None,
+            idle_conn_task,
             activity: Activity::default(),
             logger,
             stopping: false,

@@ -20,7 +20,7 @@ use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
 use crate::haproxy::fd::FdOwner;
 use crate::haproxy::proxy::ReuseMode;
-use crate::haproxy::task::{TaskContext, TaskRun};
+use crate::haproxy::task::TaskRun;
 use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
 use crate::ids::{Fd, ServerId, SessionId, TaskId};
 use crate::trace::names;
@@ -590,7 +590,11 @@ pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, i
     // connections open stay within what the traffic was seen to need.
     let wanted = (srv.safe_conns.is_empty() && (is_safe || srv.idle_conns.is_empty()))
         || used + idle <= used.max(u64::from(srv.est_need_conns));
-    let added = reuse != ReuseMode::Never && srv.pool_purge_delay > 0 && room && wanted;
+    let added = reuse != ReuseMode::Never
+        && srv.pool_purge_delay > 0
+        && room
+        && wanted
+        && w.idle_conn_task.is_some();
     span.record("added", added);
     if !added {
         return false;
@@ -607,14 +611,7 @@ pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, i
     if srv.idle_purge_exp.is_none() {
         let when = tick_add(now, srv.pool_purge_delay);
         srv.idle_purge_exp = Some(when);
-        let t = match w.idle_conn_task {
-            Some(t) => Some(t),
-            None => {
-                w.idle_conn_task = w.sched.task_new(srv_cleanup_idle_conns, TaskContext::Global);
-                w.idle_conn_task
-            }
-        };
-        if let Some(t) = t {
+        if let Some(t) = w.idle_conn_task {
             w.sched.task_schedule(t, when);
             w.sched.task_queue(t);
         }

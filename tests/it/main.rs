@@ -13,6 +13,7 @@ mod layers;
 mod lifecycle;
 mod pipelining;
 mod proxy_protocol;
+mod reuse;
 mod reload;
 mod scenarios;
 mod side_by_side;
