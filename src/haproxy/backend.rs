@@ -181,7 +181,7 @@ pub fn make_srv_proxy_line(w: &Haproxy, s: &Session, sid: ServerId) -> Vec<u8> {
     }
     if pp.contains(SrvPpOpts::SRV_PP_V2_UNIQUE_ID) {
         // Sent even when empty (no `unique-id-format`), as 2.6 does.
-        tlvs.push((PP2_TYPE_UNIQUE_ID, s.txn.unique_id.as_deref().unwrap_or_default()));
+        tlvs.push((PP2_TYPE_UNIQUE_ID, s.unique_id.as_deref().unwrap_or_default()));
     }
     if pp.contains(SrvPpOpts::SRV_PP_V2_SSL) {
         // `struct tlv_ssl` of a client not on TLS: no `client` bit, `verify` 0.

@@ -932,13 +932,13 @@ impl Parser<'_> {
         p.lbprm.algo = d.lbprm.algo;
         p.lbprm.kind_set = d.lbprm.kind_set;
         p.reuse = d.reuse;
-        p.format_unique_id = d.format_unique_id.clone();
-        p.header_unique_id = d.header_unique_id.clone();
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
+        p.unique_id_format = d.unique_id_format.clone();
+        p.unique_id_header = d.unique_id_header.clone();
         p.tcpcheck = d.tcpcheck.clone();
         p.default_server = d.default_server.clone();
         // 2.6's proxy_defproxy_cpy(): the algorithms and types, not `offload`.
@@ -1345,21 +1345,6 @@ impl Parser<'_> {
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
             }
-            "unique-id-format" => {
-                let f = args.get(1).filter(|f| !f.is_empty()).ok_or("'unique-id-format' expects an argument.")?;
-                if args.len() > 2 {
-                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
-                }
-                let lf = crate::haproxy::log::parse_logformat_string(f)?;
-                self.cur().format_unique_id = Some(lf);
-            }
-            "unique-id-header" => {
-                let h = args.get(1).filter(|h| !h.is_empty()).ok_or("'unique-id-header' expects an argument.")?;
-                if args.len() > 2 {
-                    return Err("'unique-id-header' expects only one argument.".into());
-                }
-                self.cur().header_unique_id = Some(h.clone());
-            }
             "http-reuse" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
                 self.cur().reuse = match args.get(1).map(String::as_str) {
@@ -1389,6 +1374,19 @@ impl Parser<'_> {
                 let p = self.cur();
                 p.dispatch_addr = Some(addr);
                 p.options.insert(ProxyOptions::PR_O_DISPATCH);
+            }
+            "unique-id-format" => {
+                let f = args.get(1).ok_or("'unique-id-format' expects an argument.")?;
+                if args.len() > 2 {
+                    return Err("'unique-id-format' expects only one argument, possibly quoted.".into());
+                }
+                // An empty format removes one inherited from `defaults`.
+                self.cur().unique_id_format =
+                    if f.is_empty() { None } else { Some(crate::haproxy::log::parse_logformat_string(f)?) };
+            }
+            "unique-id-header" => {
+                let h = args.get(1).ok_or("'unique-id-header' expects an argument.")?;
+                self.cur().unique_id_header = Some(h.clone());
             }
             "log-format" => {
                 let f = args.get(1).ok_or("'log-format' expects a format string.")?;

@@ -108,8 +108,8 @@ pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
 pub const PP2_TYPE_SSL: u8 = 0x20;
 /// `PP2_AUTHORITY_MAX`: the longest authority accepted.
 const PP2_AUTHORITY_MAX: usize = 255;
-/// `UNIQUEID_LEN`: the longest unique id accepted (and built).
-pub const UNIQUEID_LEN: usize = 128;
+/// `UNIQUEID_LEN`: the longest unique id a PROXY header may carry.
+const UNIQUEID_LEN: usize = 128;
 
 /// What a version 2 header carried besides the addresses (2.6's `conn->proxy_authority`
 /// and `conn->proxy_unique_id`), for `fc_pp_authority` and `fc_pp_unique_id`.

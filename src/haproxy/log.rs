@@ -731,10 +731,10 @@ pub enum LogFmtVar {
     Counters,
     /// `%pid`.
     Pid,
+    /// `%ID`: the unique id (`unique-id-format`).
+    UniqueId,
     /// `%H`: host name.
     Hostname,
-    /// `%ID`: the request's unique id (`unique-id-format`).
-    UniqueId,
 }
 
 /// One node of a log format (`struct logformat_node`).
@@ -807,8 +807,8 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
         "ts" => TermState,
         "tsc" => TermStateCookie,
         "pid" => Pid,
-        "H" => Hostname,
         "ID" => UniqueId,
+        "H" => Hostname,
         _ => return None,
     })
 }
@@ -819,7 +819,8 @@ fn log_fmt_var(name: &str) -> Option<LogFmtVar> {
 pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     let mut nodes = Vec::new();
     let mut lit = Vec::new();
-    let mut def_quote = false;
+    // `%{...}o` sets the options of every variable after it.
+    let mut default_quote = false;
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -844,7 +845,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i += 1;
             continue;
         }
-        let mut quote = def_quote;
+        let mut quote = default_quote;
         if b.get(i) == Some(&b'{') {
             let end = text[i..].find('}').ok_or_else(|| format!("missing '}}' in log-format '{text}'"))? + i;
             for opt in text[i + 1..end].split(',') {
@@ -873,8 +874,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
         let name = &text[i..i + n];
         if name == "o" {
-            // `%{...}o` (`LOG_FMT_GLOBAL`): its options become every later node's default.
-            def_quote = quote;
+            default_quote = quote;
             i += n;
             continue;
         }
@@ -972,8 +972,8 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         TermStateCookie => format!("{}{}--", s.err.log_char(), s.finst.log_char()).into_bytes(),
         Counters => counters(w, s).into_bytes(),
         Pid => std::process::id().to_string().into_bytes(),
+        UniqueId => s.unique_id.as_deref()?.to_vec(),
         Hostname => w.logger.hostname.clone().unwrap_or_default().into_bytes(),
-        UniqueId => s.txn.unique_id.clone()?,
     })
 }
 

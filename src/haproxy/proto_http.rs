@@ -190,9 +190,6 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
-    /// `s->unique_id`: built from the frontend's `unique-id-format` in
-    /// `http_process_request` (`None` without one).
-    pub unique_id: Option<Vec<u8>>,
 }
 
 impl HttpTxn {
@@ -692,6 +689,9 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
         return AnalyserResult::Wait;
     }
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && w.proxies[px_id.idx()].unique_id_format.is_some() {
+        stream_generate_unique_id(w, s);
+    }
     s.req.analysers.remove(an_bit);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
         return AnalyserResult::Continue;
@@ -714,6 +714,26 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             AnalyserResult::Abort
         }
     }
+}
+
+/// `UNIQUEID_LEN`: the longest unique id kept.
+const UNIQUEID_LEN: usize = 128;
+
+/// stream.c:stream_generate_unique_id() in 2.6: this transaction's id from the
+/// frontend's `unique-id-format`.
+/// Divergence: made once the request head is parsed, before the frontend's rules;
+/// 2.6 makes it when first used (a rule, the log, the header).
+fn stream_generate_unique_id(w: &mut Haproxy, s: &mut Session) {
+    let fe = s.fe;
+    let mut id = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+        let w = ctx.strm.map(|(w, _)| w);
+        match w.and_then(|w| w.proxies[fe.idx()].unique_id_format.as_ref()) {
+            Some(f) => crate::haproxy::log::build_logline(f, ctx, true),
+            None => Vec::new(),
+        }
+    });
+    id.truncate(UNIQUEID_LEN);
+    s.unique_id = Some(id.into_boxed_slice());
 }
 
 /// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
@@ -781,17 +801,6 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let mode = conn_mode(w, s);
     let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
-    // The unique id, when the frontend has a `unique-id-format`: built here even when no
-    // header carries it, so that it may use what only the request has (2.6's step 8).
-    if s.txn.unique_id.is_none()
-        && let Some(lf) = w.proxies[s.fe.idx()].format_unique_id.take()
-    {
-        let mut id = with_smp_ctx(w, s, SmpDir::Req, |ctx| crate::haproxy::log::build_logline(&lf, ctx, false));
-        // `UNIQUEID_LEN` counts the C string's final NUL.
-        id.truncate(crate::haproxy::frontend::UNIQUEID_LEN - 1);
-        s.txn.unique_id = Some(id);
-        w.proxies[s.fe.idx()].format_unique_id = Some(lf);
-    }
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
@@ -823,6 +832,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             && !excepted(x, *ip)
     });
     let restrict = [fe.hdr_names, be.hdr_names];
+    let unique_id_hdr = fe.unique_id_header.clone().zip(s.unique_id.clone());
     if mode == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -853,8 +863,8 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
         head.headers.retain(|(n, _)| !odd_name(n));
     }
-    if let (Some(h), Some(id)) = (&fe.header_unique_id, &s.txn.unique_id) {
-        head.add(h, String::from_utf8_lossy(id).into_owned());
+    if let Some((name, id)) = unique_id_hdr {
+        head.add(&name, id.into_vec());
     }
     if fwdfor
         && let Some(ip) = src
@@ -1750,6 +1760,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.reset();
     s.vars.vars_prune();
     s.logs.level = None;
+    s.unique_id = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;
     s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;

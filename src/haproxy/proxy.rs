@@ -398,6 +398,10 @@ pub struct Proxy {
     pub log_format: LogFormat,
     /// `log-format FMT`: a custom log line (wins over `log_format`).
     pub log_format_str: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-format FMT` (`format_unique_id`): each request's unique id.
+    pub unique_id_format: Option<crate::haproxy::log::LogFmt>,
+    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
+    pub unique_id_header: Option<String>,
     /// Counters.
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
@@ -412,11 +416,6 @@ pub struct Proxy {
     pub reuse: ReuseMode,
     /// `dispatch ADDR` (`dispatch_addr`), used with `PR_O_DISPATCH`.
     pub dispatch_addr: Option<std::net::SocketAddr>,
-    /// `unique-id-format` (`format_unique_id`): the request's unique id, built once per
-    /// request in `http_process_request`.
-    pub format_unique_id: Option<crate::haproxy::log::LogFmt>,
-    /// `unique-id-header NAME` (`header_unique_id`): the request header carrying it.
-    pub header_unique_id: Option<String>,
 }
 
 impl Proxy {
@@ -467,6 +466,8 @@ impl Proxy {
             logs: Vec::new(),
             log_format: LogFormat::None,
             log_format_str: None,
+            unique_id_format: None,
+            unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
             pendconns: VecDeque::new(),
@@ -474,8 +475,6 @@ impl Proxy {
             last_change: 0,
             reuse: ReuseMode::Safe,
             dispatch_addr: None,
-            format_unique_id: None,
-            header_unique_id: None,
         }
     }
 

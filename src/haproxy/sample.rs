@@ -919,13 +919,10 @@ fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
-/// http_fetch.c:smp_fetch_uniqueid() in 2.6: the request's unique id, once
-/// `http_process_request` built it from `unique-id-format`.
-/// Divergence: 2.6 builds it on first use, so a rule before the backend may see it;
-/// haflow's fetch sees no value until `http_process_request` has run.
+/// stream.c:smp_fetch_uniqueid() in 2.6 (`unique-id`): the transaction's unique id.
 fn smp_fetch_uniqueid(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    if let Some(v) = c.sess().and_then(|s| s.txn.unique_id.as_deref()) {
-        push_str(out, v);
+    if let Some(id) = c.sess().and_then(|s| s.unique_id.as_deref()) {
+        push_str(out, id);
     }
 }
 

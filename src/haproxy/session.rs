@@ -242,6 +242,9 @@ pub struct Session {
     /// The TLVs of the client connection's PROXY v2 header that haflow keeps (2.6's
     /// `conn->proxy_authority`, `conn->proxy_unique_id`); boxed: rarely there.
     pub pp_tlvs: Option<Box<crate::haproxy::frontend::PpTlvs>>,
+    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
+    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
+    pub unique_id: Option<Box<[u8]>>,
     /// `conn_calculate_hash()` of the server connection in `si[1]` (2.6): the target and
     /// the PROXY header it was opened with.
     pub srv_conn_hash: u64,
@@ -323,6 +326,7 @@ impl Session {
             srv_conn: None,
             idle_conn: None,
             pp_tlvs: None,
+            unique_id: None,
             srv_conn_hash: 0,
             prev_srv: None,
             pend_pos: false,
