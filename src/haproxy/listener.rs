@@ -138,7 +138,7 @@ impl Listener {
                     | (LI_INIT, LI_ASSIGNED)
                     | (LI_ASSIGNED, LI_INIT)
                     | (LI_ASSIGNED, LI_LISTEN)
-                    | (LI_LISTEN, LI_READY | LI_FULL | LI_PAUSED)
+                    | (LI_LISTEN, LI_READY | LI_FULL | LI_PAUSED | LI_ASSIGNED)
                     | (LI_READY, LI_FULL | LI_LIMITED | LI_PAUSED | LI_LISTEN | LI_ASSIGNED)
                     | (LI_FULL | LI_LIMITED, LI_READY | LI_PAUSED | LI_FULL | LI_LIMITED | LI_ASSIGNED)
                     | (LI_PAUSED, LI_READY | LI_FULL | LI_ASSIGNED)

@@ -2921,7 +2921,8 @@ mod tests {
         assert_eq!(s(&format!("{doc},json_query('$.big')")), "1.23457e+07");
         assert_eq!(s(&format!("{doc},json_query('$.big',int)")), "12345678");
         assert_eq!(s(&format!("{doc},json_query('$.nope')")), "<none>");
-        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\\.key')"#), "v");
+        // Single quotes keep the backslash for json_query, which reads `\.` as a dot in a key.
+        assert_eq!(s(r#"str('{"my.key":"v"}'),json_query('$.my\.key')"#), "v");
     }
 
     #[test]

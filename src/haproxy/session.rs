@@ -1736,9 +1736,12 @@ mod tests {
     /// A process state for `CFG` (nothing bound) and a session of it, whose server side
     /// stands in `srv_state` after `prev`, assigned to `be/s1`.
     fn world(prev: SiState, srv_state: SiState) -> (Haproxy, Session) {
+        // One file per call: tests run in parallel threads of one process.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("haflow-session-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.cfg");
+        let path = dir.join(format!("t{seq}.cfg"));
         std::fs::write(&path, CFG).unwrap();
         let cfg = crate::haproxy::cfgparse::readcfgfile(&[&path], &|_| None).expect("the test config parses");
         let w = Haproxy::new(cfg).unwrap();

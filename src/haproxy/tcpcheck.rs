@@ -38,7 +38,11 @@ use crate::trace::names;
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TcpchkProto {
-    /// Plain `tcp-check` rules, or a plain connect check.
+    /// `flags & TCPCHK_RULES_PROTO_CHK == 0` (2.6 names no constant for it): the
+    /// `*tcp-check` default rules of a backend with no check option, a plain connect.
+    /// Its messages carry no `tcp-check` step, as for every protocol but `tcp-check`.
+    TCPCHK_RULES_NONE,
+    /// `option tcp-check` rules.
     #[default]
     TCPCHK_RULES_TCP_CHK,
     /// `option httpchk` and `http-check` rules: expects see an HTTP response.
@@ -1544,7 +1548,7 @@ impl TcpcheckRulesets {
         if !cfg.enabled {
             cfg.enabled = true;
             cfg.list = Some("*tcp-check".into());
-            cfg.proto = TcpchkProto::TCPCHK_RULES_TCP_CHK;
+            cfg.proto = TcpchkProto::TCPCHK_RULES_NONE;
             cfg.preset_vars.clear();
         } else if cfg.disable404 && cfg.proto != TcpchkProto::TCPCHK_RULES_HTTP_CHK {
             warn.push(format!(

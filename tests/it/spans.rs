@@ -32,7 +32,7 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     tb.extend(&records);
     let root_names: Vec<&str> = tb.roots.iter().map(|r| r.name).collect();
     // Start-up: readcfgfile > cfg_parse_listen > str2listener > tcpv4_add_listener, then
-    // check_config_validity, protocol_bind_all > ... > tcp_bind_listener, protocol_enable_all > ... > enable_listener.
+    // check_config_validity, start_proxies > tcp_bind_listener, protocol_bind_all, protocol_enable_all > ... > enable_listener.
     let cfg_root = tb.roots.iter().find(|r| r.name == names::READCFGFILE).expect("readcfgfile span");
     let mut global = Vec::new();
     cfg_root.find_all(names::CFG_PARSE_GLOBAL, &mut global);
@@ -51,10 +51,14 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
         root_names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("no root {n}: {root_names:?}"))
     };
     assert!(pos(names::READCFGFILE) < pos(names::CHECK_CONFIG_VALIDITY));
-    assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::PROTOCOL_BIND_ALL));
+    assert!(pos(names::CHECK_CONFIG_VALIDITY) < pos(names::START_PROXIES));
+    assert!(pos(names::START_PROXIES) < pos(names::PROTOCOL_BIND_ALL));
     assert!(pos(names::PROTOCOL_BIND_ALL) < pos(names::PROTOCOL_ENABLE_ALL));
-    let bind = &tb.roots[pos(names::PROTOCOL_BIND_ALL)];
-    assert_eq!(bind.names(), [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS, names::TCP_BIND_LISTENER]);
+    // As in 1.5, main() binds the proxies' listeners through start_proxies (in its retry
+    // loop); protocol_bind_all then finds nothing left to bind.
+    let bind = &tb.roots[pos(names::START_PROXIES)];
+    assert_eq!(bind.names(), [names::START_PROXIES, names::TCP_BIND_LISTENER]);
+    assert_eq!(tb.roots[pos(names::PROTOCOL_BIND_ALL)].names(), [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS]);
     let l = bind.find(names::TCP_BIND_LISTENER).unwrap();
     assert_eq!((l.field("from"), l.field("to")), (Some("LI_ASSIGNED"), Some("LI_LISTEN")));
     let enable = &tb.roots[pos(names::PROTOCOL_ENABLE_ALL)];
