@@ -21,10 +21,10 @@ use crate::haproxy::lb_fwrr::fwrr_get_next_server;
 use crate::haproxy::lb_map::{map_get_server_hash, map_get_server_rr};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, PROTO_TCPV6, tcp_connect_server};
 use crate::haproxy::proxy::{BalanceAlgo, ProxyMode, ProxyOptions, ReuseMode};
-use crate::haproxy::server::{SrvPpOpts, conn_backend_get};
-use crate::haproxy::stream_interface::{Side, SiState};
 use crate::haproxy::queue::pendconn_add;
+use crate::haproxy::server::{SrvPpOpts, conn_backend_get};
 use crate::haproxy::session::{SessFlags, Session, SnErr, sess_change_server};
+use crate::haproxy::stream_interface::{SiState, Side};
 use crate::ids::ServerId;
 use crate::trace::names;
 
@@ -278,7 +278,11 @@ pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
         srv.cur_sess += 1;
         srv.cur_sess_max = srv.cur_sess_max.max(srv.cur_sess);
         srv.counters.cum_sess += 1;
-        if reused { srv.counters.reuse += 1 } else { srv.counters.connect += 1 }
+        if reused {
+            srv.counters.reuse += 1
+        } else {
+            srv.counters.connect += 1
+        }
         // server.h:srv_inc_used_conns() in 2.6: what the idle-connection purge estimates from.
         srv.max_used_conns = srv.max_used_conns.max(srv.cur_sess);
         srv.est_need_conns = srv.est_need_conns.max(srv.cur_sess);

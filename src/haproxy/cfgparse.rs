@@ -1352,10 +1352,16 @@ impl Parser<'_> {
                     Some("safe") => ReuseMode::Safe,
                     Some("aggressive") => ReuseMode::Aggressive,
                     Some("always") => ReuseMode::Always,
-                    _ => return Err("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'".into()),
+                    _ => {
+                        return Err(
+                            "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'".into()
+                        );
+                    }
                 };
                 if args.len() > 2 {
-                    return Err("'http-reuse' cannot handle unexpected argument '".to_string() + &args[2] + "'.");
+                    return Err("'http-reuse' cannot handle unexpected argument '".to_string()
+                        + &args[2]
+                        + "'.");
                 }
             }
             "dispatch" => {
@@ -1366,7 +1372,11 @@ impl Parser<'_> {
                 let a = args.get(1).filter(|a| !a.is_empty()).ok_or("'dispatch' : missing address")?;
                 let addr = match str2sa_range(a, false, self.env).map_err(|e| format!("'dispatch' : {e}"))? {
                     ParsedAddr::Inet(ip, port, _) if port != 0 => std::net::SocketAddr::new(ip, port),
-                    _ => return Err(format!("'dispatch' : missing port number in '{a}', expects 'address:port'.")),
+                    _ => {
+                        return Err(format!(
+                            "'dispatch' : missing port number in '{a}', expects 'address:port'."
+                        ));
+                    }
                 };
                 if args.len() > 2 {
                     return Err(format!("'dispatch' cannot handle unexpected argument '{}'.", args[2]));

@@ -1126,7 +1126,9 @@ pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
         // Without a check port or address, checks speak like the traffic: the server's
         // PROXY protocol too.
         k.send_proxy = c.send_proxy
-            || (c.port == 0 && c.addr.is_none() && srv.pp_opts.intersects(SrvPpOpts::SRV_PP_V1 | SrvPpOpts::SRV_PP_V2));
+            || (c.port == 0
+                && c.addr.is_none()
+                && srv.pp_opts.intersects(SrvPpOpts::SRV_PP_V1 | SrvPpOpts::SRV_PP_V2));
         k.via_socks4 = c.via_socks4;
         k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED;
         if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {

@@ -1512,14 +1512,18 @@ fn cli_io_handler_show_fd(
                     Some(s) => format!(
                         " back=1 sv={}/{} sess={}",
                         w.proxies[s.be.idx()].name,
-                        s.srv.or(s.idle_conn.and_then(|k| k.srv)).map_or_else(|| "<none>".into(), |i| w.server(i).name.clone()),
+                        s.srv
+                            .or(s.idle_conn.and_then(|k| k.srv))
+                            .map_or_else(|| "<none>".into(), |i| w.server(i).name.clone()),
                         s.uniq_id
                     ),
                     None => String::new(),
                 };
                 (format!("SESSION:si[{}]", side as usize), "stream_sock_read/stream_sock_write", d)
             }
-            FdOwner::SrvIdle(sid) => ("CONN:IDLE".into(), "srv_idle_conn_io", format!(" sv={}", srv_fullname(w, sid))),
+            FdOwner::SrvIdle(sid) => {
+                ("CONN:IDLE".into(), "srv_idle_conn_io", format!(" sv={}", srv_fullname(w, sid)))
+            }
             FdOwner::Check(cid) => (
                 "CHECK".into(),
                 "event_srv_chk_r/event_srv_chk_w",

@@ -384,9 +384,16 @@ mod tests {
         let v6 = b"PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n";
         assert_eq!(
             parse_proxy_header(v6),
-            ProxyHeader::Parsed { len: v6.len(), addrs: addrs("[2001:db8::1]:1", "[2001:db8::2]:2"), tlvs: None }
+            ProxyHeader::Parsed {
+                len: v6.len(),
+                addrs: addrs("[2001:db8::1]:1", "[2001:db8::2]:2"),
+                tlvs: None
+            }
         );
-        assert_eq!(parse_proxy_header(b"PROXY UNKNOWN\r\n"), ProxyHeader::Parsed { len: 15, addrs: None, tlvs: None });
+        assert_eq!(
+            parse_proxy_header(b"PROXY UNKNOWN\r\n"),
+            ProxyHeader::Parsed { len: 15, addrs: None, tlvs: None }
+        );
         assert_eq!(parse_proxy_header(b"PROX"), ProxyHeader::Incomplete);
         assert_eq!(parse_proxy_header(b"PROXY TCP4 192.0.2.1"), ProxyHeader::Incomplete);
         for bad in [
@@ -410,7 +417,11 @@ mod tests {
         h.extend([0xEE, 0, 0]); // an empty TLV
         assert_eq!(
             parse_proxy_header(&h),
-            ProxyHeader::Parsed { len: h.len(), addrs: addrs("192.0.2.1:51000", "198.51.100.2:80"), tlvs: None }
+            ProxyHeader::Parsed {
+                len: h.len(),
+                addrs: addrs("192.0.2.1:51000", "198.51.100.2:80"),
+                tlvs: None
+            }
         );
         assert_eq!(parse_proxy_header(&h[..20]), ProxyHeader::Incomplete);
         let mut local = PROXY_V2_SIG.to_vec();
@@ -418,7 +429,10 @@ mod tests {
         assert_eq!(parse_proxy_header(&local), ProxyHeader::Parsed { len: 16, addrs: None, tlvs: None });
         let (src, dst) = addrs("192.0.2.1:51000", "198.51.100.2:80").unwrap();
         let made = make_proxy_line_v2(Some(src), Some(dst), false, &[]);
-        assert_eq!(parse_proxy_header(&made), ProxyHeader::Parsed { len: 28, addrs: Some((src, dst)), tlvs: None });
+        assert_eq!(
+            parse_proxy_header(&made),
+            ProxyHeader::Parsed { len: 28, addrs: Some((src, dst)), tlvs: None }
+        );
         let line = make_proxy_line(Some(src), Some(dst));
         assert_eq!(line, b"PROXY TCP4 192.0.2.1 198.51.100.2 51000 80\r\n");
         assert_eq!(make_proxy_line(None, Some(dst)), b"PROXY UNKNOWN\r\n");

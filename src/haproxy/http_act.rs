@@ -844,7 +844,11 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
                 Some(crate::haproxy::sample::SmpData::Sint(n)) => n as u16,
                 _ => return RuleStep::Next,
             };
-            if matches!(rule.act, HttpAct::SetSrcPort(_)) { RuleStep::SetSrcPort(port) } else { RuleStep::SetDstPort(port) }
+            if matches!(rule.act, HttpAct::SetSrcPort(_)) {
+                RuleStep::SetSrcPort(port)
+            } else {
+                RuleStep::SetDstPort(port)
+            }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
     }

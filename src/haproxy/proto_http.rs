@@ -33,8 +33,8 @@ use crate::haproxy::http;
 use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState, ReuseMode};
-use crate::haproxy::server::srv_add_to_idle_list;
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
+use crate::haproxy::server::srv_add_to_idle_list;
 use crate::haproxy::session::{
     AnalyserResult, KeptConn, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
     session_process_counters, srv_error_flags, srv_release_conn,

@@ -14,13 +14,13 @@ use crate::haproxy::checks::{
     CheckResult, ChkConn, ChkSt, HchkStatus, redistribute_pending, server_counts, set_backend_down,
 };
 use crate::haproxy::errors::print_message;
+use crate::haproxy::fd::FdOwner;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
-use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
-use crate::haproxy::fd::FdOwner;
 use crate::haproxy::proxy::ReuseMode;
+use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::task::TaskRun;
+use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
 use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
 use crate::ids::{Fd, ServerId, SessionId, TaskId};
 use crate::trace::names;
@@ -590,11 +590,8 @@ pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, i
     // connections open stay within what the traffic was seen to need.
     let wanted = (srv.safe_conns.is_empty() && (is_safe || srv.idle_conns.is_empty()))
         || used + idle <= used.max(u64::from(srv.est_need_conns));
-    let added = reuse != ReuseMode::Never
-        && srv.pool_purge_delay > 0
-        && room
-        && wanted
-        && w.idle_conn_task.is_some();
+    let added =
+        reuse != ReuseMode::Never && srv.pool_purge_delay > 0 && room && wanted && w.idle_conn_task.is_some();
     span.record("added", added);
     if !added {
         return false;
@@ -607,7 +604,11 @@ pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, i
     let now = w.clock.now_ms;
     let srv = w.server_mut(sid);
     let conn = IdleConn { fd, hash };
-    if is_safe { srv.safe_conns.push_back(conn) } else { srv.idle_conns.push_back(conn) }
+    if is_safe {
+        srv.safe_conns.push_back(conn)
+    } else {
+        srv.idle_conns.push_back(conn)
+    }
     if srv.idle_purge_exp.is_none() {
         let when = tick_add(now, srv.pool_purge_delay);
         srv.idle_purge_exp = Some(when);
@@ -681,9 +682,16 @@ pub fn srv_cleanup_idle_conns(w: &mut Haproxy, t: TaskId) -> TaskRun {
                 next = tick_first(next, Some(exp));
                 continue;
             }
-            let _s = tracing::debug_span!(names::SRV_CLEANUP_IDLE_CONNS, server = srv.name.as_str(), idle = srv.curr_idle_conns(), killed = tracing::field::Empty).entered();
+            let _s = tracing::debug_span!(
+                names::SRV_CLEANUP_IDLE_CONNS,
+                server = srv.name.as_str(),
+                idle = srv.curr_idle_conns(),
+                killed = tracing::field::Empty
+            )
+            .entered();
             let used = i64::from(srv.cur_sess);
-            let exceed = used + srv.curr_idle_conns() as i64 - i64::from(srv.max_used_conns.max(srv.est_need_conns));
+            let exceed =
+                used + srv.curr_idle_conns() as i64 - i64::from(srv.max_used_conns.max(srv.est_need_conns));
             let to_kill = (exceed / 2 + (exceed & 1)).max(0) as usize;
             srv.est_need_conns = ((srv.est_need_conns + srv.max_used_conns) / 2).max(srv.max_used_conns);
             srv.max_used_conns = srv.cur_sess;
@@ -694,8 +702,7 @@ pub fn srv_cleanup_idle_conns(w: &mut Haproxy, t: TaskId) -> TaskRun {
                 }
             }
             _s.record("killed", to_kill);
-            srv.idle_purge_exp =
-                (srv.curr_idle_conns() > 0).then(|| tick_add(now, srv.pool_purge_delay));
+            srv.idle_purge_exp = (srv.curr_idle_conns() > 0).then(|| tick_add(now, srv.pool_purge_delay));
             next = tick_first(next, srv.idle_purge_exp);
         }
     }

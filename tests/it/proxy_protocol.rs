@@ -140,7 +140,8 @@ fn send_proxy_opens_each_server_connection_with_the_header() {
         assert_eq!(c.read_response(false).unwrap().status, 200);
         let got = seen.join().unwrap();
         let (header, request) = if v2 {
-            let header = haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")), false, &[]);
+            let header =
+                haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")), false, &[]);
             (header.clone(), got[header.len().min(got.len())..].to_vec())
         } else {
             let line =
@@ -213,7 +214,12 @@ fn tlv_answer(addr: std::net::SocketAddr, header: &[u8]) -> Option<(u16, String,
 fn v2_tlvs_are_checked_and_read_by_the_fc_pp_fetches() {
     use haflow::haproxy::frontend::{PP2_TYPE_AUTHORITY, PP2_TYPE_UNIQUE_ID, make_proxy_line_v2};
     let (src, dst) = ("192.0.2.1:51000".parse().ok(), "198.51.100.2:80".parse().ok());
-    let good = make_proxy_line_v2(src, dst, true, &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"id-1")]);
+    let good = make_proxy_line_v2(
+        src,
+        dst,
+        true,
+        &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"id-1")],
+    );
     let mut bad_crc = good.clone();
     bad_crc[30] ^= 1; // inside the checksum, right after the addresses' 12 bytes and the TLV head
     // A TLV announcing more bytes than the header holds, and one ending before it does.
@@ -246,7 +252,9 @@ fn v2_tlvs_are_checked_and_read_by_the_fc_pp_fetches() {
 /// header carried, the request's unique id, and the TLS TLV of a client not on TLS).
 #[test]
 fn proxy_v2_options_send_the_tlvs_haproxy_sends() {
-    use haflow::haproxy::frontend::{PP2_TYPE_AUTHORITY, PP2_TYPE_SSL, PP2_TYPE_UNIQUE_ID, make_proxy_line_v2};
+    use haflow::haproxy::frontend::{
+        PP2_TYPE_AUTHORITY, PP2_TYPE_SSL, PP2_TYPE_UNIQUE_ID, make_proxy_line_v2,
+    };
     let cfg = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
                frontend fe\n    bind \"127.0.0.1:${PORT}\" accept-proxy\n    unique-id-format TEST-%[req.hdr(in)]\n\
                \x20   default_backend be\nbackend be\n\

@@ -147,12 +147,21 @@ fn dispatch_and_transparent_connections_stay_private_to_their_client() {
 #[test]
 fn reuse_settings_are_checked_like_haproxy() {
     let bad = [
-        ("backend be\n    http-reuse sometimes\n", "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'"),
+        (
+            "backend be\n    http-reuse sometimes\n",
+            "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'",
+        ),
         ("backend be\n    server s1 127.0.0.1:1 pool-max-conn -2\n", "'pool-max-conn' must be >= -1"),
         ("backend be\n    dispatch 127.0.0.1\n", "'dispatch' : missing port number"),
         ("defaults\n    dispatch 127.0.0.1:80\n", "'dispatch' not allowed in 'defaults' section."),
-        ("backend be\n    balance roundrobin\n    option transparent\n", "backend 'be' cannot use both transparent and balance mode."),
-        ("backend be\n    server s1 127.0.0.1:1 send-proxy-v2 proxy-v2-options crc32c,tls\n", "'tls' : proxy v2 option not implemented"),
+        (
+            "backend be\n    balance roundrobin\n    option transparent\n",
+            "backend 'be' cannot use both transparent and balance mode.",
+        ),
+        (
+            "backend be\n    server s1 127.0.0.1:1 send-proxy-v2 proxy-v2-options crc32c,tls\n",
+            "'tls' : proxy v2 option not implemented",
+        ),
     ];
     for (cfg, msg) in bad {
         let text = format!("defaults\n    mode http\n{cfg}");

@@ -58,7 +58,10 @@ fn init_and_accept_spans_have_haproxy_names_in_order() {
     // loop); protocol_bind_all then finds nothing left to bind.
     let bind = &tb.roots[pos(names::START_PROXIES)];
     assert_eq!(bind.names(), [names::START_PROXIES, names::TCP_BIND_LISTENER]);
-    assert_eq!(tb.roots[pos(names::PROTOCOL_BIND_ALL)].names(), [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS]);
+    assert_eq!(
+        tb.roots[pos(names::PROTOCOL_BIND_ALL)].names(),
+        [names::PROTOCOL_BIND_ALL, names::TCP_BIND_LISTENERS]
+    );
     let l = bind.find(names::TCP_BIND_LISTENER).unwrap();
     assert_eq!((l.field("from"), l.field("to")), (Some("LI_ASSIGNED"), Some("LI_LISTEN")));
     let enable = &tb.roots[pos(names::PROTOCOL_ENABLE_ALL)];
