@@ -171,3 +171,30 @@ fn reuse_settings_are_checked_like_haproxy() {
         }
     }
 }
+
+#[test]
+fn many_clients_share_few_server_connections_and_leave_nothing_behind() {
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let cfg = CFG.replace("server s1 \"${S1}\"", "server s1 \"${S1}\" pool-purge-delay 30ms");
+    let p = proxy(&cfg, &[("S1", a(b.addr())), ("MODE", "always".into()), ("PORT", "0".into())]);
+    let addr = p.addr("fe");
+    let clients: Vec<_> = (0..16).map(|_| std::thread::spawn(move || client(addr, 10))).collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(eventually(SOON, || p.query(|w| w.sessions.is_empty())));
+    // Every request went over a new or a reused connection, never more connections than
+    // clients at once.
+    let (connect, reuse) = p.query(|w| {
+        let s = &w.proxies.iter().find(|px| px.name == "be").unwrap().servers[0];
+        (s.counters.connect, s.counters.reuse)
+    });
+    assert_eq!(connect + reuse, 160);
+    assert_eq!(connect as usize, b.connections());
+    assert!(b.connections() <= 16, "{} connections for 16 clients", b.connections());
+    assert_idle(&p);
+    // Then the purge closes the idle ones: only the listener's fd is left.
+    assert!(eventually(SOON, || idle_conns(&p) == 0));
+    assert!(eventually(SOON, || p.query(|w| w.fdtab.iter().count()) == p.query(|w| w.listeners.len())));
+    assert_idle(&p);
+}
