@@ -440,4 +440,41 @@ mod tests {
         v1.extend([0x11, 0x11, 0, 0]);
         assert_eq!(parse_proxy_header(&v1), ProxyHeader::Invalid);
     }
+
+    #[test]
+    fn version_2_tlvs_are_kept_checked_and_made_as_2_6_does() {
+        let (src, dst) = addrs("192.0.2.1:51000", "198.51.100.2:80").unwrap();
+        let h = make_proxy_line_v2(
+            Some(src),
+            Some(dst),
+            true,
+            &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"id")],
+        );
+        // Addresses, then the checksum first, then the TLVs in order.
+        assert_eq!(&h[28..31], &[PP2_TYPE_CRC32C, 0, 4]);
+        assert_eq!(h.len(), 28 + 7 + 3 + 11 + 3 + 2);
+        let tlvs = PpTlvs { authority: Some(b"example.com".to_vec()), unique_id: Some(b"id".to_vec()) };
+        assert_eq!(
+            parse_proxy_header(&h),
+            ProxyHeader::Parsed { len: h.len(), addrs: Some((src, dst)), tlvs: Some(Box::new(tlvs)) }
+        );
+        // A wrong checksum, a TLV past the end, one ending short of it: refused.
+        let mut bad = h.clone();
+        bad[31] ^= 0xff;
+        assert_eq!(parse_proxy_header(&bad), ProxyHeader::Invalid);
+        let mut over = make_proxy_line_v2(Some(src), Some(dst), false, &[(PP2_TYPE_AUTHORITY, b"12345")]);
+        over[30] = 6;
+        assert_eq!(parse_proxy_header(&over), ProxyHeader::Invalid);
+        over[30] = 4;
+        assert_eq!(parse_proxy_header(&over), ProxyHeader::Invalid);
+        // Too long an authority.
+        let long = make_proxy_line_v2(Some(src), Some(dst), false, &[(PP2_TYPE_AUTHORITY, &[b'a'; 256])]);
+        assert_eq!(parse_proxy_header(&long), ProxyHeader::Invalid);
+        // Unknown addresses: the LOCAL command; mixed families: IPv6 with a mapped IPv4.
+        assert_eq!(&make_proxy_line_v2(None, Some(dst), false, &[])[12..16], &[0x20, 0x00, 0, 0]);
+        let v6 = addrs("192.0.2.1:1", "[2001:db8::2]:2").unwrap();
+        let mixed = make_proxy_line_v2(Some(v6.0), Some(v6.1), false, &[]);
+        assert_eq!(&mixed[12..16], &[0x21, 0x21, 0, 36]);
+        assert_eq!(&mixed[16..32], &std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped().octets());
+    }
 }
