@@ -53,6 +53,21 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
         return SrvStatus::Ok;
     }
     let be = &mut w.proxies[be_id.idx()];
+    // `option prefer-last-server`, or a server that authenticated the connection: back to
+    // the server of the connection this session kept, if it may still take traffic (not
+    // with a hashing algorithm, which picks the same server anyway).
+    let prefer_last =
+        s.flags.contains(SessFlags::SN_PREFER_LAST) || be.options.contains(ProxyOptions::PR_O_PREF_LAST);
+    if prefer_last
+        && !matches!(be.lbprm.algo, BalanceAlgo::Source)
+        && let Some(last) = s.idle_conn.and_then(|k| k.srv).filter(|l| l.px == be_id)
+        && be.servers.get(last.idx as usize).is_some_and(|sv| sv.is_usable())
+    {
+        span.record("server", be.servers[last.idx as usize].name.as_str());
+        s.srv = Some(last);
+        s.flags.insert(SessFlags::SN_ASSIGNED);
+        return SrvStatus::Ok;
+    }
     if !be.lbprm.kind_set && be.options.intersects(ProxyOptions::PR_O_DISPATCH | ProxyOptions::PR_O_TRANSP) {
         // No load balancing: the connection goes to the `dispatch` address, or where the
         // client was going (`assign_server_address`).
@@ -244,6 +259,10 @@ pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
         }
         _ => None,
     };
+    if kept.is_none() {
+        // A new connection, or another client's: not private (yet).
+        s.flags.remove(SessFlags::SN_SRV_PRIVATE);
+    }
     let err = match kept.or(pooled) {
         Some(fd) => {
             // Reuse: the connection is up already, owned by this session again.

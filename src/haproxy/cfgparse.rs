@@ -325,6 +325,7 @@ const OPTIONS: &[&str] = &[
     "http-buffer-request",
     "http-restrict-req-hdr-names",
     "transparent",
+    "prefer-last-server",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -338,7 +339,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "http-use-proxy-header",
     "log-separate-errors",
     "persist",
-    "prefer-last-server",
     "socket-stats",
     "splice-auto",
     "splice-request",
@@ -2064,6 +2064,7 @@ impl Parser<'_> {
             }
             "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
             "transparent" => flag(p, ProxyOptions::PR_O_TRANSP),
+            "prefer-last-server" => flag(p, ProxyOptions::PR_O_PREF_LAST),
             "http-restrict-req-hdr-names" => {
                 p.hdr_names =
                     match args.get(1).map(String::as_str) {

@@ -1291,6 +1291,21 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         return AnalyserResult::Wait;
     }
     s.txn.status = Some(status);
+    // A server authenticating the connection, not the requests (NTLM, Negotiate): its
+    // connection is this client's alone from now on, and the client's next requests go
+    // back to this server (2.6's `conn_set_private()` and `SESS_FL_PREFER_LAST`).
+    let auth_hdr = match status {
+        401 => Some("www-authenticate"),
+        407 => Some("proxy-authenticate"),
+        _ => None,
+    };
+    if let Some(h) = auth_hdr
+        && head.values(h).any(|v| {
+            v.len() >= 4 && (v[..4].eq_ignore_ascii_case(b"Nego") || v[..4].eq_ignore_ascii_case(b"NTLM"))
+        })
+    {
+        s.flags.insert(SessFlags::SN_SRV_PRIVATE | SessFlags::SN_PREFER_LAST);
+    }
     let (framing, te_close) = if s.txn.switches_protocol() {
         // What follows the head belongs to the new protocol.
         (Framing::None, false)
@@ -1645,14 +1660,16 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         match (s.srv, s.si[1].fd) {
             // 2.6's h1_detach(): a connection other clients may use goes to its server's
             // idle lists; one the lists refuse is closed below.
-            (Some(srv), Some(fd)) if be.reuse != ReuseMode::Never => {
+            (Some(srv), Some(fd))
+                if be.reuse != ReuseMode::Never && !s.flags.contains(SessFlags::SN_SRV_PRIVATE) =>
+            {
                 let safe = s.flags.contains(SessFlags::SN_SRV_REUSED);
                 if srv_add_to_idle_list(w, srv, fd, s.srv_conn_hash, safe) {
                     s.si[1].fd = None;
                 }
             }
-            // Private (`http-reuse never`, `dispatch`, `option transparent`): this
-            // session's next request may use it, no other.
+            // Private (`http-reuse never`, `dispatch`, `option transparent`, an NTLM
+            // server): this session's next request may use it, no other.
             _ => kept = Some(KeptConn { srv: s.srv, hash: s.srv_conn_hash }),
         }
     }

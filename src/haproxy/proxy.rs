@@ -112,6 +112,9 @@ bitflags::bitflags! {
         /// `option transparent`: without servers, connect to the address the client
         /// reached (1.5).
         const PR_O_TRANSP       = 0x0000_8000;
+        /// `option prefer-last-server`: a client's next request goes to the server of
+        /// the connection it kept, when still usable (1.5).
+        const PR_O_PREF_LAST    = 0x0001_0000;
     }
 }
 

@@ -135,6 +135,12 @@ bitflags::bitflags! {
         const SN_SRV_REUSED  = 0x0800;
         /// The connection began with a PROXY protocol header (`CO_FL_RCVD_PROXY`).
         const SN_RCVD_PROXY  = 0x1000;
+        /// The server connection is this session's alone (2.6's `CO_FL_PRIVATE`): the
+        /// server authenticated it (NTLM, Negotiate). Kept for as long as the connection.
+        const SN_SRV_PRIVATE = 0x2000;
+        /// The next requests go to the server of the kept connection when it is still
+        /// usable (2.6's `SESS_FL_PREFER_LAST`).
+        const SN_PREFER_LAST = 0x4000;
     }
 }
 

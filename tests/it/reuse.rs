@@ -198,3 +198,40 @@ fn many_clients_share_few_server_connections_and_leave_nothing_behind() {
     assert!(eventually(SOON, || p.query(|w| w.fdtab.iter().count()) == p.query(|w| w.listeners.len())));
     assert_idle(&p);
 }
+
+#[test]
+fn a_connection_the_server_authenticates_stays_with_its_client() {
+    // NTLM authenticates the connection: once the server asked for it, no other client
+    // may be sent over that connection, even with `http-reuse always` (2.6), and the
+    // client's next request goes back to that server (`SESS_FL_PREFER_LAST`).
+    let ntlm = HttpBehaviour {
+        status: 401,
+        headers: vec![("WWW-Authenticate".into(), "NTLM".into())],
+        ..HttpBehaviour::named("s1")
+    };
+    let s1 = backend(BackendSpec::Http(ntlm));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let cfg = CFG.replace("server s1 \"${S1}\"", "server s1 \"${S1}\"\n    server s2 \"${S2}\"");
+    let p = proxy(
+        &cfg,
+        &[("S1", a(s1.addr())), ("S2", a(s2.addr())), ("MODE", "always".into()), ("PORT", "0".into())],
+    );
+    let get = |c: &mut Conn| {
+        c.send_raw(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        c.read_response(false).unwrap().status
+    };
+    let mut a1 = connect(p.addr("fe"));
+    // Round robin starts with s1: 401 NTLM. The next requests stay on s1.
+    assert_eq!([get(&mut a1), get(&mut a1), get(&mut a1)], [401, 401, 401]);
+    assert_eq!(s1.connections(), 1);
+    // Another client goes on with round robin (s2, then s1), and never gets A's
+    // connection: s1 needs a second one.
+    let mut b1 = connect(p.addr("fe"));
+    assert_eq!([get(&mut b1), get(&mut b1)], [200, 401]);
+    assert_eq!((s1.requests().len(), s2.requests().len()), (4, 1));
+    assert_eq!(s1.connections(), 2, "B was not sent over A's connection");
+    drop((a1, b1));
+    assert!(eventually(SOON, || p.query(|w| w.sessions.is_empty())));
+    assert_eq!(idle_conns(&p), usize::from(s2.connections() > 0), "only s2's connection may be shared");
+    assert_idle(&p);
+}
