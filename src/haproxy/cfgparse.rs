@@ -1843,6 +1843,20 @@ impl Parser<'_> {
                     }
                     i += 2;
                 }
+                "pool-low-conn" => {
+                    let v = args.get(i + 1).filter(|v| !v.is_empty());
+                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                    srv.low_idle_conns = crate::haproxy::checks::atol_i32(v).max(0) as u32;
+                    i += 2;
+                }
+                "max-reuse" => {
+                    // 2.6 checks it, and only its HTTP/2 and FastCGI connections honour it:
+                    // HTTP/1 ones, the only ones haflow has, are reused without a count.
+                    args.get(i + 1)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                    i += 2;
+                }
                 "pool-purge-delay" => {
                     let v = args.get(i + 1).filter(|v| !v.is_empty());
                     let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;

@@ -268,6 +268,9 @@ pub struct Server {
     /// `safe_conns` (2.6): idle connections that already carried more than one request,
     /// so the server is known to keep them alive.
     pub safe_conns: VecDeque<IdleConn>,
+    /// `pool-low-conn` (`low_idle_conns`): idle connections always welcome beyond the
+    /// estimated need.
+    pub low_idle_conns: u32,
     /// `max_used_conns`: most connections in use at once since the last purge.
     pub max_used_conns: u32,
     /// `est_need_conns`: connections estimated needed, from the past purge periods.
@@ -316,6 +319,7 @@ impl Server {
             pool_purge_delay: 5000,
             idle_conns: VecDeque::new(),
             safe_conns: VecDeque::new(),
+            low_idle_conns: 0,
             max_used_conns: 0,
             est_need_conns: 0,
             idle_purge_exp: None,
@@ -589,7 +593,7 @@ pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, i
     // The first idle connection of its kind is always welcome; more only while the
     // connections open stay within what the traffic was seen to need.
     let wanted = (srv.safe_conns.is_empty() && (is_safe || srv.idle_conns.is_empty()))
-        || used + idle <= used.max(u64::from(srv.est_need_conns));
+        || used + idle <= used.max(u64::from(srv.est_need_conns)) + u64::from(srv.low_idle_conns);
     let added =
         reuse != ReuseMode::Never && srv.pool_purge_delay > 0 && room && wanted && w.idle_conn_task.is_some();
     span.record("added", added);
