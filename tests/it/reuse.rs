@@ -183,15 +183,16 @@ fn many_clients_share_few_server_connections_and_leave_nothing_behind() {
         c.join().unwrap();
     }
     assert!(eventually(SOON, || p.query(|w| w.sessions.is_empty())));
-    // Every request went over a new or a reused connection, never more connections than
-    // clients at once.
+    // Every request went over a new or a reused connection, and most over a reused one
+    // (how many are opened depends on how the clients interleave: a connection the idle
+    // list refuses is closed, and a later request may open another).
     let (connect, reuse) = p.query(|w| {
         let s = &w.proxies.iter().find(|px| px.name == "be").unwrap().servers[0];
         (s.counters.connect, s.counters.reuse)
     });
     assert_eq!(connect + reuse, 160);
     assert_eq!(connect as usize, b.connections());
-    assert!(b.connections() <= 16, "{} connections for 16 clients", b.connections());
+    assert!(reuse > connect, "{connect} connections opened, {reuse} reused");
     assert_idle(&p);
     // Then the purge closes the idle ones: only the listener's fd is left.
     assert!(eventually(SOON, || idle_conns(&p) == 0));
