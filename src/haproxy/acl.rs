@@ -267,6 +267,7 @@ fn find_acl_default(name: &str) -> Option<AclExpr> {
         "HTTP_URL_STAR" => &["url", "*"],
         "HTTP_CONTENT" => &["req.hdr_val(content-length)", "gt", "0"],
         "REQ_CONTENT" => &["req.len", "gt", "0"],
+        "WAIT_END" => &["wait_end"],
         _ => return None,
     };
     let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
@@ -334,27 +335,100 @@ pub fn parse_acl_cond(args: &[String], acls: &AclList) -> Result<Condition, Stri
     Ok(Condition { unless, suites })
 }
 
-/// acl.c:acl_exec_cond() in 1.5-dev8, its loop over one expression (HAProxy has no
-/// function for it): does any value of the sample match any pattern?
-/// Divergence: a plain yes or no, without dev8's `ACL_PAT_MISS` for data that may still
-/// change; haflow evaluates conditions on complete heads only.
-pub fn acl_exec_expr(e: &AclExpr, ctx: &mut SmpCtx) -> bool {
-    let vals: Vec<SmpData> = sample_process_all(&e.smp, ctx);
-    vals.iter().any(|v| e.pat.pattern_exec_match(v).is_some())
+/// `enum acl_test_res`: the result of an ACL test, three-valued so that a rule can wait
+/// for data that is still arriving. The values are HAProxy's bits: AND is `&`, OR is `|`.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AclTestRes {
+    /// `ACL_TEST_FAIL`: no match, and none will come.
+    ACL_TEST_FAIL = 0,
+    /// `ACL_TEST_MISS`: no match yet, but the data may still change (`SMP_F_MAY_CHANGE`
+    /// without `SMP_OPT_FINAL`).
+    ACL_TEST_MISS = 1,
+    /// `ACL_TEST_PASS`: a match.
+    ACL_TEST_PASS = 3,
 }
 
-/// acl.c:acl_exec_cond() in 1.5-dev8: evaluate a condition, `unless` included, against
-/// the proxy's named ACLs `acls`.
-pub fn acl_exec_cond(cond: &Condition, acls: &AclList, ctx: &mut SmpCtx) -> bool {
-    let mut term = |t: &Term| {
-        let m = match &t.acl {
-            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.exprs.iter().any(|e| acl_exec_expr(e, ctx))),
-            AclRef::Inline(e) => acl_exec_expr(e, ctx),
-        };
-        m != t.neg
-    };
-    let res = cond.suites.iter().any(|suite| suite.iter().all(&mut term));
-    res != cond.unless
+impl AclTestRes {
+    fn from_bits(b: u8) -> AclTestRes {
+        match b {
+            0 => AclTestRes::ACL_TEST_FAIL,
+            3 => AclTestRes::ACL_TEST_PASS,
+            _ => AclTestRes::ACL_TEST_MISS,
+        }
+    }
+
+    /// acl.h:acl_neg() in 1.5-dev8: PASS and FAIL swap, MISS stays.
+    fn acl_neg(self) -> AclTestRes {
+        match self {
+            AclTestRes::ACL_TEST_FAIL => AclTestRes::ACL_TEST_PASS,
+            AclTestRes::ACL_TEST_PASS => AclTestRes::ACL_TEST_FAIL,
+            AclTestRes::ACL_TEST_MISS => AclTestRes::ACL_TEST_MISS,
+        }
+    }
+
+    /// acl.h:acl_pass() in 1.5-dev8: only PASS passes (a MISS at this point is a fail).
+    pub fn acl_pass(self) -> bool {
+        self == AclTestRes::ACL_TEST_PASS
+    }
+}
+
+/// acl.c:acl_exec_cond() in 1.5-dev8, its loop over one expression (HAProxy has no
+/// function for it): does any value of the sample match any pattern? MISS when none
+/// does yet and the sample said it may change while the data is not final.
+pub fn acl_exec_expr(e: &AclExpr, ctx: &mut SmpCtx) -> AclTestRes {
+    let vals: Vec<SmpData> = sample_process_all(&e.smp, ctx);
+    if vals.iter().any(|v| e.pat.pattern_exec_match(v).is_some()) {
+        AclTestRes::ACL_TEST_PASS
+    } else if ctx.may_change.get() && !ctx.opt_final {
+        AclTestRes::ACL_TEST_MISS
+    } else {
+        AclTestRes::ACL_TEST_FAIL
+    }
+}
+
+/// acl.c:acl_exec_cond() in 1.5-dev8: evaluate a condition against the proxy's named
+/// ACLs `acls`, in three-valued logic, `unless` applied (HAProxy's callers apply it;
+/// MISS stays MISS). Callers that run on final data use `acl_match_cond`.
+pub fn acl_exec_cond(cond: &Condition, acls: &AclList, ctx: &mut SmpCtx) -> AclTestRes {
+    let mut cond_res = AclTestRes::ACL_TEST_FAIL as u8;
+    for suite in &cond.suites {
+        let mut suite_res = AclTestRes::ACL_TEST_PASS as u8;
+        for t in suite {
+            let mut acl_res = match &t.acl {
+                AclRef::Named(i) => {
+                    let mut r = AclTestRes::ACL_TEST_FAIL as u8;
+                    for e in acls.get(*i).map_or(&[][..], |a| &a.exprs[..]) {
+                        r |= acl_exec_expr(e, ctx) as u8;
+                        if r == AclTestRes::ACL_TEST_PASS as u8 {
+                            break;
+                        }
+                    }
+                    AclTestRes::from_bits(r)
+                }
+                AclRef::Inline(e) => acl_exec_expr(e, ctx),
+            };
+            if t.neg {
+                acl_res = acl_res.acl_neg();
+            }
+            suite_res &= acl_res as u8;
+            // An AND that failed cannot pass: skip its other terms.
+            if suite_res == AclTestRes::ACL_TEST_FAIL as u8 {
+                break;
+            }
+        }
+        cond_res |= suite_res;
+        if cond_res == AclTestRes::ACL_TEST_PASS as u8 {
+            break;
+        }
+    }
+    let res = AclTestRes::from_bits(cond_res);
+    if cond.unless { res.acl_neg() } else { res }
+}
+
+/// `acl_pass(acl_exec_cond(...))` with `unless` applied: the condition on final data.
+pub fn acl_match_cond(cond: &Condition, acls: &AclList, ctx: &mut SmpCtx) -> bool {
+    acl_exec_cond(cond, acls, ctx).acl_pass()
 }
 
 #[cfg(test)]
@@ -382,8 +456,8 @@ mod tests {
         let mut vars = Vars { proc: &mut proc, sess: None };
         vars.var_set(&register_name("proc.path").unwrap(), SmpData::Str(path.into()));
         vars.var_set(&register_name("proc.host").unwrap(), SmpData::Str(host.into()));
-        let mut ctx = SmpCtx { strm: None, dir: SmpDir::Req, vars };
-        acl_exec_cond(&parse_acl_cond(&words(cond), l).unwrap(), l, &mut ctx)
+        let mut ctx = SmpCtx::new(None, SmpDir::Req, vars);
+        acl_match_cond(&parse_acl_cond(&words(cond), l).unwrap(), l, &mut ctx)
     }
 
     #[test]
@@ -432,8 +506,17 @@ mod tests {
         assert!(parse_acl_expr(&words("path -m nope x")).is_err());
         assert!(parse_acl_expr(&words("path -f /nonexistent/file")).is_err());
         assert!(parse_acl_cond(&words("if { path /x"), &l).is_err());
-        for p in ["TRUE", "FALSE", "HTTP", "METH_GET", "LOCALHOST", "HTTP_CONTENT", "HTTP_1.1", "REQ_CONTENT"]
-        {
+        for p in [
+            "TRUE",
+            "FALSE",
+            "HTTP",
+            "METH_GET",
+            "LOCALHOST",
+            "HTTP_CONTENT",
+            "HTTP_1.1",
+            "REQ_CONTENT",
+            "WAIT_END",
+        ] {
             assert!(find_acl_default(p).is_some(), "{p}");
         }
     }

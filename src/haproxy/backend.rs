@@ -25,6 +25,7 @@ use crate::haproxy::queue::pendconn_add;
 use crate::haproxy::server::{SrvPpOpts, conn_backend_get};
 use crate::haproxy::session::{SessFlags, Session, SnErr, sess_change_server};
 use crate::haproxy::stream_interface::{SiState, Side};
+use crate::haproxy::stream_sock::idle_conn_alive;
 use crate::ids::ServerId;
 use crate::trace::names;
 
@@ -216,6 +217,9 @@ pub fn conn_calculate_hash(target: SocketAddr, proxy_line: &[u8]) -> u64 {
     h.finish()
 }
 
+/// `MAX_SRV_LIST` (2.6's session.h): idle server connections a session keeps aside.
+pub const MAX_SRV_LIST: usize = 5;
+
 /// backend.c:connect_server() in 1.5-dev8, with the connection reuse of 2.6: connect to
 /// the assigned server (or the `dispatch` or transparent address) through its protocol
 /// (`tcp_connect_server`) and count the connection on the server. Before connecting, a
@@ -231,12 +235,31 @@ pub fn connect_server(w: &mut Haproxy, s: &mut Session) -> SnErr {
     s.flags.insert(SessFlags::SN_ADDR_SET);
     let pp = srv_id.map_or_else(Vec::new, |sid| make_srv_proxy_line(w, s, sid));
     let hash = conn_calculate_hash(addr, &pp);
-    let kept = s.idle_conn.take().filter(|k| k.srv == srv_id && k.hash == hash).and(s.si[1].fd);
+    let mut kept = None;
+    match (s.idle_conn.take(), s.si[1].fd.take()) {
+        (Some(k), Some(fd)) if k.srv == srv_id && k.hash == hash => kept = Some(fd),
+        (Some(k), Some(fd)) if s.srv_list.len() < MAX_SRV_LIST => {
+            // A private connection to another target waits aside, for a later request
+            // (2.6's session_add_conn()).
+            w.fdtab.fd_stop_recv(fd);
+            w.fdtab.fd_stop_send(fd);
+            s.srv_list.push((k, fd));
+        }
+        (_, Some(fd)) => {
+            w.fdtab.fd_delete(fd);
+        }
+        (_, None) => {}
+    }
     if kept.is_none()
-        && let Some(fd) = s.si[1].fd.take()
+        && let Some(i) = s.srv_list.iter().position(|(k, _)| k.srv == srv_id && k.hash == hash)
     {
-        // An idle connection to another target, or opened otherwise: close it.
-        w.fdtab.fd_delete(fd);
+        // One this session left aside earlier; one the server closed meanwhile is dropped.
+        let (_, fd) = s.srv_list.swap_remove(i);
+        if idle_conn_alive(w, fd) {
+            kept = Some(fd);
+        } else {
+            w.fdtab.fd_delete(fd);
+        }
     }
     let be = &w.proxies[s.be.idx()];
     let (reuse, http) = (be.reuse, be.mode == ProxyMode::PR_MODE_HTTP);

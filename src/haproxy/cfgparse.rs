@@ -18,21 +18,26 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
+use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
-use crate::haproxy::http_act::{HttpReply, ReplyBody, RuleSet, http_parse_http_reply, parse_http_rule};
+use crate::haproxy::http_act::{
+    HttpAct, HttpReply, ReplyBody, RuleConf, RuleSet, http_parse_http_reply, parse_http_rule,
+};
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerOptions, ListenerState};
 use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, SyslogFormat};
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule, Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule,
+    Timeouts,
 };
 use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
+use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
 use crate::ids::{ListenerId, ProxyId};
 use crate::trace::names;
@@ -50,6 +55,8 @@ pub struct Config {
     pub protocols: ProtoList,
     /// Warnings raised while parsing (each already formatted, without the prefix).
     pub warnings: Vec<String>,
+    /// `cache` sections in declaration order.
+    pub caches: Vec<Cache>,
 }
 
 /// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
@@ -71,6 +78,8 @@ enum Section {
     /// An `http-errors` section: `errorfile` lines filling the set named
     /// `Parser::http_errors_name`.
     HttpErrors,
+    /// A `cache` section (index in `Config::caches`).
+    Cache(usize),
     /// A section HAProxy has and haflow ignores (warned once).
     Ignored,
 }
@@ -250,6 +259,10 @@ const PROXY_KW: &[&str] = &[
     "monitor",
     "monitor-uri",
     "tcp-check",
+    "tcp-request",
+    "tcp-response",
+    "unique-id-format",
+    "unique-id-header",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -285,8 +298,6 @@ const PROXY_KNOWN: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-request",
-    "tcp-response",
     "use-server",
     "declare",
     "retry-on",
@@ -363,7 +374,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "ring",
     "mailers",
     "program",
-    "cache",
     "traces",
     "log-forward",
     "crt-store",
@@ -383,11 +393,38 @@ enum LineWords {
     TooMany(usize, String),
 }
 
+/// Where the private-use characters standing for raw bytes `\x80`-`\xff` start.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The bytes a configuration word stands for: the UTF-8 of its text, except the
+/// characters `\xHH` escapes above `\x7f` made, which are the byte itself again.
+pub fn cfg_raw_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        // U+10FF80..U+10FFFF is F4 8F BE|BF xx in UTF-8.
+        if b[i] == 0xf4
+            && b.get(i + 1) == Some(&0x8f)
+            && matches!(b.get(i + 2), Some(0xbe | 0xbf))
+            && let Some(&last) = b.get(i + 3)
+        {
+            out.push(((u32::from(b[i + 2] & 0x3f) << 6) | u32::from(last & 0x3f)) as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
 /// A backslash as tools.c:parse_line() in 2.6 reads it (outside single quotes): `\\`,
 /// `\ `, `\t`, `\n`, `\r`, `\#`, `\'`, `\"`, `\$` (in double quotes) and `\xHH` are
 /// escapes; any other combination is kept as written (`\1` stays `\1` for regexes).
-/// Returns the characters consumed after the backslash. Divergence: `\xHH` above
-/// `\x7f` gives the character U+00HH, as a configuration line is text here.
+/// Returns the characters consumed after the backslash. A line is text here, so
+/// `\xHH` above `\x7f` (a lone byte, not UTF-8) becomes a private-use character
+/// (U+10FF80 to U+10FFFF) that `cfg_raw_bytes` turns back into the byte where bytes are
+/// wanted: sample arguments and log-format text.
 fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
     match rest.get(1) {
         Some(&c @ (' ' | '\\' | '#' | '\'' | '"')) => {
@@ -413,7 +450,12 @@ fn backslash(rest: &[char], dquote: bool, cur: &mut String) -> usize {
         Some('x') => {
             match (rest.get(2).and_then(|c| c.to_digit(16)), rest.get(3).and_then(|c| c.to_digit(16))) {
                 (Some(h), Some(l)) => {
-                    cur.push(char::from((h * 16 + l) as u8));
+                    let b = h * 16 + l;
+                    cur.push(if b < 0x80 {
+                        char::from(b as u8)
+                    } else {
+                        char::from_u32(RAW_BYTE_BASE + b).unwrap_or('?')
+                    });
                     3
                 }
                 _ => {
@@ -801,6 +843,23 @@ impl Parser<'_> {
                     self.section = Section::Ignored;
                 }
             },
+            "cache" => match args.get(1) {
+                Some(name) => {
+                    if self.cfg.caches.iter().any(|c| c.id == *name) {
+                        let msg =
+                            format!("parsing [{}:{}]: Duplicate cache name '{name}'.", self.file, self.line);
+                        self.diag.alerts.push(msg);
+                        self.section = Section::Ignored;
+                    } else {
+                        self.cfg.caches.push(Cache::new(name, &self.file, self.line));
+                        self.section = Section::Cache(self.cfg.caches.len() - 1);
+                    }
+                }
+                None => {
+                    self.alert("'cache' expects a <name> argument");
+                    self.section = Section::Ignored;
+                }
+            },
             s if OTHER_SECTIONS.contains(&s) => {
                 self.warn(format!("section '{s}' is not supported by haflow yet; its content is ignored"));
                 self.section = Section::Ignored;
@@ -832,6 +891,11 @@ impl Parser<'_> {
                         Err(e) => self.alert(e),
                     }
                 }
+                Section::Cache(i) => match cfg_parse_cache(&mut self.cfg.caches[i], &args) {
+                    Ok(Some(w)) => self.warn(w),
+                    Ok(None) => {}
+                    Err(e) => self.alert(e),
+                },
                 Section::Ignored => {}
                 Section::None => {
                     let msg = format!(
@@ -910,7 +974,11 @@ impl Parser<'_> {
         };
         let has_rules = !d.http_req_rules.is_empty()
             || !d.http_res_rules.is_empty()
-            || !d.http_after_res_rules.is_empty();
+            || !d.http_after_res_rules.is_empty()
+            || !d.tcp_req.l4_rules.is_empty()
+            || !d.tcp_req.l5_rules.is_empty()
+            || !d.tcp_req.inspect_rules.is_empty()
+            || !d.tcp_rep.inspect_rules.is_empty();
         if has_rules && cap == ProxyCap::PR_CAP_LISTEN {
             let msg = format!(
                 "{kw} '{name}' : defaults section '{}' with TCP/HTTP rules cannot be used to init a listen section.",
@@ -923,6 +991,19 @@ impl Parser<'_> {
         p.http_req_rules = d.http_req_rules.clone();
         p.http_res_rules = d.http_res_rules.clone();
         p.http_after_res_rules = d.http_after_res_rules.clone();
+        p.filters = d.filters.clone();
+        // 2.6 keeps the defaults' TCP rules apart (`defpx`) and runs them first; a
+        // copy ahead of the proxy's own does the same. Connection and session rules
+        // apply to frontends only, response rules to backends only.
+        if cap.contains(ProxyCap::PR_CAP_FE) {
+            p.tcp_req.l4_rules = d.tcp_req.l4_rules.clone();
+            p.tcp_req.l5_rules = d.tcp_req.l5_rules.clone();
+        }
+        if cap.contains(ProxyCap::PR_CAP_BE) {
+            p.tcp_rep = d.tcp_rep.clone();
+        }
+        p.tcp_req.inspect_rules = d.tcp_req.inspect_rules.clone();
+        p.tcp_req.inspect_delay = d.tcp_req.inspect_delay;
         p.http_errors = d.http_errors.clone();
         p.mode = d.mode;
         p.timeout = d.timeout;
@@ -1050,11 +1131,8 @@ impl Parser<'_> {
                 let mut proc = std::mem::take(&mut g.vars_proc);
                 let res = {
                     let vars = crate::haproxy::vars::Vars { proc: &mut proc, sess: None };
-                    let mut ctx = crate::haproxy::sample::SmpCtx {
-                        strm: None,
-                        dir: crate::haproxy::sample::SmpDir::Req,
-                        vars,
-                    };
+                    let mut ctx =
+                        crate::haproxy::sample::SmpCtx::new(None, crate::haproxy::sample::SmpDir::Req, vars);
                     if kw == "set-var" {
                         crate::haproxy::sample::sample_parse_word(val)
                             .map(|e| crate::haproxy::sample::sample_process(&e, &mut ctx))
@@ -1162,6 +1240,11 @@ impl Parser<'_> {
             Section::Proxy(id) => &mut self.cfg.proxies[id.idx()],
             _ => &mut self.defaults,
         }
+    }
+
+    /// Where the line being parsed is, for a rule (`rule->conf`).
+    fn rule_conf(&self) -> RuleConf {
+        RuleConf { file: self.file.as_str().into(), line: self.line }
     }
 
     fn in_defaults(&self) -> bool {
@@ -1329,15 +1412,24 @@ impl Parser<'_> {
                     "http-response" => RuleSet::Res,
                     _ => RuleSet::AfterRes,
                 };
+                let conf = self.rule_conf();
                 let p = self.cur();
                 let mut caps = p.req_cap.len();
-                let rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
+                let mut rule = parse_http_rule(set, &args[1..], &p.acls, &mut caps).map_err(|e| {
                     format!("error detected in {section} '{}' while parsing '{kw}' rule : {e}", p.name)
                 })?;
+                rule.conf = conf;
                 if caps > p.req_cap.len()
                     && let crate::haproxy::http_act::HttpAct::Capture(_, slot) = &rule.act
                 {
                     p.req_cap.push((None, slot.len));
+                }
+                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                    && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
+                {
+                    // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
+                    // declares its filter implicitly, here.
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: false });
                 }
                 match set {
                     RuleSet::Req => p.http_req_rules.push(rule),
@@ -1384,6 +1476,47 @@ impl Parser<'_> {
                 let p = self.cur();
                 p.dispatch_addr = Some(addr);
                 p.options.insert(ProxyOptions::PR_O_DISPATCH);
+            }
+            "tcp-request" | "tcp-response" => {
+                let conf = self.rule_conf();
+                let anonymous = self.in_defaults() && self.defaults_name.is_none();
+                let p = self.cur();
+                let pxdesc = if anonymous {
+                    "defaults section".to_string()
+                } else {
+                    format!("{section} '{}'", p.name)
+                };
+                let parsed = tcp_parse_tcp_req(args, cap, &pxdesc, &p.acls)?;
+                match parsed {
+                    TcpParsed::InspectDelay(ms) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{kw} inspect-delay is not allowed in anonymous 'defaults' sections"
+                            ));
+                        }
+                        let slot = if kw == "tcp-request" {
+                            &mut p.tcp_req.inspect_delay
+                        } else {
+                            &mut p.tcp_rep.inspect_delay
+                        };
+                        *slot = Some(ms);
+                    }
+                    TcpParsed::Rule(set, mut rule) => {
+                        if anonymous {
+                            return Err(format!(
+                                "{} is not allowed in anonymous 'defaults' sections",
+                                set.keyword()
+                            ));
+                        }
+                        rule.conf = conf;
+                        match set {
+                            TcpRuleSet::Connection => p.tcp_req.l4_rules.push(rule),
+                            TcpRuleSet::Session => p.tcp_req.l5_rules.push(rule),
+                            TcpRuleSet::Content => p.tcp_req.inspect_rules.push(rule),
+                            TcpRuleSet::ResContent => p.tcp_rep.inspect_rules.push(rule),
+                        }
+                    }
+                }
             }
             "unique-id-format" => {
                 let f = args.get(1).ok_or("'unique-id-format' expects an argument.")?;
@@ -1515,6 +1648,29 @@ impl Parser<'_> {
             "description" | "id" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
+            }
+            "filter" if matches!(args.get(1).map(String::as_str), Some("cache" | "compression")) => {
+                let p = self.cur();
+                if args[1] == "compression" {
+                    p.filters.push(FltConf::Compression);
+                } else {
+                    // cache.c:parse_cache_flt() in 2.6: an implicit filter of the same
+                    // cache gives way to this one, declared here.
+                    let name = args
+                        .get(2)
+                        .filter(|n| !n.is_empty())
+                        .ok_or("'filter' : 'cache : expects a <name> argument'")?;
+                    let same = |f: &FltConf| matches!(f, FltConf::Cache { name: n, .. } if n == name);
+                    if p.filters.iter().any(|f| same(f) && matches!(f, FltConf::Cache { explicit: true, .. }))
+                    {
+                        return Err(format!(
+                            "'filter' : '{}: multiple explicit declarations of the cache filter '{name}''",
+                            p.name
+                        ));
+                    }
+                    p.filters.retain(|f| !same(f));
+                    p.filters.push(FltConf::Cache { name: name.clone(), explicit: true });
+                }
             }
             k if PROXY_KNOWN.contains(&k) => {
                 self.warn(format!(
@@ -2195,6 +2351,11 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         }
     }
     p.resolve_errorfiles();
+    for c in &mut p.cfg.caches {
+        if let Err(e) = cfg_post_parse_section_cache(c) {
+            p.diag.alerts.push(e);
+        }
+    }
     p.tcpcheck_post_parse();
     if !p.diag.alerts.is_empty() {
         p.diag.alerts.push("Fatal errors found in configuration.".into());
@@ -2256,6 +2417,21 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 _ => diag
                     .alerts
                     .push(format!("Proxy '{}': unable to find required default_backend: '{name}'.", p.name)),
+            }
+        }
+        // cache.c:cache_store_check() in 2.6, for each cache filter: its cache exists, and
+        // no compression filter comes before it.
+        for (i, f) in p.filters.iter().enumerate() {
+            let FltConf::Cache { name, .. } = f else { continue };
+            let what = format!("config: {} '{}'", p.section_name(), p.name);
+            if !cfg.caches.iter().any(|c| c.id == *name) {
+                diag.alerts.push(format!(
+                    "{what}: unable to find the cache '{name}' referenced by the filter 'cache'."
+                ));
+            } else if p.filters[..i].contains(&FltConf::Compression) {
+                diag.alerts.push(format!(
+                    "{what}: unable to enable the compression filter before the cache '{name}'."
+                ));
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {
@@ -2333,6 +2509,17 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         }
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
+        if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
+            p.fe_req_ana |= Analysers::AN_REQ_INSPECT_FE;
+        }
+        if p.is_backend() {
+            if !p.tcp_req.inspect_rules.is_empty() {
+                p.be_req_ana |= Analysers::AN_REQ_INSPECT_BE;
+            }
+            if !p.tcp_rep.inspect_rules.is_empty() {
+                p.be_rsp_ana |= Analysers::AN_RES_INSPECT;
+            }
+        }
         if p.is_frontend() {
             p.accept = Some(frontend_accept);
             if p.mode == ProxyMode::PR_MODE_HTTP {
@@ -2416,6 +2603,15 @@ mod tests {
             LineWords::UnmatchedQuote(p) => vec![format!("UNMATCHED@{p}")],
             LineWords::TooMany(p, w) => vec![format!("TOOMANY@{p}:{w}")],
         }
+    }
+
+    #[test]
+    fn hex_escapes_above_ascii_stay_single_bytes() {
+        let w = words(r#"x "a\x41\xe0b" caf\xc3\xa9 é"#, &[]);
+        assert_eq!(cfg_raw_bytes(w[1].as_bytes()), b"aA\xe0b");
+        // Escaped UTF-8 and UTF-8 written as is give the same bytes.
+        assert_eq!(cfg_raw_bytes(w[2].as_bytes()), "café".as_bytes());
+        assert_eq!(cfg_raw_bytes(w[3].as_bytes()), "é".as_bytes());
     }
 
     #[test]

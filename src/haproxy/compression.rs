@@ -432,9 +432,6 @@ pub struct CompCtx {
     header_done: bool,
     /// Bytes given to the compressor since the last flush (a flush of nothing is skipped).
     pending: bool,
-    /// `msg->chunk_len`: body bytes of the current block (the rest of a Content-Length
-    /// body, or of a chunk) not read yet.
-    pub chunk_len: u64,
     /// Compressed bytes of this pass, not framed into a chunk yet.
     zbuf: Vec<u8>,
     /// Chunks ready for the client that did not fit in the buffer yet.
@@ -455,7 +452,6 @@ impl CompCtx {
             crc: Crc::new(),
             header_done: false,
             pending: false,
-            chunk_len: 0,
             zbuf: Vec::new(),
             out: Vec::new(),
             finished: false,
@@ -471,7 +467,6 @@ impl CompCtx {
         self.crc.reset();
         self.header_done = false;
         self.pending = false;
-        self.chunk_len = 0;
         self.zbuf.clear();
         self.out.clear();
         self.finished = false;
@@ -624,22 +619,20 @@ pub fn http_compression_buffer_init(ctx: &mut CompCtx, buf: &mut Buffer) -> bool
 }
 
 /// compression.c:http_compression_buffer_add_data() in 1.5.0: compress up to
-/// `chunk_len` bytes from the start of the buffer's input, and remove them from it.
-/// Returns how many were taken.
+/// `chunk_len` (`msg->chunk_len`: what is left of the current block) bytes from the
+/// start of the buffer's input, and remove them from it. Returns how many were taken.
 pub fn http_compression_buffer_add_data(
     ctx: &mut CompCtx,
     buf: &mut Buffer,
+    chunk_len: &mut u64,
 ) -> Result<usize, flate2::CompressError> {
-    let n = (buf.i() as u64).min(ctx.chunk_len) as usize;
+    let n = (buf.i() as u64).min(*chunk_len) as usize;
     if n == 0 {
         return Ok(0);
     }
-    let data = &buf.input()[..n];
-    // The input cannot be borrowed while the context grows: compress from a view of it
-    // before removing it.
-    ctx.add_data(data)?;
+    ctx.add_data(&buf.input()[..n])?;
     buf.bi_skip(n);
-    ctx.chunk_len -= n as u64;
+    *chunk_len -= n as u64;
     ctx.bytes_in += n as u64;
     Ok(n)
 }
@@ -791,7 +784,7 @@ mod tests {
         let mut bpool = Pool::create_pool("buffer", 1024);
         assert!(buf.b_alloc(&mut bpool));
         let body: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8 + b'a').collect();
-        ctx.chunk_len = body.len() as u64;
+        let mut chunk_len = body.len() as u64;
         let mut wire = Vec::new();
         let mut fed = 0;
         while !ctx.finished || ctx.has_pending_output() {
@@ -801,8 +794,8 @@ mod tests {
             buf.commit_recv(n);
             fed += n;
             http_compression_buffer_init(&mut ctx, &mut buf);
-            http_compression_buffer_add_data(&mut ctx, &mut buf).unwrap();
-            let end = if ctx.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
+            http_compression_buffer_add_data(&mut ctx, &mut buf, &mut chunk_len).unwrap();
+            let end = if chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
             http_compression_buffer_end(&mut ctx, &mut buf, end).unwrap();
             wire.extend_from_slice(buf.output());
             let o = buf.o();

@@ -16,9 +16,7 @@ pub fn orphan_fds(w: &Haproxy) -> Vec<String> {
     let mut out = Vec::new();
     for (fd, e) in w.fdtab.iter() {
         let owned = match e.owner {
-            FdOwner::Si(sid, side) => {
-                w.sessions.get(sid.idx()).is_some_and(|s| s.si[side as usize].fd == Some(fd))
-            }
+            FdOwner::Si(sid, side) => w.sessions.get(sid.idx()).is_some_and(|s| s.holds_fd(side, fd)),
             FdOwner::Listener(lid) => w.listeners.get(lid.idx()).is_some_and(|l| l.fd == Some(fd)),
             FdOwner::Check(cid) => w
                 .proxies

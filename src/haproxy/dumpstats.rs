@@ -208,6 +208,8 @@ pub struct Appctx {
     pub level: AccessLevel,
     /// Interactive mode (`prompt`): stay open, print `> ` after each answer.
     pub prompt: bool,
+    /// `experimental-mode on`: commands restricted to it (`ACCESS_EXPERIMENTAL`) run.
+    pub experimental: bool,
     /// State machine.
     pub st0: CliState,
     /// The answer in progress and where its dump stands.
@@ -394,6 +396,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
             listener: li,
             level: w.cli.listeners[li].level,
             prompt: false,
+            experimental: false,
             st0: CliState::Getreq,
             ctx: CliCtx::None,
             ibuf: Vec::new(),
@@ -802,6 +805,14 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                 }),
             }
         }
+        ["show", "cache", ..] => {
+            // 2.6 answers nothing below the admin level.
+            if !has_level(a, Admin) {
+                return t("");
+            }
+            let now = crate::haproxy::cache::unix_secs(w.clock.date);
+            Answer::Text(crate::haproxy::cache::cli_io_handler_show_cache(&w.caches, now))
+        }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),
@@ -851,6 +862,41 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                 return deny();
             }
             Answer::Text(w.trace.cli_trace(rest))
+        }
+        ["experimental-mode", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            match rest.first().copied() {
+                None => Answer::Text(format!(
+                    "experimental-mode is {}\n",
+                    if a.experimental { "ON" } else { "OFF" }
+                )),
+                Some("on") => {
+                    a.experimental = true;
+                    t("")
+                }
+                Some("off") => {
+                    a.experimental = false;
+                    t("")
+                }
+                Some(_) => t("'experimental-mode' only supports 'on' and 'off'.\n"),
+            }
+        }
+        ["get", "var", rest @ ..] => {
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(vars_parse_cli_get_var(w, rest.first().copied()))
+        }
+        ["set", "var", rest @ ..] => {
+            if !a.experimental {
+                return t("This command is restricted to experimental mode only.\n");
+            }
+            if !has_level(a, Operator) {
+                return deny();
+            }
+            Answer::Text(vars_parse_cli_set_var(w, rest))
         }
         ["get", "weight", rest @ ..] => Answer::Text(match find_server_arg(w, rest.first().copied()) {
             Ok(sid) => {
@@ -960,6 +1006,72 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             None => Answer::Text(cli_gen_usage_msg(args, false)),
         },
     }
+}
+
+/// vars.c:vars_parse_cli_get_var() in 2.6: `get var <name>`, a process-wide variable
+/// as `name: type=T value=<V>` (non-printable bytes as dots).
+fn vars_parse_cli_get_var(w: &Haproxy, name: Option<&str>) -> String {
+    let Some(name) = name else { return "Missing process-wide variable identifier.\n".into() };
+    let Some(v) = crate::haproxy::vars::register_name(name)
+        .ok()
+        .filter(|v| v.scope == crate::haproxy::vars::VarsScope::SCOPE_PROC)
+        .and_then(|v| w.global.vars_proc.get(&v.name).cloned())
+    else {
+        return "Variable not found.\n".into();
+    };
+    let ty = v.smp_type();
+    match v.into_str() {
+        Some(s) => {
+            let shown: String =
+                s.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' }).collect();
+            format!("{name}: type={ty} value=<{shown}>")
+        }
+        None => format!("{name}: type={ty} value=(undisplayable)"),
+    }
+}
+
+/// vars.c:vars_parse_cli_set_var() in 2.6: `set var <name> [expr|fmt] <value>`, a
+/// process-wide variable set from a sample expression or a log format.
+fn vars_parse_cli_set_var(w: &mut Haproxy, args: &[&str]) -> String {
+    use crate::haproxy::sample::{SmpCtx, SmpData, SmpDir, sample_parse_word, sample_process};
+    use crate::haproxy::vars::{Vars, VarsScope, register_name};
+    let Some(name) = args.first() else { return "Missing process-wide variable identifier.\n".into() };
+    let Some(a3) = args.get(1) else { return "Missing either 'expr', 'fmt' or expression.\n".into() };
+    let (fmt, text) = match args.get(2) {
+        Some(v) if *a3 == "fmt" => (true, *v),
+        Some(v) if *a3 == "expr" => (false, *v),
+        Some(_) => return format!("'set var': arg type must be either 'expr' or 'fmt' but got '{a3}'.\n"),
+        None => (false, *a3),
+    };
+    let v = match register_name(name) {
+        Ok(v) if v.scope == VarsScope::SCOPE_PROC => v,
+        Ok(_) => {
+            return format!(
+                "'set var': cannot set variable '{name}', only scope 'proc' is permitted here.\n"
+            );
+        }
+        Err(e) => return format!("{e}\n"),
+    };
+    let mut proc = std::mem::take(&mut w.global.vars_proc);
+    let res = {
+        let mut ctx = SmpCtx::new(None, SmpDir::Req, Vars { proc: &mut proc, sess: None });
+        if fmt {
+            crate::haproxy::log::parse_logformat_string(text)
+                .map(|f| Some(SmpData::Str(crate::haproxy::log::build_logline(&f, &mut ctx, false))))
+        } else {
+            sample_parse_word(text).map(|e| sample_process(&e, &mut ctx))
+        }
+    };
+    let out = match res {
+        Ok(Some(d)) => {
+            proc.set(&v.name, d);
+            String::new()
+        }
+        Ok(None) => String::new(),
+        Err(e) => format!("{e}\n"),
+    };
+    w.global.vars_proc = proc;
+    out
 }
 
 /// `show events [<sink>] [-w] [-n]`: the list of sinks, or the content of `buf0`.

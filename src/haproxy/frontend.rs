@@ -28,7 +28,9 @@ pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
     let _sp = tracing::info_span!(names::FRONTEND_ACCEPT, sess = s.uniq_id, fe = %fe.name, mode = %fe.mode)
         .entered();
     crate::haproxy::step_point(names::FRONTEND_ACCEPT, || crate::haproxy::View::Session(w, &*s));
-    let (mode, opts, timeout_client, log_format) = (fe.mode, fe.options, fe.timeout.client, fe.log_format);
+    let (mode, opts, timeout_client) = (fe.mode, fe.options, fe.timeout.client);
+    // A `log-format` is a format too: "Connect from" is for proxies with none at all.
+    let connect_log = fe.log_format == LogFormat::None && fe.log_format_str.is_none();
     let cfd = s.si[0].fd;
     if let Some(Sock::Tcp(t)) = cfd.and_then(|fd| w.fdtab.sock(fd)) {
         // Small writes (HTTP heads, interactive TCP) must not wait for Nagle.
@@ -41,7 +43,7 @@ pub fn frontend_accept(w: &mut Haproxy, s: &mut Session) -> bool {
             let _ = sock.set_linger(Some(std::time::Duration::ZERO));
         }
     }
-    if log_format == LogFormat::None && !w.proxies[s.fe.idx()].logs.is_empty() {
+    if connect_log && !w.proxies[s.fe.idx()].logs.is_empty() {
         let fe = &w.proxies[s.fe.idx()];
         let local = cfd.and_then(|fd| match w.fdtab.get(fd).map(|e| &e.sock) {
             Some(Sock::Tcp(t)) => t.local_addr().ok(),
@@ -282,6 +284,18 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
             s.pp_tlvs = tlvs;
             s.flags.insert(SessFlags::SN_RCVD_PROXY);
             s.req.analysers.remove(an_bit);
+            // `tcp-request session` rules see the client the header named.
+            if !w.proxies[s.fe.idx()].tcp_req.l5_rules.is_empty()
+                && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, s)
+            {
+                s.si[0].flags.insert(crate::haproxy::stream_interface::SiFlags::SI_FL_NOLINGER);
+                s.req.buffer_abort();
+                s.rep.buffer_abort();
+                s.req.analysers = Analysers::empty();
+                s.set_err(SnErr::SN_ERR_PRXCOND);
+                s.set_finst(SnFinst::SN_FINST_R);
+                return AnalyserResult::Abort;
+            }
             AnalyserResult::Continue
         }
         (false, ProxyHeader::Incomplete)

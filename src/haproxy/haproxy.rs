@@ -353,6 +353,8 @@ pub struct Haproxy {
     pub global: Global,
     /// Proxies by `ProxyId`.
     pub proxies: Vec<Proxy>,
+    /// `cache` sections (`caches` in cache.c), by declaration order.
+    pub caches: Vec<crate::haproxy::cache::Cache>,
     /// Listeners by `ListenerId`.
     pub listeners: Vec<Listener>,
     /// Registered protocols (`protocols` list).
@@ -467,6 +469,7 @@ impl Haproxy {
         Ok(Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
+            caches: cfg.caches,
             listeners: cfg.listeners,
             protocols: cfg.protocols,
             fdtab: FdTab::default(),

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::haproxy::acl::{AclList, Condition, acl_exec_cond, parse_acl_cond};
+use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
+use crate::haproxy::cache::{http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -213,6 +214,10 @@ pub enum HttpAct {
     /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
+    /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
+    CacheUse(String),
+    /// `http-response cache-store NAME` (2.6): keep the response in the cache.
+    CacheStore(String),
 }
 
 /// Where `http-request capture` stores its value.
@@ -224,6 +229,16 @@ pub struct CaptureSlot {
     pub len: usize,
 }
 
+/// Where a rule was written (`rule->conf.file`, `rule->conf.line`): what the
+/// `last_rule_file` and `last_rule_line` fetches tell of the rule that ended a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleConf {
+    /// The configuration file.
+    pub file: Arc<str>,
+    /// The line in it.
+    pub line: usize,
+}
+
 /// One rule (`struct act_rule`).
 #[derive(Clone, Debug)]
 pub struct HttpRule {
@@ -231,6 +246,8 @@ pub struct HttpRule {
     pub act: HttpAct,
     /// When (none: always).
     pub cond: Option<Condition>,
+    /// Where it was written.
+    pub conf: RuleConf,
 }
 
 /// What a rule list ended with (`enum rule_result`).
@@ -418,8 +435,8 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-dst-port', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
-const RES_ACTIONS: &str = "'add-header', 'allow', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-dst-port', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
 /// actions): the words after `http-request`, `http-response` or `http-after-response`.
@@ -577,6 +594,8 @@ pub fn parse_http_rule(
             Some("off") => (HttpAct::StrictMode(false), 2),
             _ => return Err("'strict-mode' expects 'on' or 'off'".into()),
         },
+        "cache-use" if set == RuleSet::Req => (HttpAct::CacheUse(parse_cache_rule(a)?), 2),
+        "cache-store" if set == RuleSet::Res => (HttpAct::CacheStore(parse_cache_rule(a)?), 2),
         k if k.starts_with("set-var-fmt(") => {
             let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
             exact(1, "a format string")?;
@@ -604,7 +623,16 @@ pub fn parse_http_rule(
             ));
         }
     };
-    Ok(HttpRule { act, cond })
+    Ok(HttpRule { act, cond, conf: RuleConf::default() })
+}
+
+/// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
+/// (whether that cache exists is checked once every section is read).
+fn parse_cache_rule(a: &[String]) -> Result<String, String> {
+    match a.get(1).map(String::as_str) {
+        None | Some("" | "if" | "unless") => Err("expects a cache name".into()),
+        Some(name) => Ok(name.to_string()),
+    }
 }
 
 fn unknown_action(set: RuleSet, kw: &str) -> String {
@@ -651,6 +679,10 @@ enum RuleStep {
     SetSrcPort(u16),
     /// Change the port the client reached.
     SetDstPort(u16),
+    /// Look the request up in a cache, for proxy `px`.
+    CacheUse(ProxyId, String),
+    /// Store the response in a cache, for proxy `px`.
+    CacheStore(ProxyId, String),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -763,7 +795,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
     let p = &w.proxies[px.idx()];
     let Some(rule) = rules_of(w, px, set).get(i) else { return RuleStep::Next };
     if let Some(c) = &rule.cond
-        && !acl_exec_cond(c, &p.acls, ctx)
+        && !acl_match_cond(c, &p.acls, ctx)
     {
         return RuleStep::Next;
     }
@@ -851,6 +883,8 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
+        HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
+        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
     }
 }
 
@@ -1028,8 +1062,14 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             let dst = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)));
             s.frt_addr = dst.map(|a| std::net::SocketAddr::new(a.ip(), port));
         }
+        RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
+        RuleStep::CacheStore(px, name) => {
+            // The head as it is at this rule is what the cache keeps.
+            if let Some(h) = head.cloned() {
+                http_action_store_cache(w, s, px, &name, h);
+            }
+        }
     }
-    let _ = w;
     None
 }
 
@@ -1063,6 +1103,8 @@ pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, se
         let step = with_smp_ctx(w, s, set.dir(), |ctx| eval_rule(ctx, px, set, i));
         if let Some(r) = apply_step(w, s, set, step) {
             span.record("stopped_at", i);
+            // A final action: `last_rule_file` and `last_rule_line` name this rule.
+            s.last_rule = rules_of(w, px, set).get(i).map(|r| r.conf.clone());
             return r;
         }
     }
@@ -1105,6 +1147,17 @@ mod tests {
         assert!(parse(RuleSet::Req, "set-status 200").is_err());
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
+        assert!(
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+        );
+        assert!(
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+        );
+        assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
+        assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));
+        assert!(
+            parse(RuleSet::AfterRes, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'")
+        );
         assert!(parse(RuleSet::Req, "frobnicate").unwrap_err().contains("unknown action 'frobnicate'"));
         assert!(parse(RuleSet::Req, "allow foo").unwrap_err().contains("unexpected argument 'foo'"));
         let mut caps = 0;

@@ -374,13 +374,19 @@ fn counters(w: &Haproxy, s: &Session) -> String {
     )
 }
 
-/// Backend and server names for the log (`<NOSRV>` when no server was reached).
-fn be_srv(w: &Haproxy, s: &Session) -> String {
-    let be = &w.proxies[s.be.idx()].name;
-    match s.srv.or(s.prev_srv) {
-        Some(id) if s.srv.is_some() => format!("{be}/{}", w.server(id).name),
-        _ => format!("{be}/<NOSRV>"),
+/// The server name the log shows (`%s`): the server's, the applet's (`<CACHE>`) when
+/// the cache answered, else `<NOSRV>`.
+fn srv_name<'a>(w: &'a Haproxy, s: &Session) -> &'a str {
+    match s.srv {
+        Some(id) => &w.server(id).name,
+        None if s.si[1].appctx.is_some() => "<CACHE>",
+        None => "<NOSRV>",
     }
+}
+
+/// Backend and server names for the log (`%b/%s`).
+fn be_srv(w: &Haproxy, s: &Session) -> String {
+    format!("{}/{}", w.proxies[s.be.idx()].name, srv_name(w, s))
 }
 
 /// `%B`: bytes sent (or queued) to the client in this transaction. Parser errors and
@@ -675,7 +681,7 @@ pub enum LogFmtVar {
     FrontendTransport,
     /// `%b`: backend name.
     Backend,
-    /// `%s`: server name (`<NOSRV>`).
+    /// `%s`: server name (`<NOSRV>`, `<CACHE>` for the cache applet).
     Server,
     /// `%si`: server address.
     ServerIp,
@@ -826,7 +832,9 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
     while i < b.len() {
         if b[i] == b' ' {
             if !lit.is_empty() {
-                nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+                nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(
+                    &mut lit,
+                ))));
             }
             if !matches!(nodes.last(), Some(LogFmtNode::Separator)) {
                 nodes.push(LogFmtNode::Separator);
@@ -859,7 +867,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
             i = end + 1;
         }
         if !lit.is_empty() {
-            nodes.push(LogFmtNode::Text(std::mem::take(&mut lit)));
+            nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&std::mem::take(&mut lit))));
         }
         if b.get(i) == Some(&b'[') {
             let (expr, used) = crate::haproxy::sample::sample_parse_expr(&text[i + 1..])
@@ -890,7 +898,7 @@ pub fn parse_logformat_string(text: &str) -> Result<LogFmt, String> {
         i += n;
     }
     if !lit.is_empty() {
-        nodes.push(LogFmtNode::Text(lit));
+        nodes.push(LogFmtNode::Text(crate::haproxy::cfgparse::cfg_raw_bytes(&lit)));
     }
     Ok(LogFmt { nodes, text: text.to_string() })
 }
@@ -933,10 +941,7 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         }
         Frontend | FrontendTransport => w.proxies[s.fe.idx()].name.clone().into_bytes(),
         Backend => w.proxies[s.be.idx()].name.clone().into_bytes(),
-        Server => match s.srv {
-            Some(id) => w.server(id).name.clone().into_bytes(),
-            None => b"<NOSRV>".to_vec(),
-        },
+        Server => srv_name(w, s).as_bytes().to_vec(),
         ServerIp | ServerPort => {
             let a = w.server(s.srv?).addr;
             if v == ServerIp { a.ip().to_string().into_bytes() } else { a.port().to_string().into_bytes() }

@@ -22,6 +22,7 @@
 use std::net::IpAddr;
 
 use crate::haproxy::buffers::{Analysers, BufFlags};
+use crate::haproxy::cache::{CacheTxn, PendingEntry, cache_store_done};
 use crate::haproxy::compression::{
     CompEnd, RspFacts, comp_ctx_alloc, comp_ctx_free, http_compression_buffer_add_data,
     http_compression_buffer_end, http_compression_buffer_init, select_compression_request_header,
@@ -152,6 +153,10 @@ pub struct HttpMsg {
     pub framing: Option<Framing>,
     /// Body bytes forwarded so far (statistics and spans).
     pub body_bytes: u64,
+    /// `msg->chunk_len`: bytes of the current block (the rest of a Content-Length body,
+    /// or of a chunk) still to read, when the analyser reads the body itself (compression,
+    /// `cache-store`) rather than letting `to_forward` pass it.
+    pub chunk_len: u64,
 }
 
 /// `struct http_txn`: one request/response exchange.
@@ -185,6 +190,8 @@ pub struct HttpTxn {
     /// belong to earlier responses (pipelining), and while `rep.sent` has not passed it,
     /// none of this response has reached the client yet.
     pub rsp_out_start: u64,
+    /// The cache's keys and flags, and the response being stored (`cache-use`).
+    pub cache: Option<Box<CacheTxn>>,
     /// `txn->req.cap`: the request headers kept by `capture request header` and
     /// `http-request capture` (one slot per declaration; empty without captures).
     pub req_cap: Vec<Option<Vec<u8>>>,
@@ -447,7 +454,7 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     let fail = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
         let Some((w, _)) = ctx.strm else { return false };
         let p = &w.proxies[fe.idx()];
-        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_exec_cond(c, &p.acls, ctx))
+        p.mon_fail_cond.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, &p.acls, ctx))
     });
     w.proxies[s.fe.idx()].counters.intercepted += 1;
     let status = if fail { 503 } else { 200 };
@@ -464,9 +471,12 @@ fn http_monitor_request(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
     AnalyserResult::Abort
 }
 
-/// Gives up on the client silently (keep-alive timeout, client closed between requests).
+/// Gives up on the client silently (keep-alive timeout, client closed between requests):
+/// 1.5.0's `failed_keep_alive`, unlogged, with the final state set (`SN_FINST_R`) so that
+/// sess_set_term_flags does not count a failed request.
 fn close_silently(s: &mut Session) {
     s.logs.logged = true;
+    s.set_finst(SnFinst::SN_FINST_R);
     s.req.analysers = Analysers::empty();
     s.rep.analysers = Analysers::empty();
     s.req.buffer_abort();
@@ -863,6 +873,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
         head.headers.retain(|(n, _)| !odd_name(n));
     }
+    // 2.6's order: the unique id (its step 8), then `X-Forwarded-For` and `X-Original-To`.
     if let Some((name, id)) = unique_id_hdr {
         head.add(&name, id.into_vec());
     }
@@ -959,21 +970,29 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
         }
     }
     loop {
-        let (buf, msg, mut comp) = if req {
-            (&mut s.req, &mut s.txn.req, None)
+        let (buf, msg, comp, cache) = if req {
+            (&mut s.req, &mut s.txn.req, None, None)
         } else {
-            (&mut s.rep, &mut s.txn.rsp, s.comp_ctx.as_deref_mut())
+            (&mut s.rep, &mut s.txn.rsp, s.comp_ctx.as_deref_mut(), s.txn.cache.as_deref_mut())
         };
+        // `cache-store` keeps a copy of the data as they pass.
+        let store = cache.map(|c| &mut c.store).filter(|st| st.is_some());
         match msg.state {
             MsgState::HTTP_MSG_DATA => {
                 if let Some(ctx) = comp {
-                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
-                    let end = if ctx.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
+                    if let Some(store) = store {
+                        cache_copy_data(buf, msg.chunk_len, store);
+                    }
+                    http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
+                    let end = if msg.chunk_len == 0 { CompEnd::Done } else { CompEnd::More };
                     http_compression_buffer_end(ctx, buf, end).map_err(comp_failed)?;
                     if ctx.finished && !ctx.has_pending_output() {
                         msg.state = MsgState::HTTP_MSG_DONE;
                     }
                     return Ok(());
+                }
+                if let Some(store) = store {
+                    body_copy_to_cache(buf, &mut msg.chunk_len, store);
                 }
                 if matches!(msg.framing, Some(Framing::UntilClose)) {
                     if buf.flags.contains(BufFlags::BF_SHUTR) && buf.i() == 0 {
@@ -981,7 +1000,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                     }
                     return Ok(());
                 }
-                if buf.to_forward == 0 {
+                if buf.to_forward == 0 && msg.chunk_len == 0 {
                     msg.state = MsgState::HTTP_MSG_DONE;
                 }
                 return Ok(());
@@ -989,10 +1008,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             MsgState::HTTP_MSG_CHUNK_SIZE => match h1::parse_chunk_size(buf.input())? {
                 ChunkLine::Incomplete => break,
                 ChunkLine::Size { size, len } => {
-                    if let Some(ctx) = comp.as_deref_mut() {
+                    if comp.is_some() {
                         // The compressor makes its own chunks: the server's framing goes.
                         buf.bi_skip(len);
-                        ctx.chunk_len = size;
                     } else {
                         let line = format!("{size:x}\r\n");
                         if !buf.replace_input(0, len, line.as_bytes()) {
@@ -1006,7 +1024,10 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                         }
                         msg.state = MsgState::HTTP_MSG_TRAILERS;
                     } else {
-                        if comp.is_none() {
+                        if comp.is_some() || store.is_some() {
+                            // Read by the compressor or copied to the cache, not forwarded blindly.
+                            msg.chunk_len = size;
+                        } else {
                             buf.buffer_forward(size);
                         }
                         msg.body_bytes += size;
@@ -1016,11 +1037,17 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
             },
             MsgState::HTTP_MSG_CHUNK_DATA => {
                 if let Some(ctx) = comp {
-                    http_compression_buffer_add_data(ctx, buf).map_err(comp_failed)?;
-                    if ctx.chunk_len > 0 {
-                        break;
+                    if let Some(store) = store {
+                        cache_copy_data(buf, msg.chunk_len, store);
                     }
-                } else if buf.to_forward > 0 {
+                    http_compression_buffer_add_data(ctx, buf, &mut msg.chunk_len).map_err(comp_failed)?;
+                } else if let Some(store) = store {
+                    body_copy_to_cache(buf, &mut msg.chunk_len, store);
+                }
+                if msg.chunk_len > 0 {
+                    break;
+                }
+                if buf.to_forward > 0 {
                     return Ok(());
                 }
                 msg.state = MsgState::HTTP_MSG_CHUNK_CRLF;
@@ -1047,7 +1074,7 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                 msg.state = MsgState::HTTP_MSG_CHUNK_SIZE;
             }
             MsgState::HTTP_MSG_TRAILERS => {
-                if comp.is_some_and(|ctx| ctx.has_pending_output()) {
+                if comp.as_deref().is_some_and(|ctx| ctx.has_pending_output()) {
                     // The trailers follow the last compressed chunk.
                     return Ok(());
                 }
@@ -1073,6 +1100,9 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
                         _ => return Err(H1Error { status: 400, reason: "invalid trailers" }),
                     }
                 }
+                if let Some(Some(p)) = store {
+                    p.add_trailers(&out);
+                }
                 out.extend_from_slice(b"\r\n");
                 if !buf.replace_input(0, end, &out) {
                     return Err(H1Error { status: 400, reason: "no room to rewrite trailers" });
@@ -1091,6 +1121,40 @@ fn forward_body(w: &Haproxy, s: &mut Session, req: bool) -> Result<(), H1Error> 
         http_compression_buffer_end(ctx, &mut s.rep, CompEnd::More).map_err(comp_failed)?;
     }
     Ok(())
+}
+
+/// Copies to the entry `cache-store` fills the body data at the start of the input (up
+/// to `chunk_len`, what is left of the current block) and lets them go. An object grown
+/// past `max-object-size` is dropped, and the rest of the block is forwarded blindly.
+fn body_copy_to_cache(
+    buf: &mut crate::haproxy::buffers::Buffer,
+    chunk_len: &mut u64,
+    store: &mut Option<PendingEntry>,
+) {
+    let n = cache_copy_data(buf, *chunk_len, store);
+    buf.b_adv(n);
+    *chunk_len -= n as u64;
+    if store.is_none() {
+        buf.buffer_forward(*chunk_len);
+        *chunk_len = 0;
+    }
+}
+
+/// Copies to the entry `cache-store` fills the body data at the start of the input (up
+/// to `chunk_len`) without taking them, for the compressor to read next: as in 2.6, where
+/// the cache filter comes before the compression filter of its proxy, the cache keeps
+/// the server's data. Returns how many bytes that was; an object grown past
+/// `max-object-size` is dropped.
+fn cache_copy_data(
+    buf: &crate::haproxy::buffers::Buffer,
+    chunk_len: u64,
+    store: &mut Option<PendingEntry>,
+) -> usize {
+    let n = (buf.i() as u64).min(chunk_len) as usize;
+    if !store.as_mut().is_some_and(|p| p.add_data(&buf.input()[..n])) {
+        *store = None;
+    }
+    n
 }
 
 /// proto_http.c:http_request_forward_body() in 1.5-dev8 (`AN_REQ_HTTP_XFER_BODY`): forward
@@ -1479,10 +1543,12 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         _ if tunnel => MsgState::HTTP_MSG_TUNNEL,
         Some(Framing::Chunked) => MsgState::HTTP_MSG_CHUNK_SIZE,
         Some(Framing::Length(n)) => {
-            match s.comp_ctx.as_mut() {
-                // The compressor reads the body from the buffer's input.
-                Some(ctx) => ctx.chunk_len = n,
-                None => s.rep.buffer_forward(n),
+            let storing = s.txn.cache.as_ref().is_some_and(|c| c.store.is_some());
+            if s.comp_ctx.is_some() || storing {
+                // The compressor reads the body, or it is copied to the cache as it passes.
+                s.txn.rsp.chunk_len = n;
+            } else {
+                s.rep.buffer_forward(n);
             }
             MsgState::HTTP_MSG_DATA
         }
@@ -1541,6 +1607,9 @@ pub fn http_response_forward_body(w: &mut Haproxy, s: &mut Session, an_bit: Anal
     if matches!(s.txn.rsp.state, MsgState::HTTP_MSG_DONE | MsgState::HTTP_MSG_TUNNEL) {
         if !was_done && let Some(ctx) = &s.comp_ctx {
             count_compressed_response(w, s.fe, s.be, ctx);
+        }
+        if !was_done {
+            cache_store_done(w, s);
         }
         return http_resync_states(w, s);
     }
@@ -1622,6 +1691,10 @@ fn http_resync_states(w: &mut Haproxy, s: &mut Session) -> AnalyserResult {
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
             si_shutr(w, s, Side::Srv);
             si_shutw(w, s, Side::Srv);
+        } else if s.si[1].appctx.is_some() {
+            // The cache applet has nothing more to say: it closes with the transaction.
+            si_shutw(w, s, Side::Srv);
+            si_shutr(w, s, Side::Srv);
         }
         return AnalyserResult::Wait;
     }
@@ -1650,11 +1723,19 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
         && s.rep.i() == 0
         && !s.rep.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR)
         && !s.req.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW);
-    // A transaction answered locally never touched the idle connection kept by the one
-    // before: it stays idle, for the next request.
-    let untouched_idle = s.si[1].state == SiState::SI_ST_INI && s.idle_conn.is_some();
+    // A transaction answered locally (or by the cache) never touched the idle connection
+    // kept by the one before: it stays idle, for the next request.
+    let parked = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take());
+    let untouched_idle = (s.si[1].state == SiState::SI_ST_INI || parked.is_some()) && s.idle_conn.is_some();
     span.record("keep_srv", reusable || untouched_idle);
     let mut kept = if untouched_idle { s.idle_conn } else { None };
+    if let Some(fd) = parked {
+        if kept.is_some() {
+            s.si[1].fd = Some(fd);
+        } else {
+            w.fdtab.fd_delete(fd);
+        }
+    }
     if reusable {
         let be = &w.proxies[s.be.idx()];
         match (s.srv, s.si[1].fd) {
@@ -1777,6 +1858,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.txn.reset();
     s.vars.vars_prune();
     s.logs.level = None;
+    s.last_rule = None;
     s.unique_id = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;

@@ -274,6 +274,10 @@ pub struct ProxyCounters {
     pub denied_req: u64,
     /// Responses denied by rules.
     pub denied_resp: u64,
+    /// Connections rejected by `tcp-request connection` rules (`dcon`).
+    pub denied_conn: u64,
+    /// Sessions rejected by `tcp-request session` rules (`dses`).
+    pub denied_sess: u64,
     /// Invalid requests.
     pub failed_req: u64,
     /// Failed connection attempts (backend).
@@ -302,6 +306,25 @@ pub struct ProxyCounters {
     pub comp_byp: u64,
     /// Responses compressed (`comp_rsp`).
     pub comp_rsp: u64,
+    /// `cache-use` lookups (`cache_lookups`).
+    pub cache_lookups: u64,
+    /// `cache-use` lookups that found the object (`cache_hits`).
+    pub cache_hits: u64,
+}
+
+/// A filter declaration (`struct flt_conf`, 2.6), the kinds haflow knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FltConf {
+    /// `filter compression`.
+    Compression,
+    /// `filter cache NAME`, or the implicit one of `cache-use`/`cache-store NAME`
+    /// (`explicit` false, `CACHE_FLT_F_IMPLICIT_DECL`).
+    Cache {
+        /// The cache's name.
+        name: String,
+        /// Declared by a `filter` line.
+        explicit: bool,
+    },
 }
 
 /// `struct proxy`.
@@ -345,6 +368,10 @@ pub struct Proxy {
     pub comp: Option<Comp>,
     /// `http-after-response` rules in order.
     pub http_after_res_rules: Vec<HttpRule>,
+    /// `px->filter_configs` (2.6): the filters of this proxy in the order they run,
+    /// declared by `filter` lines or implicitly by the first cache rule naming a cache.
+    /// Only their order is kept: it decides whether compression may precede a cache.
+    pub filters: Vec<FltConf>,
     /// `http-error status N ...`: the replies replacing the error messages of these
     /// statuses (before `errorfile`s).
     pub http_errors: std::collections::BTreeMap<u16, HttpReply>,
@@ -384,6 +411,10 @@ pub struct Proxy {
     pub default_server: Vec<String>,
     /// `timeout` settings.
     pub timeout: Timeouts,
+    /// `tcp-request` rules and `inspect-delay` (`px->tcp_req`).
+    pub tcp_req: crate::haproxy::tcp_rules::TcpReqRules,
+    /// `tcp-response` rules and `inspect-delay` (`px->tcp_rep`).
+    pub tcp_rep: crate::haproxy::tcp_rules::TcpRepRules,
     /// Request analysers this proxy brings as a frontend.
     pub fe_req_ana: Analysers,
     /// Request analysers this proxy brings as a backend.
@@ -444,6 +475,7 @@ impl Proxy {
             http_res_rules: Vec::new(),
             comp: None,
             http_after_res_rules: Vec::new(),
+            filters: Vec::new(),
             http_errors: std::collections::BTreeMap::new(),
             req_cap: Vec::new(),
             rsp_cap: Vec::new(),
@@ -461,6 +493,8 @@ impl Proxy {
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
             timeout: Timeouts::default(),
+            tcp_req: Default::default(),
+            tcp_rep: Default::default(),
             fe_req_ana: Analysers::empty(),
             be_req_ana: Analysers::empty(),
             fe_rsp_ana: Analysers::empty(),

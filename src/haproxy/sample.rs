@@ -25,6 +25,7 @@ use std::sync::Arc;
 use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
@@ -351,7 +352,7 @@ fn next_arg(input: &[u8]) -> (Vec<u8>, usize) {
         }
         i += 1;
     }
-    (out, i)
+    (crate::haproxy::cfgparse::cfg_raw_bytes(&out), i)
 }
 
 /// An IPv4 mask in dotted or prefix-length form (standard.c:str2mask()).
@@ -472,9 +473,23 @@ pub struct SmpCtx<'a> {
     pub dir: SmpDir,
     /// The variables.
     pub vars: Vars<'a>,
+    /// `SMP_OPT_FINAL`: the data will not change any more (a complete HTTP head, or a
+    /// `tcp-request content` pass whose `inspect-delay` is over), so a fetch that lacks
+    /// data fails instead of asking to wait.
+    pub opt_final: bool,
+    /// `SMP_F_MAY_CHANGE` of the last sample processed: it was missing data or read a
+    /// buffer that may still grow, so a later pass may find another value. Fetches set
+    /// it through a shared reference, converters may clear it.
+    pub may_change: std::cell::Cell<bool>,
 }
 
 impl<'a> SmpCtx<'a> {
+    /// A context over `strm` (none: the `global` section) for rules of direction `dir`,
+    /// on final data.
+    pub fn new(strm: Option<(&'a Haproxy, &'a Session)>, dir: SmpDir, vars: Vars<'a>) -> SmpCtx<'a> {
+        SmpCtx { strm, dir, vars, opt_final: true, may_change: std::cell::Cell::new(false) }
+    }
+
     fn sess(&self) -> Option<&'a Session> {
         self.strm.map(|(_, s)| s)
     }
@@ -852,10 +867,195 @@ fn smp_fetch_body_size(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
-/// `req.len`: the bytes waiting in the request buffer.
-fn smp_fetch_req_len(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+/// The input bytes of the buffer of direction `dir` (`ci_head`/`ci_data`), for the
+/// layer-6 fetches; none for an HTTP stream, as 2.6's HTX buffers are "meaningless"
+/// to them.
+fn l6_input<'a>(c: &SmpCtx<'a>, dir: SmpDir) -> Option<(&'a crate::haproxy::buffers::Buffer, &'a [u8])> {
+    let (w, s) = c.strm?;
+    if w.proxies[s.fe.idx()].mode == crate::haproxy::proxy::ProxyMode::PR_MODE_HTTP {
+        return None;
+    }
+    let b = if dir == SmpDir::Res { &s.rep } else { &s.req };
+    Some((b, b.input()))
+}
+
+/// `channel_may_recv() && !channel_input_closed()`: more data may still come.
+fn may_grow(b: &crate::haproxy::buffers::Buffer) -> bool {
+    use crate::haproxy::buffers::BufFlags;
+    !b.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_FULL | BufFlags::BF_READ_ERROR)
+}
+
+/// payload.c:smp_fetch_len() in 2.6 (`req.len`, `res.len`): the bytes waiting in the
+/// buffer; it may change.
+fn smp_fetch_len(dir: SmpDir, c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some(s) = c.sess() {
-        out.push(SmpData::Sint(s.req.i() as i64));
+        let b = if dir == SmpDir::Res { &s.rep } else { &s.req };
+        out.push(SmpData::Sint(b.i() as i64));
+        c.may_change.set(true);
+    }
+}
+
+fn smp_fetch_req_len(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    smp_fetch_len(SmpDir::Req, c, out);
+}
+
+fn smp_fetch_res_len(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    smp_fetch_len(SmpDir::Res, c, out);
+}
+
+/// payload.c:smp_fetch_payload() in 2.6: `len` bytes at `offset` of the buffer (all
+/// that is there from `offset` when `len` is 0, which may still grow). Too few bytes
+/// yet: no sample, but it may change.
+fn smp_fetch_payload(dir: SmpDir, a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    let (off, len) = (a[0].sint().max(0) as usize, a[1].sint().max(0) as usize);
+    let Some((b, data)) = l6_input(c, dir) else { return };
+    if len > b.size || off.saturating_add(len) > b.size {
+        return; // will never match
+    }
+    if off + len > data.len() {
+        c.may_change.set(true);
+        return;
+    }
+    let end = if len == 0 { data.len() } else { off + len };
+    out.push(SmpData::Bin(data[off..end].to_vec()));
+    if len == 0 && may_grow(b) {
+        c.may_change.set(true);
+    }
+}
+
+/// payload.c:smp_fetch_payload_lv() in 2.6: a block whose big-endian length is
+/// `len_size` bytes at `len_offset`; the block follows the length, or starts at the
+/// third argument (absolute, or relative when it was written with a sign).
+fn smp_fetch_payload_lv(dir: SmpDir, a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    let (len_off, len_size) = (a[0].sint().max(0) as usize, a[1].sint().max(0) as usize);
+    let Some((b, data)) = l6_input(c, dir) else { return };
+    if len_off + len_size > data.len() {
+        c.may_change.set(true);
+        return;
+    }
+    let buf_size = data[len_off..len_off + len_size]
+        .iter()
+        .fold(0usize, |n, &x| n.saturating_mul(256).saturating_add(x.into()));
+    let mut buf_off = len_off + len_size;
+    if let Arg::Sint(o) = a[2] {
+        if o & 1 == 1 {
+            buf_off = (buf_off as i64 + (o >> 1)).max(0) as usize;
+        } else {
+            buf_off = (o >> 1).max(0) as usize;
+        }
+    }
+    if buf_size == 0 || buf_size > b.size || buf_off + buf_size > b.size {
+        return; // will never match
+    }
+    if buf_off + buf_size > data.len() {
+        c.may_change.set(true);
+        return;
+    }
+    out.push(SmpData::Bin(data[buf_off..buf_off + buf_size].to_vec()));
+}
+
+macro_rules! payload_fetches {
+    ($($name:ident => $f:ident, $dir:expr;)*) => {$(
+        fn $name(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+            $f($dir.unwrap_or(c.dir), a, c, out)
+        }
+    )*};
+}
+payload_fetches! {
+    smp_fetch_req_payload => smp_fetch_payload, Some(SmpDir::Req);
+    smp_fetch_res_payload => smp_fetch_payload, Some(SmpDir::Res);
+    smp_fetch_dir_payload => smp_fetch_payload, None;
+    smp_fetch_req_payload_lv => smp_fetch_payload_lv, Some(SmpDir::Req);
+    smp_fetch_res_payload_lv => smp_fetch_payload_lv, Some(SmpDir::Res);
+    smp_fetch_dir_payload_lv => smp_fetch_payload_lv, None;
+    smp_fetch_req_ssl_hello_type => smp_fetch_ssl_hello_type, Some(SmpDir::Req);
+    smp_fetch_res_ssl_hello_type => smp_fetch_ssl_hello_type, Some(SmpDir::Res);
+}
+
+/// payload.c:val_payload_lv() in 2.6: a positive offset, a non-zero length, and an
+/// optional third offset, relative when signed (kept as `offset * 2 + 1`).
+fn val_payload_lv(a: &mut [Arg]) -> Result<(), String> {
+    if a[0].sint() < 0 {
+        return Err("payload offset1 must be positive".into());
+    }
+    if a[1].sint() == 0 {
+        return Err("payload length must be > 0".into());
+    }
+    if let Arg::Str(s) = &a[2]
+        && !s.is_empty()
+    {
+        let relative = matches!(s[0], b'+' | b'-');
+        let (i, used) = read_int64(s);
+        if used != s.len() {
+            return Err("payload offset2 is not a number".into());
+        }
+        if a[0].sint() + a[1].sint() + i < 0 {
+            return Err("payload offset2 too negative".into());
+        }
+        a[2] = Arg::Sint(if relative { (i << 1) + 1 } else { i << 1 });
+    }
+    Ok(())
+}
+
+/// payload.c:smp_fetch_ssl_hello_type() in 2.6: the handshake type of an SSLv3/TLS
+/// record at the start of the buffer (1: client hello, 2: server hello), once the
+/// whole handshake message is there.
+fn smp_fetch_ssl_hello_type(dir: SmpDir, _: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    let Some((_, d)) = l6_input(c, dir) else { return };
+    let Some(&first) = d.first() else {
+        c.may_change.set(true);
+        return;
+    };
+    if !((0x14..=0x17).contains(&first) || first == 0xff) {
+        return;
+    }
+    if d.len() < 9 {
+        c.may_change.set(true);
+        return;
+    }
+    let version = (usize::from(d[1]) << 16) + usize::from(d[2]);
+    let rec_len = (usize::from(d[3]) << 8) + usize::from(d[4]);
+    if version < 0x0003_0000 || rec_len < 4 {
+        return;
+    }
+    let hs_len = (usize::from(d[6]) << 16) + (usize::from(d[7]) << 8) + usize::from(d[8]);
+    if d.len() < 9 + hs_len {
+        c.may_change.set(true);
+        return;
+    }
+    out.push(SmpData::Sint(i64::from(d[5])));
+}
+
+/// payload.c:smp_fetch_wait_end() in 2.6: true only on the last pass of the rules
+/// (`SMP_OPT_FINAL`); before, "may change", which makes content rules wait for the
+/// end of the `inspect-delay`.
+fn smp_fetch_wait_end(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if c.opt_final {
+        out.push(SmpData::Bool(true));
+    } else {
+        c.may_change.set(true);
+    }
+}
+
+/// stream.c:smp_fetch_uniqueid() in 2.6 (`unique-id`): the transaction's unique id.
+fn smp_fetch_uniqueid(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(id) = c.sess().and_then(|s| s.unique_id.as_deref()) {
+        push_str(out, id);
+    }
+}
+
+/// stream.c:smp_fetch_last_rule_file() in 2.6: the file of the rule that ended the
+/// last rule list with a final action.
+fn smp_fetch_last_rule_file(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(r) = c.sess().and_then(|s| s.last_rule.as_ref()) {
+        push_str(out, r.file.as_bytes());
+    }
+}
+
+/// stream.c:smp_fetch_last_rule_line() in 2.6: its line.
+fn smp_fetch_last_rule_line(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(r) = c.sess().and_then(|s| s.last_rule.as_ref()) {
+        out.push(SmpData::Sint(r.line as i64));
     }
 }
 
@@ -919,12 +1119,6 @@ fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
-/// stream.c:smp_fetch_uniqueid() in 2.6 (`unique-id`): the transaction's unique id.
-fn smp_fetch_uniqueid(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    if let Some(id) = c.sess().and_then(|s| s.unique_id.as_deref()) {
-        push_str(out, id);
-    }
-}
 
 fn smp_fetch_so_name(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some((w, s)) = c.strm
@@ -1357,6 +1551,7 @@ macro_rules! fetch {
 
 const HDR_ARGS: ArgMask = args(0, &[ARGT_STR, ARGT_SINT]);
 const NAME_ARG: ArgMask = args(0, &[ARGT_STR]);
+const PAYLOAD_LV: ArgMask = args(2, &[ARGT_SINT, ARGT_SINT, ARGT_STR]);
 
 /// sample.c's `sample_fetch_keywords` in 2.6 (with the HTTP, connection and proxy fetches
 /// of http_fetch.c, connection.c and backend.c that haflow implements).
@@ -1390,8 +1585,6 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("fc_http_major", smp_fetch_fc_http_major, ARG0, None, SMP_T_SINT),
     fetch!("fc_rcvd_proxy", smp_fetch_fc_rcvd_proxy, ARG0, None, SMP_T_BOOL),
     fetch!("fc_pp_authority", smp_fetch_fc_pp_authority, ARG0, None, SMP_T_STR),
-    fetch!("fc_pp_unique_id", smp_fetch_fc_pp_unique_id, ARG0, None, SMP_T_STR),
-    fetch!("unique-id", smp_fetch_uniqueid, ARG0, None, SMP_T_STR),
     fetch!("so_name", smp_fetch_so_name, ARG0, None, SMP_T_STR),
     fetch!("so_id", smp_fetch_so_id, ARG0, None, SMP_T_SINT),
     fetch!("fe_name", smp_fetch_fe_name, ARG0, None, SMP_T_STR),
@@ -1408,6 +1601,23 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("fe_client_timeout", smp_fetch_fe_client_timeout, ARG0, None, SMP_T_SINT),
     fetch!("req.len", smp_fetch_req_len, ARG0, None, SMP_T_SINT),
     fetch!("req_len", smp_fetch_req_len, ARG0, None, SMP_T_SINT),
+    fetch!("res.len", smp_fetch_res_len, ARG0, None, SMP_T_SINT),
+    // Layer 6 (payload.c).
+    fetch!("payload", smp_fetch_dir_payload, args(2, &[ARGT_SINT, ARGT_SINT]), None, SMP_T_BIN, dir),
+    fetch!("req.payload", smp_fetch_req_payload, args(2, &[ARGT_SINT, ARGT_SINT]), None, SMP_T_BIN),
+    fetch!("res.payload", smp_fetch_res_payload, args(2, &[ARGT_SINT, ARGT_SINT]), None, SMP_T_BIN),
+    fetch!("payload_lv", smp_fetch_dir_payload_lv, PAYLOAD_LV, Some(val_payload_lv), SMP_T_BIN, dir),
+    fetch!("req.payload_lv", smp_fetch_req_payload_lv, PAYLOAD_LV, Some(val_payload_lv), SMP_T_BIN),
+    fetch!("res.payload_lv", smp_fetch_res_payload_lv, PAYLOAD_LV, Some(val_payload_lv), SMP_T_BIN),
+    fetch!("req.ssl_hello_type", smp_fetch_req_ssl_hello_type, ARG0, None, SMP_T_SINT),
+    fetch!("req_ssl_hello_type", smp_fetch_req_ssl_hello_type, ARG0, None, SMP_T_SINT),
+    fetch!("res.ssl_hello_type", smp_fetch_res_ssl_hello_type, ARG0, None, SMP_T_SINT),
+    fetch!("rep_ssl_hello_type", smp_fetch_res_ssl_hello_type, ARG0, None, SMP_T_SINT),
+    fetch!("wait_end", smp_fetch_wait_end, ARG0, None, SMP_T_BOOL),
+    fetch!("last_rule_file", smp_fetch_last_rule_file, ARG0, None, SMP_T_STR),
+    fetch!("unique-id", smp_fetch_uniqueid, ARG0, None, SMP_T_STR),
+    fetch!("fc_pp_unique_id", smp_fetch_fc_pp_unique_id, ARG0, None, SMP_T_STR),
+    fetch!("last_rule_line", smp_fetch_last_rule_line, ARG0, None, SMP_T_SINT),
     // HTTP (http_fetch.c).
     fetch!("hdr", smp_fetch_hdr, HDR_ARGS, None, SMP_T_STR, dir),
     fetch!("req.hdr", smp_fetch_req_hdr, HDR_ARGS, None, SMP_T_STR),
@@ -1467,6 +1677,9 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("capture.res.hdr", smp_fetch_capture_res_hdr, args(1, &[ARGT_SINT]), None, SMP_T_STR),
     fetch!("capture.req.method", smp_fetch_capture_req_method, ARG0, None, SMP_T_STR),
     fetch!("capture.req.uri", smp_fetch_capture_req_uri, ARG0, None, SMP_T_STR),
+    // The cache (cache.c).
+    fetch!("res.cache_hit", smp_fetch_res_cache_hit, ARG0, None, SMP_T_BOOL),
+    fetch!("res.cache_name", smp_fetch_res_cache_name, ARG0, None, SMP_T_STR),
 ];
 
 /// sample.c:find_sample_fetch() in 2.6.
@@ -1797,6 +2010,64 @@ fn sample_conv_base64url2bin(_: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool
         }
         Err(_) => false,
     }
+}
+
+/// sample.c:smp_check_date_unit() in 2.6: the unit argument (`s`, `ms`, `us`) becomes
+/// its `TIME_UNIT_*` number (0, 1, 2).
+fn smp_check_date_unit(a: &mut [Arg]) -> Result<(), String> {
+    let unit = match &a[1] {
+        Arg::None => return Ok(()),
+        Arg::Str(u) => match u.as_slice() {
+            b"s" => 0,
+            b"ms" => 1,
+            b"us" => 2,
+            other => {
+                return Err(format!("expects 's', 'ms' or 'us', got '{}'", String::from_utf8_lossy(other)));
+            }
+        },
+        _ => return Err("Unexpected arg type".into()),
+    };
+    a[1] = Arg::Sint(unit);
+    Ok(())
+}
+
+/// The civil date (year, month 1-12, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, usize, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m as usize, d)
+}
+
+/// http_conv.c:sample_conv_http_date() in 2.6 (`http_date([offset[,unit]])`): a date in
+/// seconds (or `ms`/`us`, whose fraction is printed) as an IMF-fixdate in GMT.
+fn sample_conv_http_date(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let SmpData::Sint(mut v) = *d else { return false };
+    if let Arg::Sint(off) = a[0] {
+        v = v.wrapping_add(off);
+    }
+    let unit = if let Arg::Sint(u) = a[1] { u } else { 0 };
+    let (mut frac, div) = (0, [1, 1000, 1_000_000][unit.clamp(0, 2) as usize]);
+    if div > 1 {
+        frac = v % div;
+        v /= div;
+    }
+    // As 2.6, the 55 bits mask keeps very large dates positive.
+    let secs = v & 0x007f_ffff_ffff_ffff;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, mday) = civil_from_days(days);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let wday = DAYS[(days % 7) as usize];
+    let mon = crate::haproxy::log::MONTHS[m - 1];
+    let frac = if div > 1 { format!(".{frac}") } else { String::new() };
+    *d = SmpData::Str(format!("{wday}, {mday:02} {mon} {y:04} {h:02}:{mi:02}:{s:02}{frac} GMT").into_bytes());
+    true
 }
 
 /// `url_dec([in_form])`: `%XX` decoded; `+` becomes a space in the query part (or
@@ -2436,6 +2707,101 @@ fn sample_conv_rtrim(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
     true
 }
 
+/// sample.c:sample_conv_fix_is_valid() in 2.6: is the block a whole valid FIX message?
+/// Not yet known (a valid start): no sample, "may change".
+fn sample_conv_fix_is_valid(_: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::fix::{FixResult, fix_validate_message};
+    c.may_change.set(false);
+    match fix_validate_message(bytes_of(d)) {
+        FixResult::FIX_VALID_MESSAGE => *d = SmpData::Bool(true),
+        FixResult::FIX_INVALID_MESSAGE => *d = SmpData::Bool(false),
+        FixResult::FIX_NEED_MORE_DATA => {
+            c.may_change.set(true);
+            return false;
+        }
+    }
+    true
+}
+
+/// sample.c:sample_conv_fix_tag_value() in 2.6: the value of a tag of a FIX message.
+fn sample_conv_fix_tag_value(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::fix::{FixTagValue, fix_tag_value};
+    c.may_change.set(false);
+    let v = match fix_tag_value(bytes_of(d), a[0].sint() as u32) {
+        FixTagValue::Found(v) if !v.is_empty() => v.to_vec(),
+        FixTagValue::NeedMore => {
+            c.may_change.set(true);
+            return false;
+        }
+        _ => return false,
+    };
+    *d = SmpData::Bin(v);
+    true
+}
+
+/// sample.c:sample_conv_fix_value_check() in 2.6: a tag HAProxy knows, by number or
+/// name, kept as its number (what goes on the wire).
+fn sample_conv_fix_value_check(a: &mut [Arg]) -> Result<(), String> {
+    let tag = crate::haproxy::fix::fix_tagid(a[0].str());
+    if tag == 0 {
+        return Err(format!("Unknown FIX tag name '{}'", String::from_utf8_lossy(a[0].str())));
+    }
+    a[0] = Arg::Sint(i64::from(tag));
+    Ok(())
+}
+
+/// sample.c:sample_conv_mqtt_is_valid() in 2.6: is the block a whole valid MQTT
+/// CONNECT or CONNACK? Not yet known: no sample, "may change".
+fn sample_conv_mqtt_is_valid(_: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::mqtt::{MqttResult, mqtt_validate_message};
+    c.may_change.set(false);
+    match mqtt_validate_message(bytes_of(d)) {
+        MqttResult::MQTT_VALID_MESSAGE => *d = SmpData::Bool(true),
+        MqttResult::MQTT_INVALID_MESSAGE => *d = SmpData::Bool(false),
+        MqttResult::MQTT_NEED_MORE_DATA => {
+            c.may_change.set(true);
+            return false;
+        }
+    }
+    true
+}
+
+/// sample.c:sample_conv_mqtt_field_value() in 2.6: a field of an MQTT packet.
+fn sample_conv_mqtt_field_value(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
+    use crate::haproxy::mqtt::{MqttFieldValue, mqtt_field_value};
+    c.may_change.set(false);
+    match mqtt_field_value(bytes_of(d), a[0].sint() as u8, a[1].sint() as usize) {
+        MqttFieldValue::Found(v) => {
+            *d = SmpData::Str(v);
+            true
+        }
+        MqttFieldValue::NeedMore => {
+            c.may_change.set(true);
+            false
+        }
+        MqttFieldValue::NotFound => false,
+    }
+}
+
+/// sample.c:sample_conv_mqtt_field_value_check() in 2.6: a packet type HAProxy knows
+/// (by name or number) and a field packets of that type have, kept as numbers.
+fn sample_conv_mqtt_field_value_check(a: &mut [Arg]) -> Result<(), String> {
+    use crate::haproxy::mqtt::{mqtt_check_type_fieldname, mqtt_typeid};
+    let (t, f) =
+        (String::from_utf8_lossy(a[0].str()).into_owned(), String::from_utf8_lossy(a[1].str()).into_owned());
+    let ptype = mqtt_typeid(t.as_bytes());
+    if ptype == 0 {
+        return Err(format!("Unknown MQTT type '{t}'"));
+    }
+    let field = mqtt_check_type_fieldname(ptype, f.as_bytes());
+    if field == 0 {
+        return Err(format!("Unknown MQTT field name '{f}' for packet type '{t}'"));
+    }
+    a[0] = Arg::Sint(i64::from(ptype));
+    a[1] = Arg::Sint(field as i64);
+    Ok(())
+}
+
 /// The `set-var(name)` converter: stores the sample and passes it on.
 fn smp_conv_store(a: &[Arg], d: &mut SmpData, c: &mut SmpCtx) -> bool {
     if let Arg::Var(v) = &a[0] {
@@ -2574,6 +2940,24 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
         SMP_T_STR,
         SMP_T_STR
     ),
+    conv!("fix_is_valid", sample_conv_fix_is_valid, ARG0, None, SMP_T_BIN, SMP_T_BOOL),
+    conv!(
+        "fix_tag_value",
+        sample_conv_fix_tag_value,
+        args(1, &[ARGT_STR]),
+        Some(sample_conv_fix_value_check),
+        SMP_T_BIN,
+        SMP_T_BIN
+    ),
+    conv!("mqtt_is_valid", sample_conv_mqtt_is_valid, ARG0, None, SMP_T_BIN, SMP_T_BOOL),
+    conv!(
+        "mqtt_field_value",
+        sample_conv_mqtt_field_value,
+        args(2, &[ARGT_STR, ARGT_STR]),
+        Some(sample_conv_mqtt_field_value_check),
+        SMP_T_BIN,
+        SMP_T_STR
+    ),
     conv!("sha1", sample_conv_sha1, ARG0, None, SMP_T_BIN, SMP_T_BIN),
     conv!("sha2", sample_conv_sha2, SINT0, Some(check_sha2), SMP_T_BIN, SMP_T_BIN),
     conv!(
@@ -2602,6 +2986,14 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
         SMP_T_BOOL
     ),
     conv!("url_dec", sample_conv_url_dec, SINT0, None, SMP_T_STR, SMP_T_STR),
+    conv!(
+        "http_date",
+        sample_conv_http_date,
+        args(0, &[ARGT_SINT, ARGT_STR]),
+        Some(smp_check_date_unit),
+        SMP_T_SINT,
+        SMP_T_STR
+    ),
     conv!("url_enc", sample_conv_url_enc, args(0, &[ARGT_STR]), Some(check_url_enc), SMP_T_STR, SMP_T_STR),
     conv!("iif", sample_conv_iif, args(2, &[ARGT_STR, ARGT_STR]), None, SMP_T_BOOL, SMP_T_STR),
     conv!("and", sample_conv_binary_and, args(1, &[ARGT_STR]), Some(check_operator), SMP_T_SINT, SMP_T_SINT),
@@ -2771,6 +3163,7 @@ fn apply_convs(expr: &SampleExpr, mut d: SmpData, ctx: &mut SmpCtx) -> Option<Sm
 
 /// sample.c:sample_process() in 2.6: fetch, then convert; the last value found.
 pub fn sample_process(expr: &SampleExpr, ctx: &mut SmpCtx) -> Option<SmpData> {
+    ctx.may_change.set(false);
     let mut vals = Vec::new();
     (expr.fetch.process)(&expr.arg_p, ctx, &mut vals);
     let d = vals.pop()?;
@@ -2780,6 +3173,7 @@ pub fn sample_process(expr: &SampleExpr, ctx: &mut SmpCtx) -> Option<SmpData> {
 /// Every value of the expression, each converted (for ACLs, which test each one);
 /// values a converter drops are left out.
 pub fn sample_process_all(expr: &SampleExpr, ctx: &mut SmpCtx) -> Vec<SmpData> {
+    ctx.may_change.set(false);
     let mut vals = Vec::new();
     (expr.fetch.process)(&expr.arg_p, ctx, &mut vals);
     vals.into_iter().filter_map(|d| apply_convs(expr, d, ctx)).collect()
@@ -2796,8 +3190,7 @@ pub fn with_smp_ctx<R>(w: &mut Haproxy, s: &mut Session, dir: SmpDir, f: impl Fn
     let mut proc = std::mem::take(&mut w.global.vars_proc);
     let mut sv = std::mem::take(&mut s.vars);
     let r = {
-        let mut ctx =
-            SmpCtx { strm: Some((&*w, &*s)), dir, vars: Vars { proc: &mut proc, sess: Some(&mut sv) } };
+        let mut ctx = SmpCtx::new(Some((&*w, &*s)), dir, Vars { proc: &mut proc, sess: Some(&mut sv) });
         f(&mut ctx)
     };
     w.global.vars_proc = proc;
@@ -2812,7 +3205,7 @@ mod tests {
 
     fn eval(text: &str) -> Option<SmpData> {
         let mut proc = VarMap::default();
-        let mut ctx = SmpCtx { strm: None, dir: SmpDir::Req, vars: Vars { proc: &mut proc, sess: None } };
+        let mut ctx = SmpCtx::new(None, SmpDir::Req, Vars { proc: &mut proc, sess: None });
         sample_process(&sample_parse_word(text).unwrap(), &mut ctx)
     }
 
@@ -2821,6 +3214,20 @@ mod tests {
             Some(d) => String::from_utf8(d.into_str().unwrap()).unwrap(),
             None => "<none>".into(),
         }
+    }
+
+    #[test]
+    fn http_date_prints_an_imf_fixdate_in_gmt() {
+        assert_eq!(s("int(784111777),http_date"), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(s("int(784111777),http_date(3)"), "Sun, 06 Nov 1994 08:49:40 GMT");
+        assert_eq!(s("int(784111777123),http_date(0,ms)"), "Sun, 06 Nov 1994 08:49:37.123 GMT");
+        assert_eq!(s("int(0),http_date"), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(s("int(951782400),http_date"), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert!(
+            sample_parse_word("int(1),http_date(0,h)")
+                .unwrap_err()
+                .contains("expects 's', 'ms' or 'us', got 'h'")
+        );
     }
 
     #[test]
@@ -2928,7 +3335,7 @@ mod tests {
     #[test]
     fn vars_in_converters() {
         let mut proc = VarMap::default();
-        let mut ctx = SmpCtx { strm: None, dir: SmpDir::Req, vars: Vars { proc: &mut proc, sess: None } };
+        let mut ctx = SmpCtx::new(None, SmpDir::Req, Vars { proc: &mut proc, sess: None });
         let e = |t: &str, c: &mut SmpCtx| {
             sample_process(&sample_parse_word(t).unwrap(), c).and_then(SmpData::into_str)
         };

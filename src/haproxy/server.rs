@@ -655,10 +655,7 @@ pub fn conn_backend_get(w: &mut Haproxy, sid: ServerId, is_safe: bool, hash: u64
 /// Either way it cannot carry a request any more: it leaves the lists and is closed.
 pub fn srv_idle_conn_io(w: &mut Haproxy, fd: Fd) {
     let Some(FdOwner::SrvIdle(sid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
-    let mut probe = [0u8; 1];
-    let alive = matches!(w.fdtab.sock(fd).map(|s| s.recv(&mut probe)),
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock);
-    if alive {
+    if crate::haproxy::stream_sock::idle_conn_alive(w, fd) {
         w.fdtab.fd_cant_recv(fd);
         return;
     }

@@ -32,7 +32,7 @@ use crate::haproxy::stream_interface::{
 use crate::haproxy::stream_sock::stream_sock_data_finish;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::time::{TICK_ETERNITY, Tick, tick_add_ifset, tick_first, tick_is_expired};
-use crate::ids::{ListenerId, ProxyId, ServerId, SessionId, TaskId};
+use crate::ids::{Fd, ListenerId, ProxyId, ServerId, SessionId, TaskId};
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -248,12 +248,16 @@ pub struct Session {
     /// The TLVs of the client connection's PROXY v2 header that haflow keeps (2.6's
     /// `conn->proxy_authority`, `conn->proxy_unique_id`); boxed: rarely there.
     pub pp_tlvs: Option<Box<crate::haproxy::frontend::PpTlvs>>,
-    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
-    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
-    pub unique_id: Option<Box<[u8]>>,
     /// `conn_calculate_hash()` of the server connection in `si[1]` (2.6): the target and
     /// the PROXY header it was opened with.
     pub srv_conn_hash: u64,
+    /// 2.6's `sess->srv_list`: idle connections to servers this session used before
+    /// and left for another (a switch of backend), kept unpolled for when it comes back
+    /// to them (at most `MAX_SRV_LIST`). 1.5 closed them; HAProxy 2.6 keeps them, and
+    /// a server expecting its next request on the same connection sees that.
+    /// Divergence: 2.6 keeps watching them for a close; here they are probed when taken
+    /// back (`idle_conn_alive`).
+    pub srv_list: Vec<(KeptConn, Fd)>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -287,6 +291,15 @@ pub struct Session {
     pub vars: crate::haproxy::vars::SessVars,
     /// Dates and counters for the log.
     pub logs: SessLogs,
+    /// The rule that ended the last rule list with a final action (`s->last_rule_file`,
+    /// `s->last_rule_line`, 2.6): `accept`, `reject`, `allow`, `deny`, `return`...
+    pub last_rule: Option<crate::haproxy::http_act::RuleConf>,
+    /// When the current `inspect-delay` ends (`s->rules_exp`, 2.6; 1.5 kept it in
+    /// `analyse_exp`, which the HTTP keep-alive timer also uses).
+    pub rules_exp: crate::haproxy::time::Expire,
+    /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
+    /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
+    pub unique_id: Option<Box<[u8]>>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -307,6 +320,15 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// True when `fd` is this session's on `side`: its stream interface's, or an idle
+    /// server connection kept aside (by the cache applet, or in `srv_list`).
+    pub fn holds_fd(&self, side: Side, fd: Fd) -> bool {
+        self.si[side as usize].fd == Some(fd)
+            || (side == Side::Srv
+                && (self.srv_list.iter().any(|&(_, f)| f == fd)
+                    || self.si[1].appctx.as_ref().is_some_and(|a| a.idle_fd == Some(fd))))
+    }
+
     /// A session accepted on `listener` of `fe` from `addr`, at `date` (`now`): both
     /// buffers sized `(bufsize, maxrewrite)`, `si[0]` established, `si[1]` not yet
     /// asked to connect, and no task yet.
@@ -332,8 +354,8 @@ impl Session {
             srv_conn: None,
             idle_conn: None,
             pp_tlvs: None,
-            unique_id: None,
             srv_conn_hash: 0,
+            srv_list: Vec::new(),
             prev_srv: None,
             pend_pos: false,
             task: TaskId::default(),
@@ -348,6 +370,9 @@ impl Session {
             vars: Default::default(),
             timeout_server: None,
             timeout_tunnel: None,
+            last_rule: None,
+            rules_exp: TICK_ETERNITY,
+            unique_id: None,
             logs: SessLogs {
                 accept_date: date,
                 request_date: date,
@@ -538,6 +563,24 @@ pub fn session_accept(
     s.si[0].fd = Some(fd);
     w.fdtab.fd_want_recv(fd);
 
+    // `tcp-request connection` rules, then (without a PROXY header to wait for)
+    // `tcp-request session` rules: a reject closes with a RST, and no session is logged.
+    let tcp_req = &w.proxies[fe.idx()].tcp_req;
+    let (l4, l5) = (!tcp_req.l4_rules.is_empty(), !tcp_req.l5_rules.is_empty());
+    let wait_proxy = analysers.contains(Analysers::AN_REQ_DECODE_PROXY);
+    if (l4 && !crate::haproxy::tcp_rules::tcp_exec_req_rules(w, &mut s))
+        || (l5 && !wait_proxy && !crate::haproxy::tcp_rules::tcp_exec_l5_rules(w, &mut s))
+    {
+        if let Some(fd) = s.si[0].fd.take() {
+            if let Some(Sock::Tcp(t)) = w.fdtab.sock(fd) {
+                let _ = socket2::SockRef::from(&*t).set_linger(Some(std::time::Duration::ZERO));
+            }
+            w.fdtab.fd_delete(fd);
+        }
+        session_accept_unwind(w, s);
+        return AcceptResult::Dropped;
+    }
+
     // p->accept(s) == frontend_accept()
     let accept = w.proxies[fe.idx()].accept;
     if let Some(f) = accept
@@ -584,9 +627,11 @@ pub type AnalyserFn = fn(&mut Haproxy, &mut Session, Analysers) -> AnalyserResul
 /// Request analysers in the order `process_session` calls them.
 const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_DECODE_PROXY, crate::haproxy::frontend::frontend_decode_proxy_request),
+    (Analysers::AN_REQ_INSPECT_FE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_WAIT_HTTP, proto_http::http_wait_for_request),
     (Analysers::AN_REQ_HTTP_PROCESS_FE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),
+    (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
@@ -594,6 +639,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
 
 /// Response analysers in the order `process_session` calls them.
 const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
+    (Analysers::AN_RES_INSPECT, crate::haproxy::tcp_rules::tcp_inspect_response),
     (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
@@ -1067,6 +1113,15 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         si.prev_state = si.state;
         si.flags.remove(SiFlags::SI_FL_DONT_WAKE | SiFlags::SI_FL_EXP | SiFlags::SI_FL_ERR);
     }
+    // 1.5.0's si_applet_call(): an applet standing for the server writes what it can;
+    // when it did something, the session runs again to analyse it.
+    if s.si[1].state == SiState::SI_ST_EST && s.si[1].appctx.is_some() {
+        let date = crate::haproxy::cache::unix_secs(w.clock.date);
+        let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::cache::http_cache_io_handler(s, &mut w.pool2_buffer, date) {
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
+        }
+    }
     let mut exp = tick_first(s.req.rex, s.req.wex);
     exp = tick_first(exp, tick_first(s.rep.rex, s.rep.wex));
     // An analyser's deadline only matters while analysers remain (as in HAProxy).
@@ -1236,6 +1291,20 @@ pub fn sess_prepare_conn_req(w: &mut Haproxy, s: &mut Session) {
         return;
     }
     let now = w.clock.now_ms;
+    if s.si[1].appctx.is_some() {
+        // 1.5.0: an applet (here the cache) directly goes to the EST state; the
+        // connection is established at once (1.5.0 calls `sess_establish` right after).
+        s.logs.t_queue = Some(s.elapsed(now));
+        // An idle server connection of the previous transaction waits aside, untouched.
+        let idle = s.si[1].fd.take();
+        if let Some(a) = s.si[1].appctx.as_deref_mut() {
+            a.idle_fd = idle;
+        }
+        s.si[1].set_state(SiState::SI_ST_EST);
+        span.record("to", s.si[1].state.coded());
+        sess_establish(w, s);
+        return;
+    }
     match srv_redispatch_connect(w, s) {
         SrvStatus::Ok => {
             // The server is assigned: the queue time (`%Tw`) ends here, and the connect
@@ -1534,8 +1603,8 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     s.si[1].exp = TICK_ETERNITY;
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
+    s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
     if be.mode == ProxyMode::PR_MODE_HTTP {
-        s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
         s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
         s.txn.rsp_begin();
     }
@@ -1595,7 +1664,7 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             let w = ctx.strm?.0;
             let fe = &w.proxies[fe_id.idx()];
             for rule in &fe.switching_rules {
-                if !crate::haproxy::acl::acl_exec_cond(&rule.cond, &fe.acls, ctx) {
+                if !crate::haproxy::acl::acl_match_cond(&rule.cond, &fe.acls, ctx) {
                     continue;
                 }
                 let Some(f) = &rule.dynamic else { return rule.be };
@@ -1713,6 +1782,16 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
             w.fdtab.fd_delete(fd);
         }
     }
+    if let Some(fd) = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take()) {
+        w.fdtab.fd_delete(fd);
+    }
+    for (_, fd) in s.srv_list.drain(..) {
+        w.fdtab.fd_delete(fd);
+    }
+    // The pooled session keeps its memory, not what it held: the cache entry being
+    // served and the response being stored go now.
+    s.si[1].appctx = None;
+    s.txn.cache = None;
     {
         let _p = tracing::trace_span!(names::POOL_FREE2, pool = "buffer", count = 2).entered();
         s.req.b_free(&mut w.pool2_buffer);

@@ -431,7 +431,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     if http {
         hrsp(&mut r, &c.rsp);
         r.set("intercepted", c.intercepted);
-        r.set_all(&["cache_lookups", "cache_hits"], 0);
+        r.set("cache_lookups", c.cache_lookups);
+        r.set("cache_hits", c.cache_hits);
     }
     r.set("req_rate", if http { ps.req.read(c.cum_req, ms) } else { 0 });
     r.set("req_rate_max", if http { ps.req.read_max(c.cum_req, ms) } else { 0 });
@@ -441,7 +442,9 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("conn_rate", ps.conn.read(c.cum_conn, ms));
     r.set("conn_rate_max", ps.conn.read_max(c.cum_conn, ms));
     r.set("conn_tot", c.cum_conn);
-    r.set_all(&["dcon", "dses", "wrew", "eint"], 0);
+    r.set("dcon", c.denied_conn);
+    r.set("dses", c.denied_sess);
+    r.set_all(&["wrew", "eint"], 0);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);
     r.set_all(&H2, 0);
@@ -636,7 +639,8 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     if http {
         hrsp(&mut r, &c.rsp);
         r.set("req_tot", c.rsp.iter().sum::<u64>());
-        r.set_all(&["cache_lookups", "cache_hits"], 0);
+        r.set("cache_lookups", c.cache_lookups);
+        r.set("cache_hits", c.cache_hits);
     }
     r.set("cli_abrt", c.cli_aborts);
     r.set("srv_abrt", c.srv_aborts);

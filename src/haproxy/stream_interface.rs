@@ -213,6 +213,9 @@ pub struct StreamInterface {
     /// The PROXY protocol header still to send before any data on this connection
     /// (1.5-dev8's `send_proxy_ofs`, with the header kept rather than rebuilt).
     pub send_proxy: Vec<u8>,
+    /// The applet standing for the server (1.5.0's `si->end` as an `appctx`): the cache
+    /// answering a request (`s->target = &http_cache_applet`). No socket then.
+    pub appctx: Option<Box<crate::haproxy::cache::CacheAppCtx>>,
 }
 
 impl StreamInterface {
@@ -227,6 +230,7 @@ impl StreamInterface {
             conn_retries: 0,
             fd: None,
             send_proxy: Vec::new(),
+            appctx: None,
         }
     }
 
@@ -259,7 +263,8 @@ pub fn stream_int_shutr(s: &mut Session, side: Side) {
 
 /// stream_interface.c:stream_int_shutw() in 1.5-dev8: shut the output of a stream
 /// interface that has no socket; one waiting for a connection (`QUE`, `TAR`, `ASS`,
-/// `CER`) is abandoned (`SI_ST_DIS`), one not yet solicited (`INI`) stays as is.
+/// `CER`) is abandoned (`SI_ST_DIS`), one not yet solicited (`INI`) stays as is, and an
+/// applet's (`EST` without a socket) closes, its input being shut here too.
 pub fn stream_int_shutw(s: &mut Session, side: Side) {
     let ob = s.ob_mut(side);
     ob.flags.insert(BufFlags::BF_SHUTW);
@@ -273,6 +278,7 @@ pub fn stream_int_shutw(s: &mut Session, side: Side) {
             | SiState::SI_ST_ASS
             | SiState::SI_ST_CER
             | SiState::SI_ST_REQ
+            | SiState::SI_ST_EST
     ) {
         si.set_state(SiState::SI_ST_DIS);
     }

@@ -274,12 +274,17 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     si_wake(w, s, side);
 }
 
+/// An idle server connection is still usable when reading it would block: the server
+/// neither closed it nor sent anything (what it might have sent belongs to no request).
+pub fn idle_conn_alive(w: &mut Haproxy, fd: Fd) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(w.fdtab.sock(fd).map(|sock| sock.recv(&mut probe)), Some(Err(e)) if would_block(&e))
+}
+
 /// An idle kept-alive server connection became readable: the server closed it (or sent
 /// something it should not have). Either way it cannot be reused: close it.
 fn idle_conn_read(w: &mut Haproxy, s: &mut Session, fd: Fd) {
-    let mut probe = [0u8; 1];
-    let gone = !matches!(w.fdtab.sock(fd).map(|sock| sock.recv(&mut probe)), Some(Err(e)) if would_block(&e));
-    if gone {
+    if !idle_conn_alive(w, fd) {
         w.fdtab.fd_delete(fd);
         s.si[Side::Srv as usize].fd = None;
         s.idle_conn = None;
@@ -577,7 +582,14 @@ fn close_si(w: &mut Haproxy, s: &mut Session, side: Side) {
 /// reading here.
 pub fn stream_sock_chk_rcv(w: &mut Haproxy, s: &mut Session, side: Side) {
     let si = &s.si[side as usize];
-    let Some(fd) = si.fd else { return };
+    let Some(fd) = si.fd else {
+        // An applet waiting for room (1.5.0's stream_int_chk_rcv()): wake its session.
+        if si.appctx.is_some() {
+            s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_ROOM);
+            wake_task(w, s);
+        }
+        return;
+    };
     if si.state != SiState::SI_ST_EST {
         return;
     }

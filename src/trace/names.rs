@@ -126,6 +126,14 @@ pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
+/// proto_tcp.c:tcp_inspect_request(): `tcp-request content` rules (`AN_REQ_INSPECT_FE`/`_BE`)
+pub const TCP_INSPECT_REQUEST: &str = "tcp_inspect_request";
+/// proto_tcp.c:tcp_inspect_response(): `tcp-response content` rules (`AN_RES_INSPECT`)
+pub const TCP_INSPECT_RESPONSE: &str = "tcp_inspect_response";
+/// proto_tcp.c:tcp_exec_req_rules(): `tcp-request connection` rules, at accept
+pub const TCP_EXEC_REQ_RULES: &str = "tcp_exec_req_rules";
+/// tcp_rules.c:tcp_exec_l5_rules() (2.6): `tcp-request session` rules
+pub const TCP_EXEC_L5_RULES: &str = "tcp_exec_l5_rules";
 /// proto_http.c:http_process_request()
 pub const HTTP_PROCESS_REQUEST: &str = "http_process_request";
 /// proto_http.c:http_request_forward_body()
@@ -142,6 +150,12 @@ pub const SELECT_COMPRESSION_REQUEST_HEADER: &str = "select_compression_request_
 pub const SELECT_COMPRESSION_RESPONSE_HEADER: &str = "select_compression_response_header";
 /// compression.c:http_compression_buffer_end() (1.5.0), when it writes a chunk
 pub const HTTP_COMPRESSION_BUFFER_END: &str = "http_compression_buffer_end";
+/// cache.c:http_action_req_cache_use() (2.6)
+pub const HTTP_ACTION_REQ_CACHE_USE: &str = "http_action_req_cache_use";
+/// cache.c:http_action_store_cache() (2.6)
+pub const HTTP_ACTION_STORE_CACHE: &str = "http_action_store_cache";
+/// cache.c:http_cache_io_handler() (2.6), the cache applet, as 1.5.0's si_applet_call()
+pub const HTTP_CACHE_IO_HANDLER: &str = "http_cache_io_handler";
 /// proto_http.c:http_end_txn_clean_session()
 pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
 /// proto_http.c:http_resync_states() (1.5.0), traced when it switches to a tunnel

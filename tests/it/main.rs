@@ -2,6 +2,7 @@
 //! the real proxy on a thread (or the real binary where the command line is the point).
 
 mod book;
+mod cache;
 mod checks;
 mod compression;
 mod config;
@@ -21,6 +22,7 @@ mod soak;
 mod spans;
 mod stats;
 mod tcp_mode;
+mod tcp_rules;
 mod trace_export;
 mod tui;
 mod upgrade;
