@@ -1119,7 +1119,6 @@ fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
-
 fn smp_fetch_so_name(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some((w, s)) = c.strm
         && let Some(name) = &w.listeners[s.listener.idx()].name
