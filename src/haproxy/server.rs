@@ -636,18 +636,28 @@ pub fn conn_backend_get(w: &mut Haproxy, sid: ServerId, is_safe: bool, hash: u64
         fd = tracing::field::Empty
     );
     let _g = span.enter();
-    let srv = w.server_mut(sid);
     let take = |l: &mut VecDeque<IdleConn>| l.iter().position(|c| c.hash == hash).and_then(|i| l.remove(i));
-    let conn = if is_safe {
-        take(&mut srv.safe_conns)
-    } else {
-        take(&mut srv.idle_conns).or_else(|| take(&mut srv.safe_conns))
-    }?;
-    if srv.curr_idle_conns() == 0 {
-        srv.idle_purge_exp = None;
+    // Bounded by the lists' length: each turn takes one connection off them.
+    loop {
+        let srv = w.server_mut(sid);
+        let conn = if is_safe {
+            take(&mut srv.safe_conns)
+        } else {
+            take(&mut srv.idle_conns).or_else(|| take(&mut srv.safe_conns))
+        };
+        if srv.curr_idle_conns() == 0 {
+            srv.idle_purge_exp = None;
+        }
+        let conn = conn?;
+        // The server may have closed it a moment ago, its FIN not yet seen by the poller
+        // (it comes with this very request's event): never send a request over it.
+        // Divergence: 2.6 sends it and retries the request on a new connection.
+        if crate::haproxy::stream_sock::idle_conn_alive(w, conn.fd) {
+            span.record("fd", conn.fd.0);
+            return Some(conn.fd);
+        }
+        w.fdtab.fd_delete(conn.fd);
     }
-    span.record("fd", conn.fd.0);
-    Some(conn.fd)
 }
 
 /// The read callback of an idle server connection (2.6's `h1_io_cb()` on an idle
