@@ -88,6 +88,10 @@ id_type!(
     /// A proxy (`frontend`, `backend` or `listen` section), in configuration order.
     ProxyId
 );
+id_type!(
+    /// A `cache` section, in configuration order (`Haproxy::caches`).
+    CacheId
+);
 
 /// A file descriptor number, the index of `fdtab[]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

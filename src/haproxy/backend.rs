@@ -78,9 +78,14 @@ pub fn assign_server(w: &mut Haproxy, s: &mut Session) -> SrvStatus {
     }
     // Active servers first; backups only when no active one is usable.
     let active: Vec<usize> =
-        (0..be.servers.len()).filter(|&i| be.servers[i].is_usable() && !be.servers[i].is_backup()).collect();
+        be.servers.enumerate().filter(|(_, sv)| sv.is_usable() && !sv.is_backup()).map(|(i, _)| i).collect();
     let class = if active.is_empty() {
-        be.servers.iter().position(|sv| sv.is_usable() && sv.is_backup()).into_iter().collect()
+        be.servers
+            .enumerate()
+            .find(|(_, sv)| sv.is_usable() && sv.is_backup())
+            .map(|(i, _)| i)
+            .into_iter()
+            .collect()
     } else {
         active
     };

@@ -33,7 +33,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::sample::{Arg, SmpCtx, SmpData};
 use crate::haproxy::session::{Session, SnErr, SnFinst};
 use crate::haproxy::stream_interface::{SiFlags, Side, stream_int_shutr};
-use crate::ids::ProxyId;
+use crate::ids::{CacheId, ProxyId};
 use crate::trace::names;
 
 /// The unit `total-max-size` is counted in (`CACHE_BLOCKSIZE`).
@@ -522,11 +522,21 @@ fn set_secondary_key_encoding(head: &Head, key: &mut SecondaryKey) -> Result<(),
 // ---------------------------------------------------------------------------------------
 // The transaction's cache state
 
+/// The cache a `cache-use`/`cache-store` rule names (`struct cache_flt_conf`'s name),
+/// resolved to its section by `check_config_validity` once every section is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheRef {
+    /// The name as written.
+    pub name: String,
+    /// The section (`None` until resolved).
+    pub id: Option<CacheId>,
+}
+
 /// A response being stored (`struct cache_st` and the entry it fills).
 #[derive(Debug, Clone)]
 pub struct PendingEntry {
-    /// Index of the cache in `Haproxy::caches`.
-    pub cache: usize,
+    /// The cache being filled.
+    pub cache: CacheId,
     /// The entry, filled as the body passes.
     pub entry: CacheEntry,
     /// `max-object-size` of that cache.
@@ -789,7 +799,7 @@ struct StoreFacts {
 /// is stored in `cache` (index `idx`) and, if so, keep its head and start the entry; its
 /// body follows through `PendingEntry::add_data`. A successful unsafe request drops the
 /// entry of its URI. `head` loses its `Age` header when stored, as in 2.6.
-fn store_decision(cache: &mut Cache, idx: usize, head: &mut Head, f: StoreFacts, txn: &mut CacheTxn) {
+fn store_decision(cache: &mut Cache, idx: CacheId, head: &mut Head, f: StoreFacts, txn: &mut CacheTxn) {
     if !f.req_http11 {
         return;
     }
@@ -892,9 +902,8 @@ fn cache_store_http_end(cache: &mut Cache, txn: &mut CacheTxn, now: u64) -> bool
 /// cache.c:http_action_req_cache_use() in 2.6 (`http-request cache-use NAME`, run for
 /// proxy `px`): look the request up; on a hit, the server side becomes the cache applet
 /// (`s->target = &http_cache_applet`), which `sess_prepare_conn_req` establishes at once.
-pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, name: &str) {
-    let Some(idx) = w.caches.iter().position(|c| c.id == name) else { return };
-    if s.si[1].appctx.is_some() {
+pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, idx: CacheId) {
+    if idx.idx() >= w.caches.len() || s.si[1].appctx.is_some() {
         // An earlier cache-use already answers this request.
         return;
     }
@@ -902,12 +911,12 @@ pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, 
     let span = tracing::debug_span!(
         names::HTTP_ACTION_REQ_CACHE_USE,
         sess = s.uniq_id,
-        cache = name,
+        cache = w.caches[idx.idx()].id.as_str(),
         hit = tracing::field::Empty
     );
     let _g = span.enter();
     let now = unix_secs(w.clock.date);
-    let lookup = cache_lookup(&mut w.caches[idx], head, !s.txn.cli_http10, &mut s.txn.cache, now);
+    let lookup = cache_lookup(&mut w.caches[idx.idx()], head, !s.txn.cli_http10, &mut s.txn.cache, now);
     let counters = &mut w.proxies[px.idx()].counters;
     match lookup {
         CacheLookup::Skipped => {}
@@ -933,13 +942,13 @@ pub fn http_action_req_cache_use(w: &mut Haproxy, s: &mut Session, px: ProxyId, 
 /// gets its body copied by `http_response_forward_body`. Nothing happens without an
 /// earlier `cache-use` (no key), nor for a response that came from the cache. `px` is
 /// the proxy whose rule this is.
-pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, px: ProxyId, name: &str, mut head: Head) {
-    let Some(idx) = w.caches.iter().position(|c| c.id == name) else { return };
-    if s.si[1].appctx.is_some() {
+pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, px: ProxyId, idx: CacheId, mut head: Head) {
+    if idx.idx() >= w.caches.len() || s.si[1].appctx.is_some() {
         return;
     }
     // Nothing without an earlier cache-use (no key); an earlier cache-store keeps it.
     let Some(txn) = s.txn.cache.as_deref_mut().filter(|t| t.store.is_none()) else { return };
+    let name = w.caches[idx.idx()].id.as_str();
     let _sp = tracing::debug_span!(names::HTTP_ACTION_STORE_CACHE, sess = s.uniq_id, cache = name).entered();
     let facts = StoreFacts {
         req_http11: !s.txn.cli_http10,
@@ -957,7 +966,7 @@ pub fn http_action_store_cache(w: &mut Haproxy, s: &mut Session, px: ProxyId, na
         now: unix_secs(w.clock.date),
     };
     let had_age = head.value("age").is_some();
-    store_decision(&mut w.caches[idx], idx, &mut head, facts, txn);
+    store_decision(&mut w.caches[idx.idx()], idx, &mut head, facts, txn);
     if had_age
         && txn.store.is_some()
         && let Some(live) = s.txn.rsp.head.as_mut()
@@ -972,7 +981,7 @@ pub fn cache_store_done(w: &mut Haproxy, s: &mut Session) {
     let Some(txn) = s.txn.cache.as_deref_mut() else { return };
     let Some(idx) = txn.store.as_ref().map(|p| p.cache) else { return };
     let now = unix_secs(w.clock.date);
-    if let Some(cache) = w.caches.get_mut(idx) {
+    if let Some(cache) = w.caches.get_mut(idx.idx()) {
         cache_store_http_end(cache, txn, now);
     }
 }
@@ -989,7 +998,7 @@ pub fn smp_fetch_res_cache_hit(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 /// the response comes from; no sample when it does not come from a cache.
 pub fn smp_fetch_res_cache_name(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some((w, s)) = c.strm
-        && let Some(cache) = s.si[1].appctx.as_ref().and_then(|a| w.caches.get(a.cache))
+        && let Some(cache) = s.si[1].appctx.as_ref().and_then(|a| w.caches.get(a.cache.idx()))
     {
         out.push(SmpData::Str(cache.id.as_bytes().to_vec()));
     }
@@ -1015,8 +1024,8 @@ pub enum HtxCacheState {
 pub struct CacheAppCtx {
     /// The entry (kept alive while it is sent, even if evicted meanwhile).
     pub entry: Arc<CacheEntry>,
-    /// Index of the cache (`res.cache_name`).
-    pub cache: usize,
+    /// The cache (`res.cache_name`).
+    pub cache: CacheId,
     /// `st0`.
     pub st: HtxCacheState,
     /// `send_notmodified`: a `304 Not Modified` instead of the entry.
@@ -1063,7 +1072,7 @@ fn should_send_notmodified_response(req: &Head, entry: &CacheEntry) -> bool {
 
 impl CacheAppCtx {
     /// The applet for `entry` of cache `cache`, answering `req` (`HEAD`, conditional).
-    pub fn new(entry: Arc<CacheEntry>, cache: usize, req: &Head, head_request: bool) -> CacheAppCtx {
+    pub fn new(entry: Arc<CacheEntry>, cache: CacheId, req: &Head, head_request: bool) -> CacheAppCtx {
         let send_notmodified = should_send_notmodified_response(req, &entry);
         CacheAppCtx {
             with_body: !head_request && !send_notmodified,

@@ -18,8 +18,7 @@ use std::path::Path;
 
 use crate::haproxy::acl::{Condition, parse_acl_cond, parse_acl_expr};
 use crate::haproxy::buffers::Analysers;
-use crate::haproxy::cache::{Cache, cfg_parse_cache, cfg_post_parse_section_cache};
-use crate::haproxy::checks::{SrvCheckCfg, init_srv_checks, srv_parse_check_kw};
+use crate::haproxy::cache::{Cache, CacheRef, cfg_parse_cache, cfg_post_parse_section_cache};
 use crate::haproxy::compression::{Comp, parse_compression_options};
 use crate::haproxy::frontend::frontend_accept;
 use crate::haproxy::haproxy::{Global, StatsSocketConf};
@@ -34,12 +33,12 @@ use crate::haproxy::proxy::{
     BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule,
     Timeouts,
 };
-use crate::haproxy::server::{Server, SrvFlags, SrvPpOpts};
+use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
-use crate::ids::{ListenerId, ProxyId};
+use crate::ids::{CacheId, ListenerId, ProxyId};
 use crate::trace::names;
 
 /// Everything the configuration produced, ready for `init`.
@@ -263,6 +262,9 @@ const PROXY_KW: &[&str] = &[
     "tcp-response",
     "unique-id-format",
     "unique-id-header",
+    "stick-table",
+    "stick",
+    "cookie",
 ];
 
 /// Valid HAProxy proxy keywords haflow accepts with a warning.
@@ -295,9 +297,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stats",
-    "stick",
-    "stick-table",
     "use-server",
     "declare",
     "retry-on",
@@ -1016,6 +1015,8 @@ impl Parser<'_> {
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
+        p.uri_auth = d.uri_auth.clone();
+        p.uri_auth_inherited = p.uri_auth.is_some();
         p.log_format = d.log_format;
         p.log_format_str = d.log_format_str.clone();
         p.unique_id_format = d.unique_id_format.clone();
@@ -1168,6 +1169,74 @@ impl Parser<'_> {
                 let hint = suggest(k, &[GLOBAL_KW, GLOBAL_KNOWN, TUNE_RESOURCES]);
                 return Err(format!("unknown keyword '{k}' in 'global' section{hint}"));
             }
+        }
+        Ok(())
+    }
+
+    /// cfgparse-listen.c's `stats` keyword in 2.6 (1.5-dev8's cfgparse.c): the proxy's
+    /// statistics page (`uri_auth`).
+    fn parse_stats_proxy(&mut self, args: &[String]) -> Result<(), String> {
+        use crate::haproxy::uri_auth::stats_check_init_uri_auth;
+        let in_def = self.in_defaults();
+        let sub = args.get(1).map(String::as_str).unwrap_or("");
+        let arg2 = args.get(2).map(String::as_str).unwrap_or("");
+        let p = self.cur();
+        if !in_def && p.uri_auth_inherited {
+            // We must detach from the default config.
+            p.uri_auth = None;
+            p.uri_auth_inherited = false;
+        }
+        match sub {
+            "admin" => {
+                if in_def {
+                    return Err("'stats admin' not allowed in 'defaults' section.".into());
+                }
+                if !matches!(arg2, "if" | "unless") {
+                    return Err("'stats admin' requires either 'if' or 'unless' followed by a condition.".into());
+                }
+                let p = self.cur();
+                let cond = crate::haproxy::acl::parse_acl_cond(&args[2..], &p.acls)
+                    .map_err(|e| format!("error detected while parsing a 'stats admin' rule : {e}."))?;
+                stats_check_init_uri_auth(&mut p.uri_auth).admin_rules.push(cond);
+            }
+            "uri" if arg2.is_empty() => return Err("'uri' needs an URI prefix.".into()),
+            "uri" => stats_check_init_uri_auth(&mut p.uri_auth).uri_prefix = arg2.to_string(),
+            "realm" if arg2.is_empty() => return Err("'realm' needs an realm name.".into()),
+            "realm" => stats_check_init_uri_auth(&mut p.uri_auth).auth_realm = Some(arg2.to_string()),
+            "refresh" => {
+                let ms = parse_time_err(arg2).map_err(|e| {
+                    e.alert(arg2, "stats refresh", |c| {
+                        format!("unexpected character '{c}' in argument to stats refresh interval.")
+                    })
+                })?;
+                // A bare number is in seconds here.
+                let secs = if arg2.chars().any(|c| c.is_ascii_alphabetic()) { ms / 1000 } else { ms };
+                stats_check_init_uri_auth(&mut p.uri_auth).refresh = secs;
+            }
+            "scope" if arg2.is_empty() => return Err("'scope' needs a proxy name.".into()),
+            "scope" => stats_check_init_uri_auth(&mut p.uri_auth).scope.push(arg2.to_string()),
+            "enable" => {
+                stats_check_init_uri_auth(&mut p.uri_auth);
+            }
+            "hide-version" => stats_check_init_uri_auth(&mut p.uri_auth).hide_version = true,
+            "show-legends" => stats_check_init_uri_auth(&mut p.uri_auth).show_legends = true,
+            "show-node" => {
+                let ok = arg2.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !ok {
+                    return Err("'stats show-node' invalid node name - should be a stringwith digits(0-9), letters(A-Z, a-z), hyphen(-) or underscode(_).".into());
+                }
+                stats_check_init_uri_auth(&mut p.uri_auth).node = Some(arg2.to_string());
+            }
+            "show-desc" => {
+                let desc = args[2..].join(" ");
+                stats_check_init_uri_auth(&mut p.uri_auth).desc = Some(desc);
+            }
+            // Ignoring these would open the page to everyone: refuse them.
+            "auth" | "http-request" | "show-modules" => {
+                return Err(format!("'stats {sub}' is not implemented by haflow."));
+            }
+            "" => return Err("missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.".into()),
+            other => return Err(format!("unknown stats parameter '{other}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
         }
         Ok(())
     }
@@ -1424,7 +1493,8 @@ impl Parser<'_> {
                 {
                     p.req_cap.push((None, slot.len));
                 }
-                if let HttpAct::CacheUse(name) | HttpAct::CacheStore(name) = &rule.act
+                if let HttpAct::CacheUse(CacheRef { name, .. }) | HttpAct::CacheStore(CacheRef { name, .. }) =
+                    &rule.act
                     && !p.filters.iter().any(|f| matches!(f, FltConf::Cache { name: n, .. } if n == name))
                 {
                     // cache.c:parse_cache_rule() in 2.6: the first rule naming a cache
@@ -1597,6 +1667,7 @@ impl Parser<'_> {
                 let uri = args.get(1).filter(|u| !u.is_empty()).ok_or("'monitor-uri' expects an URI.")?;
                 self.cur().monitor_uri = Some(uri.clone());
             }
+            "stats" => self.parse_stats_proxy(args)?,
             "monitor" => {
                 need(ProxyCap::PR_CAP_FE, kw)?;
                 if self.in_defaults() {
@@ -1644,6 +1715,35 @@ impl Parser<'_> {
                 if let Some(warning) = parse_compression_options(comp, &args[1..], in_defaults)? {
                     self.warn(warning);
                 }
+            }
+            "stick-table" => {
+                if self.in_defaults() {
+                    return Err("'stick-table' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                if p.table.is_some() {
+                    return Err(format!("only one stick-table per proxy is allowed ('{}').", p.name));
+                }
+                let t = crate::haproxy::stick_table::parse_stick_table(&args[1..], &p.name)?;
+                p.table = Some(Box::new(t));
+            }
+            "stick" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                if self.in_defaults() {
+                    return Err("'stick' not allowed in 'defaults' section.".into());
+                }
+                let p = self.cur();
+                let rule = crate::haproxy::stick_table::parse_sticking_rule(&args[1..], &p.acls)?;
+                if rule.flags & crate::haproxy::stick_table::STK_ON_RSP != 0 {
+                    p.storersp_rules.push(rule);
+                } else {
+                    p.sticking_rules.push(rule);
+                }
+            }
+            "cookie" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
+                self.cur().cookie = Some(c);
             }
             "description" | "id" | "enabled" => {}
             "disabled" => {
@@ -1936,131 +2036,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// The keywords after `server <name> <addr>` (HAProxy 2.6 calls server.c:_srv_parse_kw()
-    /// for each), with HAProxy 2.6's messages (the caller adds the line and the server).
-    /// The health-check keywords are check.c's (`checks::srv_parse_check_kw`).
+    /// The keywords after `server <name> <addr>`, warnings going to the configuration's.
     fn srv_parse_kws(&mut self, srv: &mut Server, args: &[String]) -> Result<(), String> {
-        let name = srv.name.clone();
-        let mut chk = SrvCheckCfg::default();
-        let mut i = 0;
-        while i < args.len() {
-            if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
-                i += r?;
-                continue;
-            }
-            let a = args[i].as_str();
-            let val = args.get(i + 1);
-            let int = |kw: &str| -> Result<u32, String> {
-                val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
-            };
-            match a {
-                "weight" => {
-                    let w = int("weight")?;
-                    if w > 256 {
-                        return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
-                    }
-                    srv.uweight = w;
-                    i += 2;
-                }
-                "maxconn" => {
-                    srv.maxconn = int("maxconn")?;
-                    i += 2;
-                }
-                "maxqueue" => {
-                    srv.maxqueue = int("maxqueue")?;
-                    i += 2;
-                }
-                "backup" => {
-                    srv.flags.insert(SrvFlags::SRV_BACKUP);
-                    i += 1;
-                }
-                "disabled" => {
-                    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
-                    i += 1;
-                }
-                "enabled" => i += 1,
-                "socks4" => {
-                    let v =
-                        val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
-                    match str2sa_range(v, false, self.env).map_err(|e| format!("'socks4' : {e}"))? {
-                        ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
-                            srv.socks4 = Some(std::net::SocketAddr::new(ip, port));
-                        }
-                        _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
-                    }
-                    i += 2;
-                }
-                "pool-max-conn" => {
-                    let v = args.get(i + 1).filter(|v| !v.is_empty());
-                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
-                    srv.max_idle_conns = crate::haproxy::checks::atol_i32(v);
-                    if srv.max_idle_conns < -1 {
-                        return Err(format!("'{a}' must be >= -1"));
-                    }
-                    i += 2;
-                }
-                "pool-low-conn" => {
-                    let v = args.get(i + 1).filter(|v| !v.is_empty());
-                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
-                    srv.low_idle_conns = crate::haproxy::checks::atol_i32(v).max(0) as u32;
-                    i += 2;
-                }
-                "max-reuse" => {
-                    // 2.6 checks it, and only its HTTP/2 and FastCGI connections honour it:
-                    // HTTP/1 ones, the only ones haflow has, are reused without a count.
-                    args.get(i + 1)
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
-                    i += 2;
-                }
-                "pool-purge-delay" => {
-                    let v = args.get(i + 1).filter(|v| !v.is_empty());
-                    let v = v.ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
-                    srv.pool_purge_delay = crate::haproxy::standard::parse_time_err(v).map_err(|e| {
-                        e.alert(v, a, |c| format!("unexpected character '{c}' in argument to <{a}>."))
-                    })?;
-                    i += 2;
-                }
-                "proxy-v2-options" => {
-                    // srv_parse_proxy_v2_options() in 2.6: a comma-separated list.
-                    let v = args.get(i + 1).map_or("", String::as_str);
-                    for o in v.split(',') {
-                        srv.pp_opts |= match o {
-                            "ssl" => SrvPpOpts::SRV_PP_V2_SSL,
-                            "cert-cn" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CN,
-                            "cert-key" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_KEY_ALG,
-                            "cert-sig" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_SIG_ALG,
-                            "ssl-cipher" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CIPHER,
-                            "authority" => SrvPpOpts::SRV_PP_V2_AUTHORITY,
-                            "crc32c" => SrvPpOpts::SRV_PP_V2_CRC32C,
-                            "unique-id" => SrvPpOpts::SRV_PP_V2_UNIQUE_ID,
-                            _ => return Err(format!("'{o}' : proxy v2 option not implemented")),
-                        };
-                    }
-                    i += 2;
-                }
-                "id" | "cookie" | "slowstart" | "observe" | "error-limit" | "on-error" | "resolvers"
-                | "init-addr" | "source" | "sni" | "alpn" | "proto" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += 2;
-                }
-                "send-proxy" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
-                    i += 1;
-                }
-                "send-proxy-v2" => {
-                    srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
-                    i += 1;
-                }
-                "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "non-stick" | "allow-0rtt" | "track" => {
-                    self.warn(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                    i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
-                }
-                other => return Err(format!("unknown keyword '{other}'")),
-            }
+        let mut warnings = Vec::new();
+        let mode = self.cur().mode;
+        let r = srv_parse_kws(srv, args, self.env, false, mode, &mut warnings);
+        for w in warnings {
+            self.warn(w);
         }
-        init_srv_checks(srv, &chk);
-        Ok(())
+        r
     }
 
     /// `default-server <settings>`: checked now against a throw-away server, kept as words
@@ -2399,6 +2383,15 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
+    let tables: Vec<(String, ProxyId)> =
+        cfg.proxies.iter().filter(|p| p.table.is_some()).map(|p| (p.name.clone(), p.id)).collect();
+    let mut server_id_tables = Vec::new();
+    for name in crate::haproxy::stick_table::take_table_refs() {
+        if !tables.iter().any(|(n, _)| *n == name) {
+            diag.alerts
+                .push(format!("unable to find table '{name}' referenced by a sample fetch or converter."));
+        }
+    }
     let find_be = |name: &str| {
         names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
     };
@@ -2432,6 +2425,12 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 diag.alerts.push(format!(
                     "{what}: unable to enable the compression filter before the cache '{name}'."
                 ));
+            }
+        }
+        // The cache rules find their section.
+        for rule in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+            if let HttpAct::CacheUse(r) | HttpAct::CacheStore(r) = &mut rule.act {
+                r.id = cfg.caches.iter().position(|c| c.id == r.name).map(CacheId::from);
             }
         }
         for rule in p.switching_rules.iter_mut().filter(|r| r.dynamic.is_none()) {
@@ -2507,6 +2506,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.name
             ));
         }
+        server_id_tables.extend(resolve_stick_tables(p, &tables, &mut diag));
         // ANCHOR: analysers_wiring
         // Analysers: what each session going through this proxy will run.
         if p.is_frontend() && !p.tcp_req.inspect_rules.is_empty() {
@@ -2535,6 +2535,11 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             p.be_rsp_ana |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
         }
         // ANCHOR_END: analysers_wiring
+    }
+    for px in server_id_tables {
+        if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
+            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+        }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
     for p in &cfg.proxies {
@@ -2584,6 +2589,48 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         return Err(diag);
     }
     Ok(())
+}
+
+/// Resolves the tables `stick` rules and `track-sc*` actions of `p` name (their own
+/// proxy's table when they name none), as 1.5.0's `check_config_validity` does, and adds
+/// the sticking analysers to a backend that has `stick` rules.
+/// Returns the tables `stick` rules use, which store the server's id.
+fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut Diag) -> Vec<ProxyId> {
+    let (pname, own) = (p.name.clone(), p.table.as_ref().map(|_| p.id));
+    let find = |name: &Option<String>| match name {
+        Some(n) => tables.iter().find(|(t, _)| t == n).map(|(_, id)| *id),
+        None => own,
+    };
+    let mut missing = Vec::new();
+    for r in p.sticking_rules.iter_mut().chain(p.storersp_rules.iter_mut()) {
+        r.table = find(&r.table_name);
+        if r.table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find stick-table '{}'.",
+                r.table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    }
+    for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
+        if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            *table = find(table_name);
+            if table.is_none() {
+                missing.push(format!(
+                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                    table_name.as_deref().unwrap_or(&pname)
+                ));
+            }
+        }
+    }
+    diag.alerts.extend(missing);
+    if !p.sticking_rules.is_empty() {
+        p.be_req_ana |= Analysers::AN_REQ_STICKING_RULES;
+    }
+    let stores = p.sticking_rules.iter().any(|r| r.flags & crate::haproxy::stick_table::STK_IS_STORE != 0);
+    if stores || !p.storersp_rules.is_empty() {
+        p.be_rsp_ana |= Analysers::AN_RES_STORE_RULES;
+    }
+    p.sticking_rules.iter().chain(&p.storersp_rules).filter_map(|r| r.table).collect()
 }
 
 /// A `Timeouts` value used by tests that build proxies by hand.

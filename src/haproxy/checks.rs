@@ -30,6 +30,7 @@ use crate::haproxy::server::{CheckState, Server, SrvFlags, SrvPpOpts, srv_fullna
 use crate::haproxy::session::SessFlags;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::tcpcheck::{ConnectPlan, tcpcheck_main, tcpcheck_step_desc};
+use crate::haproxy::time::Tick;
 use crate::haproxy::time::{tick_add, tick_is_expired};
 use crate::ids::{Fd, ProxyId, ServerId, TaskId};
 use crate::trace::names;
@@ -1111,8 +1112,10 @@ pub fn srv_parse_check_kw(
 
 /// check.c:init_srv_check() and init_srv_agent_check() (2.6) for a server of the
 /// configuration: its health check (`check`) and agent check (`agent-check`), not yet
-/// given their rules (`check_proxy_tcpcheck` does, once the backend is read).
-pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
+/// given their rules (`check_proxy_tcpcheck` does, once the backend is read). A server
+/// added at runtime (`dynamic`) only sends a PROXY header with an explicit
+/// `check-send-proxy`.
+pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg, dynamic: bool) {
     srv.check_rise = c.rise;
     srv.check = None;
     srv.agent = None;
@@ -1126,7 +1129,8 @@ pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg) {
         // Without a check port or address, checks speak like the traffic: the server's
         // PROXY protocol too.
         k.send_proxy = c.send_proxy
-            || (c.port == 0
+            || (!dynamic
+                && c.port == 0
                 && c.addr.is_none()
                 && srv.pp_opts.intersects(SrvPpOpts::SRV_PP_V1 | SrvPpOpts::SRV_PP_V2));
         k.via_socks4 = c.via_socks4;
@@ -1431,7 +1435,7 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
     let _g = span.enter();
     let mut checked: Vec<(CheckId, u64)> = Vec::new();
     for (pi, p) in w.proxies.iter().enumerate() {
-        for (si, s) in p.servers.iter().enumerate() {
+        for (si, s) in p.servers.enumerate() {
             let sid = ServerId { px: ProxyId::from(pi), idx: si as u32 };
             for kind in [CheckKind::Health, CheckKind::Agent] {
                 if srv_check(s, kind).is_some_and(|c| c.state.contains(ChkSt::CHK_ST_CONFIGURED)) {
@@ -1448,42 +1452,56 @@ pub fn start_checks(w: &mut Haproxy) -> Result<(), String> {
     let mininter = checked.iter().map(|&(_, i)| i).filter(|&i| i >= SRV_CHK_INTER_THRES).min().unwrap_or(0);
     let now = w.clock.now_ms;
     for (srvpos, &(cid, inter)) in checked.iter().enumerate() {
-        let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(cid)) else {
-            let msg =
-                format!("Starting [{}] check: out of memory.", srv_fullname(w, cid.srv).replace('/', ":"));
-            print_diag(w, "ALERT", &msg);
+        let spread = mininter.max(inter);
+        if let Err(msg) = start_check_task(w, cid, tick_add(now, spread * srvpos as u64 / nbchk)) {
             // Give back the tasks already created: the caller exits.
             stop_checks(w);
             return Err(msg);
-        };
-        let spread = mininter.max(inter);
-        if let Some(task) = w.sched.get_mut(t) {
-            task.expire = Some(tick_add(now, spread * srvpos as u64 / nbchk));
-        }
-        w.sched.task_queue(t);
-        if let Some(c) = chk(w, cid) {
-            c.task = Some(t);
         }
     }
     span.record("checks", nbchk);
     Ok(())
 }
 
+/// check.c:start_check_task() in 2.6: the task of one check, first run at `first`. Also
+/// used for a server added at runtime (`add server ... check`), whose check then waits
+/// for `enable health` as 2.6's does.
+pub fn start_check_task(w: &mut Haproxy, cid: CheckId, first: Tick) -> Result<(), String> {
+    let Some(t) = w.sched.task_new(process_chk, TaskContext::Check(cid)) else {
+        let msg = format!("Starting [{}] check: out of memory.", srv_fullname(w, cid.srv).replace('/', ":"));
+        print_diag(w, "ALERT", &msg);
+        return Err(msg);
+    };
+    if let Some(task) = w.sched.get_mut(t) {
+        task.expire = Some(first);
+    }
+    w.sched.task_queue(t);
+    if let Some(c) = chk(w, cid) {
+        c.task = Some(t);
+    }
+    Ok(())
+}
+
+/// check.c:check_purge() in 2.6: closes the check's connection and frees its buffers and
+/// its task, for a stop or a server being deleted.
+pub fn check_purge(w: &mut Haproxy, cid: CheckId) {
+    chk_conn_close(w, cid);
+    let Some(c) = chk(w, cid) else { return };
+    c.bi = Vec::new();
+    c.bo = Vec::new();
+    c.state.remove(ChkSt::CHK_ST_INPROGRESS);
+    if let Some(t) = c.task.take() {
+        w.sched.task_free(t);
+    }
+}
+
 /// Frees every check's connection and task (what `deinit()` does in haproxy.c): used by a
 /// hard stop, and when a soft stop ends, so nothing is left in `fdtab[]` or `pool2_task`.
 pub fn stop_checks(w: &mut Haproxy) {
     for pi in 0..w.proxies.len() {
-        for si in 0..w.proxies[pi].servers.len() {
+        for si in 0..w.proxies[pi].servers.slots() {
             for kind in [CheckKind::Health, CheckKind::Agent] {
-                let cid = CheckId { srv: ServerId { px: ProxyId::from(pi), idx: si as u32 }, kind };
-                chk_conn_close(w, cid);
-                let Some(c) = chk(w, cid) else { continue };
-                c.bi = Vec::new();
-                c.bo = Vec::new();
-                c.state.remove(ChkSt::CHK_ST_INPROGRESS);
-                if let Some(t) = c.task.take() {
-                    w.sched.task_free(t);
-                }
+                check_purge(w, CheckId { srv: ServerId { px: ProxyId::from(pi), idx: si as u32 }, kind });
             }
         }
     }

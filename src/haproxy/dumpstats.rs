@@ -36,14 +36,17 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::haproxy::buffers::BufFlags;
+use crate::haproxy::checks::{CheckId, CheckKind, ChkSt, check_purge, start_check_task};
+use crate::haproxy::errors::print_message;
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::proxy::Proxy;
 use crate::haproxy::server::{
-    SrvFlags, server_parse_weight_change_request, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready,
-    srv_fullname,
+    Server, SrvFlags, server_parse_weight_change_request, srv_adm_set_drain, srv_adm_set_maint,
+    srv_adm_set_ready, srv_fullname, srv_parse_kws,
 };
 use crate::haproxy::session::{SessFlags, Session, SnErr};
+use crate::haproxy::standard::{ParsedAddr, str2sa_range};
 use crate::haproxy::stats;
 use crate::haproxy::stream_interface::SiState;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
@@ -814,6 +817,18 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             Answer::Text(crate::haproxy::cache::cli_io_handler_show_cache(&w.caches, now))
         }
         ["show", "pools", ..] => Answer::Text(dump_pools(w)),
+        [verb @ ("show" | "clear" | "set"), "table", rest @ ..] => {
+            use crate::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
+            let (act, need) = match *verb {
+                "show" => (StkCliAct::Show, AccessLevel::User),
+                "clear" => (StkCliAct::Clear, Operator),
+                _ => (StkCliAct::Set, Admin),
+            };
+            if !has_level(a, need) {
+                return deny();
+            }
+            Answer::Text(cli_parse_table_req(w, act, rest, has_level(a, Operator)))
+        }
         ["show", "activity", ..] => Answer::Text(cli_io_handler_show_activity(w)),
         ["show", "tasks", ..] => Answer::Text(cli_io_handler_show_tasks(w)),
         ["show", "fd", rest @ ..] => {
@@ -900,7 +915,7 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
         }
         ["get", "weight", rest @ ..] => Answer::Text(match find_server_arg(w, rest.first().copied()) {
             Ok(sid) => {
-                let iw = w.cli.stats.iweight(sid);
+                let iw = w.server(sid).iweight;
                 format!("{} (initial {iw})\n", w.server(sid).uweight)
             }
             Err(e) => e,
@@ -922,6 +937,27 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
                 return deny();
             }
             Answer::Text(cli_parse_set_server(w, rest))
+        }
+        ["add", "server", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(cli_parse_add_server(w, rest))
+        }
+        ["del", "server", rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(cli_parse_delete_server(w, rest.first().copied()))
+        }
+        [verb @ ("enable" | "disable"), what @ ("health" | "agent"), rest @ ..] => {
+            if !has_level(a, Admin) {
+                return deny();
+            }
+            Answer::Text(match find_server_arg(w, rest.first().copied()) {
+                Err(e) => e,
+                Ok(sid) => cli_parse_enable_check(w, sid, *verb == "enable", *what == "agent"),
+            })
         }
         ["disable", "server", rest @ ..] | ["enable", "server", rest @ ..] => {
             if !has_level(a, Admin) {
@@ -1144,6 +1180,149 @@ fn find_server_arg(w: &Haproxy, arg: Option<&str>) -> Result<ServerId, String> {
     }
 }
 
+/// server.c:cli_parse_add_server() in 2.6: `add server <bk>/<srv> <addr> [kw]*`. The new
+/// server takes a new slot at the end of its backend's list, the first free `puid`, and
+/// starts in maintenance, its checks configured but disabled until `enable health` /
+/// `enable agent`, as 2.6 starts a dynamic server. No `default-server` setting applies.
+/// Only backends balancing with a dynamic algorithm (`roundrobin`, `leastconn`, `first`:
+/// 2.6's `BE_LB_PROP_DYN`) take servers at runtime; a map-based one (`static-rr`, `source`)
+/// computed its map once.
+fn cli_parse_add_server(w: &mut Haproxy, args: &[&str]) -> String {
+    let Some((be_name, sv_name)) =
+        args.first().and_then(|a| a.split_once('/')).filter(|(_, s)| !s.is_empty())
+    else {
+        return "Require 'backend/server'.".into();
+    };
+    // As in 2.6, these refusals have no newline of their own (cli_err() with a bare
+    // message); those of the server's parsing do (they come from ha_alert()).
+    let Some(px) = w.proxies.iter().find(|p| p.is_backend() && p.name == be_name) else {
+        return "No such backend.".into();
+    };
+    if !px.lbprm.algo.is_dynamic() {
+        return "Backend must use a dynamic load balancing to support dynamic servers.".into();
+    }
+    let (pid, mode) = (px.id, px.mode);
+    let fail = |msg: String| -> String {
+        print_message("ALERT", &format!("CLI : 'server {be_name}/{sv_name}' : {msg}"));
+        format!("{msg}\n")
+    };
+    let Some(addr) = args.get(1) else {
+        let msg = "'server' expects <name> and <addr>[:<port>] as arguments.";
+        print_message("ALERT", &format!("CLI : {msg}"));
+        return format!("{msg}\n");
+    };
+    // A dynamic server is never resolved (2.6 sets its `init-addr` to `none`).
+    let sa = match str2sa_range(addr, false, &|_| None) {
+        Ok(ParsedAddr::Inet(ip, port, _)) => SocketAddr::new(ip, port),
+        Ok(_) => {
+            return fail(format!(
+                "'server {sv_name}' : only IPv4/IPv6 server addresses are supported by haflow."
+            ));
+        }
+        Err(e) => return fail(format!("'server {sv_name}' : {e}")),
+    };
+    let mut srv = Server::new(0, sv_name, sa, 0);
+    let words: Vec<String> = args[2..].iter().map(|s| s.to_string()).collect();
+    let mut warnings = Vec::new();
+    if let Err(e) = srv_parse_kws(&mut srv, &words, &|_| None, true, mode, &mut warnings) {
+        return fail(e);
+    }
+    let p = &mut w.proxies[pid.idx()];
+    if p.find_server(sv_name).is_some() {
+        return fail("Already exists a server with the same name in backend.".into());
+    }
+    // proxy.c:get_next_id(): the lowest id no server of the backend uses.
+    srv.puid = (1..).find(|id| p.servers.iter().all(|s| s.puid != *id)).unwrap_or(0);
+    // Created in forced maintenance; its checks wait for `enable health|agent`.
+    srv.flags.insert(SrvFlags::SRV_MAINTAIN);
+    srv.flags.remove(SrvFlags::SRV_RUNNING);
+    for c in [srv.check.as_mut(), srv.agent.as_mut()].into_iter().flatten() {
+        c.state.remove(ChkSt::CHK_ST_ENABLED);
+        c.health = 0;
+    }
+    // Maintenance pauses the health check; the agent keeps running (it may say `ready`).
+    if let Some(c) = srv.check.as_mut() {
+        c.state.insert(ChkSt::CHK_ST_PAUSED);
+    }
+    // The backend's check rules (`option httpchk`, `tcp-check`...), as at start-up.
+    if let Some(c) = srv.check.as_mut() {
+        c.rules = p.tcpcheck.rules.clone();
+    }
+    srv.last_change = w.clock.now_ms.0 / 1000;
+    srv.check_rise = srv.check.as_ref().map_or(srv.check_rise, |c| c.rise);
+    let sid = ServerId { px: pid, idx: w.proxies[pid.idx()].servers.push(srv) as u32 };
+    w.cli.stats.srv_attach(sid);
+    let now = w.clock.now_ms;
+    for kind in [CheckKind::Health, CheckKind::Agent] {
+        let configured = match kind {
+            CheckKind::Health => w.server(sid).check.is_some(),
+            CheckKind::Agent => w.server(sid).agent.is_some(),
+        };
+        if configured && start_check_task(w, CheckId { srv: sid, kind }, now).is_err() {
+            print_message("ALERT", "System might be unstable, consider to execute a reload");
+        }
+    }
+    print_message("NOTICE", &format!("CLI : 'server {be_name}/{sv_name}' : New server registered."));
+    let mut out: String = warnings.iter().map(|m| format!("{m}\n")).collect();
+    out.push_str("New server registered.\n");
+    out
+}
+
+/// server.c:cli_parse_delete_server() in 2.6: `del server <bk>/<srv>`. Only a server in
+/// maintenance with nothing attached (no session on it or queued for it, no session that
+/// last used it) is deleted; its check tasks and connections, its statistics and its
+/// slot's content are freed. haflow has no configuration element pointing to a server
+/// (`track`, `use-server`, `srv_*` fetches with an argument), so every server is
+/// purgeable.
+fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
+    // These answers have no newline of their own in 2.6 (cli_err() with a bare message):
+    // only the end of the answer follows.
+    let sid = match find_server_arg(w, arg) {
+        Ok(s) => s,
+        Err(e) => return e.trim_end().to_string(),
+    };
+    let srv = w.server(sid);
+    if !srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
+        return "Only servers in maintenance mode can be deleted.".into();
+    }
+    let attached = srv.cur_sess > 0
+        || srv.served > 0
+        || !srv.pendconns.is_empty()
+        || w.sessions.iter().any(|(_, s)| s.srv == Some(sid) || s.prev_srv == Some(sid));
+    if attached {
+        return "Server still has connections attached to it, cannot remove it.".into();
+    }
+    for kind in [CheckKind::Health, CheckKind::Agent] {
+        check_purge(w, CheckId { srv: sid, kind });
+    }
+    let p = &mut w.proxies[sid.px.idx()];
+    drop(p.servers.remove(sid.idx as usize));
+    let slots = p.servers.slots();
+    w.cli.stats.srv_detach(sid, slots);
+    print_message("NOTICE", "Server deleted.");
+    "Server deleted.".into()
+}
+
+/// server.c:cli_parse_enable_health() / cli_parse_disable_health() and the `agent` ones
+/// in 2.6: `enable|disable health|agent <bk>/<srv>` let a configured check run or stop it.
+fn cli_parse_enable_check(w: &mut Haproxy, sid: ServerId, enable: bool, agent: bool) -> String {
+    let srv = w.server_mut(sid);
+    let c = if agent { srv.agent.as_mut() } else { srv.check.as_mut() };
+    match c {
+        Some(c) if enable => {
+            c.state.insert(ChkSt::CHK_ST_ENABLED);
+            String::new()
+        }
+        Some(c) => {
+            c.state.remove(ChkSt::CHK_ST_ENABLED);
+            String::new()
+        }
+        None if !enable => String::new(),
+        None if agent => "Agent was not configured on this server, cannot enable.\n".into(),
+        None => "Health check was not configured on this server, cannot enable.\n".into(),
+    }
+}
+
 /// server.c:cli_parse_set_server() (HAProxy 2.6): `set server <bk>/<srv> state|weight ...`.
 fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
     let sid = match find_server_arg(w, args.first().copied()) {
@@ -1169,6 +1348,9 @@ fn cli_parse_set_server(w: &mut Haproxy, args: &[&str]) -> String {
         Some(["state"]) => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
         Some(["weight", v, ..]) => server_parse_weight_change_request(w, sid, v),
         Some(["weight"]) => "Require <weight> or <weight%>.\n".into(),
+        Some(["fqdn"]) => "set server <b>/<s> fqdn requires a FQDN.\n".into(),
+        // haflow has no `resolvers`: no server is ever resolved at runtime.
+        Some(["fqdn", ..]) => "set server <b>/<s> fqdn failed because no resolution is configured.\n".into(),
         _ => "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n".into(),
     }
 }
@@ -1577,6 +1759,7 @@ fn cli_io_handler_show_tasks(w: &Haproxy) -> String {
             TaskContext::Session(_) => names::PROCESS_SESSION,
             TaskContext::Check(_) => names::PROCESS_CHK,
             TaskContext::Cli(_) => "cli_task_process",
+            TaskContext::StkTable(_) => names::PROCESS_TABLE_EXPIRE,
             TaskContext::Global => "task",
         };
         match counts.iter_mut().find(|(n, _)| *n == name) {
@@ -1731,7 +1914,12 @@ fn dump_servers_state(
     room: usize,
 ) -> bool {
     let now = w.clock.now_ms.0 / 1000;
-    while let Some(srv) = p.servers.get(*sv) {
+    while *sv < p.servers.slots() {
+        let Some(srv) = p.servers.get(*sv) else {
+            // A deleted server's empty slot.
+            *sv += 1;
+            continue;
+        };
         if out.len() >= room {
             return false;
         }
@@ -1759,7 +1947,6 @@ fn dump_servers_state(
             *sv += 1;
             continue;
         }
-        let sid = ServerId { px: p.id, idx: *sv as u32 };
         let op = if srv.flags.contains(SrvFlags::SRV_RUNNING) { 2 } else { 0 };
         let admin = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }
             | if srv.flags.contains(SrvFlags::SRV_DRAIN) { 0x08 } else { 0 };
@@ -1782,7 +1969,7 @@ fn dump_servers_state(
             srv.name,
             srv.addr.ip(),
             srv.uweight,
-            w.cli.stats.iweight(sid),
+            srv.iweight,
             now.saturating_sub(srv.last_change),
             srv.addr.port()
         );

@@ -587,6 +587,19 @@ impl Haproxy {
         if self.pool_comp_ctx.stats().allocated > 0 {
             v.push(self.pool_comp_ctx.stats());
         }
+        // Tables whose entries have the same size share one `sticktables` pool in HAProxy
+        // (`MEM_F_SHARED`): their counters are merged here.
+        for t in self.proxies.iter().filter_map(|p| p.table.as_ref()) {
+            let st = t.pool_stats();
+            match v.iter_mut().find(|p| p.name == st.name && p.size == st.size) {
+                Some(p) => {
+                    p.allocated += st.allocated;
+                    p.used += st.used;
+                    p.failed += st.failed;
+                }
+                None => v.push(st),
+            }
+        }
         v
     }
 
@@ -601,8 +614,10 @@ impl Haproxy {
             .flat_map(|s| [&s.check, &s.agent])
             .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
-        let process_tasks =
-            u64::from(self.global_listener_queue_task.is_some()) + u64::from(self.idle_conn_task.is_some());
+        let process_tasks = u64::from(self.global_listener_queue_task.is_some())
+            + u64::from(self.idle_conn_task.is_some())
+            + self.proxies.iter().filter(|p| p.table.as_ref().is_some_and(|t| t.exp_task.is_some())).count()
+                as u64;
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)
     }
 
@@ -716,6 +731,7 @@ impl Haproxy {
     /// health check (its connection and its task).
     fn kill_everything(&mut self) {
         stop_checks(self);
+        crate::haproxy::stick_table::stktable_deinit(self);
         crate::haproxy::dumpstats::cli_close_all(self);
         let ids: Vec<Index> = self.sessions.iter().map(|(i, _)| i).collect();
         for i in ids {
@@ -919,7 +935,8 @@ pub fn bind_and_enable(w: &mut Haproxy) -> Result<(), InitError> {
     if !old.pids.is_empty() {
         tell_old_pids(old, old.sig);
     }
-    // checks.c:start_checks(): health-check tasks exist before the first accept.
+    // Stick tables get their expiry tasks, health checks theirs, before the first accept.
+    crate::haproxy::stick_table::stktable_init(w);
     start_checks(w).map_err(|msg| InitError::Io(std::io::Error::other(msg)))?;
     protocol_enable_all(w);
     Ok(())
@@ -944,8 +961,10 @@ pub fn run_poll_loop(w: &mut Haproxy) {
         let next = wake_expired_tasks(w);
         process_runnable_tasks(w);
         if w.jobs == 0 && w.stopping {
-            // Health checks do not keep the process alive; free them on the way out.
+            // Health checks and stick tables do not keep the process alive; free them on
+            // the way out.
             stop_checks(w);
+            crate::haproxy::stick_table::stktable_deinit(w);
             notify(|o| o.stopped(w));
             break;
         }

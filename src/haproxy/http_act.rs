@@ -20,7 +20,7 @@ use std::sync::Arc;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
-use crate::haproxy::cache::{http_action_req_cache_use, http_action_store_cache};
+use crate::haproxy::cache::{CacheRef, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
@@ -31,8 +31,9 @@ use crate::haproxy::sample::{
     sample_process, with_smp_ctx,
 };
 use crate::haproxy::session::Session;
+use crate::haproxy::stick_table::{StkCtrAct, StkDataType, StkKey};
 use crate::haproxy::vars::{VarName, register_name};
-use crate::ids::ProxyId;
+use crate::ids::{CacheId, ProxyId};
 use crate::trace::names;
 
 /// Which rule list a rule belongs to (`http-request`, `http-response`,
@@ -215,9 +216,31 @@ pub enum HttpAct {
     /// message, so there is nothing to relax; accepted for what it says.
     StrictMode(bool),
     /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
-    CacheUse(String),
+    CacheUse(CacheRef),
     /// `http-response cache-store NAME` (2.6): keep the response in the cache.
-    CacheStore(String),
+    CacheStore(CacheRef),
+    /// `track-sc0|1|2 KEY [table NAME]`: track the key's entry in counter `slot`.
+    TrackSc {
+        /// The counter (0 to 2).
+        slot: usize,
+        /// The key.
+        expr: SampleExpr,
+        /// `table NAME` (`None`: the proxy's own table).
+        table_name: Option<String>,
+        /// The proxy whose table is used, resolved by `check_config_validity`.
+        table: Option<ProxyId>,
+    },
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-set-gpt0(N) VALUE`.
+    ScAct(usize, ScAction),
+}
+
+/// What an `sc-*` action does (the value of `sc-set-gpt0` may be an expression).
+#[derive(Clone, Debug)]
+pub enum ScAction {
+    /// `sc-inc-gpc0` / `sc-inc-gpc1`: the counter and its rate.
+    IncGpc(StkDataType, StkDataType),
+    /// `sc-set-gpt0 INT|EXPR`.
+    SetGpt0(Result<i64, SampleExpr>),
 }
 
 /// Where `http-request capture` stores its value.
@@ -435,8 +458,8 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-dst', 'set-dst-port', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
-const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-dst', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'";
+const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
 /// actions): the words after `http-request`, `http-response` or `http-after-response`.
@@ -596,6 +619,48 @@ pub fn parse_http_rule(
         },
         "cache-use" if set == RuleSet::Req => (HttpAct::CacheUse(parse_cache_rule(a)?), 2),
         "cache-store" if set == RuleSet::Res => (HttpAct::CacheStore(parse_cache_rule(a)?), 2),
+        "track-sc0" | "track-sc1" | "track-sc2" if set != RuleSet::AfterRes => {
+            exact(1, "a sample expression")?;
+            let expr = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
+            let slot = usize::from(kw.as_bytes()[8] - b'0');
+            if a.get(2).map(String::as_str) == Some("table") {
+                let t = a.get(3).ok_or("missing table name")?;
+                (HttpAct::TrackSc { slot, expr, table_name: Some(t.clone()), table: None }, 4)
+            } else {
+                (HttpAct::TrackSc { slot, expr, table_name: None, table: None }, 2)
+            }
+        }
+        k if k.starts_with("sc-inc-gpc0(")
+            || k.starts_with("sc-inc-gpc1(")
+            || k.starts_with("sc-set-gpt0(") =>
+        {
+            let (name, rest) = k.split_at(11);
+            let slot = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n < crate::haproxy::stick_table::MAX_SESS_STKCTR)
+                .ok_or_else(|| {
+                    format!("'{name}' : invalid stick counter, expects 0 to 2 between parentheses")
+                })?;
+            use crate::haproxy::stick_table::StkDataType::*;
+            match name {
+                "sc-inc-gpc0" => {
+                    (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC0, STKTABLE_DT_GPC0_RATE)), 1)
+                }
+                "sc-inc-gpc1" => {
+                    (HttpAct::ScAct(slot, ScAction::IncGpc(STKTABLE_DT_GPC1, STKTABLE_DT_GPC1_RATE)), 1)
+                }
+                _ => {
+                    exact(1, "an integer or a sample expression")?;
+                    let v = match a[1].parse::<i64>() {
+                        Ok(i) => Ok(i),
+                        Err(_) => Err(sample_parse_word(&a[1]).map_err(|e| format!("'{name}' : {e}"))?),
+                    };
+                    (HttpAct::ScAct(slot, ScAction::SetGpt0(v)), 2)
+                }
+            }
+        }
         k if k.starts_with("set-var-fmt(") => {
             let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
             exact(1, "a format string")?;
@@ -628,10 +693,10 @@ pub fn parse_http_rule(
 
 /// cache.c:parse_cache_rule() in 2.6: the cache name of `cache-use`/`cache-store`
 /// (whether that cache exists is checked once every section is read).
-fn parse_cache_rule(a: &[String]) -> Result<String, String> {
+fn parse_cache_rule(a: &[String]) -> Result<CacheRef, String> {
     match a.get(1).map(String::as_str) {
         None | Some("" | "if" | "unless") => Err("expects a cache name".into()),
-        Some(name) => Ok(name.to_string()),
+        Some(name) => Ok(CacheRef { name: name.to_string(), id: None }),
     }
 }
 
@@ -680,9 +745,13 @@ enum RuleStep {
     /// Change the port the client reached.
     SetDstPort(u16),
     /// Look the request up in a cache, for proxy `px`.
-    CacheUse(ProxyId, String),
+    CacheUse(ProxyId, CacheId),
     /// Store the response in a cache, for proxy `px`.
-    CacheStore(ProxyId, String),
+    CacheStore(ProxyId, CacheId),
+    /// Start tracking an entry.
+    TrackSc { slot: usize, table: ProxyId, key: StkKey },
+    /// Change a tracked entry.
+    ScAct(usize, StkCtrAct),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -883,8 +952,34 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             }
         }
         HttpAct::StrictMode(_) => RuleStep::Next,
-        HttpAct::CacheUse(name) => RuleStep::CacheUse(px, name.clone()),
-        HttpAct::CacheStore(name) => RuleStep::CacheStore(px, name.clone()),
+        HttpAct::CacheUse(CacheRef { id: Some(id), .. }) => RuleStep::CacheUse(px, *id),
+        HttpAct::CacheStore(CacheRef { id: Some(id), .. }) => RuleStep::CacheStore(px, *id),
+        // Unresolved: check_config_validity refused the configuration.
+        HttpAct::CacheUse(_) | HttpAct::CacheStore(_) => RuleStep::Next,
+        HttpAct::TrackSc { slot, expr, table: Some(px), .. } => {
+            // http_action_track_sc() in 2.6: a counter already tracking stays as it is.
+            if s.stkctr[*slot].is_some() {
+                return RuleStep::Next;
+            }
+            let Some(t) = crate::haproxy::stick_table::table_of(w, *px) else { return RuleStep::Next };
+            match sample_process(expr, ctx).and_then(|d| t.smp_to_stkey(d)) {
+                Some(key) => RuleStep::TrackSc { slot: *slot, table: *px, key },
+                None => RuleStep::Next,
+            }
+        }
+        HttpAct::TrackSc { table: None, .. } => RuleStep::Next,
+        HttpAct::ScAct(slot, ScAction::IncGpc(dt, rate)) => {
+            RuleStep::ScAct(*slot, StkCtrAct::IncGpc(*dt, *rate))
+        }
+        HttpAct::ScAct(slot, ScAction::SetGpt0(Ok(v))) => RuleStep::ScAct(*slot, StkCtrAct::SetGpt0(*v)),
+        HttpAct::ScAct(slot, ScAction::SetGpt0(Err(e))) => {
+            match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
+                Some(crate::haproxy::sample::SmpData::Sint(v)) => {
+                    RuleStep::ScAct(*slot, StkCtrAct::SetGpt0(v))
+                }
+                _ => RuleStep::Next,
+            }
+        }
     }
 }
 
@@ -1062,15 +1157,48 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             let dst = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)));
             s.frt_addr = dst.map(|a| std::net::SocketAddr::new(a.ip(), port));
         }
-        RuleStep::CacheUse(px, name) => http_action_req_cache_use(w, s, px, &name),
-        RuleStep::CacheStore(px, name) => {
+        RuleStep::CacheUse(px, id) => http_action_req_cache_use(w, s, px, id),
+        RuleStep::CacheStore(px, id) => {
             // The head as it is at this rule is what the cache keeps.
             if let Some(h) = head.cloned() {
-                http_action_store_cache(w, s, px, &name, h);
+                http_action_store_cache(w, s, px, id, h);
             }
         }
+        RuleStep::TrackSc { slot, table, key } => {
+            track_sc(w, s, set, slot, table, key);
+        }
+        RuleStep::ScAct(slot, act) => crate::haproxy::stick_table::stkctr_apply(w, s, slot, act),
     }
     None
+}
+
+/// http_act.c:http_action_track_sc() in 2.6 (1.5.0 had `http-request track-sc*` in
+/// proto_http.c, doing the same): the counter starts tracking the entry, which counts
+/// one more HTTP request, and after a response a 4xx error or 5xx failure.
+fn track_sc(w: &mut Haproxy, s: &mut Session, set: RuleSet, slot: usize, px: ProxyId, key: StkKey) {
+    use crate::haproxy::stick_table::{STKCTR_TRACK_BACKEND, STKCTR_TRACK_CONTENT, StkDataType::*};
+    let mut flags = STKCTR_TRACK_CONTENT;
+    if s.fe != s.be {
+        flags |= STKCTR_TRACK_BACKEND;
+    }
+    if !crate::haproxy::stick_table::session_track_stkctr(w, s, slot, px, key.clone(), flags) {
+        return;
+    }
+    let now = w.clock.now_ms;
+    let status = s.txn.status.unwrap_or(0);
+    let Some(t) = crate::haproxy::stick_table::table_of(w, px) else { return };
+    t.stktable_lookup_key(&key, |ts| {
+        t.inc_data(ts, STKTABLE_DT_HTTP_REQ_CNT, now, 1);
+        t.inc_data(ts, STKTABLE_DT_HTTP_REQ_RATE, now, 1);
+        if set != RuleSet::Req && (400..500).contains(&status) {
+            t.inc_data(ts, STKTABLE_DT_HTTP_ERR_CNT, now, 1);
+            t.inc_data(ts, STKTABLE_DT_HTTP_ERR_RATE, now, 1);
+        }
+        if set != RuleSet::Req && (500..600).contains(&status) && status != 501 && status != 505 {
+            t.inc_data(ts, STKTABLE_DT_HTTP_FAIL_CNT, now, 1);
+            t.inc_data(ts, STKTABLE_DT_HTTP_FAIL_RATE, now, 1);
+        }
+    });
 }
 
 /// proto_http.c:http_req_get_intercept_rule() in 1.5-dev8 (and
@@ -1148,10 +1276,10 @@ mod tests {
         assert!(parse(RuleSet::AfterRes, "set-status 200 reason Fine").is_ok());
         assert!(parse(RuleSet::Req, "del-header x-a -m beg").is_ok());
         assert!(
-            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(n) if n == "c1")
+            matches!(parse(RuleSet::Req, "cache-use c1 if TRUE").unwrap().act, HttpAct::CacheUse(r) if r.name == "c1")
         );
         assert!(
-            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(n) if n == "c1")
+            matches!(parse(RuleSet::Res, "cache-store c1").unwrap().act, HttpAct::CacheStore(r) if r.name == "c1")
         );
         assert_eq!(parse(RuleSet::Req, "cache-use if TRUE").unwrap_err(), "expects a cache name");
         assert!(parse(RuleSet::Req, "cache-store c1").unwrap_err().contains("unknown action 'cache-store'"));

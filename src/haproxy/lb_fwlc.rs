@@ -9,7 +9,7 @@ use crate::haproxy::proxy::Proxy;
 /// lb_fwlc.c:fwlc_get_next_server() in 1.5-dev8: the candidate with the lowest
 /// `served / weight`; among equals, the first after the last one picked.
 pub fn fwlc_get_next_server(be: &mut Proxy, candidates: &[usize]) -> Option<usize> {
-    let n = be.servers.len().max(1);
+    let n = be.servers.slots().max(1);
     let start = be.lbprm.map_pos;
     let key = |i: usize| {
         let s = &be.servers[i];

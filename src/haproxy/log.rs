@@ -5,7 +5,7 @@
 //! frames it for each `log` target: UDP syslog (`rfc3164` by default, `rfc5424`, `short`,
 //! `raw`...), or `stdout`/`stderr`. The termination state is two characters in TCP and
 //! four in HTTP: `sess_term_cond[]` (why) and `sess_fin_state[]` (where), then the two
-//! cookie characters, always `--` here.
+//! cookie characters (`--` unless the backend has a persistence `cookie`).
 //!
 //! Sending never waits on the proxy thread: the UDP and UNIX sockets are non-blocking and
 //! kept open (one each, a UNIX one per path, reconnected when the daemon was restarted),
@@ -452,7 +452,7 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         }
     }
     format!(
-        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}-- {} {caps}\"{}\"",
+        "{ip}:{port} [{}] {} {} {}/{}/{}/{}/{} {} {} - - {}{}{}{} {} {caps}\"{}\"",
         log_date(l.request_date),
         w.proxies[s.fe.idx()].name,
         be_srv(w, s),
@@ -465,6 +465,8 @@ pub fn build_httplog(w: &Haproxy, s: &Session) -> String {
         bytes_out(s),
         s.err.log_char(),
         s.finst.log_char(),
+        s.txn.ck.log_chars()[0],
+        s.txn.ck.log_chars()[1],
         counters(w, s),
         s.txn.log_request_line()
     )
@@ -974,7 +976,10 @@ fn log_var(w: &Haproxy, s: &Session, v: LogFmtVar) -> Option<Vec<u8>> {
         Tc => ms(l.t_connect.zip(l.t_queue).map(|(c, q)| c.saturating_sub(q))),
         Tr => ms(l.t_data.zip(l.t_connect).map(|(d, c)| d.saturating_sub(c))),
         TermState => format!("{}{}", s.err.log_char(), s.finst.log_char()).into_bytes(),
-        TermStateCookie => format!("{}{}--", s.err.log_char(), s.finst.log_char()).into_bytes(),
+        TermStateCookie => {
+            let [c, sc] = s.txn.ck.log_chars();
+            format!("{}{}{c}{sc}", s.err.log_char(), s.finst.log_char()).into_bytes()
+        }
         Counters => counters(w, s).into_bytes(),
         Pid => std::process::id().to_string().into_bytes(),
         UniqueId => s.unique_id.as_deref()?.to_vec(),

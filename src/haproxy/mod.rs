@@ -51,12 +51,14 @@ pub mod server;
 pub mod session;
 pub mod standard;
 pub mod stats;
+pub mod stick_table;
 pub mod stream_interface;
 pub mod stream_sock;
 pub mod task;
 pub mod tcp_rules;
 pub mod tcpcheck;
 pub mod time;
+pub mod uri_auth;
 pub mod vars;
 
 // Every file marks its step points; they share one short path.

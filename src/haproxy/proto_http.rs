@@ -44,6 +44,7 @@ use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
 };
 use crate::haproxy::time::{TICK_ETERNITY, tick_add_ifset};
+use crate::ids::ProxyId;
 use crate::trace::fields::Coded;
 use crate::trace::names;
 
@@ -121,6 +122,8 @@ pub enum HttpMeth {
     HTTP_METH_HEAD,
     /// `CONNECT`: a `2xx` answer turns the connection into a tunnel.
     HTTP_METH_CONNECT,
+    /// `POST`: `cookie ... postonly` inserts only in its responses.
+    HTTP_METH_POST,
     /// Any other method.
     HTTP_METH_OTHER,
 }
@@ -132,6 +135,8 @@ impl HttpMeth {
             HttpMeth::HTTP_METH_HEAD
         } else if method.eq_ignore_ascii_case("CONNECT") {
             HttpMeth::HTTP_METH_CONNECT
+        } else if method.eq_ignore_ascii_case("POST") {
+            HttpMeth::HTTP_METH_POST
         } else {
             HttpMeth::HTTP_METH_OTHER
         }
@@ -197,6 +202,352 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
+    /// What the persistence cookie did (`TX_CK_*`, `TX_SCK_*`), for the log's `%tsc`.
+    pub ck: CookieFlags,
+    /// A POST to the statistics page of this proxy waits for its body (1.5.0's stats
+    /// applet in `STAT_HTTP_POST` with `AN_REQ_HTTP_BODY`).
+    pub stats_post: Option<ProxyId>,
+}
+
+/// The persistence cookie's fate in one transaction (`txn->flags & (TX_CK_MASK |
+/// TX_SCK_MASK)`), printed as the 3rd and 4th characters of the termination state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CookieFlags {
+    /// `TX_CK_*`: the cookie the client sent.
+    pub cli: TxCk,
+    /// `TX_SCK_*`: what happened to the cookie in the response.
+    pub srv: TxSck,
+}
+
+/// `TX_CK_*`: the client's persistence cookie.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxCk {
+    /// `TX_CK_UNUSED` (`-`): no `cookie` on the backend.
+    #[default]
+    TX_CK_UNUSED,
+    /// `TX_CK_NONE` (`N`): the client sent none.
+    TX_CK_NONE,
+    /// `TX_CK_INVALID` (`I`): it named no server.
+    TX_CK_INVALID,
+    /// `TX_CK_DOWN` (`D`): it named a server that is down.
+    TX_CK_DOWN,
+    /// `TX_CK_VALID` (`V`): it named a usable server, which was used.
+    TX_CK_VALID,
+}
+
+/// `TX_SCK_*`: the server side of the persistence cookie.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxSck {
+    /// `-`: no `cookie` on the backend.
+    #[default]
+    TX_SCK_UNUSED,
+    /// `TX_SCK_NONE` (`N`): nothing was done.
+    TX_SCK_NONE,
+    /// `TX_SCK_FOUND` (`P`): the server set the cookie itself (and it was kept).
+    TX_SCK_FOUND,
+    /// `TX_SCK_DELETED` (`D`): the server's cookie was removed.
+    TX_SCK_DELETED,
+    /// `TX_SCK_INSERTED` (`I`): haflow inserted one.
+    TX_SCK_INSERTED,
+    /// `TX_SCK_REPLACED` (`R`): the server's cookie was rewritten.
+    TX_SCK_REPLACED,
+    /// `TX_SCK_UPDATED` (`U`): the same server's cookie was sent again.
+    TX_SCK_UPDATED,
+}
+
+impl CookieFlags {
+    /// log.c's `sess_cookie` / `sess_set_cookie` characters.
+    pub fn log_chars(self) -> [char; 2] {
+        let c = match self.cli {
+            TxCk::TX_CK_UNUSED => '-',
+            TxCk::TX_CK_NONE => 'N',
+            TxCk::TX_CK_INVALID => 'I',
+            TxCk::TX_CK_DOWN => 'D',
+            TxCk::TX_CK_VALID => 'V',
+        };
+        let s = match self.srv {
+            TxSck::TX_SCK_UNUSED => '-',
+            TxSck::TX_SCK_NONE => 'N',
+            TxSck::TX_SCK_FOUND => 'P',
+            TxSck::TX_SCK_DELETED => 'D',
+            TxSck::TX_SCK_INSERTED => 'I',
+            TxSck::TX_SCK_REPLACED => 'R',
+            TxSck::TX_SCK_UPDATED => 'U',
+        };
+        [c, s]
+    }
+}
+
+bitflags::bitflags! {
+    /// `px->ck_opts`: the options of the `cookie` keyword (`PR_CK_*`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct CkOpts: u16 {
+        /// `rewrite`: the server's cookie value is replaced with the server's.
+        const PR_CK_RW       = 0x0001;
+        /// `indirect`: a client cookie naming a server is not passed to it.
+        const PR_CK_IND      = 0x0002;
+        /// `insert`: haflow adds the cookie to responses.
+        const PR_CK_INS      = 0x0004;
+        /// `prefix`: the server's cookie value is prefixed with the server's.
+        const PR_CK_PFX      = 0x0008;
+        /// `nocache`: an inserted cookie makes the response `Cache-control: private`.
+        const PR_CK_NOC      = 0x0010;
+        /// `postonly`: insert only in responses to POST.
+        const PR_CK_POST     = 0x0020;
+        /// `preserve`: a cookie the server set is left alone.
+        const PR_CK_PSV      = 0x0040;
+        /// `httponly`.
+        const PR_CK_HTTPONLY = 0x0080;
+        /// `secure`.
+        const PR_CK_SECURE   = 0x0100;
+    }
+}
+
+/// A backend's `cookie` line (`px->cookie_name`, `ck_opts`, `cookie_domain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieCfg {
+    /// The cookie's name.
+    pub name: String,
+    /// Its options.
+    pub ck_opts: CkOpts,
+    /// `domain` values, each added to inserted cookies.
+    pub domains: Vec<String>,
+}
+
+/// cfgparse.c's `cookie` parsing in 1.5.0: `cookie <name> [rewrite|insert|prefix]
+/// [indirect] [nocache] [postonly] [preserve] [httponly] [secure] [domain <d>]*`.
+pub fn parse_cookie(args: &[String]) -> Result<CookieCfg, String> {
+    let name = args.first().filter(|n| !n.is_empty()).ok_or("'cookie' expects <cookie_name> as argument.")?;
+    let mut c = CookieCfg { name: name.clone(), ck_opts: CkOpts::empty(), domains: Vec::new() };
+    let mut i = 1;
+    while let Some(kw) = args.get(i) {
+        let opt = match kw.as_str() {
+            "rewrite" => CkOpts::PR_CK_RW,
+            "indirect" => CkOpts::PR_CK_IND,
+            "insert" => CkOpts::PR_CK_INS,
+            "prefix" => CkOpts::PR_CK_PFX,
+            "nocache" => CkOpts::PR_CK_NOC,
+            "postonly" => CkOpts::PR_CK_POST,
+            "preserve" => CkOpts::PR_CK_PSV,
+            "httponly" => CkOpts::PR_CK_HTTPONLY,
+            "secure" => CkOpts::PR_CK_SECURE,
+            "domain" => {
+                let d = args.get(i + 1).ok_or("'cookie' 'domain' option requires a domain name.")?;
+                c.domains.push(d.clone());
+                i += 2;
+                continue;
+            }
+            "maxidle" | "maxlife" | "dynamic" | "attr" => {
+                return Err(format!("'cookie' option '{kw}' is not implemented by haflow."));
+            }
+            _ => {
+                return Err(format!(
+                    "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife', 'attr' and 'preserve' options (got '{kw}')."
+                ));
+            }
+        };
+        c.ck_opts |= opt;
+        i += 1;
+    }
+    let modes = [CkOpts::PR_CK_RW, CkOpts::PR_CK_INS, CkOpts::PR_CK_PFX];
+    if modes.iter().filter(|m| c.ck_opts.contains(**m)).count() > 1 {
+        return Err("'cookie' 'rewrite', 'insert' and 'prefix' options are incompatible.".into());
+    }
+    if c.ck_opts.contains(CkOpts::PR_CK_PSV) && !c.ck_opts.intersects(CkOpts::PR_CK_INS | CkOpts::PR_CK_IND) {
+        return Err("'cookie' 'preserve' requires at least 'insert' or 'indirect'.".into());
+    }
+    Ok(c)
+}
+
+/// Splits a `Cookie` header value into `name=value` pairs (trimmed).
+fn cookie_pairs(v: &[u8]) -> Vec<(&[u8], &[u8])> {
+    v.split(|&c| c == b';' || c == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&c| c == b'=') {
+            Some(e) => (p[..e].trim_ascii(), p[e + 1..].trim_ascii()),
+            None => (p, &b""[..]),
+        })
+        .collect()
+}
+
+/// proto_http.c:manage_client_side_cookies() in 1.5.0, for the persistence cookie: the
+/// client's cookie picks the server it names (when usable), and with `indirect` or
+/// `prefix` it does not reach the server (a `Cookie` header left empty goes).
+pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
+    let be = s.be;
+    let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
+    let span = tracing::debug_span!(
+        names::MANAGE_CLIENT_SIDE_COOKIE,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let Some(head) = s.txn.req.head.as_mut() else { return };
+    let name = cfg.name.as_bytes();
+    let strip = cfg.ck_opts.contains(CkOpts::PR_CK_PFX)
+        || cfg.ck_opts.contains(CkOpts::PR_CK_INS | CkOpts::PR_CK_IND);
+    let mut found: Option<Vec<u8>> = None;
+    for (hn, v) in head.headers.iter_mut().filter(|(n, _)| n == "cookie") {
+        let _ = hn;
+        let pairs = cookie_pairs(v);
+        if let Some((_, val)) = pairs.iter().find(|(n, _)| *n == name) {
+            found.get_or_insert_with(|| val.to_vec());
+            if strip {
+                let kept: Vec<Vec<u8>> = pairs
+                    .iter()
+                    .filter(|(n, _)| *n != name)
+                    .map(|(n, val)| [*n, b"=", *val].concat())
+                    .collect();
+                *v = kept.join(&b"; "[..]);
+            }
+        }
+    }
+    if strip {
+        head.headers.retain(|(n, v)| !(n == "cookie" && v.is_empty()));
+    }
+    let p = &w.proxies[be.idx()];
+    s.txn.ck.cli = match found {
+        None => TxCk::TX_CK_NONE,
+        Some(val) => {
+            // With `prefix`, the value is `SERVER~APPCOOKIE`.
+            let srvval = if cfg.ck_opts.contains(CkOpts::PR_CK_PFX) {
+                val.split(|&c| c == b'~').next().unwrap_or(&[]).to_vec()
+            } else {
+                val
+            };
+            match p.servers.iter().position(|sv| sv.cookie.as_deref().map(str::as_bytes) == Some(&srvval[..]))
+            {
+                // Divergence: `option persist` is not implemented: a server down is `D`.
+                Some(i) if p.servers[i].is_usable() => {
+                    if !s.flags.contains(SessFlags::SN_ASSIGNED) {
+                        s.srv = Some(crate::ids::ServerId { px: be, idx: i as u32 });
+                        s.flags.insert(SessFlags::SN_DIRECT | SessFlags::SN_ASSIGNED);
+                    }
+                    TxCk::TX_CK_VALID
+                }
+                Some(_) => TxCk::TX_CK_DOWN,
+                None => TxCk::TX_CK_INVALID,
+            }
+        }
+    };
+    span.record("result", s.txn.ck.log_chars()[0].to_string().as_str());
+}
+
+/// What http_check_response_for_cacheability() in 2.6 leaves `TX_CACHEABLE` on (without
+/// `TX_CACHE_IGNORE`): a GET or HEAD whose status is cacheable by default, whose
+/// `Cache-Control`/`Pragma` do not forbid it, and which has freshness information
+/// (`max-age`, `s-maxage`, `Expires`) or a validator (`ETag`, `Last-Modified`), as
+/// HAProxy 2.6.12 answers: a response with neither gets no `Cache-control: private`.
+/// Divergence: the request's own `Cache-Control`/`Pragma` are not looked at.
+fn response_cacheable(head: &Head, meth: HttpMeth, status: Option<u16>) -> bool {
+    let cacheable_status =
+        matches!(status, Some(200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501));
+    if !cacheable_status || !matches!(meth, HttpMeth::HTTP_METH_OTHER | HttpMeth::HTTP_METH_HEAD) {
+        return false;
+    }
+    let values = |name: &str| -> Vec<Vec<u8>> {
+        head.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| {
+                crate::haproxy::sample::split_values(v).into_iter().map(<[u8]>::to_ascii_lowercase)
+            })
+            .collect()
+    };
+    if values("pragma").iter().any(|v| v == b"no-cache") {
+        return false;
+    }
+    let cc = values("cache-control");
+    let no = [&b"private"[..], b"no-cache", b"no-store", b"max-age=0", b"s-maxage=0"];
+    if cc.iter().any(|v| no.contains(&v.as_slice())) {
+        return false;
+    }
+    let fresh = cc.iter().any(|v| v == b"public" || v.starts_with(b"max-age") || v.starts_with(b"s-maxage"));
+    fresh || ["expires", "etag", "last-modified"].iter().any(|h| head.headers.iter().any(|(n, _)| n == h))
+}
+
+/// proto_http.c:manage_server_side_cookies() in 1.5.0 and the cookie insertion of
+/// http_process_res_common(): a `Set-Cookie` of the persistence cookie from the server is
+/// kept (`preserve`), removed (`insert indirect`), rewritten (`rewrite`) or prefixed
+/// (`prefix`); then with `insert`, a client that did not come through its server's cookie
+/// gets one (`Cache-control: private` with `nocache`).
+pub fn manage_server_side_cookies(w: &mut Haproxy, s: &mut Session) {
+    let be = s.be;
+    let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
+    let span = tracing::debug_span!(
+        names::MANAGE_SERVER_SIDE_COOKIES,
+        sess = s.uniq_id,
+        cookie = cfg.name.as_str(),
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let srv = s.srv.filter(|id| id.px == be).and_then(|id| w.proxies[be.idx()].servers.get(id.idx as usize));
+    let srv_cookie = srv.and_then(|sv| sv.cookie.clone());
+    let Some(head) = s.txn.rsp.head.as_mut() else { return };
+    let name = cfg.name.as_bytes();
+    s.txn.ck.srv = TxSck::TX_SCK_NONE;
+    let mut delete = Vec::new();
+    for (i, (n, v)) in head.headers.iter_mut().enumerate().filter(|(_, (n, _))| n == "set-cookie") {
+        let _ = n;
+        let eq = v.iter().position(|&c| c == b'=').unwrap_or(v.len());
+        if v[..eq].trim_ascii() != name {
+            continue;
+        }
+        s.txn.ck.srv = TxSck::TX_SCK_FOUND;
+        if cfg.ck_opts.contains(CkOpts::PR_CK_PSV) {
+            continue;
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_INS) && cfg.ck_opts.contains(CkOpts::PR_CK_IND) {
+            delete.push(i);
+            s.txn.ck.srv = TxSck::TX_SCK_DELETED;
+        } else if let Some(sc) = &srv_cookie {
+            let end = v[eq..].iter().position(|&c| c == b';').map_or(v.len(), |p| p + eq);
+            let val = v[(eq + 1).min(end)..end].to_vec();
+            let new = if cfg.ck_opts.contains(CkOpts::PR_CK_RW) {
+                sc.as_bytes().to_vec()
+            } else if cfg.ck_opts.contains(CkOpts::PR_CK_PFX) {
+                [sc.as_bytes(), b"~", &val].concat()
+            } else {
+                continue;
+            };
+            let out = [&v[..=eq.min(v.len() - 1)], &new[..], &v[end..]].concat();
+            *v = out;
+            s.txn.ck.srv = TxSck::TX_SCK_REPLACED;
+        }
+    }
+    for i in delete.into_iter().rev() {
+        head.headers.remove(i);
+    }
+    let insert = cfg.ck_opts.contains(CkOpts::PR_CK_INS)
+        && srv.is_some()
+        && !(s.txn.ck.srv == TxSck::TX_SCK_FOUND && cfg.ck_opts.contains(CkOpts::PR_CK_PSV))
+        && !s.flags.contains(SessFlags::SN_DIRECT)
+        && (!cfg.ck_opts.contains(CkOpts::PR_CK_POST) || s.txn.meth == HttpMeth::HTTP_METH_POST);
+    if insert {
+        let mut c = match &srv_cookie {
+            None => format!("{}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/", cfg.name),
+            Some(v) => format!("{}={v}; path=/", cfg.name),
+        };
+        for d in &cfg.domains {
+            c.push_str(&format!("; domain={d}"));
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_HTTPONLY) {
+            c.push_str("; HttpOnly");
+        }
+        if cfg.ck_opts.contains(CkOpts::PR_CK_SECURE) {
+            c.push_str("; Secure");
+        }
+        head.add("Set-Cookie", c.into_bytes());
+        s.txn.ck.srv = TxSck::TX_SCK_INSERTED;
+        if cfg.ck_opts.contains(CkOpts::PR_CK_NOC) && response_cacheable(head, s.txn.meth, s.txn.status) {
+            head.add("Cache-control", b"private".to_vec());
+        }
+    }
+    span.record("result", s.txn.ck.log_chars()[1].to_string().as_str());
 }
 
 impl HttpTxn {
@@ -501,6 +852,11 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
     );
     let _g = span.enter();
     crate::haproxy::step_point(names::HTTP_WAIT_FOR_REQUEST, || crate::haproxy::View::Session(w, &*s));
+    if s.stats_ctx.is_some() {
+        // The statistics page of the previous request is still going out.
+        s.req.buffer_dont_connect();
+        return AnalyserResult::Wait;
+    }
     let now = w.clock.now_ms;
     let fe = &w.proxies[s.fe.idx()];
     let maxhdr = w.global.tune.http_maxhdr;
@@ -586,6 +942,8 @@ pub fn http_wait_for_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers
             s.logs.t_request = Some(s.elapsed(now));
             let fe = &mut w.proxies[s.fe.idx()];
             fe.counters.cum_req += 1;
+            // Entries the connection tracks (`tcp-request` rules) count each request.
+            crate::haproxy::stick_table::stream_inc_http_req_ctr(w, s);
             s.req.analysers.remove(an_bit);
             s.req.analyse_exp = TICK_ETERNITY;
             if monitor {
@@ -696,6 +1054,10 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
+    if s.txn.stats_post == Some(px_id) {
+        // A POST to the statistics page waits for its body.
+        return http_handle_stats(w, s, px_id, an_bit);
+    }
     if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
         return AnalyserResult::Wait;
     }
@@ -703,13 +1065,22 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         stream_generate_unique_id(w, s);
     }
     s.req.analysers.remove(an_bit);
+    let stats = || http_stats_check_uri(w, s, px_id);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
-        return AnalyserResult::Continue;
+        return if stats() { http_handle_stats(w, s, px_id, an_bit) } else { AnalyserResult::Continue };
     }
     match http_get_intercept_rule(w, s, px_id, RuleSet::Req) {
+        RuleResult::Cont | RuleResult::Stop if http_stats_check_uri(w, s, px_id) => {
+            http_handle_stats(w, s, px_id, an_bit)
+        }
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
+            crate::haproxy::stick_table::stream_inc_http_err_ctr(w, s);
+            // 2.6 reads the persistence cookie of a denied request, for the log.
+            if w.proxies[s.be.idx()].cookie.is_some() {
+                manage_client_side_cookie(w, s);
+            }
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
                 w.proxies[s.fe.idx()].counters.denied_req += 1;
@@ -744,6 +1115,181 @@ fn stream_generate_unique_id(w: &mut Haproxy, s: &mut Session) {
     });
     id.truncate(UNIQUEID_LEN);
     s.unique_id = Some(id.into_boxed_slice());
+}
+
+/// proto_http.c:stats_check_uri() in 1.5.0 (http_ana.c:http_stats_check_uri() in 2.6): a
+/// GET, HEAD or POST whose URI (from its path on, query included, when the prefix starts
+/// with `/`) starts with the
+/// `stats uri` of proxy `px`.
+fn http_stats_check_uri(w: &Haproxy, s: &Session, px: ProxyId) -> bool {
+    let Some(ua) = w.proxies[px.idx()].uri_auth.as_deref() else { return false };
+    let Some(StartLine::Request { method, uri, .. }) = s.txn.req.head.as_ref().map(|h| &h.start) else {
+        return false;
+    };
+    if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
+        return false;
+    }
+    let target = if ua.uri_prefix.starts_with('/') {
+        crate::haproxy::sample::uri_path(uri.as_bytes(), true)
+    } else {
+        uri.as_bytes()
+    };
+    target.starts_with(ua.uri_prefix.as_bytes())
+}
+
+/// proto_http.c:http_handle_stats() in 1.5.0 (http_ana.c in 2.6), with the stats applet's
+/// answers (2.6's stats.c): reads the URL's options after the `stats uri` (`;csv`, `;up`,
+/// `;no-maint`, `;norefresh`, `;st=`, `scope=`), evaluates `stats admin`, then answers a
+/// GET or HEAD with the page (HTML or CSV, chunked for HTTP/1.1), and a POST with a 303 to
+/// the page once its form is applied (`stats_process_http_post`), waiting for the body
+/// first. The request never reaches a backend; it counts as intercepted.
+/// Divergence: `;typed`, `;json` and `;json-schema` are answered 501 (haflow renders HTML
+/// and CSV only); a chunked POST body is refused (`IVAL`), as in 1.5.0.
+fn http_handle_stats(w: &mut Haproxy, s: &mut Session, px: ProxyId, an_bit: Analysers) -> AnalyserResult {
+    let span = tracing::debug_span!(
+        names::HTTP_HANDLE_STATS,
+        sess = s.uniq_id,
+        proxy = w.proxies[px.idx()].name.as_str(),
+        status = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let Some(ua) = w.proxies[px.idx()].uri_auth.clone() else { return AnalyserResult::Continue };
+    let Some(head) = s.txn.req.head.as_ref() else { return missing_head(w, s, Side::Cli) };
+    let StartLine::Request { method, uri, .. } = &head.start else { return missing_head(w, s, Side::Cli) };
+    let (method, uri, http11) = (method.clone(), uri.clone(), head.minor() >= 1);
+    // The options follow the prefix in the raw URI (as 2.6 reads them).
+    let lookup = uri.get(ua.uri_prefix.len().min(uri.len())..).unwrap_or("").to_string();
+    let has = |opt: &str| lookup.contains(opt);
+    let scope = lookup.find("scope=").map(|i| {
+        let v = &lookup[i + 6..];
+        let end = v.find([';', '&', ' ']).unwrap_or(v.len());
+        // STAT_SCOPE_TXT_MAXLEN
+        v[..end.min(20)].to_string()
+    });
+    let scope = scope
+        .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(&c)));
+    let st_code = lookup.find(";st=").map(|i| lookup[i + 4..].chars().take(4).collect::<String>());
+    let admin = !ua.admin_rules.is_empty() && {
+        let (fe_acls_px, rules) = (px, ua.admin_rules.clone());
+        with_smp_ctx(w, s, SmpDir::Req, |ctx| {
+            let Some((w, _)) = ctx.strm else { return false };
+            let acls = &w.proxies[fe_acls_px.idx()].acls;
+            rules.iter().any(|c| crate::haproxy::acl::acl_match_cond(c, acls, ctx))
+        })
+    };
+    if s.txn.stats_post.is_none() {
+        w.proxies[s.fe.idx()].counters.intercepted += 1;
+    }
+    s.logs.logged = false;
+    let uri_prefix = ua.uri_prefix.clone();
+    let redirect = |w: &mut Haproxy, s: &mut Session, code: &str| {
+        let mut loc = format!("{uri_prefix};st={code}");
+        if has(";up") {
+            loc.push_str(";up");
+        }
+        if has(";norefresh") {
+            loc.push_str(";norefresh");
+        }
+        if let Some(sc) = &scope {
+            loc.push_str(&format!("&scope={sc}"));
+        }
+        let msg = format!(
+            "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {loc}\r\n\r\n"
+        );
+        http_reply(w, s, 303, msg.as_bytes(), ReplyEnd::KeepAlive, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+        AnalyserResult::Abort
+    };
+    if method == "POST" {
+        s.txn.stats_post = None;
+        if !admin {
+            span.record("status", 303);
+            return redirect(w, s, "DENY");
+        }
+        let Some(Framing::Length(n)) = s.txn.req.framing else {
+            let code = if matches!(s.txn.req.framing, Some(Framing::None)) { "NONE" } else { "IVAL" };
+            return redirect(w, s, code);
+        };
+        let want = s.txn.req.head_len + n as usize;
+        if want > s.req.size - s.req.maxrewrite {
+            return redirect(w, s, "EXCD");
+        }
+        if s.req.i() < want {
+            if s.req
+                .flags
+                .intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
+            {
+                return redirect(w, s, "EXCD");
+            }
+            // Come back here, not to the rules, when more of the body is in.
+            s.txn.stats_post = Some(px);
+            s.req.analysers.insert(an_bit);
+            s.req.buffer_dont_connect();
+            return AnalyserResult::Wait;
+        }
+        let body = s.req.input()[s.txn.req.head_len..want].to_vec();
+        let code = crate::haproxy::stats::stats_process_http_post(w, &body);
+        // The body is consumed with the head: the next request starts after it.
+        s.req.bi_skip(want);
+        s.txn.req.state = MsgState::HTTP_MSG_DONE;
+        span.record("status", 303);
+        return redirect(w, s, code);
+    }
+    if has(";typed") || has(";json") {
+        span.record("status", 501);
+        let close = s.txn.cli_close;
+        http_error_reply(
+            w,
+            s,
+            501,
+            http::analyser_error(501, close),
+            ReplyEnd::KeepAlive,
+            SnErr::SN_ERR_LOCAL,
+            SnFinst::SN_FINST_R,
+        );
+        return AnalyserResult::Abort;
+    }
+    span.record("status", 200);
+    let csv = has(";csv");
+    let refresh = if has(";norefresh") { 0 } else { ua.refresh };
+    let cfg_scope: Vec<String> = ua
+        .scope
+        .iter()
+        .map(|n| if n == "." { w.proxies[s.be.idx()].name.clone() } else { n.clone() })
+        .collect();
+    let html = (!csv).then(|| crate::haproxy::stats::HtmlOpts {
+        uri_prefix: ua.uri_prefix.clone(),
+        admin,
+        hide_version: ua.hide_version,
+        refresh,
+        st_code,
+        scope: scope.clone(),
+    });
+    let head_only = method == "HEAD";
+    let close = s.txn.cli_close || !http11;
+    let mut msg = format!(
+        "HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: {}\r\n",
+        if csv { "text/plain" } else { "text/html" }
+    );
+    if refresh > 0 {
+        msg.push_str(&format!("refresh: {refresh}\r\n"));
+    }
+    if http11 && !head_only {
+        msg.push_str("transfer-encoding: chunked\r\n");
+    } else if !head_only {
+        msg.push_str("connection: close\r\n");
+    }
+    msg.push_str("\r\n");
+    let end = if close && head_only { ReplyEnd::Close } else { ReplyEnd::KeepAlive };
+    http_reply(w, s, 200, msg.as_bytes(), end, SnErr::SN_ERR_LOCAL, SnFinst::SN_FINST_R);
+    if !head_only {
+        let dump = crate::haproxy::stats::http_stat_ctx(has(";up"), has(";no-maint"), scope, cfg_scope, html);
+        s.stats_ctx = Some(Box::new(crate::haproxy::stats::HttpStatsCtx::new(dump, http11, close)));
+        if close {
+            // The applet closes once the page is out (http_reply asked for it at once).
+            s.rep.flags.remove(BufFlags::BF_SHUTW_NOW);
+        }
+    }
+    AnalyserResult::Abort
 }
 
 /// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
@@ -811,6 +1357,10 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let mode = conn_mode(w, s);
     let span = tracing::debug_span!(names::HTTP_PROCESS_REQUEST, sess = s.uniq_id, an = an_bit.coded(), mode = ?mode, backend = w.proxies[s.be.idx()].name.as_str());
     let _g = span.enter();
+    // 1.5.0 looks at the persistence cookie here, before the server is chosen.
+    if w.proxies[s.be.idx()].cookie.is_some() && !s.flags.contains(SessFlags::SN_ASSIGNED) {
+        manage_client_side_cookie(w, s);
+    }
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];
     let fwdfor = (fe.options | be.options).contains(ProxyOptions::PR_O_FWDFOR);
@@ -1264,6 +1814,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     let input = s.rep.input();
     let server_failed = |w: &mut Haproxy, s: &mut Session, status: u16, err: SnErr| {
         let be = s.be;
+        crate::haproxy::stick_table::stream_inc_http_fail_ctr(w, s);
         w.proxies[be.idx()].counters.failed_resp += 1;
         if let Some(srv) = s.srv {
             w.server_mut(srv).counters.failed_resp += 1;
@@ -1370,6 +1921,7 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     {
         s.flags.insert(SessFlags::SN_SRV_PRIVATE | SessFlags::SN_PREFER_LAST);
     }
+    crate::haproxy::stick_table::stream_inc_http_status_ctr(w, s, status);
     let (framing, te_close) = if s.txn.switches_protocol() {
         // What follows the head belongs to the new protocol.
         (Framing::None, false)
@@ -1487,6 +2039,9 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
                 return AnalyserResult::Abort;
             }
         }
+    }
+    if w.proxies[s.be.idx()].cookie.is_some() {
+        manage_server_side_cookies(w, s);
     }
     http_eval_after_res_rules(w, s);
     if conn_mode(w, s) == HttpConnMode::Close {
@@ -1781,6 +2336,10 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.logs.t_close = Some(s.elapsed(now));
     span.record("term", tracing::field::display(format_args!("{}{}", s.err.log_char(), s.finst.log_char())));
     sess_log(w, s);
+    // The entries `http-request track-sc*` tracked for this transaction are released
+    // (1.5.0's `session_stop_content_counters`).
+    crate::haproxy::stick_table::session_store_counters(w, s, true);
+    crate::haproxy::stick_table::session_release_stores(w, s);
 
     // Reset for the next request.
     let fe = &w.proxies[s.fe.idx()];

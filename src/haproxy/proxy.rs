@@ -212,6 +212,14 @@ pub enum BalanceAlgo {
     Source,
 }
 
+impl BalanceAlgo {
+    /// `BE_LB_PROP_DYN`: the algorithm follows weight and server changes at once (a tree
+    /// or a scan), where map-based ones computed their map at start-up.
+    pub fn is_dynamic(self) -> bool {
+        matches!(self, BalanceAlgo::RoundRobin | BalanceAlgo::LeastConn | BalanceAlgo::First)
+    }
+}
+
 impl fmt::Display for BalanceAlgo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -383,8 +391,9 @@ pub struct Proxy {
     /// `errorfile`s: the whole HTTP response to send instead of HAProxy's own error page
     /// for a status (`p->errmsg[]`); empty closes the connection without an answer.
     pub errmsg: std::collections::BTreeMap<u16, std::sync::Arc<[u8]>>,
-    /// The backend's servers, in configuration order.
-    pub servers: Vec<Server>,
+    /// The backend's servers (`px->srv`), in configuration order, then those added at
+    /// runtime (`add server`).
+    pub servers: ServerList,
     /// Load-balancing parameters and state.
     pub lbprm: LbParams,
     /// `retries`: connection attempts after the first.
@@ -402,6 +411,11 @@ pub struct Proxy {
     /// `tcpcheck_rules` and the check options: what this backend's health checks send
     /// and expect (`option httpchk`, `option *-check`, `tcp-check`, `http-check`).
     pub tcpcheck: crate::haproxy::tcpcheck::TcpcheckCfg,
+    /// `uri_auth`: the statistics page this proxy serves (`stats` keywords).
+    pub uri_auth: Option<Box<crate::haproxy::uri_auth::UriAuth>>,
+    /// The `uri_auth` came from the `defaults` section: the proxy's first own `stats`
+    /// line starts from scratch instead (cfgparse-listen.c "detach from the default").
+    pub uri_auth_inherited: bool,
     /// `monitor-uri`: requests for this URI (or path) are answered by the proxy itself.
     pub monitor_uri: Option<String>,
     /// `monitor fail if|unless <cond>` (`mon_fail_cond`): answer 503 instead of 200.
@@ -440,6 +454,14 @@ pub struct Proxy {
     pub counters: ProxyCounters,
     /// Listeners paused because this frontend reached `maxconn` (`p->listener_queue`).
     pub listener_queue: VecDeque<ListenerId>,
+    /// `stick-table`: the proxy's table (`px->table`), named after the proxy.
+    pub table: Option<Box<crate::haproxy::stick_table::StkTable>>,
+    /// `stick match|on|store-request` rules (`px->sticking_rules`), in order.
+    pub sticking_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `stick store-response` rules (`px->storersp_rules`).
+    pub storersp_rules: Vec<crate::haproxy::stick_table::StickingRule>,
+    /// `cookie NAME ...`: the persistence cookie (`px->cookie_name` and its options).
+    pub cookie: Option<crate::haproxy::proto_http::CookieCfg>,
     /// Sessions waiting for any server of this backend (`p->pendconns`).
     pub pendconns: VecDeque<SessionId>,
     /// Highest backend queue length seen.
@@ -480,7 +502,7 @@ impl Proxy {
             req_cap: Vec::new(),
             rsp_cap: Vec::new(),
             errmsg: std::collections::BTreeMap::new(),
-            servers: Vec::new(),
+            servers: ServerList::default(),
             lbprm: LbParams::default(),
             conn_retries: 3,
             options: ProxyOptions::empty(),
@@ -489,6 +511,8 @@ impl Proxy {
             originalto: None,
             hdr_names: HdrNamesPolicy::Preserve,
             tcpcheck: Default::default(),
+            uri_auth: None,
+            uri_auth_inherited: false,
             monitor_uri: None,
             mon_fail_cond: Vec::new(),
             default_server: Vec::new(),
@@ -507,6 +531,10 @@ impl Proxy {
             unique_id_header: None,
             counters: ProxyCounters::default(),
             listener_queue: VecDeque::new(),
+            table: None,
+            sticking_rules: Vec::new(),
+            storersp_rules: Vec::new(),
+            cookie: None,
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             last_change: 0,
@@ -536,7 +564,7 @@ impl Proxy {
 
     /// A server of this backend by name.
     pub fn find_server(&self, name: &str) -> Option<usize> {
-        self.servers.iter().position(|s| s.name == name)
+        self.servers.enumerate().find(|(_, s)| s.name == name).map(|(i, _)| i)
     }
 
     /// The queue timeout: `timeout queue`, or `timeout connect` when unset (as HAProxy).
@@ -746,4 +774,126 @@ pub fn stop_proxy(w: &mut Haproxy, p: ProxyId) {
         }
     }
     w.proxies[p.idx()].state = ProxyState::PR_STSTOPPED;
+}
+
+/// proxy.c:proxy_be_by_name() in 2.6: the backend named `name`, or whose id is `#<uuid>`.
+pub fn proxy_be_by_name(w: &Haproxy, name: &str) -> Option<ProxyId> {
+    let mut found = w.proxies.iter().filter(|p| p.is_backend()).filter(|p| match name.strip_prefix('#') {
+        Some(id) => id.parse::<u32>().is_ok_and(|id| id == p.uuid),
+        None => p.name == name,
+    });
+    let p = found.next()?;
+    // Two backends of the same name: ambiguous, none.
+    found.next().is_none().then_some(p.id)
+}
+
+/// A backend's servers (`px->srv`, a linked list in HAProxy). A server keeps its slot for
+/// its whole life, so a `ServerId` (backend, slot) held by a session, a check task or the
+/// statistics names the same server until it is deleted (`del server`); a deleted server's
+/// slot stays empty and is never reused, and servers added at runtime take new slots at
+/// the end, where HAProxy 2.6 appends them to the list.
+#[derive(Clone, Debug, Default)]
+pub struct ServerList {
+    /// One slot per server ever attached, `None` once deleted.
+    slots: Vec<Option<Server>>,
+}
+
+impl ServerList {
+    /// Attaches a server at the end and returns its slot.
+    pub fn push(&mut self, s: Server) -> usize {
+        self.slots.push(Some(s));
+        self.slots.len() - 1
+    }
+
+    /// Detaches the server of slot `i` and gives it back, to be freed by the caller.
+    pub fn remove(&mut self, i: usize) -> Option<Server> {
+        let s = self.slots.get_mut(i)?.take();
+        // Trailing empty slots cost nothing to forget: no id can name them any more.
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        s
+    }
+
+    /// The server of slot `i`, unless there is none (never was, or deleted).
+    pub fn get(&self, i: usize) -> Option<&Server> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    /// The server of slot `i`, mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Server> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    /// The live servers, in list order.
+    pub fn iter(&self) -> impl Iterator<Item = &Server> {
+        self.slots.iter().flatten()
+    }
+
+    /// The live servers, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Server> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// The live servers with their slots (the `idx` of their `ServerId`).
+    pub fn enumerate(&self) -> impl Iterator<Item = (usize, &Server)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+    }
+
+    /// The slots of the live servers.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.enumerate().map(|(i, _)| i)
+    }
+
+    /// Number of slots, live or not: the bound of a cursor walking the list.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Number of live servers.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when the backend has no server.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl std::ops::Index<usize> for ServerList {
+    type Output = Server;
+    /// Slots come from a live `ServerId` or from walking the list: a deleted server is
+    /// never named (`del server` refuses while anything refers to it).
+    fn index(&self, i: usize) -> &Server {
+        match self.get(i) {
+            Some(s) => s,
+            None => unreachable!("server slot {i} is empty"),
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for ServerList {
+    fn index_mut(&mut self, i: usize) -> &mut Server {
+        match self.get_mut(i) {
+            Some(s) => s,
+            None => unreachable!("server slot {i} is empty"),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ServerList {
+    type Item = &'a Server;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<Server>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.iter().flatten()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut ServerList {
+    type Item = &'a mut Server;
+    type IntoIter = std::iter::Flatten<std::slice::IterMut<'a, Option<Server>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots.iter_mut().flatten()
+    }
 }

@@ -30,6 +30,7 @@ use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
 use crate::haproxy::session::Session;
+use crate::haproxy::stick_table as st;
 use crate::haproxy::vars::{VarName, Vars, register_name};
 
 /// A sample's type (`enum smp_type`).
@@ -243,6 +244,9 @@ pub enum ArgT {
     ARGT_BE,
     /// `ARGT_SRV`: `backend/server` or a server of the current backend.
     ARGT_SRV,
+    /// `ARGT_TAB`: a stick table's name (kept as a string, checked once every section is
+    /// known).
+    ARGT_TAB,
 }
 
 impl fmt::Display for ArgT {
@@ -259,6 +263,7 @@ impl fmt::Display for ArgT {
             ArgT::ARGT_VAR => "variable",
             ArgT::ARGT_BE => "backend",
             ArgT::ARGT_SRV => "server",
+            ArgT::ARGT_TAB => "table",
         })
     }
 }
@@ -400,7 +405,7 @@ pub fn make_arg_list(input: &[u8], mask: ArgMask) -> Result<(Vec<Arg>, usize), S
                 return Err(format!("expected type '{t}' at position {idx}, but got nothing"));
             }
             let arg = match t {
-                ArgT::ARGT_STR | ArgT::ARGT_BE | ArgT::ARGT_SRV => Arg::Str(word),
+                ArgT::ARGT_STR | ArgT::ARGT_BE | ArgT::ARGT_SRV | ArgT::ARGT_TAB => Arg::Str(word),
                 ArgT::ARGT_VAR => {
                     if word.is_empty() {
                         Arg::None
@@ -1549,6 +1554,12 @@ macro_rules! fetch {
 }
 
 const HDR_ARGS: ArgMask = args(0, &[ARGT_STR, ARGT_SINT]);
+/// `sc_*(<ctr>[,<table>])`.
+const SC_ARGS: ArgMask = args(1, &[ARGT_SINT, ARGT_TAB]);
+/// `scN_*([<table>])`, `src_*([<table>])`.
+const TAB_ARG: ArgMask = args(0, &[ARGT_TAB]);
+/// `table_*(<table>)`.
+const TAB_CONV: ArgMask = args(1, &[ARGT_TAB]);
 const NAME_ARG: ArgMask = args(0, &[ARGT_STR]);
 const PAYLOAD_LV: ArgMask = args(2, &[ARGT_SINT, ARGT_SINT, ARGT_STR]);
 
@@ -1679,6 +1690,138 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     // The cache (cache.c).
     fetch!("res.cache_hit", smp_fetch_res_cache_hit, ARG0, None, SMP_T_BOOL),
     fetch!("res.cache_name", smp_fetch_res_cache_name, ARG0, None, SMP_T_STR),
+    // Stick tables (stick_table.c in 2.6, session.c in 1.5).
+    fetch!("sc_get_gpt0", st::sc_get_gpt0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpt0", st::sc0_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpt0", st::sc1_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpt0", st::sc2_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpt0", st::src_get_gpt0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_get_gpc0", st::sc_get_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpc0", st::sc0_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpc0", st::sc1_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpc0", st::sc2_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpc0", st::src_get_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_gpc0_rate", st::sc_gpc0_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_gpc0_rate", st::sc0_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_gpc0_rate", st::sc1_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_gpc0_rate", st::sc2_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_gpc0_rate", st::src_gpc0_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_get_gpc1", st::sc_get_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_get_gpc1", st::sc0_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_get_gpc1", st::sc1_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_get_gpc1", st::sc2_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_get_gpc1", st::src_get_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_gpc1_rate", st::sc_gpc1_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_gpc1_rate", st::sc0_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_gpc1_rate", st::sc1_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_gpc1_rate", st::sc2_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_gpc1_rate", st::src_gpc1_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_inc_gpc0", st::sc_inc_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_inc_gpc0", st::sc0_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_inc_gpc0", st::sc1_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_inc_gpc0", st::sc2_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_inc_gpc0", st::src_inc_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_inc_gpc1", st::sc_inc_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_inc_gpc1", st::sc0_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_inc_gpc1", st::sc1_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_inc_gpc1", st::sc2_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_inc_gpc1", st::src_inc_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_clr_gpc0", st::sc_clr_gpc0, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_clr_gpc0", st::sc0_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_clr_gpc0", st::sc1_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_clr_gpc0", st::sc2_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_clr_gpc0", st::src_clr_gpc0, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_clr_gpc1", st::sc_clr_gpc1, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_clr_gpc1", st::sc0_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_clr_gpc1", st::sc1_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_clr_gpc1", st::sc2_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_clr_gpc1", st::src_clr_gpc1, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_cnt", st::sc_conn_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_cnt", st::sc0_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_cnt", st::sc1_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_cnt", st::sc2_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_cnt", st::src_conn_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_cur", st::sc_conn_cur, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_cur", st::sc0_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_cur", st::sc1_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_cur", st::sc2_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_cur", st::src_conn_cur, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_conn_rate", st::sc_conn_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_conn_rate", st::sc0_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_conn_rate", st::sc1_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_conn_rate", st::sc2_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_conn_rate", st::src_conn_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_sess_cnt", st::sc_sess_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_sess_cnt", st::sc0_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_sess_cnt", st::sc1_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_sess_cnt", st::sc2_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_sess_cnt", st::src_sess_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_sess_rate", st::sc_sess_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_sess_rate", st::sc0_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_sess_rate", st::sc1_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_sess_rate", st::sc2_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_sess_rate", st::src_sess_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_req_cnt", st::sc_http_req_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_req_cnt", st::sc0_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_req_cnt", st::sc1_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_req_cnt", st::sc2_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_req_cnt", st::src_http_req_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_req_rate", st::sc_http_req_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_req_rate", st::sc0_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_req_rate", st::sc1_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_req_rate", st::sc2_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_req_rate", st::src_http_req_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_err_cnt", st::sc_http_err_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_err_cnt", st::sc0_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_err_cnt", st::sc1_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_err_cnt", st::sc2_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_err_cnt", st::src_http_err_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_err_rate", st::sc_http_err_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_err_rate", st::sc0_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_err_rate", st::sc1_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_err_rate", st::sc2_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_err_rate", st::src_http_err_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_fail_cnt", st::sc_http_fail_cnt, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_fail_cnt", st::sc0_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_fail_cnt", st::sc1_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_fail_cnt", st::sc2_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_fail_cnt", st::src_http_fail_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_http_fail_rate", st::sc_http_fail_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_http_fail_rate", st::sc0_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_http_fail_rate", st::sc1_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_http_fail_rate", st::sc2_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_http_fail_rate", st::src_http_fail_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_bytes_in_rate", st::sc_bytes_in_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_bytes_in_rate", st::sc0_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_bytes_in_rate", st::sc1_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_bytes_in_rate", st::sc2_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_bytes_in_rate", st::src_bytes_in_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_bytes_out_rate", st::sc_bytes_out_rate, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_bytes_out_rate", st::sc0_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_bytes_out_rate", st::sc1_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_bytes_out_rate", st::sc2_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_bytes_out_rate", st::src_bytes_out_rate, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_kbytes_in", st::sc_kbytes_in, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_kbytes_in", st::sc0_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_kbytes_in", st::sc1_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_kbytes_in", st::sc2_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_kbytes_in", st::src_kbytes_in, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_kbytes_out", st::sc_kbytes_out, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_kbytes_out", st::sc0_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_kbytes_out", st::sc1_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_kbytes_out", st::sc2_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_kbytes_out", st::src_kbytes_out, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_trackers", st::sc_trackers, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_SINT),
+    fetch!("sc0_trackers", st::sc0_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc1_trackers", st::sc1_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc2_trackers", st::sc2_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("src_trackers", st::src_trackers, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("sc_tracked", st::sc_tracked, SC_ARGS, Some(st::check_sc_num_arg), SMP_T_BOOL),
+    fetch!("sc0_tracked", st::sc0_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("sc1_tracked", st::sc1_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("sc2_tracked", st::sc2_tracked, TAB_ARG, Some(st::check_table_arg), SMP_T_BOOL),
+    fetch!("table_cnt", st::table_cnt, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
+    fetch!("table_avl", st::table_avl, TAB_ARG, Some(st::check_table_arg), SMP_T_SINT),
 ];
 
 /// sample.c:find_sample_fetch() in 2.6.
@@ -2581,6 +2724,12 @@ fn check_var_arg(a: &mut [Arg]) -> Result<(), String> {
 }
 
 fn sample_conv_ipmask(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
+    // c_ipv62ip(): an IPv4-mapped address is masked as IPv4.
+    if let SmpData::Ipv6(ip) = d
+        && let Some(v4) = ip.to_ipv4_mapped()
+    {
+        *d = SmpData::Ipv4(v4);
+    }
     match d {
         SmpData::Ipv4(ip) => {
             let Arg::Ipv4(m) = a[0] else { return false };
@@ -3041,6 +3190,92 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("map_ip_int", conv_map_ip_int, MAP_ARGS, Some(chk_map_ip_int), SMP_T_ADDR, SMP_T_SINT),
     conv!("map_str_ip", conv_map_str_ip, MAP_ARGS, Some(chk_map_str_ip), SMP_T_STR, SMP_T_ADDR),
     conv!("map_ip_ip", conv_map_ip_ip, MAP_ARGS, Some(chk_map_ip_ip), SMP_T_ADDR, SMP_T_ADDR),
+    conv!("in_table", st::sample_conv_in_table, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_BOOL),
+    conv!(
+        "table_bytes_in_rate",
+        st::table_bytes_in_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_bytes_out_rate",
+        st::table_bytes_out_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_conn_cnt", st::table_conn_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_conn_cur", st::table_conn_cur, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_conn_rate", st::table_conn_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpt0", st::table_gpt0, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc0", st::table_gpc0, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc0_rate", st::table_gpc0_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc1", st::table_gpc1, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_gpc1_rate", st::table_gpc1_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_http_err_cnt",
+        st::table_http_err_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_err_rate",
+        st::table_http_err_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_cnt",
+        st::table_http_fail_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_fail_rate",
+        st::table_http_fail_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_cnt",
+        st::table_http_req_cnt,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!(
+        "table_http_req_rate",
+        st::table_http_req_rate,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_kbytes_in", st::table_kbytes_in, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!(
+        "table_kbytes_out",
+        st::table_kbytes_out,
+        TAB_CONV,
+        Some(st::check_table_arg),
+        SMP_T_ANY,
+        SMP_T_SINT
+    ),
+    conv!("table_server_id", st::table_server_id, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_sess_cnt", st::table_sess_cnt, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_sess_rate", st::table_sess_rate, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
+    conv!("table_trackers", st::table_trackers, TAB_CONV, Some(st::check_table_arg), SMP_T_ANY, SMP_T_SINT),
 ];
 
 /// sample.c:find_sample_conv() in 2.6.

@@ -11,14 +11,16 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::haproxy::checks::{
-    CheckResult, ChkConn, ChkSt, HchkStatus, redistribute_pending, server_counts, set_backend_down,
+    CheckResult, ChkConn, ChkSt, HchkStatus, SrvCheckCfg, init_srv_checks, redistribute_pending,
+    server_counts, set_backend_down, srv_parse_check_kw,
 };
 use crate::haproxy::errors::print_message;
 use crate::haproxy::fd::FdOwner;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
-use crate::haproxy::proxy::ReuseMode;
+use crate::haproxy::proxy::{ProxyMode, ReuseMode};
 use crate::haproxy::queue::process_srv_queue;
+use crate::haproxy::standard::{ParsedAddr, str2sa_range};
 use crate::haproxy::task::TaskRun;
 use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
 use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
@@ -71,6 +73,9 @@ bitflags::bitflags! {
         const SRV_PP_V2_UNIQUE_ID = 0x0200;
     }
 }
+
+/// `SRV_UWGHT_MAX`: the highest weight a server may be given.
+pub const SRV_UWGHT_MAX: u32 = 256;
 
 /// Settings and state of one check of a server: its health check or its agent check (the
 /// `check_*` fields of 1.5-dev8's `struct server`, `struct check` since 1.5.0). Owned by
@@ -226,6 +231,9 @@ pub struct Server {
     pub pp_opts: SrvPpOpts,
     /// `weight` as configured or set at runtime (`uweight`).
     pub uweight: u32,
+    /// `iweight`: the weight of the `server` line, which `set weight N%` scales and
+    /// `get weight` reports as "initial".
+    pub iweight: u32,
     /// `maxconn`: concurrent connections allowed (0: unlimited).
     pub maxconn: u32,
     /// `maxqueue`: queued sessions allowed (0: unlimited).
@@ -280,6 +288,10 @@ pub struct Server {
     pub idle_purge_exp: Option<Tick>,
     /// Line of the `server` keyword.
     pub line: usize,
+    /// `cookie VALUE`: the persistence cookie's value naming this server.
+    pub cookie: Option<String>,
+    /// `non-stick`: `stick store-*` rules never store this server.
+    pub non_stick: bool,
 }
 
 /// One connection in a server's idle list.
@@ -301,6 +313,7 @@ impl Server {
             flags: SrvFlags::SRV_RUNNING,
             pp_opts: SrvPpOpts::empty(),
             uweight: 1,
+            iweight: 1,
             maxconn: 0,
             maxqueue: 0,
             cur_sess: 0,
@@ -324,6 +337,8 @@ impl Server {
             est_need_conns: 0,
             idle_purge_exp: None,
             line,
+            cookie: None,
+            non_stick: false,
         }
     }
 
@@ -375,6 +390,198 @@ impl Server {
     }
 }
 
+/// server.c:_srv_parse_kw() in 2.6, for each keyword after `server <name> <addr>` (on a
+/// `server` line, a `default-server` line or `add server`), with HAProxy 2.6's messages
+/// (the caller adds where and which server). The health-check keywords are check.c's
+/// (`checks::srv_parse_check_kw`). `dynamic`: the server is added at runtime, where 2.6
+/// refuses the keywords it marks as not `dynamic_ok`. `mode` is the backend's: a TCP
+/// backend has no multiplexer to choose with `proto`. Keywords haflow does not implement
+/// are accepted with a warning pushed to `warnings`.
+pub fn srv_parse_kws(
+    srv: &mut Server,
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    dynamic: bool,
+    mode: ProxyMode,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let name = srv.name.clone();
+    let mut chk = SrvCheckCfg::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if dynamic && SRV_KW_NOT_DYNAMIC.contains(&a) {
+            return Err(format!("'{a}' option is not accepted for dynamic server"));
+        }
+        if let Some(r) = srv_parse_check_kw(&mut chk, &name, args, i) {
+            i += r?;
+            continue;
+        }
+        let val = args.get(i + 1);
+        let int = |kw: &str| -> Result<u32, String> {
+            val.and_then(|v| v.parse().ok()).ok_or_else(|| format!("'{kw}' expects an integer argument."))
+        };
+        match a {
+            "weight" => {
+                let w = int("weight")?;
+                if w > SRV_UWGHT_MAX {
+                    return Err(format!("weight of server {name} is not within 0 and 256 ({w})."));
+                }
+                srv.uweight = w;
+                srv.iweight = w;
+                i += 2;
+            }
+            "maxconn" => {
+                srv.maxconn = int("maxconn")?;
+                i += 2;
+            }
+            "maxqueue" => {
+                srv.maxqueue = int("maxqueue")?;
+                i += 2;
+            }
+            "backup" => {
+                srv.flags.insert(SrvFlags::SRV_BACKUP);
+                i += 1;
+            }
+            "disabled" => {
+                srv.flags.insert(SrvFlags::SRV_MAINTAIN);
+                i += 1;
+            }
+            "enabled" => {
+                srv.flags.remove(SrvFlags::SRV_MAINTAIN);
+                i += 1;
+            }
+            "socks4" => {
+                let v = val.filter(|v| !v.is_empty()).ok_or("'socks4' expects <addr>:<port> as argument.")?;
+                match str2sa_range(v, false, env).map_err(|e| format!("'socks4' : {e}"))? {
+                    ParsedAddr::Inet(ip, port, _) if ip.is_ipv4() && port != 0 => {
+                        srv.socks4 = Some(SocketAddr::new(ip, port));
+                    }
+                    _ => return Err(format!("'socks4' : expects an IPv4 address and a port, got '{v}'")),
+                }
+                i += 2;
+            }
+            "proto" => {
+                let v = val.filter(|v| !v.is_empty()).ok_or("'proto' : missing value")?;
+                // connection.c:conn_get_best_mux_entry() in 2.6: a TCP backend only has the
+                // pass-through multiplexer; HTTP ones speak HTTP/1 (haflow's) or HTTP/2.
+                let usable = match mode {
+                    ProxyMode::PR_MODE_HTTP => matches!(v.as_str(), "h1" | "h2" | "fcgi" | "none"),
+                    _ => v == "none",
+                };
+                if !usable {
+                    return Err("MUX protocol is not usable for server.".into());
+                }
+                if !matches!(v.as_str(), "h1" | "none") {
+                    warnings.push(format!(
+                        "server '{name}' option 'proto {v}' is not implemented by haflow; it speaks HTTP/1.1."
+                    ));
+                }
+                i += 2;
+            }
+            "pool-max-conn" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.max_idle_conns = crate::haproxy::checks::atol_i32(v);
+                if srv.max_idle_conns < -1 {
+                    return Err(format!("'{a}' must be >= -1"));
+                }
+                i += 2;
+            }
+            "pool-low-conn" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.low_idle_conns = crate::haproxy::checks::atol_i32(v).max(0) as u32;
+                i += 2;
+            }
+            "max-reuse" => {
+                // 2.6 checks it, and only its HTTP/2 and FastCGI connections honour it:
+                // HTTP/1 ones, the only ones haflow has, are reused without a count.
+                val.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                i += 2;
+            }
+            "pool-purge-delay" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.pool_purge_delay = crate::haproxy::standard::parse_time_err(v).map_err(|e| {
+                    e.alert(v, a, |c| format!("unexpected character '{c}' in argument to <{a}>."))
+                })?;
+                i += 2;
+            }
+            "proxy-v2-options" => {
+                // srv_parse_proxy_v2_options() in 2.6: a comma-separated list.
+                for o in val.map_or("", String::as_str).split(',') {
+                    srv.pp_opts |= match o {
+                        "ssl" => SrvPpOpts::SRV_PP_V2_SSL,
+                        "cert-cn" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CN,
+                        "cert-key" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_KEY_ALG,
+                        "cert-sig" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_SIG_ALG,
+                        "ssl-cipher" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CIPHER,
+                        "authority" => SrvPpOpts::SRV_PP_V2_AUTHORITY,
+                        "crc32c" => SrvPpOpts::SRV_PP_V2_CRC32C,
+                        "unique-id" => SrvPpOpts::SRV_PP_V2_UNIQUE_ID,
+                        _ => return Err(format!("'{o}' : proxy v2 option not implemented")),
+                    };
+                }
+                i += 2;
+            }
+            "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "init-addr" | "source" | "sni"
+            | "alpn" | "resolvers" => {
+                warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
+                i += 2;
+            }
+            "send-proxy" => {
+                srv.pp_opts.insert(SrvPpOpts::SRV_PP_V1);
+                i += 1;
+            }
+            "send-proxy-v2" => {
+                srv.pp_opts.insert(SrvPpOpts::SRV_PP_V2);
+                i += 1;
+            }
+            "cookie" => {
+                let v = val.filter(|v| !v.is_empty()).ok_or("'cookie' expects <value> as argument.")?;
+                srv.cookie = Some(v.clone());
+                i += 2;
+            }
+            "non-stick" => {
+                srv.non_stick = true;
+                i += 1;
+            }
+            "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" | "track" => {
+                warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
+                i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
+            }
+            other => return Err(format!("unknown keyword '{other}'")),
+        }
+    }
+    init_srv_checks(srv, &chk, dynamic);
+    Ok(())
+}
+
+/// The server keywords HAProxy 2.6 refuses on `add server` (`dynamic_ok` is 0 in the
+/// keyword lists of server.c and check.c).
+const SRV_KW_NOT_DYNAMIC: &[&str] = &[
+    "cookie",
+    "init-addr",
+    "log-proto",
+    "max-reuse",
+    "namespace",
+    "non-stick",
+    "redir",
+    "resolve-net",
+    "resolve-opts",
+    "resolve-prefer",
+    "resolvers",
+    "stick",
+    "socks4",
+    "no-agent-check",
+    "no-check",
+    "no-check-send-proxy",
+];
+
 /// `backend/server`, as HAProxy's messages name a server.
 pub fn srv_fullname(w: &Haproxy, sid: ServerId) -> String {
     format!("{}/{}", w.proxies[sid.px.idx()].name, w.server(sid).name)
@@ -397,9 +604,10 @@ fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
 /// (health 0; `process_chk` skips a server in maintenance), the sessions in its queue go
 /// back to the backend (with `option redispatch`), and the backend is marked down when it
 /// was its last usable server. Sessions already on it keep going.
+/// A server that was already down only says it "was DOWN and now enters maintenance"
+/// (2.6's srv_update_status()), at `LOG_NOTICE`.
 /// Divergence: one `SRV_MAINTAIN` flag stands for HAProxy's forced and inherited ones (no
-/// `track`), and a server that was already down is logged as going down for maintenance
-/// at `LOG_NOTICE` rather than "was DOWN and now enters maintenance".
+/// `track`).
 pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
         return;
@@ -426,12 +634,16 @@ pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     let xferred = redistribute_pending(w, sid);
     let p = &w.proxies[px.idx()];
     let srv = w.server(sid);
-    let msg = format!(
-        "{}Server {} is going DOWN for maintenance{}.",
-        if srv.is_backup() { "Backup " } else { "" },
-        srv_fullname(w, sid),
-        server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
-    );
+    let backup = if srv.is_backup() { "Backup " } else { "" };
+    let msg = if was_running {
+        format!(
+            "{backup}Server {} is going DOWN for maintenance{}.",
+            srv_fullname(w, sid),
+            server_counts(true, p.srv_act(), p.srv_bck(), srv.cur_sess, xferred, srv.pendconns.len())
+        )
+    } else {
+        format!("{backup}Server {} was DOWN and now enters maintenance.", srv_fullname(w, sid))
+    };
     report_state_change(w, sid, level, &msg);
     let p = &w.proxies[px.idx()];
     if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
@@ -527,7 +739,7 @@ pub fn server_parse_weight_change_request(w: &mut Haproxy, sid: ServerId, v: &st
         if n > 100_000 {
             return "Relative weight must be positive.\n".into();
         }
-        (u64::from(w.cli.stats.iweight(sid)) * n / 100).min(256)
+        (u64::from(w.server(sid).iweight) * n / 100).min(256)
     } else {
         if n > 256 {
             return "Absolute weight can only be between 0 and 256 inclusive.\n".into();

@@ -280,6 +280,9 @@ pub struct Session {
     /// `s->comp_algo`: the compression chosen from the request, until the response
     /// confirms or cancels it (`None` without `compression`).
     pub comp_algo: Option<crate::haproxy::compression::CompAlgo>,
+    /// The statistics page being sent (1.5.0's stats applet standing for the server,
+    /// `si->applet`), while it does not fit in `rep` at once; `None` otherwise.
+    pub stats_ctx: Option<Box<crate::haproxy::stats::HttpStatsCtx>>,
     /// `s->comp_ctx`: the response being compressed (from `pool_comp_ctx`).
     pub comp_ctx: Option<Box<crate::haproxy::compression::CompCtx>>,
     /// `http-request set-timeout server`: this session's server timeout (ms).
@@ -300,6 +303,11 @@ pub struct Session {
     /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
     /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
     pub unique_id: Option<Box<[u8]>>,
+    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
+    pub stkctr: [Option<crate::haproxy::stick_table::StkCtr>; crate::haproxy::stick_table::MAX_SESS_STKCTR],
+    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
+    /// (the rule's proxy, the key).
+    pub store: Vec<(ProxyId, crate::haproxy::stick_table::StkKey)>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -366,6 +374,7 @@ impl Session {
             frt_addr: None,
             txn: HttpTxn::default(),
             comp_algo: None,
+            stats_ctx: None,
             comp_ctx: None,
             vars: Default::default(),
             timeout_server: None,
@@ -393,6 +402,8 @@ impl Session {
                 level: None,
             },
             counted: ByteMarks::default(),
+            stkctr: [None, None, None],
+            store: Vec::new(),
             srv_error: default_srv_error,
             span: root,
         }
@@ -634,6 +645,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
+    (Analysers::AN_REQ_STICKING_RULES, crate::haproxy::stick_table::process_sticking_rules),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
 ];
 
@@ -641,6 +653,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
 const RES_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_RES_INSPECT, crate::haproxy::tcp_rules::tcp_inspect_response),
     (Analysers::AN_RES_WAIT_HTTP, proto_http::http_wait_for_response),
+    (Analysers::AN_RES_STORE_RULES, crate::haproxy::stick_table::process_store_rules),
     (Analysers::AN_RES_HTTP_PROCESS_BE, proto_http::http_process_res_common),
     (Analysers::AN_RES_HTTP_XFER_BODY, proto_http::http_response_forward_body),
 ];
@@ -758,6 +771,9 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
         let c = &mut w.server_mut(srv).counters;
         c.bytes_in += bytes_in;
         c.bytes_out += bytes_out;
+    }
+    if s.stkctr.iter().any(Option::is_some) {
+        crate::haproxy::stick_table::stkctr_count_bytes(w, s, bytes_in, bytes_out);
     }
 }
 
@@ -1095,6 +1111,16 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         return false;
     }
 
+    // 1.5.0's si_applet_call(): the stats applet writes what the client buffer takes of
+    // the page; once it is all out, a pipelined request may be analysed.
+    if s.stats_ctx.is_some() {
+        let _sp = tracing::debug_span!(names::HTTP_STATS_IO_HANDLER, sess = s.uniq_id).entered();
+        if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
+            // The request analysers run again for the request waiting behind the page.
+            s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
+            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
+        }
+    }
     // 14. Leave: poll for what each side needs and arm the task's timer.
     stream_sock_data_finish(w, s, Side::Srv);
     stream_sock_data_finish(w, s, Side::Cli);
@@ -1775,6 +1801,8 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
     if s.pend_pos {
         pendconn_free(w, &mut s);
     }
+    crate::haproxy::stick_table::session_store_counters(w, &mut s, false);
+    crate::haproxy::stick_table::session_release_stores(w, &mut s);
     srv_release_conn(w, &mut s);
     sess_change_server(w, &mut s, None);
     for side in [Side::Cli, Side::Srv] {

@@ -110,7 +110,6 @@ struct PxStats {
 #[derive(Clone, Debug, Default)]
 struct SrvStats {
     sess: Rate,
-    iweight: u32,
     last_sess: Option<u64>,
     seen_sess: u64,
     times: TimeStats,
@@ -140,9 +139,26 @@ impl StatsState {
         }
     }
 
-    /// A server's weight from the configuration (`get weight` says "initial").
-    pub fn iweight(&self, sid: ServerId) -> u32 {
-        self.srv.get(sid.px.idx()).and_then(|v| v.get(sid.idx as usize)).map_or(1, |s| s.iweight)
+    /// A server was attached at runtime (`add server`): its rates and averages start
+    /// empty in its slot.
+    pub fn srv_attach(&mut self, sid: ServerId) {
+        let Some(v) = self.srv.get_mut(sid.px.idx()) else { return };
+        let i = sid.idx as usize;
+        if v.len() <= i {
+            v.resize_with(i + 1, SrvStats::default);
+        }
+        v[i] = SrvStats::default();
+    }
+
+    /// A server was deleted (`del server`): its statistics go with it (`slots` is what
+    /// its backend's list keeps now).
+    pub fn srv_detach(&mut self, sid: ServerId, slots: usize) {
+        let Some(v) = self.srv.get_mut(sid.px.idx()) else { return };
+        if let Some(s) = v.get_mut(sid.idx as usize) {
+            *s = SrvStats::default();
+        }
+        v.truncate(slots);
+        v.shrink_to_fit();
     }
 }
 
@@ -157,11 +173,8 @@ pub fn stats_init(w: &mut Haproxy) {
     let st = &mut w.cli.stats;
     st.start_date = w.clock.date.checked_sub(w.clock.elapsed()).unwrap_or(w.clock.date);
     st.px = vec![PxStats::default(); w.proxies.len()];
-    st.srv = w
-        .proxies
-        .iter()
-        .map(|p| p.servers.iter().map(|s| SrvStats { iweight: s.uweight, ..Default::default() }).collect())
-        .collect();
+    st.srv =
+        w.proxies.iter().map(|p| (0..p.servers.slots()).map(|_| SrvStats::default()).collect()).collect();
 }
 
 fn total_bytes_out(w: &Haproxy) -> u64 {
@@ -190,7 +203,7 @@ pub fn stats_tick(w: &mut Haproxy) {
             ps.seen_sess = p.counters.cum_sess;
             ps.last_sess = Some(sec);
         }
-        for (j, s) in p.servers.iter().enumerate() {
+        for (j, s) in p.servers.enumerate() {
             let Some(ss) = st.srv.get_mut(i).and_then(|v| v.get_mut(j)) else { continue };
             ss.sess.roll(s.counters.cum_sess, gap);
             if s.counters.cum_sess != ss.seen_sess {
@@ -322,6 +335,11 @@ impl Row {
             Some(i) => self.0[i] = v.to_string(),
             None => debug_assert!(false, "unknown stat field {name}"),
         }
+    }
+
+    /// The value of field `name` (empty when unset).
+    fn get(&self, name: &str) -> &str {
+        field_index(name).and_then(|i| self.0.get(i)).map_or("", String::as_str)
     }
 
     fn set_all(&mut self, names: &[&str], v: impl ToString + Copy) {
@@ -718,6 +736,29 @@ pub struct StatCtx {
     px: usize,
     /// Where that proxy's dump stands.
     px_st: PxSt,
+    /// `scope=` of the page's URL: only proxies whose name holds it (any case).
+    url_scope: Option<String>,
+    /// `stats scope` of the page's proxy (`.` already replaced by its name): only these.
+    cfg_scope: Vec<String>,
+    /// The page is HTML (`STAT_FMT_HTML`): its settings; `None` for CSV.
+    html: Option<Box<HtmlOpts>>,
+}
+
+/// What the HTML page shows beyond the rows (`uri_auth` flags and the request's).
+#[derive(Clone, Debug)]
+pub struct HtmlOpts {
+    /// `stats uri`, for the links and the form.
+    pub uri_prefix: String,
+    /// `STAT_ADMIN`: the request may change servers: rows get a checkbox and the table a form.
+    pub admin: bool,
+    /// `stats hide-version`.
+    pub hide_version: bool,
+    /// `stats refresh` seconds, unless `;norefresh`.
+    pub refresh: u64,
+    /// `;st=XXXX`: the outcome of the last POST, shown at the top.
+    pub st_code: Option<String>,
+    /// The URL's scope, kept in the links.
+    pub scope: Option<String>,
 }
 
 /// stats.c:cli_parse_show_stat() (HAProxy 2.6): `show stat [{<iid>|<proxy>} <type> <sid>]
@@ -756,7 +797,45 @@ pub fn cli_parse_show_stat(w: &Haproxy, args: &[&str]) -> Result<StatCtx, String
         st: StatSt::STAT_ST_HEAD,
         px: 0,
         px_st: PxSt::STAT_PX_ST_FE,
+        url_scope: None,
+        cfg_scope: Vec::new(),
+        html: None,
     })
+}
+
+/// The dump of the statistics page for one request: CSV (`;csv`) or HTML, with the URL's
+/// `;up`, `;no-maint` and `scope=` filters and the proxy's `stats scope`.
+pub fn http_stat_ctx(
+    up_only: bool,
+    no_maint: bool,
+    url_scope: Option<String>,
+    cfg_scope: Vec<String>,
+    html: Option<HtmlOpts>,
+) -> StatCtx {
+    StatCtx {
+        iid: None,
+        types: -1,
+        sid: None,
+        up_only,
+        no_maint,
+        st: StatSt::STAT_ST_HEAD,
+        px: 0,
+        px_st: PxSt::STAT_PX_ST_FE,
+        url_scope,
+        cfg_scope,
+        html: html.map(Box::new),
+    }
+}
+
+/// stats.c:stats_dump_proxy_to_buffer()'s `STAT_PX_ST_INIT` in 2.6: whether the page's
+/// scopes let proxy `p` be shown (the exact names of `stats scope`, then a
+/// case-insensitive substring of the URL's `scope=`).
+fn stats_scope_allows(ctx: &StatCtx, p: &Proxy) -> bool {
+    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.iter().any(|n| *n == p.name))
+        && ctx
+            .url_scope
+            .as_deref()
+            .is_none_or(|sc| p.name.to_ascii_lowercase().contains(&sc.to_ascii_lowercase()))
 }
 
 /// stats.c:stats_dump_stat_to_buffer() (1.5-dev8: dumpstats.c:stats_dump_raw_to_buffer()):
@@ -764,22 +843,170 @@ pub fn cli_parse_show_stat(w: &Haproxy, args: &[&str]) -> Result<StatCtx, String
 /// bytes. Returns true once the dump is complete; otherwise `ctx` says where to resume.
 pub fn stats_dump_stat_to_buffer(w: &Haproxy, ctx: &mut StatCtx, out: &mut String, room: usize) -> bool {
     if ctx.st == StatSt::STAT_ST_HEAD {
-        out.push_str(STAT_HEADER);
-        out.push('\n');
+        match &ctx.html {
+            Some(h) => stats_dump_html_head(w, h, out),
+            None => {
+                out.push_str(STAT_HEADER);
+                out.push('\n');
+            }
+        }
         ctx.st = StatSt::STAT_ST_LIST;
     }
     while ctx.st == StatSt::STAT_ST_LIST {
         let Some(p) = w.proxies.get(ctx.px) else {
             ctx.st = StatSt::STAT_ST_FIN;
+            if ctx.html.is_some() {
+                out.push_str("</body></html>\n");
+            }
             break;
         };
-        if ctx.iid.is_none_or(|i| i == p.uuid) && !stats_dump_proxy_to_buffer(w, ctx, p, out, room) {
+        let shown = ctx.iid.is_none_or(|i| i == p.uuid) && stats_scope_allows(ctx, p);
+        if shown && !stats_dump_proxy_to_buffer(w, ctx, p, out, room) {
             return false;
         }
         ctx.px += 1;
         ctx.px_st = PxSt::STAT_PX_ST_FE;
     }
     true
+}
+
+/// stats.c:stats_dump_html_head() and stats_dump_html_info() in 2.6: the page's head and
+/// the process information above the tables (a compact page: no style sheet, no legend).
+fn stats_dump_html_head(w: &Haproxy, h: &HtmlOpts, out: &mut String) {
+    let version =
+        if h.hide_version { String::new() } else { format!(" version {}", env!("CARGO_PKG_VERSION")) };
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html><head><title>Statistics Report for haflow on {host}</title>\n\
+         <meta http-equiv=\"content-type\" content=\"text/html; charset=iso-8859-1\">\n</head>\n\
+         <body><h1>haflow{version}</h1>\n<h2>Statistics Report for pid {pid}</h2>\n\
+         <p>uptime = {up}s; current conns = {conns}; {refresh}\
+         <a href=\"{uri};csv{scope}\">CSV export</a></p>\n",
+        host = html_escape(&hostname()),
+        pid = std::process::id(),
+        up = w.clock.now_ms.0 / 1000,
+        conns = w.actconn,
+        refresh = if h.refresh > 0 { format!("refresh every {}s; ", h.refresh) } else { String::new() },
+        uri = html_escape(&h.uri_prefix),
+        scope = h.scope.as_deref().map_or(String::new(), |s| format!("?scope={}", html_escape(s))),
+    );
+    if let Some(st) = &h.st_code {
+        let _ = writeln!(out, "<p class=\"status\">{}</p>", stat_status_text(st));
+    }
+}
+
+/// stats.c's `stat_status_codes[]` and the messages stats_dump_html_info() shows for them.
+fn stat_status_text(code: &str) -> &'static str {
+    match code {
+        "DONE" => "Action processed successfully.",
+        "NONE" => "Nothing has changed.",
+        "PART" => "Action not processed for some servers.",
+        "ERRP" => "Action not processed because of invalid parameters.",
+        "EXCD" => "Action not processed : the buffer couldn't store all the data.",
+        "DENY" => "Action denied.",
+        "IVAL" => "Invalid requests (unsupported method or chunked encoded request).",
+        "AUTH" => "Action not allowed in the current authentication level.",
+        _ => "Unexpected result.",
+    }
+}
+
+/// `<` `>` `&` `"` escaped for HTML text and attributes.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The columns of the HTML tables (a subset of the CSV fields, with their titles).
+const HTML_COLS: &[(&str, &str)] = &[
+    ("qcur", "Queue Cur"),
+    ("qmax", "Queue Max"),
+    ("scur", "Sessions Cur"),
+    ("smax", "Sessions Max"),
+    ("slim", "Sessions Limit"),
+    ("stot", "Sessions Total"),
+    ("lbtot", "LbTot"),
+    ("bin", "Bytes In"),
+    ("bout", "Bytes Out"),
+    ("dreq", "Denied Req"),
+    ("dresp", "Denied Resp"),
+    ("ereq", "Errors Req"),
+    ("econ", "Errors Conn"),
+    ("eresp", "Errors Resp"),
+    ("wretr", "Warnings Retr"),
+    ("wredis", "Warnings Redis"),
+    ("status", "Status"),
+    ("check_status", "LastChk"),
+    ("weight", "Wght"),
+    ("act", "Act"),
+    ("bck", "Bck"),
+    ("chkfail", "Chk"),
+    ("chkdown", "Dwn"),
+];
+
+/// stats.c:stats_dump_html_px_hdr() in 2.6: a proxy's table and its column titles; with
+/// admin rights over a backend, the table sits in the form that changes its servers.
+fn stats_dump_html_px_hdr(p: &Proxy, h: &HtmlOpts, out: &mut String) {
+    let name = html_escape(&p.name);
+    if h.admin && p.is_backend() {
+        let _ = writeln!(
+            out,
+            "<form method=\"post\" action=\"{}{}\">",
+            html_escape(&h.uri_prefix),
+            h.scope.as_deref().map_or(String::new(), |s| format!("?scope={}", html_escape(s)))
+        );
+    }
+    let _ = write!(
+        out,
+        "<table border=1 id=\"{name}\"><tr><th colspan={}>{name}</th></tr>\n<tr>",
+        HTML_COLS.len() + 2
+    );
+    if h.admin && p.is_backend() {
+        out.push_str("<th></th>");
+    }
+    out.push_str("<th></th>");
+    for (_, title) in HTML_COLS {
+        let _ = write!(out, "<th>{title}</th>");
+    }
+    out.push_str("</tr>\n");
+}
+
+/// stats.c:stats_dump_fields_html() in 2.6: one row; a server's has a checkbox named `s`
+/// when the page may change it.
+fn stats_dump_fields_html(row: &Row, h: &HtmlOpts, is_backend: bool, out: &mut String) {
+    out.push_str("<tr>");
+    let sv = row.get("svname");
+    if h.admin && is_backend {
+        if row.get("type") == "2" {
+            let _ =
+                write!(out, "<td><input type=\"checkbox\" name=\"s\" value=\"{}\"></td>", html_escape(sv));
+        } else {
+            out.push_str("<td></td>");
+        }
+    }
+    let _ = write!(out, "<td>{}</td>", html_escape(sv));
+    for (f, _) in HTML_COLS {
+        let _ = write!(out, "<td>{}</td>", html_escape(row.get(f)));
+    }
+    out.push_str("</tr>\n");
+}
+
+/// stats.c:stats_dump_html_px_end() in 2.6: the table's end; the admin form's action
+/// list and the backend's id (`b=#<uuid>`).
+fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
+    out.push_str("</table>\n");
+    if h.admin && p.is_backend() {
+        let _ = write!(
+            out,
+            "Choose the action to perform on the checked servers : <select name=action>\
+             <option value=\"\"></option><option value=\"ready\">Set state to READY</option>\
+             <option value=\"drain\">Set state to DRAIN</option><option value=\"maint\">Set state to MAINT</option>\
+             <option value=\"dhlth\">Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option>\
+             <option value=\"dagent\">Agent: disable checks</option><option value=\"eagent\">Agent: enable checks</option>\
+             <option value=\"shutdown\">Kill Sessions</option></select>\
+             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>\n",
+            p.uuid
+        );
+    }
+    out.push_str("<p>\n");
 }
 
 /// stats.c:stats_dump_proxy_to_buffer() (1.5-dev8: dumpstats.c:stats_dump_proxy()): the
@@ -793,6 +1020,13 @@ fn stats_dump_proxy_to_buffer(
     room: usize,
 ) -> bool {
     let now_ms = w.clock.now_ms.0;
+    // stats.c:stats_dump_one_line() in 2.6: a row in the page's format.
+    fn emit(ctx: &StatCtx, p: &Proxy, row: Row, out: &mut String) {
+        match &ctx.html {
+            Some(h) => stats_dump_fields_html(&row, h, p.is_backend(), out),
+            None => row.csv(out),
+        }
+    }
     let want = |bit: i64| ctx.types < 0 || ctx.types & bit != 0;
     let own_rows = ctx.sid.is_none_or(|s| s == 0);
     loop {
@@ -804,12 +1038,20 @@ fn stats_dump_proxy_to_buffer(
         }
         match ctx.px_st {
             PxSt::STAT_PX_ST_FE => {
+                if let Some(h) = &ctx.html {
+                    stats_dump_html_px_hdr(p, h, out);
+                }
                 if p.is_frontend() && want(1) && own_rows {
-                    stats_fill_fe_stats(w, p, now_ms).csv(out);
+                    emit(ctx, p, stats_fill_fe_stats(w, p, now_ms), out);
                 }
                 ctx.px_st = PxSt::STAT_PX_ST_SV(0);
             }
             PxSt::STAT_PX_ST_SV(i) => {
+                if i < p.servers.slots() && p.servers.get(i).is_none() {
+                    // A deleted server's empty slot.
+                    ctx.px_st = PxSt::STAT_PX_ST_SV(i + 1);
+                    continue;
+                }
                 let Some(sv) = p.servers.get(i).filter(|_| p.is_backend() && want(4)) else {
                     ctx.px_st = PxSt::STAT_PX_ST_BE;
                     continue;
@@ -818,13 +1060,16 @@ fn stats_dump_proxy_to_buffer(
                     && (!ctx.no_maint || !sv.flags.contains(SrvFlags::SRV_MAINTAIN))
                     && (!ctx.up_only || sv.flags.contains(SrvFlags::SRV_RUNNING));
                 if shown {
-                    stats_fill_sv_stats(w, p, i, sv, now_ms).csv(out);
+                    emit(ctx, p, stats_fill_sv_stats(w, p, i, sv, now_ms), out);
                 }
                 ctx.px_st = PxSt::STAT_PX_ST_SV(i + 1);
             }
             PxSt::STAT_PX_ST_BE => {
                 if p.is_backend() && want(2) && own_rows {
-                    stats_fill_be_stats(w, p, now_ms).csv(out);
+                    emit(ctx, p, stats_fill_be_stats(w, p, now_ms), out);
+                }
+                if let Some(h) = &ctx.html {
+                    stats_dump_html_px_end(p, h, out);
                 }
                 ctx.px_st = PxSt::STAT_PX_ST_END;
             }
@@ -941,6 +1186,249 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
         let _ = writeln!(out, "{k}: {v}");
     }
     out
+}
+
+/// The statistics page being sent to one client: 2.6's stats applet context
+/// (`show_stat_ctx` of an appctx standing for the server), kept by the session while the
+/// page does not fit in its response buffer at once.
+#[derive(Debug)]
+pub struct HttpStatsCtx {
+    /// Where the dump stands.
+    pub dump: StatCtx,
+    /// `STAT_CHUNKED`: the body is sent in chunks (HTTP/1.1), else until the close.
+    pub chunked: bool,
+    /// Close the connection once the page is sent (HTTP/1.0, `Connection: close`).
+    pub close_after: bool,
+    /// Produced by the last step of the dump.
+    pending: Vec<u8>,
+    /// How much of `pending` is in the buffer already.
+    sent: usize,
+    /// The dump is complete (the last chunk is in `pending` or sent).
+    done: bool,
+}
+
+impl HttpStatsCtx {
+    /// A page to send from `dump`.
+    pub fn new(dump: StatCtx, chunked: bool, close_after: bool) -> HttpStatsCtx {
+        HttpStatsCtx { dump, chunked, close_after, pending: Vec::new(), sent: 0, done: false }
+    }
+}
+
+/// The most one turn of the dump produces (a few rows more may follow the last one).
+const HTTP_STATS_STEP: usize = 8192;
+
+/// stats.c:http_stats_io_handler() in 2.6 (1.5.0's `http_stats_io_handler`, the stats
+/// applet called by `si_applet_call`): puts what the response buffer can take of the page
+/// being sent, producing it a step at a time. Returns true once the page is complete.
+pub fn http_stats_io_handler(w: &mut Haproxy, s: &mut Session) -> bool {
+    let Some(mut ctx) = s.stats_ctx.take() else { return true };
+    loop {
+        if ctx.sent < ctx.pending.len() {
+            let room = s.rep.size.saturating_sub(s.rep.o() + s.rep.i());
+            let end = ctx.pending.len().min(ctx.sent + room);
+            if end == ctx.sent || !s.rep.bo_inject(&mut w.pool2_buffer, &ctx.pending[ctx.sent..end]) {
+                // Wait for the client to read: the drained buffer wakes the session.
+                s.stats_ctx = Some(ctx);
+                return false;
+            }
+            ctx.sent = end;
+            if ctx.sent < ctx.pending.len() {
+                continue;
+            }
+        }
+        ctx.pending.clear();
+        ctx.sent = 0;
+        if ctx.done {
+            if ctx.close_after {
+                s.rep.buffer_auto_close();
+                s.rep.buffer_shutw_now();
+            }
+            return true;
+        }
+        let mut out = String::new();
+        ctx.done = stats_dump_stat_to_buffer(w, &mut ctx.dump, &mut out, HTTP_STATS_STEP);
+        if ctx.chunked {
+            if !out.is_empty() {
+                ctx.pending.extend_from_slice(format!("{:x}\r\n", out.len()).as_bytes());
+                ctx.pending.extend_from_slice(out.as_bytes());
+                ctx.pending.extend_from_slice(b"\r\n");
+            }
+            if ctx.done {
+                ctx.pending.extend_from_slice(b"0\r\n\r\n");
+            }
+        } else {
+            ctx.pending.extend_from_slice(out.as_bytes());
+        }
+    }
+}
+
+/// What a POST to the page asks for (`ST_ADM_ACTION_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+enum StAdmAction {
+    ST_ADM_ACTION_READY,
+    ST_ADM_ACTION_DRAIN,
+    ST_ADM_ACTION_MAINT,
+    ST_ADM_ACTION_SHUTDOWN,
+    ST_ADM_ACTION_DHLTH,
+    ST_ADM_ACTION_EHLTH,
+    ST_ADM_ACTION_DAGENT,
+    ST_ADM_ACTION_EAGENT,
+    ST_ADM_ACTION_DISABLE,
+    ST_ADM_ACTION_ENABLE,
+    ST_ADM_ACTION_STOP,
+    ST_ADM_ACTION_START,
+}
+
+impl StAdmAction {
+    fn parse(v: &str) -> Option<StAdmAction> {
+        use StAdmAction::*;
+        Some(match v {
+            "ready" => ST_ADM_ACTION_READY,
+            "drain" => ST_ADM_ACTION_DRAIN,
+            "maint" => ST_ADM_ACTION_MAINT,
+            "shutdown" => ST_ADM_ACTION_SHUTDOWN,
+            "dhlth" => ST_ADM_ACTION_DHLTH,
+            "ehlth" => ST_ADM_ACTION_EHLTH,
+            "dagent" => ST_ADM_ACTION_DAGENT,
+            "eagent" => ST_ADM_ACTION_EAGENT,
+            "disable" => ST_ADM_ACTION_DISABLE,
+            "enable" => ST_ADM_ACTION_ENABLE,
+            "stop" => ST_ADM_ACTION_STOP,
+            "start" => ST_ADM_ACTION_START,
+            _ => return None,
+        })
+    }
+}
+
+/// `%XX` and `+` decoded (url_decode() with `in_form`); `None` on a bad escape.
+fn url_decode_form(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// stats.c:stats_process_http_post() in 2.6 (1.5.0's proto_http.c:
+/// http_process_req_stat_post()): applies the form of the page (`b=<backend>`,
+/// `action=<action>`, `s=<server>` for each checked server) and returns the outcome's code
+/// for the redirection (`DONE`, `PART`, `NONE`, `ERRP`). The last `b` and `action` win, as
+/// 2.6 reads the parameters backwards.
+/// Divergence: `hrunn`, `hnolb`, `hdown`, `arunn` and `adown` (forcing a check's result)
+/// are refused as invalid parameters: haflow's checks have no such override.
+pub fn stats_process_http_post(w: &mut Haproxy, body: &[u8]) -> &'static str {
+    use StAdmAction::*;
+    let Ok(body) = std::str::from_utf8(body) else { return "ERRP" };
+    let mut px = None;
+    let mut action = None;
+    let mut servers = Vec::new();
+    for param in body.split('&').rev() {
+        let (k, v) = param.split_once('=').unwrap_or((param, ""));
+        let (Some(k), Some(v)) = (url_decode_form(k), url_decode_form(v)) else { break };
+        match k.as_str() {
+            "b" if px.is_none() => match crate::haproxy::proxy::proxy_be_by_name(w, &v) {
+                Some(p) => px = Some(p),
+                None => return "ERRP",
+            },
+            "action" if action.is_none() => match StAdmAction::parse(&v) {
+                Some(a) => action = Some(a),
+                None => return "ERRP",
+            },
+            "s" => servers.push(v),
+            _ => {}
+        }
+    }
+    let (Some(px), Some(action)) = (px, action) else {
+        return if servers.is_empty() { "NONE" } else { "ERRP" };
+    };
+    let (mut total, mut altered) = (0, 0);
+    for name in servers.iter().rev() {
+        total += 1;
+        let Some(idx) = w.proxies[px.idx()].find_server(name) else { continue };
+        let sid = ServerId { px, idx: idx as u32 };
+        let sv = w.server(sid);
+        let maint = sv.flags.contains(SrvFlags::SRV_MAINTAIN);
+        let drain = sv.flags.contains(SrvFlags::SRV_DRAIN);
+        let changed = match action {
+            ST_ADM_ACTION_READY => {
+                crate::haproxy::server::srv_adm_set_ready(w, sid);
+                true
+            }
+            ST_ADM_ACTION_DRAIN => {
+                crate::haproxy::server::srv_adm_set_drain(w, sid);
+                true
+            }
+            ST_ADM_ACTION_MAINT => {
+                crate::haproxy::server::srv_adm_set_maint(w, sid);
+                true
+            }
+            ST_ADM_ACTION_DISABLE if !maint => {
+                crate::haproxy::server::srv_adm_set_maint(w, sid);
+                true
+            }
+            ST_ADM_ACTION_ENABLE if maint => {
+                crate::haproxy::server::srv_adm_set_ready(w, sid);
+                true
+            }
+            ST_ADM_ACTION_STOP if !drain => {
+                crate::haproxy::server::srv_adm_set_drain(w, sid);
+                true
+            }
+            ST_ADM_ACTION_START if drain => {
+                crate::haproxy::server::srv_adm_set_ready(w, sid);
+                true
+            }
+            ST_ADM_ACTION_DHLTH | ST_ADM_ACTION_EHLTH | ST_ADM_ACTION_DAGENT | ST_ADM_ACTION_EAGENT => {
+                let sv = w.server_mut(sid);
+                let agent = matches!(action, ST_ADM_ACTION_DAGENT | ST_ADM_ACTION_EAGENT);
+                let enable = matches!(action, ST_ADM_ACTION_EHLTH | ST_ADM_ACTION_EAGENT);
+                match if agent { sv.agent.as_mut() } else { sv.check.as_mut() } {
+                    Some(c) => {
+                        c.state.set(crate::haproxy::checks::ChkSt::CHK_ST_ENABLED, enable);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            ST_ADM_ACTION_SHUTDOWN => {
+                let slots: Vec<crate::ids::Index> =
+                    w.sessions.iter().filter(|(_, s)| s.srv == Some(sid)).map(|(i, _)| i).collect();
+                for slot in slots {
+                    crate::haproxy::dumpstats::session_shutdown(
+                        w,
+                        slot,
+                        crate::haproxy::session::SnErr::SN_ERR_KILLED,
+                    );
+                }
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            altered += 1;
+        }
+    }
+    if total == 0 {
+        "NONE"
+    } else if altered == 0 {
+        "ERRP"
+    } else if altered == total {
+        "DONE"
+    } else {
+        "PART"
+    }
 }
 
 #[cfg(test)]

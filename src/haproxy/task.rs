@@ -78,6 +78,8 @@ pub enum TaskContext {
     Check(crate::haproxy::checks::CheckId),
     /// A stats socket client (index in the CLI table).
     Cli(Index),
+    /// A stick table's expiry: `process` is `process_table_expire`.
+    StkTable(crate::ids::ProxyId),
     /// Global work not tied to one object (listener queues, soft stop).
     Global,
 }

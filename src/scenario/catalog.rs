@@ -44,6 +44,7 @@ pub const SCENARIOS: &[Entry] = entries![
     "round-robin",
     "acl-switching",
     "deny-and-return",
+    "rate-limit",
     "server-down-checks",
     "connect-refused-redispatch",
     "connect-timeout-redispatch",

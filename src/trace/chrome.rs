@@ -504,16 +504,29 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Keeps the writer running; dropping it writes the closing `]}` and waits for the file.
+/// Keeps the writers running; dropping it writes the closing `]}` and waits for the file
+/// (then tracing-chrome's, when `--trace-writer` asked for it, which its own guard ends).
 pub struct TraceGuard {
-    sink: Sink,
+    sink: Option<Sink>,
     writer: Option<JoinHandle<Option<std::io::Error>>>,
+    reference: Option<tracing_chrome::FlushGuard>,
+}
+
+impl TraceGuard {
+    /// Also completes tracing-chrome's file (`--trace-writer tracing-chrome` or `both`).
+    pub fn completing(guard: Option<TraceGuard>, reference: tracing_chrome::FlushGuard) -> TraceGuard {
+        let mut g = guard.unwrap_or(TraceGuard { sink: None, writer: None, reference: None });
+        g.reference = Some(reference);
+        g
+    }
 }
 
 impl Drop for TraceGuard {
     fn drop(&mut self) {
         crate::trace::subscriber::flush_thread();
-        self.sink.finish();
+        if let Some(sink) = &self.sink {
+            sink.finish();
+        }
         // Said on stderr once the proxy (and any terminal UI) is done, so it is seen.
         if let Some(Ok(Some(e))) = self.writer.take().map(JoinHandle::join) {
             eprintln!("haflow: the trace file is incomplete: writing it failed: {e}");
@@ -556,7 +569,7 @@ pub fn start_writer(
             w.finish(last)
         })
         .expect("spawn the trace writer");
-    TraceGuard { sink, writer: Some(writer) }
+    TraceGuard { sink: Some(sink), writer: Some(writer), reference: None }
 }
 
 /// A field's text as the subscriber would have recorded it: numbers and booleans as

@@ -10,6 +10,12 @@
 //! (`user`: session life; `proto`: analysers and I/O; `state`: also the state machines;
 //! `developer`: also pools, tasks and poll iterations) and `--trace-filter` keeps only one
 //! session, frontend or backend, so a trace of a busy proxy stays readable.
+//!
+//! `--trace-writer tracing-chrome` writes the file through the ecosystem's reference
+//! instead: tracing-subscriber's registry, with haflow's subscriber as one of its layers
+//! (the UI and the runtime traces still see every span) and tracing-chrome's layer beside
+//! it, filtered to the same level. `both` writes the two files from the same spans; a test
+//! compares their span trees, so tracing-chrome checks haflow's writer on every run.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -20,7 +26,10 @@ use tracing::Level;
 use crate::trace::capture::{Sink, lossless};
 use crate::trace::chrome::{TraceGuard, start_writer};
 use crate::trace::names;
-use crate::trace::subscriber::{FlowSubscriber, Route, install_global};
+use crate::trace::subscriber::{FlowSubscriber, Route, install_global, install_global_with};
+use tracing_chrome::ChromeLayerBuilder;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
 
 /// How spans are laid out in the Chrome trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -30,6 +39,25 @@ pub enum TraceStyle {
     Session,
     /// The event-loop thread's timeline.
     Loop,
+}
+
+/// Which writer makes the `--trace` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum TraceWriter {
+    /// haflow's own: its subscriber's record batches, written on a thread of their own.
+    #[default]
+    Haflow,
+    /// tracing-subscriber's registry and tracing-chrome's layer, the ecosystem's reference
+    /// (several times dearer per span; `--trace-filter` is haflow's writer's alone).
+    TracingChrome,
+    /// Both, from the same spans: FILE by haflow's writer and FILE with the extension
+    /// `.tracing-chrome.json` by tracing-chrome, to compare them.
+    Both,
+}
+
+/// Where `--trace-writer both` has tracing-chrome write, beside `path`.
+pub fn reference_path(path: &std::path::Path) -> PathBuf {
+    path.with_extension("tracing-chrome.json")
 }
 
 /// HAProxy's trace levels, mapped onto `tracing` levels.
@@ -117,6 +145,10 @@ pub struct TraceArgs {
     /// HAProxy's trace levels: user, proto, state, developer.
     #[arg(long, value_enum, default_value_t = TraceLevel::State, value_name = "LEVEL")]
     pub trace_level: TraceLevel,
+    /// The writer: haflow's own (the default), tracing-chrome (through
+    /// tracing-subscriber's registry), or both (FILE and FILE.tracing-chrome.json).
+    #[arg(long, value_enum, default_value_t = TraceWriter::Haflow, value_name = "WRITER", requires = "trace")]
+    pub trace_writer: TraceWriter,
     /// Keep only `sess=N`, `fe=NAME` or `be=NAME`.
     #[arg(long, value_name = "FILTER")]
     pub trace_filter: Option<TraceFilter>,
@@ -141,7 +173,18 @@ pub fn install(
     if let Some(sink) = capture {
         routes.push(Route { sink, max: Level::TRACE });
     }
-    let guard = match &args.trace {
+    let (ours, reference) = match (&args.trace, args.trace_writer) {
+        (None, _) => (None, None),
+        (Some(p), TraceWriter::Haflow) => (Some(p), None),
+        (Some(p), TraceWriter::TracingChrome) => (None, Some(p.clone())),
+        (Some(p), TraceWriter::Both) => (Some(p), Some(reference_path(p))),
+    };
+    if reference.is_some() && args.trace_filter.is_some() {
+        return Err(
+            "--trace-filter is applied by haflow's trace writer only: drop it, or --trace-writer".into()
+        );
+    }
+    let guard = match ours {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
@@ -165,10 +208,35 @@ pub fn install(
         Ok("trace") => Level::TRACE,
         _ => Level::WARN,
     });
-    if !install_global(FlowSubscriber::new(routes, routed, stderr_level)) {
+    let sub = FlowSubscriber::new(routes, routed, stderr_level);
+    let Some(path) = reference else {
+        if !install_global(sub) {
+            return Err("a trace subscriber is already installed".into());
+        }
+        return Ok(guard);
+    };
+    let file = std::fs::File::create(&path)
+        .map_err(|e| format!("cannot create trace file {}: {e}", path.display()))?;
+    let (layer, flush) = ChromeLayerBuilder::new()
+        .writer(file)
+        .include_args(true)
+        .include_locations(false)
+        .trace_style(match args.trace_style {
+            TraceStyle::Session => tracing_chrome::TraceStyle::Async,
+            TraceStyle::Loop => tracing_chrome::TraceStyle::Threaded,
+        })
+        .build();
+    // The spans haflow's writer would write at this level (events it does not write).
+    let level = args.trace_level;
+    let layer = layer.with_filter(filter_fn(move |meta| {
+        meta.is_span()
+            && *meta.level() <= level.max_level()
+            && !(level == TraceLevel::Proto && STATE_SPANS.contains(&meta.name()))
+    }));
+    if !install_global_with(sub, layer) {
         return Err("a trace subscriber is already installed".into());
     }
-    Ok(guard)
+    Ok(Some(TraceGuard::completing(guard, flush)))
 }
 
 #[cfg(test)]

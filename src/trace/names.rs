@@ -119,6 +119,10 @@ pub const PROCESS_SESSION: &str = "process_session";
 pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
 /// proto_http.c:http_process_req_common()
 pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
+/// proto_http.c:http_handle_stats() (1.5.0): a request for the statistics page
+pub const HTTP_HANDLE_STATS: &str = "http_handle_stats";
+/// dumpstats.c:http_stats_io_handler() (1.5.0): the stats applet writing the page
+pub const HTTP_STATS_IO_HANDLER: &str = "http_stats_io_handler";
 /// proto_http.c:http_req_get_intercept_rule(): the `http-request` rules of one proxy
 pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 /// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
@@ -134,6 +138,20 @@ pub const TCP_INSPECT_RESPONSE: &str = "tcp_inspect_response";
 pub const TCP_EXEC_REQ_RULES: &str = "tcp_exec_req_rules";
 /// tcp_rules.c:tcp_exec_l5_rules() (2.6): `tcp-request session` rules
 pub const TCP_EXEC_L5_RULES: &str = "tcp_exec_l5_rules";
+/// session.c:process_sticking_rules(): `stick match|on|store-request` (1.5.0)
+pub const PROCESS_STICKING_RULES: &str = "process_sticking_rules";
+/// session.c:process_store_rules(): `stick store-response`, then the stores (1.5.0)
+pub const PROCESS_STORE_RULES: &str = "process_store_rules";
+/// session.h:session_track_stkctr(): a `track-sc*` rule starts tracking an entry (1.5.0)
+pub const SESSION_TRACK_STKCTR: &str = "session_track_stkctr";
+/// session.h:session_store_counters(): the session stops tracking its entries (1.5.0)
+pub const SESSION_STORE_COUNTERS: &str = "session_store_counters";
+/// stick_table.c:process_table_expire(): a stick table's expiry task (1.5.0)
+pub const PROCESS_TABLE_EXPIRE: &str = "process_table_expire";
+/// proto_http.c:manage_client_side_cookie(): the persistence cookie of a request (1.5.0)
+pub const MANAGE_CLIENT_SIDE_COOKIE: &str = "manage_client_side_cookie";
+/// proto_http.c:manage_server_side_cookies(): the persistence cookie of a response (1.5.0)
+pub const MANAGE_SERVER_SIDE_COOKIES: &str = "manage_server_side_cookies";
 /// proto_http.c:http_process_request()
 pub const HTTP_PROCESS_REQUEST: &str = "http_process_request";
 /// proto_http.c:http_request_forward_body()

@@ -25,6 +25,10 @@ use tracing::span::{Attributes, Id, Record as Values};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, Layered, SubscriberExt};
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
 use crate::trace::capture::{
     BATCH, Field2, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle, spare_batch,
 };
@@ -478,6 +482,90 @@ impl Subscriber for SharedFlow {
     fn try_close(&self, id: Id) -> bool {
         self.0.try_close(id)
     }
+}
+
+/// `FlowSubscriber` as a layer of tracing-subscriber's registry, for `--trace-writer
+/// tracing-chrome`: the registry numbers the spans and keeps their scopes for the layers
+/// beside this one (tracing-chrome's), and this layer hands every call on to the
+/// `FlowSubscriber` under the number that one gave the span (kept in the registry span's
+/// extensions), so the capture feed, the UI and the runtime trace facility work as they
+/// do without the registry.
+pub struct FlowLayer(Arc<FlowSubscriber>);
+
+/// The `FlowSubscriber`'s id of a registry span.
+struct FlowId(Id);
+
+impl FlowLayer {
+    fn flow_id<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Id>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ctx.span(id)?.extensions().get::<FlowId>().map(|f| f.0.clone())
+    }
+}
+
+impl<S> Layer<S> for FlowLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let flow = match attrs.parent() {
+            // An explicit parent is a registry id: the subscriber knows it by its own.
+            Some(p) => match Self::flow_id(p, &ctx) {
+                Some(fp) => self.0.new_span(&Attributes::child_of(fp, attrs.metadata(), attrs.values())),
+                None => self.0.new_span(&Attributes::new_root(attrs.metadata(), attrs.values())),
+            },
+            // A contextual parent: the subscriber's own stack of entered spans.
+            None => self.0.new_span(attrs),
+        };
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(FlowId(flow));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Values<'_>, ctx: Context<'_, S>) {
+        if let Some(f) = Self::flow_id(id, &ctx) {
+            self.0.record(&f, values);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        // haflow's events name no explicit parent: the contextual one is on the stack.
+        self.0.event(event);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(f) = Self::flow_id(id, &ctx) {
+            self.0.enter(&f);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(f) = Self::flow_id(id, &ctx) {
+            self.0.exit(&f);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(f) = Self::flow_id(&id, &ctx) {
+            self.0.try_close(f);
+        }
+    }
+}
+
+/// Installs `sub` process-wide (once; later calls return `false`) as a layer of
+/// tracing-subscriber's registry, with `beside` (tracing-chrome's layer, filtered to the
+/// trace file's level) next to it.
+pub fn install_global_with<L>(sub: FlowSubscriber, beside: L) -> bool
+where
+    L: Layer<Layered<FlowLayer, Registry>> + Send + Sync + 'static,
+{
+    let sub = Arc::new(sub);
+    if FLOW.set(Arc::clone(&sub)).is_err() {
+        return false;
+    }
+    let registry = Registry::default().with(FlowLayer(sub)).with(beside);
+    tracing::subscriber::set_global_default(registry).is_ok()
 }
 
 /// Sends this thread's pending records now (the proxy loop calls it once per turn and

@@ -147,14 +147,15 @@ impl App {
     /// Keeps the selections valid and follows the newest session (before each frame).
     pub fn sync(&mut self) {
         let st = self.frozen.as_ref().unwrap_or(&self.state);
+        let rows = view::sessions::rows(st, &self.view);
         if self.view.follow {
-            let newest = st.sessions.keys().next_back().copied();
-            if newest.is_some() {
-                self.view.sess_sel = newest;
+            // The newest session the filter shows: Enter and `x` then act on the row that
+            // is drawn selected, never on a newer session the filter hides.
+            if let Some(newest) = rows.iter().map(|r| r.id).max() {
+                self.view.sess_sel = Some(newest);
             }
         }
-        let rows = view::sessions::rows(st, &self.view);
-        if self.view.sess_sel.is_none_or(|id| !rows.iter().any(|r| r.id == id)) && !self.view.follow {
+        if self.view.sess_sel.is_none_or(|id| !rows.iter().any(|r| r.id == id)) {
             self.view.sess_sel = rows.first().map(|r| r.id);
         }
         // The detail view's folds, zoom and search belong to one session.

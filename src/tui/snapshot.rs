@@ -413,7 +413,7 @@ impl ProxySnap {
             srv_act: p.srv_act(),
             srv_bck: p.srv_bck(),
             algo: p.lbprm.algo,
-            servers: p.servers.iter().enumerate().map(|(i, s)| ServerSnap::of(p.id, i, s)).collect(),
+            servers: p.servers.enumerate().map(|(i, s)| ServerSnap::of(p.id, i, s)).collect(),
             listeners: p.listeners.iter().map(|l| ListenerSnap::of(w, &w.listeners[l.idx()])).collect(),
         }
     }
@@ -524,7 +524,7 @@ impl Snapshot {
 
     /// The server `id`.
     pub fn server(&self, id: ServerId) -> Option<&ServerSnap> {
-        self.proxy(id.px)?.servers.get(id.idx as usize)
+        self.proxy(id.px)?.servers.iter().find(|s| s.id == id)
     }
 }
 

@@ -95,13 +95,13 @@ fn missing_backend_names_are_fatal() {
 #[test]
 fn valid_but_unimplemented_keywords_are_warnings_naming_them() {
     let cfg = parse(
-        "global\n    nbthread 4\n    daemon\ndefaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    stick-table type ip size 1k\n    server s 127.0.0.1:1\n",
+        "global\n    nbthread 4\n    daemon\ndefaults\n    mode tcp\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nlisten l\n    bind 127.0.0.1:0\n    rate-limit sessions 10\n    server s 127.0.0.1:1\n",
     )
     .expect("valid configuration");
     let w = cfg.warnings.join("\n");
     assert!(w.contains(":2] : haflow runs one event-loop thread; 'nbthread 4' is ignored"), "{w}");
     assert!(w.contains(":3] : 'daemon' is not implemented"), "{w}");
-    assert!(w.contains(":11] : keyword 'stick-table' in 'listen' section is not implemented"), "{w}");
+    assert!(w.contains(":11] : keyword 'rate-limit' in 'listen' section is not implemented"), "{w}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod side_by_side;
 mod soak;
 mod spans;
 mod stats;
+mod stick_table;
 mod tcp_mode;
 mod tcp_rules;
 mod trace_export;

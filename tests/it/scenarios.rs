@@ -83,6 +83,7 @@ scenario_tests! {
     round_robin => "round-robin",
     acl_switching => "acl-switching",
     deny_and_return => "deny-and-return",
+    rate_limit => "rate-limit",
     server_down_checks => "server-down-checks",
     connect_refused_redispatch => "connect-refused-redispatch",
     connect_timeout_redispatch => "connect-timeout-redispatch",

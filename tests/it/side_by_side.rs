@@ -708,3 +708,257 @@ fn timeout_client_does_not_fire_while_the_server_is_being_connected() {
         hap.logs.lock().unwrap()[before..].iter().map(|l| term(l).to_string()).collect();
     assert_eq!(hap_terms, terms, "haproxy's termination states");
 }
+
+const STICK_CFG: &str = r#"
+global
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    stick-table type ip size 100 expire 1m store gpc0,conn_cnt,conn_cur,http_req_cnt,http_req_rate(10s),http_err_cnt
+    http-request track-sc0 src
+    http-request sc-inc-gpc0(0) if { path /mark }
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 3 }
+    http-request return status 200 content-type text/plain lf-string "cnt=%[sc0_http_req_cnt] gpc0=%[sc0_get_gpc0] in=%[src,in_table(fe)] t=%[src,table_http_req_cnt(fe)]"
+"#;
+
+/// `show table` with the entry's address and remaining time masked.
+fn show_table_masked(sock: &std::path::Path) -> String {
+    cli(sock, "show table fe\n")
+        .lines()
+        .map(|l| match l.split_once(": key=") {
+            Some((_, rest)) => {
+                let words: Vec<&str> =
+                    rest.split(' ').map(|w| if w.starts_with("exp=") { "exp=X" } else { w }).collect();
+                format!("PTR: key={}", words.join(" "))
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn rate_limiting_with_a_stick_table_and_show_table_match_haproxy() {
+    let dir = tmpdir("sbs-stick");
+    let (hap_sock, hf_sock) = (dir.join("hap.sock"), dir.join("hf.sock"));
+    let Some(hap) = start_haproxy_with(STICK_CFG, &[("SOCK", hap_sock.display().to_string())]) else {
+        return;
+    };
+    let hf = proxy(STICK_CFG, &[("SOCK", hf_sock.display().to_string()), ("PORT", "0".into())]);
+    let run = |addr: SocketAddr| -> Vec<(u16, String)> {
+        ["/", "/mark", "/", "/", "/"]
+            .iter()
+            .map(|p| {
+                let r = haflow::scenario::client::get(addr, p).expect("a response");
+                let body = if r.status == 200 { r.text() } else { String::new() };
+                (r.status, body)
+            })
+            .collect()
+    };
+    let (r1, r2) = (run(hap.addr), run(hf.addr("fe")));
+    assert_eq!(r1, r2, "haproxy then haflow");
+    assert_eq!(r2.iter().map(|r| r.0).collect::<Vec<_>>(), [200, 200, 200, 429, 429]);
+    // Once every session is gone, both tables hold the same entry.
+    let mut tables = (String::new(), String::new());
+    let settled = eventually(SOON, || {
+        tables = (show_table_masked(&hap_sock), show_table_masked(&hf_sock));
+        tables.0.contains("use=0") && tables.0 == tables.1
+    });
+    assert!(settled, "show table differs:\nhaproxy: {}\nhaflow:  {}", tables.0, tables.1);
+    for cmd in [
+        "show table\n",
+        "show table fe data.gpc0 gt 0\n",
+        "show table fe data.nope eq 1\n",
+        "clear table fe key 10.0.0.1\n",
+        "show table zz\n",
+    ] {
+        let (a, b) = (cli(&hap_sock, cmd), cli(&hf_sock, cmd));
+        let mask = |s: &str| {
+            s.lines()
+                .map(|l| {
+                    l.split(": key=").last().unwrap_or("").split(" exp=").next().unwrap_or("").to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(mask(&a), mask(&b), "{cmd}: haproxy {a:?} haflow {b:?}");
+    }
+    assert_idle_after_clear(&hf, &hf_sock);
+}
+
+/// Clears the table, then checks that haflow is idle (the entry was the last object).
+fn assert_idle_after_clear(hf: &RunningProxy, sock: &std::path::Path) {
+    assert_eq!(cli(sock, "clear table fe\n"), "\n");
+    assert_idle(hf);
+}
+
+const COOKIE_CFG: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    http-request deny if { path /deny }
+    use_backend fresh if { path /fresh }
+    default_backend be
+backend be
+    cookie SRV insert indirect nocache
+    server s1 "${S1}" cookie one
+    server s2 "${S2}" cookie two
+backend fresh
+    cookie SRV insert indirect nocache httponly secure domain example.com
+    server s3 "${S3}" cookie three
+"#;
+
+#[test]
+fn persistence_cookies_match_haproxy() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let fresh = HttpBehaviour {
+        headers: vec![("Cache-Control".into(), "max-age=60".into())],
+        ..HttpBehaviour::named("s3")
+    };
+    let s3 = backend(BackendSpec::Http(fresh));
+    let env = vec![("S1", a(s1.addr())), ("S2", a(s2.addr())), ("S3", a(s3.addr()))];
+    let Some(hap) = start_haproxy_with(COOKIE_CFG, &env) else { return };
+    let mut env_hf = env.clone();
+    env_hf.push(("PORT", "0".into()));
+    let hf = proxy(COOKIE_CFG, &env_hf);
+    let cases: [(&str, &str, Option<&str>); 6] = [
+        ("a fresh response", "/fresh", None),
+        ("no cookie", "/", None),
+        ("s2's cookie", "/", Some("SRV=two")),
+        ("s1's among others", "/", Some("a=1; SRV=one; b=2")),
+        ("an unknown value", "/", Some("SRV=zzz")),
+        ("denied, with a cookie", "/deny", Some("SRV=two")),
+    ];
+    let hap_logs = || hap.logs.lock().unwrap().clone();
+    let hf_logs = || hf.logs();
+    let mut diffs = Vec::new();
+    for (name, path, cookie) in cases {
+        let mut req = haflow::scenario::client::Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let ask = |addr: SocketAddr| {
+            let r = Conn::connect(addr, SOON).unwrap().request(&req).expect("a response");
+            let h = |n: &str| r.header(n).map(str::to_string);
+            (r.status, h("X-Served-By"), h("Set-Cookie"), h("Cache-control"))
+        };
+        let (b1, b2) = (hap_logs().len(), hf_logs().len());
+        let (r1, r2) = (ask(hap.addr), ask(hf.addr("fe")));
+        let (l1, l2) = (last_log_after(&hap_logs, b1), last_log_after(&hf_logs, b2));
+        let flags = |l: &str| l.split_whitespace().nth(9).unwrap_or("").to_string();
+        // Round robin starts at a different server in each process; a server by cookie must not.
+        let same = if cookie.is_some_and(|c| c.contains("one") || c.contains("two")) {
+            r1 == r2
+        } else {
+            (r1.0, r1.2.is_some(), &r1.3) == (r2.0, r2.2.is_some(), &r2.3)
+        };
+        if !same || flags(&l1) != flags(&l2) {
+            diffs.push(format!("{name}: haproxy {r1:?} {} | haflow {r2:?} {}", flags(&l1), flags(&l2)));
+        }
+    }
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+}
+
+const CFG_DYNAMIC_SERVERS: &str = r#"
+global
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    stats enable
+    stats uri /stats
+    stats admin if TRUE
+    default_backend be
+backend be
+    server s1 "${S1}"
+backend st
+    balance static-rr
+    server s1 "${S1}"
+backend tcp
+    mode tcp
+    server s1 "${S1}"
+"#;
+
+/// The runtime server commands of the management guide, with their refusals.
+const DYNAMIC_SERVER_COMMANDS: &[&str] = &[
+    "add server nope/s2 127.0.0.1:1",
+    "add server be/s2",
+    "add server st/s2 127.0.0.1:1",
+    "add server tcp/s2 127.0.0.1:1 proto h2",
+    "add server be/s1 127.0.0.1:1",
+    "add server be/s2 127.0.0.1:1 cookie c2",
+    "add server be/s2 127.0.0.1:1 weight 3",
+    "get weight be/s2",
+    "set weight be/s2 50%",
+    "get weight be/s2",
+    "enable health be/s2",
+    "enable agent be/s2",
+    "del server be/s1",
+    "del server be/nope",
+    "del server nope/s1",
+    "enable server be/s2",
+    "del server be/s2",
+    "set server be/s2 state maint",
+    "del server be/s2",
+    "del server be/s2",
+    "set server be/s1 fqdn",
+    "set server be/s1 fqdn example.com",
+];
+
+#[test]
+fn runtime_server_commands_answer_like_haproxy() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let dir = tmpdir("dynsrv");
+    let (hs, fs) = (dir.join("hap.sock"), dir.join("hf.sock"));
+    let Some(hap) =
+        start_haproxy_with(CFG_DYNAMIC_SERVERS, &[("S1", a(s1.addr())), ("SOCK", hs.display().to_string())])
+    else {
+        return;
+    };
+    let hf = proxy(
+        CFG_DYNAMIC_SERVERS,
+        &[("S1", a(s1.addr())), ("SOCK", fs.display().to_string()), ("PORT", "0".into())],
+    );
+    let mut diffs = Vec::new();
+    for cmd in DYNAMIC_SERVER_COMMANDS {
+        let (h, f) = (crate::soak::cli(&hs, cmd), crate::soak::cli(&fs, cmd));
+        if h != f {
+            diffs.push(format!("{cmd}:\n  haproxy {h:?}\n  haflow  {f:?}"));
+        }
+    }
+    // The statistics page's answer to its form, and the state it leaves.
+    let form = "s=s1&action=drain&b=be";
+    let post = format!("POST /stats HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{form}", form.len());
+    let mut answers = Vec::new();
+    for (addr, sock) in [(hap.addr, &hs), (hf.addr("fe"), &fs)] {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(post.as_bytes()).unwrap();
+        let r = c.read_response(false).unwrap();
+        let state = crate::soak::cli(sock, "show servers state be");
+        let s1_line = state.lines().find(|l| l.contains(" s1 ")).unwrap_or("").to_string();
+        let f: Vec<&str> = s1_line.split(' ').collect();
+        answers.push((r.status, r.header("location").map(str::to_string), f.get(6).map(|s| s.to_string())));
+    }
+    if answers[0] != answers[1] {
+        diffs.push(format!("stats POST: haproxy {:?}, haflow {:?}", answers[0], answers[1]));
+    }
+    assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
+    assert_idle(&hf);
+}

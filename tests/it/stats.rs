@@ -1177,3 +1177,237 @@ fn garbage_on_the_stats_socket_changes_nothing_and_breaks_nothing() {
     assert_eq!(served_by(t.p.addr("fe")).len(), 2, "the proxy still proxies");
     assert_idle(&t.p);
 }
+
+/// Tasks, fds and servers of backend `be` (slots, names), to prove what `del server` frees.
+fn footprint(p: &RunningProxy) -> (usize, usize, usize, Vec<String>) {
+    p.query(|w| {
+        let be = w.find_proxy("be").expect("backend be");
+        (
+            w.sched.nb_tasks(),
+            w.fdtab.iter().count(),
+            be.servers.slots(),
+            be.servers.iter().map(|s| s.name.clone()).collect(),
+        )
+    })
+}
+
+#[test]
+fn add_server_and_del_server_follow_haproxy_and_free_everything() {
+    let t = setup("");
+    let fe = t.p.addr("fe");
+    let s3 = backend(BackendSpec::Http(HttpBehaviour::named("s3")));
+    let before = footprint(&t.p);
+    // HAProxy 2.6's refusals, word for word.
+    assert_eq!(cli(&t.admin, "add server nope/s3 127.0.0.1:1\n"), "No such backend.\n");
+    assert_eq!(
+        cli(&t.admin, "add server be/s3\n"),
+        "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"
+    );
+    assert_eq!(
+        cli(&t.admin, "add server be/s1 127.0.0.1:1\n"),
+        "Already exists a server with the same name in backend.\n\n"
+    );
+    assert_eq!(
+        cli(&t.admin, "add server be/s3 127.0.0.1:1 cookie c3\n"),
+        "'cookie' option is not accepted for dynamic server\n\n"
+    );
+    assert_eq!(cli(&t.user, "add server be/s3 127.0.0.1:1\n"), "Permission denied\n\n");
+    assert_eq!(footprint(&t.p), before, "a refused server leaves nothing behind");
+    // A new server starts in maintenance, its check configured but disabled.
+    let add = format!("add server be/s3 {} check inter 100ms rise 1 fall 1 weight 2\n", s3.addr());
+    assert_eq!(cli(&t.admin, &add), "New server registered.\n\n");
+    let state = cli(&t.admin, "show servers state be\n");
+    let s3_line = state.lines().find(|l| l.contains(" s3 ")).expect("s3 in show servers state");
+    let f: Vec<&str> = s3_line.split(' ').collect();
+    assert_eq!(
+        (f[2], f[5], f[6], f[7], f[8]),
+        ("3", "0", "1", "2", "2"),
+        "id 3, stopped, maint, weight 2: {s3_line}"
+    );
+    assert!((0..4).all(|_| served_by(fe) != "s3"), "in maintenance, s3 takes nothing");
+    assert_eq!(cli(&t.admin, "enable server be/s3\n"), "\n");
+    assert_eq!(cli(&t.admin, "enable health be/s3\n"), "\n");
+    let seen: Vec<String> = (0..8).map(|_| served_by(fe)).collect();
+    assert_eq!(seen.iter().filter(|s| *s == "s3").count(), 4, "weight 2 of 4: {seen:?}");
+    let checked = eventually(SOON, || {
+        csv_rows(&cli(&t.admin, "show stat\n"))
+            .iter()
+            .any(|r| r[1] == "s3" && r[col("check_status")] == "L4OK")
+    });
+    assert!(checked, "s3's check runs once enabled");
+    // Deletion: only in maintenance, then everything goes (check task, stats, slot).
+    assert_eq!(cli(&t.admin, "del server be/s3\n"), "Only servers in maintenance mode can be deleted.\n");
+    assert_eq!(cli(&t.admin, "del server be/nope\n"), "No such server.\n");
+    assert_eq!(cli(&t.admin, "disable server be/s3;del server be/s3\n"), "\nServer deleted.\n");
+    assert_eq!(footprint(&t.p), before, "tasks, fds and server slots are back to what they were");
+    assert!((0..4).all(|_| served_by(fe) != "s3"));
+    let rows = csv_rows(&cli(&t.admin, "show stat\n"));
+    assert!(rows.iter().all(|r| r[1] != "s3"), "s3 is gone from show stat");
+    // A deleted server's name and id are free again; deleting a configured server works too.
+    assert_eq!(cli(&t.admin, &add), "New server registered.\n\n");
+    assert_eq!(cli(&t.admin, "disable server be/s1;del server be/s1\n"), "\nServer deleted.\n");
+    let rows = csv_rows(&cli(&t.admin, "show stat\n"));
+    let names: Vec<(&str, &str)> = rows.iter().map(|r| (r[1].as_str(), r[col("sid")].as_str())).collect();
+    assert_eq!(names, [("FRONTEND", "0"), ("s2", "2"), ("s3", "3"), ("BACKEND", "0")]);
+    assert!((0..4).all(|_| served_by(fe) == "s2"), "s1 deleted, s3 in maintenance");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn dynamic_servers_need_a_dynamic_algorithm_and_a_usable_mux() {
+    let dir = tmpdir("addsrv");
+    let cfg = format!(
+        "global\n    stats socket {d}/admin.sock mode 600 level admin\n\
+         defaults\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         backend st\n    mode http\n    balance static-rr\n\
+         backend tcp\n    mode tcp\n\
+         backend http\n    mode http\n    balance leastconn\n",
+        d = dir.display()
+    );
+    let p = proxy(&cfg, &[]);
+    let sock = dir.join("admin.sock");
+    assert_eq!(
+        cli(&sock, "add server st/a 127.0.0.1:1\n"),
+        "Backend must use a dynamic load balancing to support dynamic servers.\n"
+    );
+    assert_eq!(
+        cli(&sock, "add server tcp/a 127.0.0.1:1 proto h2\n"),
+        "MUX protocol is not usable for server.\n\n"
+    );
+    assert_eq!(cli(&sock, "add server http/a 127.0.0.1:1 proto h1\n"), "New server registered.\n\n");
+    assert_eq!(cli(&sock, "set server http/a fqdn\n"), "set server <b>/<s> fqdn requires a FQDN.\n\n");
+    assert_eq!(
+        cli(&sock, "set server http/a fqdn example.com\n"),
+        "set server <b>/<s> fqdn failed because no resolution is configured.\n\n"
+    );
+    assert_eq!(
+        cli(&sock, "enable health http/a\n"),
+        "Health check was not configured on this server, cannot enable.\n\n"
+    );
+    assert_eq!(
+        cli(&sock, "enable agent http/a\n"),
+        "Agent was not configured on this server, cannot enable.\n\n"
+    );
+    assert_idle(&p);
+}
+
+/// The head of a response as received.
+fn head_text(r: &client::Response) -> String {
+    let raw = String::from_utf8_lossy(&r.raw);
+    raw.find("\r\n\r\n").map_or(raw.to_string(), |i| raw[..i + 4].to_string())
+}
+
+/// A request for the statistics page on `addr`, answered whole (chunks decoded).
+fn stats_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut c = connect(addr);
+    c.send_raw(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()).unwrap();
+    let r = c.read_response(false).expect("a response");
+    let head = head_text(&r);
+    (r.status, head, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+const STATS_PAGE_CFG: &str = "global\n    stats socket \"${SOCK}\" mode 600 level admin\n\
+     defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+     frontend fe\n    bind 127.0.0.1:0\n    stats enable\n    stats uri /stats\n    stats refresh 7s\n    stats admin if { src 127.0.0.1 }\n    default_backend be\n\
+     backend be\n    server s1 127.0.0.1:1\n    server s2 127.0.0.1:1\n\
+     backend other\n    server o1 127.0.0.1:1\n";
+
+#[test]
+fn the_stats_page_serves_csv_and_html_and_applies_admin_posts() {
+    let dir = tmpdir("webstats");
+    let sock = dir.join("admin.sock");
+    let p = proxy(STATS_PAGE_CFG, &[("SOCK", sock.display().to_string())]);
+    let fe = p.addr("fe");
+    let (status, head, body) = stats_get(fe, "/stats;csv;norefresh");
+    assert_eq!(status, 200);
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let names: Vec<String> =
+        body.lines().skip(1).map(|l| l.split(',').take(2).collect::<Vec<_>>().join("/")).collect();
+    assert_eq!(body.lines().next(), Some(STAT_HEADER));
+    assert_eq!(names, ["fe/FRONTEND", "be/s1", "be/s2", "be/BACKEND", "other/o1", "other/BACKEND"]);
+    // `scope=` keeps the proxies whose name holds it; `Refresh` follows `stats refresh`.
+    let (_, head, body) = stats_get(fe, "/stats;csv?scope=oth");
+    assert!(head.contains("refresh: 7\r\n"), "{head}");
+    assert_eq!(
+        body.lines().skip(1).map(|l| l.split(',').nth(1).unwrap_or("")).collect::<Vec<_>>(),
+        ["o1", "BACKEND"]
+    );
+    let (status, head, html) = stats_get(fe, "/stats");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/html\r\n"), "{head}");
+    assert!(html.contains("<table border=1 id=\"be\">") && html.ends_with("</body></html>\n"), "{html}");
+    assert!(html.contains("<input type=\"checkbox\" name=\"s\" value=\"s2\">"), "admin rows have checkboxes");
+    // The form: servers, an action, the backend by id; answered with a 303 to the page.
+    let be_uuid = p.query(|w| w.find_proxy("be").map(|b| b.uuid)).expect("be");
+    let form = format!("s=s1&s=s2&action=maint&b=%23{be_uuid}");
+    let mut c = connect(fe);
+    let post =
+        format!("POST /stats?scope=b HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{form}", form.len());
+    c.send_raw(post.as_bytes()).unwrap();
+    let r = c.read_response(false).unwrap();
+    assert_eq!(
+        head_text(&r),
+        "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: /stats;st=DONE&scope=b\r\n\r\n"
+    );
+    // The connection stays usable: the page again, on the same connection.
+    c.send_raw(b"GET /stats;csv HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let r = c.read_response(false).unwrap();
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    let status_of = |name: &str| {
+        body.lines()
+            .find(|l| l.starts_with(&format!("be,{name},")))
+            .map(|l| l.split(',').nth(17).unwrap_or("").to_string())
+    };
+    assert_eq!((status_of("s1").as_deref(), status_of("s2").as_deref()), (Some("MAINT"), Some("MAINT")));
+    // Unknown servers make the outcome partial; an unknown backend is an error.
+    let form = "s=s1&s=nope&action=ready&b=be";
+    c.send_raw(
+        format!("POST /stats HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{form}", form.len()).as_bytes(),
+    )
+    .unwrap();
+    assert!(head_text(&c.read_response(false).unwrap()).contains("location: /stats;st=PART\r\n"));
+    let form = "s=s1&action=ready&b=nope";
+    c.send_raw(
+        format!("POST /stats HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{form}", form.len()).as_bytes(),
+    )
+    .unwrap();
+    assert!(head_text(&c.read_response(false).unwrap()).contains("location: /stats;st=ERRP\r\n"));
+    let stat = cli(&sock, "show stat\n");
+    let rows = csv_rows(&stat);
+    assert_eq!(rows.iter().find(|r| r[1] == "s1").map(|r| r[col("status")].as_str()), Some("no check"));
+    drop(c);
+    assert_idle(&p);
+}
+
+#[test]
+fn a_stats_page_larger_than_the_buffer_is_streamed_whole_and_then_keeps_alive() {
+    let mut cfg = String::from(
+        "global\n    tune.bufsize 4096\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         listen li\n    bind 127.0.0.1:0\n    stats enable\n",
+    );
+    for i in 0..200 {
+        let _ = writeln!(cfg, "    server s{i} 127.0.0.1:1");
+    }
+    let p = proxy(&cfg, &[]);
+    let addr = p.addr("li");
+    let mut c = connect(addr);
+    // Two pipelined requests: the second answer must wait for the whole first page.
+    c.send_raw(b"GET /haproxy?stats;csv HTTP/1.1\r\nHost: h\r\n\r\nGET /haproxy?stats;csv;up HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let first = c.read_response(false).unwrap();
+    let body = String::from_utf8_lossy(&first.body).into_owned();
+    assert!(body.len() > 4 * 4096, "{} bytes", body.len());
+    assert_eq!(body.lines().count(), 1 + 1 + 200 + 1, "header, FRONTEND, 200 servers, BACKEND");
+    let second = c.read_response(false).unwrap();
+    assert_eq!(second.status, 200);
+    assert_eq!(String::from_utf8_lossy(&second.body).lines().count(), 1 + 1 + 200 + 1);
+    let (status, _, html) = stats_get(addr, "/haproxy?stats");
+    assert_eq!(status, 200);
+    assert_eq!(html.matches("<tr><td>s").count(), 200, "every server row of the HTML page");
+    drop(c);
+    assert_idle(&p);
+}

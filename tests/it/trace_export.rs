@@ -337,3 +337,141 @@ fn a_trace_file_that_cannot_be_written_is_reported_on_exit() {
         "stderr: {text}"
     );
 }
+
+/// A field's value as text, whichever writer wrote it: haflow's writes numbers as numbers
+/// and HAProxy's states and flags by name; tracing-chrome writes every value through
+/// `Debug` (text quoted, states and flags as their coded numbers, named here as haflow's
+/// writer names them).
+fn field_text(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') => {
+            serde_json::from_str::<String>(s).unwrap_or_else(|_| s.clone())
+        }
+        Value::String(s) => match s.parse::<u64>().ok().and_then(haflow::trace::fields::decode) {
+            Some((code, bits)) => {
+                let mut named = String::new();
+                code.write(bits, &mut named).unwrap();
+                named
+            }
+            None => s.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The span trees of a trace file, one per track, each as lines `depth name {fields}`
+/// in the order the spans began: the fields a span was created with, then (after `|`)
+/// every field it ended with. Tracks are sorted (the two writers number them apart).
+fn span_trees(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let events: Vec<Value> = match serde_json::from_str::<Value>(&text).expect("the trace parses") {
+        Value::Array(v) => v,
+        Value::Object(mut o) => match o.remove("traceEvents") {
+            Some(Value::Array(v)) => v,
+            other => panic!("traceEvents: {other:?}"),
+        },
+        other => panic!("not a trace: {other:?}"),
+    };
+    let fields = |args: &Value| -> std::collections::BTreeMap<String, String> {
+        args.as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), field_text(v))).collect())
+            .unwrap_or_default()
+    };
+    // Per track: the spans (depth, name, created with, ended with) and the open ones.
+    type Span = (
+        usize,
+        String,
+        std::collections::BTreeMap<String, String>,
+        std::collections::BTreeMap<String, String>,
+    );
+    let mut tracks: Vec<(u64, Vec<Span>, Vec<usize>)> = Vec::new();
+    for e in &events {
+        let (Some(ph), Some(id)) = (e["ph"].as_str(), e["id"].as_u64()) else { continue };
+        let at = match tracks.iter().position(|t| t.0 == id) {
+            Some(i) => i,
+            None => {
+                tracks.push((id, Vec::new(), Vec::new()));
+                tracks.len() - 1
+            }
+        };
+        let (_, spans, open) = &mut tracks[at];
+        let name = e["name"].as_str().unwrap().to_string();
+        match ph {
+            "b" => {
+                let f = fields(&e["args"]);
+                spans.push((open.len(), name, f.clone(), f));
+                open.push(spans.len() - 1);
+            }
+            "e" => {
+                let i = open.pop().unwrap_or_else(|| panic!("{}: '{name}' ends, none open", path.display()));
+                assert_eq!(spans[i].1, name, "{}: ends out of order", path.display());
+                // haflow's writer puts the fields recorded later on the end; tracing-chrome
+                // every field the span has by then.
+                spans[i].3.extend(fields(&e["args"]));
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = tracks
+        .into_iter()
+        .map(|(_, spans, _)| {
+            spans
+                .iter()
+                .map(|(depth, name, created, ended)| {
+                    format!("{}{name} {created:?} | {ended:?}\n", "  ".repeat(*depth))
+                })
+                .collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// tracing-chrome, through tracing-subscriber's registry, checks haflow's own writer: the
+/// same scenarios recorded by both writers at once (`--trace-writer both`) give the same
+/// span trees, with the same names, nesting and fields, at every trace level.
+#[test]
+fn haflows_trace_writer_and_tracing_chrome_write_the_same_span_trees() {
+    haflow::haproxy::flags::register_names();
+    let dir = std::env::temp_dir().join(format!("haflow-writers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenarios =
+        ["keep-alive", "deny-and-return", "connect-refused-redispatch", "malformed-400", "tcp-mode"];
+    for (name, level) in scenarios.iter().zip(["developer", "state", "developer", "proto", "user"]) {
+        let ours = dir.join(format!("{name}.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_haflow"))
+            .args(["scenario", "run", name, "--trace-writer", "both", "--trace-level", level, "--trace"])
+            .arg(&ours)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let theirs = haflow::trace::export::reference_path(&ours);
+        let (a, b) = (span_trees(&ours), span_trees(&theirs));
+        assert!(a.iter().any(|t| t.starts_with("session ")), "{name}: sessions recorded: {a:?}");
+        assert_eq!(a.len(), b.len(), "{name} at {level}: as many tracks");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y, "{name} at {level}: haflow's tree, then tracing-chrome's");
+        }
+    }
+    // Only haflow's writer filters sessions: asked of tracing-chrome, it is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_haflow"))
+        .args([
+            "scenario",
+            "run",
+            "basic-get",
+            "--trace-writer",
+            "tracing-chrome",
+            "--trace-filter",
+            "sess=0",
+        ])
+        .arg("--trace")
+        .arg(dir.join("refused.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--trace-filter is applied by haflow's trace writer only")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

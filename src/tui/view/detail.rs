@@ -295,9 +295,14 @@ pub fn draw(f: &mut Frame, area: Rect, st: &State, ds: &DetailState, id: Option<
         Some(Item::Span(i)) => gs.iter().position(|g| g.range.contains(i)),
         None => None,
     };
-    let log = group
-        .and_then(|k| gs[k].info.log.clone())
-        .or_else(|| group.is_none().then(|| st.log_of(e)).flatten());
+    // Outside a request: the session's latest log line, from the proxy's copies or (a
+    // replayed trace has none) from the spans of its latest logged request.
+    let log = group.and_then(|k| gs[k].info.log.clone()).or_else(|| {
+        group
+            .is_none()
+            .then(|| st.log_of(e).or_else(|| gs.iter().rev().find_map(|g| g.info.log.clone())))
+            .flatten()
+    });
     lines.push(match log {
         Some(l) => Line::from(vec![Span::styled("log: ", dim), Span::raw(l)]),
         None if e.closed => Line::styled("log: none (no log target, or dontlognull)", dim),
