@@ -1288,7 +1288,13 @@ fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
     let attached = srv.cur_sess > 0
         || srv.served > 0
         || !srv.pendconns.is_empty()
-        || w.sessions.iter().any(|(_, s)| s.srv == Some(sid) || s.prev_srv == Some(sid));
+        || srv.curr_idle_conns() > 0
+        || w.sessions.iter().any(|(_, s)| {
+            s.srv == Some(sid)
+                || s.prev_srv == Some(sid)
+                || s.idle_conn.is_some_and(|k| k.srv == Some(sid))
+                || s.srv_list.iter().any(|(k, _)| k.srv == Some(sid))
+        });
     if attached {
         return "Server still has connections attached to it, cannot remove it.".into();
     }
