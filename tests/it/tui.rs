@@ -662,8 +662,9 @@ fn detail_view_groups_a_kept_alive_sessions_spans_by_request_and_folds_zooms_and
     }
     f.app.apply(Intent::FilterDone);
     let s = f.render(160, 48);
-    // connect_server, and tcp_connect_server under it, once per request.
-    assert!(s.has("search 'connect_server': 6 spans"), "{}", s.text());
+    // connect_server once per request, and tcp_connect_server under it for the two new
+    // connections (s1, s2); the third request takes s1's idle one (`http-reuse safe`).
+    assert!(s.has("search 'connect_server': 5 spans"), "{}", s.text());
     assert!(!s.has("http_wait_for_request") && !s.has("stream_sock_read"), "{}", s.text());
     assert_eq!(s.text().matches("sess_update_stream_int").count(), 3, "callers stay: {}", s.text());
     assert_eq!(s.cell_of("▾connect_server", 1).fg, Color::Yellow, "matches stand out");
