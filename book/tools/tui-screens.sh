@@ -13,11 +13,16 @@ haflow=${1:-target/release/haflow}
 out=book/screens
 mkdir -p "$out"
 dir=$(mktemp -d)
-sock=$dir/tmux.sock
+sock=$dir/tmux-0.sock
+n=0
 trap 'tmux -S "$sock" kill-server 2>/dev/null || true; rm -rf "$dir"' EXIT
 
+# Each screen gets its own tmux server: a new server on the socket of one just killed
+# may find it still going away ("server exited unexpectedly").
 start() { # command...
   tmux -S "$sock" kill-server 2>/dev/null || true
+  n=$((n + 1))
+  sock=$dir/tmux-$n.sock
   tmux -S "$sock" new-session -d -x 110 -y 34 -s book "$* ; sleep 60"
 }
 keys() { tmux -S "$sock" send-keys -t book "$@"; }
@@ -54,3 +59,24 @@ keys Enter
 shot session-detail "session #0 closed"
 keys 4
 shot event-loop "per turn:"
+
+# 3. A paused listener (the reload chapter): haflow from a fixed-port configuration,
+#    `kill -TTOU` as a new process started with -sf would send, then the Proxies view
+#    (key 1) with the frontend selected: its bind line says LI_PAUSED.
+cat >"$dir/paused.cfg" <<'CFG'
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:18092
+    default_backend be
+backend be
+    server s1 127.0.0.1:18093
+CFG
+start sh -c "'echo \$\$ >$dir/pid; exec $haflow run -f $dir/paused.cfg --tui'"
+keys 1
+wait_for "LI_READY"
+kill -TTOU "$(cat "$dir/pid")"
+shot proxies-paused "LI_PAUSED"

@@ -708,6 +708,9 @@ struct DefaultsSnapshot {
     px: Proxy,
     logs_global: bool,
     error_directives: Vec<ErrorDirective>,
+    /// The capabilities of the proxies that inherited it so far: one with TCP/HTTP rules
+    /// may serve frontends or backends, not both (2.6).
+    used_by: ProxyCap,
 }
 
 impl Parser<'_> {
@@ -916,6 +919,7 @@ impl Parser<'_> {
                 px: self.defaults.clone(),
                 logs_global: self.defaults_logs_global,
                 error_directives: self.defaults_error_directives.clone(),
+                used_by: ProxyCap::empty(),
             };
             self.named_defaults.insert(n, snap);
         }
@@ -984,6 +988,15 @@ impl Parser<'_> {
                 d.name
             );
             self.alert(msg);
+        } else if has_rules && let Some(snap) = from.and_then(|f| self.named_defaults.get_mut(f)) {
+            snap.used_by |= cap;
+            if snap.used_by == ProxyCap::PR_CAP_LISTEN {
+                let msg = format!(
+                    "parsing [{}:{}]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}:{}).",
+                    self.file, self.line, d.conf.0, d.conf.1
+                );
+                self.diag.alerts.push(msg);
+            }
         }
         // Rules and ACLs of a named `defaults` run before the proxy's own.
         p.acls = d.acls.clone();
@@ -2538,7 +2551,10 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     }
     for px in server_id_tables {
         if let Some(t) = cfg.proxies[px.idx()].table.as_mut() {
-            t.stored[crate::haproxy::stick_table::StkDataType::STKTABLE_DT_SERVER_ID.idx()] = true;
+            use crate::haproxy::stick_table::StkDataType::{STKTABLE_DT_SERVER_ID, STKTABLE_DT_SERVER_KEY};
+            // 1.5.0 stores the server's id; 2.6 also its name (`server_key`).
+            t.stored[STKTABLE_DT_SERVER_ID.idx()] = true;
+            t.stored[STKTABLE_DT_SERVER_KEY.idx()] = true;
         }
     }
     // Frontend and backend modes must agree (HAProxy refuses mixing them).
@@ -2611,15 +2627,29 @@ fn resolve_stick_tables(p: &mut Proxy, tables: &[(String, ProxyId)], diag: &mut 
             ));
         }
     }
+    let mut track = |table_name: &Option<String>, table: &mut Option<ProxyId>| {
+        *table = find(table_name);
+        if table.is_none() {
+            missing.push(format!(
+                "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
+                table_name.as_deref().unwrap_or(&pname)
+            ));
+        }
+    };
+    let tcp = p
+        .tcp_req
+        .l4_rules
+        .iter_mut()
+        .chain(p.tcp_req.l5_rules.iter_mut())
+        .chain(p.tcp_req.inspect_rules.iter_mut());
+    for r in tcp {
+        if let crate::haproxy::tcp_rules::TcpAct::TrackSc { table_name, table, .. } = &mut r.act {
+            track(table_name, table);
+        }
+    }
     for r in p.http_req_rules.iter_mut().chain(p.http_res_rules.iter_mut()) {
         if let crate::haproxy::http_act::HttpAct::TrackSc { table_name, table, .. } = &mut r.act {
-            *table = find(table_name);
-            if table.is_none() {
-                missing.push(format!(
-                    "proxy '{pname}': unable to find table '{}' required by a 'track-sc' action.",
-                    table_name.as_deref().unwrap_or(&pname)
-                ));
-            }
+            track(table_name, table);
         }
     }
     diag.alerts.extend(missing);

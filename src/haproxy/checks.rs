@@ -448,23 +448,21 @@ pub fn set_server_check_status(w: &mut Haproxy, cid: CheckId, status: HchkStatus
     }
     let mut report = false;
     match c.result {
-        CheckResult::CHK_RES_FAILED => {
-            if (cid.kind == CheckKind::Health || status.has_code()) && c.health > 0 {
-                c.failed += 1;
-                report = true;
-                c.health -= 1;
-                if c.health < c.rise {
-                    c.health = 0;
-                }
+        CheckResult::CHK_RES_FAILED
+            if (cid.kind == CheckKind::Health || status.has_code()) && c.health > 0 =>
+        {
+            c.failed += 1;
+            report = true;
+            c.health -= 1;
+            if c.health < c.rise {
+                c.health = 0;
             }
         }
-        CheckResult::CHK_RES_PASSED | CheckResult::CHK_RES_CONDPASS => {
-            if c.health < c.rise + c.fall - 1 {
-                report = true;
-                c.health += 1;
-                if c.health >= c.rise {
-                    c.health = c.rise + c.fall - 1;
-                }
+        CheckResult::CHK_RES_PASSED | CheckResult::CHK_RES_CONDPASS if c.health < c.rise + c.fall - 1 => {
+            report = true;
+            c.health += 1;
+            if c.health >= c.rise {
+                c.health = c.rise + c.fall - 1;
             }
         }
         _ => {}
@@ -779,24 +777,33 @@ fn sock_send(w: &mut Haproxy, fd: Fd, data: &[u8]) -> io::Result<usize> {
     Ok(sent)
 }
 
-/// The mux's `snd_buf` for a check (2.6): write what `check.bo` holds. `Ok(true)` once
-/// all of it went, `Ok(false)` if the rest must wait for the socket, `Err` on an error
-/// (recorded on the connection).
-pub fn chk_conn_send(w: &mut Haproxy, cid: CheckId) -> Result<bool, ()> {
-    let Some(c) = chk(w, cid) else { return Err(()) };
-    let Some(fd) = c.conn.as_ref().and_then(|k| k.fd) else { return Err(()) };
+/// What [`chk_conn_send`] did with `check.bo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChkSend {
+    /// All of it went.
+    Done,
+    /// The rest must wait for the socket.
+    Partial,
+    /// An error, recorded on the connection (or no connection).
+    Failed,
+}
+
+/// The mux's `snd_buf` for a check (2.6): write what `check.bo` holds.
+pub fn chk_conn_send(w: &mut Haproxy, cid: CheckId) -> ChkSend {
+    let Some(c) = chk(w, cid) else { return ChkSend::Failed };
+    let Some(fd) = c.conn.as_ref().and_then(|k| k.fd) else { return ChkSend::Failed };
     let bo = std::mem::take(&mut c.bo);
     match sock_send(w, fd, &bo) {
-        Ok(n) => {
-            if let Some(c) = chk(w, cid) {
+        Ok(n) => match chk(w, cid) {
+            Some(c) => {
                 c.bo = bo[n..].to_vec();
-                return Ok(c.bo.is_empty());
+                if c.bo.is_empty() { ChkSend::Done } else { ChkSend::Partial }
             }
-            Err(())
-        }
+            None => ChkSend::Failed,
+        },
         Err(e) => {
             conn_error(w, cid, &e);
-            Err(())
+            ChkSend::Failed
         }
     }
 }

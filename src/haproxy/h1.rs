@@ -125,6 +125,17 @@ impl Head {
         if v == "HTTP/1.0" || v == "HTTP/0.9" { 0 } else { 1 }
     }
 
+    /// How many bytes `to_bytes()` writes, without writing them: what a rewrite is
+    /// checked against (the room left in the buffer).
+    pub fn wire_len(&self) -> usize {
+        let start = match &self.start {
+            StartLine::Request { method, uri, .. } => method.len() + uri.len() + 2,
+            StartLine::Response { reason, .. } => 4 + reason.len() + 1,
+        };
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        start + "HTTP/1.1".len() + 2 + headers + 2
+    }
+
     /// Serialises the head as HAProxy 2.6 forwards it: the start line (versions other than
     /// 1.0 become `HTTP/1.1`; a response's 1.0 or 0.9 stays as written), lowercase header
     /// names, CRLF line ends.
@@ -504,6 +515,30 @@ pub fn response_framing(h: &mut Head, head_request: bool) -> Result<(Framing, bo
         },
         false,
     ))
+}
+
+/// The data of a chunked body that starts at `body` (its first size line), as far as it
+/// has arrived: the data slices in order, and whether the last chunk and its trailers
+/// are in too. What follows the body (a pipelined request) is not looked at.
+pub fn chunked_data(body: &[u8]) -> (Vec<&[u8]>, bool) {
+    let (mut at, mut data) = (0usize, Vec::new());
+    loop {
+        match parse_chunk_size(&body[at..]) {
+            Ok(ChunkLine::Size { size: 0, len }) => return (data, trailers_len(&body[at + len..]).is_some()),
+            Ok(ChunkLine::Size { size, len }) => {
+                let start = at + len;
+                let avail = body.len() - start;
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if avail < size.saturating_add(2) {
+                    data.push(&body[start..start + avail.min(size)]);
+                    return (data, false);
+                }
+                data.push(&body[start..start + size]);
+                at = start + size + 2;
+            }
+            _ => return (data, false),
+        }
+    }
 }
 
 /// One parsed chunk-size line (`HEX[;ext]CRLF`): the size and the line's length.

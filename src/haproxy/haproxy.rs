@@ -678,7 +678,7 @@ impl Haproxy {
     /// keep-alive clients go elsewhere.
     /// Divergence: stops at once: no `grace` delay (a warning at parse time says so) and no
     /// `hard-stop-after` task (both warned about at parse time). 1.5's `soft_stop()` only
-    /// sets each proxy's `stop_time` to now plus its `grace`, and `maintain_proxies()`
+    /// sets each proxy's `stop_time` to now plus its `grace`, and `manage_proxy()`
     /// calls `stop_proxy()` when it comes.
     /// Divergence: before closing a listener, haflow accepts the connections the kernel
     /// has already queued on it (one pass of its accept callback); 1.5 closes the socket

@@ -26,12 +26,14 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
 use crate::haproxy::log::{LEVELS, LogFmt, build_logline, parse_logformat_string};
 use crate::haproxy::pattern::PatMatch;
+use crate::haproxy::proto_http::{HttpMsgFlags, MsgBodyWait, http_wait_for_msg_body};
 use crate::haproxy::sample::{
     SampleExpr, SmpCtx, SmpDir, SmpType, exp_replace, sample_fetch_as_type, sample_parse_word,
     sample_process, with_smp_ctx,
 };
-use crate::haproxy::session::Session;
+use crate::haproxy::session::{Session, SnErr};
 use crate::haproxy::stick_table::{StkCtrAct, StkDataType, StkKey};
+use crate::haproxy::stream_interface::Side;
 use crate::haproxy::vars::{VarName, register_name};
 use crate::ids::{CacheId, ProxyId};
 use crate::trace::names;
@@ -212,9 +214,25 @@ pub enum HttpAct {
     /// `set-dst-port EXPR`: the port the client is taken to have reached (with `option
     /// transparent`, the port the server connection goes to).
     SetDstPort(SampleExpr),
-    /// `strict-mode on|off`: haflow never fails a rewrite for lack of room in the
-    /// message, so there is nothing to relax; accepted for what it says.
+    /// `strict-mode on|off` (2.6): whether a rewrite that does not fit in the buffer
+    /// fails the transaction (on, the default at the start of each rule list) or is
+    /// skipped (off, `HTTP_MSGF_SOFT_RW`).
     StrictMode(bool),
+    /// `wait-for-body time T [at-least N]` (2.6): hold the rules until the body is
+    /// complete, the buffer full, `N` body bytes arrived, or `T` milliseconds passed
+    /// (then 408 to a request, 504 to a response).
+    WaitForBody {
+        /// `time`: how long to wait, in milliseconds.
+        time: u64,
+        /// `at-least`: enough body bytes (0: the whole body).
+        bytes: u64,
+    },
+    /// `auth [realm R]` (1.5): answer 401 with `WWW-Authenticate: Basic realm="R"` (the
+    /// proxy's name by default).
+    Auth(Option<String>),
+    /// `reject` (2.6's `http-request reject`): close the client connection at once,
+    /// without an answer.
+    Reject,
     /// `http-request cache-use NAME` (2.6): answer from the cache when it holds the object.
     CacheUse(CacheRef),
     /// `http-response cache-store NAME` (2.6): keep the response in the cache.
@@ -282,8 +300,31 @@ pub enum RuleResult {
     Stop,
     /// `deny` (`HTTP_RULE_RES_DENY`): the reply to send.
     Deny(ReplyMsg),
-    /// `return` or `redirect` (`HTTP_RULE_RES_DONE`): the reply to send.
+    /// `return`, `redirect` or `auth` (`HTTP_RULE_RES_DONE`): the reply to send.
     Done(ReplyMsg),
+    /// `wait-for-body` needs more of the body (`HTTP_RULE_RES_YIELD`): the list resumes
+    /// at the same rule on the next call.
+    Yield,
+    /// `wait-for-body` ran out of time and answered 408 or 504 itself
+    /// (`HTTP_RULE_RES_ABRT`).
+    Abort,
+    /// `reject` (`HTTP_RULE_RES_ABRT` after `stream_abort()`): close without an answer.
+    Reject,
+    /// A rewrite did not fit in the buffer in strict mode (`HTTP_RULE_RES_ERROR`): the
+    /// caller answers 500.
+    Error,
+}
+
+/// Where a yielded rule list resumes (2.6's `s->current_rule_list` and
+/// `s->current_rule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleResume {
+    /// The proxy whose list yielded.
+    pub px: ProxyId,
+    /// Which list.
+    pub set: RuleSet,
+    /// The rule to run again.
+    pub idx: usize,
 }
 
 /// A reply ready to go: its status and bytes; `None` bytes mean "the proxy's error
@@ -458,8 +499,8 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-dst', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'";
-const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'auth', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'reject', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-dst', 'set-dst-port', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var', 'wait-for-body'";
+const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var', 'wait-for-body'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
 /// actions): the words after `http-request`, `http-response` or `http-after-response`.
@@ -612,6 +653,15 @@ pub fn parse_http_rule(
             let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
             (if kw == "set-src-port" { HttpAct::SetSrcPort(e) } else { HttpAct::SetDstPort(e) }, 2)
         }
+        "wait-for-body" if set != RuleSet::AfterRes => parse_http_wait_for_body(a)?,
+        "auth" if set == RuleSet::Req => match a.get(1).map(String::as_str) {
+            Some("realm") => {
+                let r = a.get(2).filter(|r| !r.is_empty()).ok_or("missing realm value.")?;
+                (HttpAct::Auth(Some(r.clone())), 3)
+            }
+            _ => (HttpAct::Auth(None), 1),
+        },
+        "reject" if set == RuleSet::Req => (HttpAct::Reject, 1),
         "strict-mode" => match a.get(1).map(String::as_str) {
             Some("on") => (HttpAct::StrictMode(true), 2),
             Some("off") => (HttpAct::StrictMode(false), 2),
@@ -700,6 +750,36 @@ fn parse_cache_rule(a: &[String]) -> Result<CacheRef, String> {
     }
 }
 
+/// http_act.c:parse_http_wait_for_body() in 2.6: `time T` (required) and `at-least N`,
+/// in any order.
+fn parse_http_wait_for_body(a: &[String]) -> Result<(HttpAct, usize), String> {
+    use crate::haproxy::standard::TimeErr;
+    const USAGE: &str = "expects time <time> [ at-least <bytes> ]";
+    let (mut time, mut bytes, mut i) = (None, 0, 1);
+    while let Some(kw) = a.get(i).map(String::as_str) {
+        match kw {
+            "time" | "at-least" => {
+                let v = a.get(i + 1).ok_or_else(|| format!("missing argument for '{kw}'"))?;
+                if kw == "time" {
+                    time = Some(crate::haproxy::standard::parse_time_err(v).map_err(|e| match e {
+                        TimeErr::Overflow => {
+                            "time overflow (maximum value is 2147483647 ms or ~24.8 days)".into()
+                        }
+                        TimeErr::Char(c) => format!("unexpected character '{c}'"),
+                    })?);
+                } else {
+                    bytes = crate::haproxy::standard::parse_size_err(v)
+                        .map_err(|c| format!("unexpected character '{c}'"))?;
+                }
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    let time = time.ok_or(USAGE)?;
+    Ok((HttpAct::WaitForBody { time, bytes }, i))
+}
+
 fn unknown_action(set: RuleSet, kw: &str) -> String {
     let list = if set == RuleSet::Req { REQ_ACTIONS } else { RES_ACTIONS };
     format!("unknown action '{kw}' (haflow supports {list}).")
@@ -744,6 +824,14 @@ enum RuleStep {
     SetSrcPort(u16),
     /// Change the port the client reached.
     SetDstPort(u16),
+    /// New values for header lines, by index (a resolved `ReplaceHeader`).
+    HeaderValues(Vec<(usize, Vec<u8>)>),
+    /// Switch rewrite failures of this message on or off.
+    StrictMode(bool),
+    /// Wait for the body.
+    WaitForBody { time: u64, bytes: u64 },
+    /// Close the client connection without an answer.
+    Reject,
     /// Look the request up in a cache, for proxy `px`.
     CacheUse(ProxyId, CacheId),
     /// Store the response in a cache, for proxy `px`.
@@ -951,7 +1039,16 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
                 RuleStep::SetDstPort(port)
             }
         }
-        HttpAct::StrictMode(_) => RuleStep::Next,
+        HttpAct::StrictMode(on) => RuleStep::StrictMode(*on),
+        HttpAct::WaitForBody { time, bytes } => RuleStep::WaitForBody { time: *time, bytes: *bytes },
+        HttpAct::Auth(realm) => {
+            let realm = realm.as_deref().unwrap_or(p.name.as_str());
+            RuleStep::Reply {
+                deny: false,
+                reply: ReplyMsg { status: 401, msg: Some(auth_reply(w, s, realm)) },
+            }
+        }
+        HttpAct::Reject => RuleStep::Reject,
         HttpAct::CacheUse(CacheRef { id: Some(id), .. }) => RuleStep::CacheUse(px, *id),
         HttpAct::CacheStore(CacheRef { id: Some(id), .. }) => RuleStep::CacheStore(px, *id),
         // Unresolved: check_config_validity refused the configuration.
@@ -981,6 +1078,29 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             }
         }
     }
+}
+
+/// The answer of `http-request auth` (http_act.c:http_action_auth() in 2.6): the
+/// proxy's 401 message (its `errorfile 401`, else HAProxy's page) with a
+/// `www-authenticate: Basic realm="R"` header in place of any it had.
+/// Divergence: always 401; 2.6 answers 407 with `Proxy-Authenticate` to a proxy
+/// request under `option http-use-proxy-header`.
+fn auth_reply(w: &Haproxy, s: &Session, realm: &str) -> Vec<u8> {
+    let base = [s.be, s.fe]
+        .iter()
+        .find_map(|px| w.proxies[px.idx()].errmsg.get(&401).filter(|m| !m.is_empty()).map(|m| m.to_vec()))
+        .unwrap_or_else(|| http::analyser_error(401, false));
+    let Some(len) = crate::haproxy::h1::head_len(&base) else { return base };
+    let mut out = Vec::with_capacity(base.len() + realm.len() + 40);
+    for line in base[..len - 2].split_inclusive(|&c| c == b'\n') {
+        let name = line.split(|&c| c == b':').next().unwrap_or_default();
+        if !name.eq_ignore_ascii_case(b"www-authenticate") {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(format!("www-authenticate: Basic realm=\"{realm}\"\r\n\r\n").as_bytes());
+    out.extend_from_slice(&base[len..]);
+    out
 }
 
 /// The target's parts: path (with any scheme and authority before it) and query.
@@ -1022,6 +1142,43 @@ fn set_uri_part(uri: &[u8], part: UriPart, v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// http.c:http_parse_authority() in 2.6 (with `no_userinfo`): the authority of an
+/// absolute-form target (after `scheme://`, or from the start when there is no scheme),
+/// up to the path, without any `user@`. `None` for an origin-form (`/...`), `*` or empty
+/// target.
+fn http_parse_authority(uri: &[u8]) -> Option<&[u8]> {
+    if uri.is_empty() || uri[0] == b'/' || uri[0] == b'*' {
+        return None;
+    }
+    let mut rest = uri;
+    if uri[0].is_ascii_alphabetic() {
+        let scheme =
+            uri[1..].iter().take_while(|&&c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)).count() + 1;
+        if uri[scheme..].starts_with(b"://") {
+            rest = &uri[scheme + 3..];
+        }
+    }
+    let end = rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
+    let start = rest[..end].iter().rposition(|&c| c == b'@').map_or(0, |at| at + 1);
+    Some(&rest[start..end])
+}
+
+/// http_htx.c:http_update_host() in 2.6: after the target became `uri`, an
+/// absolute-form target's authority replaces the value of every Host header. False when
+/// the authority is empty (the rewrite fails).
+fn http_update_host(h: &mut Head, uri: &str) -> bool {
+    match http_parse_authority(uri.as_bytes()) {
+        None => true,
+        Some([]) => false,
+        Some(auth) => {
+            for (_, v) in h.headers.iter_mut().filter(|(n, _)| n == "host") {
+                *v = auth.to_vec();
+            }
+            true
+        }
+    }
+}
+
 fn regex_replace_once(re: &Regex, input: &[u8], with: &[u8]) -> Option<Vec<u8>> {
     let caps = re.captures(input)?;
     let m = caps.get(0)?;
@@ -1031,8 +1188,125 @@ fn regex_replace_once(re: &Regex, input: &[u8], with: &[u8]) -> Option<Vec<u8>> 
     Some(out)
 }
 
+/// True when the message of `set`, with its head grown by `grow` bytes, still fits in
+/// its buffer: 2.6's rewrites fail when the HTX message has no room left, and the
+/// buffer keeps `tune.maxrewrite` bytes free for them while reading.
+fn rewrite_fits(s: &Session, set: RuleSet, grow: isize) -> bool {
+    let (buf, msg) = if set == RuleSet::Req { (&s.req, &s.txn.req) } else { (&s.rep, &s.txn.rsp) };
+    let Some(h) = msg.head.as_ref() else { return true };
+    let rest = buf.len().saturating_sub(msg.head_len);
+    (rest + h.wire_len()) as isize + grow <= buf.size as isize
+}
+
+/// A rewrite did not fit (http_act.c's `fail_rewrite` in 2.6): counted in `wrew`;
+/// fatal unless `strict-mode off` made this message's rewrites soft.
+fn failed_rewrite(w: &mut Haproxy, s: &mut Session, set: RuleSet) -> Option<RuleResult> {
+    w.proxies[s.fe.idx()].counters.failed_rewrites += 1;
+    if s.be != s.fe {
+        w.proxies[s.be.idx()].counters.failed_rewrites += 1;
+    }
+    if let Some(srv) = s.srv {
+        w.server_mut(srv).counters.failed_rewrites += 1;
+    }
+    let msg = if set == RuleSet::Req { &s.txn.req } else { &s.txn.rsp };
+    if msg.flags.contains(HttpMsgFlags::HTTP_MSGF_SOFT_RW) {
+        return None;
+    }
+    s.set_err(SnErr::SN_ERR_PRXCOND);
+    Some(RuleResult::Error)
+}
+
+/// Works out what a `replace-header`/`replace-value` or `replace-uri`/`-path`/`-pathq`
+/// step changes, so that its size can be checked before the head is touched: the new
+/// header values by index, or the whole new URI.
+fn resolve_replace(s: &Session, set: RuleSet, step: RuleStep) -> RuleStep {
+    let head = if set == RuleSet::Req { s.txn.req.head.as_ref() } else { s.txn.rsp.head.as_ref() };
+    let Some(h) = head else { return step };
+    match step {
+        RuleStep::ReplaceHeader { name, re, with, values } => {
+            let mut new = Vec::new();
+            for (i, (_, v)) in h.headers.iter().enumerate().filter(|(_, (n, _))| *n == name) {
+                if values {
+                    let parts: Vec<Vec<u8>> = crate::haproxy::sample::split_values(v)
+                        .into_iter()
+                        .map(|p| {
+                            regex_replace_once(&re, p, &with)
+                                .filter(|_| re.is_match(p))
+                                .unwrap_or_else(|| p.to_vec())
+                        })
+                        .collect();
+                    new.push((i, parts.join(&b", "[..])));
+                } else if let Some(caps) = re.captures(v)
+                    && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == v.len())
+                {
+                    let mut out = Vec::new();
+                    exp_replace(&mut out, &with, &caps);
+                    new.push((i, out));
+                }
+            }
+            RuleStep::HeaderValues(new)
+        }
+        RuleStep::ReplaceUri(part, re, with) => {
+            let StartLine::Request { uri, .. } = &h.start else { return RuleStep::Next };
+            let u = uri.as_bytes();
+            let (ps, pe, _) = split_uri(u);
+            let cur = match part {
+                UriPart::Path => &u[ps..pe],
+                UriPart::Pathq => &u[ps..],
+                _ => u,
+            };
+            match re.captures(cur) {
+                Some(caps) if caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == cur.len()) => {
+                    let mut out = Vec::new();
+                    exp_replace(&mut out, &with, &caps);
+                    RuleStep::SetUri(part, out)
+                }
+                _ => RuleStep::Next,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The byte length of header `name`'s lines in `h` (what `set-header` removes).
+fn header_lines_len(h: &Head, name: &str) -> usize {
+    h.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(n, v)| n.len() + v.len() + 4).sum()
+}
+
 /// Applies what a rule asked for. Returns the list's result when the rule ends it.
 fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) -> Option<RuleResult> {
+    let step = resolve_replace(s, set, step);
+    // How much the head grows, for the steps that rewrite it.
+    let grow: isize = {
+        let head = if set == RuleSet::Req { s.txn.req.head.as_ref() } else { s.txn.rsp.head.as_ref() };
+        match (&step, head) {
+            (RuleStep::SetHeader { name, value, add }, Some(h)) => {
+                let removed = if *add { 0 } else { header_lines_len(h, name) };
+                (name.len() + value.len() + 4) as isize - removed as isize
+            }
+            (RuleStep::HeaderValues(new), Some(h)) => new
+                .iter()
+                .map(|(i, v)| v.len() as isize - h.headers.get(*i).map_or(0, |(_, o)| o.len()) as isize)
+                .sum(),
+            (RuleStep::SetUri(part, v), Some(Head { start: StartLine::Request { uri, .. }, .. })) => {
+                set_uri_part(uri.as_bytes(), *part, v).len() as isize - uri.len() as isize
+            }
+            (RuleStep::SetMethod(v), Some(Head { start: StartLine::Request { method, .. }, .. })) => {
+                v.len() as isize - method.len() as isize
+            }
+            (
+                RuleStep::SetStatus(code, reason),
+                Some(Head { start: StartLine::Response { reason: r, .. }, .. }),
+            ) => {
+                let new = reason.as_deref().map_or(http::reason(*code).len(), str::len);
+                new as isize - r.len() as isize
+            }
+            _ => 0,
+        }
+    };
+    if grow > 0 && !rewrite_fits(s, set, grow) {
+        return failed_rewrite(w, s, set);
+    }
     let head: Option<&mut Head> =
         if set == RuleSet::Req { s.txn.req.head.as_mut() } else { s.txn.rsp.head.as_mut() };
     match step {
@@ -1040,6 +1314,21 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
         RuleStep::Stop => return Some(RuleResult::Stop),
         RuleStep::Reply { deny, reply } => {
             return Some(if deny { RuleResult::Deny(reply) } else { RuleResult::Done(reply) });
+        }
+        RuleStep::Reject => return Some(RuleResult::Reject),
+        // Left unresolved only when there is no head to change.
+        RuleStep::ReplaceHeader { .. } | RuleStep::ReplaceUri(..) => {}
+        RuleStep::StrictMode(on) => {
+            let msg = if set == RuleSet::Req { &mut s.txn.req } else { &mut s.txn.rsp };
+            msg.flags.set(HttpMsgFlags::HTTP_MSGF_SOFT_RW, !on);
+        }
+        RuleStep::WaitForBody { time, bytes } => {
+            let chn = if set == RuleSet::Req { Side::Cli } else { Side::Srv };
+            return match http_wait_for_msg_body(w, s, chn, Some(time), bytes) {
+                MsgBodyWait::Ready => None,
+                MsgBodyWait::Yield => Some(RuleResult::Yield),
+                MsgBodyWait::Abort => Some(RuleResult::Abort),
+            };
         }
         RuleStep::SetHeader { name, value, add } => {
             if let Some(h) = head {
@@ -1063,52 +1352,28 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 });
             }
         }
-        RuleStep::ReplaceHeader { name, re, with, values } => {
+        RuleStep::HeaderValues(new) => {
             if let Some(h) = head {
-                for (n, v) in h.headers.iter_mut().filter(|(n, _)| *n == name) {
-                    if values {
-                        let parts: Vec<Vec<u8>> = crate::haproxy::sample::split_values(v)
-                            .into_iter()
-                            .map(|p| {
-                                regex_replace_once(&re, p, &with)
-                                    .filter(|_| re.is_match(p))
-                                    .unwrap_or_else(|| p.to_vec())
-                            })
-                            .collect();
-                        *v = parts.join(&b", "[..]);
-                    } else if let Some(caps) = re.captures(v)
-                        && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == v.len())
-                    {
-                        let mut out = Vec::new();
-                        exp_replace(&mut out, &with, &caps);
-                        *v = out;
+                for (i, v) in new {
+                    if let Some((_, old)) = h.headers.get_mut(i) {
+                        *old = v;
                     }
-                    let _ = n;
                 }
             }
         }
         RuleStep::SetUri(part, v) => {
-            if let Some(Head { start: StartLine::Request { uri, .. }, .. }) = head {
+            if let Some(h) = head
+                && let StartLine::Request { uri, method, .. } = &mut h.start
+            {
                 let new = set_uri_part(uri.as_bytes(), part, &v);
                 *uri = String::from_utf8_lossy(&new).into_owned();
-            }
-        }
-        RuleStep::ReplaceUri(part, re, with) => {
-            if let Some(Head { start: StartLine::Request { uri, .. }, .. }) = head {
-                let u = uri.as_bytes();
-                let (ps, pe, _) = split_uri(u);
-                let cur = match part {
-                    UriPart::Path => &u[ps..pe],
-                    UriPart::Pathq => &u[ps..],
-                    _ => u,
-                };
-                if let Some(caps) = re.captures(cur)
-                    && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == cur.len())
-                {
-                    let mut out = Vec::new();
-                    exp_replace(&mut out, &with, &caps);
-                    let new = set_uri_part(u, part, &out);
-                    *uri = String::from_utf8_lossy(&new).into_owned();
+                // `set-uri`/`replace-uri` go through 2.6's http_replace_req_uri(), which
+                // also updates the Host header; the path and query setters do not.
+                if part == UriPart::Uri && !method.eq_ignore_ascii_case("CONNECT") {
+                    let uri = uri.clone();
+                    if !http_update_host(h, &uri) {
+                        return failed_rewrite(w, s, set);
+                    }
                 }
             }
         }
@@ -1203,7 +1468,9 @@ fn track_sc(w: &mut Haproxy, s: &mut Session, set: RuleSet, slot: usize, px: Pro
 
 /// proto_http.c:http_req_get_intercept_rule() in 1.5-dev8 (and
 /// http_res_get_intercept_rule() for the response lists): runs the rules of `set` of
-/// proxy `px` in order until one ends the list.
+/// proxy `px` in order until one ends the list. As in 2.6, a list that yielded
+/// (`wait-for-body`) resumes at the rule that yielded, and a list starting afresh starts
+/// in strict mode.
 pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, set: RuleSet) -> RuleResult {
     let n = rules_of(w, px, set).len();
     let pxname = w.proxies[px.idx()].name.as_str();
@@ -1227,12 +1494,23 @@ pub fn http_get_intercept_rule(w: &mut Haproxy, s: &mut Session, px: ProxyId, se
         )
     };
     let _g = span.enter();
-    for i in 0..n {
+    let first = match s.txn.current_rule.take() {
+        Some(r) if r.px == px && r.set == set => r.idx,
+        _ => {
+            let msg = if set == RuleSet::Req { &mut s.txn.req } else { &mut s.txn.rsp };
+            msg.flags.remove(HttpMsgFlags::HTTP_MSGF_SOFT_RW);
+            0
+        }
+    };
+    for i in first..n {
         let step = with_smp_ctx(w, s, set.dir(), |ctx| eval_rule(ctx, px, set, i));
         if let Some(r) = apply_step(w, s, set, step) {
             span.record("stopped_at", i);
             // A final action: `last_rule_file` and `last_rule_line` name this rule.
             s.last_rule = rules_of(w, px, set).get(i).map(|r| r.conf.clone());
+            if matches!(r, RuleResult::Yield) {
+                s.txn.current_rule = Some(RuleResume { px, set, idx: i });
+            }
             return r;
         }
     }
@@ -1303,5 +1581,16 @@ mod tests {
         assert_eq!(set_uri_part(b"/a?x", UriPart::Pathq, b"/b?y"), b"/b?y");
         let re = regex("(.*)").unwrap();
         assert_eq!(regex_replace_once(&re, b"/a", b"/foo\\1").unwrap(), b"/foo/a");
+    }
+
+    #[test]
+    fn the_authority_of_a_new_target_is_found_as_2_6_finds_it() {
+        assert_eq!(http_parse_authority(b"/a"), None);
+        assert_eq!(http_parse_authority(b"*"), None);
+        assert_eq!(http_parse_authority(b"http://u:p@h:8080/a?b"), Some(&b"h:8080"[..]));
+        assert_eq!(http_parse_authority(b"https://h"), Some(&b"h"[..]));
+        // Without `scheme://`, what comes before the first `/` is the authority.
+        assert_eq!(http_parse_authority(b"concat(/bu/,req.uri,/eu)"), Some(&b"concat("[..]));
+        assert_eq!(http_parse_authority(b"http:///x"), Some(&b""[..]));
     }
 }

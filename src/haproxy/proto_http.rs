@@ -31,7 +31,9 @@ use crate::haproxy::compression::{
 use crate::haproxy::h1::{self, ChunkLine, Framing, H1Error, Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::http;
-use crate::haproxy::http_act::{ReplyMsg, RuleResult, RuleSet, http_error_override, http_get_intercept_rule};
+use crate::haproxy::http_act::{
+    ReplyMsg, RuleResult, RuleResume, RuleSet, http_error_override, http_get_intercept_rule,
+};
 use crate::haproxy::log::sess_log;
 use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState, ReuseMode};
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
@@ -108,6 +110,9 @@ bitflags::bitflags! {
         /// `Upgrade: websocket` besides (2.6's `H1_MF_UPG_WEBSOCKET`): a WebSocket
         /// handshake, whose keys HAProxy 2.6 checks.
         const HTTP_MSGF_UPG_WEBSOCKET = 0x02;
+        /// `strict-mode off` (2.6's `HTTP_MSGF_SOFT_RW`): a rewrite that does not fit is
+        /// skipped instead of failing the transaction.
+        const HTTP_MSGF_SOFT_RW = 0x04;
     }
 }
 
@@ -202,6 +207,9 @@ pub struct HttpTxn {
     pub req_cap: Vec<Option<Vec<u8>>>,
     /// `txn->rsp.cap`: the same for the response.
     pub rsp_cap: Vec<Option<Vec<u8>>>,
+    /// Where a rule list that yielded (`wait-for-body`) resumes (2.6 keeps it in the
+    /// stream as `current_rule_list`/`current_rule`).
+    pub current_rule: Option<RuleResume>,
     /// What the persistence cookie did (`TX_CK_*`, `TX_SCK_*`), for the log's `%tsc`.
     pub ck: CookieFlags,
     /// A POST to the statistics page of this proxy waits for its body (1.5.0's stats
@@ -675,20 +683,18 @@ fn http_reply(
     let earlier = s.txn.rsp_out_start.saturating_sub(s.rep.sent) as usize;
     s.rep.bo_truncate(earlier);
     let keep = end == ReplyEnd::KeepAlive && !s.txn.cli_close && request_consumed(s);
-    let msg = if end == ReplyEnd::KeepAlive
+    // The `http-after-response` rules see the answer first; the H1 output then adds
+    // what the connection needs.
+    let mut msg =
+        if end == ReplyEnd::KeepAlive { after_res_on_reply(w, s, msg.to_vec()) } else { msg.to_vec() };
+    if end == ReplyEnd::KeepAlive
         && !keep
         && !msg.windows(17).any(|x| x.eq_ignore_ascii_case(b"connection: close"))
+        && let Some(pos) = msg.windows(4).position(|x| x == b"\r\n\r\n")
     {
         // An analyser answer that must close announces it, as HAProxy 2.6 does.
-        let mut m = msg.to_vec();
-        if let Some(pos) = m.windows(4).position(|x| x == b"\r\n\r\n") {
-            m.splice(pos + 2..pos + 2, b"connection: close\r\n".iter().copied());
-        }
-        m
-    } else {
-        msg.to_vec()
-    };
-    let msg = if end == ReplyEnd::KeepAlive { after_res_on_reply(w, s, msg) } else { msg };
+        msg.splice(pos + 2..pos + 2, b"connection: close\r\n".iter().copied());
+    }
     s.rep.bo_inject(&mut w.pool2_buffer, &msg);
     if end == ReplyEnd::Close {
         s.txn.uncounted_reply = true;
@@ -722,21 +728,26 @@ fn has_after_res_rules(w: &Haproxy, s: &Session) -> bool {
 
 /// http_ana.c:http_eval_after_res_rules() in 2.6: the backend's `http-after-response`
 /// rules, then the frontend's, on the response head being sent (an `allow` stops only
-/// its own proxy's list).
-fn http_eval_after_res_rules(w: &mut Haproxy, s: &mut Session) {
+/// its own proxy's list). False when a rewrite failed in strict mode: the caller
+/// answers 500 instead.
+fn http_eval_after_res_rules(w: &mut Haproxy, s: &mut Session) -> bool {
     if !has_after_res_rules(w, s) {
-        return;
+        return true;
     }
     let mut pxs = vec![s.be];
     if s.fe != s.be {
         pxs.push(s.fe);
     }
     for px in pxs {
-        if !w.proxies[px.idx()].http_after_res_rules.is_empty() {
-            // Only `allow` or the end can come out: the list has no `deny` nor `return`.
-            http_get_intercept_rule(w, s, px, RuleSet::AfterRes);
+        // Only `allow`, the end or a failed rewrite can come out: the list has no
+        // `deny`, `return` nor `wait-for-body`.
+        if !w.proxies[px.idx()].http_after_res_rules.is_empty()
+            && matches!(http_get_intercept_rule(w, s, px, RuleSet::AfterRes), RuleResult::Error)
+        {
+            return false;
         }
     }
+    true
 }
 
 /// A reply haflow produced goes through the `http-after-response` rules too, as in
@@ -746,19 +757,31 @@ fn after_res_on_reply(w: &mut Haproxy, s: &mut Session, msg: Vec<u8>) -> Vec<u8>
         return msg;
     }
     let Some(len) = h1::head_len(&msg) else { return msg };
-    let Ok(head) = h1::parse_response(&msg[..len], w.global.tune.http_maxhdr) else { return msg };
+    let Ok(mut head) = h1::parse_response(&msg[..len], w.global.tune.http_maxhdr) else { return msg };
+    // As 2.6's H1 parser does, the message's `connection` header is taken out for the
+    // rules and put back by the output, after what they added.
+    let close = head.connection_has("close");
+    head.remove("connection");
     let saved = s.txn.rsp.head.replace(head);
     let saved_status = s.txn.status;
     if let Some(StartLine::Response { status, .. }) = s.txn.rsp.head.as_ref().map(|h| &h.start) {
         s.txn.status = Some(*status);
     }
-    http_eval_after_res_rules(w, s);
+    let ok = http_eval_after_res_rules(w, s);
     let head = std::mem::replace(&mut s.txn.rsp.head, saved);
     if s.txn.status.is_none() {
         s.txn.status = saved_status;
     }
+    if !ok {
+        // 2.6's http_forward_proxy_resp(): the reply becomes a 500, without the rules.
+        s.txn.status = Some(500);
+        return http::analyser_error(500, true);
+    }
     match head {
-        Some(h) => {
+        Some(mut h) => {
+            if close {
+                h.add("connection", "close");
+            }
             let mut out = h.to_bytes();
             out.extend_from_slice(&msg[len..]);
             out
@@ -1058,22 +1081,57 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         // A POST to the statistics page waits for its body.
         return http_handle_stats(w, s, px_id, an_bit);
     }
-    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && waiting_for_body(w, s) {
-        return AnalyserResult::Wait;
+    // `option http-buffer-request` (2.6's AN_REQ_HTTP_BODY, which runs just before).
+    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && s.txn.current_rule.is_none() {
+        let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
+        if opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
+            let time = w.proxies[s.be.idx()].timeout.httpreq;
+            match http_wait_for_msg_body(w, s, Side::Cli, time, 0) {
+                MsgBodyWait::Ready => {}
+                MsgBodyWait::Yield => {
+                    // Hold the server connection back while the body arrives (dev8's rule).
+                    s.req.buffer_dont_connect();
+                    return AnalyserResult::Wait;
+                }
+                MsgBodyWait::Abort => return AnalyserResult::Abort,
+            }
+        }
+        if w.proxies[px_id.idx()].unique_id_format.is_some() {
+            stream_generate_unique_id(w, s);
+        }
     }
-    if an_bit == Analysers::AN_REQ_HTTP_PROCESS_FE && w.proxies[px_id.idx()].unique_id_format.is_some() {
-        stream_generate_unique_id(w, s);
-    }
-    s.req.analysers.remove(an_bit);
-    let stats = || http_stats_check_uri(w, s, px_id);
     if w.proxies[px_id.idx()].http_req_rules.is_empty() {
-        return if stats() { http_handle_stats(w, s, px_id, an_bit) } else { AnalyserResult::Continue };
+        s.req.analysers.remove(an_bit);
+        return if http_stats_check_uri(w, s, px_id) {
+            http_handle_stats(w, s, px_id, an_bit)
+        } else {
+            AnalyserResult::Continue
+        };
     }
-    match http_get_intercept_rule(w, s, px_id, RuleSet::Req) {
+    let result = http_get_intercept_rule(w, s, px_id, RuleSet::Req);
+    if !matches!(result, RuleResult::Yield) {
+        s.req.analysers.remove(an_bit);
+    }
+    match result {
         RuleResult::Cont | RuleResult::Stop if http_stats_check_uri(w, s, px_id) => {
             http_handle_stats(w, s, px_id, an_bit)
         }
         RuleResult::Cont | RuleResult::Stop => AnalyserResult::Continue,
+        RuleResult::Yield => {
+            s.req.buffer_dont_connect();
+            AnalyserResult::Wait
+        }
+        RuleResult::Abort => AnalyserResult::Abort,
+        RuleResult::Reject => {
+            span.record("action", "reject");
+            http_reject(w, s, px_id);
+            AnalyserResult::Abort
+        }
+        RuleResult::Error => {
+            span.record("action", "error");
+            http_rules_int_err(w, s, SnFinst::SN_FINST_R);
+            AnalyserResult::Abort
+        }
         RuleResult::Deny(reply) => {
             span.record("action", "deny");
             crate::haproxy::stick_table::stream_inc_http_err_ctr(w, s);
@@ -1292,20 +1350,138 @@ fn http_handle_stats(w: &mut Haproxy, s: &mut Session, px: ProxyId, an_bit: Anal
     AnalyserResult::Abort
 }
 
-/// http_ana.c:http_wait_for_request_body() in 2.6, for `option http-buffer-request`:
-/// true while a Content-Length body is still arriving and fits in the buffer, so that
-/// the rules see it (`req.body`). The client closing or going quiet ends the wait.
-fn waiting_for_body(w: &Haproxy, s: &Session) -> bool {
-    let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
-    if !opts.contains(ProxyOptions::PR_O_WREQ_BODY) {
-        return false;
+/// What http_wait_for_msg_body() decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgBodyWait {
+    /// Enough of the body is in the buffer, or no more is coming (`HTTP_RULE_RES_CONT`).
+    Ready,
+    /// Wait for more (`HTTP_RULE_RES_YIELD`).
+    Yield,
+    /// Time ran out: 408 (request) or 504 (response) was sent (`HTTP_RULE_RES_ABRT`).
+    Abort,
+}
+
+/// The body bytes of a message whose body starts `body` (decoded data for a chunked
+/// one), and whether the whole body is there.
+fn body_in_buffer(body: &[u8], framing: Framing) -> (u64, bool) {
+    match framing {
+        Framing::None => (0, true),
+        Framing::Length(n) => (n.min(body.len() as u64), body.len() as u64 >= n),
+        Framing::UntilClose => (body.len() as u64, false),
+        Framing::Chunked => {
+            let (data, complete) = h1::chunked_data(body);
+            (data.iter().map(|d| d.len() as u64).sum(), complete)
+        }
     }
-    let Some(Framing::Length(n)) = s.txn.req.framing else { return false };
-    let want = s.txn.req.head_len + n as usize;
-    let room = s.req.size - s.req.maxrewrite;
-    s.req.i() < want
-        && want <= room
-        && !s.req.flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT)
+}
+
+/// http_ana.c:http_wait_for_msg_body() in 2.6 (`option http-buffer-request` and
+/// `wait-for-body`): ready once the whole body of the message on `chn`'s side is in the
+/// buffer, the buffer is full, or `bytes` body bytes (when not 0) arrived; otherwise
+/// waits, up to `time` milliseconds (then 408 to the client for a request, 504 for a
+/// response). A bodyless message or a `CONNECT` does not wait; nor does a side that
+/// closed.
+pub fn http_wait_for_msg_body(
+    w: &mut Haproxy,
+    s: &mut Session,
+    chn: Side,
+    time: Option<u64>,
+    bytes: u64,
+) -> MsgBodyWait {
+    let req = chn == Side::Cli;
+    let span = tracing::debug_span!(
+        names::HTTP_WAIT_FOR_MSG_BODY,
+        sess = s.uniq_id,
+        side = if req { "request" } else { "response" },
+        have = tracing::field::Empty,
+        result = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let r = wait_for_msg_body(w, s, req, time, bytes, &span);
+    span.record("result", tracing::field::debug(&r));
+    r
+}
+
+/// The body of http_wait_for_msg_body(), under its span.
+fn wait_for_msg_body(
+    w: &mut Haproxy,
+    s: &mut Session,
+    req: bool,
+    time: Option<u64>,
+    bytes: u64,
+    span: &tracing::Span,
+) -> MsgBodyWait {
+    let (buf, msg) = if req { (&s.req, &s.txn.req) } else { (&s.rep, &s.txn.rsp) };
+    let Some(framing) = msg.framing else { return MsgBodyWait::Ready };
+    if s.txn.meth == HttpMeth::HTTP_METH_CONNECT || framing == Framing::None {
+        return MsgBodyWait::Ready;
+    }
+    let body = buf.input().get(msg.head_len..).unwrap_or_default();
+    let (have, complete) = body_in_buffer(body, framing);
+    span.record("have", have);
+    let flags = buf.flags;
+    let ready = complete || buf.room() == 0 || (bytes > 0 && have >= bytes);
+    let buf = if req { &mut s.req } else { &mut s.rep };
+    if ready {
+        buf.analyse_exp = TICK_ETERNITY;
+        buf.flags.remove(BufFlags::BF_ANA_TIMEOUT);
+        return MsgBodyWait::Ready;
+    }
+    if flags.intersects(BufFlags::BF_READ_TIMEOUT | BufFlags::BF_ANA_TIMEOUT) {
+        buf.analyse_exp = TICK_ETERNITY;
+        // 2.6 logs both with `R` as the final state (`cR--`, `sR--`), and keeps the client
+        // connection after the 504.
+        let (status, err) = if req {
+            w.proxies[s.fe.idx()].counters.failed_req += 1;
+            (408, SnErr::SN_ERR_CLITO)
+        } else {
+            w.proxies[s.be.idx()].counters.failed_resp += 1;
+            (504, SnErr::SN_ERR_SRVTO)
+        };
+        // The 408 page announces its close itself.
+        let close = req || s.txn.cli_close;
+        let page = http::analyser_error(status, close);
+        http_error_reply(w, s, status, page, ReplyEnd::KeepAlive, err, SnFinst::SN_FINST_R);
+        return MsgBodyWait::Abort;
+    }
+    if flags.intersects(BufFlags::BF_SHUTR | BufFlags::BF_READ_ERROR) {
+        return MsgBodyWait::Ready;
+    }
+    if buf.analyse_exp.is_none() {
+        buf.analyse_exp = tick_add_ifset(w.clock.now_ms, time);
+    }
+    MsgBodyWait::Yield
+}
+
+/// `http-request reject` (http_act.c:http_action_reject() in 2.6): the client
+/// connection is closed at once, with nothing sent; counted as a denied request.
+fn http_reject(w: &mut Haproxy, s: &mut Session, px: ProxyId) {
+    w.proxies[px.idx()].counters.denied_req += 1;
+    if px != s.fe {
+        w.proxies[s.fe.idx()].counters.denied_req += 1;
+    }
+    s.set_err(SnErr::SN_ERR_PRXCOND);
+    s.set_finst(SnFinst::SN_FINST_R);
+    s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
+    close_silently(s);
+    s.logs.logged = false;
+}
+
+/// A rule failed in strict mode (2.6's `return_int_err` of http_process_req_common()
+/// and http_process_res_common()): 500 to the client, as an analyser answer (the
+/// `http-after-response` rules run on it; the connection stays if the request was
+/// wholly read).
+fn http_rules_int_err(w: &mut Haproxy, s: &mut Session, finst: SnFinst) {
+    let close = s.txn.cli_close;
+    http_error_reply(
+        w,
+        s,
+        500,
+        http::analyser_error(500, close),
+        ReplyEnd::KeepAlive,
+        SnErr::SN_ERR_INTERNAL,
+        finst,
+    );
 }
 
 /// Sends the reply a rule built, or the proxy's error message for its status.
@@ -1378,8 +1554,10 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let src = s.cli_addr.map(|a| a.ip());
     let fwdfor = fwdfor
         && src.is_some_and(|ip| {
-            !(fe.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&fe.fwdfor, ip))
-                && !(be.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&be.fwdfor, ip))
+            let except = |p: &crate::haproxy::proxy::Proxy| {
+                p.options.contains(ProxyOptions::PR_O_FWDFOR) && excepted(&p.fwdfor, ip)
+            };
+            !except(fe) && !except(be)
         });
     let orgto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
     let dst = if orgto.is_some() {
@@ -1495,7 +1673,6 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     };
     s.req.analysers.remove(an_bit);
     s.req.analysers.insert(Analysers::AN_REQ_HTTP_XFER_BODY);
-    s.req.buffer_auto_connect();
     // The server's answer will be awaited with `timeout server`; until then the request
     // must reach it even if the client goes quiet.
     s.req.buffer_dont_close();
@@ -2014,18 +2191,31 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         action = tracing::field::Empty
     );
     let _g = span.enter();
-    s.rep.analysers.remove(an_bit);
     let mut pxs = vec![s.be];
     if s.fe != s.be {
         pxs.push(s.fe);
+    }
+    // A list that yielded resumes where it stopped; the lists before it are done.
+    if let Some(r) = s.txn.current_rule
+        && let Some(at) = pxs.iter().position(|&p| p == r.px)
+    {
+        pxs.drain(..at);
     }
     for px_id in pxs {
         if w.proxies[px_id.idx()].http_res_rules.is_empty() {
             continue;
         }
         match http_get_intercept_rule(w, s, px_id, RuleSet::Res) {
-            RuleResult::Cont => continue,
-            RuleResult::Stop => break,
+            // `allow` ends only its own proxy's list; the frontend's still runs (2.6).
+            RuleResult::Cont | RuleResult::Stop => continue,
+            RuleResult::Yield => return AnalyserResult::Wait,
+            RuleResult::Abort => return AnalyserResult::Abort,
+            RuleResult::Reject | RuleResult::Error => {
+                span.record("action", "error");
+                w.proxies[s.be.idx()].counters.failed_resp += 1;
+                http_rules_int_err(w, s, SnFinst::SN_FINST_H);
+                return AnalyserResult::Abort;
+            }
             RuleResult::Deny(reply) => {
                 span.record("action", "deny");
                 w.proxies[s.be.idx()].counters.denied_resp += 1;
@@ -2043,7 +2233,12 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     if w.proxies[s.be.idx()].cookie.is_some() {
         manage_server_side_cookies(w, s);
     }
-    http_eval_after_res_rules(w, s);
+    s.rep.analysers.remove(an_bit);
+    if !http_eval_after_res_rules(w, s) {
+        span.record("action", "error");
+        http_rules_int_err(w, s, SnFinst::SN_FINST_H);
+        return AnalyserResult::Abort;
+    }
     if conn_mode(w, s) == HttpConnMode::Close {
         s.txn.cli_close = true;
     }
@@ -2426,4 +2621,36 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     let t = fe.timeout;
     s.req.analyse_exp = tick_add_ifset(now, t.httpka.or(t.httpreq).or(t.client));
     s.req.buffer_dont_connect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn cookie_options_parse_as_haproxy_checks_them() {
+        let c = parse_cookie(&words("SRV insert indirect nocache domain a.b domain c.d httponly"))
+            .expect("valid");
+        assert_eq!(c.name, "SRV");
+        assert_eq!(
+            c.ck_opts,
+            CkOpts::PR_CK_INS | CkOpts::PR_CK_IND | CkOpts::PR_CK_NOC | CkOpts::PR_CK_HTTPONLY
+        );
+        assert_eq!(c.domains, ["a.b", "c.d"]);
+        for bad in ["", "S insert prefix", "S preserve", "S maxidle 1h", "S frobnicate"] {
+            assert!(parse_cookie(&words(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookie_headers_split_into_pairs() {
+        assert_eq!(
+            cookie_pairs(b"a=1; SRV=two ;b"),
+            [(&b"a"[..], &b"1"[..]), (&b"SRV"[..], &b"two"[..]), (&b"b"[..], &b""[..])]
+        );
+    }
 }

@@ -306,6 +306,8 @@ pub struct ProxyCounters {
     pub intercepted: u64,
     /// Times the backend had no server left.
     pub down_trans: u64,
+    /// Header or start-line rewrites that did not fit in the buffer (`wrew`).
+    pub failed_rewrites: u64,
     /// Response body bytes fed to the compressor (`comp_in`).
     pub comp_in: u64,
     /// Bytes the compressor put out, chunk framing included (`comp_out`).

@@ -592,13 +592,16 @@ pub fn split_values(v: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The values of header `name` of `head` (all of them, or the one at `occ`: from the
-/// start when positive, from the end when negative), comma-split unless `full`.
+/// start when positive, from the end when negative), comma-split unless `full`. Each
+/// value comes without its leading and trailing spaces and tabs, as 2.6's
+/// `http_find_header()` returns it (a `set-header` value ending in a space reads back
+/// without it).
 fn header_values<'h>(head: &'h Head, name: &[u8], occ: i64, full: bool) -> Vec<&'h [u8]> {
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     let mut vals: Vec<&[u8]> = Vec::new();
     for (n, v) in &head.headers {
         if name.is_empty() || *n == name {
-            if full { vals.push(v) } else { vals.extend(split_values(v)) }
+            if full { vals.push(v.trim_ascii()) } else { vals.extend(split_values(v)) }
         }
     }
     match occ {
@@ -837,27 +840,49 @@ fn smp_fetch_reason(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 }
 
 /// The body bytes of the request already in the buffer, up to its announced length.
-fn req_body<'a>(c: &SmpCtx<'a>) -> Option<&'a [u8]> {
+/// The body of the request (`dir` Req) or response as far as it is in the buffer,
+/// de-chunked, while its head is still there to be analysed (2.6's `req.body` and
+/// `res.body` read the HTX data blocks). Nothing once the head left.
+fn msg_body<'a>(c: &SmpCtx<'a>, dir: SmpDir) -> Option<std::borrow::Cow<'a, [u8]>> {
     let s = c.sess()?;
-    let start = s.txn.req.head_len;
-    c.req_head()?;
-    let input = s.req.input();
-    let body = input.get(start..)?;
-    Some(match s.txn.req.framing {
-        Some(crate::haproxy::h1::Framing::Length(n)) => &body[..body.len().min(n as usize)],
-        Some(crate::haproxy::h1::Framing::None) => &body[..0],
-        _ => body,
+    c.dir_head(Some(dir))?;
+    let (buf, msg) = match dir {
+        SmpDir::Req => (&s.req, &s.txn.req),
+        SmpDir::Res => (&s.rep, &s.txn.rsp),
+    };
+    let body = buf.input().get(msg.head_len..)?;
+    Some(match msg.framing {
+        Some(crate::haproxy::h1::Framing::Length(n)) => body[..body.len().min(n as usize)].into(),
+        Some(crate::haproxy::h1::Framing::None) | None => body[..0].into(),
+        Some(crate::haproxy::h1::Framing::Chunked) => {
+            crate::haproxy::h1::chunked_data(body).0.concat().into()
+        }
+        Some(crate::haproxy::h1::Framing::UntilClose) => body.into(),
     })
 }
 
 fn smp_fetch_body(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    if let Some(b) = req_body(c) {
-        out.push(SmpData::Bin(b.to_vec()));
+    if let Some(b) = msg_body(c, SmpDir::Req) {
+        out.push(SmpData::Bin(b.into_owned()));
     }
 }
 
 fn smp_fetch_body_len(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    if let Some(b) = req_body(c) {
+    if let Some(b) = msg_body(c, SmpDir::Req) {
+        out.push(SmpData::Sint(b.len() as i64));
+    }
+}
+
+/// `res.body` (2.6): the response body in the buffer, de-chunked.
+fn smp_fetch_res_body(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(b) = msg_body(c, SmpDir::Res) {
+        out.push(SmpData::Bin(b.into_owned()));
+    }
+}
+
+/// `res.body_len` (2.6): how many response body bytes are in the buffer.
+fn smp_fetch_res_body_len(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(b) = msg_body(c, SmpDir::Res) {
         out.push(SmpData::Sint(b.len() as i64));
     }
 }
@@ -1671,6 +1696,8 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("req.body", smp_fetch_body, ARG0, None, SMP_T_BIN),
     fetch!("req.body_len", smp_fetch_body_len, ARG0, None, SMP_T_SINT),
     fetch!("req.body_size", smp_fetch_body_size, ARG0, None, SMP_T_SINT),
+    fetch!("res.body", smp_fetch_res_body, ARG0, None, SMP_T_BIN),
+    fetch!("res.body_len", smp_fetch_res_body_len, ARG0, None, SMP_T_SINT),
     fetch!("cook", smp_fetch_cookie, NAME_ARG, None, SMP_T_STR, dir),
     fetch!("req.cook", smp_fetch_req_cookie, NAME_ARG, None, SMP_T_STR),
     fetch!("res.cook", smp_fetch_res_cookie, NAME_ARG, None, SMP_T_STR),

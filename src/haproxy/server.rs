@@ -5,7 +5,10 @@
 //! weight. `cur_sess` counts the connections it serves now; when it reaches `maxconn`,
 //! new sessions wait in its queue (`pendconns`) until `process_srv_queue` hands them a
 //! slot. `srv_adm_set_maint`, `srv_adm_set_ready` and `srv_adm_set_drain` are the
-//! administrative changes, one each for the stats socket and the terminal UI alike.
+//! administrative changes, one each for the stats socket, the statistics page and the
+//! terminal UI alike. `srv_parse_kws` reads the settings after `server <name> <addr>`, for
+//! the configuration and for servers added at runtime (`add server`, 2.6), which
+//! `dumpstats.rs` attaches to and detaches from their backend's `ServerList`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -208,6 +211,8 @@ pub struct SrvCounters {
     pub rsp: [u64; 6],
     /// Times the server went DOWN.
     pub down_trans: u64,
+    /// Header or start-line rewrites that did not fit in the buffer (`wrew`).
+    pub failed_rewrites: u64,
     /// Times the load balancer picked this server.
     pub lbconn: u64,
     /// Connections opened to this server (`connect`).

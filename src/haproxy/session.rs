@@ -625,7 +625,9 @@ fn session_accept_unwind(w: &mut Haproxy, mut s: Box<Session>) {
 pub enum AnalyserResult {
     /// Done for this pass: the next analyser of the list may run.
     Continue,
-    /// Missing data to decide: stop the chain until the next wake-up.
+    /// Missing data to decide: stop the chain until the next wake-up. `process_session`
+    /// set `BF_AUTO_CONNECT` before the pass: an analyser that waits before a server may
+    /// be connected clears it first (`buffer_dont_connect`), as dev8's analysers do.
     Wait,
     /// The analyser ended the transaction (answered an error, aborted): stop the chain.
     Abort,
@@ -698,9 +700,11 @@ fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, Analyser
 /// Divergence: the analysers also run on every `TASK_WOKEN_INIT`, `_TIMER` or `_MSG`
 /// wake-up (response side: `_TIMER`, `_MSG`), any change of an analyser-visible flag
 /// counts, set or cleared (dev8: newly set ones), and a response pass that changes
-/// something loops back through the request side (dev8: to `resync_response`). dev8
-/// re-enables `auto_read`, `auto_connect` and `auto_close` before each analyser pass;
-/// here the flags stay as the analysers leave them.
+/// something loops back through the request side (dev8: to `resync_response`). Before
+/// each request analyser pass it sets `BF_AUTO_CONNECT`, as dev8 does, and an analyser
+/// that must see more before a server is chosen holds the connection back with
+/// `buffer_dont_connect`. Divergence: dev8 re-enables `auto_read` and `auto_close` there
+/// too; here those two stay as the analysers leave them.
 pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
     let Some(task) = w.sched.get(t) else { return TaskRun::Freed };
     let TaskContext::Session(sid) = task.context else { return TaskRun::Alive };
@@ -893,6 +897,8 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 );
             if changed && s.si[0].state >= SiState::SI_ST_EST && !s.req.analysers.is_empty() {
                 s.req.flags.remove(std::mem::take(&mut rq_oneshot));
+                // It is up to the analysers to stop the connection (`buffer_dont_connect`).
+                s.req.buffer_auto_connect();
                 let flags_before = s.req.flags & BufFlags::BF_MASK_STATIC;
                 s.req.flags.remove(BufFlags::BF_WAKE_ONCE);
                 run_analysers(w, s, REQ_ANALYSERS, true);

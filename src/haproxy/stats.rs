@@ -462,7 +462,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("conn_tot", c.cum_conn);
     r.set("dcon", c.denied_conn);
     r.set("dses", c.denied_sess);
-    r.set_all(&["wrew", "eint"], 0);
+    r.set("eint", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);
     r.set_all(&H2, 0);
@@ -570,7 +571,7 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     times(&mut r, &ss.times, http);
     r.set("addr", sv.addr);
     r.set("mode", p.mode);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", c.connect);
     r.set("reuse", c.reuse);
     r.set("srv_icur", idle);
@@ -667,7 +668,7 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     times(&mut r, &ps.times, http);
     r.set("mode", p.mode);
     r.set("algo", p.lbprm.algo);
-    r.set("wrew", 0);
+    r.set("wrew", c.failed_rewrites);
     r.set("connect", sum(|s| s.counters.cum_sess));
     r.set("reuse", 0);
     r.set("eint", 0);
@@ -831,7 +832,7 @@ pub fn http_stat_ctx(
 /// scopes let proxy `p` be shown (the exact names of `stats scope`, then a
 /// case-insensitive substring of the URL's `scope=`).
 fn stats_scope_allows(ctx: &StatCtx, p: &Proxy) -> bool {
-    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.iter().any(|n| *n == p.name))
+    (ctx.cfg_scope.is_empty() || ctx.cfg_scope.contains(&p.name))
         && ctx
             .url_scope
             .as_deref()
@@ -994,7 +995,7 @@ fn stats_dump_fields_html(row: &Row, h: &HtmlOpts, is_backend: bool, out: &mut S
 fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
     out.push_str("</table>\n");
     if h.admin && p.is_backend() {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "Choose the action to perform on the checked servers : <select name=action>\
              <option value=\"\"></option><option value=\"ready\">Set state to READY</option>\
@@ -1002,7 +1003,7 @@ fn stats_dump_html_px_end(p: &Proxy, h: &HtmlOpts, out: &mut String) {
              <option value=\"dhlth\">Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option>\
              <option value=\"dagent\">Agent: disable checks</option><option value=\"eagent\">Agent: enable checks</option>\
              <option value=\"shutdown\">Kill Sessions</option></select>\
-             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>\n",
+             <input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></form>",
             p.uuid
         );
     }

@@ -90,6 +90,8 @@ pub enum StdType {
     STD_T_ULL,
     /// `STD_T_FRQP`: a frequency counter over a period (`freq_ctr_period`).
     STD_T_FRQP,
+    /// `STD_T_DICT`: a string from the dictionary (`server_key`).
+    STD_T_DICT,
 }
 
 /// The data types an entry can store (`STKTABLE_DT_*`), in HAProxy 2.6's order, which is
@@ -135,6 +137,8 @@ pub enum StkDataType {
     STKTABLE_DT_GPC1,
     /// `gpc1_rate(P)`.
     STKTABLE_DT_GPC1_RATE,
+    /// `server_key`: the stored server's name (2.0+; `stick` rules store it in 2.6).
+    STKTABLE_DT_SERVER_KEY,
     /// `http_fail_cnt`: 5xx responses other than 501 and 505.
     STKTABLE_DT_HTTP_FAIL_CNT,
     /// `http_fail_rate(P)`.
@@ -144,7 +148,7 @@ pub enum StkDataType {
 use StkDataType::*;
 
 /// The number of data types.
-pub const STKTABLE_DATA_TYPES: usize = 21;
+pub const STKTABLE_DATA_TYPES: usize = 22;
 
 /// `stktable_data_types[]`: each type's name and storage.
 const DATA_TYPES: [(StkDataType, &str, StdType); STKTABLE_DATA_TYPES] = [
@@ -167,6 +171,7 @@ const DATA_TYPES: [(StkDataType, &str, StdType); STKTABLE_DATA_TYPES] = [
     (STKTABLE_DT_BYTES_OUT_RATE, "bytes_out_rate", StdType::STD_T_FRQP),
     (STKTABLE_DT_GPC1, "gpc1", StdType::STD_T_UINT),
     (STKTABLE_DT_GPC1_RATE, "gpc1_rate", StdType::STD_T_FRQP),
+    (STKTABLE_DT_SERVER_KEY, "server_key", StdType::STD_T_DICT),
     (STKTABLE_DT_HTTP_FAIL_CNT, "http_fail_cnt", StdType::STD_T_UINT),
     (STKTABLE_DT_HTTP_FAIL_RATE, "http_fail_rate", StdType::STD_T_FRQP),
 ];
@@ -274,6 +279,8 @@ pub struct StkSess {
     pub expire: Expire,
     /// Its data, by `StkDataType` (only the stored ones mean anything).
     pub data: [StkData; STKTABLE_DATA_TYPES],
+    /// `server_key`: the name of the server a `stick` rule stored.
+    pub server_key: Option<Box<str>>,
 }
 
 /// The entries of a table and their pool: the part that changes at run time.
@@ -464,6 +471,7 @@ impl StkTable {
                 ref_cnt: 0,
                 expire,
                 data: [StkData::default(); STKTABLE_DATA_TYPES],
+                server_key: None,
             })?;
             if let Some(e) = expire {
                 st.exps.insert((e, key.clone()));
@@ -628,6 +636,10 @@ impl StkTable {
         let exp = ts.expire.map_or(0, |e| e.0.saturating_sub(now.0));
         let mut o = format!("{:p}: key={} use={} exp={}", ts, self.key_text(&ts.key), ts.ref_cnt, exp);
         for (dt, name, _) in DATA_TYPES.iter().filter(|d| self.stored[d.0.idx()]) {
+            if dt.std_type() == StdType::STD_T_DICT {
+                let _ = write!(o, " {name}={}", ts.server_key.as_deref().unwrap_or("-"));
+                continue;
+            }
             let v = self.read_data(ts, *dt, now).unwrap_or(0);
             if dt.std_type() == StdType::STD_T_FRQP {
                 let _ = write!(o, " {name}({})={v}", self.data_arg[dt.idx()]);
@@ -764,7 +776,7 @@ fn stktable_alloc_data_type(t: &mut StkTable, item: &str) -> Result<(), String> 
     };
     let Some(dt) = StkDataType::stktable_get_data_type(name) else {
         return Err(match name {
-            "gpt" | "gpc" | "gpc_rate" | "server_key" | "server_name" => {
+            "gpt" | "gpc" | "gpc_rate" | "server_name" => {
                 format!("stick-table: store option '{name}' is not implemented by haflow.")
             }
             _ => format!("stick-table: unknown store option '{name}'."),
@@ -940,14 +952,19 @@ pub fn process_store_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
         .srv
         .and_then(|id| w.proxies[id.px.idx()].servers.get(id.idx as usize))
         .filter(|sv| !sv.non_stick)
-        .map(|sv| sv.puid);
+        .map(|sv| (sv.puid, sv.name.clone()));
     let stores = std::mem::take(&mut s.store);
     span.record("stored", stores.len());
     for (px, key) in stores {
         let Some(t) = table_of(w, px) else { continue };
         match srv {
-            Some(puid) => {
-                t.stktable_lookup_key(&key, |ts| ts.data[STKTABLE_DT_SERVER_ID.idx()].n = u64::from(puid));
+            Some((puid, ref name)) => {
+                t.stktable_lookup_key(&key, |ts| {
+                    ts.data[STKTABLE_DT_SERVER_ID.idx()].n = u64::from(puid);
+                    if t.stored[STKTABLE_DT_SERVER_KEY.idx()] {
+                        ts.server_key = Some(name.as_str().into());
+                    }
+                });
                 let exp = t.stktable_touch(&key, now, true);
                 stktable_schedule(w, px, exp);
             }

@@ -92,6 +92,18 @@ pub enum TcpAct {
     SetDst(SampleExpr),
     /// `set-log-level LEVEL` (session, content; `silent` is 8).
     SetLogLevel(u8),
+    /// `track-sc0|1|2 KEY [table NAME]` (request rules): the session tracks the key's
+    /// entry (`stick_table.rs`).
+    TrackSc {
+        /// The counter (0 to 2).
+        slot: usize,
+        /// The key.
+        expr: SampleExpr,
+        /// `table NAME` (`None`: the proxy's own table).
+        table_name: Option<String>,
+        /// The proxy whose table is used, resolved by `check_config_validity`.
+        table: Option<ProxyId>,
+    },
 }
 
 /// One TCP rule (`struct act_rule`).
@@ -134,10 +146,10 @@ pub struct TcpRepRules {
 fn actions_of(set: TcpRuleSet) -> &'static str {
     match set {
         TcpRuleSet::Connection => {
-            "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'unset-var'"
+            "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::Session | TcpRuleSet::Content => {
-            "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'unset-var'"
+            "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::ResContent => {
             "'accept', 'close', 'reject', 'set-log-level', 'set-var', 'set-var-fmt', 'unset-var'"
@@ -166,6 +178,16 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
         "set-src" | "set-dst" if req => {
             let e = sample_parse_word(one("a sample expression")?).map_err(|e| format!("'{kw}' : {e}"))?;
             (if kw == "set-src" { TcpAct::SetSrc(e) } else { TcpAct::SetDst(e) }, 2)
+        }
+        "track-sc0" | "track-sc1" | "track-sc2" if req => {
+            let expr = sample_parse_word(one("a sample expression")?).map_err(|e| format!("'{kw}' : {e}"))?;
+            let slot = usize::from(kw.as_bytes()[8] - b'0');
+            if a.get(2).map(String::as_str) == Some("table") {
+                let t = a.get(3).ok_or_else(|| format!("'{kw}' : missing table name"))?;
+                (TcpAct::TrackSc { slot, expr, table_name: Some(t.clone()), table: None }, 4)
+            } else {
+                (TcpAct::TrackSc { slot, expr, table_name: None, table: None }, 2)
+            }
         }
         "set-log-level" if set != TcpRuleSet::Connection => {
             let l = one("a log level")?;
@@ -288,6 +310,8 @@ enum TcpStep {
     SetDst(IpAddr),
     /// Change the log level.
     SetLogLevel(u8),
+    /// Track an entry.
+    TrackSc(usize, ProxyId, crate::haproxy::stick_table::StkKey),
 }
 
 /// The rules of `set` of proxy `px`.
@@ -355,6 +379,14 @@ fn eval_tcp_rule(
             TcpAct::SetSrc(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetSrc),
             TcpAct::SetDst(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetDst),
             TcpAct::SetLogLevel(l) => TcpStep::SetLogLevel(*l),
+            TcpAct::TrackSc { slot, expr, table: Some(t), .. } => {
+                let Some(tab) = crate::haproxy::stick_table::table_of(w, *t) else { return TcpStep::Next };
+                match sample_process(expr, ctx).and_then(|d| tab.smp_to_stkey(d)) {
+                    Some(key) => TcpStep::TrackSc(*slot, *t, key),
+                    None => TcpStep::Next,
+                }
+            }
+            TcpAct::TrackSc { table: None, .. } => TcpStep::Next,
         }
     })
 }
@@ -404,6 +436,17 @@ fn tcp_exec_rules(
             }
             TcpStep::SetLogLevel(l) => {
                 s.logs.level = Some(l);
+                continue;
+            }
+            TcpStep::TrackSc(slot, table, key) => {
+                // A content rule's tracking ends with the transaction, a connection's or
+                // session's with the session (`STKCTR_TRACK_CONTENT`).
+                use crate::haproxy::stick_table::{STKCTR_TRACK_BACKEND, STKCTR_TRACK_CONTENT};
+                let mut flags = if set == TcpRuleSet::Content { STKCTR_TRACK_CONTENT } else { 0 };
+                if px != s.fe {
+                    flags |= STKCTR_TRACK_BACKEND;
+                }
+                crate::haproxy::stick_table::session_track_stkctr(w, s, slot, table, key, flags);
                 continue;
             }
         };

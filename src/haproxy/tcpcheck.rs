@@ -27,7 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::haproxy::checks::{
-    CheckId, CheckKind, CheckResult, ChkSt, ConnFlags, HchkStatus, SubEvents, chk, chk_conn_open,
+    CheckId, CheckKind, CheckResult, ChkSend, ChkSt, ConnFlags, HchkStatus, SubEvents, chk, chk_conn_open,
     chk_conn_recv, chk_conn_send, chk_report_conn_err, set_server_check_status,
 };
 use crate::haproxy::haproxy::Haproxy;
@@ -350,7 +350,7 @@ fn dump_binary(b: &[u8]) -> String {
 
 /// tools.c:parse_binary(): hexadecimal text into bytes.
 fn parse_binary(s: &[u8]) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("an even number of hex digit is expected".into());
     }
     s.chunks(2)
@@ -436,16 +436,15 @@ pub enum HdrPat {
 
 impl HdrPat {
     fn matches(&self, s: &str, icase: bool) -> bool {
-        let (s, p) = |p: &str| -> (String, String) {
-            if icase {
-                (s.to_ascii_lowercase(), p.to_ascii_lowercase())
-            } else {
-                (s.to_string(), p.to_string())
-            }
-        }(match self {
-            HdrPat::Str(p) | HdrPat::Beg(p) | HdrPat::End(p) | HdrPat::Sub(p) => p,
+        let p = match self {
+            HdrPat::Str(p) | HdrPat::Beg(p) | HdrPat::End(p) | HdrPat::Sub(p) => p.as_str(),
             HdrPat::Reg(_) => "",
-        });
+        };
+        let (s, p) = if icase {
+            (s.to_ascii_lowercase(), p.to_ascii_lowercase())
+        } else {
+            (s.to_string(), p.to_string())
+        };
         match self {
             HdrPat::Str(_) => s == p,
             HdrPat::Beg(_) => s.starts_with(&p),
@@ -2674,7 +2673,8 @@ fn build_http_request(h: &HttpSend) -> Vec<u8> {
     let tokens: Vec<String> = conn
         .split(',')
         .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty() && !(is11 && t == "keep-alive") && !(!is11 && t == "close"))
+        // The default of the version is implied: keep-alive in 1.1, close in 1.0.
+        .filter(|t| !t.is_empty() && t != if is11 { "keep-alive" } else { "close" })
         .collect();
     if !tokens.is_empty() {
         out.extend(format!("connection: {}\r\n", tokens.join(", ")).into_bytes());
@@ -2728,9 +2728,9 @@ fn tcpcheck_eval_send(
         c.bo = data;
     }
     match chk_conn_send(w, cid) {
-        Err(()) => TCPCHK_EVAL_STOP,
-        Ok(true) => TCPCHK_EVAL_CONTINUE,
-        Ok(false) => {
+        ChkSend::Failed => TCPCHK_EVAL_STOP,
+        ChkSend::Done => TCPCHK_EVAL_CONTINUE,
+        ChkSend::Partial => {
             if let Some(conn) = chk(w, cid).and_then(|c| c.conn.as_mut()) {
                 conn.sub |= SubEvents::SUB_RETRY_SEND;
             }

@@ -54,6 +54,7 @@ pub const SCENARIOS: &[Entry] = entries![
     "server-maxconn-queue",
     "frontend-maxconn",
     "global-maxconn",
+    "reload",
     "tcp-mode",
     "client-reset",
     "server-close-mid-body",

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -227,12 +227,19 @@ impl RunningProxy {
         self.query(|w| w.pools_in_use())
     }
 
-    /// Waits until no session is alive and every pool is back to zero use.
+    /// Waits until no session is alive and every pool is back to zero use, or until the
+    /// loop ended on its own (a soft stop leaves it once no session is left).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.query(|w| w.sessions.is_empty() && w.pools_in_use() == 0) {
-                return true;
+            let (tx, rx) = channel();
+            self.control.send(Command::Apply(Box::new(move |w| {
+                let _ = tx.send(w.sessions.is_empty() && w.pools_in_use() == 0);
+            })));
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(true) | Err(RecvTimeoutError::Disconnected) => return true,
+                Ok(false) => {}
+                Err(RecvTimeoutError::Timeout) => return false,
             }
             if Instant::now() >= deadline {
                 return false;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::haproxy::haproxy::{Haproxy, Observer};
+use crate::haproxy::haproxy::{Command, Haproxy, Observer, signal_name};
 use crate::scenario::backends::{BackendSpec, HttpBehaviour, RunningBackend, body_pattern};
 use crate::scenario::client::{Body, Conn, Request, Response, run_concurrent};
 use crate::scenario::proxy::{RunningProxy, StartError, StartOptions};
@@ -408,6 +408,23 @@ impl Run<'_> {
                     self.report(format!("{n}. frontend {fe}'s listener is {want}"));
                 } else {
                     self.fail(n, step, format!("frontend {fe}'s listener never reached {want}"));
+                }
+            }
+            Action::Signal => {
+                let name = step.signal.clone().unwrap_or_default();
+                let sig = [libc::SIGTTOU, libc::SIGTTIN, libc::SIGUSR1]
+                    .into_iter()
+                    .find(|&s| signal_name(s) == name);
+                match sig {
+                    Some(sig) => {
+                        self.proxy.control().send(Command::Signal(sig));
+                        self.report(format!("{n}. signal {name}"));
+                    }
+                    None => self.fail(
+                        n,
+                        step,
+                        format!("`signal` must be SIGTTOU, SIGTTIN or SIGUSR1, not {name:?}"),
+                    ),
                 }
             }
             Action::WaitServerSide => {

@@ -163,7 +163,7 @@ pub enum BackendKind {
 pub struct Step {
     /// What: `request`, `send`, `read`, `raw`, `slow`, `echo`, `websocket`, `close`,
     /// `abort`, `concurrent`, `backend`, `wait_log`, `wait_requests`, `wait_listener`,
-    /// `wait_server_side`.
+    /// `wait_server_side`, `signal`.
     #[serde(rename = "do")]
     pub action: Action,
     /// The client connection, by name; a step without one opens a connection of its own
@@ -232,6 +232,9 @@ pub struct Step {
     /// `wait_server_side`: the newest session's `si[1]` state (`SI_ST_EST`).
     #[serde(default)]
     pub state: Option<String>,
+    /// `signal`: the signal's name (`SIGTTOU`, `SIGTTIN`, `SIGUSR1`).
+    #[serde(default)]
+    pub signal: Option<String>,
     /// The response's status.
     #[serde(default)]
     pub expect_status: Option<u16>,
@@ -293,6 +296,8 @@ pub enum Action {
     /// `SI_ST_EST`: in TCP mode, send only once the server connection is up, so that the
     /// call flow does not depend on which comes first).
     WaitServerSide,
+    /// Deliver `signal` to the proxy (`SIGTTOU`, `SIGTTIN`, `SIGUSR1`), as a reload does.
+    Signal,
 }
 
 /// What must be observed at the end.

@@ -128,6 +128,9 @@ pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 /// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
 /// `http-after-response`) rules of one proxy
 pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
+/// http_ana.c:http_wait_for_msg_body() (2.6): `option http-buffer-request` and
+/// `wait-for-body` holding a message until its body is in the buffer
+pub const HTTP_WAIT_FOR_MSG_BODY: &str = "http_wait_for_msg_body";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
 /// proto_tcp.c:tcp_inspect_request(): `tcp-request content` rules (`AN_REQ_INSPECT_FE`/`_BE`)

@@ -137,6 +137,7 @@ const SOURCES: [SourceDef; 6] = [
             (names::FRONTEND_DECODE_PROXY_REQUEST, "frontend.c:frontend_decode_proxy_request()"),
             (names::HTTP_WAIT_FOR_REQUEST, "proto_http.c:http_wait_for_request()"),
             (names::HTTP_PROCESS_REQ_COMMON, "proto_http.c:http_process_req_common()"),
+            (names::HTTP_WAIT_FOR_MSG_BODY, "http_ana.c:http_wait_for_msg_body() (2.6)"),
             (names::HTTP_HANDLE_STATS, "proto_http.c:http_handle_stats()"),
             (names::HTTP_STATS_IO_HANDLER, "dumpstats.c:http_stats_io_handler()"),
             (names::PROCESS_SWITCHING_RULES, "session.c:process_switching_rules()"),

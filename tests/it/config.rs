@@ -267,3 +267,27 @@ fn a_disabled_frontend_does_not_listen() {
     assert_eq!(states, Some((PR_STSTOPPED, vec![LI_INIT])), "stop_proxy deleted its listener");
     assert_eq!(haflow::scenario::client::get(p.addr("fe"), "/").unwrap().status, 200);
 }
+
+#[test]
+fn tcp_rules_are_checked_where_haproxy_checks_them() {
+    let a = alerts(
+        "defaults base\n    mode tcp\n    tcp-request content reject if { req.len gt 9 }\n\
+         frontend fe from base\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be from base\n    tcp-request connection accept\n    tcp-response content frob\n",
+    );
+    assert!(
+        a[0].contains(":7]: frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at ")
+            && a[0].ends_with("/t.cfg:1)."),
+        "{a:?}"
+    );
+    assert!(
+        a[1].ends_with(":8] : tcp-request connection is not allowed because backend 'be' is not a frontend"),
+        "{a:?}"
+    );
+    assert!(a[2].contains(":9] : 'tcp-response content' expects 'accept', 'close', 'reject'"), "{a:?}");
+    let a = alerts("defaults\n    tcp-request inspect-delay 1s\n");
+    assert!(
+        a[0].ends_with(":2] : tcp-request inspect-delay is not allowed in anonymous 'defaults' sections"),
+        "{a:?}"
+    );
+}

@@ -10,6 +10,7 @@ mod demo;
 mod errorfiles;
 mod fidelity;
 mod http_mode;
+mod http_rules;
 mod layers;
 mod lifecycle;
 mod pipelining;

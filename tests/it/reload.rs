@@ -210,6 +210,47 @@ fn sf_reload_under_load_loses_no_request_and_the_old_process_exits() {
     assert!(serving(addr), "the last process serves: {}", old.stderr());
 }
 
+/// What the book's reload lab shows (book/tools/reload-lab.sh): `wrk` over keep-alive
+/// connections while three new processes take over with `-sf`, one after the other.
+/// wrk reports every failure it sees (`Socket errors: connect, read, write, timeout`,
+/// `Non-2xx or 3xx responses`): none may appear.
+#[test]
+fn sf_reload_under_wrk_loses_no_request() {
+    if !have_tool("wrk") {
+        return;
+    }
+    let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let port = free_port();
+    let (dir, cfg, _) = setup("reload-wrk", port, b.addr(), "");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut old = Proc::start(&dir, "p0", &cfg, &[]);
+    assert!(serving(addr), "the first process serves: {}", old.stderr());
+    let mut wrk = Command::new("wrk")
+        .args(["-c8", "-t2", "-d4s", &format!("http://{addr}/")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for n in 1..=3 {
+        let seen = b.requests().len();
+        assert!(b.wait_for_requests(seen + 500, SOON), "wrk runs");
+        let new = Proc::start(&dir, &format!("p{n}"), &cfg, &["-sf".into(), old.pid().to_string()]);
+        let status = old.exited_within(Duration::from_secs(10));
+        assert!(status.is_some_and(|s| s.success()), "reload {n}: the old process exits: {}", old.stderr());
+        old = new;
+    }
+    assert!(wrk.try_wait().unwrap().is_none(), "the three reloads happened while wrk ran");
+    let report = wrk.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "wrk: {text}{}", String::from_utf8_lossy(&report.stderr));
+    let served: u64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse().ok()))
+        .unwrap_or(0);
+    assert!(served > 1000, "wrk sent requests through the reloads: {text}");
+    assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "no request lost: {text}");
+}
+
 #[test]
 fn st_reload_ends_the_old_process_at_once_with_its_idle_connections() {
     let b = backend(BackendSpec::Http(HttpBehaviour::named("s1")));

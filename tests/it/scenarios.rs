@@ -93,6 +93,7 @@ scenario_tests! {
     server_maxconn_queue => "server-maxconn-queue",
     frontend_maxconn => "frontend-maxconn",
     global_maxconn => "global-maxconn",
+    reload => "reload",
     tcp_mode => "tcp-mode",
     client_reset => "client-reset",
     server_close_mid_body => "server-close-mid-body",

@@ -962,3 +962,214 @@ fn runtime_server_commands_answer_like_haproxy() {
     assert!(diffs.is_empty(), "differences with HAProxy 2.6:\n{}", diffs.join("\n"));
     assert_idle(&hf);
 }
+
+const STICK_ON_CFG: &str = r#"
+global
+    stats socket "${SOCK}" level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    balance roundrobin
+    stick-table type ip size 10 expire 1m store conn_cnt
+    stick on src
+    server s1 "${S1}"
+    server s2 "${S2}"
+"#;
+
+#[test]
+fn stick_on_persistence_and_its_table_match_haproxy() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let dir = tmpdir("sbs-stick-on");
+    let (hap_sock, hf_sock) = (dir.join("hap.sock"), dir.join("hf.sock"));
+    let env = |sock: &std::path::Path| {
+        vec![("S1", a(s1.addr())), ("S2", a(s2.addr())), ("SOCK", sock.display().to_string())]
+    };
+    let Some(hap) = start_haproxy_with(STICK_ON_CFG, &env(&hap_sock)) else { return };
+    let mut env_hf = env(&hf_sock);
+    env_hf.push(("PORT", "0".into()));
+    let hf = proxy(STICK_ON_CFG, &env_hf);
+    let served = |addr: SocketAddr| -> Vec<String> {
+        (0..3)
+            .map(|_| {
+                let r = haflow::scenario::client::get(addr, "/").expect("a response");
+                r.header("X-Served-By").unwrap_or("").to_string()
+            })
+            .collect()
+    };
+    let (a1, a2) = (served(hap.addr), served(hf.addr("fe")));
+    assert!(a1.iter().all(|s| *s == a1[0]) && a2.iter().all(|s| *s == a2[0]), "haproxy {a1:?} haflow {a2:?}");
+    let show = |sock: &std::path::Path| {
+        let mut out = String::new();
+        eventually(SOON, || {
+            out = cli(sock, "show table be\n");
+            out.contains("use=0")
+        });
+        out.lines()
+            .map(|l| match l.split_once(": key=") {
+                Some((_, rest)) => {
+                    rest.split(' ').filter(|w| !w.starts_with("exp=")).collect::<Vec<_>>().join(" ")
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let (t1, t2) = (show(&hap_sock), show(&hf_sock));
+    // Each process may have started its round robin on a different server.
+    let norm = |v: Vec<String>, first: &str| {
+        let id = if first == "s1" { "1" } else { "2" };
+        v.into_iter()
+            .map(|l| {
+                l.replace(&format!("server_id={id}"), "server_id=N")
+                    .replace(&format!("server_key={first}"), "server_key=S")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(norm(t1, &a1[0]), norm(t2, &a2[0]));
+    assert_eq!(cli(&hf_sock, "clear table be\n"), "\n");
+    assert_idle(&hf);
+}
+
+const CFG_MSG_RULES: &str = r#"
+global
+    log stdout format raw local0
+    tune.bufsize 2048
+    tune.maxrewrite 128
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    http-request wait-for-body time 300ms if { path /wait } || { path_beg /req }
+    http-request auth realm test if { path /auth }
+    http-request reject if { path /reject }
+    http-request set-header x-hdr1 123456789012345678901234567890123456789012345678901234567890
+    http-request set-header x-hdr2 123456789012345678901234567890123456789012345678901234567890 if { path /req2 }
+    http-request strict-mode off if { path /req3 }
+    http-request set-header x-hdr3 123456789012345678901234567890123456789012345678901234567890 if { path /req3 }
+    http-after-response set-header x-after 1
+    default_backend be
+backend be
+    server s1 "${S1}"
+"#;
+
+/// What a client gets for each of the message-rule cases: the raw answer (empty when
+/// the connection was closed without one).
+fn message_rule_answers(addr: SocketAddr) -> Vec<(String, String)> {
+    let raw = |bytes: &[u8]| {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(bytes).unwrap();
+        c.read_response(false).map(|r| String::from_utf8_lossy(&r.raw).into_owned()).unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for path in ["/req1", "/req2", "/req3"] {
+        let mut req = format!("POST {path} HTTP/1.1\r\nhost: h\r\ncontent-length: 2000\r\n\r\n").into_bytes();
+        req.extend(std::iter::repeat_n(b'x', 2000));
+        let answer = raw(&req);
+        // The server's own answers carry its date; haflow's answers are compared whole.
+        let shown = if answer.starts_with("HTTP/1.1 200") {
+            answer.lines().next().unwrap_or("").to_string()
+        } else {
+            answer
+        };
+        out.push((path.to_string(), shown));
+    }
+    out.push(("/wait".into(), raw(b"POST /wait HTTP/1.1\r\nhost: h\r\ncontent-length: 10\r\n\r\n01234")));
+    out.push(("/auth".into(), raw(b"GET /auth HTTP/1.1\r\nhost: h\r\n\r\n")));
+    out.push(("/reject".into(), raw(b"GET /reject HTTP/1.1\r\nhost: h\r\n\r\n")));
+    out
+}
+
+#[test]
+fn wait_for_body_strict_mode_auth_and_reject_end_like_with_haproxy() {
+    let be = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let env = [("S1", a(be.addr()))];
+    let Some(hap) = start_haproxy_with(CFG_MSG_RULES, &env) else { return };
+    let hf = proxy(CFG_MSG_RULES, &[("S1", a(be.addr())), ("PORT", "0".into())]);
+    let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+    let r1 = message_rule_answers(hap.addr);
+    let r2 = message_rule_answers(hf.addr("fe"));
+    assert_eq!(r2, r1, "answers differ from HAProxy 2.6");
+    // Both proxies log one line per case, with the same termination states.
+    let states = |logs: Vec<String>| -> Vec<String> {
+        logs.iter().map(|l| format!("{} {}", term(l), l.rsplit('"').nth(1).unwrap_or(""))).collect()
+    };
+    let mut l1 = Vec::new();
+    let mut l2 = Vec::new();
+    eventually(SOON, || {
+        l1 = states(hap.logs.lock().unwrap()[b1..].to_vec());
+        l2 = states(hf.logs()[b2..].to_vec());
+        l1.len() >= 6 && l2.len() >= 6
+    });
+    l1.sort();
+    l2.sort();
+    assert_eq!(l2, l1, "termination states differ from HAProxy 2.6");
+    assert_idle(&hf);
+}
+
+/// A server whose first connection answers half a body and then nothing, and whose
+/// second connection answers `200 ok`.
+fn half_body_then_ok_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        ] {
+            let Ok((mut c, _)) = l.accept() else { return };
+            c.set_read_timeout(Some(SOON)).unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(answer);
+            // Keep it open until the proxy closes it.
+            while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_late_response_body_gets_504_and_the_connection_serves_the_next_request_like_haproxy() {
+    let cfg = CFG_FAULTS.replace("backend be\n", "backend be\n    http-response wait-for-body time 300ms\n");
+    let s1 = half_body_then_ok_server();
+    let Some(hap) = start_haproxy_with(&cfg, &[("S1", a(s1))]) else { return };
+    let s2 = half_body_then_ok_server();
+    let hf = proxy(&cfg, &[("S1", a(s2)), ("PORT", "0".into())]);
+    let run = |addr: SocketAddr| -> Vec<String> {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        let mut out = Vec::new();
+        for path in ["/", "/2"] {
+            c.send_raw(format!("GET {path} HTTP/1.1\r\nhost: h\r\n\r\n").as_bytes()).unwrap();
+            out.push(
+                c.read_response(false)
+                    .map(|r| String::from_utf8_lossy(&r.raw).into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+        out
+    };
+    let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+    assert_eq!(run(hf.addr("fe")), run(hap.addr));
+    let terms = |logs: Vec<String>| logs.iter().map(|l| term(l).to_string()).collect::<Vec<_>>();
+    let (mut t1, mut t2) = (Vec::new(), Vec::new());
+    eventually(SOON, || {
+        t1 = terms(hap.logs.lock().unwrap()[b1..].to_vec());
+        t2 = terms(hf.logs()[b2..].to_vec());
+        t1.len() >= 2 && t2.len() >= 2
+    });
+    assert_eq!(t2, t1);
+    assert_eq!(t1, ["sR--", "----"]);
+    assert_idle(&hf);
+}

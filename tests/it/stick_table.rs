@@ -242,3 +242,40 @@ fn cookie_rewrite_replaces_the_value_the_server_sets() {
     assert_eq!(r.header("Set-Cookie"), Some("JS=one; path=/"));
     assert_idle(&p);
 }
+
+#[test]
+fn tcp_request_connection_tracking_counts_every_request_of_the_connection() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let cfg = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+               frontend fe\n    bind 127.0.0.1:0\n\
+               \x20   stick-table type ip size 10 expire 1m store conn_cnt,http_req_cnt,http_req_rate(10s)\n\
+               \x20   tcp-request connection track-sc0 src\n\
+               \x20   http-request deny deny_status 429 if { sc_http_req_rate(0) gt 2 }\n\
+               \x20   default_backend be\n\
+               backend be\n    server s1 \"${S1}\"\n";
+    let p = proxy(cfg, &[("S1", a(s1.addr()))]);
+    let mut c = connect(p.addr("fe"));
+    let statuses: Vec<u16> =
+        (0..3).map(|_| c.request(&Request::get("/")).expect("a response").status).collect();
+    assert_eq!(statuses, [200, 200, 429], "one connection, three requests");
+    drop(c);
+    let row = p.query(|w| {
+        let t = w.proxies.iter().find_map(|p| p.table.as_ref()).expect("a table");
+        let now = w.clock.now_ms;
+        t.keys()
+            .iter()
+            .filter_map(|k| t.stktable_lookup_key(k, |ts| t.table_dump_entry_to_buffer(ts, now)))
+            .collect::<String>()
+    });
+    assert!(row.contains(" conn_cnt=1 http_req_cnt=3 http_req_rate(10000)=3"), "{row}");
+    // Once the connection is gone nothing holds the entry: `clear table` removes it.
+    let cleared = eventually(SOON, || {
+        p.query(|w| {
+            use haflow::haproxy::stick_table::{StkCliAct, cli_parse_table_req};
+            cli_parse_table_req(w, StkCliAct::Clear, &["fe"], true);
+            w.proxies.iter().all(|p| p.table.as_ref().is_none_or(|t| t.current() == 0))
+        })
+    });
+    assert!(cleared, "the entry is released with the connection");
+    assert_idle(&p);
+}

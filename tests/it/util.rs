@@ -16,7 +16,7 @@ pub const SOON: Duration = Duration::from_secs(5);
 /// Tests skipped so far in this run for a missing tool.
 static SKIPPED: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether `tool` (`haproxy`, `halog`, `hatop`, `tmux`) can be run. When it cannot, the
+/// Whether `tool` (`haproxy`, `halog`, `hatop`, `tmux`, `wrk`) can be run. When it cannot, the
 /// test is skipped: it says so on stderr (`SKIP test: no tool`, past the harness's output
 /// capture, so that `cargo test` shows it) with the count of skips so far, and it fails
 /// instead under `CI`, where `.ci/run` installs every tool.
