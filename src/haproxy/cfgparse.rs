@@ -30,7 +30,8 @@ use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, Sys
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, SwitchingRule, Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule,
+    Timeouts,
 };
 use crate::haproxy::server::{Server, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
@@ -270,7 +271,7 @@ const PROXY_KW: &[&str] = &[
 const PROXY_KNOWN: &[&str] = &[
     "backlog",
     "bind-process",
-    "dispatch",
+    "cookie",
     "email-alert",
     "errorloc",
     "errorloc302",
@@ -284,7 +285,6 @@ const PROXY_KNOWN: &[&str] = &[
     "hash-balance-factor",
     "http-after-response",
     "http-error",
-    "http-reuse",
     "http-send-name-header",
     "ignore-persist",
     "load-server-state-from-file",
@@ -334,6 +334,8 @@ const OPTIONS: &[&str] = &[
     "originalto",
     "http-buffer-request",
     "http-restrict-req-hdr-names",
+    "transparent",
+    "prefer-last-server",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -347,14 +349,12 @@ const OPTIONS_KNOWN: &[&str] = &[
     "http-use-proxy-header",
     "log-separate-errors",
     "persist",
-    "prefer-last-server",
     "socket-stats",
     "splice-auto",
     "splice-request",
     "splice-response",
     "tcp-smart-accept",
     "tcp-smart-connect",
-    "transparent",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
     "external-check",
@@ -1023,6 +1023,8 @@ impl Parser<'_> {
         p.http_mode = d.http_mode;
         p.conn_retries = d.conn_retries;
         p.lbprm.algo = d.lbprm.algo;
+        p.lbprm.kind_set = d.lbprm.kind_set;
+        p.reuse = d.reuse;
         p.maxconn = d.maxconn;
         p.logs = d.logs.clone();
         p.monitor_uri = d.monitor_uri.clone();
@@ -1422,6 +1424,7 @@ impl Parser<'_> {
             }
             "balance" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().lbprm.kind_set = true;
                 self.cur().lbprm.algo = match args.get(1).map(String::as_str) {
                     Some("roundrobin") => BalanceAlgo::RoundRobin,
                     Some("static-rr") => BalanceAlgo::StaticRr,
@@ -1516,6 +1519,46 @@ impl Parser<'_> {
                     RuleSet::Res => p.http_res_rules.push(rule),
                     RuleSet::AfterRes => p.http_after_res_rules.push(rule),
                 }
+            }
+            "http-reuse" => {
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                self.cur().reuse = match args.get(1).map(String::as_str) {
+                    Some("never") => ReuseMode::Never,
+                    Some("safe") => ReuseMode::Safe,
+                    Some("aggressive") => ReuseMode::Aggressive,
+                    Some("always") => ReuseMode::Always,
+                    _ => {
+                        return Err(
+                            "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'".into()
+                        );
+                    }
+                };
+                if args.len() > 2 {
+                    return Err("'http-reuse' cannot handle unexpected argument '".to_string()
+                        + &args[2]
+                        + "'.");
+                }
+            }
+            "dispatch" => {
+                if self.in_defaults() {
+                    return Err("'dispatch' not allowed in 'defaults' section.".into());
+                }
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let a = args.get(1).filter(|a| !a.is_empty()).ok_or("'dispatch' : missing address")?;
+                let addr = match str2sa_range(a, false, self.env).map_err(|e| format!("'dispatch' : {e}"))? {
+                    ParsedAddr::Inet(ip, port, _) if port != 0 => std::net::SocketAddr::new(ip, port),
+                    _ => {
+                        return Err(format!(
+                            "'dispatch' : missing port number in '{a}', expects 'address:port'."
+                        ));
+                    }
+                };
+                if args.len() > 2 {
+                    return Err(format!("'dispatch' cannot handle unexpected argument '{}'.", args[2]));
+                }
+                let p = self.cur();
+                p.dispatch_addr = Some(addr);
+                p.options.insert(ProxyOptions::PR_O_DISPATCH);
             }
             "tcp-request" | "tcp-response" => {
                 let conf = self.rule_conf();
@@ -2187,6 +2230,8 @@ impl Parser<'_> {
                 }
             }
             "http-buffer-request" => flag(p, ProxyOptions::PR_O_WREQ_BODY),
+            "transparent" => flag(p, ProxyOptions::PR_O_TRANSP),
+            "prefer-last-server" => flag(p, ProxyOptions::PR_O_PREF_LAST),
             "http-restrict-req-hdr-names" => {
                 p.hdr_names =
                     match args.get(1).map(String::as_str) {
@@ -2416,6 +2461,22 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 p.section_name(),
                 p.name
             ));
+        }
+        if p.is_backend() {
+            let what = format!("{} '{}'", p.section_name(), p.name);
+            if p.lbprm.kind_set && p.options.contains(ProxyOptions::PR_O_TRANSP) {
+                diag.alerts.push(format!("{what} cannot use both transparent and balance mode."));
+            } else if p.lbprm.kind_set && p.options.contains(ProxyOptions::PR_O_DISPATCH) {
+                diag.warnings.push(format!("dispatch address of {what} will be ignored in balance mode."));
+            }
+            // One of the two only: `dispatch` wins (2.6).
+            if p.options.contains(ProxyOptions::PR_O_DISPATCH) {
+                p.options.remove(ProxyOptions::PR_O_TRANSP);
+            }
+            // Only HTTP connections are shared (2.6 drops the mode for the others).
+            if p.mode != ProxyMode::PR_MODE_HTTP {
+                p.reuse = ReuseMode::Never;
+            }
         }
         let needs_server_timeouts = p.is_backend();
         if (p.is_frontend() && p.timeout.client.is_none())

@@ -26,7 +26,7 @@ use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_EMERG, LOG_NOTICE, send_log};
 use crate::haproxy::proxy::{ProxyOptions, ProxyState};
 use crate::haproxy::queue::process_srv_queue;
-use crate::haproxy::server::{CheckState, Server, SrvFlags, srv_fullname};
+use crate::haproxy::server::{CheckState, Server, SrvFlags, SrvPpOpts, srv_fullname};
 use crate::haproxy::session::SessFlags;
 use crate::haproxy::task::{TaskContext, TaskRun, TaskState};
 use crate::haproxy::tcpcheck::{ConnectPlan, tcpcheck_main, tcpcheck_step_desc};
@@ -593,6 +593,8 @@ pub fn set_server_down(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>)
     }
     srv.last_change = now;
     srv.flags.remove(SrvFlags::SRV_RUNNING);
+    // Its idle connections lead nowhere useful any more (2.6's srv_cleanup_connections()).
+    crate::haproxy::server::srv_cleanup_connections(w, sid);
     let xferred = redistribute_pending(w, sid);
     let msg = format!(
         "{}Server {} is DOWN{}.",
@@ -1133,8 +1135,11 @@ pub fn init_srv_checks(srv: &mut Server, c: &SrvCheckCfg, dynamic: bool) {
         k.addr = c.addr;
         // Without a check port or address, checks speak like the traffic: the server's
         // PROXY protocol too.
-        k.send_proxy =
-            c.send_proxy || (!dynamic && c.port == 0 && c.addr.is_none() && !srv.pp_opts.is_empty());
+        k.send_proxy = c.send_proxy
+            || (!dynamic
+                && c.port == 0
+                && c.addr.is_none()
+                && srv.pp_opts.intersects(SrvPpOpts::SRV_PP_V1 | SrvPpOpts::SRV_PP_V2));
         k.via_socks4 = c.via_socks4;
         k.state = ChkSt::CHK_ST_CONFIGURED | ChkSt::CHK_ST_ENABLED;
         if srv.flags.contains(SrvFlags::SRV_MAINTAIN) {

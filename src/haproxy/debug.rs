@@ -26,6 +26,11 @@ pub fn orphan_fds(w: &Haproxy) -> Vec<String> {
                 .and_then(|c| c.conn.as_ref())
                 .is_some_and(|k| k.fd == Some(fd)),
             FdOwner::Cli(idx) => w.cli.conns.get(idx).is_some_and(|a| a.fd == fd),
+            FdOwner::SrvIdle(sid) => w
+                .proxies
+                .get(sid.px.idx())
+                .and_then(|p| p.servers.get(sid.idx as usize))
+                .is_some_and(|srv| srv.idle_conns.iter().chain(&srv.safe_conns).any(|c| c.fd == fd)),
             FdOwner::CliListener(_) | FdOwner::Signals => true,
         };
         if !owned {

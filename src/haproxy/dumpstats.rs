@@ -838,13 +838,18 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             let only = rest.first().and_then(|n| n.parse::<i32>().ok());
             Answer::Dump(CliCtx::Fd { next: 0, only })
         }
-        ["show", "servers", "state", rest @ ..] => match rest.first() {
-            None => {
-                Answer::Dump(CliCtx::ServersState(ServersStateCtx { head: false, be: None, px: 0, sv: 0 }))
-            }
+        ["show", "servers", what @ ("state" | "conn"), rest @ ..] => match rest.first() {
+            None => Answer::Dump(CliCtx::ServersState(ServersStateCtx {
+                head: false,
+                conn: *what == "conn",
+                be: None,
+                px: 0,
+                sv: 0,
+            })),
             Some(name) => match w.proxies.iter().position(|p| p.is_backend() && p.name == *name) {
                 Some(i) => Answer::Dump(CliCtx::ServersState(ServersStateCtx {
                     head: false,
+                    conn: *what == "conn",
                     be: Some(i),
                     px: i,
                     sv: 0,
@@ -1283,7 +1288,13 @@ fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
     let attached = srv.cur_sess > 0
         || srv.served > 0
         || !srv.pendconns.is_empty()
-        || w.sessions.iter().any(|(_, s)| s.srv == Some(sid) || s.prev_srv == Some(sid));
+        || srv.curr_idle_conns() > 0
+        || w.sessions.iter().any(|(_, s)| {
+            s.srv == Some(sid)
+                || s.prev_srv == Some(sid)
+                || s.idle_conn.is_some_and(|k| k.srv == Some(sid))
+                || s.srv_list.iter().any(|(k, _)| k.srv == Some(sid))
+        });
     if attached {
         return "Server still has connections attached to it, cannot remove it.".into();
     }
@@ -1807,12 +1818,17 @@ fn cli_io_handler_show_fd(
                     Some(s) => format!(
                         " back=1 sv={}/{} sess={}",
                         w.proxies[s.be.idx()].name,
-                        s.srv.or(s.idle_srv).map_or_else(|| "<none>".into(), |i| w.server(i).name.clone()),
+                        s.srv
+                            .or(s.idle_conn.and_then(|k| k.srv))
+                            .map_or_else(|| "<none>".into(), |i| w.server(i).name.clone()),
                         s.uniq_id
                     ),
                     None => String::new(),
                 };
                 (format!("SESSION:si[{}]", side as usize), "stream_sock_read/stream_sock_write", d)
+            }
+            FdOwner::SrvIdle(sid) => {
+                ("CONN:IDLE".into(), "srv_idle_conn_io", format!(" sv={}", srv_fullname(w, sid)))
             }
             FdOwner::Check(cid) => (
                 "CHECK".into(),
@@ -1846,12 +1862,14 @@ fn cli_io_handler_show_fd(
     true
 }
 
-/// `appctx->ctx` of `show servers state`: the backend asked for, and where the dump
+/// `appctx->ctx` of `show servers state|conn`: the backend asked for, and where the dump
 /// stands (`cli.p0` the proxy, `cli.p1` the server).
 #[derive(Debug)]
 struct ServersStateCtx {
     /// The header is out.
     head: bool,
+    /// `show servers conn` (`show_conn`): the idle connections, not the state.
+    conn: bool,
     /// Only this proxy (index), if a backend was named.
     be: Option<usize>,
     /// Index of the proxy being dumped.
@@ -1861,14 +1879,18 @@ struct ServersStateCtx {
 }
 
 /// proxy.c:cli_io_handler_servers_state() (HAProxy 2.6): `show servers state [<backend>]`,
-/// format version 1: the header, then each backend's servers, while `out` holds less than
-/// `room` bytes. True once complete.
+/// format version 1, or `show servers conn [<backend>]`: the header, then each backend's
+/// servers, while `out` holds less than `room` bytes. True once complete.
 fn cli_io_handler_servers_state(
     w: &Haproxy,
     ctx: &mut ServersStateCtx,
     out: &mut String,
     room: usize,
 ) -> bool {
+    if !ctx.head && ctx.conn {
+        out.push_str("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\n");
+        ctx.head = true;
+    }
     if !ctx.head {
         out.push_str("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
         ctx.head = true;
@@ -1877,7 +1899,7 @@ fn cli_io_handler_servers_state(
         if ctx.be.is_some_and(|b| b != ctx.px) {
             break;
         }
-        if p.is_backend() && !dump_servers_state(w, p, &mut ctx.sv, out, room) {
+        if p.is_backend() && !dump_servers_state(w, p, ctx.conn, &mut ctx.sv, out, room) {
             return false;
         }
         ctx.px += 1;
@@ -1887,8 +1909,16 @@ fn cli_io_handler_servers_state(
 }
 
 /// proxy.c:dump_servers_state() (HAProxy 2.6): the servers of backend `p` from index `sv`
-/// on, one line each, while `out` holds less than `room` bytes. True once the backend is done.
-fn dump_servers_state(w: &Haproxy, p: &Proxy, sv: &mut usize, out: &mut String, room: usize) -> bool {
+/// on, one line each (their state, or with `conn` their connections), while `out` holds
+/// less than `room` bytes. True once the backend is done.
+fn dump_servers_state(
+    w: &Haproxy,
+    p: &Proxy,
+    conn: bool,
+    sv: &mut usize,
+    out: &mut String,
+    room: usize,
+) -> bool {
     let now = w.clock.now_ms.0 / 1000;
     while *sv < p.servers.slots() {
         let Some(srv) = p.servers.get(*sv) else {
@@ -1898,6 +1928,30 @@ fn dump_servers_state(w: &Haproxy, p: &Proxy, sv: &mut usize, out: &mut String, 
         };
         if out.len() >= room {
             return false;
+        }
+        if conn {
+            // One thread: its idle count is the server's.
+            let _ = writeln!(
+                out,
+                "{}/{} {}/{} {} {} - {} {} {} {} {} {} {} {} {}",
+                p.name,
+                srv.name,
+                p.uuid,
+                srv.puid,
+                srv.addr.ip(),
+                srv.addr.port(),
+                srv.pool_purge_delay,
+                srv.cur_sess,
+                srv.max_used_conns,
+                srv.est_need_conns,
+                srv.idle_conns.len(),
+                srv.safe_conns.len(),
+                srv.max_idle_conns,
+                srv.curr_idle_conns(),
+                srv.curr_idle_conns()
+            );
+            *sv += 1;
+            continue;
         }
         let op = if srv.flags.contains(SrvFlags::SRV_RUNNING) { 2 } else { 0 };
         let admin = if srv.flags.contains(SrvFlags::SRV_MAINTAIN) { 0x01 } else { 0 }

@@ -40,6 +40,8 @@ pub enum FdOwner {
     Listener(ListenerId),
     /// One side of a session (`&s->si[0]` or `&s->si[1]`).
     Si(SessionId, Side),
+    /// An idle connection in a server's idle lists (2.6's `http-reuse`).
+    SrvIdle(crate::ids::ServerId),
     /// A health-check or agent-check connection of a server.
     Check(crate::haproxy::checks::CheckId),
     /// A stats socket client connection (index in the CLI's connection table).

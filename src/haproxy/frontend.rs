@@ -91,14 +91,37 @@ pub enum ProxyHeader {
     /// Not complete yet.
     Incomplete,
     /// A valid header of `len` bytes; the real client and the address it reached, unless
-    /// the sender did not know them (`UNKNOWN`, v2's `LOCAL`).
-    Parsed { len: usize, addrs: Option<(SocketAddr, SocketAddr)> },
+    /// the sender did not know them (`UNKNOWN`, v2's `LOCAL`), and the TLVs kept.
+    Parsed { len: usize, addrs: Option<(SocketAddr, SocketAddr)>, tlvs: Option<Box<PpTlvs>> },
     /// Not a PROXY protocol header, or a broken one.
     Invalid,
 }
 
 /// The signature that opens a version 2 header.
 const PROXY_V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+
+/// `PP2_TYPE_*`: the TLV types of a version 2 header haflow reads or writes.
+pub const PP2_TYPE_AUTHORITY: u8 = 0x02;
+/// `PP2_TYPE_CRC32C`: a checksum of the whole header.
+pub const PP2_TYPE_CRC32C: u8 = 0x03;
+/// `PP2_TYPE_UNIQUE_ID`: the sender's unique id of the request.
+pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
+/// `PP2_TYPE_SSL`: how the client connected (TLS or not).
+pub const PP2_TYPE_SSL: u8 = 0x20;
+/// `PP2_AUTHORITY_MAX`: the longest authority accepted.
+const PP2_AUTHORITY_MAX: usize = 255;
+/// `UNIQUEID_LEN`: the longest unique id a PROXY header may carry.
+const UNIQUEID_LEN: usize = 128;
+
+/// What a version 2 header carried besides the addresses (2.6's `conn->proxy_authority`
+/// and `conn->proxy_unique_id`), for `fc_pp_authority` and `fc_pp_unique_id`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PpTlvs {
+    /// `PP2_TYPE_AUTHORITY`: the host name the client asked for.
+    pub authority: Option<Vec<u8>>,
+    /// `PP2_TYPE_UNIQUE_ID`.
+    pub unique_id: Option<Vec<u8>>,
+}
 
 /// Decodes a PROXY protocol header (version 1, text, as 1.5-dev8; version 2, binary, as
 /// 1.5.0) at the start of `input`.
@@ -145,7 +168,7 @@ pub fn parse_proxy_header(input: &[u8]) -> ProxyHeader {
         }
         _ => return ProxyHeader::Invalid,
     };
-    ProxyHeader::Parsed { len: end + 1, addrs }
+    ProxyHeader::Parsed { len: end + 1, addrs, tlvs: None }
 }
 
 /// The binary version 2 header: signature, version and command, family, length, then
@@ -168,28 +191,67 @@ fn parse_proxy_v2(input: &[u8]) -> ProxyHeader {
     }
     let body = &input[16..len];
     let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
-    let addrs = match (ver_cmd & 0xf, fam) {
+    let (addrs, tlv_at) = match (ver_cmd & 0xf, fam) {
         // LOCAL: a health check of the sender itself; the connection's own addresses stand.
-        (0, _) => None,
+        (0, _) => (None, None),
         (1, 0x11 | 0x12) if body.len() >= 12 => {
             let ip = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-            Some((
+            let a = (
                 SocketAddr::new(ip(&body[0..4]), port(&body[8..10])),
                 SocketAddr::new(ip(&body[4..8]), port(&body[10..12])),
-            ))
+            );
+            (Some(a), Some(12))
         }
         (1, 0x21 | 0x22) if body.len() >= 36 => {
             let ip = |b: &[u8]| IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or([0; 16])));
-            Some((
+            let a = (
                 SocketAddr::new(ip(&body[0..16]), port(&body[32..34])),
                 SocketAddr::new(ip(&body[16..32]), port(&body[34..36])),
-            ))
+            );
+            (Some(a), Some(36))
         }
         // UNSPEC or a family haflow does not carry (UNIX): keep the connection's addresses.
-        (1, 0x00 | 0x31 | 0x32) => None,
+        (1, 0x00 | 0x31 | 0x32) => (None, None),
         _ => return ProxyHeader::Invalid,
     };
-    ProxyHeader::Parsed { len, addrs }
+    let tlvs = match tlv_at {
+        Some(at) => match pp2_parse_tlvs(&input[..len], 16 + at) {
+            Some(t) => t,
+            None => return ProxyHeader::Invalid,
+        },
+        None => None,
+    };
+    ProxyHeader::Parsed { len, addrs, tlvs }
+}
+
+/// The TLV part of connection.c:conn_recv_proxy() in 2.6: every TLV must fit in the
+/// header and the last one end exactly where the header does; a `CRC32C` must match
+/// the header's checksum, an authority or unique id must not be too long. `None` for a
+/// broken header; `Some(None)` when no TLV haflow keeps was there.
+fn pp2_parse_tlvs(hdr: &[u8], mut at: usize) -> Option<Option<Box<PpTlvs>>> {
+    let mut kept = PpTlvs::default();
+    while at < hdr.len() {
+        let h = hdr.get(at..at + 3)?;
+        let (ty, vlen) = (h[0], usize::from(u16::from_be_bytes([h[1], h[2]])));
+        let value = hdr.get(at + 3..at + 3 + vlen)?;
+        match ty {
+            PP2_TYPE_CRC32C => {
+                let want = u32::from_be_bytes(<[u8; 4]>::try_from(value).ok()?);
+                let mut zeroed = hdr.to_vec();
+                zeroed[at + 3..at + 7].fill(0);
+                if crate::haproxy::sample::hash_crc32c(&zeroed) != want {
+                    return None;
+                }
+            }
+            PP2_TYPE_AUTHORITY if vlen > PP2_AUTHORITY_MAX => return None,
+            PP2_TYPE_AUTHORITY => kept.authority = Some(value.to_vec()),
+            PP2_TYPE_UNIQUE_ID if vlen > UNIQUEID_LEN => return None,
+            PP2_TYPE_UNIQUE_ID => kept.unique_id = Some(value.to_vec()),
+            _ => {}
+        }
+        at += 3 + vlen;
+    }
+    Some((kept != PpTlvs::default()).then(|| Box::new(kept)))
 }
 
 /// frontend.c:frontend_decode_proxy_request() in 1.5-dev8 (`AN_REQ_DECODE_PROXY`): the
@@ -208,8 +270,7 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
     let _g = span.enter();
     let failed = s.req.flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_READ_TIMEOUT);
     match (failed, parse_proxy_header(s.req.input())) {
-        (false, ProxyHeader::Parsed { len, addrs }) => {
-            s.pp_unique_id = pp2_unique_id(&s.req.input()[..len]).map(Vec::into_boxed_slice);
+        (false, ProxyHeader::Parsed { len, addrs, tlvs }) => {
             s.req.replace_input(0, len, &[]);
             // The header is the sender's, not the client's: it is not in the request's bytes.
             s.req.total -= len as u64;
@@ -220,6 +281,8 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
                 s.frt_addr = Some(dst);
                 s.flags.insert(SessFlags::SN_FRT_ADDR_SET);
             }
+            s.pp_tlvs = tlvs;
+            s.flags.insert(SessFlags::SN_RCVD_PROXY);
             s.req.analysers.remove(an_bit);
             // `tcp-request session` rules see the client the header named.
             if !w.proxies[s.fe.idx()].tcp_req.l5_rules.is_empty()
@@ -254,34 +317,6 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
     }
 }
 
-/// `PP2_TYPE_UNIQUE_ID`: the TLV of a version 2 header that carries the sender's
-/// unique id (2.2+).
-const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
-
-/// The `PP2_TYPE_UNIQUE_ID` value of the version 2 header `hdr` (what
-/// `fc_pp_unique_id` returns), found among the TLVs after the addresses.
-pub fn pp2_unique_id(hdr: &[u8]) -> Option<Vec<u8>> {
-    if hdr.len() < 16 || !hdr.starts_with(PROXY_V2_SIG) {
-        return None;
-    }
-    let addr_len = match hdr[13] >> 4 {
-        1 => 12,
-        2 => 36,
-        3 => 216,
-        _ => 0,
-    };
-    let mut tlvs = hdr.get(16 + addr_len..)?;
-    while tlvs.len() >= 3 {
-        let len = usize::from(u16::from_be_bytes([tlvs[1], tlvs[2]]));
-        let value = tlvs.get(3..3 + len)?;
-        if tlvs[0] == PP2_TYPE_UNIQUE_ID {
-            return Some(value.to_vec());
-        }
-        tlvs = &tlvs[3 + len..];
-    }
-    None
-}
-
 /// frontend.c:make_proxy_line() in 1.5-dev8: the version 1 PROXY header for a connection
 /// from `src` to `dst`; `UNKNOWN` when they are not both known and of one family.
 pub fn make_proxy_line(src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Vec<u8> {
@@ -296,26 +331,52 @@ pub fn make_proxy_line(src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Vec<
     }
 }
 
-/// connection.c:make_proxy_line_v2() in 1.5.0: the binary version 2 header, `PROXY`
-/// command, without TLVs; `UNSPEC` when the addresses are not known.
-pub fn make_proxy_line_v2(src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Vec<u8> {
+/// connection.c:make_proxy_line_v2() in 1.5.0, with 2.6's address rules and TLVs: the
+/// binary version 2 header, `PROXY` command over IPv4, or IPv6 when either side is
+/// (an IPv4 one mapped); the `LOCAL` command when the addresses are not known. `tlvs`
+/// follow the addresses in order; with `crc32c`, a `CRC32C` TLV goes first and carries
+/// the checksum of the whole header.
+pub fn make_proxy_line_v2(
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    crc32c: bool,
+    tlvs: &[(u8, &[u8])],
+) -> Vec<u8> {
     let mut h = PROXY_V2_SIG.to_vec();
-    let (fam, addrs): (u8, Vec<u8>) = match (src, dst) {
-        (Some(SocketAddr::V4(s)), Some(SocketAddr::V4(d))) => (
-            0x11,
-            [&s.ip().octets()[..], &d.ip().octets(), &s.port().to_be_bytes(), &d.port().to_be_bytes()]
-                .concat(),
-        ),
-        (Some(SocketAddr::V6(s)), Some(SocketAddr::V6(d))) => (
-            0x21,
-            [&s.ip().octets()[..], &d.ip().octets(), &s.port().to_be_bytes(), &d.port().to_be_bytes()]
-                .concat(),
-        ),
-        _ => (0x00, Vec::new()),
+    let v6 = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
     };
-    h.extend([0x21, fam]);
-    h.extend((addrs.len() as u16).to_be_bytes());
+    let (cmd_fam, addrs): ([u8; 2], Vec<u8>) = match (src, dst) {
+        (Some(SocketAddr::V4(s)), Some(SocketAddr::V4(d))) => (
+            [0x21, 0x11],
+            [&s.ip().octets()[..], &d.ip().octets(), &s.port().to_be_bytes(), &d.port().to_be_bytes()]
+                .concat(),
+        ),
+        (Some(s), Some(d)) => (
+            [0x21, 0x21],
+            [&v6(s).octets()[..], &v6(d).octets(), &s.port().to_be_bytes(), &d.port().to_be_bytes()].concat(),
+        ),
+        _ => ([0x20, 0x00], Vec::new()),
+    };
+    h.extend(cmd_fam);
+    h.extend([0, 0]);
     h.extend(addrs);
+    let crc_at = crc32c.then(|| {
+        h.extend([PP2_TYPE_CRC32C, 0, 4, 0, 0, 0, 0]);
+        h.len() - 4
+    });
+    for (ty, v) in tlvs {
+        h.push(*ty);
+        h.extend((v.len() as u16).to_be_bytes());
+        h.extend_from_slice(v);
+    }
+    let body = (h.len() - 16) as u16;
+    h[14..16].copy_from_slice(&body.to_be_bytes());
+    if let Some(at) = crc_at {
+        let crc = crate::haproxy::sample::hash_crc32c(&h);
+        h[at..at + 4].copy_from_slice(&crc.to_be_bytes());
+    }
     h
 }
 
@@ -332,14 +393,21 @@ mod tests {
         let line = b"PROXY TCP4 192.0.2.1 198.51.100.2 51000 80\r\nGET /";
         assert_eq!(
             parse_proxy_header(line),
-            ProxyHeader::Parsed { len: 44, addrs: addrs("192.0.2.1:51000", "198.51.100.2:80") }
+            ProxyHeader::Parsed { len: 44, addrs: addrs("192.0.2.1:51000", "198.51.100.2:80"), tlvs: None }
         );
         let v6 = b"PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n";
         assert_eq!(
             parse_proxy_header(v6),
-            ProxyHeader::Parsed { len: v6.len(), addrs: addrs("[2001:db8::1]:1", "[2001:db8::2]:2") }
+            ProxyHeader::Parsed {
+                len: v6.len(),
+                addrs: addrs("[2001:db8::1]:1", "[2001:db8::2]:2"),
+                tlvs: None
+            }
         );
-        assert_eq!(parse_proxy_header(b"PROXY UNKNOWN\r\n"), ProxyHeader::Parsed { len: 15, addrs: None });
+        assert_eq!(
+            parse_proxy_header(b"PROXY UNKNOWN\r\n"),
+            ProxyHeader::Parsed { len: 15, addrs: None, tlvs: None }
+        );
         assert_eq!(parse_proxy_header(b"PROX"), ProxyHeader::Incomplete);
         assert_eq!(parse_proxy_header(b"PROXY TCP4 192.0.2.1"), ProxyHeader::Incomplete);
         for bad in [
@@ -363,27 +431,64 @@ mod tests {
         h.extend([0xEE, 0, 0]); // an empty TLV
         assert_eq!(
             parse_proxy_header(&h),
-            ProxyHeader::Parsed { len: h.len(), addrs: addrs("192.0.2.1:51000", "198.51.100.2:80") }
+            ProxyHeader::Parsed {
+                len: h.len(),
+                addrs: addrs("192.0.2.1:51000", "198.51.100.2:80"),
+                tlvs: None
+            }
         );
         assert_eq!(parse_proxy_header(&h[..20]), ProxyHeader::Incomplete);
         let mut local = PROXY_V2_SIG.to_vec();
         local.extend([0x20, 0x00, 0, 0]);
-        assert_eq!(parse_proxy_header(&local), ProxyHeader::Parsed { len: 16, addrs: None });
+        assert_eq!(parse_proxy_header(&local), ProxyHeader::Parsed { len: 16, addrs: None, tlvs: None });
         let (src, dst) = addrs("192.0.2.1:51000", "198.51.100.2:80").unwrap();
-        let made = make_proxy_line_v2(Some(src), Some(dst));
-        assert_eq!(parse_proxy_header(&made), ProxyHeader::Parsed { len: 28, addrs: Some((src, dst)) });
-        // A unique id TLV after the addresses (`fc_pp_unique_id`).
-        let mut with_id = PROXY_V2_SIG.to_vec();
-        with_id.extend_from_slice(&[0x21, 0x11, 0x00, 0x14, 127, 0, 0, 1, 127, 0, 0, 1, 0, 42, 5, 57]);
-        with_id.extend_from_slice(&[0x05, 0x00, 0x05, b'1', b'2', b'3', b'4', b'5']);
-        assert!(matches!(parse_proxy_header(&with_id), ProxyHeader::Parsed { len: 36, .. }));
-        assert_eq!(pp2_unique_id(&with_id).as_deref(), Some(&b"12345"[..]));
-        assert_eq!(pp2_unique_id(&made), None);
+        let made = make_proxy_line_v2(Some(src), Some(dst), false, &[]);
+        assert_eq!(
+            parse_proxy_header(&made),
+            ProxyHeader::Parsed { len: 28, addrs: Some((src, dst)), tlvs: None }
+        );
         let line = make_proxy_line(Some(src), Some(dst));
         assert_eq!(line, b"PROXY TCP4 192.0.2.1 198.51.100.2 51000 80\r\n");
         assert_eq!(make_proxy_line(None, Some(dst)), b"PROXY UNKNOWN\r\n");
         let mut v1 = PROXY_V2_SIG.to_vec();
         v1.extend([0x11, 0x11, 0, 0]);
         assert_eq!(parse_proxy_header(&v1), ProxyHeader::Invalid);
+    }
+
+    #[test]
+    fn version_2_tlvs_are_kept_checked_and_made_as_2_6_does() {
+        let (src, dst) = addrs("192.0.2.1:51000", "198.51.100.2:80").unwrap();
+        let h = make_proxy_line_v2(
+            Some(src),
+            Some(dst),
+            true,
+            &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"id")],
+        );
+        // Addresses, then the checksum first, then the TLVs in order.
+        assert_eq!(&h[28..31], &[PP2_TYPE_CRC32C, 0, 4]);
+        assert_eq!(h.len(), 28 + 7 + 3 + 11 + 3 + 2);
+        let tlvs = PpTlvs { authority: Some(b"example.com".to_vec()), unique_id: Some(b"id".to_vec()) };
+        assert_eq!(
+            parse_proxy_header(&h),
+            ProxyHeader::Parsed { len: h.len(), addrs: Some((src, dst)), tlvs: Some(Box::new(tlvs)) }
+        );
+        // A wrong checksum, a TLV past the end, one ending short of it: refused.
+        let mut bad = h.clone();
+        bad[31] ^= 0xff;
+        assert_eq!(parse_proxy_header(&bad), ProxyHeader::Invalid);
+        let mut over = make_proxy_line_v2(Some(src), Some(dst), false, &[(PP2_TYPE_AUTHORITY, b"12345")]);
+        over[30] = 6;
+        assert_eq!(parse_proxy_header(&over), ProxyHeader::Invalid);
+        over[30] = 4;
+        assert_eq!(parse_proxy_header(&over), ProxyHeader::Invalid);
+        // Too long an authority.
+        let long = make_proxy_line_v2(Some(src), Some(dst), false, &[(PP2_TYPE_AUTHORITY, &[b'a'; 256])]);
+        assert_eq!(parse_proxy_header(&long), ProxyHeader::Invalid);
+        // Unknown addresses: the LOCAL command; mixed families: IPv6 with a mapped IPv4.
+        assert_eq!(&make_proxy_line_v2(None, Some(dst), false, &[])[12..16], &[0x20, 0x00, 0, 0]);
+        let v6 = addrs("192.0.2.1:1", "[2001:db8::2]:2").unwrap();
+        let mixed = make_proxy_line_v2(Some(v6.0), Some(v6.1), false, &[]);
+        assert_eq!(&mixed[12..16], &[0x21, 0x21, 0, 36]);
+        assert_eq!(&mixed[16..32], &std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped().octets());
     }
 }

@@ -386,6 +386,9 @@ pub struct Haproxy {
     pub global_listener_queue: VecDeque<crate::ids::ListenerId>,
     /// `global_listener_queue_task`: retries the listeners a resource shortage limited.
     pub global_listener_queue_task: Option<TaskId>,
+    /// `idle_conn_task` (2.6): purges the servers' idle connections
+    /// (`srv_cleanup_idle_conns`); only when some server may keep them.
+    pub idle_conn_task: Option<TaskId>,
     /// Loop counters.
     pub activity: Activity,
     /// Log sockets and identity.
@@ -452,6 +455,17 @@ impl Haproxy {
         let mut sched = Scheduler::default();
         let global_listener_queue_task =
             sched.task_new(crate::haproxy::listener::manage_global_listener_queue, TaskContext::Global);
+        // Only a process whose servers may keep idle connections needs their purge task.
+        let pools = cfg.proxies.iter().any(|p| {
+            p.reuse != crate::haproxy::proxy::ReuseMode::Never
+                && p.mode == crate::haproxy::proxy::ProxyMode::PR_MODE_HTTP
+                && p.servers.iter().any(|s| s.pool_purge_delay > 0 && s.max_idle_conns != 0)
+        });
+        let idle_conn_task = if pools {
+            sched.task_new(crate::haproxy::server::srv_cleanup_idle_conns, TaskContext::Global)
+        } else {
+            None
+        };
         Ok(Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
@@ -474,6 +488,7 @@ impl Haproxy {
             jobs,
             global_listener_queue: VecDeque::new(),
             global_listener_queue_task,
+            idle_conn_task,
             activity: Activity::default(),
             logger,
             stopping: false,
@@ -600,6 +615,7 @@ impl Haproxy {
             .filter(|c| c.as_ref().is_some_and(|c| c.task.is_some()))
             .count() as u64;
         let process_tasks = u64::from(self.global_listener_queue_task.is_some())
+            + u64::from(self.idle_conn_task.is_some())
             + self.proxies.iter().filter(|p| p.table.as_ref().is_some_and(|t| t.exp_task.is_some())).count()
                 as u64;
         self.pool_stats().iter().map(|p| p.used).sum::<u64>().saturating_sub(check_tasks + process_tasks)

@@ -209,6 +209,11 @@ pub enum HttpAct {
     SetSrc(SampleExpr),
     /// `set-dst EXPR`: the address the client is taken to have reached.
     SetDst(SampleExpr),
+    /// `set-src-port EXPR`: the client port seen from now on (its address kept).
+    SetSrcPort(SampleExpr),
+    /// `set-dst-port EXPR`: the port the client is taken to have reached (with `option
+    /// transparent`, the port the server connection goes to).
+    SetDstPort(SampleExpr),
     /// `strict-mode on|off` (2.6): whether a rewrite that does not fit in the buffer
     /// fails the transaction (on, the default at the start of each rule list) or is
     /// skipped (off, `HTTP_MSGF_SOFT_RW`).
@@ -494,7 +499,7 @@ fn redirect_rule(a: &[String]) -> Result<(RedirectRule, usize), String> {
 }
 
 /// The actions each list accepts, for the error message.
-const REQ_ACTIONS: &str = "'add-header', 'allow', 'auth', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'reject', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-dst', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-src', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var', 'wait-for-body'";
+const REQ_ACTIONS: &str = "'add-header', 'allow', 'auth', 'cache-use', 'capture', 'del-header', 'deny', 'redirect', 'reject', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-dst', 'set-dst-port', 'set-header', 'set-log-level', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-src', 'set-src-port', 'set-timeout', 'set-uri', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var', 'wait-for-body'";
 const RES_ACTIONS: &str = "'add-header', 'allow', 'cache-store', 'del-header', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'set-header', 'set-log-level', 'set-status', 'set-var', 'set-var-fmt', 'strict-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var', 'wait-for-body'";
 
 /// proto_http.c:parse_http_req_cond() and parse_http_res_cond() in 1.5-dev8 (2.6's
@@ -642,6 +647,11 @@ pub fn parse_http_rule(
             exact(1, "a sample expression")?;
             let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
             (if kw == "set-src" { HttpAct::SetSrc(e) } else { HttpAct::SetDst(e) }, 2)
+        }
+        "set-src-port" | "set-dst-port" if set == RuleSet::Req => {
+            exact(1, "a sample expression")?;
+            let e = sample_parse_word(&a[1]).map_err(|e| format!("'{kw}' : {e}"))?;
+            (if kw == "set-src-port" { HttpAct::SetSrcPort(e) } else { HttpAct::SetDstPort(e) }, 2)
         }
         "wait-for-body" if set != RuleSet::AfterRes => parse_http_wait_for_body(a)?,
         "auth" if set == RuleSet::Req => match a.get(1).map(String::as_str) {
@@ -810,6 +820,10 @@ enum RuleStep {
     SetSrc(std::net::IpAddr),
     /// Change the address the client reached.
     SetDst(std::net::IpAddr),
+    /// Change the client's port.
+    SetSrcPort(u16),
+    /// Change the port the client reached.
+    SetDstPort(u16),
     /// New values for header lines, by index (a resolved `ReplaceHeader`).
     HeaderValues(Vec<(usize, Vec<u8>)>),
     /// Switch rewrite failures of this message on or off.
@@ -1012,6 +1026,18 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
                 _ => return RuleStep::Next,
             };
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
+        }
+        HttpAct::SetSrcPort(e) | HttpAct::SetDstPort(e) => {
+            // Like 2.6's action_set_src_port(): the integer is taken modulo 65536.
+            let port = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
+                Some(crate::haproxy::sample::SmpData::Sint(n)) => n as u16,
+                _ => return RuleStep::Next,
+            };
+            if matches!(rule.act, HttpAct::SetSrcPort(_)) {
+                RuleStep::SetSrcPort(port)
+            } else {
+                RuleStep::SetDstPort(port)
+            }
         }
         HttpAct::StrictMode(on) => RuleStep::StrictMode(*on),
         HttpAct::WaitForBody { time, bytes } => RuleStep::WaitForBody { time: *time, bytes: *bytes },
@@ -1386,6 +1412,15 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
                 .map_or(0, |a| a.port());
             s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
+        }
+        RuleStep::SetSrcPort(port) => {
+            if let Some(a) = s.cli_addr.as_mut() {
+                a.set_port(port);
+            }
+        }
+        RuleStep::SetDstPort(port) => {
+            let dst = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)));
+            s.frt_addr = dst.map(|a| std::net::SocketAddr::new(a.ip(), port));
         }
         RuleStep::CacheUse(px, id) => http_action_req_cache_use(w, s, px, id),
         RuleStep::CacheStore(px, id) => {

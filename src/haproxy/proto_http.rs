@@ -35,10 +35,11 @@ use crate::haproxy::http_act::{
     ReplyMsg, RuleResult, RuleResume, RuleSet, http_error_override, http_get_intercept_rule,
 };
 use crate::haproxy::log::sess_log;
-use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState};
+use crate::haproxy::proxy::{HttpConnMode, ProxyOptions, ProxyState, ReuseMode};
 use crate::haproxy::sample::{SmpDir, with_smp_ctx};
+use crate::haproxy::server::srv_add_to_idle_list;
 use crate::haproxy::session::{
-    AnalyserResult, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
+    AnalyserResult, KeptConn, SessFlags, Session, SnErr, SnFinst, count_abort, sess_change_server,
     session_process_counters, srv_error_flags, srv_release_conn,
 };
 use crate::haproxy::stream_interface::{
@@ -1600,6 +1601,10 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     if restrict.contains(&crate::haproxy::proxy::HdrNamesPolicy::Delete) {
         head.headers.retain(|(n, _)| !odd_name(n));
     }
+    // 2.6's order: the unique id (its step 8), then `X-Forwarded-For` and `X-Original-To`.
+    if let Some((name, id)) = unique_id_hdr {
+        head.add(&name, id.into_vec());
+    }
     if fwdfor
         && let Some(ip) = src
         && !(ifnone && head.value(&xff_hdr).is_some())
@@ -1608,9 +1613,6 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     }
     if let Some((x, ip)) = orgto {
         head.add(&x.hdr, ip.to_string());
-    }
-    if let Some((name, id)) = unique_id_hdr {
-        head.add(&name, id.into_vec());
     }
     // An upgrade request keeps its `Connection` header as sent: the server must see the
     // `upgrade` token (HAProxy 2.6 leaves it alone too).
@@ -2081,6 +2083,21 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
         return AnalyserResult::Wait;
     }
     s.txn.status = Some(status);
+    // A server authenticating the connection, not the requests (NTLM, Negotiate): its
+    // connection is this client's alone from now on, and the client's next requests go
+    // back to this server (2.6's `conn_set_private()` and `SESS_FL_PREFER_LAST`).
+    let auth_hdr = match status {
+        401 => Some("www-authenticate"),
+        407 => Some("proxy-authenticate"),
+        _ => None,
+    };
+    if let Some(h) = auth_hdr
+        && head.values(h).any(|v| {
+            v.len() >= 4 && (v[..4].eq_ignore_ascii_case(b"Nego") || v[..4].eq_ignore_ascii_case(b"NTLM"))
+        })
+    {
+        s.flags.insert(SessFlags::SN_SRV_PRIVATE | SessFlags::SN_PREFER_LAST);
+    }
     crate::haproxy::stick_table::stream_inc_http_status_ctr(w, s, status);
     let (framing, te_close) = if s.txn.switches_protocol() {
         // What follows the head belongs to the new protocol.
@@ -2459,21 +2476,35 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     // A transaction answered locally (or by the cache) never touched the idle connection
     // kept by the one before: it stays idle, for the next request.
     let parked = s.si[1].appctx.as_deref_mut().and_then(|a| a.idle_fd.take());
-    let untouched_idle = (s.si[1].state == SiState::SI_ST_INI || parked.is_some()) && s.idle_srv.is_some();
+    let untouched_idle = (s.si[1].state == SiState::SI_ST_INI || parked.is_some()) && s.idle_conn.is_some();
     span.record("keep_srv", reusable || untouched_idle);
-    let idle = if reusable {
-        s.srv.zip(s.si[1].fd)
-    } else if untouched_idle {
-        s.idle_srv.zip(parked.or(s.si[1].fd))
-    } else {
-        None
-    };
-    if idle.is_none()
-        && let Some(fd) = parked
-    {
-        w.fdtab.fd_delete(fd);
+    let mut kept = if untouched_idle { s.idle_conn } else { None };
+    if let Some(fd) = parked {
+        if kept.is_some() {
+            s.si[1].fd = Some(fd);
+        } else {
+            w.fdtab.fd_delete(fd);
+        }
     }
-    if idle.is_none() && s.si[1].fd.is_some() {
+    if reusable {
+        let be = &w.proxies[s.be.idx()];
+        match (s.srv, s.si[1].fd) {
+            // 2.6's h1_detach(): a connection other clients may use goes to its server's
+            // idle lists; one the lists refuse is closed below.
+            (Some(srv), Some(fd))
+                if be.reuse != ReuseMode::Never && !s.flags.contains(SessFlags::SN_SRV_PRIVATE) =>
+            {
+                let safe = s.flags.contains(SessFlags::SN_SRV_REUSED);
+                if srv_add_to_idle_list(w, srv, fd, s.srv_conn_hash, safe) {
+                    s.si[1].fd = None;
+                }
+            }
+            // Private (`http-reuse never`, `dispatch`, `option transparent`, an NTLM
+            // server): this session's next request may use it, no other.
+            _ => kept = Some(KeptConn { srv: s.srv, hash: s.srv_conn_hash }),
+        }
+    }
+    if kept.is_none() && s.si[1].fd.is_some() {
         if matches!(s.si[1].state, SiState::SI_ST_EST | SiState::SI_ST_CON) {
             s.si[1].flags.insert(SiFlags::SI_FL_NOLINGER | SiFlags::SI_FL_NOHALF);
             si_shutr(w, s, Side::Srv);
@@ -2529,13 +2560,14 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
             | SessFlags::SN_ADDR_SET
             | SessFlags::SN_BE_ASSIGNED
             | SessFlags::SN_REDISP
-            | SessFlags::SN_CURR_SESS,
+            | SessFlags::SN_CURR_SESS
+            | SessFlags::SN_SRV_REUSED,
     );
     s.be = s.fe;
-    s.idle_srv = idle.map(|(srv, _)| srv);
+    s.idle_conn = kept;
     s.srv = None;
     s.prev_srv = None;
-    let keep_fd = idle.map(|(_, fd)| fd);
+    let keep_fd = kept.and(s.si[1].fd);
     let mut si = StreamInterface::new(SiState::SI_ST_INI);
     if fe.options.contains(ProxyOptions::PR_O_INDEPSTR) {
         si.flags.insert(SiFlags::SI_FL_INDEP_STR);

@@ -13,11 +13,9 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
-use crate::haproxy::frontend::{make_proxy_line, make_proxy_line_v2};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{ListenAddr, Listener, ListenerState, listen_backlog};
 use crate::haproxy::protocols::{BindError, ProtoList, Protocol, enable_all_listeners, unbind_all_listeners};
-use crate::haproxy::server::SrvPpOpts;
 use crate::haproxy::session::{Session, SnErr};
 use crate::haproxy::stream_interface::{SiState, Side};
 use crate::haproxy::stream_sock::{stream_sock_accept, stream_sock_read, stream_sock_write};
@@ -231,22 +229,5 @@ pub fn tcp_connect_server(w: &mut Haproxy, s: &mut Session, addr: SocketAddr) ->
     si.set_state(SiState::SI_ST_CON);
     si.exp = tick_add_ifset(w.clock.now_ms, be.timeout.connect);
     span.record("fd", fd.0);
-    // `send-proxy`: the header goes first, once the connection is up (backend.c sets
-    // `send_proxy_ofs` in connect_server(), 1.5-dev8).
-    // Always reset: a retry may go to another server, without `send-proxy`, and a header
-    // left from a failed attempt must not be sent to it.
-    s.si[Side::Srv as usize].send_proxy.clear();
-    let pp = s.srv.map_or(SrvPpOpts::empty(), |id| w.server(id).pp_opts);
-    if !pp.is_empty() {
-        let dst = s.frt_addr.or_else(|| match s.si[Side::Cli as usize].fd.and_then(|f| w.fdtab.sock(f)) {
-            Some(Sock::Tcp(t)) => t.local_addr().ok(),
-            _ => None,
-        });
-        s.si[Side::Srv as usize].send_proxy = if pp.contains(SrvPpOpts::SRV_PP_V2) {
-            make_proxy_line_v2(s.cli_addr, dst)
-        } else {
-            make_proxy_line(s.cli_addr, dst)
-        };
-    }
     SnErr::SN_ERR_NONE
 }

@@ -107,7 +107,33 @@ bitflags::bitflags! {
         /// `option http-buffer-request`: wait for the whole request body before the
         /// rules (HAProxy keeps it in `px->options`, `PR_O_WREQ_BODY`, 1.6+).
         const PR_O_WREQ_BODY    = 0x0000_2000;
+        /// `dispatch ADDR`: without servers, connect to this address (1.5).
+        const PR_O_DISPATCH     = 0x0000_4000;
+        /// `option transparent`: without servers, connect to the address the client
+        /// reached (1.5).
+        const PR_O_TRANSP       = 0x0000_8000;
+        /// `option prefer-last-server`: a client's next request goes to the server of
+        /// the connection it kept, when still usable (1.5).
+        const PR_O_PREF_LAST    = 0x0001_0000;
     }
+}
+
+/// `http-reuse` (`PR_O_REUSE_*`, 1.6; the modes of 2.6): which idle server connections
+/// a request may be sent over, besides the one its own client connection already used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum ReuseMode {
+    /// `never`: server connections stay private to the client connection that opened
+    /// them, as in 1.5.
+    Never,
+    /// `safe` (the default): a client's first request never goes over another client's
+    /// connection; the next ones may.
+    #[default]
+    Safe,
+    /// `aggressive`: a first request may use a connection known to survive (one that
+    /// carried more than one request).
+    Aggressive,
+    /// `always`: any idle connection to the server may carry any request.
+    Always,
 }
 
 /// `option forwardfor` / `option originalto` settings: the header to add and the
@@ -211,6 +237,9 @@ impl fmt::Display for BalanceAlgo {
 pub struct LbParams {
     /// The configured algorithm.
     pub algo: BalanceAlgo,
+    /// A `balance` line was given (HAProxy's `BE_LB_KIND` bits are set): without one, a
+    /// backend in `dispatch` or `transparent` mode ignores load balancing.
+    pub kind_set: bool,
     /// Position of the static round-robin / first cursor.
     pub map_pos: usize,
     /// Total effective weight of the usable active servers.
@@ -441,6 +470,10 @@ pub struct Proxy {
     pub nbpend_max: u32,
     /// `fullconn` / last-change timestamp for `show stat` (seconds since start).
     pub last_change: u64,
+    /// `http-reuse`.
+    pub reuse: ReuseMode,
+    /// `dispatch ADDR` (`dispatch_addr`), used with `PR_O_DISPATCH`.
+    pub dispatch_addr: Option<std::net::SocketAddr>,
 }
 
 impl Proxy {
@@ -507,6 +540,8 @@ impl Proxy {
             pendconns: VecDeque::new(),
             nbpend_max: 0,
             last_change: 0,
+            reuse: ReuseMode::Safe,
+            dispatch_addr: None,
         }
     }
 

@@ -808,6 +808,14 @@ fn smp_fetch_proto_http(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     out.push(SmpData::Bool(c.req_head().is_some()));
 }
 
+/// http_fetch.c:smp_fetch_http_first_req() in 2.6: the request is the first one of its
+/// client connection (`!(txn->flags & TX_NOT_FIRST)`).
+fn smp_fetch_http_first_req(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(s) = c.sess().filter(|s| s.txn.req.head.is_some()) {
+        out.push(SmpData::Bool(!s.txn.not_first));
+    }
+}
+
 /// `res.ver`.
 fn smp_fetch_stver(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some(StartLine::Response { version, .. }) = c.res_head().map(|h| &h.start) {
@@ -1066,14 +1074,6 @@ fn smp_fetch_uniqueid(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
-/// connection.c:smp_fetch_fc_pp_unique_id() in 2.6: the unique id of the client's
-/// PROXY protocol v2 header.
-fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    if let Some(id) = c.sess().and_then(|s| s.pp_unique_id.as_deref()) {
-        push_str(out, id);
-    }
-}
-
 /// stream.c:smp_fetch_last_rule_file() in 2.6: the file of the rule that ended the
 /// last rule list with a final action.
 fn smp_fetch_last_rule_file(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
@@ -1129,7 +1129,23 @@ fn smp_fetch_fc_http_major(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 /// `fc_rcvd_proxy`: the connection began with a PROXY protocol header.
 fn smp_fetch_fc_rcvd_proxy(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if let Some(s) = c.sess() {
-        out.push(SmpData::Bool(s.frt_addr.is_some()));
+        out.push(SmpData::Bool(s.flags.contains(crate::haproxy::session::SessFlags::SN_RCVD_PROXY)));
+    }
+}
+
+/// connection.c:smp_fetch_fc_pp_authority() in 2.6: the authority TLV of the client
+/// connection's PROXY v2 header.
+fn smp_fetch_fc_pp_authority(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(v) = c.sess().and_then(|s| s.pp_tlvs.as_ref()).and_then(|t| t.authority.as_deref()) {
+        push_str(out, v);
+    }
+}
+
+/// connection.c:smp_fetch_fc_pp_unique_id() in 2.6: the unique-id TLV of the client
+/// connection's PROXY v2 header.
+fn smp_fetch_fc_pp_unique_id(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some(v) = c.sess().and_then(|s| s.pp_tlvs.as_ref()).and_then(|t| t.unique_id.as_deref()) {
+        push_str(out, v);
     }
 }
 
@@ -1603,6 +1619,7 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("dst_port", smp_fetch_dport, ARG0, None, SMP_T_SINT),
     fetch!("fc_http_major", smp_fetch_fc_http_major, ARG0, None, SMP_T_SINT),
     fetch!("fc_rcvd_proxy", smp_fetch_fc_rcvd_proxy, ARG0, None, SMP_T_BOOL),
+    fetch!("fc_pp_authority", smp_fetch_fc_pp_authority, ARG0, None, SMP_T_STR),
     fetch!("so_name", smp_fetch_so_name, ARG0, None, SMP_T_STR),
     fetch!("so_id", smp_fetch_so_id, ARG0, None, SMP_T_SINT),
     fetch!("fe_name", smp_fetch_fe_name, ARG0, None, SMP_T_STR),
@@ -1667,6 +1684,7 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("urlp", smp_fetch_url_param, args(0, &[ARGT_STR, ARGT_STR]), None, SMP_T_STR),
     fetch!("method", smp_fetch_meth, ARG0, None, SMP_T_METH),
     fetch!("req.proto_http", smp_fetch_proto_http, ARG0, None, SMP_T_BOOL),
+    fetch!("http_first_req", smp_fetch_http_first_req, ARG0, None, SMP_T_BOOL),
     fetch!("req.ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),
     fetch!("req_ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),
     fetch!("res.ver", smp_fetch_stver, ARG0, None, SMP_T_STR),

@@ -18,14 +18,17 @@ use crate::haproxy::checks::{
     server_counts, set_backend_down, srv_parse_check_kw,
 };
 use crate::haproxy::errors::print_message;
+use crate::haproxy::fd::FdOwner;
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::log::{LOG_ALERT, LOG_NOTICE, send_log};
-use crate::haproxy::proxy::ProxyMode;
+use crate::haproxy::proxy::{ProxyMode, ReuseMode};
 use crate::haproxy::queue::process_srv_queue;
 use crate::haproxy::standard::{ParsedAddr, str2sa_range};
+use crate::haproxy::task::TaskRun;
 use crate::haproxy::tcpcheck::{SmpVal, TcpcheckRules};
-use crate::haproxy::time::Tick;
-use crate::ids::{ServerId, SessionId, TaskId};
+use crate::haproxy::time::{Tick, tick_add, tick_first, tick_is_expired};
+use crate::ids::{Fd, ServerId, SessionId, TaskId};
+use crate::trace::names;
 
 bitflags::bitflags! {
     /// `srv->state` (`SRV_*`).
@@ -48,11 +51,29 @@ bitflags::bitflags! {
     /// `srv->pp_opts` (1.5.0): which PROXY protocol header opens each connection to the
     /// server (`send-proxy`, `send-proxy-v2`).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-    pub struct SrvPpOpts: u8 {
+    pub struct SrvPpOpts: u16 {
         /// Version 1, the text line.
-        const SRV_PP_V1 = 0x01;
+        const SRV_PP_V1 = 0x0001;
         /// Version 2, binary.
-        const SRV_PP_V2 = 0x02;
+        const SRV_PP_V2 = 0x0002;
+        /// `proxy-v2-options ssl` (and the `cert-*`, `ssl-cipher` ones): a `PP2_TYPE_SSL`
+        /// TLV saying how the client connected. haflow's clients never use TLS, so it
+        /// always says "not TLS" and the sub-TLVs of the options below never appear.
+        const SRV_PP_V2_SSL = 0x0004;
+        /// `cert-cn`.
+        const SRV_PP_V2_SSL_CN = 0x0008;
+        /// `cert-key`.
+        const SRV_PP_V2_SSL_KEY_ALG = 0x0010;
+        /// `cert-sig`.
+        const SRV_PP_V2_SSL_SIG_ALG = 0x0020;
+        /// `ssl-cipher`.
+        const SRV_PP_V2_SSL_CIPHER = 0x0040;
+        /// `authority`: the authority TLV the client connection's own PROXY header carried.
+        const SRV_PP_V2_AUTHORITY = 0x0080;
+        /// `crc32c`: a checksum TLV.
+        const SRV_PP_V2_CRC32C = 0x0100;
+        /// `unique-id`: the request's unique id (`unique-id-format`).
+        const SRV_PP_V2_UNIQUE_ID = 0x0200;
     }
 }
 
@@ -194,6 +215,10 @@ pub struct SrvCounters {
     pub failed_rewrites: u64,
     /// Times the load balancer picked this server.
     pub lbconn: u64,
+    /// Connections opened to this server (`connect`).
+    pub connect: u64,
+    /// Requests sent over an idle connection reused (`reuse`).
+    pub reuse: u64,
 }
 
 /// `struct server`.
@@ -244,12 +269,43 @@ pub struct Server {
     pub last_change: u64,
     /// Smooth weighted round-robin position (`lb_fwrr`).
     pub rr_current: i64,
+    /// `pool-max-conn`: idle connections kept for reuse (`max_idle_conns`; -1: no limit,
+    /// 0: none kept).
+    pub max_idle_conns: i32,
+    /// `pool-purge-delay`: how often the idle connections beyond the estimated need are
+    /// halved, ms (0: none kept).
+    pub pool_purge_delay: u64,
+    /// `idle_conns` (2.6): idle connections that carried one request only, each with
+    /// the hash of what it was opened with (`conn_calculate_hash`).
+    pub idle_conns: VecDeque<IdleConn>,
+    /// `safe_conns` (2.6): idle connections that already carried more than one request,
+    /// so the server is known to keep them alive.
+    pub safe_conns: VecDeque<IdleConn>,
+    /// `pool-low-conn` (`low_idle_conns`): idle connections always welcome beyond the
+    /// estimated need.
+    pub low_idle_conns: u32,
+    /// `max_used_conns`: most connections in use at once since the last purge.
+    pub max_used_conns: u32,
+    /// `est_need_conns`: connections estimated needed, from the past purge periods.
+    pub est_need_conns: u32,
+    /// `idle_node.key`: when `srv_cleanup_idle_conns` next looks at this server; `None`
+    /// while it has no idle connection.
+    pub idle_purge_exp: Option<Tick>,
     /// Line of the `server` keyword.
     pub line: usize,
     /// `cookie VALUE`: the persistence cookie's value naming this server.
     pub cookie: Option<String>,
     /// `non-stick`: `stick store-*` rules never store this server.
     pub non_stick: bool,
+}
+
+/// One connection in a server's idle list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleConn {
+    /// Its fd (owned by `FdOwner::SrvIdle`).
+    pub fd: Fd,
+    /// `conn->hash_node->hash`: what it was opened with (target, PROXY header).
+    pub hash: u64,
 }
 
 impl Server {
@@ -277,6 +333,14 @@ impl Server {
             counters: SrvCounters::default(),
             last_change: 0,
             rr_current: 0,
+            max_idle_conns: -1,
+            pool_purge_delay: 5000,
+            idle_conns: VecDeque::new(),
+            safe_conns: VecDeque::new(),
+            low_idle_conns: 0,
+            max_used_conns: 0,
+            est_need_conns: 0,
+            idle_purge_exp: None,
             line,
             cookie: None,
             non_stick: false,
@@ -293,6 +357,11 @@ impl Server {
         self.flags.contains(SrvFlags::SRV_RUNNING)
             && !self.flags.intersects(SrvFlags::SRV_MAINTAIN | SrvFlags::SRV_DRAIN)
             && self.uweight > 0
+    }
+
+    /// `curr_idle_conns`: connections in the idle lists.
+    pub fn curr_idle_conns(&self) -> usize {
+        self.idle_conns.len() + self.safe_conns.len()
     }
 
     /// True when `maxconn` is reached: new sessions must queue.
@@ -415,8 +484,57 @@ pub fn srv_parse_kws(
                 }
                 i += 2;
             }
-            "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "init-addr" | "pool-max-conn"
-            | "pool-purge-delay" | "source" | "sni" | "alpn" | "resolvers" => {
+            "pool-max-conn" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.max_idle_conns = crate::haproxy::checks::atol_i32(v);
+                if srv.max_idle_conns < -1 {
+                    return Err(format!("'{a}' must be >= -1"));
+                }
+                i += 2;
+            }
+            "pool-low-conn" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.low_idle_conns = crate::haproxy::checks::atol_i32(v).max(0) as u32;
+                i += 2;
+            }
+            "max-reuse" => {
+                // 2.6 checks it, and only its HTTP/2 and FastCGI connections honour it:
+                // HTTP/1 ones, the only ones haflow has, are reused without a count.
+                val.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                i += 2;
+            }
+            "pool-purge-delay" => {
+                let v = val
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("'{a}' expects <value> as argument."))?;
+                srv.pool_purge_delay = crate::haproxy::standard::parse_time_err(v).map_err(|e| {
+                    e.alert(v, a, |c| format!("unexpected character '{c}' in argument to <{a}>."))
+                })?;
+                i += 2;
+            }
+            "proxy-v2-options" => {
+                // srv_parse_proxy_v2_options() in 2.6: a comma-separated list.
+                for o in val.map_or("", String::as_str).split(',') {
+                    srv.pp_opts |= match o {
+                        "ssl" => SrvPpOpts::SRV_PP_V2_SSL,
+                        "cert-cn" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CN,
+                        "cert-key" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_KEY_ALG,
+                        "cert-sig" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_SIG_ALG,
+                        "ssl-cipher" => SrvPpOpts::SRV_PP_V2_SSL | SrvPpOpts::SRV_PP_V2_SSL_CIPHER,
+                        "authority" => SrvPpOpts::SRV_PP_V2_AUTHORITY,
+                        "crc32c" => SrvPpOpts::SRV_PP_V2_CRC32C,
+                        "unique-id" => SrvPpOpts::SRV_PP_V2_UNIQUE_ID,
+                        _ => return Err(format!("'{o}' : proxy v2 option not implemented")),
+                    };
+                }
+                i += 2;
+            }
+            "id" | "slowstart" | "observe" | "error-limit" | "on-error" | "init-addr" | "source" | "sni"
+            | "alpn" | "resolvers" => {
                 warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
                 i += 2;
             }
@@ -506,6 +624,7 @@ pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     // HAProxy logs a server that was draining (`srv_was_stopping`) as a notice.
     let level = if was_running && !flags.contains(SrvFlags::SRV_DRAIN) { LOG_ALERT } else { LOG_NOTICE };
     let now = w.clock.now_ms.0 / 1000;
+    srv_cleanup_connections(w, sid);
     let srv = w.server_mut(sid);
     srv.flags.insert(SrvFlags::SRV_MAINTAIN);
     srv.flags.remove(SrvFlags::SRV_RUNNING | SrvFlags::SRV_DRAIN);
@@ -660,4 +779,177 @@ pub fn server_parse_maxconn_change_request(w: &mut Haproxy, sid: ServerId, v: &s
         process_srv_queue(w, sid);
     }
     String::new()
+}
+
+// ---------------------------------------------------------------------------------------
+// Idle server connections (2.6): what `http-reuse` draws from.
+
+/// server.c:srv_add_to_idle_list() in 2.6: a server connection whose transaction ended
+/// cleanly is offered to its server's idle lists, the safe one when it already carried
+/// more than one request (`is_safe`). Refused (the caller closes it) when the backend's
+/// `http-reuse` is `never`, `pool-purge-delay` or `pool-max-conn` is 0, the lists hold
+/// `pool-max-conn` connections, or the server already has more idle connections than its
+/// estimated need. Once taken, the fd belongs to the server (`FdOwner::SrvIdle`) and is
+/// watched for a close by the server.
+/// Divergence: one thread, so one pair of lists, and no fd-count thresholds
+/// (`tune.pool-low-fd-ratio`, `tune.pool-high-fd-ratio`).
+pub fn srv_add_to_idle_list(w: &mut Haproxy, sid: ServerId, fd: Fd, hash: u64, is_safe: bool) -> bool {
+    let span = tracing::debug_span!(
+        names::SRV_ADD_TO_IDLE_LIST,
+        server = w.server(sid).name.as_str(),
+        fd = fd.0,
+        safe = is_safe,
+        added = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let reuse = w.proxies[sid.px.idx()].reuse;
+    let srv = w.server(sid);
+    let idle = srv.curr_idle_conns() as u64;
+    let used = u64::from(srv.cur_sess);
+    let room = srv.max_idle_conns < 0 || idle < srv.max_idle_conns as u64;
+    // The first idle connection of its kind is always welcome; more only while the
+    // connections open stay within what the traffic was seen to need.
+    let wanted = (srv.safe_conns.is_empty() && (is_safe || srv.idle_conns.is_empty()))
+        || used + idle <= used.max(u64::from(srv.est_need_conns)) + u64::from(srv.low_idle_conns);
+    let added =
+        reuse != ReuseMode::Never && srv.pool_purge_delay > 0 && room && wanted && w.idle_conn_task.is_some();
+    span.record("added", added);
+    if !added {
+        return false;
+    }
+    let Some(e) = w.fdtab.get_mut(fd) else { return false };
+    e.owner = FdOwner::SrvIdle(sid);
+    e.cb = [Some(srv_idle_conn_io), None];
+    w.fdtab.fd_stop_send(fd);
+    w.fdtab.fd_want_recv(fd);
+    let now = w.clock.now_ms;
+    let srv = w.server_mut(sid);
+    let conn = IdleConn { fd, hash };
+    if is_safe {
+        srv.safe_conns.push_back(conn)
+    } else {
+        srv.idle_conns.push_back(conn)
+    }
+    if srv.idle_purge_exp.is_none() {
+        let when = tick_add(now, srv.pool_purge_delay);
+        srv.idle_purge_exp = Some(when);
+        if let Some(t) = w.idle_conn_task {
+            w.sched.task_schedule(t, when);
+            w.sched.task_queue(t);
+        }
+    }
+    true
+}
+
+/// backend.c:conn_backend_get() in 2.6: take an idle connection opened with `hash` off
+/// the server's safe list (`is_safe`) or its idle list, then its safe list. The oldest
+/// matching one goes first, as 2.6's trees give duplicates in insertion order. The
+/// caller gives the fd its new owner.
+pub fn conn_backend_get(w: &mut Haproxy, sid: ServerId, is_safe: bool, hash: u64) -> Option<Fd> {
+    let span = tracing::debug_span!(
+        names::CONN_BACKEND_GET,
+        server = w.server(sid).name.as_str(),
+        safe = is_safe,
+        fd = tracing::field::Empty
+    );
+    let _g = span.enter();
+    let take = |l: &mut VecDeque<IdleConn>| l.iter().position(|c| c.hash == hash).and_then(|i| l.remove(i));
+    // Bounded by the lists' length: each turn takes one connection off them.
+    loop {
+        let srv = w.server_mut(sid);
+        let conn = if is_safe {
+            take(&mut srv.safe_conns)
+        } else {
+            take(&mut srv.idle_conns).or_else(|| take(&mut srv.safe_conns))
+        };
+        if srv.curr_idle_conns() == 0 {
+            srv.idle_purge_exp = None;
+        }
+        let conn = conn?;
+        // The server may have closed it a moment ago, its FIN not yet seen by the poller
+        // (it comes with this very request's event): never send a request over it.
+        // Divergence: 2.6 sends it and retries the request on a new connection.
+        if crate::haproxy::stream_sock::idle_conn_alive(w, conn.fd) {
+            span.record("fd", conn.fd.0);
+            return Some(conn.fd);
+        }
+        w.fdtab.fd_delete(conn.fd);
+    }
+}
+
+/// The read callback of an idle server connection (2.6's `h1_io_cb()` on an idle
+/// connection): readable means the server closed it, or sent bytes no request asked for.
+/// Either way it cannot carry a request any more: it leaves the lists and is closed.
+pub fn srv_idle_conn_io(w: &mut Haproxy, fd: Fd) {
+    let Some(FdOwner::SrvIdle(sid)) = w.fdtab.get(fd).map(|e| e.owner) else { return };
+    if crate::haproxy::stream_sock::idle_conn_alive(w, fd) {
+        w.fdtab.fd_cant_recv(fd);
+        return;
+    }
+    let srv = w.server_mut(sid);
+    srv.idle_conns.retain(|c| c.fd != fd);
+    srv.safe_conns.retain(|c| c.fd != fd);
+    if srv.curr_idle_conns() == 0 {
+        srv.idle_purge_exp = None;
+    }
+    w.fdtab.fd_delete(fd);
+}
+
+/// server.c:srv_cleanup_idle_conns() in 2.6 (`idle_conn_task`): every `pool-purge-delay`,
+/// a server with idle connections closes half of those beyond what the last period needed
+/// (the most in use at once, `max_used_conns`, or the running estimate `est_need_conns`),
+/// idle ones before safe ones; the estimate moves halfway towards the last period's need.
+pub fn srv_cleanup_idle_conns(w: &mut Haproxy, t: TaskId) -> TaskRun {
+    let now = w.clock.now_ms;
+    let mut next: Option<Tick> = None;
+    let mut to_close = Vec::new();
+    for p in &mut w.proxies {
+        for srv in &mut p.servers {
+            let Some(exp) = srv.idle_purge_exp else { continue };
+            if !tick_is_expired(Some(exp), now) {
+                next = tick_first(next, Some(exp));
+                continue;
+            }
+            let _s = tracing::debug_span!(
+                names::SRV_CLEANUP_IDLE_CONNS,
+                server = srv.name.as_str(),
+                idle = srv.curr_idle_conns(),
+                killed = tracing::field::Empty
+            )
+            .entered();
+            let used = i64::from(srv.cur_sess);
+            let exceed =
+                used + srv.curr_idle_conns() as i64 - i64::from(srv.max_used_conns.max(srv.est_need_conns));
+            let to_kill = (exceed / 2 + (exceed & 1)).max(0) as usize;
+            srv.est_need_conns = ((srv.est_need_conns + srv.max_used_conns) / 2).max(srv.max_used_conns);
+            srv.max_used_conns = srv.cur_sess;
+            for _ in 0..to_kill {
+                match srv.idle_conns.pop_front().or_else(|| srv.safe_conns.pop_front()) {
+                    Some(c) => to_close.push(c.fd),
+                    None => break,
+                }
+            }
+            _s.record("killed", to_kill);
+            srv.idle_purge_exp = (srv.curr_idle_conns() > 0).then(|| tick_add(now, srv.pool_purge_delay));
+            next = tick_first(next, srv.idle_purge_exp);
+        }
+    }
+    for fd in to_close {
+        w.fdtab.fd_delete(fd);
+    }
+    if let Some(task) = w.sched.get_mut(t) {
+        task.expire = next;
+    }
+    TaskRun::Alive
+}
+
+/// server.c:srv_cleanup_connections() in 2.6: close every idle connection of a server
+/// (it went down or into maintenance: they lead nowhere useful any more).
+pub fn srv_cleanup_connections(w: &mut Haproxy, sid: ServerId) {
+    let srv = w.server_mut(sid);
+    let fds: Vec<Fd> = srv.idle_conns.drain(..).chain(srv.safe_conns.drain(..)).map(|c| c.fd).collect();
+    srv.idle_purge_exp = None;
+    for fd in fds {
+        w.fdtab.fd_delete(fd);
+    }
 }

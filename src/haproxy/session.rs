@@ -130,7 +130,30 @@ bitflags::bitflags! {
         const SN_REDISP      = 0x0100;
         /// The frontend address (`si[0].addr.to`) is known: a PROXY protocol header gave it.
         const SN_FRT_ADDR_SET = 0x0400;
+        /// The server connection of this transaction was reused: it already carried a
+        /// request (2.6's `SF_SRV_REUSED`). Once idle, it goes to the safe list.
+        const SN_SRV_REUSED  = 0x0800;
+        /// The connection began with a PROXY protocol header (`CO_FL_RCVD_PROXY`).
+        const SN_RCVD_PROXY  = 0x1000;
+        /// The server connection is this session's alone (2.6's `CO_FL_PRIVATE`): the
+        /// server authenticated it (NTLM, Negotiate). Kept for as long as the connection.
+        const SN_SRV_PRIVATE = 0x2000;
+        /// The next requests go to the server of the kept connection when it is still
+        /// usable (2.6's `SESS_FL_PREFER_LAST`).
+        const SN_PREFER_LAST = 0x4000;
     }
+}
+
+/// A server connection a session keeps idle between two of its transactions: private to
+/// it (`http-reuse never`, `dispatch`, `option transparent`, or refused by the server's
+/// idle lists), reused only by its next request to the same target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptConn {
+    /// The server it leads to (`None` for a `dispatch` or transparent target).
+    pub srv: Option<ServerId>,
+    /// What it was opened with (`conn_calculate_hash`): only a request that would open
+    /// the same connection may use it.
+    pub hash: u64,
 }
 
 /// What `session_accept` did with a connection (HAProxy returns 1, 0 or -1).
@@ -219,15 +242,22 @@ pub struct Session {
     pub srv: Option<ServerId>,
     /// `s->srv_conn`: the server whose `served` counts this session (holds a slot).
     pub srv_conn: Option<ServerId>,
-    /// Keep-alive: the server whose connection `si[1].fd` still holds, idle, for reuse.
-    pub idle_srv: Option<ServerId>,
+    /// Keep-alive: the connection `si[1].fd` still holds, idle, for this session's next
+    /// request.
+    pub idle_conn: Option<KeptConn>,
+    /// The TLVs of the client connection's PROXY v2 header that haflow keeps (2.6's
+    /// `conn->proxy_authority`, `conn->proxy_unique_id`); boxed: rarely there.
+    pub pp_tlvs: Option<Box<crate::haproxy::frontend::PpTlvs>>,
+    /// `conn_calculate_hash()` of the server connection in `si[1]` (2.6): the target and
+    /// the PROXY header it was opened with.
+    pub srv_conn_hash: u64,
     /// 2.6's `sess->srv_list`: idle connections to servers this session used before
     /// and left for another (a switch of backend), kept unpolled for when it comes back
     /// to them (at most `MAX_SRV_LIST`). 1.5 closed them; HAProxy 2.6 keeps them, and
     /// a server expecting its next request on the same connection sees that.
     /// Divergence: 2.6 keeps watching them for a close; here they are probed when taken
     /// back (`idle_conn_alive`).
-    pub srv_list: Vec<(ServerId, Fd)>,
+    pub srv_list: Vec<(KeptConn, Fd)>,
     /// The server of the previous attempt, when redispatched (for the log).
     pub prev_srv: Option<ServerId>,
     /// True while the session waits in a queue (`s->pend_pos`).
@@ -270,8 +300,6 @@ pub struct Session {
     /// When the current `inspect-delay` ends (`s->rules_exp`, 2.6; 1.5 kept it in
     /// `analyse_exp`, which the HTTP keep-alive timer also uses).
     pub rules_exp: crate::haproxy::time::Expire,
-    /// The unique id a PROXY protocol v2 header carried (`fc_pp_unique_id`).
-    pub pp_unique_id: Option<Box<[u8]>>,
     /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
     /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
     pub unique_id: Option<Box<[u8]>>,
@@ -332,7 +360,9 @@ impl Session {
             be: fe,
             srv: None,
             srv_conn: None,
-            idle_srv: None,
+            idle_conn: None,
+            pp_tlvs: None,
+            srv_conn_hash: 0,
             srv_list: Vec::new(),
             prev_srv: None,
             pend_pos: false,
@@ -351,7 +381,6 @@ impl Session {
             timeout_tunnel: None,
             last_rule: None,
             rules_exp: TICK_ETERNITY,
-            pp_unique_id: None,
             unique_id: None,
             logs: SessLogs {
                 accept_date: date,

@@ -509,7 +509,9 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     let c = &sv.counters;
     let http = p.mode == ProxyMode::PR_MODE_HTTP;
     let sid = ServerId { px: p.id, idx: i as u32 };
-    let idle = w.sessions.iter().filter(|(_, s)| s.idle_srv == Some(sid)).count();
+    // Idle connections: those in the server's lists, and those sessions keep for themselves.
+    let private = w.sessions.iter().filter(|(_, s)| s.idle_conn.is_some_and(|k| k.srv == Some(sid))).count();
+    let idle = sv.curr_idle_conns() + private;
     let mut r = Row::new();
     r.set("pxname", &p.name);
     r.set("svname", &sv.name);
@@ -570,14 +572,17 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     r.set("addr", sv.addr);
     r.set("mode", p.mode);
     r.set("wrew", c.failed_rewrites);
-    r.set("connect", c.cum_sess);
-    r.set("reuse", 0);
+    r.set("connect", c.connect);
+    r.set("reuse", c.reuse);
     r.set("srv_icur", idle);
+    if sv.max_idle_conns >= 0 {
+        r.set("src_ilim", sv.max_idle_conns);
+    }
     r.set("eint", 0);
-    r.set("idle_conn_cur", idle);
-    r.set("safe_conn_cur", 0);
+    r.set("idle_conn_cur", sv.idle_conns.len() + private);
+    r.set("safe_conn_cur", sv.safe_conns.len());
     r.set("used_conn_cur", sv.cur_sess);
-    r.set("need_conn_est", 0);
+    r.set("need_conn_est", sv.est_need_conns);
     r.set("uweight", sv.uweight);
     r.set("-", "-");
     r.set_all(&SSL_H2, 0);

@@ -167,7 +167,7 @@ pub fn stream_sock_read(w: &mut Haproxy, fd: Fd) {
 /// The body of `stream_sock_read`, for one stream interface of a session at hand.
 pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     let Some(fd) = s.si[side as usize].fd else { return };
-    if s.si[side as usize].state == SiState::SI_ST_INI && s.idle_srv.is_some() {
+    if s.si[side as usize].state == SiState::SI_ST_INI && s.idle_conn.is_some() {
         idle_conn_read(w, s, fd);
         return;
     }
@@ -287,7 +287,7 @@ fn idle_conn_read(w: &mut Haproxy, s: &mut Session, fd: Fd) {
     if !idle_conn_alive(w, fd) {
         w.fdtab.fd_delete(fd);
         s.si[Side::Srv as usize].fd = None;
-        s.idle_srv = None;
+        s.idle_conn = None;
     } else {
         w.fdtab.fd_cant_recv(fd);
     }
@@ -628,7 +628,7 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
     let now = w.clock.now_ms;
     let si = &s.si[side as usize];
     let Some(fd) = si.fd else { return };
-    if si.state == SiState::SI_ST_INI && s.idle_srv.is_some() {
+    if si.state == SiState::SI_ST_INI && s.idle_conn.is_some() {
         // Watch the idle server connection for a close.
         w.fdtab.fd_want_recv(fd);
         w.fdtab.fd_stop_send(fd);

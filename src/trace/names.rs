@@ -189,6 +189,12 @@ pub const ASSIGN_SERVER: &str = "assign_server";
 pub const CONNECT_SERVER: &str = "connect_server";
 /// proto_tcp.c:tcp_connect_server()
 pub const TCP_CONNECT_SERVER: &str = "tcp_connect_server";
+/// backend.c:conn_backend_get() (2.6)
+pub const CONN_BACKEND_GET: &str = "conn_backend_get";
+/// server.c:srv_add_to_idle_list() (2.6)
+pub const SRV_ADD_TO_IDLE_LIST: &str = "srv_add_to_idle_list";
+/// server.c:srv_cleanup_idle_conns() (2.6)
+pub const SRV_CLEANUP_IDLE_CONNS: &str = "srv_cleanup_idle_conns";
 /// session.c:sess_update_stream_int()
 pub const SESS_UPDATE_STREAM_INT: &str = "sess_update_stream_int";
 /// session.c:sess_update_st_con_tcp()

@@ -16,6 +16,7 @@ mod lifecycle;
 mod pipelining;
 mod proxy_protocol;
 mod reload;
+mod reuse;
 mod scenarios;
 mod side_by_side;
 mod soak;

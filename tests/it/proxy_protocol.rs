@@ -140,7 +140,8 @@ fn send_proxy_opens_each_server_connection_with_the_header() {
         assert_eq!(c.read_response(false).unwrap().status, 200);
         let got = seen.join().unwrap();
         let (header, request) = if v2 {
-            let header = haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")));
+            let header =
+                haflow::haproxy::frontend::make_proxy_line_v2(Some(client), Some(p.addr("fe")), false, &[]);
             (header.clone(), got[header.len().min(got.len())..].to_vec())
         } else {
             let line =
@@ -183,4 +184,101 @@ fn a_proxy_chain_keeps_the_real_client() {
     drop(c);
     assert_idle(&outer);
     assert_idle(&inner);
+}
+
+const TLV_CFG: &str = r#"
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 2s
+    timeout server 2s
+frontend fe
+    bind "127.0.0.1:${PORT}" accept-proxy
+    http-after-response set-header authority %[fc_pp_authority]
+    http-after-response set-header uid %[fc_pp_unique_id]
+    http-after-response set-header rcvd %[fc_rcvd_proxy]
+    http-request return status 200
+"#;
+
+/// What `addr` answers to `header` then a request: the status and the `authority`, `uid`
+/// and `rcvd` headers, or `None` when it closed without an answer.
+fn tlv_answer(addr: std::net::SocketAddr, header: &[u8]) -> Option<(u16, String, String, String)> {
+    let mut c = Conn::connect(addr, SOON).ok()?;
+    c.send_raw(&[header, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"].concat()).ok()?;
+    let r = c.read_response(false).ok()?;
+    let h = |n: &str| r.header(n).unwrap_or("-").to_string();
+    Some((r.status, h("authority"), h("uid"), h("rcvd")))
+}
+
+#[test]
+fn v2_tlvs_are_checked_and_read_by_the_fc_pp_fetches() {
+    use haflow::haproxy::frontend::{PP2_TYPE_AUTHORITY, PP2_TYPE_UNIQUE_ID, make_proxy_line_v2};
+    let (src, dst) = ("192.0.2.1:51000".parse().ok(), "198.51.100.2:80".parse().ok());
+    let good = make_proxy_line_v2(
+        src,
+        dst,
+        true,
+        &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"id-1")],
+    );
+    let mut bad_crc = good.clone();
+    bad_crc[30] ^= 1; // inside the checksum, right after the addresses' 12 bytes and the TLV head
+    // A TLV announcing more bytes than the header holds, and one ending before it does.
+    let mut overflow = make_proxy_line_v2(src, dst, false, &[(PP2_TYPE_AUTHORITY, b"12345")]);
+    overflow[30] = 10;
+    let mut short = make_proxy_line_v2(src, dst, false, &[(PP2_TYPE_AUTHORITY, b"12345")]);
+    short[30] = 4;
+    let cases: [(&str, &[u8]); 5] =
+        [("good", &good), ("bad crc", &bad_crc), ("overflow", &overflow), ("short", &short), ("v1", V1)];
+    let want = [
+        Some((200, "example.com".into(), "id-1".into(), "1".into())),
+        None,
+        None,
+        None,
+        Some((200, String::new(), String::new(), "1".into())),
+    ];
+    let p = proxy(TLV_CFG, &[("PORT", "0".into())]);
+    for ((name, header), want) in cases.iter().zip(&want) {
+        assert_eq!(&tlv_answer(p.addr("fe"), header), want, "haflow: {name}");
+        assert_idle(&p);
+    }
+    let Some(hap) = start_haproxy_with(TLV_CFG, &[]) else { return };
+    for ((name, header), want) in cases.iter().zip(&want) {
+        assert_eq!(&tlv_answer(hap.addr, header), want, "haproxy: {name}");
+    }
+}
+
+/// `send-proxy-v2` with `proxy-v2-options`: the exact header a server receives, from
+/// haflow and from HAProxy 2.6 (a checksum first, then the authority the client's own
+/// header carried, the request's unique id, and the TLS TLV of a client not on TLS).
+#[test]
+fn proxy_v2_options_send_the_tlvs_haproxy_sends() {
+    use haflow::haproxy::frontend::{
+        PP2_TYPE_AUTHORITY, PP2_TYPE_SSL, PP2_TYPE_UNIQUE_ID, make_proxy_line_v2,
+    };
+    let cfg = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 2s\n    timeout server 2s\n\
+               frontend fe\n    bind \"127.0.0.1:${PORT}\" accept-proxy\n    unique-id-format TEST-%[req.hdr(in)]\n\
+               \x20   default_backend be\nbackend be\n\
+               \x20   server s1 \"${S1}\" send-proxy-v2 proxy-v2-options crc32c,authority,unique-id,ssl\n";
+    let (src, dst) = ("192.0.2.1:51000".parse().ok(), "198.51.100.2:80".parse().ok());
+    let incoming = make_proxy_line_v2(src, dst, false, &[(PP2_TYPE_AUTHORITY, b"example.com")]);
+    let want = make_proxy_line_v2(
+        src,
+        dst,
+        true,
+        &[(PP2_TYPE_AUTHORITY, b"example.com"), (PP2_TYPE_UNIQUE_ID, b"TEST-foo"), (PP2_TYPE_SSL, &[0; 5])],
+    );
+    let through = |addr: std::net::SocketAddr, seen: std::thread::JoinHandle<Vec<u8>>| {
+        let mut c = Conn::connect(addr, SOON).unwrap();
+        c.send_raw(&[&incoming[..], b"GET / HTTP/1.1\r\nHost: h\r\nin: foo\r\n\r\n"].concat()).unwrap();
+        assert_eq!(c.read_response(false).unwrap().status, 200);
+        let got = seen.join().unwrap();
+        got[..want.len().min(got.len())].to_vec()
+    };
+    let (srv, seen) = recording_server();
+    let p = proxy(cfg, &[("S1", a(srv)), ("PORT", "0".into())]);
+    assert_eq!(through(p.addr("fe"), seen), want, "haflow");
+    assert_idle(&p);
+    let (srv, seen) = recording_server();
+    let Some(hap) = start_haproxy_with(cfg, &[("S1", a(srv))]) else { return };
+    assert_eq!(through(hap.addr, seen), want, "haproxy");
 }

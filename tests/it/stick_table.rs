@@ -157,6 +157,7 @@ fn a_missing_table_or_a_bad_store_option_is_refused() {
 }
 
 /// A server that answers `200` with `extra` headers and reports each request head it read.
+/// Each connection has its own thread: the proxy keeps idle ones open for reuse.
 fn recording_server(extra: &'static str) -> (std::net::SocketAddr, Receiver<String>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -164,23 +165,26 @@ fn recording_server(extra: &'static str) -> (std::net::SocketAddr, Receiver<Stri
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(mut c) = c else { return };
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            loop {
-                let mut head = String::new();
-                let mut line = String::new();
-                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    head.push_str(&line);
-                    line.clear();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                loop {
+                    let mut head = String::new();
+                    let mut line = String::new();
+                    while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        head.push_str(&line);
+                        line.clear();
+                    }
+                    if head.is_empty() || tx.send(head).is_err() {
+                        break;
+                    }
+                    let resp = format!("HTTP/1.1 200 OK\r\n{extra}Content-Length: 0\r\n\r\n");
+                    if c.write_all(resp.as_bytes()).is_err() {
+                        break;
+                    }
                 }
-                if head.is_empty() || tx.send(head).is_err() {
-                    break;
-                }
-                let resp = format!("HTTP/1.1 200 OK\r\n{extra}Content-Length: 0\r\n\r\n");
-                if c.write_all(resp.as_bytes()).is_err() {
-                    break;
-                }
-            }
-            let _ = c.read(&mut [0u8; 1]);
+                let _ = c.read(&mut [0u8; 1]);
+            });
         }
     });
     (addr, rx)
