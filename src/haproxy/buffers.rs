@@ -139,6 +139,9 @@ bitflags::bitflags! {
         const AN_REQ_PRST_RDP_COOKIE  = 0x00000800;
         /// `http_request_forward_body`: forward the request body.
         const AN_REQ_HTTP_XFER_BODY   = 0x00001000;
+        /// `process_server_rules`: the `use-server` rules (1.5.0, where it is 0x00000080 and
+        /// the later bits moved up; haflow keeps 1.5-dev8's values and takes a free bit).
+        const AN_REQ_SRV_RULES        = 0x00002000;
         /// `tcp-response content` rules.
         const AN_RES_INSPECT          = 0x00010000;
         /// `http_wait_for_response`: wait for and parse the response head.

@@ -30,15 +30,15 @@ use crate::haproxy::log::{FACILITIES, LEVELS, LogDest, LogFormat, LogTarget, Sys
 use crate::haproxy::proto_tcp::{PROTO_TCPV4, tcpv4_add_listener};
 use crate::haproxy::protocols::ProtoList;
 use crate::haproxy::proxy::{
-    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, SwitchingRule,
-    Timeouts,
+    BalanceAlgo, FltConf, HttpConnMode, Proxy, ProxyCap, ProxyMode, ProxyOptions, ReuseMode, ServerRule,
+    SwitchingRule, Timeouts,
 };
-use crate::haproxy::server::{Server, srv_parse_kws};
+use crate::haproxy::server::{Server, SrvFlags, srv_parse_kws};
 use crate::haproxy::session::{process_session, session_accept};
 use crate::haproxy::standard::{ParsedAddr, expand_range, parse_size_err, parse_time_err, str2sa_range};
 use crate::haproxy::tcp_rules::{TcpParsed, TcpRuleSet, tcp_parse_tcp_req};
 use crate::haproxy::tcpcheck::{PxCtx, TcpcheckRulesets};
-use crate::ids::{CacheId, ListenerId, ProxyId};
+use crate::ids::{CacheId, ListenerId, ProxyId, ServerId};
 use crate::trace::names;
 
 /// Everything the configuration produced, ready for `init`.
@@ -56,6 +56,20 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `cache` sections in declaration order.
     pub caches: Vec<Cache>,
+    /// Servers named by sample arguments (`srv_conn(test/s1)`), resolved and marked
+    /// non-purgeable by `check_config_validity`.
+    pub srv_refs: Vec<SrvRef>,
+}
+
+/// A `[backend/]server` sample argument waiting to be resolved.
+#[derive(Debug, Clone)]
+pub struct SrvRef {
+    /// The proxy whose line names it (`None`: a `defaults` section).
+    pub px: Option<ProxyId>,
+    /// The argument as written.
+    pub name: String,
+    /// `file:line` of the line.
+    pub at: String,
 }
 
 /// What went wrong: the ALERTs and WARNINGs to print, HAProxy style.
@@ -234,6 +248,7 @@ const PROXY_KW: &[&str] = &[
     "server",
     "default_backend",
     "use_backend",
+    "use-server",
     "balance",
     "retries",
     "option",
@@ -297,7 +312,6 @@ const PROXY_KNOWN: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "use-server",
     "declare",
     "retry-on",
     "guid",
@@ -876,6 +890,14 @@ impl Parser<'_> {
                     if let Err(e) = self.cfg_parse_listen(&args) {
                         self.alert(e);
                     }
+                    let px = match self.section {
+                        Section::Proxy(id) => Some(id),
+                        _ => None,
+                    };
+                    for name in crate::haproxy::sample::take_srv_refs() {
+                        let at = format!("{}:{}", self.file, self.line);
+                        self.cfg.srv_refs.push(SrvRef { px, name, at });
+                    }
                 }
                 Section::HttpErrors => {
                     let name = self.http_errors_name.clone();
@@ -1421,6 +1443,25 @@ impl Parser<'_> {
                     dynamic,
                     line,
                 });
+            }
+            "use-server" => {
+                // cfgparse.c in 1.5.0: a backend keyword, one condition required.
+                if self.in_defaults() {
+                    return Err("'use-server' not allowed in 'defaults' section.".into());
+                }
+                need(ProxyCap::PR_CAP_BE, kw)?;
+                let name =
+                    args.get(1).filter(|a| !a.is_empty()).ok_or("'use-server' expects a server name.")?;
+                if !matches!(args.get(2).map(String::as_str), Some("if" | "unless")) {
+                    return Err(
+                        "'use-server' requires either 'if' or 'unless' followed by a condition.".into()
+                    );
+                }
+                let cond = parse_acl_cond(&args[2..], &self.cur().acls)
+                    .map_err(|e| format!("error detected while parsing switching rule : {e}."))?;
+                let srv_name = name.clone();
+                self.cur().server_rules.push(ServerRule { cond, srv_name, srv: None });
+                self.cur().be_req_ana |= Analysers::AN_REQ_SRV_RULES;
             }
             "balance" => {
                 need(ProxyCap::PR_CAP_BE, kw)?;
@@ -2364,6 +2405,111 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
     Ok(cfg)
 }
 
+/// The parts of cfgparse.c:check_config_validity() (1.5.0) and sample.c:smp_resolve_args()
+/// (2.6) that find the servers the configuration names: `srv_*` sample arguments,
+/// `use-server` rules, `track`. Each server found is marked non-purgeable (2.6).
+fn resolve_server_refs(cfg: &mut Config, diag: &mut Diag, find_be: &dyn Fn(&str) -> Option<ProxyId>) {
+    let find = |px: &[Proxy], be: ProxyId, name: &str| px[be.idx()].find_server(name);
+    for r in std::mem::take(&mut cfg.srv_refs) {
+        let (be, sname) = match r.name.rsplit_once('/') {
+            Some((pname, sname)) => match find_be(pname) {
+                Some(be) => (be, sname),
+                None => {
+                    diag.alerts.push(format!(
+                        "parsing [{}]: unable to find proxy '{pname}' referenced in arg 1 of a sample fetch.",
+                        r.at
+                    ));
+                    continue;
+                }
+            },
+            None => match r.px {
+                Some(px) => (px, r.name.as_str()),
+                None => {
+                    diag.alerts.push(format!(
+                        "parsing [{}]: backend name must be set in arg 1 of a sample fetch.",
+                        r.at
+                    ));
+                    continue;
+                }
+            },
+        };
+        match find(&cfg.proxies, be, sname) {
+            Some(i) => cfg.proxies[be.idx()].servers[i].non_purgeable = true,
+            None => diag.alerts.push(format!(
+                "parsing [{}]: unable to find server '{sname}' in proxy '{}', referenced in arg 1 of a sample fetch.",
+                r.at,
+                cfg.proxies[be.idx()].name
+            )),
+        }
+    }
+    for pi in 0..cfg.proxies.len() {
+        let px = ProxyId::from(pi);
+        let mut rules = std::mem::take(&mut cfg.proxies[pi].server_rules);
+        for rule in &mut rules {
+            rule.srv = find(&cfg.proxies, px, &rule.srv_name);
+            match rule.srv {
+                Some(i) => cfg.proxies[pi].servers[i].non_purgeable = true,
+                None => diag.alerts.push(format!(
+                    "config : {} '{}' : unable to find server '{}' referenced in a 'use-server' rule.",
+                    cfg.proxies[pi].section_name(),
+                    cfg.proxies[pi].name,
+                    rule.srv_name
+                )),
+            }
+        }
+        cfg.proxies[pi].server_rules = rules;
+        for si in 0..cfg.proxies[pi].servers.slots() {
+            let Some(name) = cfg.proxies[pi].servers.get(si).and_then(|s| s.track_name.clone()) else {
+                continue;
+            };
+            let p = &cfg.proxies[pi];
+            let me_name = format!("{}/{}", p.name, p.servers[si].name);
+            let what = format!("config : {} '{}', server '{}'", p.section_name(), p.name, p.servers[si].name);
+            let (be, sname) = match name.rsplit_once('/') {
+                Some((pname, sname)) => match find_be(pname) {
+                    Some(be) => (be, sname),
+                    None => {
+                        diag.alerts
+                            .push(format!("{what}: unable to find required proxy '{pname}' for tracking."));
+                        continue;
+                    }
+                },
+                None => (px, name.as_str()),
+            };
+            let Some(ti) = find(&cfg.proxies, be, sname) else {
+                diag.alerts.push(format!("{what}: unable to find required server '{sname}' for tracking."));
+                continue;
+            };
+            let t = &cfg.proxies[be.idx()].servers[ti];
+            let tname = format!("{}/{}", cfg.proxies[be.idx()].name, t.name);
+            if t.check.is_none() && t.agent.is_none() && t.track_name.is_none() {
+                diag.alerts.push(format!(
+                    "{what}: unable to use {tname} for tracking as it does not have any check nor agent enabled."
+                ));
+                continue;
+            }
+            let me = ServerId { px, idx: si as u32 };
+            let mut at = t.track;
+            while let Some(l) = at.filter(|&l| l != me) {
+                at = cfg.proxies[l.px.idx()].servers[l.idx as usize].track;
+            }
+            if at.is_some() {
+                diag.alerts.push(format!(
+                    "{what}: unable to track {tname} as it belongs to a tracking chain looping back to {me_name}."
+                ));
+                continue;
+            }
+            let maint = t.flags.contains(SrvFlags::SRV_MAINTAIN);
+            cfg.proxies[be.idx()].servers[ti].non_purgeable = true;
+            let sv = &mut cfg.proxies[pi].servers[si];
+            sv.track = Some(ServerId { px: be, idx: ti as u32 });
+            if maint {
+                sv.flags.insert(SrvFlags::SRV_MAINTAIN);
+            }
+        }
+    }
+}
+
 /// cfgparse.c:check_config_validity() in 1.5-dev8: resolve names, check what cannot work,
 /// and wire each frontend and listener to the functions that will run: `p->accept =
 /// frontend_accept`, `l->accept = session_accept`, `l->handler = process_session`, and
@@ -2408,6 +2554,7 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     let find_be = |name: &str| {
         names.iter().position(|(n, c)| n == name && c.contains(ProxyCap::PR_CAP_BE)).map(ProxyId::from)
     };
+    resolve_server_refs(cfg, &mut diag, &find_be);
     for p in &mut cfg.proxies {
         if p.state == crate::haproxy::proxy::ProxyState::PR_STSTOPPED {
             // proxy.c:stop_proxy() at this point in 1.5-dev8: a `disabled` proxy's

@@ -1271,9 +1271,8 @@ fn cli_parse_add_server(w: &mut Haproxy, args: &[&str]) -> String {
 /// server.c:cli_parse_delete_server() in 2.6: `del server <bk>/<srv>`. Only a server in
 /// maintenance with nothing attached (no session on it or queued for it, no session that
 /// last used it) is deleted; its check tasks and connections, its statistics and its
-/// slot's content are freed. haflow has no configuration element pointing to a server
-/// (`track`, `use-server`, `srv_*` fetches with an argument), so every server is
-/// purgeable.
+/// slot's content are freed. A server the configuration points at (`track`,
+/// `use-server`, `srv_*` fetches with an argument) is never deleted.
 fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
     // These answers have no newline of their own in 2.6 (cli_err() with a bare message):
     // only the end of the answer follows.
@@ -1282,6 +1281,10 @@ fn cli_parse_delete_server(w: &mut Haproxy, arg: Option<&str>) -> String {
         Err(e) => return e.trim_end().to_string(),
     };
     let srv = w.server(sid);
+    if srv.non_purgeable {
+        return "This server cannot be removed at runtime due to other configuration elements pointing to it."
+            .into();
+    }
     if !srv.flags.contains(SrvFlags::SRV_MAINTAIN) {
         return "Only servers in maintenance mode can be deleted.".into();
     }

@@ -263,6 +263,17 @@ pub struct SwitchingRule {
     pub line: usize,
 }
 
+/// A `use-server NAME if|unless COND` rule (`struct server_rule`, 1.5).
+#[derive(Clone, Debug)]
+pub struct ServerRule {
+    /// The condition; the rule applies when it matches.
+    pub cond: Condition,
+    /// Server name as written (resolved by `check_config_validity`).
+    pub srv_name: String,
+    /// The resolved server: its slot in this backend.
+    pub srv: Option<usize>,
+}
+
 /// Per-proxy counters (`struct pxcounters`), as `show stat` prints them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyCounters {
@@ -368,6 +379,8 @@ pub struct Proxy {
     pub defbe: Option<ProxyId>,
     /// `use_backend` rules in order.
     pub switching_rules: Vec<SwitchingRule>,
+    /// `use-server` rules in order.
+    pub server_rules: Vec<ServerRule>,
     /// Named ACLs declared in this section.
     pub acls: AclList,
     /// `http-request` rules in order (those of its `defaults` section first).
@@ -494,6 +507,7 @@ impl Proxy {
             defbe_name: None,
             defbe: None,
             switching_rules: Vec::new(),
+            server_rules: Vec::new(),
             acls: AclList::default(),
             http_req_rules: Vec::new(),
             http_res_rules: Vec::new(),

@@ -29,9 +29,11 @@ use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
+use crate::haproxy::server::{Server, SrvFlags};
 use crate::haproxy::session::Session;
 use crate::haproxy::stick_table as st;
 use crate::haproxy::vars::{VarName, Vars, register_name};
+use crate::ids::ServerId;
 
 /// A sample's type (`enum smp_type`).
 #[allow(non_camel_case_types)]
@@ -1254,6 +1256,55 @@ fn smp_fetch_nbsrv(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
+/// The server an `ARGT_SRV` argument names: `backend/server`, or a server of the
+/// session's backend (the configuration checked both exist; `del server` cannot remove it).
+fn srv_arg<'a>(a: &[Arg], c: &SmpCtx<'a>) -> Option<(&'a Haproxy, &'a Server, ServerId)> {
+    let (w, s) = c.strm?;
+    let Arg::Str(n) = a.first()? else { return None };
+    let n = std::str::from_utf8(n).ok()?;
+    let p = match n.rsplit_once('/') {
+        Some((be, _)) => w.proxies.iter().find(|p| p.name == be && p.is_backend())?,
+        None => &w.proxies[s.be.idx()],
+    };
+    let name = n.rsplit_once('/').map_or(n, |(_, sv)| sv);
+    let i = p.find_server(name)?;
+    Some((w, &p.servers[i], ServerId { px: p.id, idx: i as u32 }))
+}
+
+/// backend.c:smp_fetch_srv_conn() in 1.5.0: `srv_conn([backend/]server)`, the
+/// connections open to the server now.
+fn smp_fetch_srv_conn(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((_, sv, _)) = srv_arg(a, c) {
+        out.push(SmpData::Sint(i64::from(sv.cur_sess)));
+    }
+}
+
+/// backend.c:smp_fetch_srv_is_up() in 1.5.0: `srv_is_up([backend/]server)`, true when
+/// the server is neither in maintenance nor down by its checks (or those it tracks).
+fn smp_fetch_srv_is_up(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((_, sv, _)) = srv_arg(a, c) {
+        let up = sv.flags.contains(SrvFlags::SRV_RUNNING) && !sv.flags.contains(SrvFlags::SRV_MAINTAIN);
+        out.push(SmpData::Bool(up));
+    }
+}
+
+/// backend.c:smp_fetch_srv_queue() in 2.6: `srv_queue([backend/]server)`, the sessions
+/// waiting for a slot on the server.
+fn smp_fetch_srv_queue(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((_, sv, _)) = srv_arg(a, c) {
+        out.push(SmpData::Sint(sv.pendconns.len() as i64));
+    }
+}
+
+/// backend.c:smp_fetch_srv_sess_rate() in 1.5.0: `srv_sess_rate([backend/]server)`,
+/// sessions per second sent to the server over the last second.
+fn smp_fetch_srv_sess_rate(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, sv, sid)) = srv_arg(a, c) {
+        let r = w.cli.stats.srv_sess_rate(sid, sv.counters.cum_sess, w.clock.now_ms.0);
+        out.push(SmpData::Sint(r as i64));
+    }
+}
+
 /// The cookies of the `Cookie` (request) or `Set-Cookie` (response) headers: name and
 /// value pairs in order.
 fn cookies(head: &Head, res: bool) -> Vec<(&[u8], &[u8])> {
@@ -1534,6 +1585,26 @@ fn check_const_bin(a: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
+/// Argument checker of the `srv_*([backend/]server)` fetches: the name is kept and
+/// checked once every section is known (`check_config_validity`, as 2.6's
+/// `smp_resolve_args`), which also marks the server as one `del server` cannot remove.
+fn check_srv_arg(a: &mut [Arg]) -> Result<(), String> {
+    if let Some(Arg::Str(n)) = a.first() {
+        SRV_REFS.with(|r| r.borrow_mut().push(String::from_utf8_lossy(n).into_owned()));
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Servers named by sample arguments on the configuration line being parsed.
+    static SRV_REFS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The `[backend/]server` names sample arguments referred to since the last call.
+pub fn take_srv_refs() -> Vec<String> {
+    SRV_REFS.with(|r| std::mem::take(&mut *r.borrow_mut()))
+}
+
 /// Decodes an even-length hexadecimal string.
 fn parse_hex(s: &[u8]) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
@@ -1583,6 +1654,8 @@ const HDR_ARGS: ArgMask = args(0, &[ARGT_STR, ARGT_SINT]);
 const SC_ARGS: ArgMask = args(1, &[ARGT_SINT, ARGT_TAB]);
 /// `scN_*([<table>])`, `src_*([<table>])`.
 const TAB_ARG: ArgMask = args(0, &[ARGT_TAB]);
+/// `[backend/]server`, required.
+const SRV_ARG: ArgMask = args(1, &[ARGT_SRV]);
 /// `table_*(<table>)`.
 const TAB_CONV: ArgMask = args(1, &[ARGT_TAB]);
 const NAME_ARG: ArgMask = args(0, &[ARGT_STR]);
@@ -1629,6 +1702,10 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("srv_name", smp_fetch_srv_name, ARG0, None, SMP_T_STR),
     fetch!("srv_id", smp_fetch_srv_id, ARG0, None, SMP_T_SINT),
     fetch!("nbsrv", smp_fetch_nbsrv, args(0, &[ARGT_BE]), None, SMP_T_SINT),
+    fetch!("srv_conn", smp_fetch_srv_conn, SRV_ARG, Some(check_srv_arg), SMP_T_SINT),
+    fetch!("srv_is_up", smp_fetch_srv_is_up, SRV_ARG, Some(check_srv_arg), SMP_T_BOOL),
+    fetch!("srv_queue", smp_fetch_srv_queue, SRV_ARG, Some(check_srv_arg), SMP_T_SINT),
+    fetch!("srv_sess_rate", smp_fetch_srv_sess_rate, SRV_ARG, Some(check_srv_arg), SMP_T_SINT),
     fetch!("be_server_timeout", smp_fetch_be_server_timeout, ARG0, None, SMP_T_SINT),
     fetch!("cur_server_timeout", smp_fetch_cur_server_timeout, ARG0, None, SMP_T_SINT),
     fetch!("be_tunnel_timeout", smp_fetch_be_tunnel_timeout, ARG0, None, SMP_T_SINT),

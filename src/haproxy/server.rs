@@ -297,6 +297,13 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `non-stick`: `stick store-*` rules never store this server.
     pub non_stick: bool,
+    /// `SRV_F_NON_PURGEABLE` (2.6): the configuration points at this server (`use-server`,
+    /// `track`, a `srv_*` sample argument), so `del server` refuses to remove it.
+    pub non_purgeable: bool,
+    /// `track [backend/]server` as written (resolved by `check_config_validity`).
+    pub track_name: Option<String>,
+    /// `srv->track` (1.5): the server whose state this one follows.
+    pub track: Option<ServerId>,
 }
 
 /// One connection in a server's idle list.
@@ -344,6 +351,9 @@ impl Server {
             line,
             cookie: None,
             non_stick: false,
+            non_purgeable: false,
+            track_name: None,
+            track: None,
         }
     }
 
@@ -555,9 +565,18 @@ pub fn srv_parse_kws(
                 srv.non_stick = true;
                 i += 1;
             }
-            "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" | "track" => {
+            "track" if dynamic => {
+                return Err("'track' is not implemented by haflow for dynamic servers".into());
+            }
+            "track" => {
+                let v =
+                    val.filter(|v| !v.is_empty()).ok_or("'track' expects [<proxy>/]<server> as argument.")?;
+                srv.track_name = Some(v.clone());
+                i += 2;
+            }
+            "ssl" | "check-ssl" | "verify" | "tfo" | "redir" | "allow-0rtt" => {
                 warnings.push(format!("server '{name}' option '{a}' is not implemented by haflow; ignored."));
-                i += if matches!(a, "verify" | "redir" | "track") { 2 } else { 1 };
+                i += if matches!(a, "verify" | "redir") { 2 } else { 1 };
             }
             other => return Err(format!("unknown keyword '{other}'")),
         }

@@ -26,6 +26,7 @@ use crate::haproxy::log::sess_log;
 use crate::haproxy::proto_http::{self, HttpTxn};
 use crate::haproxy::proxy::{ProxyMode, ProxyOptions};
 use crate::haproxy::queue::{pendconn_free, process_srv_queue};
+use crate::haproxy::server::SrvFlags;
 use crate::haproxy::stream_interface::{
     SiErrType, SiFlags, SiState, Side, StreamInterface, si_shutr, si_shutw,
 };
@@ -646,6 +647,7 @@ const REQ_ANALYSERS: &[(Analysers, AnalyserFn)] = &[
     (Analysers::AN_REQ_SWITCHING_RULES, process_switching_rules),
     (Analysers::AN_REQ_INSPECT_BE, crate::haproxy::tcp_rules::tcp_inspect_request),
     (Analysers::AN_REQ_HTTP_PROCESS_BE, proto_http::http_process_req_common),
+    (Analysers::AN_REQ_SRV_RULES, process_server_rules),
     (Analysers::AN_REQ_HTTP_INNER, proto_http::http_process_request),
     (Analysers::AN_REQ_STICKING_RULES, crate::haproxy::stick_table::process_sticking_rules),
     (Analysers::AN_REQ_HTTP_XFER_BODY, proto_http::http_request_forward_body),
@@ -1719,6 +1721,43 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
         s.req.analysers.remove(Analysers::AN_REQ_INSPECT_BE | Analysers::AN_REQ_HTTP_PROCESS_BE);
     }
     span.record("backend", w.proxies[s.be.idx()].name.as_str());
+    AnalyserResult::Continue
+}
+
+/// session.c:process_server_rules() in 1.5.0 (`AN_REQ_SRV_RULES`): unless a server is
+/// already assigned, the first `use-server` rule whose condition matches and whose server
+/// is not down sends the request to that server, bypassing the load balancer.
+pub fn process_server_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) -> AnalyserResult {
+    let be = s.be;
+    let span = tracing::debug_span!(
+        names::PROCESS_SERVER_RULES,
+        sess = s.uniq_id,
+        backend = w.proxies[be.idx()].name.as_str(),
+        server = tracing::field::Empty
+    );
+    let _g = span.enter();
+    if !s.flags.contains(SessFlags::SN_ASSIGNED) {
+        let target = crate::haproxy::sample::with_smp_ctx(w, s, crate::haproxy::sample::SmpDir::Req, |ctx| {
+            let w = ctx.strm?.0;
+            let p = &w.proxies[be.idx()];
+            p.server_rules.iter().find_map(|rule| {
+                if !crate::haproxy::acl::acl_match_cond(&rule.cond, &p.acls, ctx) {
+                    return None;
+                }
+                // Divergence: `option persist` and `force-persist` are not implemented, so
+                // a rule naming a down server always falls through to the next one.
+                let i = rule.srv?;
+                let f = p.servers.get(i)?.flags;
+                (f.contains(SrvFlags::SRV_RUNNING) && !f.contains(SrvFlags::SRV_MAINTAIN)).then_some(i)
+            })
+        });
+        if let Some(i) = target {
+            s.srv = Some(ServerId { px: be, idx: i as u32 });
+            s.flags.insert(SessFlags::SN_DIRECT | SessFlags::SN_ASSIGNED);
+            span.record("server", w.proxies[be.idx()].servers[i].name.as_str());
+        }
+    }
+    s.req.analysers.remove(an_bit);
     AnalyserResult::Continue
 }
 

@@ -150,6 +150,15 @@ impl StatsState {
         v[i] = SrvStats::default();
     }
 
+    /// The server's sessions per second over the last second (`srv->sess_per_sec`), its
+    /// cumulated counter being `cum` at `now_ms`.
+    pub fn srv_sess_rate(&self, sid: ServerId, cum: u64, now_ms: u64) -> u64 {
+        self.srv
+            .get(sid.px.idx())
+            .and_then(|v| v.get(sid.idx as usize))
+            .map_or(0, |ss| ss.sess.read(cum, now_ms % 1000))
+    }
+
     /// A server was deleted (`del server`): its statistics go with it (`slots` is what
     /// its backend's list keeps now).
     pub fn srv_detach(&mut self, sid: ServerId, slots: usize) {

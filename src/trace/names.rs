@@ -133,6 +133,8 @@ pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
 pub const HTTP_WAIT_FOR_MSG_BODY: &str = "http_wait_for_msg_body";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
+/// session.c:process_server_rules() (1.5.0): the `use-server` rules (`AN_REQ_SRV_RULES`)
+pub const PROCESS_SERVER_RULES: &str = "process_server_rules";
 /// proto_tcp.c:tcp_inspect_request(): `tcp-request content` rules (`AN_REQ_INSPECT_FE`/`_BE`)
 pub const TCP_INSPECT_REQUEST: &str = "tcp_inspect_request";
 /// proto_tcp.c:tcp_inspect_response(): `tcp-response content` rules (`AN_RES_INSPECT`)

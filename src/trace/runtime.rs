@@ -141,6 +141,7 @@ const SOURCES: [SourceDef; 6] = [
             (names::HTTP_HANDLE_STATS, "proto_http.c:http_handle_stats()"),
             (names::HTTP_STATS_IO_HANDLER, "dumpstats.c:http_stats_io_handler()"),
             (names::PROCESS_SWITCHING_RULES, "session.c:process_switching_rules()"),
+            (names::PROCESS_SERVER_RULES, "session.c:process_server_rules() (1.5.0)"),
             (names::TCP_INSPECT_REQUEST, "proto_tcp.c:tcp_inspect_request()"),
             (names::TCP_INSPECT_RESPONSE, "proto_tcp.c:tcp_inspect_response()"),
             (names::TCP_EXEC_REQ_RULES, "proto_tcp.c:tcp_exec_req_rules()"),
