@@ -386,8 +386,9 @@ fn print_diag(w: &Haproxy, tag: &str, msg: &str) {
     print_message(tag, msg);
 }
 
-/// checks.c:server_status_printf() in 1.5-dev8 (`srv_append_status` in 2.6): the reason of
-/// the last result of `check` if given, then, when `xferred` is given, the server counts.
+/// checks.c:server_status_printf() in 1.5-dev8 (`srv_append_status` in 2.6): " via" the
+/// server a tracking one follows, the reason of the last result of `check` if given, then,
+/// when `xferred` is given, the server counts.
 fn server_status_printf(
     w: &Haproxy,
     sid: ServerId,
@@ -396,6 +397,9 @@ fn server_status_printf(
 ) -> String {
     let srv = w.server(sid);
     let mut msg = String::new();
+    if let Some(t) = srv.track {
+        msg.push_str(&format!(" via {}", srv_fullname(w, t)));
+    }
     if let Some(c) = check.and_then(|k| srv_check(srv, k)) {
         msg.push_str(&check_reason(c.status, c.code, &c.info, c.duration));
     }
@@ -577,7 +581,8 @@ pub fn redistribute_pending(w: &mut Haproxy, sid: ServerId) -> usize {
     xferred
 }
 
-/// checks.c:set_server_down() in 1.5-dev8 (`srv_set_stopped` in 2.6): the server is DOWN.
+/// checks.c:set_server_down() in 1.5-dev8 (`srv_set_stopped` in 2.6): the server is DOWN,
+/// and so are the servers tracking it (`track`).
 /// It leaves load balancing (`SRV_RUNNING` cleared: `is_usable` is false), its queue is
 /// redistributed, the transition is logged at `LOG_ALERT` (with the reason of `check`
 /// when given: not when `option log-health-checks` already told it), and the backend is
@@ -610,10 +615,16 @@ pub fn set_server_down(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>)
         set_backend_down(w, px);
     }
     w.server_mut(sid).counters.down_trans += 1;
+    // Only the tracking servers not in maintenance follow.
+    for t in crate::haproxy::server::srv_trackers(w, sid) {
+        if !w.server(t).flags.contains(SrvFlags::SRV_MAINTAIN) {
+            set_server_down(w, t, None);
+        }
+    }
 }
 
 /// checks.c:set_server_up() in 1.5-dev8 (`srv_set_running` in 2.6): the server is UP
-/// again. It rejoins load balancing, takes the sessions waiting for it or for its backend
+/// again, and so are the servers tracking it. It rejoins load balancing, takes the sessions waiting for it or for its backend
 /// (`process_srv_queue`; a backup server only when no active one is up, as 2.6's
 /// `pendconn_grab_from_px`), and the transition is logged at `LOG_NOTICE`.
 pub fn set_server_up(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>) {
@@ -644,6 +655,11 @@ pub fn set_server_up(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>) {
     print_diag(w, "WARNING", &msg);
     let targets = w.proxies[px.idx()].logs.clone();
     send_log(w, &targets, LOG_NOTICE, &msg);
+    for t in crate::haproxy::server::srv_trackers(w, sid) {
+        if !w.server(t).flags.contains(SrvFlags::SRV_MAINTAIN) {
+            set_server_up(w, t, None);
+        }
+    }
 }
 
 /// `unclean_errno()` (2.6): the errors that only say "not yet" are no errors.

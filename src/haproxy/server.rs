@@ -582,6 +582,9 @@ pub fn srv_parse_kws(
         }
     }
     init_srv_checks(srv, &chk, dynamic);
+    if srv.track_name.is_some() && srv.check.is_some() {
+        return Err("unable to enable checks and tracking at the same time!".into());
+    }
     Ok(())
 }
 
@@ -622,6 +625,17 @@ fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
     send_log(w, &targets, level, msg);
 }
 
+/// `srv->trackers` (1.5): the servers whose `track` names `sid`, found by a scan (only
+/// when a state changes).
+pub fn srv_trackers(w: &Haproxy, sid: ServerId) -> Vec<ServerId> {
+    w.proxies
+        .iter()
+        .flat_map(|p| p.servers.enumerate().map(move |(i, s)| (ServerId { px: p.id, idx: i as u32 }, s)))
+        .filter(|(_, s)| s.track == Some(sid))
+        .map(|(id, _)| id)
+        .collect()
+}
+
 /// server.h:srv_adm_set_maint() (1.5.0), that is server.c:srv_set_admin_flag(FMAINT) then
 /// srv_clr_admin_flag(FDRAIN): `disable server`, `set server ... state maint` and the
 /// UI's `d`. The server leaves load balancing: no longer running, its health checks pause
@@ -630,8 +644,10 @@ fn report_state_change(w: &mut Haproxy, sid: ServerId, level: u8, msg: &str) {
 /// was its last usable server. Sessions already on it keep going.
 /// A server that was already down only says it "was DOWN and now enters maintenance"
 /// (2.6's srv_update_status()), at `LOG_NOTICE`.
-/// Divergence: one `SRV_MAINTAIN` flag stands for HAProxy's forced and inherited ones (no
-/// `track`).
+/// The servers tracking it follow it into maintenance.
+/// Divergence: one `SRV_MAINTAIN` flag stands for HAProxy's forced and inherited ones, so
+/// a tracking server leaves maintenance with the server it tracks even when it was also
+/// put there itself.
 pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     if w.server(sid).flags.contains(SrvFlags::SRV_MAINTAIN) {
         return;
@@ -673,6 +689,9 @@ pub fn srv_adm_set_maint(w: &mut Haproxy, sid: ServerId) {
     if prev > 0 && p.srv_act() + p.srv_bck() == 0 {
         set_backend_down(w, px);
     }
+    for t in srv_trackers(w, sid) {
+        srv_adm_set_maint(w, t);
+    }
 }
 
 /// The "leaving maintenance" part of server.c:srv_clr_admin_flag(FMAINT) (1.5.0): running
@@ -705,6 +724,9 @@ pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
         srv_leave_maint(w, sid);
         let msg = format!("Server {} is UP/READY (leaving forced maintenance).", srv_fullname(w, sid));
         report_state_change(w, sid, LOG_NOTICE, &msg);
+        for t in srv_trackers(w, sid) {
+            srv_adm_set_ready(w, t);
+        }
     } else if flags.contains(SrvFlags::SRV_DRAIN) {
         w.server_mut(sid).flags.remove(SrvFlags::SRV_DRAIN);
         if w.server(sid).is_usable() {
