@@ -1,7 +1,8 @@
 //! Stick tables: `track-sc*` counters and the fetches that read them (rate limiting),
 //! `stick on` persistence, `show table` / `clear table` / `set table` on the stats
 //! socket, expiry giving entries back to the pool, configuration errors; and the
-//! persistence cookie (`cookie NAME insert indirect nocache`, `cookie NAME rewrite`).
+//! persistence cookie (`cookie NAME insert indirect nocache`, `cookie NAME rewrite`);
+//! `use-server` rules and `track`, and `del server` refusing the servers they name.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -278,4 +279,110 @@ fn tcp_request_connection_tracking_counts_every_request_of_the_connection() {
     });
     assert!(cleared, "the entry is released with the connection");
     assert_idle(&p);
+}
+
+#[test]
+fn use_server_sends_matching_requests_to_the_named_server_and_del_server_refuses_it() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
+    let dir = tmpdir("usesrv");
+    let cfg = format!(
+        "global\n    stats socket {}/admin.sock level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         \x20   http-response set-header X-Srv %[srv_conn(be/s1)],%[srv_queue(be/s1)],%[srv_is_up(be/s2)]\n\
+         backend be\n    balance roundrobin\n    use-server s2 if {{ path_beg /two }}\n\
+         \x20   server s1 \"${{S1}}\"\n    server s2 \"${{S2}}\"\n    server s3 \"${{S1}}\"\n",
+        dir.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(s1.addr())), ("S2", a(s2.addr()))]);
+    let get = |path: &str| {
+        let r = client::get(p.addr("fe"), path).expect("a response");
+        (r.header("X-Served-By").unwrap_or("").to_string(), r.header("X-Srv").unwrap_or("").to_string())
+    };
+    let two: Vec<(String, String)> = (0..3).map(|_| get("/two")).collect();
+    assert!(two.iter().all(|(s, _)| s == "s2"), "use-server bypasses round robin: {two:?}");
+    assert_eq!(two[0].1, "0,0,1", "no connection on s1, none queued, s2 up");
+    let (by, srv) = get("/");
+    assert_eq!((by.as_str(), srv.as_str()), ("s1", "1,0,1"), "the balancer's first pick, its own connection");
+    // A rule whose server is down falls through to the load balancer.
+    let admin = dir.join("admin.sock");
+    assert_eq!(cli(&admin, "disable server be/s2\n"), "\n");
+    let (by, srv) = get("/two");
+    assert_ne!(by, "s2");
+    assert!(srv.ends_with(",0"), "srv_is_up(be/s2) is false in maintenance: {srv}");
+    // Servers the configuration points at stay; the others go once in maintenance.
+    let refused =
+        "This server cannot be removed at runtime due to other configuration elements pointing to it.\n";
+    assert_eq!(cli(&admin, "del server be/s1\n"), refused, "named by srv_conn()");
+    assert_eq!(cli(&admin, "del server be/s2\n"), refused, "named by use-server");
+    assert_eq!(cli(&admin, "disable server be/s3;del server be/s3\n"), "\nServer deleted.\n");
+    assert_idle(&p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_tracking_server_follows_the_server_it_tracks() {
+    let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let dir = tmpdir("track");
+    let cfg = format!(
+        "global\n    stats socket {}/admin.sock level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    server s1 \"${{S1}}\" check inter 1h\n    server s2 \"${{S1}}\" track s1\n",
+        dir.display()
+    );
+    let p = proxy(&cfg, &[("S1", a(s1.addr()))]);
+    let admin = dir.join("admin.sock");
+    let maint = |s: &'static str| {
+        p.query(move |w| {
+            w.find_proxy("be").and_then(|b| b.servers.iter().find(|v| v.name == s)).map(|v| v.status())
+        })
+    };
+    assert_eq!(cli(&admin, "disable server be/s1\n"), "\n");
+    assert_eq!((maint("s1").as_deref(), maint("s2").as_deref()), (Some("MAINT"), Some("MAINT")));
+    assert_eq!(cli(&admin, "enable server be/s1\n"), "\n");
+    assert_ne!(maint("s2").as_deref(), Some("MAINT"), "s2 leaves maintenance with s1");
+    assert_eq!(
+        cli(&admin, "del server be/s1\n"),
+        "This server cannot be removed at runtime due to other configuration elements pointing to it.\n"
+    );
+    assert_idle(&p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn server_references_that_find_nothing_are_refused() {
+    for (cfg, want) in [
+        (
+            "backend be\n    use-server nope if TRUE\n    server s1 127.0.0.1:1\n",
+            "unable to find server 'nope' referenced in a 'use-server' rule",
+        ),
+        (
+            "backend be\n    use-server s1\n    server s1 127.0.0.1:1\n",
+            "'use-server' requires either 'if' or 'unless'",
+        ),
+        (
+            "frontend fe\n    mode http\n    bind 127.0.0.1:0\n    http-request deny if { srv_conn(be/nope) gt 1 }\nbackend be\n    server s1 127.0.0.1:1\n",
+            "unable to find server 'nope' in proxy 'be'",
+        ),
+        (
+            "backend be\n    server s1 127.0.0.1:1\n    server s2 127.0.0.1:1 track s1\n",
+            "does not have any check nor agent enabled",
+        ),
+        (
+            "backend be\n    server s1 127.0.0.1:1 check\n    server s2 127.0.0.1:1 track nope/s1\n",
+            "unable to find required proxy 'nope' for tracking",
+        ),
+        (
+            "backend be\n    server s2 127.0.0.1:1 track s1 check\n",
+            "unable to enable checks and tracking at the same time",
+        ),
+    ] {
+        let err = match haflow::scenario::proxy::RunningProxy::start(cfg, &[]) {
+            Ok(_) => panic!("accepted: {cfg}"),
+            Err(e) => format!("{e:?}"),
+        };
+        assert!(err.contains(want), "{cfg}: {err}");
+    }
 }
