@@ -281,19 +281,27 @@ fn tcp_request_connection_tracking_counts_every_request_of_the_connection() {
     assert_idle(&p);
 }
 
+/// An HTTP frontend `fe` to backend `be`, an admin socket at `dir/admin.sock`, then `rest`
+/// (more frontend lines, and the backend).
+fn admin_cfg(dir: &Path, rest: &str) -> String {
+    format!(
+        "global\n    stats socket {}/admin.sock level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n{rest}",
+        dir.display()
+    )
+}
+
 #[test]
 fn use_server_sends_matching_requests_to_the_named_server_and_del_server_refuses_it() {
     let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
     let s2 = backend(BackendSpec::Http(HttpBehaviour::named("s2")));
     let dir = tmpdir("usesrv");
-    let cfg = format!(
-        "global\n    stats socket {}/admin.sock level admin\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
-         \x20   http-response set-header X-Srv %[srv_conn(be/s1)],%[srv_queue(be/s1)],%[srv_is_up(be/s2)]\n\
-         backend be\n    balance roundrobin\n    use-server s2 if {{ path_beg /two }}\n\
-         \x20   server s1 \"${{S1}}\"\n    server s2 \"${{S2}}\"\n    server s3 \"${{S1}}\"\n",
-        dir.display()
+    let cfg = admin_cfg(
+        &dir,
+        "    http-response set-header X-Srv %[srv_conn(be/s1)],%[srv_queue(be/s1)],%[srv_is_up(be/s2)]\n\
+         backend be\n    balance roundrobin\n    use-server s2 if { path_beg /two }\n\
+         \x20   server s1 \"${S1}\"\n    server s2 \"${S2}\"\n    server s3 \"${S1}\"\n",
     );
     let p = proxy(&cfg, &[("S1", a(s1.addr())), ("S2", a(s2.addr()))]);
     let get = |path: &str| {
@@ -325,12 +333,9 @@ fn use_server_sends_matching_requests_to_the_named_server_and_del_server_refuses
 fn a_tracking_server_follows_the_server_it_tracks() {
     let s1 = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
     let dir = tmpdir("track");
-    let cfg = format!(
-        "global\n    stats socket {}/admin.sock level admin\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
-         backend be\n    server s1 \"${{S1}}\" check inter 1h\n    server s2 \"${{S1}}\" track s1\n",
-        dir.display()
+    let cfg = admin_cfg(
+        &dir,
+        "backend be\n    server s1 \"${S1}\" check inter 1h\n    server s2 \"${S1}\" track s1\n",
     );
     let p = proxy(&cfg, &[("S1", a(s1.addr()))]);
     let admin = dir.join("admin.sock");
