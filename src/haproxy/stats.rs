@@ -539,7 +539,17 @@ fn stats_fill_sv_stats(w: &Haproxy, p: &Proxy, i: usize, sv: &Server, now_ms: u6
     r.set("eresp", c.failed_resp);
     r.set("wretr", c.retries);
     r.set("wredis", c.redispatches);
-    r.set("status", server_status(sv));
+    // A tracking server shows the state of the end of its chain (2.6's `ref`).
+    let mut track = sv.track;
+    let mut refsv = sv;
+    while let Some(t) = track {
+        refsv = w.server(t);
+        track = refsv.track;
+    }
+    r.set("status", server_status(if sv.flags.contains(SrvFlags::SRV_MAINTAIN) { sv } else { refsv }));
+    if let Some(t) = sv.track {
+        r.set("tracked", format!("{}/{}", w.proxies[t.px.idx()].name, w.server(t).name));
+    }
     r.set("weight", sv.uweight);
     r.set("act", u8::from(!sv.is_backup()));
     r.set("bck", u8::from(sv.is_backup()));

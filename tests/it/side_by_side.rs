@@ -1244,6 +1244,25 @@ fn use_server_track_and_server_fetches_match_haproxy() {
         }
         out
     };
+    // `show stat`'s status and tracked columns (the tracking s3 shows s2's state) first.
+    let status = |sock: &std::path::Path| -> Vec<String> {
+        let out = crate::soak::cli(sock, "show stat");
+        let head: Vec<&str> = out.lines().next().unwrap_or("").split(',').collect();
+        let at = |c: &str| head.iter().position(|h| *h == c).unwrap_or(0);
+        let (st, tr) = (at("status"), at("tracked"));
+        out.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f.len() > tr.max(st))
+            .map(|f| format!("{} {} {} {}", f[0], f[1], f[st], f[tr]))
+            .collect()
+    };
+    assert_eq!(status(&hs), status(&fs), "haproxy then haflow");
+    assert!(
+        status(&fs).iter().any(|l| l.starts_with("be s3 ") && l.ends_with(" be/s2")),
+        "{:?}",
+        status(&fs)
+    );
     let (a1, a2) = (run(hap.addr, &hs), run(hf.addr("fe"), &fs));
     assert_eq!(a1, a2, "haproxy then haflow");
     assert_idle(&hf);
