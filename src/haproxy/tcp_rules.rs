@@ -21,7 +21,7 @@
 //! A proxy without TCP rules has none of these analyser bits: its sessions never enter
 //! this file.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use crate::haproxy::acl::{AclList, AclTestRes, Condition, acl_exec_cond, parse_acl_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
@@ -33,7 +33,7 @@ use crate::haproxy::sample::{
     SampleExpr, SmpData, SmpDir, SmpType, sample_fetch_as_type, sample_parse_word, sample_process,
     with_smp_ctx,
 };
-use crate::haproxy::session::{AnalyserResult, Session, SnErr, SnFinst};
+use crate::haproxy::session::{AddrDir, AddrLevel, AnalyserResult, Session, SnErr, SnFinst};
 use crate::haproxy::stream_interface::SiFlags;
 use crate::haproxy::time::{TICK_ETERNITY, tick_add, tick_first, tick_is_expired};
 use crate::haproxy::vars::{VarName, register_name};
@@ -404,6 +404,15 @@ enum TcpVerdict {
     Miss,
 }
 
+/// The address level a `set-src`/`set-dst` of `set` changes (`rule->from` in 2.6).
+fn addr_level(set: TcpRuleSet) -> AddrLevel {
+    match set {
+        TcpRuleSet::Connection => AddrLevel::Conn,
+        TcpRuleSet::Session => AddrLevel::Sess,
+        TcpRuleSet::Content | TcpRuleSet::ResContent => AddrLevel::Strm,
+    }
+}
+
 /// Runs the rules of `set` of `px` in order; `final_` is `SMP_OPT_FINAL`. Records the
 /// rule that ended the list in `s.last_rule`.
 fn tcp_exec_rules(
@@ -422,16 +431,11 @@ fn tcp_exec_rules(
             TcpStep::Reject => TcpVerdict::Reject,
             TcpStep::Close => TcpVerdict::Close,
             TcpStep::SetSrc(ip) => {
-                let port = s.cli_addr.map_or(0, |a| a.port());
-                s.cli_addr = Some(SocketAddr::new(ip, port));
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Src, Some(ip), None);
                 continue;
             }
             TcpStep::SetDst(ip) => {
-                let port = s
-                    .frt_addr
-                    .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
-                    .map_or(0, |a| a.port());
-                s.frt_addr = Some(SocketAddr::new(ip, port));
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Dst, Some(ip), None);
                 continue;
             }
             TcpStep::SetLogLevel(l) => {
