@@ -1028,11 +1028,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
         HttpAct::SetSrcPort(e) | HttpAct::SetDstPort(e) => {
-            // Like 2.6's action_set_src_port(): the integer is taken modulo 65536.
-            let port = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
-                Some(crate::haproxy::sample::SmpData::Sint(n)) => n as u16,
-                _ => return RuleStep::Next,
-            };
+            let Some(port) = crate::haproxy::tcp_rules::port_of(e, ctx) else { return RuleStep::Next };
             if matches!(rule.act, HttpAct::SetSrcPort(_)) {
                 RuleStep::SetSrcPort(port)
             } else {

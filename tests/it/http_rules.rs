@@ -438,12 +438,14 @@ fn set_src_changes_the_address_level_of_its_rule_and_http_request_only_for_that_
         "frontend fe\n    bind 127.0.0.1:0\n\
          \x20   tcp-request connection set-src ipv4(10.0.0.1)\n\
          \x20   tcp-request connection set-dst ipv4(10.0.0.2)\n\
+         \x20   tcp-request connection set-dst-port int(8080)\n\
          \x20   tcp-request session set-src ipv4(10.1.0.1)\n\
+         \x20   tcp-request session set-src-port int(4000)\n\
          \x20   http-request set-src hdr(x-src) if { req.hdr(x-src) -m found }\n\
          \x20   http-request set-dst-port int(81) if { req.hdr(x-src) -m found }\n\
          \x20   http-request return status 200\n\
          \x20   http-after-response set-header x-fc \"%[fc_src]:%[fc_src_port] %[fc_dst]:%[fc_dst_port]\"\n\
-         \x20   http-after-response set-header x-strm \"%[src] %[dst]:%[dst_port]\"\n",
+         \x20   http-after-response set-header x-strm \"%[src]:%[src_port] %[dst]:%[dst_port]\"\n",
     );
     let p = proxy(&cfg, &[]);
     let fe = p.addr("fe");
@@ -454,12 +456,12 @@ fn set_src_changes_the_address_level_of_its_rule_and_http_request_only_for_that_
         let r = c.read_response(false).unwrap();
         (r.header("x-fc").map(str::to_string), r.header("x-strm").map(str::to_string))
     };
-    // The connection level keeps the socket's ports; the session level's source is the
-    // `tcp-request session` one, its destination the connection's.
-    let fc = Some(format!("10.0.0.1:{local_port} 10.0.0.2:{}", fe.port()));
-    let sess = Some(format!("10.1.0.1 10.0.0.2:{}", fe.port()));
+    // The connection level keeps the socket's source port; the session level's source
+    // is the `tcp-request session` one, its destination the connection's.
+    let fc = Some(format!("10.0.0.1:{local_port} 10.0.0.2:8080"));
+    let sess = Some("10.1.0.1:4000 10.0.0.2:8080".to_string());
     assert_eq!(ask(""), (fc.clone(), sess.clone()));
-    assert_eq!(ask("x-src: 192.168.0.1\r\n"), (fc.clone(), Some("192.168.0.1 10.0.0.2:81".into())));
+    assert_eq!(ask("x-src: 192.168.0.1\r\n"), (fc.clone(), Some("192.168.0.1:4000 10.0.0.2:81".into())));
     // The next request on the same connection starts from the session level again.
     assert_eq!(ask(""), (fc, sess));
     drop(c);
