@@ -371,7 +371,8 @@ impl Session {
     /// tcp_act.c:tcp_action_req_set_src()/set_dst() in 2.6: replaces the IP (`ip`) and/or
     /// port (`port`) of the `dir` address at `level`, keeping the rest; the levels below
     /// it that still follow it (all of them: rules run connection, session, then stream)
-    /// see the change. A UNIX client's missing source address gets port 0, or no port alone.
+    /// see the change. Without an address (a UNIX client's source), setting the IP gives
+    /// port 0 and setting the port alone does nothing.
     pub fn set_addr(
         &mut self,
         fdtab: &FdTab,
