@@ -141,6 +141,10 @@ bitflags::bitflags! {
         /// The next requests go to the server of the kept connection when it is still
         /// usable (2.6's `SESS_FL_PREFER_LAST`).
         const SN_PREFER_LAST = 0x4000;
+        /// A TCP frontend's session became HTTP (2.6's `SF_HTX` on a stream whose
+        /// frontend is not in HTTP mode): `tcp-request content switch-mode http`, or an
+        /// HTTP backend. Kept across the connection's transactions.
+        const SN_HTX         = 0x8000;
     }
 }
 
@@ -328,6 +332,11 @@ pub struct ByteMarks {
 }
 
 impl Session {
+    /// 2.6's `IS_HTX_STRM()`: the stream is HTTP, from its frontend's mode or an upgrade.
+    pub fn is_htx(&self, w: &Haproxy) -> bool {
+        self.flags.contains(SessFlags::SN_HTX) || w.proxies[self.fe.idx()].mode == ProxyMode::PR_MODE_HTTP
+    }
+
     /// True when `fd` is this session's on `side`: its stream interface's, or an idle
     /// server connection kept aside (by the cache applet, or in `srv_list`).
     pub fn holds_fd(&self, side: Side, fd: Fd) -> bool {
@@ -1636,7 +1645,10 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
     s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
-    if be.mode == ProxyMode::PR_MODE_HTTP {
+    if s.flags.contains(SessFlags::SN_HTX) {
+        s.rep.analysers |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
+    }
+    if be.mode == ProxyMode::PR_MODE_HTTP || s.flags.contains(SessFlags::SN_HTX) {
         s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
         s.txn.rsp_begin();
     }
@@ -1722,6 +1734,24 @@ pub fn process_switching_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     AnalyserResult::Continue
 }
 
+/// stream.c:stream_set_http_mode() in 2.6: a TCP frontend's session becomes HTTP
+/// (`tcp-request content switch-mode http`): the frontend's HTTP analysers parse the
+/// request and run its `http-request` rules, and every later request of the connection
+/// is HTTP. False when the listener's multiplexer cannot be upgraded (`bind ... proto
+/// none`, 2.6's `MX_FL_NO_UPG`).
+pub fn stream_set_http_mode(w: &Haproxy, s: &mut Session) -> bool {
+    if s.is_htx(w) {
+        return true;
+    }
+    let l = &w.listeners[s.listener.idx()];
+    if l.options.contains(crate::haproxy::listener::ListenerOptions::LI_O_NO_UPG) {
+        return false;
+    }
+    s.flags.insert(SessFlags::SN_HTX);
+    s.req.analysers |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+    true
+}
+
 /// proxy.c:session_set_backend() in 1.5-dev8: the session now belongs to `be`; count it
 /// there and add the backend's request analysers.
 pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
@@ -1744,6 +1774,11 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
     // The backend's analysers, except those the listener already ran.
     let already = w.listeners[s.listener.idx()].analysers;
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
+    // A TCP frontend handing over to an HTTP backend: the stream becomes HTTP for the
+    // rest of the connection (2.6 upgrades it here; 1.5 only added the analysers).
+    if w.proxies[be.idx()].mode == ProxyMode::PR_MODE_HTTP {
+        s.flags.insert(SessFlags::SN_HTX);
+    }
     if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
         s.set_never_wait();
     }

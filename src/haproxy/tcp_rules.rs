@@ -92,6 +92,9 @@ pub enum TcpAct {
     SetDst(SampleExpr),
     /// `set-log-level LEVEL` (session, content; `silent` is 8).
     SetLogLevel(u8),
+    /// `switch-mode http [proto h1]` (`tcp-request content` of a frontend, 2.6): the
+    /// stream becomes HTTP (`session.rs:stream_set_http_mode`).
+    SwitchModeHttp,
     /// `track-sc0|1|2 KEY [table NAME]` (request rules): the session tracks the key's
     /// entry (`stick_table.rs`).
     TrackSc {
@@ -148,8 +151,11 @@ fn actions_of(set: TcpRuleSet) -> &'static str {
         TcpRuleSet::Connection => {
             "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
-        TcpRuleSet::Session | TcpRuleSet::Content => {
+        TcpRuleSet::Session => {
             "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
+        }
+        TcpRuleSet::Content => {
+            "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'switch-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::ResContent => {
             "'accept', 'close', 'reject', 'set-log-level', 'set-var', 'set-var-fmt', 'unset-var'"
@@ -198,6 +204,7 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
             };
             (TcpAct::SetLogLevel(lvl), 2)
         }
+        "switch-mode" if set == TcpRuleSet::Content => (TcpAct::SwitchModeHttp, parse_switch_mode(&a[1..])?),
         k if k.starts_with("set-var-fmt(") => {
             let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
             let f = parse_logformat_string(one("a format string")?)?;
@@ -234,6 +241,29 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
         }
     };
     Ok(TcpRule { act, cond, conf: RuleConf::default() })
+}
+
+/// stream.c:stream_parse_switch_mode() and check_tcp_switch_stream_mode() in 2.6: the
+/// words after `switch-mode` (`http [proto h1]`); returns how many words the action
+/// used, `switch-mode` included. Only `http` exists (no downgrade), and its only
+/// frontend multiplexer haflow has is HTTP/1.
+fn parse_switch_mode(a: &[String]) -> Result<usize, String> {
+    const KW: &str = "'tcp-request switch-mode'";
+    match a.first().map(String::as_str) {
+        None | Some("") => return Err(format!("{KW} expects a mode as argument.")),
+        Some("http") => {}
+        Some(m) => return Err(format!("{KW} expects a valid mode (got '{m}').")),
+    }
+    if a.get(1).map(String::as_str) != Some("proto") {
+        return Ok(2);
+    }
+    match a.get(2).map(String::as_str) {
+        None | Some("") => Err(format!("{KW}: 'proto' expects a protocol as argument.")),
+        Some("h1") => Ok(4),
+        Some("h2") => Err(format!("{KW}: 'proto h2' is not implemented by haflow; it speaks HTTP/1.1.")),
+        Some(p @ ("none" | "fcgi")) => Err(format!("MUX protocol '{p}' is not compatible with the selected mode")),
+        Some(p) => Err(format!("{KW}: 'proto' expects a valid MUX protocol, if specified (got '{p}')")),
+    }
 }
 
 /// What a `tcp-request`/`tcp-response` line gave the proxy.
@@ -286,6 +316,9 @@ pub fn tcp_parse_tcp_req(
         return Err(format!("{kw} {what} is not allowed because {pxdesc} is not a frontend"));
     }
     let rule = tcp_parse_request_rule(set, &a[2..], acls)?;
+    if matches!(rule.act, TcpAct::SwitchModeHttp) && !cap.contains(ProxyCap::PR_CAP_FE) {
+        return Err(format!("'{kw} switch-mode' not allowed because {pxdesc} has no frontend capability"));
+    }
     Ok(TcpParsed::Rule(set, rule))
 }
 
@@ -310,6 +343,8 @@ enum TcpStep {
     SetDst(IpAddr),
     /// Change the log level.
     SetLogLevel(u8),
+    /// Make the stream HTTP.
+    SwitchModeHttp,
     /// Track an entry.
     TrackSc(usize, ProxyId, crate::haproxy::stick_table::StkKey),
 }
@@ -379,6 +414,7 @@ fn eval_tcp_rule(
             TcpAct::SetSrc(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetSrc),
             TcpAct::SetDst(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetDst),
             TcpAct::SetLogLevel(l) => TcpStep::SetLogLevel(*l),
+            TcpAct::SwitchModeHttp => TcpStep::SwitchModeHttp,
             TcpAct::TrackSc { slot, expr, table: Some(t), .. } => {
                 let Some(tab) = crate::haproxy::stick_table::table_of(w, *t) else { return TcpStep::Next };
                 match sample_process(expr, ctx).and_then(|d| tab.smp_to_stkey(d)) {
@@ -402,6 +438,9 @@ enum TcpVerdict {
     Close,
     /// A condition waits for data.
     Miss,
+    /// An action failed (`ACT_RET_ABRT`): `switch-mode http` over a connection that
+    /// cannot become HTTP.
+    Abort,
 }
 
 /// Runs the rules of `set` of `px` in order; `final_` is `SMP_OPT_FINAL`. Records the
@@ -438,6 +477,9 @@ fn tcp_exec_rules(
                 s.logs.level = Some(l);
                 continue;
             }
+            // tcp_action_switch_stream_mode() in 2.6: the rules stop (`ACT_RET_STOP`).
+            TcpStep::SwitchModeHttp if crate::haproxy::session::stream_set_http_mode(w, s) => TcpVerdict::Accept,
+            TcpStep::SwitchModeHttp => TcpVerdict::Abort,
             TcpStep::TrackSc(slot, table, key) => {
                 // A content rule's tracking ends with the transaction, a connection's or
                 // session's with the session (`STKCTR_TRACK_CONTENT`).
@@ -596,8 +638,10 @@ pub fn tcp_inspect_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
             s.req.flags.remove(BufFlags::BF_ANA_TIMEOUT);
             AnalyserResult::Continue
         }
-        TcpVerdict::Reject => {
-            w.proxies[s.fe.idx()].counters.denied_req += 1;
+        TcpVerdict::Reject | TcpVerdict::Abort => {
+            if verdict == TcpVerdict::Reject {
+                w.proxies[s.fe.idx()].counters.denied_req += 1;
+            }
             s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
             s.req.buffer_abort();
             s.rep.buffer_abort();
@@ -664,7 +708,7 @@ pub fn tcp_inspect_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             s.rep.flags.remove(BufFlags::BF_ANA_TIMEOUT);
             AnalyserResult::Continue
         }
-        TcpVerdict::Reject => {
+        TcpVerdict::Reject | TcpVerdict::Abort => {
             w.proxies[s.fe.idx()].counters.denied_resp += 1;
             if s.be != s.fe {
                 w.proxies[s.be.idx()].counters.denied_resp += 1;
