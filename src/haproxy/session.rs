@@ -681,17 +681,22 @@ fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, Analyser
     let mut ana_list = get(s);
     let mut ana_back = ana_list;
     let mut loops = MAX_ANALYSER_LOOPS;
-    while !ana_list.is_empty() && loops > 0 {
+    'pass: while !ana_list.is_empty() && loops > 0 {
         loops -= 1;
         for &(bit, f) in table {
             if ana_list.contains(bit) {
                 if f(w, s, bit) != AnalyserResult::Continue {
                     return;
                 }
-                // UPDATE_ANALYSERS: drop the one that ran, add those it enabled.
+                // UPDATE_ANALYSERS: drop the one that ran, add those it enabled; as in
+                // 1.5.0, one enabled before it (an HTTP backend's `AN_REQ_WAIT_HTTP` in a
+                // TCP frontend) restarts the pass, so the analysers keep their order.
                 let real = get(s);
                 ana_list = ((ana_list - bit) | (real - ana_back)) & real;
                 ana_back = real;
+                if ana_list.bits() & ana_list.bits().wrapping_neg() < bit.bits() {
+                    continue 'pass;
+                }
             }
         }
     }
@@ -1747,9 +1752,19 @@ pub fn stream_set_http_mode(w: &Haproxy, s: &mut Session) -> bool {
     if l.options.contains(crate::haproxy::listener::ListenerOptions::LI_O_NO_UPG) {
         return false;
     }
-    s.flags.insert(SessFlags::SN_HTX);
+    http_upgrade(s);
     s.req.analysers |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
     true
+}
+
+/// What an HTTP frontend's session gets at accept (`frontend_accept`), given to a TCP
+/// frontend's session that becomes HTTP: the transaction, HTTP server errors, one read
+/// per request head.
+fn http_upgrade(s: &mut Session) {
+    s.flags.insert(SessFlags::SN_HTX);
+    s.srv_error = crate::haproxy::proto_http::http_return_srv_error;
+    s.txn.reset();
+    s.req.flags.insert(BufFlags::BF_READ_DONTWAIT);
 }
 
 /// proxy.c:session_set_backend() in 1.5-dev8: the session now belongs to `be`; count it
@@ -1772,12 +1787,16 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
         }
     }
     // The backend's analysers, except those the listener already ran.
-    let already = w.listeners[s.listener.idx()].analysers;
+    let mut already = w.listeners[s.listener.idx()].analysers;
+    // 2.6: a stream `switch-mode http` upgraded already parsed its request.
+    if s.flags.contains(SessFlags::SN_HTX) {
+        already |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+    }
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
     // A TCP frontend handing over to an HTTP backend: the stream becomes HTTP for the
     // rest of the connection (2.6 upgrades it here; 1.5 only added the analysers).
-    if w.proxies[be.idx()].mode == ProxyMode::PR_MODE_HTTP {
-        s.flags.insert(SessFlags::SN_HTX);
+    if w.proxies[be.idx()].mode == ProxyMode::PR_MODE_HTTP && !s.is_htx(w) {
+        http_upgrade(s);
     }
     if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
         s.set_never_wait();
