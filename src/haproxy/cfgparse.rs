@@ -2520,7 +2520,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
                 diag.warnings.push(format!(
                     "Proxy '{}' : 'switch-mode http' configured for a tcp {} with no backend. Incoming connections upgraded to HTTP cannot be routed to TCP servers",
                     p.name,
-                    p.section_name()
+                    // proxy_type_str() in 2.6: a `listen` section is a "proxy".
+                    if p.is_backend() { "proxy" } else { "frontend" }
                 ));
             }
         }

@@ -774,6 +774,31 @@ mod tests {
             e("tcp-request content accept foo", ProxyCap::PR_CAP_FE).contains("unexpected argument 'foo'")
         );
         assert!(e("tcp-request", ProxyCap::PR_CAP_FE).contains("missing argument"));
+        // switch-mode (2.6): a frontend's content rules, mode http, an HTTP/1 multiplexer.
+        let fe = ProxyCap::PR_CAP_FE;
+        assert_eq!(
+            e("tcp-request content switch-mode http", ProxyCap::PR_CAP_BE),
+            "'tcp-request switch-mode' not allowed because frontend 'fe' has no frontend capability"
+        );
+        assert_eq!(e("tcp-request content switch-mode", fe), "'tcp-request switch-mode' expects a mode as argument.");
+        assert_eq!(
+            e("tcp-request content switch-mode tcp", fe),
+            "'tcp-request switch-mode' expects a valid mode (got 'tcp')."
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode http proto", fe),
+            "'tcp-request switch-mode': 'proto' expects a protocol as argument."
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode http proto none", fe),
+            "MUX protocol 'none' is not compatible with the selected mode"
+        );
+        assert!(e("tcp-request content switch-mode http proto h2", fe).contains("not implemented by haflow"));
+        assert!(e("tcp-request session switch-mode http", fe).contains("but got 'switch-mode'"));
+        assert!(matches!(
+            parse("tcp-request content switch-mode http proto h1 if { req.len gt 0 }", fe),
+            Ok(TcpParsed::Rule(TcpRuleSet::Content, TcpRule { act: TcpAct::SwitchModeHttp, cond: Some(_), .. }))
+        ));
     }
 
     #[test]
