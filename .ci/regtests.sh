@@ -21,7 +21,18 @@ expected=tests/regtests-pass.txt
 lost=$( (grep -vE '^\s*(#|$)' "$expected" || true) | while read -r t; do grep -qx "pass $t" "$results" || echo "$t"; done)
 gained=$( (grep '^pass ' "$results" || true) | cut -d' ' -f2 | while read -r t; do grep -qx "$t" "$expected" || echo "$t"; done)
 [ -z "$gained" ] || printf 'regtests: passing now, not yet in %s:\n%s\n' "$expected" "$gained"
-if [ -n "$lost" ]; then
-  printf 'regtests: these passed before and fail now:\n%s\n' "$lost" >&2
+# A listed test that failed gets one more run on its own before it counts as lost: a
+# request can still meet a server connection the test's server is closing under load
+# (the race HAProxy 2.6 also has without retry-on), and CI should name a real regression.
+still_lost=""
+for t in $lost; do
+  if bash "$suite/run.sh" -b target/release/haflow "$t" 2>/dev/null | grep -qx "pass $t"; then
+    echo "regtests: $t failed once and passed on its own (flaky)"
+  else
+    still_lost="$still_lost $t"
+  fi
+done
+if [ -n "$still_lost" ]; then
+  printf 'regtests: these passed before and fail now:\n%s\n' "$still_lost" >&2
   exit 1
 fi
