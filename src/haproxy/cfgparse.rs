@@ -2513,10 +2513,17 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
             p.log_format = LogFormat::Tcp;
         }
-        if p.tcp_req.inspect_rules.iter().any(|r| matches!(r.act, crate::haproxy::tcp_rules::TcpAct::SwitchModeHttp))
+        if p.tcp_req
+            .inspect_rules
+            .iter()
+            .any(|r| matches!(r.act, crate::haproxy::tcp_rules::TcpAct::SwitchModeHttp))
         {
             p.options.insert(ProxyOptions::PR_O_HTTP_UPG);
-            if p.mode == ProxyMode::PR_MODE_TCP && p.defbe.is_none() && p.switching_rules.is_empty() && !p.servers.is_empty() {
+            if p.mode == ProxyMode::PR_MODE_TCP
+                && p.defbe.is_none()
+                && p.switching_rules.is_empty()
+                && !p.servers.is_empty()
+            {
                 diag.warnings.push(format!(
                     "Proxy '{}' : 'switch-mode http' configured for a tcp {} with no backend. Incoming connections upgraded to HTTP cannot be routed to TCP servers",
                     p.name,

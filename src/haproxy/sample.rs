@@ -818,7 +818,8 @@ fn smp_fetch_proto_http(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     match crate::haproxy::h1::head_len(data) {
         // The HTTP/2 preface is HTTP too: 2.6 then refuses it once the stream is HTTP/1.
         Some(hl) => out.push(SmpData::Bool(
-            crate::haproxy::h1::parse_request(&data[..hl], 101).map_or_else(|e| e.reason == "HTTP/2 preface", |_| true),
+            crate::haproxy::h1::parse_request(&data[..hl], 101)
+                .map_or_else(|e| e.reason == "HTTP/2 preface", |_| true),
         )),
         None if may_grow(b) => c.may_change.set(true),
         None => out.push(SmpData::Bool(false)),

@@ -261,7 +261,9 @@ fn parse_switch_mode(a: &[String]) -> Result<usize, String> {
         None | Some("") => Err(format!("{KW}: 'proto' expects a protocol as argument.")),
         Some("h1") => Ok(4),
         Some("h2") => Err(format!("{KW}: 'proto h2' is not implemented by haflow; it speaks HTTP/1.1.")),
-        Some(p @ ("none" | "fcgi")) => Err(format!("MUX protocol '{p}' is not compatible with the selected mode")),
+        Some(p @ ("none" | "fcgi")) => {
+            Err(format!("MUX protocol '{p}' is not compatible with the selected mode"))
+        }
         Some(p) => Err(format!("{KW}: 'proto' expects a valid MUX protocol, if specified (got '{p}')")),
     }
 }
@@ -478,7 +480,9 @@ fn tcp_exec_rules(
                 continue;
             }
             // tcp_action_switch_stream_mode() in 2.6: the rules stop (`ACT_RET_STOP`).
-            TcpStep::SwitchModeHttp if crate::haproxy::session::stream_set_http_mode(w, s) => TcpVerdict::Accept,
+            TcpStep::SwitchModeHttp if crate::haproxy::session::stream_set_http_mode(w, s) => {
+                TcpVerdict::Accept
+            }
             TcpStep::SwitchModeHttp => TcpVerdict::Abort,
             TcpStep::TrackSc(slot, table, key) => {
                 // A content rule's tracking ends with the transaction, a connection's or
@@ -780,7 +784,10 @@ mod tests {
             e("tcp-request content switch-mode http", ProxyCap::PR_CAP_BE),
             "'tcp-request switch-mode' not allowed because frontend 'fe' has no frontend capability"
         );
-        assert_eq!(e("tcp-request content switch-mode", fe), "'tcp-request switch-mode' expects a mode as argument.");
+        assert_eq!(
+            e("tcp-request content switch-mode", fe),
+            "'tcp-request switch-mode' expects a mode as argument."
+        );
         assert_eq!(
             e("tcp-request content switch-mode tcp", fe),
             "'tcp-request switch-mode' expects a valid mode (got 'tcp')."
@@ -797,7 +804,10 @@ mod tests {
         assert!(e("tcp-request session switch-mode http", fe).contains("but got 'switch-mode'"));
         assert!(matches!(
             parse("tcp-request content switch-mode http proto h1 if { req.len gt 0 }", fe),
-            Ok(TcpParsed::Rule(TcpRuleSet::Content, TcpRule { act: TcpAct::SwitchModeHttp, cond: Some(_), .. }))
+            Ok(TcpParsed::Rule(
+                TcpRuleSet::Content,
+                TcpRule { act: TcpAct::SwitchModeHttp, cond: Some(_), .. }
+            ))
         ));
     }
 

@@ -324,7 +324,8 @@ fn switch_mode_http_makes_a_tcp_frontend_run_its_http_rules_for_every_request() 
     const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
     // The first request's content rules see a TCP stream; `switch-mode http` upgrades it,
     // so the frontend's `http-request` rules run, and the next request is HTTP from the start.
-    const UPSTREAM: &str = "GET /a HTTP/1.1\r\nhost: x\r\nx-mode: tcp\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nx-mode: http\r\n\r\n";
+    const UPSTREAM: &str =
+        "GET /a HTTP/1.1\r\nhost: x\r\nx-mode: tcp\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nx-mode: http\r\n\r\n";
     let (s1, srv) = record_requests(2);
     let p = proxy(SWITCH_CFG, &[("S1", a(s1)), ("PORT", "0".into())]);
     assert_eq!(two_requests(p.addr("fe")), (ANSWER.to_vec(), ANSWER.to_vec()));
