@@ -268,26 +268,8 @@ backend be
 /// Accepts one connection, answers its first `n` request heads with a 2-byte body, and
 /// returns every byte it received.
 fn record_requests(n: usize) -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        c.set_read_timeout(Some(SOON)).unwrap();
-        let mut got = Vec::new();
-        for i in 1..=n {
-            while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < i {
-                let mut buf = [0u8; 4096];
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => return got,
-                    Ok(k) => got.extend_from_slice(&buf[..k]),
-                }
-            }
-            c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
-        }
-        got
-    });
-    (addr, h)
+    let heads = |got: &[u8]| got.windows(4).filter(|w| w == b"\r\n\r\n").count();
+    recording_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", heads, n)
 }
 
 const SWITCH_CFG: &str = r#"
