@@ -1797,6 +1797,11 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
     // rest of the connection (2.6 upgrades it here; 1.5 only added the analysers).
     if w.proxies[be.idx()].mode == ProxyMode::PR_MODE_HTTP && !s.is_htx(w) {
         http_upgrade(s);
+        // As 2.6's stream_set_http_mode(): the frontend's HTTP rules run too, which 2.6
+        // keeps only when it has `switch-mode http` (`PR_O_HTTP_UPG`).
+        if w.proxies[s.fe.idx()].options.contains(ProxyOptions::PR_O_HTTP_UPG) {
+            s.req.analysers |= Analysers::AN_REQ_HTTP_PROCESS_FE;
+        }
     }
     if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
         s.set_never_wait();

@@ -323,3 +323,34 @@ fn switch_mode_http_makes_a_tcp_frontend_run_its_http_rules_for_every_request() 
     assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM, "haproxy");
     assert_eq!(say(hap.addr, b"SSH-2.0-x\r\n", b""), b"", "haproxy");
 }
+
+#[test]
+fn a_tcp_frontend_handing_over_to_an_http_backend_makes_every_request_http() {
+    const CFG: &str = r#"
+defaults
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    mode tcp
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    mode http
+    http-request set-header x-name %[be_name]
+    server s1 "${S1}"
+"#;
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    const UPSTREAM: &str =
+        "GET /a HTTP/1.1\r\nhost: x\r\nx-name: be\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nx-name: be\r\n\r\n";
+    let (s1, srv) = record_requests(2);
+    let p = proxy(CFG, &[("S1", a(s1)), ("PORT", "0".into())]);
+    assert_eq!(two_requests(p.addr("fe")), (ANSWER.to_vec(), ANSWER.to_vec()));
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM);
+    assert_idle(&p);
+
+    let (s1, srv) = record_requests(2);
+    let Some(hap) = start_haproxy_with(CFG, &[("S1", a(s1))]) else { return };
+    assert_eq!(two_requests(hap.addr), (ANSWER.to_vec(), ANSWER.to_vec()), "haproxy");
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM, "haproxy");
+}
