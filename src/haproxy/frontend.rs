@@ -277,6 +277,8 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
             s.logs.bytes_in = s.logs.bytes_in.saturating_sub(len as u64);
             if let Some((src, dst)) = addrs {
                 span.record("src", tracing::field::display(src));
+                // 2.6's conn_recv_proxy() sets the session level, not the connection's.
+                s.sess_addrs = [Some(src), Some(dst)];
                 s.cli_addr = Some(src);
                 s.frt_addr = Some(dst);
                 s.flags.insert(SessFlags::SN_FRT_ADDR_SET);

@@ -31,7 +31,7 @@ use crate::haproxy::sample::{
     SampleExpr, SmpCtx, SmpDir, SmpType, exp_replace, sample_fetch_as_type, sample_parse_word,
     sample_process, with_smp_ctx,
 };
-use crate::haproxy::session::{Session, SnErr};
+use crate::haproxy::session::{AddrDir, AddrLevel, Session, SnErr};
 use crate::haproxy::stick_table::{StkCtrAct, StkDataType, StkKey};
 use crate::haproxy::stream_interface::Side;
 use crate::haproxy::vars::{VarName, register_name};
@@ -1028,11 +1028,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
             if matches!(rule.act, HttpAct::SetSrc(_)) { RuleStep::SetSrc(ip) } else { RuleStep::SetDst(ip) }
         }
         HttpAct::SetSrcPort(e) | HttpAct::SetDstPort(e) => {
-            // Like 2.6's action_set_src_port(): the integer is taken modulo 65536.
-            let port = match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT) {
-                Some(crate::haproxy::sample::SmpData::Sint(n)) => n as u16,
-                _ => return RuleStep::Next,
-            };
+            let Some(port) = crate::haproxy::tcp_rules::port_of(e, ctx) else { return RuleStep::Next };
             if matches!(rule.act, HttpAct::SetSrcPort(_)) {
                 RuleStep::SetSrcPort(port)
             } else {
@@ -1402,26 +1398,10 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
             TimeoutKind::Tunnel => s.timeout_tunnel = Some(ms),
             TimeoutKind::Client => {}
         },
-        RuleStep::SetSrc(ip) => {
-            let port = s.cli_addr.map_or(0, |a| a.port());
-            s.cli_addr = Some(std::net::SocketAddr::new(ip, port));
-        }
-        RuleStep::SetDst(ip) => {
-            let port = s
-                .frt_addr
-                .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
-                .map_or(0, |a| a.port());
-            s.frt_addr = Some(std::net::SocketAddr::new(ip, port));
-        }
-        RuleStep::SetSrcPort(port) => {
-            if let Some(a) = s.cli_addr.as_mut() {
-                a.set_port(port);
-            }
-        }
-        RuleStep::SetDstPort(port) => {
-            let dst = s.frt_addr.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)));
-            s.frt_addr = dst.map(|a| std::net::SocketAddr::new(a.ip(), port));
-        }
+        RuleStep::SetSrc(ip) => s.set_addr(&w.fdtab, AddrLevel::Strm, AddrDir::Src, Some(ip), None),
+        RuleStep::SetDst(ip) => s.set_addr(&w.fdtab, AddrLevel::Strm, AddrDir::Dst, Some(ip), None),
+        RuleStep::SetSrcPort(port) => s.set_addr(&w.fdtab, AddrLevel::Strm, AddrDir::Src, None, Some(port)),
+        RuleStep::SetDstPort(port) => s.set_addr(&w.fdtab, AddrLevel::Strm, AddrDir::Dst, None, Some(port)),
         RuleStep::CacheUse(px, id) => http_action_req_cache_use(w, s, px, id),
         RuleStep::CacheStore(px, id) => {
             // The head as it is at this rule is what the cache keeps.

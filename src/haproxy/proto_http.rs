@@ -2554,6 +2554,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.logs.retries = 0;
     s.err = SnErr::SN_ERR_NONE;
     s.finst = SnFinst::SN_FINST_NONE;
+    s.reset_strm_addrs();
     s.flags.remove(
         SessFlags::SN_DIRECT
             | SessFlags::SN_ASSIGNED

@@ -29,7 +29,7 @@ use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
-use crate::haproxy::session::Session;
+use crate::haproxy::session::{AddrDir, Session};
 use crate::haproxy::stick_table as st;
 use crate::haproxy::vars::{VarName, Vars, register_name};
 
@@ -1144,6 +1144,38 @@ fn smp_fetch_dport(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     }
 }
 
+/// The connection-level address (2.6's `conn->src`/`conn->dst`): the socket's, as
+/// `tcp-request connection set-src/set-dst` left it, whatever the PROXY header and
+/// later rules said.
+fn conn_addr(c: &SmpCtx, dir: AddrDir) -> Option<std::net::SocketAddr> {
+    let (w, s) = c.strm?;
+    let a = s.conn_addrs[dir as usize];
+    match dir {
+        AddrDir::Src => a,
+        AddrDir::Dst => a.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd))),
+    }
+}
+
+/// tcp_sample.c:smp_fetch_src() in 2.6, as `fc_src`.
+fn smp_fetch_fc_src(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    out.extend(conn_addr(c, AddrDir::Src).map(|a| SmpData::from_ip(a.ip())));
+}
+
+/// tcp_sample.c:smp_fetch_sport() in 2.6, as `fc_src_port`.
+fn smp_fetch_fc_sport(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    out.extend(conn_addr(c, AddrDir::Src).map(|a| SmpData::Sint(i64::from(a.port()))));
+}
+
+/// tcp_sample.c:smp_fetch_dst() in 2.6, as `fc_dst`.
+fn smp_fetch_fc_dst(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    out.extend(conn_addr(c, AddrDir::Dst).map(|a| SmpData::from_ip(a.ip())));
+}
+
+/// tcp_sample.c:smp_fetch_dport() in 2.6, as `fc_dst_port`.
+fn smp_fetch_fc_dport(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    out.extend(conn_addr(c, AddrDir::Dst).map(|a| SmpData::Sint(i64::from(a.port()))));
+}
+
 /// `fc_http_major`: 1 (haflow speaks HTTP/1 only).
 fn smp_fetch_fc_http_major(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
     if c.sess().is_some() {
@@ -1642,6 +1674,10 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("src_port", smp_fetch_sport, ARG0, None, SMP_T_SINT),
     fetch!("dst", smp_fetch_dst, ARG0, None, SMP_T_ADDR),
     fetch!("dst_port", smp_fetch_dport, ARG0, None, SMP_T_SINT),
+    fetch!("fc_src", smp_fetch_fc_src, ARG0, None, SMP_T_ADDR),
+    fetch!("fc_src_port", smp_fetch_fc_sport, ARG0, None, SMP_T_SINT),
+    fetch!("fc_dst", smp_fetch_fc_dst, ARG0, None, SMP_T_ADDR),
+    fetch!("fc_dst_port", smp_fetch_fc_dport, ARG0, None, SMP_T_SINT),
     fetch!("fc_http_major", smp_fetch_fc_http_major, ARG0, None, SMP_T_SINT),
     fetch!("fc_rcvd_proxy", smp_fetch_fc_rcvd_proxy, ARG0, None, SMP_T_BOOL),
     fetch!("fc_pp_authority", smp_fetch_fc_pp_authority, ARG0, None, SMP_T_STR),

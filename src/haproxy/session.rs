@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use crate::haproxy::backend::{SrvStatus, connect_server, srv_redispatch_connect};
 use crate::haproxy::buffers::{Analysers, BUF_INFINITE_FORWARD, BufFlags, Buffer};
-use crate::haproxy::fd::{FdOwner, FdState, Sock};
+use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{
     ListenerState, dequeue_all_listeners, dequeue_global_listeners, resume_listener,
@@ -274,11 +274,22 @@ pub struct Session {
     pub req: Buffer,
     /// `s->rep`: server to client. Produced by `si[1]`, consumed by `si[0]`.
     pub rep: Buffer,
-    /// The client's address (`si[0].addr.from`); `None` for UNIX sockets.
+    /// The client's address (`si[0].addr.from`); `None` for UNIX sockets. This is 2.6's
+    /// stream level (`s->scf->src`), what `src` and everything else reads: the session
+    /// level's, until `tcp-request content`/`http-request set-src` change it for the
+    /// current transaction only.
     pub cli_addr: Option<SocketAddr>,
     /// The address the client connected to (`si[0].addr.to`), once a PROXY protocol
-    /// header said it (`SN_FRT_ADDR_SET`); else the client socket's own address.
+    /// header or a rule said it (`SN_FRT_ADDR_SET`); else the client socket's own address.
+    /// The stream level, like `cli_addr`.
     pub frt_addr: Option<SocketAddr>,
+    /// 2.6's connection level (`conn->src`/`conn->dst`), what `fc_src`/`fc_dst` read:
+    /// the socket's addresses as `tcp-request connection set-src/set-dst` left them
+    /// (`None` for `dst`: the socket's own address).
+    pub conn_addrs: [Option<SocketAddr>; 2],
+    /// 2.6's session level (`sess->src`/`sess->dst`): the PROXY header's or
+    /// `tcp-request session set-src/set-dst`'s; `None`: the connection level's.
+    pub sess_addrs: [Option<SocketAddr>; 2],
     /// The HTTP transaction (HTTP mode only).
     pub txn: HttpTxn,
     /// `s->comp_algo`: the compression chosen from the request, until the response
@@ -331,10 +342,86 @@ pub struct ByteMarks {
     pub bytes_out: u64,
 }
 
+/// 2.6's three levels of client addresses, the one a `set-src`/`set-dst` action changes
+/// (`rule->from` in tcp_act.c).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrLevel {
+    /// `tcp-request connection`: `conn->src`/`conn->dst`.
+    Conn,
+    /// `tcp-request session` (and the PROXY header): `sess->src`/`sess->dst`.
+    Sess,
+    /// `tcp-request content`, `http-request`: the stream's, this transaction only.
+    Strm,
+}
+
+/// Which of the client's two addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrDir {
+    /// Where the client comes from (`src`).
+    Src = 0,
+    /// Where the client connected to (`dst`).
+    Dst = 1,
+}
+
 impl Session {
     /// 2.6's `IS_HTX_STRM()`: the stream is HTTP, from its frontend's mode or an upgrade.
     pub fn is_htx(&self, w: &Haproxy) -> bool {
         self.flags.contains(SessFlags::SN_HTX) || w.proxies[self.fe.idx()].mode == ProxyMode::PR_MODE_HTTP
+    }
+
+    /// The stream-level address (`cli_addr` or `frt_addr`) as stored.
+    fn strm_addr(&mut self, dir: AddrDir) -> &mut Option<SocketAddr> {
+        match dir {
+            AddrDir::Src => &mut self.cli_addr,
+            AddrDir::Dst => &mut self.frt_addr,
+        }
+    }
+
+    /// tcp_act.c:tcp_action_req_set_src()/set_dst() in 2.6: replaces the IP (`ip`) and/or
+    /// port (`port`) of the `dir` address at `level`, keeping the rest; the levels below
+    /// it that still follow it (all of them: rules run connection, session, then stream)
+    /// see the change. Without an address (a UNIX client's source), setting the IP gives
+    /// port 0 and setting the port alone does nothing.
+    pub fn set_addr(
+        &mut self,
+        fdtab: &FdTab,
+        level: AddrLevel,
+        dir: AddrDir,
+        ip: Option<std::net::IpAddr>,
+        port: Option<u16>,
+    ) {
+        let d = dir as usize;
+        let cur = match level {
+            AddrLevel::Conn => self.conn_addrs[d],
+            AddrLevel::Sess => self.sess_addrs[d].or(self.conn_addrs[d]),
+            AddrLevel::Strm => *self.strm_addr(dir),
+        };
+        let local = || self.si[0].fd.and_then(|fd| fdtab.local_addr(fd));
+        let cur = if dir == AddrDir::Dst { cur.or_else(local) } else { cur };
+        let new = match (ip, cur) {
+            (Some(ip), cur) => SocketAddr::new(ip, port.or(cur.map(|a| a.port())).unwrap_or(0)),
+            (None, Some(cur)) => SocketAddr::new(cur.ip(), port.unwrap_or(cur.port())),
+            (None, None) => return,
+        };
+        match level {
+            AddrLevel::Conn => {
+                self.conn_addrs[d] = Some(new);
+                let sess = self.sess_addrs[d].or(Some(new));
+                *self.strm_addr(dir) = sess;
+            }
+            AddrLevel::Sess => {
+                self.sess_addrs[d] = Some(new);
+                *self.strm_addr(dir) = Some(new);
+            }
+            AddrLevel::Strm => *self.strm_addr(dir) = Some(new),
+        }
+    }
+
+    /// A new transaction's stream starts from the session-level addresses (2.6 allocates
+    /// a stream per request; `set-src` on the previous one is forgotten).
+    pub fn reset_strm_addrs(&mut self) {
+        self.cli_addr = self.sess_addrs[0].or(self.conn_addrs[0]);
+        self.frt_addr = self.sess_addrs[1].or(self.conn_addrs[1]);
     }
 
     /// True when `fd` is this session's on `side`: its stream interface's, or an idle
@@ -381,6 +468,8 @@ impl Session {
             rep: Buffer::new(bufsize, maxrewrite),
             cli_addr: addr,
             frt_addr: None,
+            conn_addrs: [addr, None],
+            sess_addrs: [None, None],
             txn: HttpTxn::default(),
             comp_algo: None,
             stats_ctx: None,

@@ -21,7 +21,7 @@
 //! A proxy without TCP rules has none of these analyser bits: its sessions never enter
 //! this file.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use crate::haproxy::acl::{AclList, AclTestRes, Condition, acl_exec_cond, parse_acl_cond};
 use crate::haproxy::buffers::{Analysers, BufFlags};
@@ -33,7 +33,7 @@ use crate::haproxy::sample::{
     SampleExpr, SmpData, SmpDir, SmpType, sample_fetch_as_type, sample_parse_word, sample_process,
     with_smp_ctx,
 };
-use crate::haproxy::session::{AnalyserResult, Session, SnErr, SnFinst};
+use crate::haproxy::session::{AddrDir, AddrLevel, AnalyserResult, Session, SnErr, SnFinst};
 use crate::haproxy::stream_interface::SiFlags;
 use crate::haproxy::time::{TICK_ETERNITY, tick_add, tick_first, tick_is_expired};
 use crate::haproxy::vars::{VarName, register_name};
@@ -90,6 +90,10 @@ pub enum TcpAct {
     SetSrc(SampleExpr),
     /// `set-dst EXPR` (request rules).
     SetDst(SampleExpr),
+    /// `set-src-port EXPR` (request rules).
+    SetSrcPort(SampleExpr),
+    /// `set-dst-port EXPR` (request rules).
+    SetDstPort(SampleExpr),
     /// `set-log-level LEVEL` (session, content; `silent` is 8).
     SetLogLevel(u8),
     /// `switch-mode http [proto h1]` (`tcp-request content` of a frontend, 2.6): the
@@ -149,13 +153,13 @@ pub struct TcpRepRules {
 fn actions_of(set: TcpRuleSet) -> &'static str {
     match set {
         TcpRuleSet::Connection => {
-            "'accept', 'reject', 'set-dst', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
+            "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::Session => {
-            "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
+            "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-log-level', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::Content => {
-            "'accept', 'reject', 'set-dst', 'set-log-level', 'set-src', 'set-var', 'set-var-fmt', 'switch-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
+            "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-log-level', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'switch-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::ResContent => {
             "'accept', 'close', 'reject', 'set-log-level', 'set-var', 'set-var-fmt', 'unset-var'"
@@ -184,6 +188,10 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
         "set-src" | "set-dst" if req => {
             let e = sample_parse_word(one("a sample expression")?).map_err(|e| format!("'{kw}' : {e}"))?;
             (if kw == "set-src" { TcpAct::SetSrc(e) } else { TcpAct::SetDst(e) }, 2)
+        }
+        "set-src-port" | "set-dst-port" if req => {
+            let e = sample_parse_word(one("a sample expression")?).map_err(|e| format!("'{kw}' : {e}"))?;
+            (if kw == "set-src-port" { TcpAct::SetSrcPort(e) } else { TcpAct::SetDstPort(e) }, 2)
         }
         "track-sc0" | "track-sc1" | "track-sc2" if req => {
             let expr = sample_parse_word(one("a sample expression")?).map_err(|e| format!("'{kw}' : {e}"))?;
@@ -343,6 +351,10 @@ enum TcpStep {
     SetSrc(IpAddr),
     /// Change the address the client reached.
     SetDst(IpAddr),
+    /// Change the client's port.
+    SetSrcPort(u16),
+    /// Change the port the client reached.
+    SetDstPort(u16),
     /// Change the log level.
     SetLogLevel(u8),
     /// Make the stream HTTP.
@@ -366,6 +378,15 @@ fn addr_of(e: &SampleExpr, ctx: &mut crate::haproxy::sample::SmpCtx) -> Option<I
     match sample_fetch_as_type(e, ctx, SmpType::SMP_T_ADDR)? {
         SmpData::Ipv4(a) => Some(IpAddr::V4(a)),
         SmpData::Ipv6(a) => Some(IpAddr::V6(a)),
+        _ => None,
+    }
+}
+
+/// The port a `set-src-port`/`set-dst-port` sets: the integer modulo 65536, like 2.6's
+/// action_set_src_port().
+pub fn port_of(e: &SampleExpr, ctx: &mut crate::haproxy::sample::SmpCtx) -> Option<u16> {
+    match sample_fetch_as_type(e, ctx, SmpType::SMP_T_SINT)? {
+        SmpData::Sint(n) => Some(n as u16),
         _ => None,
     }
 }
@@ -415,6 +436,8 @@ fn eval_tcp_rule(
             }
             TcpAct::SetSrc(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetSrc),
             TcpAct::SetDst(e) => addr_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetDst),
+            TcpAct::SetSrcPort(e) => port_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetSrcPort),
+            TcpAct::SetDstPort(e) => port_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetDstPort),
             TcpAct::SetLogLevel(l) => TcpStep::SetLogLevel(*l),
             TcpAct::SwitchModeHttp => TcpStep::SwitchModeHttp,
             TcpAct::TrackSc { slot, expr, table: Some(t), .. } => {
@@ -445,6 +468,15 @@ enum TcpVerdict {
     Abort,
 }
 
+/// The address level a `set-src`/`set-dst` of `set` changes (`rule->from` in 2.6).
+fn addr_level(set: TcpRuleSet) -> AddrLevel {
+    match set {
+        TcpRuleSet::Connection => AddrLevel::Conn,
+        TcpRuleSet::Session => AddrLevel::Sess,
+        TcpRuleSet::Content | TcpRuleSet::ResContent => AddrLevel::Strm,
+    }
+}
+
 /// Runs the rules of `set` of `px` in order; `final_` is `SMP_OPT_FINAL`. Records the
 /// rule that ended the list in `s.last_rule`.
 fn tcp_exec_rules(
@@ -463,16 +495,19 @@ fn tcp_exec_rules(
             TcpStep::Reject => TcpVerdict::Reject,
             TcpStep::Close => TcpVerdict::Close,
             TcpStep::SetSrc(ip) => {
-                let port = s.cli_addr.map_or(0, |a| a.port());
-                s.cli_addr = Some(SocketAddr::new(ip, port));
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Src, Some(ip), None);
                 continue;
             }
             TcpStep::SetDst(ip) => {
-                let port = s
-                    .frt_addr
-                    .or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd)))
-                    .map_or(0, |a| a.port());
-                s.frt_addr = Some(SocketAddr::new(ip, port));
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Dst, Some(ip), None);
+                continue;
+            }
+            TcpStep::SetSrcPort(port) => {
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Src, None, Some(port));
+                continue;
+            }
+            TcpStep::SetDstPort(port) => {
+                s.set_addr(&w.fdtab, addr_level(set), AddrDir::Dst, None, Some(port));
                 continue;
             }
             TcpStep::SetLogLevel(l) => {

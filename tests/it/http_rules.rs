@@ -1,7 +1,8 @@
 //! HTTP rules that hold, rewrite or end a message, as HAProxy 2.6 runs them:
 //! `wait-for-body` (and `option http-buffer-request`, which shares its code), `strict-mode`
 //! and rewrites that do not fit in the buffer, `auth`, `reject`, the values `fhdr` reads
-//! back, and `allow` in a backend's response rules. Each test asserts the bytes each side
+//! back, `allow` in a backend's response rules, and the level of client addresses each
+//! `set-src`/`set-dst` changes (connection, session, stream). Each test asserts the bytes each side
 //! receives and ends with the proxy idle.
 
 use std::io::{Read, Write};
@@ -426,5 +427,43 @@ fn an_after_response_rewrite_that_does_not_fit_turns_the_response_into_a_500() {
         (px("fe"), px("be"), srv)
     });
     assert_eq!(wrew, (Some(2), Some(2), Some(2)));
+    assert_idle(&p);
+}
+
+#[test]
+fn set_src_changes_the_address_level_of_its_rule_and_http_request_only_for_that_request() {
+    let cfg = http_cfg(
+        "",
+        "",
+        "frontend fe\n    bind 127.0.0.1:0\n\
+         \x20   tcp-request connection set-src ipv4(10.0.0.1)\n\
+         \x20   tcp-request connection set-dst ipv4(10.0.0.2)\n\
+         \x20   tcp-request connection set-dst-port int(8080)\n\
+         \x20   tcp-request session set-src ipv4(10.1.0.1)\n\
+         \x20   tcp-request session set-src-port int(4000)\n\
+         \x20   http-request set-src hdr(x-src) if { req.hdr(x-src) -m found }\n\
+         \x20   http-request set-dst-port int(81) if { req.hdr(x-src) -m found }\n\
+         \x20   http-request return status 200\n\
+         \x20   http-after-response set-header x-fc \"%[fc_src]:%[fc_src_port] %[fc_dst]:%[fc_dst_port]\"\n\
+         \x20   http-after-response set-header x-strm \"%[src]:%[src_port] %[dst]:%[dst_port]\"\n",
+    );
+    let p = proxy(&cfg, &[]);
+    let fe = p.addr("fe");
+    let mut c = connect(fe);
+    let local_port = c.local_addr().unwrap().port();
+    let mut ask = |extra: &str| {
+        c.send_raw(format!("GET / HTTP/1.1\r\nhost: h\r\n{extra}\r\n").as_bytes()).unwrap();
+        let r = c.read_response(false).unwrap();
+        (r.header("x-fc").map(str::to_string), r.header("x-strm").map(str::to_string))
+    };
+    // The connection level keeps the socket's source port; the session level's source
+    // is the `tcp-request session` one, its destination the connection's.
+    let fc = Some(format!("10.0.0.1:{local_port} 10.0.0.2:8080"));
+    let sess = Some("10.1.0.1:4000 10.0.0.2:8080".to_string());
+    assert_eq!(ask(""), (fc.clone(), sess.clone()));
+    assert_eq!(ask("x-src: 192.168.0.1\r\n"), (fc.clone(), Some("192.168.0.1:4000 10.0.0.2:81".into())));
+    // The next request on the same connection starts from the session level again.
+    assert_eq!(ask(""), (fc, sess));
+    drop(c);
     assert_idle(&p);
 }

@@ -1173,3 +1173,53 @@ fn a_late_response_body_gets_504_and_the_connection_serves_the_next_request_like
     assert_eq!(t1, ["sR--", "----"]);
     assert_idle(&hf);
 }
+
+const CFG_ADDR_LEVELS: &str = r#"
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    timeout connect 300ms
+    timeout client 3s
+    timeout server 300ms
+frontend fe
+    bind "127.0.0.1:${PORT}" accept-proxy
+    tcp-request connection set-src ipv4(10.0.0.1)
+    tcp-request session set-dst ipv4(10.1.0.2)
+    http-request set-src hdr(x-src) if { req.hdr(x-src) -m found }
+    http-request set-dst ipv4(192.168.9.9) if { req.hdr(x-src) -m found }
+    http-request return status 200
+    http-after-response set-header x-addrs "%[fc_src] %[fc_dst] %[src]:%[src_port] %[dst]:%[dst_port]"
+"#;
+
+/// The `x-addrs` header of three requests on one connection that starts with a PROXY
+/// header, the second one setting its source and destination.
+fn addr_levels(addr: SocketAddr) -> Vec<Option<String>> {
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    c.send_raw(b"PROXY TCP4 192.168.0.7 192.168.0.8 1234 80\r\n").unwrap();
+    ["", "x-src: 172.16.0.1\r\n", ""]
+        .iter()
+        .map(|extra| {
+            c.send_raw(format!("GET / HTTP/1.1\r\nhost: h\r\n{extra}\r\n").as_bytes()).unwrap();
+            c.read_response(false).ok().and_then(|r| r.header("x-addrs").map(str::to_string))
+        })
+        .collect()
+}
+
+#[test]
+fn connection_session_and_stream_addresses_match_haproxy() {
+    let Some(hap) = start_haproxy_with(CFG_ADDR_LEVELS, &[]) else { return };
+    let hf = proxy(CFG_ADDR_LEVELS, &[("PORT", "0".into())]);
+    let r1 = addr_levels(hap.addr);
+    let r2 = addr_levels(hf.addr("fe"));
+    assert_eq!(r2, r1, "addresses differ from HAProxy 2.6");
+    // The PROXY header sets the session level, a connection rule the connection's, and
+    // `http-request set-src` lasts one request.
+    let same = Some("10.0.0.1 127.0.0.1 192.168.0.7:1234 10.1.0.2:80".to_string());
+    assert_eq!(
+        r2,
+        vec![same.clone(), Some("10.0.0.1 127.0.0.1 172.16.0.1:1234 192.168.9.9:80".into()), same]
+    );
+    assert_idle(&hf);
+}
