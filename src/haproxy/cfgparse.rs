@@ -1977,6 +1977,17 @@ impl Parser<'_> {
                     }
                     i += if takes_value { 2 } else { 1 };
                 }
+                "proto" => {
+                    // listener.c:bind_parse_proto() in 2.6; the mode is checked later.
+                    let v = opts.get(i + 1).filter(|v| !v.is_empty()).ok_or("'proto' : missing value")?;
+                    if !matches!(v.as_str(), "h1" | "h2" | "fcgi" | "none") {
+                        return Err(format!("'proto' :  unknown MUX protocol '{v}'"));
+                    }
+                    for lid in self.listeners_of_this_line() {
+                        self.cfg.listeners[lid.idx()].mux_proto = Some(v.clone());
+                    }
+                    i += 2;
+                }
                 "accept-proxy" => {
                     for lid in self.listeners_of_this_line() {
                         self.cfg.listeners[lid.idx()].options.insert(ListenerOptions::LI_O_ACC_PROXY);
@@ -2026,6 +2037,7 @@ impl Parser<'_> {
                     conf: (self.file.clone(), self.line),
                     cum_conn: 0,
                     name: None,
+                    mux_proto: None,
                 };
                 l.set_state(ListenerState::LI_INIT);
                 match l.addr {
@@ -2648,7 +2660,27 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
             ));
             p.log_format = LogFormat::Tcp;
         }
+        if p.tcp_req
+            .inspect_rules
+            .iter()
+            .any(|r| matches!(r.act, crate::haproxy::tcp_rules::TcpAct::SwitchModeHttp))
+        {
+            p.options.insert(ProxyOptions::PR_O_HTTP_UPG);
+            if p.mode == ProxyMode::PR_MODE_TCP
+                && p.defbe.is_none()
+                && p.switching_rules.is_empty()
+                && !p.servers.is_empty()
+            {
+                diag.warnings.push(format!(
+                    "Proxy '{}' : 'switch-mode http' configured for a tcp {} with no backend. Incoming connections upgraded to HTTP cannot be routed to TCP servers",
+                    p.name,
+                    // proxy_type_str() in 2.6: a `listen` section is a "proxy".
+                    if p.is_backend() { "proxy" } else { "frontend" }
+                ));
+            }
+        }
         if p.mode == ProxyMode::PR_MODE_TCP
+            && !p.options.contains(ProxyOptions::PR_O_HTTP_UPG)
             && (!p.http_req_rules.is_empty()
                 || !p.http_res_rules.is_empty()
                 || !p.http_after_res_rules.is_empty())
@@ -2709,7 +2741,8 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         let targets = p.defbe.into_iter().chain(p.switching_rules.iter().filter_map(|r| r.be));
         for be in targets {
             let b = &cfg.proxies[be.idx()];
-            if b.mode != p.mode {
+            // 2.6: a TCP frontend may hand over to an HTTP backend (the stream upgrades).
+            if b.mode != p.mode && !(p.mode == ProxyMode::PR_MODE_TCP && b.mode == ProxyMode::PR_MODE_HTTP) {
                 diag.alerts.push(format!(
                     "{} {} '{}' can't route to backend '{}' which is in mode {} (frontend in mode {}).",
                     if p.mode == ProxyMode::PR_MODE_HTTP { "HTTP" } else { "TCP" },
@@ -2733,6 +2766,26 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         l.accept = Some(session_accept);
         l.handler = Some(process_session);
         l.analysers |= p.fe_req_ana;
+        // cfgparse.c:check_config_validity() in 2.6: the forced multiplexer must serve the
+        // frontend's mode.
+        if let Some(proto) = &l.mux_proto {
+            let http = p.mode == ProxyMode::PR_MODE_HTTP;
+            let (file, line) = &l.conf;
+            match (proto.as_str(), http) {
+                ("h1", true) => {}
+                ("none", false) => l.options.insert(ListenerOptions::LI_O_NO_UPG),
+                ("h2", true) => diag.alerts.push(format!(
+                    "parsing [{file}:{line}] : 'bind {}' option 'proto h2' is not implemented by haflow; it speaks HTTP/1.1.",
+                    l.addr
+                )),
+                _ => diag.alerts.push(format!(
+                    "{} '{}' : MUX protocol '{proto}' is not usable for 'bind {}' at [{file}:{line}].",
+                    p.section_name(),
+                    p.name,
+                    l.addr
+                )),
+            }
+        }
         if l.options.contains(ListenerOptions::LI_O_ACC_PROXY) {
             l.analysers |= Analysers::AN_REQ_DECODE_PROXY;
         }

@@ -83,6 +83,9 @@ bitflags::bitflags! {
         /// `accept-proxy`: the connection starts with a PROXY protocol header giving the
         /// real client's addresses.
         const LI_O_ACC_PROXY = 0x0040;
+        /// `proto none`: the pass-through multiplexer was forced; 2.6 cannot upgrade it
+        /// to HTTP (`MX_FL_NO_UPG`), so `switch-mode http` aborts the connection.
+        const LI_O_NO_UPG    = 0x0080;
     }
 }
 
@@ -125,6 +128,9 @@ pub struct Listener {
     pub cum_conn: u64,
     /// `name` of the `bind` line (the `so_name` fetch, `show stat` socket rows).
     pub name: Option<String>,
+    /// `proto NAME`: the multiplexer forced on its connections (`bind_conf->mux_proto`,
+    /// 1.9+), checked against the frontend's mode once the section is read.
+    pub mux_proto: Option<String>,
 }
 
 impl Listener {

@@ -2603,6 +2603,10 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.rep.analyse_exp = TICK_ETERNITY;
     // The PROXY header opens the connection, not each request.
     s.req.analysers = l.analysers - Analysers::AN_REQ_DECODE_PROXY;
+    // An upgraded TCP frontend's next requests are HTTP from the start.
+    if s.flags.contains(SessFlags::SN_HTX) {
+        s.req.analysers |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+    }
     s.rep.analysers = Analysers::empty();
     // A pipelined request may already be waiting: make the analysers look at it now.
     s.req.flags.insert(BufFlags::BF_READ_DONTWAIT | BufFlags::BF_WAKE_ONCE);

@@ -115,6 +115,9 @@ bitflags::bitflags! {
         /// `option prefer-last-server`: a client's next request goes to the server of
         /// the connection it kept, when still usable (1.5).
         const PR_O_PREF_LAST    = 0x0001_0000;
+        /// A `tcp-request content switch-mode http` rule may make the proxy's TCP
+        /// streams HTTP (2.6's `PR_O_HTTP_UPG`): its `http-request` rules are kept.
+        const PR_O_HTTP_UPG     = 0x0002_0000;
     }
 }
 

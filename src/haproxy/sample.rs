@@ -806,8 +806,33 @@ fn smp_fetch_rqver(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 }
 
 /// `req.proto_http`: the request was parsed as HTTP (the predefined `HTTP` ACL).
+/// On a TCP stream, the buffer's bytes are parsed as 1.5's `smp_prefetch_http()` does:
+/// an incomplete head may still become one.
 fn smp_fetch_proto_http(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
-    out.push(SmpData::Bool(c.req_head().is_some()));
+    if c.req_head().is_some() {
+        out.push(SmpData::Bool(true));
+        return;
+    }
+    let Some((b, data)) = l6_input(c, SmpDir::Req) else {
+        out.push(SmpData::Bool(false));
+        return;
+    };
+    match crate::haproxy::h1::head_len(data) {
+        // The HTTP/2 preface is HTTP too: 2.6 then refuses it once the stream is HTTP/1.
+        Some(hl) => out.push(SmpData::Bool(
+            crate::haproxy::h1::parse_request(&data[..hl], 101)
+                .map_or_else(|e| e.reason == "HTTP/2 preface", |_| true),
+        )),
+        None if may_grow(b) => c.may_change.set(true),
+        None => out.push(SmpData::Bool(false)),
+    }
+}
+
+/// http_htx.c:smp_fetch_is_htx() in 2.6 (`internal.strm.is_htx`): the stream is HTTP.
+fn smp_fetch_is_htx(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
+    if let Some((w, s)) = c.strm {
+        out.push(SmpData::Bool(s.is_htx(w)));
+    }
 }
 
 /// http_fetch.c:smp_fetch_http_first_req() in 2.6: the request is the first one of its
@@ -904,7 +929,7 @@ fn smp_fetch_body_size(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 /// to them.
 fn l6_input<'a>(c: &SmpCtx<'a>, dir: SmpDir) -> Option<(&'a crate::haproxy::buffers::Buffer, &'a [u8])> {
     let (w, s) = c.strm?;
-    if w.proxies[s.fe.idx()].mode == crate::haproxy::proxy::ProxyMode::PR_MODE_HTTP {
+    if s.is_htx(w) {
         return None;
     }
     let b = if dir == SmpDir::Res { &s.rep } else { &s.req };
@@ -1797,6 +1822,7 @@ pub static SAMPLE_FETCH_KEYWORDS: &[SampleFetchKw] = &[
     fetch!("urlp", smp_fetch_url_param, args(0, &[ARGT_STR, ARGT_STR]), None, SMP_T_STR),
     fetch!("method", smp_fetch_meth, ARG0, None, SMP_T_METH),
     fetch!("req.proto_http", smp_fetch_proto_http, ARG0, None, SMP_T_BOOL),
+    fetch!("internal.strm.is_htx", smp_fetch_is_htx, ARG0, None, SMP_T_BOOL),
     fetch!("http_first_req", smp_fetch_http_first_req, ARG0, None, SMP_T_BOOL),
     fetch!("req.ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),
     fetch!("req_ver", smp_fetch_rqver, ARG0, None, SMP_T_STR),

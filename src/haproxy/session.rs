@@ -142,6 +142,10 @@ bitflags::bitflags! {
         /// The next requests go to the server of the kept connection when it is still
         /// usable (2.6's `SESS_FL_PREFER_LAST`).
         const SN_PREFER_LAST = 0x4000;
+        /// A TCP frontend's session became HTTP (2.6's `SF_HTX` on a stream whose
+        /// frontend is not in HTTP mode): `tcp-request content switch-mode http`, or an
+        /// HTTP backend. Kept across the connection's transactions.
+        const SN_HTX         = 0x8000;
     }
 }
 
@@ -361,6 +365,11 @@ pub enum AddrDir {
 }
 
 impl Session {
+    /// 2.6's `IS_HTX_STRM()`: the stream is HTTP, from its frontend's mode or an upgrade.
+    pub fn is_htx(&self, w: &Haproxy) -> bool {
+        self.flags.contains(SessFlags::SN_HTX) || w.proxies[self.fe.idx()].mode == ProxyMode::PR_MODE_HTTP
+    }
+
     /// The stream-level address (`cli_addr` or `frt_addr`) as stored.
     fn strm_addr(&mut self, dir: AddrDir) -> &mut Option<SocketAddr> {
         match dir {
@@ -763,17 +772,22 @@ fn run_analysers(w: &mut Haproxy, s: &mut Session, table: &[(Analysers, Analyser
     let mut ana_list = get(s);
     let mut ana_back = ana_list;
     let mut loops = MAX_ANALYSER_LOOPS;
-    while !ana_list.is_empty() && loops > 0 {
+    'pass: while !ana_list.is_empty() && loops > 0 {
         loops -= 1;
         for &(bit, f) in table {
             if ana_list.contains(bit) {
                 if f(w, s, bit) != AnalyserResult::Continue {
                     return;
                 }
-                // UPDATE_ANALYSERS: drop the one that ran, add those it enabled.
+                // UPDATE_ANALYSERS: drop the one that ran, add those it enabled; as in
+                // 1.5.0, one enabled before it (an HTTP backend's `AN_REQ_WAIT_HTTP` in a
+                // TCP frontend) restarts the pass, so the analysers keep their order.
                 let real = get(s);
                 ana_list = ((ana_list - bit) | (real - ana_back)) & real;
                 ana_back = real;
+                if ana_list.bits() & ana_list.bits().wrapping_neg() < bit.bits() {
+                    continue 'pass;
+                }
             }
         }
     }
@@ -1727,7 +1741,10 @@ pub fn sess_establish(w: &mut Haproxy, s: &mut Session) {
     let fe = &w.proxies[s.fe.idx()];
     let be = &w.proxies[s.be.idx()];
     s.rep.analysers |= fe.fe_rsp_ana | be.be_rsp_ana;
-    if be.mode == ProxyMode::PR_MODE_HTTP {
+    if s.flags.contains(SessFlags::SN_HTX) {
+        s.rep.analysers |= Analysers::AN_RES_WAIT_HTTP | Analysers::AN_RES_HTTP_PROCESS_BE;
+    }
+    if be.mode == ProxyMode::PR_MODE_HTTP || s.flags.contains(SessFlags::SN_HTX) {
         s.rep.flags.insert(BufFlags::BF_READ_DONTWAIT);
         s.txn.rsp_begin();
     }
@@ -1850,6 +1867,34 @@ pub fn process_server_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     AnalyserResult::Continue
 }
 
+/// stream.c:stream_set_http_mode() in 2.6: a TCP frontend's session becomes HTTP
+/// (`tcp-request content switch-mode http`): the frontend's HTTP analysers parse the
+/// request and run its `http-request` rules, and every later request of the connection
+/// is HTTP. False when the listener's multiplexer cannot be upgraded (`bind ... proto
+/// none`, 2.6's `MX_FL_NO_UPG`).
+pub fn stream_set_http_mode(w: &Haproxy, s: &mut Session) -> bool {
+    if s.is_htx(w) {
+        return true;
+    }
+    let l = &w.listeners[s.listener.idx()];
+    if l.options.contains(crate::haproxy::listener::ListenerOptions::LI_O_NO_UPG) {
+        return false;
+    }
+    http_upgrade(s);
+    s.req.analysers |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+    true
+}
+
+/// What an HTTP frontend's session gets at accept (`frontend_accept`), given to a TCP
+/// frontend's session that becomes HTTP: the transaction, HTTP server errors, one read
+/// per request head.
+fn http_upgrade(s: &mut Session) {
+    s.flags.insert(SessFlags::SN_HTX);
+    s.srv_error = crate::haproxy::proto_http::http_return_srv_error;
+    s.txn.reset();
+    s.req.flags.insert(BufFlags::BF_READ_DONTWAIT);
+}
+
 /// proxy.c:session_set_backend() in 1.5-dev8: the session now belongs to `be`; count it
 /// there and add the backend's request analysers.
 pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
@@ -1870,8 +1915,22 @@ pub fn session_set_backend(w: &mut Haproxy, s: &mut Session, be: ProxyId) {
         }
     }
     // The backend's analysers, except those the listener already ran.
-    let already = w.listeners[s.listener.idx()].analysers;
+    let mut already = w.listeners[s.listener.idx()].analysers;
+    // 2.6: a stream `switch-mode http` upgraded already parsed its request.
+    if s.flags.contains(SessFlags::SN_HTX) {
+        already |= Analysers::AN_REQ_WAIT_HTTP | Analysers::AN_REQ_HTTP_PROCESS_FE;
+    }
     s.req.analysers |= w.proxies[be.idx()].be_req_ana - already;
+    // A TCP frontend handing over to an HTTP backend: the stream becomes HTTP for the
+    // rest of the connection (2.6 upgrades it here; 1.5 only added the analysers).
+    if w.proxies[be.idx()].mode == ProxyMode::PR_MODE_HTTP && !s.is_htx(w) {
+        http_upgrade(s);
+        // As 2.6's stream_set_http_mode(): the frontend's HTTP rules run too, which 2.6
+        // keeps only when it has `switch-mode http` (`PR_O_HTTP_UPG`).
+        if w.proxies[s.fe.idx()].options.contains(ProxyOptions::PR_O_HTTP_UPG) {
+            s.req.analysers |= Analysers::AN_REQ_HTTP_PROCESS_FE;
+        }
+    }
     if w.proxies[be.idx()].options.contains(ProxyOptions::PR_O_NODELAY) {
         s.set_never_wait();
     }

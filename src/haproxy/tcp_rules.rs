@@ -96,6 +96,9 @@ pub enum TcpAct {
     SetDstPort(SampleExpr),
     /// `set-log-level LEVEL` (session, content; `silent` is 8).
     SetLogLevel(u8),
+    /// `switch-mode http [proto h1]` (`tcp-request content` of a frontend, 2.6): the
+    /// stream becomes HTTP (`session.rs:stream_set_http_mode`).
+    SwitchModeHttp,
     /// `track-sc0|1|2 KEY [table NAME]` (request rules): the session tracks the key's
     /// entry (`stick_table.rs`).
     TrackSc {
@@ -152,8 +155,11 @@ fn actions_of(set: TcpRuleSet) -> &'static str {
         TcpRuleSet::Connection => {
             "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
-        TcpRuleSet::Session | TcpRuleSet::Content => {
+        TcpRuleSet::Session => {
             "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-log-level', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
+        }
+        TcpRuleSet::Content => {
+            "'accept', 'reject', 'set-dst', 'set-dst-port', 'set-log-level', 'set-src', 'set-src-port', 'set-var', 'set-var-fmt', 'switch-mode', 'track-sc0', 'track-sc1', 'track-sc2', 'unset-var'"
         }
         TcpRuleSet::ResContent => {
             "'accept', 'close', 'reject', 'set-log-level', 'set-var', 'set-var-fmt', 'unset-var'"
@@ -206,6 +212,7 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
             };
             (TcpAct::SetLogLevel(lvl), 2)
         }
+        "switch-mode" if set == TcpRuleSet::Content => (TcpAct::SwitchModeHttp, parse_switch_mode(&a[1..])?),
         k if k.starts_with("set-var-fmt(") => {
             let v = register_name(paren_arg(k, "set-var-fmt").ok_or("'set-var-fmt' : missing ')'")?)?;
             let f = parse_logformat_string(one("a format string")?)?;
@@ -242,6 +249,31 @@ pub fn tcp_parse_request_rule(set: TcpRuleSet, a: &[String], acls: &AclList) -> 
         }
     };
     Ok(TcpRule { act, cond, conf: RuleConf::default() })
+}
+
+/// stream.c:stream_parse_switch_mode() and check_tcp_switch_stream_mode() in 2.6: the
+/// words after `switch-mode` (`http [proto h1]`); returns how many words the action
+/// used, `switch-mode` included. Only `http` exists (no downgrade), and its only
+/// frontend multiplexer haflow has is HTTP/1.
+fn parse_switch_mode(a: &[String]) -> Result<usize, String> {
+    const KW: &str = "'tcp-request switch-mode'";
+    match a.first().map(String::as_str) {
+        None | Some("") => return Err(format!("{KW} expects a mode as argument.")),
+        Some("http") => {}
+        Some(m) => return Err(format!("{KW} expects a valid mode (got '{m}').")),
+    }
+    if a.get(1).map(String::as_str) != Some("proto") {
+        return Ok(2);
+    }
+    match a.get(2).map(String::as_str) {
+        None | Some("") => Err(format!("{KW}: 'proto' expects a protocol as argument.")),
+        Some("h1") => Ok(4),
+        Some("h2") => Err(format!("{KW}: 'proto h2' is not implemented by haflow; it speaks HTTP/1.1.")),
+        Some(p @ ("none" | "fcgi")) => {
+            Err(format!("MUX protocol '{p}' is not compatible with the selected mode"))
+        }
+        Some(p) => Err(format!("{KW}: 'proto' expects a valid MUX protocol, if specified (got '{p}')")),
+    }
 }
 
 /// What a `tcp-request`/`tcp-response` line gave the proxy.
@@ -294,6 +326,9 @@ pub fn tcp_parse_tcp_req(
         return Err(format!("{kw} {what} is not allowed because {pxdesc} is not a frontend"));
     }
     let rule = tcp_parse_request_rule(set, &a[2..], acls)?;
+    if matches!(rule.act, TcpAct::SwitchModeHttp) && !cap.contains(ProxyCap::PR_CAP_FE) {
+        return Err(format!("'{kw} switch-mode' not allowed because {pxdesc} has no frontend capability"));
+    }
     Ok(TcpParsed::Rule(set, rule))
 }
 
@@ -322,6 +357,8 @@ enum TcpStep {
     SetDstPort(u16),
     /// Change the log level.
     SetLogLevel(u8),
+    /// Make the stream HTTP.
+    SwitchModeHttp,
     /// Track an entry.
     TrackSc(usize, ProxyId, crate::haproxy::stick_table::StkKey),
 }
@@ -402,6 +439,7 @@ fn eval_tcp_rule(
             TcpAct::SetSrcPort(e) => port_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetSrcPort),
             TcpAct::SetDstPort(e) => port_of(e, ctx).map_or(TcpStep::Next, TcpStep::SetDstPort),
             TcpAct::SetLogLevel(l) => TcpStep::SetLogLevel(*l),
+            TcpAct::SwitchModeHttp => TcpStep::SwitchModeHttp,
             TcpAct::TrackSc { slot, expr, table: Some(t), .. } => {
                 let Some(tab) = crate::haproxy::stick_table::table_of(w, *t) else { return TcpStep::Next };
                 match sample_process(expr, ctx).and_then(|d| tab.smp_to_stkey(d)) {
@@ -425,6 +463,9 @@ enum TcpVerdict {
     Close,
     /// A condition waits for data.
     Miss,
+    /// An action failed (`ACT_RET_ABRT`): `switch-mode http` over a connection that
+    /// cannot become HTTP.
+    Abort,
 }
 
 /// The address level a `set-src`/`set-dst` of `set` changes (`rule->from` in 2.6).
@@ -473,6 +514,11 @@ fn tcp_exec_rules(
                 s.logs.level = Some(l);
                 continue;
             }
+            // tcp_action_switch_stream_mode() in 2.6: the rules stop (`ACT_RET_STOP`).
+            TcpStep::SwitchModeHttp if crate::haproxy::session::stream_set_http_mode(w, s) => {
+                TcpVerdict::Accept
+            }
+            TcpStep::SwitchModeHttp => TcpVerdict::Abort,
             TcpStep::TrackSc(slot, table, key) => {
                 // A content rule's tracking ends with the transaction, a connection's or
                 // session's with the session (`STKCTR_TRACK_CONTENT`).
@@ -631,8 +677,10 @@ pub fn tcp_inspect_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
             s.req.flags.remove(BufFlags::BF_ANA_TIMEOUT);
             AnalyserResult::Continue
         }
-        TcpVerdict::Reject => {
-            w.proxies[s.fe.idx()].counters.denied_req += 1;
+        TcpVerdict::Reject | TcpVerdict::Abort => {
+            if verdict == TcpVerdict::Reject {
+                w.proxies[s.fe.idx()].counters.denied_req += 1;
+            }
             s.si[0].flags.insert(SiFlags::SI_FL_NOLINGER);
             s.req.buffer_abort();
             s.rep.buffer_abort();
@@ -699,7 +747,7 @@ pub fn tcp_inspect_response(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
             s.rep.flags.remove(BufFlags::BF_ANA_TIMEOUT);
             AnalyserResult::Continue
         }
-        TcpVerdict::Reject => {
+        TcpVerdict::Reject | TcpVerdict::Abort => {
             w.proxies[s.fe.idx()].counters.denied_resp += 1;
             if s.be != s.fe {
                 w.proxies[s.be.idx()].counters.denied_resp += 1;
@@ -765,6 +813,37 @@ mod tests {
             e("tcp-request content accept foo", ProxyCap::PR_CAP_FE).contains("unexpected argument 'foo'")
         );
         assert!(e("tcp-request", ProxyCap::PR_CAP_FE).contains("missing argument"));
+        // switch-mode (2.6): a frontend's content rules, mode http, an HTTP/1 multiplexer.
+        let fe = ProxyCap::PR_CAP_FE;
+        assert_eq!(
+            e("tcp-request content switch-mode http", ProxyCap::PR_CAP_BE),
+            "'tcp-request switch-mode' not allowed because frontend 'fe' has no frontend capability"
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode", fe),
+            "'tcp-request switch-mode' expects a mode as argument."
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode tcp", fe),
+            "'tcp-request switch-mode' expects a valid mode (got 'tcp')."
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode http proto", fe),
+            "'tcp-request switch-mode': 'proto' expects a protocol as argument."
+        );
+        assert_eq!(
+            e("tcp-request content switch-mode http proto none", fe),
+            "MUX protocol 'none' is not compatible with the selected mode"
+        );
+        assert!(e("tcp-request content switch-mode http proto h2", fe).contains("not implemented by haflow"));
+        assert!(e("tcp-request session switch-mode http", fe).contains("but got 'switch-mode'"));
+        assert!(matches!(
+            parse("tcp-request content switch-mode http proto h1 if { req.len gt 0 }", fe),
+            Ok(TcpParsed::Rule(
+                TcpRuleSet::Content,
+                TcpRule { act: TcpAct::SwitchModeHttp, cond: Some(_), .. }
+            ))
+        ));
     }
 
     #[test]

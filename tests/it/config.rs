@@ -291,3 +291,35 @@ fn tcp_rules_are_checked_where_haproxy_checks_them() {
         "{a:?}"
     );
 }
+
+#[test]
+fn bind_proto_must_serve_the_frontends_mode_as_in_haproxy() {
+    let one = |text: &str| alerts(text).join("\n");
+    assert!(one("frontend f\n    mode http\n    bind 127.0.0.1:0 proto h1\n").is_empty());
+    assert!(one("frontend f\n    mode tcp\n    bind 127.0.0.1:0 proto none\n").is_empty());
+    assert!(
+        one("frontend f\n    mode tcp\n    bind 127.0.0.1:0 proto h1\n")
+            .contains("frontend 'f' : MUX protocol 'h1' is not usable for 'bind 127.0.0.1:0' at ["),
+    );
+    assert!(
+        one("frontend f\n    mode http\n    bind 127.0.0.1:0 proto none\n")
+            .contains("MUX protocol 'none' is not usable")
+    );
+    assert!(
+        one("frontend f\n    mode http\n    bind 127.0.0.1:0 proto h2\n")
+            .contains("'proto h2' is not implemented by haflow")
+    );
+    assert!(
+        one("frontend f\n    bind 127.0.0.1:0 proto zz\n").contains("'proto' :  unknown MUX protocol 'zz'")
+    );
+}
+
+#[test]
+fn a_tcp_frontend_may_use_an_http_backend_but_not_the_reverse() {
+    let tcp_to_http =
+        "frontend f\n    mode tcp\n    bind 127.0.0.1:0\n    default_backend b\nbackend b\n    mode http\n";
+    assert!(alerts(tcp_to_http).is_empty(), "{:?}", alerts(tcp_to_http));
+    let http_to_tcp =
+        "frontend f\n    mode http\n    bind 127.0.0.1:0\n    default_backend b\nbackend b\n    mode tcp\n";
+    assert!(!alerts(http_to_tcp).is_empty());
+}

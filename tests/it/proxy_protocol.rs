@@ -104,25 +104,13 @@ fn accept_proxy_in_tcp_mode_forwards_only_the_payload() {
 /// A server that reads one connection's bytes up to the end of the first request head,
 /// answers 200 and closes; returns what it read.
 fn recording_server() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        c.set_read_timeout(Some(SOON)).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        // (A version 2 header itself starts with CRLF CRLF.)
-        while !(got.windows(4).any(|w| w == b"GET ") && got.ends_with(b"\r\n\r\n")) {
-            match c.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        got
-    });
-    (addr, h)
+    // (A version 2 header itself starts with CRLF CRLF.)
+    let head = |got: &[u8]| usize::from(got.windows(4).any(|w| w == b"GET ") && got.ends_with(b"\r\n\r\n"));
+    crate::util::recording_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        head,
+        1,
+    )
 }
 
 #[test]

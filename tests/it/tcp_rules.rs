@@ -264,3 +264,93 @@ backend be
     drop(c);
     assert_idle(&p);
 }
+
+/// Accepts one connection, answers its first `n` request heads with a 2-byte body, and
+/// returns every byte it received.
+fn record_requests(n: usize) -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let heads = |got: &[u8]| got.windows(4).filter(|w| w == b"\r\n\r\n").count();
+    recording_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", heads, n)
+}
+
+const SWITCH_CFG: &str = r#"
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind "127.0.0.1:${PORT}"
+    tcp-request inspect-delay 1s
+    tcp-request content set-var(req.mode) internal.strm.is_htx,iif(http,tcp)
+    tcp-request content switch-mode http if HTTP
+    tcp-request content reject
+    http-request set-header x-mode %[var(req.mode)]
+    default_backend be
+backend be
+    mode http
+    server s1 "${S1}"
+"#;
+
+/// Two requests on one connection to `addr`: the bytes of each answer.
+fn two_requests(addr: std::net::SocketAddr) -> (Vec<u8>, Vec<u8>) {
+    let mut c = Conn::connect(addr, SOON).unwrap();
+    let mut one = |path: &str| {
+        c.send_raw(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
+        c.read_exact(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".len()).unwrap()
+    };
+    (one("/a"), one("/b"))
+}
+
+#[test]
+fn switch_mode_http_makes_a_tcp_frontend_run_its_http_rules_for_every_request() {
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    // The first request's content rules see a TCP stream; `switch-mode http` upgrades it,
+    // so the frontend's `http-request` rules run, and the next request is HTTP from the start.
+    const UPSTREAM: &str =
+        "GET /a HTTP/1.1\r\nhost: x\r\nx-mode: tcp\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nx-mode: http\r\n\r\n";
+    let (s1, srv) = record_requests(2);
+    let p = proxy(SWITCH_CFG, &[("S1", a(s1)), ("PORT", "0".into())]);
+    assert_eq!(two_requests(p.addr("fe")), (ANSWER.to_vec(), ANSWER.to_vec()));
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM);
+    // What is not HTTP never matches `HTTP`: the last rule rejects it.
+    assert_eq!(say(p.addr("fe"), b"SSH-2.0-x\r\n", b""), b"");
+    assert_eq!(p.query(|w| w.proxies[0].counters.denied_req), 1);
+    assert_idle(&p);
+
+    let (s1, srv) = record_requests(2);
+    let Some(hap) = start_haproxy_with(SWITCH_CFG, &[("S1", a(s1))]) else { return };
+    assert_eq!(two_requests(hap.addr), (ANSWER.to_vec(), ANSWER.to_vec()), "haproxy");
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM, "haproxy");
+    assert_eq!(say(hap.addr, b"SSH-2.0-x\r\n", b""), b"", "haproxy");
+}
+
+#[test]
+fn a_tcp_frontend_handing_over_to_an_http_backend_makes_every_request_http() {
+    const CFG: &str = r#"
+defaults
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    mode tcp
+    bind "127.0.0.1:${PORT}"
+    default_backend be
+backend be
+    mode http
+    http-request set-header x-name %[be_name]
+    server s1 "${S1}"
+"#;
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    const UPSTREAM: &str =
+        "GET /a HTTP/1.1\r\nhost: x\r\nx-name: be\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nx-name: be\r\n\r\n";
+    let (s1, srv) = record_requests(2);
+    let p = proxy(CFG, &[("S1", a(s1)), ("PORT", "0".into())]);
+    assert_eq!(two_requests(p.addr("fe")), (ANSWER.to_vec(), ANSWER.to_vec()));
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM);
+    assert_idle(&p);
+
+    let (s1, srv) = record_requests(2);
+    let Some(hap) = start_haproxy_with(CFG, &[("S1", a(s1))]) else { return };
+    assert_eq!(two_requests(hap.addr), (ANSWER.to_vec(), ANSWER.to_vec()), "haproxy");
+    assert_eq!(String::from_utf8_lossy(&srv.join().unwrap()), UPSTREAM, "haproxy");
+}

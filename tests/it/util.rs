@@ -156,6 +156,35 @@ pub fn tmpdir(tag: &str) -> std::path::PathBuf {
     d
 }
 
+/// A server for one connection: it reads until `heads(received)` reaches 1, answers
+/// `answer`, and so on up to `n` answers; returns every byte it received.
+pub fn recording_server(
+    answer: &'static [u8],
+    heads: fn(&[u8]) -> usize,
+    n: usize,
+) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(SOON)).unwrap();
+        let mut got = Vec::new();
+        for i in 1..=n {
+            while heads(&got) < i {
+                let mut buf = [0u8; 4096];
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(k) => got.extend_from_slice(&buf[..k]),
+                }
+            }
+            let _ = c.write_all(answer);
+        }
+        got
+    });
+    (addr, h)
+}
+
 /// What a [`ScriptedServer`] does once it has written its answer to a request.
 #[derive(Clone, Copy, Debug)]
 pub enum Then {
