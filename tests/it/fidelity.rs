@@ -27,6 +27,8 @@ fn logged(p: &RunningProxy, bytes: &[u8], then: impl FnOnce(Conn)) -> String {
 
 #[test]
 fn each_failure_ends_with_the_termination_state_the_book_gives() {
+    // 4 MiB so that a client can reset mid-body; the backend builds it before its head,
+    // so `backend ok` waits 5 s for it, whatever the machine's load.
     let ok = backend(BackendSpec::Http(HttpBehaviour { body_size: 4 << 20, ..HttpBehaviour::named("ok") }));
     let refused = backend(BackendSpec::Refuse);
     let saturated = backend(BackendSpec::Saturated);
@@ -44,7 +46,7 @@ fn each_failure_ends_with_the_termination_state_the_book_gives() {
          \x20   use_backend silent if { path /silent }\n    use_backend closes if { path /closes }\n\
          \x20   use_backend invalid if { path /invalid }\n    use_backend cut if { path /cut }\n\
          \x20   use_backend queued if { path_beg /queued }\n    default_backend ok\n\
-         backend ok\n    server s1 \"${OK}\"\nbackend refused\n    server s1 \"${REFUSED}\"\n\
+         backend ok\n    timeout server 5s\n    server s1 \"${OK}\"\nbackend refused\n    server s1 \"${REFUSED}\"\n\
          backend saturated\n    server s1 \"${SATURATED}\"\nbackend silent\n    server s1 \"${SILENT}\"\n\
          backend closes\n    server s1 \"${CLOSES}\"\nbackend invalid\n    server s1 \"${INVALID}\"\n\
          backend cut\n    server s1 \"${CUT}\"\nbackend queued\n    server s1 \"${SILENT}\" maxconn 1\n",
