@@ -150,22 +150,8 @@ pub fn parse_compression_options(
 /// `http_find_header2()` without `full`: the comma-separated values of header `name`,
 /// trimmed, a quoted string keeping its commas.
 fn header_values<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    head.values(name).flat_map(|v| {
-        let mut parts = Vec::new();
-        let (mut start, mut quoted) = (0, false);
-        for (i, &c) in v.iter().enumerate() {
-            match c {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => {
-                    parts.push(v[start..i].trim_ascii());
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        parts.push(v[start..].trim_ascii());
-        parts.into_iter().filter(|p| !p.is_empty())
-    })
+    head.values(name)
+        .flat_map(|v| crate::haproxy::sample::split_values(v).into_iter().filter(|p| !p.is_empty()))
 }
 
 /// standard.c:word_match() in 1.5.0: `sample` is `word` (case-insensitive), possibly
