@@ -517,26 +517,52 @@ pub fn response_framing(h: &mut Head, head_request: bool) -> Result<(Framing, bo
     ))
 }
 
+/// How far a message body has arrived in the buffer (see [`chunked_data`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// More is to come.
+    Partial,
+    /// All of it is in (for a chunked body: the last chunk and its trailers).
+    Complete,
+    /// A size line or a chunk's CRLF is invalid: the message is in error.
+    Malformed,
+}
+
 /// The data of a chunked body that starts at `body` (its first size line), as far as it
-/// has arrived: the data slices in order, and whether the last chunk and its trailers
-/// are in too. What follows the body (a pipelined request) is not looked at.
-pub fn chunked_data(body: &[u8]) -> (Vec<&[u8]>, bool) {
+/// has arrived: the data slices in order, and how far it got. What follows the body (a
+/// pipelined request) is not looked at.
+pub fn chunked_data(body: &[u8]) -> (Vec<&[u8]>, BodyEnd) {
     let (mut at, mut data) = (0usize, Vec::new());
     loop {
         match parse_chunk_size(&body[at..]) {
-            Ok(ChunkLine::Size { size: 0, len }) => return (data, trailers_len(&body[at + len..]).is_some()),
+            Ok(ChunkLine::Size { size: 0, len }) => {
+                let end = if trailers_len(&body[at + len..]).is_some() {
+                    BodyEnd::Complete
+                } else {
+                    BodyEnd::Partial
+                };
+                return (data, end);
+            }
             Ok(ChunkLine::Size { size, len }) => {
                 let start = at + len;
                 let avail = body.len() - start;
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
                 if avail < size.saturating_add(2) {
                     data.push(&body[start..start + avail.min(size)]);
-                    return (data, false);
+                    return (data, BodyEnd::Partial);
                 }
                 data.push(&body[start..start + size]);
-                at = start + size + 2;
+                at = start + size;
+                if body[at..].starts_with(b"\r\n") {
+                    at += 2;
+                } else if body[at..].starts_with(b"\n") {
+                    at += 1;
+                } else {
+                    return (data, BodyEnd::Malformed);
+                }
             }
-            _ => return (data, false),
+            Ok(ChunkLine::Incomplete) => return (data, BodyEnd::Partial),
+            Err(_) => return (data, BodyEnd::Malformed),
         }
     }
 }

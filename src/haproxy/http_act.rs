@@ -6,7 +6,7 @@
 //! `http_req_get_intercept_rule`, `http_res_get_intercept_rule`); HAProxy 2.6 moved the
 //! actions to `http_act.c` and the replies to `http_htx.c`, which this file reproduces with
 //! 1.5's function names for the rule loops. A rule is an action and an optional
-//! condition. One keyword is one `HttpAct` variant and one arm of `parse_http_act`, so
+//! condition. One keyword is one `HttpAct` variant and one arm of `parse_http_rule`, so
 //! that a feature adding an action (`cache-use`) adds a variant and an arm.
 //!
 //! Running a rule is two steps: `eval_rule` evaluates the condition and every sample

@@ -1362,15 +1362,16 @@ pub enum MsgBodyWait {
 }
 
 /// The body bytes of a message whose body starts `body` (decoded data for a chunked
-/// one), and whether the whole body is there.
-fn body_in_buffer(body: &[u8], framing: Framing) -> (u64, bool) {
+/// one), and how far it arrived.
+fn body_in_buffer(body: &[u8], framing: Framing) -> (u64, h1::BodyEnd) {
+    let end = |complete: bool| if complete { h1::BodyEnd::Complete } else { h1::BodyEnd::Partial };
     match framing {
-        Framing::None => (0, true),
-        Framing::Length(n) => (n.min(body.len() as u64), body.len() as u64 >= n),
-        Framing::UntilClose => (body.len() as u64, false),
+        Framing::None => (0, h1::BodyEnd::Complete),
+        Framing::Length(n) => (n.min(body.len() as u64), end(body.len() as u64 >= n)),
+        Framing::UntilClose => (body.len() as u64, h1::BodyEnd::Partial),
         Framing::Chunked => {
-            let (data, complete) = h1::chunked_data(body);
-            (data.iter().map(|d| d.len() as u64).sum(), complete)
+            let (data, end) = h1::chunked_data(body);
+            (data.iter().map(|d| d.len() as u64).sum(), end)
         }
     }
 }
@@ -1417,10 +1418,12 @@ fn wait_for_msg_body(
         return MsgBodyWait::Ready;
     }
     let body = buf.input().get(msg.head_len..).unwrap_or_default();
-    let (have, complete) = body_in_buffer(body, framing);
+    let (have, end) = body_in_buffer(body, framing);
     span.record("have", have);
     let flags = buf.flags;
-    let ready = complete || buf.room() == 0 || (bytes > 0 && have >= bytes);
+    // A malformed body is not waited for: the body analyser rejects it (400 or 502), as
+    // 2.6's H1 parser does at once.
+    let ready = end != h1::BodyEnd::Partial || buf.room() == 0 || (bytes > 0 && have >= bytes);
     let buf = if req { &mut s.req } else { &mut s.rep };
     if ready {
         buf.analyse_exp = TICK_ETERNITY;

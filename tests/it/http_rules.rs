@@ -162,6 +162,23 @@ fn wait_for_body_answers_408_when_the_request_body_is_late() {
 }
 
 #[test]
+fn wait_for_body_answers_400_to_a_malformed_chunked_body_without_waiting_for_it() {
+    let be = backend(BackendSpec::Http(HttpBehaviour::named("s1")));
+    let p = proxy(&http_cfg("", "", WAIT_FE), &[("S1", a(be.addr()))]);
+    // A bad chunk size, then a chunk without its CRLF: both are errors at once (400, as
+    // HAProxy 2.6's H1 parser answers), not a body still to come (which would end in 408).
+    for body in [&b"zz\r\n"[..], b"3\r\nabcXY0\r\n\r\n"] {
+        let mut req = b"POST /a HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        req.extend_from_slice(body);
+        let out = slow_client(p.addr("fe"), &req, b"", Duration::ZERO);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400 Bad request\r\n"), "{text}");
+    }
+    assert!(be.requests().is_empty(), "nothing reached the server");
+    assert_idle(&p);
+}
+
+#[test]
 fn wait_for_body_on_a_response_waits_then_answers_504_if_the_body_is_late() {
     let cfg = http_cfg(
         "",
