@@ -384,11 +384,11 @@ fn cookie_pairs(v: &[u8]) -> Vec<(&[u8], &[u8])> {
 /// proto_http.c:manage_client_side_cookies() in 1.5.0, for the persistence cookie: the
 /// client's cookie picks the server it names (when usable), and with `indirect` or
 /// `prefix` it does not reach the server (a `Cookie` header left empty goes).
-pub fn manage_client_side_cookie(w: &mut Haproxy, s: &mut Session) {
+pub fn manage_client_side_cookies(w: &mut Haproxy, s: &mut Session) {
     let be = s.be;
     let Some(cfg) = w.proxies[be.idx()].cookie.as_ref() else { return };
     let span = tracing::debug_span!(
-        names::MANAGE_CLIENT_SIDE_COOKIE,
+        names::MANAGE_CLIENT_SIDE_COOKIES,
         sess = s.uniq_id,
         cookie = cfg.name.as_str(),
         result = tracing::field::Empty
@@ -1137,7 +1137,7 @@ pub fn http_process_req_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
             crate::haproxy::stick_table::stream_inc_http_err_ctr(w, s);
             // 2.6 reads the persistence cookie of a denied request, for the log.
             if w.proxies[s.be.idx()].cookie.is_some() {
-                manage_client_side_cookie(w, s);
+                manage_client_side_cookies(w, s);
             }
             w.proxies[px_id.idx()].counters.denied_req += 1;
             if px_id != s.fe {
@@ -1538,7 +1538,7 @@ pub fn http_process_request(w: &mut Haproxy, s: &mut Session, an_bit: Analysers)
     let _g = span.enter();
     // 1.5.0 looks at the persistence cookie here, before the server is chosen.
     if w.proxies[s.be.idx()].cookie.is_some() && !s.flags.contains(SessFlags::SN_ASSIGNED) {
-        manage_client_side_cookie(w, s);
+        manage_client_side_cookies(w, s);
     }
     let be = &w.proxies[s.be.idx()];
     let fe = &w.proxies[s.fe.idx()];

@@ -153,8 +153,8 @@ pub const SESSION_TRACK_STKCTR: &str = "session_track_stkctr";
 pub const SESSION_STORE_COUNTERS: &str = "session_store_counters";
 /// stick_table.c:process_table_expire(): a stick table's expiry task (1.5.0)
 pub const PROCESS_TABLE_EXPIRE: &str = "process_table_expire";
-/// proto_http.c:manage_client_side_cookie(): the persistence cookie of a request (1.5.0)
-pub const MANAGE_CLIENT_SIDE_COOKIE: &str = "manage_client_side_cookie";
+/// proto_http.c:manage_client_side_cookies(): the persistence cookie of a request (1.5.0)
+pub const MANAGE_CLIENT_SIDE_COOKIES: &str = "manage_client_side_cookies";
 /// proto_http.c:manage_server_side_cookies(): the persistence cookie of a response (1.5.0)
 pub const MANAGE_SERVER_SIDE_COOKIES: &str = "manage_server_side_cookies";
 /// proto_http.c:http_process_request()

@@ -151,7 +151,7 @@ const SOURCES: [SourceDef; 6] = [
             (names::PROCESS_TABLE_EXPIRE, "stick_table.c:process_table_expire()"),
             (names::SESSION_TRACK_STKCTR, "session.h:session_track_stkctr()"),
             (names::SESSION_STORE_COUNTERS, "session.h:session_store_counters()"),
-            (names::MANAGE_CLIENT_SIDE_COOKIE, "proto_http.c:manage_client_side_cookie()"),
+            (names::MANAGE_CLIENT_SIDE_COOKIES, "proto_http.c:manage_client_side_cookies()"),
             (names::MANAGE_SERVER_SIDE_COOKIES, "proto_http.c:manage_server_side_cookies()"),
             (names::HTTP_PROCESS_REQUEST, "proto_http.c:http_process_request()"),
             (names::HTTP_REQUEST_FORWARD_BODY, "proto_http.c:http_request_forward_body()"),
