@@ -89,10 +89,13 @@ fn a_refused_server_goes_down_after_fall_checks_and_up_after_rise_with_log_healt
     let p = proxy(
         &cfg(
             "    option log-health-checks",
-            "backend be\n    server s1 \"${S1}\" check inter 50ms rise 2 fall 2",
+            "backend be\n    server s1 \"${S1}\" check inter 200ms rise 2 fall 2",
         ),
         &[("S1", a(s1.addr()))],
     );
+    // `inter 200ms`, not 50ms: the check's whole budget is `inter`, and this test asserts
+    // every line, so a CI machine stalling the proxy thread past it would add a Layer4
+    // timeout line (CI saw one at 50ms).
     // The first check passes: the server, UP since start-up with health == rise, is now
     // fully up; later passes change nothing and are not logged.
     wait_line(&p, "Health check for server be/s1 succeeded");
