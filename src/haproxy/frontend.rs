@@ -278,7 +278,7 @@ pub fn frontend_decode_proxy_request(w: &mut Haproxy, s: &mut Session, an_bit: A
             if let Some((src, dst)) = addrs {
                 span.record("src", tracing::field::display(src));
                 // 2.6's conn_recv_proxy() sets the session level, not the connection's.
-                s.sess_addrs = [Some(src), Some(dst)];
+                s.addr_levels_mut().sess = [Some(src), Some(dst)];
                 s.cli_addr = Some(src);
                 s.frt_addr = Some(dst);
                 s.flags.insert(SessFlags::SN_FRT_ADDR_SET);

@@ -1051,7 +1051,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
         HttpAct::CacheUse(_) | HttpAct::CacheStore(_) => RuleStep::Next,
         HttpAct::TrackSc { slot, expr, table: Some(px), .. } => {
             // http_action_track_sc() in 2.6: a counter already tracking stays as it is.
-            if s.stkctr[*slot].is_some() {
+            if s.stkctr()[*slot].is_some() {
                 return RuleStep::Next;
             }
             let Some(t) = crate::haproxy::stick_table::table_of(w, *px) else { return RuleStep::Next };

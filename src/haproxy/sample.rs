@@ -1151,7 +1151,7 @@ fn smp_fetch_dport(_: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 /// later rules said.
 fn conn_addr(c: &SmpCtx, dir: AddrDir) -> Option<std::net::SocketAddr> {
     let (w, s) = c.strm?;
-    let a = s.conn_addrs[dir as usize];
+    let a = s.addr_levels().conn[dir as usize];
     match dir {
         AddrDir::Src => a,
         AddrDir::Dst => a.or_else(|| s.si[0].fd.and_then(|fd| w.fdtab.local_addr(fd))),

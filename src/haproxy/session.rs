@@ -284,13 +284,10 @@ pub struct Session {
     /// header or a rule said it (`SN_FRT_ADDR_SET`); else the client socket's own address.
     /// The stream level, like `cli_addr`.
     pub frt_addr: Option<SocketAddr>,
-    /// 2.6's connection level (`conn->src`/`conn->dst`), what `fc_src`/`fc_dst` read:
-    /// the socket's addresses as `tcp-request connection set-src/set-dst` left them
-    /// (`None` for `dst`: the socket's own address).
-    pub conn_addrs: [Option<SocketAddr>; 2],
-    /// 2.6's session level (`sess->src`/`sess->dst`): the PROXY header's or
-    /// `tcp-request session set-src/set-dst`'s; `None`: the connection level's.
-    pub sess_addrs: [Option<SocketAddr>; 2],
+    /// 2.6's connection and session address levels, boxed once a PROXY header or a
+    /// `set-src`/`set-dst` rule is about to make a level differ; `None`: every level is
+    /// the stream's (see `addr_levels`), as in most sessions, which so pay 8 bytes.
+    pub addr_levels: Option<Box<AddrLevels>>,
     /// The HTTP transaction (HTTP mode only).
     pub txn: HttpTxn,
     /// `s->comp_algo`: the compression chosen from the request, until the response
@@ -319,11 +316,9 @@ pub struct Session {
     /// `s->unique_id`: this transaction's id from the frontend's `unique-id-format`
     /// (the `unique-id` fetch, `%ID`, `unique-id-header`).
     pub unique_id: Option<Box<[u8]>>,
-    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
-    pub stkctr: [Option<crate::haproxy::stick_table::StkCtr>; crate::haproxy::stick_table::MAX_SESS_STKCTR],
-    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
-    /// (the rule's proxy, the key).
-    pub store: Vec<(ProxyId, crate::haproxy::stick_table::StkKey)>,
+    /// `s->stkctr[]` and `s->store[]`, allocated by the first rule that tracks or stores:
+    /// a configuration without stick tables does not pay for them in every session.
+    pub stick: Option<Box<crate::haproxy::stick_table::SessStick>>,
     /// Bytes from and to the client already credited to the proxies' and server's byte
     /// counters by `session_process_counters`.
     pub counted: ByteMarks,
@@ -364,6 +359,18 @@ pub enum AddrDir {
     Dst = 1,
 }
 
+/// 2.6's connection level (`conn->src`/`conn->dst`) and session level (`sess->src`/
+/// `sess->dst`), indexed by `AddrDir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrLevels {
+    /// What `fc_src`/`fc_dst` read: the socket's addresses as `tcp-request connection
+    /// set-src/set-dst` left them (`None` for `dst`: the socket's own address).
+    pub conn: [Option<SocketAddr>; 2],
+    /// The PROXY header's or `tcp-request session set-src/set-dst`'s; `None`: the
+    /// connection level's.
+    pub sess: [Option<SocketAddr>; 2],
+}
+
 impl Session {
     /// 2.6's `IS_HTX_STRM()`: the stream is HTTP, from its frontend's mode or an upgrade.
     pub fn is_htx(&self, w: &Haproxy) -> bool {
@@ -376,6 +383,21 @@ impl Session {
             AddrDir::Src => &mut self.cli_addr,
             AddrDir::Dst => &mut self.frt_addr,
         }
+    }
+
+    /// The connection and session levels' addresses; without `addr_levels` they are the
+    /// stream's own, as accepted.
+    pub fn addr_levels(&self) -> AddrLevels {
+        self.addr_levels
+            .as_deref()
+            .copied()
+            .unwrap_or(AddrLevels { conn: [self.cli_addr, self.frt_addr], sess: [None, None] })
+    }
+
+    /// The address levels, boxed from the stream's before a level changes.
+    pub fn addr_levels_mut(&mut self) -> &mut AddrLevels {
+        let lv = self.addr_levels();
+        self.addr_levels.get_or_insert_with(|| Box::new(lv))
     }
 
     /// tcp_act.c:tcp_action_req_set_src()/set_dst() in 2.6: replaces the IP (`ip`) and/or
@@ -392,9 +414,10 @@ impl Session {
         port: Option<u16>,
     ) {
         let d = dir as usize;
+        let lv = self.addr_levels();
         let cur = match level {
-            AddrLevel::Conn => self.conn_addrs[d],
-            AddrLevel::Sess => self.sess_addrs[d].or(self.conn_addrs[d]),
+            AddrLevel::Conn => lv.conn[d],
+            AddrLevel::Sess => lv.sess[d].or(lv.conn[d]),
             AddrLevel::Strm => *self.strm_addr(dir),
         };
         let local = || self.si[0].fd.and_then(|fd| fdtab.local_addr(fd));
@@ -404,25 +427,28 @@ impl Session {
             (None, Some(cur)) => SocketAddr::new(cur.ip(), port.unwrap_or(cur.port())),
             (None, None) => return,
         };
-        match level {
+        let lv = self.addr_levels_mut();
+        let strm = match level {
             AddrLevel::Conn => {
-                self.conn_addrs[d] = Some(new);
-                let sess = self.sess_addrs[d].or(Some(new));
-                *self.strm_addr(dir) = sess;
+                lv.conn[d] = Some(new);
+                lv.sess[d].or(Some(new))
             }
             AddrLevel::Sess => {
-                self.sess_addrs[d] = Some(new);
-                *self.strm_addr(dir) = Some(new);
+                lv.sess[d] = Some(new);
+                Some(new)
             }
-            AddrLevel::Strm => *self.strm_addr(dir) = Some(new),
-        }
+            AddrLevel::Strm => Some(new),
+        };
+        *self.strm_addr(dir) = strm;
     }
 
     /// A new transaction's stream starts from the session-level addresses (2.6 allocates
     /// a stream per request; `set-src` on the previous one is forgotten).
     pub fn reset_strm_addrs(&mut self) {
-        self.cli_addr = self.sess_addrs[0].or(self.conn_addrs[0]);
-        self.frt_addr = self.sess_addrs[1].or(self.conn_addrs[1]);
+        if let Some(lv) = self.addr_levels.as_deref() {
+            self.cli_addr = lv.sess[0].or(lv.conn[0]);
+            self.frt_addr = lv.sess[1].or(lv.conn[1]);
+        }
     }
 
     /// True when `fd` is this session's on `side`: its stream interface's, or an idle
@@ -469,8 +495,7 @@ impl Session {
             rep: Buffer::new(bufsize, maxrewrite),
             cli_addr: addr,
             frt_addr: None,
-            conn_addrs: [addr, None],
-            sess_addrs: [None, None],
+            addr_levels: None,
             txn: HttpTxn::default(),
             comp_algo: None,
             stats_ctx: None,
@@ -501,8 +526,7 @@ impl Session {
                 level: None,
             },
             counted: ByteMarks::default(),
-            stkctr: [None, None, None],
-            store: Vec::new(),
+            stick: None,
             srv_error: default_srv_error,
             span: root,
         }
@@ -881,7 +905,7 @@ pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
         c.bytes_in += bytes_in;
         c.bytes_out += bytes_out;
     }
-    if s.stkctr.iter().any(Option::is_some) {
+    if s.stkctr().iter().any(Option::is_some) {
         crate::haproxy::stick_table::stkctr_count_bytes(w, s, bytes_in, bytes_out);
     }
 }
@@ -2067,6 +2091,23 @@ mod tests {
         s.si[1].prev_state = prev;
         s.si[1].state = srv_state;
         (w, s)
+    }
+
+    /// Idle keep-alive connections cost a `Session` each, so the address levels are boxed
+    /// only when a level is about to differ: until then they read as the stream's, and a
+    /// stream-level `set-src` must not lose the connection's address on the way.
+    #[test]
+    fn address_levels_are_boxed_only_when_a_level_changes() {
+        let (w, mut s) = world(SiState::SI_ST_INI, SiState::SI_ST_INI);
+        let accepted: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        s.cli_addr = Some(accepted);
+        assert!(s.addr_levels.is_none() && s.stick.is_none());
+        assert_eq!(s.addr_levels(), AddrLevels { conn: [Some(accepted), None], sess: [None, None] });
+        s.set_addr(&w.fdtab, AddrLevel::Strm, AddrDir::Src, Some("198.51.100.9".parse().unwrap()), None);
+        assert_eq!(s.cli_addr, Some("198.51.100.9:4000".parse().unwrap()));
+        assert_eq!(s.addr_levels().conn[0], Some(accepted), "fc_src still reads the socket's");
+        s.reset_strm_addrs();
+        assert_eq!(s.cli_addr, Some(accepted), "the next transaction starts from the session level");
     }
 
     /// Every counter an abort may bump: `(fe cli, fe srv, be cli, be srv, srv cli, srv srv, fe ereq)`.

@@ -888,7 +888,7 @@ pub fn process_sticking_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
     let rules = w.proxies[be.idx()].sticking_rules.clone();
     let now = w.clock.now_ms;
     for rule in &rules {
-        if s.store.iter().any(|(t, _)| Some(*t) == rule.table) {
+        if s.stick_store().iter().any(|(t, _)| Some(*t) == rule.table) {
             continue;
         }
         let Some((px, key)) = sticking_rule_key(w, s, rule, SmpDir::Req) else { continue };
@@ -910,10 +910,10 @@ pub fn process_sticking_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
                 stktable_schedule(w, px, exp);
             }
         }
-        if rule.flags & STK_IS_STORE != 0 && s.store.len() < 8 {
+        if rule.flags & STK_IS_STORE != 0 && s.stick_store().len() < 8 {
             let Some(t) = table_of(w, px) else { continue };
             if t.stktable_get_entry(&key, now, true).is_some() {
-                s.store.push((px, key));
+                s.stick_mut().store.push((px, key));
             }
         }
     }
@@ -935,17 +935,17 @@ pub fn process_store_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
     let _g = span.enter();
     let rules = w.proxies[be.idx()].storersp_rules.clone();
     let now = w.clock.now_ms;
-    let nbreq = s.store.len();
+    let nbreq = s.stick_store().len();
     for rule in &rules {
-        if s.store[nbreq..].iter().any(|(t, _)| Some(*t) == rule.table) {
+        if s.stick_store()[nbreq..].iter().any(|(t, _)| Some(*t) == rule.table) {
             continue;
         }
         let Some((px, key)) = sticking_rule_key(w, s, rule, SmpDir::Res) else { continue };
-        if s.store.len() < 8
+        if s.stick_store().len() < 8
             && let Some(t) = table_of(w, px)
             && t.stktable_get_entry(&key, now, true).is_some()
         {
-            s.store.push((px, key));
+            s.stick_mut().store.push((px, key));
         }
     }
     let srv = s
@@ -953,7 +953,7 @@ pub fn process_store_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
         .and_then(|id| w.proxies[id.px.idx()].servers.get(id.idx as usize))
         .filter(|sv| !sv.non_stick)
         .map(|sv| (sv.puid, sv.name.clone()));
-    let stores = std::mem::take(&mut s.store);
+    let stores = s.take_stick_store();
     span.record("stored", stores.len());
     for (px, key) in stores {
         let Some(t) = table_of(w, px) else { continue };
@@ -982,7 +982,7 @@ pub fn process_store_rules(w: &mut Haproxy, s: &mut Session, an_bit: Analysers) 
 /// the response).
 pub fn session_release_stores(w: &mut Haproxy, s: &mut Session) {
     let now = w.clock.now_ms;
-    for (px, key) in std::mem::take(&mut s.store) {
+    for (px, key) in s.take_stick_store() {
         if let Some(t) = table_of(w, px) {
             let exp = t.stktable_touch(&key, now, true);
             if !t.stksess_kill(&key) {
@@ -1294,7 +1294,7 @@ pub fn session_track_stkctr(
     key: StkKey,
     flags: u8,
 ) -> bool {
-    if s.stkctr.get(slot).is_none_or(|c| c.is_some()) {
+    if s.stkctr().get(slot).is_none_or(|c| c.is_some()) {
         return false;
     }
     let now = w.clock.now_ms;
@@ -1317,14 +1317,49 @@ pub fn session_track_stkctr(
         t.inc_data(ts, STKTABLE_DT_CONN_RATE, now, 1);
     });
     let exp = t.stktable_touch(&key, now, false);
-    s.stkctr[slot] = Some(StkCtr { table: px, key, flags });
+    s.stick_mut().stkctr[slot] = Some(StkCtr { table: px, key, flags });
     stktable_schedule(w, px, exp);
     true
 }
 
+/// A session's stick-table state, boxed in `Session::stick` when first needed.
+#[derive(Debug, Default)]
+pub struct SessStick {
+    /// `s->stkctr[]`: the stick-table entries `track-sc0..2` made this session track.
+    pub stkctr: [Option<StkCtr>; MAX_SESS_STKCTR],
+    /// `s->store[]`: entries `stick store-*` rules will store once the server is known
+    /// (the rule's proxy, the key).
+    pub store: Vec<(ProxyId, StkKey)>,
+}
+
+/// What `Session::stkctr` reads for a session that never tracked anything.
+static NO_STKCTR: [Option<StkCtr>; MAX_SESS_STKCTR] = [const { None }; MAX_SESS_STKCTR];
+
+impl Session {
+    /// `s->stkctr[]`: the entries this session tracks, slot by slot.
+    pub fn stkctr(&self) -> &[Option<StkCtr>; MAX_SESS_STKCTR] {
+        self.stick.as_ref().map_or(&NO_STKCTR, |k| &k.stkctr)
+    }
+
+    /// `s->store[]`: the keys noted for storing.
+    fn stick_store(&self) -> &[(ProxyId, StkKey)] {
+        self.stick.as_ref().map_or(&[], |k| &k.store)
+    }
+
+    /// The stick-table state, allocated on first use.
+    fn stick_mut(&mut self) -> &mut SessStick {
+        self.stick.get_or_insert_default()
+    }
+
+    /// Takes the noted keys out (nothing to allocate when there are none).
+    fn take_stick_store(&mut self) -> Vec<(ProxyId, StkKey)> {
+        self.stick.as_mut().map(|k| std::mem::take(&mut k.store)).unwrap_or_default()
+    }
+}
+
 /// Runs `f` on the entries `s` tracks (`stkctr_entry` of each slot).
 pub fn for_each_tracked(w: &Haproxy, s: &Session, mut f: impl FnMut(&StkTable, &mut StkSess)) {
-    for c in s.stkctr.iter().flatten() {
+    for c in s.stkctr().iter().flatten() {
         if let Some(t) = table_of(w, c.table) {
             t.stktable_lookup_key(&c.key, |ts| f(t, ts));
         }
@@ -1335,14 +1370,16 @@ pub fn for_each_tracked(w: &Haproxy, s: &Session, mut f: impl FnMut(&StkTable, &
 /// `only_content`): the session stops tracking; each entry counts one connection less,
 /// is touched (its expiry restarts) and released.
 pub fn session_store_counters(w: &mut Haproxy, s: &mut Session, only_content: bool) {
-    if s.stkctr.iter().all(Option::is_none) {
+    if s.stkctr().iter().all(Option::is_none) {
         return;
     }
     let _sp = tracing::debug_span!(names::SESSION_STORE_COUNTERS, sess = s.uniq_id, content = only_content)
         .entered();
     let now = w.clock.now_ms;
     for slot in 0..MAX_SESS_STKCTR {
-        let Some(c) = s.stkctr[slot].take_if(|c| !only_content || c.flags & STKCTR_TRACK_CONTENT != 0) else {
+        let Some(c) =
+            s.stick_mut().stkctr[slot].take_if(|c| !only_content || c.flags & STKCTR_TRACK_CONTENT != 0)
+        else {
             continue;
         };
         let Some(t) = table_of(w, c.table) else { continue };
@@ -1372,7 +1409,7 @@ pub fn stkctr_count_bytes(w: &Haproxy, s: &Session, bytes_in: u64, bytes_out: u6
 
 /// Counts one event of `cnt` and its rate `rate` on every entry `s` tracks.
 fn stream_inc_ctr(w: &Haproxy, s: &Session, cnt: StkDataType, rate: StkDataType) {
-    if s.stkctr.iter().all(Option::is_none) {
+    if s.stkctr().iter().all(Option::is_none) {
         return;
     }
     let now = w.clock.now_ms;
@@ -1453,7 +1490,7 @@ fn smp_fetch_sc_stkctr(
     let Some((w, s)) = c.strm else { return false };
     match num {
         Some(n) => {
-            let Some(Some(ctr)) = s.stkctr.get(n) else { return false };
+            let Some(Some(ctr)) = s.stkctr().get(n) else { return false };
             let (_, t) = match a.first() {
                 Some(Arg::Str(n)) if !n.is_empty() => match arg_table(w, a.first(), s.be) {
                     Some(x) => x,
@@ -1490,7 +1527,7 @@ fn fetch_read(num: Option<usize>, what: Read, a: &[Arg], c: &SmpCtx, out: &mut V
     if let Read::Data(dt) | Read::Kbytes(dt) = what
         && let Some((w, s)) = c.strm
     {
-        let px = num.and_then(|n| s.stkctr.get(n).cloned().flatten()).map_or(s.be, |ctr| ctr.table);
+        let px = num.and_then(|n| s.stkctr().get(n).cloned().flatten()).map_or(s.be, |ctr| ctr.table);
         stored = arg_table(w, a.first(), px).is_some_and(|(_, t)| t.stored[dt.idx()]);
     }
     if let (Some(v), true) = (v, stored) {
@@ -1535,7 +1572,7 @@ fn fetch_change(num: Option<usize>, ch: Change, a: &[Arg], c: &SmpCtx, out: &mut
 /// `sc_tracked(N)`/`scN_tracked`: whether the slot tracks an entry.
 fn fetch_tracked(num: usize, c: &SmpCtx, out: &mut Vec<SmpData>) {
     let Some((_, s)) = c.strm else { return };
-    out.push(SmpData::Bool(s.stkctr.get(num).is_some_and(Option::is_some)));
+    out.push(SmpData::Bool(s.stkctr().get(num).is_some_and(Option::is_some)));
 }
 
 /// The slot of `sc_*(N, ...)` fetches (its first argument).
@@ -1717,7 +1754,7 @@ pub fn table_avl(a: &[Arg], c: &SmpCtx, out: &mut Vec<SmpData>) {
 /// Sets a data type of the entry slot `num` tracks (`sc-set-gpt0`), or adds one to a
 /// counter (`sc-inc-gpc0`): stick_table.c:action_set_gpt0() / action_inc_gpc0() in 2.6.
 pub fn stkctr_apply(w: &Haproxy, s: &Session, num: usize, act: StkCtrAct) {
-    let Some(Some(ctr)) = s.stkctr.get(num) else { return };
+    let Some(Some(ctr)) = s.stkctr().get(num) else { return };
     let Some(t) = table_of(w, ctr.table) else { return };
     let now = w.clock.now_ms;
     t.stktable_lookup_key(&ctr.key, |ts| match act {

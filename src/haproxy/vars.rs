@@ -82,37 +82,52 @@ pub fn register_name(text: &str) -> Result<VarName, String> {
     Ok(VarName { scope, name: name.into() })
 }
 
-/// The variables of one scope (`struct vars`): few, so a vector searched by name.
+/// The variables of one scope (`struct vars`): few, so a vector searched by name. Boxed,
+/// and allocated by the first `set`: a session has four scopes, and a configuration
+/// without variables should not pay 24 bytes for each in every session.
 #[derive(Clone, Debug, Default)]
-pub struct VarMap(Vec<(Box<str>, SmpData)>);
+#[expect(clippy::box_collection, reason = "a thin pointer: 8 bytes in every session, not a Vec's 24")]
+pub struct VarMap(Option<Box<Vec<Var>>>);
+
+/// A variable: its name (without the scope) and its value.
+type Var = (Box<str>, SmpData);
 
 impl VarMap {
+    fn vars(&self) -> &[Var] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
     /// The variable `name`, if set.
     pub fn get(&self, name: &str) -> Option<&SmpData> {
-        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        self.vars().iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 
     /// Sets (or replaces) `name`.
     pub fn set(&mut self, name: &str, v: SmpData) {
-        match self.0.iter_mut().find(|(n, _)| &**n == name) {
+        let vars = self.0.get_or_insert_default();
+        match vars.iter_mut().find(|(n, _)| &**n == name) {
             Some(slot) => slot.1 = v,
-            None => self.0.push((name.into(), v)),
+            None => vars.push((name.into(), v)),
         }
     }
 
     /// Removes `name`.
     pub fn unset(&mut self, name: &str) {
-        self.0.retain(|(n, _)| &**n != name);
+        if let Some(vars) = self.0.as_mut() {
+            vars.retain(|(n, _)| &**n != name);
+        }
     }
 
     /// Every variable, in the order they were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &SmpData)> {
-        self.0.iter().map(|(n, v)| (&**n, v))
+        self.vars().iter().map(|(n, v)| (&**n, v))
     }
 
     /// Forgets every variable (keeps the allocation).
     pub fn clear(&mut self) {
-        self.0.clear();
+        if let Some(vars) = self.0.as_mut() {
+            vars.clear();
+        }
     }
 }
 
