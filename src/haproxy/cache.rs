@@ -1135,6 +1135,7 @@ pub fn http_cache_io_handler(
     pool: &mut crate::haproxy::memory::Pool<crate::haproxy::buffers::Chunk>,
     now: u64,
 ) -> bool {
+    let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
     let Some(ctx) = s.si[1].appctx.as_deref_mut() else { return false };
     let rep: &mut Buffer = &mut s.rep;
     if rep.flags.intersects(BufFlags::BF_SHUTW | BufFlags::BF_SHUTR | BufFlags::BF_SHUTW_NOW) {

@@ -1249,7 +1249,6 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     // 1.5.0's si_applet_call(): the stats applet writes what the client buffer takes of
     // the page; once it is all out, a pipelined request may be analysed.
     if s.stats_ctx.is_some() {
-        let _sp = tracing::debug_span!(names::HTTP_STATS_IO_HANDLER, sess = s.uniq_id).entered();
         if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
             // The request analysers run again for the request waiting behind the page.
             s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
@@ -1278,7 +1277,6 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
     // when it did something, the session runs again to analyse it.
     if s.si[1].state == SiState::SI_ST_EST && s.si[1].appctx.is_some() {
         let date = crate::haproxy::cache::unix_secs(w.clock.date);
-        let _sp = tracing::debug_span!(names::HTTP_CACHE_IO_HANDLER, sess = s.uniq_id).entered();
         if crate::haproxy::cache::http_cache_io_handler(s, &mut w.pool2_buffer, date) {
             w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_IO);
         }
