@@ -1248,12 +1248,10 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
 
     // 1.5.0's si_applet_call(): the stats applet writes what the client buffer takes of
     // the page; once it is all out, a pipelined request may be analysed.
-    if s.stats_ctx.is_some() {
-        if crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
-            // The request analysers run again for the request waiting behind the page.
-            s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
-            w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
-        }
+    if s.stats_ctx.is_some() && crate::haproxy::stats::http_stats_io_handler(w, s) && s.req.i() > 0 {
+        // The request analysers run again for the request waiting behind the page.
+        s.req.flags.insert(BufFlags::BF_WAKE_ONCE);
+        w.sched.task_wakeup(s.task, TaskState::TASK_WOKEN_MSG);
     }
     // 14. Leave: poll for what each side needs and arm the task's timer.
     stream_sock_data_finish(w, s, Side::Srv);
