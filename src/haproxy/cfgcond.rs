@@ -37,7 +37,7 @@ enum CondPred {
 }
 
 impl CondPred {
-    /// cfgcond.c:cfg_lookup_cond_pred() (2.6): the predicate named at the start of `s`.
+    /// cfgcond.c:cfg_lookup_cond_pred() in 2.6: the predicate named at the start of `s`.
     fn lookup(s: &str) -> Option<(CondPred, &'static str)> {
         const PREDS: &[(&str, CondPred)] = &[
             ("defined", CondPred::Defined),
@@ -119,7 +119,7 @@ fn strtol_prefix(s: &str) -> (usize, bool) {
     if j == start { (0, false) } else { (j, nonzero) }
 }
 
-/// arg.c:make_arg_list() (2.6) for string arguments: `(a,b)` right after the predicate's
+/// arg.c:make_arg_list() in 2.6 for string arguments: `(a,b)` right after the predicate's
 /// name, each argument possibly quoted (`'...'` literal, `"..."` with `$VAR`/`${VAR}`
 /// expanded) or backslash-escaped. Returns the arguments and the text after `)`.
 fn make_arg_list<'a>(
@@ -183,7 +183,7 @@ fn make_arg_list<'a>(
     Err(if quote.is_some() { "unmatched quote".into() } else { "missing closing ')'".into() })
 }
 
-/// cfgcond.c:cfg_parse_cond_term() (2.6). `Ok(None)`: nothing to parse here.
+/// cfgcond.c:cfg_parse_cond_term() in 2.6. `Ok(None)`: nothing to parse here.
 fn cfg_parse_cond_term(inp: &mut Input, depth: u32) -> Result<Option<CondTerm>, String> {
     inp.skip_blanks();
     if inp.s.is_empty() {
@@ -227,7 +227,7 @@ fn cfg_parse_cond_term(inp: &mut Input, depth: u32) -> Result<Option<CondTerm>, 
     Err(format!("unparsable conditional expression '{text}'"))
 }
 
-/// cfgcond.c:cfg_parse_cond_and() (2.6): terms joined by `&&`.
+/// cfgcond.c:cfg_parse_cond_and() in 2.6: terms joined by `&&`.
 fn cfg_parse_cond_and(inp: &mut Input, depth: u32) -> Result<Option<Vec<CondTerm>>, String> {
     let Some(first) = cfg_parse_cond_term(inp, depth)? else { return Ok(None) };
     let mut terms = vec![first];
@@ -242,7 +242,7 @@ fn cfg_parse_cond_and(inp: &mut Input, depth: u32) -> Result<Option<Vec<CondTerm
     }
 }
 
-/// cfgcond.c:cfg_parse_cond_expr() (2.6): `&&` groups joined by `||`.
+/// cfgcond.c:cfg_parse_cond_expr() in 2.6: `&&` groups joined by `||`.
 fn cfg_parse_cond_expr(inp: &mut Input, depth: u32) -> Result<Option<CondExpr>, String> {
     let Some(first) = cfg_parse_cond_and(inp, depth)? else { return Ok(None) };
     let mut ors = vec![first];
@@ -274,7 +274,7 @@ fn has_feature(name: &str) -> bool {
     BUILD_FEATURES.split(' ').any(|w| w.strip_prefix('+') == Some(name))
 }
 
-/// cfgcond.c:cfg_eval_cond_term() (2.6).
+/// cfgcond.c:cfg_eval_cond_term() in 2.6.
 fn cfg_eval_cond_term(t: &CondTerm, env: &dyn Fn(&str) -> Option<String>) -> bool {
     let v = match &t.kind {
         TermKind::Const(v) => *v,
@@ -291,12 +291,12 @@ fn cfg_eval_cond_term(t: &CondTerm, env: &dyn Fn(&str) -> Option<String>) -> boo
     v != t.neg
 }
 
-/// cfgcond.c:cfg_eval_cond_expr() (2.6): `||` of `&&` groups, evaluated left to right.
+/// cfgcond.c:cfg_eval_cond_expr() in 2.6: `||` of `&&` groups, evaluated left to right.
 fn cfg_eval_cond_expr(e: &CondExpr, env: &dyn Fn(&str) -> Option<String>) -> bool {
     e.ors.iter().any(|and| and.iter().all(|t| cfg_eval_cond_term(t, env)))
 }
 
-/// cfgcond.c:cfg_eval_condition() (2.6): parse then evaluate `text`. An empty text is
+/// cfgcond.c:cfg_eval_condition() in 2.6: parse then evaluate `text`. An empty text is
 /// false; anything left after the expression is an error.
 pub fn cfg_eval_condition(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
     if text.is_empty() {

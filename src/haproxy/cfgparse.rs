@@ -2417,7 +2417,7 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
     Ok(cfg)
 }
 
-/// The parts of cfgparse.c:check_config_validity() (1.5.0) and sample.c:smp_resolve_args()
+/// The parts of cfgparse.c:check_config_validity() in 1.5.0 and sample.c:smp_resolve_args()
 /// (2.6) that find the servers the configuration names: `srv_*` sample arguments,
 /// `use-server` rules, `track`. Each server found is marked non-purgeable (2.6).
 fn resolve_server_refs(cfg: &mut Config, diag: &mut Diag, find_be: &dyn Fn(&str) -> Option<ProxyId>) {

@@ -662,7 +662,7 @@ pub fn set_server_up(w: &mut Haproxy, sid: ServerId, check: Option<CheckKind>) {
     }
 }
 
-/// `unclean_errno()` (2.6): the errors that only say "not yet" are no errors.
+/// `unclean_errno()` in 2.6: the errors that only say "not yet" are no errors.
 fn unclean_errno(e: i32) -> i32 {
     if matches!(e, libc::EAGAIN | libc::EINPROGRESS | libc::EISCONN | libc::EALREADY) { 0 } else { e }
 }
@@ -714,7 +714,7 @@ pub fn chk_report_conn_err(w: &mut Haproxy, cid: CheckId, errno: i32, expired: b
     }
 }
 
-/// The part of tcpcheck_eval_connect() (2.6) that opens the socket: a non-blocking
+/// The part of tcpcheck_eval_connect() in 2.6 that opens the socket: a non-blocking
 /// `connect()` registered in `fdtab[]` with `event_srv_chk_r`/`event_srv_chk_w`, writes
 /// wanted to learn when it completes. Returns the `errno` of a connect that failed at
 /// once (the check's connection then records the error, without a socket).
@@ -1133,7 +1133,7 @@ pub fn srv_parse_check_kw(
     }
 }
 
-/// check.c:init_srv_check() and init_srv_agent_check() (2.6) for a server of the
+/// check.c:init_srv_check() and init_srv_agent_check() in 2.6 for a server of the
 /// configuration: its health check (`check`) and agent check (`agent-check`), not yet
 /// given their rules (`check_proxy_tcpcheck` does, once the backend is read). A server
 /// added at runtime (`dynamic`) only sends a PROXY header with an explicit

@@ -4,7 +4,7 @@
 //! print through one function. It names nothing else in haflow, so every layer (the
 //! command line, the demo, the scenarios, the terminal UI) prints the same way.
 
-/// errors.c:print_message() (2.6): `label` in brackets padded to ten columns, the pid,
+/// errors.c:print_message() in 2.6: `label` in brackets padded to ten columns, the pid,
 /// then `msg`, on stderr.
 /// Divergence: no startup-log ring nor "parsing `[file:line]`" context; callers put the
 /// context in `msg`, as `readcfgfile`'s ALERTs already carry it.

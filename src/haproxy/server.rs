@@ -636,7 +636,7 @@ pub fn srv_trackers(w: &Haproxy, sid: ServerId) -> Vec<ServerId> {
         .collect()
 }
 
-/// server.h:srv_adm_set_maint() (1.5.0), that is server.c:srv_set_admin_flag(FMAINT) then
+/// server.h:srv_adm_set_maint() in 1.5.0, that is server.c:srv_set_admin_flag(FMAINT) then
 /// srv_clr_admin_flag(FDRAIN): `disable server`, `set server ... state maint` and the
 /// UI's `d`. The server leaves load balancing: no longer running, its health checks pause
 /// (health 0; `process_chk` skips a server in maintenance), the sessions in its queue go
@@ -715,7 +715,7 @@ fn srv_leave_maint(w: &mut Haproxy, sid: ServerId) -> usize {
     }
 }
 
-/// server.h:srv_adm_set_ready() (1.5.0), that is server.c:srv_clr_admin_flag() of FDRAIN
+/// server.h:srv_adm_set_ready() in 1.5.0, that is server.c:srv_clr_admin_flag() of FDRAIN
 /// then FMAINT: `enable server`, `set server ... state ready` and the UI's `e`.
 pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
     let flags = w.server(sid).flags;
@@ -737,7 +737,7 @@ pub fn srv_adm_set_ready(w: &mut Haproxy, sid: ServerId) {
     }
 }
 
-/// server.h:srv_adm_set_drain() (1.5.0), that is server.c:srv_set_admin_flag(FDRAIN): no
+/// server.h:srv_adm_set_drain() in 1.5.0, that is server.c:srv_set_admin_flag(FDRAIN): no
 /// new traffic from load balancing; a server in maintenance leaves it in drain mode.
 pub fn srv_adm_set_drain(w: &mut Haproxy, sid: ServerId) {
     let flags = w.server(sid).flags;

@@ -561,7 +561,7 @@ pub struct TcpcheckRules {
 }
 
 impl TcpcheckRules {
-    /// tcpcheck.c:get_next_tcpcheck_rule() (2.6): the next rule that is not a comment or
+    /// tcpcheck.c:get_next_tcpcheck_rule() in 2.6: the next rule that is not a comment or
     /// an action after position `i`.
     fn next_active(&self, i: usize) -> Option<&TcpcheckRule> {
         self.list[i + 1..].iter().find(|r| r.is_active())
@@ -639,7 +639,7 @@ fn parse_status(kw: &str, v: &str, allowed: &[&str]) -> Result<HchkStatus, Strin
     Ok(st)
 }
 
-/// tcpcheck.c:parse_tcpcheck_connect() (2.6). `rules` are those before this one.
+/// tcpcheck.c:parse_tcpcheck_connect() in 2.6. `rules` are those before this one.
 fn parse_tcpcheck_connect(args: &[String], rules: &[TcpcheckRule]) -> Result<TcpcheckRule, String> {
     for r in rules {
         match &r.action {
@@ -717,7 +717,7 @@ fn parse_sockaddr(v: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// tcpcheck.c:parse_tcpcheck_send() (2.6).
+/// tcpcheck.c:parse_tcpcheck_send() in 2.6.
 fn parse_tcpcheck_send(args: &[String]) -> Result<TcpcheckRule, String> {
     let kw = args[1].as_str();
     let data = args.get(2).filter(|d| !d.is_empty()).ok_or_else(|| {
@@ -755,7 +755,7 @@ fn parse_tcpcheck_send(args: &[String]) -> Result<TcpcheckRule, String> {
     Ok(TcpcheckRule { index: 0, action: TcpcheckAction::Send(send), comment })
 }
 
-/// tcpcheck.c:parse_tcpcheck_send_http() (2.6).
+/// tcpcheck.c:parse_tcpcheck_send_http() in 2.6.
 fn parse_tcpcheck_send_http(args: &[String]) -> Result<TcpcheckRule, String> {
     let mut h = HttpSend::default();
     let mut comment = None;
@@ -809,7 +809,7 @@ fn parse_tcpcheck_send_http(args: &[String]) -> Result<TcpcheckRule, String> {
     Ok(TcpcheckRule { index: 0, action: TcpcheckAction::Send(TcpcheckSend::Http(Box::new(h))), comment })
 }
 
-/// tcpcheck.c:parse_tcpcheck_expect() (2.6). `args[1]` is `expect`.
+/// tcpcheck.c:parse_tcpcheck_expect() in 2.6. `args[1]` is `expect`.
 fn parse_tcpcheck_expect(args: &[String], http: bool) -> Result<TcpcheckRule, String> {
     if args.get(2).is_none_or(|a| a.is_empty()) {
         return Err("expects at least a matching pattern as arguments".into());
@@ -1106,7 +1106,7 @@ impl TcpcheckRulesets {
         rules.last().map_or(0, |r| r.index + 1)
     }
 
-    /// tcpcheck.c:proxy_parse_tcpcheck() (2.6): a `tcp-check` line.
+    /// tcpcheck.c:proxy_parse_tcpcheck() in 2.6: a `tcp-check` line.
     pub fn proxy_parse_tcpcheck(&mut self, px: &mut PxCtx, args: &[String]) -> Result<(), String> {
         let name = px.ruleset_name("tcp-check");
         let rs = self.get_or_create(&name);
@@ -1135,7 +1135,7 @@ impl TcpcheckRulesets {
         Ok(())
     }
 
-    /// tcpcheck.c:proxy_parse_httpcheck() (2.6): an `http-check` line.
+    /// tcpcheck.c:proxy_parse_httpcheck() in 2.6: an `http-check` line.
     pub fn proxy_parse_httpcheck(&mut self, px: &mut PxCtx, args: &[String]) -> Result<(), String> {
         let sub = args.get(1).map_or("", String::as_str);
         match sub {
@@ -1601,7 +1601,7 @@ impl TcpcheckRulesets {
     }
 }
 
-/// The comment part of check_proxy_tcpcheck() (2.6): a `comment` rule is removed and its
+/// The comment part of check_proxy_tcpcheck() in 2.6: a `comment` rule is removed and its
 /// text given to the rules after it, up to the next `connect` or action, or the next rule
 /// of another kind.
 fn fold_comments(list: Vec<TcpcheckRule>) -> Vec<TcpcheckRule> {
@@ -1634,7 +1634,7 @@ fn fold_comments(list: Vec<TcpcheckRule>) -> Vec<TcpcheckRule> {
     out
 }
 
-/// The `expect.head` part of parse_tcpcheck_expect() (2.6): each expect points back to
+/// The `expect.head` part of parse_tcpcheck_expect() in 2.6: each expect points back to
 /// the first inverted expect of the chain of expects it ends, or to itself.
 fn set_expect_heads(mut list: Vec<TcpcheckRule>) -> Vec<TcpcheckRule> {
     for i in 0..list.len() {
@@ -1660,13 +1660,13 @@ fn set_expect_heads(mut list: Vec<TcpcheckRule>) -> Vec<TcpcheckRule> {
     list
 }
 
-/// tcpcheck.c:parse_tcpcheck_comment() (2.6).
+/// tcpcheck.c:parse_tcpcheck_comment() in 2.6.
 fn parse_tcpcheck_comment(args: &[String]) -> Result<TcpcheckRule, String> {
     let c = args.get(2).filter(|c| !c.is_empty()).ok_or("expects a string as argument")?;
     Ok(TcpcheckRule { index: 0, action: TcpcheckAction::Comment, comment: Some(c.clone()) })
 }
 
-/// tcpcheck.c:tcpcheck_add_http_rule() (2.6): adds an `http-check` rule to the proxy's
+/// tcpcheck.c:tcpcheck_add_http_rule() in 2.6: adds an `http-check` rule to the proxy's
 /// rule set, merging the implicit request of `option httpchk` with the first explicit
 /// `http-check send`.
 fn tcpcheck_add_http_rule(mut chk: TcpcheckRule, rules: &mut Vec<TcpcheckRule>) -> Result<(), String> {
@@ -1733,7 +1733,7 @@ fn tcpcheck_add_http_rule(mut chk: TcpcheckRule, rules: &mut Vec<TcpcheckRule>) 
     Ok(())
 }
 
-/// tcpcheck.c:tcpcheck_overwrite_send_http_rule() (2.6): what the new request sets
+/// tcpcheck.c:tcpcheck_overwrite_send_http_rule() in 2.6: what the new request sets
 /// replaces the old one's; the headers are always replaced.
 fn tcpcheck_overwrite_send_http_rule(old: &mut TcpcheckRule, new: TcpcheckRule) {
     let (TcpcheckAction::Send(TcpcheckSend::Http(o)), TcpcheckAction::Send(TcpcheckSend::Http(n))) =
@@ -1756,7 +1756,7 @@ fn tcpcheck_overwrite_send_http_rule(old: &mut TcpcheckRule, new: TcpcheckRule) 
     }
 }
 
-/// tcpcheck.c:proxy_parse_httpchk_req() and proxy_parse_httpchk_opt() (2.6): `option
+/// tcpcheck.c:proxy_parse_httpchk_req() and proxy_parse_httpchk_opt() in 2.6: `option
 /// httpchk [[<method>] <uri> [<version>]]`. Headers and a body hidden after the version
 /// (`\r\n` separated) are still read, with HAProxy's deprecation warning.
 fn proxy_parse_httpchk_opt(
@@ -1874,7 +1874,7 @@ pub fn agent_check_rules(agent_send: Option<&str>) -> TcpcheckRules {
     }
 }
 
-/// `sslv3_client_hello` of proxy_parse_ssl_hello_chk_opt() (2.6): an SSLv3 CLIENT HELLO
+/// `sslv3_client_hello` of proxy_parse_ssl_hello_chk_opt() in 2.6: an SSLv3 CLIENT HELLO
 /// with the time and a fixed random, offering 39 common ciphers.
 const SSLV3_CLIENT_HELLO: &str = concat!(
     "16030000790100007503",
@@ -1888,13 +1888,13 @@ const SSLV3_CLIENT_HELLO: &str = concat!(
     "3A0100"
 );
 
-/// `mysql41_req` of proxy_parse_mysql_check_opt() (2.6).
+/// `mysql41_req` of proxy_parse_mysql_check_opt() in 2.6.
 const MYSQL41_REQ: &str = "%[var(check.header),hex]0082000000800001210000000000000000000000000000000000000000000000%[var(check.username),hex]000001000000 01";
 
-/// `mysql40_req` of proxy_parse_mysql_check_opt() (2.6).
+/// `mysql40_req` of proxy_parse_mysql_check_opt() in 2.6.
 const MYSQL40_REQ: &str = "%[var(check.header),hex]0080000001%[var(check.username),hex]000001000000 01";
 
-/// intops.h:encode_varint() (2.6), as SPOP writes integers.
+/// intops.h:encode_varint() in 2.6, as SPOP writes integers.
 fn encode_varint(mut i: u64, out: &mut Vec<u8>) {
     if i < 240 {
         out.push(i as u8);
@@ -1909,7 +1909,7 @@ fn encode_varint(mut i: u64, out: &mut Vec<u8>) {
     out.push(i as u8);
 }
 
-/// intops.h:decode_varint() (2.6): the value and the bytes it took.
+/// intops.h:decode_varint() in 2.6: the value and the bytes it took.
 fn decode_varint(b: &[u8]) -> Option<(u64, usize)> {
     let first = *b.first()?;
     let mut v = u64::from(first);
@@ -1979,7 +1979,7 @@ fn spoe_encode_buffer(s: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(s);
 }
 
-/// flt_spoe.c:spoe_prepare_healthcheck_request() (2.6): a HAPROXY-HELLO frame with the
+/// flt_spoe.c:spoe_prepare_healthcheck_request() in 2.6: a HAPROXY-HELLO frame with the
 /// `healthcheck` item, behind its 4-byte length.
 fn spoe_prepare_healthcheck_request() -> Vec<u8> {
     let mut f = vec![SPOE_FRM_T_HAPROXY_HELLO];
@@ -2008,7 +2008,7 @@ fn spoe_decode_buffer(b: &[u8]) -> Option<(&[u8], usize)> {
     Some((b.get(n..end)?, end))
 }
 
-/// spoe.h:spoe_skip_data() (2.6): the length of the typed value at the start of `b`.
+/// spoe.h:spoe_skip_data() in 2.6: the length of the typed value at the start of `b`.
 fn spoe_skip_data(b: &[u8]) -> Option<usize> {
     let t = *b.first()? & 0x0F;
     let rest = &b[1..];
@@ -2027,7 +2027,7 @@ fn spoe_skip_data(b: &[u8]) -> Option<usize> {
     Some(1 + n)
 }
 
-/// flt_spoe.c:spoe_str_to_vsn() (2.6): `MAJOR.MINOR` as 1000*MAJOR+MINOR.
+/// flt_spoe.c:spoe_str_to_vsn() in 2.6: `MAJOR.MINOR` as 1000*MAJOR+MINOR.
 fn spoe_str_to_vsn(s: &[u8]) -> Option<u32> {
     let s = std::str::from_utf8(s).ok()?.trim();
     let (maj, min) = s.split_once('.')?;
@@ -2121,7 +2121,7 @@ pub enum TcpchkEval {
 }
 use TcpchkEval::*;
 
-/// tcpcheck.c:tcpcheck_get_step_id() (2.6): the step number of rule `i` (or of the
+/// tcpcheck.c:tcpcheck_get_step_id() in 2.6: the step number of rule `i` (or of the
 /// current step): 0 for the implicit first connect, 1 when nothing started yet.
 pub fn tcpcheck_get_step_id(rules: &TcpcheckRules, i: Option<usize>) -> u32 {
     let Some(r) = i.and_then(|i| rules.list.get(i)) else { return 1 };
@@ -2181,7 +2181,7 @@ fn smp_ctx<'a>(w: &'a mut Haproxy, cid: CheckId) -> Option<SmpCtx<'a>> {
     Some(SmpCtx { vars: &c.vars, bi: &c.bi })
 }
 
-/// tcpcheck.c:tcpcheck_expect_onerror_message() (2.6): the `info` of a failed expect.
+/// tcpcheck.c:tcpcheck_expect_onerror_message() in 2.6: the `info` of a failed expect.
 fn tcpcheck_expect_onerror_message(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2242,7 +2242,7 @@ fn tcpcheck_set_status_code(w: &mut Haproxy, cid: CheckId, e: &TcpcheckExpect) {
     }
 }
 
-/// tcpcheck.c:tcpcheck_expect_onsuccess_message() (2.6).
+/// tcpcheck.c:tcpcheck_expect_onsuccess_message() in 2.6.
 fn tcpcheck_expect_onsuccess_message(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2273,7 +2273,7 @@ fn bi_copy(w: &mut Haproxy, cid: CheckId) -> Vec<u8> {
     chk(w, cid).map(|c| c.bi.clone()).unwrap_or_default()
 }
 
-/// tcpcheck.c:tcpcheck_mysql_expect_packet() (2.6): one MySQL packet at `offset`. An
+/// tcpcheck.c:tcpcheck_mysql_expect_packet() in 2.6: one MySQL packet at `offset`. An
 /// error packet (0xff) fails with its code and message; the last rule passes with the
 /// server's version as `info`.
 fn tcpcheck_mysql_expect_packet(
@@ -2324,7 +2324,7 @@ fn tcpcheck_mysql_expect_packet(
     TCPCHK_EVAL_CONTINUE
 }
 
-/// tcpcheck.c:tcpcheck_ldap_expect_bindrsp() (2.6): an LDAPv3 bindResponse, resultCode 0.
+/// tcpcheck.c:tcpcheck_ldap_expect_bindrsp() in 2.6: an LDAPv3 bindResponse, resultCode 0.
 fn tcpcheck_ldap_expect_bindrsp(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2397,7 +2397,7 @@ fn tcpcheck_ldap_expect_bindrsp(
     TCPCHK_EVAL_CONTINUE
 }
 
-/// tcpcheck.c:tcpcheck_spop_expect_agenthello() (2.6).
+/// tcpcheck.c:tcpcheck_spop_expect_agenthello() in 2.6.
 fn tcpcheck_spop_expect_agenthello(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2431,7 +2431,7 @@ fn tcpcheck_spop_expect_agenthello(
     }
 }
 
-/// tcpcheck.c:tcpcheck_agent_expect_reply() (2.6): one line of words from the agent: a
+/// tcpcheck.c:tcpcheck_agent_expect_reply() in 2.6: one line of words from the agent: a
 /// weight (`75%`), `maxconn:N`, an administrative state (`ready`, `drain`, `maint`) and a
 /// health (`up`, `down`, `stopped`, `fail`), then an optional `#` description.
 fn tcpcheck_agent_expect_reply(w: &mut Haproxy, cid: CheckId, last_read: bool) -> TcpchkEval {
@@ -2547,7 +2547,7 @@ fn socks4_request(dst: SocketAddr) -> Option<Vec<u8>> {
     Some(r)
 }
 
-/// tcpcheck.c:tcpcheck_eval_connect() (2.6).
+/// tcpcheck.c:tcpcheck_eval_connect() in 2.6.
 fn tcpcheck_eval_connect(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2684,7 +2684,7 @@ fn build_http_request(h: &HttpSend) -> Vec<u8> {
     out
 }
 
-/// tcpcheck.c:tcpcheck_eval_send() (2.6).
+/// tcpcheck.c:tcpcheck_eval_send() in 2.6.
 fn tcpcheck_eval_send(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2739,7 +2739,7 @@ fn tcpcheck_eval_send(
     }
 }
 
-/// tcpcheck.c:tcpcheck_eval_recv() (2.6): read what the server sent before an expect is
+/// tcpcheck.c:tcpcheck_eval_recv() in 2.6: read what the server sent before an expect is
 /// evaluated. `Wait` when nothing came yet; `Stop` on an error with nothing received, or
 /// on an empty answer.
 fn tcpcheck_eval_recv(w: &mut Haproxy, cid: CheckId, rules: &TcpcheckRules, i: usize) -> TcpchkEval {
@@ -2847,7 +2847,7 @@ fn dechunk(mut b: &[u8]) -> (Vec<u8>, bool) {
     }
 }
 
-/// tcpcheck.c:tcpcheck_eval_expect_http() (2.6).
+/// tcpcheck.c:tcpcheck_eval_expect_http() in 2.6.
 fn tcpcheck_eval_expect_http(
     w: &mut Haproxy,
     cid: CheckId,
@@ -2950,7 +2950,7 @@ fn memmem(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|x| x == needle)
 }
 
-/// tcpcheck.c:tcpcheck_eval_expect() (2.6).
+/// tcpcheck.c:tcpcheck_eval_expect() in 2.6.
 fn tcpcheck_eval_expect(
     w: &mut Haproxy,
     cid: CheckId,
@@ -3045,7 +3045,7 @@ fn tcpcheck_eval_expect(
     expect_error(w, cid, status, &m)
 }
 
-/// tcpcheck.c:tcpcheck_main() (2.6): run the check's rules from its current step. Called
+/// tcpcheck.c:tcpcheck_main() in 2.6: run the check's rules from its current step. Called
 /// when a check starts (`process_chk`) and on each I/O event of its connection
 /// (`wake_srv_chk`). Returns -1 when the connection must be closed before going on (the
 /// check task does it, then calls again), 0 otherwise.

@@ -69,7 +69,7 @@ pub const RUN_POLL_LOOP: &str = "run_poll_loop";
 pub const WAKE_EXPIRED_TASKS: &str = "wake_expired_tasks";
 /// task.c:process_runnable_tasks()
 pub const PROCESS_RUNNABLE_TASKS: &str = "process_runnable_tasks";
-/// ev_epoll.c:_do_poll() (1.5.0)
+/// ev_epoll.c:_do_poll() in 1.5.0
 pub const DO_POLL: &str = "_do_poll";
 
 // accept
@@ -99,7 +99,7 @@ pub const LISTENER_FULL: &str = "listener_full";
 pub const LIMIT_LISTENER: &str = "limit_listener";
 /// protocols.c:resume_listener()
 pub const RESUME_LISTENER: &str = "resume_listener";
-/// listener.c:manage_global_listener_queue() (1.5.0)
+/// listener.c:manage_global_listener_queue() in 1.5.0
 pub const MANAGE_GLOBAL_LISTENER_QUEUE: &str = "manage_global_listener_queue";
 
 // I/O
@@ -119,21 +119,21 @@ pub const PROCESS_SESSION: &str = "process_session";
 pub const HTTP_WAIT_FOR_REQUEST: &str = "http_wait_for_request";
 /// proto_http.c:http_process_req_common()
 pub const HTTP_PROCESS_REQ_COMMON: &str = "http_process_req_common";
-/// proto_http.c:http_handle_stats() (1.5.0): a request for the statistics page
+/// proto_http.c:http_handle_stats() in 1.5.0: a request for the statistics page
 pub const HTTP_HANDLE_STATS: &str = "http_handle_stats";
-/// dumpstats.c:http_stats_io_handler() (1.5.0): the stats applet writing the page
+/// dumpstats.c:http_stats_io_handler() in 1.5.0: the stats applet writing the page
 pub const HTTP_STATS_IO_HANDLER: &str = "http_stats_io_handler";
 /// proto_http.c:http_req_get_intercept_rule(): the `http-request` rules of one proxy
 pub const HTTP_REQ_GET_INTERCEPT_RULE: &str = "http_req_get_intercept_rule";
 /// proto_http.c:http_res_get_intercept_rule(): the `http-response` (and
 /// `http-after-response`) rules of one proxy
 pub const HTTP_RES_GET_INTERCEPT_RULE: &str = "http_res_get_intercept_rule";
-/// http_ana.c:http_wait_for_msg_body() (2.6): `option http-buffer-request` and
+/// http_ana.c:http_wait_for_msg_body() in 2.6: `option http-buffer-request` and
 /// `wait-for-body` holding a message until its body is in the buffer
 pub const HTTP_WAIT_FOR_MSG_BODY: &str = "http_wait_for_msg_body";
 /// session.c:process_switching_rules()
 pub const PROCESS_SWITCHING_RULES: &str = "process_switching_rules";
-/// session.c:process_server_rules() (1.5.0): the `use-server` rules (`AN_REQ_SRV_RULES`)
+/// session.c:process_server_rules() in 1.5.0: the `use-server` rules (`AN_REQ_SRV_RULES`)
 pub const PROCESS_SERVER_RULES: &str = "process_server_rules";
 /// proto_tcp.c:tcp_inspect_request(): `tcp-request content` rules (`AN_REQ_INSPECT_FE`/`_BE`)
 pub const TCP_INSPECT_REQUEST: &str = "tcp_inspect_request";
@@ -141,21 +141,21 @@ pub const TCP_INSPECT_REQUEST: &str = "tcp_inspect_request";
 pub const TCP_INSPECT_RESPONSE: &str = "tcp_inspect_response";
 /// proto_tcp.c:tcp_exec_req_rules(): `tcp-request connection` rules, at accept
 pub const TCP_EXEC_REQ_RULES: &str = "tcp_exec_req_rules";
-/// tcp_rules.c:tcp_exec_l5_rules() (2.6): `tcp-request session` rules
+/// tcp_rules.c:tcp_exec_l5_rules() in 2.6: `tcp-request session` rules
 pub const TCP_EXEC_L5_RULES: &str = "tcp_exec_l5_rules";
-/// session.c:process_sticking_rules(): `stick match|on|store-request` (1.5.0)
+/// session.c:process_sticking_rules() in 1.5.0: `stick match|on|store-request`
 pub const PROCESS_STICKING_RULES: &str = "process_sticking_rules";
-/// session.c:process_store_rules(): `stick store-response`, then the stores (1.5.0)
+/// session.c:process_store_rules() in 1.5.0: `stick store-response`, then the stores
 pub const PROCESS_STORE_RULES: &str = "process_store_rules";
-/// session.h:session_track_stkctr(): a `track-sc*` rule starts tracking an entry (1.5.0)
+/// session.h:session_track_stkctr() in 1.5.0: a `track-sc*` rule starts tracking an entry
 pub const SESSION_TRACK_STKCTR: &str = "session_track_stkctr";
-/// session.h:session_store_counters(): the session stops tracking its entries (1.5.0)
+/// session.h:session_store_counters() in 1.5.0: the session stops tracking its entries
 pub const SESSION_STORE_COUNTERS: &str = "session_store_counters";
-/// stick_table.c:process_table_expire(): a stick table's expiry task (1.5.0)
+/// stick_table.c:process_table_expire() in 1.5.0: a stick table's expiry task
 pub const PROCESS_TABLE_EXPIRE: &str = "process_table_expire";
-/// proto_http.c:manage_client_side_cookies(): the persistence cookie of a request (1.5.0)
+/// proto_http.c:manage_client_side_cookies() in 1.5.0: the persistence cookie of a request
 pub const MANAGE_CLIENT_SIDE_COOKIES: &str = "manage_client_side_cookies";
-/// proto_http.c:manage_server_side_cookies(): the persistence cookie of a response (1.5.0)
+/// proto_http.c:manage_server_side_cookies() in 1.5.0: the persistence cookie of a response
 pub const MANAGE_SERVER_SIDE_COOKIES: &str = "manage_server_side_cookies";
 /// proto_http.c:http_process_request()
 pub const HTTP_PROCESS_REQUEST: &str = "http_process_request";
@@ -167,21 +167,21 @@ pub const HTTP_WAIT_FOR_RESPONSE: &str = "http_wait_for_response";
 pub const HTTP_PROCESS_RES_COMMON: &str = "http_process_res_common";
 /// proto_http.c:http_response_forward_body()
 pub const HTTP_RESPONSE_FORWARD_BODY: &str = "http_response_forward_body";
-/// proto_http.c:select_compression_request_header() (1.5.0)
+/// proto_http.c:select_compression_request_header() in 1.5.0
 pub const SELECT_COMPRESSION_REQUEST_HEADER: &str = "select_compression_request_header";
-/// proto_http.c:select_compression_response_header() (1.5.0)
+/// proto_http.c:select_compression_response_header() in 1.5.0
 pub const SELECT_COMPRESSION_RESPONSE_HEADER: &str = "select_compression_response_header";
-/// compression.c:http_compression_buffer_end() (1.5.0), when it writes a chunk
+/// compression.c:http_compression_buffer_end() in 1.5.0, when it writes a chunk
 pub const HTTP_COMPRESSION_BUFFER_END: &str = "http_compression_buffer_end";
-/// cache.c:http_action_req_cache_use() (2.6)
+/// cache.c:http_action_req_cache_use() in 2.6
 pub const HTTP_ACTION_REQ_CACHE_USE: &str = "http_action_req_cache_use";
-/// cache.c:http_action_store_cache() (2.6)
+/// cache.c:http_action_store_cache() in 2.6
 pub const HTTP_ACTION_STORE_CACHE: &str = "http_action_store_cache";
-/// cache.c:http_cache_io_handler() (2.6), the cache applet, as 1.5.0's si_applet_call()
+/// cache.c:http_cache_io_handler() in 2.6, the cache applet, as 1.5.0's si_applet_call()
 pub const HTTP_CACHE_IO_HANDLER: &str = "http_cache_io_handler";
 /// proto_http.c:http_end_txn_clean_session()
 pub const HTTP_END_TXN_CLEAN_SESSION: &str = "http_end_txn_clean_session";
-/// proto_http.c:http_resync_states() (1.5.0), traced when it switches to a tunnel
+/// proto_http.c:http_resync_states() in 1.5.0, traced when it switches to a tunnel
 pub const HTTP_RESYNC_STATES: &str = "http_resync_states";
 /// session.c:sess_prepare_conn_req()
 pub const SESS_PREPARE_CONN_REQ: &str = "sess_prepare_conn_req";
@@ -191,11 +191,11 @@ pub const ASSIGN_SERVER: &str = "assign_server";
 pub const CONNECT_SERVER: &str = "connect_server";
 /// proto_tcp.c:tcp_connect_server()
 pub const TCP_CONNECT_SERVER: &str = "tcp_connect_server";
-/// backend.c:conn_backend_get() (2.6)
+/// backend.c:conn_backend_get() in 2.6
 pub const CONN_BACKEND_GET: &str = "conn_backend_get";
-/// server.c:srv_add_to_idle_list() (2.6)
+/// server.c:srv_add_to_idle_list() in 2.6
 pub const SRV_ADD_TO_IDLE_LIST: &str = "srv_add_to_idle_list";
-/// server.c:srv_cleanup_idle_conns() (2.6)
+/// server.c:srv_cleanup_idle_conns() in 2.6
 pub const SRV_CLEANUP_IDLE_CONNS: &str = "srv_cleanup_idle_conns";
 /// session.c:sess_update_stream_int()
 pub const SESS_UPDATE_STREAM_INT: &str = "sess_update_stream_int";
@@ -221,7 +221,7 @@ pub const PROCESS_CHK: &str = "process_chk";
 pub const EVENT_SRV_CHK_W: &str = "event_srv_chk_w";
 /// checks.c:event_srv_chk_r()
 pub const EVENT_SRV_CHK_R: &str = "event_srv_chk_r";
-/// checks.c:wake_srv_chk() (1.5.0)
+/// checks.c:wake_srv_chk() in 1.5.0
 pub const WAKE_SRV_CHK: &str = "wake_srv_chk";
 /// checks.c:tcpcheck_main() (1.5.0; tcpcheck.c in 2.6)
 pub const TCPCHECK_MAIN: &str = "tcpcheck_main";
