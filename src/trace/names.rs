@@ -223,7 +223,7 @@ pub const EVENT_SRV_CHK_W: &str = "event_srv_chk_w";
 pub const EVENT_SRV_CHK_R: &str = "event_srv_chk_r";
 /// checks.c:wake_srv_chk() in 1.5.0
 pub const WAKE_SRV_CHK: &str = "wake_srv_chk";
-/// checks.c:tcpcheck_main() (1.5.0; tcpcheck.c in 2.6)
+/// checks.c:tcpcheck_main() in 1.5.0 (tcpcheck.c in 2.6)
 pub const TCPCHECK_MAIN: &str = "tcpcheck_main";
 /// checks.c:set_server_down()
 pub const SET_SERVER_DOWN: &str = "set_server_down";

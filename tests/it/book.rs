@@ -724,7 +724,13 @@ fn glossary_is_generated_from_the_code() {
         let haproxy = match (spec.elsewhere.get(&e.name), file_re.captures(&e.doc)) {
             (Some(w), _) => w.clone(),
             (None, Some(c)) => {
-                let tag = if e.doc.contains("(1.5.0)") { "v1.5.0" } else { "v1.5-dev8" };
+                let tag = if e.doc.contains(" in 1.5.0") {
+                    "v1.5.0"
+                } else if e.doc.contains(" in 2.6") {
+                    "v2.6.0"
+                } else {
+                    "v1.5-dev8"
+                };
                 let path = spec.paths.get(&c[1]).cloned().unwrap_or_else(|| format!("src/{}", &c[1]));
                 format!("{tag}:{path}")
             }
