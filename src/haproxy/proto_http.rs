@@ -1944,6 +1944,18 @@ fn abort_txn(w: &mut Haproxy, s: &mut Session, err: SnErr, finst: SnFinst) {
     si_shutw(w, s, Side::Srv);
 }
 
+/// The `abort_keep_alive` exit of proto_http.c:http_wait_for_response() in 1.5.0 (the
+/// same in 2.6): a request that is not the connection's first met a server that closed
+/// or failed before a byte of the response. The client is closed without a status and
+/// without a log line: a kept-alive connection may be closed at any time, and its client
+/// retries the request (RFC 7230 6.3.1), where a 502 would be final. A response already
+/// on its way to the client (pipelining) still leaves first.
+fn abort_keep_alive(w: &mut Haproxy, s: &mut Session) {
+    s.txn.status = None;
+    abort_txn(w, s, SnErr::SN_ERR_NONE, SnFinst::SN_FINST_H);
+    s.logs.logged = true;
+}
+
 /// Why a response being forwarded can no longer be completed: the first test of 1.5.0's
 /// `http_response_forward_body` (errors, timeouts, the output closed under us), made
 /// before anything is forwarded, so that a client gone while the last bytes arrive is
@@ -2023,6 +2035,10 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             return AnalyserResult::Abort;
         }
         if flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_SHUTR) {
+            if input.is_empty() && s.txn.not_first {
+                abort_keep_alive(w, s);
+                return AnalyserResult::Abort;
+            }
             span.record("status", 502);
             // Garbage before the close is an invalid response; silence is a server abort.
             let err = if input.is_empty() { SnErr::SN_ERR_SRVCL } else { SnErr::SN_ERR_PRXCOND };
