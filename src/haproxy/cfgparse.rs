@@ -137,6 +137,9 @@ const GLOBAL_KW: &[&str] = &[
     "quiet",
     "debug",
     "noreuseport",
+    "maxpipes",
+    "nosplice",
+    "tune.pipesize",
     "nbproc",
     "chroot",
     "description",
@@ -172,10 +175,8 @@ const GLOBAL_KNOWN: &[&str] = &[
     "maxsslconn",
     "maxconnrate",
     "maxsessrate",
-    "maxpipes",
     "noepoll",
     "nopoll",
-    "nosplice",
     "thread-groups",
     "set-dumpable",
     "expose-experimental-directives",
@@ -213,7 +214,6 @@ const TUNE_RESOURCES: &[&str] = &[
     "tune.lua.service-timeout",
     "tune.lua.task-timeout",
     "tune.pattern.cache-size",
-    "tune.pipesize",
     "tune.pool-high-fd-ratio",
     "tune.pool-low-fd-ratio",
     "tune.rcvbuf.client",
@@ -350,6 +350,9 @@ const OPTIONS: &[&str] = &[
     "http-restrict-req-hdr-names",
     "transparent",
     "prefer-last-server",
+    "splice-auto",
+    "splice-request",
+    "splice-response",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -364,9 +367,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "log-separate-errors",
     "persist",
     "socket-stats",
-    "splice-auto",
-    "splice-request",
-    "splice-response",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "accept-invalid-http-request",
@@ -1190,6 +1190,16 @@ impl Parser<'_> {
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
             "noreuseport" => g.noreuseport = true,
+            "nosplice" => g.tune.use_splice = false,
+            "maxpipes" => {
+                if g.maxpipes != 0 {
+                    return Err("'maxpipes' already specified.".into());
+                }
+                g.maxpipes = atol(arg1.ok_or("'maxpipes' expects an integer argument.")?);
+            }
+            "tune.pipesize" => {
+                g.tune.pipesize = atol(arg1.ok_or("'tune.pipesize' expects an integer argument.")?) as usize;
+            }
             "nbproc" | "description" | "node" => {}
             "stats" => self.parse_stats_global(args)?,
             k if TUNE_RESOURCES.contains(&k) => {
@@ -2223,6 +2233,9 @@ impl Parser<'_> {
             "independent-streams" => flag(p, ProxyOptions::PR_O_INDEPSTR),
             "http-no-delay" => flag(p, ProxyOptions::PR_O_NODELAY),
             "log-health-checks" => flag(p, ProxyOptions::PR_O2_LOGHCHKS),
+            "splice-auto" => flag(p, ProxyOptions::PR_O2_SPLIC_AUT),
+            "splice-request" => flag(p, ProxyOptions::PR_O2_SPLIC_REQ),
+            "splice-response" => flag(p, ProxyOptions::PR_O2_SPLIC_RTR),
             "httplog" => {
                 p.log_format = if no {
                     LogFormat::None
@@ -2550,7 +2563,12 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
     if g.maxconn == 0 {
         g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved);
     }
-    g.maxsock = crate::haproxy::haproxy::compute_ideal_maxsock(g.maxconn, reserved);
+    if g.maxpipes == 0 {
+        g.maxpipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, g.maxconn);
+    }
+    // Each pipe takes two fds.
+    g.maxsock =
+        crate::haproxy::haproxy::compute_ideal_maxsock(g.maxconn, reserved) + u64::from(g.maxpipes) * 2;
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();
