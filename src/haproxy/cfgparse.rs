@@ -1809,7 +1809,28 @@ impl Parser<'_> {
                 let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
                 self.cur().cookie = Some(c);
             }
-            "description" | "id" | "enabled" => {}
+            "id" => {
+                if self.in_defaults() {
+                    return Err("'id' not allowed in 'defaults' section.".into());
+                }
+                let v = args.get(1).ok_or("'id' expects an integer argument.")?;
+                let uuid = atol(v);
+                if uuid == 0 {
+                    return Err("custom id has to be > 0.".into());
+                }
+                let me = self.cur().id;
+                if let Some(o) = self.cfg.proxies.iter().find(|o| o.id != me && o.custom_id && o.uuid == uuid)
+                {
+                    return Err(format!(
+                        "custom id {uuid} already used at {}:{} ('proxy {}').",
+                        o.conf.0, o.conf.1, o.name
+                    ));
+                }
+                let p = self.cur();
+                p.uuid = uuid;
+                p.custom_id = true;
+            }
+            "description" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
             }
@@ -2559,12 +2580,26 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         + cfg.listeners.len() as u64
         + cfg.global.stats_sockets.len() as u64 * (1 + stats_conns)
         + checks as u64;
+    // Proxies without an `id` take the next ids nobody set (2.6's `get_next_id()` on
+    // `used_proxy_id`), in order, from haflow's first.
+    let custom: Vec<u32> = cfg.proxies.iter().filter(|p| p.custom_id).map(|p| p.uuid).collect();
+    if !custom.is_empty() {
+        let mut next = 2;
+        for p in cfg.proxies.iter_mut().filter(|p| !p.custom_id) {
+            while custom.contains(&next) {
+                next += 1;
+            }
+            p.uuid = next;
+            next += 1;
+        }
+    }
     let g = &mut cfg.global;
     if g.maxconn == 0 {
-        g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved);
+        let pipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, 0);
+        g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved, pipes);
     }
     if g.maxpipes == 0 {
-        g.maxpipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, g.maxconn);
+        g.maxpipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, g.maxconn).unwrap_or(0);
     }
     // Each pipe takes two fds.
     g.maxsock =

@@ -150,31 +150,60 @@ pub fn fd_limits() -> Option<(u64, u64)> {
 
 /// haproxy.c:compute_ideal_maxconn() in 2.6: with no `maxconn` set, as many connections
 /// as the fd limit allows at two fds each, once `reserved` fds (listeners, checks, stats
-/// sockets, `maxsock`'s base of 10) and the poller's are set aside.
-/// Divergence: no SSL engines to count, and the pipes' fds are not set aside: `maxsock`
-/// adds them after the fact.
-pub fn compute_ideal_maxconn(reserved: u64) -> u32 {
-    let remain = fd_limits().map_or(4096, |(cur, max)| cur.max(max));
-    let maxconn = remain.saturating_sub(reserved + POLLER_FDS) / 2;
+/// sockets, `maxsock`'s base of 10), the poller's and the splicing pipes' (`pipes`, from
+/// `compute_ideal_maxpipes`: a fixed number, or `None` for a quarter pipe a connection)
+/// are set aside.
+/// Divergence: no SSL engines to count.
+pub fn compute_ideal_maxconn(reserved: u64, pipes: Option<u32>) -> u32 {
+    let mut remain =
+        fd_limits().map_or(4096, |(cur, max)| cur.max(max)).saturating_sub(reserved + POLLER_FDS);
+    let maxconn = match pipes {
+        // Two fds a connection and two a pipe, a pipe for four connections.
+        None => 2 * remain / 5,
+        Some(p) => {
+            // Pipes are optional: only set aside when they fit.
+            if u64::from(p) * 2 < remain {
+                remain -= u64::from(p) * 2;
+            }
+            remain / 2
+        }
+    };
     maxconn.clamp(DEFAULT_MAXCONN, u64::from(u32::MAX)) as u32
 }
 
-/// haproxy.c:compute_ideal_maxpipes() in 2.6: with no `maxpipes` set, a pipe for a
-/// quarter of the connections the splicing proxies may hold (a frontend's `maxconn`, a
-/// backend's share of the global one), and none when no proxy splices.
-/// Divergence: a backend counts `maxconn`, as it has no `fullconn`.
-pub fn compute_ideal_maxpipes(proxies: &[Proxy], maxconn: u32) -> u32 {
-    let (mut nbfe, mut nbbe) = (0u64, 0u64);
+/// haproxy.c:compute_ideal_maxpipes() in 2.6: a pipe for a quarter of the connections the
+/// splicing proxies may hold (a frontend's `maxconn`, a backend's share of the global
+/// one; 0 when no proxy splices). `None` ("unlimited") while the global `maxconn` is not
+/// known and some splicing proxy has no limit of its own.
+/// Divergence: a backend counts the global `maxconn`, as haflow has no `fullconn`.
+pub fn compute_ideal_maxpipes(proxies: &[Proxy], maxconn: u32) -> Option<u32> {
+    let (mut nbfe, mut nbbe, mut unlimited) = (0u64, 0u64, false);
     for p in proxies.iter().filter(|p| p.options.intersects(ProxyOptions::PR_O2_SPLIC_ANY)) {
         if p.is_frontend() {
-            nbfe += u64::from(if p.maxconn > 0 { p.maxconn } else { maxconn });
+            nbfe += u64::from(p.maxconn);
+            if p.maxconn == 0 {
+                unlimited = true;
+                break;
+            }
         }
         if p.is_backend() {
             nbbe += u64::from(maxconn);
+            if maxconn == 0 {
+                unlimited = true;
+                break;
+            }
         }
     }
-    let pipes = nbfe.max(nbbe).min(u64::from(maxconn)) as u32;
-    if pipes >= 4 { pipes / 4 } else { pipes }
+    let mut pipes = nbfe.max(nbbe);
+    if maxconn > 0 {
+        if pipes > u64::from(maxconn) || unlimited {
+            pipes = u64::from(maxconn);
+        }
+    } else if unlimited {
+        return None;
+    }
+    let pipes = u32::try_from(pipes).unwrap_or(u32::MAX);
+    Some(if pipes >= 4 { pipes / 4 } else { pipes })
 }
 
 /// haproxy.c:compute_ideal_maxsock() in 2.6: the fds `maxconn` connections need, plus the

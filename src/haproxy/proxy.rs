@@ -386,6 +386,9 @@ pub struct Proxy {
     pub id: ProxyId,
     /// `uuid`: HAProxy's numeric proxy id (`iid` in `show stat`), 1-based.
     pub uuid: u32,
+    /// The `uuid` was set by an `id` line (2.6 keeps such ids in its `used_proxy_id`
+    /// tree); the others are numbered around them.
+    pub custom_id: bool,
     /// The section's name.
     pub name: String,
     /// Frontend, backend or both.
@@ -526,6 +529,7 @@ impl Proxy {
         Proxy {
             id,
             uuid: id.0 + 2,
+            custom_id: false,
             name: name.to_string(),
             cap,
             mode: ProxyMode::PR_MODE_TCP,
