@@ -329,7 +329,7 @@ fn stream_sock_splice_in(
         }
     }
     let count = ib.to_forward;
-    let pipe = ib.pipe.as_deref_mut().expect("a pipe was just attached");
+    let Some(pipe) = ib.pipe.as_deref_mut() else { return true };
     let (n, end) = raw_sock_to_pipe(raw, pipe, count);
     if end == ToPipeEnd::Unsupported {
         ib.flags.remove(BufFlags::BF_KERN_SPLICING);
