@@ -351,11 +351,7 @@ fn stream_sock_splice_in(
         let _sp = tracing::debug_span!(parent: &s.span, names::RAW_SOCK_TO_PIPE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = n, end = ?end).entered();
     }
     if n > 0 {
-        let c = match side {
-            Side::Cli => &mut w.proxies[s.fe.idx()].counters.h1_fe,
-            Side::Srv => &mut w.proxies[s.be.idx()].counters.h1_be,
-        };
-        c.spliced_bytes_in += n as u64;
+        h1_counters(w, s, side).spliced_bytes_in += n as u64;
     }
     out.total += n;
     match end {
@@ -370,6 +366,15 @@ fn stream_sock_splice_in(
         ToPipeEnd::CountDone | ToPipeEnd::Unsupported => return true,
     }
     false
+}
+
+/// The splicing counters of the connection on `side`: the frontend's for the client's,
+/// the backend's for the server's (2.6's mux_h1 counters of each proxy).
+fn h1_counters<'a>(w: &'a mut Haproxy, s: &Session, side: Side) -> &'a mut crate::haproxy::proxy::H1Counters {
+    match side {
+        Side::Cli => &mut w.proxies[s.fe.idx()].counters.h1_fe,
+        Side::Srv => &mut w.proxies[s.be.idx()].counters.h1_be,
+    }
 }
 
 /// The streamer detection of 1.5.0's si_conn_recv_cb(): a producer that fills the
@@ -647,11 +652,7 @@ fn stream_sock_splice_out(w: &mut Haproxy, s: &mut Session, side: Side, fd: Fd) 
         let _sp = tracing::debug_span!(parent: &s.span, names::RAW_SOCK_FROM_PIPE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = n, end = ?end).entered();
     }
     if n > 0 {
-        let c = match side {
-            Side::Cli => &mut w.proxies[s.fe.idx()].counters.h1_fe,
-            Side::Srv => &mut w.proxies[s.be.idx()].counters.h1_be,
-        };
-        c.spliced_bytes_out += n as u64;
+        h1_counters(w, s, side).spliced_bytes_out += n as u64;
     }
     (n, end)
 }

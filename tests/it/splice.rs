@@ -4,15 +4,11 @@
 //! and after a server reset too.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 
 use haflow::haproxy::proxy::H1Counters;
 
 use crate::util::*;
-
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
-}
 
 fn cfg(mode: &str, options: &str, server: &str) -> String {
     format!(
@@ -35,20 +31,6 @@ fn pipes(p: &RunningProxy) -> (u32, u32) {
     p.query(|w| (w.pipes.pipes_used, w.pipes.pipes_free))
 }
 
-/// Sends `data` and its half-close through the proxy and returns what came back.
-fn echo_through(p: &RunningProxy, data: &[u8]) -> Vec<u8> {
-    let mut c = TcpStream::connect(p.addr("fe")).unwrap();
-    c.set_read_timeout(Some(SOON)).unwrap();
-    let mut r = c.try_clone().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).map(|_| out)
-    });
-    c.write_all(data).unwrap();
-    c.shutdown(Shutdown::Write).unwrap();
-    reader.join().unwrap().expect("the echo comes back")
-}
-
 #[test]
 fn tcp_streams_are_spliced_byte_exact_both_ways_and_counted_like_copied_bytes() {
     let echo = backend(BackendSpec::Echo);
@@ -57,7 +39,7 @@ fn tcp_streams_are_spliced_byte_exact_both_ways_and_counted_like_copied_bytes() 
         &[("S1", a(echo.addr()))],
     );
     let data = pattern(8 * 1024 * 1024);
-    let out = echo_through(&p, &data);
+    let out = echo_through(p.addr("fe"), &data);
     assert_eq!(out.len(), data.len(), "every byte came back");
     assert!(out == data, "the bytes came back unchanged");
     let (fe, be) = spliced(&p);
@@ -77,13 +59,13 @@ fn splice_auto_splices_a_fast_stream_and_a_config_without_splice_uses_no_pipe() 
     let echo = backend(BackendSpec::Echo);
     let data = pattern(16 * 1024 * 1024);
     let p = proxy(&cfg("tcp", "    option splice-auto", "\"${S1}\""), &[("S1", a(echo.addr()))]);
-    assert!(echo_through(&p, &data) == data, "the bytes came back unchanged");
+    assert!(echo_through(p.addr("fe"), &data) == data, "the bytes came back unchanged");
     let (fe, be) = spliced(&p);
     assert!(fe.spliced_bytes_in + be.spliced_bytes_in > 0, "a fast stream is spliced: {fe:?} {be:?}");
     assert_idle(&p);
 
     let plain = proxy(&cfg("tcp", "", "\"${S1}\""), &[("S1", a(echo.addr()))]);
-    assert!(echo_through(&plain, &data) == data);
+    assert!(echo_through(plain.addr("fe"), &data) == data);
     assert_eq!(spliced(&plain), (H1Counters::default(), H1Counters::default()), "nothing spliced");
     assert_eq!(pipes(&plain), (0, 0), "no pipe was ever made");
     assert_eq!(plain.query(|w| w.global.maxpipes), 0, "no pipe is even planned for");
@@ -107,17 +89,7 @@ fn http_server() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<Vec<u8>>>
                 return bodies;
             }
             let size: usize = line.split_whitespace().nth(1).unwrap_or("/0")[1..].parse().unwrap_or(0);
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).unwrap();
-                if h == "\r\n" {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
+            let (_, len) = read_fields(&mut r);
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
             bodies.push(body);
@@ -128,25 +100,33 @@ fn http_server() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<Vec<u8>>>
     (addr, t)
 }
 
-/// Reads one response with a Content-Length body: (head length, body).
-fn read_response(r: &mut BufReader<TcpStream>) -> (usize, Vec<u8>) {
-    let mut head = 0;
-    let mut len = 0usize;
+/// Reads a message's header fields up to and including the empty line that ends them:
+/// (bytes read, Content-Length).
+fn read_fields(r: &mut BufReader<TcpStream>) -> (usize, usize) {
+    let (mut read, mut len) = (0, 0);
     loop {
         let mut h = String::new();
         r.read_line(&mut h).unwrap();
-        assert!(!h.is_empty(), "the response head ends");
-        head += h.len();
+        assert!(!h.is_empty(), "the head ends with an empty line");
+        read += h.len();
         if h == "\r\n" {
-            break;
+            return (read, len);
         }
         if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
             len = v.trim().parse().unwrap();
         }
     }
+}
+
+/// Reads one response with a Content-Length body: (head length, body).
+fn read_response(r: &mut BufReader<TcpStream>) -> (usize, Vec<u8>) {
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(!status.is_empty(), "a response comes");
+    let (fields, len) = read_fields(r);
     let mut body = vec![0; len];
     r.read_exact(&mut body).unwrap();
-    (head, body)
+    (status.len() + fields, body)
 }
 
 #[test]
@@ -242,7 +222,7 @@ fn a_server_reset_mid_transfer_gives_the_pipe_back() {
     let _ = c.read_to_end(&mut rest);
     assert!(first.len() + rest.len() <= 2 * 1024 * 1024);
     let log = wait_log(&p, |l| l.contains("fe/s1"));
-    assert!(!log.is_empty());
+    assert!(tcplog_term(&log).starts_with('S'), "the server's reset ends the session: {log}");
     assert_idle(&p);
     assert_eq!(pipes(&p).0, 0, "every pipe is back");
 }
