@@ -327,7 +327,7 @@ pub fn start(w: &mut Haproxy) -> Result<(), ExitCode> {
 /// trace file when the command returns (normal exit, SIGINT or SIGTERM alike).
 fn with_trace(args: &TraceArgs, f: impl FnOnce() -> ExitCode) -> ExitCode {
     let capture = args.trace_capture.then(|| {
-        let (layer, cap) = crate::trace::capture::capture(crate::tui::CAPTURE_CAPACITY);
+        let (layer, cap) = crate::tui::ui_capture();
         // Stands for the UI: takes every batch as it comes and hands it back unread.
         std::thread::spawn(move || {
             while let Some(batch) = cap.recv_batch() {

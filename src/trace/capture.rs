@@ -9,7 +9,8 @@
 //! batches back for reuse. When a live consumer falls behind, whole batches are dropped
 //! and counted: the proxy's speed never depends on who is watching, and the count is
 //! shown (a red number in the TUI header) so nobody mistakes a partial picture for the
-//! whole.
+//! whole. The UI's feed (`kept`) rarely gets there: the subscriber keeps whole sessions
+//! for it and stops making the records of the others (`trace::keeper`).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -333,7 +334,8 @@ impl RawBatch {
         })
     }
 
-    fn clear(&mut self) {
+    /// Empties it, keeping its buffers.
+    pub fn clear(&mut self) {
         self.raws.clear();
         self.fields.clear();
         self.text.clear();
@@ -403,6 +405,9 @@ struct Queue {
     capacity: Option<usize>,
     /// Live `Sink`s; at zero the consumer sees the end of the feed.
     senders: AtomicUsize,
+    /// The UI's feed: the subscriber keeps whole sessions for it (`trace::keeper`), and
+    /// this is what the keeper and the UI share.
+    keep: Option<Arc<crate::trace::keeper::KeepShared>>,
 }
 
 /// The producing end of a feed: where the subscriber sends batches.
@@ -466,6 +471,11 @@ impl Sink {
         self.q.inflight.load(Ordering::Relaxed)
     }
 
+    /// What the subscriber's keeper shares with the consumer, when this is a kept feed.
+    pub fn kept(&self) -> Option<&Arc<crate::trace::keeper::KeepShared>> {
+        self.q.keep.as_ref()
+    }
+
     /// True when both ends belong to the same feed.
     pub fn same_as(&self, other: &Sink) -> bool {
         Arc::ptr_eq(&self.q, &other.q)
@@ -478,10 +488,6 @@ pub struct Capture {
     pending: RefCell<VecDeque<Record>>,
     /// The most verbose level this consumer wants.
     max: tracing::Level,
-    /// The feed before a stage (`trace::keeper`), whose drops count as this one's.
-    upstream: Option<Arc<Queue>>,
-    /// What the keeper in front of this feed kept, and the session the consumer follows.
-    keep: Option<Arc<crate::trace::keeper::KeepShared>>,
 }
 
 impl Capture {
@@ -530,24 +536,15 @@ impl Capture {
         }
     }
 
-    /// Records lost because the consumer was too slow (or, behind a keeper, because the
-    /// keeper was: the proxy then stops building them).
+    /// Records lost because the consumer was too slow.
     pub fn dropped(&self) -> u64 {
         self.q.dropped.load(Ordering::Relaxed)
-            + self.upstream.as_ref().map_or(0, |u| u.dropped.load(Ordering::Relaxed))
     }
 
-    /// Puts a keeper between `input` and this feed: `input`'s drops count as this feed's,
-    /// and `keeping` gives what the keeper shares.
-    pub(crate) fn behind_keeper(&mut self, input: &Capture, shared: Arc<crate::trace::keeper::KeepShared>) {
-        self.upstream = Some(Arc::clone(&input.q));
-        self.keep = Some(shared);
-    }
-
-    /// What the keeper in front of this feed shares (counts, the followed session), if
-    /// there is one.
+    /// What the subscriber's keeper shares with this feed (counts, the followed
+    /// session), when it is a kept feed (`kept`).
     pub fn keeping(&self) -> Option<&Arc<crate::trace::keeper::KeepShared>> {
-        self.keep.as_ref()
+        self.q.keep.as_ref()
     }
 
     /// Everything received so far, without waiting.
@@ -559,15 +556,21 @@ impl Capture {
 /// A live feed with room for about `capacity` records in flight; what does not fit is
 /// dropped and counted.
 pub fn capture(capacity: usize) -> (Sink, Capture) {
-    feed(Some(capacity))
+    feed(Some(capacity), None)
+}
+
+/// The UI's feed: like `capture`, and the subscriber keeps whole sessions for it when
+/// it falls behind (`trace::keeper`).
+pub fn kept(capacity: usize) -> (Sink, Capture) {
+    feed(Some(capacity), Some(Arc::new(crate::trace::keeper::KeepShared::new())))
 }
 
 /// A feed that never drops (the trace file's).
 pub fn lossless() -> (Sink, Capture) {
-    feed(None)
+    feed(None, None)
 }
 
-fn feed(capacity: Option<usize>) -> (Sink, Capture) {
+fn feed(capacity: Option<usize>, keep: Option<Arc<crate::trace::keeper::KeepShared>>) -> (Sink, Capture) {
     let q = Arc::new(Queue {
         batches: Mutex::new(VecDeque::new()),
         finished: Condvar::new(),
@@ -575,16 +578,11 @@ fn feed(capacity: Option<usize>) -> (Sink, Capture) {
         dropped: AtomicU64::new(0),
         capacity,
         senders: AtomicUsize::new(1),
+        keep,
     });
     (
         Sink { q: Arc::clone(&q) },
-        Capture {
-            q,
-            pending: RefCell::new(VecDeque::new()),
-            max: tracing::Level::TRACE,
-            upstream: None,
-            keep: None,
-        },
+        Capture { q, pending: RefCell::new(VecDeque::new()), max: tracing::Level::TRACE },
     )
 }
 

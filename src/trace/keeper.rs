@@ -1,40 +1,43 @@
 //! The keeper: what a live view keeps of the call flow when it cannot take it all, by
-//! whole sessions rather than by batches.
+//! whole sessions rather than by batches, decided where the records are made.
 //!
-//! Under heavy traffic the proxy makes span records faster than a terminal UI can fold
-//! them in (a few hundred thousand a second). Dropping whatever does not fit loses a
-//! little of every session, and the sessions a user looks for first, the failed ones,
-//! are as likely to be cut as any. The keeper sits between the proxy's capture feed and
-//! the UI, on a thread of its own, and reads every record (it only copies them, which is
-//! cheap); what it passes on is decided per session:
+//! Under heavy traffic the proxy makes span records far faster than a terminal UI can
+//! fold them in (two million a second under `wrk` keep-alive load, where the UI folds
+//! a few hundred thousand). Dropping whatever does not fit loses a little of every
+//! session, and the sessions a user looks for first, the failed ones, are as likely to
+//! be cut as any. The keeper runs inside the subscriber, on the proxy thread, for the
+//! UI's feed (`capture::kept`), and places each record as it is made:
 //!
-//! - while the UI keeps up, a session's records go through as they come (*streamed*);
+//! - while the UI keeps up, a session's records go to it as they come (*streamed*);
 //! - when the UI falls behind (`HIGH` records wait for it), sessions are *held* instead,
-//!   a whole top-level call (`stream_sock_read`, `process_session`...) at a time, and at
-//!   the session's end the keeper decides: a session with a termination state other than
-//!   `--`/`----` (any of its transactions), or the one the UI follows, is passed on whole;
-//!   of the others, a steady sample is (a budget of `SAMPLE_RATE` records a second), and
-//!   the rest are *sampled out*;
-//! - a session switches between streamed and held only between two top-level calls, so
-//!   the UI never sees a call without its end; the session the UI follows (`follow`) is
-//!   streamed again at once, with what was held of it.
+//!   a whole top-level call (`stream_sock_read`, `process_session`...) at a time, each in
+//!   a batch of its own, and at the session's end the keeper decides: a session with a
+//!   termination state other than `--`/`----` (any of its transactions), or the one the
+//!   UI follows, is passed on whole; of the others, a steady sample is (a budget of
+//!   `SAMPLE_RATE` records a second), and the rest are *sampled out*;
+//! - a kept-alive session is judged at the end of each request it served well: in the
+//!   sample, what is held goes on and the next request is held; out of it, the session
+//!   is *muted*: the subscriber stops building its records at all (that is what makes
+//!   watching cheap under load: most of a record's cost is building it), until its end
+//!   or until the UI follows it. A request of a muted session that fails shows in the
+//!   logs and the sessions list, but its call flow was not recorded;
+//! - a session changes mode only between two top-level calls, so the UI never sees a
+//!   call without its end.
 //!
-//! Records outside sessions (start-up, the loop's own spans) always go through. A held
+//! Records outside sessions (start-up, the loop's own spans) always go to the UI. A held
 //! session keeps at most `MAX_HELD` records: beyond, its oldest calls go (as the UI's own
-//! trace of a long session drops them), counted as trimmed. What reaches the UI is then
-//! whole sessions, and the counts say what was kept, sampled out, and dropped before the
-//! keeper (when even the keeper could not keep up, the subscriber stops building records:
-//! `Capture::dropped`).
+//! trace of a long session drops them), counted as trimmed. The UI's feed is bounded: if
+//! even the whole sessions kept overflow it, they are dropped whole and counted.
+//!
+//! Sessions are known by slot: the subscriber writes a session's slot into the id of
+//! every span made for it (`subscriber::slot_of`), so placing a record costs no lookup.
 
-use std::num::NonZeroU64;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::trace::IdMap;
-use crate::trace::capture::{
-    BATCH, Capture, Raw, RawBatch, RawField, RawKind, Sink, Val, lossless, recycle, spare_batch,
-};
+use crate::trace::capture::{BATCH, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle, spare_batch};
 use crate::trace::names;
 
 /// Records waiting for the UI beyond which new calls of sessions are held (about half a
@@ -43,12 +46,17 @@ pub const HIGH: usize = 100_000;
 /// Records waiting below which held sessions may go through again.
 pub const LOW: usize = 10_000;
 /// Records a second of sessions that ended well passed on as a sample while the UI is
-/// behind (a session goes whole or not at all).
+/// behind (a session, or a request of a kept-alive one, goes whole or not at all).
 pub const SAMPLE_RATE: u64 = 50_000;
 /// Records held at most per session.
 pub const MAX_HELD: usize = 8_192;
+/// Emptied held batches kept for reuse.
+const POOL: usize = 64;
 /// No session is being followed.
 pub const NOBODY: u32 = u32::MAX;
+/// Bits of a span id that hold its session's slot (slot 0: no session); sessions beyond
+/// the slots (a million at once) go to the UI as they come, like spans outside sessions.
+pub const SLOT_BITS: u32 = 20;
 
 /// The policy, as the header says it.
 pub const POLICY: &str = "failed + followed + sample";
@@ -60,20 +68,36 @@ pub struct KeepShared {
     pub followed: AtomicU32,
     /// Sessions that ended and were passed on whole.
     pub kept_whole: AtomicU64,
-    /// Sessions that ended and were not passed on (or only their start).
+    /// Sessions that ended and were not passed on (or only in part).
     pub sampled_out: AtomicU64,
     /// Records of held sessions dropped to stay within `MAX_HELD`.
     pub trimmed: AtomicU64,
 }
 
 impl KeepShared {
-    fn new() -> KeepShared {
+    /// Nobody followed, nothing counted.
+    pub fn new() -> KeepShared {
         KeepShared {
             followed: AtomicU32::new(NOBODY),
             kept_whole: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             trimmed: AtomicU64::new(0),
         }
+    }
+
+    /// The counts now.
+    pub fn counts(&self) -> KeepCounts {
+        KeepCounts {
+            kept_whole: self.kept_whole.load(Ordering::Relaxed),
+            sampled_out: self.sampled_out.load(Ordering::Relaxed),
+            trimmed: self.trimmed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for KeepShared {
+    fn default() -> KeepShared {
+        KeepShared::new()
     }
 }
 
@@ -88,55 +112,60 @@ pub struct KeepCounts {
     pub trimmed: u64,
 }
 
-impl KeepShared {
-    /// The counts now.
-    pub fn counts(&self) -> KeepCounts {
-        KeepCounts {
-            kept_whole: self.kept_whole.load(Ordering::Relaxed),
-            sampled_out: self.sampled_out.load(Ordering::Relaxed),
-            trimmed: self.trimmed.load(Ordering::Relaxed),
-        }
-    }
+/// Where a record goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Nowhere: its session is muted, the record is not built.
+    Skip,
+    /// To the UI with the next batch.
+    Ui,
+    /// Held with the rest of its session (the slot).
+    Held(u32),
 }
 
-/// Where an open span's records go.
-#[derive(Clone, Copy, Debug)]
-struct Owner {
-    /// The session's slot, or `PASS` for spans outside sessions.
-    slot: u32,
-    /// Its creation went to the UI (so its updates and end must, too).
-    streamed: bool,
+/// What the keeper does with a session's records now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Stream,
+    Hold,
+    Mute,
 }
-
-const PASS: u32 = u32::MAX;
 
 /// A session being kept.
 #[derive(Debug, Default)]
 struct Sess {
     root: u64,
     uniq_id: u32,
-    /// Its records go to the UI as they come.
-    streaming: bool,
-    /// Open spans other than the root (a mode switch waits for 0).
+    mode: Mode,
+    /// Open spans other than the root (a mode change waits for 0).
     open: u32,
     /// Some transaction ended with a termination state other than `--`/`----`.
     failed: bool,
+    /// A request ended (`http_end_txn_clean_session`) since the session was last judged.
+    served: bool,
     /// Held records, in order.
     held: RawBatch,
     /// Where each held top-level call starts in `held.raws` (the first may be the root).
-    calls: std::collections::VecDeque<u32>,
-    /// The root's creation was held (the session is unknown to the UI).
+    calls: VecDeque<u32>,
+    /// The root's creation is held (the session is unknown to the UI).
     root_held: bool,
-    /// Some of its records were dropped (trimmed, or sampled out while held).
+    /// The root's creation reached the UI (its end must, too).
+    root_shown: bool,
+    /// Some of its records were dropped (trimmed, muted, or sampled out while held).
     partial: bool,
 }
 
-/// The keeper's state, on its thread.
-struct Keeper {
-    owners: IdMap<Owner>,
+/// The keeper of one proxy thread's records for the UI's feed.
+pub struct Keeper {
+    /// By slot; slot 0 stands for "no session" and is never used.
     sessions: Vec<Sess>,
     free: Vec<u32>,
-    out: RawBatch,
+    /// Records for the UI, sent when full and at every flush.
+    ui: RawBatch,
+    /// Emptied held batches, for the next sessions to hold (their buffers are already
+    /// grown: growing one per session cost more than building its records).
+    pool: Vec<RawBatch>,
     sink: Sink,
     shared: Arc<KeepShared>,
     /// Records of the sample budget left (refilled at `SAMPLE_RATE` a second).
@@ -145,7 +174,7 @@ struct Keeper {
 }
 
 /// Appends record `r` of `src` (its fields and their text) to `dst`.
-fn copy_raw(dst: &mut RawBatch, src: &RawBatch, r: &Raw) {
+pub fn copy_raw(dst: &mut RawBatch, src: &RawBatch, r: &Raw) {
     let first = dst.fields.len() as u32;
     for f in src.fields_of(r) {
         let val = match f.val {
@@ -168,6 +197,20 @@ fn records_failure(src: &RawBatch, r: &Raw) -> bool {
 }
 
 impl Keeper {
+    /// A keeper sending to `sink` (the UI's feed), sharing counts through `shared`.
+    pub fn new(sink: Sink, shared: Arc<KeepShared>) -> Keeper {
+        Keeper {
+            sessions: vec![Sess::default()],
+            free: Vec::new(),
+            ui: spare_batch(),
+            pool: Vec::new(),
+            sink,
+            shared,
+            tokens: SAMPLE_RATE as f64,
+            refilled: Instant::now(),
+        }
+    }
+
     fn pressure(&self) -> usize {
         self.sink.queued()
     }
@@ -176,66 +219,223 @@ impl Keeper {
         self.shared.followed.load(Ordering::Relaxed)
     }
 
-    fn emit(&mut self, src: &RawBatch, r: &Raw) {
-        copy_raw(&mut self.out, src, r);
-        if self.out.len() >= crate::trace::capture::BATCH {
-            self.send();
+    fn place_of(&self, slot: u32) -> Place {
+        match self.sessions.get(slot as usize).map(|s| s.mode) {
+            _ if slot == 0 => Place::Ui,
+            Some(Mode::Hold) => Place::Held(slot),
+            Some(Mode::Mute) => Place::Skip,
+            _ => Place::Ui,
         }
     }
 
-    fn send(&mut self) {
-        if !self.out.is_empty() {
-            let b = std::mem::replace(&mut self.out, spare_batch());
+    /// A span is being created, under `parent` (of slot `parent_slot`); `session_root`
+    /// when it is a session's root. Returns the slot to write in its id, and where its
+    /// record goes. Sessions change mode here, between two top-level calls.
+    pub fn place_new(&mut self, parent: Option<u64>, parent_slot: u32, session_root: bool) -> (u32, Place) {
+        if session_root {
+            let slot = match self.free.pop() {
+                Some(i) => i,
+                None if self.sessions.len() < 1 << SLOT_BITS => {
+                    self.sessions.push(Sess::default());
+                    (self.sessions.len() - 1) as u32
+                }
+                None => return (0, Place::Ui),
+            };
+            let hold = self.pressure() > HIGH;
+            let mode = if hold { Mode::Hold } else { Mode::Stream };
+            let mut s = Sess { uniq_id: NOBODY, mode, root_held: hold, root_shown: !hold, ..Sess::default() };
+            if hold {
+                s.calls.push_back(0);
+            }
+            self.sessions[slot as usize] = s;
+            return (slot, if hold { Place::Held(slot) } else { Place::Ui });
+        }
+        let slot = parent_slot;
+        let Some(s) = self.sessions.get(slot as usize).filter(|_| slot != 0) else { return (0, Place::Ui) };
+        let top = parent == Some(s.root);
+        if top && s.open == 0 {
+            self.boundary(slot as usize);
+        }
+        let s = &mut self.sessions[slot as usize];
+        s.open += 1;
+        let place = self.place_of(slot);
+        if top && let Place::Held(_) = place {
+            let s = &mut self.sessions[slot as usize];
+            s.calls.push_back(s.held.raws.len() as u32);
+        }
+        (slot, place)
+    }
+
+    /// True when the session in `slot` is muted (its records are not built).
+    pub fn muted(&self, slot: u32) -> bool {
+        slot != 0 && self.sessions.get(slot as usize).is_some_and(|s| s.mode == Mode::Mute)
+    }
+
+    /// Where an update or an event of a span of `slot` goes.
+    pub fn place(&self, slot: u32) -> Place {
+        self.place_of(slot)
+    }
+
+    /// Span `id` of `slot` closes: where its record goes. A session's root closing is the
+    /// session's end: what is held goes on whole, or not at all, and the root's end
+    /// follows when the UI knows the session.
+    pub fn place_close(&mut self, slot: u32, id: u64) -> Place {
+        let Some(s) = self.sessions.get_mut(slot as usize).filter(|_| slot != 0) else { return Place::Ui };
+        if id != s.root {
+            s.open = s.open.saturating_sub(1);
+            return self.place_of(slot);
+        }
+        self.end(slot as usize);
+        let shown = self.sessions[slot as usize].root_shown;
+        self.sessions[slot as usize] = Sess::default();
+        self.free.push(slot);
+        if shown { Place::Ui } else { Place::Skip }
+    }
+
+    /// The batch records placed at `place` are appended to (`place` is not `Skip`).
+    pub fn batch(&mut self, place: Place) -> &mut RawBatch {
+        match place {
+            Place::Held(slot) => {
+                let held = &mut self.sessions[slot as usize].held;
+                if held.raws.capacity() == 0 {
+                    *held = self.pool.pop().unwrap_or_else(spare_batch);
+                }
+                held
+            }
+            _ => &mut self.ui,
+        }
+    }
+
+    /// The record of a span of `slot` was just appended at `place`: notes what it says
+    /// (a root's session id, a failure, a request served) and keeps the batches in bounds.
+    pub fn placed(&mut self, place: Place, slot: u32) {
+        let src = match place {
+            Place::Skip => return,
+            Place::Ui => &self.ui,
+            Place::Held(s) => &self.sessions[s as usize].held,
+        };
+        let Some(r) = src.raws.last() else { return };
+        // Termination states are in `session_free`'s fields and in updates.
+        let failed = match r.kind {
+            RawKind::New { meta, .. } => meta.name() == names::SESSION_FREE && records_failure(src, r),
+            RawKind::Update => records_failure(src, r),
+            _ => false,
+        };
+        let mut root_of = None;
+        let mut served = false;
+        if let RawKind::New { meta, parent } = r.kind {
+            if parent.is_none() && meta.name() == names::SESSION {
+                let sess = src.fields_of(r).iter().find(|f| f.name == "sess").and_then(|f| match f.val {
+                    Val::U64(n) => u32::try_from(n).ok(),
+                    _ => None,
+                });
+                root_of = Some((r.id, sess.unwrap_or(NOBODY)));
+            }
+            served = meta.name() == names::HTTP_END_TXN_CLEAN_SESSION;
+        }
+        if let Some(s) = self.sessions.get_mut(slot as usize).filter(|_| slot != 0) {
+            s.failed |= failed;
+            s.served |= served;
+            if let Some((root, uniq_id)) = root_of {
+                s.root = root;
+                s.uniq_id = uniq_id;
+                if s.mode == Mode::Hold && uniq_id == self.followed() {
+                    self.release(slot as usize);
+                }
+            }
+        }
+        match place {
+            Place::Held(s) if self.sessions[s as usize].held.len() > MAX_HELD => self.trim(s as usize),
+            Place::Ui if self.ui.len() >= BATCH => self.send(),
+            _ => {}
+        }
+    }
+
+    /// Sends what waits for the UI (the proxy thread calls it at the end of every turn).
+    pub fn send(&mut self) {
+        if !self.ui.is_empty() {
+            let b = std::mem::replace(&mut self.ui, spare_batch());
             self.sink.send(Arc::new(b));
         }
     }
 
-    /// Passes on what is held of the session in `slot`, whole, and streams it from now on.
-    fn release(&mut self, slot: usize) {
+    /// Passes on what is held of the session in `slot`, whole (after what waits for the
+    /// UI, which may hold its earlier records).
+    fn pass_held(&mut self, slot: usize) {
         self.send();
         let s = &mut self.sessions[slot];
-        s.streaming = true;
-        s.root_held = false;
         s.calls.clear();
+        if s.root_held {
+            s.root_held = false;
+            s.root_shown = true;
+        }
         if !s.held.is_empty() {
             let b = std::mem::take(&mut s.held);
             self.sink.send(Arc::new(b));
         }
     }
 
+    /// Passes on what is held of the session in `slot` and streams it from now on.
+    fn release(&mut self, slot: usize) {
+        self.pass_held(slot);
+        self.sessions[slot].mode = Mode::Stream;
+    }
+
     /// Forgets what is held of the session in `slot`.
     fn forget(&mut self, slot: usize) {
         let s = &mut self.sessions[slot];
         s.calls.clear();
-        let b = std::mem::take(&mut s.held);
+        let mut b = std::mem::take(&mut s.held);
         if b.raws.capacity() > 0 {
-            recycle(Arc::new(b));
+            if self.pool.len() < POOL {
+                b.clear();
+                self.pool.push(b);
+            } else {
+                recycle(Arc::new(b));
+            }
         }
     }
 
+    /// Takes `n` records from the sample budget, if there are that many.
+    fn sample(&mut self, n: usize) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * SAMPLE_RATE as f64)
+            .min(2.0 * SAMPLE_RATE as f64);
+        self.refilled = now;
+        if self.tokens >= n as f64 {
+            self.tokens -= n as f64;
+            return true;
+        }
+        false
+    }
+
     /// Between two top-level calls of the session in `slot`: hold it when the UI is
-    /// behind (unless followed), stream it again when followed or the UI caught up.
+    /// behind (unless followed), stream it again when followed or the UI caught up, and
+    /// judge a kept-alive session held across a request it served well.
     fn boundary(&mut self, slot: usize) {
         let followed = self.sessions[slot].uniq_id == self.followed();
         let q = self.pressure();
         let s = &mut self.sessions[slot];
-        if s.streaming {
-            if q > HIGH && !followed {
-                s.streaming = false;
+        match s.mode {
+            Mode::Stream if q > HIGH && !followed => s.mode = Mode::Hold,
+            Mode::Stream => {}
+            Mode::Hold if followed || (q < LOW && !s.partial) => self.release(slot),
+            Mode::Hold if s.served && !s.failed => {
+                s.served = false;
+                let n = s.held.len();
+                if self.sample(n) {
+                    // In the sample: this request goes on; the next is held and judged.
+                    self.pass_held(slot);
+                } else {
+                    self.forget(slot);
+                    let s = &mut self.sessions[slot];
+                    s.mode = Mode::Mute;
+                    s.partial = true;
+                }
             }
-        } else if followed || (q < LOW && !s.partial) {
-            self.release(slot);
-        }
-    }
-
-    fn hold(&mut self, slot: usize, src: &RawBatch, r: &Raw, new_call: bool) {
-        let s = &mut self.sessions[slot];
-        if new_call || s.calls.is_empty() {
-            s.calls.push_back(s.held.raws.len() as u32);
-        }
-        copy_raw(&mut s.held, src, r);
-        if s.held.len() > MAX_HELD {
-            self.trim(slot);
+            Mode::Hold => {}
+            Mode::Mute if followed => s.mode = Mode::Stream,
+            Mode::Mute => {}
         }
     }
 
@@ -288,192 +488,31 @@ impl Keeper {
         self.shared.trimmed.fetch_add(gone as u64, Ordering::Relaxed);
     }
 
-    /// The session in `slot` ended (its root is closing): passes on what is held when it
-    /// is kept, and frees the slot.
+    /// The session in `slot` ended: passes on what is held when it is kept.
     fn end(&mut self, slot: usize) {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * SAMPLE_RATE as f64)
-            .min(2.0 * SAMPLE_RATE as f64);
-        self.refilled = now;
         let s = &self.sessions[slot];
-        let held = s.held.len();
-        let size = held as f64;
-        let keep =
-            held == 0 || s.failed || s.uniq_id == self.followed() || (self.tokens >= size && !s.partial);
-        if keep && !s.failed && held > 0 && s.uniq_id != self.followed() {
-            self.tokens -= size;
-        }
-        let whole = keep && !s.partial;
+        let (held, failed, partial) = (s.held.len(), s.failed, s.partial);
+        let followed = s.uniq_id == self.followed();
+        let keep = match s.mode {
+            Mode::Mute => false,
+            Mode::Stream => true,
+            Mode::Hold => held == 0 || failed || followed || (!partial && self.sample(held)),
+        };
         if keep {
-            self.release(slot);
+            self.pass_held(slot);
         } else {
             self.forget(slot);
         }
-        let counter = if whole { &self.shared.kept_whole } else { &self.shared.sampled_out };
+        let counter = if keep && !partial { &self.shared.kept_whole } else { &self.shared.sampled_out };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-
-    fn handle(&mut self, src: &RawBatch, r: &Raw) {
-        match r.kind {
-            RawKind::New { parent, meta } => {
-                let parent = parent.map(NonZeroU64::get);
-                if parent.is_none() && meta.name() == names::SESSION {
-                    let uniq_id = src
-                        .fields_of(r)
-                        .iter()
-                        .find(|f| f.name == "sess")
-                        .and_then(|f| match f.val {
-                            Val::U64(n) => u32::try_from(n).ok(),
-                            _ => None,
-                        })
-                        .unwrap_or(NOBODY);
-                    let streaming = self.pressure() <= HIGH || uniq_id == self.followed();
-                    let sess =
-                        Sess { root: r.id, uniq_id, streaming, root_held: !streaming, ..Sess::default() };
-                    let slot = match self.free.pop() {
-                        Some(i) => {
-                            self.sessions[i as usize] = sess;
-                            i
-                        }
-                        None => {
-                            self.sessions.push(sess);
-                            (self.sessions.len() - 1) as u32
-                        }
-                    };
-                    self.owners.insert(r.id, Owner { slot, streamed: streaming });
-                    if streaming {
-                        self.emit(src, r);
-                    } else {
-                        self.hold(slot as usize, src, r, true);
-                    }
-                    return;
-                }
-                let owner = parent.and_then(|p| self.owners.get(&p)).map_or(PASS, |o| o.slot);
-                if owner == PASS {
-                    self.owners.insert(r.id, Owner { slot: PASS, streamed: true });
-                    self.emit(src, r);
-                    return;
-                }
-                let slot = owner as usize;
-                let top = parent == Some(self.sessions[slot].root);
-                if top && self.sessions[slot].open == 0 {
-                    self.boundary(slot);
-                }
-                let s = &mut self.sessions[slot];
-                s.open += 1;
-                let streamed = s.streaming;
-                if records_failure(src, r) {
-                    s.failed = true;
-                }
-                self.owners.insert(r.id, Owner { slot: owner, streamed });
-                if streamed {
-                    self.emit(src, r);
-                } else {
-                    self.hold(slot, src, r, top);
-                }
-            }
-            RawKind::Update | RawKind::Close => {
-                let close = r.kind == RawKind::Close;
-                let Some(o) = self.owners.get(&r.id).copied() else {
-                    // Began before the keeper (or its creation was dropped): pass it on.
-                    self.emit(src, r);
-                    return;
-                };
-                if close {
-                    self.owners.remove(&r.id);
-                }
-                if o.slot == PASS {
-                    self.emit(src, r);
-                    return;
-                }
-                let slot = o.slot as usize;
-                if records_failure(src, r) {
-                    self.sessions[slot].failed = true;
-                }
-                if close && r.id == self.sessions[slot].root {
-                    // The session's end: what is held goes on whole, or not at all; the
-                    // root's own end follows when the UI knows the session.
-                    self.end(slot);
-                    self.free.push(o.slot);
-                    if o.streamed || self.sessions[slot].streaming {
-                        self.emit(src, r);
-                    }
-                    return;
-                }
-                if close {
-                    let s = &mut self.sessions[slot];
-                    s.open = s.open.saturating_sub(1);
-                }
-                if o.streamed {
-                    self.emit(src, r);
-                } else {
-                    self.hold(slot, src, r, false);
-                }
-            }
-            RawKind::Event { parent, .. } => {
-                let owner = parent.and_then(|p| self.owners.get(&p.get()).copied());
-                match owner {
-                    Some(o) if o.slot != PASS && !o.streamed => self.hold(o.slot as usize, src, r, false),
-                    _ => self.emit(src, r),
-                }
-            }
-        }
-    }
 }
 
-/// Starts the keeper on `input` (the proxy's capture feed); returns the UI's feed, whose
-/// `keeping()` gives the shared counts and the followed session.
-pub fn start(input: Capture) -> Capture {
-    let (sink, mut out) = lossless();
-    let shared = Arc::new(KeepShared::new());
-    // The UI's end counts the records the proxy could not build (the keeper was behind).
-    out.behind_keeper(&input, Arc::clone(&shared));
-    let k = Keeper {
-        owners: IdMap::default(),
-        sessions: Vec::new(),
-        free: Vec::new(),
-        out: spare_batch(),
-        sink: sink.clone(),
-        shared,
-        tokens: SAMPLE_RATE as f64,
-        refilled: Instant::now(),
-    };
-    let spawned = std::thread::Builder::new().name("haflow-keeper".into()).spawn(move || run(k, input));
-    if spawned.is_err() {
-        // No thread: nothing will be passed on; the UI says so by its empty views.
-        drop(sink);
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.send();
     }
-    out
 }
-
-/// Passes records on in full batches while the proxy's batches keep coming, and at once
-/// when none waits: one output batch per input batch took a spare batch from the pool for
-/// each handful of records, and with those waiting for the UI the proxy thread found the
-/// pool empty and allocated (and page-faulted) a fresh batch at every flush.
-fn run(mut k: Keeper, input: Capture) {
-    while let Some(mut batch) = input.recv_batch() {
-        loop {
-            if batch.is_empty() {
-                k.send();
-                return;
-            }
-            for r in &batch.raws {
-                k.handle(&batch, r);
-            }
-            recycle(batch);
-            if k.out.len() >= BATCH {
-                k.send();
-            }
-            match input.try_recv_batch() {
-                Some(next) => batch = next,
-                None => break,
-            }
-        }
-        k.send();
-    }
-    k.send();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,10 +536,77 @@ mod tests {
         drop(f);
     }
 
+    /// A kept-alive session: `reqs` requests of two calls each, the second ending the
+    /// request (`http_end_txn_clean_session` with its `term`), the first one failing when
+    /// `fail_first`. Returns whether a span made inside its last call was disabled.
+    fn kept_alive(n: u64, reqs: usize, fail_first: bool) -> bool {
+        let root = tracing::info_span!(parent: None, names::SESSION, sess = n);
+        let mut disabled = false;
+        for i in 0..reqs {
+            {
+                let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, sess = n).entered();
+                let _a = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST).entered();
+            }
+            let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, sess = n).entered();
+            let e = tracing::debug_span!(names::HTTP_END_TXN_CLEAN_SESSION, term = tracing::field::Empty);
+            e.record("term", if fail_first && i == 0 { "SH--" } else { "----" });
+            disabled = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST).is_disabled();
+        }
+        drop(tracing::debug_span!(parent: &root, names::SESSION_FREE, term = "----"));
+        disabled
+    }
+
+    #[test]
+    fn behind_the_ui_kept_alive_sessions_out_of_the_sample_are_muted_at_the_source() {
+        let (sink, out) = crate::trace::capture::kept(1 << 22);
+        let dispatch = tracing::Dispatch::new(FlowSubscriber::new(
+            vec![Route { sink, max: tracing::Level::TRACE }],
+            false,
+            None,
+        ));
+        let muted = tracing::dispatcher::with_default(&dispatch, || {
+            // Enough short sessions first for the UI (nobody reads) to be behind, and for
+            // them to spend the sample's budget.
+            for n in 0..10_000u64 {
+                session(n, "--", 10);
+                if n % 200 == 0 {
+                    flush(&dispatch);
+                }
+            }
+            flush(&dispatch);
+            let muted: Vec<bool> = (0..100u64).map(|n| kept_alive(100_000 + n, 20, n % 10 == 0)).collect();
+            flush(&dispatch);
+            muted
+        });
+        // Out of the sample after a request served well: nothing more of it was made.
+        let failing: Vec<usize> = (0..100).filter(|n| n % 10 == 0).collect();
+        assert!(failing.iter().all(|&n| !muted[n]), "a session that failed is never muted");
+        assert!(muted.iter().filter(|m| **m).count() >= 80, "{muted:?}");
+        let c = out.keeping().expect("kept").counts();
+        assert!(c.sampled_out >= 80, "muted sessions count as sampled out: {c:?}");
+        let mut trees = crate::trace::tree::TreeBuilder::default();
+        trees.extend(&out.drain());
+        for r in trees.roots_named(names::SESSION) {
+            let n: u64 = r.field("sess").unwrap().parse().unwrap();
+            if n >= 100_000 && muted[(n - 100_000) as usize] {
+                assert!(r.children.len() < 40, "a muted session's calls were not passed on");
+            }
+        }
+        let whole: Vec<u64> = trees
+            .roots_named(names::SESSION)
+            .into_iter()
+            .filter(|r| r.children.len() == 41)
+            .filter_map(|r| r.field("sess")?.parse().ok())
+            .filter(|n| *n >= 100_000)
+            .collect();
+        for n in failing {
+            assert!(whole.contains(&(100_000 + n as u64)), "session {n} failed: kept whole");
+        }
+    }
+
     #[test]
     fn a_long_held_session_loses_its_oldest_calls_and_keeps_its_fields_right() {
-        let (sink, input) = crate::trace::capture::capture(1 << 22);
-        let out = start(input);
+        let (sink, out) = crate::trace::capture::kept(1 << 22);
         let dispatch = tracing::Dispatch::new(FlowSubscriber::new(
             vec![Route { sink, max: tracing::Level::TRACE }],
             false,
@@ -556,8 +662,7 @@ mod tests {
 
     #[test]
     fn behind_the_ui_failed_sessions_are_kept_whole_and_others_sampled() {
-        let (sink, input) = crate::trace::capture::capture(1 << 22);
-        let out = start(input);
+        let (sink, out) = crate::trace::capture::kept(1 << 22);
         let sub = FlowSubscriber::new(vec![Route { sink, max: tracing::Level::TRACE }], false, None);
         let dispatch = tracing::Dispatch::new(sub);
         // Nobody reads `out`: the UI is behind from the start of the second thousand.

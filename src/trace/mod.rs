@@ -5,7 +5,8 @@
 //! - `subscriber`: the `tracing` subscriber: cheap records, batched per thread.
 //! - `fields`: HAProxy states and flags recorded as numbers, named when read.
 //! - `capture`: records and the bounded, never-blocking feed live consumers read.
-//! - `keeper`: between the capture feed and a live UI, keeps whole sessions under load.
+//! - `keeper`: in the subscriber, for the live UI's feed: keeps whole sessions under load,
+//!   and mutes the rest at the source.
 //! - `chrome`: the Chrome/Perfetto trace file writer.
 //! - `export`: the command-line options that choose the outputs.
 //! - `tree`: span trees rebuilt from records, and the call-flow listing.

@@ -12,7 +12,9 @@
 //! when it is full and at the end of every loop turn (`flush_thread`).
 //!
 //! Span ids carry their level in the low bits, so a sink can select the records of a
-//! level without looking anything up when the span closes.
+//! level without looking anything up when the span closes, and above it the slot of the
+//! session the span belongs to, so the UI's keeper (`trace::keeper`, run here for the
+//! UI's feed) places every record without a lookup either.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,10 +35,24 @@ use crate::trace::capture::{
     BATCH, Field2, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle, spare_batch,
 };
 use crate::trace::fields::decode;
-use crate::trace::runtime;
+use crate::trace::keeper::{Keeper, Place, SLOT_BITS, copy_raw};
+use crate::trace::{names, runtime};
 
 /// Bits of a span id that hold its level (see `level_of`).
 const LEVEL_BITS: u64 = 3;
+
+/// The id of span number `n`, of session slot `slot`, at level code `level`. The span
+/// number takes the 41 bits left: at two million spans a second, twelve days go by
+/// before numbers come round again.
+fn compose(n: u64, slot: u32, level: u64) -> NonZeroU64 {
+    let id = (n << (LEVEL_BITS + u64::from(SLOT_BITS))) | (u64::from(slot) << LEVEL_BITS) | level;
+    NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN)
+}
+
+/// The slot of the session span `id` belongs to (0: none, or no keeper on its thread).
+pub fn slot_of(id: u64) -> u32 {
+    ((id >> LEVEL_BITS) & ((1 << SLOT_BITS) - 1)) as u32
+}
 
 fn level_code(l: &Level) -> u64 {
     match *l {
@@ -81,6 +97,31 @@ struct Local {
     /// Records not built because every feed was full, counted into the feeds at the
     /// next flush (one atomic add per flush, not one per record).
     skipped: u64,
+    /// The keeper of the UI's feed, when one of this thread's routes is the UI's.
+    keeper: Option<Keeper>,
+    /// The subscriber (its address) whose routes were looked at for the UI's feed, since
+    /// they last changed (0: none; tests run several subscribers on one thread).
+    keeper_checked: usize,
+    /// The UI's feed is this thread's only route: a muted session's spans need not
+    /// exist at all (`MUTED`).
+    mute_ok: bool,
+}
+
+impl Local {
+    /// Sets `MUTED` for the span now innermost.
+    fn update_muted(&self) {
+        let muted = self.mute_ok
+            && self.stack.last().is_some_and(|&t| self.keeper.as_ref().is_some_and(|k| k.muted(slot_of(t))));
+        MUTED.set(muted);
+    }
+}
+
+thread_local! {
+    /// The innermost entered span belongs to a session the UI's keeper muted: the spans
+    /// made inside it are disabled (`enabled` says no), so they cost a check instead of
+    /// a span. The exception is a span made there for another session
+    /// (`process_srv_queue`, which dequeues a waiting session).
+    static MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 thread_local! {
@@ -92,6 +133,9 @@ thread_local! {
             stack: Vec::new(),
             routes: Vec::new(),
             skipped: 0,
+            keeper: None,
+            keeper_checked: 0,
+            mute_ok: false,
         })
     };
 }
@@ -129,6 +173,8 @@ pub struct FlowSubscriber {
     /// Extra handles of cloned spans (rare: haflow never clones its spans on the hot path).
     clones: Mutex<HashMap<u64, usize>>,
     any_clone: AtomicBool,
+    /// Some thread may feed the UI (and mute sessions): `enabled` is asked per span.
+    mutes: bool,
 }
 
 impl FlowSubscriber {
@@ -145,7 +191,9 @@ impl FlowSubscriber {
             max = Level::TRACE;
         }
         let clock = quanta::Clock::new();
+        let mutes = routed || routes.iter().any(|r| r.sink.kept().is_some());
         FlowSubscriber {
+            mutes,
             start: clock.raw(),
             clock,
             routes,
@@ -156,33 +204,84 @@ impl FlowSubscriber {
         }
     }
 
-    /// True when a record of `level` has somewhere to go from this thread. A bounded feed
-    /// whose consumer is behind (the UI's) does not count: the record would be dropped
-    /// when sent, so it is not built at all (that is most of its cost), only counted.
+    /// This thread's routes other than the UI's (which its keeper feeds).
+    fn plain_routes<'a>(&'a self, local: &'a Local) -> impl Iterator<Item = &'a Route> {
+        self.routes.iter().chain(local.routes.iter()).filter(|r| r.sink.kept().is_none())
+    }
+
+    /// Sets up this thread's keeper when one of its routes is the UI's feed.
+    fn ready(&self, local: &mut Local) {
+        let me = self as *const FlowSubscriber as usize;
+        if local.keeper_checked == me {
+            return;
+        }
+        local.keeper_checked = me;
+        let kept =
+            self.routes.iter().chain(local.routes.iter()).find_map(|r| Some((&r.sink, r.sink.kept()?)));
+        local.keeper = kept.map(|(sink, shared)| Keeper::new(sink.clone(), Arc::clone(shared)));
+        local.mute_ok = self.mutes && local.keeper.is_some() && self.plain_routes(local).next().is_none();
+    }
+
+    /// True when a record of `level` has somewhere to go from this thread other than the
+    /// UI's feed. A bounded feed whose consumer is behind does not count: the record
+    /// would be dropped when sent, so it is not built at all (that is most of its cost),
+    /// only counted.
     fn recording(&self, local: &mut Local, level: Level) -> bool {
         if level > self.max {
             return false;
         }
-        let mut routes = self.routes.iter().chain(local.routes.iter()).peekable();
-        if routes.peek().is_none() {
-            return false;
+        let (mut wanted, mut room) = (false, false);
+        // Every level: a writer places a record by its parents, even unwritten ones.
+        for r in self.plain_routes(local) {
+            wanted = true;
+            room |= r.sink.has_room();
         }
-        if routes.any(|r| r.sink.has_room()) {
-            return true;
+        if wanted && !room {
+            local.skipped += 1;
         }
-        local.skipped += 1;
-        false
+        room
     }
 
-    /// Appends a record whose fields were just pushed to `local.batch.fields` from `first`
-    /// (timed unless it is an update: a field's new value has no duration).
-    fn push(&self, local: &mut Local, kind: RawKind, id: u64, first: usize) {
-        let count = (local.batch.fields.len() - first) as u32;
+    /// Builds a record where it goes: into this thread's batch for the plain routes
+    /// (`to.plain`), and at `to.place` for the UI's keeper (directly when no plain route
+    /// wants it, by copy otherwise); `visit` stores its fields, `hook` sees them as text
+    /// (the runtime trace facility).
+    fn build(&self, local: &mut Local, to: Dest, visit: impl FnOnce(&mut FieldsVisitor), hook: Hook<'_>) {
+        let Dest { kind, id, slot, place, plain } = to;
         let at_ns =
             if kind == RawKind::Update { 0 } else { self.clock.delta_as_nanos(self.start, self.clock.raw()) };
-        local.batch.raws.push(Raw { kind, id, at_ns, first: first as u32, count });
-        if local.batch.raws.len() >= BATCH {
-            self.flush(local);
+        let Local { batch, keeper, .. } = &mut *local;
+        let direct = match keeper {
+            Some(k) if !plain && place != Place::Skip => k.batch(place),
+            _ => &mut *batch,
+        };
+        let first = direct.fields.len();
+        visit(&mut FieldsVisitor(direct));
+        if let Some(hook) = hook {
+            hook(&texts(direct, first));
+        }
+        if kind == RawKind::Update && direct.fields.len() == first {
+            // Nothing recorded after all (an empty value).
+            return;
+        }
+        let count = (direct.fields.len() - first) as u32;
+        let raw = Raw { kind, id, at_ns, first: first as u32, count };
+        if plain || place == Place::Skip {
+            if plain {
+                batch.raws.push(raw);
+            } else {
+                truncate(batch, first);
+            }
+            if let Some(k) = keeper.as_mut().filter(|_| place != Place::Skip) {
+                copy_raw(k.batch(place), batch, &raw);
+                k.placed(place, slot);
+            }
+            if batch.raws.len() >= BATCH {
+                self.flush(local);
+            }
+        } else if let Some(k) = keeper.as_mut() {
+            k.batch(place).raws.push(raw);
+            k.placed(place, slot);
         }
     }
 
@@ -193,8 +292,11 @@ impl FlowSubscriber {
     }
 
     fn flush(&self, local: &mut Local) {
+        if let Some(k) = &mut local.keeper {
+            k.send();
+        }
         if local.skipped > 0 {
-            for r in self.routes.iter().chain(local.routes.iter()) {
+            for r in self.plain_routes(local) {
                 r.sink.count_skipped(local.skipped);
             }
             local.skipped = 0;
@@ -203,12 +305,27 @@ impl FlowSubscriber {
             return;
         }
         let batch = Arc::new(std::mem::replace(&mut local.batch, spare_batch()));
-        for r in self.routes.iter().chain(local.routes.iter()) {
+        for r in self.plain_routes(local) {
             r.sink.send(Arc::clone(&batch));
         }
         recycle(batch);
     }
 }
+
+/// Where a record goes, and what it is.
+struct Dest {
+    kind: RawKind,
+    id: u64,
+    /// Its session's slot (0: none).
+    slot: u32,
+    /// Where the keeper places it.
+    place: Place,
+    /// Plain routes want it.
+    plain: bool,
+}
+
+/// The runtime trace facility's look at a record's fields, when it is on.
+type Hook<'a> = Option<&'a mut dyn FnMut(&[Field2])>;
 
 /// The fields pushed to `batch` from `first`, as text (for the runtime trace hooks).
 fn texts(batch: &RawBatch, first: usize) -> Vec<Field2> {
@@ -266,7 +383,7 @@ impl Visit for FieldsVisitor<'_> {
 impl Subscriber for FlowSubscriber {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         if *meta.level() <= self.max {
-            Interest::always()
+            if self.mutes { Interest::sometimes() } else { Interest::always() }
         } else if runtime::tracing_anywhere() {
             // A `trace` started on the stats socket may want it: ask per span.
             Interest::sometimes()
@@ -276,7 +393,8 @@ impl Subscriber for FlowSubscriber {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max || runtime::active_here()
+        (*meta.level() <= self.max && !(MUTED.get() && meta.name() != names::PROCESS_SRV_QUEUE))
+            || runtime::active_here()
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
@@ -289,57 +407,62 @@ impl Subscriber for FlowSubscriber {
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let meta = attrs.metadata();
         let level = level_code(meta.level());
-        let n = LOCAL
+        let id = LOCAL
             .try_with(|l| {
                 let mut l = l.borrow_mut();
+                self.ready(&mut l);
                 let n = l.new_id();
-                let id = (n << LEVEL_BITS) | level;
-                let runtime = runtime::active_here();
-                let recording = self.recording(&mut l, *meta.level());
-                if !(runtime || recording) {
-                    return n;
-                }
                 let parent = if attrs.is_root() {
                     None
                 } else {
                     attrs.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied())
                 };
-                let first = l.batch.fields.len();
-                attrs.record(&mut FieldsVisitor(&mut l.batch));
-                if runtime {
-                    runtime::span_new(meta, id, parent, &texts(&l.batch, first));
-                }
-                if recording {
+                let (slot, place) = match &mut l.keeper {
+                    Some(k) => k.place_new(
+                        parent,
+                        parent.map_or(0, slot_of),
+                        parent.is_none() && meta.name() == names::SESSION,
+                    ),
+                    None => (0, Place::Skip),
+                };
+                let id = compose(n, slot, level);
+                let runtime = runtime::active_here();
+                let plain = self.recording(&mut l, *meta.level());
+                if runtime || plain || place != Place::Skip {
                     let kind = RawKind::New { parent: parent.and_then(NonZeroU64::new), meta };
-                    self.push(&mut l, kind, id, first);
-                } else {
-                    truncate(&mut l.batch, first);
+                    let mut hook = |f: &[Field2]| runtime::span_new(meta, id.get(), parent, f);
+                    let hook = runtime.then_some(&mut hook as &mut dyn FnMut(&[Field2]));
+                    self.build(
+                        &mut l,
+                        Dest { kind, id: id.get(), slot, place, plain },
+                        |v| attrs.record(v),
+                        hook,
+                    );
                 }
-                n
+                id
             })
             // The thread is ending: a number of its own from the shared counter.
-            .unwrap_or_else(|_| NEXT_ID_BLOCK.fetch_add(1, Ordering::Relaxed));
-        Id::from_non_zero_u64(NonZeroU64::new((n << LEVEL_BITS) | level).expect("ids start at 1"))
+            .unwrap_or_else(|_| compose(NEXT_ID_BLOCK.fetch_add(1, Ordering::Relaxed), 0, level));
+        Id::from_non_zero_u64(id)
     }
 
     fn record(&self, span: &Id, values: &Values<'_>) {
         let id = span.into_u64();
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
+            let slot = slot_of(id);
+            let place = l.keeper.as_ref().map_or(Place::Skip, |k| k.place(slot));
             let runtime = runtime::active_here();
-            let recording = self.recording(&mut l, level_of(id));
-            if !(runtime || recording) {
-                return;
-            }
-            let first = l.batch.fields.len();
-            values.record(&mut FieldsVisitor(&mut l.batch));
-            if runtime {
-                runtime::span_record(id, &texts(&l.batch, first));
-            }
-            if recording && l.batch.fields.len() > first {
-                self.push(&mut l, RawKind::Update, id, first);
-            } else {
-                truncate(&mut l.batch, first);
+            let plain = self.recording(&mut l, level_of(id));
+            if runtime || plain || place != Place::Skip {
+                let mut hook = |f: &[Field2]| runtime::span_record(id, f);
+                let hook = runtime.then_some(&mut hook as &mut dyn FnMut(&[Field2]));
+                self.build(
+                    &mut l,
+                    Dest { kind: RawKind::Update, id, slot, place, plain },
+                    |v| values.record(v),
+                    hook,
+                );
             }
         });
     }
@@ -359,32 +482,28 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            let runtime = runtime::active_here();
-            let recording = self.recording(&mut l, level);
-            if !(runtime || recording) {
-                return;
-            }
-            let first = l.batch.fields.len();
-            event.record(&mut FieldsVisitor(&mut l.batch));
             let parent = event.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied());
-            if runtime {
-                runtime::event(&level, parent, &texts(&l.batch, first));
-            }
-            if recording {
-                self.push(
-                    &mut l,
-                    RawKind::Event { parent: parent.and_then(NonZeroU64::new), level },
-                    0,
-                    first,
-                );
-            } else {
-                truncate(&mut l.batch, first);
+            let slot = parent.map_or(0, slot_of);
+            let place = l.keeper.as_ref().map_or(Place::Skip, |k| k.place(slot));
+            let runtime = runtime::active_here();
+            let plain = self.recording(&mut l, level);
+            if runtime || plain || place != Place::Skip {
+                let kind = RawKind::Event { parent: parent.and_then(NonZeroU64::new), level };
+                let mut hook = |f: &[Field2]| runtime::event(&level, parent, f);
+                let hook = runtime.then_some(&mut hook as &mut dyn FnMut(&[Field2]));
+                self.build(&mut l, Dest { kind, id: 0, slot, place, plain }, |v| event.record(v), hook);
             }
         });
     }
 
     fn enter(&self, span: &Id) {
-        let _ = LOCAL.try_with(|l| l.borrow_mut().stack.push(span.into_u64()));
+        let _ = LOCAL.try_with(|l| {
+            let mut l = l.borrow_mut();
+            l.stack.push(span.into_u64());
+            if l.mute_ok {
+                l.update_muted();
+            }
+        });
     }
 
     fn exit(&self, span: &Id) {
@@ -393,6 +512,9 @@ impl Subscriber for FlowSubscriber {
             let mut l = l.borrow_mut();
             if let Some(pos) = l.stack.iter().rposition(|&x| x == id) {
                 l.stack.remove(pos);
+            }
+            if l.mute_ok {
+                l.update_muted();
             }
         });
     }
@@ -420,9 +542,11 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if self.recording(&mut l, level_of(raw)) {
-                let first = l.batch.fields.len();
-                self.push(&mut l, RawKind::Close, raw, first);
+            let slot = slot_of(raw);
+            let place = l.keeper.as_mut().map_or(Place::Skip, |k| k.place_close(slot, raw));
+            let plain = self.recording(&mut l, level_of(raw));
+            if plain || place != Place::Skip {
+                self.build(&mut l, Dest { kind: RawKind::Close, id: raw, slot, place, plain }, |_| {}, None);
             }
         });
         true
@@ -584,7 +708,11 @@ pub fn entered_spans() -> Vec<u64> {
 /// Gives this thread a route of its own, in addition to any it has (requires a
 /// subscriber installed with `routed`).
 pub fn route_this_thread(route: Route) {
-    let _ = LOCAL.try_with(|l| l.borrow_mut().routes.push(route));
+    let _ = LOCAL.try_with(|l| {
+        let mut l = l.borrow_mut();
+        l.routes.push(route);
+        l.keeper_checked = 0;
+    });
 }
 
 /// Installs, once, a routed subscriber with no global route: each proxy thread of a test

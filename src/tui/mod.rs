@@ -57,14 +57,14 @@ use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
 pub const SNAPSHOT_INTERVAL_MS: u64 = 100;
-/// Span records in flight between the proxy and the UI's keeper (`trace::keeper`).
+/// Span records in flight between the proxy and the UI (beyond, even the whole
+/// sessions the keeper passes on are dropped, and counted).
 pub const CAPTURE_CAPACITY: usize = 1 << 18;
 
-/// The UI's feed of span records: a capture feed from the proxy with a keeper in front
-/// of the UI (whole sessions under load); `sink` goes to the proxy's subscriber.
+/// The UI's feed of span records: the proxy's subscriber keeps whole sessions for it
+/// under load (`trace::keeper`); `sink` goes to the subscriber.
 pub fn ui_capture() -> (crate::trace::capture::Sink, Capture) {
-    let (sink, capture) = crate::trace::capture::capture(CAPTURE_CAPACITY);
-    (sink, crate::trace::keeper::start(capture))
+    crate::trace::capture::kept(CAPTURE_CAPACITY)
 }
 /// Columns a left/right press scrolls the log lines sideways.
 const LOG_STEP: usize = 16;

@@ -244,13 +244,22 @@ pub struct TxnSnap {
 }
 
 impl TxnSnap {
-    /// Copies the transaction `s` just ended; `None` for the empty wait of a kept-alive
-    /// connection that the client closed (HAProxy logs nothing for it either).
+    /// True for the empty wait of a kept-alive connection that the client closed: no
+    /// transaction (HAProxy logs nothing for it either).
+    pub fn empty_wait(w: &Haproxy, s: &Session, log: Option<&str>) -> bool {
+        w.proxies[s.fe.idx()].mode == ProxyMode::PR_MODE_HTTP
+            && s.txn.not_first
+            && s.txn.req_line.is_none()
+            && s.txn.status.is_none()
+            && log.is_none()
+    }
+
+    /// Copies the transaction `s` just ended; `None` for an empty wait (`empty_wait`).
     pub fn of(w: &Haproxy, s: &Session, index: u32, log: Option<&str>) -> Option<TxnSnap> {
-        let http = w.proxies[s.fe.idx()].mode == ProxyMode::PR_MODE_HTTP;
-        if http && s.txn.not_first && s.txn.req_line.is_none() && s.txn.status.is_none() && log.is_none() {
+        if TxnSnap::empty_wait(w, s, log) {
             return None;
         }
+        let http = w.proxies[s.fe.idx()].mode == ProxyMode::PR_MODE_HTTP;
         let now = w.clock.now_ms.0;
         let term = if http {
             format!("{}{}--", s.err.log_char(), s.finst.log_char())
@@ -668,13 +677,17 @@ impl Observer for SnapshotProducer {
     }
 
     fn txn_ended(&mut self, w: &Haproxy, s: &Session, log: Option<&str>) {
+        if TxnSnap::empty_wait(w, s, log) {
+            return;
+        }
         let n = self.txn_counts.entry(s.uniq_id).or_insert(0);
-        let Some(t) = TxnSnap::of(w, s, *n + 1, log) else { return };
         *n += 1;
-        if self.txns.len() < MAX_TXNS {
-            self.txns.push(t);
-        } else {
+        // Past the bound, counted without being copied (under load, most of a copy's
+        // cost was its strings, made and then dropped).
+        if self.txns.len() >= MAX_TXNS {
             self.txns_elided += 1;
+        } else if let Some(t) = TxnSnap::of(w, s, *n, log) {
+            self.txns.push(t);
         }
     }
 

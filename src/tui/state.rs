@@ -518,9 +518,9 @@ pub struct State {
     phase: Option<LoopPhase>,
     /// The log pane, oldest first.
     pub logs: VecDeque<LogLine>,
-    /// Span records the capture layer dropped (the UI, or its keeper, was behind).
+    /// Span records the capture feed dropped (the UI was behind even the keeper).
     pub dropped_records: u64,
-    /// What the keeper in front of the UI kept (`None`: no keeper).
+    /// What the keeper of the UI's feed kept (`None`: no keeper).
     pub keep: Option<crate::trace::keeper::KeepCounts>,
     /// Snapshots and log lines dropped.
     pub dropped_feed: u64,
