@@ -239,7 +239,9 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
                 if method == PatMatch::Found { "found" } else { "bool" }
             ));
         }
-        pat.add(v.as_bytes(), None).map_err(|e| format!("{e} in ACL expression '{crit}'"))?;
+        // acl.c:parse_acl_expr() in 2.6 reports the pattern's own error (a regex's is
+        // `regex '...' is invalid (error=..., erroffset=N)`).
+        pat.add(v.as_bytes(), None)?;
     }
     Ok(AclExpr { smp, pat, kw: crit.clone() })
 }

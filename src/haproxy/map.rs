@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use crate::haproxy::pattern::{PatExpr, PatMatch, pattern_read_from_file};
+use crate::haproxy::pattern::{PatExpr, PatMatch, Pattern, pattern_read_from_file};
+use crate::haproxy::regex::{exp_replace, regex_exec_match2};
 use crate::haproxy::sample::{Arg, SmpData, SmpType, smp_cast};
 
 /// map.c:sample_load_map() in 2.6: reads and compiles the map file named by the first
@@ -42,20 +43,24 @@ pub fn sample_conv_map(a: &[Arg], d: &mut SmpData, out: SmpType) -> bool {
 }
 
 /// map.c's `map_regm` in 2.6: the first key (a regex) that matches gives the value, in
-/// which `\N` is replaced by the match's group N.
+/// which `\N` is replaced by the match's group N (a value `exp_replace` rejects fails the
+/// converter, as in HAProxy).
 pub fn sample_conv_map_regm(a: &[Arg], d: &mut SmpData) -> bool {
     let Arg::Map(m) = &a[0] else { return false };
     let Some(input) = smp_cast(d.clone(), SmpType::SMP_T_STR).and_then(SmpData::into_str) else {
         return false;
     };
     for (p, v) in &m.patterns {
-        if let crate::haproxy::pattern::Pattern::Reg(re) = p
-            && let Some(caps) = re.captures(&input)
+        if let Pattern::Reg(re) = p
+            && let Some(pmatch) = regex_exec_match2(re, &input, 0)
         {
-            let mut out = Vec::new();
-            crate::haproxy::sample::exp_replace(&mut out, v.as_deref().unwrap_or_default(), &caps);
-            *d = SmpData::Str(out);
-            return true;
+            return match exp_replace(&input, v.as_deref().unwrap_or_default(), &pmatch) {
+                Some(out) => {
+                    *d = SmpData::Str(out);
+                    true
+                }
+                None => false,
+            };
         }
     }
     match &a[1] {

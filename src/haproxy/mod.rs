@@ -46,6 +46,7 @@ pub mod proto_uxst;
 pub mod protocols;
 pub mod proxy;
 pub mod queue;
+pub mod regex;
 pub mod sample;
 pub mod server;
 pub mod session;

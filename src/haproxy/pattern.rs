@@ -10,8 +10,7 @@
 
 use std::net::IpAddr;
 
-use regex::bytes::{Regex, RegexBuilder};
-
+use crate::haproxy::regex::{MyRegex, regex_comp, regex_exec2};
 use crate::haproxy::sample::{SmpData, SmpType, read_int64, smp_cast};
 
 /// A match method (`PAT_MATCH_*`).
@@ -39,6 +38,8 @@ pub enum PatMatch {
     Sub,
     /// `reg`: regular expression.
     Reg,
+    /// `PAT_MATCH_REGM`: `reg` whose groups are kept for the value (`map_regm`).
+    Regm,
     /// `dir`: a `/`-delimited part.
     Dir,
     /// `dom`: a `.`-delimited part (domain name labels).
@@ -95,7 +96,7 @@ pub enum Pattern {
     /// A string (lowercased when case is ignored) or binary block.
     Str(Vec<u8>),
     /// A regular expression.
-    Reg(Regex),
+    Reg(MyRegex),
     /// An integer range, bounds included (`None`: unbounded).
     Range(Option<i64>, Option<i64>),
     /// A network: address and prefix length.
@@ -206,16 +207,12 @@ impl PatExpr {
             }
             PatMatch::Int | PatMatch::Len => pat_parse_int(key)?,
             PatMatch::Ip => pat_parse_ip(key)?,
-            PatMatch::Reg => {
-                let src = String::from_utf8_lossy(key);
-                Pattern::Reg(
-                    RegexBuilder::new(&src)
-                        .case_insensitive(self.icase)
-                        .unicode(false)
-                        .build()
-                        .map_err(|e| format!("regex '{src}' is invalid: {e}"))?,
-                )
-            }
+            // pattern.c:pat_idx_list_reg_cap(): groups are captured for `map_regm` only.
+            PatMatch::Reg | PatMatch::Regm => Pattern::Reg(regex_comp(
+                &String::from_utf8_lossy(key),
+                !self.icase,
+                self.method == PatMatch::Regm,
+            )?),
             PatMatch::Bin => Pattern::Str(
                 key.chunks(2)
                     .map(|p| {
@@ -281,7 +278,7 @@ impl PatExpr {
                 };
                 lo.is_none_or(|l| v >= l) && hi.is_none_or(|h| v <= h)
             }
-            (Pattern::Reg(r), _) => d.bytes().is_some_and(|b| r.is_match(b)),
+            (Pattern::Reg(r), _) => d.bytes().is_some_and(|b| regex_exec2(r, b)),
             (Pattern::Str(pat), m) => {
                 let Some(v) = d.bytes() else { return false };
                 let lower;
