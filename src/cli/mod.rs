@@ -374,6 +374,8 @@ pub struct HaproxyArgs {
     pub oldpids: OldPids,
     /// `-dR`: do not set `SO_REUSEPORT` on listeners.
     pub noreuseport: bool,
+    /// `-dS`: no kernel splicing (`nosplice`).
+    pub nosplice: bool,
     /// Options accepted and ignored, to be reported (`-D`, `-W`...).
     pub ignored: Vec<String>,
 }
@@ -397,7 +399,8 @@ pub const HAPROXY_USAGE: &str =
         -L set local peer name (accepted, ignored)
         -p writes pids of all children to this file
         -dR disables SO_REUSEPORT usage
-        -de, -dp, -dS, -dG, -dr, -dV, -dW, -dD, -dI accepted and ignored
+        -dS disables splice usage (broken on old kernels)
+        -de, -dp, -dG, -dr, -dV, -dW, -dD, -dI accepted and ignored
         -sf/-st [pid ]* finishes/terminates old pids.
         -x <unix_socket>, -S <bind> accepted and ignored
     or: haflow <run|check> ... (see haflow --help)
@@ -449,6 +452,7 @@ pub fn parse_haproxy_args(args: &[String]) -> Result<HaproxyArgs, String> {
                 }
             }
             "-dR" => a.noreuseport = true,
+            "-dS" => a.nosplice = true,
             "-D" | "-W" | "-Ws" => a.ignored.push(arg.into()),
             a2 if a2.starts_with("-d") && a2.len() > 2 => a.ignored.push(a2.into()),
             other => return Err(format!("unknown option '{other}'")),
@@ -611,6 +615,7 @@ pub fn haproxy_main(args: &[String]) -> ExitCode {
     w.global.debug |= a.debug;
     w.global.quiet |= quiet;
     w.global.noreuseport |= a.noreuseport;
+    w.global.tune.use_splice &= !a.nosplice;
     w.oldpids = a.oldpids.clone();
     if let Some(n) = a.maxconn {
         w.global.maxconn = n;

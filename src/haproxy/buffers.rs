@@ -18,6 +18,7 @@
 use std::fmt;
 
 use crate::haproxy::memory::Pool;
+use crate::haproxy::pipe::{Pipe, PipePool};
 use crate::haproxy::time::Expire;
 
 bitflags::bitflags! {
@@ -62,6 +63,9 @@ bitflags::bitflags! {
         const BF_STREAMER_FAST  = 0x020000;
         /// An analyser's own timeout expired.
         const BF_ANA_TIMEOUT    = 0x080000;
+        /// Kernel splicing is wanted for this buffer: bytes covered by `to_forward` go
+        /// through `pipe` instead of the buffer (`option splice-*`, set by `process_session`).
+        const BF_KERN_SPLICING  = 0x200000;
         /// The producer was just attached (first run of the analysers).
         const BF_READ_ATTACHED  = 0x100000;
         /// Return after one read instead of trying to fill the buffer.
@@ -232,6 +236,14 @@ pub struct Buffer {
     pub size: usize,
     /// Space kept free for header rewriting while analysing (`tune.maxrewrite`).
     pub maxrewrite: usize,
+    /// Bytes spliced from the producer's socket and not yet into the consumer's
+    /// (`buffer->pipe`): they come before the buffer's output. Held only while splicing.
+    pub pipe: Option<Box<Pipe>>,
+    /// Consecutive reads that filled the buffer at once (`xfer_large`, 1.5.0), and
+    /// that did not (`xfer_small`): what makes the producer a fast streamer.
+    pub xfer_large: u8,
+    /// See `xfer_large`.
+    pub xfer_small: u8,
     data: Option<Box<Chunk>>,
 }
 
@@ -263,10 +275,39 @@ impl Buffer {
         }
     }
 
-    /// Releases the storage if it holds no byte (idle keep-alive sessions).
+    /// Releases the storage if it holds no byte (idle keep-alive sessions, and a buffer
+    /// whose bytes go through a pipe).
     pub fn b_release_if_empty(&mut self, pool: &mut Pool<Chunk>) {
-        if self.is_empty() {
+        if self.buffer_empty() {
             self.b_free(pool);
+        }
+    }
+
+    /// buffer.h:buffer_empty() in 1.5.0: the buffer holds no byte (its pipe may).
+    pub fn buffer_empty(&self) -> bool {
+        self.i() == 0 && self.o() == 0
+    }
+
+    /// Bytes waiting in the pipe (`pipe->data`; 0 without a pipe).
+    pub fn pipe_data(&self) -> usize {
+        self.pipe.as_ref().map_or(0, |p| p.data)
+    }
+
+    /// True when bytes are waiting to leave: the buffer's output or the pipe.
+    pub fn has_output(&self) -> bool {
+        self.o() > 0 || self.pipe.is_some()
+    }
+
+    /// Bytes forwarded so far: sent, or allowed to leave (output and pipe).
+    pub fn forwarded(&self) -> u64 {
+        self.sent + self.o() as u64 + self.pipe_data() as u64
+    }
+
+    /// Gives the pipe back to the pool (closed if it still holds bytes, as when a session
+    /// dies mid-transfer).
+    pub fn release_pipe(&mut self, pipes: &mut PipePool) {
+        if let Some(p) = self.pipe.take() {
+            pipes.put_pipe(p);
         }
     }
 
@@ -301,9 +342,10 @@ impl Buffer {
         self.i() + self.o()
     }
 
-    /// True when the buffer holds no byte.
+    /// True when nothing is held, in the buffer or in its pipe (1.5.0's
+    /// `channel_is_empty()`).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.pipe.is_none()
     }
 
     /// How many bytes a read may add now: the whole buffer when forwarding blindly, else

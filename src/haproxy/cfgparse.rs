@@ -137,6 +137,9 @@ const GLOBAL_KW: &[&str] = &[
     "quiet",
     "debug",
     "noreuseport",
+    "maxpipes",
+    "nosplice",
+    "tune.pipesize",
     "nbproc",
     "chroot",
     "description",
@@ -172,10 +175,8 @@ const GLOBAL_KNOWN: &[&str] = &[
     "maxsslconn",
     "maxconnrate",
     "maxsessrate",
-    "maxpipes",
     "noepoll",
     "nopoll",
-    "nosplice",
     "thread-groups",
     "set-dumpable",
     "expose-experimental-directives",
@@ -213,7 +214,6 @@ const TUNE_RESOURCES: &[&str] = &[
     "tune.lua.service-timeout",
     "tune.lua.task-timeout",
     "tune.pattern.cache-size",
-    "tune.pipesize",
     "tune.pool-high-fd-ratio",
     "tune.pool-low-fd-ratio",
     "tune.rcvbuf.client",
@@ -350,6 +350,9 @@ const OPTIONS: &[&str] = &[
     "http-restrict-req-hdr-names",
     "transparent",
     "prefer-last-server",
+    "splice-auto",
+    "splice-request",
+    "splice-response",
 ];
 
 /// Valid HAProxy `option` names haflow accepts with a warning.
@@ -364,9 +367,6 @@ const OPTIONS_KNOWN: &[&str] = &[
     "log-separate-errors",
     "persist",
     "socket-stats",
-    "splice-auto",
-    "splice-request",
-    "splice-response",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "accept-invalid-http-request",
@@ -1190,6 +1190,16 @@ impl Parser<'_> {
             "quiet" => g.quiet = true,
             "debug" => g.debug = true,
             "noreuseport" => g.noreuseport = true,
+            "nosplice" => g.tune.use_splice = false,
+            "maxpipes" => {
+                if g.maxpipes != 0 {
+                    return Err("'maxpipes' already specified.".into());
+                }
+                g.maxpipes = atol(arg1.ok_or("'maxpipes' expects an integer argument.")?);
+            }
+            "tune.pipesize" => {
+                g.tune.pipesize = atol(arg1.ok_or("'tune.pipesize' expects an integer argument.")?) as usize;
+            }
             "nbproc" | "description" | "node" => {}
             "stats" => self.parse_stats_global(args)?,
             k if TUNE_RESOURCES.contains(&k) => {
@@ -1799,7 +1809,28 @@ impl Parser<'_> {
                 let c = crate::haproxy::proto_http::parse_cookie(&args[1..])?;
                 self.cur().cookie = Some(c);
             }
-            "description" | "id" | "enabled" => {}
+            "id" => {
+                if self.in_defaults() {
+                    return Err("'id' not allowed in 'defaults' section.".into());
+                }
+                let v = args.get(1).ok_or("'id' expects an integer argument.")?;
+                let uuid = atol(v);
+                if uuid == 0 {
+                    return Err("custom id has to be > 0.".into());
+                }
+                let me = self.cur().id;
+                if let Some(o) = self.cfg.proxies.iter().find(|o| o.id != me && o.custom_id && o.uuid == uuid)
+                {
+                    return Err(format!(
+                        "custom id {uuid} already used at {}:{} ('proxy {}').",
+                        o.conf.0, o.conf.1, o.name
+                    ));
+                }
+                let p = self.cur();
+                p.uuid = uuid;
+                p.custom_id = true;
+            }
+            "description" | "enabled" => {}
             "disabled" => {
                 self.cur().state = crate::haproxy::proxy::ProxyState::PR_STSTOPPED;
             }
@@ -2223,6 +2254,9 @@ impl Parser<'_> {
             "independent-streams" => flag(p, ProxyOptions::PR_O_INDEPSTR),
             "http-no-delay" => flag(p, ProxyOptions::PR_O_NODELAY),
             "log-health-checks" => flag(p, ProxyOptions::PR_O2_LOGHCHKS),
+            "splice-auto" => flag(p, ProxyOptions::PR_O2_SPLIC_AUT),
+            "splice-request" => flag(p, ProxyOptions::PR_O2_SPLIC_REQ),
+            "splice-response" => flag(p, ProxyOptions::PR_O2_SPLIC_RTR),
             "httplog" => {
                 p.log_format = if no {
                     LogFormat::None
@@ -2546,11 +2580,30 @@ pub fn check_config_validity(cfg: &mut Config) -> Result<(), Diag> {
         + cfg.listeners.len() as u64
         + cfg.global.stats_sockets.len() as u64 * (1 + stats_conns)
         + checks as u64;
+    // Proxies without an `id` take the next ids nobody set (2.6's `get_next_id()` on
+    // `used_proxy_id`), in order, from haflow's first.
+    let custom: Vec<u32> = cfg.proxies.iter().filter(|p| p.custom_id).map(|p| p.uuid).collect();
+    if !custom.is_empty() {
+        let mut next = 2;
+        for p in cfg.proxies.iter_mut().filter(|p| !p.custom_id) {
+            while custom.contains(&next) {
+                next += 1;
+            }
+            p.uuid = next;
+            next += 1;
+        }
+    }
     let g = &mut cfg.global;
     if g.maxconn == 0 {
-        g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved);
+        let pipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, 0);
+        g.maxconn = crate::haproxy::haproxy::compute_ideal_maxconn(reserved, pipes);
     }
-    g.maxsock = crate::haproxy::haproxy::compute_ideal_maxsock(g.maxconn, reserved);
+    if g.maxpipes == 0 {
+        g.maxpipes = crate::haproxy::haproxy::compute_ideal_maxpipes(&cfg.proxies, g.maxconn).unwrap_or(0);
+    }
+    // Each pipe takes two fds.
+    g.maxsock =
+        crate::haproxy::haproxy::compute_ideal_maxsock(g.maxconn, reserved) + u64::from(g.maxpipes) * 2;
     let maxrewrite = g.tune.maxrewrite.unwrap_or(1024).min(g.tune.bufsize / 2);
     g.tune.maxrewrite = Some(maxrewrite);
     let names: Vec<(String, ProxyCap)> = cfg.proxies.iter().map(|p| (p.name.clone(), p.cap)).collect();

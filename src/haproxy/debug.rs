@@ -111,7 +111,7 @@ pub fn close_wait_fds(w: &Haproxy) -> Vec<String> {
         .collect()
 }
 
-/// What must hold once the traffic is over: no session, no pool object in use, no fd but
+/// What must hold once the traffic is over: no session, no pool object or pipe in use, no fd but
 /// the process's own (listeners, checks, stats sockets and their clients), none of them in
 /// CLOSE-WAIT, and the loop invariants.
 pub fn idle_violations(w: &Haproxy) -> Vec<String> {
@@ -121,6 +121,9 @@ pub fn idle_violations(w: &Haproxy) -> Vec<String> {
     }
     if w.pools_in_use() != 0 {
         v.push(format!("pool objects in use: {:?}", w.pool_stats()));
+    }
+    if w.pipes.pipes_used != 0 {
+        v.push(format!("{} splicing pipes in use", w.pipes.pipes_used));
     }
     v.extend(
         w.fdtab

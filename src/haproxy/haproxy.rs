@@ -25,8 +25,11 @@ use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::listener::{Listener, ListenerState, unbind_listener};
 use crate::haproxy::log::{LOG_WARNING, Logger, StdStream, local_time, send_log};
 use crate::haproxy::memory::{Pool, PoolStats};
+use crate::haproxy::pipe::PipePool;
 use crate::haproxy::protocols::{ProtoList, protocol_bind_all, protocol_enable_all, protocol_unbind_all};
-use crate::haproxy::proxy::{Proxy, ProxyState, pause_proxies, resume_proxies, start_proxies, stop_proxy};
+use crate::haproxy::proxy::{
+    Proxy, ProxyOptions, ProxyState, pause_proxies, resume_proxies, start_proxies, stop_proxy,
+};
 use crate::haproxy::server::Server;
 use crate::haproxy::session::{Session, SnErr, session_free};
 use crate::haproxy::task::{Scheduler, TaskContext, TaskState, process_runnable_tasks, wake_expired_tasks};
@@ -50,6 +53,10 @@ pub struct Tune {
     pub http_maxhdr: usize,
     /// `tune.comp.maxlevel`: the deflate level of HTTP compression (1 to 9, default 1).
     pub comp_maxlevel: u32,
+    /// `tune.pipesize`: the size of each splicing pipe (0: the kernel's default).
+    pub pipesize: usize,
+    /// `GTUNE_USE_SPLICE`: kernel splicing may be used (cleared by `nosplice` / `-dS`).
+    pub use_splice: bool,
 }
 
 impl Default for Tune {
@@ -61,6 +68,8 @@ impl Default for Tune {
             maxpollevents: 200,
             http_maxhdr: 101,
             comp_maxlevel: 1,
+            pipesize: 0,
+            use_splice: true,
         }
     }
 }
@@ -83,6 +92,9 @@ pub struct StatsSocketConf {
 pub struct Global {
     /// `maxconn`: process-wide concurrent connections.
     pub maxconn: u32,
+    /// `maxpipes`: pipes in use at once for splicing (0: computed by
+    /// `compute_ideal_maxpipes`).
+    pub maxpipes: u32,
     /// Tunables.
     pub tune: Tune,
     /// `pidfile`.
@@ -138,12 +150,60 @@ pub fn fd_limits() -> Option<(u64, u64)> {
 
 /// haproxy.c:compute_ideal_maxconn() in 2.6: with no `maxconn` set, as many connections
 /// as the fd limit allows at two fds each, once `reserved` fds (listeners, checks, stats
-/// sockets, `maxsock`'s base of 10) and the poller's are set aside.
-/// Divergence: no pipes (haflow does not splice) nor SSL engines to count.
-pub fn compute_ideal_maxconn(reserved: u64) -> u32 {
-    let remain = fd_limits().map_or(4096, |(cur, max)| cur.max(max));
-    let maxconn = remain.saturating_sub(reserved + POLLER_FDS) / 2;
+/// sockets, `maxsock`'s base of 10), the poller's and the splicing pipes' (`pipes`, from
+/// `compute_ideal_maxpipes`: a fixed number, or `None` for a quarter pipe a connection)
+/// are set aside.
+/// Divergence: no SSL engines to count.
+pub fn compute_ideal_maxconn(reserved: u64, pipes: Option<u32>) -> u32 {
+    let mut remain =
+        fd_limits().map_or(4096, |(cur, max)| cur.max(max)).saturating_sub(reserved + POLLER_FDS);
+    let maxconn = match pipes {
+        // Two fds a connection and two a pipe, a pipe for four connections.
+        None => 2 * remain / 5,
+        Some(p) => {
+            // Pipes are optional: only set aside when they fit.
+            if u64::from(p) * 2 < remain {
+                remain -= u64::from(p) * 2;
+            }
+            remain / 2
+        }
+    };
     maxconn.clamp(DEFAULT_MAXCONN, u64::from(u32::MAX)) as u32
+}
+
+/// haproxy.c:compute_ideal_maxpipes() in 2.6: a pipe for a quarter of the connections the
+/// splicing proxies may hold (a frontend's `maxconn`, a backend's share of the global
+/// one; 0 when no proxy splices). `None` ("unlimited") while the global `maxconn` is not
+/// known and some splicing proxy has no limit of its own.
+/// Divergence: a backend counts the global `maxconn`, as haflow has no `fullconn`.
+pub fn compute_ideal_maxpipes(proxies: &[Proxy], maxconn: u32) -> Option<u32> {
+    let (mut nbfe, mut nbbe, mut unlimited) = (0u64, 0u64, false);
+    for p in proxies.iter().filter(|p| p.options.intersects(ProxyOptions::PR_O2_SPLIC_ANY)) {
+        if p.is_frontend() {
+            nbfe += u64::from(p.maxconn);
+            if p.maxconn == 0 {
+                unlimited = true;
+                break;
+            }
+        }
+        if p.is_backend() {
+            nbbe += u64::from(maxconn);
+            if maxconn == 0 {
+                unlimited = true;
+                break;
+            }
+        }
+    }
+    let mut pipes = nbfe.max(nbbe);
+    if maxconn > 0 {
+        if pipes > u64::from(maxconn) || unlimited {
+            pipes = u64::from(maxconn);
+        }
+    } else if unlimited {
+        return None;
+    }
+    let pipes = u32::try_from(pipes).unwrap_or(u32::MAX);
+    Some(if pipes >= 4 { pipes / 4 } else { pipes })
 }
 
 /// haproxy.c:compute_ideal_maxsock() in 2.6: the fds `maxconn` connections need, plus the
@@ -371,6 +431,8 @@ pub struct Haproxy {
     pub pool2_session: Pool<Session>,
     /// `pool2_buffer` (`tune.bufsize` bytes each).
     pub pool2_buffer: Pool<Chunk>,
+    /// The splicing pipes (`pipes_live`, `pipes_used`, `pipes_free`).
+    pub pipes: PipePool,
     /// `pool_comp_ctx`: contexts of compressed responses (listed once used, as 1.5.0
     /// creates it at the first compressed response).
     pub pool_comp_ctx: crate::haproxy::compression::CompCtxPool,
@@ -443,6 +505,7 @@ impl Haproxy {
         let waker = Arc::new(poller.waker()?);
         let (tx, rx) = channel();
         let bufsize = cfg.global.tune.bufsize;
+        let (cfg_maxpipes, cfg_pipesize) = (cfg.global.maxpipes, cfg.global.tune.pipesize);
         let mut logger = Logger::default();
         if let Some(t) = &cfg.global.log_tag {
             logger.tag = t.clone();
@@ -478,6 +541,7 @@ impl Haproxy {
             sessions: Table::default(),
             pool2_session: Pool::create_pool("session", std::mem::size_of::<Session>()),
             pool2_buffer: Pool::create_pool("buffer", bufsize),
+            pipes: PipePool::new(cfg_maxpipes, cfg_pipesize),
             pool_comp_ctx: Pool::create_pool(
                 "comp_ctx",
                 std::mem::size_of::<crate::haproxy::compression::CompCtx>(),

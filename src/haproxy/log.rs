@@ -395,7 +395,7 @@ pub fn bytes_out(s: &Session) -> u64 {
     if s.txn.uncounted_reply {
         return 0;
     }
-    (s.rep.sent + s.rep.o() as u64).saturating_sub(s.logs.bytes_out_base)
+    s.rep.forwarded().saturating_sub(s.logs.bytes_out_base)
 }
 
 /// The `option tcplog` line (HAProxy 2.6):

@@ -4,7 +4,7 @@
 //! carry the same names. Module order below follows a connection's life: start-up
 //! (`cfgparse`, `protocols`, `proto_tcp`, `listener`), the loop (`haproxy`, `ev_epoll`,
 //! `fd`, `task`, `time`, `memory`), a session (`stream_sock`, `session`, `frontend`,
-//! `buffers`, `stream_interface`), the server side (`backend`, `queue`, `lb_*`,
+//! `buffers`, `stream_interface`; `pipe` and `raw_sock` for kernel splicing), the server side (`backend`, `queue`, `lb_*`,
 //! `server`, `proxy`), HTTP (`proto_http`, `acl`) and what surrounds them (`log`,
 //! `checks`, the stats socket: `dumpstats`, `stats`; `errors` for messages on stderr, `flags`
 //! for the names traces print).
@@ -40,12 +40,14 @@ pub mod map;
 pub mod memory;
 pub mod mqtt;
 pub mod pattern;
+pub mod pipe;
 pub mod proto_http;
 pub mod proto_tcp;
 pub mod proto_uxst;
 pub mod protocols;
 pub mod proxy;
 pub mod queue;
+pub mod raw_sock;
 pub mod regex;
 pub mod sample;
 pub mod server;

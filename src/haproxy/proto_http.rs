@@ -196,7 +196,7 @@ pub struct HttpTxn {
     pub uncounted_reply: bool,
     /// Request path, kept for ACLs once the head has left the buffer.
     pub path: Vec<u8>,
-    /// `rep.sent + rep.o()` when this transaction's response began: the bytes before it
+    /// `rep.forwarded()` when this transaction's response began: the bytes before it
     /// belong to earlier responses (pipelining), and while `rep.sent` has not passed it,
     /// none of this response has reached the client yet.
     pub rsp_out_start: u64,
@@ -680,7 +680,8 @@ fn http_reply(
     }
     // Earlier responses still on their way to the client go first (pipelining); what this
     // transaction put in the buffer is replaced by the answer.
-    let earlier = s.txn.rsp_out_start.saturating_sub(s.rep.sent) as usize;
+    // (An earlier response's spliced bytes wait in the pipe, ahead of the buffer.)
+    let earlier = s.txn.rsp_out_start.saturating_sub(s.rep.sent + s.rep.pipe_data() as u64) as usize;
     s.rep.bo_truncate(earlier);
     let keep = end == ReplyEnd::KeepAlive && !s.txn.cli_close && request_consumed(s);
     // The `http-after-response` rules see the answer first; the H1 output then adds
@@ -1944,6 +1945,18 @@ fn abort_txn(w: &mut Haproxy, s: &mut Session, err: SnErr, finst: SnFinst) {
     si_shutw(w, s, Side::Srv);
 }
 
+/// The `abort_keep_alive` exit of proto_http.c:http_wait_for_response() in 1.5.0 (the
+/// same in 2.6): a request that is not the connection's first met a server that closed
+/// or failed before a byte of the response. The client is closed without a status and
+/// without a log line: a kept-alive connection may be closed at any time, and its client
+/// retries the request (RFC 7230 6.3.1), where a 502 would be final. A response already
+/// on its way to the client (pipelining) still leaves first.
+fn abort_keep_alive(w: &mut Haproxy, s: &mut Session) {
+    s.txn.status = None;
+    abort_txn(w, s, SnErr::SN_ERR_NONE, SnFinst::SN_FINST_H);
+    s.logs.logged = true;
+}
+
 /// Why a response being forwarded can no longer be completed: the first test of 1.5.0's
 /// `http_response_forward_body` (errors, timeouts, the output closed under us), made
 /// before anything is forwarded, so that a client gone while the last bytes arrive is
@@ -2023,6 +2036,10 @@ pub fn http_wait_for_response(w: &mut Haproxy, s: &mut Session, an_bit: Analyser
             return AnalyserResult::Abort;
         }
         if flags.intersects(BufFlags::BF_READ_ERROR | BufFlags::BF_SHUTR) {
+            if input.is_empty() && s.txn.not_first {
+                abort_keep_alive(w, s);
+                return AnalyserResult::Abort;
+            }
             span.record("status", 502);
             // Garbage before the close is an invalid response; silence is a server abort.
             let err = if input.is_empty() { SnErr::SN_ERR_SRVCL } else { SnErr::SN_ERR_PRXCOND };
@@ -2267,7 +2284,7 @@ pub fn http_process_res_common(w: &mut Haproxy, s: &mut Session, an_bit: Analyse
     }
     let out = head.to_bytes();
     let len = s.txn.rsp.head_len;
-    s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
+    s.txn.rsp_out_start = s.rep.forwarded();
     if !s.rep.replace_input(0, len, &out) {
         http_error_reply(
             w,
@@ -2543,7 +2560,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     let fe = &w.proxies[s.fe.idx()];
     let l = &w.listeners[s.listener.idx()];
     s.logs.logged = false;
-    s.logs.bytes_out_base = s.rep.sent + s.rep.o() as u64;
+    s.logs.bytes_out_base = s.rep.forwarded();
     s.logs.bytes_in = 0;
     s.logs.t_request = None;
     s.logs.t_queue = None;
@@ -2624,7 +2641,7 @@ pub fn http_end_txn_clean_session(w: &mut Haproxy, s: &mut Session) {
     s.unique_id = None;
     s.timeout_server = None;
     s.timeout_tunnel = None;
-    s.txn.rsp_out_start = s.rep.sent + s.rep.o() as u64;
+    s.txn.rsp_out_start = s.rep.forwarded();
     s.txn.wait_next_rq = true;
     let t = fe.timeout;
     s.req.analyse_exp = tick_add_ifset(now, t.httpka.or(t.httpreq).or(t.client));

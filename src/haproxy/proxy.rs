@@ -75,6 +75,13 @@ pub enum ProxyState {
     PR_STERROR,
 }
 
+impl ProxyOptions {
+    /// `PR_O2_SPLIC_ANY`: any of the splice options.
+    pub const PR_O2_SPLIC_ANY: ProxyOptions = ProxyOptions::PR_O2_SPLIC_REQ
+        .union(ProxyOptions::PR_O2_SPLIC_RTR)
+        .union(ProxyOptions::PR_O2_SPLIC_AUT);
+}
+
 bitflags::bitflags! {
     /// `px->options` (`PR_O_*`): the `option` keywords haflow implements.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -118,6 +125,13 @@ bitflags::bitflags! {
         /// A `tcp-request content switch-mode http` rule may make the proxy's TCP
         /// streams HTTP (2.6's `PR_O_HTTP_UPG`): its `http-request` rules are kept.
         const PR_O_HTTP_UPG     = 0x0002_0000;
+        /// `option splice-request`: splice the request bodies and client data (HAProxy
+        /// keeps the three splice options in `px->options2`).
+        const PR_O2_SPLIC_REQ   = 0x0004_0000;
+        /// `option splice-response`: splice the response bodies and server data.
+        const PR_O2_SPLIC_RTR   = 0x0008_0000;
+        /// `option splice-auto`: splice either direction once its producer streams fast.
+        const PR_O2_SPLIC_AUT   = 0x0010_0000;
     }
 }
 
@@ -277,9 +291,23 @@ pub struct ServerRule {
     pub srv: Option<usize>,
 }
 
+/// The splicing counters of the H1 multiplexer's statistics module (2.6's `h1_counters`
+/// in mux_h1.c), kept apart for a proxy's frontend and backend connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct H1Counters {
+    /// Bytes spliced from a connection into a pipe (`h1_spliced_bytes_in`).
+    pub spliced_bytes_in: u64,
+    /// Bytes spliced from a pipe into a connection (`h1_spliced_bytes_out`).
+    pub spliced_bytes_out: u64,
+}
+
 /// Per-proxy counters (`struct pxcounters`), as `show stat` prints them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyCounters {
+    /// Splicing on the connections of the proxy's frontend (client side).
+    pub h1_fe: H1Counters,
+    /// Splicing on the connections of the proxy's backend (server side).
+    pub h1_be: H1Counters,
     /// Connections accepted (frontend).
     pub cum_conn: u64,
     /// Sessions created (frontend) or handled (backend).
@@ -358,6 +386,9 @@ pub struct Proxy {
     pub id: ProxyId,
     /// `uuid`: HAProxy's numeric proxy id (`iid` in `show stat`), 1-based.
     pub uuid: u32,
+    /// The `uuid` was set by an `id` line (2.6 keeps such ids in its `used_proxy_id`
+    /// tree); the others are numbered around them.
+    pub custom_id: bool,
     /// The section's name.
     pub name: String,
     /// Frontend, backend or both.
@@ -498,6 +529,7 @@ impl Proxy {
         Proxy {
             id,
             uuid: id.0 + 2,
+            custom_id: false,
             name: name.to_string(),
             cap,
             mode: ProxyMode::PR_MODE_TCP,

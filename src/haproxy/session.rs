@@ -334,7 +334,7 @@ pub struct Session {
 pub struct ByteMarks {
     /// `req.total`: bytes read from the client.
     pub bytes_in: u64,
-    /// `rep.sent + rep.o()`: bytes forwarded to the client.
+    /// `rep.forwarded()`: bytes forwarded to the client.
     pub bytes_out: u64,
 }
 
@@ -736,6 +736,8 @@ pub fn session_accept(
 fn session_accept_unwind(w: &mut Haproxy, mut s: Box<Session>) {
     s.req.b_free(&mut w.pool2_buffer);
     s.rep.b_free(&mut w.pool2_buffer);
+    s.req.release_pipe(&mut w.pipes);
+    s.rep.release_pipe(&mut w.pipes);
     w.proxies[s.fe.idx()].feconn -= 1;
     w.sched.task_free(s.task);
     w.sessions.release_taken(s.id.idx());
@@ -884,7 +886,7 @@ pub fn process_session(w: &mut Haproxy, t: TaskId) -> TaskRun {
 pub fn session_process_counters(w: &mut Haproxy, s: &mut Session) {
     // Output counts once forwarded (as `%B` does), not once written; an aborted output
     // that is erased unsent can make the sum shrink, hence the saturation.
-    let out_now = s.rep.sent + s.rep.o() as u64;
+    let out_now = s.rep.forwarded();
     let bytes_in = s.req.total.saturating_sub(s.counted.bytes_in);
     let bytes_out = out_now.saturating_sub(s.counted.bytes_out);
     if bytes_in == 0 && bytes_out == 0 {
@@ -1084,6 +1086,11 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
             s.req.buffer_forward(BUF_INFINITE_FORWARD);
         }
 
+        // The request may go through a pipe from here (1.5-dev8's splicing test).
+        if may_splice(w, s, Side::Cli) {
+            s.req.flags.insert(BufFlags::BF_KERN_SPLICING);
+        }
+
         // 10. Shutdown propagation, request side.
         let fe_timeout = w.proxies[s.fe.idx()].timeout;
         let be_timeout = w.proxies[s.be.idx()].timeout;
@@ -1198,6 +1205,9 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
                 s.rep.wex = tick_add_ifset(now, s.rep.wto);
             }
         }
+        if may_splice(w, s, Side::Srv) {
+            s.rep.flags.insert(BufFlags::BF_KERN_SPLICING);
+        }
         if (s.rep.flags
             & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW | BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR))
             == (BufFlags::BF_AUTO_CLOSE | BufFlags::BF_SHUTR)
@@ -1293,6 +1303,37 @@ fn process_session_run(w: &mut Haproxy, s: &mut Session, woken: TaskState) -> bo
         task.expire = exp;
     }
     true
+}
+
+/// The test of session.c:process_session() in 1.5-dev8 ("check if it is wise to enable
+/// kernel splicing") for the buffer `from` produces into (`req` for the client, `rep`
+/// for the server): bytes are to be forwarded, splicing is allowed (`nosplice`, `-dS`),
+/// both sides are TCP sockets (dev8's `SI_FL_CAP_SPLICE`), a pipe is left, and the
+/// frontend or backend asks for it in that direction (`option splice-request`,
+/// `splice-response`), or for any fast streamer (`splice-auto`).
+/// Divergence: the server connection must be established, not merely assigned: bytes
+/// in a pipe cannot be sent again to another server after a failed connect.
+fn may_splice(w: &Haproxy, s: &Session, from: Side) -> bool {
+    let buf = s.ib(from);
+    if buf.flags.intersects(BufFlags::BF_KERN_SPLICING | BufFlags::BF_SHUTR)
+        || buf.to_forward == 0
+        || !w.global.tune.use_splice
+        || w.pipes.pipes_used >= w.pipes.maxpipes
+        || s.si[1].state != SiState::SI_ST_EST
+    {
+        return false;
+    }
+    let tcp = |side: Side| {
+        s.si[side as usize].fd.and_then(|fd| w.fdtab.get(fd)).is_some_and(|e| matches!(e.sock, Sock::Tcp(_)))
+    };
+    if !tcp(Side::Cli) || !tcp(Side::Srv) {
+        return false;
+    }
+    let opts = w.proxies[s.fe.idx()].options | w.proxies[s.be.idx()].options;
+    let wanted =
+        if from == Side::Cli { ProxyOptions::PR_O2_SPLIC_REQ } else { ProxyOptions::PR_O2_SPLIC_RTR };
+    opts.intersects(wanted)
+        || (opts.contains(ProxyOptions::PR_O2_SPLIC_AUT) && buf.flags.contains(BufFlags::BF_STREAMER_FAST))
 }
 
 /// buffers.h:buffer_check_timeouts() in 1.5-dev8: turn expired buffer timers into
@@ -2038,6 +2079,9 @@ pub fn session_free(w: &mut Haproxy, mut s: Box<Session>, caller: &tracing::Span
         s.req.b_free(&mut w.pool2_buffer);
         s.rep.b_free(&mut w.pool2_buffer);
     }
+    // A pipe still holding bytes (the session died mid-transfer) is closed.
+    s.req.release_pipe(&mut w.pipes);
+    s.rep.release_pipe(&mut w.pipes);
     crate::haproxy::compression::comp_ctx_free(&mut w.pool_comp_ctx, &mut s);
     w.sched.task_delete(s.task);
     w.sched.task_free(s.task);

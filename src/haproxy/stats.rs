@@ -187,6 +187,11 @@ pub fn stats_init(w: &mut Haproxy) {
         w.proxies.iter().map(|p| (0..p.servers.slots()).map(|_| SrvStats::default()).collect()).collect();
 }
 
+/// Bytes spliced into connections, both sides (2.6's `global.spliced_out_bytes`).
+fn spliced_bytes_out(w: &Haproxy) -> u64 {
+    w.proxies.iter().map(|p| p.counters.h1_fe.spliced_bytes_out + p.counters.h1_be.spliced_bytes_out).sum()
+}
+
 fn total_bytes_out(w: &Haproxy) -> u64 {
     w.proxies.iter().filter(|p| p.is_frontend()).map(|p| p.counters.bytes_out).sum()
 }
@@ -358,6 +363,32 @@ impl Row {
         }
     }
 
+    /// stats.c:stats_dump_fields_typed() in 2.6: one line a field that has a value,
+    /// `F.<iid>.<sid>.<field>.<name>.<pid>:<tags>:<type>:<value>` (`B` for a backend, `S`
+    /// for a server); fields after the `-` of the CSV are numbered on from the last
+    /// standard one, as the modules' fields follow `ST_F_TOTAL_FIELDS`.
+    fn typed(&self, out: &mut String) {
+        let (kind, letter) = match self.get("type") {
+            "0" => (0, 'F'),
+            "1" => (1, 'B'),
+            _ => (2, 'S'),
+        };
+        let (iid, sid, pid) = (self.get("iid"), self.get("sid"), self.get("pid"));
+        let names = field_names();
+        let fields = names.iter().zip(&self.0).filter(|(n, _)| **n != "-");
+        for (idx, ((name, v), (_, tags))) in fields.zip(FIELD_TAGS.iter()).enumerate() {
+            if v.is_empty() {
+                continue;
+            }
+            // A field haflow fills where 2.6 has none for this row type takes another's tags.
+            let tag = [tags[kind], tags[0], tags[1], tags[2]]
+                .into_iter()
+                .find(|t| !t.is_empty())
+                .unwrap_or("MGP:u64");
+            let _ = writeln!(out, "{letter}.{iid}.{sid}.{idx}.{name}.{pid}:{tag}:{v}");
+        }
+    }
+
     /// stats.c:stats_dump_fields_csv() in 2.6: values joined by `,`, a `,` ends the line;
     /// values with a comma or quote are quoted.
     /// Divergence: 2.6's `csv_enc_append()` also quotes values holding CR or LF.
@@ -373,6 +404,142 @@ impl Row {
         out.push('\n');
     }
 }
+
+/// The tags and type `show stat typed` gives each field (stats.c's `mkf_*()` calls in
+/// `stats_fill_fe_stats`, `stats_fill_be_stats` and `stats_fill_sv_stats` of 2.6, and the
+/// statistics modules' for the fields after `-`), for a frontend, backend and server row:
+/// origin (Metric, Status, Key, Config), nature (Gauge, Limit, Max, Rate, Counter,
+/// Duration, Age, Name, Output, avg) and scope (Process, Service), then the type. Empty
+/// where that row type has no such field.
+const FIELD_TAGS: [(&str, [&str; 3]); 127] = [
+    ("pxname", ["KNS:str", "KNS:str", "KNS:str"]),
+    ("svname", ["KNS:str", "KNS:str", "KNS:str"]),
+    ("qcur", ["", "MGP:u32", "MGP:u32"]),
+    ("qmax", ["", "MMP:u32", "MMP:u32"]),
+    ("scur", ["MGP:u32", "MGP:u32", "MGP:u32"]),
+    ("smax", ["MMP:u32", "MMP:u32", "MMP:u32"]),
+    ("slim", ["CLP:u32", "CLP:u32", "CLP:u32"]),
+    ("stot", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("bin", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("bout", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("dreq", ["MCP:u64", "MCP:u64", ""]),
+    ("dresp", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("ereq", ["MCP:u64", "", ""]),
+    ("econ", ["", "MCP:u64", "MCP:u64"]),
+    ("eresp", ["", "MCP:u64", "MCP:u64"]),
+    ("wretr", ["", "MCP:u64", "MCP:u64"]),
+    ("wredis", ["", "MCP:u64", "MCP:u64"]),
+    ("status", ["SGP:str", "SGP:str", "SGP:str"]),
+    ("weight", ["", "MaP:u32", "MaP:u32"]),
+    ("act", ["", "MGP:u32", "SGP:u32"]),
+    ("bck", ["", "MGP:u32", "SGP:u32"]),
+    ("chkfail", ["", "", "MCP:u64"]),
+    ("chkdown", ["", "MCP:u64", "MCP:u64"]),
+    ("lastchg", ["", "MAP:u32", "MAP:u32"]),
+    ("downtime", ["", "MCP:u32", "MCP:u32"]),
+    ("qlimit", ["", "", "CGS:u32"]),
+    ("pid", ["KGP:u32", "KGP:u32", "KGP:u32"]),
+    ("iid", ["KGS:u32", "KGS:u32", "KGS:u32"]),
+    ("sid", ["KGS:u32", "KGS:u32", "KGS:u32"]),
+    ("throttle", ["", "", "MaP:u32"]),
+    ("lbtot", ["", "MCP:u64", "MCP:u64"]),
+    ("tracked", ["", "", "CNS:str"]),
+    ("type", ["CGS:u32", "CGS:u32", "CGS:u32"]),
+    ("rate", ["MRP:u32", "MGP:u32", "MRP:u32"]),
+    ("rate_lim", ["CLP:u32", "", ""]),
+    ("rate_max", ["MMP:u32", "MGP:u32", "MMP:u32"]),
+    ("check_status", ["", "", "MOP:str"]),
+    ("check_code", ["", "", "MOP:u32"]),
+    ("check_duration", ["", "", "MDP:u64"]),
+    ("hrsp_1xx", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hrsp_2xx", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hrsp_3xx", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hrsp_4xx", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hrsp_5xx", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hrsp_other", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("hanafail", ["", "", "MCP:u64"]),
+    ("req_rate", ["MRP:u32", "", ""]),
+    ("req_rate_max", ["MMP:u32", "", ""]),
+    ("req_tot", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("cli_abrt", ["", "MCP:u64", "MCP:u64"]),
+    ("srv_abrt", ["", "MCP:u64", "MCP:u64"]),
+    ("comp_in", ["MCP:u64", "MCP:u64", ""]),
+    ("comp_out", ["MCP:u64", "MCP:u64", ""]),
+    ("comp_byp", ["MCP:u64", "MCP:u64", ""]),
+    ("comp_rsp", ["MCP:u64", "MCP:u64", ""]),
+    ("lastsess", ["", "MAP:s32", "MAP:s32"]),
+    ("last_chk", ["", "", "MOP:str"]),
+    ("last_agt", ["", "", "MOP:str"]),
+    ("qtime", ["", "MaP:u32", "MaP:u32"]),
+    ("ctime", ["", "MaP:u32", "MaP:u32"]),
+    ("rtime", ["", "MaP:u32", "MaP:u32"]),
+    ("ttime", ["", "MaP:u32", "MaP:u32"]),
+    ("agent_status", ["", "", "MOP:str"]),
+    ("agent_code", ["", "", "MOP:u32"]),
+    ("agent_duration", ["", "", "MDP:u64"]),
+    ("check_desc", ["", "", "MOP:str"]),
+    ("agent_desc", ["", "", "MOP:str"]),
+    ("check_rise", ["", "", "CGS:u32"]),
+    ("check_fall", ["", "", "CGS:u32"]),
+    ("check_health", ["", "", "CGS:u32"]),
+    ("agent_rise", ["", "", "CGS:u32"]),
+    ("agent_fall", ["", "", "CGS:u32"]),
+    ("agent_health", ["", "", "CGS:u32"]),
+    ("addr", ["", "", "CGS:str"]),
+    ("cookie", ["", "CNS:str", "CNS:str"]),
+    ("mode", ["CGS:str", "CGS:str", "CGS:str"]),
+    ("algo", ["", "CGS:str", ""]),
+    ("conn_rate", ["MRP:u32", "", ""]),
+    ("conn_rate_max", ["MMP:u32", "", ""]),
+    ("conn_tot", ["MCP:u64", "", ""]),
+    ("intercepted", ["MCP:u64", "", ""]),
+    ("dcon", ["MCP:u64", "", ""]),
+    ("dses", ["MCP:u64", "", ""]),
+    ("wrew", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("connect", ["", "MCP:u64", "MCP:u64"]),
+    ("reuse", ["", "MCP:u64", "MCP:u64"]),
+    ("cache_lookups", ["MCP:u64", "MCP:u64", ""]),
+    ("cache_hits", ["MCP:u64", "MCP:u64", ""]),
+    ("srv_icur", ["", "", "MGP:u32"]),
+    ("src_ilim", ["", "", "CLP:u32"]),
+    ("qtime_max", ["", "MMP:u32", "MMP:u32"]),
+    ("ctime_max", ["", "MMP:u32", "MMP:u32"]),
+    ("rtime_max", ["", "MMP:u32", "MMP:u32"]),
+    ("ttime_max", ["", "MMP:u32", "MMP:u32"]),
+    ("eint", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("idle_conn_cur", ["", "", "MGP:u32"]),
+    ("safe_conn_cur", ["", "", "MGP:u32"]),
+    ("used_conn_cur", ["", "", "MGP:u32"]),
+    ("need_conn_est", ["", "", "MGP:u32"]),
+    ("uweight", ["", "MaP:u32", "MaP:u32"]),
+    ("agg_server_status", ["", "MGP:u32", ""]),
+    ("agg_server_check_status", ["", "MGP:u32", ""]),
+    ("agg_check_status", ["", "MGP:u32", ""]),
+    ("ssl_sess", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("ssl_reused_sess", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("ssl_failed_handshake", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_headers_rcvd", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_data_rcvd", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_settings_rcvd", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_rst_stream_rcvd", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_goaway_rcvd", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_detected_conn_protocol_errors", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_detected_strm_protocol_errors", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_rst_stream_resp", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_goaway_resp", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_open_connections", ["MGP:u64", "MGP:u64", "MGP:u64"]),
+    ("h2_backend_open_streams", ["MGP:u64", "MGP:u64", "MGP:u64"]),
+    ("h2_total_connections", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h2_backend_total_streams", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_open_connections", ["MGP:u64", "MGP:u64", "MGP:u64"]),
+    ("h1_open_streams", ["MGP:u64", "MGP:u64", "MGP:u64"]),
+    ("h1_total_connections", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_total_streams", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_bytes_in", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_bytes_out", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_spliced_bytes_in", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+    ("h1_spliced_bytes_out", ["MCP:u64", "MCP:u64", "MCP:u64"]),
+];
 
 const SSL_H2: [&str; 3] = ["ssl_sess", "ssl_reused_sess", "ssl_failed_handshake"];
 const H2: [&str; 13] = [
@@ -483,7 +650,8 @@ fn stats_fill_fe_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("h1_total_streams", if http { c.cum_req } else { 0 });
     r.set("h1_bytes_in", if http { c.bytes_in } else { 0 });
     r.set("h1_bytes_out", if http { c.bytes_out } else { 0 });
-    r.set_all(&["h1_spliced_bytes_in", "h1_spliced_bytes_out"], 0);
+    r.set("h1_spliced_bytes_in", if http { c.h1_fe.spliced_bytes_in } else { 0 });
+    r.set("h1_spliced_bytes_out", if http { c.h1_fe.spliced_bytes_out } else { 0 });
     r
 }
 
@@ -706,7 +874,8 @@ fn stats_fill_be_stats(w: &Haproxy, p: &Proxy, now_ms: u64) -> Row {
     r.set("h1_total_streams", if http { sum(|s| s.counters.cum_sess) } else { 0 });
     r.set("h1_bytes_in", if http { c.bytes_in } else { 0 });
     r.set("h1_bytes_out", if http { c.bytes_out } else { 0 });
-    r.set_all(&["h1_spliced_bytes_in", "h1_spliced_bytes_out"], 0);
+    r.set("h1_spliced_bytes_in", if http { c.h1_be.spliced_bytes_in } else { 0 });
+    r.set("h1_spliced_bytes_out", if http { c.h1_be.spliced_bytes_out } else { 0 });
     r
 }
 
@@ -751,6 +920,8 @@ pub struct StatCtx {
     up_only: bool,
     /// `no-maint`: no server in maintenance.
     no_maint: bool,
+    /// `typed`: one line a field (`STAT_FMT_TYPED`) instead of CSV.
+    typed: bool,
     /// Dump state.
     st: StatSt,
     /// Index of the proxy being dumped.
@@ -803,9 +974,9 @@ pub fn cli_parse_show_stat(w: &Haproxy, args: &[&str]) -> Result<StatCtx, String
         sid = args[2].parse::<i64>().ok().filter(|n| *n >= 0).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         rest = &args[3..];
     }
-    if rest.iter().any(|a| matches!(*a, "typed" | "json" | "desc")) {
+    if rest.iter().any(|a| matches!(*a, "json" | "desc")) {
         return Err(
-            "haflow prints 'show stat' as CSV only ('typed', 'json' and 'desc' are not implemented).\n"
+            "haflow prints 'show stat' as CSV or typed only ('json' and 'desc' are not implemented).\n"
                 .into(),
         );
     }
@@ -815,6 +986,7 @@ pub fn cli_parse_show_stat(w: &Haproxy, args: &[&str]) -> Result<StatCtx, String
         sid,
         up_only: rest.contains(&"up"),
         no_maint: rest.contains(&"no-maint"),
+        typed: rest.contains(&"typed"),
         st: StatSt::STAT_ST_HEAD,
         px: 0,
         px_st: PxSt::STAT_PX_ST_FE,
@@ -839,6 +1011,7 @@ pub fn http_stat_ctx(
         sid: None,
         up_only,
         no_maint,
+        typed: false,
         st: StatSt::STAT_ST_HEAD,
         px: 0,
         px_st: PxSt::STAT_PX_ST_FE,
@@ -866,6 +1039,8 @@ pub fn stats_dump_stat_to_buffer(w: &Haproxy, ctx: &mut StatCtx, out: &mut Strin
     if ctx.st == StatSt::STAT_ST_HEAD {
         match &ctx.html {
             Some(h) => stats_dump_html_head(w, h, out),
+            // The typed format has no header.
+            None if ctx.typed => {}
             None => {
                 out.push_str(STAT_HEADER);
                 out.push('\n');
@@ -1045,6 +1220,7 @@ fn stats_dump_proxy_to_buffer(
     fn emit(ctx: &StatCtx, p: &Proxy, row: Row, out: &mut String) {
         match &ctx.html {
             Some(h) => stats_dump_fields_html(&row, h, p.is_backend(), out),
+            None if ctx.typed => row.typed(out),
             None => row.csv(out),
         }
     }
@@ -1155,9 +1331,9 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
         ("MaxSslConns", "0".into()),
         ("CurrSslConns", "0".into()),
         ("CumSslConns", "0".into()),
-        ("Maxpipes", "0".into()),
-        ("PipesUsed", "0".into()),
-        ("PipesFree", "0".into()),
+        ("Maxpipes", w.pipes.maxpipes.to_string()),
+        ("PipesUsed", w.pipes.pipes_used.to_string()),
+        ("PipesFree", w.pipes.pipes_free.to_string()),
         ("ConnRate", conn_rate.to_string()),
         ("ConnRateLimit", "0".into()),
         ("MaxConnRate", conn_max.to_string()),
@@ -1191,7 +1367,7 @@ pub fn stats_dump_info_to_buffer(w: &Haproxy) -> String {
         ("BusyPolling", "0".into()),
         ("FailedResolutions", "0".into()),
         ("TotalBytesOut", bytes.to_string()),
-        ("TotalSplicdedBytesOut", "0".into()),
+        ("TotalSplicdedBytesOut", spliced_bytes_out(w).to_string()),
         ("BytesOutRate", st.bytes_out.read(bytes, ms).to_string()),
         ("DebugCommandsIssued", "0".into()),
         ("CumRecvLogs", "0".into()),

@@ -19,12 +19,13 @@
 use std::io;
 use std::net::Shutdown;
 
-use crate::haproxy::buffers::BufFlags;
+use crate::haproxy::buffers::{BUF_INFINITE_FORWARD, BufFlags};
 use crate::haproxy::fd::{FdOwner, FdState, Sock};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::listener::{
     ListenerQueue, ListenerState, limit_listener, limit_listener_for_a_while, listener_full,
 };
+use crate::haproxy::raw_sock::{FromPipeEnd, ToPipeEnd, raw_sock_from_pipe, raw_sock_to_pipe};
 use crate::haproxy::session::{AcceptResult, Session};
 use crate::haproxy::stream_interface::{SiFlags, SiState, Side};
 use crate::haproxy::task::TaskState;
@@ -154,14 +155,25 @@ fn owner_of(w: &Haproxy, fd: Fd) -> Option<(crate::ids::SessionId, Side)> {
 
 /// stream_sock.c:stream_sock_read() in 1.5-dev8: the read callback of a connection.
 /// Divergence: a short read ends the loop (`fd_cant_recv`: with edge-triggered polling
-/// the next edge brings more) instead of dev8's streamer heuristics (`BF_STREAMER`,
-/// `tune.recv_enough`), and then leaves `BF_READ_DONTWAIT` set, which dev8 clears after
-/// any read. The wake-up test is `si_wake`.
+/// the next edge brings more) instead of dev8's `tune.recv_enough` heuristics, and then
+/// leaves `BF_READ_DONTWAIT` set, which dev8 clears after any read. The streamer flags
+/// follow 1.5.0's `si_conn_recv_cb`. The wake-up test is `si_wake`.
 pub fn stream_sock_read(w: &mut Haproxy, fd: Fd) {
     let Some((sid, side)) = owner_of(w, fd) else { return };
     let Some(mut s) = w.sessions.take(sid.idx()) else { return };
     stream_sock_read_si(w, &mut s, side);
     w.sessions.put_back(sid.idx(), s);
+}
+
+/// How the reading of one callback ended.
+#[derive(Default)]
+struct ReadOutcome {
+    /// Bytes read, spliced ones included.
+    total: usize,
+    /// The peer closed (a read of 0).
+    closed: bool,
+    /// A socket error.
+    error: bool,
 }
 
 /// The body of `stream_sock_read`, for one stream interface of a session at hand.
@@ -174,69 +186,82 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
     if s.si[side as usize].state != SiState::SI_ST_EST {
         return;
     }
+    if s.ib(side).flags.contains(BufFlags::BF_SHUTR) {
+        w.fdtab.fd_stop_recv(fd);
+        return;
+    }
     let now = w.clock.now_ms;
-    let mut total = 0usize;
-    let mut closed = false;
-    let mut error = false;
+    let mut out = ReadOutcome::default();
+    // Kernel splicing first, when wanted and the buffer holds nothing that should leave
+    // before the spliced bytes (1.5.0's si_conn_recv_cb(); dev8's stream_sock_splice_in()).
+    let ib = s.ib(side);
+    let mut recv_too = true;
+    if ib.flags.contains(BufFlags::BF_KERN_SPLICING)
+        && (ib.pipe.is_some() || ib.to_forward >= MIN_SPLICE_FORWARD)
+        && ib.buffer_empty()
     {
+        recv_too = stream_sock_splice_in(w, s, side, fd, &mut out);
+    }
+    if recv_too && !out.closed && !out.error {
         let ib = s.ib_mut(side);
-        if ib.flags.contains(BufFlags::BF_SHUTR) {
-            w.fdtab.fd_stop_recv(fd);
-            return;
-        }
         if !ib.b_alloc(&mut w.pool2_buffer) {
             s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
             w.fdtab.fd_stop_recv(fd);
-            return;
-        }
-        let Some(entry) = w.fdtab.get_mut(fd) else { return };
-        let peer_closing = entry.ev.contains(crate::haproxy::fd::FdPoll::FD_POLL_HUP);
-        let sock = &mut entry.sock;
-        let mut loops = MAX_READ_POLL_LOOPS;
-        while loops > 0 {
-            loops -= 1;
-            let space = ib.recv_space();
-            if space.is_empty() {
-                break;
-            }
-            let want = space.len();
-            match sock.recv(space) {
-                Ok(0) => {
-                    closed = true;
+        } else if let Some(entry) = w.fdtab.get_mut(fd) {
+            let peer_closing = entry.ev.contains(crate::haproxy::fd::FdPoll::FD_POLL_HUP);
+            let sock = &mut entry.sock;
+            let mut cur_read = 0usize;
+            let mut loops = MAX_READ_POLL_LOOPS;
+            while loops > 0 {
+                loops -= 1;
+                let space = ib.recv_space();
+                if space.is_empty() {
                     break;
                 }
-                Ok(n) => {
-                    ib.commit_recv(n);
-                    ib.flags.insert(BufFlags::BF_READ_PARTIAL);
-                    total += n;
-                    if n < want && !peer_closing {
-                        // A short read emptied the socket: wait for the next edge. (If the
-                        // poller already reported the peer's FIN, no new edge will come:
-                        // keep reading to see the 0.)
+                let want = space.len();
+                match sock.recv(space) {
+                    Ok(0) => {
+                        out.closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        ib.commit_recv(n);
+                        ib.flags.insert(BufFlags::BF_READ_PARTIAL);
+                        cur_read += n;
+                        if n < want && !peer_closing {
+                            // A short read emptied the socket: wait for the next edge. (If the
+                            // poller already reported the peer's FIN, no new edge will come:
+                            // keep reading to see the 0.)
+                            w.fdtab.fd_cant_recv(fd);
+                            break;
+                        }
+                        if ib.flags.contains(BufFlags::BF_READ_DONTWAIT) {
+                            ib.flags.remove(BufFlags::BF_READ_DONTWAIT);
+                            break;
+                        }
+                    }
+                    Err(e) if would_block(&e) => {
                         w.fdtab.fd_cant_recv(fd);
                         break;
                     }
-                    if ib.flags.contains(BufFlags::BF_READ_DONTWAIT) {
-                        ib.flags.remove(BufFlags::BF_READ_DONTWAIT);
+                    Err(e) if interrupted(&e) => {}
+                    Err(_) => {
+                        out.error = true;
                         break;
                     }
                 }
-                Err(e) if would_block(&e) => {
-                    w.fdtab.fd_cant_recv(fd);
-                    break;
-                }
-                Err(e) if interrupted(&e) => {}
-                Err(_) => {
-                    error = true;
-                    break;
-                }
+            }
+            if cur_read > 0 {
+                update_streamer(ib, cur_read);
+            }
+            out.total += cur_read;
+            if ib.room() == 0 {
+                s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
+                w.fdtab.fd_stop_recv(fd);
             }
         }
-        if ib.room() == 0 {
-            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
-            w.fdtab.fd_stop_recv(fd);
-        }
     }
+    let ReadOutcome { total, closed, error } = out;
     if total == 0 && !closed && !error {
         // A speculative read that found nothing (EAGAIN): not an event worth a span.
         return;
@@ -267,11 +292,115 @@ pub fn stream_sock_read_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         stream_sock_shutr(w, s, side);
     }
     span.record("flags", s.ib(side).flags.coded());
-    // Fast-forward: what may leave goes to the other side right away.
-    if s.ib(side).o() > 0 {
+    // Fast-forward: what may leave goes to the other side right away (spliced bytes
+    // always do).
+    if s.ib(side).has_output() {
         stream_sock_chk_snd(w, s, side.peer());
     }
     si_wake(w, s, side);
+}
+
+/// The least `to_forward` worth a pipe: below 4 kB, copying costs less
+/// (`MIN_SPLICE_FORWARD`).
+const MIN_SPLICE_FORWARD: u64 = 4096;
+
+/// stream_sock.c:stream_sock_splice_in() in 1.5-dev8 (1.5.0: the splice half of
+/// si_conn_recv_cb()): splice what `to_forward` allows from the socket into the input
+/// buffer's pipe, taking one from the pool if needed, and account for it as a read.
+/// Returns whether a `recv()` into the buffer should follow: when splicing is not
+/// possible (no pipe left, a socket `splice()` refuses: `BF_KERN_SPLICING` goes), or
+/// when `to_forward` ran out and the bytes after belong to the next message.
+fn stream_sock_splice_in(
+    w: &mut Haproxy,
+    s: &mut Session,
+    side: Side,
+    fd: Fd,
+    out: &mut ReadOutcome,
+) -> bool {
+    let Some(raw) = w.fdtab.sock(fd).map(|sock| sock.raw_fd()) else { return false };
+    let ib = s.ib_mut(side);
+    if ib.pipe.is_none() {
+        match w.pipes.get_pipe() {
+            Some(p) => ib.pipe = Some(p),
+            None => {
+                ib.flags.remove(BufFlags::BF_KERN_SPLICING);
+                return true;
+            }
+        }
+    }
+    let count = ib.to_forward;
+    let Some(pipe) = ib.pipe.as_deref_mut() else { return true };
+    let (n, end) = raw_sock_to_pipe(raw, pipe, count);
+    if end == ToPipeEnd::Unsupported {
+        ib.flags.remove(BufFlags::BF_KERN_SPLICING);
+        ib.release_pipe(&mut w.pipes);
+        return true;
+    }
+    if n > 0 {
+        if ib.to_forward != BUF_INFINITE_FORWARD {
+            ib.to_forward -= n as u64;
+        }
+        ib.total += n as u64;
+        ib.flags.insert(BufFlags::BF_READ_PARTIAL);
+        ib.flags.remove(BufFlags::BF_OUT_EMPTY);
+    }
+    if ib.pipe_data() == 0 {
+        ib.release_pipe(&mut w.pipes);
+    }
+    if n > 0 || matches!(end, ToPipeEnd::Read0 | ToPipeEnd::Error) {
+        let _sp = tracing::debug_span!(parent: &s.span, names::RAW_SOCK_TO_PIPE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = n, end = ?end).entered();
+    }
+    if n > 0 {
+        h1_counters(w, s, side).spliced_bytes_in += n as u64;
+    }
+    out.total += n;
+    match end {
+        ToPipeEnd::Read0 => out.closed = true,
+        ToPipeEnd::Error => out.error = true,
+        ToPipeEnd::WaitRoom => {
+            // The pipe is (nearly) full: read again once the consumer drained it.
+            s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_ROOM);
+            w.fdtab.fd_stop_recv(fd);
+        }
+        ToPipeEnd::Drained => w.fdtab.fd_cant_recv(fd),
+        ToPipeEnd::CountDone | ToPipeEnd::Unsupported => return true,
+    }
+    false
+}
+
+/// The splicing counters of the connection on `side`: the frontend's for the client's,
+/// the backend's for the server's (2.6's mux_h1 counters of each proxy).
+fn h1_counters<'a>(w: &'a mut Haproxy, s: &Session, side: Side) -> &'a mut crate::haproxy::proxy::H1Counters {
+    match side {
+        Side::Cli => &mut w.proxies[s.fe.idx()].counters.h1_fe,
+        Side::Srv => &mut w.proxies[s.be.idx()].counters.h1_be,
+    }
+}
+
+/// The streamer detection of 1.5.0's si_conn_recv_cb(): a producer that fills the
+/// buffer in one pass three times in a row streams fast (`BF_STREAMER_FAST`, what
+/// `option splice-auto` waits for); one that reads less than half of it in a pass stops
+/// being a fast streamer the second time, and a streamer at all the third.
+fn update_streamer(ib: &mut crate::haproxy::buffers::Buffer, cur_read: usize) {
+    let streamer = BufFlags::BF_STREAMER | BufFlags::BF_STREAMER_FAST;
+    if ib.flags.intersects(streamer) && cur_read <= ib.size / 2 {
+        ib.xfer_large = 0;
+        ib.xfer_small = ib.xfer_small.saturating_add(1);
+        if ib.xfer_small >= 3 {
+            ib.flags.remove(streamer);
+        } else if ib.xfer_small >= 2 {
+            ib.flags.remove(BufFlags::BF_STREAMER_FAST);
+        }
+    } else if !ib.flags.contains(BufFlags::BF_STREAMER_FAST) && cur_read >= ib.size - ib.maxrewrite {
+        ib.xfer_small = 0;
+        ib.xfer_large = ib.xfer_large.saturating_add(1);
+        if ib.xfer_large >= 3 {
+            ib.flags.insert(streamer);
+        }
+    } else {
+        ib.xfer_small = 0;
+        ib.xfer_large = 0;
+    }
 }
 
 /// An idle server connection is still usable when reading it would block: the server
@@ -344,7 +473,18 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             s.ob_mut(side).flags.insert(BufFlags::BF_WRITE_NULL);
         }
     }
-    if !header_pending && !error {
+    // Spliced bytes came first: they leave before the buffer's output.
+    let mut pipe_pending = false;
+    if !header_pending && !error && s.ob(side).pipe.is_some() {
+        let (n, ended) = stream_sock_splice_out(w, s, side, fd);
+        total += n;
+        match ended {
+            FromPipeEnd::Empty => {}
+            FromPipeEnd::WouldBlock => pipe_pending = true,
+            FromPipeEnd::Error => error = true,
+        }
+    }
+    if !header_pending && !error && !pipe_pending {
         let ob = s.ob_mut(side);
         let Some(sock) = w.fdtab.sock(fd) else { return };
         loop {
@@ -427,7 +567,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         e.state = FdState::FD_STREADY;
     }
     let ob = s.ob(side);
-    let will_shutw = ob.o() == 0
+    let will_shutw = !ob.has_output()
         && (ob.flags & (BufFlags::BF_SHUTW | BufFlags::BF_SHUTW_NOW)) == BufFlags::BF_SHUTW_NOW
         && ob.i() == 0
         && s.si[side as usize].state == SiState::SI_ST_EST;
@@ -454,7 +594,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         s.count_bytes_out(side, total);
         let indep = s.si[side as usize].flags.contains(SiFlags::SI_FL_INDEP_STR);
         let ob = s.ob_mut(side);
-        ob.wex = if ob.o() > 0 { tick_add_ifset(now, ob.wto) } else { TICK_ETERNITY };
+        ob.wex = if ob.has_output() { tick_add_ifset(now, ob.wto) } else { TICK_ETERNITY };
         // Writing proves the peer is alive: refresh our read timeout too, unless the
         // directions are independent (a long download must not trip `timeout client`).
         if !indep {
@@ -464,7 +604,7 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
             }
         }
     }
-    if s.ob(side).o() == 0 && s.si[side as usize].send_proxy.is_empty() {
+    if !s.ob(side).has_output() && s.si[side as usize].send_proxy.is_empty() {
         w.fdtab.fd_stop_send(fd);
         s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
         // An idle connection keeps no buffer memory (HAProxy 1.6+'s dynamic buffers).
@@ -484,6 +624,37 @@ pub fn stream_sock_write_si(w: &mut Haproxy, s: &mut Session, side: Side) {
         stream_sock_chk_rcv(w, s, side.peer());
     }
     si_wake(w, s, side);
+}
+
+/// The splice half of stream_sock.c:stream_sock_write_loop() in 1.5-dev8 (1.5.0's
+/// si_conn_send()): splice the output buffer's pipe into the socket, account for it as
+/// written bytes, and give the pipe back once empty.
+fn stream_sock_splice_out(w: &mut Haproxy, s: &mut Session, side: Side, fd: Fd) -> (usize, FromPipeEnd) {
+    let Some(raw) = w.fdtab.sock(fd).map(|sock| sock.raw_fd()) else { return (0, FromPipeEnd::Error) };
+    let ob = s.ob_mut(side);
+    let Some(pipe) = ob.pipe.as_deref_mut() else { return (0, FromPipeEnd::Empty) };
+    let (n, end) = raw_sock_from_pipe(raw, pipe);
+    if n > 0 {
+        ob.sent += n as u64;
+        ob.flags.insert(BufFlags::BF_WRITE_PARTIAL);
+    }
+    if ob.pipe_data() == 0 {
+        ob.release_pipe(&mut w.pipes);
+        if ob.o() == 0 {
+            ob.flags.insert(BufFlags::BF_OUT_EMPTY);
+        }
+    }
+    match end {
+        FromPipeEnd::WouldBlock => w.fdtab.fd_cant_send(fd),
+        FromPipeEnd::Error | FromPipeEnd::Empty => {}
+    }
+    if n > 0 || end == FromPipeEnd::Error {
+        let _sp = tracing::debug_span!(parent: &s.span, names::RAW_SOCK_FROM_PIPE, sess = s.uniq_id, fd = fd.0, side = side.name(), bytes = n, end = ?end).entered();
+    }
+    if n > 0 {
+        h1_counters(w, s, side).spliced_bytes_out += n as u64;
+    }
+    (n, end)
 }
 
 // ANCHOR: stream_sock_shutr
@@ -612,7 +783,7 @@ pub fn stream_sock_chk_snd(w: &mut Haproxy, s: &mut Session, side: Side) {
     if si.state != SiState::SI_ST_EST || s.ob(side).flags.contains(BufFlags::BF_SHUTW) {
         return;
     }
-    if s.ob(side).o() == 0 && s.si[side as usize].send_proxy.is_empty() {
+    if !s.ob(side).has_output() && s.si[side as usize].send_proxy.is_empty() {
         return;
     }
     s.si[side as usize].flags.remove(SiFlags::SI_FL_WAIT_DATA);
@@ -658,7 +829,7 @@ pub fn stream_sock_data_finish(w: &mut Haproxy, s: &mut Session, side: Side) {
     let ob = s.ob_mut(side);
     ob.b_release_if_empty(&mut w.pool2_buffer);
     if !ob.flags.contains(BufFlags::BF_SHUTW) {
-        if ob.o() == 0 && !header_pending {
+        if !ob.has_output() && !header_pending {
             ob.wex = TICK_ETERNITY;
             w.fdtab.fd_stop_send(fd);
             s.si[side as usize].flags.insert(SiFlags::SI_FL_WAIT_DATA);
@@ -704,7 +875,7 @@ fn si_wake(w: &mut Haproxy, s: &mut Session, side: Side) {
         || (ib.flags.contains(BufFlags::BF_READ_PARTIAL) && (ib.to_forward == 0 || !peer_est))
         || ob.flags.intersects(BufFlags::BF_WRITE_NULL | BufFlags::BF_WRITE_ERROR)
         || (ob.flags.contains(BufFlags::BF_WRITE_PARTIAL)
-            && (ob.flags.contains(BufFlags::BF_SHUTW) || (ob.o() == 0 && ob.to_forward == 0)));
+            && (ob.flags.contains(BufFlags::BF_SHUTW) || (!ob.has_output() && ob.to_forward == 0)));
     if wake {
         wake_task(w, s);
     }

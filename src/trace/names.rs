@@ -107,6 +107,14 @@ pub const MANAGE_GLOBAL_LISTENER_QUEUE: &str = "manage_global_listener_queue";
 pub const STREAM_SOCK_READ: &str = "stream_sock_read";
 /// stream_sock.c:stream_sock_write()
 pub const STREAM_SOCK_WRITE: &str = "stream_sock_write";
+/// raw_sock.c:raw_sock_to_pipe() in 1.5.0: kernel splicing from a socket into a pipe
+pub const RAW_SOCK_TO_PIPE: &str = "raw_sock_to_pipe";
+/// raw_sock.c:raw_sock_from_pipe() in 1.5.0: kernel splicing from a pipe into a socket
+pub const RAW_SOCK_FROM_PIPE: &str = "raw_sock_from_pipe";
+/// pipe.c:get_pipe() in 1.5.0: a new pipe for splicing (the pool had none free)
+pub const GET_PIPE: &str = "get_pipe";
+/// pipe.c:kill_pipe() in 1.5.0: a pipe closed with bytes still in it
+pub const KILL_PIPE: &str = "kill_pipe";
 /// stream_sock.c:stream_sock_shutr()
 pub const STREAM_SOCK_SHUTR: &str = "stream_sock_shutr";
 /// stream_sock.c:stream_sock_shutw()

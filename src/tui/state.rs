@@ -988,6 +988,23 @@ impl State {
         out
     }
 
+    /// The last of `txns_of(e)`, without copying the others: the sessions list asks it of
+    /// every row at every frame, and a kept-alive session holds up to
+    /// `MAX_TXNS_PER_SESSION` ended transactions (copying them all was most of the UI
+    /// thread's time under keep-alive load).
+    pub fn last_txn_of(&self, e: &SessionEntry) -> Option<TxnSnap> {
+        if e.txns_done == 0 && (e.snap.is_none() || e.closed) && self.trace(e.uniq_id).is_some() {
+            return self.txns_of(e).pop();
+        }
+        if !e.closed
+            && let Some(s) = &e.snap
+            && (s.request.is_some() || (!s.http && e.txns.is_empty()))
+        {
+            return Some(self.under_way(s));
+        }
+        e.txns.back().cloned()
+    }
+
     /// `backend/server` of a transaction, as the log prints it (`<NOSRV>`: no server).
     pub fn be_srv(t: &TxnSnap) -> String {
         format!("{}/{}", t.backend, t.server.as_deref().unwrap_or("<NOSRV>"))
@@ -996,8 +1013,8 @@ impl State {
     /// `backend/server` of a session: its latest transaction's (the server it actually
     /// used, kept once it ended), else the assignment under way, else what the spans say.
     pub fn be_srv_of(&self, e: &SessionEntry) -> String {
-        if let Some(t) = self.txns_of(e).last() {
-            return State::be_srv(t);
+        if let Some(t) = self.last_txn_of(e) {
+            return State::be_srv(&t);
         }
         if let Some(s) = &e.snap {
             let be = self.proxy_name(s.be).unwrap_or("-");
@@ -1283,6 +1300,20 @@ mod tests {
         let txns = st.txns_of(&st.sessions[&3]);
         assert_eq!(txns.len(), 2);
         assert!(txns[1].term == "cR--" && txns[0].server.as_deref() == Some("s1"));
+        assert_eq!(st.last_txn_of(&st.sessions[&3]).as_ref(), txns.last(), "the last, from the spans");
+    }
+
+    #[test]
+    fn the_last_transaction_of_a_kept_alive_session_is_its_latest_copy() {
+        let st = State::default();
+        let mut e = SessionEntry::new(7);
+        assert_eq!(st.last_txn_of(&e), None);
+        for index in 1..=MAX_TXNS_PER_SESSION as u32 {
+            e.txns.push_back(TxnSnap { uniq_id: 7, index, term: "----".into(), ..TxnSnap::default() });
+        }
+        e.txns_done = MAX_TXNS_PER_SESSION as u32;
+        assert_eq!(st.last_txn_of(&e), st.txns_of(&e).pop());
+        assert_eq!(st.last_txn_of(&e).map(|t| t.index), Some(MAX_TXNS_PER_SESSION as u32));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod scenarios;
 mod side_by_side;
 mod soak;
 mod spans;
+mod splice;
 mod stats;
 mod stick_table;
 mod tcp_mode;

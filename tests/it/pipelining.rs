@@ -179,6 +179,10 @@ struct FuzzRequest {
     want: (u16, &'static str),
     /// The proxy answers it and closes the connection (a malformed request).
     closes: bool,
+    /// Its server closes before answering: a 502 when it is the connection's first
+    /// request, and a silent close after an earlier one, as HAProxy aborts a kept-alive
+    /// connection (the client may retry).
+    server_drops: bool,
 }
 
 /// What each backend of the fuzz test does, by name: `(name, spec or scripted answer)`.
@@ -193,6 +197,7 @@ fn fuzz_request(rng: &mut Rng, i: usize) -> FuzzRequest {
         seen_by: (!backend.is_empty()).then(|| (backend, format!("{method} {path}"))),
         want,
         closes: false,
+        server_drops: false,
     };
     match rng.below(12) {
         0 => plain(get(format!("/ok/{i}")), "ok", format!("/ok/{i}"), "GET", (200, "ok")),
@@ -221,7 +226,10 @@ fn fuzz_request(rng: &mut Rng, i: usize) -> FuzzRequest {
         5 => plain(get(format!("/n204/{i}")), "", String::new(), "GET", (204, "n204")),
         6 => plain(get(format!("/extra/{i}")), "", String::new(), "GET", (200, "extra")),
         7 => plain(get(format!("/garbage/{i}")), "", String::new(), "GET", (502, "")),
-        8 => plain(get(format!("/early/{i}")), "", String::new(), "GET", (502, "")),
+        8 => FuzzRequest {
+            server_drops: true,
+            ..plain(get(format!("/early/{i}")), "", String::new(), "GET", (502, ""))
+        },
         9 => plain(get(format!("/deny/{i}")), "", String::new(), "GET", (403, "")),
         10 => plain(get(format!("/ping/{i}")), "", String::new(), "GET", (200, "")),
         _ => {
@@ -236,6 +244,7 @@ fn fuzz_request(rng: &mut Rng, i: usize) -> FuzzRequest {
                 seen_by: None,
                 want: (400, ""),
                 closes: true,
+                server_drops: false,
             }
         }
     }
@@ -303,6 +312,15 @@ fn pipelined_sequences_get_one_answer_per_request_in_order() {
             reqs.iter().map(|r| String::from_utf8_lossy(&r.bytes).into_owned()).collect::<Vec<_>>().join("")
         };
         for (k, r) in reqs.iter().enumerate() {
+            if r.server_drops && k > 0 {
+                assert!(
+                    c.read_to_close().is_ok_and(|rest| rest.is_empty()),
+                    "seed {seed}: request {k} of {n}, dropped by its server after a kept-alive one, \
+                     must close the connection without an answer\nsequence: {:?}",
+                    listing()
+                );
+                break;
+            }
             let got = c.read_response(r.head).unwrap_or_else(|e| {
                 panic!("seed {seed}: no answer to request {k} of {n}: {e}\nsequence: {:?}", listing())
             });

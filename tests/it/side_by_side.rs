@@ -1174,6 +1174,71 @@ fn a_late_response_body_gets_504_and_the_connection_serves_the_next_request_like
     assert_idle(&hf);
 }
 
+/// A server that answers a connection's first request with `200 ok` and then, on its
+/// second request, closes (`reset`: with a reset) without a byte of response.
+fn answers_once_then_closes(reset: bool) -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        while let Ok((mut c, _)) = l.accept() {
+            c.set_read_timeout(Some(SOON)).unwrap();
+            let mut buf = [0u8; 4096];
+            if !matches!(c.read(&mut buf), Ok(n) if n > 0) {
+                continue;
+            }
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            let _ = c.read(&mut buf);
+            if reset {
+                let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_kept_alive_request_the_server_drops_is_closed_silently_like_haproxy() {
+    // HAProxy (1.5.0 and 2.6 alike, `abort_keep_alive` in http_wait_for_response): when
+    // a request that is not the connection's first meets a server close or error before
+    // any response byte, the client is closed without a 502 and without a log line, so
+    // that it retries as RFC 7230 lets it do for a kept-alive connection.
+    for reset in [false, true] {
+        let s1 = answers_once_then_closes(reset);
+        let Some(hap) = start_haproxy_with(CFG_FAULTS, &[("S1", a(s1))]) else { return };
+        let hf = proxy(CFG_FAULTS, &[("S1", a(s1)), ("PORT", "0".into())]);
+        let run = |addr: SocketAddr| -> (String, bool) {
+            let mut c = Conn::connect(addr, SOON).unwrap();
+            c.send_raw(b"GET /1 HTTP/1.1\r\nhost: h\r\n\r\n").unwrap();
+            let first = c.read_response(false).map(|r| r.status).unwrap_or_default();
+            c.send_raw(b"GET /2 HTTP/1.1\r\nhost: h\r\n\r\n").unwrap();
+            c.set_timeout(SOON).unwrap();
+            let rest = c.read_to_close();
+            (
+                format!("{first} then {:?}", rest.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())),
+                rest.is_ok(),
+            )
+        };
+        let (b1, b2) = (hap.logs.lock().unwrap().len(), hf.logs().len());
+        let (hap_seen, hf_seen) = (run(hap.addr), run(hf.addr("fe")));
+        assert_eq!(hf_seen, hap_seen, "reset={reset}");
+        assert_eq!(hap_seen, ("200 then Ok(\"\")".to_string(), true), "reset={reset}");
+        // One line each, the first request's: the dropped one is not logged.
+        let lines = |logs: Vec<String>| {
+            logs.iter().filter(|l| l.contains(" fe be/")).map(|l| term(l).to_string()).collect::<Vec<_>>()
+        };
+        assert!(eventually(SOON, || lines(hap.logs.lock().unwrap()[b1..].to_vec()).len() == 1));
+        assert!(eventually(SOON, || lines(hf.logs()[b2..].to_vec()).len() == 1));
+        // No later line either: the proxies are idle once the client is closed.
+        assert_idle(&hf);
+        assert_eq!(lines(hf.logs()[b2..].to_vec()), lines(hap.logs.lock().unwrap()[b1..].to_vec()));
+        // A close is no failed response; a reset is, counted by process_session's
+        // server-error step (1.5's and 2.6's), not by the analyser.
+        let fail = |p: &RunningProxy| p.query(|w| w.find_proxy("be").unwrap().counters.failed_resp);
+        assert_eq!(fail(&hf), u64::from(reset), "reset={reset}");
+    }
+}
+
 const USE_SERVER_CFG: &str = r#"
 global
     stats socket "${SOCK}" level admin

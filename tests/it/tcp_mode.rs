@@ -14,26 +14,13 @@ fn tcp_cfg(extra_defaults: &str, backend: &str) -> String {
     )
 }
 
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
-}
-
 #[test]
 fn bytes_are_forwarded_intact_both_ways_from_1_byte_to_10_mib() {
     let echo = backend(BackendSpec::Echo);
     let p = proxy(&tcp_cfg("", "    server s1 \"${S1}\""), &[("S1", a(echo.addr()))]);
     for size in [1usize, 1000, 16_384, 65_537, 10 * 1024 * 1024] {
         let data = pattern(size);
-        let mut c = TcpStream::connect(p.addr("fe")).unwrap();
-        c.set_read_timeout(Some(SOON)).unwrap();
-        let mut r = c.try_clone().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
-        });
-        c.write_all(&data).unwrap();
-        c.shutdown(Shutdown::Write).unwrap();
-        let out = reader.join().unwrap().expect("echo comes back");
+        let out = echo_through(p.addr("fe"), &data);
         assert_eq!(out.len(), size, "all {size} bytes came back");
         assert!(out == data, "the {size} bytes came back unchanged");
     }

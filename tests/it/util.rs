@@ -309,3 +309,24 @@ pub fn exchange<S: std::io::Read + std::io::Write>(
     s.read_to_string(&mut out).expect("the CLI answers and closes");
     out
 }
+
+/// `n` bytes of a pattern that repeats only every 251 * 256 bytes, so that a byte lost,
+/// doubled or moved shows.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Sends `data` then a half-close to `addr` (a proxy in front of an echo server), and
+/// returns everything that comes back until the proxy closes.
+pub fn echo_through(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(SOON)).unwrap();
+    let mut r = c.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut out).map(|_| out)
+    });
+    c.write_all(data).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    reader.join().unwrap().expect("the echo comes back")
+}

@@ -241,10 +241,10 @@ impl Filter {
 /// latest of all when there is no filter); `None` when the session does not match.
 /// `Some(None)`: it matches, with no transaction to show yet.
 pub fn shown_txn(st: &State, e: &SessionEntry, filter: &[Filter]) -> Option<Option<TxnSnap>> {
-    let txns = st.txns_of(e);
     if filter.is_empty() {
-        return Some(txns.into_iter().last());
+        return Some(st.last_txn_of(e));
     }
+    let txns = st.txns_of(e);
     let fe = st.fe_of(e);
     let src = e.src().unwrap_or_default();
     if let Some(t) = txns.iter().rev().find(|t| filter.iter().all(|f| f.matches(e, &fe, &src, Some(t)))) {
