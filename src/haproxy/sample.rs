@@ -20,7 +20,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 
@@ -286,7 +286,7 @@ pub enum Arg {
     /// A variable.
     Var(VarName),
     /// A map file loaded by a `map*` converter, compiled for its match method.
-    Map(Arc<PatExpr>),
+    Map(Arc<RwLock<PatExpr>>),
     /// A binary block (a decoded key).
     Bin(Vec<u8>),
     /// An optional argument not given (`ARGT_STOP` past the last one).
