@@ -21,7 +21,7 @@ use crate::haproxy::sample::{Arg, SmpData, SmpType, smp_cast};
 /// (paths are relative to where haflow was started, as HAProxy's).
 pub fn sample_load_map(a: &mut [Arg], method: PatMatch) -> Result<(), String> {
     let path = String::from_utf8_lossy(a[0].str()).into_owned();
-    a[0] = Arg::Map(pattern_read_from_file(PatRefFlags::PAT_REF_MAP, &path, method, true)?);
+    a[0] = Arg::Map(pattern_read_from_file(&path, method)?);
     Ok(())
 }
 

@@ -3,10 +3,13 @@
 //!
 //! Reproduces `pattern.c` (1.5.0 split it out of `acl.c`; the match functions keep its
 //! names: `pat_match_str`, `pat_match_beg`...; behaviour of 2.6). A pattern file (`-f` of
-//! an ACL, the file of a `map` converter) is read once into a `PatRef` of keys and
-//! values; a `PatExpr` is those keys compiled for one match method (a regex, a network,
-//! an integer range), in file order. `pattern_exec_match` returns the first pattern that
-//! matches (for `ip`, the longest prefix, as HAProxy's tree does).
+//! an ACL, the file of a `map` converter) is read into a `PatRef` of keys and values; a
+//! `PatExpr` is those keys compiled for one match method (a regex, a network, an integer
+//! range), in file order. `pattern_exec_match` returns the first pattern that matches (for
+//! `ip`, the longest prefix, as HAProxy's tree does). A map file is read once per
+//! configuration and shared (`pattern_reference`, handed to `Haproxy::pat_refs`): every
+//! converter naming it reads the same lines, and the CLI's map commands change the lines
+//! and every expression compiled from them at once.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -316,48 +319,31 @@ pub fn pattern_finalize_config() -> Vec<PatRef> {
     refs
 }
 
-/// pattern.c:pattern_read_from_file() in 2.6: the expression compiling `filename` for
-/// `method`. The file is read once, by its first user; later users with the same method
-/// share its expression, others get theirs compiled from the same lines.
-pub fn pattern_read_from_file(
-    refflags: PatRefFlags,
-    filename: &str,
-    method: PatMatch,
-    load_smp: bool,
-) -> Result<Arc<RwLock<PatExpr>>, String> {
+/// pattern.c:pattern_read_from_file() in 2.6, for a map: the expression compiling
+/// `filename` (key and value lines) for `method`. The file is read once, by its first
+/// user; later users with the same method share its expression, others get theirs
+/// compiled from the same lines. Divergence: ACLs read their `-f` files on their own, so
+/// 2.6's refusal of a file used both with and without values does not arise.
+pub fn pattern_read_from_file(filename: &str, method: PatMatch) -> Result<Arc<RwLock<PatExpr>>, String> {
     let (file, line) = crate::haproxy::cfgparse::cfg_position();
-    let who = if refflags.contains(PatRefFlags::PAT_REF_MAP) { "map" } else { "acl" };
-    let who = format!("{who} at file '{file}' line {line}");
+    let who = format!("map at file '{file}' line {line}");
     PATTERN_REFERENCE.with(|list| {
         let mut list = list.borrow_mut();
-        let r = match list.iter().position(|r| r.reference == filename) {
+        let i = match list.iter().position(|r| r.reference == filename) {
             Some(i) => {
-                let r = &mut list[i];
-                let smp = r.flags.contains(PatRefFlags::PAT_REF_SMP);
-                if load_smp && !smp {
-                    return Err(format!(
-                        "The file \"{filename}\" is already used as one column file and cannot be used by as two column file."
-                    ));
-                }
-                if !load_smp && smp {
-                    return Err(format!(
-                        "The file \"{filename}\" is already used as two column file and cannot be used by as one column file."
-                    ));
-                }
-                r.display.push_str(&format!(", by {who}"));
-                r.flags |= refflags;
-                r
+                list[i].display.push_str(&format!(", by {who}"));
+                i
             }
             None => {
-                let mut flags = refflags;
-                flags.set(PatRefFlags::PAT_REF_SMP, load_smp);
+                let flags = PatRefFlags::PAT_REF_MAP | PatRefFlags::PAT_REF_SMP;
                 let display = format!("pattern loaded from file '{filename}' used by {who}");
                 let mut r = PatRef::pat_ref_new(filename, display, flags);
                 r.pat_ref_read_from_file()?;
                 list.push(r);
-                list.last_mut().ok_or("out of memory")?
+                list.len() - 1
             }
         };
+        let r = &mut list[i];
         // pattern.c:pattern_lookup_expr(): an expression of the same method is shared.
         if let Some(e) = r.exprs.iter().find(|e| read(e).method == method) {
             return Ok(e.clone());
@@ -610,10 +596,9 @@ mod tests {
         std::fs::write(&path, "1 one\n# comment\n2 two\n").unwrap();
         let path = path.to_str().unwrap().to_string();
         pattern_finalize_config();
-        let flags = PatRefFlags::PAT_REF_MAP;
-        let s1 = pattern_read_from_file(flags, &path, PatMatch::Str, true).unwrap();
-        let s2 = pattern_read_from_file(flags, &path, PatMatch::Str, true).unwrap();
-        let i = pattern_read_from_file(flags, &path, PatMatch::Int, true).unwrap();
+        let s1 = pattern_read_from_file(&path, PatMatch::Str).unwrap();
+        let s2 = pattern_read_from_file(&path, PatMatch::Str).unwrap();
+        let i = pattern_read_from_file(&path, PatMatch::Int).unwrap();
         assert!(Arc::ptr_eq(&s1, &s2), "one method, one expression");
         let mut refs = pattern_finalize_config();
         std::fs::remove_file(&path).unwrap();
