@@ -498,7 +498,7 @@ Running on: {}
   TARGET  = {}-{}
   CPU     = generic
   CC      = rustc
-  OPTIONS =
+  OPTIONS = USE_PCRE2=1 USE_PCRE2_JIT=1
 
 Feature list : {}
 
@@ -506,7 +506,7 @@ Default settings :
   bufsize = {}, maxrewrite = {}, maxpollevents = {}
 
 Built without multi-threading support (one event-loop thread).
-
+{}
 Available polling systems :
       epoll : pref=300,  test result OK
 Total: 1 (1 usable), will use epoll.
@@ -525,7 +525,8 @@ Available filters : none
             crate::haproxy::cfgcond::BUILD_FEATURES,
             t.bufsize,
             t.maxrewrite.unwrap_or(1024),
-            t.maxpollevents
+            t.maxpollevents,
+            crate::haproxy::regex::pcre2_build_info(),
         ));
     }
     out

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use crate::haproxy::pattern::{PatExpr, PatMatch, pattern_read_from_file};
+use crate::haproxy::pattern::{PatExpr, PatMatch, PatRef, PatRefFlags};
 use crate::haproxy::sample::{
     SampleExpr, SmpCtx, SmpData, find_sample_fetch, sample_parse_word, sample_process_all,
 };
@@ -200,7 +200,12 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
     let method = method.unwrap_or_else(|| PatMatch::default_for(smp.out_type()));
     let mut pat = PatExpr::new(method, icase);
     for (file, is_map) in &files {
-        let r = pattern_read_from_file(file, *is_map)?;
+        // Divergence: an ACL reads its files on its own; only maps share theirs (and are
+        // changed by the CLI).
+        let mut flags = PatRefFlags::PAT_REF_ACL;
+        flags.set(PatRefFlags::PAT_REF_SMP, *is_map);
+        let mut r = PatRef::pat_ref_new(file, String::new(), flags);
+        r.pat_ref_read_from_file()?;
         pat.add_ref(&r)?;
     }
     let mut op = IntOp::Eq;
@@ -239,7 +244,9 @@ pub fn parse_acl_expr(args: &[String]) -> Result<AclExpr, String> {
                 if method == PatMatch::Found { "found" } else { "bool" }
             ));
         }
-        pat.add(v.as_bytes(), None).map_err(|e| format!("{e} in ACL expression '{crit}'"))?;
+        // acl.c:parse_acl_expr() in 2.6 reports the pattern's own error (a regex's is
+        // `regex '...' is invalid (error=..., erroffset=N)`).
+        pat.add(v.as_bytes(), None)?;
     }
     Ok(AclExpr { smp, pat, kw: crit.clone() })
 }

@@ -10,7 +10,8 @@
 
 /// `build_features`: the feature list `-vv` prints and `feature()` tests, one `+NAME` or
 /// `-NAME` per feature, separated by spaces.
-pub const BUILD_FEATURES: &str = "+EPOLL +LINUX_SPLICE -THREAD -OPENSSL -LUA -PCRE -PCRE2 -ZLIB -SLZ -QUIC";
+pub const BUILD_FEATURES: &str =
+    "+EPOLL +LINUX_SPLICE -THREAD -OPENSSL -LUA -PCRE +PCRE2 +PCRE2_JIT -ZLIB -SLZ -QUIC";
 
 /// The HAProxy version whose behaviour haflow follows, for `version_atleast()` and
 /// `version_before()`.

@@ -59,6 +59,8 @@ pub struct Config {
     /// Servers named by sample arguments (`srv_conn(test/s1)`), resolved and marked
     /// non-purgeable by `check_config_validity`.
     pub srv_refs: Vec<SrvRef>,
+    /// `pattern_reference`: the map files the converters read.
+    pub pat_refs: Vec<crate::haproxy::pattern::PatRef>,
 }
 
 /// A `[backend/]server` sample argument waiting to be resolved.
@@ -2382,6 +2384,8 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         named_defaults: std::collections::HashMap::new(),
         tcpchecks: TcpcheckRulesets::default(),
     };
+    // Map files left by a configuration that failed on this thread are not ours.
+    crate::haproxy::pattern::pattern_finalize_config();
     for path in paths {
         let path = path.as_ref();
         let name = path.display().to_string();
@@ -2398,9 +2402,11 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
         };
         let errors_before = p.diag.alerts.len();
         p.file = name.clone();
+        CFG_POSITION.with(|c| c.borrow_mut().0.clone_from(&name));
         p.section = Section::None;
         for (n, line) in text.lines().enumerate() {
             p.line = n + 1;
+            CFG_POSITION.with(|c| c.borrow_mut().1 = n + 1);
             match split_line(line, env) {
                 LineWords::Words(w) if w.is_empty() => {}
                 LineWords::Words(w) => p.parse_line(w),
@@ -2447,8 +2453,20 @@ pub fn readcfgfile(paths: &[impl AsRef<Path>], env: &dyn Fn(&str) -> Option<Stri
     }
     let mut cfg = p.cfg;
     cfg.warnings = std::mem::take(&mut p.diag.warnings);
+    cfg.pat_refs = crate::haproxy::pattern::pattern_finalize_config();
     check_config_validity(&mut cfg)?;
     Ok(cfg)
+}
+
+thread_local! {
+    /// The file and line being parsed, for what records where it was configured without
+    /// being handed the parser (HAProxy passes `file` and `line` down to each keyword).
+    static CFG_POSITION: std::cell::RefCell<(String, usize)> = const { std::cell::RefCell::new((String::new(), 0)) };
+}
+
+/// The configuration file and line being parsed on this thread.
+pub fn cfg_position() -> (String, usize) {
+    CFG_POSITION.with(|c| c.borrow().clone())
 }
 
 /// The parts of cfgparse.c:check_config_validity() in 1.5.0 and sample.c:smp_resolve_args()

@@ -26,7 +26,9 @@
 //! The handlers of the commands stay here even where 2.6 keeps them beside what they show
 //! (`show pools` in memory.c, `show tasks` in task.c, `show fd` in fd.c, the server
 //! commands in server.c): this file is the CLI, and the files they would join reproduce
-//! 1.5-dev8, which had none of these commands.
+//! 1.5-dev8, which had none of these commands. The map commands are the exception: they
+//! live in `map.rs`, which reproduces 2.6's map.c where they are. A command line ending in
+//! `<<` takes the lines after it, up to an empty one, as its payload (`add map`).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -40,6 +42,7 @@ use crate::haproxy::checks::{CheckId, CheckKind, ChkSt, check_purge, start_check
 use crate::haproxy::errors::print_message;
 use crate::haproxy::fd::{FdOwner, FdState, FdTab, Sock};
 use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::map;
 use crate::haproxy::proxy::Proxy;
 use crate::haproxy::server::{
     Server, SrvFlags, server_parse_weight_change_request, srv_adm_set_drain, srv_adm_set_maint,
@@ -64,6 +67,9 @@ const CLI_MAXACCEPT: usize = 16;
 const MAX_CLI_ARGS: usize = 64;
 /// Most fuzzy suggestions after an unknown command (`CLI_MAX_MATCHES`).
 const CLI_MAX_MATCHES: usize = 5;
+/// A command ending with this takes the next lines, up to an empty one, as its payload
+/// (`PAYLOAD_PATTERN`, 2.6).
+const PAYLOAD_PATTERN: &str = "<<";
 
 /// `appctx->cli_level`: what a CLI client may do (`ACCESS_LVL_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,6 +202,8 @@ enum CliCtx {
     /// `show events buf0`: the next `buf0` position, and where to stop (`None`: keep
     /// following the ring, `-w`).
     Events { pos: u64, until: Option<u64> },
+    /// `show map <map>`: the map (its index in `pat_refs`) and its next line.
+    PatList { r: usize, next: usize },
 }
 
 /// One stats socket client (HAProxy's `struct appctx` of the CLI applet).
@@ -220,6 +228,9 @@ pub struct Appctx {
     /// Bytes received and not yet parsed (the request buffer): at most `tune.bufsize`,
     /// the rest waits in the kernel.
     pub ibuf: Vec<u8>,
+    /// A command that ended with `<<` and the lines received after it, until an empty
+    /// line ends its payload (`APPCTX_CLI_ST1_PAYLOAD`).
+    payload: Option<(String, Vec<u8>)>,
     /// Answers not yet sent (the response buffer): a dump only adds to it while it holds
     /// less than `tune.bufsize` bytes.
     pub obuf: VecDeque<u8>,
@@ -247,7 +258,8 @@ impl Appctx {
             CliCtx::Print(m) => m.capacity(),
             _ => 0,
         };
-        self.ibuf.capacity() + self.obuf.capacity() + msg
+        let payload = self.payload.as_ref().map_or(0, |(c, p)| c.capacity() + p.capacity());
+        self.ibuf.capacity() + self.obuf.capacity() + msg + payload
     }
 }
 
@@ -402,6 +414,7 @@ pub fn cli_accept(w: &mut Haproxy, fd: Fd) {
             experimental: false,
             st0: CliState::Getreq,
             ctx: CliCtx::None,
+            payload: None,
             ibuf: Vec::new(),
             obuf: VecDeque::new(),
             read_closed: false,
@@ -627,9 +640,38 @@ fn cli_process(w: &mut Haproxy, a: &mut Appctx, size: usize) -> bool {
                     }
                     return true;
                 };
+                if let Some((cmd, payload)) = &mut a.payload {
+                    // A payload line is taken whole (no `;`, no escapes); an empty one
+                    // ends the payload and runs the command. Command and payload must fit
+                    // in a buffer, as in HAProxy's chunk.
+                    let line = a.ibuf[..eol].strip_suffix(b"\r").unwrap_or(&a.ibuf[..eol]);
+                    if !line.is_empty() {
+                        if cmd.len() + payload.len() + line.len() + 1 >= size {
+                            return false;
+                        }
+                        payload.extend_from_slice(line);
+                        payload.push(b'\n');
+                        a.ibuf.drain(..=eol);
+                        cli_payload_prompt(a);
+                        continue;
+                    }
+                    a.ibuf.drain(..=eol);
+                    let Some((cmd, mut payload)) = a.payload.take() else { continue };
+                    // 2.6 drops the last line's newline, or leaves one when no line came.
+                    if payload.pop().is_none() {
+                        payload.push(b'\n');
+                    }
+                    stats_sock_parse_request(w, a, &cmd, Some(&String::from_utf8_lossy(&payload)));
+                    continue;
+                }
                 let (cmd, used) = cli_get_command(&a.ibuf[..eol]);
                 a.ibuf.drain(..used);
-                stats_sock_parse_request(w, a, &cmd);
+                if cmd.ends_with(PAYLOAD_PATTERN) {
+                    a.payload = Some((cmd, Vec::new()));
+                    cli_payload_prompt(a);
+                    continue;
+                }
+                stats_sock_parse_request(w, a, &cmd, None);
             }
             CliState::Output => {
                 if !cli_output(w, a, size) {
@@ -668,6 +710,14 @@ fn cli_process(w: &mut Haproxy, a: &mut Appctx, size: usize) -> bool {
     }
 }
 
+/// After each line that leaves a payload open, an interactive client is asked for more
+/// with `+ ` (cli.c in 2.6); a non-interactive one gets nothing.
+fn cli_payload_prompt(a: &mut Appctx) {
+    if a.prompt {
+        a.obuf.extend(b"+ ");
+    }
+}
+
 /// Produces the answer in progress into the output buffer while it holds less than `size`
 /// bytes (`STAT_CLI_PRINT`, `STAT_CLI_O_*`); each dump adds whole lines, so the buffer
 /// holds at most `size` bytes plus one line (or one short answer). True once complete.
@@ -690,6 +740,7 @@ fn cli_output(w: &mut Haproxy, a: &mut Appctx, size: usize) -> bool {
         CliCtx::ServersState(c) => cli_io_handler_servers_state(w, c, &mut chunk, room),
         CliCtx::Backend { head, px } => cli_io_handler_show_backend(w, head, px, &mut chunk, room),
         CliCtx::Events { pos, until } => cli_io_handler_show_ring(w, pos, *until, &mut chunk, room),
+        CliCtx::PatList { r, next } => map::cli_io_handler_pat_list(&w.pat_refs, *r, next, &mut chunk, room),
     };
     a.ctx = ctx;
     a.obuf.extend(chunk.as_bytes());
@@ -727,12 +778,18 @@ fn cli_get_command(line: &[u8]) -> (String, usize) {
     (String::from_utf8_lossy(&cmd).into_owned(), line.len() + 1)
 }
 
-/// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: runs one command; its answer is
-/// produced next (`STAT_CLI_OUTPUT`), `quit` ends the connection.
-fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, cmd: &str) {
-    let args: Vec<&str> = cmd.split_whitespace().take(MAX_CLI_ARGS).collect();
+/// dumpstats.c:stats_sock_parse_request() in 1.5-dev8: runs one command (with the
+/// payload that followed it, 2.6); its answer is produced next (`STAT_CLI_OUTPUT`), `quit`
+/// ends the connection.
+fn stats_sock_parse_request(w: &mut Haproxy, a: &mut Appctx, cmd: &str, payload: Option<&str>) {
+    let mut args: Vec<&str> = cmd.split_whitespace().take(MAX_CLI_ARGS).collect();
+    // A payload belongs to a command whose last word is `<<` (`foo<<` has none).
+    let payload = payload.filter(|_| args.last() == Some(&PAYLOAD_PATTERN));
+    if payload.is_some() {
+        args.pop();
+    }
     a.calls += 1;
-    match cli_run(w, a, &args) {
+    match cli_run(w, a, &args, payload) {
         Answer::Text(t) => {
             a.ctx = CliCtx::Print(t);
             a.st0 = CliState::Output;
@@ -763,7 +820,7 @@ fn has_level(a: &Appctx, l: AccessLevel) -> bool {
 }
 
 /// Runs one command (HAProxy's keyword table lookup and the keyword's parser).
-fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
+fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str], payload: Option<&str>) -> Answer {
     use AccessLevel::*;
     let t = |s: &str| Answer::Text(s.to_string());
     let deny = || Answer::Text(PERMISSION_DENIED.into());
@@ -872,6 +929,16 @@ fn cli_run(w: &mut Haproxy, a: &mut Appctx, args: &[&str]) -> Answer {
             Ok(s) | Err(s) => Answer::Text(s),
         },
         ["show", "events", rest @ ..] => cli_show_events(w, a, rest),
+        ["show", "map"] => Answer::Text(map::cli_io_handler_pats_list(&w.pat_refs)),
+        ["show", "map", rest @ ..] => match map::cli_parse_show_map(&w.pat_refs, rest) {
+            Ok(Some(r)) => Answer::Dump(CliCtx::PatList { r, next: 0 }),
+            Ok(None) => t(""),
+            Err(e) => Answer::Text(e),
+        },
+        ["add", "map", rest @ ..] => Answer::Text(map::cli_parse_add_map(&mut w.pat_refs, rest, payload)),
+        ["del", "map", rest @ ..] => Answer::Text(map::cli_parse_del_map(&mut w.pat_refs, rest)),
+        ["set", "map", rest @ ..] => Answer::Text(map::cli_parse_set_map(&mut w.pat_refs, rest)),
+        ["clear", "map", rest @ ..] => Answer::Text(map::cli_parse_clear_map(&mut w.pat_refs, rest)),
         ["trace", rest @ ..] => {
             if !has_level(a, Operator) {
                 return deny();

@@ -415,6 +415,9 @@ pub struct Haproxy {
     pub proxies: Vec<Proxy>,
     /// `cache` sections (`caches` in cache.c), by declaration order.
     pub caches: Vec<crate::haproxy::cache::Cache>,
+    /// `pattern_reference`: the map files, shared by every converter using one and
+    /// changed by the CLI's `add map`, `del map`...
+    pub pat_refs: Vec<crate::haproxy::pattern::PatRef>,
     /// Listeners by `ListenerId`.
     pub listeners: Vec<Listener>,
     /// Registered protocols (`protocols` list).
@@ -533,6 +536,7 @@ impl Haproxy {
             global: cfg.global,
             proxies: cfg.proxies,
             caches: cfg.caches,
+            pat_refs: cfg.pat_refs,
             listeners: cfg.listeners,
             protocols: cfg.protocols,
             fdtab: FdTab::default(),

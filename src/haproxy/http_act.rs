@@ -17,8 +17,6 @@
 
 use std::sync::Arc;
 
-use regex::bytes::{Regex, RegexBuilder};
-
 use crate::haproxy::acl::{AclList, Condition, acl_match_cond, parse_acl_cond};
 use crate::haproxy::cache::{CacheRef, http_action_req_cache_use, http_action_store_cache};
 use crate::haproxy::h1::{Head, StartLine};
@@ -27,9 +25,10 @@ use crate::haproxy::http;
 use crate::haproxy::log::{LEVELS, LogFmt, build_logline, parse_logformat_string};
 use crate::haproxy::pattern::PatMatch;
 use crate::haproxy::proto_http::{HttpMsgFlags, MsgBodyWait, http_wait_for_msg_body};
+use crate::haproxy::regex::{MyRegex, exp_replace, regex_comp, regex_exec_match2, regex_exec2};
 use crate::haproxy::sample::{
-    SampleExpr, SmpCtx, SmpDir, SmpType, exp_replace, sample_fetch_as_type, sample_parse_word,
-    sample_process, with_smp_ctx,
+    SampleExpr, SmpCtx, SmpDir, SmpType, sample_fetch_as_type, sample_parse_word, sample_process,
+    with_smp_ctx,
 };
 use crate::haproxy::session::{AddrDir, AddrLevel, Session, SnErr};
 use crate::haproxy::stick_table::{StkCtrAct, StkDataType, StkKey};
@@ -172,14 +171,16 @@ pub enum HttpAct {
         add: bool,
     },
     /// `del-header NAME [-m METH]`.
-    DelHeader(String, PatMatch),
+    /// `-m reg` compiles the name when the rule is parsed (case-sensitive, against the
+    /// lowercased names of the head, as 2.6 runs it on HTX's names).
+    DelHeader(String, PatMatch, Option<MyRegex>),
     /// `replace-header NAME REGEX FMT` (whole lines) or `replace-value` (each
     /// comma-separated value).
     ReplaceHeader {
         /// The header name.
         name: String,
         /// What to match.
-        re: Regex,
+        re: MyRegex,
         /// The replacement, with `\N` references.
         with: LogFmt,
         /// `replace-value`.
@@ -188,7 +189,7 @@ pub enum HttpAct {
     /// `set-path`, `set-pathq`, `set-query`, `set-uri`.
     SetUri(UriPart, LogFmt),
     /// `replace-path`, `replace-pathq`, `replace-uri`.
-    ReplaceUri(UriPart, Regex, LogFmt),
+    ReplaceUri(UriPart, MyRegex, LogFmt),
     /// `set-method FMT`.
     SetMethod(LogFmt),
     /// `set-status CODE [reason TEXT]`.
@@ -350,8 +351,10 @@ fn lf(text: &str) -> Result<LogFmt, String> {
     parse_logformat_string(text)
 }
 
-fn regex(text: &str) -> Result<Regex, String> {
-    RegexBuilder::new(text).unicode(false).build().map_err(|e| format!("regex '{text}' is invalid: {e}"))
+/// The regex of a `replace-*` or `del-header -m reg` rule: http_act.c compiles them all
+/// case-sensitive, with groups.
+fn regex(text: &str) -> Result<MyRegex, String> {
+    regex_comp(text, true, true)
 }
 
 fn read_file(path: &str) -> Result<Vec<u8>, String> {
@@ -553,7 +556,8 @@ pub fn parse_http_rule(
             } else {
                 (PatMatch::Str, 2)
             };
-            (HttpAct::DelHeader(a[1].clone(), m), used)
+            let re = if m == PatMatch::Reg { Some(regex(&a[1])?) } else { None };
+            (HttpAct::DelHeader(a[1].clone(), m, re), used)
         }
         "replace-header" | "replace-value" => {
             exact(3, "exactly 3 arguments")?;
@@ -798,14 +802,16 @@ enum RuleStep {
     Reply { deny: bool, reply: ReplyMsg },
     /// Set or add a header.
     SetHeader { name: String, value: Vec<u8>, add: bool },
-    /// Delete headers.
-    DelHeader(String, PatMatch),
+    /// Delete headers (with the compiled name for `-m reg`).
+    DelHeader(String, PatMatch, Option<MyRegex>),
     /// Replace header lines or values.
-    ReplaceHeader { name: String, re: Regex, with: Vec<u8>, values: bool },
+    ReplaceHeader { name: String, re: MyRegex, with: Vec<u8>, values: bool },
     /// Change part of the request target.
     SetUri(UriPart, Vec<u8>),
     /// Regex-replace part of the request target.
-    ReplaceUri(UriPart, Regex, Vec<u8>),
+    ReplaceUri(UriPart, MyRegex, Vec<u8>),
+    /// A replacement `exp_replace` refused (a trailing `\`): a failed rewrite.
+    RewriteFailed,
     /// Change the method.
     SetMethod(Vec<u8>),
     /// Change the status.
@@ -976,7 +982,7 @@ fn eval_rule(ctx: &mut SmpCtx, px: ProxyId, set: RuleSet, i: usize) -> RuleStep 
         HttpAct::SetHeader { name, value, add } => {
             RuleStep::SetHeader { name: name.clone(), value: build_logline(value, ctx, false), add: *add }
         }
-        HttpAct::DelHeader(n, m) => RuleStep::DelHeader(n.clone(), *m),
+        HttpAct::DelHeader(n, m, re) => RuleStep::DelHeader(n.clone(), *m, re.clone()),
         HttpAct::ReplaceHeader { name, re, with, values } => RuleStep::ReplaceHeader {
             name: name.clone(),
             re: re.clone(),
@@ -1175,15 +1181,6 @@ fn http_update_host(h: &mut Head, uri: &str) -> bool {
     }
 }
 
-fn regex_replace_once(re: &Regex, input: &[u8], with: &[u8]) -> Option<Vec<u8>> {
-    let caps = re.captures(input)?;
-    let m = caps.get(0)?;
-    let mut out = input[..m.start()].to_vec();
-    exp_replace(&mut out, with, &caps);
-    out.extend_from_slice(&input[m.end()..]);
-    Some(out)
-}
-
 /// True when the message of `set`, with its head grown by `grow` bytes, still fits in
 /// its buffer: 2.6's rewrites fail when the HTX message has no room left, and the
 /// buffer keeps `tune.maxrewrite` bytes free for them while reading.
@@ -1214,30 +1211,36 @@ fn failed_rewrite(w: &mut Haproxy, s: &mut Session, set: RuleSet) -> Option<Rule
 
 /// Works out what a `replace-header`/`replace-value` or `replace-uri`/`-path`/`-pathq`
 /// step changes, so that its size can be checked before the head is touched: the new
-/// header values by index, or the whole new URI.
+/// header values by index, or the whole new URI. As in 2.6 (http_ana.c:http_replace_hdrs(),
+/// http_act.c:http_action_replace_uri()), a value or target the regex matches anywhere
+/// is replaced as a whole by the replacement, whose `\N` pick the match's groups.
 fn resolve_replace(s: &Session, set: RuleSet, step: RuleStep) -> RuleStep {
     let head = if set == RuleSet::Req { s.txn.req.head.as_ref() } else { s.txn.rsp.head.as_ref() };
     let Some(h) = head else { return step };
+    // `Some(None)`: matched, but exp_replace refused the replacement.
+    let replace = |re: &MyRegex, v: &[u8], with: &[u8]| {
+        regex_exec_match2(re, v, 0).map(|pmatch| exp_replace(v, with, &pmatch))
+    };
     match step {
         RuleStep::ReplaceHeader { name, re, with, values } => {
             let mut new = Vec::new();
             for (i, (_, v)) in h.headers.iter().enumerate().filter(|(_, (n, _))| *n == name) {
                 if values {
-                    let parts: Vec<Vec<u8>> = crate::haproxy::sample::split_values(v)
-                        .into_iter()
-                        .map(|p| {
-                            regex_replace_once(&re, p, &with)
-                                .filter(|_| re.is_match(p))
-                                .unwrap_or_else(|| p.to_vec())
-                        })
-                        .collect();
+                    let mut parts = Vec::new();
+                    for p in crate::haproxy::sample::split_values(v) {
+                        match replace(&re, p, &with) {
+                            Some(Some(out)) => parts.push(out),
+                            Some(None) => return RuleStep::RewriteFailed,
+                            None => parts.push(p.to_vec()),
+                        }
+                    }
                     new.push((i, parts.join(&b", "[..])));
-                } else if let Some(caps) = re.captures(v)
-                    && caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == v.len())
-                {
-                    let mut out = Vec::new();
-                    exp_replace(&mut out, &with, &caps);
-                    new.push((i, out));
+                } else {
+                    match replace(&re, v, &with) {
+                        Some(Some(out)) => new.push((i, out)),
+                        Some(None) => return RuleStep::RewriteFailed,
+                        None => {}
+                    }
                 }
             }
             RuleStep::HeaderValues(new)
@@ -1251,13 +1254,13 @@ fn resolve_replace(s: &Session, set: RuleSet, step: RuleStep) -> RuleStep {
                 UriPart::Pathq => &u[ps..],
                 _ => u,
             };
-            match re.captures(cur) {
-                Some(caps) if caps.get(0).is_some_and(|m| m.start() == 0 && m.end() == cur.len()) => {
-                    let mut out = Vec::new();
-                    exp_replace(&mut out, &with, &caps);
-                    RuleStep::SetUri(part, out)
-                }
-                _ => RuleStep::Next,
+            if cur.is_empty() {
+                return RuleStep::Next;
+            }
+            match replace(&re, cur, &with) {
+                Some(Some(out)) => RuleStep::SetUri(part, out),
+                Some(None) => RuleStep::RewriteFailed,
+                None => RuleStep::Next,
             }
         }
         other => other,
@@ -1331,23 +1334,19 @@ fn apply_step(w: &mut Haproxy, s: &mut Session, set: RuleSet, step: RuleStep) ->
                 if add { h.add(&name, value) } else { h.set(&name, value) }
             }
         }
-        RuleStep::DelHeader(name, m) => {
+        RuleStep::DelHeader(name, m, re) => {
             if let Some(h) = head {
                 let n = name.to_ascii_lowercase();
-                let re = if m == PatMatch::Reg {
-                    RegexBuilder::new(&name).case_insensitive(true).build().ok()
-                } else {
-                    None
-                };
                 h.headers.retain(|(hn, _)| !match m {
                     PatMatch::Beg => hn.starts_with(&n),
                     PatMatch::End => hn.ends_with(&n),
                     PatMatch::Sub => hn.contains(&n),
-                    PatMatch::Reg => re.as_ref().is_some_and(|r| r.is_match(hn.as_bytes())),
+                    PatMatch::Reg => re.as_ref().is_some_and(|r| regex_exec2(r, hn.as_bytes())),
                     _ => *hn == n,
                 });
             }
         }
+        RuleStep::RewriteFailed => return failed_rewrite(w, s, set),
         RuleStep::HeaderValues(new) => {
             if let Some(h) = head {
                 for (i, v) in new {
@@ -1559,8 +1558,6 @@ mod tests {
         assert_eq!(set_uri_part(b"/a?x=1", UriPart::Query, b"y=2"), b"/a?y=2");
         assert_eq!(set_uri_part(b"/a", UriPart::Query, b""), b"/a");
         assert_eq!(set_uri_part(b"/a?x", UriPart::Pathq, b"/b?y"), b"/b?y");
-        let re = regex("(.*)").unwrap();
-        assert_eq!(regex_replace_once(&re, b"/a", b"/foo\\1").unwrap(), b"/foo/a");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod protocols;
 pub mod proxy;
 pub mod queue;
 pub mod raw_sock;
+pub mod regex;
 pub mod sample;
 pub mod server;
 pub mod session;

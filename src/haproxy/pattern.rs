@@ -3,15 +3,19 @@
 //!
 //! Reproduces `pattern.c` (1.5.0 split it out of `acl.c`; the match functions keep its
 //! names: `pat_match_str`, `pat_match_beg`...; behaviour of 2.6). A pattern file (`-f` of
-//! an ACL, the file of a `map` converter) is read once into a `PatRef` of keys and
-//! values; a `PatExpr` is those keys compiled for one match method (a regex, a network,
-//! an integer range), in file order. `pattern_exec_match` returns the first pattern that
-//! matches (for `ip`, the longest prefix, as HAProxy's tree does).
+//! an ACL, the file of a `map` converter) is read into a `PatRef` of keys and values; a
+//! `PatExpr` is those keys compiled for one match method (a regex, a network, an integer
+//! range), in file order. `pattern_exec_match` returns the first pattern that matches (for
+//! `ip`, the longest prefix, as HAProxy's tree does). A map file is read once per
+//! configuration and shared (`pattern_reference`, handed to `Haproxy::pat_refs`): every
+//! converter naming it reads the same lines, and the CLI's map commands change the lines
+//! and every expression compiled from them at once.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 
-use regex::bytes::{Regex, RegexBuilder};
-
+use crate::haproxy::regex::{MyRegex, regex_comp, regex_exec2};
 use crate::haproxy::sample::{SmpData, SmpType, read_int64, smp_cast};
 
 /// A match method (`PAT_MATCH_*`).
@@ -39,6 +43,8 @@ pub enum PatMatch {
     Sub,
     /// `reg`: regular expression.
     Reg,
+    /// `PAT_MATCH_REGM`: `reg` whose groups are kept for the value (`map_regm`).
+    Regm,
     /// `dir`: a `/`-delimited part.
     Dir,
     /// `dom`: a `.`-delimited part (domain name labels).
@@ -95,43 +101,260 @@ pub enum Pattern {
     /// A string (lowercased when case is ignored) or binary block.
     Str(Vec<u8>),
     /// A regular expression.
-    Reg(Regex),
+    Reg(MyRegex),
     /// An integer range, bounds included (`None`: unbounded).
     Range(Option<i64>, Option<i64>),
     /// A network: address and prefix length.
     Net(IpAddr, u8),
 }
 
-/// A pattern file's content (`struct pat_ref`): keys and, for maps, values.
-#[derive(Clone, Debug, Default)]
-pub struct PatRef {
-    /// Where it was read from.
-    pub reference: String,
-    /// Keys and values in file order.
-    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+bitflags::bitflags! {
+    /// `pat_ref->flags` (`PAT_REF_*`): who uses a pattern file.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct PatRefFlags: u32 {
+        /// Used by at least one map.
+        const PAT_REF_MAP = 0x1;
+        /// Used by at least one ACL.
+        const PAT_REF_ACL = 0x2;
+        /// Its lines carry a value (a map's second column).
+        const PAT_REF_SMP = 0x4;
+    }
 }
 
-/// pattern.c:pattern_read_from_file() in 2.6: one pattern per line (or a key and the
-/// rest of the line as its value for maps); blank lines and `#` comments skipped.
-pub fn pattern_read_from_file(path: &str, with_value: bool) -> Result<PatRef, String> {
-    let text = std::fs::read(path).map_err(|e| {
-        format!("failed to open pattern file <{path}> : {}", crate::haproxy::proto_tcp::os_reason(&e))
-    })?;
-    let mut entries = Vec::new();
-    for line in text.split(|&c| c == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() || line[0] == b'#' {
-            continue;
+/// One line of a pattern file (`struct pat_ref_elt`): a key as written and, for a map,
+/// its value. `show map` names it by its address, as HAProxy does (`del map <map> #0x...`).
+#[derive(Debug)]
+pub struct PatRefElt {
+    /// The key, as written.
+    pub pattern: Vec<u8>,
+    /// The value (maps only).
+    pub sample: Option<Vec<u8>>,
+    /// Its line in the file (0: added at run time).
+    pub line: usize,
+}
+
+/// A pattern file as read (`struct pat_ref`): its lines in order, and every expression
+/// compiled from them. One file read by several converters is read once and shared, and
+/// the CLI's `add map`/`del map`/`set map`/`clear map` change it and all its expressions.
+#[derive(Debug, Default)]
+pub struct PatRef {
+    /// The file name, as the configuration wrote it.
+    pub reference: String,
+    /// `#<id>` on the CLI, given once the configuration is read (`pattern_finalize_config`).
+    pub unique_id: i32,
+    /// Who uses it, for `show map`: `pattern loaded from file '...' used by map...`.
+    pub display: String,
+    /// Who uses it.
+    pub flags: PatRefFlags,
+    /// `entry_cnt` as 2.6 counts it for `show map`: one per pattern compiled into any of
+    /// `exprs`, less one per line deleted (with two expressions, twice the lines).
+    pub entry_cnt: u64,
+    /// The lines, in file order; each boxed so that its address, its CLI name, stays put.
+    pub head: Vec<Box<PatRefElt>>,
+    /// The expressions compiled from it (`ref->pat`). Invariant: each holds one pattern
+    /// per line of `head`, in the same order, so a line's index is its pattern's index.
+    /// Each has HAProxy's per-expression lock (`expr->lock`): matching reads, the CLI writes.
+    pub exprs: Vec<Arc<RwLock<PatExpr>>>,
+}
+
+impl PatRef {
+    /// pattern.c:pat_ref_new() in 2.6 (the id is given later).
+    pub fn pat_ref_new(reference: &str, display: String, flags: PatRefFlags) -> PatRef {
+        PatRef { reference: reference.to_string(), unique_id: -1, display, flags, ..PatRef::default() }
+    }
+
+    /// pattern.c:pat_ref_read_from_file_smp() and pat_ref_read_from_file() in 2.6: one
+    /// pattern per line (with `PAT_REF_SMP`, a key and the rest of the line as its value);
+    /// blank lines and `#` comments skipped.
+    pub fn pat_ref_read_from_file(&mut self) -> Result<(), String> {
+        let path = &self.reference;
+        let text = std::fs::read(path).map_err(|e| {
+            format!("failed to open pattern file <{path}> : {}", crate::haproxy::proto_tcp::os_reason(&e))
+        })?;
+        let with_value = self.flags.contains(PatRefFlags::PAT_REF_SMP);
+        for (n, line) in text.split(|&c| c == b'\n').enumerate() {
+            let line = line.trim_ascii();
+            if line.is_empty() || line[0] == b'#' {
+                continue;
+            }
+            let (pattern, sample) = if with_value {
+                let k = line.iter().position(|c| c.is_ascii_whitespace()).unwrap_or(line.len());
+                (line[..k].to_vec(), Some(line[k..].trim_ascii().to_vec()))
+            } else {
+                (line.to_vec(), None)
+            };
+            self.head.push(Box::new(PatRefElt { pattern, sample, line: n + 1 }));
         }
-        if with_value {
-            let k = line.iter().position(|c| c.is_ascii_whitespace()).unwrap_or(line.len());
-            let v = line[k..].trim_ascii();
-            entries.push((line[..k].to_vec(), Some(v.to_vec())));
-        } else {
-            entries.push((line.to_vec(), None));
+        Ok(())
+    }
+
+    /// pattern.c:pat_ref_load() in 2.6 (current generation): appends a line and compiles
+    /// it into every expression; if one refuses it, the line is taken back out of all.
+    pub fn pat_ref_load(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
+        let elt = PatRefElt { pattern: key.to_vec(), sample: value.map(<[u8]>::to_vec), line: 0 };
+        for (i, e) in self.exprs.iter().enumerate() {
+            if let Err(err) = write(e).add(&elt.pattern, elt.sample.clone()) {
+                for done in &self.exprs[..i] {
+                    write(done).patterns.pop();
+                }
+                // As pat_ref_delete_by_ptr() counts the rollback.
+                self.entry_cnt = (self.entry_cnt + i as u64).saturating_sub(1);
+                return Err(err);
+            }
+        }
+        self.entry_cnt += self.exprs.len() as u64;
+        self.head.push(Box::new(elt));
+        Ok(())
+    }
+
+    /// pattern.c:pat_ref_delete_by_ptr() in 2.6: removes line `i` and its patterns.
+    fn pat_ref_delete_by_ptr(&mut self, i: usize) {
+        for e in &self.exprs {
+            let mut e = write(e);
+            if i < e.patterns.len() {
+                e.patterns.remove(i);
+            }
+        }
+        self.head.remove(i);
+        self.entry_cnt = self.entry_cnt.saturating_sub(1);
+    }
+
+    /// pattern.c:pat_ref_delete() in 2.6: removes every line whose key is `key`; false
+    /// when there was none.
+    pub fn pat_ref_delete(&mut self, key: &[u8]) -> bool {
+        let before = self.head.len();
+        while let Some(i) = self.head.iter().position(|elt| elt.pattern == key) {
+            self.pat_ref_delete_by_ptr(i);
+        }
+        self.head.len() != before
+    }
+
+    /// pattern.c:pat_ref_delete_by_id() in 2.6: removes the line at address `id` (as
+    /// `show map` prints it); false when no line has it.
+    pub fn pat_ref_delete_by_id(&mut self, id: usize) -> bool {
+        match self.find_by_id(id) {
+            Some(i) => {
+                self.pat_ref_delete_by_ptr(i);
+                true
+            }
+            None => false,
         }
     }
-    Ok(PatRef { reference: path.to_string(), entries })
+
+    /// The index of the line at address `id`.
+    fn find_by_id(&self, id: usize) -> Option<usize> {
+        self.head.iter().position(|elt| pat_ref_elt_id(elt) == id)
+    }
+
+    /// pattern.c:pat_ref_set_elt() in 2.6: the value of line `i` becomes `value`.
+    fn pat_ref_set_elt(&mut self, i: usize, value: &[u8]) {
+        for e in &self.exprs {
+            if let Some(p) = write(e).patterns.get_mut(i) {
+                p.1 = Some(value.to_vec());
+            }
+        }
+        self.head[i].sample = Some(value.to_vec());
+    }
+
+    /// pattern.c:pat_ref_set() in 2.6: every line whose key is `key` gets `value`.
+    pub fn pat_ref_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let found: Vec<usize> = (0..self.head.len()).filter(|&i| self.head[i].pattern == key).collect();
+        if found.is_empty() {
+            return Err("entry not found".into());
+        }
+        for i in found {
+            self.pat_ref_set_elt(i, value);
+        }
+        Ok(())
+    }
+
+    /// pattern.c:pat_ref_set_by_id() in 2.6: the line at address `id` gets `value`.
+    pub fn pat_ref_set_by_id(&mut self, id: usize, value: &[u8]) -> Result<(), String> {
+        let i = self.find_by_id(id).ok_or("key or pattern not found")?;
+        self.pat_ref_set_elt(i, value);
+        Ok(())
+    }
+
+    /// pattern.c:pat_ref_purge_range() in 2.6, over the current generation: removes every
+    /// line (`clear map`).
+    pub fn pat_ref_purge(&mut self) {
+        for e in &self.exprs {
+            write(e).patterns.clear();
+        }
+        self.entry_cnt = self.entry_cnt.saturating_sub(self.head.len() as u64);
+        self.head.clear();
+    }
+}
+
+/// The address of a line: its name on the CLI (`%p` of the `pat_ref_elt`).
+pub fn pat_ref_elt_id(elt: &PatRefElt) -> usize {
+    std::ptr::from_ref(elt) as usize
+}
+
+/// Takes an expression's lock for writing. A writer that panicked left nothing half
+/// done that matching could trip on, so a poisoned lock is used as is.
+fn write(e: &RwLock<PatExpr>) -> std::sync::RwLockWriteGuard<'_, PatExpr> {
+    e.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes an expression's lock for reading (see `write`).
+pub fn read(e: &RwLock<PatExpr>) -> std::sync::RwLockReadGuard<'_, PatExpr> {
+    e.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+thread_local! {
+    /// `pattern_reference`: the pattern files read while the configuration is parsed.
+    /// HAProxy's is a global list; haflow may read several configurations in one process
+    /// (tests, reloads), so `readcfgfile` takes the list into the `Config` it returns.
+    static PATTERN_REFERENCE: RefCell<Vec<PatRef>> = const { RefCell::new(Vec::new()) };
+}
+
+/// pattern.c:pattern_finalize_config() in 2.6: the pattern files read since the last
+/// call, each given its `#<id>` (in order, none being set by hand).
+pub fn pattern_finalize_config() -> Vec<PatRef> {
+    let mut refs = PATTERN_REFERENCE.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for (id, r) in refs.iter_mut().enumerate() {
+        r.unique_id = i32::try_from(id).unwrap_or(i32::MAX);
+    }
+    refs
+}
+
+/// pattern.c:pattern_read_from_file() in 2.6, for a map: the expression compiling
+/// `filename` (key and value lines) for `method`. The file is read once, by its first
+/// user; later users with the same method share its expression, others get theirs
+/// compiled from the same lines. Divergence: ACLs read their `-f` files on their own, so
+/// 2.6's refusal of a file used both with and without values does not arise.
+pub fn pattern_read_from_file(filename: &str, method: PatMatch) -> Result<Arc<RwLock<PatExpr>>, String> {
+    let (file, line) = crate::haproxy::cfgparse::cfg_position();
+    let who = format!("map at file '{file}' line {line}");
+    PATTERN_REFERENCE.with(|list| {
+        let mut list = list.borrow_mut();
+        let i = match list.iter().position(|r| r.reference == filename) {
+            Some(i) => {
+                list[i].display.push_str(&format!(", by {who}"));
+                i
+            }
+            None => {
+                let flags = PatRefFlags::PAT_REF_MAP | PatRefFlags::PAT_REF_SMP;
+                let display = format!("pattern loaded from file '{filename}' used by {who}");
+                let mut r = PatRef::pat_ref_new(filename, display, flags);
+                r.pat_ref_read_from_file()?;
+                list.push(r);
+                list.len() - 1
+            }
+        };
+        let r = &mut list[i];
+        // pattern.c:pattern_lookup_expr(): an expression of the same method is shared.
+        if let Some(e) = r.exprs.iter().find(|e| read(e).method == method) {
+            return Ok(e.clone());
+        }
+        let mut e = PatExpr::new(method, false);
+        e.add_ref(r)?;
+        r.entry_cnt += r.head.len() as u64;
+        let e = Arc::new(RwLock::new(e));
+        r.exprs.push(e.clone());
+        Ok(e)
+    })
 }
 
 /// A set of compiled patterns with their method (`struct pattern_expr` + `pattern_head`).
@@ -206,16 +429,12 @@ impl PatExpr {
             }
             PatMatch::Int | PatMatch::Len => pat_parse_int(key)?,
             PatMatch::Ip => pat_parse_ip(key)?,
-            PatMatch::Reg => {
-                let src = String::from_utf8_lossy(key);
-                Pattern::Reg(
-                    RegexBuilder::new(&src)
-                        .case_insensitive(self.icase)
-                        .unicode(false)
-                        .build()
-                        .map_err(|e| format!("regex '{src}' is invalid: {e}"))?,
-                )
-            }
+            // pattern.c:pat_idx_list_reg_cap(): groups are captured for `map_regm` only.
+            PatMatch::Reg | PatMatch::Regm => Pattern::Reg(regex_comp(
+                &String::from_utf8_lossy(key),
+                !self.icase,
+                self.method == PatMatch::Regm,
+            )?),
             PatMatch::Bin => Pattern::Str(
                 key.chunks(2)
                     .map(|p| {
@@ -233,10 +452,11 @@ impl PatExpr {
         Ok(())
     }
 
-    /// Adds every entry of a pattern file.
+    /// Adds every line of a pattern file.
     pub fn add_ref(&mut self, r: &PatRef) -> Result<(), String> {
-        for (k, v) in &r.entries {
-            self.add(k, v.clone()).map_err(|e| format!("{e} in file '{}'", r.reference))?;
+        for elt in &r.head {
+            self.add(&elt.pattern, elt.sample.clone())
+                .map_err(|e| format!("{e} at line {} of file '{}'", elt.line, r.reference))?;
         }
         Ok(())
     }
@@ -281,7 +501,7 @@ impl PatExpr {
                 };
                 lo.is_none_or(|l| v >= l) && hi.is_none_or(|h| v <= h)
             }
-            (Pattern::Reg(r), _) => d.bytes().is_some_and(|b| r.is_match(b)),
+            (Pattern::Reg(r), _) => d.bytes().is_some_and(|b| regex_exec2(r, b)),
             (Pattern::Str(pat), m) => {
                 let Some(v) = d.bytes() else { return false };
                 let lower;
@@ -368,6 +588,36 @@ mod tests {
         assert!(expr(PatMatch::Dom, false, &["example"]).pattern_exec_match(&s("www.example.com")).is_some());
         assert!(expr(PatMatch::Reg, false, &["^/[0-9]+$"]).pattern_exec_match(&s("/42")).is_some());
         assert!(expr(PatMatch::Len, false, &["3:"]).pattern_exec_match(&s("abcd")).is_some());
+    }
+
+    #[test]
+    fn a_file_is_read_once_and_a_line_one_expression_refuses_is_in_none() {
+        let path = std::env::temp_dir().join(format!("haflow-pattern-{}.map", std::process::id()));
+        std::fs::write(&path, "1 one\n# comment\n2 two\n").unwrap();
+        let path = path.to_str().unwrap().to_string();
+        pattern_finalize_config();
+        let s1 = pattern_read_from_file(&path, PatMatch::Str).unwrap();
+        let s2 = pattern_read_from_file(&path, PatMatch::Str).unwrap();
+        let i = pattern_read_from_file(&path, PatMatch::Int).unwrap();
+        assert!(Arc::ptr_eq(&s1, &s2), "one method, one expression");
+        let mut refs = pattern_finalize_config();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(refs.len(), 1, "one file, read once");
+        let r = &mut refs[0];
+        assert_eq!((r.unique_id, r.head.len(), r.exprs.len(), r.entry_cnt), (0, 2, 2, 4));
+        assert_eq!(r.head[1].line, 3);
+        let n = |e: &Arc<RwLock<PatExpr>>| read(e).patterns.len();
+        // `x` is a string but not an integer: taken back out of the string expression.
+        assert!(r.pat_ref_load(b"x", Some(b"ex")).is_err());
+        assert_eq!((r.head.len(), n(&s1), n(&i), r.entry_cnt), (2, 2, 2, 4));
+        r.pat_ref_load(b"3", Some(b"three")).unwrap();
+        assert_eq!((r.head.len(), n(&s1), n(&i), r.entry_cnt), (3, 3, 3, 6));
+        assert!(r.pat_ref_delete(b"1"));
+        assert_eq!(read(&i).pattern_exec_match(&SmpData::Sint(1)), None);
+        assert_eq!(read(&i).pattern_exec_match(&SmpData::Sint(3)), Some(Some(&b"three"[..])));
+        assert_eq!(read(&s1).pattern_exec_match(&s("2")), Some(Some(&b"two"[..])));
+        r.pat_ref_purge();
+        assert_eq!((r.head.len(), n(&s1), n(&i), r.entry_cnt), (0, 0, 0, 3));
     }
 
     #[test]

@@ -20,15 +20,15 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use regex::bytes::{Regex, RegexBuilder};
 
 use crate::haproxy::cache::{smp_fetch_res_cache_hit, smp_fetch_res_cache_name};
 use crate::haproxy::h1::{Head, StartLine};
 use crate::haproxy::haproxy::Haproxy;
 use crate::haproxy::pattern::PatExpr;
+use crate::haproxy::regex::{MyRegex, exp_replace, regex_comp, regex_exec_match2};
 use crate::haproxy::server::{Server, SrvFlags};
 use crate::haproxy::session::{AddrDir, Session};
 use crate::haproxy::stick_table as st;
@@ -278,7 +278,7 @@ pub enum Arg {
     /// An integer.
     Sint(i64),
     /// A compiled regular expression, with the `g` flag of `regsub`.
-    Reg(Regex, bool),
+    Reg(MyRegex, bool),
     /// An IPv4 address or mask.
     Ipv4(Ipv4Addr),
     /// An IPv6 address or mask.
@@ -286,7 +286,7 @@ pub enum Arg {
     /// A variable.
     Var(VarName),
     /// A map file loaded by a `map*` converter, compiled for its match method.
-    Map(Arc<PatExpr>),
+    Map(Arc<RwLock<PatExpr>>),
     /// A binary block (a decoded key).
     Bin(Vec<u8>),
     /// An optional argument not given (`ARGT_STOP` past the last one).
@@ -2140,7 +2140,8 @@ fn check_field(a: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
-/// Compiles `regsub`'s regex with its flags (`i`, `g`).
+/// sample.c:sample_conv_regsub_check() in 2.6, with the compiling HAProxy does when it
+/// resolves the argument (`regex_comp()` with groups, case-insensitive for `i`).
 fn check_regsub(a: &mut [Arg]) -> Result<(), String> {
     let (mut icase, mut glob) = (false, false);
     for &c in a[2].str() {
@@ -2150,52 +2151,40 @@ fn check_regsub(a: &mut [Arg]) -> Result<(), String> {
             _ => return Err(format!("invalid regex flag '{}', only 'i' and 'g' are supported", c as char)),
         }
     }
-    let src = String::from_utf8_lossy(a[0].str()).into_owned();
-    let re = RegexBuilder::new(&src)
-        .case_insensitive(icase)
-        .unicode(false)
-        .build()
-        .map_err(|e| format!("regex '{src}' is invalid: {e}"))?;
+    let re = regex_comp(&String::from_utf8_lossy(a[0].str()), !icase, true)?;
     a[0] = Arg::Reg(re, glob);
     Ok(())
 }
 
-/// regex.c:exp_replace() in 2.6: the replacement with `\N` back-references.
-pub fn exp_replace(out: &mut Vec<u8>, subst: &[u8], caps: &regex::bytes::Captures) {
-    let mut i = 0;
-    while i < subst.len() {
-        let c = subst[i];
-        if c == b'\\' && i + 1 < subst.len() && subst[i + 1].is_ascii_digit() {
-            if let Some(m) = caps.get(usize::from(subst[i + 1] - b'0')) {
-                out.extend_from_slice(m.as_bytes());
-            }
-            i += 2;
-        } else if c == b'\\' && i + 1 < subst.len() && subst[i + 1] == b'\\' {
-            out.push(b'\\');
-            i += 2;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-}
-
+/// sample.c:sample_conv_regsub() in 2.6: each round copies the bytes before the match
+/// and the replacement; an empty match at the start of the rest also copies one byte, so
+/// the next round moves on. Without `g`, one round.
 fn sample_conv_regsub(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
     let Arg::Reg(re, glob) = &a[0] else { return false };
     let subst = a[1].str();
     let v = str_mut(d);
-    let mut out = Vec::with_capacity(v.len());
-    let mut last = 0;
-    for caps in re.captures_iter(v) {
-        let Some(m) = caps.get(0) else { continue };
-        out.extend_from_slice(&v[last..m.start()]);
-        exp_replace(&mut out, subst, &caps);
-        last = m.end();
-        if !glob {
+    let end = v.len();
+    let mut out = Vec::with_capacity(end);
+    let mut start = 0;
+    loop {
+        let found = if *glob || start == 0 { regex_exec_match2(re, v, start) } else { None };
+        let Some(pmatch) = found else {
+            out.extend_from_slice(&v[start..]);
+            break;
+        };
+        let Some((so, mut eo)) = pmatch[0] else { break };
+        out.extend_from_slice(&v[start..so]);
+        // A replacement exp_replace rejects adds nothing (HAProxy's -1 length).
+        out.extend(exp_replace(v, subst, &pmatch).unwrap_or_default());
+        if start >= end {
             break;
         }
+        if eo == start {
+            out.push(v[eo]);
+            eo += 1;
+        }
+        start = eo;
     }
-    out.extend_from_slice(&v[last..]);
     *v = out;
     true
 }
@@ -3157,6 +3146,9 @@ map_conv!(conv_map_reg, chk_map_reg, M::Reg, SmpType::SMP_T_STR);
 fn conv_map_regm(a: &[Arg], d: &mut SmpData, _: &mut SmpCtx) -> bool {
     crate::haproxy::map::sample_conv_map_regm(a, d)
 }
+fn chk_map_regm(a: &mut [Arg]) -> Result<(), String> {
+    crate::haproxy::map::sample_load_map(a, M::Regm)
+}
 map_conv!(conv_map_int, chk_map_int, M::Int, SmpType::SMP_T_STR);
 map_conv!(conv_map_ip, chk_map_ip, M::Ip, SmpType::SMP_T_STR);
 map_conv!(conv_map_str_int, chk_map_str_int, M::Str, SmpType::SMP_T_SINT);
@@ -3346,7 +3338,7 @@ pub static SAMPLE_CONV_KEYWORDS: &[SampleConvKw] = &[
     conv!("map_dir", conv_map_dir, MAP_ARGS, Some(chk_map_dir), SMP_T_STR, SMP_T_STR),
     conv!("map_dom", conv_map_dom, MAP_ARGS, Some(chk_map_dom), SMP_T_STR, SMP_T_STR),
     conv!("map_reg", conv_map_reg, MAP_ARGS, Some(chk_map_reg), SMP_T_STR, SMP_T_STR),
-    conv!("map_regm", conv_map_regm, MAP_ARGS, Some(chk_map_reg), SMP_T_STR, SMP_T_STR),
+    conv!("map_regm", conv_map_regm, MAP_ARGS, Some(chk_map_regm), SMP_T_STR, SMP_T_STR),
     conv!("map_int", conv_map_int, MAP_ARGS, Some(chk_map_int), SMP_T_SINT, SMP_T_STR),
     conv!("map_ip", conv_map_ip, MAP_ARGS, Some(chk_map_ip), SMP_T_ADDR, SMP_T_STR),
     conv!("map_str_int", conv_map_str_int, MAP_ARGS, Some(chk_map_str_int), SMP_T_STR, SMP_T_SINT),

@@ -31,6 +31,7 @@ use crate::haproxy::checks::{
     chk_conn_recv, chk_conn_send, chk_report_conn_err, set_server_check_status,
 };
 use crate::haproxy::haproxy::Haproxy;
+use crate::haproxy::regex::{MyRegex, regex_comp, regex_exec2};
 use crate::haproxy::server::{SrvFlags, srv_adm_set_drain, srv_adm_set_maint, srv_adm_set_ready};
 use crate::trace::names;
 
@@ -431,7 +432,7 @@ pub enum HdrPat {
     /// `-m sub`.
     Sub(String),
     /// `-m reg`.
-    Reg(regex::Regex),
+    Reg(MyRegex),
 }
 
 impl HdrPat {
@@ -450,7 +451,7 @@ impl HdrPat {
             HdrPat::Beg(_) => s.starts_with(&p),
             HdrPat::End(_) => s.ends_with(&p),
             HdrPat::Sub(_) => s.contains(&p),
-            HdrPat::Reg(r) => r.is_match(&s),
+            HdrPat::Reg(r) => regex_exec2(r, s.as_bytes()),
         }
     }
 }
@@ -461,11 +462,11 @@ pub enum ExpectType {
     /// `string` (`TCPCHK_EXPECT_STRING`).
     String(Vec<u8>),
     /// `rstring`.
-    StringRegex(regex::bytes::Regex),
+    StringRegex(MyRegex),
     /// `binary`.
     Binary(Vec<u8>),
     /// `rbinary`: matched against the hexadecimal dump of the data.
-    BinaryRegex(regex::Regex),
+    BinaryRegex(MyRegex),
     /// `string-lf`.
     StringLf(ChkFmt),
     /// `binary-lf`.
@@ -475,13 +476,13 @@ pub enum ExpectType {
     /// `status <codes>`: ranges.
     HttpStatus(Vec<(u32, u32)>),
     /// `rstatus`.
-    HttpStatusRegex(regex::Regex),
+    HttpStatusRegex(MyRegex),
     /// `hdr`/`fhdr name ... [value ...]`: (name, value, full).
     HttpHeader(HdrPat, Option<HdrPat>, bool),
     /// `string` in an HTTP check: the body contains it.
     HttpBody(Vec<u8>),
     /// `rstring` in an HTTP check.
-    HttpBodyRegex(regex::bytes::Regex),
+    HttpBodyRegex(MyRegex),
     /// `string-lf` in an HTTP check.
     HttpBodyLf(ChkFmt),
 }
@@ -854,9 +855,8 @@ fn parse_tcpcheck_expect(args: &[String], http: bool) -> Result<TcpcheckRule, St
         let pattern = || -> Result<&String, String> {
             val.ok_or_else(|| format!("'{a}' expects a <pattern> as argument"))
         };
-        let regex = |p: &str| regex::Regex::new(p).map_err(|e| format!("regex '{p}' is invalid: {e}"));
-        let bregex =
-            |p: &str| regex::bytes::Regex::new(p).map_err(|e| format!("regex '{p}' is invalid: {e}"));
+        // tcpcheck.c:parse_tcp_check_expect() in 2.6: case-sensitive, no groups.
+        let regex = |p: &str| regex_comp(p, true, false);
         match a {
             "min-recv" => {
                 no_bang(a)?;
@@ -872,9 +872,9 @@ fn parse_tcpcheck_expect(args: &[String], http: bool) -> Result<TcpcheckRule, St
                 let p = pattern()?;
                 kind = Some(match (http, a) {
                     (false, "string") => ExpectType::String(p.clone().into_bytes()),
-                    (false, _) => ExpectType::StringRegex(bregex(p)?),
+                    (false, _) => ExpectType::StringRegex(regex(p)?),
                     (true, "string") => ExpectType::HttpBody(p.clone().into_bytes()),
-                    (true, _) => ExpectType::HttpBodyRegex(bregex(p)?),
+                    (true, _) => ExpectType::HttpBodyRegex(regex(p)?),
                 });
                 i += 1;
             }
@@ -1037,7 +1037,8 @@ fn parse_hdr_pat(args: &[String], i: usize, kw: &str, value: bool) -> Result<(Hd
         "beg" => HdrPat::Beg(p),
         "end" => HdrPat::End(p),
         "sub" => HdrPat::Sub(p),
-        "reg" => HdrPat::Reg(regex::Regex::new(&p).map_err(|e| format!("regex '{p}' is invalid: {e}"))?),
+        // 2.6 matches header names case-insensitively, values case-sensitively.
+        "reg" => HdrPat::Reg(regex_comp(&p, value, false)?),
         other => {
             return Err(format!(
                 "'{kw}' : '-m' only supports 'str', 'beg', 'end', 'sub' or 'reg' (got '{other}')"
@@ -2885,7 +2886,7 @@ fn tcpcheck_eval_expect_http(
     let mut desc = rsp.reason.clone().into_bytes();
     let matched = match &e.kind {
         ExpectType::HttpStatus(codes) => codes.iter().any(|&(a, b)| (a..=b).contains(&u32::from(rsp.status))),
-        ExpectType::HttpStatusRegex(r) => r.is_match(&rsp.status.to_string()),
+        ExpectType::HttpStatusRegex(r) => regex_exec2(r, rsp.status.to_string().as_bytes()),
         ExpectType::HttpHeader(n, v, full) => rsp.headers.iter().any(|(name, value)| {
             if !n.matches(name, true) {
                 return false;
@@ -2919,7 +2920,7 @@ fn tcpcheck_eval_expect_http(
                 return TCPCHK_EVAL_WAIT;
             }
             let m = match (&e.kind, &pat) {
-                (ExpectType::HttpBodyRegex(r), _) => r.is_match(&rsp.body),
+                (ExpectType::HttpBodyRegex(r), _) => regex_exec2(r, &rsp.body),
                 (_, Some(p)) => memmem(&rsp.body, p),
                 _ => false,
             };
@@ -2975,8 +2976,8 @@ fn tcpcheck_eval_expect(
     let status = e.err_status.unwrap_or(HchkStatus::HCHK_STATUS_L7RSP);
     let matched = match &e.kind {
         ExpectType::String(d) | ExpectType::Binary(d) => memmem(&bi, d),
-        ExpectType::StringRegex(r) => r.is_match(&bi[..bi.len().min(bufsize - 1)]),
-        ExpectType::BinaryRegex(r) => r.is_match(&dump_binary(&bi)),
+        ExpectType::StringRegex(r) => regex_exec2(r, &bi[..bi.len().min(bufsize - 1)]),
+        ExpectType::BinaryRegex(r) => regex_exec2(r, dump_binary(&bi).as_bytes()),
         ExpectType::StringLf(f) | ExpectType::BinaryLf(f) => {
             let mut pat = smp_ctx(w, cid).map(|ctx| f.build(&ctx)).unwrap_or_default();
             if pat.is_empty() {

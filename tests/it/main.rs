@@ -13,6 +13,7 @@ mod http_mode;
 mod http_rules;
 mod layers;
 mod lifecycle;
+mod maps;
 mod pipelining;
 mod proxy_protocol;
 mod reload;
