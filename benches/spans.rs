@@ -1,5 +1,5 @@
 //! What one span costs, in nanoseconds, with each output: nobody listening, a full capture
-//! feed, the capture feed (the UI's), and the trace file. Run with `cargo bench --bench spans`; add
+//! feed, a capture feed, the UI's feed (through its keeper), and the trace file. Run with `cargo bench --bench spans`; add
 //! `--features nospans` for the compiled-out baseline.
 //!
 //! Each measurement creates, enters and closes a DEBUG span with the fields a typical
@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use haflow::trace::capture::{capture, lossless, recycle};
+use haflow::trace::capture::{capture, kept, lossless, recycle};
 use haflow::trace::chrome::start_writer;
 use haflow::trace::export::{TraceLevel, TraceStyle};
 use haflow::trace::names;
@@ -27,6 +27,7 @@ const CASES: &[(&str, &str)] = &[
     ("off", "subscriber, recording off"),
     ("full", "feed full, records skipped"),
     ("capture", "capture feed"),
+    ("ui", "the UI's feed (kept)"),
     ("local", "capture, read on one thread"),
     ("file", "trace file"),
 ];
@@ -84,9 +85,9 @@ fn run_case(case: &str, label: &str) {
             install(vec![Route { sink, max: Level::TRACE }], None);
             measure(label);
         }
-        "capture" => {
+        "capture" | "ui" => {
             // Room for what the proxy makes between two polls of the consumer.
-            let (sink, cap) = capture(1 << 20);
+            let (sink, cap) = if case == "ui" { kept(1 << 20) } else { capture(1 << 20) };
             let consumer = std::thread::spawn(move || {
                 let mut n = 0u64;
                 while let Some(batch) = cap.recv_batch() {

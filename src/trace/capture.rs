@@ -368,12 +368,15 @@ static SPARE: Mutex<Vec<RawBatch>> = Mutex::new(Vec::new());
 /// allocated again each time.
 const SPARE_MAX: usize = 128;
 
-/// An empty batch, with the buffers of a used one when there is one.
+/// An empty batch, with the buffers of a used one when there is one. A new one starts
+/// small and grows as it fills: with the UI behind, the proxy sends a few records per
+/// loop turn and finds no spare, and a full-size batch each time (46 KB of fresh pages)
+/// cost more than the records in it.
 pub fn spare_batch() -> RawBatch {
     SPARE.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| RawBatch {
-        raws: Vec::with_capacity(BATCH),
-        fields: Vec::with_capacity(BATCH * 4),
-        text: String::with_capacity(BATCH * 16),
+        raws: Vec::with_capacity(BATCH / 8),
+        fields: Vec::with_capacity(BATCH / 2),
+        text: String::with_capacity(BATCH),
     })
 }
 

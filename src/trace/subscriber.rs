@@ -105,6 +105,8 @@ struct Local {
     /// The UI's feed is this thread's only route: a muted session's spans need not
     /// exist at all (`MUTED`).
     mute_ok: bool,
+    /// This thread has routes other than the UI's feed.
+    has_plain: bool,
 }
 
 impl Local {
@@ -136,6 +138,7 @@ thread_local! {
             keeper: None,
             keeper_checked: 0,
             mute_ok: false,
+            has_plain: false,
         })
     };
 }
@@ -219,7 +222,9 @@ impl FlowSubscriber {
         let kept =
             self.routes.iter().chain(local.routes.iter()).find_map(|r| Some((&r.sink, r.sink.kept()?)));
         local.keeper = kept.map(|(sink, shared)| Keeper::new(sink.clone(), Arc::clone(shared)));
-        local.mute_ok = self.mutes && local.keeper.is_some() && self.plain_routes(local).next().is_none();
+        let has_plain = self.plain_routes(local).next().is_some();
+        local.has_plain = has_plain;
+        local.mute_ok = self.mutes && local.keeper.is_some() && !local.has_plain;
     }
 
     /// True when a record of `level` has somewhere to go from this thread other than the
@@ -227,7 +232,7 @@ impl FlowSubscriber {
     /// would be dropped when sent, so it is not built at all (that is most of its cost),
     /// only counted.
     fn recording(&self, local: &mut Local, level: Level) -> bool {
-        if level > self.max {
+        if level > self.max || !local.has_plain {
             return false;
         }
         let (mut wanted, mut room) = (false, false);
@@ -450,6 +455,7 @@ impl Subscriber for FlowSubscriber {
         let id = span.into_u64();
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
+            self.ready(&mut l);
             let slot = slot_of(id);
             let place = l.keeper.as_ref().map_or(Place::Skip, |k| k.place(slot));
             let runtime = runtime::active_here();
@@ -482,6 +488,7 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
+            self.ready(&mut l);
             let parent = event.parent().map(|p| p.into_u64()).or_else(|| l.stack.last().copied());
             let slot = parent.map_or(0, slot_of);
             let place = l.keeper.as_ref().map_or(Place::Skip, |k| k.place(slot));
@@ -542,6 +549,7 @@ impl Subscriber for FlowSubscriber {
         }
         let _ = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
+            self.ready(&mut l);
             let slot = slot_of(raw);
             let place = l.keeper.as_mut().map_or(Place::Skip, |k| k.place_close(slot, raw));
             let plain = self.recording(&mut l, level_of(raw));
