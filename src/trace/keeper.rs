@@ -21,6 +21,9 @@
 //!   watching cheap under load: most of a record's cost is building it), until its end
 //!   or until the UI follows it. A request of a muted session that fails shows in the
 //!   logs and the sessions list, but its call flow was not recorded;
+//! - a held session is made at HAProxy's `state` trace level: its pool and task calls
+//!   (the `developer` level, the same for every session) are left out, a quarter of
+//!   its spans; streamed sessions and the followed one keep them;
 //! - a session changes mode only between two top-level calls, so the UI never sees a
 //!   call without its end.
 //!
@@ -59,7 +62,7 @@ pub const NOBODY: u32 = u32::MAX;
 pub const SLOT_BITS: u32 = 20;
 
 /// The policy, as the header says it.
-pub const POLICY: &str = "failed + followed + sample";
+pub const POLICY: &str = "failed + followed + sample, held at state level";
 
 /// What the keeper and the UI share: the followed session and the counts.
 #[derive(Debug)]
@@ -121,6 +124,19 @@ pub enum Place {
     Ui,
     /// Held with the rest of its session (the slot).
     Held(u32),
+}
+
+/// How much of a session's call flow the subscriber makes (`Keeper::detail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Every span, at every level (streamed sessions, the followed one).
+    All,
+    /// HAProxy's `state` trace level: every function of the session's life, without
+    /// the developer level's pool and task calls (held sessions: a tenth of them are
+    /// ever shown, and their pools and tasks are the same for every session).
+    State,
+    /// None (a muted session).
+    Nothing,
 }
 
 /// What the keeper does with a session's records now.
@@ -266,9 +282,14 @@ impl Keeper {
         (slot, place)
     }
 
-    /// True when the session in `slot` is muted (its records are not built).
-    pub fn muted(&self, slot: u32) -> bool {
-        slot != 0 && self.sessions.get(slot as usize).is_some_and(|s| s.mode == Mode::Mute)
+    /// How much of the call flow of the session in `slot` is made now.
+    pub fn detail(&self, slot: u32) -> Detail {
+        match self.sessions.get(slot as usize).map(|s| s.mode) {
+            _ if slot == 0 => Detail::All,
+            Some(Mode::Hold) => Detail::State,
+            Some(Mode::Mute) => Detail::Nothing,
+            _ => Detail::All,
+        }
     }
 
     /// Where an update or an event of a span of `slot` goes.
@@ -538,14 +559,19 @@ mod tests {
 
     /// A kept-alive session: `reqs` requests of two calls each, the second ending the
     /// request (`http_end_txn_clean_session` with its `term`), the first one failing when
-    /// `fail_first`. Returns whether a span made inside its last call was disabled.
-    fn kept_alive(n: u64, reqs: usize, fail_first: bool) -> bool {
+    /// `fail_first`. Returns whether a span made inside its last call was disabled, and
+    /// whether a developer-level one made inside its first call was.
+    fn kept_alive(n: u64, reqs: usize, fail_first: bool) -> (bool, bool) {
         let root = tracing::info_span!(parent: None, names::SESSION, sess = n);
         let mut disabled = false;
+        let mut developer_left_out = false;
         for i in 0..reqs {
             {
                 let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, sess = n).entered();
                 let _a = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST).entered();
+                if i == 0 {
+                    developer_left_out = tracing::trace_span!(names::TASK_WAKEUP).is_disabled();
+                }
             }
             let _c = tracing::debug_span!(parent: &root, names::PROCESS_SESSION, sess = n).entered();
             let e = tracing::debug_span!(names::HTTP_END_TXN_CLEAN_SESSION, term = tracing::field::Empty);
@@ -553,7 +579,7 @@ mod tests {
             disabled = tracing::debug_span!(names::HTTP_WAIT_FOR_REQUEST).is_disabled();
         }
         drop(tracing::debug_span!(parent: &root, names::SESSION_FREE, term = "----"));
-        disabled
+        (disabled, developer_left_out)
     }
 
     #[test]
@@ -574,10 +600,13 @@ mod tests {
                 }
             }
             flush(&dispatch);
-            let muted: Vec<bool> = (0..100u64).map(|n| kept_alive(100_000 + n, 20, n % 10 == 0)).collect();
+            let seen: Vec<(bool, bool)> =
+                (0..100u64).map(|n| kept_alive(100_000 + n, 20, n % 10 == 0)).collect();
             flush(&dispatch);
-            muted
+            seen
         });
+        assert!(muted.iter().all(|m| m.1), "held sessions are made at the state level");
+        let muted: Vec<bool> = muted.iter().map(|m| m.0).collect();
         // Out of the sample after a request served well: nothing more of it was made.
         let failing: Vec<usize> = (0..100).filter(|n| n % 10 == 0).collect();
         assert!(failing.iter().all(|&n| !muted[n]), "a session that failed is never muted");

@@ -35,7 +35,7 @@ use crate::trace::capture::{
     BATCH, Field2, Raw, RawBatch, RawField, RawKind, Sink, Val, recycle, spare_batch,
 };
 use crate::trace::fields::decode;
-use crate::trace::keeper::{Keeper, Place, SLOT_BITS, copy_raw};
+use crate::trace::keeper::{Detail, Keeper, Place, SLOT_BITS, copy_raw};
 use crate::trace::{names, runtime};
 
 /// Bits of a span id that hold its level (see `level_of`).
@@ -102,28 +102,30 @@ struct Local {
     /// The subscriber (its address) whose routes were looked at for the UI's feed, since
     /// they last changed (0: none; tests run several subscribers on one thread).
     keeper_checked: usize,
-    /// The UI's feed is this thread's only route: a muted session's spans need not
-    /// exist at all (`MUTED`).
+    /// The UI's feed is this thread's only route: what the keeper leaves out of a
+    /// session need not be made at all (`DETAIL`).
     mute_ok: bool,
     /// This thread has routes other than the UI's feed.
     has_plain: bool,
 }
 
 impl Local {
-    /// Sets `MUTED` for the span now innermost.
-    fn update_muted(&self) {
-        let muted = self.mute_ok
-            && self.stack.last().is_some_and(|&t| self.keeper.as_ref().is_some_and(|k| k.muted(slot_of(t))));
-        MUTED.set(muted);
+    /// Sets `DETAIL` for the span now innermost.
+    fn update_detail(&self) {
+        let detail = match (self.stack.last(), &self.keeper) {
+            (Some(&t), Some(k)) if self.mute_ok => k.detail(slot_of(t)),
+            _ => Detail::All,
+        };
+        DETAIL.set(detail);
     }
 }
 
 thread_local! {
-    /// The innermost entered span belongs to a session the UI's keeper muted: the spans
-    /// made inside it are disabled (`enabled` says no), so they cost a check instead of
-    /// a span. The exception is a span made there for another session
+    /// How much of the call flow of the innermost entered span's session the UI's keeper
+    /// wants: the spans it leaves out are disabled (`enabled` says no), so they cost a
+    /// check instead of a span. The exception is a span made there for another session
     /// (`process_srv_queue`, which dequeues a waiting session).
-    static MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DETAIL: std::cell::Cell<Detail> = const { std::cell::Cell::new(Detail::All) };
 }
 
 thread_local! {
@@ -398,7 +400,12 @@ impl Subscriber for FlowSubscriber {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        (*meta.level() <= self.max && !(MUTED.get() && meta.name() != names::PROCESS_SRV_QUEUE))
+        let wanted = match DETAIL.get() {
+            Detail::All => true,
+            Detail::State => *meta.level() <= Level::DEBUG,
+            Detail::Nothing => false,
+        };
+        (*meta.level() <= self.max && (wanted || meta.name() == names::PROCESS_SRV_QUEUE))
             || runtime::active_here()
     }
 
@@ -508,7 +515,7 @@ impl Subscriber for FlowSubscriber {
             let mut l = l.borrow_mut();
             l.stack.push(span.into_u64());
             if l.mute_ok {
-                l.update_muted();
+                l.update_detail();
             }
         });
     }
@@ -521,7 +528,7 @@ impl Subscriber for FlowSubscriber {
                 l.stack.remove(pos);
             }
             if l.mute_ok {
-                l.update_muted();
+                l.update_detail();
             }
         });
     }

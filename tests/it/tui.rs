@@ -260,7 +260,9 @@ fn header_shows_sessions_rates_queues_pools_and_dropped_records() {
         Some(haflow::trace::keeper::KeepCounts { kept_whole: 12, sampled_out: 345, trimmed: 0 });
     let s = f.render(160, 48);
     assert!(
-        s.lines()[1].contains("keep failed + followed + sample: 12 whole, 345 sampled out  dropped 0"),
+        s.lines()[1].contains(
+            "keep failed + followed + sample, held at state level: 12 whole, 345 sampled out  dropped 0"
+        ),
         "{}",
         s.lines()[1]
     );
