@@ -438,12 +438,23 @@ impl Sink {
     /// Sends a batch without ever blocking; on a bounded feed whose consumer is behind,
     /// the batch is dropped and its records counted.
     pub fn send(&self, batch: Batch) {
+        self.enqueue(batch, 1);
+    }
+
+    /// Sends a batch that holds whole sessions the UI must not lose (failed, followed):
+    /// on a bounded feed it may take as much room again before it is dropped.
+    pub fn send_whole(&self, batch: Batch) {
+        self.enqueue(batch, 2);
+    }
+
+    /// Queues `batch` unless the feed is bounded and `rooms` times its capacity is taken.
+    fn enqueue(&self, batch: Batch, rooms: usize) {
         let n = batch.len();
         if n == 0 {
             return;
         }
         if let Some(cap) = self.q.capacity
-            && self.q.inflight.load(Ordering::Relaxed) + n > cap
+            && self.q.inflight.load(Ordering::Relaxed) + n > rooms * cap
         {
             self.q.dropped.fetch_add(n as u64, Ordering::Relaxed);
             return;
@@ -600,6 +611,24 @@ mod tests {
         assert!(matches!(t.0, Repr::Inline(..)));
         let long = FieldText::from("x".repeat(100));
         assert_eq!(long.len(), 100);
+    }
+
+    #[test]
+    fn whole_sessions_get_room_of_their_own_in_a_full_feed() {
+        let (sink, cap) = capture(100);
+        let batch = || {
+            let raw = Raw { kind: RawKind::Close, id: 1, at_ns: 0, first: 0, count: 0 };
+            Arc::new(RawBatch { raws: vec![raw; 60], ..RawBatch::default() })
+        };
+        sink.send(batch());
+        sink.send(batch());
+        assert_eq!(cap.dropped(), 60, "the feed is full for streamed records");
+        sink.send_whole(batch());
+        sink.send_whole(batch());
+        assert_eq!(cap.dropped(), 60, "whole sessions still fit, in the second room");
+        sink.send_whole(batch());
+        assert_eq!(cap.dropped(), 120, "beyond twice the capacity, even whole sessions drop");
+        assert_eq!(cap.drain().len(), 180);
     }
 
     #[test]

@@ -29,8 +29,10 @@
 //!
 //! Records outside sessions (start-up, the loop's own spans) always go to the UI. A held
 //! session keeps at most `MAX_HELD` records: beyond, its oldest calls go (as the UI's own
-//! trace of a long session drops them), counted as trimmed. The UI's feed is bounded: if
-//! even the whole sessions kept overflow it, they are dropped whole and counted.
+//! trace of a long session drops them), counted as trimmed. The UI's feed is bounded:
+//! when the UI falls that far behind (its thread yields to the proxy's), streamed
+//! records are dropped and counted, the sample stops, and the sessions kept whole get
+//! room of their own (as much again) before even they are dropped, whole, and counted.
 //!
 //! Sessions are known by slot: the subscriber writes a session's slot into the id of
 //! every span made for it (`subscriber::slot_of`), so placing a record costs no lookup.
@@ -392,7 +394,7 @@ impl Keeper {
         }
         if !s.held.is_empty() {
             let b = std::mem::take(&mut s.held);
-            self.sink.send(Arc::new(b));
+            self.sink.send_whole(Arc::new(b));
         }
     }
 
@@ -417,8 +419,12 @@ impl Keeper {
         }
     }
 
-    /// Takes `n` records from the sample budget, if there are that many.
+    /// Takes `n` records from the sample budget, if there are that many and the UI's
+    /// feed has room (a sample it would drop is not worth sending).
     fn sample(&mut self, n: usize) -> bool {
+        if !self.sink.has_room() {
+            return false;
+        }
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * SAMPLE_RATE as f64)
             .min(2.0 * SAMPLE_RATE as f64);
