@@ -613,13 +613,16 @@ mod tests {
         assert_eq!(long.len(), 100);
     }
 
+    /// A batch of `n` records.
+    fn batch_of(n: usize) -> Batch {
+        let raw = Raw { kind: RawKind::Close, id: 1, at_ns: 0, first: 0, count: 0 };
+        Arc::new(RawBatch { raws: vec![raw; n], ..RawBatch::default() })
+    }
+
     #[test]
     fn whole_sessions_get_room_of_their_own_in_a_full_feed() {
         let (sink, cap) = capture(100);
-        let batch = || {
-            let raw = Raw { kind: RawKind::Close, id: 1, at_ns: 0, first: 0, count: 0 };
-            Arc::new(RawBatch { raws: vec![raw; 60], ..RawBatch::default() })
-        };
+        let batch = || batch_of(60);
         sink.send(batch());
         sink.send(batch());
         assert_eq!(cap.dropped(), 60, "the feed is full for streamed records");
@@ -634,10 +637,7 @@ mod tests {
     #[test]
     fn a_full_feed_drops_and_counts_instead_of_blocking() {
         let (sink, cap) = capture(100);
-        let batch = || {
-            let raw = Raw { kind: RawKind::Close, id: 1, at_ns: 0, first: 0, count: 0 };
-            Arc::new(RawBatch { raws: vec![raw; 80], ..RawBatch::default() })
-        };
+        let batch = || batch_of(80);
         sink.send(batch());
         sink.send(batch());
         assert_eq!(cap.dropped(), 80, "the second batch did not fit");

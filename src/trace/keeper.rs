@@ -545,6 +545,13 @@ mod tests {
     use super::*;
     use crate::trace::subscriber::{FlowSubscriber, Route};
 
+    /// A subscriber feeding a UI's feed (kept), and that feed (nobody reads it).
+    fn ui_dispatch() -> (tracing::Dispatch, crate::trace::capture::Capture) {
+        let (sink, out) = crate::trace::capture::kept(1 << 22);
+        let sub = FlowSubscriber::new(vec![Route { sink, max: tracing::Level::TRACE }], false, None);
+        (tracing::Dispatch::new(sub), out)
+    }
+
     fn flush(d: &tracing::Dispatch) {
         if let Some(s) = d.downcast_ref::<FlowSubscriber>() {
             s.flush_this_thread();
@@ -590,12 +597,7 @@ mod tests {
 
     #[test]
     fn behind_the_ui_kept_alive_sessions_out_of_the_sample_are_muted_at_the_source() {
-        let (sink, out) = crate::trace::capture::kept(1 << 22);
-        let dispatch = tracing::Dispatch::new(FlowSubscriber::new(
-            vec![Route { sink, max: tracing::Level::TRACE }],
-            false,
-            None,
-        ));
+        let (dispatch, out) = ui_dispatch();
         let muted = tracing::dispatcher::with_default(&dispatch, || {
             // Enough short sessions first for the UI (nobody reads) to be behind, and for
             // them to spend the sample's budget.
@@ -641,12 +643,7 @@ mod tests {
 
     #[test]
     fn a_long_held_session_loses_its_oldest_calls_and_keeps_its_fields_right() {
-        let (sink, out) = crate::trace::capture::kept(1 << 22);
-        let dispatch = tracing::Dispatch::new(FlowSubscriber::new(
-            vec![Route { sink, max: tracing::Level::TRACE }],
-            false,
-            None,
-        ));
+        let (dispatch, out) = ui_dispatch();
         tracing::dispatcher::with_default(&dispatch, || {
             // Enough short sessions first for the UI (nobody reads) to be behind.
             for n in 0..5_000u64 {
@@ -697,9 +694,7 @@ mod tests {
 
     #[test]
     fn behind_the_ui_failed_sessions_are_kept_whole_and_others_sampled() {
-        let (sink, out) = crate::trace::capture::kept(1 << 22);
-        let sub = FlowSubscriber::new(vec![Route { sink, max: tracing::Level::TRACE }], false, None);
-        let dispatch = tracing::Dispatch::new(sub);
+        let (dispatch, out) = ui_dispatch();
         // Nobody reads `out`: the UI is behind from the start of the second thousand.
         tracing::dispatcher::with_default(&dispatch, || {
             for n in 0..20_000u64 {
