@@ -88,11 +88,11 @@ const CURR_GEN: u32 = 0;
 const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
 
 /// map.c:pat_ref_lookup_ref() in 2.6: `#<id>` or a file name, among the files a map
-/// uses; the index in `refs`.
+/// uses; the index in `refs`. The id is read as strtol() does, so a bare `#` is `#0`.
 fn pat_ref_lookup_ref(refs: &[PatRef], reference: &str) -> Option<usize> {
     let found = match reference.strip_prefix('#') {
         Some(id) => {
-            let id: i32 = id.parse().ok()?;
+            let id: i32 = if id.is_empty() { 0 } else { id.parse().ok()? };
             refs.iter().position(|r| r.unique_id == id)
         }
         None => refs.iter().position(|r| r.reference == reference),
@@ -113,10 +113,14 @@ fn take_version<'a, 'b>(args: &'a [&'b str]) -> (Option<u32>, &'a [&'b str]) {
 }
 
 /// A line's name as `del map`/`set map` take it: `#0x...`, its address in hex (`None`:
-/// not that form; `Some(None)`: malformed).
+/// not that form; `Some(None)`: malformed). Read as strtoul() does: hex digits only, and
+/// too many of them name the highest address (no line) rather than a malformed one.
 fn elt_id_arg(arg: &str) -> Option<Option<usize>> {
     let hex = arg.strip_prefix("#0x")?;
-    Some(usize::from_str_radix(hex, 16).ok())
+    if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(None);
+    }
+    Some(Some(usize::from_str_radix(hex, 16).unwrap_or(usize::MAX)))
 }
 
 /// map.c:cli_io_handler_pats_list() in 2.6: `show map` without a name, one line per map

@@ -205,3 +205,25 @@ fn map_commands_answer_bad_arguments_as_haproxy_26() {
     assert_eq!(entries(&t.sock, m).len(), 3, "nothing changed");
     assert_idle(&t.p);
 }
+
+#[test]
+fn map_and_entry_ids_are_read_as_haproxy_26_reads_them() {
+    let t = start();
+    let fe = t.p.addr("fe");
+    // strtol(): a bare `#` is map 0, a sign is allowed.
+    assert_eq!(cli(&t.sock, "add map # /hash bare\n"), "\n");
+    assert_eq!(cli(&t.sock, "add map #+0 /plus signed\n"), "\n");
+    assert_eq!(lookup(fe, "/hash"), "str=bare beg=bare other=none");
+    assert_eq!(lookup(fe, "/plus"), "str=signed beg=signed other=none");
+    // strtoul(): hex digits only; too many of them name no entry but are well formed.
+    let malformed = "Malformed identifier. Please use #<id> or <file>.\n\n";
+    for id in ["#0x", "#0x+10", "#0xg"] {
+        assert_eq!(cli(&t.sock, &format!("del map #0 {id}\n")), malformed, "{id}");
+        assert_eq!(cli(&t.sock, &format!("set map #0 {id} v\n")), malformed, "{id}");
+    }
+    let huge = "#0xFFFFFFFFFFFFFFFFFFFFFF";
+    assert_eq!(cli(&t.sock, &format!("del map #0 {huge}\n")), "Key not found.\n\n");
+    assert_eq!(cli(&t.sock, &format!("set map #0 {huge} v\n")), "key or pattern not found.\n\n");
+    assert_eq!(entries(&t.sock, "#0").len(), 5, "only the two adds changed the map");
+    assert_idle(&t.p);
+}
