@@ -237,7 +237,8 @@ impl Keeper {
         self.shared.followed.load(Ordering::Relaxed)
     }
 
-    fn place_of(&self, slot: u32) -> Place {
+    /// Where an update or an event of a span of `slot` goes.
+    pub fn place(&self, slot: u32) -> Place {
         match self.sessions.get(slot as usize).map(|s| s.mode) {
             _ if slot == 0 => Place::Ui,
             Some(Mode::Hold) => Place::Held(slot),
@@ -276,7 +277,7 @@ impl Keeper {
         }
         let s = &mut self.sessions[slot as usize];
         s.open += 1;
-        let place = self.place_of(slot);
+        let place = self.place(slot);
         if top && let Place::Held(_) = place {
             let s = &mut self.sessions[slot as usize];
             s.calls.push_back(s.held.raws.len() as u32);
@@ -294,11 +295,6 @@ impl Keeper {
         }
     }
 
-    /// Where an update or an event of a span of `slot` goes.
-    pub fn place(&self, slot: u32) -> Place {
-        self.place_of(slot)
-    }
-
     /// Span `id` of `slot` closes: where its record goes. A session's root closing is the
     /// session's end: what is held goes on whole, or not at all, and the root's end
     /// follows when the UI knows the session.
@@ -306,11 +302,14 @@ impl Keeper {
         let Some(s) = self.sessions.get_mut(slot as usize).filter(|_| slot != 0) else { return Place::Ui };
         if id != s.root {
             s.open = s.open.saturating_sub(1);
-            return self.place_of(slot);
+            return self.place(slot);
         }
         self.end(slot as usize);
         let shown = self.sessions[slot as usize].root_shown;
-        self.sessions[slot as usize] = Sess::default();
+        // Until the slot serves another session, the calls still open around the end
+        // (the `process_session` that freed it) close where the UI has their start.
+        let mode = if shown { Mode::Stream } else { Mode::Mute };
+        self.sessions[slot as usize] = Sess { mode, ..Sess::default() };
         self.free.push(slot);
         if shown { Place::Ui } else { Place::Skip }
     }

@@ -99,9 +99,9 @@ struct Local {
     skipped: u64,
     /// The keeper of the UI's feed, when one of this thread's routes is the UI's.
     keeper: Option<Keeper>,
-    /// The subscriber (its address) whose routes were looked at for the UI's feed, since
-    /// they last changed (0: none; tests run several subscribers on one thread).
-    keeper_checked: usize,
+    /// The subscriber (`FlowSubscriber::serial`) whose routes were looked at for the UI's
+    /// feed, since they last changed (0: none; tests run several subscribers on one thread).
+    keeper_checked: u64,
     /// The UI's feed is this thread's only route: what the keeper leaves out of a
     /// session need not be made at all (`DETAIL`).
     mute_ok: bool,
@@ -180,7 +180,12 @@ pub struct FlowSubscriber {
     any_clone: AtomicBool,
     /// Some thread may feed the UI (and mute sessions): `enabled` is asked per span.
     mutes: bool,
+    /// This subscriber's number in the process (from 1), for `Local::keeper_checked`.
+    serial: u64,
 }
+
+/// The last `FlowSubscriber::serial` given.
+static SERIALS: AtomicU64 = AtomicU64::new(0);
 
 impl FlowSubscriber {
     /// A subscriber sending to `routes`; `routed` lets threads add their own route;
@@ -199,6 +204,7 @@ impl FlowSubscriber {
         let mutes = routed || routes.iter().any(|r| r.sink.kept().is_some());
         FlowSubscriber {
             mutes,
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed) + 1,
             start: clock.raw(),
             clock,
             routes,
@@ -216,11 +222,12 @@ impl FlowSubscriber {
 
     /// Sets up this thread's keeper when one of its routes is the UI's feed.
     fn ready(&self, local: &mut Local) {
-        let me = self as *const FlowSubscriber as usize;
-        if local.keeper_checked == me {
+        if local.keeper_checked == self.serial {
             return;
         }
-        local.keeper_checked = me;
+        local.keeper_checked = self.serial;
+        // What another subscriber's keeper left out on this thread no longer applies.
+        DETAIL.set(Detail::All);
         let kept =
             self.routes.iter().chain(local.routes.iter()).find_map(|r| Some((&r.sink, r.sink.kept()?)));
         local.keeper = kept.map(|(sink, shared)| Keeper::new(sink.clone(), Arc::clone(shared)));
