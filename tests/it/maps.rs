@@ -227,3 +227,51 @@ fn map_and_entry_ids_are_read_as_haproxy_26_reads_them() {
     assert_eq!(entries(&t.sock, "#0").len(), 5, "only the two adds changed the map");
     assert_idle(&t.p);
 }
+
+#[test]
+fn a_payload_without_its_empty_line_or_bigger_than_a_buffer_adds_nothing() {
+    use std::io::{Read, Write};
+    let t = start();
+    // The client leaves before the empty line: the command never runs.
+    assert_eq!(cli(&t.sock, "add map #0 <<\n/cut short\n"), "");
+    // More than `tune.bufsize` (16384) of payload: cut off without an answer, as 2.6 does.
+    let mut s = std::os::unix::net::UnixStream::connect(&t.sock).unwrap();
+    s.set_read_timeout(Some(SOON)).unwrap();
+    let lines: String = (0..3000).map(|i| format!("/k{i:05} v\n")).collect();
+    // The CLI may close before reading all of it: a failed write is part of the outcome.
+    let _ = s.write_all(format!("add map #0 <<\n{lines}\nshow info\n").as_bytes());
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(out, b"", "no answer to a command too big for the buffer");
+    assert_eq!(entries(&t.sock, "#0").len(), 3, "nothing added");
+    assert_idle(&t.p);
+}
+
+#[test]
+fn add_map_answers_an_invalid_regex_of_a_map_reg_file_as_haproxy_26() {
+    let dir = tmpdir("maps-reg");
+    let re = dir.join("re.map");
+    std::fs::write(&re, "^/r(.*) r\n").unwrap();
+    let (d, m) = (dir.display(), re.display());
+    let cfg = format!(
+        "global\n    stats socket {d}/admin.sock mode 600 level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:0\n\
+         \x20   http-request return status 200 content-type text/plain lf-string \"re=%[path,map_reg({m},none)]\"\n"
+    );
+    let p = proxy(&cfg, &[]);
+    let sock = dir.join("admin.sock");
+    assert_eq!(
+        cli(&sock, "add map #0 (abc y\n"),
+        "regex '(abc' is invalid (error=missing closing parenthesis, erroffset=4).\n\n"
+    );
+    let out = cli(&sock, "add map #0 <<\n^/s s\n(abc y\n^/t t\n\n");
+    assert_eq!(out, "regex '(abc' is invalid (error=missing closing parenthesis, erroffset=4).\n\n");
+    assert_eq!(entries(&sock, "#0"), ["ID ^/r(.*) r", "ID ^/s s"], "the lines before the bad one stay");
+    let r = client::get(p.addr("fe"), "/s").expect("a response");
+    assert_eq!(r.text(), "re=s");
+    assert_idle(&p);
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
