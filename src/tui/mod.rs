@@ -57,8 +57,8 @@ use crate::tui::view::{Hits, ViewKind, ViewState, proxies::PxRow};
 
 /// How often the proxy copies a snapshot (ms of its clock).
 pub const SNAPSHOT_INTERVAL_MS: u64 = 100;
-/// Span records in flight between the proxy and the UI (beyond, even the whole
-/// sessions the keeper passes on are dropped, and counted).
+/// Span records in flight between the proxy and the UI: beyond, streamed records are
+/// dropped and counted; the whole sessions the keeper passes on get as much room again.
 pub const CAPTURE_CAPACITY: usize = 1 << 18;
 
 /// The UI's feed of span records: the proxy's subscriber keeps whole sessions for it
